@@ -1,0 +1,83 @@
+package dotenv
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+)
+
+// Format is a file format for variables.
+type Format string
+
+// The formats.
+const (
+	FormatDotenv Format = "dotenv" // NAME=value lines
+	FormatJSON   Format = "json"   // {"NAME": "value", …}
+	FormatYAML   Format = "yaml"   // NAME: value
+	FormatShell  Format = "shell"  // export NAME='value'
+)
+
+// Formats lists the formats by name, for help texts.
+var Formats = []Format{FormatDotenv, FormatJSON, FormatYAML, FormatShell}
+
+// ParseFormatName returns the format named s; "env", "yml" and "sh" are
+// accepted as other names of dotenv, yaml and shell.
+func ParseFormatName(s string) (Format, error) {
+	switch strings.ToLower(s) {
+	case "dotenv", "env", ".env":
+		return FormatDotenv, nil
+	case "json":
+		return FormatJSON, nil
+	case "yaml", "yml":
+		return FormatYAML, nil
+	case "shell", "sh", "bash", "export":
+		return FormatShell, nil
+	}
+	return "", fmt.Errorf("unknown format %q (want dotenv, json, yaml or shell)", s)
+}
+
+// FormatFromPath guesses a file's format from its name: .json, .yaml or
+// .yml, .sh; anything else (.env, .env.local, no extension) is dotenv.
+func FormatFromPath(path string) Format {
+	base := strings.ToLower(filepath.Base(path))
+	switch filepath.Ext(base) {
+	case ".json":
+		return FormatJSON
+	case ".yaml", ".yml":
+		return FormatYAML
+	case ".sh", ".bash", ".zsh":
+		return FormatShell
+	}
+	return FormatDotenv
+}
+
+// ParseFormat reads variables in the given format, in file order.
+func ParseFormat(r io.Reader, format Format) ([]KV, error) {
+	switch format {
+	case FormatDotenv, "":
+		return Parse(r)
+	case FormatJSON:
+		return ParseJSON(r)
+	case FormatYAML:
+		return ParseYAML(r)
+	case FormatShell:
+		return ParseShell(r)
+	}
+	return nil, fmt.Errorf("unknown format %q", string(format))
+}
+
+// WriteFormat writes variables in the given format, in the given order.
+func WriteFormat(w io.Writer, format Format, kvs []KV) error {
+	switch format {
+	case FormatDotenv, "":
+		return Write(w, kvs)
+	case FormatJSON:
+		return WriteJSON(w, kvs)
+	case FormatYAML:
+		return WriteYAML(w, kvs)
+	case FormatShell:
+		return WriteShell(w, kvs)
+	}
+	return fmt.Errorf("unknown format %q", string(format))
+}

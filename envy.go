@@ -1,0 +1,271 @@
+// Package envy is the domain of the envy secrets service: scopes, variables,
+// tokens, changes and audit entries, their validation, the Service that
+// every API dialect calls, and the interfaces (Store, Keyring) that the
+// storage and crypto packages implement.
+//
+// It imports nothing but the standard library: never a database, HTTP or
+// crypto package of this module.
+package envy
+
+import (
+	"context"
+	"time"
+)
+
+// Scope is a named set of variables.
+type Scope struct {
+	Path        string
+	Description string
+	Inherits    []string // later ones override earlier ones
+	Revision    int64    // revision of the scope's last change
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	VarCount    int // filled by GetScope and ListScopes
+}
+
+// StoredVar is a variable as the store keeps it: its value sealed by the
+// Keyring with AD(scope, name, version) as additional data.
+type StoredVar struct {
+	ID          string
+	Scope       string
+	Name        string
+	Sealed      []byte
+	Secret      bool
+	Description string
+	Version     int64
+	Revision    int64 // revision of the var's last change
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	UpdatedBy   string
+}
+
+// ScopeVars is a scope with its own vars, sorted by name.
+type ScopeVars struct {
+	Scope Scope
+	Vars  []StoredVar
+}
+
+// Op is what a change did to a var.
+type Op string
+
+// The ops of a change.
+const (
+	OpSet    Op = "set"
+	OpDelete Op = "delete"
+)
+
+// Change is one entry of a scope's history.
+type Change struct {
+	Revision    int64
+	Scope       string
+	Name        string
+	Op          Op
+	VarID       string
+	Version     int64
+	Secret      bool
+	Description string
+	Sealed      []byte // the value set; nil for a delete
+	Actor       string
+	At          time.Time
+}
+
+// Action is what a grant allows.
+type Action string
+
+// The actions. Admin implies all others.
+const (
+	ActRead   Action = "read"
+	ActWrite  Action = "write"
+	ActReveal Action = "reveal"
+	ActAdmin  Action = "admin"
+)
+
+// Grant allows actions on the scopes that match a glob: "*" matches one
+// segment, "**" any number of segments (also none).
+type Grant struct {
+	Scopes  string   `json:"scopes"`
+	Actions []Action `json:"actions"`
+}
+
+// Token is an API token. The store keeps only the SHA-256 of its plaintext.
+type Token struct {
+	ID          string
+	Name        string
+	Owner       string
+	Hash        []byte
+	Permissions []Grant
+	CreatedAt   time.Time
+	CreatedBy   string
+	ExpiresAt   *time.Time
+	RevokedAt   *time.Time
+}
+
+// AuditEntry records a write, a reveal, a token change or a refused
+// request. It never holds a value.
+type AuditEntry struct {
+	ID        int64
+	At        time.Time
+	Actor     string
+	Action    string
+	Scope     string
+	Names     []string
+	Status    int
+	RequestID string
+	Client    string
+	Revision  int64
+}
+
+// Consumer is a running workload that reported which revision it runs.
+type Consumer struct {
+	Scope     string
+	ID        string
+	Hostname  string
+	PID       int
+	Revision  int64
+	FirstSeen time.Time
+	SeenAt    time.Time
+}
+
+// DataKey is a data key wrapped by the master key.
+type DataKey struct {
+	ID        uint32
+	Wrapped   []byte
+	CreatedAt time.Time
+}
+
+// VarChange is the new state of one var that a write plan produces: either
+// Delete, or the full new state with the value already sealed for Version.
+type VarChange struct {
+	Name        string
+	Delete      bool
+	ID          string
+	Sealed      []byte
+	Secret      bool
+	Description string
+	Version     int64
+}
+
+// Write is one atomic change to a scope's vars: one revision, all or
+// nothing.
+type Write struct {
+	Scope       string
+	Actor       string
+	IfRevision  int64 // when > 0, EPrecondition unless the scope's revision equals it
+	CreateScope bool  // create the scope when missing; otherwise ENotFound
+	// Plan runs inside the transaction with the scope's current vars (an
+	// empty ScopeVars when the scope is about to be created) and returns
+	// the changes to make. An error aborts the write. When it returns no
+	// changes, no revision is taken.
+	Plan func(cur ScopeVars) ([]VarChange, error)
+	// Audit entries are recorded in the same transaction; their Revision is
+	// set to the write's.
+	Audit []AuditEntry
+}
+
+// WriteResult tells what a write did.
+type WriteResult struct {
+	Revision     int64 // the new revision, or the scope's current one when nothing changed
+	ScopeCreated bool
+	Vars         []StoredVar // the new state of each var set, in plan order
+}
+
+// ScopeWrite creates or updates a scope's description and inherits.
+type ScopeWrite struct {
+	Path       string
+	Actor      string
+	IfRevision int64
+	// Plan runs inside the transaction with the current scope (nil when it
+	// does not exist) and a lookup of other scopes (ENotFound when absent),
+	// and returns the scope's new description and inherits.
+	Plan  func(cur *Scope, lookup func(path string) (Scope, error)) (description string, inherits []string, err error)
+	Audit []AuditEntry
+}
+
+// ScopeQuery selects scopes in path order.
+type ScopeQuery struct {
+	Prefix string // a path prefix, matched by string
+	After  string // only paths greater than this
+	Limit  int
+	Allow  func(path string) bool // when set, only paths it allows count
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	Scope  string
+	Actor  string
+	Since  time.Time
+	Before int64 // only entries with ID < Before, when > 0
+	Limit  int
+}
+
+// Store keeps scopes, vars, history, tokens, audit entries, consumers and
+// wrapped data keys. Every method returns ENotFound for a missing item and
+// EUnavailable when the database can't be reached. Writes are acknowledged
+// only once durable.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Revision returns the newest store-wide revision.
+	Revision(ctx context.Context) (int64, error)
+
+	GetScope(ctx context.Context, path string) (Scope, error)
+	ListScopes(ctx context.Context, q ScopeQuery) ([]Scope, error)
+	// ScopeTree returns the scope at path and every scope it inherits
+	// from, directly or not, keyed by path, with their vars.
+	ScopeTree(ctx context.Context, path string) (map[string]*ScopeVars, error)
+	// PutScope creates or updates a scope; it takes a new revision.
+	PutScope(ctx context.Context, w ScopeWrite) (s Scope, created bool, err error)
+	// DeleteScope deletes a scope with its vars and history. It returns
+	// EConflict while another scope inherits it, and existed=false (no
+	// error) when it is absent.
+	DeleteScope(ctx context.Context, path string, ifRevision int64, audit []AuditEntry) (existed bool, revision int64, err error)
+
+	// Write applies one atomic change to a scope's vars.
+	Write(ctx context.Context, w Write) (WriteResult, error)
+	// History returns a scope's changes, newest first, with revision < before when before > 0.
+	History(ctx context.Context, scope string, before int64, limit int) ([]Change, error)
+	// VarsAt returns, for each var that existed in the scope at revision rev, its last set change at or before rev.
+	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
+
+	// CreateToken stores a new token. With onlyIfNone it stores it only
+	// when no token exists and reports whether it did.
+	CreateToken(ctx context.Context, t Token, onlyIfNone bool, audit []AuditEntry) (created bool, err error)
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	GetToken(ctx context.Context, id string) (Token, error)
+	ListTokens(ctx context.Context, after string, limit int) ([]Token, error)
+	RevokeToken(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
+
+	AppendAudit(ctx context.Context, entries ...AuditEntry) error
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+
+	// PutConsumer records a consumer report and tells whether it is new.
+	PutConsumer(ctx context.Context, c Consumer) (created bool, err error)
+	// Consumers returns the consumers of a scope seen at or after since.
+	Consumers(ctx context.Context, scope string, since time.Time) ([]Consumer, error)
+
+	DataKeys(ctx context.Context) ([]DataKey, error)
+	AddDataKey(ctx context.Context, k DataKey) error
+}
+
+// Keyring seals and opens values. Implementations keep data keys unwrapped
+// in memory, never plaintext values.
+type Keyring interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
+// AD returns the additional data that binds a sealed value to its scope,
+// name and version, so that a ciphertext copied to another row fails to open.
+func AD(scope, name string, version int64) []byte {
+	b := make([]byte, 0, len(scope)+len(name)+24)
+	b = append(b, "envy/v1\x00"...)
+	b = append(b, scope...)
+	b = append(b, 0)
+	b = append(b, name...)
+	b = append(b, 0)
+	for i := 7; i >= 0; i-- {
+		b = append(b, byte(version>>(8*i)))
+	}
+	return b
+}

@@ -1,0 +1,149 @@
+package http
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/envy-dev/envy"
+)
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header, and whether there was one.
+func BearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// Authenticate checks a token that a route extracted from r (the native
+// API takes it from the Authorization header; a dialect may take it from
+// elsewhere, such as ?token=) and returns r with a context whose
+// envy.Caller carries the token, the request id and the client address,
+// ready for the service's calls.
+//
+// It applies the rate limits: failed authentications per client address
+// (beyond the limit they are refused with ERateLimited instead of
+// EUnauthenticated) and requests per token. Every refusal is recorded in
+// the audit log (svc.Refused, action "auth" or "rate_limit", the scope
+// being the path value "path" when the route has one). The error is always
+// an *envy.Error, EUnauthenticated or ERateLimited with RetryAfter set,
+// that the caller maps to its own envelope.
+func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, error) {
+	ctx := r.Context()
+	base := envy.CallerFrom(ctx)
+	client := base.Client
+	if client == "" {
+		client = clientAddr(r)
+	}
+	if token == "" {
+		return nil, s.authFailed(ctx, r, client, envy.Errorf(envy.EUnauthenticated, "a bearer token is required"))
+	}
+	tok, err := s.svc.Authenticate(ctx, token)
+	if err != nil {
+		if envy.ErrorCode(err) != envy.EUnauthenticated {
+			// The store is down or the like: not the client's fault.
+			return nil, err
+		}
+		return nil, s.authFailed(ctx, r, client, err)
+	}
+	c := &envy.Caller{Token: tok, RequestID: base.RequestID, Client: client}
+	ctx = envy.WithCaller(ctx, c)
+	if s.perToken != nil {
+		if wait, ok := s.perToken.allow(tok.ID, s.now()); !ok {
+			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token", RetryAfter: wait}
+			s.svc.Refused(ctx, "rate_limit", r.PathValue("path"), http.StatusTooManyRequests)
+			return nil, e
+		}
+	}
+	return r.WithContext(ctx), nil
+}
+
+// authFailed counts a failed authentication against the client address
+// and records the refusal.
+func (s *Server) authFailed(ctx context.Context, r *http.Request, client string, err error) error {
+	scope := r.PathValue("path")
+	if wait, ok := s.authFail.allow(client, s.now()); !ok {
+		s.svc.Refused(ctx, "rate_limit", scope, http.StatusTooManyRequests)
+		return &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
+	}
+	s.svc.Refused(ctx, "auth", scope, http.StatusUnauthorized)
+	if envy.AsError(err) == nil {
+		err = envy.Errorf(envy.EUnauthenticated, "the token is not valid")
+	}
+	return err
+}
+
+// limiters is a map of token-bucket limiters by key (a client address or a
+// token id). Entries idle long enough to have refilled are dropped, so the
+// map stays as small as the set of active keys.
+type limiters struct {
+	mu        sync.Mutex
+	limit     rate.Limit
+	burst     int
+	m         map[string]*limiterEntry
+	lastSweep time.Time
+	idle      time.Duration
+}
+
+type limiterEntry struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newLimiters(perSecond float64, burst int) *limiters {
+	// An entry idle for this long is full again, so forgetting it changes
+	// nothing; at least a minute so that sweeps stay rare.
+	idle := time.Duration(float64(burst)/perSecond*float64(time.Second)) + time.Second
+	if idle < time.Minute {
+		idle = time.Minute
+	}
+	return &limiters{limit: rate.Limit(perSecond), burst: burst, m: make(map[string]*limiterEntry), idle: idle}
+}
+
+// allow takes one token from key's bucket; when it is empty it tells how
+// long until the next one (at least a second, for Retry-After).
+func (l *limiters) allow(key string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	if now.Sub(l.lastSweep) > l.idle {
+		for k, e := range l.m {
+			if now.Sub(e.seen) > l.idle {
+				delete(l.m, k)
+			}
+		}
+		l.lastSweep = now
+	}
+	e := l.m[key]
+	if e == nil {
+		e = &limiterEntry{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.m[key] = e
+	}
+	e.seen = now
+	l.mu.Unlock()
+
+	res := e.lim.ReserveN(now, 1)
+	if !res.OK() {
+		return time.Second, false
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return time.Duration(math.Ceil(d.Seconds())) * time.Second, false
+	}
+	return 0, true
+}
+
+// size returns the number of entries, for tests.
+func (l *limiters) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}

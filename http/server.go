@@ -1,0 +1,464 @@
+// Package http serves envy's native JSON API (section 4 of DESIGN.md) over
+// an *envy.Service: routing, middleware (request ids, recovery, access log,
+// metrics), authentication and rate limits, request decoding, and the one
+// table that maps domain error codes to HTTP statuses and problem details.
+//
+// Handlers are thin: decode, call the service, encode. Validation and
+// permission checks live in the service, so that every dialect gets them.
+// Dialect adapters (http/compat/<name>) mount their routes on the same
+// Server with Handle and authenticate with Authenticate, sharing the
+// middleware, the rate limits and the audit of refusals.
+//
+// This package imports the domain and never a storage or crypto package
+// (its tests may).
+package http
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/envy-dev/envy"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBody   = 16 << 20
+	DefaultRateLimit = 1000
+	// Failed authentication is limited per client address.
+	DefaultAuthFailRate  = 10
+	DefaultAuthFailBurst = 50
+)
+
+// keepAliveInterval is how often a watch stream sends a comment line, so
+// that proxies and clients see the connection is alive.
+const keepAliveInterval = 15 * time.Second
+
+// Options configure a Server. The zero value takes the defaults.
+type Options struct {
+	// MaxBody is the largest request body accepted (413 beyond);
+	// 0 means DefaultMaxBody.
+	MaxBody int64
+	// RateLimit is each token's request rate per second, with a burst of
+	// twice as many; 0 turns the limit off, as `--rate-limit 0` does.
+	// DefaultRateLimit is the flag's default.
+	RateLimit float64
+	// AuthFailRate limits failed authentications per client address per
+	// second (burst 5×); 0 means DefaultAuthFailRate.
+	AuthFailRate float64
+	// Logger receives the access log and internal errors; nil discards.
+	Logger *slog.Logger
+	// Registry receives the metrics and is served at /metrics; nil makes a
+	// new one.
+	Registry *prometheus.Registry
+	// Ready answers /readyz; nil uses the service's Ready.
+	Ready func(ctx context.Context) error
+}
+
+// Server is the native API over a Service. Create it with NewServer.
+type Server struct {
+	svc       *envy.Service
+	opts      Options
+	log       *slog.Logger
+	mux       *http.ServeMux
+	handler   http.Handler
+	metrics   *metrics
+	authFail  *limiters // per client address
+	perToken  *limiters // per token id; nil when off
+	keepAlive time.Duration
+	now       func() time.Time
+}
+
+// NewServer returns the native API over svc.
+func NewServer(svc *envy.Service, opts Options) *Server {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.AuthFailRate <= 0 {
+		opts.AuthFailRate = DefaultAuthFailRate
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.Ready == nil {
+		opts.Ready = svc.Ready
+	}
+	s := &Server{
+		svc:       svc,
+		opts:      opts,
+		log:       opts.Logger,
+		mux:       http.NewServeMux(),
+		metrics:   newMetrics(opts.Registry),
+		keepAlive: keepAliveInterval,
+		now:       time.Now,
+	}
+	burst := int(opts.AuthFailRate * 5)
+	if opts.AuthFailRate == DefaultAuthFailRate {
+		burst = DefaultAuthFailBurst
+	}
+	s.authFail = newLimiters(opts.AuthFailRate, burst)
+	if opts.RateLimit > 0 {
+		b := int(opts.RateLimit * 2)
+		if b < 1 {
+			b = 1
+		}
+		s.perToken = newLimiters(opts.RateLimit, b)
+	}
+	s.routes()
+	s.handler = http.HandlerFunc(s.serve)
+	return s
+}
+
+// Handler returns the http.Handler that serves every route, the native
+// ones and those mounted with Handle.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Handle mounts h at pattern (a net/http ServeMux pattern such as
+// "GET /v2/acts/{actorId}/env-vars") on the server's mux, behind the same
+// middleware as the native routes: request id, recovery, access log and
+// metrics (whose route label is the pattern). h does its own
+// authentication, with Authenticate. Call it before serving; a pattern
+// that conflicts with a native route panics, as ServeMux does.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = pattern
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// reqInfo is what the middleware learns from the inner handlers.
+type reqInfo struct {
+	route string // the route pattern, for logs and metrics
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// serve is the middleware around the mux: request id and caller, recovery,
+// access log and metrics.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = uuid.NewString()
+	}
+	w.Header().Set("X-Request-Id", id)
+	info := &reqInfo{route: "unmatched"}
+	ctx := context.WithValue(r.Context(), infoKey{}, info)
+	ctx = envy.WithCaller(ctx, &envy.Caller{RequestID: id, Client: clientAddr(r)})
+	r = r.WithContext(ctx)
+	rw := &responseWriter{ResponseWriter: w}
+
+	defer func() {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
+			s.log.ErrorContext(ctx, "http: panic in handler",
+				"request_id", id, "route", info.route, "panic", v)
+			if !rw.wroteHeader {
+				s.writeError(rw, r, envy.Errorf(envy.EInternal, "Internal error"))
+			}
+		}
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		dur := time.Since(start)
+		s.metrics.observe(info.route, r.Method, status, dur)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("route", info.route),
+			slog.Int("status", status),
+			slog.Duration("duration", dur),
+			slog.String("request_id", id),
+		)
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+	}()
+	s.mux.ServeHTTP(rw, r)
+}
+
+// validRequestID accepts an incoming X-Request-Id only when it is short and
+// plain, so that it can't inject anything into logs or the audit.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// clientAddr is the client's IP address. Proxy headers are not trusted.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// responseWriter records the status for logs and metrics and whether the
+// header went out. Unwrap lets http.ResponseController reach Flush and
+// deadlines of the connection.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status = code
+		w.wroteHeader = code >= 200
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *responseWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// handlerFunc is a handler that returns its error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one native route. The table (routeTable) is the one list used
+// both to register the routes and, by a test, to check the OpenAPI
+// document.
+type route struct {
+	Method string
+	Path   string // OpenAPI form: "/v1/scopes/{path}/-/vars/{name}"
+	Public bool   // no token needed
+	h      func(s *Server) handlerFunc
+}
+
+// scopePrefix is where scope routes start; the rest of their path follows
+// the scope path after "/-/".
+const scopePrefix = "/v1/scopes/{path}"
+
+// scopeRoute is a route under a scope path.
+type scopeRoute struct {
+	route
+	tail []string // segments after "/-/"; nil for the scope itself
+}
+
+// routes registers the route table on the mux.
+func (s *Server) routes() {
+	var scoped []scopeRoute
+	for _, rt := range routeTable {
+		if rest, ok := strings.CutPrefix(rt.Path, scopePrefix); ok {
+			sr := scopeRoute{route: rt}
+			if rest != "" {
+				sr.tail = strings.Split(strings.TrimPrefix(rest, "/-/"), "/")
+			}
+			scoped = append(scoped, sr)
+			continue
+		}
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	handlers := make([]http.Handler, len(scoped))
+	for i, sr := range scoped {
+		handlers[i] = s.wrap(sr.route)
+	}
+	s.mux.Handle("/v1/scopes/{path...}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.dispatchScope(w, r, scoped, handlers)
+	}))
+	s.mux.Handle("/", http.HandlerFunc(s.notFound))
+}
+
+// dispatchScope splits "/v1/scopes/<scope path>/-/<tail>" and serves the
+// matching scope route, with the path values "path" (the scope path) and
+// those of the tail's template (such as "name").
+func (s *Server) dispatchScope(w http.ResponseWriter, r *http.Request, scoped []scopeRoute, handlers []http.Handler) {
+	full := r.PathValue("path")
+	scope, tail, hasTail := strings.Cut(full, "/-/")
+	var segs []string
+	if hasTail {
+		segs = strings.Split(tail, "/")
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	var allow []string
+	for i, sr := range scoped {
+		vals, ok := matchTail(sr.tail, segs)
+		if !ok {
+			continue
+		}
+		if sr.Method != method {
+			allow = append(allow, sr.Method)
+			continue
+		}
+		r.SetPathValue("path", scope)
+		for k, v := range vals {
+			r.SetPathValue(k, v)
+		}
+		handlers[i].ServeHTTP(w, r)
+		return
+	}
+	if len(allow) > 0 {
+		s.methodNotAllowed(w, r, allow)
+		return
+	}
+	s.notFound(w, r)
+}
+
+// matchTail matches the segments after "/-/" with a template such as
+// ["vars", "{name}"]; a "{x}" segment matches any non-empty segment.
+func matchTail(tmpl, segs []string) (map[string]string, bool) {
+	if len(tmpl) != len(segs) {
+		return nil, false
+	}
+	var vals map[string]string
+	for i, t := range tmpl {
+		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			if vals == nil {
+				vals = make(map[string]string, 1)
+			}
+			vals[t[1:len(t)-1]] = segs[i]
+			continue
+		}
+		if t != segs[i] {
+			return nil, false
+		}
+	}
+	return vals, true
+}
+
+// wrap turns a route into an http.Handler: it names the route for logs and
+// metrics, authenticates unless the route is public, and writes the
+// handler's error as a problem.
+func (s *Server) wrap(rt route) http.Handler {
+	h := rt.h(s)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = rt.Path
+		if !rt.Public {
+			w.Header().Set("Cache-Control", "no-store")
+			token, _ := BearerToken(r)
+			ar, err := s.Authenticate(r, token)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r = ar
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// notFound answers every path that no route serves.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	// A path served with another method is 405, as ServeMux would answer
+	// without the catch-all.
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" && !strings.HasPrefix(pat, "/v1/scopes/{path") {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		s.methodNotAllowed(w, r, allow)
+		return
+	}
+	s.writeError(w, r, envy.Errorf(envy.ENotFound, "no such route"))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow []string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	s.writeProblem(w, r, problem{
+		Type:   "method_not_allowed",
+		Title:  "Method not allowed",
+		Status: http.StatusMethodNotAllowed,
+		Detail: "the route does not serve method " + r.Method,
+	})
+}
+
+// Public routes.
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Ready(ctx); err != nil {
+		s.log.WarnContext(ctx, "http: not ready", "request_id", envy.CallerFrom(ctx).RequestID, "error", err)
+		e := envy.AsError(err)
+		if e == nil || e.Code != envy.EUnavailable {
+			msg := "the server is not ready"
+			if e != nil {
+				msg = e.Message
+			}
+			e = &envy.Error{Code: envy.EUnavailable, Message: msg}
+		}
+		return e
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) handleMetrics() handlerFunc {
+	h := promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(openAPIDoc)
+	return nil
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte

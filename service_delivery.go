@@ -1,0 +1,260 @@
+package envy
+
+import (
+	"context"
+	"sync"
+)
+
+// hub delivers change events to watchers. A watcher costs a small struct
+// and a one-slot channel, never a database connection: events coalesce,
+// so a slow watcher gets the newest revision rather than a backlog.
+type hub struct {
+	s      *Service
+	mu     sync.RWMutex
+	byDep  map[string]map[*sub]struct{} // scope → watchers whose resolved env includes it
+	closed bool
+}
+
+type sub struct {
+	scope   string
+	tokenID string
+	deps    []string
+	mu      sync.Mutex
+	ch      chan Event
+	sent    int64
+	done    bool
+}
+
+func newHub(s *Service) *hub { return &hub{s: s, byDep: map[string]map[*sub]struct{}{}} }
+
+func (sb *sub) notify(rev int64) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.done || rev <= sb.sent {
+		return
+	}
+	select {
+	case <-sb.ch: // replace a pending, older event
+	default:
+	}
+	sb.ch <- Event{Scope: sb.scope, Revision: rev}
+	sb.sent = rev
+}
+
+func (sb *sub) stop() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if !sb.done {
+		sb.done = true
+		close(sb.ch)
+	}
+}
+
+func (h *hub) add(sb *sub) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	for _, d := range sb.deps {
+		if h.byDep[d] == nil {
+			h.byDep[d] = map[*sub]struct{}{}
+		}
+		h.byDep[d][sb] = struct{}{}
+	}
+	return true
+}
+
+func (h *hub) remove(sb *sub) {
+	h.mu.Lock()
+	for _, d := range sb.deps {
+		delete(h.byDep[d], sb)
+		if len(h.byDep[d]) == 0 {
+			delete(h.byDep, d)
+		}
+	}
+	h.mu.Unlock()
+	sb.stop()
+}
+
+// publish tells the watchers of every scope whose resolved env includes
+// scope about revision rev. When meta is set the scope's inherits may
+// have changed, so those watchers' dependencies are computed again.
+func (h *hub) publish(scope string, rev int64, meta bool) {
+	h.mu.RLock()
+	subs := make([]*sub, 0, len(h.byDep[scope]))
+	for sb := range h.byDep[scope] {
+		subs = append(subs, sb)
+	}
+	h.mu.RUnlock()
+	for _, sb := range subs {
+		sb.notify(rev)
+		if meta {
+			go h.refresh(sb)
+		}
+	}
+}
+
+func (h *hub) refresh(sb *sub) {
+	tree, err := h.s.store.ScopeTree(context.Background(), sb.scope)
+	if err != nil {
+		return // the scope is gone: keep the old dependencies
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range sb.deps {
+		delete(h.byDep[d], sb)
+	}
+	sb.deps = sb.deps[:0]
+	for d := range tree {
+		sb.deps = append(sb.deps, d)
+		if h.byDep[d] == nil {
+			h.byDep[d] = map[*sub]struct{}{}
+		}
+		h.byDep[d][sb] = struct{}{}
+	}
+}
+
+// revoke ends the streams of a revoked token.
+func (h *hub) revoke(tokenID string) {
+	h.mu.RLock()
+	var subs []*sub
+	for _, m := range h.byDep {
+		for sb := range m {
+			if sb.tokenID == tokenID {
+				subs = append(subs, sb)
+			}
+		}
+	}
+	h.mu.RUnlock()
+	for _, sb := range subs {
+		h.remove(sb)
+	}
+}
+
+func (h *hub) close() {
+	h.mu.Lock()
+	h.closed = true
+	all := map[*sub]struct{}{}
+	for _, m := range h.byDep {
+		for sb := range m {
+			all[sb] = struct{}{}
+		}
+	}
+	h.byDep = map[string]map[*sub]struct{}{}
+	h.mu.Unlock()
+	for sb := range all {
+		sb.stop()
+	}
+}
+
+func treeRevision(tree map[string]*ScopeVars) int64 {
+	var rev int64
+	for _, sv := range tree {
+		if sv.Scope.Revision > rev {
+			rev = sv.Scope.Revision
+		}
+	}
+	return rev
+}
+
+// Watch returns a channel of events for changes to the resolved env of
+// path. When lastRevision is older than the resolved env's, the first
+// event brings the current revision. The channel closes when ctx ends, the
+// token is revoked or the service closes.
+func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<-chan Event, error) {
+	if err := s.readAuth(ctx, path, "watch", nil, false); err != nil {
+		return nil, err
+	}
+	tree, err := s.store.ScopeTree(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	sb := &sub{scope: path, ch: make(chan Event, 1), sent: lastRevision}
+	if t := CallerFrom(ctx).Token; t != nil {
+		sb.tokenID = t.ID
+	}
+	for d := range tree {
+		sb.deps = append(sb.deps, d)
+	}
+	if !s.hub.add(sb) {
+		return nil, Errorf(EUnavailable, "the server is shutting down")
+	}
+	if lastRevision > 0 {
+		sb.notify(treeRevision(tree))
+	}
+	go func() {
+		<-ctx.Done()
+		s.hub.remove(sb)
+	}()
+	return sb.ch, nil
+}
+
+// ReportConsumer records which revision a running workload runs.
+func (s *Service) ReportConsumer(ctx context.Context, path, id string, in ConsumerInput) (bool, error) {
+	if err := validPath(path); err != nil {
+		return false, err
+	}
+	var fields []FieldError
+	if !validSegment(id) {
+		fields = append(fields, Field("path.id", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
+	if in.Revision < 0 {
+		fields = append(fields, Field("body.revision", "out_of_range", "revision must not be negative"))
+	}
+	if len(in.Hostname) > 255 || !printable(in.Hostname) {
+		fields = append(fields, Field("body.hostname", "invalid_hostname", "hostname must be at most 255 printable characters"))
+	}
+	if in.PID < 0 {
+		fields = append(fields, Field("body.pid", "out_of_range", "pid must not be negative"))
+	}
+	if len(fields) > 0 {
+		return false, Invalid(fields...)
+	}
+	if err := s.authorize(ctx, ActRead, path, "consumer.report"); err != nil {
+		return false, err
+	}
+	if _, err := s.store.GetScope(ctx, path); err != nil {
+		return false, err
+	}
+	now := s.now()
+	return s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now})
+}
+
+// Status tells whether every live consumer of path runs the current
+// revision of its resolved env.
+func (s *Service) Status(ctx context.Context, path string) (Status, error) {
+	if err := s.readAuth(ctx, path, "status", nil, false); err != nil {
+		return Status{}, err
+	}
+	tree, err := s.store.ScopeTree(ctx, path)
+	if err != nil {
+		return Status{}, err
+	}
+	rev := treeRevision(tree)
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Scope: path, Revision: rev, Synced: true, Consumers: make([]ConsumerView, 0, len(cs))}
+	for _, c := range cs {
+		behind := c.Revision < rev
+		st.Synced = st.Synced && !behind
+		st.Consumers = append(st.Consumers, ConsumerView{Consumer: c, Behind: behind})
+	}
+	return st, nil
+}
+
+// synced reports whether every live consumer of path runs rev or newer.
+func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return false
+	}
+	for _, c := range cs {
+		if c.Revision < rev {
+			return false
+		}
+	}
+	return true
+}

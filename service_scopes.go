@@ -1,0 +1,180 @@
+package envy
+
+import (
+	"context"
+	"fmt"
+)
+
+func validPath(path string) error {
+	if f := ValidateScopePath("path.scope", path); f != nil {
+		return Invalid(*f)
+	}
+	return nil
+}
+
+// ListScopes returns the scopes the caller can see, in path order.
+func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope], error) {
+	t := CallerFrom(ctx).Token
+	limit, err := limitOf("query.limit", q.Limit)
+	if err != nil {
+		return Page[Scope]{}, err
+	}
+	if len(q.Prefix) > MaxScopePath {
+		return Page[Scope]{}, Invalid(Field("query.prefix", "too_long", "prefix is longer than %d characters", MaxScopePath))
+	}
+	items, err := s.store.ListScopes(ctx, ScopeQuery{
+		Prefix: q.Prefix, After: q.Cursor, Limit: limit + 1,
+		Allow: func(p string) bool { return visible(t, p) },
+	})
+	if err != nil {
+		return Page[Scope]{}, err
+	}
+	var p Page[Scope]
+	if len(items) > limit {
+		items = items[:limit]
+		p.NextCursor = items[limit-1].Path
+	}
+	p.Items = items
+	return p, nil
+}
+
+// GetScope returns a scope with its var count.
+func (s *Service) GetScope(ctx context.Context, path string) (Scope, error) {
+	if err := validPath(path); err != nil {
+		return Scope{}, err
+	}
+	if err := s.authorize(ctx, ActRead, path, "scope.get"); err != nil {
+		return Scope{}, err
+	}
+	return s.store.GetScope(ctx, path)
+}
+
+// PutScope creates or updates a scope's description and inherits.
+func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Cond) (Scope, WriteInfo, error) {
+	if err := validPath(path); err != nil {
+		return Scope{}, WriteInfo{}, err
+	}
+	var fields []FieldError
+	if in.Description != nil {
+		if f := ValidateDescription("body.description", *in.Description); f != nil {
+			fields = append(fields, *f)
+		}
+	}
+	t := CallerFrom(ctx).Token
+	if in.Inherits != nil {
+		seen := map[string]bool{}
+		for i, p := range *in.Inherits {
+			loc := fmt.Sprintf("body.inherits[%d]", i)
+			switch {
+			case ValidateScopePath(loc, p) != nil:
+				fields = append(fields, *ValidateScopePath(loc, p))
+			case p == path:
+				fields = append(fields, Field(loc, "cycle", "a scope can't inherit itself"))
+			case seen[p]:
+				fields = append(fields, Field(loc, "duplicate", "scope %s is listed twice", p))
+			case !can(t, ActRead, p):
+				fields = append(fields, Field(loc, "not_found", "scope %s does not exist", p))
+			}
+			seen[p] = true
+		}
+		if len(*in.Inherits) > MaxInheritDepth {
+			fields = append(fields, Field("body.inherits", "too_many", "a scope inherits at most %d scopes", MaxInheritDepth))
+		}
+	}
+	if len(fields) > 0 {
+		return Scope{}, WriteInfo{}, Invalid(fields...)
+	}
+	if err := s.authorize(ctx, ActWrite, path, "scope.put"); err != nil {
+		return Scope{}, WriteInfo{}, err
+	}
+	e := s.entry(ctx, "scope.put", path, nil, 200)
+	sc, created, err := s.store.PutScope(ctx, ScopeWrite{
+		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []AuditEntry{e},
+		Plan: func(cur *Scope, lookup func(string) (Scope, error)) (string, []string, error) {
+			desc, inherits := "", []string{}
+			if cur != nil {
+				desc, inherits = cur.Description, cur.Inherits
+			}
+			if in.Description != nil {
+				desc = *in.Description
+			}
+			if in.Inherits == nil {
+				return desc, inherits, nil
+			}
+			inherits = append([]string{}, (*in.Inherits)...)
+			if err := checkInherits(path, inherits, lookup); err != nil {
+				return "", nil, err
+			}
+			return desc, inherits, nil
+		},
+	})
+	if err != nil {
+		return Scope{}, WriteInfo{}, err
+	}
+	s.hub.publish(path, sc.Revision, true)
+	info := WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
+	info.Synced = s.synced(ctx, path, sc.Revision)
+	return sc, info, nil
+}
+
+// checkInherits refuses inherits that don't exist, form a cycle through
+// path, or make a chain deeper than MaxInheritDepth.
+func checkInherits(path string, inherits []string, lookup func(string) (Scope, error)) error {
+	var depth func(p string, seen []string) (int, error)
+	depth = func(p string, seen []string) (int, error) {
+		if len(seen) > MaxInheritDepth {
+			return 0, Invalid(Field("body.inherits", "too_deep", "the inherits chain is deeper than %d", MaxInheritDepth))
+		}
+		sc, err := lookup(p)
+		if err != nil {
+			return 0, err
+		}
+		max := 0
+		for _, q := range sc.Inherits {
+			if q == path {
+				return 0, Invalid(Field("body.inherits", "cycle", "scope %s inherits %s: that makes a cycle", p, path))
+			}
+			d, err := depth(q, append(seen, q))
+			if err != nil {
+				return 0, err
+			}
+			if d+1 > max {
+				max = d + 1
+			}
+		}
+		return max, nil
+	}
+	for i, p := range inherits {
+		d, err := depth(p, []string{path, p})
+		if ErrorCode(err) == ENotFound {
+			return Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "scope %s does not exist", p))
+		}
+		if err != nil {
+			return err
+		}
+		if d+1 > MaxInheritDepth {
+			return Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "too_deep", "the inherits chain is deeper than %d", MaxInheritDepth))
+		}
+	}
+	return nil
+}
+
+// DeleteScope deletes a scope and its vars; deleting an absent scope
+// succeeds. EConflict while another scope inherits it.
+func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteInfo, error) {
+	if err := validPath(path); err != nil {
+		return WriteInfo{}, err
+	}
+	if err := s.authorize(ctx, ActWrite, path, "scope.delete"); err != nil {
+		return WriteInfo{}, err
+	}
+	e := s.entry(ctx, "scope.delete", path, nil, 204)
+	existed, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []AuditEntry{e})
+	if err != nil {
+		return WriteInfo{}, err
+	}
+	if existed {
+		s.hub.publish(path, rev, true)
+	}
+	return WriteInfo{Scope: path, Revision: rev, Synced: true}, nil
+}

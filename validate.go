@@ -1,0 +1,163 @@
+package envy
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the model.
+const (
+	MaxScopeSegments = 10
+	MaxScopePath     = 512
+	MaxSegment       = 100
+	MaxNameLen       = 255
+	MaxValueLen      = 65536 // code points
+	MaxBulkKeys      = 1000
+	MaxInheritDepth  = 16
+	MaxDescription   = 1024
+)
+
+// ValidateScopePath returns nil when path is a valid scope path, else a
+// FieldError at loc.
+func ValidateScopePath(loc, path string) *FieldError {
+	if path == "" {
+		f := Field(loc, "missing", "scope path is required")
+		return &f
+	}
+	if len(path) > MaxScopePath {
+		f := Field(loc, "too_long", "scope path is longer than %d characters", MaxScopePath)
+		return &f
+	}
+	segs := strings.Split(path, "/")
+	if len(segs) > MaxScopeSegments {
+		f := Field(loc, "too_many_segments", "scope path has more than %d segments", MaxScopeSegments)
+		return &f
+	}
+	for i, s := range segs {
+		if !validSegment(s) {
+			f := Field(loc, "invalid_segment", "segment %d of the scope path must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", i+1)
+			return &f
+		}
+	}
+	return nil
+}
+
+func validSegment(s string) bool {
+	if len(s) == 0 || len(s) > MaxSegment {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if alnum {
+			continue
+		}
+		if i > 0 && (c == '.' || c == '_' || c == '~' || c == '-') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// ValidateName returns nil when name is a valid var name that does not
+// start with a reserved prefix.
+func ValidateName(loc, name string, reserved []string) *FieldError {
+	if name == "" {
+		f := Field(loc, "missing", "name is required")
+		return &f
+	}
+	if len(name) > MaxNameLen {
+		f := Field(loc, "too_long", "name is longer than %d characters", MaxNameLen)
+		return &f
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
+		if !ok {
+			f := Field(loc, "invalid_name", "name must match ^[A-Za-z_][A-Za-z0-9_]*$")
+			return &f
+		}
+	}
+	for _, p := range reserved {
+		if p != "" && strings.HasPrefix(name, p) {
+			f := Field(loc, "reserved_prefix", "name starts with the reserved prefix %q", p)
+			return &f
+		}
+	}
+	return nil
+}
+
+// ValidateValue returns nil when v is a valid value: valid UTF-8, no NUL, at
+// most MaxValueLen code points. The message never holds the value.
+func ValidateValue(loc string, v string) *FieldError {
+	if !utf8.ValidString(v) {
+		f := Field(loc, "invalid_utf8", "value is not valid UTF-8")
+		return &f
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		f := Field(loc, "nul_byte", "value contains a NUL character")
+		return &f
+	}
+	if len(v) > MaxValueLen && utf8.RuneCountInString(v) > MaxValueLen {
+		f := Field(loc, "too_long", "value is longer than %d characters", MaxValueLen)
+		return &f
+	}
+	return nil
+}
+
+// ValidateDescription returns nil when d is a valid description.
+func ValidateDescription(loc, d string) *FieldError {
+	if !utf8.ValidString(d) || strings.IndexByte(d, 0) >= 0 {
+		f := Field(loc, "invalid_text", "description must be valid UTF-8 without NUL")
+		return &f
+	}
+	if utf8.RuneCountInString(d) > MaxDescription {
+		f := Field(loc, "too_long", "description is longer than %d characters", MaxDescription)
+		return &f
+	}
+	return nil
+}
+
+// ValidateGlob returns nil when g is a valid scope glob: segments as in a
+// scope path, or "*" or "**".
+func ValidateGlob(loc, g string) *FieldError {
+	if g == "" || len(g) > MaxScopePath {
+		f := Field(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
+		return &f
+	}
+	for i, s := range strings.Split(g, "/") {
+		if s != "*" && s != "**" && !validSegment(s) {
+			f := Field(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
+			return &f
+		}
+	}
+	return nil
+}
+
+// MatchGlob reports whether a scope path matches a glob: "*" matches one
+// segment, "**" any number of segments, none included.
+func MatchGlob(glob, path string) bool {
+	return matchSegs(strings.Split(glob, "/"), strings.Split(path, "/"))
+}
+
+func matchSegs(g, p []string) bool {
+	for len(g) > 0 {
+		if g[0] == "**" {
+			if len(g) == 1 {
+				return true
+			}
+			for i := 0; i <= len(p); i++ {
+				if matchSegs(g[1:], p[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(p) == 0 || (g[0] != "*" && g[0] != p[0]) {
+			return false
+		}
+		g, p = g[1:], p[1:]
+	}
+	return len(p) == 0
+}
