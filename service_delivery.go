@@ -258,3 +258,7 @@ func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
 	}
 	return true
 }
+
+// CloseWatches ends every watch stream, as a server does before it shuts
+// down, so that open streams don't hold the shutdown up.
+func (s *Service) CloseWatches() { s.hub.close() }

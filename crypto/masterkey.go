@@ -278,7 +278,11 @@ func OpenMasterKeyURL(ctx context.Context, rawURL string) (MasterKey, error) {
 	}
 	keeper, err := mux.OpenKeeperURL(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("master key URL (scheme %q): %s", scheme, redact(err.Error(), rawURL, u))
+		hint := ""
+		if scheme == "base64key" {
+			hint = " (want base64key://<url-safe base64 of 32 bytes>)"
+		}
+		return nil, fmt.Errorf("master key URL (scheme %q): %s%s", scheme, redact(err.Error(), rawURL, u), hint)
 	}
 	return &urlKey{scheme: scheme, keeper: keeper}, nil
 }

@@ -278,7 +278,7 @@ func (p *parser) assignment() (KV, bool, error) {
 	// After the closing quote: blanks, then an optional comment.
 	endLine := p.line
 	rest := p.restOfLine()
-	rest = strings.TrimLeft(rest, " \t")
+	rest = strings.TrimLeft(rest, " \t\r")
 	if rest != "" && rest[0] != '#' {
 		return KV{}, false, &ParseError{Line: endLine, Name: name, Msg: msgTrailing}
 	}
@@ -307,7 +307,7 @@ func unquoted(s string) string {
 			break
 		}
 	}
-	return strings.Trim(s, " \t")
+	return strings.Trim(s, " \t\r")
 }
 
 type constError string
@@ -334,7 +334,9 @@ func (p *parser) doubleQuoted() (string, error) {
 				b.WriteByte('\r')
 			case 't':
 				b.WriteByte('\t')
-			case '"', '\\', '$', '`', '\'':
+			case '"', '\\', '$', '`', '\'', '!':
+				// godotenv writes \! (for shells with history
+				// expansion); it means '!'.
 				b.WriteByte(e)
 			default:
 				// An unknown escape stays as written, as in the

@@ -42,7 +42,8 @@ const (
 // that proxies and clients see the connection is alive.
 const keepAliveInterval = 15 * time.Second
 
-// Options configure a Server. The zero value takes the defaults.
+// Options configure a Server. Zero fields take the defaults, except
+// RateLimit, whose zero turns the per-token limit off.
 type Options struct {
 	// MaxBody is the largest request body accepted (413 beyond);
 	// 0 means DefaultMaxBody.
@@ -65,16 +66,17 @@ type Options struct {
 
 // Server is the native API over a Service. Create it with NewServer.
 type Server struct {
-	svc       *envy.Service
-	opts      Options
-	log       *slog.Logger
-	mux       *http.ServeMux
-	handler   http.Handler
-	metrics   *metrics
-	authFail  *limiters // per client address
-	perToken  *limiters // per token id; nil when off
-	keepAlive time.Duration
-	now       func() time.Time
+	svc            *envy.Service
+	opts           Options
+	log            *slog.Logger
+	mux            *http.ServeMux
+	handler        http.Handler
+	metrics        *metrics
+	metricsHandler http.Handler // serves /metrics
+	authFail       *limiters    // per client address
+	perToken       *limiters    // per token id; nil when off
+	keepAlive      time.Duration
+	now            func() time.Time
 }
 
 // NewServer returns the native API over svc.
@@ -95,25 +97,18 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		opts.Ready = svc.Ready
 	}
 	s := &Server{
-		svc:       svc,
-		opts:      opts,
-		log:       opts.Logger,
-		mux:       http.NewServeMux(),
-		metrics:   newMetrics(opts.Registry),
-		keepAlive: keepAliveInterval,
-		now:       time.Now,
+		svc:            svc,
+		opts:           opts,
+		log:            opts.Logger,
+		mux:            http.NewServeMux(),
+		metrics:        newMetrics(opts.Registry),
+		metricsHandler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+		keepAlive:      keepAliveInterval,
+		now:            time.Now,
 	}
-	burst := int(opts.AuthFailRate * 5)
-	if opts.AuthFailRate == DefaultAuthFailRate {
-		burst = DefaultAuthFailBurst
-	}
-	s.authFail = newLimiters(opts.AuthFailRate, burst)
+	s.authFail = newLimiters(opts.AuthFailRate, max(1, int(opts.AuthFailRate*DefaultAuthFailBurst/DefaultAuthFailRate)))
 	if opts.RateLimit > 0 {
-		b := int(opts.RateLimit * 2)
-		if b < 1 {
-			b = 1
-		}
-		s.perToken = newLimiters(opts.RateLimit, b)
+		s.perToken = newLimiters(opts.RateLimit, max(1, int(opts.RateLimit*2)))
 	}
 	s.routes()
 	s.handler = http.HandlerFunc(s.serve)
@@ -128,8 +123,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // "GET /v2/acts/{actorId}/env-vars") on the server's mux, behind the same
 // middleware as the native routes: request id, recovery, access log and
 // metrics (whose route label is the pattern). h does its own
-// authentication, with Authenticate. Call it before serving; a pattern
-// that conflicts with a native route panics, as ServeMux does.
+// authentication, with Authenticate, and writes its own errors. Call it
+// before serving; a pattern that conflicts with a native route panics, as
+// ServeMux does. Paths that no pattern matches get the native 404 (or 405)
+// problem; a dialect that wants its own envelope for those mounts a
+// catch-all of its own, such as "/v2/".
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = pattern
@@ -254,9 +252,6 @@ func (w *responseWriter) Flush() {
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// handlerFunc is a handler that returns its error for writeError.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
 // route is one native route. The table (routeTable) is the one list used
 // both to register the routes and, by a test, to check the OpenAPI
 // document.
@@ -264,7 +259,7 @@ type route struct {
 	Method string
 	Path   string // OpenAPI form: "/v1/scopes/{path}/-/vars/{name}"
 	Public bool   // no token needed
-	h      func(s *Server) handlerFunc
+	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
 // scopePrefix is where scope routes start; the rest of their path follows
@@ -368,7 +363,6 @@ func matchTail(tmpl, segs []string) (map[string]string, bool) {
 // metrics, authenticates unless the route is public, and writes the
 // handler's error as a problem.
 func (s *Server) wrap(rt route) http.Handler {
-	h := rt.h(s)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = rt.Path
 		if !rt.Public {
@@ -381,7 +375,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			r = ar
 		}
-		if err := h(w, r); err != nil {
+		if err := rt.h(s, w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -445,12 +439,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleMetrics() handlerFunc {
-	h := promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
-	return func(w http.ResponseWriter, r *http.Request) error {
-		h.ServeHTTP(w, r)
-		return nil
-	}
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {

@@ -1,14 +1,233 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
-// newServerCmd returns `envy server`. The lead owns this file.
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/crypto"
+	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/sqlite"
+)
+
+// serverConfig is every setting of `envy server`, read from flags and
+// ENVY_<FLAG> variables in one place and validated before anything starts.
+type serverConfig struct {
+	listen           string
+	dataDir          string
+	databaseURL      string
+	masterKeyFile    string
+	masterKeyURL     string
+	compat           string
+	tlsCert, tlsKey  string
+	reservedPrefixes string
+	rateLimit        float64
+	maxBody          int64
+	logFormat        string
+}
+
+// newServerCmd returns `envy server`.
 func newServerCmd() *cobra.Command {
-	return &cobra.Command{
+	var c serverConfig
+	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the envy server",
+		Short: "Run the envy server (SQLite under ./envy-data by default)",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return nil
+			if err := envFlags(cmd.Flags(), os.Getenv); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServer(ctx, c, os.Getenv("ENVY_BOOTSTRAP_TOKEN"), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&c.listen, "listen", "127.0.0.1:8750", "address to listen on")
+	f.StringVar(&c.dataDir, "data-dir", "envy-data", "directory for the SQLite database and the default master key")
+	f.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL to use PostgreSQL instead of SQLite")
+	f.StringVar(&c.masterKeyFile, "master-key-file", "", "master key file (default <data-dir>/master.key, created on first start)")
+	f.StringVar(&c.masterKeyURL, "master-key-url", "", "gocloud.dev/secrets URL of the master key (base64key://, awskms://, …)")
+	f.StringVar(&c.compat, "compat", "", "seed dialects to serve: all, or a comma list")
+	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file")
+	f.StringVar(&c.tlsKey, "tls-key", "", "TLS key file")
+	f.StringVar(&c.reservedPrefixes, "reserved-prefixes", "ENVY_", "comma list of var name prefixes nobody may use")
+	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token (burst twice as many); 0 turns it off")
+	f.Int64Var(&c.maxBody, "max-body", envyhttp.DefaultMaxBody, "largest request body in bytes")
+	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+// envFlags sets every flag not given on the command line from its
+// ENVY_<FLAG> variable; a bad value names the variable.
+func envFlags(fs *pflag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "ENVY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("invalid %s: %v", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func (c *serverConfig) validate() error {
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return fmt.Errorf("invalid --listen %q: want host:port", c.listen)
+	}
+	if c.databaseURL != "" {
+		return fmt.Errorf("invalid --database-url: PostgreSQL is not supported by this build yet; leave it empty to use SQLite")
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("invalid --tls-cert/--tls-key: give both or neither")
+	}
+	if c.rateLimit < 0 {
+		return fmt.Errorf("invalid --rate-limit %v: must be 0 (off) or positive", c.rateLimit)
+	}
+	if c.maxBody < 1024 {
+		return fmt.Errorf("invalid --max-body %d: must be at least 1024 bytes", c.maxBody)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("invalid --log-format %q: want text or json", c.logFormat)
+	}
+	if c.masterKeyURL != "" && c.masterKeyFile != "" {
+		return errors.New("invalid --master-key-url/--master-key-file: give one, not both")
+	}
+	for _, p := range c.prefixes() {
+		if envy.ValidateName("reserved-prefixes", p+"X", nil) != nil {
+			return fmt.Errorf("invalid --reserved-prefixes: %q is not a valid name prefix", p)
+		}
+	}
+	if c.compat != "" {
+		return fmt.Errorf("invalid --compat %q: no dialect is available in this build", c.compat)
+	}
+	return nil
+}
+
+func (c *serverConfig) prefixes() []string {
+	var out []string
+	for _, p := range strings.Split(c.reservedPrefixes, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, stderr io.Writer) error {
+	start := time.Now()
+	if err := c.validate(); err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if c.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("cannot create --data-dir %s: %v", c.dataDir, err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(c.dataDir, "envy.db"))
+	if err != nil {
+		return fmt.Errorf("cannot open the database in %s: %v", c.dataDir, err)
+	}
+	defer store.Close()
+
+	var mk crypto.MasterKey
+	if c.masterKeyURL != "" {
+		if mk, err = crypto.OpenMasterKeyURL(ctx, c.masterKeyURL); err != nil {
+			return fmt.Errorf("invalid --master-key-url: %v", err)
+		}
+	} else {
+		path := c.masterKeyFile
+		if path == "" {
+			path = filepath.Join(c.dataDir, "master.key")
+		}
+		var created bool
+		if mk, created, err = crypto.OpenMasterKeyFile(path); err != nil {
+			return fmt.Errorf("invalid --master-key-file: %v", err)
+		}
+		if created {
+			log.Warn("created a new master key beside the data; keep a copy elsewhere, or use --master-key-url with a KMS", "path", path)
+		}
+	}
+	defer mk.Close()
+	keys, err := crypto.OpenKeyring(ctx, mk, store)
+	if err != nil {
+		return err
+	}
+
+	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log})
+	defer svc.Close()
+	token, created, err := svc.Bootstrap(ctx, bootstrap)
+	if err != nil {
+		if envy.ErrorCode(err) == envy.EInvalid {
+			return errors.New("invalid ENVY_BOOTSTRAP_TOKEN: must be envy_ followed by at least 43 base62 characters")
+		}
+		return err
+	}
+	if created && bootstrap == "" {
+		fmt.Fprintf(stdout, "Created the admin token. It is shown this once; keep it safe:\n\n    %s\n\n", token)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg})
+
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --listen %s: %v", c.listen, err)
+	}
+	srv := &nethttp.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(svc.CloseWatches)
+	scheme := "http"
+	if c.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "data_dir", c.dataDir, "startup", time.Since(start).Round(time.Millisecond))
+
+	errc := make(chan error, 1)
+	go func() {
+		if c.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envy-dev/envy/client"
+)
+
+func (a *app) newLoginCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "login",
+		Short: "Check an address and token with the server and store them",
+		Long: "Login asks for the server address and a token (or takes them from --addr and\n" +
+			"--token, or ENVY_ADDR and ENVY_TOKEN), checks them with the server, and stores\n" +
+			"them in your config directory (mode 0600; ENVY_CONFIG names another file).\n" +
+			"Flags and ENVY_ADDR/ENVY_TOKEN still override the stored ones later.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := loadConfig(a.configPath())
+			if err != nil {
+				return err
+			}
+			pf := a.root.PersistentFlags()
+			addr := firstNonEmpty(flagIfChanged(pf, "addr", a.addr), a.getenv("ENVY_ADDR"))
+			if addr == "" {
+				def := firstNonEmpty(cfg.Addr, client.DefaultAddr)
+				addr = def
+				if isTerminal(a.stdin) {
+					typed, err := a.readStdinValue(ctx, "envy address ["+def+"]: ", false)
+					if err != nil {
+						return err
+					}
+					addr = firstNonEmpty(strings.TrimSpace(typed), def)
+				}
+			}
+			token := firstNonEmpty(flagIfChanged(pf, "token", a.token), a.getenv("ENVY_TOKEN"))
+			if token == "" {
+				token, err = a.readStdinValue(ctx, "Token: ", true)
+				if err != nil {
+					return err
+				}
+				token = strings.TrimSpace(token)
+			}
+			if token == "" {
+				return usageErrorf("no token given: pass --token, set ENVY_TOKEN, or type it at the prompt")
+			}
+
+			c := client.New(addr, token, client.WithUserAgent("envy-cli"))
+			jctx, raw := capture(ctx)
+			self, err := c.Self(jctx)
+			if err != nil {
+				return err
+			}
+			path := a.configPath()
+			if err := saveConfig(path, config{Addr: c.Addr(), Token: token}); err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			a.printf("Logged in to %s as %s (owner %s). Saved to %s.\n", c.Addr(), self.Name, self.Owner, path)
+			return nil
+		},
+	}
+}

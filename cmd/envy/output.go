@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/envy-dev/envy/client"
+)
+
+// table writes aligned columns for people.
+type table struct {
+	tw *tabwriter.Writer
+}
+
+func newTable(w io.Writer, headers ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)}
+	if len(headers) > 0 {
+		t.row(headers...)
+	}
+	return t
+}
+
+// row writes one row. Cells are made safe for a table: control characters
+// (a value's newline, a tab) are escaped so that they cannot break the
+// columns, and long cells are cut.
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		if i > 0 {
+			io.WriteString(t.tw, "\t")
+		}
+		io.WriteString(t.tw, cell(c, maxCell))
+	}
+	io.WriteString(t.tw, "\n")
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+const maxCell = 60
+
+// cell escapes control characters as \n, \t, \xNN and cuts s to max
+// characters with an ellipsis.
+func cell(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		var piece string
+		switch {
+		case r == '\n':
+			piece = `\n`
+		case r == '\r':
+			piece = `\r`
+		case r == '\t':
+			piece = `\t`
+		case unicode.IsControl(r) || r == utf8.RuneError:
+			q := strconv.QuoteRune(r)
+			piece = q[1 : len(q)-1]
+		default:
+			piece = string(r)
+		}
+		if n+utf8.RuneCountInString(piece) > max {
+			b.WriteString("…")
+			return b.String()
+		}
+		b.WriteString(piece)
+		n += utf8.RuneCountInString(piece)
+	}
+	return b.String()
+}
+
+// kvTable writes "key: value" lines, aligned, for one object.
+func kvTable(w io.Writer, pairs ...string) error {
+	t := newTable(w)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		t.row(pairs[i]+":", pairs[i+1])
+	}
+	return t.flush()
+}
+
+// capture returns a context whose client calls store their raw reply, for
+// -o json.
+func capture(ctx context.Context) (context.Context, *[]byte) {
+	var raw []byte
+	return client.CaptureBody(ctx, &raw), &raw
+}
+
+// printJSON prints the server's JSON reply as it came, indented; when the
+// reply had no body (a delete), it prints fallback instead.
+func (a *app) printJSON(raw []byte, fallback any) error {
+	if len(raw) == 0 {
+		b, err := json.Marshal(fallback)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		buf.Reset()
+		buf.Write(raw)
+	}
+	buf.WriteByte('\n')
+	_, err := a.stdout.Write(buf.Bytes())
+	return err
+}
+
+// printf writes a line for people to stdout.
+func (a *app) printf(format string, args ...any) {
+	fmt.Fprintf(a.stdout, format, args...)
+}
+
+// notef writes a note for people to stderr, out of the way of a pipe.
+func (a *app) notef(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format, args...)
+}
+
+// When and how times are shown in tables: local time, to the second.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmtTime(*t)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// syncedNote says whether running workloads have a write.
+func syncedNote(synced bool) string {
+	if synced {
+		return "workloads in sync"
+	}
+	return "some workloads not yet on it"
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// shownValue is what a table shows of a var's value: the value when the
+// read gave it, else the masked value of a secret.
+func shownValue(value, masked *string) string {
+	switch {
+	case value != nil:
+		return *value
+	case masked != nil:
+		return *masked
+	}
+	return ""
+}

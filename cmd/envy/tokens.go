@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envy-dev/envy/client"
+)
+
+func (a *app) newTokensCmd() *cobra.Command {
+	return group("tokens", "Create, list and revoke API tokens (admin)",
+		a.newTokensCreateCmd(), a.newTokensLsCmd(), a.newTokensRevokeCmd())
+}
+
+var actions = map[string]bool{"read": true, "write": true, "reveal": true, "admin": true}
+
+// parseGrant reads 'GLOB=ACTION,ACTION', such as 'acme/**=read,write'.
+func parseGrant(s string) (client.Permission, error) {
+	glob, acts, ok := strings.Cut(s, "=")
+	glob = strings.TrimSpace(glob)
+	if !ok || glob == "" || strings.TrimSpace(acts) == "" {
+		return client.Permission{}, usageErrorf("--grant %q: want SCOPES=ACTIONS, such as 'acme/**=read,write'", s)
+	}
+	p := client.Permission{Scopes: glob}
+	for _, act := range strings.Split(acts, ",") {
+		act = strings.ToLower(strings.TrimSpace(act))
+		if !actions[act] {
+			return client.Permission{}, usageErrorf("--grant %q: unknown action %q (want read, write, reveal or admin)", s, act)
+		}
+		p.Actions = append(p.Actions, act)
+	}
+	return p, nil
+}
+
+func permissionsText(ps []client.Permission) string {
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		parts = append(parts, p.Scopes+"="+strings.Join(p.Actions, ","))
+	}
+	return orDash(strings.Join(parts, " "))
+}
+
+func (a *app) newTokensCreateCmd() *cobra.Command {
+	var (
+		grants    []string
+		owner     string
+		expiresIn string
+		expiresAt string
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a token and print it, this once",
+		Example: "  envy tokens create ci-deploy --grant 'acme/**=read,write' --expires-in 720h\n" +
+			"  envy tokens create web-prod --grant 'acme/web/prod=read,reveal' --owner team-web",
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := client.TokenInput{Name: args[0], Owner: owner, Permissions: []client.Permission{}}
+			for _, g := range grants {
+				p, err := parseGrant(g)
+				if err != nil {
+					return err
+				}
+				in.Permissions = append(in.Permissions, p)
+			}
+			if expiresIn != "" && expiresAt != "" {
+				return usageErrorf("give --expires-in or --expires-at, not both")
+			}
+			if expiresIn != "" {
+				if _, err := time.ParseDuration(expiresIn); err != nil {
+					return usageErrorf("--expires-in %q: want a duration such as 12h or 30m", expiresIn)
+				}
+				in.ExpiresIn = expiresIn
+			}
+			if expiresAt != "" {
+				t, err := time.Parse(time.RFC3339, expiresAt)
+				if err != nil {
+					return usageErrorf("--expires-at %q: want an RFC 3339 time such as 2030-01-02T15:04:05Z", expiresAt)
+				}
+				in.ExpiresAt = &t
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			tok, err := c.CreateToken(ctx, in)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			if err := kvTable(a.stdout,
+				"id", tok.ID,
+				"name", tok.Name,
+				"owner", tok.Owner,
+				"permissions", permissionsText(tok.Permissions),
+				"expires", fmtTimePtr(tok.ExpiresAt),
+			); err != nil {
+				return err
+			}
+			// The user asked for this token: it is shown here, and only here.
+			a.printf("\n%s\n", tok.Token)
+			a.notef("\nStore the token now: the server keeps only its hash and cannot show it again.\n")
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&grants, "grant", nil, "a permission, SCOPES=ACTIONS such as 'acme/**=read,write' (repeatable)")
+	cmd.Flags().StringVar(&owner, "owner", "", "who the token belongs to (default: its name)")
+	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expire after this long, such as 12h")
+	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time")
+	return cmd
+}
+
+func (a *app) newTokensLsCmd() *cobra.Command {
+	var (
+		limit  int
+		cursor string
+	)
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List tokens",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			page, err := c.ListTokens(ctx, cursor, limit)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			t := newTable(a.stdout, "ID", "NAME", "OWNER", "PERMISSIONS", "EXPIRES", "REVOKED", "CREATED")
+			for _, tok := range page.Items {
+				t.row(tok.ID, tok.Name, tok.Owner, permissionsText(tok.Permissions),
+					fmtTimePtr(tok.ExpiresAt), fmtTimePtr(tok.RevokedAt), fmtTime(tok.CreatedAt))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			a.moreNote(page.NextCursor, "--cursor")
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "tokens per page, 1-1000 (default 100)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
+	return cmd
+}
+
+func (a *app) newTokensRevokeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a token, at once",
+		Args:  exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(nil, map[string]any{"id": args[0], "revoked": true})
+			}
+			a.printf("revoked token %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+// parseSince reads --since: a duration back from now (24h), an RFC 3339
+// time, or a date (2006-01-02, local midnight).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			d = -d
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usageErrorf("--since %q: want a duration (24h), a date (2006-01-02) or an RFC 3339 time", s)
+}
+
+func (a *app) newAuditCmd() *cobra.Command {
+	var (
+		scope, actor, since, cursor string
+		limit                       int
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Show the audit log (admin), newest first",
+		Example: "  envy audit --scope acme/web/prod --since 24h\n" +
+			"  envy audit --actor ci-deploy --limit 20",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := client.AuditQuery{Scope: scope, Actor: actor, Limit: limit, Cursor: cursor}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				q.Since = t
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			page, err := c.Audit(ctx, q)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			t := newTable(a.stdout, "AT", "ACTOR", "ACTION", "SCOPE", "NAMES", "STATUS", "REVISION", "CLIENT")
+			for _, e := range page.Items {
+				rev := "-"
+				if e.Revision > 0 {
+					rev = fmt.Sprint(e.Revision)
+				}
+				t.row(fmtTime(e.At), orDash(e.Actor), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
+					fmt.Sprint(e.Status), rev, orDash(e.Client))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			a.moreNote(page.NextCursor, "--cursor")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&scope, "scope", "", "only this scope")
+	cmd.Flags().StringVar(&actor, "actor", "", "only this actor (token name)")
+	cmd.Flags().StringVar(&since, "since", "", "only entries since: 24h, 2006-01-02 or an RFC 3339 time")
+	cmd.Flags().IntVar(&limit, "limit", 0, "entries per page, 1-1000 (default 100)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
+	return cmd
+}

@@ -1,0 +1,42 @@
+package http
+
+import "net/http"
+
+// routeTable is every native route: registered from here, and compared
+// with the OpenAPI document by a test, so neither can drift from the other.
+// Routes under scopePrefix are served by one ServeMux pattern,
+// "/v1/scopes/{path...}", that splits the path at "/-/".
+var routeTable = []route{
+	{Method: http.MethodGet, Path: "/healthz", Public: true, h: (*Server).handleHealthz},
+	{Method: http.MethodGet, Path: "/readyz", Public: true, h: (*Server).handleReadyz},
+	{Method: http.MethodGet, Path: "/metrics", Public: true, h: (*Server).handleMetrics},
+	{Method: http.MethodGet, Path: "/v1/openapi.json", Public: true, h: (*Server).handleOpenAPI},
+
+	{Method: http.MethodGet, Path: "/v1/scopes", h: (*Server).handleListScopes},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}", h: (*Server).handleGetScope},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}", h: (*Server).handlePutScope},
+	{Method: http.MethodDelete, Path: "/v1/scopes/{path}", h: (*Server).handleDeleteScope},
+
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleListVars},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleMergeVars},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleReplaceVars},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleGetVar},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handlePutVar},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handlePatchVar},
+	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleDeleteVar},
+
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", h: (*Server).handleEnv},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/history", h: (*Server).handleHistory},
+	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", h: (*Server).handleRollback},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/watch", h: (*Server).handleWatch},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/consumers/{id}", h: (*Server).handleReportConsumer},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/status", h: (*Server).handleStatus},
+
+	{Method: http.MethodPost, Path: "/v1/tokens", h: (*Server).handleCreateToken},
+	{Method: http.MethodGet, Path: "/v1/tokens", h: (*Server).handleListTokens},
+	{Method: http.MethodGet, Path: "/v1/tokens/self", h: (*Server).handleSelf},
+	{Method: http.MethodGet, Path: "/v1/tokens/{id}", h: (*Server).handleGetToken},
+	{Method: http.MethodDelete, Path: "/v1/tokens/{id}", h: (*Server).handleRevokeToken},
+
+	{Method: http.MethodGet, Path: "/v1/audit", h: (*Server).handleAudit},
+}

@@ -1,0 +1,131 @@
+package http
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// handleWatch streams the scope's changes as Server-Sent Events:
+//
+//	id: <revision>
+//	event: change
+//	data: {"scope":"…","revision":N}
+//
+// starting after Last-Event-ID when given, with a comment line every
+// keepAlive, until the client goes away or the service closes the stream.
+func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
+	var last int64
+	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return envy.Invalid(envy.Field("header.Last-Event-ID", "invalid", "Last-Event-ID must be a revision"))
+		}
+		last = n
+	}
+	ctx := r.Context()
+	events, err := s.svc.Watch(ctx, r.PathValue("path"), last)
+	if err != nil {
+		return err
+	}
+
+	rc := http.NewResponseController(w)
+	// A stream outlives any write timeout of the server.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: don't buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil // the connection can't stream; nothing more to say
+	}
+
+	bw := bufio.NewWriter(w)
+	tick := time.NewTicker(s.keepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			data, _ := json.Marshal(struct {
+				Scope    string `json:"scope"`
+				Revision int64  `json:"revision"`
+			}{ev.Scope, ev.Revision})
+			bw.WriteString("id: ")
+			bw.WriteString(strconv.FormatInt(ev.Revision, 10))
+			bw.WriteString("\nevent: change\ndata: ")
+			bw.Write(data)
+			bw.WriteString("\n\n")
+		case <-tick.C:
+			bw.WriteString(": keepalive\n\n")
+		}
+		if bw.Flush() != nil || rc.Flush() != nil {
+			return nil // the client went away
+		}
+	}
+}
+
+func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	o, err := parseBody(body)
+	if err != nil {
+		return err
+	}
+	if err := o.only("revision", "hostname", "pid"); err != nil {
+		return err
+	}
+	var in envy.ConsumerInput
+	rev, ok, err := o.integer("revision")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return envy.Invalid(envy.Field("body.revision", "missing", "revision is required"))
+	}
+	in.Revision = rev
+	if in.Hostname, _, err = o.str("hostname"); err != nil {
+		return err
+	}
+	pid, _, err := o.integer("pid")
+	if err != nil {
+		return err
+	}
+	if pid < 0 || pid > 1<<31-1 {
+		return envy.Invalid(envy.Field("body.pid", "out_of_range", "pid must be a non-negative 32-bit integer"))
+	}
+	in.PID = int(pid)
+	path, id := r.PathValue("path"), r.PathValue("id")
+	created, err := s.svc.ReportConsumer(r.Context(), path, id, in)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, consumerReportJSON{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision})
+	return nil
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.svc.Status(r.Context(), r.PathValue("path"))
+	if err != nil {
+		return err
+	}
+	setETag(w, st.Revision)
+	writeJSON(w, http.StatusOK, statusView(st))
+	return nil
+}

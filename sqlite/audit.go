@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// AppendAudit records entries that belong to no other write, such as a
+// reveal or a refused request. They are durable when it returns.
+func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.do(ctx, func(t *txn) error { return t.audit(entries, 0) })
+}
+
+// ListAudit returns audit entries, newest first.
+func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision FROM audit WHERE 1 = 1`
+	var args []any
+	if q.Scope != "" {
+		query += ` AND scope = ?`
+		args = append(args, q.Scope)
+	}
+	if q.Actor != "" {
+		query += ` AND actor = ?`
+		args = append(args, q.Actor)
+	}
+	if !q.Since.IsZero() {
+		query += ` AND at >= ?`
+		args = append(args, q.Since.UnixNano())
+	}
+	if q.Before > 0 {
+		query += ` AND id < ?`
+		args = append(args, q.Before)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, sqlLimit(q.Limit))
+	rows, err := s.readers.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbErr("list audit entries", err)
+	}
+	defer rows.Close()
+	var out []envy.AuditEntry
+	for rows.Next() {
+		var (
+			e     envy.AuditEntry
+			at    int64
+			names string
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision); err != nil {
+			return nil, dbErr("list audit entries", err)
+		}
+		e.At = fromNanos(at)
+		if e.Names, err = parseList[string](names); err != nil {
+			return nil, dbErr("decode audit names", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list audit entries", err)
+	}
+	return out, nil
+}
+
+// PutConsumer records a consumer's report: ENotFound when its scope does
+// not exist; FirstSeen stays what the first report set.
+func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) {
+	var created bool
+	err := s.do(ctx, func(t *txn) error {
+		ok, err := t.exists(c.Scope)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(c.Scope)
+		}
+		seen := orNow(c.SeenAt, t.now)
+		var first int64
+		switch err := t.queryRow(`SELECT first_seen FROM consumers WHERE scope = ? AND id = ?`, c.Scope, c.ID).Scan(&first); {
+		case errors.Is(err, sql.ErrNoRows):
+			created = true
+			first = nanos(seen)
+			if !c.FirstSeen.IsZero() {
+				first = c.FirstSeen.UnixNano()
+			}
+		case err != nil:
+			return dbErr("read a consumer", err)
+		}
+		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (scope, id) DO UPDATE SET
+				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at`,
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, nanos(seen)); err != nil {
+			return dbErr("write a consumer", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+// Consumers returns the consumers of a scope seen at or after since, by id.
+func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT id, hostname, pid, revision, first_seen, seen_at
+		FROM consumers WHERE scope = ? AND seen_at >= ? ORDER BY id`, scope, nanos(since))
+	if err != nil {
+		return nil, dbErr("list consumers", err)
+	}
+	defer rows.Close()
+	var out []envy.Consumer
+	for rows.Next() {
+		c := envy.Consumer{Scope: scope}
+		var first, seen int64
+		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+			return nil, dbErr("list consumers", err)
+		}
+		c.FirstSeen, c.SeenAt = fromNanos(first), fromNanos(seen)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list consumers", err)
+	}
+	return out, nil
+}
+
+// DataKeys returns every wrapped data key, by id.
+func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
+	if err != nil {
+		return nil, dbErr("list data keys", err)
+	}
+	defer rows.Close()
+	var out []envy.DataKey
+	for rows.Next() {
+		var (
+			k  envy.DataKey
+			at int64
+		)
+		if err := rows.Scan(&k.ID, &k.Wrapped, &at); err != nil {
+			return nil, dbErr("list data keys", err)
+		}
+		k.CreatedAt = fromNanos(at)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list data keys", err)
+	}
+	return out, nil
+}
+
+// AddDataKey stores a new wrapped data key. An id that is taken is
+// EConflict, never an overwrite: values sealed under the old key would
+// become unreadable.
+func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
+	if len(k.Wrapped) == 0 {
+		return errors.New("sqlite: a data key needs its wrapped bytes")
+	}
+	return s.do(ctx, func(t *txn) error {
+		if _, err := t.exec(`INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)`,
+			int64(k.ID), k.Wrapped, nanos(orNow(k.CreatedAt, t.now))); err != nil {
+			if isUnique(err) {
+				return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
+			}
+			return dbErr("insert a data key", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,409 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+
+	"github.com/envy-dev/envy"
+)
+
+// querier runs a query on the readers' pool or in the writer's
+// transaction.
+type querier func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+
+// loadScopeVars reads a scope with its vars, nil when it does not exist.
+// It is one statement, so the scope row and its vars come from one
+// snapshot without a read transaction.
+func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars, error) {
+	rows, err := q(ctx, `SELECT s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+			v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by
+		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
+		WHERE s.path = ?
+		ORDER BY v.name`, path)
+	if err != nil {
+		return nil, dbErr("read a scope", err)
+	}
+	defer rows.Close()
+	var sv *envy.ScopeVars
+	actors := map[string]string{} // one copy of each updated_by string
+	for rows.Next() {
+		var (
+			sc        envy.Scope
+			inherits  string
+			sc0, sc1  int64
+			id, name  sql.NullString
+			sealed    []byte
+			secret    sql.NullBool
+			desc, by  sql.NullString
+			ver, rev  sql.NullInt64
+			vc0, vc1  sql.NullInt64
+			scopeDesc string
+		)
+		if err := rows.Scan(&scopeDesc, &inherits, &sc.Revision, &sc0, &sc1,
+			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
+			return nil, dbErr("read a scope", err)
+		}
+		if sv == nil {
+			sc.Path = path
+			sc.Description = scopeDesc
+			sc.CreatedAt, sc.UpdatedAt = fromNanos(sc0), fromNanos(sc1)
+			if sc.Inherits, err = parseList[string](inherits); err != nil {
+				return nil, dbErr("decode inherits", err)
+			}
+			sv = &envy.ScopeVars{Scope: sc}
+		}
+		if !name.Valid {
+			continue // the LEFT JOIN's row of a scope without vars
+		}
+		actor, ok := actors[by.String]
+		if !ok {
+			actor = by.String
+			actors[actor] = actor
+		}
+		sv.Vars = append(sv.Vars, envy.StoredVar{
+			ID:          id.String,
+			Scope:       path,
+			Name:        name.String,
+			Sealed:      sealed,
+			Secret:      secret.Bool,
+			Description: desc.String,
+			Version:     ver.Int64,
+			Revision:    rev.Int64,
+			CreatedAt:   fromNanos(vc0.Int64),
+			UpdatedAt:   fromNanos(vc1.Int64),
+			UpdatedBy:   actor,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("read a scope", err)
+	}
+	if sv != nil {
+		sv.Scope.VarCount = len(sv.Vars)
+	}
+	return sv, nil
+}
+
+// scopeVars returns a scope from the cache, loading and caching it on a
+// miss; nil when it does not exist. The result is shared: never modify it.
+func (s *Store) scopeVars(ctx context.Context, path string) (*envy.ScopeVars, error) {
+	if sv, ok := s.scopes.get(path); ok {
+		return sv, nil
+	}
+	gen := s.scopes.generation()
+	sv, err := loadScopeVars(ctx, s.readers.QueryContext, path)
+	if err != nil || sv == nil {
+		return nil, err
+	}
+	s.scopes.fill(gen, path, sv)
+	return sv, nil
+}
+
+func notFound(path string) error {
+	return envy.Errorf(envy.ENotFound, "scope %s not found", path)
+}
+
+// cloneScope copies a scope so that the caller may change it without
+// touching the cached one.
+func cloneScope(sc envy.Scope) envy.Scope {
+	sc.Inherits = slices.Clone(sc.Inherits)
+	return sc
+}
+
+// GetScope returns the scope at path with its VarCount.
+func (s *Store) GetScope(ctx context.Context, path string) (envy.Scope, error) {
+	if s.closed.Load() {
+		return envy.Scope{}, errClosed()
+	}
+	sv, err := s.scopeVars(ctx, path)
+	if err != nil {
+		return envy.Scope{}, err
+	}
+	if sv == nil {
+		return envy.Scope{}, notFound(path)
+	}
+	return cloneScope(sv.Scope), nil
+}
+
+// listBatch is how many scopes ListScopes reads per query when it has to
+// filter: enough to make few round trips, few enough not to read the whole
+// table for one page.
+const listBatch = 256
+
+// ListScopes returns scopes in path order.
+func (s *Store) ListScopes(ctx context.Context, q envy.ScopeQuery) ([]envy.Scope, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	n := listBatch
+	if q.Allow == nil && q.Limit > 0 {
+		n = q.Limit // every row counts: one query reads the page
+	}
+	var out []envy.Scope
+	after := q.After
+	for {
+		page, more, err := s.listScopes(ctx, q.Prefix, after, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, sc := range page {
+			after = sc.Path
+			if !strings.HasPrefix(sc.Path, q.Prefix) {
+				return out, nil // past the prefix's range, in path order
+			}
+			if q.Allow != nil && !q.Allow(sc.Path) {
+				continue
+			}
+			out = append(out, sc)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}
+
+// listScopes reads up to n scopes after the cursor, from the first path
+// not below prefix; more tells whether the page was full.
+func (s *Store) listScopes(ctx context.Context, prefix, after string, n int) (page []envy.Scope, more bool, err error) {
+	rows, err := s.readers.QueryContext(ctx, `SELECT s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+			(SELECT COUNT(*) FROM vars v WHERE v.scope = s.path)
+		FROM scopes s
+		WHERE s.path > ? AND s.path >= ?
+		ORDER BY s.path
+		LIMIT ?`, after, prefix, n)
+	if err != nil {
+		return nil, false, dbErr("list scopes", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			sc       envy.Scope
+			inherits string
+			c, u     int64
+		)
+		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &c, &u, &sc.VarCount); err != nil {
+			return nil, false, dbErr("list scopes", err)
+		}
+		sc.CreatedAt, sc.UpdatedAt = fromNanos(c), fromNanos(u)
+		if sc.Inherits, err = parseList[string](inherits); err != nil {
+			return nil, false, dbErr("decode inherits", err)
+		}
+		page = append(page, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, dbErr("list scopes", err)
+	}
+	return page, len(page) == n, nil
+}
+
+// ScopeTree returns the scope at path and every scope it inherits from,
+// keyed by path. The ScopeVars are shared with the cache and with other
+// callers: treat them as read-only.
+func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	if tree, ok := s.scopes.tree(path); ok {
+		return tree, nil
+	}
+	tree := make(map[string]*envy.ScopeVars)
+	queue := []string{path}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if _, seen := tree[p]; seen {
+			continue // a diamond, or a cycle that slipped past validation
+		}
+		sv, err := s.scopeVars(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if sv == nil {
+			if p == path {
+				return nil, notFound(path)
+			}
+			// Deleting an inherited scope is refused, so this is a read
+			// between two commits; what is left is still a valid tree.
+			continue
+		}
+		tree[p] = sv
+		queue = append(queue, sv.Scope.Inherits...)
+	}
+	return tree, nil
+}
+
+// PutScope creates or updates a scope's description and inherits.
+func (s *Store) PutScope(ctx context.Context, w envy.ScopeWrite) (envy.Scope, bool, error) {
+	if w.Plan == nil {
+		return envy.Scope{}, false, errNoPlan
+	}
+	var (
+		res     envy.Scope
+		created bool
+	)
+	err := s.do(ctx, func(t *txn) error {
+		var err error
+		res, created, err = t.putScope(w)
+		return err
+	})
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	return res, created, nil
+}
+
+func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
+	cur, err := t.scope(w.Path)
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	if err := checkRevision(w.Path, cur, w.IfRevision); err != nil {
+		return envy.Scope{}, false, err
+	}
+	var curScope *envy.Scope
+	if cur != nil {
+		sc := cloneScope(cur.Scope)
+		curScope = &sc
+	}
+	lookup := func(path string) (envy.Scope, error) {
+		sv, err := t.scope(path)
+		if err != nil {
+			return envy.Scope{}, err
+		}
+		if sv == nil {
+			return envy.Scope{}, notFound(path)
+		}
+		return cloneScope(sv.Scope), nil
+	}
+	desc, inherits, err := w.Plan(curScope, lookup)
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	inherits = slices.Clone(inherits)
+	for _, p := range inherits {
+		if p == w.Path {
+			continue // exists once the row below is in; refusing cycles is the plan's job
+		}
+		sv, err := t.scope(p)
+		if err != nil {
+			return envy.Scope{}, false, err
+		}
+		if sv == nil {
+			return envy.Scope{}, false, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
+		}
+	}
+	inheritsJSON, err := jsonList(inherits)
+	if err != nil {
+		return envy.Scope{}, false, dbErr("encode inherits", err)
+	}
+	rev, err := t.nextRevision()
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
+	var vars []envy.StoredVar
+	if cur == nil {
+		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			w.Path, desc, inheritsJSON, rev, nanos(t.now), nanos(t.now)); err != nil {
+			return envy.Scope{}, false, dbErr("insert a scope", err)
+		}
+	} else {
+		sc.CreatedAt = cur.Scope.CreatedAt
+		vars = cur.Vars // immutable, so the new entry may share them
+		if _, err := t.exec(`UPDATE scopes SET description = ?, inherits = ?, revision = ?, updated_at = ? WHERE path = ?`,
+			desc, inheritsJSON, rev, nanos(t.now), w.Path); err != nil {
+			return envy.Scope{}, false, dbErr("update a scope", err)
+		}
+		if _, err := t.exec(`DELETE FROM scope_parents WHERE child = ?`, w.Path); err != nil {
+			return envy.Scope{}, false, dbErr("update a scope's parents", err)
+		}
+	}
+	for i, p := range inherits {
+		if _, err := t.exec(`INSERT INTO scope_parents (child, position, parent) VALUES (?, ?, ?)`, w.Path, i, p); err != nil {
+			return envy.Scope{}, false, dbErr("update a scope's parents", err)
+		}
+	}
+	if err := t.audit(w.Audit, rev); err != nil {
+		return envy.Scope{}, false, err
+	}
+	sc.VarCount = len(vars)
+	t.setScope(w.Path, &envy.ScopeVars{Scope: sc, Vars: vars})
+	return cloneScope(sc), cur == nil, nil
+}
+
+// checkRevision implements IfRevision: when > 0, the scope must exist and
+// be at that revision.
+func checkRevision(path string, cur *envy.ScopeVars, ifRevision int64) error {
+	if ifRevision <= 0 {
+		return nil
+	}
+	if cur == nil {
+		return envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", path, ifRevision)
+	}
+	if cur.Scope.Revision != ifRevision {
+		return envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, ifRevision)
+	}
+	return nil
+}
+
+// DeleteScope deletes a scope with its vars, history and consumers.
+func (s *Store) DeleteScope(ctx context.Context, path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
+	var (
+		existed bool
+		rev     int64
+	)
+	err := s.do(ctx, func(t *txn) error {
+		var err error
+		existed, rev, err = t.deleteScope(path, ifRevision, audit)
+		return err
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return existed, rev, nil
+}
+
+func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
+	cur, err := t.scope(path)
+	if err != nil {
+		return false, 0, err
+	}
+	if err := checkRevision(path, cur, ifRevision); err != nil {
+		return false, 0, err
+	}
+	if cur == nil {
+		return false, 0, nil
+	}
+	var child string
+	switch err := t.queryRow(`SELECT child FROM scope_parents WHERE parent = ? AND child <> ? ORDER BY child LIMIT 1`, path, path).Scan(&child); err {
+	case nil:
+		return false, 0, envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
+	case sql.ErrNoRows:
+	default:
+		return false, 0, dbErr("look up inheriting scopes", err)
+	}
+	rev, err := t.nextRevision()
+	if err != nil {
+		return false, 0, err
+	}
+	for _, q := range []string{
+		`DELETE FROM history WHERE scope = ?`,
+		`DELETE FROM vars WHERE scope = ?`,
+		`DELETE FROM consumers WHERE scope = ?`,
+		`DELETE FROM scope_parents WHERE child = ?`,
+		`DELETE FROM scopes WHERE path = ?`,
+	} {
+		if _, err := t.exec(q, path); err != nil {
+			return false, 0, dbErr("delete a scope", err)
+		}
+	}
+	if err := t.audit(audit, rev); err != nil {
+		return false, 0, err
+	}
+	t.setScope(path, nil)
+	return true, rev, nil
+}

@@ -1,0 +1,469 @@
+// Package sqlite is the envy.Store on one SQLite file: the default store of
+// a single envy server, which needs nothing else installed.
+//
+// Writes are durable when acknowledged (WAL with synchronous=FULL) and
+// share their commits: one writer goroutine owns the only write connection,
+// runs every queued mutation in one transaction, each in its own savepoint,
+// and answers them after the one COMMIT (group commit). Reads use a
+// separate pool of connections, and ScopeTree, the hot path, is served from
+// an in-memory cache of each scope's sealed vars that the writer keeps
+// current. The cache is only sound because this process is the file's one
+// writer: never point two servers at the same file.
+//
+// This package implements storage only. It must never import net/http or
+// envy's http package: storage and HTTP meet in the domain package, never
+// in each other.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/envy-dev/envy"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var _ envy.Store = (*Store)(nil)
+
+const (
+	// busyTimeout bounds how long a connection waits for a lock. In WAL
+	// mode readers never wait for the writer; this only matters when
+	// another process (a backup, the sqlite3 shell) holds the file.
+	busyTimeout = 10 * time.Second
+
+	// maxBatch bounds how many queued mutations share one commit, so that
+	// one batch's transaction stays short even under a flood of writes.
+	maxBatch = 256
+
+	// queueSize is how many mutations may wait for the writer before
+	// callers block on sending (still honouring their contexts).
+	queueSize = 4 * maxBatch
+
+	// scopeCacheBytes and tokenCacheEntries bound the read caches, so that
+	// resident memory stays bounded however many scopes are read.
+	scopeCacheBytes   = 96 << 20
+	tokenCacheEntries = 10000
+)
+
+// Store is an envy.Store on one SQLite file. It is safe for concurrent use.
+type Store struct {
+	path string
+
+	// writer has exactly one connection, which wconn holds for the
+	// store's life; only the writer goroutine uses it once Open returns.
+	writer *sql.DB
+	wconn  *sql.Conn
+	wstmts map[string]*sql.Stmt // prepared on wconn, used only by the writer goroutine
+
+	readers *sql.DB
+
+	queue   chan *op
+	quit    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the writer goroutine has returned
+
+	rev     atomic.Int64 // newest committed revision; only the writer moves it
+	commits atomic.Int64 // group commits so far, for tests and metrics
+	scopes  *scopeCache
+	tokens  *tokenCache
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating it when missing) the database at path, applies the
+// pending migrations and starts the writer. Close releases it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: resolve %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create the data directory: %w", err)
+	}
+	s := &Store{
+		path:    abs,
+		wstmts:  make(map[string]*sql.Stmt),
+		queue:   make(chan *op, queueSize),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		scopes:  newScopeCache(scopeCacheBytes),
+		tokens:  newTokenCache(tokenCacheEntries),
+	}
+	if err := s.open(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	busy := strconv.FormatInt(busyTimeout.Milliseconds(), 10)
+	var err error
+	// The writer's pragmas: WAL so that readers never block the writer nor
+	// it them; synchronous=FULL so that a COMMIT returns only once the WAL
+	// is on disk (NORMAL would survive a crash of the process but not a
+	// power cut); _txlock=immediate is unused (the writer issues its own
+	// BEGIN IMMEDIATE) but keeps any stray db.Begin from taking a read lock
+	// it would later have to upgrade.
+	s.writer, err = sql.Open("sqlite", dsn(s.path,
+		"_pragma=busy_timeout("+busy+")",
+		"_pragma=foreign_keys(1)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_pragma=journal_size_limit(67108864)",
+		"_txlock=immediate",
+	))
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+	s.wconn, err = s.writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	if err := s.checkPragmas(ctx); err != nil {
+		return err
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+
+	readers := runtime.GOMAXPROCS(0) * 2
+	readers = min(max(readers, 4), 8)
+	s.readers, err = sql.Open("sqlite", dsn(s.path,
+		"_pragma=busy_timeout("+busy+")",
+		"_query_only=1",
+	))
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	s.readers.SetMaxOpenConns(readers)
+	s.readers.SetMaxIdleConns(readers)
+	s.readers.SetConnMaxLifetime(0)
+	s.readers.SetConnMaxIdleTime(0)
+
+	var rev int64
+	if err := s.readers.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
+		return fmt.Errorf("sqlite: read the revision: %w", err)
+	}
+	s.rev.Store(rev)
+	return nil
+}
+
+// dsn builds a file: URI, which escapes any '?', '#' or '%' in the path
+// that would otherwise be read as the start of the driver's parameters.
+func dsn(path string, params ...string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: strings.Join(params, "&")}
+	return u.String()
+}
+
+// checkPragmas makes sure that the durability settings took: a typo in a
+// DSN parameter must not silently turn into a store that loses writes.
+func (s *Store) checkPragmas(ctx context.Context) error {
+	var mode string
+	if err := s.wconn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("sqlite: read journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("sqlite: journal_mode is %q, not wal (does the file system support WAL?)", mode)
+	}
+	var syncMode, fk int
+	if err := s.wconn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil {
+		return fmt.Errorf("sqlite: read synchronous: %w", err)
+	}
+	if syncMode != 2 {
+		return fmt.Errorf("sqlite: synchronous is %d, not 2 (FULL)", syncMode)
+	}
+	if err := s.wconn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+		return fmt.Errorf("sqlite: read foreign_keys: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("sqlite: foreign keys are off")
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("sqlite: migration %s is not named NNNN_name.sql", name)
+		}
+		b, err := migrations.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read migration %s: %w", name, err)
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := range ms {
+		if ms[i].version != i+1 {
+			return nil, fmt.Errorf("sqlite: migration %s is out of sequence", ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations that the database lacks, each in its own
+// transaction together with its schema_migrations row, so that a crash
+// halfway leaves either the old or the new schema, never a mix.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.wconn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if err := s.applyMigration(ctx, m); err != nil {
+			return err
+		}
+	}
+	var newest int
+	if err := s.wconn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if newest > len(ms) {
+		return fmt.Errorf("sqlite: the database has schema version %d, newer than this binary's %d", newest, len(ms))
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, m migration) (err error) {
+	// BEGIN IMMEDIATE before looking, so that two processes opening a new
+	// file at once can't both decide to apply the same migration.
+	if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return fmt.Errorf("sqlite: migration %s: begin: %w", m.name, err)
+	}
+	defer func() {
+		if err != nil {
+			s.wconn.ExecContext(context.Background(), `ROLLBACK`)
+		}
+	}()
+	var applied bool
+	if err := s.wconn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&applied); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	}
+	if applied {
+		_, err := s.wconn.ExecContext(ctx, `COMMIT`)
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: commit: %w", m.name, err)
+		}
+		return nil
+	}
+	if _, err := s.wconn.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	}
+	if _, err := s.wconn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: migration %s: record: %w", m.name, err)
+	}
+	if _, err := s.wconn.ExecContext(ctx, `COMMIT`); err != nil {
+		return fmt.Errorf("sqlite: migration %s: commit: %w", m.name, err)
+	}
+	return nil
+}
+
+// Close waits for the queued writes to finish, stops the writer and closes
+// the database. Later calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.quit)
+		<-s.stopped
+		s.closeErr = s.closeDBs()
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	for _, st := range s.wstmts {
+		errs = append(errs, st.Close())
+	}
+	clear(s.wstmts)
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	if s.readers != nil {
+		errs = append(errs, s.readers.Close())
+	}
+	// The writer last: the last connection to close checkpoints the WAL
+	// into the main file.
+	if s.writer != nil {
+		errs = append(errs, s.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed()
+	}
+	var rev int64
+	if err := s.readers.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Revision returns the newest committed revision. This process is the
+// file's only writer, so the writer's own count is exact.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, errClosed()
+	}
+	return s.rev.Load(), nil
+}
+
+// errClosed is what every call answers once Close has begun.
+func errClosed() error {
+	return envy.Errorf(envy.EUnavailable, "the store is closed")
+}
+
+// unavailable wraps a database error as EUnavailable while keeping the
+// cause for the logs: errors.As finds the domain error, whose message is
+// what callers see.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("sqlite: %s: %w: %w", what, envy.Errorf(envy.EUnavailable, "the database is unavailable"), err)
+}
+
+// dbErr wraps a raw database error with what was being done; the domain
+// treats it as internal.
+func dbErr(what string, err error) error {
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// isUnique reports whether err is a violated UNIQUE or PRIMARY KEY
+// constraint.
+func isUnique(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	c := e.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// Times are stored as UTC nanoseconds since the epoch, 0 for the zero time.
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: nanos(*t), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// now returns the current time as it will read back from the database:
+// UTC, without a monotonic reading.
+func now() time.Time {
+	return fromNanos(time.Now().UnixNano())
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return fromNanos(t.UnixNano())
+}
+
+// jsonList encodes a list as a JSON array, [] for none.
+func jsonList[T any](v []T) (string, error) {
+	if len(v) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// parseList decodes a JSON array; an empty one gives nil.
+func parseList[T any](s string) ([]T, error) {
+	var v []T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}
+
+// sqlLimit turns "no limit" (≤ 0) into SQLite's -1.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}

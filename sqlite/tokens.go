@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at`
+
+func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
+	var (
+		t            envy.Token
+		perms        string
+		created      int64
+		expires, rev sql.NullInt64
+	)
+	if err := sc.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev); err != nil {
+		return envy.Token{}, err
+	}
+	var err error
+	if t.Permissions, err = parseList[envy.Grant](perms); err != nil {
+		return envy.Token{}, dbErr("decode permissions", err)
+	}
+	t.CreatedAt = fromNanos(created)
+	t.ExpiresAt, t.RevokedAt = fromNullNanos(expires), fromNullNanos(rev)
+	return t, nil
+}
+
+// cloneToken deep-copies a token, so that callers can't reach into the
+// cache.
+func cloneToken(t envy.Token) envy.Token {
+	t.Hash = slices.Clone(t.Hash)
+	t.Permissions = slices.Clone(t.Permissions)
+	for i := range t.Permissions {
+		t.Permissions[i].Actions = slices.Clone(t.Permissions[i].Actions)
+	}
+	if t.ExpiresAt != nil {
+		e := *t.ExpiresAt
+		t.ExpiresAt = &e
+	}
+	if t.RevokedAt != nil {
+		r := *t.RevokedAt
+		t.RevokedAt = &r
+	}
+	return t
+}
+
+// CreateToken stores a new token; with onlyIfNone, only into an empty
+// table. Checking and inserting in the writer makes that atomic.
+func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool, audit []envy.AuditEntry) (bool, error) {
+	if tok.ID == "" || len(tok.Hash) == 0 {
+		return false, errors.New("sqlite: a token needs an id and a hash")
+	}
+	perms, err := jsonList(tok.Permissions)
+	if err != nil {
+		return false, dbErr("encode permissions", err)
+	}
+	var created bool
+	err = s.do(ctx, func(t *txn) error {
+		if onlyIfNone {
+			var exists bool
+			if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
+				return dbErr("count tokens", err)
+			}
+			if exists {
+				return nil
+			}
+		}
+		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, nanos(orNow(tok.CreatedAt, t.now)), tok.CreatedBy,
+			nullNanos(tok.ExpiresAt), nullNanos(tok.RevokedAt)); err != nil {
+			if isUnique(err) {
+				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
+			}
+			return dbErr("insert a token", err)
+		}
+		if err := t.audit(audit, 0); err != nil {
+			return err
+		}
+		t.tokensChanged = true
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+// TokenByHash finds a token by the SHA-256 of its plaintext. Every
+// authenticated request asks, so found tokens are cached.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error) {
+	if s.closed.Load() {
+		return envy.Token{}, errClosed()
+	}
+	if t, ok := s.tokens.get(hash); ok {
+		return cloneToken(t), nil
+	}
+	gen := s.tokens.generation()
+	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return envy.Token{}, envy.Errorf(envy.ENotFound, "token not found")
+		}
+		return envy.Token{}, dbErr("look up a token", err)
+	}
+	s.tokens.fill(gen, cloneToken(t))
+	return t, nil
+}
+
+// GetToken returns the token with the given id.
+func (s *Store) GetToken(ctx context.Context, id string) (envy.Token, error) {
+	if s.closed.Load() {
+		return envy.Token{}, errClosed()
+	}
+	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return envy.Token{}, envy.Errorf(envy.ENotFound, "token %s not found", id)
+		}
+		return envy.Token{}, dbErr("read a token", err)
+	}
+	return t, nil
+}
+
+// ListTokens returns tokens in id order, after the cursor.
+func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy.Token, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id > ? ORDER BY id LIMIT ?`, after, sqlLimit(limit))
+	if err != nil {
+		return nil, dbErr("list tokens", err)
+	}
+	defer rows.Close()
+	var out []envy.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, dbErr("list tokens", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list tokens", err)
+	}
+	return out, nil
+}
+
+// RevokeToken marks a token revoked. Revoking it again keeps the first
+// time, so a retry doesn't rewrite history.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.do(ctx, func(t *txn) error {
+		r, err := t.exec(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, nanos(orNow(at, t.now)), id)
+		if err != nil {
+			return dbErr("revoke a token", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return dbErr("revoke a token", err)
+		} else if n == 0 {
+			return envy.Errorf(envy.ENotFound, "token %s not found", id)
+		}
+		if err := t.audit(audit, 0); err != nil {
+			return err
+		}
+		t.tokensChanged = true
+		return nil
+	})
+}

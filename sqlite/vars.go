@@ -1,0 +1,279 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/envy-dev/envy"
+)
+
+// Write applies one atomic change to a scope's vars.
+func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, error) {
+	if w.Plan == nil {
+		return envy.WriteResult{}, errNoPlan
+	}
+	var res envy.WriteResult
+	err := s.do(ctx, func(t *txn) error {
+		var err error
+		res, err = t.write(w)
+		return err
+	})
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	return res, nil
+}
+
+func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
+	cur, err := t.scope(w.Scope)
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	if err := checkRevision(w.Scope, cur, w.IfRevision); err != nil {
+		return envy.WriteResult{}, err
+	}
+	if cur == nil && !w.CreateScope {
+		return envy.WriteResult{}, notFound(w.Scope)
+	}
+
+	// The plan gets copies: it is the caller's code, and cur is shared
+	// with the cache.
+	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
+	var curVars []envy.StoredVar
+	if cur != nil {
+		curVars = cur.Vars
+		in.Scope = cloneScope(cur.Scope)
+		in.Vars = slices.Clone(cur.Vars)
+	}
+	changes, err := w.Plan(in)
+	if err != nil {
+		return envy.WriteResult{}, err // as is: a domain error must reach the caller unchanged
+	}
+
+	// Keep the changes that change something; deleting an absent var
+	// does not, and must leave no trace in the history.
+	type change struct {
+		envy.VarChange
+		old *envy.StoredVar
+	}
+	find := func(name string) *envy.StoredVar {
+		i, ok := slices.BinarySearchFunc(curVars, name, func(v envy.StoredVar, n string) int { return strings.Compare(v.Name, n) })
+		if !ok {
+			return nil
+		}
+		return &curVars[i]
+	}
+	seen := make(map[string]bool, len(changes))
+	eff := make([]change, 0, len(changes))
+	for _, c := range changes {
+		switch {
+		case c.Name == "":
+			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan returned a change without a name", w.Scope)
+		case seen[c.Name]:
+			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan changed %s twice", w.Scope, c.Name)
+		case !c.Delete && (c.ID == "" || c.Version < 1 || c.Sealed == nil):
+			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan set %s without an id, a version or a sealed value", w.Scope, c.Name)
+		}
+		seen[c.Name] = true
+		old := find(c.Name)
+		if c.Delete && old == nil {
+			continue
+		}
+		eff = append(eff, change{VarChange: c, old: old})
+	}
+	if len(eff) == 0 {
+		var rev int64
+		if cur != nil {
+			rev = cur.Scope.Revision
+		}
+		return envy.WriteResult{Revision: rev}, nil
+	}
+
+	rev, err := t.nextRevision()
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	at := nanos(t.now)
+	var sc envy.Scope
+	if cur == nil {
+		sc = envy.Scope{Path: w.Scope, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
+		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, '', '[]', ?, ?, ?)`,
+			w.Scope, rev, at, at); err != nil {
+			return envy.WriteResult{}, dbErr("create a scope", err)
+		}
+	} else {
+		sc = cur.Scope // its Inherits are immutable and may be shared
+		sc.Revision, sc.UpdatedAt = rev, t.now
+		if _, err := t.exec(`UPDATE scopes SET revision = ?, updated_at = ? WHERE path = ?`, rev, at, w.Scope); err != nil {
+			return envy.WriteResult{}, dbErr("update a scope", err)
+		}
+	}
+
+	res := envy.WriteResult{Revision: rev, ScopeCreated: cur == nil}
+	next := make(map[string]*envy.StoredVar, len(eff)) // nil: deleted
+	for _, c := range eff {
+		if c.Delete {
+			if _, err := t.exec(`DELETE FROM vars WHERE scope = ? AND name = ?`, w.Scope, c.Name); err != nil {
+				return envy.WriteResult{}, dbErr("delete a var", err)
+			}
+			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?)`,
+				rev, w.Scope, c.Name, c.old.ID, c.old.Version, c.old.Secret, c.old.Description, w.Actor, at); err != nil {
+				return envy.WriteResult{}, dbErr("record a delete", err)
+			}
+			next[c.Name] = nil
+			continue
+		}
+		v := envy.StoredVar{
+			ID:          c.ID,
+			Scope:       w.Scope,
+			Name:        c.Name,
+			Sealed:      slices.Clone(c.Sealed), // the cache outlives the caller's buffer
+			Secret:      c.Secret,
+			Description: c.Description,
+			Version:     c.Version,
+			Revision:    rev,
+			CreatedAt:   t.now,
+			UpdatedAt:   t.now,
+			UpdatedBy:   w.Actor,
+		}
+		if c.old != nil {
+			v.CreatedAt = c.old.CreatedAt
+		}
+		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (scope, name) DO UPDATE SET
+				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
+				description = excluded.description, version = excluded.version, revision = excluded.revision,
+				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, nanos(v.CreatedAt), at, w.Actor); err != nil {
+			return envy.WriteResult{}, dbErr("write a var", err)
+		}
+		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+			VALUES (?, ?, ?, 'set', ?, ?, ?, ?, ?, ?, ?)`,
+			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at); err != nil {
+			return envy.WriteResult{}, dbErr("record a set", err)
+		}
+		next[c.Name] = &v
+		res.Vars = append(res.Vars, v)
+	}
+	if err := t.audit(w.Audit, rev); err != nil {
+		return envy.WriteResult{}, err
+	}
+
+	// The scope's new state, for the cache: the old vars with the changes
+	// applied, still sorted by name.
+	vars := make([]envy.StoredVar, 0, len(curVars)+len(eff))
+	for _, v := range curVars {
+		nv, changed := next[v.Name]
+		switch {
+		case !changed:
+			vars = append(vars, v)
+		case nv != nil:
+			vars = append(vars, *nv)
+			delete(next, v.Name)
+		default:
+			delete(next, v.Name)
+		}
+	}
+	added := false
+	for _, nv := range next {
+		if nv != nil {
+			vars = append(vars, *nv)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
+	}
+	sc.VarCount = len(vars)
+	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
+	return res, nil
+}
+
+const changeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+
+func scanChanges(rows *sql.Rows, scope string) ([]envy.Change, error) {
+	defer rows.Close()
+	var out []envy.Change
+	for rows.Next() {
+		c := envy.Change{Scope: scope}
+		var (
+			op string
+			at int64
+		)
+		if err := rows.Scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+			return nil, dbErr("read history", err)
+		}
+		c.Op, c.At = envy.Op(op), fromNanos(at)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("read history", err)
+	}
+	return out, nil
+}
+
+// checkScope returns ENotFound unless the scope exists.
+func (s *Store) checkScope(ctx context.Context, path string) error {
+	if _, ok := s.scopes.get(path); ok {
+		return nil
+	}
+	var ok bool
+	if err := s.readers.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM scopes WHERE path = ?)`, path).Scan(&ok); err != nil {
+		return dbErr("look up a scope", err)
+	}
+	if !ok {
+		return notFound(path)
+	}
+	return nil
+}
+
+// History returns a scope's changes, newest first; within a revision by
+// name.
+func (s *Store) History(ctx context.Context, scope string, before int64, limit int) ([]envy.Change, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + changeColumns + ` FROM history WHERE scope = ?`
+	args := []any{scope}
+	if before > 0 {
+		q += ` AND revision < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY revision DESC, name LIMIT ?`
+	args = append(args, sqlLimit(limit))
+	rows, err := s.readers.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("read history", err)
+	}
+	return scanChanges(rows, scope)
+}
+
+// VarsAt returns, for each var that existed in the scope at revision rev,
+// its last set change at or before rev, by name.
+func (s *Store) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Change, error) {
+	if s.closed.Load() {
+		return nil, errClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	// Per name, the last change at or before rev; a name whose last
+	// change is a delete did not exist then.
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+changeColumns+` FROM history h
+		WHERE h.scope = ?1 AND h.op = 'set' AND h.revision = (
+			SELECT MAX(l.revision) FROM history l
+			WHERE l.scope = ?1 AND l.name = h.name AND l.revision <= ?2)
+		ORDER BY h.name`, scope, rev)
+	if err != nil {
+		return nil, dbErr("read history", err)
+	}
+	return scanChanges(rows, scope)
+}

@@ -1,0 +1,1509 @@
+// Package storetest is the contract that every envy.Store meets: one suite
+// of tests, run by each store's own tests against a real database. A store
+// is done when it passes, not when it compiles.
+//
+// The suite speaks only through the envy.Store interface, so that it holds
+// every implementation to the same behaviour. Values are never encrypted
+// here: a store keeps whatever sealed bytes it is given, so the suite
+// stands in readable fakes for ciphertexts. It must never import a store
+// implementation, net/http or envy's http package.
+package storetest
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// Run runs the contract against stores made by open. Each subtest calls
+// open once and needs a new, empty store from it; Run closes that store
+// when the subtest ends (Close must tolerate a second call).
+func Run(t *testing.T, open func(t *testing.T) envy.Store) {
+	tests := []struct {
+		name string
+		test func(t *testing.T, s envy.Store)
+	}{
+		{"an empty store is at revision 0 and answers ping", testEmpty},
+		{"revisions strictly increase and are shared by all scopes", testRevisions},
+		{"a bulk write with several changes is one revision", testBulkWrite},
+		{"a plan error leaves nothing changed and takes no revision", testPlanError},
+		{"a stale IfRevision is a precondition failure", testIfRevision},
+		{"a write to a missing scope without CreateScope is not found", testMissingScope},
+		{"deleting an absent var is a no-op that leaves no history", testDeleteAbsent},
+		{"a write without changes takes no revision", testNoChanges},
+		{"plans see vars by name and vars keep id and creation time", testVarState},
+		{"history is newest first and pages with before and limit", testHistory},
+		{"VarsAt reproduces an earlier state after sets and deletes", testVarsAt},
+		{"PutScope creates and updates a scope, sees others through lookup and takes a revision", testPutScope},
+		{"DeleteScope is refused while inherited, deletes after, and is idempotent", testDeleteScope},
+		{"ScopeTree returns the scope and every scope it inherits transitively", testScopeTree},
+		{"reads see a write as soon as it returns", testReadYourWrites},
+		{"tokens are created once with onlyIfNone, found by hash, listed and revoked", testTokens},
+		{"audit entries are written in the write's transaction and filtered", testAudit},
+		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"data keys are added once and listed", testDataKeys},
+		{"ListScopes honours prefix, after, limit and Allow", testListScopes},
+		{"a cancelled context writes nothing", testCancelled},
+		{"concurrent writes each take a unique revision and none is lost", testConcurrentWrites},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tt.test(t, s)
+		})
+	}
+}
+
+// t0 is a fixed time at microsecond precision, which every database keeps.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// sealed stands in for a ciphertext: the store must keep it as given.
+func sealed(value string) []byte { return []byte("sealed:" + value) }
+
+func unseal(t *testing.T, b []byte) string {
+	t.Helper()
+	v, ok := strings.CutPrefix(string(b), "sealed:")
+	if !ok {
+		t.Fatalf("sealed bytes %q were not kept as given", b)
+	}
+	return v
+}
+
+// edit is one change a test asks for: set name to value, or delete it.
+type edit struct {
+	name, value string
+	del         bool
+}
+
+func set(name, value string) edit { return edit{name: name, value: value} }
+func del(name string) edit        { return edit{name: name, del: true} }
+
+// plan turns edits into a Plan the way the service does: a var keeps its id
+// and gets the next version; a new var gets a new id and version 1.
+func plan(edits ...edit) func(envy.ScopeVars) ([]envy.VarChange, error) {
+	return func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+		var out []envy.VarChange
+		for _, e := range edits {
+			if e.del {
+				out = append(out, envy.VarChange{Name: e.name, Delete: true})
+				continue
+			}
+			c := envy.VarChange{Name: e.name, ID: rand.Text(), Version: 1, Sealed: sealed(e.value)}
+			if old := findVar(cur.Vars, e.name); old != nil {
+				c.ID, c.Version, c.Secret, c.Description = old.ID, old.Version+1, old.Secret, old.Description
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	}
+}
+
+func findVar(vars []envy.StoredVar, name string) *envy.StoredVar {
+	for i := range vars {
+		if vars[i].Name == name {
+			return &vars[i]
+		}
+	}
+	return nil
+}
+
+// write applies edits to scope, creating it when needed, and fails the
+// test on error.
+func write(t *testing.T, s envy.Store, scope string, edits ...edit) envy.WriteResult {
+	t.Helper()
+	res, err := s.Write(t.Context(), envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Plan: plan(edits...)})
+	if err != nil {
+		t.Fatalf("write to %s: %v", scope, err)
+	}
+	return res
+}
+
+// putScope creates or updates a scope with the given inherits.
+func putScope(t *testing.T, s envy.Store, path string, inherits ...string) envy.Scope {
+	t.Helper()
+	sc, _, err := s.PutScope(t.Context(), envy.ScopeWrite{
+		Path:  path,
+		Actor: "tester",
+		Plan: func(cur *envy.Scope, _ func(string) (envy.Scope, error)) (string, []string, error) {
+			return "scope " + path, inherits, nil
+		},
+	})
+	if err != nil {
+		t.Fatalf("put scope %s: %v", path, err)
+	}
+	return sc
+}
+
+// values reads a scope's own vars, name to value, through ScopeTree.
+func values(t *testing.T, s envy.Store, scope string) map[string]string {
+	t.Helper()
+	tree, err := s.ScopeTree(t.Context(), scope)
+	if err != nil {
+		t.Fatalf("ScopeTree(%s): %v", scope, err)
+	}
+	sv := tree[scope]
+	if sv == nil {
+		t.Fatalf("ScopeTree(%s) lacks the scope itself", scope)
+	}
+	out := make(map[string]string, len(sv.Vars))
+	for _, v := range sv.Vars {
+		out[v.Name] = unseal(t, v.Sealed)
+	}
+	return out
+}
+
+func revision(t *testing.T, s envy.Store) int64 {
+	t.Helper()
+	rev, err := s.Revision(t.Context())
+	if err != nil {
+		t.Fatalf("Revision: %v", err)
+	}
+	return rev
+}
+
+func wantCode(t *testing.T, err error, code envy.Code) {
+	t.Helper()
+	if got := envy.ErrorCode(err); got != code {
+		t.Fatalf("error = %v (code %q), want code %q", err, got, code)
+	}
+}
+
+func wantMap(t *testing.T, what string, got, want map[string]string) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) { // fmt prints maps sorted by key
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func testEmpty(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if rev := revision(t, s); rev != 0 {
+		t.Fatalf("Revision = %d, want 0", rev)
+	}
+	_, err := s.GetScope(ctx, "nope")
+	wantCode(t, err, envy.ENotFound)
+	_, err = s.ScopeTree(ctx, "nope")
+	wantCode(t, err, envy.ENotFound)
+	_, err = s.History(ctx, "nope", 0, 10)
+	wantCode(t, err, envy.ENotFound)
+	_, err = s.VarsAt(ctx, "nope", 1)
+	wantCode(t, err, envy.ENotFound)
+	scopes, err := s.ListScopes(ctx, envy.ScopeQuery{})
+	if err != nil || len(scopes) != 0 {
+		t.Fatalf("ListScopes = %v, %v; want none", scopes, err)
+	}
+}
+
+func testRevisions(t *testing.T, s envy.Store) {
+	var revs []int64
+	revs = append(revs, write(t, s, "a", set("X", "1")).Revision)
+	revs = append(revs, write(t, s, "b", set("X", "1")).Revision)
+	revs = append(revs, write(t, s, "a", set("X", "2")).Revision)
+	revs = append(revs, putScope(t, s, "c").Revision)
+	revs = append(revs, write(t, s, "c", set("Y", "1")).Revision)
+	for i := 1; i < len(revs); i++ {
+		if revs[i] <= revs[i-1] {
+			t.Fatalf("revisions %v do not strictly increase", revs)
+		}
+	}
+	if revs[0] < 1 {
+		t.Fatalf("first revision = %d, want ≥ 1", revs[0])
+	}
+	if got := revision(t, s); got != revs[len(revs)-1] {
+		t.Fatalf("Revision = %d, want the last write's %d", got, revs[len(revs)-1])
+	}
+	for scope, want := range map[string]int64{"a": revs[2], "b": revs[1], "c": revs[4]} {
+		sc, err := s.GetScope(t.Context(), scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Revision != want {
+			t.Errorf("scope %s is at revision %d, want %d", scope, sc.Revision, want)
+		}
+	}
+}
+
+func testBulkWrite(t *testing.T, s envy.Store) {
+	write(t, s, "app", set("KEEP", "k"), set("GONE", "g"))
+	before := revision(t, s)
+	res := write(t, s, "app", set("A", "1"), set("B", "2"), del("GONE"), set("KEEP", "k2"))
+	if res.Revision <= before {
+		t.Fatalf("bulk write revision %d, want > %d", res.Revision, before)
+	}
+	if got := revision(t, s); got != res.Revision {
+		t.Fatalf("Revision = %d after one bulk write, want %d", got, res.Revision)
+	}
+	if len(res.Vars) != 3 {
+		t.Fatalf("WriteResult.Vars has %d vars, want the 3 set", len(res.Vars))
+	}
+	for _, v := range res.Vars {
+		if v.Revision != res.Revision {
+			t.Errorf("var %s has revision %d, want %d", v.Name, v.Revision, res.Revision)
+		}
+	}
+	hist, err := s.History(t.Context(), "app", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range hist {
+		if c.Revision == res.Revision {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Fatalf("history has %d changes at revision %d, want 4", n, res.Revision)
+	}
+	wantMap(t, "vars", values(t, s, "app"), map[string]string{"A": "1", "B": "2", "KEEP": "k2"})
+}
+
+func testPlanError(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	rev := revision(t, s)
+	domainErr := envy.Invalid(envy.Field("body.A", "too_long", "value is too long"))
+	plainErr := errors.New("plan failed")
+	for _, tt := range []struct {
+		name  string
+		scope string
+		err   error
+	}{
+		{"a domain error on an existing scope", "app", domainErr},
+		{"a plain error on an existing scope", "app", plainErr},
+		{"a domain error on a scope to create", "new", domainErr},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Write(ctx, envy.Write{
+				Scope: tt.scope, Actor: "tester", CreateScope: true,
+				Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+					// Changes that would apply, had the plan not failed.
+					changes, _ := plan(set("A", "2"), set("B", "2"))(cur)
+					return changes, tt.err
+				},
+				Audit: []envy.AuditEntry{{Actor: "tester", Action: "vars.merge", Scope: tt.scope}},
+			})
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("error = %v, want the plan's error unchanged", err)
+			}
+			if envy.ErrorCode(err) != envy.ErrorCode(tt.err) {
+				t.Fatalf("error code = %s, want %s", envy.ErrorCode(err), envy.ErrorCode(tt.err))
+			}
+			if got := revision(t, s); got != rev {
+				t.Fatalf("Revision = %d after a failed plan, want %d", got, rev)
+			}
+		})
+	}
+	wantMap(t, "vars", values(t, s, "app"), map[string]string{"A": "1"})
+	if _, err := s.GetScope(ctx, "new"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope(new) = %v, want not found: a failed write must not create its scope", err)
+	}
+	audit, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) != 0 {
+		t.Fatalf("failed writes left %d audit entries, want none", len(audit))
+	}
+	// The next write takes the very next revision: none was used up.
+	if res := write(t, s, "app", set("A", "3")); res.Revision != rev+1 {
+		t.Fatalf("next revision = %d, want %d", res.Revision, rev+1)
+	}
+}
+
+func testIfRevision(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r1 := write(t, s, "app", set("A", "1")).Revision
+	r2 := write(t, s, "app", set("A", "2")).Revision
+	for _, tt := range []struct {
+		name       string
+		scope      string
+		ifRevision int64
+		wantCode   envy.Code
+	}{
+		{"an older revision is refused", "app", r1, envy.EPrecondition},
+		{"a future revision is refused", "app", r2 + 10, envy.EPrecondition},
+		{"any revision of a missing scope is refused", "missing", r1, envy.EPrecondition},
+		{"the current revision is accepted", "app", r2, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Write(ctx, envy.Write{Scope: tt.scope, Actor: "tester", IfRevision: tt.ifRevision, CreateScope: true, Plan: plan(set("A", tt.name))})
+			wantCode(t, err, tt.wantCode)
+		})
+	}
+	wantMap(t, "vars", values(t, s, "app"), map[string]string{"A": "the current revision is accepted"})
+	if _, err := s.GetScope(ctx, "missing"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope(missing) = %v, want not found", err)
+	}
+}
+
+func testMissingScope(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	called := false
+	_, err := s.Write(ctx, envy.Write{Scope: "nope", Actor: "tester", Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+		called = true
+		return plan(set("A", "1"))(cur)
+	}})
+	wantCode(t, err, envy.ENotFound)
+	if called {
+		t.Error("the plan ran for a missing scope")
+	}
+	if rev := revision(t, s); rev != 0 {
+		t.Fatalf("Revision = %d, want 0", rev)
+	}
+	// With CreateScope the plan sees an empty scope.
+	res, err := s.Write(ctx, envy.Write{Scope: "nope", Actor: "tester", CreateScope: true, Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+		if len(cur.Vars) != 0 {
+			return nil, fmt.Errorf("a scope to create has %d vars", len(cur.Vars))
+		}
+		return plan(set("A", "1"))(cur)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ScopeCreated {
+		t.Error("ScopeCreated = false for a new scope")
+	}
+	sc, err := s.GetScope(ctx, "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Revision != res.Revision || sc.VarCount != 1 {
+		t.Fatalf("created scope = revision %d with %d vars, want %d with 1", sc.Revision, sc.VarCount, res.Revision)
+	}
+	if res := write(t, s, "nope", set("B", "1")); res.ScopeCreated {
+		t.Error("ScopeCreated = true for an existing scope")
+	}
+}
+
+func testDeleteAbsent(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r := write(t, s, "app", set("A", "1")).Revision
+	res := write(t, s, "app", del("NOPE"))
+	if res.Revision != r {
+		t.Fatalf("deleting an absent var returned revision %d, want the scope's %d", res.Revision, r)
+	}
+	if got := revision(t, s); got != r {
+		t.Fatalf("Revision = %d, want %d: no revision may be taken", got, r)
+	}
+	// Mixed with a real change, only the real change is recorded.
+	res = write(t, s, "app", del("NOPE"), set("B", "1"))
+	hist, err := s.History(ctx, "app", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range hist {
+		if c.Name == "NOPE" {
+			t.Fatalf("history records the delete of an absent var: %+v", c)
+		}
+	}
+	if len(hist) != 2 {
+		t.Fatalf("history has %d changes, want 2", len(hist))
+	}
+	if res.Revision != r+1 {
+		t.Fatalf("revision = %d, want %d", res.Revision, r+1)
+	}
+}
+
+func testNoChanges(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r := write(t, s, "app", set("A", "1")).Revision
+	none := func(envy.ScopeVars) ([]envy.VarChange, error) { return nil, nil }
+	res, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Plan: none})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != r || len(res.Vars) != 0 {
+		t.Fatalf("result = %+v, want revision %d and no vars", res, r)
+	}
+	// Nothing to write means nothing to create either: creating a scope
+	// takes a revision.
+	res, err = s.Write(ctx, envy.Write{Scope: "other", Actor: "tester", CreateScope: true, Plan: none})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != 0 || res.ScopeCreated {
+		t.Fatalf("result = %+v for an empty write to a missing scope, want revision 0, not created", res)
+	}
+	if _, err := s.GetScope(ctx, "other"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope(other) = %v, want not found", err)
+	}
+	if got := revision(t, s); got != r {
+		t.Fatalf("Revision = %d, want %d", got, r)
+	}
+}
+
+func testVarState(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	first := write(t, s, "app", set("Z", "1"), set("A", "1"), set("M", "1"))
+	if names := varNames(first.Vars); !slices.Equal(names, []string{"Z", "A", "M"}) {
+		t.Fatalf("WriteResult.Vars in order %v, want the plan's order Z A M", names)
+	}
+	var seen []string
+	_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+		seen = varNames(cur.Vars)
+		changes, _ := plan(set("M", "2"))(cur)
+		changes[0].Secret, changes[0].Description = true, "the M"
+		return changes, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []string{"A", "M", "Z"}) {
+		t.Fatalf("the plan saw vars %v, want them by name: A M Z", seen)
+	}
+	tree, err := s.ScopeTree(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := tree["app"].Vars
+	if names := varNames(vars); !slices.Equal(names, []string{"A", "M", "Z"}) {
+		t.Fatalf("ScopeTree vars %v, want them by name", names)
+	}
+	old := first.Vars[2]
+	m := *findVar(vars, "M")
+	if m.ID != old.ID || m.Version != 2 || !m.CreatedAt.Equal(old.CreatedAt) {
+		t.Errorf("updated M = id %s v%d created %v; want id %s v2 created %v", m.ID, m.Version, m.CreatedAt, old.ID, old.CreatedAt)
+	}
+	if m.UpdatedBy != "alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
+		t.Errorf("updated M = %+v, want updated by alice, secret, described, in app", m)
+	}
+	if m.UpdatedAt.Before(m.CreatedAt) || m.CreatedAt.IsZero() {
+		t.Errorf("M created %v, updated %v", m.CreatedAt, m.UpdatedAt)
+	}
+	if m.CreatedAt.Location() != time.UTC || m.UpdatedAt.Location() != time.UTC {
+		t.Errorf("times are not in UTC: %v, %v", m.CreatedAt, m.UpdatedAt)
+	}
+	if a := findVar(vars, "A"); a.Revision != first.Revision || a.UpdatedBy != "tester" {
+		t.Errorf("untouched A = revision %d by %s, want %d by tester", a.Revision, a.UpdatedBy, first.Revision)
+	}
+	if m.Revision != tree["app"].Scope.Revision {
+		t.Errorf("M revision %d, scope revision %d: want equal", m.Revision, tree["app"].Scope.Revision)
+	}
+}
+
+func varNames(vars []envy.StoredVar) []string {
+	var out []string
+	for _, v := range vars {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+func testHistory(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r1 := write(t, s, "app", set("A", "1")).Revision
+	r2 := write(t, s, "app", set("B", "1"), set("C", "1")).Revision
+	write(t, s, "other", set("A", "x")) // another scope's history stays apart
+	r3 := write(t, s, "app", set("A", "2")).Revision
+	bID := findVar(ownVars(t, s, "app"), "B").ID
+	r4 := write(t, s, "app", del("B")).Revision
+	r5 := write(t, s, "app", set("D", "1")).Revision
+
+	all, err := s.History(ctx, "app", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		rev  int64
+		name string
+		op   envy.Op
+	}{{r5, "D", envy.OpSet}, {r4, "B", envy.OpDelete}, {r3, "A", envy.OpSet}, {r2, "B", envy.OpSet}, {r2, "C", envy.OpSet}, {r1, "A", envy.OpSet}}
+	if len(all) != len(want) {
+		t.Fatalf("history has %d changes, want %d: %+v", len(all), len(want), all)
+	}
+	// Within a revision the order is the store's choice: compare sorted.
+	slices.SortStableFunc(all, func(a, b envy.Change) int {
+		return cmp.Or(cmp.Compare(b.Revision, a.Revision), strings.Compare(a.Name, b.Name))
+	})
+	for i, w := range want {
+		c := all[i]
+		if c.Revision != w.rev || c.Name != w.name || c.Op != w.op || c.Scope != "app" {
+			t.Fatalf("change %d = %d %s %s in %s, want %d %s %s in app", i, c.Revision, c.Op, c.Name, c.Scope, w.rev, w.op, w.name)
+		}
+		if c.Actor != "tester" || c.At.IsZero() {
+			t.Errorf("change %d has actor %q at %v", i, c.Actor, c.At)
+		}
+	}
+	if d := all[1]; d.Sealed != nil || d.VarID != bID || d.Version != 1 {
+		t.Errorf("the delete of B = %+v, want no value, B's id %s and version 1", d, bID)
+	}
+	if a := all[2]; unseal(t, a.Sealed) != "2" || a.Version != 2 {
+		t.Errorf("the set of A = value %q v%d, want 2 v2", a.Sealed, a.Version)
+	}
+
+	for _, tt := range []struct {
+		name          string
+		before        int64
+		limit         int
+		wantRevisions []int64
+	}{
+		{"a limit takes the newest", 0, 2, []int64{r5, r4}},
+		{"before pages back", r4, 2, []int64{r3, r2}},
+		{"before without limit takes the rest", r3, 0, []int64{r2, r2, r1}},
+		{"before the first is empty", r1, 10, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := s.History(ctx, "app", tt.before, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var revs []int64
+			for _, c := range page {
+				revs = append(revs, c.Revision)
+			}
+			if !slices.Equal(revs, tt.wantRevisions) {
+				t.Fatalf("revisions %v, want %v", revs, tt.wantRevisions)
+			}
+		})
+	}
+}
+
+// values2 returns a scope's own vars through ScopeTree.
+func ownVars(t *testing.T, s envy.Store, scope string) []envy.StoredVar {
+	t.Helper()
+	tree, err := s.ScopeTree(t.Context(), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree[scope].Vars
+}
+
+func testVarsAt(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r1 := write(t, s, "app", set("A", "1"), set("B", "1")).Revision
+	r2 := write(t, s, "app", set("A", "2"), del("B"), set("C", "1")).Revision
+	r3 := write(t, s, "app", del("A")).Revision
+	r4 := write(t, s, "app", set("B", "2")).Revision
+
+	at := func(rev int64) map[string]string {
+		t.Helper()
+		changes, err := s.VarsAt(ctx, "app", rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		var names []string
+		for _, c := range changes {
+			if c.Op != envy.OpSet {
+				t.Fatalf("VarsAt returned a %s change", c.Op)
+			}
+			names = append(names, c.Name)
+			out[c.Name] = unseal(t, c.Sealed)
+		}
+		if !slices.IsSorted(names) {
+			t.Fatalf("VarsAt names %v are not sorted", names)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		rev  int64
+		want map[string]string
+	}{
+		{0, map[string]string{}},
+		{r1, map[string]string{"A": "1", "B": "1"}},
+		{r2, map[string]string{"A": "2", "C": "1"}},
+		{r3, map[string]string{"C": "1"}},
+		{r4, map[string]string{"B": "2", "C": "1"}},
+		{r4 + 100, map[string]string{"B": "2", "C": "1"}},
+	} {
+		wantMap(t, fmt.Sprintf("VarsAt(%d)", tt.rev), at(tt.rev), tt.want)
+	}
+
+	// Roll back to r1 the way the service does: a new revision whose vars
+	// equal those at r1.
+	target, err := s.VarsAt(ctx, "app", r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+		var out []envy.VarChange
+		keep := map[string]bool{}
+		for _, c := range target {
+			keep[c.Name] = true
+			ch := envy.VarChange{Name: c.Name, ID: c.VarID, Sealed: c.Sealed, Secret: c.Secret, Description: c.Description, Version: 1}
+			if old := findVar(cur.Vars, c.Name); old != nil {
+				ch.ID, ch.Version = old.ID, old.Version+1
+			}
+			out = append(out, ch)
+		}
+		for _, v := range cur.Vars {
+			if !keep[v.Name] {
+				out = append(out, envy.VarChange{Name: v.Name, Delete: true})
+			}
+		}
+		return out, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision <= r4 {
+		t.Fatalf("rollback revision %d, want a new one after %d", res.Revision, r4)
+	}
+	wantMap(t, "vars after rollback", values(t, s, "app"), map[string]string{"A": "1", "B": "1"})
+	wantMap(t, "VarsAt(rollback)", at(res.Revision), map[string]string{"A": "1", "B": "1"})
+	wantMap(t, "VarsAt(r2) after rollback", at(r2), map[string]string{"A": "2", "C": "1"})
+}
+
+func testPutScope(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	base, created, err := s.PutScope(ctx, envy.ScopeWrite{Path: "base", Actor: "tester",
+		Plan: func(cur *envy.Scope, _ func(string) (envy.Scope, error)) (string, []string, error) {
+			if cur != nil {
+				return "", nil, fmt.Errorf("cur = %+v for a new scope, want nil", cur)
+			}
+			return "the base", nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created || base.Revision < 1 || base.Description != "the base" || base.Path != "base" {
+		t.Fatalf("PutScope(base) = %+v, created %v", base, created)
+	}
+	if got := revision(t, s); got != base.Revision {
+		t.Fatalf("Revision = %d, want %d", got, base.Revision)
+	}
+	write(t, s, "base", set("A", "1"))
+
+	var lookedUp envy.Scope
+	var missingErr error
+	child, created, err := s.PutScope(ctx, envy.ScopeWrite{Path: "child", Actor: "tester",
+		Plan: func(cur *envy.Scope, lookup func(string) (envy.Scope, error)) (string, []string, error) {
+			var err error
+			if lookedUp, err = lookup("base"); err != nil {
+				return "", nil, err
+			}
+			_, missingErr = lookup("nope")
+			return "a child", []string{"base"}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created || !slices.Equal(child.Inherits, []string{"base"}) {
+		t.Fatalf("PutScope(child) = %+v, created %v", child, created)
+	}
+	if lookedUp.Path != "base" || lookedUp.Description != "the base" || lookedUp.Revision <= base.Revision {
+		t.Errorf("lookup(base) = %+v, want base as it is now", lookedUp)
+	}
+	wantCode(t, missingErr, envy.ENotFound)
+
+	// An update sees the current scope, keeps the creation time and the
+	// vars, and takes a revision.
+	write(t, s, "child", set("C", "1"))
+	var seen *envy.Scope
+	updated, created, err := s.PutScope(ctx, envy.ScopeWrite{Path: "child", Actor: "tester",
+		Plan: func(cur *envy.Scope, _ func(string) (envy.Scope, error)) (string, []string, error) {
+			seen = cur
+			return "still a child", nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created {
+		t.Error("created = true for an update")
+	}
+	if seen == nil || seen.Description != "a child" || !slices.Equal(seen.Inherits, []string{"base"}) {
+		t.Fatalf("the plan saw %+v, want the child as it was", seen)
+	}
+	if updated.Revision <= child.Revision || updated.Revision != revision(t, s) {
+		t.Errorf("update revision %d, want a new one (was %d)", updated.Revision, child.Revision)
+	}
+	if !updated.CreatedAt.Equal(child.CreatedAt) || len(updated.Inherits) != 0 {
+		t.Errorf("updated = %+v, want the creation time kept and no inherits", updated)
+	}
+	got, err := s.GetScope(ctx, "child")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Description != "still a child" || got.Revision != updated.Revision || got.VarCount != 1 || len(got.Inherits) != 0 {
+		t.Errorf("GetScope(child) = %+v", got)
+	}
+
+	for _, tt := range []struct {
+		name     string
+		w        envy.ScopeWrite
+		wantCode envy.Code
+	}{
+		{"a stale IfRevision is refused", envy.ScopeWrite{Path: "child", IfRevision: child.Revision}, envy.EPrecondition},
+		{"an IfRevision on a missing scope is refused", envy.ScopeWrite{Path: "nope", IfRevision: 1}, envy.EPrecondition},
+		{"a plan error is returned as is", envy.ScopeWrite{Path: "child", Plan: func(*envy.Scope, func(string) (envy.Scope, error)) (string, []string, error) {
+			return "", nil, envy.Errorf(envy.EInvalid, "inherits form a cycle")
+		}}, envy.EInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rev := revision(t, s)
+			if tt.w.Plan == nil {
+				tt.w.Plan = func(*envy.Scope, func(string) (envy.Scope, error)) (string, []string, error) {
+					return "changed", nil, nil
+				}
+			}
+			_, _, err := s.PutScope(ctx, tt.w)
+			wantCode(t, err, tt.wantCode)
+			if got := revision(t, s); got != rev {
+				t.Errorf("Revision = %d, want %d", got, rev)
+			}
+		})
+	}
+	if got, _ := s.GetScope(ctx, "child"); got.Description != "still a child" {
+		t.Errorf("a refused PutScope changed the scope: %+v", got)
+	}
+}
+
+func testDeleteScope(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "base", set("A", "1"), set("B", "1"))
+	putScope(t, s, "child", "base")
+	write(t, s, "child", set("C", "1"))
+
+	_, _, err := s.DeleteScope(ctx, "base", 0, nil)
+	wantCode(t, err, envy.EConflict)
+	if !strings.Contains(envy.ErrorMessage(err), "child") {
+		t.Errorf("conflict message %q does not name the inheriting scope", envy.ErrorMessage(err))
+	}
+	sc, _ := s.GetScope(ctx, "child")
+	_, _, err = s.DeleteScope(ctx, "child", sc.Revision-1, nil)
+	wantCode(t, err, envy.EPrecondition)
+
+	rev := revision(t, s)
+	existed, r, err := s.DeleteScope(ctx, "child", sc.Revision, []envy.AuditEntry{{Actor: "tester", Action: "scope.delete", Scope: "child"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !existed || r <= rev || revision(t, s) != r {
+		t.Fatalf("DeleteScope(child) = %v, %d; want true and a new revision after %d", existed, r, rev)
+	}
+	for _, f := range []func() error{
+		func() error { _, err := s.GetScope(ctx, "child"); return err },
+		func() error { _, err := s.ScopeTree(ctx, "child"); return err },
+		func() error { _, err := s.History(ctx, "child", 0, 0); return err },
+		func() error { _, err := s.VarsAt(ctx, "child", r); return err },
+	} {
+		wantCode(t, f(), envy.ENotFound)
+	}
+	audit, err := s.ListAudit(ctx, envy.AuditQuery{Scope: "child"})
+	if err != nil || len(audit) != 1 || audit[0].Revision != r {
+		t.Fatalf("audit of the delete = %+v, %v; want one entry at revision %d", audit, err, r)
+	}
+
+	// Nothing inherits base any more.
+	if existed, _, err := s.DeleteScope(ctx, "base", 0, nil); err != nil || !existed {
+		t.Fatalf("DeleteScope(base) = %v, %v", existed, err)
+	}
+	rev = revision(t, s)
+	existed, r, err = s.DeleteScope(ctx, "base", 0, nil)
+	if err != nil || existed {
+		t.Fatalf("DeleteScope of an absent scope = %v, %v; want false, nil", existed, err)
+	}
+	if got := revision(t, s); got != rev {
+		t.Fatalf("deleting an absent scope took a revision: %d → %d", rev, got)
+	}
+	_, _, err = s.DeleteScope(ctx, "base", rev, nil)
+	wantCode(t, err, envy.EPrecondition)
+
+	// A scope made again under the same path starts afresh.
+	res := write(t, s, "base", set("Z", "1"))
+	if !res.ScopeCreated {
+		t.Error("writing to a deleted scope did not create it")
+	}
+	hist, err := s.History(ctx, "base", 0, 0)
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history of the new base = %+v, %v; want only its one change", hist, err)
+	}
+	wantMap(t, "vars of the new base", values(t, s, "base"), map[string]string{"Z": "1"})
+	if sc, _ := s.GetScope(ctx, "base"); sc.VarCount != 1 || len(sc.Inherits) != 0 {
+		t.Errorf("new base = %+v", sc)
+	}
+}
+
+func testScopeTree(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "org", set("ORG", "1"))
+	putScope(t, s, "team", "org")
+	write(t, s, "team", set("TEAM", "1"))
+	write(t, s, "shared", set("SHARED", "1"))
+	putScope(t, s, "app", "team", "shared")
+	write(t, s, "app", set("APP", "1"))
+	putScope(t, s, "diamond", "app", "org") // org is reached twice
+	write(t, s, "unrelated", set("U", "1"))
+
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"org", []string{"org"}},
+		{"app", []string{"app", "org", "shared", "team"}},
+		{"diamond", []string{"app", "diamond", "org", "shared", "team"}},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			// Twice: once from the database, once from any cache.
+			for range 2 {
+				tree, err := s.ScopeTree(ctx, tt.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var keys []string
+				for k, sv := range tree {
+					keys = append(keys, k)
+					if sv.Scope.Path != k {
+						t.Errorf("tree[%s] holds scope %s", k, sv.Scope.Path)
+					}
+				}
+				slices.Sort(keys)
+				if !slices.Equal(keys, tt.want) {
+					t.Fatalf("ScopeTree(%s) has %v, want %v", tt.path, keys, tt.want)
+				}
+			}
+		})
+	}
+	tree, _ := s.ScopeTree(ctx, "app")
+	if v := tree["team"].Vars; len(v) != 1 || v[0].Name != "TEAM" || unseal(t, v[0].Sealed) != "1" {
+		t.Errorf("tree[team].Vars = %+v", v)
+	}
+	if in := tree["app"].Scope.Inherits; !slices.Equal(in, []string{"team", "shared"}) {
+		t.Errorf("app inherits %v, want team shared in that order", in)
+	}
+	_, err := s.ScopeTree(ctx, "nope")
+	wantCode(t, err, envy.ENotFound)
+}
+
+func testReadYourWrites(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	write(t, s, "parent", set("P", "1"))
+	// Warm whatever a store keeps in memory.
+	values(t, s, "app")
+	values(t, s, "parent")
+	if _, err := s.GetScope(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []struct {
+		name  string
+		do    func() int64 // returns the revision it took
+		check func(tree map[string]*envy.ScopeVars, rev int64)
+	}{
+		{"a set", func() int64 { return write(t, s, "app", set("A", "2"), set("B", "1")).Revision },
+			func(tree map[string]*envy.ScopeVars, rev int64) {
+				wantVals(t, tree["app"], map[string]string{"A": "2", "B": "1"})
+			}},
+		{"a delete", func() int64 { return write(t, s, "app", del("B")).Revision },
+			func(tree map[string]*envy.ScopeVars, rev int64) {
+				wantVals(t, tree["app"], map[string]string{"A": "2"})
+			}},
+		{"a new inherit", func() int64 { return putScope(t, s, "app", "parent").Revision },
+			func(tree map[string]*envy.ScopeVars, rev int64) {
+				wantVals(t, tree["app"], map[string]string{"A": "2"})
+				if tree["parent"] == nil {
+					t.Fatal("the tree lacks the new parent")
+				}
+			}},
+		{"a write to the parent", func() int64 { return write(t, s, "parent", set("P", "2")).Revision },
+			func(tree map[string]*envy.ScopeVars, rev int64) {
+				wantVals(t, tree["parent"], map[string]string{"P": "2"})
+				if tree["parent"].Scope.Revision != rev {
+					t.Errorf("parent revision %d, want %d", tree["parent"].Scope.Revision, rev)
+				}
+			}},
+		{"an inherit removed", func() int64 { return putScope(t, s, "app").Revision },
+			func(tree map[string]*envy.ScopeVars, rev int64) {
+				if tree["parent"] != nil {
+					t.Fatal("the tree still has the removed parent")
+				}
+			}},
+	}
+	for _, st := range steps {
+		rev := st.do()
+		tree, err := s.ScopeTree(ctx, "app")
+		if err != nil {
+			t.Fatalf("after %s: %v", st.name, err)
+		}
+		st.check(tree, rev)
+		if st.name != "a write to the parent" {
+			if got := tree["app"].Scope.Revision; got != rev {
+				t.Fatalf("after %s: ScopeTree shows revision %d, want %d", st.name, got, rev)
+			}
+			sc, err := s.GetScope(ctx, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.Revision != rev || sc.VarCount != len(tree["app"].Vars) {
+				t.Fatalf("after %s: GetScope = revision %d, %d vars; want %d, %d", st.name, sc.Revision, sc.VarCount, rev, len(tree["app"].Vars))
+			}
+		}
+	}
+	if _, _, err := s.DeleteScope(ctx, "app", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.ScopeTree(ctx, "app")
+	wantCode(t, err, envy.ENotFound)
+	_, err = s.GetScope(ctx, "app")
+	wantCode(t, err, envy.ENotFound)
+}
+
+func wantVals(t *testing.T, sv *envy.ScopeVars, want map[string]string) {
+	t.Helper()
+	if sv == nil {
+		t.Fatal("scope missing from the tree")
+	}
+	got := map[string]string{}
+	for _, v := range sv.Vars {
+		got[v.Name] = unseal(t, v.Sealed)
+	}
+	wantMap(t, "vars of "+sv.Scope.Path, got, want)
+	if sv.Scope.VarCount != 0 && sv.Scope.VarCount != len(sv.Vars) {
+		t.Errorf("VarCount = %d with %d vars", sv.Scope.VarCount, len(sv.Vars))
+	}
+}
+
+func testTokens(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	exp := t0.Add(24 * time.Hour)
+	token := func(id string) envy.Token {
+		return envy.Token{
+			ID: id, Name: "name-" + id, Owner: "owner-" + id, Hash: []byte("hash-" + id),
+			Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}}},
+			CreatedAt:   t0, CreatedBy: "admin", ExpiresAt: &exp,
+		}
+	}
+	create := func(tok envy.Token, onlyIfNone bool) bool {
+		t.Helper()
+		created, err := s.CreateToken(ctx, tok, onlyIfNone, []envy.AuditEntry{{Actor: "admin", Action: "token.create", Names: []string{tok.ID}}})
+		if err != nil {
+			t.Fatalf("CreateToken(%s): %v", tok.ID, err)
+		}
+		return created
+	}
+	if !create(token("t2"), true) {
+		t.Fatal("onlyIfNone did not create the first token")
+	}
+	if create(token("t9"), true) {
+		t.Fatal("onlyIfNone created a second token")
+	}
+	if _, err := s.GetToken(ctx, "t9"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetToken(t9) = %v, want not found", err)
+	}
+	if !create(token("t1"), false) || !create(token("t3"), false) {
+		t.Fatal("CreateToken did not create")
+	}
+	dup := token("t4")
+	dup.Hash = []byte("hash-t1")
+	_, err := s.CreateToken(ctx, dup, false, nil)
+	wantCode(t, err, envy.EConflict)
+
+	got, err := s.TokenByHash(ctx, []byte("hash-t2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := token("t2")
+	if got.ID != want.ID || got.Name != want.Name || got.Owner != want.Owner || string(got.Hash) != string(want.Hash) ||
+		!got.CreatedAt.Equal(t0) || got.CreatedBy != "admin" || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) || got.RevokedAt != nil ||
+		fmt.Sprint(got.Permissions) != fmt.Sprint(want.Permissions) {
+		t.Fatalf("TokenByHash = %+v, want %+v", got, want)
+	}
+	// A caller changing what it got must not change what the store has.
+	got.Permissions[0].Actions[0] = envy.ActAdmin
+	if again, _ := s.TokenByHash(ctx, []byte("hash-t2")); again.Permissions[0].Actions[0] != envy.ActRead {
+		t.Fatal("changing a returned token changed the stored one")
+	}
+	_, err = s.TokenByHash(ctx, []byte("hash-unknown"))
+	wantCode(t, err, envy.ENotFound)
+
+	var ids []string
+	for after := ""; ; {
+		page, err := s.ListTokens(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 2 {
+			t.Fatalf("ListTokens returned %d tokens, limit 2", len(page))
+		}
+		for _, tok := range page {
+			ids = append(ids, tok.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if !slices.Equal(ids, []string{"t1", "t2", "t3"}) {
+		t.Fatalf("ListTokens pages gave %v, want t1 t2 t3", ids)
+	}
+
+	revokedAt := t0.Add(time.Hour)
+	if err := s.RevokeToken(ctx, "t2", revokedAt, []envy.AuditEntry{{Actor: "admin", Action: "token.revoke", Names: []string{"t2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Right after revoking, every way to read the token shows it.
+	byHash, err := s.TokenByHash(ctx, []byte("hash-t2"))
+	if err != nil || byHash.RevokedAt == nil || !byHash.RevokedAt.Equal(revokedAt) {
+		t.Fatalf("TokenByHash after revoke = %+v, %v; want revoked at %v", byHash.RevokedAt, err, revokedAt)
+	}
+	byID, err := s.GetToken(ctx, "t2")
+	if err != nil || byID.RevokedAt == nil {
+		t.Fatalf("GetToken after revoke = %+v, %v", byID, err)
+	}
+	err = s.RevokeToken(ctx, "nope", revokedAt, []envy.AuditEntry{{Actor: "admin", Action: "token.revoke"}})
+	wantCode(t, err, envy.ENotFound)
+
+	audit, err := s.ListAudit(ctx, envy.AuditQuery{Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range audit {
+		actions = append(actions, e.Action+":"+strings.Join(e.Names, ","))
+	}
+	if !slices.Equal(actions, []string{"token.revoke:t2", "token.create:t3", "token.create:t1", "token.create:t2"}) {
+		t.Fatalf("audit = %v, want the revoke and the three creations, newest first", actions)
+	}
+}
+
+func testAudit(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	entry := func(actor, scope string, at time.Time) envy.AuditEntry {
+		return envy.AuditEntry{At: at, Actor: actor, Action: "vars.merge", Scope: scope, Names: []string{"A", "B"},
+			Status: 200, RequestID: "req-" + actor, Client: "127.0.0.1"}
+	}
+	res, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", CreateScope: true, Plan: plan(set("A", "1"), set("B", "1")),
+		Audit: []envy.AuditEntry{entry("alice", "app", t0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A refused write leaves no audit entry of its own.
+	_, err = s.Write(ctx, envy.Write{Scope: "app", Actor: "mallory", IfRevision: res.Revision + 1, Plan: plan(set("A", "2")),
+		Audit: []envy.AuditEntry{entry("mallory", "app", t0)}})
+	wantCode(t, err, envy.EPrecondition)
+
+	got, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("audit has %d entries, want the write's one", len(got))
+	}
+	e := got[0]
+	want := entry("alice", "app", t0)
+	if e.ID <= 0 || e.Revision != res.Revision || !e.At.Equal(t0) || e.Actor != want.Actor || e.Action != want.Action ||
+		e.Scope != want.Scope || !slices.Equal(e.Names, want.Names) || e.Status != 200 || e.RequestID != want.RequestID || e.Client != want.Client {
+		t.Fatalf("audit entry = %+v, want %+v at revision %d", e, want, res.Revision)
+	}
+
+	if err := s.AppendAudit(ctx,
+		entry("bob", "app", t0.Add(time.Hour)),
+		entry("bob", "other", t0.Add(2*time.Hour)),
+		entry("carol", "app", t0.Add(3*time.Hour)),
+		envy.AuditEntry{Actor: "anonymous", Action: "auth.failed", Status: 401},
+	); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil || len(all) != 5 {
+		t.Fatalf("ListAudit = %d entries, %v; want 5", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID >= all[i-1].ID {
+			t.Fatalf("audit ids %d, %d are not newest first", all[i-1].ID, all[i].ID)
+		}
+	}
+	if all[0].At.IsZero() {
+		t.Error("an entry without a time was stored without one")
+	}
+	third := all[2].ID
+	who := func(es []envy.AuditEntry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Actor+"@"+e.Scope)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		q    envy.AuditQuery
+		want []string
+	}{
+		{"by scope", envy.AuditQuery{Scope: "app"}, []string{"carol@app", "bob@app", "alice@app"}},
+		{"by actor", envy.AuditQuery{Actor: "bob"}, []string{"bob@other", "bob@app"}},
+		{"since", envy.AuditQuery{Since: t0.Add(2 * time.Hour)}, []string{"anonymous@", "carol@app", "bob@other"}},
+		{"before", envy.AuditQuery{Before: third}, []string{"bob@app", "alice@app"}},
+		{"limit", envy.AuditQuery{Limit: 2}, []string{"anonymous@", "carol@app"}},
+		{"all filters", envy.AuditQuery{Scope: "app", Actor: "bob", Since: t0, Before: all[0].ID, Limit: 5}, []string{"bob@app"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListAudit(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(who(got), tt.want) {
+				t.Fatalf("ListAudit(%+v) = %v, want %v", tt.q, who(got), tt.want)
+			}
+		})
+	}
+}
+
+func testConsumers(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	put := func(c envy.Consumer) bool {
+		t.Helper()
+		created, err := s.PutConsumer(ctx, c)
+		if err != nil {
+			t.Fatalf("PutConsumer(%s): %v", c.ID, err)
+		}
+		return created
+	}
+	if !put(envy.Consumer{Scope: "app", ID: "c2", Hostname: "h1", PID: 10, Revision: 1, SeenAt: t0}) {
+		t.Fatal("the first report did not create the consumer")
+	}
+	if put(envy.Consumer{Scope: "app", ID: "c2", Hostname: "h2", PID: 11, Revision: 2, SeenAt: t0.Add(30 * time.Second)}) {
+		t.Fatal("a second report created the consumer again")
+	}
+	put(envy.Consumer{Scope: "app", ID: "c1", Hostname: "h3", PID: 12, Revision: 1, SeenAt: t0.Add(-2 * time.Minute)})
+
+	got, err := s.Consumers(ctx, "app", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "c1" || got[1].ID != "c2" {
+		t.Fatalf("Consumers = %+v, want c1 and c2 by id", got)
+	}
+	c := got[1]
+	if c.Scope != "app" || c.Hostname != "h2" || c.PID != 11 || c.Revision != 2 || !c.FirstSeen.Equal(t0) || !c.SeenAt.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("c2 = %+v, want the last report with the first sighting kept", c)
+	}
+	recent, err := s.Consumers(ctx, "app", t0.Add(-time.Minute))
+	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
+		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
+	}
+	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0})
+	wantCode(t, err, envy.ENotFound)
+	_, err = s.Consumers(ctx, "nope", time.Time{})
+	wantCode(t, err, envy.ENotFound)
+	// Consumers go with their scope.
+	if _, _, err := s.DeleteScope(ctx, "app", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "app", set("A", "1"))
+	if got, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(got) != 0 {
+		t.Fatalf("consumers of a re-created scope = %+v, %v; want none", got, err)
+	}
+}
+
+func testDataKeys(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	keys, err := s.DataKeys(ctx)
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("DataKeys = %v, %v; want none", keys, err)
+	}
+	for _, k := range []envy.DataKey{{ID: 2, Wrapped: []byte("wrapped-2"), CreatedAt: t0}, {ID: 1, Wrapped: []byte("wrapped-1"), CreatedAt: t0}} {
+		if err := s.AddDataKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.AddDataKey(ctx, envy.DataKey{ID: 1, Wrapped: []byte("other"), CreatedAt: t0})
+	wantCode(t, err, envy.EConflict)
+	keys, err = s.DataKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].ID != 1 || keys[1].ID != 2 || string(keys[0].Wrapped) != "wrapped-1" || !keys[1].CreatedAt.Equal(t0) {
+		t.Fatalf("DataKeys = %+v, want keys 1 and 2 as added", keys)
+	}
+}
+
+func testListScopes(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	for _, p := range []string{"a/1", "a/2", "a/3", "ab/1", "b/1"} {
+		putScope(t, s, p)
+	}
+	write(t, s, "a/2", set("X", "1"), set("Y", "1"))
+	// Enough scopes that a filtered page spans several of a store's
+	// internal batches; written concurrently so group commit keeps it fast.
+	const many = 600
+	runConcurrently(t, 16, many, func(i int) error {
+		_, err := s.Write(ctx, envy.Write{Scope: fmt.Sprintf("m/%04d", i), Actor: "tester", CreateScope: true, Plan: plan(set("V", "1"))})
+		return err
+	})
+
+	paths := func(q envy.ScopeQuery) []string {
+		t.Helper()
+		scopes, err := s.ListScopes(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, sc := range scopes {
+			out = append(out, sc.Path)
+		}
+		return out
+	}
+	allowed := func(ps ...string) func(string) bool {
+		return func(p string) bool { return slices.Contains(ps, p) }
+	}
+	for _, tt := range []struct {
+		name string
+		q    envy.ScopeQuery
+		want []string
+	}{
+		{"a prefix is matched as a string", envy.ScopeQuery{Prefix: "a"}, []string{"a/1", "a/2", "a/3", "ab/1"}},
+		{"a prefix with its slash", envy.ScopeQuery{Prefix: "a/"}, []string{"a/1", "a/2", "a/3"}},
+		{"after is exclusive", envy.ScopeQuery{Prefix: "a/", After: "a/1"}, []string{"a/2", "a/3"}},
+		{"limit", envy.ScopeQuery{Limit: 3}, []string{"a/1", "a/2", "a/3"}},
+		{"after and limit page on", envy.ScopeQuery{After: "a/3", Limit: 2}, []string{"ab/1", "b/1"}},
+		{"a prefix nothing has", envy.ScopeQuery{Prefix: "zzz"}, nil},
+		{"only allowed paths count toward the limit", envy.ScopeQuery{Limit: 2, Allow: allowed("a/1", "b/1", "m/0599")}, []string{"a/1", "b/1"}},
+		{"allowed paths far apart are found", envy.ScopeQuery{Prefix: "m/", Limit: 3, Allow: allowed("m/0000", "m/0300", "m/0599", "a/1")},
+			[]string{"m/0000", "m/0300", "m/0599"}},
+		{"Allow with a cursor", envy.ScopeQuery{After: "m/0000", Limit: 1, Allow: allowed("m/0000", "m/0599")}, []string{"m/0599"}},
+		{"nothing allowed", envy.ScopeQuery{Allow: func(string) bool { return false }}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := paths(tt.q); !slices.Equal(got, tt.want) {
+				t.Fatalf("ListScopes = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	all, err := s.ListScopes(ctx, envy.ScopeQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 5+many {
+		t.Fatalf("ListScopes without a limit = %d scopes, want %d", len(all), 5+many)
+	}
+	for _, sc := range all {
+		want := 0
+		switch {
+		case sc.Path == "a/2":
+			want = 2
+		case strings.HasPrefix(sc.Path, "m/"):
+			want = 1
+		}
+		if sc.VarCount != want {
+			t.Fatalf("%s has VarCount %d, want %d", sc.Path, sc.VarCount, want)
+		}
+		if sc.Revision < 1 || sc.CreatedAt.IsZero() {
+			t.Fatalf("%s = %+v", sc.Path, sc)
+		}
+	}
+}
+
+func testCancelled(t *testing.T, s envy.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", CreateScope: true, Plan: plan(set("A", "1"))})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, err := s.GetScope(t.Context(), "app"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope = %v, want not found", err)
+	}
+	if rev := revision(t, s); rev != 0 {
+		t.Fatalf("Revision = %d, want 0", rev)
+	}
+}
+
+// runConcurrently runs n calls of f on g goroutines, released at once, and
+// fails the test on the first error.
+func runConcurrently(t *testing.T, g, n int, f func(i int) error) {
+	t.Helper()
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	done := make(chan struct{})
+	for range g {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	close(start)
+	for range g {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func testConcurrentWrites(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	const (
+		writers = 8
+		each    = 50
+		shared  = "shared"
+	)
+	// Half the writers share a scope, each with its own var plus a COUNT
+	// that all of them bump: a lost update would show as a low version.
+	// The others write to a scope of their own. Meanwhile a ninth
+	// goroutine keeps failing writes, which must take no revision, and
+	// readers check that what they see is whole and never goes back.
+	scopeOf := func(w int) string {
+		if w%2 == 0 {
+			return shared
+		}
+		return fmt.Sprintf("solo/%d", w)
+	}
+	revs := make(chan int64, writers*each)
+	start := make(chan struct{})
+	errs := make(chan error, writers+4)
+	stop := make(chan struct{})
+	var wg, bg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			name := fmt.Sprintf("G%d", w)
+			for range each {
+				res, err := s.Write(ctx, envy.Write{Scope: scopeOf(w), Actor: name, CreateScope: true,
+					Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+						edits := []edit{set(name, "x")}
+						if scopeOf(w) == shared {
+							edits = append(edits, set("COUNT", "x"))
+						}
+						return plan(edits...)(cur)
+					}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				revs <- res.Revision
+			}
+		})
+	}
+	bg.Go(func() {
+		<-start
+		boom := errors.New("boom")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, err := s.Write(ctx, envy.Write{Scope: shared, Actor: "failing", CreateScope: true,
+				Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
+					changes, _ := plan(set("COUNT", "bad"))(cur)
+					return changes, boom
+				}})
+			if !errors.Is(err, boom) {
+				errs <- fmt.Errorf("failing write: %v", err)
+				return
+			}
+		}
+	})
+	for range 2 {
+		bg.Go(func() {
+			<-start
+			var last int64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tree, err := s.ScopeTree(ctx, shared)
+				if envy.ErrorCode(err) == envy.ENotFound {
+					continue // not written yet
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				sv := tree[shared]
+				if sv.Scope.Revision < last {
+					errs <- fmt.Errorf("a reader saw revision %d after %d", sv.Scope.Revision, last)
+					return
+				}
+				last = sv.Scope.Revision
+				// Every write to shared bumps COUNT, so COUNT's revision
+				// is the scope's: anything else is a torn read.
+				if c := findVar(sv.Vars, "COUNT"); c == nil || c.Revision != sv.Scope.Revision {
+					errs <- fmt.Errorf("a reader saw scope revision %d with COUNT %+v", sv.Scope.Revision, c)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	close(revs)
+
+	seen := map[int64]bool{}
+	var maxRev int64
+	for r := range revs {
+		if seen[r] {
+			t.Fatalf("revision %d was returned twice", r)
+		}
+		seen[r] = true
+		maxRev = max(maxRev, r)
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d revisions, want %d", len(seen), writers*each)
+	}
+	// The store was empty and the failing writes took nothing: the
+	// revisions are exactly 1..400, none lost.
+	for r := int64(1); r <= writers*each; r++ {
+		if !seen[r] {
+			t.Fatalf("revision %d is missing: revisions were lost", r)
+		}
+	}
+	if got := revision(t, s); got != maxRev {
+		t.Fatalf("Revision = %d, want %d", got, maxRev)
+	}
+
+	want := map[string]map[string]int64{shared: {"COUNT": writers / 2 * each}}
+	for w := range writers {
+		if want[scopeOf(w)] == nil {
+			want[scopeOf(w)] = map[string]int64{}
+		}
+		want[scopeOf(w)][fmt.Sprintf("G%d", w)] = each
+	}
+	for scope, vars := range want {
+		hist, err := s.History(ctx, scope, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var changes int64
+		for _, v := range vars {
+			changes += v
+		}
+		if int64(len(hist)) != changes {
+			t.Errorf("%s has %d history rows, want %d", scope, len(hist), changes)
+		}
+		tree, err := s.ScopeTree(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, version := range vars {
+			v := findVar(tree[scope].Vars, name)
+			if v == nil || v.Version != version {
+				t.Errorf("%s/%s = %+v, want version %d", scope, name, v, version)
+			}
+		}
+	}
+}
