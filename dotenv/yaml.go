@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -93,7 +94,7 @@ func WriteYAML(w io.Writer, kvs []KV) error {
 		}
 		m.Content = append(m.Content,
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Name},
-			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Value},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Value, Style: yamlStyle(kv.Value)},
 		)
 	}
 	var buf bytes.Buffer
@@ -107,4 +108,25 @@ func WriteYAML(w io.Writer, kvs []KV) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// yamlStyle leaves the choice of style to the encoder (plain, quoted or a
+// literal block, which keeps a PEM readable) except for values that its
+// blocks and plain scalars do not always keep exactly: yaml.v3 writes "\t\n"
+// as a block that it cannot read back. Those are double-quoted, where
+// every character has an escape.
+func yamlStyle(v string) yaml.Style {
+	for _, line := range strings.Split(v, "\n") {
+		if line != strings.Trim(line, " ") {
+			return yaml.DoubleQuotedStyle
+		}
+	}
+	for _, r := range v {
+		switch {
+		case r == '\n':
+		case r < 0x20, r >= 0x7f && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0xfeff:
+			return yaml.DoubleQuotedStyle
+		}
+	}
+	return 0
 }

@@ -257,10 +257,6 @@ func stringAt(loc string, raw json.RawMessage) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", typeError(loc, "a string")
 	}
-	var mut string
-	if json.Unmarshal(raw, &mut) == nil {
-		return mut, nil
-	}
 	raw = raw[1 : len(raw)-1]
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw), nil

@@ -217,8 +217,29 @@ func TestGroupCommit(t *testing.T) {
 			results <- result{i, res, err}
 		}()
 	}
-	waitQueued(t, s, n)
+	// And an op that fails after it took a revision and wrote: rolling
+	// back to its savepoint must undo both.
+	ghost := make(chan error, 1)
+	go func() {
+		ghost <- s.do(context.Background(), func(t *txn) error {
+			rev, err := t.nextRevision()
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES ('ghost', '', '[]', ?, 0, 0)`, rev); err != nil {
+				return err
+			}
+			return boom
+		})
+	}()
+	waitQueued(t, s, n+1)
 	release()
+	if err := <-ghost; err != boom {
+		t.Fatalf("failing op = %v, want its error", err)
+	}
+	if _, err := s.GetScope(context.Background(), "ghost"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope(ghost) = %v: a failed op's write survived", err)
+	}
 
 	revs := map[int64]bool{}
 	for range n {

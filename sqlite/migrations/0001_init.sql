@@ -2,9 +2,9 @@
 -- none. Text sorts with the BINARY collation, i.e. by bytes, which is the
 -- order of Go strings: paths and names come back in the order Go sorts them.
 
--- meta holds the store-wide revision counter in its one row: every change
--- takes the next number inside the transaction that makes it, so a number
--- is never taken twice and a rolled-back change gives its number back.
+-- meta holds the newest store-wide revision in its one row. It is written
+-- in the same transaction as the changes that took the numbers, so after a
+-- crash it agrees with them: a number is never given out twice.
 CREATE TABLE meta (
 	id       INTEGER PRIMARY KEY CHECK (id = 1),
 	revision INTEGER NOT NULL
