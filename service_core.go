@@ -23,7 +23,7 @@ type Service struct {
 
 	tokens sync.Map // hex SHA-256 → cachedToken
 
-	audit     chan AuditEntry // reveals and refusals, written in batches
+	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}
 	closeOnce sync.Once
 
@@ -59,7 +59,7 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		keys:      keys,
 		opts:      opts,
 		log:       opts.Logger,
-		audit:     make(chan AuditEntry, 4096),
+		audit:     make(chan auditItem, 4096),
 		auditDone: make(chan struct{}),
 	}
 	s.hub = newHub(s)
@@ -100,31 +100,76 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // --- audit -----------------------------------------------------------------
 
+// auditItem is an entry to append, or, with done set, a request to say
+// when every entry queued before it is written.
+type auditItem struct {
+	e    AuditEntry
+	done chan struct{}
+}
+
 // auditLoop writes reveal and refusal entries in batches, so that a read
 // never waits for a disk write; writes record their entries in their own
 // transaction instead.
 func (s *Service) auditLoop() {
 	defer close(s.auditDone)
-	for e := range s.audit {
-		batch := []AuditEntry{e}
+	for it := range s.audit {
+		var batch []AuditEntry
+		var waiting []chan struct{}
+		add := func(it auditItem) {
+			if it.done != nil {
+				waiting = append(waiting, it.done)
+			} else {
+				batch = append(batch, it.e)
+			}
+		}
+		add(it)
 	drain:
 		for len(batch) < 512 {
 			select {
-			case e, ok := <-s.audit:
+			case it, ok := <-s.audit:
 				if !ok {
 					break drain
 				}
-				batch = append(batch, e)
+				add(it)
 			default:
 				break drain
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := s.store.AppendAudit(ctx, batch...); err != nil {
-			s.log.Error("audit append failed", "entries", len(batch), "err", err)
+		if len(batch) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := s.store.AppendAudit(ctx, batch...); err != nil {
+				s.log.Error("audit append failed", "entries", len(batch), "err", err)
+			}
+			cancel()
 		}
-		cancel()
+		for _, w := range waiting {
+			close(w)
+		}
 	}
+}
+
+// flushAudit waits until every audit entry queued so far is written.
+func (s *Service) flushAudit(ctx context.Context) {
+	done := make(chan struct{})
+	if !s.enqueue(auditItem{done: done}) {
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// enqueue queues an audit item; it reports false once the service is
+// closed.
+func (s *Service) enqueue(it auditItem) (ok bool) {
+	defer func() {
+		if recover() != nil { // the channel is closed during shutdown
+			ok = false
+		}
+	}()
+	s.audit <- it
+	return true
 }
 
 // entry returns an audit entry for the caller in ctx.
@@ -139,9 +184,7 @@ func (s *Service) entry(ctx context.Context, action, scope string, names []strin
 
 // record queues an audit entry that belongs to no write transaction.
 func (s *Service) record(ctx context.Context, action, scope string, names []string, status int) {
-	e := s.entry(ctx, action, scope, names, status)
-	defer func() { recover() }() // closed during shutdown
-	s.audit <- e
+	s.enqueue(auditItem{e: s.entry(ctx, action, scope, names, status)})
 }
 
 // Refused records a refused request (401, 403, 404 by permission, 429).

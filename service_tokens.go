@@ -238,6 +238,7 @@ func (s *Service) Audit(ctx context.Context, q AuditListQuery) (Page[AuditEntry]
 	if err := s.requireGlobalAdmin(ctx, "audit.list"); err != nil {
 		return Page[AuditEntry]{}, err
 	}
+	s.flushAudit(ctx) // so that the list shows every reveal and refusal made before it
 	items, err := s.store.ListAudit(ctx, AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: limit + 1})
 	if err != nil {
 		return Page[AuditEntry]{}, err

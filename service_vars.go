@@ -182,11 +182,13 @@ func (s *Service) change(scope, name, loc string, cur StoredVar, ok bool, in Var
 }
 
 // write runs a var write with its audit entry and publishes the change.
-func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, plan func(cur ScopeVars) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
-	e := s.entry(ctx, action, path, names, status)
+// The plan may set *status, the status its audit entry records.
+func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, plan func(cur ScopeVars, status *int) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
+	audit := []AuditEntry{s.entry(ctx, action, path, names, status)}
 	res, err := s.store.Write(ctx, Write{
-		Scope: path, Actor: e.Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
-		Plan: plan, Audit: []AuditEntry{e},
+		Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
+		Plan:  func(cur ScopeVars) ([]VarChange, error) { return plan(cur, &audit[0].Status) },
+		Audit: audit,
 	})
 	if err != nil {
 		return WriteResult{}, WriteInfo{}, err
@@ -217,7 +219,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
 	created := false
-	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, func(cur ScopeVars) ([]VarChange, error) {
+	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, func(cur ScopeVars, status *int) ([]VarChange, error) {
 		old, ok := findVar(cur.Vars, name)
 		switch {
 		case ok && o.Mode == CreateOnly:
@@ -226,6 +228,9 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 			return nil, Errorf(ENotFound, "var %s not found in scope %s", name, path)
 		}
 		created = !ok
+		if created {
+			*status = 201
+		}
 		c, err := s.change(path, name, "body", old, ok, in, mayReveal)
 		if err != nil {
 			return nil, err
@@ -288,7 +293,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 		return WriteInfo{}, err
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	_, info, err := s.write(ctx, path, action, names, 200, o, func(cur ScopeVars) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, action, names, 200, o, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		var out []VarChange
 		for _, k := range names {
 			old, ok := findVar(cur.Vars, k)
@@ -340,7 +345,7 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c Cond) (Wri
 	if err := s.authorize(ctx, ActWrite, path, "var.delete"); err != nil {
 		return WriteInfo{}, err
 	}
-	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, SetOptions{Cond: c, ScopeMustExist: true}, func(cur ScopeVars) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, SetOptions{Cond: c, ScopeMustExist: true}, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}
@@ -483,7 +488,7 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c C
 		want[t.Name] = t
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, func(cs ScopeVars) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, func(cs ScopeVars, _ *int) ([]VarChange, error) {
 		var out []VarChange
 		for _, v := range cs.Vars {
 			if _, ok := want[v.Name]; !ok {

@@ -36,13 +36,14 @@ func ParseJSON(r io.Reader) ([]KV, error) {
 	}
 	kvs := make([]KV, 0, len(members))
 	for _, m := range members {
-		line := lineAt(data, int(m.offset))
+		// The line is counted only for an error: counting it for every
+		// member would make a large file quadratic.
 		if !validName(m.name) {
-			return nil, &ParseError{Line: line, Msg: msgBadName}
+			return nil, &ParseError{Line: lineAt(data, int(m.offset)), Msg: msgBadName}
 		}
 		v, err := jsonScalar(m.raw)
 		if err != nil {
-			return nil, &ParseError{Line: line, Name: m.name, Msg: err.Error()}
+			return nil, &ParseError{Line: lineAt(data, int(m.offset)), Name: m.name, Msg: err.Error()}
 		}
 		kvs = append(kvs, KV{Name: m.name, Value: v})
 	}

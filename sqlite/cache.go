@@ -88,6 +88,9 @@ func (c *scopeCache) generation() uint64 {
 func (c *scopeCache) fill(gen uint64, path string, sv *envy.ScopeVars) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
 	if _, ok := c.m[path]; ok {
 		return
 	}

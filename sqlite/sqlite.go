@@ -10,6 +10,11 @@
 // current. The cache is only sound because this process is the file's one
 // writer: never point two servers at the same file.
 //
+// Plans (envy.Write.Plan, envy.ScopeWrite.Plan) run on the writer
+// goroutine, inside the transaction: every write waits while one runs, so
+// they must be quick, and one that calls a write method of the Store
+// deadlocks.
+//
 // This package implements storage only. It must never import net/http or
 // envy's http package: storage and HTTP meet in the domain package, never
 // in each other.

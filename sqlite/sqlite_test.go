@@ -452,8 +452,37 @@ func BenchmarkWriteParallel(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
-	b.Logf("commit avg %v batch avg %v elapsed %v commits %d", time.Duration(CommitDur.Load()/max(1,s.commits.Load())), time.Duration(BatchDur.Load()/max(1,s.commits.Load())), elapsed, s.commits.Load())
 	if c := s.commits.Load(); c > 0 {
 		b.ReportMetric(float64(b.N)/float64(c), "writes/commit")
 	}
+}
+
+// BenchmarkScopeTreeParallel measures the hot read path: a 50-var scope
+// with one inherited scope, as in DESIGN.md §9, served from the cache.
+func BenchmarkScopeTreeParallel(b *testing.B) {
+	s := openTest(b, filepath.Join(b.TempDir(), "envy.db"))
+	defer s.Close()
+	ctx := context.Background()
+	var kv []string
+	for i := range 50 {
+		kv = append(kv, fmt.Sprintf("VAR_%02d", i), "sk-0123456789abcdef0123456789abcdef")
+	}
+	mustWrite(b, s, "base", kv[:20]...)
+	mustWrite(b, s, "app", kv...)
+	if _, _, err := s.PutScope(ctx, envy.ScopeWrite{Path: "app", Plan: func(*envy.Scope, func(string) (envy.Scope, error)) (string, []string, error) {
+		return "", []string{"base"}, nil
+	}}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			tree, err := s.ScopeTree(ctx, "app")
+			if err != nil || len(tree) != 2 {
+				b.Errorf("ScopeTree = %d scopes, %v", len(tree), err)
+				return
+			}
+		}
+	})
 }

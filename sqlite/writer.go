@@ -183,7 +183,6 @@ func (s *Store) runBatch(ops []*op) {
 	}
 
 	ctx := context.Background()
-	bst := time.Now()
 	if _, err := s.wexec(ctx, `BEGIN IMMEDIATE`); err != nil {
 		answer(nil, unavailable("begin", err))
 		return
@@ -224,11 +223,7 @@ func (s *Store) runBatch(ops []*op) {
 			return
 		}
 	}
-	cst := time.Now()
-	_, err := s.wexec(ctx, `COMMIT`)
-	CommitDur.Add(int64(time.Since(cst)))
-	BatchDur.Add(int64(time.Since(bst)))
-	if err != nil {
+	if _, err := s.wexec(ctx, `COMMIT`); err != nil {
 		s.rollback()
 		answer(nil, dbErr("commit", err))
 		return
@@ -408,5 +403,3 @@ func (t *txn) exists(path string) (bool, error) {
 }
 
 var errNoPlan = errors.New("sqlite: the write has no Plan")
-
-var CommitDur, BatchDur atomic.Int64

@@ -93,7 +93,6 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_scope ON audit (scope, id);
 CREATE INDEX audit_actor ON audit (actor, id);
-CREATE INDEX audit_at ON audit (at);
 
 CREATE TABLE consumers (
 	scope      TEXT NOT NULL REFERENCES scopes (path),
