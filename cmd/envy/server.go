@@ -23,6 +23,11 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/apify"
+	"github.com/envy-dev/envy/http/compat/containers"
+	"github.com/envy-dev/envy/http/compat/hooksecrets"
+	"github.com/envy-dev/envy/http/compat/smarthooks"
+	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -119,10 +124,44 @@ func (c *serverConfig) validate() error {
 			return fmt.Errorf("invalid --reserved-prefixes: %q is not a valid name prefix", p)
 		}
 	}
-	if c.compat != "" {
-		return fmt.Errorf("invalid --compat %q: no dialect is available in this build", c.compat)
+	if _, err := c.dialects(); err != nil {
+		return err
 	}
 	return nil
+}
+
+// dialectNames are the seed dialects, in the order --compat all mounts them.
+var dialectNames = []string{"smarthooks", "apify", "usersecrets", "containers", "hooksecrets"}
+
+var dialectRegister = map[string]func(*envyhttp.Server, *envy.Service){
+	"smarthooks":  smarthooks.Register,
+	"apify":       apify.Register,
+	"usersecrets": usersecrets.Register,
+	"containers":  containers.Register,
+	"hooksecrets": hooksecrets.Register,
+}
+
+// dialects returns the dialects --compat names: "all", or a comma list.
+func (c *serverConfig) dialects() ([]string, error) {
+	if strings.TrimSpace(c.compat) == "" {
+		return nil, nil
+	}
+	if strings.TrimSpace(c.compat) == "all" {
+		return dialectNames, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(c.compat, ",") {
+		n = strings.TrimSpace(n)
+		if dialectRegister[n] == nil {
+			return nil, fmt.Errorf("invalid --compat %q: unknown dialect %q (want all, or a comma list of %s)", c.compat, n, strings.Join(dialectNames, ", "))
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 func (c *serverConfig) prefixes() []string {
@@ -195,6 +234,10 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg})
+	dialects, _ := c.dialects() // validated above
+	for _, d := range dialects {
+		dialectRegister[d](api, svc)
+	}
 
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
@@ -211,7 +254,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "data_dir", c.dataDir, "startup", time.Since(start).Round(time.Millisecond))
+	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "data_dir", c.dataDir, "compat", strings.Join(dialects, ","), "startup", time.Since(start).Round(time.Millisecond))
 
 	errc := make(chan error, 1)
 	go func() {

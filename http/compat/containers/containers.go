@@ -1,0 +1,265 @@
+// Package containers serves the container environment variables dialect
+// (seed 003, DESIGN.md section 5) over envy's Service: list, merge, set and
+// delete the variables of a container at /api/v1/containers/{id}/env, in
+// that platform's envelope {"statusCode","message","data"}, over the scope
+// containers/{id}.
+//
+// It is a thin adapter. Every read and write is a call to the same
+// *envy.Service that the native API calls, so validation, revisions,
+// history, audit, watch events, permissions and rate limits are the native
+// ones; `synced` is the service's real answer (every live consumer runs the
+// revision). The dialect adds only what its seed adds: the reserved HOODY_
+// prefix, the 1–200 key bound of a merge, the rule that a container must
+// already exist (containers are created through the native API), and its
+// error codes, mapped from the domain's in one table (errors.go).
+//
+// It imports the domain and envy's http package, never a storage or crypto
+// package, and never another dialect.
+package containers
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+)
+
+const (
+	// ReservedPrefix is the seed's own reserved key prefix, refused on top
+	// of envy's reserved prefixes.
+	ReservedPrefix = "HOODY_"
+	// MaxMergeKeys is the seed's bound on the keys of one merge.
+	MaxMergeKeys = 200
+
+	scopePrefix = "containers/"
+)
+
+// The seed's success messages.
+const (
+	msgRetrieved  = "Environment variables retrieved"
+	msgMerged     = "Environment variables updated"
+	msgSetOne     = "Environment variable updated"
+	msgDeletedOne = "Environment variable deleted"
+)
+
+type handler struct {
+	api      *envyhttp.Server
+	svc      *envy.Service
+	reserved []string // envy's reserved prefixes and the seed's
+}
+
+// Register mounts the dialect's routes on api.
+func Register(api *envyhttp.Server, svc *envy.Service) {
+	h := &handler{
+		api:      api,
+		svc:      svc,
+		reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix),
+	}
+	api.Handle("GET /api/v1/containers/{id}/env", h.route(h.list))
+	api.Handle("PATCH /api/v1/containers/{id}/env", h.route(h.merge))
+	api.Handle("/api/v1/containers/{id}/env", methodNotAllowed("GET, PATCH"))
+	api.Handle("PUT /api/v1/containers/{id}/env/{key}", h.route(h.set))
+	api.Handle("DELETE /api/v1/containers/{id}/env/{key}", h.route(h.remove))
+	api.Handle("/api/v1/containers/{id}/env/{key}", methodNotAllowed("PUT, DELETE"))
+}
+
+// replyJSON is the seed's success envelope.
+type replyJSON struct {
+	StatusCode int      `json:"statusCode"`
+	Message    string   `json:"message"`
+	Data       dataJSON `json:"data"`
+}
+
+type dataJSON struct {
+	EnvironmentVars map[string]string `json:"environment_vars"`
+	Synced          bool              `json:"synced"`
+}
+
+// route authenticates the request as the seed says (a bearer token),
+// resolves the container's scope and writes the handler's error, if any,
+// in the dialect's envelope.
+func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		r, scope, err := h.begin(r)
+		if err == nil {
+			err = f(w, r, scope)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
+	token, present := envyhttp.BearerToken(r)
+	ar, err := h.api.Authenticate(r, token)
+	if err != nil {
+		if present && envy.ErrorCode(err) == envy.EUnauthenticated {
+			err = &envy.Error{Code: codeInvalidToken, Message: envy.ErrorMessage(err)}
+		}
+		return r, "", err
+	}
+	scope := scopePrefix + ar.PathValue("id")
+	if envy.ValidateScopePath("path.id", scope) != nil {
+		// No container can have this id: answer as for one that doesn't exist.
+		return ar, "", envy.Errorf(envy.ENotFound, "container not found")
+	}
+	return ar, scope, nil
+}
+
+// list answers the container's own variables; secrets show their
+// masked_value unless the caller asks ?reveal=true and may reveal.
+func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
+	ctx := r.Context()
+	vl, err := h.svc.ListVars(ctx, scope, r.URL.Query().Get("reveal") == "true")
+	if err != nil {
+		return err
+	}
+	st, err := h.svc.Status(ctx, scope)
+	if err != nil {
+		return err
+	}
+	reply(w, vl.Revision, msgRetrieved, envOf(vl.Items), st.Synced)
+	return nil
+}
+
+// merge sets 1–200 variables in one revision. Values are strings, as the
+// seed says; deleting is DELETE /env/{key}'s job.
+func (h *handler) merge(w http.ResponseWriter, r *http.Request, scope string) error {
+	body, err := readObject(w, r)
+	if err != nil {
+		return err
+	}
+	if n := len(body); n < 1 || n > MaxMergeKeys {
+		return envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d keys, not %d", MaxMergeKeys, n))
+	}
+	keys := make([]string, 0, len(body))
+	for k := range body {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	in := make(map[string]*envy.VarInput, len(keys))
+	env := make(map[string]string, len(keys))
+	for _, k := range keys {
+		if err := h.checkKey("body."+k, k); err != nil {
+			return err
+		}
+		v, err := stringValue("body."+k, body[k])
+		if err != nil {
+			return err
+		}
+		s := envy.NewSensitive(v)
+		in[k] = &envy.VarInput{Value: &s}
+		env[k] = v
+	}
+	info, err := h.svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
+	if err != nil {
+		return err
+	}
+	// The merge is all or nothing, so what was sent is what is stored.
+	reply(w, info.Revision, msgMerged, env, info.Synced)
+	return nil
+}
+
+// set creates or updates one variable from {"value": "…"}.
+func (h *handler) set(w http.ResponseWriter, r *http.Request, scope string) error {
+	key := r.PathValue("key")
+	if err := h.checkKey("path.key", key); err != nil {
+		return err
+	}
+	body, err := readObject(w, r)
+	if err != nil {
+		return err
+	}
+	for k := range body {
+		if k != "value" {
+			return envy.Invalid(envy.Field("body."+k, "unknown_field", "unknown field; the body is {\"value\": \"…\"}"))
+		}
+	}
+	raw, ok := body["value"]
+	if !ok {
+		return envy.Invalid(envy.Field("body.value", "missing", "value is required"))
+	}
+	v, err := stringValue("body.value", raw)
+	if err != nil {
+		return err
+	}
+	s := envy.NewSensitive(v)
+	_, info, err := h.svc.SetVar(r.Context(), scope, key, envy.VarInput{Value: &s}, envy.SetOptions{ScopeMustExist: true})
+	if err != nil {
+		return err
+	}
+	reply(w, info.Revision, msgSetOne, map[string]string{key: v}, info.Synced)
+	return nil
+}
+
+// remove deletes one variable, whether or not it existed, and answers the
+// variables that remain.
+func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) error {
+	key := r.PathValue("key")
+	if err := h.checkKey("path.key", key); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	info, err := h.svc.DeleteVar(ctx, scope, key, envy.Cond{})
+	if err != nil {
+		return err
+	}
+	// DeleteVar succeeds on a missing scope; the listing answers 404 for it.
+	vl, err := h.svc.ListVars(ctx, scope, false)
+	if err != nil {
+		return err
+	}
+	reply(w, info.Revision, msgDeletedOne, envOf(vl.Items), info.Synced)
+	return nil
+}
+
+// checkKey applies the domain's name rules with the seed's reserved prefix
+// added, and names the failure with the seed's two key error codes.
+func (h *handler) checkKey(loc, key string) error {
+	f := envy.ValidateName(loc, key, h.reserved)
+	if f == nil {
+		return nil
+	}
+	code := codeInvalidKey
+	if f.Type == "reserved_prefix" {
+		code = codeReservedPrefix
+	}
+	return &envy.Error{Code: code, Message: f.Loc + ": " + f.Msg, Fields: []envy.FieldError{*f}}
+}
+
+// envOf turns vars into the seed's environment_vars map; a secret read
+// without reveal shows its masked_value.
+func envOf(items []envy.VarView) map[string]string {
+	env := make(map[string]string, len(items))
+	for _, v := range items {
+		switch {
+		case v.Value != nil:
+			env[v.Name] = v.Value.Reveal()
+		case v.MaskedValue != nil:
+			env[v.Name] = *v.MaskedValue
+		}
+	}
+	return env
+}
+
+func reply(w http.ResponseWriter, revision int64, message string, env map[string]string, synced bool) {
+	setETag(w, revision)
+	writeJSON(w, http.StatusOK, replyJSON{
+		StatusCode: http.StatusOK,
+		Message:    message,
+		Data:       dataJSON{EnvironmentVars: env, Synced: synced},
+	})
+}
+
+// methodNotAllowed answers a method that a dialect path does not serve, in
+// the dialect's envelope.
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves %s", allow))
+	})
+}

@@ -1,0 +1,299 @@
+// Package hooksecrets serves the Auth0 Hook Secrets dialect (seed 004,
+// DESIGN.md section 5) over envy's Service: read, add, update and delete
+// the secrets of a hook at /api/v2/hooks/{id}/secrets, with the Auth0
+// Management API's error envelope, over the scope hooks/{id}.
+//
+// It is a thin adapter. Every read and write is a call to the same
+// *envy.Service that the native API calls, so validation, revisions,
+// history, audit, watch events, permissions and rate limits are the native
+// ones. Secrets are stored with secret=true, reads never show a value
+// (every one reads as _VALUE_NOT_SHOWN), and, on purpose unlike the seed,
+// writing _VALUE_NOT_SHOWN back leaves the stored value as it is instead of
+// overwriting it. Add and update check the hook's current secrets and write
+// with If-Match on the revision they checked, so "409 when a name exists"
+// and "404 when it does not" hold atomically and a request is all or
+// nothing, in one revision. Errors are mapped from the domain's codes in
+// one table (errors.go).
+//
+// It imports the domain and envy's http package, never a storage or crypto
+// package, and never another dialect.
+package hooksecrets
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+)
+
+// ValueNotShown is what reads show instead of a secret's value, and what a
+// write may send back to keep the stored value.
+const ValueNotShown = "_VALUE_NOT_SHOWN"
+
+const (
+	scopePrefix = "hooks/"
+	// writeAttempts bounds the tries of a checked write whose hook changes
+	// between the check and the write.
+	writeAttempts = 8
+)
+
+type handler struct {
+	api *envyhttp.Server
+	svc *envy.Service
+}
+
+// Register mounts the dialect's routes on api.
+func Register(api *envyhttp.Server, svc *envy.Service) {
+	h := &handler{api: api, svc: svc}
+	api.Handle("GET /api/v2/hooks/{id}/secrets", h.route(h.list))
+	api.Handle("POST /api/v2/hooks/{id}/secrets", h.route(h.add))
+	api.Handle("PATCH /api/v2/hooks/{id}/secrets", h.route(h.update))
+	api.Handle("DELETE /api/v2/hooks/{id}/secrets", h.route(h.remove))
+	api.Handle("/api/v2/hooks/{id}/secrets", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, POST, PATCH, DELETE")
+		writeError(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves GET, POST, PATCH and DELETE"))
+	}))
+}
+
+// route authenticates the request (a bearer token), resolves the hook's
+// scope and writes the handler's error, if any, in the dialect's envelope.
+func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		r, scope, err := h.begin(r)
+		if err == nil {
+			err = f(w, r, scope)
+		}
+		if err != nil {
+			writeError(w, r, err)
+		}
+	})
+}
+
+func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
+	token, present := envyhttp.BearerToken(r)
+	ar, err := h.api.Authenticate(r, token)
+	if err != nil {
+		if !present && envy.ErrorCode(err) == envy.EUnauthenticated {
+			err = &envy.Error{Code: codeMissingToken, Message: envy.ErrorMessage(err)}
+		}
+		return r, "", err
+	}
+	scope := scopePrefix + ar.PathValue("id")
+	if envy.ValidateScopePath("path.id", scope) != nil {
+		// No hook can have this id: answer as for one that doesn't exist.
+		return ar, "", envy.Errorf(envy.ENotFound, "hook not found")
+	}
+	return ar, scope, nil
+}
+
+// list answers every secret of the hook with the placeholder for a value.
+func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
+	vl, err := h.svc.ListVars(r.Context(), scope, false)
+	if err != nil {
+		return err
+	}
+	out := make(map[string]string, len(vl.Items))
+	for _, v := range vl.Items {
+		out[v.Name] = ValueNotShown
+	}
+	setETag(w, vl.Revision)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// add adds secrets: 409 when one of the names exists, unless its value is
+// the placeholder, which keeps it; 400 for the placeholder of a name that
+// does not exist, as there is no value to keep.
+func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) error {
+	in, err := h.readSecrets(w, r)
+	if err != nil {
+		return err
+	}
+	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
+		var unknown, taken []string
+		merge := make(map[string]*envy.VarInput, len(in))
+		for _, name := range sortedKeys(in) {
+			v := in[name]
+			switch {
+			case v == ValueNotShown && exists[name]: // keeps the stored value
+			case v == ValueNotShown:
+				unknown = append(unknown, name)
+			case exists[name]:
+				taken = append(taken, name)
+			default:
+				merge[name] = secretInput(v)
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, nothingToKeep(unknown)
+		}
+		if len(taken) > 0 {
+			return nil, envy.Errorf(envy.EConflict, "%s", strings.Join(taken, ", "))
+		}
+		return merge, nil
+	})
+	if err != nil {
+		return err
+	}
+	setETag(w, rev)
+	writeJSON(w, http.StatusCreated, struct{}{})
+	return nil
+}
+
+// update sets existing secrets: 404 when one of the names does not exist;
+// the placeholder keeps a secret's stored value.
+func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
+	in, err := h.readSecrets(w, r)
+	if err != nil {
+		return err
+	}
+	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
+		var missing []string
+		merge := make(map[string]*envy.VarInput, len(in))
+		for _, name := range sortedKeys(in) {
+			switch v := in[name]; {
+			case !exists[name]:
+				missing = append(missing, name)
+			case v == ValueNotShown: // keeps the stored value
+			default:
+				merge[name] = secretInput(v)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, &envy.Error{Code: codeSecretNotFound, Message: strings.Join(missing, ", ")}
+		}
+		return merge, nil
+	})
+	if err != nil {
+		return err
+	}
+	setETag(w, rev)
+	writeJSON(w, http.StatusCreated, struct{}{})
+	return nil
+}
+
+// remove deletes the secrets named by a JSON array, in one revision;
+// names that don't exist are no error.
+func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) error {
+	names, err := readStringList(w, r)
+	if err != nil {
+		return err
+	}
+	in := make(map[string]*envy.VarInput, len(names))
+	for _, n := range names {
+		in[n] = nil // nil deletes
+	}
+	info, err := h.svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
+	if err != nil {
+		return err
+	}
+	setETag(w, info.Revision)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// readSecrets reads an object of secret names and string values whose names
+// the domain accepts.
+func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
+	in, err := readStringMap(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(in); n < 1 || n > envy.MaxBulkKeys {
+		return nil, envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d secrets, not %d", envy.MaxBulkKeys, n))
+	}
+	var fields []envy.FieldError
+	for _, name := range sortedKeys(in) {
+		if f := envy.ValidateName("body."+name, name, h.svc.ReservedPrefixes()); f != nil {
+			fields = append(fields, *f)
+		}
+	}
+	if len(fields) > 0 {
+		return nil, envy.Invalid(fields...)
+	}
+	return in, nil
+}
+
+// checkedMerge reads the hook's secrets, lets plan check the request
+// against them and say what to write, and writes that in one revision on
+// the condition that the hook is still at the revision it read. When the
+// hook moved on in between, it checks again.
+//
+// The service has no merge that refuses existing (or missing) names by
+// itself, so this If-Match loop is what makes the check and the write
+// atomic. It needs read as well as write on the hook.
+func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exists map[string]bool) (map[string]*envy.VarInput, error)) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		vl, err := h.svc.ListVars(ctx, scope, false)
+		if err != nil {
+			return 0, err
+		}
+		exists := make(map[string]bool, len(vl.Items))
+		for _, v := range vl.Items {
+			exists[v.Name] = true
+		}
+		in, err := plan(exists)
+		if err != nil {
+			return 0, err
+		}
+		cond := envy.Cond{IfRevision: vl.Revision}
+		rev := vl.Revision
+		if len(in) == 0 {
+			err = h.mayWrite(ctx, scope, vl, cond)
+		} else {
+			var info envy.WriteInfo
+			info, err = h.svc.MergeVars(ctx, scope, in, envy.SetOptions{Cond: cond, ScopeMustExist: true})
+			rev = info.Revision
+		}
+		if envy.ErrorCode(err) != envy.EPrecondition || attempt == writeAttempts {
+			return rev, err
+		}
+	}
+}
+
+// mayWrite checks that the caller may write the hook when a request only
+// keeps stored values and so writes nothing. The service has no call that
+// only authorizes, so it asks to create a secret that exists: the service
+// checks the permission (and the revision), then refuses with EConflict
+// before anything is written or recorded.
+func (h *handler) mayWrite(ctx context.Context, scope string, vl envy.VarList, c envy.Cond) error {
+	if len(vl.Items) == 0 {
+		return envy.Errorf(envy.EInternal, "nothing to write and no secret to check write permission with")
+	}
+	_, _, err := h.svc.SetVar(ctx, scope, vl.Items[0].Name, envy.VarInput{}, envy.SetOptions{Cond: c, Mode: envy.CreateOnly, ScopeMustExist: true})
+	switch envy.ErrorCode(err) {
+	case envy.EConflict:
+		return nil
+	case "":
+		return envy.Errorf(envy.EInternal, "a create of an existing secret succeeded")
+	}
+	return err
+}
+
+func secretInput(v string) *envy.VarInput {
+	s, secret := envy.NewSensitive(v), true
+	return &envy.VarInput{Value: &s, Secret: &secret}
+}
+
+// nothingToKeep refuses the placeholder for secrets that don't exist.
+func nothingToKeep(names []string) error {
+	fields := make([]envy.FieldError, len(names))
+	for i, n := range names {
+		fields[i] = envy.Field("body."+n, "value_not_shown",
+			"%s keeps a stored value, and the hook has no secret %s to keep", ValueNotShown, n)
+	}
+	return envy.Invalid(fields...)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
