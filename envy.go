@@ -181,6 +181,15 @@ type ScopeWrite struct {
 	Audit []AuditEntry
 }
 
+// HistoryCursor is a position in a scope's history, which is ordered by
+// revision (newest first), then name: a page that ends inside a bulk
+// change resumes at the next name of the same revision. The zero value is
+// the start.
+type HistoryCursor struct {
+	Revision int64
+	Name     string
+}
+
 // ScopeQuery selects scopes in path order.
 type ScopeQuery struct {
 	Prefix string // a path prefix, matched by string
@@ -223,8 +232,9 @@ type Store interface {
 
 	// Write applies one atomic change to a scope's vars.
 	Write(ctx context.Context, w Write) (WriteResult, error)
-	// History returns a scope's changes, newest first, with revision < before when before > 0.
-	History(ctx context.Context, scope string, before int64, limit int) ([]Change, error)
+	// History returns a scope's changes, newest first (by revision, then
+	// name), those after the cursor when it is set.
+	History(ctx context.Context, scope string, after HistoryCursor, limit int) ([]Change, error)
 	// VarsAt returns, for each var that existed in the scope at revision rev, its last set change at or before rev.
 	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
 

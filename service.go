@@ -148,7 +148,8 @@ type ChangeView struct {
 
 // HistoryQuery pages through a scope's history.
 type HistoryQuery struct {
-	Before int64
+	Cursor string // a next cursor that History gave
+	Before int64  // without a cursor: only changes older than this revision
 	Limit  int
 	Reveal bool
 }

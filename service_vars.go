@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 func (s *Service) validName(loc, name string) *FieldError {
@@ -421,8 +422,9 @@ func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Pag
 	if err != nil {
 		return Page[ChangeView]{}, err
 	}
-	if q.Before < 0 {
-		return Page[ChangeView]{}, Invalid(Field("query.before", "out_of_range", "before must be a positive revision"))
+	after, err := parseHistoryCursor(q.Cursor, q.Before)
+	if err != nil {
+		return Page[ChangeView]{}, err
 	}
 	if err := s.readAuth(ctx, path, "history", nil, q.Reveal); err != nil {
 		return Page[ChangeView]{}, err
@@ -430,14 +432,15 @@ func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Pag
 	if _, err := s.store.GetScope(ctx, path); err != nil {
 		return Page[ChangeView]{}, err
 	}
-	changes, err := s.store.History(ctx, path, q.Before, limit+1)
+	changes, err := s.store.History(ctx, path, after, limit+1)
 	if err != nil {
 		return Page[ChangeView]{}, err
 	}
 	var p Page[ChangeView]
 	if len(changes) > limit {
 		changes = changes[:limit]
-		p.NextCursor = strconv.FormatInt(changes[limit-1].Revision, 10)
+		last := changes[limit-1]
+		p.NextCursor = strconv.FormatInt(last.Revision, 10) + ":" + last.Name
 	}
 	p.Items = make([]ChangeView, 0, len(changes))
 	for _, c := range changes {
@@ -461,6 +464,27 @@ func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Pag
 		s.record(ctx, "reveal", path, nil, 200)
 	}
 	return p, nil
+}
+
+// parseHistoryCursor reads a history cursor ("<revision>:<name>", as
+// History gives it) or, without one, a plain before revision.
+func parseHistoryCursor(cursor string, before int64) (HistoryCursor, error) {
+	if before < 0 {
+		return HistoryCursor{}, Invalid(Field("query.before", "out_of_range", "before must be a positive revision"))
+	}
+	if cursor == "" {
+		if before > 0 {
+			// Everything older than before: no name sorts before "".
+			return HistoryCursor{Revision: before - 1, Name: "\x00"}, nil
+		}
+		return HistoryCursor{}, nil
+	}
+	revs, name, ok := strings.Cut(cursor, ":")
+	rev, err := strconv.ParseInt(revs, 10, 64)
+	if !ok || err != nil || rev < 1 || (name != "" && ValidateName("query.cursor", name, nil) != nil) {
+		return HistoryCursor{}, Invalid(Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
+	}
+	return HistoryCursor{Revision: rev, Name: name}, nil
 }
 
 // Rollback makes a new revision whose vars equal those the scope had at

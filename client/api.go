@@ -181,9 +181,19 @@ func (c *Client) EnvText(ctx context.Context, scope, format string) (string, err
 // before when it is not 0. limit 0 means the server's default. The page's
 // NextCursor is the revision to pass as before for the next page.
 func (c *Client) History(ctx context.Context, scope string, before int64, limit int) (*Page[Change], error) {
+	return c.HistoryPage(ctx, scope, before, "", limit)
+}
+
+// HistoryPage returns a page of a scope's changes, newest first: those
+// older than before (when > 0), or after cursor, the NextCursor of the
+// previous page.
+func (c *Client) HistoryPage(ctx context.Context, scope string, before int64, cursor string, limit int) (*Page[Change], error) {
 	q := url.Values{}
 	if before > 0 {
 		q.Set("before", itoa64(before))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
 	}
 	setLimit(q, limit)
 	var out Page[Change]

@@ -382,7 +382,10 @@ func TestEnvFormats(t *testing.T) {
 		t.Errorf("json Content-Type %q", ct)
 	}
 	m := r.JSON(t)
-	wantKeys(t, m, "scope", "revision", "env")
+	wantKeys(t, m, "scope", "revision", "env", "secrets")
+	if !reflect.DeepEqual(m["secrets"], []any{"KEY"}) {
+		t.Errorf("secrets %v, want [KEY]", m["secrets"])
+	}
 	want := map[string]any{"SHARED": "app", "ONLY_BASE": "b", "QUOTED": "it's \"x\" $y\nz", "KEY": "sk-123"}
 	if !reflect.DeepEqual(m["env"], want) {
 		t.Errorf("env %v, want %v", m["env"], want)
@@ -451,14 +454,14 @@ func TestHistoryAndRollback(t *testing.T) {
 		t.Errorf("oldest change %v", last)
 	}
 
-	// Paging: next_cursor is a revision to pass as before.
+	// Paging: next_cursor resumes after the last change of the page.
 	r = do(t, "GET", s+"/-/history?limit=3", tok, nil)
 	m = r.JSON(t)
 	cur, ok := m["next_cursor"].(string)
 	if !ok || len(m["items"].([]any)) != 3 {
 		t.Fatalf("first page: %s", r.Body)
 	}
-	r = do(t, "GET", s+"/-/history?limit=3&before="+cur, tok, nil)
+	r = do(t, "GET", s+"/-/history?limit=3&cursor="+cur, tok, nil)
 	m = r.JSON(t)
 	if len(m["items"].([]any)) != 1 || m["next_cursor"] != nil {
 		t.Errorf("second page: %s", r.Body)
@@ -604,4 +607,32 @@ func checkTime(t *testing.T, v any) {
 	if _, err := time.Parse(time.RFC3339Nano, s); err != nil || !strings.HasSuffix(s, "Z") {
 		t.Errorf("time %v is not RFC 3339 in UTC", v)
 	}
+}
+
+func TestHistoryPagesThroughABulkRevisionWithoutLosingChanges(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	body := map[string]string{}
+	for i := 0; i < 250; i++ {
+		body[fmt.Sprintf("K%03d", i)] = "v"
+	}
+	wantStatus(t, do(t, "PATCH", e.URL+"/v1/scopes/bulk/-/vars", e.Admin, body), 200)
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; pages < 10; pages++ {
+		r := do(t, "GET", e.URL+"/v1/scopes/bulk/-/history?limit=100&cursor="+cursor, e.Admin, nil)
+		wantStatus(t, r, 200)
+		m := r.JSON(t)
+		for _, it := range m["items"].([]any) {
+			seen[it.(map[string]any)["name"].(string)] = true
+		}
+		next, ok := m["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 250 {
+		t.Fatalf("paging saw %d of 250 changes of one bulk revision", len(seen))
+	}
+	wantStatus(t, do(t, "GET", e.URL+"/v1/scopes/bulk/-/history?cursor=x:y", e.Admin, nil), 422)
 }

@@ -321,11 +321,15 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	setETag(w, env.Revision)
 	if format == "json" {
 		m := make(map[string]string, len(env.Vars))
+		secrets := []string{}
 		for _, v := range env.Vars {
 			m[v.Name] = v.Value.Reveal()
+			if v.Secret {
+				secrets = append(secrets, v.Name) // env.Vars is sorted by name
+			}
 		}
 		// encoding/json writes map keys sorted.
-		writeJSON(w, http.StatusOK, envJSON{Scope: env.Scope, Revision: env.Revision, Env: m})
+		writeJSON(w, http.StatusOK, envJSON{Scope: env.Scope, Revision: env.Revision, Env: m, Secrets: secrets})
 		return nil
 	}
 	kvs := make([]dotenv.KV, 0, len(env.Vars))
@@ -356,17 +360,11 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if before == 0 {
-		// next_cursor is a revision to pass as before; accept it as cursor too.
-		if before, err = queryInt(r, "cursor"); err != nil {
-			return err
-		}
-	}
 	reveal, err := queryBool(r, "reveal")
 	if err != nil {
 		return err
 	}
-	page, err := s.svc.History(r.Context(), r.PathValue("path"), envy.HistoryQuery{Before: before, Limit: limit, Reveal: reveal})
+	page, err := s.svc.History(r.Context(), r.PathValue("path"), envy.HistoryQuery{Before: before, Cursor: r.URL.Query().Get("cursor"), Limit: limit, Reveal: reveal})
 	if err != nil {
 		return err
 	}

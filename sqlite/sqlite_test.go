@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,7 +103,7 @@ func TestDurableAcrossCloseAndReopen(t *testing.T) {
 	if keys, err := s.DataKeys(ctx); err != nil || len(keys) != 1 {
 		t.Fatalf("data keys after reopen = %v, %v", keys, err)
 	}
-	if hist, err := s.History(ctx, "app", 0, 0); err != nil || len(hist) != 3 {
+	if hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 0); err != nil || len(hist) != 3 {
 		t.Fatalf("history after reopen = %d changes, %v; want 3", len(hist), err)
 	}
 	// The counter goes on from where it was, never reusing a number.
@@ -435,23 +436,38 @@ func BenchmarkWriteParallel(b *testing.B) {
 		kv = append(kv, fmt.Sprintf("VAR_%02d", i), "value")
 	}
 	mustWrite(b, s, "bench", kv...)
-	var n atomic.Int64
+	var (
+		n         atomic.Int64
+		mu        sync.Mutex
+		latencies []time.Duration
+	)
 	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
 		for pb.Next() {
 			i := n.Add(1)
 			name := fmt.Sprintf("VAR_%02d", i%50)
+			t0 := time.Now()
 			if _, err := s.Write(ctx, envy.Write{Scope: "bench", Actor: "bench", Plan: setVars(name, fmt.Sprint(i))}); err != nil {
 				b.Error(err)
 				return
 			}
+			mine = append(mine, time.Since(t0))
 		}
+		mu.Lock()
+		latencies = append(latencies, mine...)
+		mu.Unlock()
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	}
 	if c := s.commits.Load(); c > 0 {
 		b.ReportMetric(float64(b.N)/float64(c), "writes/commit")
 	}

@@ -234,7 +234,7 @@ func (s *Store) checkScope(ctx context.Context, path string) error {
 
 // History returns a scope's changes, newest first; within a revision by
 // name.
-func (s *Store) History(ctx context.Context, scope string, before int64, limit int) ([]envy.Change, error) {
+func (s *Store) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
 	if s.closed.Load() {
 		return nil, errClosed()
 	}
@@ -243,9 +243,9 @@ func (s *Store) History(ctx context.Context, scope string, before int64, limit i
 	}
 	q := `SELECT ` + changeColumns + ` FROM history WHERE scope = ?`
 	args := []any{scope}
-	if before > 0 {
-		q += ` AND revision < ?`
-		args = append(args, before)
+	if after.Revision > 0 {
+		q += ` AND (revision < ? OR revision = ? AND name > ?)`
+		args = append(args, after.Revision, after.Revision, after.Name)
 	}
 	q += ` ORDER BY revision DESC, name LIMIT ?`
 	args = append(args, sqlLimit(limit))

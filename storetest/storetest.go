@@ -197,7 +197,7 @@ func testEmpty(t *testing.T, s envy.Store) {
 	wantCode(t, err, envy.ENotFound)
 	_, err = s.ScopeTree(ctx, "nope")
 	wantCode(t, err, envy.ENotFound)
-	_, err = s.History(ctx, "nope", 0, 10)
+	_, err = s.History(ctx, "nope", envy.HistoryCursor{}, 10)
 	wantCode(t, err, envy.ENotFound)
 	_, err = s.VarsAt(ctx, "nope", 1)
 	wantCode(t, err, envy.ENotFound)
@@ -254,7 +254,7 @@ func testBulkWrite(t *testing.T, s envy.Store) {
 			t.Errorf("var %s has revision %d, want %d", v.Name, v.Revision, res.Revision)
 		}
 	}
-	hist, err := s.History(t.Context(), "app", 0, 0)
+	hist, err := s.History(t.Context(), "app", envy.HistoryCursor{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func testDeleteAbsent(t *testing.T, s envy.Store) {
 	}
 	// Mixed with a real change, only the real change is recorded.
 	res = write(t, s, "app", del("NOPE"), set("B", "1"))
-	hist, err := s.History(ctx, "app", 0, 0)
+	hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +512,7 @@ func testHistory(t *testing.T, s envy.Store) {
 	r4 := write(t, s, "app", del("B")).Revision
 	r5 := write(t, s, "app", set("D", "1")).Revision
 
-	all, err := s.History(ctx, "app", 0, 0)
+	all, err := s.History(ctx, "app", envy.HistoryCursor{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,19 +544,22 @@ func testHistory(t *testing.T, s envy.Store) {
 		t.Errorf("the set of A = value %q v%d, want 2 v2", a.Sealed, a.Version)
 	}
 
+	// all is [r5, r4, r3, r2, r2, r1]: revision r2 changed two names.
+	at := func(i int) envy.HistoryCursor { return envy.HistoryCursor{Revision: all[i].Revision, Name: all[i].Name} }
 	for _, tt := range []struct {
 		name          string
-		before        int64
+		after         envy.HistoryCursor
 		limit         int
 		wantRevisions []int64
 	}{
-		{"a limit takes the newest", 0, 2, []int64{r5, r4}},
-		{"before pages back", r4, 2, []int64{r3, r2}},
-		{"before without limit takes the rest", r3, 0, []int64{r2, r2, r1}},
-		{"before the first is empty", r1, 10, nil},
+		{"a limit takes the newest", envy.HistoryCursor{}, 2, []int64{r5, r4}},
+		{"a cursor pages back", at(1), 2, []int64{r3, r2}},
+		{"a cursor without limit takes the rest", at(2), 0, []int64{r2, r2, r1}},
+		{"a cursor inside a bulk revision resumes at its next name", at(3), 10, []int64{r2, r1}},
+		{"after the first is empty", at(5), 10, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			page, err := s.History(ctx, "app", tt.before, tt.limit)
+			page, err := s.History(ctx, "app", tt.after, tt.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -568,6 +571,9 @@ func testHistory(t *testing.T, s envy.Store) {
 				t.Fatalf("revisions %v, want %v", revs, tt.wantRevisions)
 			}
 		})
+	}
+	if len(all) != 6 || all[3].Revision != all[4].Revision || all[3].Name >= all[4].Name {
+		t.Fatalf("history %v is not ordered by revision, then name", all)
 	}
 }
 
@@ -787,7 +793,7 @@ func testDeleteScope(t *testing.T, s envy.Store) {
 	for _, f := range []func() error{
 		func() error { _, err := s.GetScope(ctx, "child"); return err },
 		func() error { _, err := s.ScopeTree(ctx, "child"); return err },
-		func() error { _, err := s.History(ctx, "child", 0, 0); return err },
+		func() error { _, err := s.History(ctx, "child", envy.HistoryCursor{}, 0); return err },
 		func() error { _, err := s.VarsAt(ctx, "child", r); return err },
 	} {
 		wantCode(t, f(), envy.ENotFound)
@@ -817,7 +823,7 @@ func testDeleteScope(t *testing.T, s envy.Store) {
 	if !res.ScopeCreated {
 		t.Error("writing to a deleted scope did not create it")
 	}
-	hist, err := s.History(ctx, "base", 0, 0)
+	hist, err := s.History(ctx, "base", envy.HistoryCursor{}, 0)
 	if err != nil || len(hist) != 1 {
 		t.Fatalf("history of the new base = %+v, %v; want only its one change", hist, err)
 	}
@@ -1484,7 +1490,7 @@ func testConcurrentWrites(t *testing.T, s envy.Store) {
 		want[scopeOf(w)][fmt.Sprintf("G%d", w)] = each
 	}
 	for scope, vars := range want {
-		hist, err := s.History(ctx, scope, 0, 0)
+		hist, err := s.History(ctx, scope, envy.HistoryCursor{}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

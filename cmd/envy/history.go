@@ -10,6 +10,7 @@ func (a *app) newHistoryCmd() *cobra.Command {
 	var (
 		limit  int
 		before int64
+		cursor string
 	)
 	cmd := &cobra.Command{
 		Use:   "history SCOPE",
@@ -21,7 +22,7 @@ func (a *app) newHistoryCmd() *cobra.Command {
 				return err
 			}
 			ctx, raw := capture(cmd.Context())
-			page, err := c.History(ctx, args[0], before, limit)
+			page, err := c.HistoryPage(ctx, args[0], before, cursor, limit)
 			if err != nil {
 				return err
 			}
@@ -40,12 +41,13 @@ func (a *app) newHistoryCmd() *cobra.Command {
 			if err := t.flush(); err != nil {
 				return err
 			}
-			a.moreNote(page.NextCursor, "--before")
+			a.moreNote(page.NextCursor, "--cursor")
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 0, "changes per page, 1-1000 (default 100)")
 	cmd.Flags().Int64Var(&before, "before", 0, "only changes before this revision")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "resume after the page that printed this cursor")
 	return cmd
 }
 
