@@ -545,7 +545,9 @@ func testHistory(t *testing.T, s envy.Store) {
 	}
 
 	// all is [r5, r4, r3, r2, r2, r1]: revision r2 changed two names.
-	at := func(i int) envy.HistoryCursor { return envy.HistoryCursor{Revision: all[i].Revision, Name: all[i].Name} }
+	at := func(i int) envy.HistoryCursor {
+		return envy.HistoryCursor{Revision: all[i].Revision, Name: all[i].Name}
+	}
 	for _, tt := range []struct {
 		name          string
 		after         envy.HistoryCursor
