@@ -21,7 +21,8 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
-	tokens sync.Map // hex SHA-256 → cachedToken
+	tokens   sync.Map // SHA-256 → cachedToken
+	resolved sync.Map // scope path → *resolved
 
 	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}

@@ -174,6 +174,7 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteIn
 		return WriteInfo{}, err
 	}
 	if existed {
+		s.resolved.Delete(path)
 		s.hub.publish(path, rev, true)
 	}
 	return WriteInfo{Scope: path, Revision: rev, Synced: true}, nil

@@ -2,6 +2,7 @@ package envy
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,41 +380,83 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 			return Env{}, Errorf(EForbidden, "scope %s inherits %s, which this token may not reveal", path, p)
 		}
 	}
-	merged := map[string]StoredVar{}
-	var rev int64
-	var merge func(p string, depth int) error
-	merge = func(p string, depth int) error {
+	merged, rev, err := s.resolve(path, tree)
+	if err != nil {
+		return Env{}, err
+	}
+	out := Env{Scope: path, Revision: rev, Vars: make([]EnvVar, len(merged))}
+	for i, v := range merged {
+		plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+		if err != nil {
+			return Env{}, err
+		}
+		out.Vars[i] = EnvVar{Name: v.Name, Value: plain, Secret: v.Secret, From: v.Scope}
+	}
+	s.record(ctx, "reveal", path, nil, 200)
+	return out, nil
+}
+
+// resolved is a scope's merged vars, computed from one set of the
+// store's immutable ScopeVars snapshots; it holds sealed values only.
+type resolved struct {
+	layers []*ScopeVars // in merge order; the cache entry is valid while the tree holds these
+	vars   []*StoredVar // sorted by name
+	rev    int64
+}
+
+// resolve merges a scope's tree: inherited scopes in order, depth first,
+// then the scope's own vars, later layers winning. Each layer is sorted by
+// name, so this is a merge of sorted lists, not a map and a sort; and the
+// result is kept until one of the layers changes (reads are the hot path).
+func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]*StoredVar, int64, error) {
+	var layers []*ScopeVars
+	var walk func(p string, depth int) error
+	walk = func(p string, depth int) error {
 		sv := tree[p]
 		if sv == nil || depth > MaxInheritDepth {
 			return Errorf(EInternal, "inherits chain of %s is broken at %s", path, p)
 		}
 		for _, q := range sv.Scope.Inherits {
-			if err := merge(q, depth+1); err != nil {
+			if err := walk(q, depth+1); err != nil {
 				return err
 			}
 		}
-		if sv.Scope.Revision > rev {
-			rev = sv.Scope.Revision
-		}
-		for _, v := range sv.Vars {
-			merged[v.Name] = v
-		}
+		layers = append(layers, sv)
 		return nil
 	}
-	if err := merge(path, 0); err != nil {
-		return Env{}, err
+	if err := walk(path, 0); err != nil {
+		return nil, 0, err
 	}
-	out := Env{Scope: path, Revision: rev, Vars: make([]EnvVar, 0, len(merged))}
-	for _, v := range merged {
-		plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
-		if err != nil {
-			return Env{}, err
+	if c, ok := s.resolved.Load(path); ok {
+		r := c.(*resolved)
+		if slices.Equal(r.layers, layers) {
+			return r.vars, r.rev, nil
 		}
-		out.Vars = append(out.Vars, EnvVar{Name: v.Name, Value: plain, Secret: v.Secret, From: v.Scope})
 	}
-	sort.Slice(out.Vars, func(i, j int) bool { return out.Vars[i].Name < out.Vars[j].Name })
-	s.record(ctx, "reveal", path, nil, 200)
-	return out, nil
+	var vars []*StoredVar
+	var rev int64
+	for _, l := range layers {
+		rev = max(rev, l.Scope.Revision)
+		next := make([]*StoredVar, 0, len(vars)+len(l.Vars))
+		i, j := 0, 0
+		for i < len(vars) || j < len(l.Vars) {
+			switch {
+			case j == len(l.Vars) || i < len(vars) && vars[i].Name < l.Vars[j].Name:
+				next = append(next, vars[i])
+				i++
+			case i == len(vars) || l.Vars[j].Name < vars[i].Name:
+				next = append(next, &l.Vars[j])
+				j++
+			default: // the same name: the later layer wins
+				next = append(next, &l.Vars[j])
+				i++
+				j++
+			}
+		}
+		vars = next
+	}
+	s.resolved.Store(path, &resolved{layers: layers, vars: vars, rev: rev})
+	return vars, rev, nil
 }
 
 // History returns a scope's changes, newest first.

@@ -636,3 +636,36 @@ func TestHistoryPagesThroughABulkRevisionWithoutLosingChanges(t *testing.T) {
 	}
 	wantStatus(t, do(t, "GET", e.URL+"/v1/scopes/bulk/-/history?cursor=x:y", e.Admin, nil), 422)
 }
+
+func TestTheResolvedEnvMergesInheritsInOrderAndFollowsChanges(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	u := e.URL + "/v1/scopes/"
+	wantStatus(t, do(t, "PATCH", u+"m/a/-/vars", e.Admin, `{"X":"a","Y":"a","ONLY_A":"a"}`), 200)
+	wantStatus(t, do(t, "PATCH", u+"m/b/-/vars", e.Admin, `{"X":"b","Y":"b","ONLY_B":"b"}`), 200)
+	wantStatus(t, do(t, "PUT", u+"m/base", e.Admin, `{"inherits":["m/a"]}`), 201)
+	wantStatus(t, do(t, "PUT", u+"m/app", e.Admin, `{"inherits":["m/base","m/b"]}`), 201)
+	wantStatus(t, do(t, "PATCH", u+"m/app/-/vars", e.Admin, `{"Y":"app","ZED":"app"}`), 200)
+	env := func() map[string]any {
+		r := do(t, "GET", u+"m/app/-/env", e.Admin, nil)
+		wantStatus(t, r, 200)
+		return r.JSON(t)["env"].(map[string]any)
+	}
+	got := env()
+	want := map[string]any{"X": "b", "Y": "app", "ONLY_A": "a", "ONLY_B": "b", "ZED": "app"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("env = %v, want %v", got, want)
+	}
+	// A change two levels down shows at once; so does a new inherits order.
+	wantStatus(t, do(t, "PATCH", u+"m/a/-/vars", e.Admin, `{"ONLY_A":"a2","ONLY_B":"from-a"}`), 200)
+	if got := env(); got["ONLY_A"] != "a2" || got["ONLY_B"] != "b" {
+		t.Fatalf("after a change in m/a: %v", got)
+	}
+	wantStatus(t, do(t, "PUT", u+"m/app", e.Admin, `{"inherits":["m/b","m/base"]}`), 200)
+	if got := env(); got["X"] != "a" || got["ONLY_B"] != "from-a" {
+		t.Fatalf("after reordering inherits: %v", got)
+	}
+	wantStatus(t, do(t, "DELETE", u+"m/app/-/vars/Y", e.Admin, nil), 204)
+	if got := env(); got["Y"] != "a" {
+		t.Fatalf("after deleting the own Y: %v", got)
+	}
+}

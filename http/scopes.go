@@ -320,16 +320,7 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	}
 	setETag(w, env.Revision)
 	if format == "json" {
-		m := make(map[string]string, len(env.Vars))
-		secrets := []string{}
-		for _, v := range env.Vars {
-			m[v.Name] = v.Value.Reveal()
-			if v.Secret {
-				secrets = append(secrets, v.Name) // env.Vars is sorted by name
-			}
-		}
-		// encoding/json writes map keys sorted.
-		writeJSON(w, http.StatusOK, envJSON{Scope: env.Scope, Revision: env.Revision, Env: m, Secrets: secrets})
+		writeEnvJSON(w, env)
 		return nil
 	}
 	kvs := make([]dotenv.KV, 0, len(env.Vars))

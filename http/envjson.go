@@ -1,0 +1,111 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/envy-dev/envy"
+)
+
+// The resolved env is the hot path: a deploy starts thousands of
+// workloads that each read it. It is encoded by hand, into a pooled
+// buffer, to the same bytes that encoding/json gives envJSON (names are
+// already sorted), without reflection or a map.
+
+var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func writeEnvJSON(w http.ResponseWriter, env envy.Env) {
+	bp := envBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, `{"scope":`...)
+	b = appendJSONString(b, env.Scope)
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendInt(b, env.Revision, 10)
+	b = append(b, `,"env":{`...)
+	for i, v := range env.Vars {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, v.Name)
+		b = append(b, ':')
+		b = appendJSONString(b, v.Value.Reveal())
+	}
+	b = append(b, `},"secrets":[`...)
+	first := true
+	for _, v := range env.Vars {
+		if v.Secret {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, v.Name)
+		}
+	}
+	b = append(b, "]}\n"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	*bp = b
+	envBufs.Put(bp)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// does with HTML escaping off.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
