@@ -155,10 +155,12 @@ type Write struct {
 	// Plan runs inside the transaction with the scope's current vars (an
 	// empty ScopeVars when the scope is about to be created) and returns
 	// the changes to make. An error aborts the write. When it returns no
-	// changes, no revision is taken.
+	// changes, no revision is taken. The vars it gets are shared with the
+	// store's cache: read-only. It runs on the store's single writer, so
+	// it must be quick and must not call the store.
 	Plan func(cur ScopeVars) ([]VarChange, error)
-	// Audit entries are recorded in the same transaction; their Revision is
-	// set to the write's.
+	// Audit entries are recorded in the same transaction, after Plan ran
+	// (so a plan may set their Status); their Revision is set to the write's.
 	Audit []AuditEntry
 }
 
@@ -221,7 +223,9 @@ type Store interface {
 	GetScope(ctx context.Context, path string) (Scope, error)
 	ListScopes(ctx context.Context, q ScopeQuery) ([]Scope, error)
 	// ScopeTree returns the scope at path and every scope it inherits
-	// from, directly or not, keyed by path, with their vars.
+	// from, directly or not, keyed by path, with their vars. The ScopeVars
+	// are shared, immutable snapshots: read-only; a snapshot is replaced,
+	// never changed, when its scope changes.
 	ScopeTree(ctx context.Context, path string) (map[string]*ScopeVars, error)
 	// PutScope creates or updates a scope; it takes a new revision.
 	PutScope(ctx context.Context, w ScopeWrite) (s Scope, created bool, err error)

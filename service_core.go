@@ -23,6 +23,10 @@ type Service struct {
 
 	tokens   sync.Map // SHA-256 → cachedToken
 	resolved sync.Map // scope path → *resolved
+	// noConsumers holds scopes seen without live consumers; reports
+	// through this service remove them. (A store shared by several servers
+	// will need to hear of other servers' reports.)
+	noConsumers sync.Map
 
 	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}

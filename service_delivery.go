@@ -218,7 +218,10 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in Consum
 		return false, err
 	}
 	now := s.now()
-	return s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now})
+	s.noConsumers.Delete(path)
+	created, err := s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now})
+	s.noConsumers.Delete(path) // also after, in case a write's check ran in between
+	return created, err
 }
 
 // Status tells whether every live consumer of path runs the current
@@ -246,10 +249,19 @@ func (s *Service) Status(ctx context.Context, path string) (Status, error) {
 }
 
 // synced reports whether every live consumer of path runs rev or newer.
+// A scope found without consumers is remembered until one reports
+// through this service, so that writes to scopes nobody consumes cost no
+// extra read.
 func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+	if _, none := s.noConsumers.Load(path); none {
+		return true
+	}
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
 	if err != nil {
 		return false
+	}
+	if len(cs) == 0 {
+		s.noConsumers.Store(path, struct{}{})
 	}
 	for _, c := range cs {
 		if c.Revision < rev {

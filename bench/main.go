@@ -149,7 +149,8 @@ func run(duration time.Duration, conns int, out string, nScopes, nWatchers int) 
 	var n atomic.Int64
 	w := load(c, "PUT", "", func() (string, []byte) {
 		i := n.Add(1)
-		return fmt.Sprintf("/v1/scopes/bench/writes/-/vars/V_%d", i%5000), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
+		// 64 scopes of 50 vars, a realistic size; each write is one var.
+		return fmt.Sprintf("/v1/scopes/bench/writes/s%02d/-/vars/V_%02d", (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
 	}, duration, conns)
 	w.Case, w.Target = "single-var write, durable, 32 connections", "≥ 5,000 writes/s; p99 ≤ 20 ms"
 	results = append(results, w)

@@ -1,5 +1,6 @@
 // Package client is the Go SDK for envy's native API (/v1): scopes, vars,
-// the resolved env, history, tokens, audit and consumer reports.
+// the resolved env, history, tokens, audit, consumer reports, and the
+// watch stream of changes (Watch, which reconnects and resumes by itself).
 //
 // It speaks the API over HTTP and imports nothing but the standard library:
 // never the server's packages, so that a program which only reads its

@@ -166,6 +166,17 @@ type Env struct {
 	Scope    string            `json:"scope"`
 	Revision int64             `json:"revision"`
 	Env      map[string]string `json:"env"`
+	Secrets  []string          `json:"secrets"` // the names in Env whose vars are secret, sorted
+}
+
+// IsSecret reports whether the var name of the env is a secret.
+func (e *Env) IsSecret(name string) bool {
+	for _, s := range e.Secrets {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Change is one entry of a scope's history. Value is nil for a delete, and

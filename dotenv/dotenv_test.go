@@ -292,6 +292,8 @@ func TestParseJSON(t *testing.T) {
 		{"escapes", `{"A": "a\nb\u00e9\"<>"}`, []KV{{"A", "a\nbé\"<>"}}},
 		{"the API's env reply", `{"scope": "acme/web", "revision": 7, "env": {"A": "1", "scope": "x"}}`,
 			[]KV{{"A", "1"}, {"scope", "x"}}},
+		{"the API's env reply with its secrets list", `{"scope": "acme/web", "revision": 7, "env": {"A": "1", "K": "s"}, "secrets": ["K"]}`,
+			[]KV{{"A", "1"}, {"K", "s"}}},
 		{"a var named env that is a string", `{"env": "prod", "scope": "x"}`, []KV{{"env", "prod"}, {"scope", "x"}}},
 		{"an empty object", `{}`, nil},
 		{"an empty file", ``, nil},

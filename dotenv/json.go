@@ -11,7 +11,7 @@ import (
 // ParseJSON reads a JSON object of names to values, in file order. Numbers
 // and booleans are taken as the text they are written as ("8080", "true");
 // null, objects and arrays are errors. The reply of GET /v1/scopes/…/-/env,
-// {"scope":…,"revision":…,"env":{…}}, is read as its env.
+// {"scope":…,"revision":…,"env":{…},"secrets":[…]}, is read as its env.
 //
 // encoding/json's own error texts are not passed on: a syntax error quotes
 // the offending character, which may belong to a value.
@@ -125,7 +125,7 @@ func envReply(members []jsonMember) (jsonMember, bool) {
 				return env, false
 			}
 			env, found = m, true
-		case "scope", "revision", "synced":
+		case "scope", "revision", "synced", "secrets":
 		default:
 			return env, false
 		}

@@ -143,6 +143,9 @@ type envJSON struct {
 	Scope    string            `json:"scope"`
 	Revision int64             `json:"revision"`
 	Env      map[string]string `json:"env"`
+	// Secrets names the vars of Env that are secret, sorted, so that a
+	// consumer such as `envy run --redact` knows what to keep out of logs.
+	Secrets []string `json:"secrets"`
 }
 
 type changeJSON struct {

@@ -39,14 +39,15 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, notFound(w.Scope)
 	}
 
-	// The plan gets copies: it is the caller's code, and cur is shared
-	// with the cache.
+	// The plan gets the cached snapshot itself, read-only as envy.Write
+	// says: copying every var of the scope on every write would make a
+	// single-var write cost as much as the scope is large.
 	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
 	var curVars []envy.StoredVar
 	if cur != nil {
 		curVars = cur.Vars
 		in.Scope = cloneScope(cur.Scope)
-		in.Vars = slices.Clone(cur.Vars)
+		in.Vars = cur.Vars
 	}
 	changes, err := w.Plan(in)
 	if err != nil {

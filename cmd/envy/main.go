@@ -54,7 +54,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if err == nil {
 		return 0
 	}
+	var es *exitStatus // envy run: its command's exit status
+	if errors.As(err, &es) && es.err == nil {
+		return es.code
+	}
 	fmt.Fprintf(stderr, "envy: %s\n", oneLine(errorMessage(err)))
+	if es != nil {
+		return es.code
+	}
 	if isUsage(err) {
 		return 2
 	}
@@ -102,6 +109,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHistoryCmd(),
 		a.newRollbackCmd(),
 		a.newStatusCmd(),
+		a.newRunCmd(),
 		a.newTokensCmd(),
 		a.newAuditCmd(),
 	)

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envy-dev/envy/client"
+	"github.com/envy-dev/envy/runner"
+)
+
+// exitStatus makes envy exit with a status of its own choosing rather
+// than 1: `envy run` passes on its command's. err, when set, is printed
+// first, as any error is.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (e *exitStatus) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitStatus) Unwrap() error { return e.err }
+
+func (a *app) newRunCmd() *cobra.Command {
+	var (
+		scope, signalName, fallback, consumerID string
+		preserve, watch, restart, redact        bool
+		grace, timeout                          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "run --scope SCOPE [flags] -- COMMAND [ARG...]",
+		Short: "Run a command with a scope's env, and keep it up to date",
+		Long: "Run a command with the resolved env of a scope, forward signals to it and\n" +
+			"exit with its exit status (128+n when signal n killed it).\n\n" +
+			"The scope's values override the environment envy run inherits;\n" +
+			"--preserve-env makes the inherited values win instead.\n\n" +
+			"--watch follows the scope: on a change, envy run fetches the new env and\n" +
+			"restarts the command (SIGTERM, --grace to exit, then SIGKILL), or with\n" +
+			"--signal NAME sends it that signal instead (it keeps its env). It reports\n" +
+			"the revision the command runs to the server every 20 s, so that\n" +
+			"`envy status SCOPE` and every write tell whether it has a change.\n\n" +
+			"--redact replaces every secret value (4 characters or more) in the\n" +
+			"command's stdout and stderr with [REDACTED:NAME].\n\n" +
+			"--fallback FILE keeps an encrypted copy (mode 0600, readable only with the\n" +
+			"same token) of the env last fetched, and starts from it, with a warning,\n" +
+			"when the server can't be reached within --timeout. Without it, the\n" +
+			"command is not started.",
+		Example: "  envy run --scope acme/web/prod -- ./server --port 8080\n" +
+			"  envy run --scope acme/web/prod --watch --redact --fallback /var/lib/web/env.enc -- ./server\n" +
+			"  envy run --scope acme/web/prod --watch --signal HUP -- nginx -g 'daemon off;'",
+		Args: minArgs(1, "a COMMAND to run"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			if scope == "" {
+				return usageErrorf("envy run needs --scope SCOPE")
+			}
+			var sendSig syscall.Signal
+			if f.Changed("signal") {
+				if f.Changed("restart") {
+					return usageErrorf("--restart and --signal exclude each other: a change either restarts the command or signals it")
+				}
+				s, err := runner.ParseSignal(signalName)
+				if err != nil {
+					return usageErr(fmt.Errorf("--signal: %w", err))
+				}
+				sendSig = s
+			}
+			if !watch && (f.Changed("signal") || f.Changed("restart") || f.Changed("grace")) {
+				return usageErrorf("--restart, --signal and --grace take effect only with --watch")
+			}
+			if grace <= 0 || timeout <= 0 {
+				return usageErrorf("--grace and --timeout must be positive durations")
+			}
+			if consumerID != "" && !runner.ValidConsumerID(consumerID) {
+				return usageErrorf("--consumer-id %q must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", consumerID)
+			}
+			addr, token, err := a.settings()
+			if err != nil {
+				return err
+			}
+			if token == "" {
+				return fmt.Errorf("no token: run `envy login`, or set ENVY_TOKEN or --token")
+			}
+			code, err := runner.Run(
+				// Signals go to the command, which decides when envy run
+				// ends; they must not cancel the run itself.
+				context.WithoutCancel(cmd.Context()),
+				runner.Config{
+					Client:      client.New(addr, token, client.WithUserAgent("envy-run")),
+					Token:       token,
+					Scope:       scope,
+					Command:     args,
+					Env:         os.Environ(),
+					PreserveEnv: preserve,
+					Watch:       watch,
+					Signal:      sendSig,
+					Grace:       grace,
+					Redact:      redact,
+					Fallback:    fallback,
+					Timeout:     timeout,
+					ConsumerID:  consumerID,
+					Stdin:       a.stdin,
+					Stdout:      a.stdout,
+					Stderr:      a.stderr,
+					Log:         a.stderr,
+				})
+			if err == nil && code == 0 {
+				return nil
+			}
+			return &exitStatus{code: code, err: err}
+		},
+	}
+	// Everything after the command's name is the command's, flags too:
+	// `envy run --scope s node app.js --port 3`.
+	cmd.Flags().SetInterspersed(false)
+	f := cmd.Flags()
+	f.StringVar(&scope, "scope", "", "the scope whose resolved env the command runs with (required)")
+	f.BoolVar(&preserve, "preserve-env", false, "let the inherited environment win over the scope's values")
+	f.BoolVar(&watch, "watch", false, "follow the scope and restart (or signal) the command on a change")
+	f.BoolVar(&restart, "restart", true, "on a change, restart the command (the default with --watch)")
+	f.StringVar(&signalName, "signal", "", "on a change, send this signal (HUP, USR1, …) instead of restarting")
+	f.DurationVar(&grace, "grace", runner.DefaultGrace, "how long a restarted command has to exit after SIGTERM before SIGKILL")
+	f.BoolVar(&redact, "redact", false, "replace secret values in the command's output with [REDACTED:NAME]")
+	f.StringVar(&fallback, "fallback", "", "keep an encrypted copy of the env in `FILE` and use it when the server can't be reached")
+	f.DurationVar(&timeout, "timeout", runner.DefaultTimeout, "how long to try to reach the server at start")
+	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in `envy status` (default <hostname>-<pid>)")
+	return cmd
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/envy-dev/envy/internal/testenv"
+)
+
+func TestRunFlagMistakesAreUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no scope", []string{"run", "--", "true"}, "envy: envy run needs --scope SCOPE\n"},
+		{"no command", []string{"run", "--scope", "s"}, "envy: envy run takes a COMMAND to run (got 0 arguments)\n"},
+		{"--signal without --watch", []string{"run", "--scope", "s", "--signal", "HUP", "--", "true"},
+			"envy: --restart, --signal and --grace take effect only with --watch\n"},
+		{"--signal and --restart", []string{"run", "--scope", "s", "--watch", "--restart", "--signal", "HUP", "--", "true"},
+			"envy: --restart and --signal exclude each other: a change either restarts the command or signals it\n"},
+		{"an unknown signal", []string{"run", "--scope", "s", "--watch", "--signal", "BOGUS", "--", "true"},
+			"envy: --signal: unknown signal \"BOGUS\" (use a name such as HUP, USR1, TERM)\n"},
+		{"a bad consumer id", []string{"run", "--scope", "s", "--consumer-id", "a/b", "--", "true"},
+			"envy: --consumer-id \"a/b\" must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runEnvy(t, env{"ENVY_TOKEN": "t"}, "", tc.args...)
+			if code != 2 || errOut != tc.want || out != "" {
+				t.Errorf("status %d, stdout %q, stderr %q\nwant stderr %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunExitsWithTheCommandsStatusAndPassesItsFlagsOn(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	if r := e.Do(t, "PATCH", "/v1/scopes/acme/web/-/vars", e.Admin, `{"GREETING":"hello from envy"}`); r.Status != 200 {
+		t.Fatalf("merge: %d %s", r.Status, r.Body)
+	}
+	ev := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": e.Admin}
+	// --scope after the command would be the command's: flags stop at
+	// the command's name.
+	code, out, errOut := runEnvy(t, ev, "", "run", "--scope", "acme/web", "sh", "-c", `echo "$GREETING $1"; exit 3`, "sh", "--scope")
+	if code != 3 || out != "hello from envy --scope\n" || errOut != "" {
+		t.Errorf("status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, _, errOut = runEnvy(t, ev, "", "run", "--scope", "acme/web", "--", "envy-no-such-command")
+	if code != 127 || !strings.HasPrefix(errOut, "envy: can't start envy-no-such-command: ") {
+		t.Errorf("a missing command: status %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runEnvy(t, ev, "", "run", "--scope", "acme/nope", "--", "true")
+	if code != 1 || !strings.HasPrefix(errOut, "envy: not_found: ") {
+		t.Errorf("a missing scope: status %d, stderr %q", code, errOut)
+	}
+}
+
+func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"1"}`)
+	rev1 := int64(r.JSON(t)["revision"].(float64))
+	for _, c := range []struct {
+		id  string
+		rev int64
+	}{{"web-1", rev1}, {"web-2", rev1}} {
+		body, _ := json.Marshal(map[string]any{"revision": c.rev, "hostname": "box", "pid": 42})
+		if r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/"+c.id, e.Admin, string(body)); r.Status != 201 {
+			t.Fatalf("report: %d %s", r.Status, r.Body)
+		}
+	}
+	e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"2"}`)
+	body, _ := json.Marshal(map[string]any{"revision": rev1 + 1, "hostname": "box", "pid": 43})
+	e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/web-2", e.Admin, string(body))
+
+	ev := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": e.Admin}
+	code, out, errOut := runEnvy(t, ev, "", "status", "acme/web")
+	if code != 0 || errOut != "" {
+		t.Fatalf("status %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || lines[0] != "acme/web at revision 2: some workloads not yet on it" {
+		t.Fatalf("output:\n%s", out)
+	}
+	if f := strings.Fields(lines[2]); len(f) < 5 || f[0] != "web-1" || f[3] != "1" || f[4] != "yes" {
+		t.Errorf("web-1 row %q, want revision 1, behind yes", lines[2])
+	}
+	if f := strings.Fields(lines[3]); len(f) < 5 || f[0] != "web-2" || f[3] != "2" || f[4] != "no" {
+		t.Errorf("web-2 row %q, want revision 2, behind no", lines[3])
+	}
+
+	code, out, _ = runEnvy(t, ev, "", "status", "acme/web", "-o", "json")
+	var st struct {
+		Revision  int64 `json:"revision"`
+		Synced    *bool `json:"synced"`
+		Consumers []struct {
+			ID       string `json:"id"`
+			Revision int64  `json:"revision"`
+			Behind   *bool  `json:"behind"`
+		} `json:"consumers"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		t.Fatalf("-o json: %d %v %s", code, err, out)
+	}
+	if st.Synced == nil || *st.Synced || len(st.Consumers) != 2 || st.Consumers[0].Behind == nil || !*st.Consumers[0].Behind || *st.Consumers[1].Behind {
+		t.Errorf("-o json: %s", out)
+	}
+}

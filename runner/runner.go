@@ -1,0 +1,693 @@
+// Package runner is the engine of `envy run`: it fetches a scope's
+// resolved env, starts a command with it, forwards signals to it, and
+// returns its exit code. It can follow the scope's changes and restart the
+// command (or signal it), report the revision it runs so that the server
+// knows whether running workloads have a change, keep secrets out of the
+// command's output, and keep an encrypted copy of the env to start from
+// when the server can't be reached.
+//
+// It talks to the server only through the client package: it never
+// imports the server's packages (the root package, http, sqlite, crypto),
+// and it knows nothing of flags or cobra: the CLI fills a Config.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/envy-dev/envy/client"
+)
+
+// Defaults of Config.
+const (
+	DefaultGrace          = 10 * time.Second
+	DefaultTimeout        = 10 * time.Second
+	DefaultReportInterval = 20 * time.Second // the server counts a consumer live for 60 s
+)
+
+// ForwardedSignals are the signals that Run passes on to the command.
+var ForwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// Config is one `envy run`.
+type Config struct {
+	// Client talks to the server; Token is the token it uses, from which
+	// the fallback file's key is derived.
+	Client *client.Client
+	Token  string
+	// Scope is the scope whose resolved env the command runs with.
+	Scope string
+	// Command is the program and its arguments.
+	Command []string
+	// Env is the environment the command inherits, as os.Environ gives
+	// it; nil means os.Environ(). The scope's values override it, or, with
+	// PreserveEnv, fill in only the names it lacks.
+	Env         []string
+	PreserveEnv bool
+
+	// Watch follows the scope's changes. On each change the new env is
+	// fetched and the command is restarted with it (SIGTERM, up to Grace
+	// for it to exit, then SIGKILL, then start), or, when Signal is set,
+	// sent Signal instead. A signalled command keeps the env it was
+	// started with, so the revision reported for it stays the one it
+	// started with.
+	Watch  bool
+	Signal syscall.Signal
+	Grace  time.Duration // 0 means DefaultGrace
+
+	// Redact replaces the value of every secret (MinRedactLen characters
+	// or longer) in the command's stdout and stderr with [REDACTED:NAME].
+	Redact bool
+
+	// Fallback is a file that keeps an encrypted copy of the last env
+	// fetched; when the server can't be reached at start, the command
+	// starts from it, with a warning. Empty means none: the server must
+	// answer.
+	Fallback string
+	// Timeout bounds the time spent trying to reach the server at start
+	// before falling back or giving up; 0 means DefaultTimeout.
+	Timeout time.Duration
+
+	// ConsumerID names this run in the scope's status; empty means
+	// DefaultConsumerID(). With Watch, the run reports the revision its
+	// command runs at once after every start and then every
+	// ReportInterval (0 means DefaultReportInterval); without Watch it
+	// does not report.
+	ConsumerID     string
+	ReportInterval time.Duration
+	Hostname       string // reported; empty means os.Hostname()
+
+	// The command's standard streams; nil means the process's own. Log
+	// receives the runner's own messages (one line each); nil means
+	// os.Stderr.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    io.Writer
+
+	// Signals, when set, replaces the process's own signals as the source
+	// of signals to forward (for tests and embedding); otherwise Run
+	// subscribes to ForwardedSignals while it runs.
+	Signals <-chan os.Signal
+	// WatchOptions tune the watch stream (backoff, idle timeout).
+	WatchOptions []client.WatchOption
+}
+
+// DefaultConsumerID is "<hostname>-<pid of this process>", made to fit the
+// server's rule for ids ([A-Za-z0-9][A-Za-z0-9._~-]{0,99}): stable for the
+// life of one `envy run`, across restarts of its command, and distinct
+// between two runs on one host.
+func DefaultConsumerID() string {
+	host, _ := os.Hostname()
+	return consumerID(host, os.Getpid())
+}
+
+func consumerID(host string, pid int) string {
+	suffix := "-" + strconv.Itoa(pid)
+	var b strings.Builder
+	for _, r := range host {
+		if b.Len() >= 100-len(suffix) {
+			break
+		}
+		if r < 128 && (r == '.' || r == '_' || r == '~' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	h := b.String()
+	if h == "" || !isAlnum(h[0]) {
+		h = "host" + h
+		if len(h) > 100-len(suffix) {
+			h = h[:100-len(suffix)]
+		}
+	}
+	return h + suffix
+}
+
+// ValidConsumerID reports whether id is acceptable to the server as a
+// consumer id.
+func ValidConsumerID(id string) bool {
+	if id == "" || len(id) > 100 || !isAlnum(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		c := id[i]
+		if !isAlnum(c) && c != '.' && c != '_' && c != '~' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// ParseSignal reads a signal name as `--signal` takes it: HUP, SIGHUP,
+// hup, or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	name := strings.ToUpper(strings.TrimSpace(s))
+	name = strings.TrimPrefix(name, "SIG")
+	if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	if sig, ok := signalsByName[name]; ok {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (use a name such as HUP, USR1, TERM)", s)
+}
+
+var signalsByName = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "TERM": syscall.SIGTERM,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "WINCH": syscall.SIGWINCH, "ALRM": syscall.SIGALRM,
+	"KILL": syscall.SIGKILL, "CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP,
+}
+
+// SignalName names sig as HUP, TERM, …
+func SignalName(sig syscall.Signal) string {
+	for n, s := range signalsByName {
+		if s == sig {
+			return "SIG" + n
+		}
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}
+
+// runner is the state of one Run.
+type runner struct {
+	cfg      Config
+	log      io.Writer
+	logMu    sync.Mutex
+	hostname string
+}
+
+// Run fetches the scope's env, runs the command with it until it exits,
+// and returns its exit code: its own status, or 128+n when a signal n
+// killed it. err is set when the command could not be run at all (the
+// server could not be reached and there is no usable fallback, the
+// program does not exist, …); the code is then 1, or 126/127 as a shell
+// gives for a program that can't be executed or found. When ctx ends, the
+// command is stopped as for a restart (SIGTERM, Grace, SIGKILL).
+func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
+	if cfg.Client == nil || cfg.Scope == "" || len(cfg.Command) == 0 {
+		return 1, errors.New("envy run: a client, a scope and a command are required")
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval
+	}
+	if cfg.ConsumerID == "" {
+		cfg.ConsumerID = DefaultConsumerID()
+	}
+	if !ValidConsumerID(cfg.ConsumerID) {
+		return 1, fmt.Errorf("consumer id %q must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", cfg.ConsumerID)
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if cfg.Stdin == nil {
+		cfg.Stdin = os.Stdin
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	r := &runner{cfg: cfg, log: cfg.Log, hostname: cfg.Hostname}
+	if r.log == nil {
+		r.log = os.Stderr
+	}
+	if r.hostname == "" {
+		r.hostname, _ = os.Hostname()
+	}
+
+	// Subscribe before anything starts, so that a signal that comes while
+	// the env is fetched is not lost (nor kills envy run itself).
+	sigs := cfg.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, ForwardedSignals...)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+
+	env, err := r.initialEnv(ctx)
+	if err != nil {
+		return 1, err
+	}
+	return r.loop(ctx, env, sigs)
+}
+
+func (r *runner) logf(format string, args ...any) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	fmt.Fprintf(r.log, "envy run: "+format+"\n", args...)
+}
+
+// initialEnv fetches the env, retrying what may pass for up to
+// cfg.Timeout, then falls back to the saved copy when there is one.
+func (r *runner) initialEnv(ctx context.Context) (*client.Env, error) {
+	began := time.Now()
+	env, err := r.fetch(ctx, r.cfg.Timeout)
+	if err == nil {
+		r.save(env)
+		return env, nil
+	}
+	if !transient(err) || ctx.Err() != nil {
+		return nil, err
+	}
+	cmd := r.cfg.Command[0]
+	tried := time.Since(began).Round(100 * time.Millisecond)
+	if r.cfg.Fallback == "" {
+		return nil, fmt.Errorf("%v (tried for %s); %s was not started", err, tried, cmd)
+	}
+	fb, savedAt, ferr := loadFallback(r.cfg.Fallback, r.cfg.Token, r.cfg.Scope)
+	if ferr != nil {
+		return nil, fmt.Errorf("%v (tried for %s), and the fallback file %s can't be used: %v; %s was not started",
+			err, tried, r.cfg.Fallback, ferr, cmd)
+	}
+	r.logf("warning: %v; running with the copy of %s at revision %d saved %s in %s",
+		err, r.cfg.Scope, fb.Revision, savedAt.UTC().Format(time.RFC3339), r.cfg.Fallback)
+	return fb, nil
+}
+
+// fetch reads the env, retrying transient failures with backoff within
+// timeout. The error returned is the last real one, not the deadline.
+func (r *runner) fetch(ctx context.Context, timeout time.Duration) (*client.Env, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wait := 250 * time.Millisecond
+	var last error
+	for {
+		env, err := r.cfg.Client.Env(ctx, r.cfg.Scope)
+		if err == nil {
+			if env.Env == nil {
+				env.Env = map[string]string{}
+			}
+			return env, nil
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		if !transient(err) {
+			return nil, err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+			return nil, last // no time for another try: say so now
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, last
+		case <-t.C:
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+// transient reports whether err means the server could not be reached or
+// could not answer now, as opposed to a refusal.
+func transient(err error) bool {
+	var ne *client.NetError
+	if errors.As(err, &ne) {
+		return true
+	}
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == 429 || e.Status == 408
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// save writes the fallback copy, when asked for; a failure is worth a
+// warning, not stopping the command.
+func (r *runner) save(env *client.Env) {
+	if r.cfg.Fallback == "" {
+		return
+	}
+	if err := saveFallback(r.cfg.Fallback, r.cfg.Token, env, time.Now()); err != nil {
+		r.logf("warning: can't write the fallback file %s: %v", r.cfg.Fallback, err)
+	}
+}
+
+// composeEnv returns base with vars applied: vars win, or, with preserve,
+// base wins where it has the name.
+func composeEnv(base []string, vars map[string]string, preserve bool) []string {
+	idx := map[string]int{}
+	out := make([]string, 0, len(base)+len(vars))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv // the last of duplicates wins, as in exec
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		kv := n + "=" + vars[n]
+		if i, ok := idx[n]; ok {
+			if !preserve {
+				out[i] = kv
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// proc is one run of the command.
+type proc struct {
+	cmd   *exec.Cmd
+	rev   int64
+	done  chan struct{}
+	state *os.ProcessState
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// start starts the command with env.
+func (r *runner) start(env *client.Env) (*proc, error) {
+	c := exec.Command(r.cfg.Command[0], r.cfg.Command[1:]...)
+	c.Env = composeEnv(r.cfg.Env, env.Env, r.cfg.PreserveEnv)
+	c.Stdin = r.cfg.Stdin
+	var flush []*Redactor
+	if r.cfg.Redact {
+		secrets := map[string]string{}
+		for _, n := range env.Secrets {
+			if v, ok := env.Env[n]; ok {
+				secrets[n] = v
+			}
+		}
+		out, errw := NewRedactor(r.cfg.Stdout, secrets), NewRedactor(r.cfg.Stderr, secrets)
+		c.Stdout, c.Stderr = out, errw
+		flush = []*Redactor{out, errw}
+	} else {
+		c.Stdout, c.Stderr = r.cfg.Stdout, r.cfg.Stderr
+	}
+	// Output that a leftover grandchild keeps open must not hold up a
+	// restart or the exit for ever.
+	c.WaitDelay = 2 * time.Second
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: c, rev: env.Revision, done: make(chan struct{})}
+	go func() {
+		_ = c.Wait()
+		for _, f := range flush {
+			_ = f.Flush()
+		}
+		p.state = c.ProcessState
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// startError gives the exit code a shell would for a command that could
+// not be started.
+func startError(cmd string, err error) (int, error) {
+	code := 126
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		code = 127
+	}
+	return code, fmt.Errorf("can't start %s: %v", cmd, unwrapExec(err))
+}
+
+func unwrapExec(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// exitCode is the code of a finished command: its status, or 128+n when
+// signal n killed it.
+func exitCode(st *os.ProcessState) int {
+	if st == nil {
+		return 1
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+// loop runs the command with env and follows signals, changes and its
+// exit.
+func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signal) (int, error) {
+	cur, err := r.start(env)
+	if err != nil {
+		return startError(r.cfg.Command[0], err)
+	}
+
+	// Only a watching run reports: one that can't take a change has
+	// nothing to tell a writer, and a one-off command (a migration, a
+	// script) would count as a live consumer for 60 s after it ended.
+	rep := newReporter(r)
+	if r.cfg.Watch {
+		repCtx, stopRep := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopRep()
+		go rep.run(repCtx)
+	}
+	rep.set(cur.rev, cur.pid())
+
+	var newEnvs <-chan *client.Env
+	if r.cfg.Watch {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		ch := make(chan *client.Env, 1)
+		newEnvs = ch
+		go r.follow(wctx, env.Revision, ch)
+	}
+
+	var (
+		pending    *client.Env // the env to restart with
+		restarting bool        // cur was sent SIGTERM to restart it
+		stopping   bool        // a signal asked the command to stop: don't restart it
+		killAt     <-chan time.Time
+		stop       = ctx.Done()
+	)
+	for {
+		select {
+		case sig := <-sigs:
+			cur.signal(sig)
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGQUIT {
+				stopping = true
+			}
+
+		case env := <-newEnvs:
+			if stopping || env.Revision <= max(cur.rev, revOf(pending)) {
+				continue
+			}
+			if r.cfg.Signal != 0 {
+				r.logf("revision %d of %s is out: sending %s to pid %d (it keeps the env of revision %d)",
+					env.Revision, r.cfg.Scope, SignalName(r.cfg.Signal), cur.pid(), cur.rev)
+				cur.signal(r.cfg.Signal)
+				continue
+			}
+			pending = env
+			if !restarting {
+				r.logf("revision %d of %s is out: restarting %s (pid %d)", env.Revision, r.cfg.Scope, r.cfg.Command[0], cur.pid())
+				restarting = true
+				cur.signal(syscall.SIGTERM)
+				killAt = time.After(r.cfg.Grace)
+			}
+
+		case <-killAt:
+			killAt = nil
+			r.logf("pid %d did not exit within %s of SIGTERM: killing it", cur.pid(), r.cfg.Grace)
+			cur.signal(syscall.SIGKILL)
+
+		case <-cur.done:
+			if !restarting || stopping || ctx.Err() != nil {
+				return exitCode(cur.state), ctx.Err()
+			}
+			restarting, killAt = false, nil
+			next, err := r.start(pending)
+			if err != nil {
+				return startError(r.cfg.Command[0], err)
+			}
+			cur, pending = next, nil
+			rep.set(cur.rev, cur.pid())
+
+		case <-stop:
+			stop = nil
+			stopping = true
+			cur.signal(syscall.SIGTERM)
+			killAt = time.After(r.cfg.Grace)
+		}
+	}
+}
+
+func revOf(env *client.Env) int64 {
+	if env == nil {
+		return 0
+	}
+	return env.Revision
+}
+
+// follow watches the scope and sends each newer env it fetches on out,
+// replacing one not yet taken. It says once when it loses the server and
+// when it has it back.
+func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
+	var (
+		mu   sync.Mutex
+		down bool
+	)
+	opts := append([]client.WatchOption{
+		client.WatchOnRetry(func(err error, wait time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !down && ctx.Err() == nil {
+				down = true
+				r.logf("can't watch %s (%v); retrying", r.cfg.Scope, err)
+			}
+		}),
+		client.WatchOnConnect(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if down {
+				down = false
+				r.logf("watching %s again", r.cfg.Scope)
+			}
+		}),
+	}, r.cfg.WatchOptions...)
+	w, err := r.cfg.Client.Watch(ctx, r.cfg.Scope, have, opts...)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.logf("warning: can't watch %s: %v; %s keeps running with revision %d", r.cfg.Scope, err, r.cfg.Command[0], have)
+		}
+		return
+	}
+	for ev := range w.Events() {
+		if ev.Revision <= have {
+			continue
+		}
+		env, err := r.fetchChange(ctx, ev.Revision)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.logf("warning: can't fetch revision %d of %s: %v; keeping revision %d", ev.Revision, r.cfg.Scope, err, have)
+			}
+			continue
+		}
+		if env.Revision <= have {
+			continue
+		}
+		have = env.Revision
+		r.save(env)
+		select {
+		case <-out:
+		default:
+		}
+		out <- env
+	}
+	if err := w.Err(); err != nil {
+		r.logf("warning: stopped watching %s: %v; %s keeps running with revision %d", r.cfg.Scope, err, r.cfg.Command[0], have)
+	}
+}
+
+// fetchChange fetches the env after a change event, retrying transient
+// failures for a while: the event promises a newer env.
+func (r *runner) fetchChange(ctx context.Context, rev int64) (*client.Env, error) {
+	var err error
+	for wait := time.Second; ; wait *= 2 {
+		var env *client.Env
+		env, err = r.fetch(ctx, r.cfg.Timeout)
+		if err == nil || !transient(err) || wait > 30*time.Second {
+			return env, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// reporter tells the server which revision the command runs: at once when
+// it changes, and every ReportInterval so that it stays live.
+type reporter struct {
+	r      *runner
+	update chan struct{}
+	mu     sync.Mutex
+	rev    int64
+	pid    int
+}
+
+func newReporter(r *runner) *reporter {
+	return &reporter{r: r, update: make(chan struct{}, 1)}
+}
+
+func (rp *reporter) set(rev int64, pid int) {
+	rp.mu.Lock()
+	rp.rev, rp.pid = rev, pid
+	rp.mu.Unlock()
+	select {
+	case rp.update <- struct{}{}:
+	default:
+	}
+}
+
+func (rp *reporter) run(ctx context.Context) {
+	t := time.NewTicker(rp.r.cfg.ReportInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-rp.update:
+		case <-t.C:
+		}
+		rp.mu.Lock()
+		rev, pid := rp.rev, rp.pid
+		rp.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := rp.r.cfg.Client.ReportConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID,
+			client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid})
+		cancel()
+		switch {
+		case err != nil && transient(err):
+			// The server is away: the watch (or the fallback warning)
+			// says so already, and a report will get through once it is
+			// back.
+		case err != nil && !failing && ctx.Err() == nil:
+			failing = true
+			rp.r.logf("warning: can't report to envy that %s runs revision %d of %s: %v (will keep trying)",
+				rp.r.cfg.ConsumerID, rev, rp.r.cfg.Scope, err)
+		case err == nil:
+			failing = false
+		}
+	}
+}
