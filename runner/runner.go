@@ -355,6 +355,12 @@ func composeEnv(base []string, vars map[string]string, preserve bool) []string {
 	out := make([]string, 0, len(base)+len(vars))
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
+		if k == "ENVY_TOKEN" {
+			// The program gets the values, not the token that reads them:
+			// a child that dumps its env (a crash report, a debug page)
+			// must not hand out access to every scope the token can read.
+			continue
+		}
 		if i, ok := idx[k]; ok {
 			out[i] = kv // the last of duplicates wins, as in exec
 			continue

@@ -393,7 +393,11 @@ func TestANativeWriteReadsBackThroughTheDialect(t *testing.T) {
 	}
 
 	// Writing a secret's masked_value back is refused, as natively.
-	wantError(t, e.Do(t, "PATCH", envPath("c1"), e.Admin, `{"API_KEY":"`+masked+`"}`), 400, "VALIDATION_ERROR")
+	r = e.Do(t, "PATCH", envPath("c1"), e.Admin, `{"API_KEY":"`+masked+`"}`)
+	wantError(t, r, 400, "VALIDATION_ERROR")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "body.API_KEY:") {
+		t.Errorf("the message names %q, want the key as this dialect's body has it (body.API_KEY)", msg)
+	}
 }
 
 func TestSyncedIsFalseWhileALiveConsumerRunsAnOlderRevision(t *testing.T) {

@@ -90,7 +90,13 @@ func detail(e *envy.Error) string {
 	}
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
-		parts[i] = f.Loc + ": " + f.Msg
+		loc := f.Loc
+		// A PATCH body maps keys straight to values ({"KEY":"v"}): the
+		// service's "body.KEY.value" is "body.KEY" here.
+		if strings.Count(loc, ".") == 2 && strings.HasPrefix(loc, "body.") {
+			loc = strings.TrimSuffix(loc, ".value")
+		}
+		parts[i] = loc + ": " + f.Msg
 	}
 	return strings.Join(parts, "; ")
 }
