@@ -175,6 +175,22 @@ func (b *syncBuffer) String() string {
 }
 
 // waitFor waits until b holds want, failing after within.
+// waitForPids waits until the output shows n pid lines: the helper prints
+// its pid after its env, so seeing a value does not mean its pid is out yet.
+func waitForPids(t *testing.T, b *syncBuffer, n int, within time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if ps := pids(b.String()); len(ps) >= n {
+			return ps
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d pids within %s; output so far:\n%s", n, within, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func waitFor(t *testing.T, b *syncBuffer, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)

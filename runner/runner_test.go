@@ -227,7 +227,7 @@ func TestWatchRestartsTheCommandWithTheNewEnv(t *testing.T) {
 	rev, _ := s.merge(t, "acme/web", map[string]any{"A": "2"})
 	waitFor(t, r.out, "A=2", 5*time.Second)
 	t.Logf("restarted %s after the write", time.Since(began))
-	if ps := pids(r.out.String()); len(ps) != 2 || ps[0] == ps[1] {
+	if ps := waitForPids(t, r.out, 2, 5*time.Second); len(ps) != 2 || ps[0] == ps[1] {
 		t.Errorf("pids %v, want two processes", ps)
 	}
 	if !strings.Contains(r.log.String(), "revision "+itoa(rev)+" of acme/web is out: restarting") {
@@ -451,7 +451,7 @@ func TestConsumerReportsTellWhetherTheRunningCommandHasTheChange(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	st := waitStatus(rev1, pids(r.out.String())[0])
+	st := waitStatus(rev1, waitForPids(t, r.out, 1, 5*time.Second)[0])
 	if !st.Synced || st.Consumers[0].ID != "web-1" || st.Consumers[0].Hostname != "box" || st.Consumers[0].Behind {
 		t.Errorf("status %+v", st)
 	}
@@ -461,8 +461,7 @@ func TestConsumerReportsTellWhetherTheRunningCommandHasTheChange(t *testing.T) {
 		t.Error("the write reply says synced while the command runs the old revision")
 	}
 	waitFor(t, r.out, "A=2", 5*time.Second)
-	waitFor(t, r.out, "pid=", 5*time.Second)
-	ps := pids(r.out.String())
+	ps := waitForPids(t, r.out, 2, 5*time.Second)
 	if len(ps) != 2 {
 		t.Fatalf("pids %v", ps)
 	}
