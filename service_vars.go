@@ -594,3 +594,30 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c C
 	})
 	return info, err
 }
+
+// GetVarByID returns the var with the given id (any letter case) in a
+// scope, for dialects that address vars by id.
+func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (VarView, error) {
+	if err := s.readAuth(ctx, path, "var.get", nil, reveal); err != nil {
+		return VarView{}, err
+	}
+	sv, err := s.ownVars(ctx, path)
+	if err != nil {
+		return VarView{}, err
+	}
+	for _, v := range sv.Vars {
+		if strings.EqualFold(v.ID, id) {
+			if reveal {
+				s.record(ctx, "reveal", path, []string{v.Name}, 200)
+			}
+			return s.view(v, reveal)
+		}
+	}
+	return VarView{}, Errorf(ENotFound, "no var with id %s in scope %s", id, path)
+}
+
+// Visible reports whether the caller holds any grant on the scope, that
+// is whether a missing scope should read as empty rather than as hidden.
+func (s *Service) Visible(ctx context.Context, path string) bool {
+	return visible(CallerFrom(ctx).Token, path)
+}
