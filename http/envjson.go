@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/envy-dev/envy"
@@ -12,13 +13,20 @@ import (
 // The resolved env is the hot path: a deploy starts thousands of
 // workloads that each read it. It is encoded by hand, into a pooled
 // buffer, to the same bytes that encoding/json gives envJSON (names are
-// already sorted), without reflection or a map.
+// already sorted), without reflection or a map; so is a var list. Tests
+// compare both with encoding/json.
 
 var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 func writeEnvJSON(w http.ResponseWriter, env envy.Env) {
 	bp := envBufs.Get().(*[]byte)
-	b := (*bp)[:0]
+	b := appendEnvJSON((*bp)[:0], env)
+	writeBytes(w, b)
+	*bp = b
+	envBufs.Put(bp)
+}
+
+func appendEnvJSON(b []byte, env envy.Env) []byte {
 	b = append(b, `{"scope":`...)
 	b = appendJSONString(b, env.Scope)
 	b = append(b, `,"revision":`...)
@@ -43,15 +51,71 @@ func writeEnvJSON(w http.ResponseWriter, env envy.Env) {
 			b = appendJSONString(b, v.Name)
 		}
 	}
-	b = append(b, "]}\n"...)
+	return append(b, "]}\n"...)
+}
+
+// writeVarListJSON writes a var list, the same bytes as encoding/json
+// gives varListJSON: listing a scope's vars is the other hot read.
+func writeVarListJSON(w http.ResponseWriter, vl envy.VarList) {
+	bp := envBufs.Get().(*[]byte)
+	b := appendVarListJSON((*bp)[:0], vl)
+	writeBytes(w, b)
+	*bp = b
+	envBufs.Put(bp)
+}
+
+func appendVarListJSON(b []byte, vl envy.VarList) []byte {
+	b = append(b, `{"scope":`...)
+	b = appendJSONString(b, vl.Scope)
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendInt(b, vl.Revision, 10)
+	b = append(b, `,"items":[`...)
+	for i, v := range vl.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, v.ID)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, v.Name)
+		b = append(b, `,"value":`...)
+		if v.Value == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, v.Value.Reveal())
+		}
+		b = append(b, `,"masked_value":`...)
+		if v.MaskedValue == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, *v.MaskedValue)
+		}
+		b = append(b, `,"secret":`...)
+		b = strconv.AppendBool(b, v.Secret)
+		b = append(b, `,"description":`...)
+		b = appendJSONString(b, v.Description)
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, v.Version, 10)
+		b = append(b, `,"revision":`...)
+		b = strconv.AppendInt(b, v.Revision, 10)
+		b = append(b, `,"created_at":"`...)
+		b = v.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","updated_at":"`...)
+		b = v.UpdatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","updated_by":`...)
+		b = appendJSONString(b, v.UpdatedBy)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
+
+func writeBytes(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
-	*bp = b
-	envBufs.Put(bp)
 }
 
 const hexDigits = "0123456789abcdef"

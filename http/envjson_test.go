@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -36,6 +37,36 @@ func FuzzEnvJSONMatchesEncodingJSON(f *testing.F) {
 		}
 		if got := rec.Body.String(); got != buf.String() {
 			t.Fatalf("writeEnvJSON = %q\nencoding/json = %q", got, buf.String())
+		}
+	})
+}
+
+// The hand-written var list encoder must give exactly encoding/json's bytes.
+func FuzzVarListJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add("a/b", "id-1", "NAME", "value \"q\" \n é", "desc\t<&>", "admin", true, true, int64(3), int64(1700000000123456789))
+	f.Add("", "", "", "", "", "", false, false, int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, scope, id, name, value, desc, by string, secret, masked bool, version, nanos int64) {
+		at := time.Unix(0, nanos)
+		v := envy.VarView{ID: id, Name: name, Secret: secret, Description: desc, Version: version, Revision: version + 1, CreatedAt: at, UpdatedAt: at.Add(time.Second), UpdatedBy: by}
+		val := envy.NewSensitive(value)
+		if masked {
+			m := envy.Mask(val)
+			v.MaskedValue = &m
+		} else {
+			v.Value = &val
+		}
+		vl := envy.VarList{Scope: scope, Revision: nanos, Items: []envy.VarView{v, v}}
+		rec := httptest.NewRecorder()
+		writeVarListJSON(rec, vl)
+		want := varListJSON{Scope: vl.Scope, Revision: vl.Revision, Items: []varJSON{varView(v), varView(v)}}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(want); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Body.String(); got != buf.String() {
+			t.Fatalf("writeVarListJSON = %q\nencoding/json = %q", got, buf.String())
 		}
 	})
 }

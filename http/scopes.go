@@ -102,12 +102,8 @@ func (s *Server) handleListVars(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	items := make([]varJSON, 0, len(vl.Items))
-	for _, v := range vl.Items {
-		items = append(items, varView(v))
-	}
 	setETag(w, vl.Revision)
-	writeJSON(w, http.StatusOK, varListJSON{Scope: vl.Scope, Revision: vl.Revision, Items: items})
+	writeVarListJSON(w, vl)
 	return nil
 }
 
