@@ -65,8 +65,10 @@ const (
 	queueSize = 4 * maxBatch
 
 	// scopeCacheBytes and tokenCacheEntries bound the read caches, so that
-	// resident memory stays bounded however many scopes are read.
-	scopeCacheBytes   = 96 << 20
+	// resident memory stays bounded however many scopes are read. 32 MB
+	// holds about 100,000 sealed vars (2,000 scopes of 50): the scopes a
+	// deploy reads at once; the rest are a reader-pool query away.
+	scopeCacheBytes   = 32 << 20
 	tokenCacheEntries = 10000
 )
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,10 @@ type serverConfig struct {
 	maxBody          int64
 	logFormat        string
 }
+
+// serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
+// sets another.
+const serverMemoryLimit = 96 << 20
 
 // newServerCmd returns `envy server`.
 func newServerCmd() *cobra.Command {
@@ -178,6 +183,12 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	start := time.Now()
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the GC works harder, and returns memory to the
+		// system sooner, as the heap nears it; it never fails an
+		// allocation. The read caches are bounded well below it.
+		debug.SetMemoryLimit(serverMemoryLimit)
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
 	if c.logFormat == "json" {
