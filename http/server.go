@@ -119,6 +119,14 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 // ones and those mounted with Handle.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MaxBody returns the largest request body the server accepts, for the
+// routes mounted with Handle that read their own bodies.
+func (s *Server) MaxBody() int64 { return s.opts.MaxBody }
+
+// Logger returns the server's logger, for the routes mounted with Handle
+// that log their own internal errors.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // Handle mounts h at pattern (a net/http ServeMux pattern such as
 // "GET /v2/acts/{actorId}/env-vars") on the server's mux, behind the same
 // middleware as the native routes: request id, recovery, access log and

@@ -17,13 +17,13 @@
 package apify
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 const (
@@ -33,7 +33,12 @@ const (
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{api: api, svc: svc}
+	h := &handler{
+		api:    api,
+		svc:    svc,
+		body:   newBody(api.MaxBody()),
+		errors: dialect.NewErrors(api, "apify", codes, envelope, dialect.ContentTypeJSONUTF8),
+	}
 	api.Handle("GET "+collection, h.route(h.list))
 	api.Handle("POST "+collection, h.route(h.create))
 	api.Handle(collection, methodNotAllowed("GET, POST"))
@@ -46,8 +51,10 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 }
 
 type handler struct {
-	api *envyhttp.Server
-	svc *envy.Service
+	api    *envyhttp.Server
+	svc    *envy.Service
+	body   *dialect.Body
+	errors *dialect.Errors[codeEntry]
 }
 
 // ScopeOf returns the envy scope of an Actor version.
@@ -55,36 +62,32 @@ func ScopeOf(actorID, versionNumber string) string {
 	return "acts/" + actorID + "/versions/" + versionNumber
 }
 
-// route authenticates the request (Bearer header, else ?token=), finds its
-// scope and writes the handler's error in the dialect's envelope.
+// route serves fn on the request's Actor version, its errors in the
+// dialect's envelope.
 func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		scope, scopeErr := scopeOf(r)
-		if scopeErr == nil {
-			// Authenticate audits refusals against the path value "path".
-			r.SetPathValue("path", scope)
+	return dialect.Route(h.begin, fn, h.errors.Write)
+}
+
+// begin authenticates the request (Bearer header, else ?token=) and finds
+// its scope.
+func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
+	scope, scopeErr := scopeOf(r)
+	if scopeErr == nil {
+		// Authenticate audits refusals against the path value "path".
+		r.SetPathValue("path", scope)
+	}
+	tok, ok := envyhttp.BearerToken(r)
+	if !ok {
+		tok = r.URL.Query().Get("token")
+	}
+	ar, err := h.api.Authenticate(r, tok)
+	if err != nil {
+		if tok == "" && envy.ErrorCode(err) == envy.EUnauthenticated {
+			err = &envy.Error{Code: codeNoToken, Message: "no token"}
 		}
-		tok, ok := envyhttp.BearerToken(r)
-		if !ok {
-			tok = r.URL.Query().Get("token")
-		}
-		ar, err := h.api.Authenticate(r, tok)
-		if err != nil {
-			if tok == "" && envy.ErrorCode(err) == envy.EUnauthenticated {
-				err = &envy.Error{Code: codeNoToken, Message: "no token"}
-			}
-			writeError(w, r, err)
-			return
-		}
-		if scopeErr != nil {
-			writeError(w, ar, scopeErr)
-			return
-		}
-		if err := fn(w, ar, scope); err != nil {
-			writeError(w, ar, err)
-		}
-	})
+		return r, "", err
+	}
+	return ar, scope, scopeErr
 }
 
 // scopeOf returns the scope of the request's Actor version. The mux
@@ -128,16 +131,13 @@ type listJSON struct {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	l, err := h.svc.ListVars(r.Context(), scope, false)
-	if envy.ErrorCode(err) == envy.ENotFound && sees(r.Context(), scope) {
-		// A version without env vars has no scope yet.
-		err = nil
-	}
+	// A version without env vars has no scope yet.
+	vars, err := dialect.Vars(r.Context(), h.svc, scope)
 	if err != nil {
 		return err
 	}
-	items := make([]envVarJSON, 0, len(l.Items))
-	for _, v := range l.Items {
+	items := make([]envVarJSON, 0, len(vars))
+	for _, v := range vars {
 		items = append(items, view(v))
 	}
 	writeJSON(w, http.StatusOK, dataJSON{listJSON{Total: len(items), Items: items}})
@@ -145,7 +145,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := readObject(w, r)
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) erro
 // not be updated").
 func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
 	name := r.PathValue("envVarName")
-	body, err := readObject(w, r)
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -241,20 +241,4 @@ func notFound(err error) error {
 		return envy.Errorf(envy.ENotFound, "Environment variable was not found")
 	}
 	return err
-}
-
-// sees reports whether the caller holds any grant on scope. The service
-// answers a scope the caller can't see as not found, exactly as one that
-// does not exist; when it can see it, not found means it does not exist.
-func sees(ctx context.Context, scope string) bool {
-	t := envy.CallerFrom(ctx).Token
-	if t == nil {
-		return false
-	}
-	for _, g := range t.Permissions {
-		if len(g.Actions) > 0 && envy.MatchGlob(g.Scopes, scope) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,29 +1,27 @@
 package apify
 
 import (
-	"bytes"
-	"encoding/json"
-	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // codeNoToken is EUnauthenticated when the request carried no token at
 // all, which Apify answers with its own error type.
 const codeNoToken envy.Code = "apify_token_not_provided"
 
-// codes is the one table that maps the domain's error codes to Apify's
-// statuses and error types (those the seed and Apify's API docs use). An
-// empty message means the error's own, which never holds a value.
-var codes = map[envy.Code]struct {
+// codeEntry is how the dialect answers one kind of error.
+type codeEntry struct {
 	status  int
 	typ     string
 	message string
-}{
+}
+
+// codes is the one table that maps the domain's error codes to Apify's
+// statuses and error types (those the seed and Apify's API docs use). An
+// empty message means the error's own, which never holds a value.
+var codes = map[envy.Code]codeEntry{
 	envy.EBadRequest:       {http.StatusBadRequest, "invalid-input", ""},
 	envy.EInvalid:          {http.StatusBadRequest, "invalid-input", ""},
 	envy.ETooLarge:         {http.StatusBadRequest, "invalid-input", ""},
@@ -49,42 +47,18 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// writeError answers err in the dialect's envelope. An error that is not
-// a domain error is logged (store errors never hold a value) and shown as
-// an internal error.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := envy.AsError(err)
-	if e == nil {
-		slog.Default().ErrorContext(r.Context(), "apify: internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
-		e = &envy.Error{Code: envy.EInternal}
-	}
-	c, ok := codes[e.Code]
-	if !ok {
-		c = codes[envy.EInternal]
-	}
+// envelope answers e in Apify's envelope. A fixed message stands alone;
+// otherwise the error's fields say "Invalid input: " and their messages
+// (each names its field, never a value), else the error's own message.
+func envelope(c codeEntry, e *envy.Error) (int, any) {
 	msg := c.message
 	if msg == "" {
-		msg = message(e)
+		msg = dialect.Detail(e, dialect.FieldMsg)
+		if len(e.Fields) > 0 {
+			msg = "Invalid input: " + msg
+		}
 	}
-	if c.status == http.StatusTooManyRequests || c.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(e.RetryAfter.Seconds()))), 10))
-	}
-	writeJSON(w, c.status, errorJSON{errorBody{Type: c.typ, Message: msg}})
-}
-
-// message is what an error says: "Invalid input: " and its fields'
-// messages when it has any (each names its field, never a value), else its
-// own message.
-func message(e *envy.Error) string {
-	if len(e.Fields) == 0 {
-		return e.Message
-	}
-	msgs := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		msgs[i] = f.Msg
-	}
-	return "Invalid input: " + strings.Join(msgs, "; ")
+	return c.status, errorJSON{errorBody{Type: c.typ, Message: msg}}
 }
 
 // methodNotAllowed answers a method that the path does not serve, as
@@ -99,19 +73,7 @@ func methodNotAllowed(allow string) http.Handler {
 	})
 }
 
-// writeJSON answers v as JSON, HTML characters unescaped: values are
-// returned as they were written.
+// writeJSON answers v as JSON in the seed's Content-Type.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err) // only a programming error gets here: the reply types always encode
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	dialect.WriteJSON(w, dialect.ContentTypeJSONUTF8, status, v)
 }

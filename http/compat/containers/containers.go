@@ -20,10 +20,10 @@ package containers
 import (
 	"net/http"
 	"slices"
-	"sort"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 const (
@@ -48,6 +48,8 @@ type handler struct {
 	api      *envyhttp.Server
 	svc      *envy.Service
 	reserved []string // envy's reserved prefixes and the seed's
+	body     *dialect.Body
+	errors   *dialect.Errors[apiError]
 }
 
 // Register mounts the dialect's routes on api.
@@ -56,13 +58,15 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 		api:      api,
 		svc:      svc,
 		reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix),
+		body:     newBody(api.MaxBody()),
+		errors:   dialect.NewErrors(api, "containers", errorTable, envelope, dialect.ContentTypeJSON),
 	}
 	api.Handle("GET /api/v1/containers/{id}/env", h.route(h.list))
 	api.Handle("PATCH /api/v1/containers/{id}/env", h.route(h.merge))
-	api.Handle("/api/v1/containers/{id}/env", methodNotAllowed("GET, PATCH"))
+	api.Handle("/api/v1/containers/{id}/env", h.methodNotAllowed("GET, PATCH"))
 	api.Handle("PUT /api/v1/containers/{id}/env/{key}", h.route(h.set))
 	api.Handle("DELETE /api/v1/containers/{id}/env/{key}", h.route(h.remove))
-	api.Handle("/api/v1/containers/{id}/env/{key}", methodNotAllowed("PUT, DELETE"))
+	api.Handle("/api/v1/containers/{id}/env/{key}", h.methodNotAllowed("PUT, DELETE"))
 }
 
 // replyJSON is the seed's success envelope.
@@ -81,16 +85,7 @@ type dataJSON struct {
 // resolves the container's scope and writes the handler's error, if any,
 // in the dialect's envelope.
 func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		r, scope, err := h.begin(r)
-		if err == nil {
-			err = f(w, r, scope)
-		}
-		if err != nil {
-			writeError(w, r, err)
-		}
-	})
+	return dialect.Route(h.begin, f, h.errors.Write)
 }
 
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
@@ -129,25 +124,21 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 // merge sets 1–200 variables in one revision. Values are strings, as the
 // seed says; deleting is DELETE /env/{key}'s job.
 func (h *handler) merge(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := readObject(w, r)
+	body, err := h.body.Object(w, r)
 	if err != nil {
 		return err
 	}
 	if n := len(body); n < 1 || n > MaxMergeKeys {
 		return envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d keys, not %d", MaxMergeKeys, n))
 	}
-	keys := make([]string, 0, len(body))
-	for k := range body {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := dialect.SortedKeys(body)
 	in := make(map[string]*envy.VarInput, len(keys))
 	env := make(map[string]string, len(keys))
 	for _, k := range keys {
 		if err := h.checkKey("body."+k, k); err != nil {
 			return err
 		}
-		v, err := stringValue("body."+k, body[k])
+		v, err := dialect.StringAt("body."+k, body[k])
 		if err != nil {
 			return err
 		}
@@ -170,7 +161,7 @@ func (h *handler) set(w http.ResponseWriter, r *http.Request, scope string) erro
 	if err := h.checkKey("path.key", key); err != nil {
 		return err
 	}
-	body, err := readObject(w, r)
+	body, err := h.body.Object(w, r)
 	if err != nil {
 		return err
 	}
@@ -183,7 +174,7 @@ func (h *handler) set(w http.ResponseWriter, r *http.Request, scope string) erro
 	if !ok {
 		return envy.Invalid(envy.Field("body.value", "missing", "value is required"))
 	}
-	v, err := stringValue("body.value", raw)
+	v, err := dialect.StringAt("body.value", raw)
 	if err != nil {
 		return err
 	}
@@ -247,7 +238,7 @@ func envOf(items []envy.VarView) map[string]string {
 }
 
 func reply(w http.ResponseWriter, revision int64, message string, env map[string]string, synced bool) {
-	setETag(w, revision)
+	dialect.SetETag(w, revision)
 	writeJSON(w, http.StatusOK, replyJSON{
 		StatusCode: http.StatusOK,
 		Message:    message,
@@ -257,9 +248,9 @@ func reply(w http.ResponseWriter, revision int64, message string, env map[string
 
 // methodNotAllowed answers a method that a dialect path does not serve, in
 // the dialect's envelope.
-func methodNotAllowed(allow string) http.Handler {
+func (h *handler) methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves %s", allow))
+		h.errors.Write(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves %s", allow))
 	})
 }

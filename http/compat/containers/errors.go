@@ -1,17 +1,15 @@
 package containers
 
 import (
-	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // Codes for what the seed tells apart and the domain does not. They only
-// ever reach writeError.
+// ever reach the error writer.
 const (
 	codeInvalidToken     envy.Code = "containers.invalid_token"
 	codeInvalidKey       envy.Code = "containers.invalid_env_key"
@@ -58,45 +56,24 @@ type errorJSON struct {
 	Error      string `json:"error"`
 }
 
-// writeError answers err in the dialect's envelope. An error that is not a
-// domain error is logged (store errors never hold a value) and answered as
-// an internal error.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := envy.AsError(err)
-	if e == nil {
-		slog.Default().ErrorContext(r.Context(), "containers: internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
-		e = &envy.Error{Code: envy.EInternal}
-	}
-	a, ok := errorTable[e.Code]
-	if !ok {
-		a = errorTable[envy.EInternal]
-	}
-	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(e.RetryAfter.Seconds()))), 10))
-	}
+// envelope answers e in the dialect's envelope: the seed's title, and
+// for some kinds what the error says beyond it.
+func envelope(a apiError, e *envy.Error) (int, any) {
 	msg := a.title
 	if d := detail(e); a.detail && d != "" {
 		msg += ": " + d
 	}
-	w.Header().Del("ETag")
-	writeJSON(w, a.status, errorJSON{StatusCode: a.status, Message: msg, Error: a.code})
+	return a.status, errorJSON{StatusCode: a.status, Message: msg, Error: a.code}
 }
 
 // detail is what the error says beyond its kind: its fields, else its message.
 func detail(e *envy.Error) string {
-	if len(e.Fields) == 0 {
-		return e.Message
-	}
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		loc := f.Loc
+	return dialect.Detail(e, func(f envy.FieldError) string {
 		// A PATCH body maps keys straight to values ({"KEY":"v"}): the
 		// service's "body.KEY.value" is "body.KEY" here.
-		if strings.Count(loc, ".") == 2 && strings.HasPrefix(loc, "body.") {
-			loc = strings.TrimSuffix(loc, ".value")
+		if strings.Count(f.Loc, ".") == 2 && strings.HasPrefix(f.Loc, "body.") {
+			f.Loc = strings.TrimSuffix(f.Loc, ".value")
 		}
-		parts[i] = loc + ": " + f.Msg
-	}
-	return strings.Join(parts, "; ")
+		return dialect.FieldLocMsg(f)
+	})
 }

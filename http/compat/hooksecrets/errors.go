@@ -1,17 +1,14 @@
 package hooksecrets
 
 import (
-	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // Codes for what the dialect tells apart and the domain does not. They
-// only ever reach writeError.
+// only ever reach the error writer.
 const (
 	codeMissingToken     envy.Code = "hooksecrets.missing_token"
 	codeSecretNotFound   envy.Code = "hooksecrets.secret_not_found"
@@ -55,39 +52,13 @@ type errorJSON struct {
 	ErrorCode  string `json:"errorCode"`
 }
 
-// writeError answers err in the dialect's envelope. An error that is not a
-// domain error is logged (store errors never hold a value) and answered as
-// an internal error.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := envy.AsError(err)
-	if e == nil {
-		slog.Default().ErrorContext(r.Context(), "hooksecrets: internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
-		e = &envy.Error{Code: envy.EInternal}
-	}
-	a, ok := errorTable[e.Code]
-	if !ok {
-		a = errorTable[envy.EInternal]
-	}
-	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(e.RetryAfter.Seconds()))), 10))
-	}
+// envelope answers e in the Auth0 envelope: the table's message, and for
+// some kinds what the error says beyond it (its fields as "loc: message",
+// else its own message; neither ever holds a value).
+func envelope(a apiError, e *envy.Error) (int, any) {
 	msg := a.message
-	if d := detail(e); a.detail && d != "" {
+	if d := dialect.Detail(e, dialect.FieldLocMsg); a.detail && d != "" {
 		msg += ": " + d
 	}
-	w.Header().Del("ETag")
-	writeJSON(w, a.status, errorJSON{StatusCode: a.status, Error: http.StatusText(a.status), Message: msg, ErrorCode: a.errorCode})
-}
-
-// detail is what the error says beyond its kind: its fields, else its message.
-func detail(e *envy.Error) string {
-	if len(e.Fields) == 0 {
-		return e.Message
-	}
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Loc + ": " + f.Msg
-	}
-	return strings.Join(parts, "; ")
+	return a.status, errorJSON{StatusCode: a.status, Error: http.StatusText(a.status), Message: msg, ErrorCode: a.errorCode}
 }

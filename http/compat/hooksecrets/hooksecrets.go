@@ -22,11 +22,11 @@ package hooksecrets
 import (
 	"context"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // ValueNotShown is what reads show instead of a secret's value, and what a
@@ -41,36 +41,34 @@ const (
 )
 
 type handler struct {
-	api *envyhttp.Server
-	svc *envy.Service
+	api    *envyhttp.Server
+	svc    *envy.Service
+	body   *dialect.Body
+	errors *dialect.Errors[apiError]
 }
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{api: api, svc: svc}
+	h := &handler{
+		api:    api,
+		svc:    svc,
+		body:   newBody(api.MaxBody()),
+		errors: dialect.NewErrors(api, "hooksecrets", errorTable, envelope, dialect.ContentTypeJSON),
+	}
 	api.Handle("GET /api/v2/hooks/{id}/secrets", h.route(h.list))
 	api.Handle("POST /api/v2/hooks/{id}/secrets", h.route(h.add))
 	api.Handle("PATCH /api/v2/hooks/{id}/secrets", h.route(h.update))
 	api.Handle("DELETE /api/v2/hooks/{id}/secrets", h.route(h.remove))
 	api.Handle("/api/v2/hooks/{id}/secrets", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, PATCH, DELETE")
-		writeError(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves GET, POST, PATCH and DELETE"))
+		h.errors.Write(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves GET, POST, PATCH and DELETE"))
 	}))
 }
 
 // route authenticates the request (a bearer token), resolves the hook's
 // scope and writes the handler's error, if any, in the dialect's envelope.
 func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		r, scope, err := h.begin(r)
-		if err == nil {
-			err = f(w, r, scope)
-		}
-		if err != nil {
-			writeError(w, r, err)
-		}
-	})
+	return dialect.Route(h.begin, f, h.errors.Write)
 }
 
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
@@ -100,7 +98,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 	for _, v := range vl.Items {
 		out[v.Name] = ValueNotShown
 	}
-	setETag(w, vl.Revision)
+	dialect.SetETag(w, vl.Revision)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -116,7 +114,7 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) erro
 	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
 		var unknown, taken []string
 		merge := make(map[string]*envy.VarInput, len(in))
-		for _, name := range sortedKeys(in) {
+		for _, name := range dialect.SortedKeys(in) {
 			v := in[name]
 			switch {
 			case v == ValueNotShown && exists[name]: // keeps the stored value
@@ -139,7 +137,7 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) erro
 	if err != nil {
 		return err
 	}
-	setETag(w, rev)
+	dialect.SetETag(w, rev)
 	writeJSON(w, http.StatusCreated, struct{}{})
 	return nil
 }
@@ -154,7 +152,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
 		var missing []string
 		merge := make(map[string]*envy.VarInput, len(in))
-		for _, name := range sortedKeys(in) {
+		for _, name := range dialect.SortedKeys(in) {
 			switch v := in[name]; {
 			case !exists[name]:
 				missing = append(missing, name)
@@ -171,7 +169,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 	if err != nil {
 		return err
 	}
-	setETag(w, rev)
+	dialect.SetETag(w, rev)
 	writeJSON(w, http.StatusCreated, struct{}{})
 	return nil
 }
@@ -179,7 +177,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 // remove deletes the secrets named by a JSON array, in one revision;
 // names that don't exist are no error.
 func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) error {
-	names, err := readStringList(w, r)
+	names, err := h.readStringList(w, r)
 	if err != nil {
 		return err
 	}
@@ -191,7 +189,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 	if err != nil {
 		return err
 	}
-	setETag(w, info.Revision)
+	dialect.SetETag(w, info.Revision)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -199,7 +197,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 // readSecrets reads an object of secret names and string values whose names
 // the domain accepts.
 func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
-	in, err := readStringMap(w, r)
+	in, err := h.readStringMap(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +205,7 @@ func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d secrets, not %d", envy.MaxBulkKeys, n))
 	}
 	var fields []envy.FieldError
-	for _, name := range sortedKeys(in) {
+	for _, name := range dialect.SortedKeys(in) {
 		if f := envy.ValidateName("body."+name, name, h.svc.ReservedPrefixes()); f != nil {
 			fields = append(fields, *f)
 		}
@@ -287,13 +285,4 @@ func nothingToKeep(names []string) error {
 			"%s keeps a stored value, and the hook has no secret %s to keep", ValueNotShown, n)
 	}
 	return envy.Invalid(fields...)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

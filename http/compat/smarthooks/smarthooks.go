@@ -14,12 +14,12 @@
 package smarthooks
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // Scope is the envy scope that holds every Smart Hooks env var.
@@ -27,7 +27,13 @@ const Scope = "smart-hooks"
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{api: api, svc: svc}
+	h := &handler{
+		api:    api,
+		svc:    svc,
+		body:   newBody(api.MaxBody()),
+		ids:    &dialect.ByID{Svc: svc, InvalidID: errInvalidID, NotFound: errNotFound},
+		errors: dialect.NewErrors(api, "smarthooks", codes, envelope, dialect.ContentTypeJSONUTF8),
+	}
 	api.Handle("GET /api/2/hooks/envs", h.route(h.list))
 	api.Handle("POST /api/2/hooks/envs", h.route(h.create))
 	api.Handle("/api/2/hooks/envs", methodNotAllowed("GET, POST"))
@@ -38,26 +44,28 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 }
 
 type handler struct {
-	api *envyhttp.Server
-	svc *envy.Service
+	api    *envyhttp.Server
+	svc    *envy.Service
+	body   *dialect.Body
+	ids    *dialect.ByID
+	errors *dialect.Errors[codeEntry]
 }
 
-// route authenticates the request with the dialect's token formats and
-// writes the handler's error in the dialect's envelope.
-func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		// Authenticate audits refusals against the path value "path".
-		r.SetPathValue("path", Scope)
-		ar, err := h.api.Authenticate(r, token(r))
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if err := fn(w, ar); err != nil {
-			writeError(w, ar, err)
-		}
-	})
+// route serves fn on the dialect's one scope, its errors in the dialect's
+// envelope.
+func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
+	return dialect.Route(h.begin, fn, h.errors.Write)
+}
+
+// begin authenticates the request with the dialect's token formats.
+func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
+	// Authenticate audits refusals against the path value "path".
+	r.SetPathValue("path", Scope)
+	ar, err := h.api.Authenticate(r, token(r))
+	if err != nil {
+		return r, "", err
+	}
+	return ar, Scope, nil
 }
 
 // token returns the token of "Authorization: bearer <token>" or, as the
@@ -99,8 +107,8 @@ func view(v envy.VarView) envVarJSON {
 	}
 }
 
-func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
-	vars, err := h.vars(r.Context())
+func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
+	vars, err := dialect.Vars(r.Context(), h.svc, scope)
 	if err != nil {
 		return err
 	}
@@ -112,8 +120,8 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
-	body, err := readObject(w, r)
+func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -129,7 +137,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sv, secret := envy.NewSensitive(value), true
-	v, _, err := h.svc.SetVar(r.Context(), Scope, name, envy.VarInput{Value: &sv, Secret: &secret}, envy.SetOptions{Mode: envy.CreateOnly})
+	v, _, err := h.svc.SetVar(r.Context(), scope, name, envy.VarInput{Value: &sv, Secret: &secret}, envy.SetOptions{Mode: envy.CreateOnly})
 	if envy.ErrorCode(err) == envy.EConflict {
 		return envy.Errorf(envy.EConflict, "An env var named %s already exists", name)
 	}
@@ -140,8 +148,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.byID(r.Context(), r.PathValue("id"))
+func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
+	v, err := h.ids.Get(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -149,12 +157,12 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
 	id := r.PathValue("id")
-	if !validID(id) {
-		return errInvalidID
+	if err := h.ids.Check(id); err != nil {
+		return err
 	}
-	body, err := readObject(w, r)
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -166,15 +174,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cur, err := h.byID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	sv := envy.NewSensitive(value)
-	v, _, err := h.svc.SetVar(r.Context(), Scope, cur.Name, envy.VarInput{Value: &sv}, envy.SetOptions{Mode: envy.UpdateOnly, ScopeMustExist: true})
-	if envy.ErrorCode(err) == envy.ENotFound {
-		return errNotFound // deleted since the lookup
-	}
+	v, err := h.ids.SetValue(r.Context(), scope, id, value)
 	if err != nil {
 		return err
 	}
@@ -182,12 +182,8 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) delete(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.byID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if _, err := h.svc.DeleteVar(r.Context(), Scope, v.Name, envy.Cond{}); err != nil {
+func (h *handler) delete(w http.ResponseWriter, r *http.Request, scope string) error {
+	if err := h.ids.Delete(r.Context(), scope, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -198,69 +194,3 @@ var (
 	errInvalidID = envy.Errorf(envy.EBadRequest, "Invalid env record ID")
 	errNotFound  = envy.Errorf(envy.ENotFound, "Env record not found")
 )
-
-// vars returns the scope's vars, secrets masked. A scope that does not
-// exist yet has none, when the caller may see it at all; one it may not
-// see stays not found.
-func (h *handler) vars(ctx context.Context) ([]envy.VarView, error) {
-	l, err := h.svc.ListVars(ctx, Scope, false)
-	if envy.ErrorCode(err) == envy.ENotFound && sees(ctx, Scope) {
-		return nil, nil
-	}
-	return l.Items, err
-}
-
-// byID finds a var by its id, in any letter case. The service addresses
-// vars by name, so this lists the scope.
-func (h *handler) byID(ctx context.Context, id string) (envy.VarView, error) {
-	if !validID(id) {
-		return envy.VarView{}, errInvalidID
-	}
-	vars, err := h.vars(ctx)
-	if err != nil {
-		return envy.VarView{}, err
-	}
-	for _, v := range vars {
-		if strings.EqualFold(v.ID, id) {
-			return v, nil
-		}
-	}
-	return envy.VarView{}, errNotFound
-}
-
-// sees reports whether the caller holds any grant on scope. The service
-// answers a scope the caller can't see as not found, exactly as one that
-// does not exist; when it can see it, not found means it does not exist.
-func sees(ctx context.Context, scope string) bool {
-	t := envy.CallerFrom(ctx).Token
-	if t == nil {
-		return false
-	}
-	for _, g := range t.Permissions {
-		if len(g.Actions) > 0 && envy.MatchGlob(g.Scopes, scope) {
-			return true
-		}
-	}
-	return false
-}
-
-// validID reports whether id is a UUID (8-4-4-4-12 hex digits, any case).
-func validID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}

@@ -169,7 +169,7 @@ func TestTheSeedsErrorsComeBackByteForByte(t *testing.T) {
 	})
 	t.Run("a missing or malformed Authorization header is the seed's 401", func(t *testing.T) {
 		wantBody(t, e.Do(t, "PUT", "/api/2/hooks/envs/"+id, "", `{"value":"helloworld"}`), 401, seedUnauthorized)
-		for _, h := range []string{"bearer", "bearer ", "bearer:", "Basic " + e.Admin, "bearer" + e.Admin, "bearer envy_unknown", "bearer:" + e.Admin[:len(e.Admin)-1] + "x", e.Admin} {
+		for _, h := range []string{"bearer", "bearer ", "bearer:", "Basic " + e.Admin, "bearer" + e.Admin, "bearer envy_unknown", "bearer:" + wrongLast(e.Admin), e.Admin} {
 			r := e.Do(t, "GET", "/api/2/hooks/envs", "", "", "Authorization", h)
 			wantBody(t, r, 401, seedUnauthorized)
 		}
@@ -431,4 +431,14 @@ func TestRateLimitsAreTheNativeOnesIn429Form(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
+}
+
+// wrongLast returns the token with its last character changed: a token of
+// the right shape that the server does not know.
+func wrongLast(tok string) string {
+	last := byte('x')
+	if tok[len(tok)-1] == last {
+		last = 'y'
+	}
+	return tok[:len(tok)-1] + string(last)
 }

@@ -1,26 +1,25 @@
 package usersecrets
 
 import (
-	"bytes"
-	"encoding/json"
-	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
+
+// codeEntry is how the dialect answers one kind of error.
+type codeEntry struct {
+	status int
+	typ    string
+	detail string
+}
 
 // codes is the one table that maps the domain's error codes to the
 // statuses the seed lists and the envelope's stable types (the seed shows
 // authentication_error; the others follow its form). An empty detail
 // means the error's own message, which never holds a value.
-var codes = map[envy.Code]struct {
-	status int
-	typ    string
-	detail string
-}{
+var codes = map[envy.Code]codeEntry{
 	envy.EBadRequest:       {http.StatusBadRequest, "invalid_request_error", ""},
 	envy.ETooLarge:         {http.StatusBadRequest, "invalid_request_error", ""},
 	envy.EUnsupportedMedia: {http.StatusBadRequest, "invalid_request_error", ""},
@@ -47,29 +46,15 @@ type errorJSON struct {
 	Type   string            `json:"type"`
 }
 
-// writeError answers err in the seed's envelope. An error that is not a
-// domain error is logged (store errors never hold a value) and shown as an
-// internal error.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := envy.AsError(err)
-	if e == nil {
-		slog.Default().ErrorContext(r.Context(), "usersecrets: internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
-		e = &envy.Error{Code: envy.EInternal}
-	}
-	c, ok := codes[e.Code]
-	if !ok {
-		c = codes[envy.EInternal]
-	}
+// envelope answers e in the seed's envelope: a fixed detail, or the
+// error's own message and field errors, which never hold a value.
+func envelope(c codeEntry, e *envy.Error) (int, any) {
 	out := errorJSON{Code: c.status, Detail: c.detail, Type: c.typ}
 	if out.Detail == "" {
 		out.Detail = e.Message
 		out.Errors = e.Fields
 	}
-	if c.status == http.StatusTooManyRequests || c.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(e.RetryAfter.Seconds()))), 10))
-	}
-	writeJSON(w, c.status, out)
+	return c.status, out
 }
 
 // fromBody places the service's field errors of a create where the
@@ -110,18 +95,7 @@ func methodNotAllowed(allow string) http.Handler {
 	})
 }
 
-// writeJSON answers v as JSON, HTML characters unescaped.
+// writeJSON answers v as JSON in the seed's Content-Type.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err) // only a programming error gets here: the reply types always encode
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	dialect.WriteJSON(w, dialect.ContentTypeJSON, status, v)
 }

@@ -23,11 +23,18 @@ import (
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{api: api, svc: svc}
+	h := &handler{
+		api:    api,
+		svc:    svc,
+		body:   newBody(api.MaxBody()),
+		ids:    &dialect.ByID{Svc: svc, InvalidID: errInvalidID, NotFound: errNotFound},
+		errors: dialect.NewErrors(api, "usersecrets", codes, envelope, dialect.ContentTypeJSON),
+	}
 	api.Handle("GET /api/v1/user/secrets", h.route(h.list))
 	api.Handle("POST /api/v1/user/secrets", h.route(h.create))
 	api.Handle("/api/v1/user/secrets", methodNotAllowed("GET, POST"))
@@ -38,32 +45,31 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 }
 
 type handler struct {
-	api *envyhttp.Server
-	svc *envy.Service
+	api    *envyhttp.Server
+	svc    *envy.Service
+	body   *dialect.Body
+	ids    *dialect.ByID
+	errors *dialect.Errors[codeEntry]
 }
 
 // ScopeOf returns the scope that holds an owner's user secrets.
 func ScopeOf(owner string) string { return "users/" + owner }
 
-// route authenticates the request, finds the scope of the token's owner
-// and writes the handler's error in the dialect's envelope.
+// route serves fn on the scope of the token's owner, its errors in the
+// dialect's envelope.
 func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		tok, _ := envyhttp.BearerToken(r)
-		ar, err := h.api.Authenticate(r, tok)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		scope, err := ownerScope(ar.Context())
-		if err == nil {
-			err = fn(w, ar, scope)
-		}
-		if err != nil {
-			writeError(w, ar, err)
-		}
-	})
+	return dialect.Route(h.begin, fn, h.errors.Write)
+}
+
+// begin authenticates the request and finds the scope of the token's owner.
+func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
+	tok, _ := envyhttp.BearerToken(r)
+	ar, err := h.api.Authenticate(r, tok)
+	if err != nil {
+		return r, "", err
+	}
+	scope, err := ownerScope(ar.Context())
+	return ar, scope, err
 }
 
 // ownerScope returns the scope of the caller's owner, which must be one
@@ -113,7 +119,7 @@ func view(v envy.VarView) secretJSON {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	vars, err := h.vars(r.Context(), scope)
+	vars, err := dialect.Vars(r.Context(), h.svc, scope)
 	if err != nil {
 		return err
 	}
@@ -126,7 +132,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := readObject(w, r)
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -160,7 +166,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) e
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.byID(r.Context(), scope, r.PathValue("id"))
+	v, err := h.ids.Get(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -170,10 +176,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) erro
 
 func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
 	id := r.PathValue("id")
-	if !validID(id) {
-		return errInvalidID
+	if err := h.ids.Check(id); err != nil {
+		return err
 	}
-	body, err := readObject(w, r)
+	body, err := h.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -184,15 +190,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 	if err != nil {
 		return err
 	}
-	cur, err := h.byID(r.Context(), scope, id)
-	if err != nil {
-		return err
-	}
-	sv := envy.NewSensitive(value)
-	v, _, err := h.svc.SetVar(r.Context(), scope, cur.Name, envy.VarInput{Value: &sv}, envy.SetOptions{Mode: envy.UpdateOnly, ScopeMustExist: true})
-	if envy.ErrorCode(err) == envy.ENotFound {
-		return errNotFound // deleted since the lookup
-	}
+	v, err := h.ids.SetValue(r.Context(), scope, id, value)
 	if err != nil {
 		return err
 	}
@@ -201,11 +199,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.byID(r.Context(), scope, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if _, err := h.svc.DeleteVar(r.Context(), scope, v.Name, envy.Cond{}); err != nil {
+	if err := h.ids.Delete(r.Context(), scope, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -216,69 +210,3 @@ var (
 	errInvalidID = envy.Invalid(envy.Field("path.id", "uuid_parsing", "id must be a UUID"))
 	errNotFound  = envy.Errorf(envy.ENotFound, "Secret not found")
 )
-
-// vars returns the scope's vars, secrets masked. A scope that does not
-// exist yet has none, when the caller may see it at all; one it may not
-// see stays not found.
-func (h *handler) vars(ctx context.Context, scope string) ([]envy.VarView, error) {
-	l, err := h.svc.ListVars(ctx, scope, false)
-	if envy.ErrorCode(err) == envy.ENotFound && sees(ctx, scope) {
-		return nil, nil
-	}
-	return l.Items, err
-}
-
-// byID finds a var by its id, in any letter case. The service addresses
-// vars by name, so this lists the scope.
-func (h *handler) byID(ctx context.Context, scope, id string) (envy.VarView, error) {
-	if !validID(id) {
-		return envy.VarView{}, errInvalidID
-	}
-	vars, err := h.vars(ctx, scope)
-	if err != nil {
-		return envy.VarView{}, err
-	}
-	for _, v := range vars {
-		if strings.EqualFold(v.ID, id) {
-			return v, nil
-		}
-	}
-	return envy.VarView{}, errNotFound
-}
-
-// sees reports whether the caller holds any grant on scope. The service
-// answers a scope the caller can't see as not found, exactly as one that
-// does not exist; when it can see it, not found means it does not exist.
-func sees(ctx context.Context, scope string) bool {
-	t := envy.CallerFrom(ctx).Token
-	if t == nil {
-		return false
-	}
-	for _, g := range t.Permissions {
-		if len(g.Actions) > 0 && envy.MatchGlob(g.Scopes, scope) {
-			return true
-		}
-	}
-	return false
-}
-
-// validID reports whether id is a UUID (8-4-4-4-12 hex digits, any case).
-func validID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}

@@ -1,0 +1,64 @@
+package dialect_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/compat/apify"
+	"github.com/envy-dev/envy/http/compat/containers"
+	"github.com/envy-dev/envy/http/compat/hooksecrets"
+	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/compat/smarthooks"
+	"github.com/envy-dev/envy/http/compat/usersecrets"
+	"github.com/envy-dev/envy/internal/testenv"
+)
+
+func TestEveryDialectReadsBodiesUpToTheServersMaxBody(t *testing.T) {
+	o := testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+		smarthooks.Register(api, svc)
+		apify.Register(api, svc)
+		usersecrets.Register(api, svc)
+		containers.Register(api, svc)
+		hooksecrets.Register(api, svc)
+	}}
+	o.HTTP.MaxBody = 64
+	e := testenv.New(t, o)
+	big := `{"name":"A","value":"` + strings.Repeat("x", 64) + `"}`
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/api/2/hooks/envs"},
+		{"POST", "/v2/acts/a1/versions/0.1/env-vars"},
+		{"POST", "/api/v1/user/secrets"},
+		{"PATCH", "/api/v1/containers/c1/env"},
+		{"POST", "/api/v2/hooks/h1/secrets"},
+	} {
+		r := e.Do(t, tc.method, tc.path, e.Admin, big)
+		if !strings.Contains(string(r.Body), "larger than 64 bytes") {
+			t.Errorf("%s %s: %d %s, want the server's limit of 64 bytes", tc.method, tc.path, r.Status, r.Body)
+		}
+		if r := e.Do(t, tc.method, tc.path, e.Admin, `{"A":"v"}`); strings.Contains(string(r.Body), "larger than") {
+			t.Errorf("%s %s: a small body is refused: %s", tc.method, tc.path, r.Body)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestADialectLogsInternalErrorsToTheServersLogger(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	x := dialect.NewErrors(e.API, "probe", map[envy.Code]int{envy.EInternal: 500},
+		func(status int, _ *envy.Error) (int, any) { return status, struct{}{} }, dialect.ContentTypeJSON)
+	w := httptest.NewRecorder()
+	x.Write(w, httptest.NewRequest("GET", "/", nil), errString("the store caught fire"))
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("status %d", w.Code)
+	}
+	if logs := e.Logs.String(); !strings.Contains(logs, "probe: internal error") || !strings.Contains(logs, "the store caught fire") {
+		t.Errorf("the server's log lacks the error: %s", logs)
+	}
+}
