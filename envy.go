@@ -167,6 +167,7 @@ type Write struct {
 // WriteResult tells what a write did.
 type WriteResult struct {
 	Revision     int64 // the new revision, or the scope's current one when nothing changed
+	Changed      bool  // the write took a new revision
 	ScopeCreated bool
 	Vars         []StoredVar // the new state of each var set, in plan order
 }

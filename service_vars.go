@@ -195,7 +195,7 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 	if err != nil {
 		return WriteResult{}, WriteInfo{}, err
 	}
-	if len(res.Vars) > 0 || res.ScopeCreated || action == "vars.replace" || action == "scope.rollback" {
+	if res.Changed {
 		s.hub.publish(path, res.Revision, false)
 	}
 	info := WriteInfo{Scope: path, Revision: res.Revision}

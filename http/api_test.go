@@ -1,8 +1,11 @@
 package http
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"reflect"
 	"regexp"
 	"sort"
@@ -667,5 +670,51 @@ func TestTheResolvedEnvMergesInheritsInOrderAndFollowsChanges(t *testing.T) {
 	wantStatus(t, do(t, "DELETE", u+"m/app/-/vars/Y", e.Admin, nil), 204)
 	if got := env(); got["Y"] != "a" {
 		t.Fatalf("after deleting the own Y: %v", got)
+	}
+}
+
+func TestWatchersHearOfDeletesToo(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	s := e.URL + "/v1/scopes/acme/del"
+	wantStatus(t, do(t, "PATCH", s+"/-/vars", e.Admin, `{"A":"1","B":"2"}`), 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s+"/-/watch", nil)
+	req.Header.Set("Authorization", "Bearer "+e.Admin)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	ids := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				ids <- id
+			}
+		}
+	}()
+	for _, step := range []struct{ method, path, body string }{
+		{"DELETE", s + "/-/vars/A", ""},
+		{"PATCH", s + "/-/vars", `{"B":null}`},
+	} {
+		var body any
+		if step.body != "" {
+			body = step.body
+		}
+		r := do(t, step.method, step.path, e.Admin, body)
+		if r.Status >= 300 {
+			t.Fatalf("%s %s: %d %s", step.method, step.path, r.Status, r.Body)
+		}
+		want := strings.Trim(r.Header.Get("ETag"), `"`)
+		select {
+		case id := <-ids:
+			if id != want {
+				t.Fatalf("%s: event id %s, want the write's revision %s", step.method, id, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s %s: no watch event", step.method, step.path)
+		}
 	}
 }

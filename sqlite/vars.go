@@ -113,7 +113,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		}
 	}
 
-	res := envy.WriteResult{Revision: rev, ScopeCreated: cur == nil}
+	res := envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: cur == nil}
 	next := make(map[string]*envy.StoredVar, len(eff)) // nil: deleted
 	for _, c := range eff {
 		if c.Delete {

@@ -392,8 +392,8 @@ func testDeleteAbsent(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	r := write(t, s, "app", set("A", "1")).Revision
 	res := write(t, s, "app", del("NOPE"))
-	if res.Revision != r {
-		t.Fatalf("deleting an absent var returned revision %d, want the scope's %d", res.Revision, r)
+	if res.Revision != r || res.Changed {
+		t.Fatalf("deleting an absent var returned revision %d (changed %v), want the scope's %d, unchanged", res.Revision, res.Changed, r)
 	}
 	if got := revision(t, s); got != r {
 		t.Fatalf("Revision = %d, want %d: no revision may be taken", got, r)
@@ -425,8 +425,8 @@ func testNoChanges(t *testing.T, s envy.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Revision != r || len(res.Vars) != 0 {
-		t.Fatalf("result = %+v, want revision %d and no vars", res, r)
+	if res.Revision != r || len(res.Vars) != 0 || res.Changed {
+		t.Fatalf("result = %+v, want revision %d, no vars, unchanged", res, r)
 	}
 	// Nothing to write means nothing to create either: creating a scope
 	// takes a revision.
@@ -442,6 +442,11 @@ func testNoChanges(t *testing.T, s envy.Store) {
 	}
 	if got := revision(t, s); got != r {
 		t.Fatalf("Revision = %d, want %d", got, r)
+	}
+	// A write of deletes alone is a change like any other.
+	write(t, s, "gone", set("GONE", "1"))
+	if res := write(t, s, "gone", del("GONE")); !res.Changed || len(res.Vars) != 0 || res.Revision != revision(t, s) {
+		t.Fatalf("deleting a var: %+v, want changed, the newest revision, no vars set", res)
 	}
 }
 
