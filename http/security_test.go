@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,7 +239,8 @@ func send(t *testing.T, e *testenv.Env, method, path, token, body string) int {
 }
 
 func TestRevocationAndExpiryTakeEffectOnTheNextRequest(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	clock := newTestClock()
+	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now}})
 	r := e.Do(t, "POST", "/v1/tokens", e.Admin, `{"name":"ci","permissions":[{"scopes":"**","actions":["read"]}]}`)
 	tok, id := r.JSON(t)["token"].(string), r.JSON(t)["id"].(string)
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 200 {
@@ -255,7 +257,11 @@ func TestRevocationAndExpiryTakeEffectOnTheNextRequest(t *testing.T) {
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 200 {
 		t.Fatalf("unexpired token: %d", r.Status)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(999 * time.Millisecond)
+	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 200 {
+		t.Fatalf("token 1 ms before its expiry: %d", r.Status)
+	}
+	clock.Advance(time.Millisecond)
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 401 {
 		t.Fatalf("expired token: %d, want 401", r.Status)
 	}
@@ -434,4 +440,25 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	if !strings.Contains(places["logs"], "request") {
 		t.Fatal("the log is empty: the test would pass without looking at anything")
 	}
+}
+
+// testClock is a clock that moves only when the test says, so that expiry
+// is tested without sleeping.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

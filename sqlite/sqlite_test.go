@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,9 +148,13 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(context.Background(), path); err == nil {
+	s, err := Open(context.Background(), path)
+	if err == nil {
 		s.Close()
 		t.Fatal("Open accepted a database from a newer binary")
+	}
+	if !strings.Contains(err.Error(), "schema version 999") || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Fatalf("Open failed, but not for the newer schema: %v", err)
 	}
 }
 
