@@ -3,8 +3,99 @@ package envy
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
+
+// Service is the one service every dialect calls. Every method takes the
+// caller from ctx (WithCaller), checks its permissions, validates input in
+// the domain and records the audit entry.
+type Service struct {
+	store Store
+	keys  Keyring
+	opts  Options
+	log   *slog.Logger
+
+	tokens   sync.Map // SHA-256 → cachedToken
+	resolved sync.Map // scope path → *resolved
+	// noConsumers holds scopes seen without live consumers; reports
+	// through this service remove them. (A store shared by several servers
+	// will need to hear of other servers' reports.)
+	noConsumers sync.Map
+
+	audit     chan auditItem // reveals and refusals, written in batches
+	auditDone chan struct{}
+	closeOnce sync.Once
+
+	hub *hub
+}
+
+// Options configure a Service.
+type Options struct {
+	ReservedPrefixes []string      // default ["ENVY_"]
+	ConsumerTTL      time.Duration // default 60 s
+	Logger           *slog.Logger
+	Now              func() time.Time
+}
+
+// NewService returns a Service over store and keys. Call Close to flush
+// the audit log.
+func NewService(store Store, keys Keyring, opts Options) *Service {
+	if opts.ReservedPrefixes == nil {
+		opts.ReservedPrefixes = []string{"ENVY_"}
+	}
+	if opts.ConsumerTTL <= 0 {
+		opts.ConsumerTTL = 60 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		store:     store,
+		keys:      keys,
+		opts:      opts,
+		log:       opts.Logger,
+		audit:     make(chan auditItem, 4096),
+		auditDone: make(chan struct{}),
+	}
+	s.hub = newHub(s)
+	go s.auditLoop()
+	return s
+}
+
+// Close flushes pending audit entries and stops background work. It does
+// not close the store.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.hub.close()
+		close(s.audit)
+		<-s.auditDone
+	})
+}
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+
+// ReservedPrefixes returns the reserved name prefixes.
+func (s *Service) ReservedPrefixes() []string { return s.opts.ReservedPrefixes }
+
+// Ready checks that the store answers and the keyring works.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return err
+	}
+	ad := AD("envy-readyz", "PROBE", 1)
+	sealed, err := s.keys.Seal([]byte("probe"), ad)
+	if err != nil {
+		return Errorf(EUnavailable, "keyring cannot seal")
+	}
+	if _, err := s.keys.Open(sealed, ad); err != nil {
+		return Errorf(EUnavailable, "keyring cannot open")
+	}
+	return nil
+}
 
 // Caller is who makes a request: the authenticated token (nil before
 // authentication), the request id and the client address, for permission
@@ -30,171 +121,7 @@ func CallerFrom(ctx context.Context) *Caller {
 	return &Caller{}
 }
 
-// Options configure a Service.
-type Options struct {
-	ReservedPrefixes []string      // default ["ENVY_"]
-	ConsumerTTL      time.Duration // default 60 s
-	Logger           *slog.Logger
-	Now              func() time.Time
-}
-
-// Page is one page of a list.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string // "" on the last page
-}
-
 // Cond is a write precondition.
 type Cond struct {
 	IfRevision int64 // when > 0, EPrecondition unless the scope is at this revision
-}
-
-// ScopeInput updates a scope; nil fields keep their value.
-type ScopeInput struct {
-	Description *string
-	Inherits    *[]string
-}
-
-// ScopeListQuery selects scopes.
-type ScopeListQuery struct {
-	Prefix string
-	Cursor string
-	Limit  int // 1–1000, default 100
-}
-
-// VarInput sets a var; nil fields keep their value (a new var needs Value).
-type VarInput struct {
-	Value       *Sensitive
-	Secret      *bool
-	Description *string
-}
-
-// SetMode says what SetVar does with an existing or missing var.
-type SetMode int
-
-// The set modes.
-const (
-	Upsert     SetMode = iota // create or update
-	UpdateOnly                // ENotFound when the var does not exist
-	CreateOnly                // EConflict when the var exists
-)
-
-// SetOptions tune SetVar.
-type SetOptions struct {
-	Cond
-	Mode SetMode
-	// ScopeMustExist refuses with ENotFound instead of creating the scope.
-	ScopeMustExist bool
-}
-
-// WriteInfo is what every write reply carries.
-type WriteInfo struct {
-	Scope    string
-	Revision int64
-	Synced   bool // every live consumer of the scope runs Revision
-	Created  bool // SetVar created the var; PutScope created the scope
-}
-
-// VarView is a var as a read shows it: Value is nil when masked.
-type VarView struct {
-	ID          string
-	Scope       string
-	Name        string
-	Value       *Sensitive
-	MaskedValue *string // set for secrets
-	Secret      bool
-	Description string
-	Version     int64
-	Revision    int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	UpdatedBy   string
-}
-
-// VarList is a scope's own vars.
-type VarList struct {
-	Scope    string
-	Revision int64
-	Items    []VarView
-}
-
-// EnvVar is one var of a resolved env.
-type EnvVar struct {
-	Name   string
-	Value  Sensitive
-	Secret bool
-	From   string // the scope it comes from
-}
-
-// Env is a scope's resolved env, sorted by name.
-type Env struct {
-	Scope    string
-	Revision int64
-	Vars     []EnvVar
-}
-
-// ChangeView is a history entry as reads show it.
-type ChangeView struct {
-	Revision    int64
-	Name        string
-	Op          Op
-	Version     int64
-	Actor       string
-	At          time.Time
-	Secret      bool
-	Value       *Sensitive // nil for deletes and masked secrets
-	MaskedValue *string
-}
-
-// HistoryQuery pages through a scope's history.
-type HistoryQuery struct {
-	Cursor string // a next cursor that History gave
-	Before int64  // without a cursor: only changes older than this revision
-	Limit  int
-	Reveal bool
-}
-
-// TokenInput creates a token.
-type TokenInput struct {
-	Name        string
-	Owner       string // defaults to Name
-	Permissions []Grant
-	ExpiresAt   *time.Time
-	ExpiresIn   string // a Go duration such as "12h"; exclusive with ExpiresAt
-}
-
-// AuditListQuery selects audit entries, newest first.
-type AuditListQuery struct {
-	Scope  string
-	Actor  string
-	Since  time.Time
-	Cursor string
-	Limit  int
-}
-
-// ConsumerInput is a consumer's report.
-type ConsumerInput struct {
-	Revision int64
-	Hostname string
-	PID      int
-}
-
-// ConsumerView is a live consumer in a status.
-type ConsumerView struct {
-	Consumer
-	Behind bool
-}
-
-// Status tells whether every live consumer runs the scope's revision.
-type Status struct {
-	Scope     string
-	Revision  int64
-	Synced    bool
-	Consumers []ConsumerView
-}
-
-// Event is a change to a scope's resolved env.
-type Event struct {
-	Scope    string
-	Revision int64
 }

@@ -135,29 +135,11 @@ func ValidateGlob(loc, g string) *FieldError {
 	return nil
 }
 
-// MatchGlob reports whether a scope path matches a glob: "*" matches one
-// segment, "**" any number of segments, none included.
-func MatchGlob(glob, path string) bool {
-	return matchSegs(strings.Split(glob, "/"), strings.Split(path, "/"))
-}
-
-func matchSegs(g, p []string) bool {
-	for len(g) > 0 {
-		if g[0] == "**" {
-			if len(g) == 1 {
-				return true
-			}
-			for i := 0; i <= len(p); i++ {
-				if matchSegs(g[1:], p[i:]) {
-					return true
-				}
-			}
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
 			return false
 		}
-		if len(p) == 0 || (g[0] != "*" && g[0] != p[0]) {
-			return false
-		}
-		g, p = g[1:], p[1:]
 	}
-	return len(p) == 0
+	return true
 }

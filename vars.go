@@ -2,11 +2,66 @@ package envy
 
 import (
 	"context"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
+	"time"
 )
+
+// VarInput sets a var; nil fields keep their value (a new var needs Value).
+type VarInput struct {
+	Value       *Sensitive
+	Secret      *bool
+	Description *string
+}
+
+// SetMode says what SetVar does with an existing or missing var.
+type SetMode int
+
+// The set modes.
+const (
+	Upsert     SetMode = iota // create or update
+	UpdateOnly                // ENotFound when the var does not exist
+	CreateOnly                // EConflict when the var exists
+)
+
+// SetOptions tune SetVar.
+type SetOptions struct {
+	Cond
+	Mode SetMode
+	// ScopeMustExist refuses with ENotFound instead of creating the scope.
+	ScopeMustExist bool
+}
+
+// WriteInfo is what every write reply carries.
+type WriteInfo struct {
+	Scope    string
+	Revision int64
+	Synced   bool // every live consumer of the scope runs Revision
+	Created  bool // SetVar created the var; PutScope created the scope
+}
+
+// VarView is a var as a read shows it: Value is nil when masked.
+type VarView struct {
+	ID          string
+	Scope       string
+	Name        string
+	Value       *Sensitive
+	MaskedValue *string // set for secrets
+	Secret      bool
+	Description string
+	Version     int64
+	Revision    int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	UpdatedBy   string
+}
+
+// VarList is a scope's own vars.
+type VarList struct {
+	Scope    string
+	Revision int64
+	Items    []VarView
+}
 
 func (s *Service) validName(loc, name string) *FieldError {
 	return ValidateName(loc, name, s.opts.ReservedPrefixes)
@@ -33,22 +88,6 @@ func (s *Service) view(v StoredVar, reveal bool) (VarView, error) {
 		out.Value = &plain
 	}
 	return out, nil
-}
-
-// readAuth checks read, and reveal when asked, and records the reveal.
-func (s *Service) readAuth(ctx context.Context, path, action string, names []string, reveal bool) error {
-	if err := validPath(path); err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, ActRead, path, action); err != nil {
-		return err
-	}
-	if reveal {
-		if err := s.authorize(ctx, ActReveal, path, "reveal"); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *Service) ownVars(ctx context.Context, path string) (*ScopeVars, error) {
@@ -116,6 +155,27 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (V
 		s.record(ctx, "reveal", path, []string{name}, 200)
 	}
 	return s.view(v, reveal)
+}
+
+// GetVarByID returns the var with the given id (any letter case) in a
+// scope, for dialects that address vars by id.
+func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (VarView, error) {
+	if err := s.readAuth(ctx, path, "var.get", nil, reveal); err != nil {
+		return VarView{}, err
+	}
+	sv, err := s.ownVars(ctx, path)
+	if err != nil {
+		return VarView{}, err
+	}
+	for _, v := range sv.Vars {
+		if strings.EqualFold(v.ID, id) {
+			if reveal {
+				s.record(ctx, "reveal", path, []string{v.Name}, 200)
+			}
+			return s.view(v, reveal)
+		}
+	}
+	return VarView{}, Errorf(ENotFound, "no var with id %s in scope %s", id, path)
 }
 
 func findVar(vars []StoredVar, name string) (StoredVar, bool) {
@@ -357,267 +417,4 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c Cond) (Wri
 		return WriteInfo{Scope: path, Synced: true}, nil
 	}
 	return info, err
-}
-
-// Env returns the resolved env of a scope: its inherited scopes merged in
-// order, then its own vars. It needs reveal on the scope and on every
-// scope it inherits from.
-func (s *Service) Env(ctx context.Context, path string) (Env, error) {
-	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
-		return Env{}, err
-	}
-	tree, err := s.store.ScopeTree(ctx, path)
-	if err != nil {
-		return Env{}, err
-	}
-	if tree[path] == nil {
-		return Env{}, scopeNotFound(path)
-	}
-	t := CallerFrom(ctx).Token
-	for p := range tree {
-		if !can(t, ActReveal, p) {
-			s.Refused(ctx, "reveal", p, 403)
-			return Env{}, Errorf(EForbidden, "scope %s inherits %s, which this token may not reveal", path, p)
-		}
-	}
-	merged, rev, err := s.resolve(path, tree)
-	if err != nil {
-		return Env{}, err
-	}
-	out := Env{Scope: path, Revision: rev, Vars: make([]EnvVar, len(merged))}
-	for i, v := range merged {
-		plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
-		if err != nil {
-			return Env{}, err
-		}
-		out.Vars[i] = EnvVar{Name: v.Name, Value: plain, Secret: v.Secret, From: v.Scope}
-	}
-	s.record(ctx, "reveal", path, nil, 200)
-	return out, nil
-}
-
-// resolved is a scope's merged vars, computed from one set of the
-// store's immutable ScopeVars snapshots; it holds sealed values only.
-type resolved struct {
-	layers []*ScopeVars // in merge order; the cache entry is valid while the tree holds these
-	vars   []*StoredVar // sorted by name
-	rev    int64
-}
-
-// resolve merges a scope's tree: inherited scopes in order, depth first,
-// then the scope's own vars, later layers winning. Each layer is sorted by
-// name, so this is a merge of sorted lists, not a map and a sort; and the
-// result is kept until one of the layers changes (reads are the hot path).
-func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]*StoredVar, int64, error) {
-	var layers []*ScopeVars
-	var walk func(p string, depth int) error
-	walk = func(p string, depth int) error {
-		sv := tree[p]
-		if sv == nil || depth > MaxInheritDepth {
-			return Errorf(EInternal, "inherits chain of %s is broken at %s", path, p)
-		}
-		for _, q := range sv.Scope.Inherits {
-			if err := walk(q, depth+1); err != nil {
-				return err
-			}
-		}
-		layers = append(layers, sv)
-		return nil
-	}
-	if err := walk(path, 0); err != nil {
-		return nil, 0, err
-	}
-	if c, ok := s.resolved.Load(path); ok {
-		r := c.(*resolved)
-		if slices.Equal(r.layers, layers) {
-			return r.vars, r.rev, nil
-		}
-	}
-	var vars []*StoredVar
-	var rev int64
-	for _, l := range layers {
-		rev = max(rev, l.Scope.Revision)
-		next := make([]*StoredVar, 0, len(vars)+len(l.Vars))
-		i, j := 0, 0
-		for i < len(vars) || j < len(l.Vars) {
-			switch {
-			case j == len(l.Vars) || i < len(vars) && vars[i].Name < l.Vars[j].Name:
-				next = append(next, vars[i])
-				i++
-			case i == len(vars) || l.Vars[j].Name < vars[i].Name:
-				next = append(next, &l.Vars[j])
-				j++
-			default: // the same name: the later layer wins
-				next = append(next, &l.Vars[j])
-				i++
-				j++
-			}
-		}
-		vars = next
-	}
-	s.resolved.Store(path, &resolved{layers: layers, vars: vars, rev: rev})
-	return vars, rev, nil
-}
-
-// History returns a scope's changes, newest first.
-func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Page[ChangeView], error) {
-	limit, err := limitOf("query.limit", q.Limit)
-	if err != nil {
-		return Page[ChangeView]{}, err
-	}
-	after, err := parseHistoryCursor(q.Cursor, q.Before)
-	if err != nil {
-		return Page[ChangeView]{}, err
-	}
-	if err := s.readAuth(ctx, path, "history", nil, q.Reveal); err != nil {
-		return Page[ChangeView]{}, err
-	}
-	if _, err := s.store.GetScope(ctx, path); err != nil {
-		return Page[ChangeView]{}, err
-	}
-	changes, err := s.store.History(ctx, path, after, limit+1)
-	if err != nil {
-		return Page[ChangeView]{}, err
-	}
-	var p Page[ChangeView]
-	if len(changes) > limit {
-		changes = changes[:limit]
-		last := changes[limit-1]
-		p.NextCursor = strconv.FormatInt(last.Revision, 10) + ":" + last.Name
-	}
-	p.Items = make([]ChangeView, 0, len(changes))
-	for _, c := range changes {
-		cv := ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
-		if c.Op == OpSet {
-			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
-			if err != nil {
-				return Page[ChangeView]{}, err
-			}
-			if c.Secret {
-				m := Mask(plain)
-				cv.MaskedValue = &m
-			}
-			if !c.Secret || q.Reveal {
-				cv.Value = &plain
-			}
-		}
-		p.Items = append(p.Items, cv)
-	}
-	if q.Reveal {
-		s.record(ctx, "reveal", path, nil, 200)
-	}
-	return p, nil
-}
-
-// parseHistoryCursor reads a history cursor ("<revision>:<name>", as
-// History gives it) or, without one, a plain before revision.
-func parseHistoryCursor(cursor string, before int64) (HistoryCursor, error) {
-	if before < 0 {
-		return HistoryCursor{}, Invalid(Field("query.before", "out_of_range", "before must be a positive revision"))
-	}
-	if cursor == "" {
-		if before > 0 {
-			// Everything older than before: no name sorts before "".
-			return HistoryCursor{Revision: before - 1, Name: "\x00"}, nil
-		}
-		return HistoryCursor{}, nil
-	}
-	revs, name, ok := strings.Cut(cursor, ":")
-	rev, err := strconv.ParseInt(revs, 10, 64)
-	if !ok || err != nil || rev < 1 || (name != "" && ValidateName("query.cursor", name, nil) != nil) {
-		return HistoryCursor{}, Invalid(Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
-	}
-	return HistoryCursor{Revision: rev, Name: name}, nil
-}
-
-// Rollback makes a new revision whose vars equal those the scope had at
-// the given revision.
-func (s *Service) Rollback(ctx context.Context, path string, revision int64, c Cond) (WriteInfo, error) {
-	if err := validPath(path); err != nil {
-		return WriteInfo{}, err
-	}
-	if err := s.authorize(ctx, ActWrite, path, "scope.rollback"); err != nil {
-		return WriteInfo{}, err
-	}
-	cur, err := s.store.Revision(ctx)
-	if err != nil {
-		return WriteInfo{}, err
-	}
-	if revision < 1 || revision > cur {
-		return WriteInfo{}, Invalid(Field("body.revision", "out_of_range", "revision must be between 1 and %d", cur))
-	}
-	target, err := s.store.VarsAt(ctx, path, revision)
-	if err != nil {
-		return WriteInfo{}, err
-	}
-	want := make(map[string]Change, len(target))
-	for _, t := range target {
-		want[t.Name] = t
-	}
-	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, func(cs ScopeVars, _ *int) ([]VarChange, error) {
-		var out []VarChange
-		for _, v := range cs.Vars {
-			if _, ok := want[v.Name]; !ok {
-				out = append(out, VarChange{Name: v.Name, Delete: true})
-			}
-		}
-		names := make([]string, 0, len(want))
-		for n := range want {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			t := want[n]
-			plain, err := s.open(path, n, t.Version, t.Sealed)
-			if err != nil {
-				return nil, err
-			}
-			old, ok := findVar(cs.Vars, n)
-			in := VarInput{Value: &plain, Secret: &t.Secret, Description: &t.Description}
-			if ok && sameVar(s, path, old, in) {
-				continue
-			}
-			if ok && old.Secret && !t.Secret && !mayReveal {
-				return nil, Errorf(EForbidden, "the rollback turns secret %s into a non-secret, which needs the reveal permission", n)
-			}
-			ch := VarChange{Name: n, ID: t.VarID, Secret: t.Secret, Description: t.Description, Version: 1}
-			if ok {
-				ch.ID, ch.Version = old.ID, old.Version+1
-			}
-			if ch.Sealed, err = s.seal(path, n, ch.Version, plain); err != nil {
-				return nil, err
-			}
-			out = append(out, ch)
-		}
-		return out, nil
-	})
-	return info, err
-}
-
-// GetVarByID returns the var with the given id (any letter case) in a
-// scope, for dialects that address vars by id.
-func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (VarView, error) {
-	if err := s.readAuth(ctx, path, "var.get", nil, reveal); err != nil {
-		return VarView{}, err
-	}
-	sv, err := s.ownVars(ctx, path)
-	if err != nil {
-		return VarView{}, err
-	}
-	for _, v := range sv.Vars {
-		if strings.EqualFold(v.ID, id) {
-			if reveal {
-				s.record(ctx, "reveal", path, []string{v.Name}, 200)
-			}
-			return s.view(v, reveal)
-		}
-	}
-	return VarView{}, Errorf(ENotFound, "no var with id %s in scope %s", id, path)
-}
-
-// Visible reports whether the caller holds any grant on the scope, that
-// is whether a missing scope should read as empty rather than as hidden.
-func (s *Service) Visible(ctx context.Context, path string) bool {
-	return visible(CallerFrom(ctx).Token, path)
 }

@@ -2,55 +2,133 @@ package envy
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
-	"strconv"
+	"math/big"
 	"strings"
 	"time"
 )
 
-// globCovers reports whether every path that glob a matches is matched by
-// glob b, treating a's wildcards as what they may match.
-func globCovers(b, a string) bool {
-	return coverSegs(strings.Split(b, "/"), strings.Split(a, "/"))
+// TokenInput creates a token.
+type TokenInput struct {
+	Name        string
+	Owner       string // defaults to Name
+	Permissions []Grant
+	ExpiresAt   *time.Time
+	ExpiresIn   string // a Go duration such as "12h"; exclusive with ExpiresAt
 }
 
-func coverSegs(b, a []string) bool {
-	if len(b) == 0 {
-		return len(a) == 0
-	}
-	if b[0] == "**" {
-		for i := 0; i <= len(a); i++ {
-			if coverSegs(b[1:], a[i:]) {
-				return true
-			}
-		}
+const tokenPrefix = "envy_"
+
+// ValidTokenFormat reports whether s has the token format: "envy_" and at
+// least 43 base62 characters.
+func ValidTokenFormat(t string) bool {
+	if !strings.HasPrefix(t, tokenPrefix) || len(t) < len(tokenPrefix)+43 || len(t) > 256 {
 		return false
 	}
-	if len(a) == 0 || a[0] == "**" {
-		return false
-	}
-	if b[0] == "*" || b[0] == a[0] && a[0] != "*" {
-		return coverSegs(b[1:], a[1:])
-	}
-	return false
-}
-
-// holds reports whether the token holds action a on every scope glob g matches.
-func holds(t *Token, g string, a Action) bool {
-	for _, own := range t.Permissions {
-		if grantAllows(own, a) && globCovers(own.Scopes, g) {
-			return true
+	for i := len(tokenPrefix); i < len(t); i++ {
+		c := t[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
-func validAction(a Action) bool {
-	switch a {
-	case ActRead, ActWrite, ActReveal, ActAdmin:
-		return true
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewTokenValue returns a new random token: 32 random bytes in base62,
+// left-padded with '0' to 43 characters.
+func NewTokenValue() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return false
+	n := new(big.Int).SetBytes(b[:])
+	out := make([]byte, 0, 43)
+	base := big.NewInt(62)
+	mod := new(big.Int)
+	for n.Sign() > 0 {
+		n.DivMod(n, base, mod)
+		out = append(out, base62[mod.Int64()])
+	}
+	for len(out) < 43 {
+		out = append(out, '0')
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return tokenPrefix + string(out)
+}
+
+// HashToken returns the SHA-256 of a token's plaintext, as stored.
+func HashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+type cachedToken struct {
+	tok     *Token
+	fetched time.Time
+}
+
+// tokenCacheTTL bounds how long another server's revocation can go unseen;
+// revocations through this server take effect at once.
+const tokenCacheTTL = 2 * time.Second
+
+// Authenticate returns the token whose plaintext is given; EUnauthenticated
+// when it is malformed, unknown, expired or revoked.
+func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, error) {
+	if !ValidTokenFormat(plaintext) {
+		return nil, Errorf(EUnauthenticated, "missing or malformed token")
+	}
+	sum := sha256.Sum256([]byte(plaintext))
+	key := string(sum[:])
+	now := s.now()
+	var tok *Token
+	if c, ok := s.tokens.Load(key); ok && now.Sub(c.(cachedToken).fetched) < tokenCacheTTL {
+		tok = c.(cachedToken).tok
+	} else {
+		t, err := s.store.TokenByHash(ctx, sum[:])
+		if ErrorCode(err) == ENotFound {
+			return nil, Errorf(EUnauthenticated, "unknown token")
+		}
+		if err != nil {
+			return nil, err
+		}
+		tok = &t
+		s.tokens.Store(key, cachedToken{tok: tok, fetched: now})
+	}
+	if tok.RevokedAt != nil {
+		return nil, Errorf(EUnauthenticated, "token revoked")
+	}
+	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
+		return nil, Errorf(EUnauthenticated, "token expired")
+	}
+	return tok, nil
+}
+
+// Bootstrap creates the first admin token when no token exists. An empty
+// value makes a random one. It returns the plaintext and whether it
+// created the token.
+func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, error) {
+	if value == "" {
+		value = NewTokenValue()
+	} else if !ValidTokenFormat(value) {
+		return "", false, Invalid(Field("ENVY_BOOTSTRAP_TOKEN", "invalid_token", "must be envy_ followed by at least 43 base62 characters"))
+	}
+	t := Token{
+		ID: newID(), Name: "admin", Owner: "admin", Hash: HashToken(value),
+		Permissions: []Grant{{Scopes: "**", Actions: []Action{ActAdmin}}},
+		CreatedAt:   s.now(), CreatedBy: "bootstrap",
+	}
+	e := AuditEntry{At: t.CreatedAt, Actor: "bootstrap", Action: "token.create", Names: []string{t.Name}, Status: 201}
+	created, err := s.store.CreateToken(ctx, t, true, []AuditEntry{e})
+	if err != nil || !created {
+		return "", false, err
+	}
+	return value, true, nil
 }
 
 // CreateToken creates a token and returns it with its plaintext, shown
@@ -137,27 +215,6 @@ func (s *Service) CreateToken(ctx context.Context, in TokenInput) (Token, string
 	return t, plain, nil
 }
 
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Service) requireGlobalAdmin(ctx context.Context, action string) error {
-	t := CallerFrom(ctx).Token
-	if t == nil {
-		return Errorf(EUnauthenticated, "authentication required")
-	}
-	if !isGlobalAdmin(t) {
-		s.Refused(ctx, action, "", 403)
-		return Errorf(EForbidden, "%s needs the admin permission on **", action)
-	}
-	return nil
-}
-
 // ListTokens lists tokens by id (global admin).
 func (s *Service) ListTokens(ctx context.Context, cursor string, limit int) (Page[Token], error) {
 	limit, err := limitOf("query.limit", limit)
@@ -221,33 +278,4 @@ func (s *Service) Self(ctx context.Context) (Token, error) {
 		return Token{}, Errorf(EUnauthenticated, "authentication required")
 	}
 	return *t, nil
-}
-
-// Audit lists audit entries, newest first (global admin).
-func (s *Service) Audit(ctx context.Context, q AuditListQuery) (Page[AuditEntry], error) {
-	limit, err := limitOf("query.limit", q.Limit)
-	if err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	var before int64
-	if q.Cursor != "" {
-		if before, err = strconv.ParseInt(q.Cursor, 10, 64); err != nil || before < 1 {
-			return Page[AuditEntry]{}, Invalid(Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
-		}
-	}
-	if err := s.requireGlobalAdmin(ctx, "audit.list"); err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	s.flushAudit(ctx) // so that the list shows every reveal and refusal made before it
-	items, err := s.store.ListAudit(ctx, AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: limit + 1})
-	if err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	var p Page[AuditEntry]
-	if len(items) > limit {
-		items = items[:limit]
-		p.NextCursor = strconv.FormatInt(items[limit-1].ID, 10)
-	}
-	p.Items = items
-	return p, nil
 }

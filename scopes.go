@@ -5,11 +5,28 @@ import (
 	"fmt"
 )
 
+// ScopeInput updates a scope; nil fields keep their value.
+type ScopeInput struct {
+	Description *string
+	Inherits    *[]string
+}
+
+// ScopeListQuery selects scopes.
+type ScopeListQuery struct {
+	Prefix string
+	Cursor string
+	Limit  int // 1–1000, default 100
+}
+
 func validPath(path string) error {
 	if f := ValidateScopePath("path.scope", path); f != nil {
 		return Invalid(*f)
 	}
 	return nil
+}
+
+func scopeNotFound(path string) *Error {
+	return Errorf(ENotFound, "scope %s not found", path)
 }
 
 // ListScopes returns the scopes the caller can see, in path order.

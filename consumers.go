@@ -1,0 +1,107 @@
+package envy
+
+import (
+	"context"
+)
+
+// ConsumerInput is a consumer's report.
+type ConsumerInput struct {
+	Revision int64
+	Hostname string
+	PID      int
+}
+
+// ConsumerView is a live consumer in a status.
+type ConsumerView struct {
+	Consumer
+	Behind bool
+}
+
+// Status tells whether every live consumer runs the scope's revision.
+type Status struct {
+	Scope     string
+	Revision  int64
+	Synced    bool
+	Consumers []ConsumerView
+}
+
+// ReportConsumer records which revision a running workload runs.
+func (s *Service) ReportConsumer(ctx context.Context, path, id string, in ConsumerInput) (bool, error) {
+	if err := validPath(path); err != nil {
+		return false, err
+	}
+	var fields []FieldError
+	if !validSegment(id) {
+		fields = append(fields, Field("path.id", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
+	if in.Revision < 0 {
+		fields = append(fields, Field("body.revision", "out_of_range", "revision must not be negative"))
+	}
+	if len(in.Hostname) > 255 || !printable(in.Hostname) {
+		fields = append(fields, Field("body.hostname", "invalid_hostname", "hostname must be at most 255 printable characters"))
+	}
+	if in.PID < 0 {
+		fields = append(fields, Field("body.pid", "out_of_range", "pid must not be negative"))
+	}
+	if len(fields) > 0 {
+		return false, Invalid(fields...)
+	}
+	if err := s.authorize(ctx, ActRead, path, "consumer.report"); err != nil {
+		return false, err
+	}
+	if _, err := s.store.GetScope(ctx, path); err != nil {
+		return false, err
+	}
+	now := s.now()
+	s.noConsumers.Delete(path)
+	created, err := s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now})
+	s.noConsumers.Delete(path) // also after, in case a write's check ran in between
+	return created, err
+}
+
+// Status tells whether every live consumer of path runs the current
+// revision of its resolved env.
+func (s *Service) Status(ctx context.Context, path string) (Status, error) {
+	if err := s.readAuth(ctx, path, "status", nil, false); err != nil {
+		return Status{}, err
+	}
+	tree, err := s.store.ScopeTree(ctx, path)
+	if err != nil {
+		return Status{}, err
+	}
+	rev := treeRevision(tree)
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Scope: path, Revision: rev, Synced: true, Consumers: make([]ConsumerView, 0, len(cs))}
+	for _, c := range cs {
+		behind := c.Revision < rev
+		st.Synced = st.Synced && !behind
+		st.Consumers = append(st.Consumers, ConsumerView{Consumer: c, Behind: behind})
+	}
+	return st, nil
+}
+
+// synced reports whether every live consumer of path runs rev or newer.
+// A scope found without consumers is remembered until one reports
+// through this service, so that writes to scopes nobody consumes cost no
+// extra read.
+func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+	if _, none := s.noConsumers.Load(path); none {
+		return true
+	}
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return false
+	}
+	if len(cs) == 0 {
+		s.noConsumers.Store(path, struct{}{})
+	}
+	for _, c := range cs {
+		if c.Revision < rev {
+			return false
+		}
+	}
+	return true
+}

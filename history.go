@@ -1,0 +1,166 @@
+package envy
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ChangeView is a history entry as reads show it.
+type ChangeView struct {
+	Revision    int64
+	Name        string
+	Op          Op
+	Version     int64
+	Actor       string
+	At          time.Time
+	Secret      bool
+	Value       *Sensitive // nil for deletes and masked secrets
+	MaskedValue *string
+}
+
+// HistoryQuery pages through a scope's history.
+type HistoryQuery struct {
+	Cursor string // a next cursor that History gave
+	Before int64  // without a cursor: only changes older than this revision
+	Limit  int
+	Reveal bool
+}
+
+// History returns a scope's changes, newest first.
+func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Page[ChangeView], error) {
+	limit, err := limitOf("query.limit", q.Limit)
+	if err != nil {
+		return Page[ChangeView]{}, err
+	}
+	after, err := parseHistoryCursor(q.Cursor, q.Before)
+	if err != nil {
+		return Page[ChangeView]{}, err
+	}
+	if err := s.readAuth(ctx, path, "history", nil, q.Reveal); err != nil {
+		return Page[ChangeView]{}, err
+	}
+	if _, err := s.store.GetScope(ctx, path); err != nil {
+		return Page[ChangeView]{}, err
+	}
+	changes, err := s.store.History(ctx, path, after, limit+1)
+	if err != nil {
+		return Page[ChangeView]{}, err
+	}
+	var p Page[ChangeView]
+	if len(changes) > limit {
+		changes = changes[:limit]
+		last := changes[limit-1]
+		p.NextCursor = strconv.FormatInt(last.Revision, 10) + ":" + last.Name
+	}
+	p.Items = make([]ChangeView, 0, len(changes))
+	for _, c := range changes {
+		cv := ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
+		if c.Op == OpSet {
+			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
+			if err != nil {
+				return Page[ChangeView]{}, err
+			}
+			if c.Secret {
+				m := Mask(plain)
+				cv.MaskedValue = &m
+			}
+			if !c.Secret || q.Reveal {
+				cv.Value = &plain
+			}
+		}
+		p.Items = append(p.Items, cv)
+	}
+	if q.Reveal {
+		s.record(ctx, "reveal", path, nil, 200)
+	}
+	return p, nil
+}
+
+// parseHistoryCursor reads a history cursor ("<revision>:<name>", as
+// History gives it) or, without one, a plain before revision.
+func parseHistoryCursor(cursor string, before int64) (HistoryCursor, error) {
+	if before < 0 {
+		return HistoryCursor{}, Invalid(Field("query.before", "out_of_range", "before must be a positive revision"))
+	}
+	if cursor == "" {
+		if before > 0 {
+			// Everything older than before: no name sorts before "".
+			return HistoryCursor{Revision: before - 1, Name: "\x00"}, nil
+		}
+		return HistoryCursor{}, nil
+	}
+	revs, name, ok := strings.Cut(cursor, ":")
+	rev, err := strconv.ParseInt(revs, 10, 64)
+	if !ok || err != nil || rev < 1 || (name != "" && ValidateName("query.cursor", name, nil) != nil) {
+		return HistoryCursor{}, Invalid(Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
+	}
+	return HistoryCursor{Revision: rev, Name: name}, nil
+}
+
+// Rollback makes a new revision whose vars equal those the scope had at
+// the given revision.
+func (s *Service) Rollback(ctx context.Context, path string, revision int64, c Cond) (WriteInfo, error) {
+	if err := validPath(path); err != nil {
+		return WriteInfo{}, err
+	}
+	if err := s.authorize(ctx, ActWrite, path, "scope.rollback"); err != nil {
+		return WriteInfo{}, err
+	}
+	cur, err := s.store.Revision(ctx)
+	if err != nil {
+		return WriteInfo{}, err
+	}
+	if revision < 1 || revision > cur {
+		return WriteInfo{}, Invalid(Field("body.revision", "out_of_range", "revision must be between 1 and %d", cur))
+	}
+	target, err := s.store.VarsAt(ctx, path, revision)
+	if err != nil {
+		return WriteInfo{}, err
+	}
+	want := make(map[string]Change, len(target))
+	for _, t := range target {
+		want[t.Name] = t
+	}
+	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
+	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, func(cs ScopeVars, _ *int) ([]VarChange, error) {
+		var out []VarChange
+		for _, v := range cs.Vars {
+			if _, ok := want[v.Name]; !ok {
+				out = append(out, VarChange{Name: v.Name, Delete: true})
+			}
+		}
+		names := make([]string, 0, len(want))
+		for n := range want {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			t := want[n]
+			plain, err := s.open(path, n, t.Version, t.Sealed)
+			if err != nil {
+				return nil, err
+			}
+			old, ok := findVar(cs.Vars, n)
+			in := VarInput{Value: &plain, Secret: &t.Secret, Description: &t.Description}
+			if ok && sameVar(s, path, old, in) {
+				continue
+			}
+			if ok && old.Secret && !t.Secret && !mayReveal {
+				return nil, Errorf(EForbidden, "the rollback turns secret %s into a non-secret, which needs the reveal permission", n)
+			}
+			ch := VarChange{Name: n, ID: t.VarID, Secret: t.Secret, Description: t.Description, Version: 1}
+			if ok {
+				ch.ID, ch.Version = old.ID, old.Version+1
+			}
+			if ch.Sealed, err = s.seal(path, n, ch.Version, plain); err != nil {
+				return nil, err
+			}
+			out = append(out, ch)
+		}
+		return out, nil
+	})
+	return info, err
+}
