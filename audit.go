@@ -123,15 +123,7 @@ func (s *Service) Audit(ctx context.Context, q AuditListQuery) (Page[AuditEntry]
 		return Page[AuditEntry]{}, err
 	}
 	s.flushAudit(ctx) // so that the list shows every reveal and refusal made before it
-	items, err := s.store.ListAudit(ctx, AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: limit + 1})
-	if err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	var p Page[AuditEntry]
-	if len(items) > limit {
-		items = items[:limit]
-		p.NextCursor = strconv.FormatInt(items[limit-1].ID, 10)
-	}
-	p.Items = items
-	return p, nil
+	return fetchPage(limit, func(n int) ([]AuditEntry, error) {
+		return s.store.ListAudit(ctx, AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: n})
+	}, func(e AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
 }

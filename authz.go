@@ -11,6 +11,15 @@ func (s *Service) Visible(ctx context.Context, path string) bool {
 	return visible(CallerFrom(ctx).Token, path)
 }
 
+// Can reports whether the caller in ctx may do a on scope, as the
+// service's own checks would decide, without recording anything: for a
+// dialect that must know before it acts (say, to answer a dry run or to
+// choose between a read and a write path). The service still checks each
+// call on its own.
+func (s *Service) Can(ctx context.Context, a Action, scope string) bool {
+	return can(CallerFrom(ctx).Token, a, scope)
+}
+
 func grantAllows(g Grant, a Action) bool {
 	for _, x := range g.Actions {
 		if x == a || x == ActAdmin || (a == ActRead && x == ActReveal) {

@@ -45,18 +45,14 @@ func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Pag
 	if _, err := s.store.GetScope(ctx, path); err != nil {
 		return Page[ChangeView]{}, err
 	}
-	changes, err := s.store.History(ctx, path, after, limit+1)
+	changes, err := fetchPage(limit, func(n int) ([]Change, error) {
+		return s.store.History(ctx, path, after, n)
+	}, func(c Change) string { return strconv.FormatInt(c.Revision, 10) + ":" + c.Name })
 	if err != nil {
 		return Page[ChangeView]{}, err
 	}
-	var p Page[ChangeView]
-	if len(changes) > limit {
-		changes = changes[:limit]
-		last := changes[limit-1]
-		p.NextCursor = strconv.FormatInt(last.Revision, 10) + ":" + last.Name
-	}
-	p.Items = make([]ChangeView, 0, len(changes))
-	for _, c := range changes {
+	p := Page[ChangeView]{NextCursor: changes.NextCursor, Items: make([]ChangeView, 0, len(changes.Items))}
+	for _, c := range changes.Items {
 		cv := ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
 		if c.Op == OpSet {
 			plain, err := s.open(path, c.Name, c.Version, c.Sealed)

@@ -6,6 +6,7 @@ type Page[T any] struct {
 	NextCursor string // "" on the last page
 }
 
+// limitOf reads a page size: 100 when unset, else 1 to 1000.
 func limitOf(loc string, limit int) (int, error) {
 	if limit == 0 {
 		return 100, nil
@@ -14,4 +15,21 @@ func limitOf(loc string, limit int) (int, error) {
 		return 0, Invalid(Field(loc, "out_of_range", "limit must be between 1 and 1000"))
 	}
 	return limit, nil
+}
+
+// fetchPage asks fetch for one item more than limit, which tells whether
+// a next page exists without counting, and makes the page: at most limit
+// items and, when more follow, the cursor of the last one kept.
+func fetchPage[T any](limit int, fetch func(n int) ([]T, error), cursor func(last T) string) (Page[T], error) {
+	items, err := fetch(limit + 1)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	var p Page[T]
+	if len(items) > limit {
+		items = items[:limit]
+		p.NextCursor = cursor(items[limit-1])
+	}
+	p.Items = items
+	return p, nil
 }

@@ -39,20 +39,12 @@ func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope]
 	if len(q.Prefix) > MaxScopePath {
 		return Page[Scope]{}, Invalid(Field("query.prefix", "too_long", "prefix is longer than %d characters", MaxScopePath))
 	}
-	items, err := s.store.ListScopes(ctx, ScopeQuery{
-		Prefix: q.Prefix, After: q.Cursor, Limit: limit + 1,
-		Allow: func(p string) bool { return visible(t, p) },
-	})
-	if err != nil {
-		return Page[Scope]{}, err
-	}
-	var p Page[Scope]
-	if len(items) > limit {
-		items = items[:limit]
-		p.NextCursor = items[limit-1].Path
-	}
-	p.Items = items
-	return p, nil
+	return fetchPage(limit, func(n int) ([]Scope, error) {
+		return s.store.ListScopes(ctx, ScopeQuery{
+			Prefix: q.Prefix, After: q.Cursor, Limit: n,
+			Allow: func(p string) bool { return visible(t, p) },
+		})
+	}, func(sc Scope) string { return sc.Path })
 }
 
 // GetScope returns a scope with its var count.

@@ -224,17 +224,9 @@ func (s *Service) ListTokens(ctx context.Context, cursor string, limit int) (Pag
 	if err := s.requireGlobalAdmin(ctx, "token.list"); err != nil {
 		return Page[Token]{}, err
 	}
-	items, err := s.store.ListTokens(ctx, cursor, limit+1)
-	if err != nil {
-		return Page[Token]{}, err
-	}
-	var p Page[Token]
-	if len(items) > limit {
-		items = items[:limit]
-		p.NextCursor = items[limit-1].ID
-	}
-	p.Items = items
-	return p, nil
+	return fetchPage(limit, func(n int) ([]Token, error) {
+		return s.store.ListTokens(ctx, cursor, n)
+	}, func(t Token) string { return t.ID })
 }
 
 // GetToken returns a token (global admin, or the token itself).
