@@ -55,6 +55,9 @@ type Options struct {
 	// AuthFailRate limits failed authentications per client address per
 	// second (burst 5×); 0 means DefaultAuthFailRate.
 	AuthFailRate float64
+	// AuthFailBurst is the burst of that limit; 0 means five times the
+	// rate (DefaultAuthFailBurst at the default rate).
+	AuthFailBurst int
 	// Logger receives the access log and internal errors; nil discards.
 	Logger *slog.Logger
 	// Registry receives the metrics and is served at /metrics; nil makes a
@@ -106,7 +109,10 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		keepAlive:      keepAliveInterval,
 		now:            time.Now,
 	}
-	s.authFail = newLimiters(opts.AuthFailRate, max(1, int(opts.AuthFailRate*DefaultAuthFailBurst/DefaultAuthFailRate)))
+	if opts.AuthFailBurst <= 0 {
+		opts.AuthFailBurst = max(1, int(opts.AuthFailRate*DefaultAuthFailBurst/DefaultAuthFailRate))
+	}
+	s.authFail = newLimiters(opts.AuthFailRate, opts.AuthFailBurst)
 	if opts.RateLimit > 0 {
 		s.perToken = newLimiters(opts.RateLimit, max(1, int(opts.RateLimit*2)))
 	}
