@@ -1,4 +1,4 @@
-// Command bench is envy's load benchmark (DESIGN.md section 9). In one run
+// Command bench is envy's load benchmark (docs/benchmarks.md). In one run
 // it builds and starts `envy server` on SQLite in a temp dir, seeds it,
 // and measures it against a baseline net/http handler that serves a fixed
 // JSON body of the same size, started the same way:

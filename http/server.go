@@ -1,4 +1,4 @@
-// Package http serves envy's native JSON API (section 4 of DESIGN.md) over
+// Package http serves envy's native JSON API (docs/api.md) over
 // an *envy.Service: routing, middleware (request ids, recovery, access log,
 // metrics), authentication and rate limits, request decoding, and the one
 // table that maps domain error codes to HTTP statuses and problem details.

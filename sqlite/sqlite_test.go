@@ -429,7 +429,7 @@ func TestCacheStaysWithinItsLimit(t *testing.T) {
 }
 
 // BenchmarkWriteParallel measures durable single-var writes with 32
-// concurrent writers (on GOMAXPROCS=2, as in DESIGN.md §9), each write
+// concurrent writers (on GOMAXPROCS=2, as in docs/benchmarks.md), each write
 // acknowledged only after its group commit is on disk.
 func BenchmarkWriteParallel(b *testing.B) {
 	s := openTest(b, filepath.Join(b.TempDir(), "envy.db"))
@@ -479,7 +479,7 @@ func BenchmarkWriteParallel(b *testing.B) {
 }
 
 // BenchmarkScopeTreeParallel measures the hot read path: a 50-var scope
-// with one inherited scope, as in DESIGN.md §9, served from the cache.
+// with one inherited scope, as in docs/benchmarks.md, served from the cache.
 func BenchmarkScopeTreeParallel(b *testing.B) {
 	s := openTest(b, filepath.Join(b.TempDir(), "envy.db"))
 	defer s.Close()

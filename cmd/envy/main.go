@@ -1,5 +1,5 @@
-// Command envy is the envy server, its command-line client and (later) the
-// runtime injector, in one binary.
+// Command envy is the envy server, its command-line client and the runtime
+// injector (`envy run`), in one binary.
 //
 // This file holds the root command, the global flags and the error
 // handling: every error ends as one line on stderr, `envy: <message>`, with

@@ -1,5 +1,5 @@
 // Package containers serves the container environment variables dialect
-// (seed 003, DESIGN.md section 5) over envy's Service: list, merge, set and
+// (docs/dialects/containers.md) over envy's Service: list, merge, set and
 // delete the variables of a container at /api/v1/containers/{id}/env, in
 // that platform's envelope {"statusCode","message","data"}, over the scope
 // containers/{id}.

@@ -1,6 +1,6 @@
-// Package hooksecrets serves the Auth0 Hook Secrets dialect (seed 004,
-// DESIGN.md section 5) over envy's Service: read, add, update and delete
-// the secrets of a hook at /api/v2/hooks/{id}/secrets, with the Auth0
+// Package hooksecrets serves the Auth0 Hook Secrets dialect
+// (docs/dialects/hooksecrets.md) over envy's Service: read, add, update and
+// delete the secrets of a hook at /api/v2/hooks/{id}/secrets, with the Auth0
 // Management API's error envelope, over the scope hooks/{id}.
 //
 // It is a thin adapter. Every read and write is a call to the same
