@@ -1,31 +1,62 @@
 package envy
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"unicode/utf8"
 )
 
-// Sensitive holds a variable's plaintext value. Its String, GoString,
-// Format and LogValue methods print a mask, so that a stray log line or %v
-// cannot leak it; Reveal is the one explicit way to the plaintext.
-type Sensitive struct{ s string }
+// Sensitive holds a variable's plaintext value. Every way fmt, log/slog,
+// encoding/json and encoding/text print it shows a mask, so that a stray
+// log line or Sprintf can't leak it: String, GoString, Format (every verb,
+// %d and %x included), LogValue and MarshalText. Reveal is the one
+// explicit way to the plaintext.
+//
+// The plaintext sits behind a pointer: fmt prints a struct's unexported
+// fields by reflection without calling their methods, and so would print a
+// string field of a Sensitive nested in another type's unexported field;
+// a pointer it prints as an address. Compare values with Equal (== would
+// compare the pointers, so it does not compile).
+type Sensitive struct {
+	p *string
+	_ [0]func() // not comparable
+}
 
 // NewSensitive wraps a plaintext value.
-func NewSensitive(s string) Sensitive { return Sensitive{s: s} }
+func NewSensitive(s string) Sensitive { return Sensitive{p: &s} }
 
 // Reveal returns the plaintext.
-func (v Sensitive) Reveal() string { return v.s }
+func (v Sensitive) Reveal() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
 
 // Len returns the value's length in code points.
-func (v Sensitive) Len() int { return utf8.RuneCountInString(v.s) }
+func (v Sensitive) Len() int { return utf8.RuneCountInString(v.Reveal()) }
 
 // Equal reports whether two values are equal.
-func (v Sensitive) Equal(o Sensitive) bool { return v.s == o.s }
+func (v Sensitive) Equal(o Sensitive) bool { return v.Reveal() == o.Reveal() }
 
-func (v Sensitive) String() string               { return "[sensitive]" }
-func (v Sensitive) GoString() string             { return "envy.Sensitive{[sensitive]}" }
-func (v Sensitive) LogValue() slog.Value         { return slog.StringValue("[sensitive]") }
-func (v Sensitive) MarshalText() ([]byte, error) { return []byte("[sensitive]"), nil }
+const sensitiveMask = "[sensitive]"
+
+func (v Sensitive) String() string               { return sensitiveMask }
+func (v Sensitive) GoString() string             { return "envy.Sensitive{" + sensitiveMask + "}" }
+func (v Sensitive) LogValue() slog.Value         { return slog.StringValue(sensitiveMask) }
+func (v Sensitive) MarshalText() ([]byte, error) { return []byte(sensitiveMask), nil }
+
+// Format prints the mask for every verb and flag: %#v as GoString, all
+// others as String. Without it %d, %x and the like would format the
+// plaintext.
+func (v Sensitive) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, v.GoString())
+		return
+	}
+	io.WriteString(f, sensitiveMask)
+}
 
 // MaskRune is the character that masks hidden parts of a secret.
 const MaskRune = '•'
@@ -37,7 +68,7 @@ const maskFill = "••••"
 // that the mask does not tell the length; values shorter than 12 characters
 // mask whole.
 func Mask(v Sensitive) string {
-	r := []rune(v.s)
+	r := []rune(v.Reveal())
 	n := len(r)
 	if n < 12 {
 		return maskFill
