@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -49,9 +51,27 @@ var (
 	ErrOpen       = errors.New("crypto: sealed value does not open (wrong additional data, or corrupted)")
 )
 
+// ErrWrongMasterKey is the error of OpenKeyring and Refresh when the
+// master key does not open a data key of the store.
+var ErrWrongMasterKey = errors.New("wrong master key")
+
 // Keyring holds the unwrapped data keys, as AEADs built once. It is safe
-// for concurrent use.
+// for concurrent use. It keeps the master key and the key store, so that a
+// data key added later (by `keys rotate`, or by another server sharing the
+// store) is picked up: on a NoticeDataKey (see Follow), and on demand when
+// a value names a key it does not hold yet.
 type Keyring struct {
+	mk MasterKey
+	ks KeyStore
+
+	state atomic.Pointer[keyState]
+
+	refreshMu    sync.Mutex // one refresh at a time
+	lastOnDemand time.Time  // under refreshMu: on-demand refreshes are rate-limited
+}
+
+// keyState is one immutable set of unwrapped keys; a refresh replaces it.
+type keyState struct {
 	aeads  map[uint32]cipher.AEAD
 	newest uint32
 	seal   cipher.AEAD // aeads[newest]
@@ -59,9 +79,10 @@ type Keyring struct {
 
 var _ envy.Keyring = (*Keyring)(nil)
 
-// OpenKeyring loads the data keys from ks and unwraps them with mk, once.
-// When ks has none, it generates a data key, wraps it with mk and stores it
-// as key 1. mk is not kept: the caller may close it once this returns.
+// OpenKeyring loads the data keys from ks and unwraps them with mk. When
+// ks has none, it generates a data key, wraps it with mk and stores it as
+// key 1. The keyring keeps mk to unwrap keys added later: close mk only
+// once the keyring is no longer used.
 func OpenKeyring(ctx context.Context, mk MasterKey, ks KeyStore) (*Keyring, error) {
 	dks, err := ks.DataKeys(ctx)
 	if err != nil {
@@ -84,30 +105,124 @@ func OpenKeyring(ctx context.Context, mk MasterKey, ks KeyStore) (*Keyring, erro
 			dks = []envy.DataKey{dk}
 		}
 	}
-	kr := &Keyring{aeads: make(map[uint32]cipher.AEAD, len(dks))}
+	kr := &Keyring{mk: mk, ks: ks}
+	st, err := kr.unwrap(ctx, nil, dks)
+	if err != nil {
+		return nil, err
+	}
+	kr.state.Store(st)
+	return kr, nil
+}
+
+// unwrap returns a state with the keys of prev plus those of dks that prev
+// lacks.
+func (kr *Keyring) unwrap(ctx context.Context, prev *keyState, dks []envy.DataKey) (*keyState, error) {
+	st := &keyState{aeads: make(map[uint32]cipher.AEAD, len(dks))}
+	if prev != nil {
+		maps.Copy(st.aeads, prev.aeads)
+		st.newest = prev.newest
+	}
+	seen := make(map[uint32]bool, len(dks))
 	for _, dk := range dks {
-		if _, dup := kr.aeads[dk.ID]; dup {
+		if seen[dk.ID] {
 			return nil, fmt.Errorf("keyring: data key %d is stored twice", dk.ID)
 		}
-		raw, err := mk.Unwrap(ctx, dk.Wrapped)
+		seen[dk.ID] = true
+		if _, ok := st.aeads[dk.ID]; ok {
+			continue
+		}
+		raw, err := kr.mk.Unwrap(ctx, dk.Wrapped)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, fmt.Errorf("keyring: unwrap data key %d: %w", dk.ID, ctxErr)
 			}
-			return nil, fmt.Errorf("keyring: master key does not open data key %d: wrong master key? (%w)", dk.ID, err)
+			return nil, fmt.Errorf("keyring: master key does not open data key %d: %w? (%v)", dk.ID, ErrWrongMasterKey, err)
 		}
 		aead, err := newAEAD(raw)
 		clear(raw)
 		if err != nil {
 			return nil, fmt.Errorf("keyring: data key %d: %w", dk.ID, err)
 		}
-		kr.aeads[dk.ID] = aead
-		if len(kr.aeads) == 1 || dk.ID > kr.newest {
-			kr.newest = dk.ID
+		st.aeads[dk.ID] = aead
+		if len(st.aeads) == 1 || dk.ID > st.newest {
+			st.newest = dk.ID
 		}
 	}
-	kr.seal = kr.aeads[kr.newest]
-	return kr, nil
+	st.seal = st.aeads[st.newest]
+	return st, nil
+}
+
+// Refresh loads the data keys that were added to the store since the
+// keyring last looked, and seals with the newest from then on.
+func (kr *Keyring) Refresh(ctx context.Context) error {
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	return kr.refreshLocked(ctx)
+}
+
+func (kr *Keyring) refreshLocked(ctx context.Context) error {
+	dks, err := kr.ks.DataKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keyring: load data keys: %w", err)
+	}
+	st, err := kr.unwrap(ctx, kr.state.Load(), dks)
+	if err != nil {
+		return err
+	}
+	kr.state.Store(st)
+	return nil
+}
+
+// Follow makes the keyring refresh whenever n says a data key was added,
+// or that notices may have been lost. It returns the cancel of the
+// subscription.
+func (kr *Keyring) Follow(n envy.Notifier, onErr func(error)) (cancel func()) {
+	return n.Subscribe(func(nt envy.Notice) {
+		if nt.Kind != envy.NoticeDataKey && nt.Kind != envy.NoticeResync {
+			return
+		}
+		go func() { // never on the notifier's goroutine: this reads the store
+			ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+			defer cancel()
+			if err := kr.Refresh(ctx); err != nil && onErr != nil {
+				onErr(err)
+			}
+		}()
+	})
+}
+
+// refreshTimeout bounds a refresh; onDemandEvery rate-limits the refreshes
+// that a value sealed under an unknown key causes.
+const (
+	refreshTimeout = 10 * time.Second
+	onDemandEvery  = time.Second
+)
+
+// aeadFor returns the AEAD of key id, refreshing once from the store when
+// the keyring does not hold it (another server may have just added it).
+func (kr *Keyring) aeadFor(id uint32) (cipher.AEAD, bool) {
+	if aead, ok := kr.state.Load().aeads[id]; ok {
+		return aead, true
+	}
+	if kr.ks == nil {
+		return nil, false
+	}
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	if aead, ok := kr.state.Load().aeads[id]; ok {
+		return aead, true // a refresh that ran meanwhile found it
+	}
+	if time.Since(kr.lastOnDemand) < onDemandEvery {
+		return nil, false
+	}
+	kr.lastOnDemand = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	if kr.refreshLocked(ctx) != nil {
+		return nil, false
+	}
+	aead, ok := kr.state.Load().aeads[id]
+	return aead, ok
 }
 
 // newDataKey makes a random data key and wraps it with mk.
@@ -137,22 +252,23 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 
 // KeyIDs returns the ids of the data keys, in ascending order.
 func (kr *Keyring) KeyIDs() []uint32 {
-	return slices.Sorted(maps.Keys(kr.aeads))
+	return slices.Sorted(maps.Keys(kr.state.Load().aeads))
 }
 
 // NewestKeyID returns the id of the data key that Seal uses.
-func (kr *Keyring) NewestKeyID() uint32 { return kr.newest }
+func (kr *Keyring) NewestKeyID() uint32 { return kr.state.Load().newest }
 
 // Seal encrypts plaintext under the newest data key, binding it to ad.
 func (kr *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
 	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
+	st := kr.state.Load()
 	out[0] = sealFormat
-	binary.BigEndian.PutUint32(out[1:1+idSize], kr.newest)
+	binary.BigEndian.PutUint32(out[1:1+idSize], st.newest)
 	nonce := out[1+idSize : headerSize]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("crypto: seal: read random nonce: %w", err)
 	}
-	return kr.seal.Seal(out, nonce, plaintext, ad), nil
+	return st.seal.Seal(out, nonce, plaintext, ad), nil
 }
 
 // Open decrypts a value sealed by Seal with the same ad. Its errors are
@@ -166,7 +282,7 @@ func (kr *Keyring) Open(sealed, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unknown format %d", ErrMalformed, sealed[0])
 	}
 	id := binary.BigEndian.Uint32(sealed[1 : 1+idSize])
-	aead, ok := kr.aeads[id]
+	aead, ok := kr.aeadFor(id)
 	if !ok {
 		return nil, fmt.Errorf("%w %d", ErrUnknownKey, id)
 	}
@@ -189,7 +305,7 @@ func (kr *Keyring) Ready(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if kr == nil || kr.seal == nil {
+	if kr == nil || kr.state.Load() == nil {
 		return errors.New("crypto: keyring not open")
 	}
 	ad := envy.AD("envy/readyz", "probe", 1)

@@ -58,7 +58,14 @@ var readyLine = regexp.MustCompile(`msg="envy is ready" url=(\S+)`)
 // given admin token and waits until it is ready.
 func startServer(t *testing.T, dataDir, token string) *server {
 	t.Helper()
-	cmd := exec.Command(envyBin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	return startServerWith(t, token, "--data-dir", dataDir)
+}
+
+// startServerWith starts envy server on a free port with the given flags
+// and admin token, and waits until it is ready.
+func startServerWith(t *testing.T, token string, flags ...string) *server {
+	t.Helper()
+	cmd := exec.Command(envyBin, append([]string{"server", "--listen", "127.0.0.1:0"}, flags...)...)
 	cmd.Env = append(os.Environ(), "ENVY_BOOTSTRAP_TOKEN="+token)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

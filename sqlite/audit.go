@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // AppendAudit records entries that belong to no other write, such as a
@@ -21,7 +22,7 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 // ListAudit returns audit entries, newest first.
 func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision FROM audit WHERE 1 = 1`
 	var args []any
@@ -58,8 +59,8 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision); err != nil {
 			return nil, dbErr("list audit entries", err)
 		}
-		e.At = fromNanos(at)
-		if e.Names, err = parseList[string](names); err != nil {
+		e.At = storeutil.FromNanos(at)
+		if e.Names, err = storeutil.ParseList[string](names); err != nil {
 			return nil, dbErr("decode audit names", err)
 		}
 		out = append(out, e)
@@ -80,14 +81,14 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) 
 			return err
 		}
 		if !ok {
-			return notFound(c.Scope)
+			return storeutil.NotFound(c.Scope)
 		}
-		seen := orNow(c.SeenAt, t.now)
+		seen := storeutil.OrNow(c.SeenAt, t.now)
 		var first int64
 		switch err := t.queryRow(`SELECT first_seen FROM consumers WHERE scope = ? AND id = ?`, c.Scope, c.ID).Scan(&first); {
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
-			first = nanos(seen)
+			first = storeutil.Nanos(seen)
 			if !c.FirstSeen.IsZero() {
 				first = c.FirstSeen.UnixNano()
 			}
@@ -98,9 +99,10 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) 
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, id) DO UPDATE SET
 				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, nanos(seen)); err != nil {
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, storeutil.Nanos(seen)); err != nil {
 			return dbErr("write a consumer", err)
 		}
+		t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: c.Scope})
 		return nil
 	})
 	if err != nil {
@@ -112,13 +114,13 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) 
 // Consumers returns the consumers of a scope seen at or after since, by id.
 func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	if err := s.checkScope(ctx, scope); err != nil {
 		return nil, err
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT id, hostname, pid, revision, first_seen, seen_at
-		FROM consumers WHERE scope = ? AND seen_at >= ? ORDER BY id`, scope, nanos(since))
+		FROM consumers WHERE scope = ? AND seen_at >= ? ORDER BY id`, scope, storeutil.Nanos(since))
 	if err != nil {
 		return nil, dbErr("list consumers", err)
 	}
@@ -130,7 +132,7 @@ func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([
 		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
 			return nil, dbErr("list consumers", err)
 		}
-		c.FirstSeen, c.SeenAt = fromNanos(first), fromNanos(seen)
+		c.FirstSeen, c.SeenAt = storeutil.FromNanos(first), storeutil.FromNanos(seen)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -142,7 +144,7 @@ func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([
 // DataKeys returns every wrapped data key, by id.
 func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
 	if err != nil {
@@ -158,7 +160,7 @@ func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
 		if err := rows.Scan(&k.ID, &k.Wrapped, &at); err != nil {
 			return nil, dbErr("list data keys", err)
 		}
-		k.CreatedAt = fromNanos(at)
+		k.CreatedAt = storeutil.FromNanos(at)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -176,12 +178,13 @@ func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
 	}
 	return s.do(ctx, func(t *txn) error {
 		if _, err := t.exec(`INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)`,
-			int64(k.ID), k.Wrapped, nanos(orNow(k.CreatedAt, t.now))); err != nil {
+			int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
 			if isUnique(err) {
 				return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
 			}
 			return dbErr("insert a data key", err)
 		}
+		t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
 		return nil
 	})
 }

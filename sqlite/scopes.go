@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // querier runs a query on the readers' pool or in the writer's
@@ -48,8 +48,8 @@ func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars
 		if sv == nil {
 			sc.Path = path
 			sc.Description = scopeDesc
-			sc.CreatedAt, sc.UpdatedAt = fromNanos(sc0), fromNanos(sc1)
-			if sc.Inherits, err = parseList[string](inherits); err != nil {
+			sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(sc0), storeutil.FromNanos(sc1)
+			if sc.Inherits, err = storeutil.ParseList[string](inherits); err != nil {
 				return nil, dbErr("decode inherits", err)
 			}
 			sv = &envy.ScopeVars{Scope: sc}
@@ -71,8 +71,8 @@ func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars
 			Description: desc.String,
 			Version:     ver.Int64,
 			Revision:    rev.Int64,
-			CreatedAt:   fromNanos(vc0.Int64),
-			UpdatedAt:   fromNanos(vc1.Int64),
+			CreatedAt:   storeutil.FromNanos(vc0.Int64),
+			UpdatedAt:   storeutil.FromNanos(vc1.Int64),
 			UpdatedBy:   actor,
 		})
 	}
@@ -100,70 +100,29 @@ func (s *Store) scopeVars(ctx context.Context, path string) (*envy.ScopeVars, er
 	return sv, nil
 }
 
-func notFound(path string) error {
-	return envy.Errorf(envy.ENotFound, "scope %s not found", path)
-}
-
-// cloneScope copies a scope so that the caller may change it without
-// touching the cached one.
-func cloneScope(sc envy.Scope) envy.Scope {
-	sc.Inherits = slices.Clone(sc.Inherits)
-	return sc
-}
-
 // GetScope returns the scope at path with its VarCount.
 func (s *Store) GetScope(ctx context.Context, path string) (envy.Scope, error) {
 	if s.closed.Load() {
-		return envy.Scope{}, errClosed()
+		return envy.Scope{}, storeutil.ErrClosed()
 	}
 	sv, err := s.scopeVars(ctx, path)
 	if err != nil {
 		return envy.Scope{}, err
 	}
 	if sv == nil {
-		return envy.Scope{}, notFound(path)
+		return envy.Scope{}, storeutil.NotFound(path)
 	}
-	return cloneScope(sv.Scope), nil
+	return storeutil.CloneScope(sv.Scope), nil
 }
-
-// listBatch is how many scopes ListScopes reads per query when it has to
-// filter: enough to make few round trips, few enough not to read the whole
-// table for one page.
-const listBatch = 256
 
 // ListScopes returns scopes in path order.
 func (s *Store) ListScopes(ctx context.Context, q envy.ScopeQuery) ([]envy.Scope, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
-	n := listBatch
-	if q.Allow == nil && q.Limit > 0 {
-		n = q.Limit // every row counts: one query reads the page
-	}
-	var out []envy.Scope
-	after := q.After
-	for {
-		page, more, err := s.listScopes(ctx, q.Prefix, after, n)
-		if err != nil {
-			return nil, err
-		}
-		for _, sc := range page {
-			after = sc.Path
-			if !strings.HasPrefix(sc.Path, q.Prefix) {
-				return out, nil // past the prefix's range, in path order
-			}
-			if q.Allow != nil && !q.Allow(sc.Path) {
-				continue
-			}
-			out = append(out, sc)
-			if q.Limit > 0 && len(out) == q.Limit {
-				return out, nil
-			}
-		}
-		if !more {
-			return out, nil
-		}
-	}
+	return storeutil.ListScopes(q, func(prefix, after string, n int) ([]envy.Scope, bool, error) {
+		return s.listScopes(ctx, prefix, after, n)
+	})
 }
 
 // listScopes reads up to n scopes after the cursor, from the first path
@@ -188,8 +147,8 @@ func (s *Store) listScopes(ctx context.Context, prefix, after string, n int) (pa
 		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &c, &u, &sc.VarCount); err != nil {
 			return nil, false, dbErr("list scopes", err)
 		}
-		sc.CreatedAt, sc.UpdatedAt = fromNanos(c), fromNanos(u)
-		if sc.Inherits, err = parseList[string](inherits); err != nil {
+		sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(c), storeutil.FromNanos(u)
+		if sc.Inherits, err = storeutil.ParseList[string](inherits); err != nil {
 			return nil, false, dbErr("decode inherits", err)
 		}
 		page = append(page, sc)
@@ -205,7 +164,7 @@ func (s *Store) listScopes(ctx context.Context, prefix, after string, n int) (pa
 // callers: treat them as read-only.
 func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	if tree, ok := s.scopes.tree(path); ok {
 		return tree, nil
@@ -224,7 +183,7 @@ func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.Sc
 		}
 		if sv == nil {
 			if p == path {
-				return nil, notFound(path)
+				return nil, storeutil.NotFound(path)
 			}
 			// Deleting an inherited scope is refused, so this is a read
 			// between two commits; what is left is still a valid tree.
@@ -261,12 +220,12 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err != nil {
 		return envy.Scope{}, false, err
 	}
-	if err := checkRevision(w.Path, cur, w.IfRevision); err != nil {
+	if err := storeutil.CheckRevision(w.Path, scopeOf(cur), w.IfRevision); err != nil {
 		return envy.Scope{}, false, err
 	}
 	var curScope *envy.Scope
 	if cur != nil {
-		sc := cloneScope(cur.Scope)
+		sc := storeutil.CloneScope(cur.Scope)
 		curScope = &sc
 	}
 	lookup := func(path string) (envy.Scope, error) {
@@ -275,9 +234,9 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 			return envy.Scope{}, err
 		}
 		if sv == nil {
-			return envy.Scope{}, notFound(path)
+			return envy.Scope{}, storeutil.NotFound(path)
 		}
-		return cloneScope(sv.Scope), nil
+		return storeutil.CloneScope(sv.Scope), nil
 	}
 	desc, inherits, err := w.Plan(curScope, lookup)
 	if err != nil {
@@ -296,7 +255,7 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 			return envy.Scope{}, false, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
 		}
 	}
-	inheritsJSON, err := jsonList(inherits)
+	inheritsJSON, err := storeutil.JSONList(inherits)
 	if err != nil {
 		return envy.Scope{}, false, dbErr("encode inherits", err)
 	}
@@ -308,14 +267,14 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	var vars []envy.StoredVar
 	if cur == nil {
 		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			w.Path, desc, inheritsJSON, rev, nanos(t.now), nanos(t.now)); err != nil {
+			w.Path, desc, inheritsJSON, rev, storeutil.Nanos(t.now), storeutil.Nanos(t.now)); err != nil {
 			return envy.Scope{}, false, dbErr("insert a scope", err)
 		}
 	} else {
 		sc.CreatedAt = cur.Scope.CreatedAt
 		vars = cur.Vars // immutable, so the new entry may share them
 		if _, err := t.exec(`UPDATE scopes SET description = ?, inherits = ?, revision = ?, updated_at = ? WHERE path = ?`,
-			desc, inheritsJSON, rev, nanos(t.now), w.Path); err != nil {
+			desc, inheritsJSON, rev, storeutil.Nanos(t.now), w.Path); err != nil {
 			return envy.Scope{}, false, dbErr("update a scope", err)
 		}
 		if _, err := t.exec(`DELETE FROM scope_parents WHERE child = ?`, w.Path); err != nil {
@@ -332,22 +291,8 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	}
 	sc.VarCount = len(vars)
 	t.setScope(w.Path, &envy.ScopeVars{Scope: sc, Vars: vars})
-	return cloneScope(sc), cur == nil, nil
-}
-
-// checkRevision implements IfRevision: when > 0, the scope must exist and
-// be at that revision.
-func checkRevision(path string, cur *envy.ScopeVars, ifRevision int64) error {
-	if ifRevision <= 0 {
-		return nil
-	}
-	if cur == nil {
-		return envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", path, ifRevision)
-	}
-	if cur.Scope.Revision != ifRevision {
-		return envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, ifRevision)
-	}
-	return nil
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev})
+	return storeutil.CloneScope(sc), cur == nil, nil
 }
 
 // DeleteScope deletes a scope with its vars, history and consumers.
@@ -372,7 +317,7 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if err != nil {
 		return false, 0, err
 	}
-	if err := checkRevision(path, cur, ifRevision); err != nil {
+	if err := storeutil.CheckRevision(path, scopeOf(cur), ifRevision); err != nil {
 		return false, 0, err
 	}
 	if cur == nil {
@@ -405,5 +350,14 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 		return false, 0, err
 	}
 	t.setScope(path, nil)
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: path, Revision: rev})
 	return true, rev, nil
+}
+
+// scopeOf is the scope of sv, nil when sv is.
+func scopeOf(sv *envy.ScopeVars) *envy.Scope {
+	if sv == nil {
+		return nil
+	}
+	return &sv.Scope
 }

@@ -8,7 +8,8 @@
 // separate pool of connections, and ScopeTree, the hot path, is served from
 // an in-memory cache of each scope's sealed vars that the writer keeps
 // current. The cache is only sound because this process is the file's one
-// writer: never point two servers at the same file.
+// writer, which a lock on the file next to it (envy.db.lock) enforces: a
+// second server on the same file refuses to start.
 //
 // Plans (envy.Write.Plan, envy.ScopeWrite.Plan) run on the writer
 // goroutine, inside the transaction: every write waits while one runs, so
@@ -24,15 +25,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,12 +41,16 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-var _ envy.Store = (*Store)(nil)
+var (
+	_ envy.Store    = (*Store)(nil)
+	_ envy.Notifier = (*Store)(nil)
+)
 
 const (
 	// busyTimeout bounds how long a connection waits for a lock. In WAL
@@ -72,9 +74,16 @@ const (
 	tokenCacheEntries = 10000
 )
 
+// ErrLocked is what Open answers when another process (another envy
+// server) has the database open.
+var ErrLocked = errors.New("sqlite: another envy server is using this database; SQLite serves one server at a time: stop the other one, or use PostgreSQL (--database-url) to run several servers")
+
 // Store is an envy.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
+	envy.Broadcast // notices, published by the writer after each commit
+
 	path string
+	lock *os.File // held while the store is open: one server per file
 
 	// writer has exactly one connection, which wconn holds for the
 	// store's life; only the writer goroutine uses it once Open returns.
@@ -116,6 +125,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		stopped: make(chan struct{}),
 		scopes:  newScopeCache(scopeCacheBytes),
 		tokens:  newTokenCache(tokenCacheEntries),
+	}
+	if s.lock, err = lockFile(abs + ".lock"); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("%w (lock file %s.lock)", ErrLocked, abs)
+		}
+		return nil, err
 	}
 	if err := s.open(ctx); err != nil {
 		s.closeDBs()
@@ -215,47 +230,13 @@ func (s *Store) checkPragmas(ctx context.Context) error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration %s is not named NNNN_name.sql", name)
-		}
-		b, err := migrations.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := range ms {
-		if ms[i].version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration %s is out of sequence", ms[i].name)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations that the database lacks, each in its own
 // transaction together with its schema_migrations row, so that a crash
 // halfway leaves either the old or the new schema, never a mix.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := storeutil.LoadMigrations(migrations, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	if _, err := s.wconn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -279,11 +260,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) applyMigration(ctx context.Context, m migration) (err error) {
+func (s *Store) applyMigration(ctx context.Context, m storeutil.Migration) (err error) {
 	// BEGIN IMMEDIATE before looking, so that two processes opening a new
 	// file at once can't both decide to apply the same migration.
 	if _, err := s.wconn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return fmt.Errorf("sqlite: migration %s: begin: %w", m.name, err)
+		return fmt.Errorf("sqlite: migration %s: begin: %w", m.Name, err)
 	}
 	defer func() {
 		if err != nil {
@@ -291,25 +272,25 @@ func (s *Store) applyMigration(ctx context.Context, m migration) (err error) {
 		}
 	}()
 	var applied bool
-	if err := s.wconn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&applied); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	if err := s.wconn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.Version).Scan(&applied); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 	}
 	if applied {
 		_, err := s.wconn.ExecContext(ctx, `COMMIT`)
 		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: commit: %w", m.name, err)
+			return fmt.Errorf("sqlite: migration %s: commit: %w", m.Name, err)
 		}
 		return nil
 	}
-	if _, err := s.wconn.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	if _, err := s.wconn.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 	}
 	if _, err := s.wconn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("sqlite: migration %s: record: %w", m.name, err)
+		m.Version, m.Name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: migration %s: record: %w", m.Name, err)
 	}
 	if _, err := s.wconn.ExecContext(ctx, `COMMIT`); err != nil {
-		return fmt.Errorf("sqlite: migration %s: commit: %w", m.name, err)
+		return fmt.Errorf("sqlite: migration %s: commit: %w", m.Name, err)
 	}
 	return nil
 }
@@ -343,16 +324,24 @@ func (s *Store) closeDBs() error {
 	if s.writer != nil {
 		errs = append(errs, s.writer.Close())
 	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // and with it the lock
+		s.lock = nil
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
 }
 
+// Shared is false: the file lock keeps other servers out, so this
+// process sees every write itself.
+func (s *Store) Shared() bool { return false }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
-		return errClosed()
+		return storeutil.ErrClosed()
 	}
 	var rev int64
 	if err := s.readers.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
@@ -365,14 +354,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // file's only writer, so the writer's own count is exact.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
 	if s.closed.Load() {
-		return 0, errClosed()
+		return 0, storeutil.ErrClosed()
 	}
 	return s.rev.Load(), nil
-}
-
-// errClosed is what every call answers once Close has begun.
-func errClosed() error {
-	return envy.Errorf(envy.EUnavailable, "the store is closed")
 }
 
 // unavailable wraps a database error as EUnavailable while keeping the
@@ -397,74 +381,6 @@ func isUnique(err error) bool {
 	}
 	c := e.Code()
 	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-}
-
-// Times are stored as UTC nanoseconds since the epoch, 0 for the zero time.
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-func nullNanos(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: nanos(*t), Valid: true}
-}
-
-func fromNullNanos(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromNanos(n.Int64)
-	return &t
-}
-
-// now returns the current time as it will read back from the database:
-// UTC, without a monotonic reading.
-func now() time.Time {
-	return fromNanos(time.Now().UnixNano())
-}
-
-func orNow(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return fromNanos(t.UnixNano())
-}
-
-// jsonList encodes a list as a JSON array, [] for none.
-func jsonList[T any](v []T) (string, error) {
-	if len(v) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// parseList decodes a JSON array; an empty one gives nil.
-func parseList[T any](s string) ([]T, error) {
-	var v []T
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, err
-	}
-	if len(v) == 0 {
-		return nil, nil
-	}
-	return v, nil
 }
 
 // sqlLimit turns "no limit" (≤ 0) into SQLite's -1.

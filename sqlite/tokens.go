@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at`
@@ -23,11 +24,11 @@ func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
 		return envy.Token{}, err
 	}
 	var err error
-	if t.Permissions, err = parseList[envy.Grant](perms); err != nil {
+	if t.Permissions, err = storeutil.ParseList[envy.Grant](perms); err != nil {
 		return envy.Token{}, dbErr("decode permissions", err)
 	}
-	t.CreatedAt = fromNanos(created)
-	t.ExpiresAt, t.RevokedAt = fromNullNanos(expires), fromNullNanos(rev)
+	t.CreatedAt = storeutil.FromNanos(created)
+	t.ExpiresAt, t.RevokedAt = storeutil.FromNullNanos(expires), storeutil.FromNullNanos(rev)
 	return t, nil
 }
 
@@ -56,7 +57,7 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 	if tok.ID == "" || len(tok.Hash) == 0 {
 		return false, errors.New("sqlite: a token needs an id and a hash")
 	}
-	perms, err := jsonList(tok.Permissions)
+	perms, err := storeutil.JSONList(tok.Permissions)
 	if err != nil {
 		return false, dbErr("encode permissions", err)
 	}
@@ -72,8 +73,8 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 			}
 		}
 		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, nanos(orNow(tok.CreatedAt, t.now)), tok.CreatedBy,
-			nullNanos(tok.ExpiresAt), nullNanos(tok.RevokedAt)); err != nil {
+			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
+			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt)); err != nil {
 			if isUnique(err) {
 				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
 			}
@@ -83,6 +84,7 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 			return err
 		}
 		t.tokensChanged = true
+		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
 		created = true
 		return nil
 	})
@@ -96,7 +98,7 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 // authenticated request asks, so found tokens are cached.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error) {
 	if s.closed.Load() {
-		return envy.Token{}, errClosed()
+		return envy.Token{}, storeutil.ErrClosed()
 	}
 	if t, ok := s.tokens.get(hash); ok {
 		return cloneToken(t), nil
@@ -116,7 +118,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error
 // GetToken returns the token with the given id.
 func (s *Store) GetToken(ctx context.Context, id string) (envy.Token, error) {
 	if s.closed.Load() {
-		return envy.Token{}, errClosed()
+		return envy.Token{}, storeutil.ErrClosed()
 	}
 	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
 	if err != nil {
@@ -131,7 +133,7 @@ func (s *Store) GetToken(ctx context.Context, id string) (envy.Token, error) {
 // ListTokens returns tokens in id order, after the cursor.
 func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy.Token, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	rows, err := s.readers.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id > ? ORDER BY id LIMIT ?`, after, sqlLimit(limit))
 	if err != nil {
@@ -156,7 +158,7 @@ func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy
 // time, so a retry doesn't rewrite history.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
 	return s.do(ctx, func(t *txn) error {
-		r, err := t.exec(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, nanos(orNow(at, t.now)), id)
+		r, err := t.exec(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, storeutil.Nanos(storeutil.OrNow(at, t.now)), id)
 		if err != nil {
 			return dbErr("revoke a token", err)
 		}
@@ -169,6 +171,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 			return err
 		}
 		t.tokensChanged = true
+		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: id})
 		return nil
 	})
 }

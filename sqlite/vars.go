@@ -4,10 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // Write applies one atomic change to a scope's vars.
@@ -32,58 +31,31 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err != nil {
 		return envy.WriteResult{}, err
 	}
-	if err := checkRevision(w.Scope, cur, w.IfRevision); err != nil {
+	if err := storeutil.CheckRevision(w.Scope, scopeOf(cur), w.IfRevision); err != nil {
 		return envy.WriteResult{}, err
 	}
 	if cur == nil && !w.CreateScope {
-		return envy.WriteResult{}, notFound(w.Scope)
+		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
 	}
 
 	// The plan gets the cached snapshot itself, read-only as envy.Write
 	// says: copying every var of the scope on every write would make a
 	// single-var write cost as much as the scope is large.
 	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
-	var curVars []envy.StoredVar
 	if cur != nil {
-		curVars = cur.Vars
-		in.Scope = cloneScope(cur.Scope)
+		in.Scope = storeutil.CloneScope(cur.Scope)
 		in.Vars = cur.Vars
 	}
-	changes, err := w.Plan(in)
-	if err != nil {
+	var changes []envy.VarChange
+	if err := storeutil.Safely(func() error {
+		changes, err = w.Plan(in)
+		return err
+	}); err != nil {
 		return envy.WriteResult{}, err // as is: a domain error must reach the caller unchanged
 	}
-
-	// Keep the changes that change something; deleting an absent var
-	// does not, and must leave no trace in the history.
-	type change struct {
-		envy.VarChange
-		old *envy.StoredVar
-	}
-	find := func(name string) *envy.StoredVar {
-		i, ok := slices.BinarySearchFunc(curVars, name, func(v envy.StoredVar, n string) int { return strings.Compare(v.Name, n) })
-		if !ok {
-			return nil
-		}
-		return &curVars[i]
-	}
-	seen := make(map[string]bool, len(changes))
-	eff := make([]change, 0, len(changes))
-	for _, c := range changes {
-		switch {
-		case c.Name == "":
-			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan returned a change without a name", w.Scope)
-		case seen[c.Name]:
-			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan changed %s twice", w.Scope, c.Name)
-		case !c.Delete && (c.ID == "" || c.Version < 1 || c.Sealed == nil):
-			return envy.WriteResult{}, fmt.Errorf("sqlite: write to %s: the plan set %s without an id, a version or a sealed value", w.Scope, c.Name)
-		}
-		seen[c.Name] = true
-		old := find(c.Name)
-		if c.Delete && old == nil {
-			continue
-		}
-		eff = append(eff, change{VarChange: c, old: old})
+	eff, err := storeutil.Effective(w.Scope, in.Vars, changes)
+	if err != nil {
+		return envy.WriteResult{}, fmt.Errorf("sqlite: %w", err)
 	}
 	if len(eff) == 0 {
 		var rev int64
@@ -97,7 +69,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err != nil {
 		return envy.WriteResult{}, err
 	}
-	at := nanos(t.now)
+	at := storeutil.Nanos(t.now)
 	var sc envy.Scope
 	if cur == nil {
 		sc = envy.Scope{Path: w.Scope, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
@@ -122,35 +94,20 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 			}
 			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
 				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?)`,
-				rev, w.Scope, c.Name, c.old.ID, c.old.Version, c.old.Secret, c.old.Description, w.Actor, at); err != nil {
+				rev, w.Scope, c.Name, c.Old.ID, c.Old.Version, c.Old.Secret, c.Old.Description, w.Actor, at); err != nil {
 				return envy.WriteResult{}, dbErr("record a delete", err)
 			}
 			next[c.Name] = nil
 			continue
 		}
-		v := envy.StoredVar{
-			ID:          c.ID,
-			Scope:       w.Scope,
-			Name:        c.Name,
-			Sealed:      slices.Clone(c.Sealed), // the cache outlives the caller's buffer
-			Secret:      c.Secret,
-			Description: c.Description,
-			Version:     c.Version,
-			Revision:    rev,
-			CreatedAt:   t.now,
-			UpdatedAt:   t.now,
-			UpdatedBy:   w.Actor,
-		}
-		if c.old != nil {
-			v.CreatedAt = c.old.CreatedAt
-		}
+		v := storeutil.NewVar(w.Scope, w.Actor, c, rev, t.now)
 		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, name) DO UPDATE SET
 				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
 				description = excluded.description, version = excluded.version, revision = excluded.revision,
 				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, nanos(v.CreatedAt), at, w.Actor); err != nil {
+			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor); err != nil {
 			return envy.WriteResult{}, dbErr("write a var", err)
 		}
 		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
@@ -165,33 +122,11 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 
-	// The scope's new state, for the cache: the old vars with the changes
-	// applied, still sorted by name.
-	vars := make([]envy.StoredVar, 0, len(curVars)+len(eff))
-	for _, v := range curVars {
-		nv, changed := next[v.Name]
-		switch {
-		case !changed:
-			vars = append(vars, v)
-		case nv != nil:
-			vars = append(vars, *nv)
-			delete(next, v.Name)
-		default:
-			delete(next, v.Name)
-		}
-	}
-	added := false
-	for _, nv := range next {
-		if nv != nil {
-			vars = append(vars, *nv)
-			added = true
-		}
-	}
-	if added {
-		slices.SortFunc(vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
-	}
+	// The scope's new state, for the cache.
+	vars := storeutil.Merge(in.Vars, next)
 	sc.VarCount = len(vars)
 	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
+	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
 	return res, nil
 }
 
@@ -209,7 +144,7 @@ func scanChanges(rows *sql.Rows, scope string) ([]envy.Change, error) {
 		if err := rows.Scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
 			return nil, dbErr("read history", err)
 		}
-		c.Op, c.At = envy.Op(op), fromNanos(at)
+		c.Op, c.At = envy.Op(op), storeutil.FromNanos(at)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -228,7 +163,7 @@ func (s *Store) checkScope(ctx context.Context, path string) error {
 		return dbErr("look up a scope", err)
 	}
 	if !ok {
-		return notFound(path)
+		return storeutil.NotFound(path)
 	}
 	return nil
 }
@@ -237,7 +172,7 @@ func (s *Store) checkScope(ctx context.Context, path string) error {
 // name.
 func (s *Store) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	if err := s.checkScope(ctx, scope); err != nil {
 		return nil, err
@@ -261,7 +196,7 @@ func (s *Store) History(ctx context.Context, scope string, after envy.HistoryCur
 // its last set change at or before rev, by name.
 func (s *Store) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Change, error) {
 	if s.closed.Load() {
-		return nil, errClosed()
+		return nil, storeutil.ErrClosed()
 	}
 	if err := s.checkScope(ctx, scope); err != nil {
 		return nil, err

@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // The states of a queued op. The caller and the writer race to move an op
@@ -38,7 +38,7 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	if s.closed.Load() {
-		return errClosed()
+		return storeutil.ErrClosed()
 	}
 	o := &op{ctx: ctx, run: fn, done: make(chan error, 1)}
 	select {
@@ -46,7 +46,7 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.quit:
-		return errClosed()
+		return storeutil.ErrClosed()
 	}
 	select {
 	case err := <-o.done:
@@ -61,7 +61,7 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) error {
 		return <-o.done
 	case <-s.stopped:
 		if o.state.CompareAndSwap(opQueued, opCancelled) {
-			return errClosed()
+			return storeutil.ErrClosed()
 		}
 		return <-o.done
 	}
@@ -151,7 +151,8 @@ func (s *Store) fill(batch []*op) []*op {
 type batch struct {
 	scopes        map[string]*envy.ScopeVars // new state by path; nil: gone, or not known
 	tokensChanged bool
-	rev           int64 // the newest revision taken, starting from the committed one
+	rev           int64         // the newest revision taken, starting from the committed one
+	notices       []envy.Notice // what the ops did, in order, for subscribers
 }
 
 // runBatch runs the ops in one transaction, each in its own savepoint so
@@ -191,7 +192,7 @@ func (s *Store) runBatch(ops []*op) {
 	errs := make([]error, len(live))
 	ok := 0
 	for i, o := range live {
-		t := &txn{s: s, ctx: context.WithoutCancel(o.ctx), b: b, now: now()}
+		t := &txn{s: s, ctx: context.WithoutCancel(o.ctx), b: b, now: storeutil.Now()}
 		err, fatal := s.runOp(t, o)
 		if fatal != nil {
 			// The transaction itself is broken (a failed savepoint
@@ -209,6 +210,7 @@ func (s *Store) runBatch(ops []*op) {
 			}
 			b.tokensChanged = b.tokensChanged || t.tokensChanged
 			b.rev = max(b.rev, t.rev)
+			b.notices = append(b.notices, t.notices...)
 		}
 	}
 	if ok == 0 {
@@ -236,6 +238,7 @@ func (s *Store) runBatch(ops []*op) {
 	if b.tokensChanged {
 		s.tokens.invalidate()
 	}
+	s.Publish(b.notices...)
 	answer(errs, nil)
 }
 
@@ -246,7 +249,7 @@ func (s *Store) runOp(t *txn, o *op) (err, fatal error) {
 	if _, err := s.wexec(ctx, `SAVEPOINT op`); err != nil {
 		return nil, dbErr("savepoint", err)
 	}
-	err = runSafely(t, o.run)
+	err = storeutil.Safely(func() error { return o.run(t) })
 	if err == nil {
 		if _, err := s.wexec(ctx, `RELEASE op`); err != nil {
 			return nil, dbErr("release savepoint", err)
@@ -260,17 +263,6 @@ func (s *Store) runOp(t *txn, o *op) (err, fatal error) {
 		return nil, dbErr("release savepoint", err)
 	}
 	return err, nil
-}
-
-// runSafely turns a panic in an op (a Plan is the caller's code) into that
-// op's error, rather than taking down the writer and with it every write.
-func runSafely(t *txn, fn func(t *txn) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("sqlite: a write panicked: %v", r)
-		}
-	}()
-	return fn(t)
 }
 
 // rollback ends the writer's transaction, if one is open. It fails when
@@ -312,7 +304,12 @@ type txn struct {
 	scopes        map[string]*envy.ScopeVars
 	tokensChanged bool
 	rev           int64
+	notices       []envy.Notice
 }
+
+// notify queues a notice for the subscribers, published once the batch
+// commits (and only if this op succeeds).
+func (t *txn) notify(n envy.Notice) { t.notices = append(t.notices, n) }
 
 func (t *txn) exec(query string, args ...any) (sql.Result, error) {
 	return t.s.wexec(t.ctx, query, args...)
@@ -388,7 +385,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 			if rev > 0 {
 				e.Revision = rev
 			}
-			names, err := jsonList(e.Names)
+			names, err := storeutil.JSONList(e.Names)
 			if err != nil {
 				return dbErr("encode audit names", err)
 			}
@@ -396,7 +393,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 				q = append(q, ',')
 			}
 			q = append(q, "(?,?,?,?,?,?,?,?,?)"...)
-			args = append(args, nanos(orNow(e.At, t.now)), e.Actor, e.Action, e.Scope, names, e.Status, e.RequestID, e.Client, e.Revision)
+			args = append(args, storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, names, e.Status, e.RequestID, e.Client, e.Revision)
 		}
 		if _, err := t.exec(string(q), args...); err != nil {
 			return dbErr("insert audit entries", err)

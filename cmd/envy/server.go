@@ -29,7 +29,6 @@ import (
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
-	"github.com/envy-dev/envy/sqlite"
 )
 
 // serverConfig is every setting of `envy server`, read from flags and
@@ -107,7 +106,9 @@ func (c *serverConfig) validate() error {
 		return fmt.Errorf("invalid --listen %q: want host:port", c.listen)
 	}
 	if c.databaseURL != "" {
-		return fmt.Errorf("invalid --database-url: PostgreSQL is not supported by this build yet; leave it empty to use SQLite")
+		if err := checkDatabaseURL(c.databaseURL); err != nil {
+			return err
+		}
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("invalid --tls-cert/--tls-key: give both or neither")
@@ -196,12 +197,9 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	}
 	log := slog.New(handler)
 
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return fmt.Errorf("cannot create --data-dir %s: %v", c.dataDir, err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(c.dataDir, "envy.db"))
+	store, where, err := openStore(ctx, c.databaseURL, c.dataDir, log)
 	if err != nil {
-		return fmt.Errorf("cannot open the database in %s: %v", c.dataDir, err)
+		return err
 	}
 	defer store.Close()
 
@@ -224,10 +222,11 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		}
 	}
 	defer mk.Close()
-	keys, err := crypto.OpenKeyring(ctx, mk, store)
+	keys, unfollow, err := openKeyring(ctx, mk, store, where, log)
 	if err != nil {
 		return err
 	}
+	defer unfollow()
 
 	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log})
 	defer svc.Close()
@@ -265,7 +264,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	if c.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "data_dir", c.dataDir, "compat", strings.Join(dialects, ","), "startup", time.Since(start).Round(time.Millisecond))
+	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "store", where, "compat", strings.Join(dialects, ","), "startup", time.Since(start).Round(time.Millisecond))
 
 	errc := make(chan error, 1)
 	go func() {

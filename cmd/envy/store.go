@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/sqlite"
+)
+
+// store is what the server runs on: a Store that also tells of the changes
+// committed to it, by this server or by others sharing it.
+type store interface {
+	envy.Store
+	envy.Notifier
+}
+
+// openStore opens the store the configuration names: PostgreSQL when
+// --database-url is given, else SQLite in --data-dir. where names it for
+// the logs, without a password.
+func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (s store, where string, err error) {
+	if databaseURL != "" {
+		if err := checkDatabaseURL(databaseURL); err != nil {
+			return nil, "", err
+		}
+		where = redactURL(databaseURL)
+		pg, err := postgres.Open(ctx, databaseURL, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot open the database at --database-url %s: %v", where, err)
+		}
+		return pg, where, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("cannot create --data-dir %s: %v", dataDir, err)
+	}
+	lite, err := sqlite.Open(ctx, filepath.Join(dataDir, "envy.db"))
+	if errors.Is(err, sqlite.ErrLocked) {
+		return nil, "", fmt.Errorf("another envy server is already using --data-dir %s: SQLite serves one server at a time; stop the other one, or use --database-url postgres://… to run several servers on one database", dataDir)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot open the database in %s: %v", dataDir, err)
+	}
+	return lite, dataDir, nil
+}
+
+// checkDatabaseURL refuses anything but a postgres:// URL, naming the flag.
+func checkDatabaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("invalid --database-url: want postgres://user:password@host:port/dbname (leave it empty to use SQLite in --data-dir)")
+	}
+	return nil
+}
+
+// redactURL hides a URL's password, for logs and errors.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// openKeyring opens the keyring over the store and keeps it following the
+// data keys that other servers add. A master key that can't open the
+// store's data keys stops the server with a message saying what to fix.
+func openKeyring(ctx context.Context, mk crypto.MasterKey, st store, where string, log *slog.Logger) (*crypto.Keyring, func(), error) {
+	keys, err := crypto.OpenKeyring(ctx, mk, st)
+	if err != nil {
+		if errors.Is(err, crypto.ErrWrongMasterKey) {
+			return nil, nil, fmt.Errorf("the master key can't open the data keys of the database at %s: every server sharing a database needs the same master key (--master-key-file or --master-key-url); %v", where, err)
+		}
+		return nil, nil, err
+	}
+	cancel := keys.Follow(st, func(err error) { log.Error("cannot load new data keys", "err", err) })
+	return keys, cancel, nil
+}

@@ -1,0 +1,311 @@
+// Package storeutil is what every envy.Store implementation shares: the
+// rules of a write (which planned changes take effect, revision
+// preconditions), the encoding of times and lists, and the migrations
+// runner's loader. It is written once so that the stores can't drift.
+//
+// It imports the domain package and the standard library only: never a
+// database driver, net/http or envy's http package.
+package storeutil
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// NotFound is the error for a scope that does not exist.
+func NotFound(path string) error {
+	return envy.Errorf(envy.ENotFound, "scope %s not found", path)
+}
+
+// ErrClosed is what every call answers once a store's Close has begun.
+func ErrClosed() error {
+	return envy.Errorf(envy.EUnavailable, "the store is closed")
+}
+
+// CheckRevision implements IfRevision: when > 0, the scope must exist
+// (cur != nil) and be at that revision.
+func CheckRevision(path string, cur *envy.Scope, ifRevision int64) error {
+	if ifRevision <= 0 {
+		return nil
+	}
+	if cur == nil {
+		return envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", path, ifRevision)
+	}
+	if cur.Revision != ifRevision {
+		return envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", path, cur.Revision, ifRevision)
+	}
+	return nil
+}
+
+// Effect is a planned change that changes something, with the var's state
+// before it (nil when the var is new).
+type Effect struct {
+	envy.VarChange
+	Old *envy.StoredVar
+}
+
+// Effective checks a plan's output against the scope's current vars
+// (sorted by name) and keeps the changes that change something: deleting
+// an absent var does not, and must leave no trace in the history. A plan
+// that names a var twice, or sets one without an id, a version or a sealed
+// value, is a bug in the caller, reported as an internal error.
+func Effective(scope string, cur []envy.StoredVar, changes []envy.VarChange) ([]Effect, error) {
+	seen := make(map[string]bool, len(changes))
+	eff := make([]Effect, 0, len(changes))
+	for _, c := range changes {
+		switch {
+		case c.Name == "":
+			return nil, fmt.Errorf("write to %s: the plan returned a change without a name", scope)
+		case seen[c.Name]:
+			return nil, fmt.Errorf("write to %s: the plan changed %s twice", scope, c.Name)
+		case !c.Delete && (c.ID == "" || c.Version < 1 || c.Sealed == nil):
+			return nil, fmt.Errorf("write to %s: the plan set %s without an id, a version or a sealed value", scope, c.Name)
+		}
+		seen[c.Name] = true
+		old := Find(cur, c.Name)
+		if c.Delete && old == nil {
+			continue
+		}
+		eff = append(eff, Effect{VarChange: c, Old: old})
+	}
+	return eff, nil
+}
+
+// Find returns the var with the given name in vars sorted by name, nil
+// when there is none.
+func Find(vars []envy.StoredVar, name string) *envy.StoredVar {
+	i, ok := slices.BinarySearchFunc(vars, name, func(v envy.StoredVar, n string) int { return strings.Compare(v.Name, n) })
+	if !ok {
+		return nil
+	}
+	return &vars[i]
+}
+
+// NewVar is the stored state of a var that a change sets at revision rev.
+func NewVar(scope, actor string, e Effect, rev int64, now time.Time) envy.StoredVar {
+	v := envy.StoredVar{
+		ID:          e.ID,
+		Scope:       scope,
+		Name:        e.Name,
+		Sealed:      slices.Clone(e.Sealed), // a cache may outlive the caller's buffer
+		Secret:      e.Secret,
+		Description: e.Description,
+		Version:     e.Version,
+		Revision:    rev,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		UpdatedBy:   actor,
+	}
+	if e.Old != nil {
+		v.CreatedAt = e.Old.CreatedAt
+	}
+	return v
+}
+
+// Merge returns cur (sorted by name) with the new states applied, still
+// sorted: a nil state deletes the var. cur is not changed.
+func Merge(cur []envy.StoredVar, next map[string]*envy.StoredVar) []envy.StoredVar {
+	vars := make([]envy.StoredVar, 0, len(cur)+len(next))
+	seen := make(map[string]bool, len(next))
+	for _, v := range cur {
+		nv, changed := next[v.Name]
+		switch {
+		case !changed:
+			vars = append(vars, v)
+		case nv != nil:
+			vars = append(vars, *nv)
+			seen[v.Name] = true
+		default:
+			seen[v.Name] = true
+		}
+	}
+	added := false
+	for name, nv := range next {
+		if nv != nil && !seen[name] {
+			vars = append(vars, *nv)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return vars
+}
+
+// CloneScope copies a scope so that the caller may change it without
+// touching a shared one.
+func CloneScope(sc envy.Scope) envy.Scope {
+	sc.Inherits = slices.Clone(sc.Inherits)
+	return sc
+}
+
+// Times are stored as UTC nanoseconds since the epoch, 0 for the zero
+// time, by every store: a move between stores keeps them exactly.
+
+// Nanos is t in the stored form.
+func Nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromNanos reads a stored time.
+func FromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// NullNanos is an optional time in the stored form.
+func NullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: Nanos(*t), Valid: true}
+}
+
+// FromNullNanos reads an optional stored time.
+func FromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := FromNanos(n.Int64)
+	return &t
+}
+
+// Now returns the current time as it will read back from a store: UTC,
+// without a monotonic reading.
+func Now() time.Time {
+	return FromNanos(time.Now().UnixNano())
+}
+
+// OrNow returns t as a store keeps it, or now when t is zero.
+func OrNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return FromNanos(t.UnixNano())
+}
+
+// JSONList encodes a list as a JSON array, [] for none.
+func JSONList[T any](v []T) (string, error) {
+	if len(v) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// ParseList decodes a JSON array; an empty one gives nil.
+func ParseList[T any](s string) ([]T, error) {
+	var v []T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}
+
+// Migration is one schema change, from a file named NNNN_name.sql.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// LoadMigrations reads the migrations in dir of fsys, in order, and checks
+// that they are numbered 1, 2, 3, … without a gap.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var ms []Migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s is not named NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(fsys, dir+"/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i := range ms {
+		if ms[i].Version != i+1 {
+			return nil, fmt.Errorf("migration %s is out of sequence", ms[i].Name)
+		}
+	}
+	return ms, nil
+}
+
+// Safely runs fn, turning a panic (a plan is the caller's code) into an
+// error rather than taking down a store's writer and with it every write.
+func Safely(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("a write panicked: %v", r)
+		}
+	}()
+	return fn()
+}
+
+// ListBatch is how many scopes ListScopes reads per query when it has to
+// filter: enough to make few round trips, few enough not to read the whole
+// table for one page.
+const ListBatch = 256
+
+// ListScopes pages through scopes in path order with fetch, which reads up
+// to n scopes after the cursor from the first path not below prefix and
+// tells whether the page was full, and applies the query's prefix, Allow
+// and Limit.
+func ListScopes(q envy.ScopeQuery, fetch func(prefix, after string, n int) ([]envy.Scope, bool, error)) ([]envy.Scope, error) {
+	n := ListBatch
+	if q.Allow == nil && q.Limit > 0 {
+		n = q.Limit // every row counts: one query reads the page
+	}
+	var out []envy.Scope
+	after := q.After
+	for {
+		page, more, err := fetch(q.Prefix, after, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, sc := range page {
+			after = sc.Path
+			if !strings.HasPrefix(sc.Path, q.Prefix) {
+				return out, nil // past the prefix's range, in path order
+			}
+			if q.Allow != nil && !q.Allow(sc.Path) {
+				continue
+			}
+			out = append(out, sc)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package envy
+
+import "sync"
+
+// NoticeKind says what a Notice is about.
+type NoticeKind uint8
+
+// The kinds of notices.
+const (
+	// NoticeScope: the vars of Scope changed; it is now at Revision.
+	NoticeScope NoticeKind = iota + 1
+	// NoticeScopeMeta: Scope's description or inherits changed, or it was
+	// deleted, at Revision; what inherits from it may have changed too.
+	NoticeScopeMeta
+	// NoticeToken: token TokenID was created or revoked.
+	NoticeToken
+	// NoticeDataKey: data key KeyID was added.
+	NoticeDataKey
+	// NoticeConsumer: a consumer of Scope reported.
+	NoticeConsumer
+	// NoticeResync: notices may have been lost (the connection that
+	// brings them broke and is back). Whatever a subscriber keeps must be
+	// checked against the store again before it is trusted.
+	NoticeResync
+)
+
+// Notice is one change committed to a store, by this server or by another
+// one sharing the store. It never holds a value.
+type Notice struct {
+	Kind     NoticeKind
+	Scope    string
+	Revision int64
+	TokenID  string
+	KeyID    uint32
+}
+
+// Notifier is the one way changes reach caches, watchers and the keyring
+// (the shape of WTF Dial's EventService). Every Store implements it: SQLite
+// in process, PostgreSQL with LISTEN/NOTIFY, so that nothing else assumes
+// it saw every write itself.
+type Notifier interface {
+	// Subscribe calls fn for every change committed from now on, in commit
+	// order, until cancel is called. fn runs on the store's delivery
+	// goroutine: it must be quick and must not call the store.
+	Subscribe(fn func(Notice)) (cancel func())
+	// Shared reports whether other servers may write to the store. When
+	// they may, a notice arrives a moment after the commit, so a cache that
+	// must reflect a change at once (a revoked token) must not be trusted.
+	Shared() bool
+}
+
+// Broadcast fans notices out to subscribers. Stores embed it to implement
+// Notifier's Subscribe; the zero value is ready to use.
+type Broadcast struct {
+	mu   sync.RWMutex
+	next int
+	subs map[int]func(Notice)
+}
+
+// Subscribe adds fn; cancel removes it.
+func (b *Broadcast) Subscribe(fn func(Notice)) (cancel func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs == nil {
+		b.subs = make(map[int]func(Notice))
+	}
+	id := b.next
+	b.next++
+	b.subs[id] = fn
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.subs, id)
+	}
+}
+
+// Publish calls every subscriber with each notice, in order.
+func (b *Broadcast) Publish(ns ...Notice) {
+	if len(ns) == 0 {
+		return
+	}
+	b.mu.RLock()
+	fns := make([]func(Notice), 0, len(b.subs))
+	for _, fn := range b.subs {
+		fns = append(fns, fn)
+	}
+	b.mu.RUnlock()
+	for _, n := range ns {
+		for _, fn := range fns {
+			fn(n)
+		}
+	}
+}

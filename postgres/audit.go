@@ -1,0 +1,175 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+// AppendAudit records entries that belong to no other write, such as a
+// reveal or a refused request. They are durable when it returns.
+func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "append audit entries", func(t *txn) error { return t.audit(entries, 0) })
+}
+
+// ListAudit returns audit entries, newest first.
+func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision FROM audit WHERE TRUE`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Scope != "" {
+		query += ` AND scope = ` + arg(q.Scope)
+	}
+	if q.Actor != "" {
+		query += ` AND actor = ` + arg(q.Actor)
+	}
+	if !q.Since.IsZero() {
+		query += ` AND at >= ` + arg(q.Since.UnixNano())
+	}
+	if q.Before > 0 {
+		query += ` AND id < ` + arg(q.Before)
+	}
+	query += ` ORDER BY id DESC LIMIT ` + arg(sqlLimit(q.Limit))
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, s.dbErr("list audit entries", err)
+	}
+	defer rows.Close()
+	var out []envy.AuditEntry
+	for rows.Next() {
+		var (
+			e      envy.AuditEntry
+			at     int64
+			names  string
+			status int32
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &status, &e.RequestID, &e.Client, &e.Revision); err != nil {
+			return nil, s.dbErr("list audit entries", err)
+		}
+		e.At, e.Status = storeutil.FromNanos(at), int(status)
+		if e.Names, err = storeutil.ParseList[string](names); err != nil {
+			return nil, s.dbErr("decode audit names", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.dbErr("list audit entries", rows.Err())
+}
+
+// PutConsumer records a consumer's report: ENotFound when its scope does
+// not exist; FirstSeen stays what the first report set.
+func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) {
+	var created bool
+	err := s.tx(ctx, "write a consumer", func(t *txn) error {
+		seen := storeutil.Nanos(storeutil.OrNow(c.SeenAt, t.now))
+		first := seen
+		if !c.FirstSeen.IsZero() {
+			first = c.FirstSeen.UnixNano()
+		}
+		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (scope, id) DO UPDATE SET
+				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at
+			RETURNING xmax = 0`,
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen).Scan(&created)
+		if isCode(err, "23503") {
+			return storeutil.NotFound(c.Scope)
+		}
+		if err != nil {
+			return err
+		}
+		t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: c.Scope})
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+// Consumers returns the consumers of a scope seen at or after since, by id.
+func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, hostname, pid, revision, first_seen, seen_at
+		FROM consumers WHERE scope = $1 AND seen_at >= $2 ORDER BY id`, scope, storeutil.Nanos(since))
+	if err != nil {
+		return nil, s.dbErr("list consumers", err)
+	}
+	defer rows.Close()
+	var out []envy.Consumer
+	for rows.Next() {
+		c := envy.Consumer{Scope: scope}
+		var (
+			first, seen int64
+			pid         int32
+		)
+		if err := rows.Scan(&c.ID, &c.Hostname, &pid, &c.Revision, &first, &seen); err != nil {
+			return nil, s.dbErr("list consumers", err)
+		}
+		c.PID, c.FirstSeen, c.SeenAt = int(pid), storeutil.FromNanos(first), storeutil.FromNanos(seen)
+		out = append(out, c)
+	}
+	return out, s.dbErr("list consumers", rows.Err())
+}
+
+// DataKeys returns every wrapped data key, by id.
+func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
+	if err != nil {
+		return nil, s.dbErr("list data keys", err)
+	}
+	defer rows.Close()
+	var out []envy.DataKey
+	for rows.Next() {
+		var (
+			k      envy.DataKey
+			id, at int64
+		)
+		if err := rows.Scan(&id, &k.Wrapped, &at); err != nil {
+			return nil, s.dbErr("list data keys", err)
+		}
+		k.ID, k.CreatedAt = uint32(id), storeutil.FromNanos(at)
+		out = append(out, k)
+	}
+	return out, s.dbErr("list data keys", rows.Err())
+}
+
+// AddDataKey stores a new wrapped data key. An id that is taken is
+// EConflict, never an overwrite: values sealed under the old key would
+// become unreadable.
+func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
+	if len(k.Wrapped) == 0 {
+		return errors.New("postgres: a data key needs its wrapped bytes")
+	}
+	return s.tx(ctx, "add a data key", func(t *txn) error {
+		if _, err := t.Exec(t.ctx, `INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)`,
+			int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
+			if isCode(err, "23505") {
+				return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
+			}
+			return err
+		}
+		t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
+		return nil
+	})
+}

@@ -1,0 +1,172 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/envy-dev/envy"
+)
+
+// channel is the LISTEN/NOTIFY channel of every notice.
+const channel = "envy"
+
+// How the notification connection is kept: an idle connection is pinged
+// now and then, so that one that died without a word is noticed; a lost
+// one is dialled again until it answers.
+const (
+	listenPing  = 10 * time.Second
+	listenRetry = 250 * time.Millisecond
+)
+
+// A notice travels as "<kind> <revision> <subject>": the subject is a
+// scope path, a token id or a data key id, none of which holds a space or
+// a value.
+var kindCodes = map[envy.NoticeKind]byte{
+	envy.NoticeScope:     's',
+	envy.NoticeScopeMeta: 'm',
+	envy.NoticeToken:     't',
+	envy.NoticeDataKey:   'k',
+	envy.NoticeConsumer:  'c',
+}
+
+func encodeNotice(n envy.Notice) string {
+	subject := n.Scope
+	switch n.Kind {
+	case envy.NoticeToken:
+		subject = n.TokenID
+	case envy.NoticeDataKey:
+		subject = strconv.FormatUint(uint64(n.KeyID), 10)
+	}
+	return fmt.Sprintf("%c %d %s", kindCodes[n.Kind], n.Revision, subject)
+}
+
+func decodeNotice(payload string) (envy.Notice, bool) {
+	code, rest, ok1 := strings.Cut(payload, " ")
+	revs, subject, ok2 := strings.Cut(rest, " ")
+	rev, err := strconv.ParseInt(revs, 10, 64)
+	if !ok1 || !ok2 || len(code) != 1 || err != nil {
+		return envy.Notice{}, false
+	}
+	n := envy.Notice{Revision: rev}
+	for k, c := range kindCodes {
+		if c == code[0] {
+			n.Kind = k
+		}
+	}
+	switch n.Kind {
+	case envy.NoticeScope, envy.NoticeScopeMeta, envy.NoticeConsumer:
+		n.Scope = subject
+	case envy.NoticeToken:
+		n.TokenID = subject
+	case envy.NoticeDataKey:
+		id, err := strconv.ParseUint(subject, 10, 32)
+		if err != nil {
+			return envy.Notice{}, false
+		}
+		n.KeyID = uint32(id)
+	default:
+		return envy.Notice{}, false
+	}
+	return n, true
+}
+
+// connectListener opens the dedicated notification connection and starts
+// listening on it.
+func (s *Store) connectListener(ctx context.Context) (*pgconn.PgConn, error) {
+	conn, err := pgconn.ConnectConfig(ctx, s.cfg)
+	if err != nil {
+		return nil, s.dbErr("connect for notifications", err)
+	}
+	if err := conn.Exec(ctx, `LISTEN `+channel).Close(); err != nil {
+		conn.Close(context.Background())
+		return nil, s.dbErr("listen for notifications", err)
+	}
+	s.listening.Store(true)
+	return conn, nil
+}
+
+// listen delivers notices to subscribers until ctx ends. When the
+// connection is lost it dials again, and once it listens again it
+// publishes NoticeResync: whatever was committed meanwhile went unheard,
+// so subscribers must check what they keep against the database.
+func (s *Store) listen(ctx context.Context, conn *pgconn.PgConn) {
+	defer close(s.listenDone)
+	lost := false
+	for {
+		if conn == nil {
+			c, err := s.connectListener(ctx)
+			if err != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(listenRetry):
+				}
+				continue
+			}
+			conn = c
+			if lost {
+				s.log.Info("notification connection is back; re-checking what is cached")
+				s.Publish(envy.Notice{Kind: envy.NoticeResync})
+				lost = false
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, listenPing)
+		err := conn.WaitForNotification(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			conn.Close(context.Background())
+			return
+		}
+		if err != nil && wctx.Err() != nil && !conn.IsClosed() {
+			// Idle for a while: make sure the connection still answers.
+			pctx, cancel := context.WithTimeout(ctx, defaultConnectTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				conn.Close(context.Background())
+				return
+			}
+			if !lost {
+				s.log.Warn("lost the notification connection; changes by other servers go unheard until it is back", "err", err)
+			}
+			s.listening.Store(false)
+			conn.Close(context.Background())
+			conn, lost = nil, true
+			continue
+		}
+		// WaitForNotification returns once per notification it reads;
+		// the notification handler below collected them.
+		for _, n := range s.drain(conn) {
+			s.Publish(n)
+		}
+	}
+}
+
+// drain returns the notices that the connection has received.
+func (s *Store) drain(conn *pgconn.PgConn) []envy.Notice {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	out := s.pending
+	s.pending = nil
+	return out
+}
+
+// onNotification is the connection's notification handler: it runs inside
+// WaitForNotification and only queues.
+func (s *Store) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
+	notice, ok := decodeNotice(n.Payload)
+	if !ok {
+		s.log.Warn("ignored a notification it can't read", "channel", n.Channel)
+		return
+	}
+	s.pendingMu.Lock()
+	s.pending = append(s.pending, notice)
+	s.pendingMu.Unlock()
+}

@@ -1,0 +1,430 @@
+// Package postgres is the envy.Store on PostgreSQL, for several envy
+// servers sharing one database.
+//
+// Every server reads and writes the database directly: there is no cache
+// of scopes or tokens here, so a write committed through one server is
+// read by every other at once. Changes reach other servers' watchers and
+// caches through LISTEN/NOTIFY on one dedicated connection per server (see
+// notify.go): a transaction that changes something sends its notice with
+// pg_notify, which PostgreSQL delivers only once it commits, in commit
+// order.
+//
+// Revisions are gap-safe for readers. The store-wide revision lives in
+// the one row of meta; a transaction that takes a revision increments it
+// (UPDATE … RETURNING) as the last lock it takes before COMMIT, and holds
+// that row lock until it has committed. So the transaction with revision
+// N+1 can't even learn its number before N's COMMIT is durable and
+// visible, and once a reader sees revision N+1 committed it sees every
+// revision below it too: a watcher that resumes from N never misses a
+// change because two transactions committed out of order. A transaction
+// that rolls back gives its number back with its update, so no number is
+// lost either.
+//
+// Writes are durable when acknowledged: every connection runs with
+// synchronous_commit on, whatever the server's default.
+//
+// This package implements storage only. It must never import net/http or
+// envy's http package.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var (
+	_ envy.Store    = (*Store)(nil)
+	_ envy.Notifier = (*Store)(nil)
+)
+
+// Defaults for settings the database URL does not give.
+const (
+	defaultStatementTimeout = "30s"
+	defaultConnectTimeout   = 5 * time.Second
+	// txTimeout bounds a write transaction once it has begun; the caller's
+	// context no longer counts then (see tx).
+	txTimeout = 60 * time.Second
+	// migrationLock is the key of the advisory lock under which a server
+	// applies migrations, so that two servers starting at once don't both
+	// apply the same one.
+	migrationLock int64 = 0x656e76796d696772 // "envymigr"
+	// inheritsLock serializes PutScope across servers (see putScope).
+	inheritsLock int64 = 0x656e7679696e6872 // "envyinhr"
+	// tokensLock makes "create only if no token exists" atomic.
+	tokensLock int64 = 0x656e7679746f6b6e // "envytokn"
+)
+
+// Options tune a Store.
+type Options struct {
+	Logger *slog.Logger
+}
+
+// Store is an envy.Store on a PostgreSQL database. It is safe for
+// concurrent use.
+type Store struct {
+	envy.Broadcast
+
+	pool *pgxpool.Pool
+	cfg  *pgconn.Config // for the notification connection
+	log  *slog.Logger
+
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+	listening  atomic.Bool
+	pendingMu  sync.Mutex
+	pending    []envy.Notice // read by the notification handler, not yet published
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// Open connects to the database at url (postgres://…), applies the pending
+// migrations under an advisory lock and starts listening for notices.
+// Settings such as pool_max_conns and statement_timeout may be given as
+// URL parameters. Close releases it.
+func Open(ctx context.Context, url string, o Options) (*Store, error) {
+	cfg, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool, cfg: cfg.ConnConfig.Config.Copy(), log: o.Logger, listenDone: make(chan struct{})}
+	s.cfg.OnNotification = s.onNotification
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	// Listen before Open returns, so that no change committed after it is
+	// missed.
+	conn, err := s.connectListener(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	s.stopListen = cancel
+	go s.listen(lctx, conn)
+	return s, nil
+}
+
+// ParseURL parses a database URL and fills in envy's defaults: durable
+// commits always, a statement timeout and a connect timeout unless the URL
+// sets them. Its errors never hold the password.
+func ParseURL(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: invalid database URL: %w", err)
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if v, ok := rp["synchronous_commit"]; ok && v != "on" {
+		return nil, fmt.Errorf("postgres: invalid database URL: synchronous_commit=%s would acknowledge writes before they are durable", v)
+	}
+	rp["synchronous_commit"] = "on"
+	if _, ok := rp["statement_timeout"]; !ok {
+		rp["statement_timeout"] = defaultStatementTimeout
+	}
+	if _, ok := rp["application_name"]; !ok {
+		rp["application_name"] = "envy"
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	return cfg, nil
+}
+
+// migrate applies the migrations that the database lacks, each in its own
+// transaction with its schema_migrations row, under a session advisory
+// lock: a second server starting at the same moment waits, then finds
+// them applied.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := storeutil.LoadMigrations(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("postgres: take the migration lock: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at BIGINT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("postgres: create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var applied bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&applied); err != nil {
+				return err
+			}
+			if applied {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: migration %s: %w", m.Name, err)
+		}
+	}
+	var newest int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("postgres: read schema version: %w", err)
+	}
+	if newest > len(ms) {
+		return fmt.Errorf("postgres: the database has schema version %d, newer than this binary's %d", newest, len(ms))
+	}
+	return nil
+}
+
+// Close stops listening and closes the pool. Later calls do nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.stopListen()
+		<-s.listenDone
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Shared is true: other servers may write to the same database.
+func (s *Store) Shared() bool { return true }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return storeutil.ErrClosed()
+	}
+	var one int
+	if err := s.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return s.dbErr("ping", err)
+	}
+	return nil
+}
+
+// Revision returns the newest committed revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, storeutil.ErrClosed()
+	}
+	var rev int64
+	if err := s.pool.QueryRow(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
+		return 0, s.dbErr("read the revision", err)
+	}
+	return rev, nil
+}
+
+// dbErr maps a database error: a lost or refused connection, a server
+// shutting down or a timeout is EUnavailable (503, try again); a domain
+// error and a cancellation pass as they are; anything else is internal.
+// The cause is kept for the logs either way.
+func (s *Store) dbErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if envy.AsError(err) != nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
+			pe.Code == "53300",                     // too many connections
+			pe.Code == "57014", pe.Code == "55P03": // statement timeout, lock timeout
+			return unavailable(what, err)
+		}
+		return fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	if connErr(err) {
+		return unavailable(what, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// connErr reports whether err is about the connection rather than the
+// statement: refused, reset, closed, timed out.
+func connErr(err error) bool {
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "conn busy")
+}
+
+func unavailable(what string, err error) error {
+	return fmt.Errorf("postgres: %s: %w: %w", what, &envy.Error{Code: envy.EUnavailable, Message: "the database is unavailable", RetryAfter: time.Second}, err)
+}
+
+func isCode(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
+}
+
+// retryable reports whether a transaction failed only because it lost a
+// race that PostgreSQL resolved by aborting it.
+func retryable(err error) bool {
+	return isCode(err, "40001") || isCode(err, "40P01") // serialization failure, deadlock
+}
+
+// txn is what a write sees of its transaction.
+type txn struct {
+	pgx.Tx
+	ctx     context.Context
+	now     time.Time
+	notices []envy.Notice
+}
+
+// tx runs fn in a transaction and commits it. The caller's context counts
+// until the transaction begins; after that the transaction runs to its end
+// (bounded by txTimeout), so that a caller who goes away is never told a
+// write failed that then commits. fn's domain errors pass unchanged; a
+// transaction that lost a race (deadlock, serialization) is run again.
+func (s *Store) tx(ctx context.Context, what string, fn func(t *txn) error) error {
+	if s.closed.Load() {
+		return storeutil.ErrClosed()
+	}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.tx1(ctx, what, fn)
+		if retryable(err) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) tx1(ctx context.Context, what string, fn func(t *txn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return s.dbErr(what, err)
+	}
+	defer conn.Release()
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txTimeout)
+	defer cancel()
+	tx, err := conn.Begin(tctx)
+	if err != nil {
+		return s.dbErr(what, err)
+	}
+	t := &txn{Tx: tx, ctx: tctx, now: storeutil.Now()}
+	if err := fn(t); err != nil {
+		tx.Rollback(tctx)
+		if retryable(err) {
+			return err
+		}
+		return s.dbErr(what, err)
+	}
+	for _, n := range t.notices {
+		if _, err := tx.Exec(tctx, `SELECT pg_notify($1, $2)`, channel, encodeNotice(n)); err != nil {
+			tx.Rollback(tctx)
+			return s.dbErr(what, err)
+		}
+	}
+	if err := tx.Commit(tctx); err != nil {
+		if retryable(err) {
+			return err
+		}
+		return s.dbErr(what+": commit", err)
+	}
+	return nil
+}
+
+// notify sends a notice when the transaction commits.
+func (t *txn) notify(n envy.Notice) { t.notices = append(t.notices, n) }
+
+// nextRevision takes the next store-wide revision. Call it as the last lock
+// a transaction takes: see the package comment.
+func (t *txn) nextRevision() (int64, error) {
+	var rev int64
+	if err := t.QueryRow(t.ctx, `UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&rev); err != nil {
+		return 0, err
+	}
+	return rev, nil
+}
+
+// lockScope serializes the transactions that change one scope (or create
+// it: the row may not exist yet, so the lock is an advisory one on its
+// path). It is held until the transaction ends.
+func (t *txn) lockScope(path string) error {
+	_, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, path)
+	return err
+}
+
+// audit records entries in this transaction; rev, when > 0, is the
+// revision that the write took.
+func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	n := len(entries)
+	var (
+		at, revs             = make([]int64, n), make([]int64, n)
+		actor, action, scope = make([]string, n), make([]string, n), make([]string, n)
+		names, reqID, client = make([]string, n), make([]string, n), make([]string, n)
+		status               = make([]int32, n)
+	)
+	for i, e := range entries {
+		if rev > 0 {
+			e.Revision = rev
+		}
+		ns, err := storeutil.JSONList(e.Names)
+		if err != nil {
+			return fmt.Errorf("encode audit names: %w", err)
+		}
+		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, ns
+		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
+	}
+	_, err := t.Exec(t.ctx, `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision)
+		SELECT at, actor, action, scope, names, status, request_id, client, revision FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[])
+		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, n) ORDER BY n`,
+		at, actor, action, scope, names, status, reqID, client, revs)
+	return err
+}
+
+// sqlLimit turns "no limit" (≤ 0) into NULL, which LIMIT reads as none.
+func sqlLimit(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return limit
+}

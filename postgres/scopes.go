@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// scopeVarsColumns are what scanScopeVars reads: a scope, and one of its
+// vars or NULLs (the LEFT JOIN's row of a scope without vars).
+const scopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by`
+
+// scanScopeVars reads rows of scopeVarsColumns, ordered by path then name,
+// into one ScopeVars per scope.
+func scanScopeVars(rows pgx.Rows) (map[string]*envy.ScopeVars, error) {
+	defer rows.Close()
+	out := make(map[string]*envy.ScopeVars)
+	actors := map[string]string{} // one copy of each updated_by string
+	for rows.Next() {
+		var (
+			sc                 envy.Scope
+			inherits           string
+			sc0, sc1           int64
+			id, name, desc, by *string
+			sealed             []byte
+			secret             *bool
+			ver, rev, vc0, vc1 *int64
+		)
+		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
+			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
+			return nil, err
+		}
+		sv := out[sc.Path]
+		if sv == nil {
+			sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(sc0), storeutil.FromNanos(sc1)
+			var err error
+			if sc.Inherits, err = storeutil.ParseList[string](inherits); err != nil {
+				return nil, err
+			}
+			sv = &envy.ScopeVars{Scope: sc}
+			out[sc.Path] = sv
+		}
+		if name == nil {
+			continue
+		}
+		actor, ok := actors[*by]
+		if !ok {
+			actor = *by
+			actors[actor] = actor
+		}
+		sv.Vars = append(sv.Vars, envy.StoredVar{
+			ID: *id, Scope: sv.Scope.Path, Name: *name, Sealed: sealed, Secret: *secret, Description: *desc,
+			Version: *ver, Revision: *rev, CreatedAt: storeutil.FromNanos(*vc0), UpdatedAt: storeutil.FromNanos(*vc1), UpdatedBy: actor,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, sv := range out {
+		sv.Scope.VarCount = len(sv.Vars)
+	}
+	return out, nil
+}
+
+// loadScopeVars reads a scope with its vars, nil when it does not exist,
+// in one statement: one snapshot.
+func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars, error) {
+	rows, err := q.Query(ctx, `SELECT `+scopeVarsColumns+`
+		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
+		WHERE s.path = $1
+		ORDER BY v.name`, path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := scanScopeVars(rows)
+	if err != nil {
+		return nil, err
+	}
+	return m[path], nil
+}
+
+// GetScope returns the scope at path with its VarCount.
+func (s *Store) GetScope(ctx context.Context, path string) (envy.Scope, error) {
+	if s.closed.Load() {
+		return envy.Scope{}, storeutil.ErrClosed()
+	}
+	sc, err := getScope(ctx, s.pool, path)
+	if err != nil {
+		return envy.Scope{}, s.dbErr("read a scope", err)
+	}
+	return sc, nil
+}
+
+func getScope(ctx context.Context, q querier, path string) (envy.Scope, error) {
+	sc, err := scanScope(q.QueryRow(ctx, `SELECT `+scopeColumns+` FROM scopes s WHERE s.path = $1`, path))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envy.Scope{}, storeutil.NotFound(path)
+	}
+	return sc, err
+}
+
+const scopeColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+	(SELECT COUNT(*) FROM vars v WHERE v.scope = s.path)`
+
+func scanScope(row pgx.Row) (envy.Scope, error) {
+	var (
+		sc       envy.Scope
+		inherits string
+		c, u     int64
+	)
+	if err := row.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &c, &u, &sc.VarCount); err != nil {
+		return envy.Scope{}, err
+	}
+	sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(c), storeutil.FromNanos(u)
+	var err error
+	sc.Inherits, err = storeutil.ParseList[string](inherits)
+	return sc, err
+}
+
+// ListScopes returns scopes in path order.
+func (s *Store) ListScopes(ctx context.Context, q envy.ScopeQuery) ([]envy.Scope, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	return storeutil.ListScopes(q, func(prefix, after string, n int) ([]envy.Scope, bool, error) {
+		rows, err := s.pool.Query(ctx, `SELECT `+scopeColumns+` FROM scopes s
+			WHERE s.path > $1 AND s.path >= $2 ORDER BY s.path LIMIT $3`, after, prefix, n)
+		if err != nil {
+			return nil, false, s.dbErr("list scopes", err)
+		}
+		defer rows.Close()
+		var page []envy.Scope
+		for rows.Next() {
+			sc, err := scanScope(rows)
+			if err != nil {
+				return nil, false, s.dbErr("list scopes", err)
+			}
+			page = append(page, sc)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, false, s.dbErr("list scopes", err)
+		}
+		return page, len(page) == n, nil
+	})
+}
+
+// ScopeTree returns the scope at path and every scope it inherits from,
+// keyed by path, read in one statement: one consistent snapshot.
+func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE tree (path) AS (
+			SELECT $1::text COLLATE "C"
+			UNION
+			SELECT p.parent FROM scope_parents p JOIN tree t ON p.child = t.path
+		)
+		SELECT `+scopeVarsColumns+`
+		FROM tree JOIN scopes s ON s.path = tree.path
+		LEFT JOIN vars v ON v.scope = s.path
+		ORDER BY s.path, v.name`, path)
+	if err != nil {
+		return nil, s.dbErr("read a scope tree", err)
+	}
+	tree, err := scanScopeVars(rows)
+	if err != nil {
+		return nil, s.dbErr("read a scope tree", err)
+	}
+	if tree[path] == nil {
+		return nil, storeutil.NotFound(path)
+	}
+	return tree, nil
+}
+
+// PutScope creates or updates a scope's description and inherits.
+func (s *Store) PutScope(ctx context.Context, w envy.ScopeWrite) (envy.Scope, bool, error) {
+	if w.Plan == nil {
+		return envy.Scope{}, false, errNoPlan
+	}
+	var (
+		res     envy.Scope
+		created bool
+	)
+	err := s.tx(ctx, "put a scope", func(t *txn) error {
+		var err error
+		res, created, err = t.putScope(w)
+		return err
+	})
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	return res, created, nil
+}
+
+func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
+	// Changes of inherits take turns, so that two servers can't each add
+	// one half of a cycle that neither plan saw; they are rare.
+	if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, inheritsLock); err != nil {
+		return envy.Scope{}, false, err
+	}
+	if err := t.lockScope(w.Path); err != nil {
+		return envy.Scope{}, false, err
+	}
+	var cur *envy.Scope
+	switch sc, err := getScope(t.ctx, t, w.Path); {
+	case err == nil:
+		cur = &sc
+	case envy.ErrorCode(err) != envy.ENotFound:
+		return envy.Scope{}, false, err
+	}
+	if err := storeutil.CheckRevision(w.Path, cur, w.IfRevision); err != nil {
+		return envy.Scope{}, false, err
+	}
+	lookup := func(path string) (envy.Scope, error) { return getScope(t.ctx, t, path) }
+	var (
+		desc     string
+		inherits []string
+	)
+	err := storeutil.Safely(func() error {
+		var err error
+		var curCopy *envy.Scope
+		if cur != nil {
+			c := storeutil.CloneScope(*cur)
+			curCopy = &c
+		}
+		desc, inherits, err = w.Plan(curCopy, lookup)
+		return err
+	})
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	inherits = slices.Clone(inherits)
+	// Lock the parents against deletion until this commits; one that is
+	// missing is the caller's mistake.
+	for _, p := range inherits {
+		if p == w.Path {
+			continue // exists once the row below is in; refusing cycles is the plan's job
+		}
+		var one int
+		err := t.QueryRow(t.ctx, `SELECT 1 FROM scopes WHERE path = $1 FOR KEY SHARE`, p).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envy.Scope{}, false, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
+		}
+		if err != nil {
+			return envy.Scope{}, false, err
+		}
+	}
+	inheritsJSON, err := storeutil.JSONList(inherits)
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	rev, err := t.nextRevision()
+	if err != nil {
+		return envy.Scope{}, false, err
+	}
+	at := storeutil.Nanos(t.now)
+	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
+	b := &pgx.Batch{}
+	if cur == nil {
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
+			w.Path, desc, inheritsJSON, rev, at)
+	} else {
+		sc.CreatedAt, sc.VarCount = cur.CreatedAt, cur.VarCount
+		b.Queue(`UPDATE scopes SET description = $1, inherits = $2, revision = $3, updated_at = $4 WHERE path = $5`,
+			desc, inheritsJSON, rev, at, w.Path)
+		b.Queue(`DELETE FROM scope_parents WHERE child = $1`, w.Path)
+	}
+	for i, p := range inherits {
+		b.Queue(`INSERT INTO scope_parents (child, position, parent) VALUES ($1, $2, $3)`, w.Path, i, p)
+	}
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		return envy.Scope{}, false, err
+	}
+	if err := t.audit(w.Audit, rev); err != nil {
+		return envy.Scope{}, false, err
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev})
+	return storeutil.CloneScope(sc), cur == nil, nil
+}
+
+// DeleteScope deletes a scope with its vars, history and consumers.
+func (s *Store) DeleteScope(ctx context.Context, path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
+	var (
+		existed bool
+		rev     int64
+	)
+	err := s.tx(ctx, "delete a scope", func(t *txn) error {
+		existed, rev = false, 0
+		if err := t.lockScope(path); err != nil {
+			return err
+		}
+		cur, err := getScope(t.ctx, t, path)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			return storeutil.CheckRevision(path, nil, ifRevision)
+		}
+		if err != nil {
+			return err
+		}
+		if err := storeutil.CheckRevision(path, &cur, ifRevision); err != nil {
+			return err
+		}
+		var child string
+		switch err := t.QueryRow(t.ctx, `SELECT child FROM scope_parents WHERE parent = $1 AND child <> $1 ORDER BY child LIMIT 1`, path).Scan(&child); {
+		case err == nil:
+			return envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		// Delete first and take the revision last: the revision row is
+		// the last lock a transaction takes (see the package comment).
+		b := &pgx.Batch{}
+		for _, q := range []string{
+			`DELETE FROM history WHERE scope = $1`,
+			`DELETE FROM vars WHERE scope = $1`,
+			`DELETE FROM consumers WHERE scope = $1`,
+			`DELETE FROM scope_parents WHERE child = $1`,
+			`DELETE FROM scopes WHERE path = $1`,
+		} {
+			b.Queue(q, path)
+		}
+		if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+			if isCode(err, "23503") { // a scope that inherits it committed meanwhile
+				return envy.Errorf(envy.EConflict, "scope is inherited by another scope")
+			}
+			return err
+		}
+		if rev, err = t.nextRevision(); err != nil {
+			return err
+		}
+		if err := t.audit(audit, rev); err != nil {
+			return err
+		}
+		existed = true
+		t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: path, Revision: rev})
+		return nil
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return existed, rev, nil
+}

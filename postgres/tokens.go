@@ -1,0 +1,146 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at`
+
+func scanToken(row pgx.Row) (envy.Token, error) {
+	var (
+		t            envy.Token
+		perms        string
+		created      int64
+		expires, rev sql.NullInt64
+	)
+	if err := row.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev); err != nil {
+		return envy.Token{}, err
+	}
+	var err error
+	if t.Permissions, err = storeutil.ParseList[envy.Grant](perms); err != nil {
+		return envy.Token{}, err
+	}
+	t.CreatedAt = storeutil.FromNanos(created)
+	t.ExpiresAt, t.RevokedAt = storeutil.FromNullNanos(expires), storeutil.FromNullNanos(rev)
+	return t, nil
+}
+
+// CreateToken stores a new token; with onlyIfNone, only into an empty
+// table, which an advisory lock makes atomic across servers.
+func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool, audit []envy.AuditEntry) (bool, error) {
+	if tok.ID == "" || len(tok.Hash) == 0 {
+		return false, errors.New("postgres: a token needs an id and a hash")
+	}
+	perms, err := storeutil.JSONList(tok.Permissions)
+	if err != nil {
+		return false, err
+	}
+	var created bool
+	err = s.tx(ctx, "create a token", func(t *txn) error {
+		created = false
+		if onlyIfNone {
+			if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, tokensLock); err != nil {
+				return err
+			}
+			var exists bool
+			if err := t.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return nil
+			}
+		}
+		if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
+			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt)); err != nil {
+			if isCode(err, "23505") {
+				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
+			}
+			return err
+		}
+		if err := t.audit(audit, 0); err != nil {
+			return err
+		}
+		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+// TokenByHash finds a token by the SHA-256 of its plaintext. Nothing is
+// cached: a revocation through any server counts at once.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error) {
+	return s.token(ctx, `hash`, hash)
+}
+
+// GetToken returns the token with the given id.
+func (s *Store) GetToken(ctx context.Context, id string) (envy.Token, error) {
+	return s.token(ctx, `id`, id)
+}
+
+func (s *Store) token(ctx context.Context, column string, key any) (envy.Token, error) {
+	if s.closed.Load() {
+		return envy.Token{}, storeutil.ErrClosed()
+	}
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+column+` = $1`, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envy.Token{}, envy.Errorf(envy.ENotFound, "token not found")
+	}
+	if err != nil {
+		return envy.Token{}, s.dbErr("read a token", err)
+	}
+	return t, nil
+}
+
+// ListTokens returns tokens in id order, after the cursor.
+func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy.Token, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id > $1 ORDER BY id LIMIT $2`, after, sqlLimit(limit))
+	if err != nil {
+		return nil, s.dbErr("list tokens", err)
+	}
+	defer rows.Close()
+	var out []envy.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, s.dbErr("list tokens", err)
+		}
+		out = append(out, t)
+	}
+	return out, s.dbErr("list tokens", rows.Err())
+}
+
+// RevokeToken marks a token revoked. Revoking it again keeps the first
+// time, so a retry doesn't rewrite history.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.tx(ctx, "revoke a token", func(t *txn) error {
+		tag, err := t.Exec(t.ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
+			storeutil.Nanos(storeutil.OrNow(at, t.now)), id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return envy.Errorf(envy.ENotFound, "token %s not found", id)
+		}
+		if err := t.audit(audit, 0); err != nil {
+			return err
+		}
+		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: id})
+		return nil
+	})
+}

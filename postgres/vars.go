@@ -1,0 +1,190 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+var errNoPlan = errors.New("postgres: the write has no Plan")
+
+// Write applies one atomic change to a scope's vars. The plan runs inside
+// the transaction, with the scope locked against other writers on any
+// server.
+func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, error) {
+	if w.Plan == nil {
+		return envy.WriteResult{}, errNoPlan
+	}
+	var res envy.WriteResult
+	err := s.tx(ctx, "write", func(t *txn) error {
+		var err error
+		res, err = t.write(w)
+		return err
+	})
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	return res, nil
+}
+
+func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
+	if err := t.lockScope(w.Scope); err != nil {
+		return envy.WriteResult{}, err
+	}
+	cur, err := loadScopeVars(t.ctx, t, w.Scope)
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	var curScope *envy.Scope
+	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
+	if cur != nil {
+		curScope, in = &cur.Scope, *cur
+	}
+	if err := storeutil.CheckRevision(w.Scope, curScope, w.IfRevision); err != nil {
+		return envy.WriteResult{}, err
+	}
+	if cur == nil && !w.CreateScope {
+		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
+	}
+	var changes []envy.VarChange
+	if err := storeutil.Safely(func() error {
+		changes, err = w.Plan(in)
+		return err
+	}); err != nil {
+		return envy.WriteResult{}, err // as is: a domain error must reach the caller unchanged
+	}
+	eff, err := storeutil.Effective(w.Scope, in.Vars, changes)
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	if len(eff) == 0 {
+		if cur != nil {
+			return envy.WriteResult{Revision: cur.Scope.Revision}, nil
+		}
+		return envy.WriteResult{}, nil
+	}
+
+	rev, err := t.nextRevision()
+	if err != nil {
+		return envy.WriteResult{}, err
+	}
+	at := storeutil.Nanos(t.now)
+	b := &pgx.Batch{}
+	if cur == nil {
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES ($1, '', '[]', $2, $3, $3)`,
+			w.Scope, rev, at)
+	} else {
+		b.Queue(`UPDATE scopes SET revision = $1, updated_at = $2 WHERE path = $3`, rev, at, w.Scope)
+	}
+	res := envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: cur == nil}
+	for _, e := range eff {
+		if e.Delete {
+			b.Queue(`DELETE FROM vars WHERE scope = $1 AND name = $2`, w.Scope, e.Name)
+			b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+				VALUES ($1, $2, $3, 'delete', $4, $5, $6, $7, NULL, $8, $9)`,
+				rev, w.Scope, e.Name, e.Old.ID, e.Old.Version, e.Old.Secret, e.Old.Description, w.Actor, at)
+			continue
+		}
+		v := storeutil.NewVar(w.Scope, w.Actor, e, rev, t.now)
+		b.Queue(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (scope, name) DO UPDATE SET
+				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
+				description = excluded.description, version = excluded.version, revision = excluded.revision,
+				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor)
+		b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+			VALUES ($1, $2, $3, 'set', $4, $5, $6, $7, $8, $9, $10)`,
+			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at)
+		res.Vars = append(res.Vars, v)
+	}
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		return envy.WriteResult{}, err
+	}
+	if err := t.audit(w.Audit, rev); err != nil {
+		return envy.WriteResult{}, err
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+	return res, nil
+}
+
+const changeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+
+func scanChanges(rows pgx.Rows, scope string) ([]envy.Change, error) {
+	defer rows.Close()
+	var out []envy.Change
+	for rows.Next() {
+		c := envy.Change{Scope: scope}
+		var (
+			op string
+			at int64
+		)
+		if err := rows.Scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+			return nil, err
+		}
+		c.Op, c.At = envy.Op(op), storeutil.FromNanos(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// checkScope returns ENotFound unless the scope exists.
+func (s *Store) checkScope(ctx context.Context, path string) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scopes WHERE path = $1)`, path).Scan(&ok); err != nil {
+		return s.dbErr("look up a scope", err)
+	}
+	if !ok {
+		return storeutil.NotFound(path)
+	}
+	return nil
+}
+
+// History returns a scope's changes, newest first; within a revision by
+// name.
+func (s *Store) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + changeColumns + ` FROM history WHERE scope = $1`
+	args := []any{scope, sqlLimit(limit)}
+	if after.Revision > 0 {
+		q += ` AND (revision < $3 OR revision = $3 AND name > $4)`
+		args = append(args, after.Revision, after.Name)
+	}
+	q += ` ORDER BY revision DESC, name LIMIT $2`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.dbErr("read history", err)
+	}
+	out, err := scanChanges(rows, scope)
+	return out, s.dbErr("read history", err)
+}
+
+// VarsAt returns, for each var that existed in the scope at revision rev,
+// its last set change at or before rev, by name.
+func (s *Store) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Change, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	if err := s.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+changeColumns+` FROM history h
+		WHERE h.scope = $1 AND h.op = 'set' AND h.revision = (
+			SELECT MAX(l.revision) FROM history l
+			WHERE l.scope = $1 AND l.name = h.name AND l.revision <= $2)
+		ORDER BY h.name`, scope, rev)
+	if err != nil {
+		return nil, s.dbErr("read history", err)
+	}
+	out, err := scanChanges(rows, scope)
+	return out, s.dbErr("read history", err)
+}
