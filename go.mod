@@ -3,6 +3,7 @@ module github.com/envy-dev/envy
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/google/uuid v1.6.0
 	github.com/joho/godotenv v1.5.1
 	github.com/prometheus/client_golang v1.25.0

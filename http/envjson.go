@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // The resolved env is the hot path: a deploy starts thousands of
@@ -21,7 +22,7 @@ var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b
 func writeEnvJSON(w http.ResponseWriter, env envy.Env) {
 	bp := envBufs.Get().(*[]byte)
 	b := appendEnvJSON((*bp)[:0], env)
-	writeBytes(w, b)
+	wire.WriteBytes(w, wire.ContentTypeJSON, http.StatusOK, b)
 	*bp = b
 	envBufs.Put(bp)
 }
@@ -59,7 +60,7 @@ func appendEnvJSON(b []byte, env envy.Env) []byte {
 func writeVarListJSON(w http.ResponseWriter, vl envy.VarList) {
 	bp := envBufs.Get().(*[]byte)
 	b := appendVarListJSON((*bp)[:0], vl)
-	writeBytes(w, b)
+	wire.WriteBytes(w, wire.ContentTypeJSON, http.StatusOK, b)
 	*bp = b
 	envBufs.Put(bp)
 }
@@ -107,15 +108,6 @@ func appendVarListJSON(b []byte, vl envy.VarList) []byte {
 		b = append(b, '}')
 	}
 	return append(b, "]}\n"...)
-}
-
-func writeBytes(w http.ResponseWriter, b []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -1,13 +1,10 @@
 package http
 
 import (
-	"bytes"
-	"encoding/json"
-	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // codes is the one table that maps the domain's error codes to the native
@@ -59,11 +56,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.metrics.storeErrors.WithLabelValues(string(e.Code)).Inc()
 	}
 	if c.status == http.StatusTooManyRequests || c.status == http.StatusServiceUnavailable {
-		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", wire.RetryAfter(e.RetryAfter))
 	}
 	typ := string(e.Code)
 	if !ok {
@@ -81,30 +74,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 	h := w.Header()
 	h.Del("ETag")
-	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	_ = json.NewEncoder(w).Encode(p)
+	wire.WriteJSON(w, wire.ContentTypeProblem, p.Status, p)
 }
 
-// writeJSON answers v as JSON. HTML characters are not escaped: values are
-// returned as they were written.
+// writeJSON answers v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Only a programming error gets here: the reply types always encode.
-		panic(err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	wire.WriteJSON(w, wire.ContentTypeJSON, status, v)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -214,5 +215,5 @@ func wantProblem(t *testing.T, r reply, status int, typ, loc string, fieldType .
 
 // keys returns a JSON object's member names, sorted.
 func keys(m map[string]any) []string {
-	return sortedKeys(m)
+	return wire.SortedKeys(m)
 }

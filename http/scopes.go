@@ -3,11 +3,53 @@ package http
 import (
 	"bytes"
 	"net/http"
-	"strconv"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/dotenv"
+	"github.com/envy-dev/envy/http/wire"
 )
+
+// Replies shared by the handlers.
+
+// writeList answers a page of items, each shown with view.
+func writeList[T, V any](w http.ResponseWriter, p envy.Page[T], err error, view func(T) V) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list(p, view))
+	return nil
+}
+
+// writeRead answers a scope-level read, its ETag the scope's revision.
+func writeRead(w http.ResponseWriter, revision int64, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	wire.SetETag(w, revision)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// writeWrite answers a write: 201 when it created what it wrote, the new
+// revision as ETag.
+func writeWrite(w http.ResponseWriter, wi envy.WriteInfo, v any) {
+	status := http.StatusOK
+	if wi.Created {
+		status = http.StatusCreated
+	}
+	wire.SetETag(w, wi.Revision)
+	writeJSON(w, status, v)
+}
+
+// writeDeleted answers a delete: 204, the new revision as ETag.
+func writeDeleted(w http.ResponseWriter, wi envy.WriteInfo, err error) error {
+	if err != nil {
+		return err
+	}
+	wire.SetETag(w, wi.Revision)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
 
 // Scopes.
 
@@ -22,21 +64,12 @@ func (s *Server) handleListScopes(w http.ResponseWriter, r *http.Request) error 
 		Cursor: q.Get("cursor"),
 		Limit:  limit,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(page, scopeView))
-	return nil
+	return writeList(w, page, err, scopeView)
 }
 
 func (s *Server) handleGetScope(w http.ResponseWriter, r *http.Request) error {
 	sc, err := s.svc.GetScope(r.Context(), r.PathValue("path"))
-	if err != nil {
-		return err
-	}
-	setETag(w, sc.Revision)
-	writeJSON(w, http.StatusOK, scopeGetJSON{scopeJSON: scopeView(sc), VarCount: sc.VarCount})
-	return nil
+	return writeRead(w, sc.Revision, scopeGetJSON{scopeJSON: scopeView(sc), VarCount: sc.VarCount}, err)
 }
 
 func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {
@@ -44,23 +77,27 @@ func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
+	body, err := s.body.Bytes(w, r)
 	if err != nil {
 		return err
 	}
 	var in envy.ScopeInput
 	if len(bytes.TrimSpace(body)) > 0 { // an empty body creates the scope as it is
-		o, err := parseBody(body)
+		raw, err := s.body.Parse(body)
 		if err != nil {
 			return err
 		}
-		if err := o.only("description", "inherits"); err != nil {
+		o, err := nativeWords.ObjectAt("body", raw)
+		if err != nil {
 			return err
 		}
-		if in.Description, err = o.strPtr("description"); err != nil {
+		if err := o.Only("description", "inherits"); err != nil {
 			return err
 		}
-		if in.Inherits, err = o.stringList("inherits"); err != nil {
+		if in.Description, err = o.StringPtr("description"); err != nil {
+			return err
+		}
+		if in.Inherits, err = o.StringList("inherits"); err != nil {
 			return err
 		}
 	}
@@ -68,12 +105,7 @@ func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if wi.Created {
-		status = http.StatusCreated
-	}
-	setETag(w, wi.Revision)
-	writeJSON(w, status, scopeWriteJSON{scopeJSON: scopeView(sc), Revision: wi.Revision, Synced: wi.Synced})
+	writeWrite(w, wi, scopeWriteJSON{scopeJSON: scopeView(sc), Revision: wi.Revision, Synced: wi.Synced})
 	return nil
 }
 
@@ -83,12 +115,7 @@ func (s *Server) handleDeleteScope(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	wi, err := s.svc.DeleteScope(r.Context(), r.PathValue("path"), c)
-	if err != nil {
-		return err
-	}
-	setETag(w, wi.Revision)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return writeDeleted(w, wi, err)
 }
 
 // Vars.
@@ -102,7 +129,7 @@ func (s *Server) handleListVars(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setETag(w, vl.Revision)
+	wire.SetETag(w, vl.Revision)
 	writeVarListJSON(w, vl)
 	return nil
 }
@@ -126,9 +153,9 @@ var varFields = []string{"value", "secret", "description"}
 // varInputAt decodes a var write {"value"?, "secret"?, "description"?};
 // omitted fields keep their value. The value goes straight into a
 // Sensitive.
-func varInputAt(o *jsonObject) (envy.VarInput, error) {
+func varInputAt(o *wire.Object) (envy.VarInput, error) {
 	var in envy.VarInput
-	v, ok, err := o.str("value")
+	v, ok, err := o.String("value")
 	if err != nil {
 		return in, err
 	}
@@ -136,10 +163,10 @@ func varInputAt(o *jsonObject) (envy.VarInput, error) {
 		sv := envy.NewSensitive(v)
 		in.Value = &sv
 	}
-	if in.Secret, err = o.boolPtr("secret"); err != nil {
+	if in.Secret, err = o.Bool("secret"); err != nil {
 		return in, err
 	}
-	if in.Description, err = o.strPtr("description"); err != nil {
+	if in.Description, err = o.StringPtr("description"); err != nil {
 		return in, err
 	}
 	return in, nil
@@ -149,18 +176,14 @@ func varInputAt(o *jsonObject) (envy.VarInput, error) {
 // field is accepted when it equals the name in the URL: names are
 // immutable.
 func (s *Server) singleVarBody(w http.ResponseWriter, r *http.Request) (envy.VarInput, error) {
-	body, err := s.readBody(w, r)
+	o, err := s.body.Object(w, r)
 	if err != nil {
 		return envy.VarInput{}, err
 	}
-	o, err := parseBody(body)
-	if err != nil {
+	if err := o.Only(append([]string{"name"}, varFields...)...); err != nil {
 		return envy.VarInput{}, err
 	}
-	if err := o.only(append([]string{"name"}, varFields...)...); err != nil {
-		return envy.VarInput{}, err
-	}
-	name, ok, err := o.str("name")
+	name, ok, err := o.String("name")
 	if err != nil {
 		return envy.VarInput{}, err
 	}
@@ -191,12 +214,7 @@ func (s *Server) setVar(w http.ResponseWriter, r *http.Request, mode envy.SetMod
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if wi.Created {
-		status = http.StatusCreated
-	}
-	setETag(w, wi.Revision)
-	writeJSON(w, status, varWriteJSON{varJSON: varView(v), Revision: wi.Revision, Synced: wi.Synced})
+	writeWrite(w, wi, varWriteJSON{varJSON: varView(v), Revision: wi.Revision, Synced: wi.Synced})
 	return nil
 }
 
@@ -204,37 +222,33 @@ func (s *Server) setVar(w http.ResponseWriter, r *http.Request, mode envy.SetMod
 // into var inputs by name; null is a nil input (a delete), refused unless
 // allowNull.
 func (s *Server) bulkBody(w http.ResponseWriter, r *http.Request, allowNull bool) (map[string]*envy.VarInput, error) {
-	body, err := s.readBody(w, r)
+	o, err := s.body.Object(w, r)
 	if err != nil {
 		return nil, err
 	}
-	o, err := parseBody(body)
-	if err != nil {
-		return nil, err
-	}
-	in := make(map[string]*envy.VarInput, len(o.members))
-	for _, name := range o.order {
-		raw := o.members[name]
+	in := make(map[string]*envy.VarInput, len(o.Members))
+	for _, name := range o.Order {
+		raw := o.Members[name]
 		loc := "body." + name
-		switch jsonKind(raw) {
+		switch wire.Kind(raw) {
 		case 'n':
 			if !allowNull {
-				return nil, typeError(loc, "a string or an object (a replace has no deletes)")
+				return nil, wire.TypeError(loc, "string or an object (a replace has no deletes)")
 			}
 			in[name] = nil
 		case '"':
-			v, err := stringAt(loc, raw)
+			v, err := nativeWords.StringAt(loc, raw)
 			if err != nil {
 				return nil, err
 			}
 			sv := envy.NewSensitive(v)
 			in[name] = &envy.VarInput{Value: &sv}
 		case '{':
-			vo, err := objectAt(loc, raw)
+			vo, err := o.Object(name)
 			if err != nil {
 				return nil, err
 			}
-			if err := vo.only(varFields...); err != nil {
+			if err := vo.Only(varFields...); err != nil {
 				return nil, err
 			}
 			vi, err := varInputAt(vo)
@@ -243,50 +257,47 @@ func (s *Server) bulkBody(w http.ResponseWriter, r *http.Request, allowNull bool
 			}
 			in[name] = &vi
 		default:
-			return nil, typeError(loc, "a string, an object or null")
+			return nil, wire.TypeError(loc, "string, an object or null")
 		}
 	}
 	return in, nil
 }
 
-func (s *Server) handleMergeVars(w http.ResponseWriter, r *http.Request) error {
+// bulkWrite serves a bulk write: it decodes the body (null deletes when
+// allowNull) and answers what write did.
+func (s *Server) bulkWrite(w http.ResponseWriter, r *http.Request, allowNull bool,
+	write func(path string, in map[string]*envy.VarInput, c envy.Cond) (envy.WriteInfo, error)) error {
 	c, err := cond(r)
 	if err != nil {
 		return err
 	}
-	in, err := s.bulkBody(w, r, true)
+	in, err := s.bulkBody(w, r, allowNull)
 	if err != nil {
 		return err
 	}
-	wi, err := s.svc.MergeVars(r.Context(), r.PathValue("path"), in, envy.SetOptions{Cond: c})
+	wi, err := write(r.PathValue("path"), in, c)
 	if err != nil {
 		return err
 	}
-	setETag(w, wi.Revision)
+	wire.SetETag(w, wi.Revision)
 	writeJSON(w, http.StatusOK, writeInfoView(wi))
 	return nil
 }
 
+func (s *Server) handleMergeVars(w http.ResponseWriter, r *http.Request) error {
+	return s.bulkWrite(w, r, true, func(path string, in map[string]*envy.VarInput, c envy.Cond) (envy.WriteInfo, error) {
+		return s.svc.MergeVars(r.Context(), path, in, envy.SetOptions{Cond: c})
+	})
+}
+
 func (s *Server) handleReplaceVars(w http.ResponseWriter, r *http.Request) error {
-	c, err := cond(r)
-	if err != nil {
-		return err
-	}
-	bulk, err := s.bulkBody(w, r, false)
-	if err != nil {
-		return err
-	}
-	in := make(map[string]envy.VarInput, len(bulk))
-	for k, v := range bulk {
-		in[k] = *v
-	}
-	wi, err := s.svc.ReplaceVars(r.Context(), r.PathValue("path"), in, c)
-	if err != nil {
-		return err
-	}
-	setETag(w, wi.Revision)
-	writeJSON(w, http.StatusOK, writeInfoView(wi))
-	return nil
+	return s.bulkWrite(w, r, false, func(path string, bulk map[string]*envy.VarInput, c envy.Cond) (envy.WriteInfo, error) {
+		in := make(map[string]envy.VarInput, len(bulk))
+		for k, v := range bulk {
+			in[k] = *v
+		}
+		return s.svc.ReplaceVars(r.Context(), path, in, c)
+	})
 }
 
 func (s *Server) handleDeleteVar(w http.ResponseWriter, r *http.Request) error {
@@ -295,12 +306,7 @@ func (s *Server) handleDeleteVar(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	wi, err := s.svc.DeleteVar(r.Context(), r.PathValue("path"), r.PathValue("name"), c)
-	if err != nil {
-		return err
-	}
-	setETag(w, wi.Revision)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return writeDeleted(w, wi, err)
 }
 
 // The resolved env.
@@ -314,7 +320,7 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setETag(w, env.Revision)
+	wire.SetETag(w, env.Revision)
 	if format == "json" {
 		writeEnvJSON(w, env)
 		return nil
@@ -327,12 +333,7 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	if err := dotenv.WriteFormat(&buf, dotenv.Format(format), kvs); err != nil {
 		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	wire.WriteBytes(w, "text/plain; charset=utf-8", http.StatusOK, buf.Bytes())
 	return nil
 }
 
@@ -352,11 +353,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page, err := s.svc.History(r.Context(), r.PathValue("path"), envy.HistoryQuery{Before: before, Cursor: r.URL.Query().Get("cursor"), Limit: limit, Reveal: reveal})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(page, changeView))
-	return nil
+	return writeList(w, page, err, changeView)
 }
 
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) error {
@@ -364,29 +361,22 @@ func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
+	o, err := s.body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	o, err := parseBody(body)
+	if err := o.Only("revision"); err != nil {
+		return err
+	}
+	rev, err := o.RequiredInteger("revision")
 	if err != nil {
 		return err
-	}
-	if err := o.only("revision"); err != nil {
-		return err
-	}
-	rev, ok, err := o.integer("revision")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return envy.Invalid(envy.Field("body.revision", "missing", "revision is required"))
 	}
 	wi, err := s.svc.Rollback(r.Context(), r.PathValue("path"), rev, c)
 	if err != nil {
 		return err
 	}
-	setETag(w, wi.Revision)
+	wire.SetETag(w, wi.Revision)
 	writeJSON(w, http.StatusOK, writeInfoView(wi))
 	return nil
 }

@@ -27,11 +27,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // Defaults of Options.
 const (
-	DefaultMaxBody   = 16 << 20
+	DefaultMaxBody   = wire.DefaultLimit
 	DefaultRateLimit = 1000
 	// Failed authentication is limited per client address.
 	DefaultAuthFailRate  = 10
@@ -74,6 +75,7 @@ type Server struct {
 	log            *slog.Logger
 	mux            *http.ServeMux
 	handler        http.Handler
+	body           *wire.Body // reads request bodies
 	metrics        *metrics
 	metricsHandler http.Handler // serves /metrics
 	authFail       *limiters    // per client address
@@ -104,6 +106,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		opts:           opts,
 		log:            opts.Logger,
 		mux:            http.NewServeMux(),
+		body:           newBody(opts.MaxBody),
 		metrics:        newMetrics(opts.Registry),
 		metricsHandler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
 		keepAlive:      keepAliveInterval,
@@ -117,7 +120,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		s.perToken = newLimiters(opts.RateLimit, max(1, int(opts.RateLimit*2)))
 	}
 	s.routes()
-	s.handler = http.HandlerFunc(s.serve)
+	s.handler = RequestID(s.Observe(s.Recover(s.mux)))
 	return s
 }
 
@@ -163,55 +166,112 @@ func infoFrom(ctx context.Context) *reqInfo {
 	return &reqInfo{}
 }
 
-// serve is the middleware around the mux: request id and caller, recovery,
-// access log and metrics.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	id := r.Header.Get("X-Request-Id")
-	if !validRequestID(id) {
-		id = uuid.NewString()
-	}
-	w.Header().Set("X-Request-Id", id)
-	info := &reqInfo{route: "unmatched"}
-	ctx := context.WithValue(r.Context(), infoKey{}, info)
-	ctx = envy.WithCaller(ctx, &envy.Caller{RequestID: id, Client: clientAddr(r)})
-	r = r.WithContext(ctx)
-	rw := &responseWriter{ResponseWriter: w}
+// The middleware around every route, exported so that a handler served
+// beside the API (such as a dashboard) can use the same: Handler is
+// RequestID(Observe(Recover(routes))), and RequireToken authenticates.
 
-	defer func() {
-		v := recover()
-		if v != nil && v != http.ErrAbortHandler {
+// RequestID gives each request an id, its X-Request-Id when that is short
+// and plain, else a new one, answered in X-Request-Id; and a context whose
+// envy.Caller holds the id and the client's address, for the service's
+// audit and the logs.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := envy.WithCaller(r.Context(), &envy.Caller{RequestID: id, Client: clientAddr(r)})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Observe writes the access log and the metrics of each request, labelled
+// with the route pattern that served it (never the raw path).
+func (s *Server) Observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &reqInfo{route: "unmatched"}
+		ctx := context.WithValue(r.Context(), infoKey{}, info)
+		r = r.WithContext(ctx)
+		rw := &responseWriter{ResponseWriter: w}
+		defer func() {
+			status := rw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			dur := time.Since(start)
+			s.metrics.observe(info.route, r.Method, status, dur)
+			// Successful requests log at debug level: at thousands of
+			// reads a second an info line each would cost more than the
+			// read; the audit log records every write and reveal anyway.
+			level := slog.LevelDebug
+			if status >= 400 {
+				level = slog.LevelInfo
+			}
+			s.log.LogAttrs(ctx, level, "http request",
+				slog.String("method", r.Method),
+				slog.String("route", info.route),
+				slog.Int("status", status),
+				slog.Duration("duration", dur),
+				slog.String("request_id", envy.CallerFrom(ctx).RequestID),
+			)
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// Recover answers a panic of next as a 500 problem (unless the reply had
+// begun) and logs it; http.ErrAbortHandler goes on up, as net/http means.
+func (s *Server) Recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw, ok := w.(*responseWriter)
+		if !ok {
+			rw = &responseWriter{ResponseWriter: w}
+		}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			ctx := r.Context()
 			s.log.ErrorContext(ctx, "http: panic in handler",
-				"request_id", id, "route", info.route, "panic", v)
+				"request_id", envy.CallerFrom(ctx).RequestID, "route", infoFrom(ctx).route, "panic", v)
 			if !rw.wroteHeader {
 				s.writeError(rw, r, envy.Errorf(envy.EInternal, "Internal error"))
 			}
-		}
-		status := rw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		dur := time.Since(start)
-		s.metrics.observe(info.route, r.Method, status, dur)
-		// Successful requests log at debug level: at thousands of reads a
-		// second an info line each would cost more than the read; the
-		// audit log records every write and reveal anyway.
-		level := slog.LevelDebug
-		if status >= 400 {
-			level = slog.LevelInfo
-		}
-		s.log.LogAttrs(ctx, level, "http request",
-			slog.String("method", r.Method),
-			slog.String("route", info.route),
-			slog.Int("status", status),
-			slog.Duration("duration", dur),
-			slog.String("request_id", id),
-		)
-		if v == http.ErrAbortHandler {
-			panic(v)
-		}
-	}()
-	s.mux.ServeHTTP(rw, r)
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// RequireToken authenticates each request with the token that tokenOf
+// finds in it (see Authenticate: the rate limits and the audit of
+// refusals apply) before next serves it; onError answers a refusal, in
+// the envelope of whoever serves next (nil: the native problem).
+func (s *Server) RequireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+	if onError == nil {
+		onError = s.writeError
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			ar, err := s.Authenticate(r, tokenOf(r))
+			if err != nil {
+				onError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, ar)
+		})
+	}
+}
+
+// WriteError answers err as the native API's problem details.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeError(w, r, err)
 }
 
 // validRequestID accepts an incoming X-Request-Id only when it is short and
@@ -384,22 +444,24 @@ func matchTail(tmpl, segs []string) (map[string]string, bool) {
 // metrics, authenticates unless the route is public, and writes the
 // handler's error as a problem.
 func (s *Server) wrap(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		infoFrom(r.Context()).route = rt.Path
-		if !rt.Public {
-			w.Header().Set("Cache-Control", "no-store")
-			token, _ := BearerToken(r)
-			ar, err := s.Authenticate(r, token)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			r = ar
-		}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := rt.h(s, w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+	if !rt.Public {
+		h = s.RequireToken(bearer, nil)(h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = rt.Path
+		h.ServeHTTP(w, r)
+	})
+}
+
+// bearer is the native API's token: "Authorization: Bearer <token>".
+func bearer(r *http.Request) string {
+	token, _ := BearerToken(r)
+	return token
 }
 
 // notFound answers every path that no route serves.

@@ -364,7 +364,7 @@ func TestStringAtKeepsInvalidUTF8(t *testing.T) {
 		{`"\u0000"`, "\x00", true},
 	}
 	for _, tc := range cases {
-		got, err := stringAt("body.value", json.RawMessage(tc.raw))
+		got, err := nativeWords.StringAt("body.value", json.RawMessage(tc.raw))
 		if err != nil {
 			t.Errorf("%s: %v", tc.raw, err)
 			continue
@@ -373,7 +373,7 @@ func TestStringAtKeepsInvalidUTF8(t *testing.T) {
 			t.Errorf("%s: got %q (valid %t), want %q", tc.raw, got, utf8.ValidString(got), tc.want)
 		}
 	}
-	if _, err := stringAt("body.value", json.RawMessage(`5`)); envy.ErrorCode(err) != envy.EInvalid {
+	if _, err := nativeWords.StringAt("body.value", json.RawMessage(`5`)); envy.ErrorCode(err) != envy.EInvalid {
 		t.Errorf("a number as a string: %v", err)
 	}
 }

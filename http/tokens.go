@@ -6,31 +6,28 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r)
+	o, err := s.body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	o, err := parseBody(body)
-	if err != nil {
-		return err
-	}
-	if err := o.only("name", "owner", "permissions", "expires_at", "expires_in"); err != nil {
+	if err := o.Only("name", "owner", "permissions", "expires_at", "expires_in"); err != nil {
 		return err
 	}
 	var in envy.TokenInput
-	if in.Name, _, err = o.str("name"); err != nil {
+	if in.Name, _, err = o.String("name"); err != nil {
 		return err
 	}
-	if in.Owner, _, err = o.str("owner"); err != nil {
+	if in.Owner, _, err = o.String("owner"); err != nil {
 		return err
 	}
-	if in.ExpiresIn, _, err = o.str("expires_in"); err != nil {
+	if in.ExpiresIn, _, err = o.String("expires_in"); err != nil {
 		return err
 	}
-	at, ok, err := o.str("expires_at")
+	at, ok, err := o.String("expires_at")
 	if err != nil {
 		return err
 	}
@@ -41,35 +38,8 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 		}
 		in.ExpiresAt = &t
 	}
-	if raw, ok := o.members["permissions"]; ok {
-		items, err := arrayAt("body.permissions", raw)
-		if err != nil {
-			return err
-		}
-		for i, it := range items {
-			loc := "body.permissions[" + strconv.Itoa(i) + "]"
-			g, err := objectAt(loc, it)
-			if err != nil {
-				return err
-			}
-			if err := g.only("scopes", "actions"); err != nil {
-				return err
-			}
-			var grant envy.Grant
-			if grant.Scopes, _, err = g.str("scopes"); err != nil {
-				return err
-			}
-			actions, err := g.stringList("actions")
-			if err != nil {
-				return err
-			}
-			if actions != nil {
-				for _, a := range *actions {
-					grant.Actions = append(grant.Actions, envy.Action(a))
-				}
-			}
-			in.Permissions = append(in.Permissions, grant)
-		}
+	if in.Permissions, err = grants(o); err != nil {
+		return err
 	}
 	tok, plaintext, err := s.svc.CreateToken(r.Context(), in)
 	if err != nil {
@@ -79,17 +49,50 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// grants decodes a token's "permissions": [{"scopes","actions"}, …].
+func grants(o *wire.Object) ([]envy.Grant, error) {
+	raw, ok := o.Members["permissions"]
+	if !ok {
+		return nil, nil
+	}
+	items, err := nativeWords.ArrayAt("body.permissions", raw)
+	if err != nil {
+		return nil, err
+	}
+	var out []envy.Grant
+	for i, it := range items {
+		g, err := nativeWords.ObjectAt("body.permissions["+strconv.Itoa(i)+"]", it)
+		if err != nil {
+			return nil, err
+		}
+		if err := g.Only("scopes", "actions"); err != nil {
+			return nil, err
+		}
+		var grant envy.Grant
+		if grant.Scopes, _, err = g.String("scopes"); err != nil {
+			return nil, err
+		}
+		actions, err := g.StringList("actions")
+		if err != nil {
+			return nil, err
+		}
+		if actions != nil {
+			for _, a := range *actions {
+				grant.Actions = append(grant.Actions, envy.Action(a))
+			}
+		}
+		out = append(out, grant)
+	}
+	return out, nil
+}
+
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
 	page, err := s.svc.ListTokens(r.Context(), r.URL.Query().Get("cursor"), limit)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(page, tokenView))
-	return nil
+	return writeList(w, page, err, tokenView)
 }
 
 func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) error {
@@ -135,9 +138,5 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		Cursor: q.Get("cursor"),
 		Limit:  limit,
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list(page, auditView))
-	return nil
+	return writeList(w, page, err, auditView)
 }

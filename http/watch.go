@@ -76,30 +76,21 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) error {
-	body, err := s.readBody(w, r)
+	o, err := s.body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	o, err := parseBody(body)
-	if err != nil {
-		return err
-	}
-	if err := o.only("revision", "hostname", "pid"); err != nil {
+	if err := o.Only("revision", "hostname", "pid"); err != nil {
 		return err
 	}
 	var in envy.ConsumerInput
-	rev, ok, err := o.integer("revision")
-	if err != nil {
+	if in.Revision, err = o.RequiredInteger("revision"); err != nil {
 		return err
 	}
-	if !ok {
-		return envy.Invalid(envy.Field("body.revision", "missing", "revision is required"))
-	}
-	in.Revision = rev
-	if in.Hostname, _, err = o.str("hostname"); err != nil {
+	if in.Hostname, _, err = o.String("hostname"); err != nil {
 		return err
 	}
-	pid, _, err := o.integer("pid")
+	pid, _, err := o.Integer("pid")
 	if err != nil {
 		return err
 	}
@@ -122,10 +113,5 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.svc.Status(r.Context(), r.PathValue("path"))
-	if err != nil {
-		return err
-	}
-	setETag(w, st.Revision)
-	writeJSON(w, http.StatusOK, statusView(st))
-	return nil
+	return writeRead(w, st.Revision, statusView(st), err)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 const (
@@ -33,39 +34,50 @@ const (
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{
-		api:    api,
-		svc:    svc,
-		body:   newBody(api.MaxBody()),
-		errors: dialect.NewErrors(api, "apify", codes, envelope, dialect.ContentTypeJSONUTF8),
+	h := &handler{}
+	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
+		Name: "apify", Words: words, Codes: codes, Envelope: envelope,
+		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
+	})
+	only := func(allow string) string {
+		return "This API endpoint can only be accessed using the following HTTP methods: " + allow
 	}
-	api.Handle("GET "+collection, h.route(h.list))
-	api.Handle("POST "+collection, h.route(h.create))
-	api.Handle(collection, methodNotAllowed("GET, POST"))
-	api.Handle("GET "+item, h.route(h.get))
-	api.Handle("PUT "+item, h.route(h.update))
+	h.Handle(collection, only, dialect.Routes{"GET": h.list, "POST": h.create})
 	// Apify also documents POST as an update ("Update environment variable (POST)").
-	api.Handle("POST "+item, h.route(h.update))
-	api.Handle("DELETE "+item, h.route(h.delete))
-	api.Handle(item, methodNotAllowed("GET, PUT, POST, DELETE"))
+	h.Handle(item, only, dialect.Routes{"GET": h.get, "PUT": h.update, "POST": h.update, "DELETE": h.delete})
 }
 
 type handler struct {
-	api    *envyhttp.Server
-	svc    *envy.Service
-	body   *dialect.Body
-	errors *dialect.Errors[codeEntry]
+	*dialect.API[codeEntry]
+}
+
+// Request bodies are checked against the seed's EnvVar schema only (an
+// object with the documented members, of their types, and no others); what
+// a name or a value may be is the service's to say.
+
+// errMalformed is the seed's own 400, word for word.
+var errMalformed = envy.Errorf(envy.EBadRequest, "Invalid input: The request body contains invalid data.")
+
+var words = wire.Words{
+	TooLarge: func(limit int64) error {
+		return envy.Errorf(envy.ETooLarge, "Invalid input: The request body is larger than %d bytes.", limit)
+	},
+	Unreadable:  errMalformed,
+	Empty:       envy.Errorf(envy.EBadRequest, "Invalid input: The request body is empty; it must be a JSON object."),
+	Malformed:   func(error) error { return errMalformed },
+	InvalidText: envy.Invalid(envy.Field("body", "invalid_utf8", "the request body holds text that is not valid UTF-8")),
+	NotObject:   envy.Invalid(envy.Field("body", "type_error", "the request body must be a JSON object")),
+	WrongType: func(loc, name, want string) error {
+		if want == "boolean" {
+			want += " or null" // the seed's isSecret is "boolean | null"
+		}
+		return envy.Invalid(envy.Field(loc, "type_error", "%s must be a %s", name, want))
+	},
 }
 
 // ScopeOf returns the envy scope of an Actor version.
 func ScopeOf(actorID, versionNumber string) string {
 	return "acts/" + actorID + "/versions/" + versionNumber
-}
-
-// route serves fn on the request's Actor version, its errors in the
-// dialect's envelope.
-func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return dialect.Route(h.begin, fn, h.errors.Write)
 }
 
 // begin authenticates the request (Bearer header, else ?token=) and finds
@@ -80,11 +92,8 @@ func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 	if !ok {
 		tok = r.URL.Query().Get("token")
 	}
-	ar, err := h.api.Authenticate(r, tok)
+	ar, err := h.Authenticate(r, tok, codeNoToken, "")
 	if err != nil {
-		if tok == "" && envy.ErrorCode(err) == envy.EUnauthenticated {
-			err = &envy.Error{Code: codeNoToken, Message: "no token"}
-		}
 		return r, "", err
 	}
 	return ar, scope, scopeErr
@@ -132,61 +141,49 @@ type listJSON struct {
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
 	// A version without env vars has no scope yet.
-	vars, err := dialect.Vars(r.Context(), h.svc, scope)
+	items, err := dialect.Views(r.Context(), h.Svc, scope, view)
 	if err != nil {
 		return err
 	}
-	items := make([]envVarJSON, 0, len(vars))
-	for _, v := range vars {
-		items = append(items, view(v))
-	}
-	writeJSON(w, http.StatusOK, dataJSON{listJSON{Total: len(items), Items: items}})
+	h.JSON(w, http.StatusOK, dataJSON{listJSON{Total: len(items), Items: items}})
 	return nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := h.readObject(w, r)
+	o, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	if err := body.only("name", "value", "isSecret"); err != nil {
-		return err
-	}
-	name, err := body.requiredString("name")
+	o.OmitNull("isSecret")
+	name, value, err := dialect.NameValue(o, "isSecret")
 	if err != nil {
 		return err
-	}
-	value, err := body.requiredString("value")
-	if err != nil {
-		return err
-	}
-	secret, err := body.optionalBool("isSecret")
-	if err != nil {
-		return err
-	}
-	if secret == nil {
-		secret = new(bool)
 	}
 	sv := envy.NewSensitive(value)
-	v, _, err := h.svc.SetVar(r.Context(), scope, name, envy.VarInput{Value: &sv, Secret: secret}, envy.SetOptions{Mode: envy.CreateOnly})
-	if envy.ErrorCode(err) == envy.EConflict {
-		return envy.Errorf(envy.EConflict, "Environment variable with name %s already exists", name)
+	in := envy.VarInput{Value: &sv, Secret: new(bool)}
+	if secret, err := o.Bool("isSecret"); err != nil {
+		return err
+	} else if secret != nil {
+		in.Secret = secret
 	}
+	v, err := dialect.Create(r.Context(), h.Svc, scope, name, in, func(name string) error {
+		return envy.Errorf(envy.EConflict, "Environment variable with name %s already exists", name)
+	})
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v2/acts/"+url.PathEscape(r.PathValue("actorId"))+"/versions/"+
 		url.PathEscape(r.PathValue("versionNumber"))+"/env-vars/"+url.PathEscape(v.Name))
-	writeJSON(w, http.StatusCreated, dataJSON{view(v)})
+	h.JSON(w, http.StatusCreated, dataJSON{view(v)})
 	return nil
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.svc.GetVar(r.Context(), scope, r.PathValue("envVarName"), false)
+	v, err := h.Svc.GetVar(r.Context(), scope, r.PathValue("envVarName"), false)
 	if err != nil {
 		return notFound(err)
 	}
-	writeJSON(w, http.StatusOK, dataJSON{view(v)})
+	h.JSON(w, http.StatusOK, dataJSON{view(v)})
 	return nil
 }
 
@@ -195,39 +192,40 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) erro
 // not be updated").
 func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
 	name := r.PathValue("envVarName")
-	body, err := h.readObject(w, r)
+	body, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	if err := body.only("name", "value", "isSecret"); err != nil {
+	body.OmitNull("isSecret")
+	if err := body.Only("name", "value", "isSecret"); err != nil {
 		return err
 	}
 	// Names are immutable in envy: a name may only repeat the URL's.
-	if n, err := body.optionalString("name"); err != nil {
+	if n, err := body.StringPtr("name"); err != nil {
 		return err
 	} else if n != nil && *n != name {
 		return envy.Invalid(envy.Field("body.name", "immutable", "name can not be changed: delete the variable and create one under the new name"))
 	}
 	var in envy.VarInput
-	if v, err := body.optionalString("value"); err != nil {
+	if v, err := body.StringPtr("value"); err != nil {
 		return err
 	} else if v != nil {
 		sv := envy.NewSensitive(*v)
 		in.Value = &sv
 	}
-	if in.Secret, err = body.optionalBool("isSecret"); err != nil {
+	if in.Secret, err = body.Bool("isSecret"); err != nil {
 		return err
 	}
-	v, _, err := h.svc.SetVar(r.Context(), scope, name, in, envy.SetOptions{Mode: envy.UpdateOnly, ScopeMustExist: true})
+	v, _, err := h.Svc.SetVar(r.Context(), scope, name, in, envy.SetOptions{Mode: envy.UpdateOnly, ScopeMustExist: true})
 	if err != nil {
 		return notFound(err)
 	}
-	writeJSON(w, http.StatusOK, dataJSON{view(v)})
+	h.JSON(w, http.StatusOK, dataJSON{view(v)})
 	return nil
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request, scope string) error {
-	if _, err := h.svc.DeleteVar(r.Context(), scope, r.PathValue("envVarName"), envy.Cond{}); err != nil {
+	if _, err := h.Svc.DeleteVar(r.Context(), scope, r.PathValue("envVarName"), envy.Cond{}); err != nil {
 		return notFound(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -22,19 +22,20 @@ type codeEntry struct {
 // statuses and error types (those the seed and Apify's API docs use). An
 // empty message means the error's own, which never holds a value.
 var codes = map[envy.Code]codeEntry{
-	envy.EBadRequest:       {http.StatusBadRequest, "invalid-input", ""},
-	envy.EInvalid:          {http.StatusBadRequest, "invalid-input", ""},
-	envy.ETooLarge:         {http.StatusBadRequest, "invalid-input", ""},
-	envy.EUnsupportedMedia: {http.StatusBadRequest, "invalid-input", ""},
-	codeNoToken:            {http.StatusUnauthorized, "token-not-provided", "Authentication token was not provided"},
-	envy.EUnauthenticated:  {http.StatusUnauthorized, "user-or-token-not-found", "User was not found or authentication token is not valid"},
-	envy.EForbidden:        {http.StatusForbidden, "insufficient-permissions", ""},
-	envy.ENotFound:         {http.StatusNotFound, "record-not-found", ""},
-	envy.EConflict:         {http.StatusConflict, "record-duplicate", ""},
-	envy.EPrecondition:     {http.StatusPreconditionFailed, "precondition-failed", ""},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "rate-limit-exceeded", "You have exceeded the rate limit; retry after the time in the Retry-After header"},
-	envy.EInternal:         {http.StatusInternalServerError, "internal-error", "Internal server error"},
-	envy.EUnavailable:      {http.StatusServiceUnavailable, "service-unavailable", "The service is temporarily unavailable; retry after the time in the Retry-After header"},
+	envy.EBadRequest:             {http.StatusBadRequest, "invalid-input", ""},
+	envy.EInvalid:                {http.StatusBadRequest, "invalid-input", ""},
+	envy.ETooLarge:               {http.StatusBadRequest, "invalid-input", ""},
+	envy.EUnsupportedMedia:       {http.StatusBadRequest, "invalid-input", ""},
+	codeNoToken:                  {http.StatusUnauthorized, "token-not-provided", "Authentication token was not provided"},
+	envy.EUnauthenticated:        {http.StatusUnauthorized, "user-or-token-not-found", "User was not found or authentication token is not valid"},
+	envy.EForbidden:              {http.StatusForbidden, "insufficient-permissions", ""},
+	envy.ENotFound:               {http.StatusNotFound, "record-not-found", ""},
+	envy.EConflict:               {http.StatusConflict, "record-duplicate", ""},
+	envy.EPrecondition:           {http.StatusPreconditionFailed, "precondition-failed", ""},
+	envy.ERateLimited:            {http.StatusTooManyRequests, "rate-limit-exceeded", "You have exceeded the rate limit; retry after the time in the Retry-After header"},
+	envy.EInternal:               {http.StatusInternalServerError, "internal-error", "Internal server error"},
+	envy.EUnavailable:            {http.StatusServiceUnavailable, "service-unavailable", "The service is temporarily unavailable; retry after the time in the Retry-After header"},
+	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "method-not-allowed", ""},
 }
 
 // errorJSON is Apify's error envelope.
@@ -59,21 +60,4 @@ func envelope(c codeEntry, e *envy.Error) (int, any) {
 		}
 	}
 	return c.status, errorJSON{errorBody{Type: c.typ, Message: msg}}
-}
-
-// methodNotAllowed answers a method that the path does not serve, as
-// Apify's docs show.
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, errorJSON{errorBody{
-			Type:    "method-not-allowed",
-			Message: "This API endpoint can only be accessed using the following HTTP methods: " + allow,
-		}})
-	})
-}
-
-// writeJSON answers v as JSON in the seed's Content-Type.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	dialect.WriteJSON(w, dialect.ContentTypeJSONUTF8, status, v)
 }

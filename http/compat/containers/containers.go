@@ -24,6 +24,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 const (
@@ -45,28 +46,32 @@ const (
 )
 
 type handler struct {
-	api      *envyhttp.Server
-	svc      *envy.Service
+	*dialect.API[apiError]
 	reserved []string // envy's reserved prefixes and the seed's
-	body     *dialect.Body
-	errors   *dialect.Errors[apiError]
 }
 
-// Register mounts the dialect's routes on api.
+// Register mounts the dialect's routes on api. Request bodies are parsed
+// for their shape only; what a key or a value may be is the service's to
+// say, plus the seed's own limits here. Any content type is read as JSON,
+// as the seed's clients send it, and the refusals are worded as the native
+// API's.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{
-		api:      api,
-		svc:      svc,
-		reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix),
-		body:     newBody(api.MaxBody()),
-		errors:   dialect.NewErrors(api, "containers", errorTable, envelope, dialect.ContentTypeJSON),
-	}
-	api.Handle("GET /api/v1/containers/{id}/env", h.route(h.list))
-	api.Handle("PATCH /api/v1/containers/{id}/env", h.route(h.merge))
-	api.Handle("/api/v1/containers/{id}/env", h.methodNotAllowed("GET, PATCH"))
-	api.Handle("PUT /api/v1/containers/{id}/env/{key}", h.route(h.set))
-	api.Handle("DELETE /api/v1/containers/{id}/env/{key}", h.route(h.remove))
-	api.Handle("/api/v1/containers/{id}/env/{key}", h.methodNotAllowed("PUT, DELETE"))
+	h := &handler{reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix)}
+	h.API = dialect.New(api, svc, dialect.Config[apiError]{
+		Name: "containers", Words: words, SyntaxFirst: true, Codes: errorTable, Envelope: envelope,
+		ContentType: wire.ContentTypeJSON, Begin: h.begin,
+	})
+	serves := func(allow string) string { return "the route serves " + allow }
+	h.Handle("/api/v1/containers/{id}/env", serves, dialect.Routes{"GET": h.list, "PATCH": h.merge})
+	h.Handle("/api/v1/containers/{id}/env/{key}", serves, dialect.Routes{"PUT": h.set, "DELETE": h.remove})
+}
+
+// words name the first unknown member of a {"value"} body and say what the
+// body should be; the rest are the native API's.
+var words = wire.Words{
+	Unknown: func(loc string, names []string) error {
+		return envy.Invalid(envy.Field(loc+"."+names[0], "unknown_field", "unknown field; the body is {\"value\": \"…\"}"))
+	},
 }
 
 // replyJSON is the seed's success envelope.
@@ -81,39 +86,29 @@ type dataJSON struct {
 	Synced          bool              `json:"synced"`
 }
 
-// route authenticates the request as the seed says (a bearer token),
-// resolves the container's scope and writes the handler's error, if any,
-// in the dialect's envelope.
-func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return dialect.Route(h.begin, f, h.errors.Write)
-}
-
+// begin authenticates the request as the seed says (a bearer token) and
+// finds the container's scope.
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
-	token, present := envyhttp.BearerToken(r)
-	ar, err := h.api.Authenticate(r, token)
+	token, _ := envyhttp.BearerToken(r)
+	ar, err := h.Authenticate(r, token, "", codeInvalidToken)
 	if err != nil {
-		if present && envy.ErrorCode(err) == envy.EUnauthenticated {
-			err = &envy.Error{Code: codeInvalidToken, Message: envy.ErrorMessage(err)}
-		}
 		return r, "", err
 	}
-	scope := scopePrefix + ar.PathValue("id")
-	if envy.ValidateScopePath("path.id", scope) != nil {
-		// No container can have this id: answer as for one that doesn't exist.
-		return ar, "", envy.Errorf(envy.ENotFound, "container not found")
-	}
-	return ar, scope, nil
+	// No container can have an id that is not a scope segment: answer as
+	// for one that doesn't exist.
+	scope, err := dialect.IDScope(scopePrefix, ar.PathValue("id"), envy.Errorf(envy.ENotFound, "container not found"))
+	return ar, scope, err
 }
 
 // list answers the container's own variables; secrets show their
 // masked_value unless the caller asks ?reveal=true and may reveal.
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
 	ctx := r.Context()
-	vl, err := h.svc.ListVars(ctx, scope, r.URL.Query().Get("reveal") == "true")
+	vl, err := h.Svc.ListVars(ctx, scope, r.URL.Query().Get("reveal") == "true")
 	if err != nil {
 		return err
 	}
-	st, err := h.svc.Status(ctx, scope)
+	st, err := h.Svc.Status(ctx, scope)
 	if err != nil {
 		return err
 	}
@@ -124,21 +119,21 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 // merge sets 1–200 variables in one revision. Values are strings, as the
 // seed says; deleting is DELETE /env/{key}'s job.
 func (h *handler) merge(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := h.body.Object(w, r)
+	body, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	if n := len(body); n < 1 || n > MaxMergeKeys {
+	if n := len(body.Members); n < 1 || n > MaxMergeKeys {
 		return envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d keys, not %d", MaxMergeKeys, n))
 	}
-	keys := dialect.SortedKeys(body)
+	keys := wire.SortedKeys(body.Members)
 	in := make(map[string]*envy.VarInput, len(keys))
 	env := make(map[string]string, len(keys))
 	for _, k := range keys {
 		if err := h.checkKey("body."+k, k); err != nil {
 			return err
 		}
-		v, err := dialect.StringAt("body."+k, body[k])
+		v, _, err := body.String(k)
 		if err != nil {
 			return err
 		}
@@ -146,7 +141,7 @@ func (h *handler) merge(w http.ResponseWriter, r *http.Request, scope string) er
 		in[k] = &envy.VarInput{Value: &s}
 		env[k] = v
 	}
-	info, err := h.svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
+	info, err := h.Svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
 	if err != nil {
 		return err
 	}
@@ -161,25 +156,19 @@ func (h *handler) set(w http.ResponseWriter, r *http.Request, scope string) erro
 	if err := h.checkKey("path.key", key); err != nil {
 		return err
 	}
-	body, err := h.body.Object(w, r)
+	body, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	for k := range body {
-		if k != "value" {
-			return envy.Invalid(envy.Field("body."+k, "unknown_field", "unknown field; the body is {\"value\": \"…\"}"))
-		}
+	if err := body.Only("value"); err != nil {
+		return err
 	}
-	raw, ok := body["value"]
-	if !ok {
-		return envy.Invalid(envy.Field("body.value", "missing", "value is required"))
-	}
-	v, err := dialect.StringAt("body.value", raw)
+	v, err := body.RequiredString("value")
 	if err != nil {
 		return err
 	}
 	s := envy.NewSensitive(v)
-	_, info, err := h.svc.SetVar(r.Context(), scope, key, envy.VarInput{Value: &s}, envy.SetOptions{ScopeMustExist: true})
+	_, info, err := h.Svc.SetVar(r.Context(), scope, key, envy.VarInput{Value: &s}, envy.SetOptions{ScopeMustExist: true})
 	if err != nil {
 		return err
 	}
@@ -195,12 +184,12 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 		return err
 	}
 	ctx := r.Context()
-	info, err := h.svc.DeleteVar(ctx, scope, key, envy.Cond{})
+	info, err := h.Svc.DeleteVar(ctx, scope, key, envy.Cond{})
 	if err != nil {
 		return err
 	}
 	// DeleteVar succeeds on a missing scope; the listing answers 404 for it.
-	vl, err := h.svc.ListVars(ctx, scope, false)
+	vl, err := h.Svc.ListVars(ctx, scope, false)
 	if err != nil {
 		return err
 	}
@@ -239,18 +228,9 @@ func envOf(items []envy.VarView) map[string]string {
 
 func reply(w http.ResponseWriter, revision int64, message string, env map[string]string, synced bool) {
 	dialect.SetETag(w, revision)
-	writeJSON(w, http.StatusOK, replyJSON{
+	wire.WriteJSON(w, wire.ContentTypeJSON, http.StatusOK, replyJSON{
 		StatusCode: http.StatusOK,
 		Message:    message,
 		Data:       dataJSON{EnvironmentVars: env, Synced: synced},
-	})
-}
-
-// methodNotAllowed answers a method that a dialect path does not serve, in
-// the dialect's envelope.
-func (h *handler) methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		h.errors.Write(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves %s", allow))
 	})
 }

@@ -37,15 +37,15 @@ var errorTable = map[envy.Code]apiError{
 	envy.EForbidden:       {http.StatusForbidden, "RESOURCE_ACCESS_DENIED", "Resource access denied", false},
 	envy.ENotFound:        {http.StatusNotFound, "CONTAINER_NOT_FOUND", "Container not found", false},
 
-	codeInvalidToken:       {http.StatusUnauthorized, "INVALID_TOKEN", "Invalid authentication token", false},
-	codeMethodNotAllowed:   {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", true},
-	envy.EConflict:         {http.StatusConflict, "CONFLICT", "Conflict", true},
-	envy.EPrecondition:     {http.StatusPreconditionFailed, "PRECONDITION_FAILED", "Precondition failed", true},
-	envy.ETooLarge:         {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "Payload too large", true},
-	envy.EUnsupportedMedia: {http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", true},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests", false},
-	envy.EInternal:         {http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error", false},
-	envy.EUnavailable:      {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", false},
+	codeInvalidToken:             {http.StatusUnauthorized, "INVALID_TOKEN", "Invalid authentication token", false},
+	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", true},
+	envy.EConflict:               {http.StatusConflict, "CONFLICT", "Conflict", true},
+	envy.EPrecondition:           {http.StatusPreconditionFailed, "PRECONDITION_FAILED", "Precondition failed", true},
+	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "Payload too large", true},
+	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", true},
+	envy.ERateLimited:            {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests", false},
+	envy.EInternal:               {http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error", false},
+	envy.EUnavailable:            {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", false},
 }
 
 // errorJSON is the dialect's error envelope: the success envelope's

@@ -10,9 +10,8 @@ import (
 // Codes for what the dialect tells apart and the domain does not. They
 // only ever reach the error writer.
 const (
-	codeMissingToken     envy.Code = "hooksecrets.missing_token"
-	codeSecretNotFound   envy.Code = "hooksecrets.secret_not_found"
-	codeMethodNotAllowed envy.Code = "hooksecrets.method_not_allowed"
+	codeMissingToken   envy.Code = "hooksecrets.missing_token"
+	codeSecretNotFound envy.Code = "hooksecrets.secret_not_found"
 )
 
 // apiError is how the dialect answers one kind of error.
@@ -27,21 +26,21 @@ type apiError struct {
 // Auth0 Management API's statuses, messages and errorCodes. Fixed messages
 // are those of Auth0's reference for the hook secrets endpoints.
 var errorTable = map[envy.Code]apiError{
-	envy.EBadRequest:       {http.StatusBadRequest, "invalid_body", "Invalid request payload JSON format", true},
-	envy.EInvalid:          {http.StatusBadRequest, "invalid_body", "Payload validation error", true},
-	envy.EUnauthenticated:  {http.StatusUnauthorized, "invalid_token", "Invalid token.", false},
-	codeMissingToken:       {http.StatusUnauthorized, "invalid_token", "Missing authentication", false},
-	envy.EForbidden:        {http.StatusForbidden, "insufficient_scope", "Insufficient scope: the token's permissions on this hook do not allow this request.", false},
-	envy.ENotFound:         {http.StatusNotFound, "inexistent_hook", "Hook not found.", false},
-	codeSecretNotFound:     {http.StatusNotFound, "inexistent_secret", "Secret not found", true},
-	codeMethodNotAllowed:   {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", true},
-	envy.EConflict:         {http.StatusConflict, "secret_exists", "Secret with the same name already exists", true},
-	envy.EPrecondition:     {http.StatusConflict, "concurrent_update", "The hook's secrets kept changing while the request ran; send it again.", false},
-	envy.ETooLarge:         {http.StatusRequestEntityTooLarge, "payload_too_large", "Payload content length greater than maximum allowed", true},
-	envy.EUnsupportedMedia: {http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type", true},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "too_many_requests", "Too many requests.", false},
-	envy.EInternal:         {http.StatusInternalServerError, "internal_error", "Internal error", false},
-	envy.EUnavailable:      {http.StatusServiceUnavailable, "service_unavailable", "Service unavailable", false},
+	envy.EBadRequest:             {http.StatusBadRequest, "invalid_body", "Invalid request payload JSON format", true},
+	envy.EInvalid:                {http.StatusBadRequest, "invalid_body", "Payload validation error", true},
+	envy.EUnauthenticated:        {http.StatusUnauthorized, "invalid_token", "Invalid token.", false},
+	codeMissingToken:             {http.StatusUnauthorized, "invalid_token", "Missing authentication", false},
+	envy.EForbidden:              {http.StatusForbidden, "insufficient_scope", "Insufficient scope: the token's permissions on this hook do not allow this request.", false},
+	envy.ENotFound:               {http.StatusNotFound, "inexistent_hook", "Hook not found.", false},
+	codeSecretNotFound:           {http.StatusNotFound, "inexistent_secret", "Secret not found", true},
+	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", true},
+	envy.EConflict:               {http.StatusConflict, "secret_exists", "Secret with the same name already exists", true},
+	envy.EPrecondition:           {http.StatusConflict, "concurrent_update", "The hook's secrets kept changing while the request ran; send it again.", false},
+	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "payload_too_large", "Payload content length greater than maximum allowed", true},
+	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type", true},
+	envy.ERateLimited:            {http.StatusTooManyRequests, "too_many_requests", "Too many requests.", false},
+	envy.EInternal:               {http.StatusInternalServerError, "internal_error", "Internal error", false},
+	envy.EUnavailable:            {http.StatusServiceUnavailable, "service_unavailable", "Service unavailable", false},
 }
 
 // errorJSON is the Auth0 Management API's error envelope.

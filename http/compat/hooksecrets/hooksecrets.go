@@ -27,6 +27,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // ValueNotShown is what reads show instead of a secret's value, and what a
@@ -41,56 +42,40 @@ const (
 )
 
 type handler struct {
-	api    *envyhttp.Server
-	svc    *envy.Service
-	body   *dialect.Body
-	errors *dialect.Errors[apiError]
+	*dialect.API[apiError]
 }
 
-// Register mounts the dialect's routes on api.
+// Register mounts the dialect's routes on api. Request bodies are parsed
+// for their shape only; what a name or a value may be is the service's to
+// say. Any content type is read as JSON, as the seed's examples send it,
+// and the refusals are worded as the native API's.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{
-		api:    api,
-		svc:    svc,
-		body:   newBody(api.MaxBody()),
-		errors: dialect.NewErrors(api, "hooksecrets", errorTable, envelope, dialect.ContentTypeJSON),
-	}
-	api.Handle("GET /api/v2/hooks/{id}/secrets", h.route(h.list))
-	api.Handle("POST /api/v2/hooks/{id}/secrets", h.route(h.add))
-	api.Handle("PATCH /api/v2/hooks/{id}/secrets", h.route(h.update))
-	api.Handle("DELETE /api/v2/hooks/{id}/secrets", h.route(h.remove))
-	api.Handle("/api/v2/hooks/{id}/secrets", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, POST, PATCH, DELETE")
-		h.errors.Write(w, r, envy.Errorf(codeMethodNotAllowed, "the route serves GET, POST, PATCH and DELETE"))
-	}))
+	h := &handler{}
+	h.API = dialect.New(api, svc, dialect.Config[apiError]{
+		Name: "hooksecrets", SyntaxFirst: true, Codes: errorTable, Envelope: envelope,
+		ContentType: wire.ContentTypeJSON, Begin: h.begin,
+	})
+	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
+		dialect.Routes{"GET": h.list, "POST": h.add, "PATCH": h.update, "DELETE": h.remove})
 }
 
-// route authenticates the request (a bearer token), resolves the hook's
-// scope and writes the handler's error, if any, in the dialect's envelope.
-func (h *handler) route(f func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return dialect.Route(h.begin, f, h.errors.Write)
-}
-
+// begin authenticates the request (a bearer token) and finds the hook's
+// scope.
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
-	token, present := envyhttp.BearerToken(r)
-	ar, err := h.api.Authenticate(r, token)
+	token, _ := envyhttp.BearerToken(r)
+	ar, err := h.Authenticate(r, token, codeMissingToken, "")
 	if err != nil {
-		if !present && envy.ErrorCode(err) == envy.EUnauthenticated {
-			err = &envy.Error{Code: codeMissingToken, Message: envy.ErrorMessage(err)}
-		}
 		return r, "", err
 	}
-	scope := scopePrefix + ar.PathValue("id")
-	if envy.ValidateScopePath("path.id", scope) != nil {
-		// No hook can have this id: answer as for one that doesn't exist.
-		return ar, "", envy.Errorf(envy.ENotFound, "hook not found")
-	}
-	return ar, scope, nil
+	// No hook can have an id that is not a scope segment: answer as for
+	// one that doesn't exist.
+	scope, err := dialect.IDScope(scopePrefix, ar.PathValue("id"), envy.Errorf(envy.ENotFound, "hook not found"))
+	return ar, scope, err
 }
 
 // list answers every secret of the hook with the placeholder for a value.
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	vl, err := h.svc.ListVars(r.Context(), scope, false)
+	vl, err := h.Svc.ListVars(r.Context(), scope, false)
 	if err != nil {
 		return err
 	}
@@ -99,7 +84,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 		out[v.Name] = ValueNotShown
 	}
 	dialect.SetETag(w, vl.Revision)
-	writeJSON(w, http.StatusOK, out)
+	h.JSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -107,14 +92,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 // the placeholder, which keeps it; 400 for the placeholder of a name that
 // does not exist, as there is no value to keep.
 func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) error {
-	in, err := h.readSecrets(w, r)
-	if err != nil {
-		return err
-	}
-	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
+	return h.checkedWrite(w, r, scope, func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error) {
 		var unknown, taken []string
 		merge := make(map[string]*envy.VarInput, len(in))
-		for _, name := range dialect.SortedKeys(in) {
+		for _, name := range wire.SortedKeys(in) {
 			v := in[name]
 			switch {
 			case v == ValueNotShown && exists[name]: // keeps the stored value
@@ -134,25 +115,15 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) erro
 		}
 		return merge, nil
 	})
-	if err != nil {
-		return err
-	}
-	dialect.SetETag(w, rev)
-	writeJSON(w, http.StatusCreated, struct{}{})
-	return nil
 }
 
 // update sets existing secrets: 404 when one of the names does not exist;
 // the placeholder keeps a secret's stored value.
 func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
-	in, err := h.readSecrets(w, r)
-	if err != nil {
-		return err
-	}
-	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
+	return h.checkedWrite(w, r, scope, func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error) {
 		var missing []string
 		merge := make(map[string]*envy.VarInput, len(in))
-		for _, name := range dialect.SortedKeys(in) {
+		for _, name := range wire.SortedKeys(in) {
 			switch v := in[name]; {
 			case !exists[name]:
 				missing = append(missing, name)
@@ -166,18 +137,38 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 		}
 		return merge, nil
 	})
+}
+
+// checkedWrite reads the secrets of the body, writes what plan makes of
+// them and the hook's current names (see checkedMerge), and answers 201.
+func (h *handler) checkedWrite(w http.ResponseWriter, r *http.Request, scope string,
+	plan func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error)) error {
+	in, err := h.readSecrets(w, r)
+	if err != nil {
+		return err
+	}
+	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
+		return plan(in, exists)
+	})
 	if err != nil {
 		return err
 	}
 	dialect.SetETag(w, rev)
-	writeJSON(w, http.StatusCreated, struct{}{})
+	h.JSON(w, http.StatusCreated, struct{}{})
 	return nil
 }
 
 // remove deletes the secrets named by a JSON array, in one revision;
 // names that don't exist are no error.
 func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) error {
-	names, err := h.readStringList(w, r)
+	raw, err := h.Body.Value(w, r)
+	if err != nil {
+		return err
+	}
+	if wire.Kind(raw) != '[' {
+		return envy.Invalid(envy.Field("body", "type_error", "the body must be an array of secret names"))
+	}
+	names, err := h.Body.Words.StringList("body", raw)
 	if err != nil {
 		return err
 	}
@@ -185,7 +176,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 	for _, n := range names {
 		in[n] = nil // nil deletes
 	}
-	info, err := h.svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
+	info, err := h.Svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
 	if err != nil {
 		return err
 	}
@@ -197,16 +188,29 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 // readSecrets reads an object of secret names and string values whose names
 // the domain accepts.
 func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[string]string, error) {
-	in, err := h.readStringMap(w, r)
+	raw, err := h.Body.Value(w, r)
 	if err != nil {
 		return nil, err
+	}
+	if wire.Kind(raw) != '{' {
+		return nil, envy.Invalid(envy.Field("body", "type_error", "the body must be an object of secret names and values"))
+	}
+	o, err := h.Body.Words.ObjectAt("body", raw)
+	if err != nil {
+		return nil, err
+	}
+	in := make(map[string]string, len(o.Members))
+	for _, k := range o.Order {
+		if in[k], _, err = o.String(k); err != nil {
+			return nil, err
+		}
 	}
 	if n := len(in); n < 1 || n > envy.MaxBulkKeys {
 		return nil, envy.Invalid(envy.Field("body", "key_count", "the body must hold 1 to %d secrets, not %d", envy.MaxBulkKeys, n))
 	}
 	var fields []envy.FieldError
-	for _, name := range dialect.SortedKeys(in) {
-		if f := envy.ValidateName("body."+name, name, h.svc.ReservedPrefixes()); f != nil {
+	for _, name := range wire.SortedKeys(in) {
+		if f := envy.ValidateName("body."+name, name, h.Svc.ReservedPrefixes()); f != nil {
 			fields = append(fields, *f)
 		}
 	}
@@ -226,7 +230,7 @@ func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[strin
 // atomic. It needs read as well as write on the hook.
 func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exists map[string]bool) (map[string]*envy.VarInput, error)) (int64, error) {
 	for attempt := 1; ; attempt++ {
-		vl, err := h.svc.ListVars(ctx, scope, false)
+		vl, err := h.Svc.ListVars(ctx, scope, false)
 		if err != nil {
 			return 0, err
 		}
@@ -244,7 +248,7 @@ func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exis
 			err = h.mayWrite(ctx, scope, vl, cond)
 		} else {
 			var info envy.WriteInfo
-			info, err = h.svc.MergeVars(ctx, scope, in, envy.SetOptions{Cond: cond, ScopeMustExist: true})
+			info, err = h.Svc.MergeVars(ctx, scope, in, envy.SetOptions{Cond: cond, ScopeMustExist: true})
 			rev = info.Revision
 		}
 		if envy.ErrorCode(err) != envy.EPrecondition || attempt == writeAttempts {
@@ -262,7 +266,7 @@ func (h *handler) mayWrite(ctx context.Context, scope string, vl envy.VarList, c
 	if len(vl.Items) == 0 {
 		return envy.Errorf(envy.EInternal, "nothing to write and no secret to check write permission with")
 	}
-	_, _, err := h.svc.SetVar(ctx, scope, vl.Items[0].Name, envy.VarInput{}, envy.SetOptions{Cond: c, Mode: envy.CreateOnly, ScopeMustExist: true})
+	_, _, err := h.Svc.SetVar(ctx, scope, vl.Items[0].Name, envy.VarInput{}, envy.SetOptions{Cond: c, Mode: envy.CreateOnly, ScopeMustExist: true})
 	switch envy.ErrorCode(err) {
 	case envy.EConflict:
 		return nil

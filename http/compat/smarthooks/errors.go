@@ -19,18 +19,19 @@ type codeEntry struct {
 // OneLogin's API answers with). An empty message means the error's own,
 // which never holds a value; the others are fixed, such as the seed's 401.
 var codes = map[envy.Code]codeEntry{
-	envy.EBadRequest:       {http.StatusBadRequest, "BadRequestError", ""},
-	envy.EUnauthenticated:  {http.StatusUnauthorized, "UnauthorizedError", "The request requires user authentication."},
-	envy.EForbidden:        {http.StatusForbidden, "ForbiddenError", ""},
-	envy.ENotFound:         {http.StatusNotFound, "NotFoundError", ""},
-	envy.EConflict:         {http.StatusConflict, "ConflictError", ""},
-	envy.EPrecondition:     {http.StatusPreconditionFailed, "PreconditionFailedError", ""},
-	envy.ETooLarge:         {http.StatusRequestEntityTooLarge, "PayloadTooLargeError", ""},
-	envy.EUnsupportedMedia: {http.StatusUnsupportedMediaType, "UnsupportedMediaTypeError", ""},
-	envy.EInvalid:          {http.StatusUnprocessableEntity, "UnprocessableEntityError", ""},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "TooManyRequestsError", "Too Many Requests"},
-	envy.EInternal:         {http.StatusInternalServerError, "InternalServerError", "Internal Server Error"},
-	envy.EUnavailable:      {http.StatusServiceUnavailable, "ServiceUnavailableError", "Service Unavailable"},
+	envy.EBadRequest:             {http.StatusBadRequest, "BadRequestError", ""},
+	envy.EUnauthenticated:        {http.StatusUnauthorized, "UnauthorizedError", "The request requires user authentication."},
+	envy.EForbidden:              {http.StatusForbidden, "ForbiddenError", ""},
+	envy.ENotFound:               {http.StatusNotFound, "NotFoundError", ""},
+	envy.EConflict:               {http.StatusConflict, "ConflictError", ""},
+	envy.EPrecondition:           {http.StatusPreconditionFailed, "PreconditionFailedError", ""},
+	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "PayloadTooLargeError", ""},
+	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "UnsupportedMediaTypeError", ""},
+	envy.EInvalid:                {http.StatusUnprocessableEntity, "UnprocessableEntityError", ""},
+	envy.ERateLimited:            {http.StatusTooManyRequests, "TooManyRequestsError", "Too Many Requests"},
+	envy.EInternal:               {http.StatusInternalServerError, "InternalServerError", "Internal Server Error"},
+	envy.EUnavailable:            {http.StatusServiceUnavailable, "ServiceUnavailableError", "Service Unavailable"},
+	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "MethodNotAllowedError", ""},
 }
 
 // errorJSON is the seed's error envelope.
@@ -48,21 +49,4 @@ func envelope(c codeEntry, e *envy.Error) (int, any) {
 		msg = dialect.Detail(e, dialect.FieldMsg)
 	}
 	return c.status, errorJSON{StatusCode: c.status, Name: c.name, Message: msg}
-}
-
-// methodNotAllowed answers a method that the path does not serve.
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, errorJSON{
-			StatusCode: http.StatusMethodNotAllowed,
-			Name:       "MethodNotAllowedError",
-			Message:    "The route serves only " + allow,
-		})
-	})
-}
-
-// writeJSON answers v as JSON in the seed's Content-Type.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	dialect.WriteJSON(w, dialect.ContentTypeJSONUTF8, status, v)
 }

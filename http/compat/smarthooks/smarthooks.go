@@ -15,11 +15,13 @@ package smarthooks
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // Scope is the envy scope that holds every Smart Hooks env var.
@@ -27,45 +29,54 @@ const Scope = "smart-hooks"
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{
-		api:    api,
-		svc:    svc,
-		body:   newBody(api.MaxBody()),
-		ids:    &dialect.ByID{Svc: svc, InvalidID: errInvalidID, NotFound: errNotFound},
-		errors: dialect.NewErrors(api, "smarthooks", codes, envelope, dialect.ContentTypeJSONUTF8),
-	}
-	api.Handle("GET /api/2/hooks/envs", h.route(h.list))
-	api.Handle("POST /api/2/hooks/envs", h.route(h.create))
-	api.Handle("/api/2/hooks/envs", methodNotAllowed("GET, POST"))
-	api.Handle("GET /api/2/hooks/envs/{id}", h.route(h.get))
-	api.Handle("PUT /api/2/hooks/envs/{id}", h.route(h.update))
-	api.Handle("DELETE /api/2/hooks/envs/{id}", h.route(h.delete))
-	api.Handle("/api/2/hooks/envs/{id}", methodNotAllowed("GET, PUT, DELETE"))
+	h := &handler{}
+	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
+		Name: "smarthooks", Words: words, Codes: codes, Envelope: envelope,
+		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
+	})
+	ids := &dialect.ByID[envVarJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	only := func(allow string) string { return "The route serves only " + allow }
+	h.Handle("/api/2/hooks/envs", only, dialect.Routes{"GET": h.list, "POST": h.create})
+	h.Handle("/api/2/hooks/envs/{id}", only, dialect.Routes{"GET": ids.Get, "PUT": ids.Update, "DELETE": ids.Delete})
 }
 
 type handler struct {
-	api    *envyhttp.Server
-	svc    *envy.Service
-	body   *dialect.Body
-	ids    *dialect.ByID
-	errors *dialect.Errors[codeEntry]
+	*dialect.API[codeEntry]
 }
 
-// route serves fn on the dialect's one scope, its errors in the dialect's
-// envelope.
-func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return dialect.Route(h.begin, fn, h.errors.Write)
+// Request bodies are checked against the seed's schema only (an object
+// with the documented string members and no others); what a name or a
+// value may be is the service's to say. The schema errors read as
+// OneLogin's validator writes them, as the seed's 422 shows. Any content
+// type is read as JSON, as the seed's curl example would send it.
+var words = wire.Words{
+	TooLarge: func(limit int64) error {
+		return envy.Errorf(envy.ETooLarge, "The request body is larger than %d bytes", limit)
+	},
+	Unreadable:  envy.Errorf(envy.EBadRequest, "The request body could not be read"),
+	Empty:       envy.Errorf(envy.EBadRequest, "A JSON request body is required"),
+	Malformed:   func(error) error { return envy.Errorf(envy.EBadRequest, "The request body is not valid JSON") },
+	InvalidText: envy.Invalid(envy.Field("body", "invalid_utf8", "instance holds text that is not valid UTF-8")),
+	NotObject:   envy.Invalid(envy.Field("body", "type_error", "instance is not of a type(s) object")),
+	// The first unknown member is named, as the seed's validator does.
+	Unknown: func(loc string, names []string) error {
+		return envy.Invalid(envy.Field(loc+"."+names[0], "additional_property",
+			"instance additionalProperty %s exists in instance when not allowed", strconv.Quote(names[0])))
+	},
+	Missing: func(loc, name string) error {
+		return envy.Invalid(envy.Field(loc, "missing", "instance requires property %s", strconv.Quote(name)))
+	},
+	WrongType: func(loc, name, want string) error {
+		return envy.Invalid(envy.Field(loc, "type_error", "instance.%s is not of a type(s) %s", name, want))
+	},
 }
 
 // begin authenticates the request with the dialect's token formats.
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 	// Authenticate audits refusals against the path value "path".
 	r.SetPathValue("path", Scope)
-	ar, err := h.api.Authenticate(r, token(r))
-	if err != nil {
-		return r, "", err
-	}
-	return ar, Scope, nil
+	ar, err := h.Authenticate(r, token(r), "", "")
+	return ar, Scope, err
 }
 
 // token returns the token of "Authorization: bearer <token>" or, as the
@@ -108,85 +119,30 @@ func view(v envy.VarView) envVarJSON {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	vars, err := dialect.Vars(r.Context(), h.svc, scope)
+	out, err := dialect.Views(r.Context(), h.Svc, scope, view)
 	if err != nil {
 		return err
 	}
-	out := make([]envVarJSON, 0, len(vars))
-	for _, v := range vars {
-		out = append(out, view(v))
-	}
-	writeJSON(w, http.StatusOK, out)
+	h.JSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := h.readObject(w, r)
+	o, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	if err := body.only("name", "value"); err != nil {
-		return err
-	}
-	name, err := body.requiredString("name")
+	name, value, err := dialect.NameValue(o)
 	if err != nil {
 		return err
 	}
-	value, err := body.requiredString("value")
-	if err != nil {
-		return err
-	}
-	sv, secret := envy.NewSensitive(value), true
-	v, _, err := h.svc.SetVar(r.Context(), scope, name, envy.VarInput{Value: &sv, Secret: &secret}, envy.SetOptions{Mode: envy.CreateOnly})
-	if envy.ErrorCode(err) == envy.EConflict {
+	v, err := dialect.Create(r.Context(), h.Svc, scope, name, dialect.Secret(value), func(name string) error {
 		return envy.Errorf(envy.EConflict, "An env var named %s already exists", name)
-	}
+	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, view(v))
-	return nil
-}
-
-func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.ids.Get(r.Context(), scope, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view(v))
-	return nil
-}
-
-func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
-	id := r.PathValue("id")
-	if err := h.ids.Check(id); err != nil {
-		return err
-	}
-	body, err := h.readObject(w, r)
-	if err != nil {
-		return err
-	}
-	// Names are immutable: the seed refuses a "name" here with 422.
-	if err := body.only("value"); err != nil {
-		return err
-	}
-	value, err := body.requiredString("value")
-	if err != nil {
-		return err
-	}
-	v, err := h.ids.SetValue(r.Context(), scope, id, value)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view(v))
-	return nil
-}
-
-func (h *handler) delete(w http.ResponseWriter, r *http.Request, scope string) error {
-	if err := h.ids.Delete(r.Context(), scope, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.JSON(w, http.StatusCreated, view(v))
 	return nil
 }
 

@@ -33,7 +33,8 @@ var codes = map[envy.Code]codeEntry{
 	envy.EInternal:         {http.StatusInternalServerError, "internal_error", "Internal server error"},
 	// The seed lists no 503; envy answers an unreachable store with one
 	// and Retry-After, as its native API does.
-	envy.EUnavailable: {http.StatusServiceUnavailable, "service_unavailable_error", "Service temporarily unavailable"},
+	envy.EUnavailable:            {http.StatusServiceUnavailable, "service_unavailable_error", "Service temporarily unavailable"},
+	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "invalid_request_error", ""},
 }
 
 // errorJSON is the seed's canonical error envelope, members in the seed's
@@ -81,21 +82,4 @@ func fromBody(err error) error {
 		out.Message = out.Fields[0].Loc + ": " + out.Fields[0].Msg
 	}
 	return &out
-}
-
-// methodNotAllowed answers a method that the path does not serve.
-func methodNotAllowed(allow string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, errorJSON{
-			Code:   http.StatusMethodNotAllowed,
-			Detail: "this route serves only " + allow,
-			Type:   "invalid_request_error",
-		})
-	})
-}
-
-// writeJSON answers v as JSON in the seed's Content-Type.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	dialect.WriteJSON(w, dialect.ContentTypeJSON, status, v)
 }

@@ -24,47 +24,57 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
-	h := &handler{
-		api:    api,
-		svc:    svc,
-		body:   newBody(api.MaxBody()),
-		ids:    &dialect.ByID{Svc: svc, InvalidID: errInvalidID, NotFound: errNotFound},
-		errors: dialect.NewErrors(api, "usersecrets", codes, envelope, dialect.ContentTypeJSON),
-	}
-	api.Handle("GET /api/v1/user/secrets", h.route(h.list))
-	api.Handle("POST /api/v1/user/secrets", h.route(h.create))
-	api.Handle("/api/v1/user/secrets", methodNotAllowed("GET, POST"))
-	api.Handle("GET /api/v1/user/secrets/{id}", h.route(h.get))
-	api.Handle("PUT /api/v1/user/secrets/{id}", h.route(h.update))
-	api.Handle("DELETE /api/v1/user/secrets/{id}", h.route(h.delete))
-	api.Handle("/api/v1/user/secrets/{id}", methodNotAllowed("GET, PUT, DELETE"))
+	h := &handler{}
+	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
+		Name: "usersecrets", Words: words, Codes: codes, Envelope: envelope,
+		ContentType: wire.ContentTypeJSON, Begin: h.begin,
+	})
+	ids := &dialect.ByID[secretJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	only := func(allow string) string { return "this route serves only " + allow }
+	h.Handle("/api/v1/user/secrets", only, dialect.Routes{"GET": h.list, "POST": h.create})
+	h.Handle("/api/v1/user/secrets/{id}", only, dialect.Routes{"GET": ids.Get, "PUT": ids.Update, "DELETE": ids.Delete})
 }
 
 type handler struct {
-	api    *envyhttp.Server
-	svc    *envy.Service
-	body   *dialect.Body
-	ids    *dialect.ByID
-	errors *dialect.Errors[codeEntry]
+	*dialect.API[codeEntry]
+}
+
+// Request bodies are checked against the seed's schemas only (an object
+// with the documented string members and no others); what a name or a
+// value may be is the service's to say. Field error types follow the
+// validation errors of the seed's FastAPI-style envelope.
+var words = wire.Words{
+	Empty: envy.Invalid(envy.Field("body", "missing", "a JSON request body is required")),
+	Malformed: func(error) error {
+		return &envy.Error{Code: envy.EBadRequest, Message: "the request body is not valid JSON",
+			Fields: []envy.FieldError{envy.Field("body", "json_invalid", "the request body is not valid JSON")}}
+	},
+	InvalidText: envy.Invalid(envy.Field("body", "invalid_utf8", "the request body holds text that is not valid UTF-8")),
+	NotObject:   envy.Invalid(envy.Field("body", "dict_type", "the request body must be a JSON object")),
+	Unknown: func(loc string, names []string) error {
+		bad := make([]envy.FieldError, len(names))
+		for i, n := range names {
+			bad[i] = envy.Field(loc+"."+n, "extra_forbidden", "unknown field %q", n)
+		}
+		return envy.Invalid(bad...)
+	},
+	WrongType: func(loc, name, want string) error {
+		return envy.Invalid(envy.Field(loc, want+"_type", "%s must be a %s", name, want))
+	},
 }
 
 // ScopeOf returns the scope that holds an owner's user secrets.
 func ScopeOf(owner string) string { return "users/" + owner }
 
-// route serves fn on the scope of the token's owner, its errors in the
-// dialect's envelope.
-func (h *handler) route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
-	return dialect.Route(h.begin, fn, h.errors.Write)
-}
-
 // begin authenticates the request and finds the scope of the token's owner.
 func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 	tok, _ := envyhttp.BearerToken(r)
-	ar, err := h.api.Authenticate(r, tok)
+	ar, err := h.Authenticate(r, tok, "", "")
 	if err != nil {
 		return r, "", err
 	}
@@ -119,90 +129,35 @@ func view(v envy.VarView) secretJSON {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	vars, err := dialect.Vars(r.Context(), h.svc, scope)
+	out, err := dialect.Views(r.Context(), h.Svc, scope, view)
 	if err != nil {
 		return err
 	}
-	out := make([]secretJSON, 0, len(vars))
-	for _, v := range vars {
-		out = append(out, view(v))
-	}
-	writeJSON(w, http.StatusOK, out)
+	h.JSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
-	body, err := h.readObject(w, r)
+	o, err := h.Body.Object(w, r)
 	if err != nil {
 		return err
 	}
-	if err := body.only("name", "value", "provider"); err != nil {
-		return err
-	}
-	name, err := body.requiredString("name")
+	o.OmitNull("provider")
+	name, value, err := dialect.NameValue(o, "provider")
 	if err != nil {
 		return err
 	}
-	value, err := body.requiredString("value")
-	if err != nil {
+	in := dialect.Secret(value)
+	if in.Description, err = o.StringPtr("provider"); err != nil {
 		return err
 	}
-	provider, err := body.optionalString("provider")
-	if err != nil {
-		return err
-	}
-	sv, secret := envy.NewSensitive(value), true
-	v, _, err := h.svc.SetVar(r.Context(), scope, name,
-		envy.VarInput{Value: &sv, Secret: &secret, Description: provider},
-		envy.SetOptions{Mode: envy.CreateOnly})
-	if envy.ErrorCode(err) == envy.EConflict {
+	v, err := dialect.Create(r.Context(), h.Svc, scope, name, in, func(name string) error {
 		return envy.Errorf(envy.EConflict, "a secret named %s already exists", name)
-	}
+	})
 	if err != nil {
 		return fromBody(err)
 	}
-	writeJSON(w, http.StatusCreated, view(v))
-	return nil
-}
-
-func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.ids.Get(r.Context(), scope, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view(v))
-	return nil
-}
-
-func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
-	id := r.PathValue("id")
-	if err := h.ids.Check(id); err != nil {
-		return err
-	}
-	body, err := h.readObject(w, r)
-	if err != nil {
-		return err
-	}
-	if err := body.only("value"); err != nil {
-		return err
-	}
-	value, err := body.requiredString("value")
-	if err != nil {
-		return err
-	}
-	v, err := h.ids.SetValue(r.Context(), scope, id, value)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, view(v))
-	return nil
-}
-
-func (h *handler) delete(w http.ResponseWriter, r *http.Request, scope string) error {
-	if err := h.ids.Delete(r.Context(), scope, r.PathValue("id")); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.JSON(w, http.StatusCreated, view(v))
 	return nil
 }
 

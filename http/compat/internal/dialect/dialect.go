@@ -1,65 +1,144 @@
-// Package dialect holds the mechanics that every seed dialect under
-// http/compat shares, so that each dialect is left with what its seed
-// says: the frame of a route (no-store, authenticate, serve, answer the
-// error), reading a request body as JSON up to the server's limit without
-// altering the text it carries, writing JSON replies, answering errors
-// through the dialect's own table and envelope (logged to the server's
-// logger, Retry-After on a 429 or 503), and addressing vars by id or
-// listing a scope the way the service means a missing scope.
+// Package dialect holds what every seed dialect under http/compat shares
+// beyond the wire plumbing (package wire), so that each dialect is left
+// with what its seed says: its routes, its shapes and its one error table.
+// Here are the frame of a route (no-store, authenticate, find the scope,
+// serve, answer the error in the dialect's envelope), the answers to a
+// method or a path the dialect does not serve, and the addressing of vars
+// by id or by listing a scope the way the service means a missing scope.
 //
 // A dialect's words stay in the dialect: its error table, its envelope and
 // the wording of its refusals are its seed's, and this package only carries
-// them. It imports the domain, the native http package (for its defaults
-// and the Server's settings) and the standard library; never a storage or
-// crypto package, and never a dialect.
+// them. It imports the domain, the native http package (for mounting,
+// authentication and the Server's settings), package wire and the standard
+// library; never a storage or crypto package, and never a dialect.
 package dialect
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"sort"
-	"strconv"
+	"strings"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/wire"
 )
 
-// The Content-Types of dialect replies, as each seed shows its own.
-const (
-	ContentTypeJSON     = "application/json"
-	ContentTypeJSONUTF8 = "application/json; charset=utf-8"
-)
+// CodeMethodNotAllowed is the code of a method that a dialect's path does
+// not serve; each dialect's table says how it answers it.
+const CodeMethodNotAllowed envy.Code = "dialect.method_not_allowed"
 
-// WriteJSON answers v as JSON with the given Content-Type. HTML characters
-// are not escaped: values are returned as they were written.
-func WriteJSON(w http.ResponseWriter, contentType string, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err) // only a programming error gets here: the reply types always encode
+// API is one dialect mounted on a server. T is an entry of its error
+// table.
+type API[T any] struct {
+	Server *envyhttp.Server
+	Svc    *envy.Service
+	Body   *wire.Body // reads request bodies in the dialect's words
+	Errors *Errors[T]
+	// ContentType is that of the dialect's replies.
+	ContentType string
+	// Begin authenticates a request and finds the scope it addresses,
+	// returning the request to go on with (the authenticated one, once
+	// there is one).
+	Begin func(r *http.Request) (*http.Request, string, error)
+}
+
+// Config is what a dialect says about itself to New.
+type Config[T any] struct {
+	Name        string // names the dialect in the log
+	Words       wire.Words
+	SyntaxFirst bool // see wire.Body
+	Codes       map[envy.Code]T
+	Envelope    func(c T, e *envy.Error) (status int, body any)
+	ContentType string
+	Begin       func(r *http.Request) (*http.Request, string, error)
+}
+
+// New returns the dialect described by c, on api over svc: bodies read up
+// to the server's MaxBody, internal errors logged to the server's logger.
+func New[T any](api *envyhttp.Server, svc *envy.Service, c Config[T]) *API[T] {
+	return &API[T]{
+		Server:      api,
+		Svc:         svc,
+		Body:        &wire.Body{Limit: api.MaxBody(), SyntaxFirst: c.SyntaxFirst, Words: c.Words},
+		Errors:      &Errors[T]{Dialect: c.Name, Logger: api.Logger(), Codes: c.Codes, Envelope: c.Envelope, ContentType: c.ContentType},
+		ContentType: c.ContentType,
+		Begin:       c.Begin,
 	}
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+}
+
+// JSON answers v as JSON in the dialect's Content-Type.
+func (d *API[T]) JSON(w http.ResponseWriter, status int, v any) {
+	wire.WriteJSON(w, d.ContentType, status, v)
+}
+
+// Route serves fn on the scope that Begin finds; replies are never cached,
+// and an error of either is answered in the dialect's envelope.
+func (d *API[T]) Route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		r, scope, err := d.Begin(r)
+		if err == nil {
+			err = fn(w, r, scope)
+		}
+		if err != nil {
+			d.Errors.Write(w, r, err)
+		}
+	})
+}
+
+// Routes are the handlers of one path by method ("GET" → fn).
+type Routes = map[string]func(w http.ResponseWriter, r *http.Request, scope string) error
+
+// Handle mounts the methods of one path: each of routes served by Route,
+// any other method answered 405 with Allow and message(allow).
+func (d *API[T]) Handle(path string, message func(allow string) string, routes Routes) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if fn, ok := routes[m]; ok {
+			allow = append(allow, m)
+			d.Server.Handle(m+" "+path, d.Route(fn))
+		}
+	}
+	list := strings.Join(allow, ", ")
+	d.Server.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", list)
+		d.Errors.Write(w, r, envy.Errorf(CodeMethodNotAllowed, "%s", message(list)))
+	}))
+}
+
+// Authenticate authenticates r with token through the server (its rate
+// limits and audit of refusals). A refusal for want of a token takes the
+// code missing, one of a token that is not valid the code invalid; ""
+// keeps envy.EUnauthenticated.
+func (d *API[T]) Authenticate(r *http.Request, token string, missing, invalid envy.Code) (*http.Request, error) {
+	ar, err := d.Server.Authenticate(r, token)
+	if err != nil {
+		code := invalid
+		if token == "" {
+			code = missing
+		}
+		if code != "" && envy.ErrorCode(err) == envy.EUnauthenticated {
+			err = &envy.Error{Code: code, Message: envy.ErrorMessage(err)}
+		}
+		return r, err
+	}
+	return ar, nil
+}
+
+// IDScope is the scope prefix+id of a resource whose id is one scope
+// segment; an id that can't be one is notFound, as no such resource can
+// exist.
+func IDScope(prefix, id string, notFound error) (string, error) {
+	scope := prefix + id
+	if strings.Contains(id, "/") || envy.ValidateScopePath("path.id", scope) != nil {
+		return "", notFound
+	}
+	return scope, nil
 }
 
 // SetETag sets the ETag of a reply to a scope's revision; a scope that
 // does not exist yet (revision 0) has none.
 func SetETag(w http.ResponseWriter, revision int64) {
 	if revision > 0 {
-		w.Header().Set("ETag", `"`+strconv.FormatInt(revision, 10)+`"`)
+		wire.SetETag(w, revision)
 	}
-}
-
-// SortedKeys returns a map's keys in order, so that a reply or an error
-// that names several keys names them the same way every time.
-func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

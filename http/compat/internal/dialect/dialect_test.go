@@ -2,7 +2,6 @@ package dialect
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,95 +10,8 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
-
-func read(t *testing.T, b *Body, body string) (json.RawMessage, error) {
-	t.Helper()
-	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
-	return b.Read(httptest.NewRecorder(), r)
-}
-
-func TestABodyIsRefusedInTheDialectsWordsOrTheDefaultOnes(t *testing.T) {
-	own := envy.Errorf(envy.EBadRequest, "own")
-	words := &Body{
-		Limit:       8,
-		TooLarge:    func(int64) error { return own },
-		Unreadable:  own,
-		Empty:       own,
-		Malformed:   func(error) error { return own },
-		InvalidUTF8: own,
-	}
-	for _, tc := range []struct {
-		name, body, def string
-	}{
-		{"an empty body", " \n", "a JSON request body is required"},
-		{"a body over the limit", `"123456789"`, "the request body is larger than 8 bytes"},
-		{"malformed JSON, at its byte", `{"a":`, "malformed JSON at byte 5"},
-		{"data after the value", `{} {}`, "malformed JSON at byte 4"},
-		{"bytes that are not UTF-8", "\"\xff\"", "body: the body holds text that is not valid UTF-8"},
-		{"a lone surrogate", `"\ud800"`, "body: the body holds text that is not valid UTF-8"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := read(t, &Body{Limit: 8}, tc.body); envy.ErrorMessage(err) != tc.def {
-				t.Errorf("default: %v, want %q", err, tc.def)
-			}
-			if _, err := read(t, words, tc.body); err != own {
-				t.Errorf("the dialect's words: %v, want its own error", err)
-			}
-		})
-	}
-}
-
-func TestSyntaxFirstDecidesWhatABodyBothMalformedAndNotUTF8Reads(t *testing.T) {
-	body := "\xff"
-	if _, err := read(t, &Body{}, body); envy.ErrorCode(err) != envy.EInvalid {
-		t.Errorf("encoding first: %v, want invalid_utf8", err)
-	}
-	if _, err := read(t, &Body{SyntaxFirst: true}, body); envy.ErrorMessage(err) != "malformed JSON at byte 1" {
-		t.Errorf("syntax first: %v, want malformed", err)
-	}
-}
-
-func TestOnlyTextThatEncodingJSONWouldAlterIsRefused(t *testing.T) {
-	for body, refused := range map[string]bool{
-		`"\ud83d\ude80"`: false, // a pair
-		`"\\ud800"`:      false, // an escaped backslash, then text
-		`"é🚀"`:           false,
-		`"\ud800"`:       true,
-		`"\udc00"`:       true,
-		`"\ud800\u0041"`: true,
-		`"\ud800x"`:      true,
-		`"\ud83d"`:       true, // a high half at the very end
-	} {
-		raw, err := read(t, &Body{}, body)
-		if got := err != nil; got != refused {
-			t.Errorf("%s: refused %v (%v), want %v", body, got, err, refused)
-		}
-		if !refused {
-			var s string
-			if json.Unmarshal(raw, &s) != nil || strings.ContainsRune(s, '\uFFFD') {
-				t.Errorf("%s: read as %q", body, s)
-			}
-		}
-	}
-}
-
-func TestObjectRefusesAnotherJSONType(t *testing.T) {
-	for _, body := range []string{`[]`, `"s"`, `1`, `null`} {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
-		if _, err := (&Body{}).Object(httptest.NewRecorder(), r); envy.ErrorCode(err) != envy.EInvalid {
-			t.Errorf("%s: %v, want a type error", body, err)
-		}
-	}
-	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"b":1,"a":"x","c":2}`))
-	m, err := (&Body{}).Object(httptest.NewRecorder(), r)
-	if err != nil || len(m) != 3 {
-		t.Fatalf("%v %v", m, err)
-	}
-	if got := Unknown(m, "a"); strings.Join(got, ",") != "b,c" {
-		t.Errorf("Unknown = %v, want [b c] in order", got)
-	}
-}
 
 type entry struct {
 	status int
@@ -117,7 +29,7 @@ func newTestErrors(log *slog.Logger) *Errors[entry] {
 		Envelope: func(c entry, e *envy.Error) (int, any) {
 			return c.status, map[string]string{"name": c.name, "detail": e.Message}
 		},
-		ContentType: ContentTypeJSONUTF8,
+		ContentType: wire.ContentTypeJSONUTF8,
 	}
 }
 
@@ -139,7 +51,7 @@ func TestErrorsAnswerThroughTheDialectsTableAndEnvelope(t *testing.T) {
 		w := httptest.NewRecorder()
 		w.Header().Set("ETag", `"3"`)
 		x.Write(w, r, envy.Errorf(envy.ERateLimited, "m"))
-		if w.Header().Get("ETag") != "" || w.Header().Get("Content-Type") != ContentTypeJSONUTF8 {
+		if w.Header().Get("ETag") != "" || w.Header().Get("Content-Type") != wire.ContentTypeJSONUTF8 {
 			t.Errorf("headers %v", w.Header())
 		}
 		if w.Body.String() != "{\"detail\":\"m\",\"name\":\"slow down\"}\n" {

@@ -2,13 +2,11 @@ package dialect
 
 import (
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
-	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // Errors answers errors in a dialect's envelope. T is an entry of the
@@ -23,13 +21,6 @@ type Errors[T any] struct {
 	// Envelope builds the reply to e from its entry.
 	Envelope    func(c T, e *envy.Error) (status int, body any)
 	ContentType string
-}
-
-// NewErrors returns the error writer of the dialect name on api, whose
-// logger receives its internal errors.
-func NewErrors[T any](api *envyhttp.Server, name string, codes map[envy.Code]T,
-	envelope func(c T, e *envy.Error) (int, any), contentType string) *Errors[T] {
-	return &Errors[T]{Dialect: name, Logger: api.Logger(), Codes: codes, Envelope: envelope, ContentType: contentType}
 }
 
 // Write answers err. An error that is not a domain error is logged (store
@@ -50,15 +41,10 @@ func (x *Errors[T]) Write(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := x.Envelope(c, e)
 	h := w.Header()
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", retryAfter(e))
+		h.Set("Retry-After", wire.RetryAfter(e.RetryAfter))
 	}
 	h.Del("ETag")
-	WriteJSON(w, x.ContentType, status, body)
-}
-
-// retryAfter is e's Retry-After in whole seconds, at least one.
-func retryAfter(e *envy.Error) string {
-	return strconv.FormatInt(max(1, int64(math.Ceil(e.RetryAfter.Seconds()))), 10)
+	wire.WriteJSON(w, x.ContentType, status, body)
 }
 
 // Detail is what an error says beyond its code: its fields, each as field
@@ -80,3 +66,12 @@ func FieldMsg(f envy.FieldError) string { return f.Msg }
 
 // FieldLocMsg words a field error as "loc: message".
 func FieldLocMsg(f envy.FieldError) string { return f.Loc + ": " + f.Msg }
+
+// Titled is a message that starts with a fixed title and, when detail,
+// goes on with what e says beyond it (see Detail).
+func Titled(title string, detail bool, e *envy.Error, field func(envy.FieldError) string) string {
+	if d := Detail(e, field); detail && d != "" {
+		return title + ": " + d
+	}
+	return title
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
+	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/internal/testenv"
 )
 
@@ -51,8 +52,8 @@ func (e errString) Error() string { return string(e) }
 
 func TestADialectLogsInternalErrorsToTheServersLogger(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
-	x := dialect.NewErrors(e.API, "probe", map[envy.Code]int{envy.EInternal: 500},
-		func(status int, _ *envy.Error) (int, any) { return status, struct{}{} }, dialect.ContentTypeJSON)
+	x := dialect.New(e.API, e.Svc, dialect.Config[int]{Name: "probe", Codes: map[envy.Code]int{envy.EInternal: 500},
+		Envelope: func(status int, _ *envy.Error) (int, any) { return status, struct{}{} }, ContentType: wire.ContentTypeJSON}).Errors
 	w := httptest.NewRecorder()
 	x.Write(w, httptest.NewRequest("GET", "/", nil), errString("the store caught fire"))
 	if w.Code != http.StatusInternalServerError {

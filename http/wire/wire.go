@@ -1,0 +1,73 @@
+// Package wire is the plumbing that every API envy serves shares: the
+// native API (package http) and each seed dialect (http/compat/<name>)
+// read request bodies, decode JSON and write replies through it, so that
+// each API is left with its routes, its shapes and its one error table.
+//
+// What an API words differently (the text and type of a refusal) it
+// passes in as Words; the mechanics (limits, decoding, text that JSON
+// decoding would alter, Retry-After rounding) live here once.
+//
+// It imports the domain and the standard library only; never another envy
+// package.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// The Content-Types of JSON replies.
+const (
+	ContentTypeJSON     = "application/json"
+	ContentTypeJSONUTF8 = "application/json; charset=utf-8"
+	ContentTypeProblem  = "application/problem+json"
+)
+
+// WriteJSON answers v as JSON with the given Content-Type. HTML characters
+// are not escaped: values are returned as they were written.
+func WriteJSON(w http.ResponseWriter, contentType string, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err) // only a programming error gets here: the reply types always encode
+	}
+	WriteBytes(w, contentType, status, buf.Bytes())
+}
+
+// WriteBytes answers b, already encoded, with the given Content-Type.
+func WriteBytes(w http.ResponseWriter, contentType string, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// SetETag sets the ETag of a reply to a scope's revision.
+func SetETag(w http.ResponseWriter, revision int64) {
+	w.Header().Set("ETag", `"`+strconv.FormatInt(revision, 10)+`"`)
+}
+
+// RetryAfter is a Retry-After header's value for d: whole seconds, rounded
+// up, at least one.
+func RetryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10)
+}
+
+// SortedKeys returns a map's keys in order, so that a reply or an error
+// that names several keys names them the same way every time.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
