@@ -245,7 +245,7 @@ func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exis
 		cond := envy.Cond{IfRevision: vl.Revision}
 		rev := vl.Revision
 		if len(in) == 0 {
-			err = h.mayWrite(ctx, scope, vl, cond)
+			err = h.mayWrite(ctx, scope)
 		} else {
 			var info envy.WriteInfo
 			info, err = h.Svc.MergeVars(ctx, scope, in, envy.SetOptions{Cond: cond, ScopeMustExist: true})
@@ -258,22 +258,14 @@ func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exis
 }
 
 // mayWrite checks that the caller may write the hook when a request only
-// keeps stored values and so writes nothing. The service has no call that
-// only authorizes, so it asks to create a secret that exists: the service
-// checks the permission (and the revision), then refuses with EConflict
-// before anything is written or recorded.
-func (h *handler) mayWrite(ctx context.Context, scope string, vl envy.VarList, c envy.Cond) error {
-	if len(vl.Items) == 0 {
-		return envy.Errorf(envy.EInternal, "nothing to write and no secret to check write permission with")
-	}
-	_, _, err := h.Svc.SetVar(ctx, scope, vl.Items[0].Name, envy.VarInput{}, envy.SetOptions{Cond: c, Mode: envy.CreateOnly, ScopeMustExist: true})
-	switch envy.ErrorCode(err) {
-	case envy.EConflict:
+// keeps stored values and so writes nothing; the refusal is audited as the
+// service audits one.
+func (h *handler) mayWrite(ctx context.Context, scope string) error {
+	if h.Svc.Can(ctx, envy.ActWrite, scope) {
 		return nil
-	case "":
-		return envy.Errorf(envy.EInternal, "a create of an existing secret succeeded")
 	}
-	return err
+	h.Svc.Refused(ctx, "vars.merge", scope, http.StatusForbidden)
+	return envy.Errorf(envy.EForbidden, "token may not write scope %s", scope)
 }
 
 func secretInput(v string) *envy.VarInput {

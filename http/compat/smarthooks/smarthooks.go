@@ -35,9 +35,7 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	ids := &dialect.ByID[envVarJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
-	only := func(allow string) string { return "The route serves only " + allow }
-	h.Handle("/api/2/hooks/envs", only, dialect.Routes{"GET": h.list, "POST": h.create})
-	h.Handle("/api/2/hooks/envs/{id}", only, dialect.Routes{"GET": ids.Get, "PUT": ids.Update, "DELETE": ids.Delete})
+	ids.Mount("/api/2/hooks/envs", func(allow string) string { return "The route serves only " + allow }, h.create)
 }
 
 type handler struct {
@@ -116,15 +114,6 @@ func view(v envy.VarView) envVarJSON {
 		CreatedAt: v.CreatedAt.UTC().Format(timeFormat),
 		UpdatedAt: v.UpdatedAt.UTC().Format(timeFormat),
 	}
-}
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	out, err := dialect.Views(r.Context(), h.Svc, scope, view)
-	if err != nil {
-		return err
-	}
-	h.JSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {

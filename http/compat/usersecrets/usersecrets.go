@@ -35,9 +35,7 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	ids := &dialect.ByID[secretJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
-	only := func(allow string) string { return "this route serves only " + allow }
-	h.Handle("/api/v1/user/secrets", only, dialect.Routes{"GET": h.list, "POST": h.create})
-	h.Handle("/api/v1/user/secrets/{id}", only, dialect.Routes{"GET": ids.Get, "PUT": ids.Update, "DELETE": ids.Delete})
+	ids.Mount("/api/v1/user/secrets", func(allow string) string { return "this route serves only " + allow }, h.create)
 }
 
 type handler struct {
@@ -126,15 +124,6 @@ func view(v envy.VarView) secretJSON {
 		out.Provider = &p
 	}
 	return out
-}
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
-	out, err := dialect.Views(r.Context(), h.Svc, scope, view)
-	if err != nil {
-		return err
-	}
-	h.JSON(w, http.StatusOK, out)
-	return nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {

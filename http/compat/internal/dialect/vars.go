@@ -72,6 +72,31 @@ type ByID[V any, T any] struct {
 	// the service's not found.
 	NotFound error
 	View     func(envy.VarView) V
+	// List wraps the views of a list in the reply; nil answers them as a
+	// bare array.
+	List func(items []V) any
+}
+
+// Mount mounts the collection (GET lists, POST is create) and its items
+// by id at collection+"/{id}" (GET, PUT updates the value, DELETE); other
+// methods are answered 405 with message(allow).
+func (b *ByID[V, T]) Mount(collection string, message func(allow string) string, create func(w http.ResponseWriter, r *http.Request, scope string) error) {
+	b.API.Handle(collection, message, Routes{"GET": b.list, "POST": create})
+	b.API.Handle(collection+"/{id}", message, Routes{"GET": b.Get, "PUT": b.Update, "DELETE": b.Delete})
+}
+
+// list answers the scope's vars.
+func (b *ByID[V, T]) list(w http.ResponseWriter, r *http.Request, scope string) error {
+	items, err := Views(r.Context(), b.API.Svc, scope, b.View)
+	if err != nil {
+		return err
+	}
+	var reply any = items
+	if b.List != nil {
+		reply = b.List(items)
+	}
+	b.API.JSON(w, http.StatusOK, reply)
+	return nil
 }
 
 // check refuses an id that is not a UUID.
