@@ -90,11 +90,12 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 // entry returns an audit entry for the caller in ctx.
 func (s *Service) entry(ctx context.Context, action, scope string, names []string, status int) AuditEntry {
 	c := CallerFrom(ctx)
-	actor := ""
+	actor, tokenID := "", ""
 	if c.Token != nil {
-		actor = c.Token.Name
+		actor, tokenID = c.Token.Name, c.Token.ID
 	}
-	return AuditEntry{At: s.now(), Actor: actor, Action: action, Scope: scope, Names: names, Status: status, RequestID: c.RequestID, Client: c.Client}
+	return AuditEntry{At: s.now(), Actor: actor, Action: action, Scope: scope, Names: names, Status: status,
+		RequestID: c.RequestID, Client: c.Client, TokenID: tokenID, Count: 1}
 }
 
 // record queues an audit entry that belongs to no write transaction.

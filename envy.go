@@ -96,8 +96,12 @@ type Token struct {
 	Permissions []Grant
 	CreatedAt   time.Time
 	CreatedBy   string
-	ExpiresAt   *time.Time
-	RevokedAt   *time.Time
+	// ParentID is the id of the token that minted this one ("" for the
+	// bootstrap token). A child never outlives its parent, and revoking a
+	// token revokes every token it minted, transitively.
+	ParentID  string
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
 }
 
 // AuditEntry records a write, a reveal, a token change or a refused
@@ -113,6 +117,15 @@ type AuditEntry struct {
 	RequestID string
 	Client    string
 	Revision  int64
+	TokenID   string // the acting token's id, "" when there was none
+	// Count is how many requests the entry stands for: 1, or more for a
+	// refusal without a valid token, which is recorded once per client
+	// address, action, scope, status and minute (see Aggregate).
+	Count int64
+	// Aggregate asks the store to add Count to the entry of the same
+	// client, action, scope and status in the same minute (At truncated
+	// to the minute), when there is one, rather than add a row.
+	Aggregate bool
 }
 
 // Consumer is a running workload that reported which revision it runs.
@@ -244,11 +257,17 @@ type Store interface {
 	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
 
 	// CreateToken stores a new token. With onlyIfNone it stores it only
-	// when no token exists and reports whether it did.
+	// when no token exists and reports whether it did. EConflict when a
+	// token that is not revoked has the same owner and name;
+	// EUnauthenticated when its parent (ParentID) is revoked, so that a
+	// revocation and a minting that race can't leave a live child.
 	CreateToken(ctx context.Context, t Token, onlyIfNone bool, audit []AuditEntry) (created bool, err error)
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	GetToken(ctx context.Context, id string) (Token, error)
 	ListTokens(ctx context.Context, after string, limit int) ([]Token, error)
+	// RevokeToken revokes a token and every token minted by it,
+	// transitively, in one transaction. A token already revoked keeps its
+	// first revocation time.
 	RevokeToken(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
 
 	AppendAudit(ctx context.Context, entries ...AuditEntry) error

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// maxTokenLife bounds a token's expiry: times far beyond it overflow
+// nanosecond clocks and come back as already past.
+const maxTokenLife = 100 * 365 * 24 * time.Hour
+
 // TokenInput creates a token.
 type TokenInput struct {
 	Name        string
@@ -168,16 +172,22 @@ func (s *Service) CreateToken(ctx context.Context, in TokenInput) (Token, string
 	case in.ExpiresAt != nil && in.ExpiresIn != "":
 		fields = append(fields, Field("body.expires_in", "exclusive", "give expires_at or expires_in, not both"))
 	case in.ExpiresAt != nil:
-		if !in.ExpiresAt.After(now) {
+		switch {
+		case !in.ExpiresAt.After(now):
 			fields = append(fields, Field("body.expires_at", "in_past", "expires_at must be in the future"))
+		case in.ExpiresAt.After(now.Add(maxTokenLife)):
+			fields = append(fields, Field("body.expires_at", "too_far", "expires_at must be at most 100 years from now"))
 		}
 		e := in.ExpiresAt.UTC()
 		expires = &e
 	case in.ExpiresIn != "":
 		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil || d <= 0 {
+		switch {
+		case err != nil && strings.Contains(err.Error(), "overflow"), err == nil && d > maxTokenLife:
+			fields = append(fields, Field("body.expires_in", "too_far", "expires_in must be at most 100 years (876000h)"))
+		case err != nil || d <= 0:
 			fields = append(fields, Field("body.expires_in", "invalid_duration", "expires_in must be a positive duration such as 30s or 12h"))
-		} else {
+		default:
 			e := now.Add(d)
 			expires = &e
 		}
@@ -205,11 +215,21 @@ func (s *Service) CreateToken(ctx context.Context, in TokenInput) (Token, string
 			}
 		}
 	}
+	// A child never outlives its parent: asked for no expiry or a later
+	// one, it gets the parent's.
+	if creator.ExpiresAt != nil && (expires == nil || expires.After(*creator.ExpiresAt)) {
+		e := *creator.ExpiresAt
+		expires = &e
+	}
 	plain := NewTokenValue()
 	t := Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: HashToken(plain), Permissions: in.Permissions,
-		CreatedAt: now, CreatedBy: creator.Name, ExpiresAt: expires}
+		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, ExpiresAt: expires}
 	e := s.entry(ctx, "token.create", "", []string{t.Name}, 201)
 	if _, err := s.store.CreateToken(ctx, t, false, []AuditEntry{e}); err != nil {
+		if ErrorCode(err) == EConflict {
+			return Token{}, "", &Error{Code: EConflict, Message: "owner " + t.Owner + " already has a token named " + t.Name,
+				Fields: []FieldError{Field("body.name", "taken", "token names are unique per owner")}}
+		}
 		return Token{}, "", err
 	}
 	return t, plain, nil
@@ -229,37 +249,57 @@ func (s *Service) ListTokens(ctx context.Context, cursor string, limit int) (Pag
 	}, func(t Token) string { return t.ID })
 }
 
-// GetToken returns a token (global admin, or the token itself).
+// GetToken returns a token (global admin, the token itself, or the token
+// that minted it).
 func (s *Service) GetToken(ctx context.Context, id string) (Token, error) {
 	id = strings.ToLower(id)
 	if t := CallerFrom(ctx).Token; t != nil && t.ID == id {
 		return *t, nil
 	}
-	if err := s.requireGlobalAdmin(ctx, "token.get"); err != nil {
-		return Token{}, err
-	}
-	return s.store.GetToken(ctx, id)
+	return s.tokenFor(ctx, id, "token.get")
 }
 
-// RevokeToken revokes a token at once (global admin, or the token itself).
-func (s *Service) RevokeToken(ctx context.Context, id string) error {
-	id = strings.ToLower(id)
-	self := CallerFrom(ctx).Token
-	if self == nil || self.ID != id {
-		if err := s.requireGlobalAdmin(ctx, "token.revoke"); err != nil {
-			return err
-		}
+// tokenFor returns token id when the caller is a global admin or minted
+// it; to anyone else it does not exist.
+func (s *Service) tokenFor(ctx context.Context, id, action string) (Token, error) {
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return Token{}, Errorf(EUnauthenticated, "authentication required")
+	}
+	if isGlobalAdmin(caller) {
+		return s.store.GetToken(ctx, id)
 	}
 	t, err := s.store.GetToken(ctx, id)
-	if err != nil {
-		return err
+	if err == nil && t.ParentID == caller.ID {
+		return t, nil
+	}
+	if err != nil && ErrorCode(err) != ENotFound {
+		return Token{}, err
+	}
+	return Token{}, s.requireGlobalAdmin(ctx, action)
+}
+
+// RevokeToken revokes a token and every token it minted, transitively, at
+// once (global admin, the token itself, or the token that minted it).
+func (s *Service) RevokeToken(ctx context.Context, id string) error {
+	id = strings.ToLower(id)
+	var t Token
+	if self := CallerFrom(ctx).Token; self != nil && self.ID == id {
+		t = *self
+	} else {
+		var err error
+		if t, err = s.tokenFor(ctx, id, "token.revoke"); err != nil {
+			return err
+		}
 	}
 	e := s.entry(ctx, "token.revoke", "", []string{t.Name}, 204)
 	if err := s.store.RevokeToken(ctx, id, s.now(), []AuditEntry{e}); err != nil {
 		return err
 	}
-	s.tokens.Delete(string(t.Hash))
-	s.hub.revoke(id)
+	// The tokens it minted are revoked too, and their hashes are not at
+	// hand: forget every cached token rather than serve one of them.
+	s.tokens.Clear()
+	s.hub.revoke(ctx)
 	return nil
 }
 

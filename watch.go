@@ -121,20 +121,25 @@ func (h *hub) refresh(sb *sub) {
 	}
 }
 
-// revoke ends the streams of a revoked token.
-func (h *hub) revoke(tokenID string) {
+// revoke ends the streams of every token that is now revoked: a revoked
+// token's and those of the tokens it minted, which went with it.
+func (h *hub) revoke(ctx context.Context) {
 	h.mu.RLock()
-	var subs []*sub
+	byToken := map[string][]*sub{}
 	for _, m := range h.byDep {
 		for sb := range m {
-			if sb.tokenID == tokenID {
-				subs = append(subs, sb)
-			}
+			byToken[sb.tokenID] = append(byToken[sb.tokenID], sb)
 		}
 	}
 	h.mu.RUnlock()
-	for _, sb := range subs {
-		h.remove(sb)
+	for id, subs := range byToken {
+		t, err := h.s.store.GetToken(ctx, id)
+		if err == nil && t.RevokedAt == nil {
+			continue
+		}
+		for _, sb := range subs {
+			h.remove(sb)
+		}
 	}
 }
 

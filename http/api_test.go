@@ -523,7 +523,7 @@ func TestTokensAndAudit(t *testing.T) {
 	r := do(t, "POST", base+"/v1/tokens", tok, `{"name":"ci","permissions":[{"scopes":"acme/**","actions":["read"]}],"expires_in":"1h"}`)
 	wantStatus(t, r, 201)
 	m := r.JSON(t)
-	wantKeys(t, m, "id", "name", "owner", "permissions", "created_at", "created_by", "expires_at", "revoked_at", "token")
+	wantKeys(t, m, "id", "name", "owner", "permissions", "created_at", "created_by", "parent_id", "expires_at", "revoked_at", "token")
 	ci, id := m["token"].(string), m["id"].(string)
 	if !strings.HasPrefix(ci, "envy_") || m["owner"] != "ci" || m["expires_at"] == nil || m["revoked_at"] != nil {
 		t.Errorf("created token: %s", r.Body)
@@ -576,7 +576,7 @@ func TestTokensAndAudit(t *testing.T) {
 	if len(entries) == 0 {
 		t.Fatal("empty audit log")
 	}
-	wantKeys(t, entries[0].(map[string]any), "id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision")
+	wantKeys(t, entries[0].(map[string]any), "id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision", "token_id", "count")
 	if !strings.Contains(string(r.Body), `"status":401`) {
 		t.Errorf("the 401 is not in the audit log: %s", r.Body)
 	}

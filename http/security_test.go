@@ -142,6 +142,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // let the expired token expire
 
+	victims := 0
 	reset := func(t *testing.T) (victimID string) {
 		t.Helper()
 		for _, req := range [][2]string{
@@ -151,7 +152,8 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Fatalf("reset: %d %s", r.Status, r.Body)
 			}
 		}
-		r := e.Do(t, "POST", "/v1/tokens", e.Admin, `{"name":"victim","permissions":[{"scopes":"x","actions":["read"]}]}`)
+		victims++ // token names are unique per owner
+		r := e.Do(t, "POST", "/v1/tokens", e.Admin, fmt.Sprintf(`{"name":"victim-%d","permissions":[{"scopes":"x","actions":["read"]}]}`, victims))
 		return r.JSON(t)["id"].(string)
 	}
 
@@ -171,7 +173,8 @@ func TestPermissionMatrix(t *testing.T) {
 				if m.path == "/v1/scopes/{path}/-/consumers/{id}" && want == 201 {
 					want = -1 // 201 or 200
 				}
-				status := send(t, e, m.method, path+m.query, tokens[p.name], m.body)
+				body := strings.Replace(m.body, `"name":"made"`, fmt.Sprintf(`"name":"made-%d"`, victims), 1)
+				status := send(t, e, m.method, path+m.query, tokens[p.name], body)
 				if status != want && !(want == -1 && (status == 200 || status == 201)) {
 					t.Fatalf("status %d, want %d", status, want)
 				}

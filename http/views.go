@@ -223,6 +223,7 @@ type tokenJSON struct {
 	Permissions []envy.Grant `json:"permissions"`
 	CreatedAt   string       `json:"created_at"`
 	CreatedBy   string       `json:"created_by"`
+	ParentID    *string      `json:"parent_id"`
 	ExpiresAt   *string      `json:"expires_at"`
 	RevokedAt   *string      `json:"revoked_at"`
 }
@@ -236,6 +237,10 @@ func tokenView(t envy.Token) tokenJSON {
 		}
 		perms = append(perms, g)
 	}
+	var parentID *string
+	if t.ParentID != "" {
+		parentID = &t.ParentID
+	}
 	return tokenJSON{
 		ID:          t.ID,
 		Name:        t.Name,
@@ -243,6 +248,7 @@ func tokenView(t envy.Token) tokenJSON {
 		Permissions: perms,
 		CreatedAt:   fmtTime(t.CreatedAt),
 		CreatedBy:   t.CreatedBy,
+		ParentID:    parentID,
 		ExpiresAt:   fmtTimePtr(t.ExpiresAt),
 		RevokedAt:   fmtTimePtr(t.RevokedAt),
 	}
@@ -266,6 +272,8 @@ type auditJSON struct {
 	RequestID string   `json:"request_id"`
 	Client    string   `json:"client"`
 	Revision  int64    `json:"revision"`
+	TokenID   *string  `json:"token_id"`
+	Count     int64    `json:"count"`
 }
 
 func auditView(a envy.AuditEntry) auditJSON {
@@ -273,7 +281,13 @@ func auditView(a envy.AuditEntry) auditJSON {
 	if names == nil {
 		names = []string{}
 	}
+	var tokenID *string
+	if a.TokenID != "" {
+		tokenID = &a.TokenID
+	}
 	return auditJSON{
+		TokenID:   tokenID,
+		Count:     max(a.Count, 1),
 		ID:        a.ID,
 		At:        fmtTime(a.At),
 		Actor:     a.Actor,

@@ -24,7 +24,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
 	}
-	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision FROM audit WHERE TRUE`
+	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count FROM audit WHERE TRUE`
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -56,7 +56,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 			names  string
 			status int32
 		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &status, &e.RequestID, &e.Client, &e.Revision); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
 			return nil, s.dbErr("list audit entries", err)
 		}
 		e.At, e.Status = storeutil.FromNanos(at), int(status)

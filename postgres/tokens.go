@@ -12,7 +12,7 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at`
+const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id`
 
 func scanToken(row pgx.Row) (envy.Token, error) {
 	var (
@@ -21,7 +21,7 @@ func scanToken(row pgx.Row) (envy.Token, error) {
 		created      int64
 		expires, rev sql.NullInt64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev, &t.ParentID); err != nil {
 		return envy.Token{}, err
 	}
 	var err error
@@ -58,9 +58,24 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 				return nil
 			}
 		}
-		if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		if tok.ParentID != "" {
+			// FOR SHARE: a revocation of the parent waits for this
+			// transaction, and then its next pass sees this child.
+			var revoked sql.NullInt64
+			err := t.QueryRow(t.ctx, `SELECT revoked_at FROM tokens WHERE id = $1 FOR SHARE`, tok.ParentID).Scan(&revoked)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows), err == nil && revoked.Valid:
+				return envy.Errorf(envy.EUnauthenticated, "the token that mints is revoked")
+			case err != nil:
+				return err
+			}
+		}
+		if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
-			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt)); err != nil {
+			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt), tok.ParentID); err != nil {
+			if constraint(err) == "tokens_owner_name" {
+				return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
+			}
 			if isCode(err, "23505") {
 				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
 			}
@@ -125,22 +140,45 @@ func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy
 	return out, s.dbErr("list tokens", rows.Err())
 }
 
-// RevokeToken marks a token revoked. Revoking it again keeps the first
-// time, so a retry doesn't rewrite history.
+// RevokeToken marks a token and its descendants revoked. Revoking again
+// keeps the first time, so a retry doesn't rewrite history.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
 	return s.tx(ctx, "revoke a token", func(t *txn) error {
-		tag, err := t.Exec(t.ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
-			storeutil.Nanos(storeutil.OrNow(at, t.now)), id)
-		if err != nil {
+		// Lock the token first: a minting under it that is under way
+		// (CreateToken holds its parent FOR SHARE) commits before this
+		// goes on, and one that starts later sees the revocation.
+		var exists bool
+		if err := t.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM tokens WHERE id = $1 FOR UPDATE)`, id).Scan(&exists); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if !exists {
 			return envy.Errorf(envy.ENotFound, "token %s not found", id)
 		}
-		if err := t.audit(audit, 0); err != nil {
-			return err
+		// Each statement sees what committed before it began (READ
+		// COMMITTED): passes repeat until one finds no live descendant,
+		// so a child minted while a pass waited is caught by the next.
+		revokedAt := storeutil.Nanos(storeutil.OrNow(at, t.now))
+		for {
+			rows, err := t.Query(t.ctx, `WITH RECURSIVE lineage (id) AS (
+					SELECT $1::text COLLATE "C" UNION SELECT tokens.id FROM tokens JOIN lineage ON tokens.parent_id = lineage.id
+				)
+				UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2)
+				WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL
+				RETURNING id`, id, revokedAt)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, r := range ids {
+				t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: r})
+			}
+			if len(ids) == 0 {
+				break
+			}
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: id})
-		return nil
+		return t.audit(audit, 0)
 	})
 }

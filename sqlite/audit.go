@@ -24,7 +24,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
 	}
-	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision FROM audit WHERE 1 = 1`
+	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count FROM audit WHERE 1 = 1`
 	var args []any
 	if q.Scope != "" {
 		query += ` AND scope = ?`
@@ -56,7 +56,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 			at    int64
 			names string
 		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
 			return nil, dbErr("list audit entries", err)
 		}
 		e.At = storeutil.FromNanos(at)

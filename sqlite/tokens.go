@@ -11,7 +11,7 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at`
+const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id`
 
 func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
 	var (
@@ -20,7 +20,7 @@ func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
 		created      int64
 		expires, rev sql.NullInt64
 	)
-	if err := sc.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev, &t.ParentID); err != nil {
 		return envy.Token{}, err
 	}
 	var err error
@@ -72,9 +72,28 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 				return nil
 			}
 		}
-		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if tok.ParentID != "" {
+			var revoked sql.NullInt64
+			switch err := t.queryRow(`SELECT revoked_at FROM tokens WHERE id = ?`, tok.ParentID).Scan(&revoked); {
+			case errors.Is(err, sql.ErrNoRows), err == nil && revoked.Valid:
+				return envy.Errorf(envy.EUnauthenticated, "the token that mints is revoked")
+			case err != nil:
+				return dbErr("read the parent token", err)
+			}
+		}
+		if tok.RevokedAt == nil {
+			var taken bool
+			if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE owner = ? AND name = ? AND revoked_at IS NULL)`,
+				tok.Owner, tok.Name).Scan(&taken); err != nil {
+				return dbErr("look up a token name", err)
+			}
+			if taken {
+				return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
+			}
+		}
+		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
-			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt)); err != nil {
+			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt), tok.ParentID); err != nil {
 			if isUnique(err) {
 				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
 			}
@@ -154,24 +173,47 @@ func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy
 	return out, nil
 }
 
-// RevokeToken marks a token revoked. Revoking it again keeps the first
-// time, so a retry doesn't rewrite history.
+// RevokeToken marks a token and its descendants revoked. Revoking again
+// keeps the first time, so a retry doesn't rewrite history.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
 	return s.do(ctx, func(t *txn) error {
-		r, err := t.exec(`UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, storeutil.Nanos(storeutil.OrNow(at, t.now)), id)
+		var exists bool
+		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?)`, id).Scan(&exists); err != nil {
+			return dbErr("revoke a token", err)
+		}
+		if !exists {
+			return envy.Errorf(envy.ENotFound, "token %s not found", id)
+		}
+		// UNION, not UNION ALL: a cycle (which minting can't make) would
+		// still end.
+		rows, err := t.query(t.ctx, `WITH RECURSIVE lineage (id) AS (
+				SELECT ? UNION SELECT tokens.id FROM tokens JOIN lineage ON tokens.parent_id = lineage.id
+			)
+			UPDATE tokens SET revoked_at = ? WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL
+			RETURNING id`,
+			id, storeutil.Nanos(storeutil.OrNow(at, t.now)))
 		if err != nil {
 			return dbErr("revoke a token", err)
 		}
-		if n, err := r.RowsAffected(); err != nil {
+		var revoked []string
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return dbErr("revoke a token", err)
+			}
+			revoked = append(revoked, r)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return dbErr("revoke a token", err)
-		} else if n == 0 {
-			return envy.Errorf(envy.ENotFound, "token %s not found", id)
+		}
+		for _, r := range revoked {
+			t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: r})
 		}
 		if err := t.audit(audit, 0); err != nil {
 			return err
 		}
 		t.tokensChanged = true
-		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: id})
 		return nil
 	})
 }

@@ -48,7 +48,9 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"ScopeTree returns the scope and every scope it inherits transitively", testScopeTree},
 		{"reads see a write as soon as it returns", testReadYourWrites},
 		{"tokens are created once with onlyIfNone, found by hash, listed and revoked", testTokens},
+		{"revoking a token revokes its descendants; names are unique per owner among live tokens", testTokenLineage},
 		{"audit entries are written in the write's transaction and filtered", testAudit},
+		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"data keys are added once and listed", testDataKeys},
 		{"ListScopes honours prefix, after, limit and Allow", testListScopes},
@@ -1083,6 +1085,50 @@ func testTokens(t *testing.T, s envy.Store) {
 	}
 }
 
+func testTokenLineage(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	createNamed := func(id, name, owner, parent string) error {
+		_, err := s.CreateToken(ctx, envy.Token{ID: id, Name: name, Owner: owner, Hash: []byte("hash-" + id), ParentID: parent,
+			Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, CreatedAt: t0, CreatedBy: "x"}, false, nil)
+		return err
+	}
+	create := func(id, parent, owner string) error { return createNamed(id, "n-"+id, owner, parent) }
+	for _, tk := range [][2]string{{"root", ""}, {"a", "root"}, {"b", "a"}, {"c", "b"}, {"d", "root"}, {"other", ""}} {
+		if err := create(tk[0], tk[1], "o-"+tk[0]); err != nil {
+			t.Fatalf("CreateToken(%s): %v", tk[0], err)
+		}
+	}
+	if got, err := s.GetToken(ctx, "b"); err != nil || got.ParentID != "a" {
+		t.Fatalf("GetToken(b) = %+v, %v; want parent a", got, err)
+	}
+	at := t0.Add(time.Hour)
+	if err := s.RevokeToken(ctx, "a", at, nil); err != nil {
+		t.Fatal(err)
+	}
+	for id, revoked := range map[string]bool{"root": false, "a": true, "b": true, "c": true, "d": false, "other": false} {
+		got, err := s.TokenByHash(ctx, []byte("hash-"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.RevokedAt != nil) != revoked || revoked && !got.RevokedAt.Equal(at) {
+			t.Errorf("token %s: revoked at %v, want revoked %v at %v", id, got.RevokedAt, revoked, at)
+		}
+	}
+	// A revoked token mints nothing, even when the minting raced the
+	// revocation past the service's checks.
+	wantCode(t, create("e", "b", "o-e"), envy.EUnauthenticated)
+	wantCode(t, create("f", "missing", "o-f"), envy.EUnauthenticated)
+
+	// Names are unique per owner among tokens that are not revoked.
+	wantCode(t, createNamed("dup1", "n-root", "o-root", ""), envy.EConflict)
+	if err := createNamed("dup2", "n-root", "o-someone-else", ""); err != nil {
+		t.Fatalf("the same name for another owner: %v", err)
+	}
+	if err := createNamed("dup3", "n-a", "o-a", ""); err != nil {
+		t.Fatalf("the name of a revoked token: %v", err)
+	}
+}
+
 func testAudit(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	entry := func(actor, scope string, at time.Time) envy.AuditEntry {
@@ -1162,6 +1208,39 @@ func testAudit(t *testing.T, s envy.Store) {
 				t.Fatalf("ListAudit(%+v) = %v, want %v", tt.q, who(got), tt.want)
 			}
 		})
+	}
+}
+
+func testAuditAggregate(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	refusal := func(client string, at time.Time, count int64) envy.AuditEntry {
+		return envy.AuditEntry{At: at, Action: "auth", Scope: "app", Status: 401, Client: client, Count: count, Aggregate: true}
+	}
+	minute := t0.Truncate(time.Minute)
+	if err := s.AppendAudit(ctx,
+		envy.AuditEntry{At: t0, Actor: "alice", Action: "reveal", Scope: "app", Status: 200, TokenID: "tok-1"},
+		refusal("10.0.0.1", minute.Add(time.Second), 3),
+		refusal("10.0.0.1", minute.Add(59*time.Second), 2),
+		refusal("10.0.0.2", minute.Add(2*time.Second), 1),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, refusal("10.0.0.1", minute.Add(30*time.Second), 4), refusal("10.0.0.1", minute.Add(time.Minute), 1)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range got {
+		rows = append(rows, fmt.Sprintf("%s/%s/%s/%d", e.Action, e.Client, e.TokenID, e.Count))
+	}
+	// Newest first: the next minute's row, then the second client, then
+	// the first client's minute with 3+2+4, then the reveal.
+	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("audit rows = %v, want %v", rows, want)
 	}
 }
 

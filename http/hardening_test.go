@@ -1,0 +1,234 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/testenv"
+)
+
+// mint creates a token with the given body through another token and
+// returns the reply.
+func mint(t *testing.T, e *testenv.Env, by string, body map[string]any) testenv.Response {
+	t.Helper()
+	if body["permissions"] == nil {
+		body["permissions"] = []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal, envy.ActAdmin}}}
+	}
+	b, _ := json.Marshal(body)
+	return e.Do(t, "POST", "/v1/tokens", by, string(b))
+}
+
+// minted creates a token like mint and returns its id and plaintext.
+func minted(t *testing.T, e *testenv.Env, by string, body map[string]any) (id, token string) {
+	t.Helper()
+	r := mint(t, e, by, body)
+	if r.Status != 201 {
+		t.Fatalf("create token %v: %d %s", body["name"], r.Status, r.Body)
+	}
+	m := r.JSON(t)
+	return m["id"].(string), m["token"].(string)
+}
+
+func wantProblem(t *testing.T, r testenv.Response, status int, loc string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if loc != "" && !strings.Contains(string(r.Body), `"loc":"`+loc+`"`) {
+		t.Fatalf("the problem does not name %s: %s", loc, r.Body)
+	}
+}
+
+func TestMintedTokenNeverOutlivesItsParent(t *testing.T) {
+	clock := newTestClock()
+	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now}})
+	_, parent := minted(t, e, e.Admin, map[string]any{"name": "parent", "expires_in": "3s"})
+	parentExp := clock.Now().Add(3 * time.Second).UTC()
+	for _, body := range []map[string]any{
+		{"name": "no-expiry"},
+		{"name": "later", "expires_in": "1h"},
+		{"name": "later-at", "expires_at": clock.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)},
+	} {
+		r := mint(t, e, parent, body)
+		if r.Status != 201 {
+			t.Fatalf("%v: %d %s", body["name"], r.Status, r.Body)
+		}
+		exp, _ := r.JSON(t)["expires_at"].(string)
+		got, err := time.Parse(time.RFC3339Nano, exp)
+		if err != nil || got.After(parentExp) {
+			t.Fatalf("child %v expires at %q, after its parent's %v", body["name"], exp, parentExp)
+		}
+	}
+	_, child := minted(t, e, parent, map[string]any{"name": "child"})
+	// A child asked to expire sooner keeps its own expiry.
+	r := mint(t, e, parent, map[string]any{"name": "sooner", "expires_in": "1s"})
+	if exp, _ := r.JSON(t)["expires_at"].(string); r.Status != 201 || !strings.HasPrefix(exp, clock.Now().Add(time.Second).UTC().Format("2006-01-02T15:04:05")) {
+		t.Fatalf("sooner child: %d, expires %q", r.Status, exp)
+	}
+	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 200 {
+		t.Fatalf("child before its parent expires: %d", r.Status)
+	}
+	clock.Advance(3 * time.Second)
+	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 401 {
+		t.Fatalf("child after its parent expired: %d %s, want 401", r.Status, r.Body)
+	}
+}
+
+func TestRevokingATokenRevokesWhatItMinted(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"s3cret-value","secret":true}`); r.Status != 201 {
+		t.Fatalf("seed: %d %s", r.Status, r.Body)
+	}
+	parentID, parent := minted(t, e, e.Admin, map[string]any{"name": "parent"})
+	_, child := minted(t, e, parent, map[string]any{"name": "child"})
+	_, grandchild := minted(t, e, child, map[string]any{"name": "grandchild"})
+	_, sibling := minted(t, e, e.Admin, map[string]any{"name": "sibling"})
+	// Warm every cache with each token's reveal.
+	for _, tok := range []string{parent, child, grandchild, sibling} {
+		if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", tok, ""); r.Status != 200 {
+			t.Fatalf("reveal before revoke: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
+	}
+	for name, tok := range map[string]string{"parent": parent, "child": child, "grandchild": grandchild} {
+		if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", tok, ""); r.Status != 401 {
+			t.Errorf("%s reveals after its ancestor was revoked: %d", name, r.Status)
+		}
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", sibling, ""); r.Status != 200 {
+		t.Errorf("a token minted by another one stopped working: %d", r.Status)
+	}
+}
+
+func TestRevokingAParentEndsItsChildsWatch(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
+	parentID, parent := minted(t, e, e.Admin, map[string]any{"name": "parent"})
+	_, child := minted(t, e, parent, map[string]any{"name": "child"})
+	stream := openWatch(t, e, "/v1/scopes/acme/app/-/watch", child)
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+		t.Fatalf("revoke: %d", r.Status)
+	}
+	stream.waitEnd(t)
+}
+
+func TestTheMinterMaySeeAndRevokeItsToken(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	_, parent := minted(t, e, e.Admin, map[string]any{"name": "parent"})
+	childID, child := minted(t, e, parent, map[string]any{"name": "child"})
+	otherID, _ := minted(t, e, e.Admin, map[string]any{"name": "other"})
+	r := e.Do(t, "GET", "/v1/tokens/"+childID, parent, "")
+	if r.Status != 200 || r.JSON(t)["name"] != "child" {
+		t.Fatalf("the minter reads its token: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/tokens/"+otherID, parent, ""); r.Status != 403 {
+		t.Fatalf("reading a token minted by another: %d, want 403", r.Status)
+	}
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+otherID, parent, ""); r.Status != 403 {
+		t.Fatalf("revoking a token minted by another: %d, want 403", r.Status)
+	}
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 204 {
+		t.Fatalf("the minter revokes its token: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 401 {
+		t.Fatalf("the revoked child: %d", r.Status)
+	}
+}
+
+func TestAuditEntriesCarryTheTokenID(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	id, tok := minted(t, e, e.Admin, map[string]any{"name": "writer",
+		"permissions": []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActWrite, envy.ActReveal}}}})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", tok, `{"value":"1"}`)
+	e.Do(t, "GET", "/v1/scopes/acme/app/-/env", tok, "")
+	r := e.Do(t, "GET", "/v1/audit?actor=writer", e.Admin, "")
+	var page struct {
+		Items []struct {
+			Action  string  `json:"action"`
+			TokenID *string `json:"token_id"`
+			Count   int64   `json:"count"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil || len(page.Items) != 2 {
+		t.Fatalf("audit: %v %s", err, r.Body)
+	}
+	for _, it := range page.Items {
+		if it.TokenID == nil || *it.TokenID != id || it.Count != 1 {
+			t.Errorf("%s: token_id %v count %d, want %s and 1", it.Action, it.TokenID, it.Count, id)
+		}
+	}
+}
+
+func TestTokenNamesAreUniquePerOwner(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	id, _ := minted(t, e, e.Admin, map[string]any{"name": "ci", "owner": "team-a"})
+	r := mint(t, e, e.Admin, map[string]any{"name": "ci", "owner": "team-a"})
+	wantProblem(t, r, 409, "body.name")
+	if !strings.Contains(string(r.Body), "team-a") {
+		t.Errorf("the conflict does not name the owner: %s", r.Body)
+	}
+	minted(t, e, e.Admin, map[string]any{"name": "ci", "owner": "team-b"})
+	// A revoked token's name is free again.
+	e.Do(t, "DELETE", "/v1/tokens/"+id, e.Admin, "")
+	minted(t, e, e.Admin, map[string]any{"name": "ci", "owner": "team-a"})
+}
+
+func TestTokenExpiryFarInTheFutureIsRefused(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	for _, tt := range []struct {
+		body map[string]any
+		loc  string
+	}{
+		{map[string]any{"name": "a", "expires_at": "2262-04-12T00:00:00Z"}, "body.expires_at"},
+		{map[string]any{"name": "b", "expires_at": "9999-12-31T23:59:59Z"}, "body.expires_at"},
+		{map[string]any{"name": "c", "expires_at": time.Now().AddDate(101, 0, 0).UTC().Format(time.RFC3339)}, "body.expires_at"},
+		{map[string]any{"name": "d", "expires_in": "900000h"}, "body.expires_in"},
+		{map[string]any{"name": "e", "expires_in": "99999999999h"}, "body.expires_in"},
+	} {
+		wantProblem(t, mint(t, e, e.Admin, tt.body), 422, tt.loc)
+	}
+	minted(t, e, e.Admin, map[string]any{"name": "f", "expires_at": time.Now().AddDate(99, 0, 0).UTC().Format(time.RFC3339)})
+}
+
+// watchStream is an open /-/watch stream read in the background.
+type watchStream struct{ ended chan struct{} }
+
+func openWatch(t *testing.T, e *testenv.Env, path, token string) *watchStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("watch: %d", res.StatusCode)
+	}
+	w := &watchStream{ended: make(chan struct{})}
+	go func() {
+		defer close(w.ended)
+		defer res.Body.Close()
+		io.Copy(io.Discard, res.Body)
+	}()
+	return w
+}
+
+// waitEnd waits for the server to end the stream.
+func (w *watchStream) waitEnd(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watch stream did not end")
+	}
+}
