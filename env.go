@@ -38,7 +38,8 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 	for p := range tree {
 		if !can(t, ActReveal, p) {
 			s.Refused(ctx, "reveal", p, 403)
-			return Env{}, Errorf(EForbidden, "scope %s inherits %s, which this token may not reveal", path, p)
+			// Not naming p: the caller may not even be allowed to read it.
+			return Env{}, Errorf(EForbidden, "scope %s inherits a scope that this token may not reveal", path)
 		}
 	}
 	merged, rev, err := s.resolve(path, tree)

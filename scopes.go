@@ -3,6 +3,7 @@ package envy
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // ScopeInput updates a scope; nil fields keep their value.
@@ -39,12 +40,39 @@ func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope]
 	if len(q.Prefix) > MaxScopePath {
 		return Page[Scope]{}, Invalid(Field("query.prefix", "too_long", "prefix is longer than %d characters", MaxScopePath))
 	}
-	return fetchPage(limit, func(n int) ([]Scope, error) {
+	page, err := fetchPage(limit, func(n int) ([]Scope, error) {
 		return s.store.ListScopes(ctx, ScopeQuery{
 			Prefix: q.Prefix, After: q.Cursor, Limit: n,
 			Allow: func(p string) bool { return visible(t, p) },
 		})
 	}, func(sc Scope) string { return sc.Path })
+	for i := range page.Items {
+		page.Items[i] = hideInherits(t, page.Items[i])
+	}
+	return page, err
+}
+
+// HiddenScope stands in an inherits list for a scope the caller may not
+// read: a scope a caller can't read is named in no reply and no error.
+const HiddenScope = "(hidden)"
+
+// hideInherits returns sc with each inherited scope that t may not read
+// shown as HiddenScope.
+func hideInherits(t *Token, sc Scope) Scope {
+	var shown []string // a copy: sc.Inherits may be shared with a cache
+	for i, p := range sc.Inherits {
+		if can(t, ActRead, p) {
+			continue
+		}
+		if shown == nil {
+			shown = slices.Clone(sc.Inherits)
+		}
+		shown[i] = HiddenScope
+	}
+	if shown != nil {
+		sc.Inherits = shown
+	}
+	return sc
 }
 
 // GetScope returns a scope with its var count.
@@ -55,7 +83,8 @@ func (s *Service) GetScope(ctx context.Context, path string) (Scope, error) {
 	if err := s.authorize(ctx, ActRead, path, "scope.get"); err != nil {
 		return Scope{}, err
 	}
-	return s.store.GetScope(ctx, path)
+	sc, err := s.store.GetScope(ctx, path)
+	return hideInherits(CallerFrom(ctx).Token, sc), err
 }
 
 // PutScope creates or updates a scope's description and inherits.
@@ -123,7 +152,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 	s.hub.publish(path, sc.Revision, true)
 	info := WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
 	info.Synced = s.synced(ctx, path, sc.Revision)
-	return sc, info, nil
+	return hideInherits(t, sc), info, nil
 }
 
 // checkInherits refuses inherits that don't exist, form a cycle through
@@ -141,7 +170,8 @@ func checkInherits(path string, inherits []string, lookup func(string) (Scope, e
 		max := 0
 		for _, q := range sc.Inherits {
 			if q == path {
-				return 0, Invalid(Field("body.inherits", "cycle", "scope %s inherits %s: that makes a cycle", p, path))
+				// Not naming p: it may be a scope the caller can't read.
+				return 0, Invalid(Field("body.inherits", "cycle", "the inherits chain leads back to %s: that makes a cycle", path))
 			}
 			d, err := depth(q, append(seen, q))
 			if err != nil {
@@ -179,6 +209,11 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteIn
 	}
 	e := s.entry(ctx, "scope.delete", path, nil, 204)
 	existed, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []AuditEntry{e})
+	if ErrorCode(err) == EConflict {
+		// The store names the inheriting scope, which the caller may not
+		// be allowed to read.
+		return WriteInfo{}, Errorf(EConflict, "scope %s is inherited by another scope: remove it from that scope's inherits first", path)
+	}
 	if err != nil {
 		return WriteInfo{}, err
 	}

@@ -232,3 +232,36 @@ func (w *watchStream) waitEnd(t *testing.T) {
 		t.Fatal("the watch stream did not end")
 	}
 }
+
+func TestHiddenScopesAreNamedNowhere(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	for _, req := range [][3]string{
+		{"PUT", "/v1/scopes/secret/prod/-/vars/DB", `{"value":"hunter2-hunter2","secret":true}`},
+		{"PUT", "/v1/scopes/acme/shared/-/vars/X", `{"value":"1"}`},
+		{"PUT", "/v1/scopes/acme/base", `{"inherits":["acme/shared","secret/prod"]}`},
+	} {
+		if r := e.Do(t, req[0], req[1], e.Admin, req[2]); r.Status >= 300 {
+			t.Fatalf("%s %s: %d %s", req[0], req[1], r.Status, r.Body)
+		}
+	}
+	tok := e.Token(t, "acme", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite, envy.ActReveal}})
+	for _, req := range [][3]string{
+		{"GET", "/v1/scopes/acme/base", ""},
+		{"GET", "/v1/scopes?prefix=acme", ""},
+		{"PUT", "/v1/scopes/acme/base", `{"description":"d"}`},
+		{"GET", "/v1/scopes/acme/base/-/env", ""},
+		{"DELETE", "/v1/scopes/acme/shared", ""},
+	} {
+		r := e.Do(t, req[0], req[1], tok, req[2])
+		if strings.Contains(string(r.Body), "secret/prod") {
+			t.Errorf("%s %s names the hidden scope: %d %s", req[0], req[1], r.Status, r.Body)
+		}
+		if req[0] == "GET" && r.Status == 200 && !strings.Contains(string(r.Body), `"inherits":["acme/shared","(hidden)"]`) {
+			t.Errorf("%s %s: inherits not shown with the hidden scope: %s", req[0], req[1], r.Body)
+		}
+	}
+	// The admin, who may read it, still sees its name.
+	if r := e.Do(t, "GET", "/v1/scopes/acme/base", e.Admin, ""); !strings.Contains(string(r.Body), `"inherits":["acme/shared","secret/prod"]`) {
+		t.Errorf("admin: %s", r.Body)
+	}
+}
