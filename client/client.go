@@ -15,6 +15,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,7 @@ type Client struct {
 	token     string
 	hc        *http.Client
 	userAgent string
+	tls       *tls.Config
 }
 
 // Option configures a Client.
@@ -50,6 +52,10 @@ func WithHTTPClient(hc *http.Client) Option {
 		}
 	}
 }
+
+// WithTLSConfig makes the Client check the server's certificate with cfg,
+// such as one whose RootCAs hold a private CA.
+func WithTLSConfig(cfg *tls.Config) Option { return func(c *Client) { c.tls = cfg } }
 
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -67,6 +73,23 @@ func New(addr, token string, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	// A redirect is never followed: a server that answers one for an API
+	// path means another path than the one asked for (a cleaned scope
+	// path, a proxy's login page), and the caller must hear of it.
+	hc := *c.hc
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	if c.tls != nil {
+		base, ok := hc.Transport.(*http.Transport)
+		if !ok || base == nil {
+			base = http.DefaultTransport.(*http.Transport)
+		}
+		t := base.Clone()
+		t.TLSClientConfig = c.tls
+		hc.Transport = t
+	}
+	c.hc = &hc
 	return c
 }
 
@@ -167,6 +190,9 @@ func (c *Client) do(ctx context.Context, req request) (*reply, error) {
 	if err != nil {
 		return nil, c.netError(err)
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return nil, &RedirectError{Addr: c.addr, Method: req.method, Path: req.path, Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, parseError(resp, data)
 	}
@@ -193,6 +219,22 @@ func (c *Client) call(ctx context.Context, req request, out any) (*reply, error)
 		}
 	}
 	return rep, nil
+}
+
+// RedirectError is a reply that sent the request elsewhere. The Client
+// never follows one: the server (or a proxy in front of it) means another
+// path than the one asked for, such as a cleaned scope path.
+type RedirectError struct {
+	Addr     string
+	Method   string
+	Path     string
+	Status   int
+	Location string
+}
+
+func (e *RedirectError) Error() string {
+	return oneLine(fmt.Sprintf("envy at %s answered %s %s with a redirect (%d) to %q; not followed: check the address, and that the scope path has no empty, '.' or '..' segment",
+		e.Addr, e.Method, e.Path, e.Status, e.Location))
 }
 
 // NetError is a request that got no HTTP reply: the server is down, the
@@ -226,11 +268,13 @@ func etagRevision(h http.Header) int64 {
 }
 
 // scopeURL returns the URL path of a scope, and of what sits below it
-// after "/-/". Scope segments are [A-Za-z0-9._~-], safe in a URL as they
-// are; the server refuses anything else with a clear error, so nothing is
-// escaped here (escaping '/' would change the path).
+// after "/-/". The path goes as the caller typed it, never cleaned: scope
+// segments are [A-Za-z0-9._~-], safe in a URL as they are, and the server
+// refuses anything else (an empty, '.' or '..' segment included) with an
+// error that names the path; nothing is escaped here (escaping '/' would
+// change the path).
 func scopeURL(scope string, below ...string) string {
-	p := "/v1/scopes/" + strings.Trim(scope, "/")
+	p := "/v1/scopes/" + scope
 	if len(below) > 0 {
 		p += "/-/" + strings.Join(below, "/")
 	}

@@ -95,11 +95,7 @@ const (
 // given twice keeps its first position and its last value, as a shell that
 // sources the file would end up with.
 func Parse(r io.Reader) ([]KV, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	src, err := prepare(data)
+	src, err := readText(r)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +114,15 @@ func Parse(r io.Reader) ([]KV, error) {
 		}
 		kvs = append(kvs, kv)
 	}
+}
+
+// readText reads all of r and prepares it.
+func readText(r io.Reader) (string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return "", err
+	}
+	return prepare(data)
 }
 
 // prepare checks that data is valid UTF-8 without NUL and drops a byte

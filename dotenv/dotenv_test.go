@@ -3,6 +3,7 @@ package dotenv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -57,6 +58,9 @@ func TestWriteParseRoundTripsEveryValue(t *testing.T) {
 	for _, format := range Formats {
 		for _, tc := range roundTripValues {
 			t.Run(string(format)+"/"+tc.name, func(t *testing.T) {
+				if format == FormatDocker && strings.ContainsAny(tc.value, "\n\r") {
+					t.Skip("docker's format has no way to hold a line break (TestDockerFormat: WriteDocker refuses it)")
+				}
 				in := []KV{{"BEFORE", "1"}, {"VALUE", tc.value}, {"AFTER", "2"}}
 				var buf bytes.Buffer
 				if err := WriteFormat(&buf, format, in); err != nil {
@@ -443,6 +447,9 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		in := []KV{{"FIRST", value}, {"SECOND", value + "x"}, {"THIRD", "z"}}
 		for _, format := range Formats {
+			if format == FormatDocker && strings.ContainsAny(value, "\n\r") {
+				continue // docker's format has no way to hold a line break: WriteDocker refuses it
+			}
 			var buf bytes.Buffer
 			if err := WriteFormat(&buf, format, in); err != nil {
 				t.Fatalf("%s: write: %v", format, err)
@@ -461,7 +468,7 @@ func FuzzRoundTrip(f *testing.F) {
 var knownMessages = []string{
 	msgInvalidUTF8, msgNUL, msgExpectedAssign, msgBadName, msgUnterminatedDQ,
 	msgUnterminatedSQ, msgUnterminatedBQ, msgTrailing, msgNotObject, msgNotScalar,
-	msgNull, msgSyntax, msgUnterminatedSh, msgShellSyntax,
+	msgNull, msgSyntax, msgUnterminatedSh, msgShellSyntax, msgDockerBare,
 }
 
 var errShape = regexp.MustCompile(`^(line [1-9][0-9]*: )?([A-Za-z_][A-Za-z0-9_.-]*: )?(.*)$`)
@@ -530,4 +537,81 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Values and names that a YAML 1.1 reader (PyYAML) or a YAML 1.2 reader
+// would read as a boolean, a null, a number or a date are quoted, and every
+// one reads back as the same string.
+func TestWriteYAMLQuotesWhatAnyReaderWouldReadAsAnotherType(t *testing.T) {
+	tricky := []string{"no", "No", "NO", "n", "N", "yes", "Yes", "y", "Y", "on", "On", "ON", "off", "Off", "OFF",
+		"true", "False", "~", "null", "Null", "NULL", "", "0755", "0b101", "0x1F", "0o17", "1_000", "1:30", "190:20:30",
+		"1.5", ".5", "1e3", "1_000.5", ".inf", "-.Inf", ".nan", "+12", "-7", "2024-01-02", "2001-12-14t21:59:43.10-05:00",
+		"<<", "=", "8080"}
+	kvs := make([]KV, 0, len(tricky)+4)
+	for i, v := range tricky {
+		kvs = append(kvs, KV{Name: fmt.Sprintf("V%d", i), Value: v})
+	}
+	for _, name := range []string{"ON", "Y", "NO", "N", "off"} {
+		kvs = append(kvs, KV{Name: name, Value: "plain"})
+	}
+	var buf bytes.Buffer
+	if err := WriteYAML(&buf, kvs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(kvs) {
+		t.Fatalf("%d lines for %d vars:\n%s", len(lines), len(kvs), buf.String())
+	}
+	for i, kv := range kvs {
+		key, val, _ := strings.Cut(lines[i], ": ")
+		if i < len(tricky) && !strings.HasPrefix(val, `"`) && !strings.HasPrefix(val, `'`) {
+			t.Errorf("%q is written plain: %s", kv.Value, lines[i])
+		}
+		if i >= len(tricky) && !strings.HasPrefix(key, `"`) {
+			t.Errorf("name %s is written plain: %s", kv.Name, lines[i])
+		}
+	}
+	got, err := ParseYAML(bytes.NewReader(buf.Bytes()))
+	if err != nil || !reflect.DeepEqual(got, kvs) {
+		t.Fatalf("read back %q, %v\nwant %q", got, err, kvs)
+	}
+	// Ordinary words stay plain.
+	buf.Reset()
+	WriteYAML(&buf, []KV{{"A", "hello"}, {"B", "nope"}, {"C", "yesterday"}})
+	if buf.String() != "A: hello\nB: nope\nC: yesterday\n" {
+		t.Errorf("plain words: %q", buf.String())
+	}
+}
+
+func TestDockerFormat(t *testing.T) {
+	kvs := []KV{{"A", "1"}, {"QUOTED", `"kept" 'as is' $HOME # not a comment`}, {"SPACES", "  both ends  "}, {"EMPTY", ""}}
+	var buf bytes.Buffer
+	if err := WriteDocker(&buf, kvs); err != nil {
+		t.Fatal(err)
+	}
+	want := "A=1\nQUOTED=\"kept\" 'as is' $HOME # not a comment\nSPACES=  both ends  \nEMPTY=\n"
+	if buf.String() != want {
+		t.Fatalf("got %q, want %q", buf.String(), want)
+	}
+	got, err := ParseDocker(strings.NewReader("# comment\n\n" + want))
+	if err != nil || !reflect.DeepEqual(got, kvs) {
+		t.Errorf("read back %q, %v", got, err)
+	}
+	for _, v := range []string{"a\nb", "a\r"} {
+		err := WriteDocker(&buf, []KV{{"PEM", v}})
+		if err == nil || !strings.HasPrefix(err.Error(), "PEM: value holds a line break") {
+			t.Errorf("%q: error %v", v, err)
+		}
+	}
+	if _, err := ParseDocker(strings.NewReader("A=1\nBARE\n")); err == nil || !strings.HasPrefix(err.Error(), "line 2: BARE:") {
+		t.Errorf("a bare name: %v", err)
+	}
+	buf.Reset()
+	if err := WriteDotenvExport(&buf, kvs[:2]); err != nil || buf.String() != "export A=1\nexport QUOTED=\"\\\"kept\\\" 'as is' \\$HOME # not a comment\"\n" {
+		t.Errorf("dotenv-export: %q, %v", buf.String(), err)
+	}
+	back, err := Parse(&buf)
+	if err != nil || !reflect.DeepEqual(back, kvs[:2]) {
+		t.Errorf("dotenv-export read back %q, %v", back, err)
+	}
 }

@@ -16,10 +16,15 @@ const (
 	FormatJSON   Format = "json"   // {"NAME": "value", …}
 	FormatYAML   Format = "yaml"   // NAME: value
 	FormatShell  Format = "shell"  // export NAME='value'
+	// FormatDocker is what `docker run --env-file` reads: NAME=value,
+	// unquoted, one line each.
+	FormatDocker Format = "docker"
+	// FormatDotenvExport is dotenv with `export ` before every line.
+	FormatDotenvExport Format = "dotenv-export"
 )
 
 // Formats lists the formats by name, for help texts.
-var Formats = []Format{FormatDotenv, FormatJSON, FormatYAML, FormatShell}
+var Formats = []Format{FormatDotenv, FormatJSON, FormatYAML, FormatShell, FormatDocker, FormatDotenvExport}
 
 // ParseFormatName returns the format named s; "env", "yml" and "sh" are
 // accepted as other names of dotenv, yaml and shell.
@@ -33,8 +38,12 @@ func ParseFormatName(s string) (Format, error) {
 		return FormatYAML, nil
 	case "shell", "sh", "bash", "export":
 		return FormatShell, nil
+	case "docker":
+		return FormatDocker, nil
+	case "dotenv-export", "env-export":
+		return FormatDotenvExport, nil
 	}
-	return "", fmt.Errorf("unknown format %q (want dotenv, json, yaml or shell)", s)
+	return "", fmt.Errorf("unknown format %q (want dotenv, dotenv-export, docker, json, yaml or shell)", s)
 }
 
 // FormatFromPath guesses a file's format from its name: .json, .yaml or
@@ -55,8 +64,10 @@ func FormatFromPath(path string) Format {
 // ParseFormat reads variables in the given format, in file order.
 func ParseFormat(r io.Reader, format Format) ([]KV, error) {
 	switch format {
-	case FormatDotenv, "":
+	case FormatDotenv, FormatDotenvExport, "":
 		return Parse(r)
+	case FormatDocker:
+		return ParseDocker(r)
 	case FormatJSON:
 		return ParseJSON(r)
 	case FormatYAML:
@@ -78,6 +89,10 @@ func WriteFormat(w io.Writer, format Format, kvs []KV) error {
 		return WriteYAML(w, kvs)
 	case FormatShell:
 		return WriteShell(w, kvs)
+	case FormatDocker:
+		return WriteDocker(w, kvs)
+	case FormatDotenvExport:
+		return WriteDotenvExport(w, kvs)
 	}
 	return fmt.Errorf("unknown format %q", string(format))
 }

@@ -84,8 +84,11 @@ func yamlErrLine(err error) int {
 }
 
 // WriteYAML writes kvs as one YAML mapping, in order. Every value is tagged
-// as a string, so the encoder quotes those that would otherwise read back
-// as something else ("8080", "yes", "null", "").
+// as a string, so the encoder quotes those that a YAML 1.2 reader would
+// read as something else ("8080", "null", ""), and YAMLStyle quotes those
+// that a YAML 1.1 reader (PyYAML, Ruby's Psych, SnakeYAML) would ("yes",
+// "no", "on", "off", "y", "~", "0755", "1:30", "2024-01-02"); names too
+// ("ON", "Y" and "NO" are valid names).
 func WriteYAML(w io.Writer, kvs []KV) error {
 	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	for _, kv := range kvs {
@@ -93,8 +96,8 @@ func WriteYAML(w io.Writer, kvs []KV) error {
 			return err
 		}
 		m.Content = append(m.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Name},
-			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Value, Style: yamlStyle(kv.Value)},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Name, Style: YAMLStyle(kv.Name)},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Value, Style: YAMLStyle(kv.Value)},
 		)
 	}
 	var buf bytes.Buffer
@@ -110,12 +113,32 @@ func WriteYAML(w io.Writer, kvs []KV) error {
 	return err
 }
 
-// yamlStyle leaves the choice of style to the encoder (plain, quoted or a
-// literal block, which keeps a PEM readable) except for values that its
-// blocks and plain scalars do not always keep exactly: yaml.v3 writes "\t\n"
-// as a block that it cannot read back. Those are double-quoted, where
-// every character has an escape.
-func yamlStyle(v string) yaml.Style {
+// yaml11Implicit matches the plain scalars that some YAML 1.1 or 1.2 reader
+// resolves to something other than a string: booleans (1.1 has y, n, yes,
+// no, on, off in three cases), nulls, integers (octal 0755, binary,
+// hexadecimal, sexagesimal 1:30, with underscores), floats (.5, 1e3,
+// 1_000.5, .inf, .nan), timestamps, the merge key << and the value key =.
+// Anything that starts like a number is matched as well: quoting a string
+// is always safe, leaving one plain is safe only when no reader guesses.
+var yaml11Implicit = regexp.MustCompile(`^(?:` +
+	`y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF` +
+	`|~|null|Null|NULL` +
+	`|<<|=` +
+	`|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)` +
+	`|[-+]?[0-9.].*` + // every integer, float, sexagesimal and timestamp starts so
+	`)$`)
+
+// YAMLStyle returns the style a string needs in YAML to read back as the
+// same string in any reader. It leaves the choice to the encoder (plain,
+// quoted or a literal block, which keeps a PEM readable) except for values
+// that a reader could take for another type (see yaml11Implicit) and
+// values that yaml.v3's blocks and plain scalars do not always keep
+// exactly ("\t\n" is written as a block it cannot read back). Those are
+// double-quoted, where every character has an escape.
+func YAMLStyle(v string) yaml.Style {
+	if yaml11Implicit.MatchString(v) {
+		return yaml.DoubleQuotedStyle
+	}
 	for _, line := range strings.Split(v, "\n") {
 		if line != strings.Trim(line, " ") {
 			return yaml.DoubleQuotedStyle

@@ -264,7 +264,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 func TestNewUserWalkthrough(t *testing.T) {
 	s := startServer(t, t.TempDir(), envy.NewTokenValue())
 	secret := "sk-proj-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"
-	s.mustCLI(t, secret+"\n", "vars", "set", "acme/web/prod", "STRIPE_KEY", "--secret")
+	s.mustCLI(t, secret+"\n", "vars", "set", "acme/web/prod", "STRIPE_KEY", "--secret", "--create")
 	s.mustCLI(t, "", "set", "acme/web/prod", "PORT=8080", `GREETING=héllo "world" # not a comment $HOME \n`, "MULTI=line one\nline two", "EMPTY=")
 
 	out := s.mustCLI(t, "", "vars", "ls", "acme/web/prod")
@@ -284,7 +284,7 @@ func TestNewUserWalkthrough(t *testing.T) {
 	if err := os.WriteFile(file, []byte(dotenv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.mustCLI(t, "", "import", "acme/web/staging", file)
+	s.mustCLI(t, "", "import", "acme/web/staging", file, "--create")
 	a := s.mustCLI(t, "", "export", "acme/web/prod", "--format", "json")
 	b := s.mustCLI(t, "", "export", "acme/web/staging", "--format", "json")
 	var ea, eb map[string]string

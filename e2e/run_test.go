@@ -70,7 +70,7 @@ func (s *server) startRun(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffe
 func TestEnvyRun(t *testing.T) {
 	s := startServer(t, t.TempDir(), envy.NewTokenValue())
 	secret := "sk-live-0123456789abcdef"
-	s.mustCLI(t, secret+"\n", "vars", "set", "acme/web", "API_KEY", "--secret")
+	s.mustCLI(t, secret+"\n", "vars", "set", "acme/web", "API_KEY", "--secret", "--create")
 	s.mustCLI(t, "", "set", "acme/web", "GREETING=hello")
 	fallback := filepath.Join(t.TempDir(), "web.env.enc")
 

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	texttemplate "text/template"
 
 	"github.com/spf13/cobra"
 
@@ -66,19 +71,28 @@ func (a *app) newSetCmd() *cobra.Command {
 		secret   bool
 		fromFile string
 		ifMatch  int64
+		create   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "set SCOPE [NAME=VALUE|NAME|NAME=-]...",
+		Use:   "set [SCOPE] [NAME=VALUE|NAME|NAME=-]...",
 		Short: "Set several vars at once, as one revision",
 		Long: "Set several vars in one change (one revision, all or nothing). A bare NAME or\n" +
 			"NAME=- reads that one value from stdin, keeping it out of shell history;\n" +
 			"--from-file reads a dotenv (or .json/.yaml/.sh) file first, and NAME=VALUE\n" +
-			"arguments override it. --secret marks every var set secret.",
+			"arguments override it. --secret marks every var set secret.\n\n" +
+			"When the first argument holds '=' (or there is none), the scope is the\n" +
+			"default one (ENVY_SCOPE, or `envy setup`). A scope that does not exist is\n" +
+			"created only with --create, or when you say yes on a terminal. A change that\n" +
+			"changes nothing takes no revision and restarts no workload.",
 		Example: "  envy set acme/web PORT=8080 LOG_LEVEL=info\n" +
 			"  envy set acme/web DB_PASSWORD --secret        # prompts for the value\n" +
-			"  envy set acme/web --from-file .env",
-		Args: minArgs(1, "SCOPE [NAME=VALUE]..."),
+			"  envy set acme/web --from-file .env\n" +
+			"  envy set acme/new-app PORT=80 --create",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 0 || strings.Contains(args[0], "="))
+			if err != nil {
+				return err
+			}
 			scope := args[0]
 			assigns, err := parseAssignments(args[1:])
 			if err != nil {
@@ -92,7 +106,7 @@ func (a *app) newSetCmd() *cobra.Command {
 			}
 			for _, as := range assigns {
 				if as.fromStdin {
-					as.value, err = a.readStdinValue(cmd.Context(), "Value for "+as.name+": ", true)
+					as.value, err = a.readStdinValue(cmd.Context(), as.name)
 					if err != nil {
 						return err
 					}
@@ -102,35 +116,49 @@ func (a *app) newSetCmd() *cobra.Command {
 			if len(kvs) == 0 {
 				return usageErrorf("nothing to set: give NAME=VALUE arguments or --from-file")
 			}
-			return a.merge(cmd, scope, kvs, secret, false, ifMatch)
+			return a.merge(cmd, scope, kvs, secret, false, create, ifMatch)
 		},
 	}
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read vars from a dotenv file (- for stdin)")
+	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
 	addIfMatch(cmd, &ifMatch)
 	return cmd
 }
 
 // merge writes kvs to scope as one revision: a bulk PATCH, or with replace
-// a PUT of the whole set. A name given twice keeps its last value.
-func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, replace bool, ifMatch int64) error {
+// a PUT of the whole set. A name given twice keeps its last value. It says
+// whether the write changed anything: when the scope's revision did not
+// move, nothing was written and no workload restarts.
+func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, replace, create bool, ifMatch int64) error {
 	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	before, err := a.scopeBefore(cmd.Context(), c, scope, create)
 	if err != nil {
 		return err
 	}
 	changes := bulkChanges(kvs, secret)
 	ctx, raw := capture(cmd.Context())
+	done := a.progress(len(changes) >= progressMin, "sending %d vars to %s", len(changes), scope)
 	var res *client.WriteResult
 	if replace {
 		res, err = c.ReplaceVars(ctx, scope, changes, writeOpts(ifMatch)...)
 	} else {
 		res, err = c.MergeVars(ctx, scope, changes, writeOpts(ifMatch)...)
 	}
+	done(err)
 	if err != nil {
 		return err
 	}
 	if a.jsonOut() {
 		return a.printJSON(*raw, nil)
+	}
+	if before > 0 && res.Revision == before {
+		a.printf("nothing changed in %s: %s already had %s (still revision %d; nothing written, no workload restarted)\n",
+			scope, plural(len(changes), "the var", "all "+strconv.Itoa(len(changes))+" vars"), plural(len(changes), "that value", "those values"), res.Revision)
+		return nil
 	}
 	a.printf("set %d %s in %s: revision %d (%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced))
 	return nil
@@ -146,10 +174,17 @@ func plural(n int, one, many string) string {
 func (a *app) newUnsetCmd() *cobra.Command {
 	var ifMatch int64
 	cmd := &cobra.Command{
-		Use:   "unset SCOPE NAME...",
+		Use:   "unset [SCOPE] NAME...",
 		Short: "Delete several vars at once, as one revision",
-		Args:  minArgs(2, "SCOPE NAME..."),
+		Long: "Delete vars as one revision. With one argument, it is a NAME in the default\n" +
+			"scope (ENVY_SCOPE, or `envy setup`); with more, the first is the SCOPE.\n" +
+			"It says which vars it deleted and which were not there.",
+		Args: minArgs(1, "[SCOPE] NAME..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
 			return a.unset(cmd, args[0], args[1:], ifMatch)
 		},
 	}
@@ -194,19 +229,26 @@ func (a *app) newImportCmd() *cobra.Command {
 		format  string
 		secret  bool
 		replace bool
+		create  bool
 		ifMatch int64
 	)
 	cmd := &cobra.Command{
-		Use:   "import SCOPE FILE",
+		Use:   "import [SCOPE] FILE",
 		Short: "Set the vars of a file in a scope, as one revision",
-		Long: "Import a dotenv, JSON, YAML or shell file into a scope as one change (one\n" +
-			"revision, all or nothing). The format comes from --format, else from the file's\n" +
-			"extension (.json, .yaml/.yml, .sh), else dotenv. FILE - reads stdin. With\n" +
-			"--replace the scope's own vars become exactly the file's.",
+		Long: "Import a dotenv, JSON, YAML, shell or docker env file into a scope as one\n" +
+			"change (one revision, all or nothing). The format comes from --format, else\n" +
+			"from the file's extension (.json, .yaml/.yml, .sh), else dotenv. FILE - reads\n" +
+			"stdin. With --replace the scope's own vars become exactly the file's. A scope\n" +
+			"that does not exist is created only with --create, or when you say yes on a\n" +
+			"terminal.",
 		Example: "  envy import acme/web/prod .env.production --secret\n" +
 			"  envy export acme/web/staging | envy import acme/web/prod -",
-		Args: exactArgs(2, "SCOPE FILE"),
+		Args: rangeArgs(1, 2, "[SCOPE] FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
 			scope, path := args[0], args[1]
 			kvs, err := a.readVarsFile(path, format)
 			if err != nil {
@@ -218,46 +260,75 @@ func (a *app) newImportCmd() *cobra.Command {
 				}
 				return fmt.Errorf("%s holds no variables", displayPath(path))
 			}
-			return a.merge(cmd, scope, kvs, secret, replace, ifMatch)
+			return a.merge(cmd, scope, kvs, secret, replace, create, ifMatch)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml or shell (default: from the extension, else dotenv)")
+	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml, shell or docker (default: from the extension, else dotenv)")
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every imported var secret")
 	cmd.Flags().BoolVar(&replace, "replace", false, "make the scope's own vars exactly the file's (deletes the others)")
+	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
 	addIfMatch(cmd, &ifMatch)
 	return cmd
 }
 
 func (a *app) newExportCmd() *cobra.Command {
 	var (
-		format string
-		file   string
+		format   string
+		file     string
+		template string
 	)
 	cmd := &cobra.Command{
-		Use:   "export SCOPE",
+		Use:   "export [SCOPE]",
 		Short: "Print a scope's resolved env, plaintext, as a file",
 		Long: "Print the resolved env of a scope (inherited vars included, secrets in\n" +
-			"plaintext: this needs the reveal permission) as dotenv, json, yaml or shell,\n" +
-			"to stdout or to --file (created with mode 0600).",
+			"plaintext: this needs the reveal permission) to stdout or to --file (created\n" +
+			"with mode 0600). --format is one of:\n\n" +
+			"  dotenv         NAME=value, quoted where needed (the default)\n" +
+			"  dotenv-export  the same, each line starting with `export `\n" +
+			"  docker         NAME=value unquoted, as `docker run --env-file` reads it\n" +
+			"                 (a value holding a line break is an error naming the var)\n" +
+			"  shell          export NAME='value', for a shell to source\n" +
+			"  json, yaml     one object of names to values\n\n" +
+			"--template FILE renders a Go template (text/template) instead: .Env is the\n" +
+			"map of names to values (a missing name is an error), .Vars the list of\n" +
+			"{.Name, .Value} by name, .Scope and .Revision; the functions quote (a shell\n" +
+			"single-quoted word) and json (a JSON string) are there.",
 		Example: "  envy export acme/web/prod > .env\n" +
-			"  envy export acme/web/prod --format shell --file env.sh",
-		Args: exactArgs(1, "SCOPE"),
+			"  envy export acme/web/prod --format docker > web.env && docker run --env-file web.env web\n" +
+			"  envy export acme/web/prod --format shell --file env.sh\n" +
+			"  envy export acme/web/prod --template config.tmpl --file config.ini",
+		Args: rangeArgs(0, 1, "[SCOPE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 0)
+			if err != nil {
+				return err
+			}
 			f := dotenv.FormatDotenv
 			switch {
+			case template != "" && format != "":
+				return usageErrorf("give --format or --template, not both")
 			case format != "":
-				var err error
 				if f, err = dotenv.ParseFormatName(format); err != nil {
-					return usageErr(err)
+					return usageErr(fmt.Errorf("--format: %w", err))
 				}
-			case a.jsonOut():
+			case a.output == "json":
 				f = dotenv.FormatJSON
+			case a.output == "yaml":
+				f = dotenv.FormatYAML
+			}
+			var tmpl *texttemplate.Template
+			if template != "" {
+				if tmpl, err = parseTemplate(template); err != nil {
+					return err
+				}
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
+			done := a.progress(true, "fetching the env of %s", args[0])
 			env, err := c.Env(cmd.Context(), args[0])
+			done(err)
 			if err != nil {
 				return err
 			}
@@ -271,7 +342,12 @@ func (a *app) newExportCmd() *cobra.Command {
 				kvs = append(kvs, dotenv.KV{Name: n, Value: env.Env[n]})
 			}
 			var buf bytes.Buffer
-			if err := dotenv.WriteFormat(&buf, f, kvs); err != nil {
+			if tmpl != nil {
+				err = renderTemplate(&buf, tmpl, env, kvs)
+			} else {
+				err = dotenv.WriteFormat(&buf, f, kvs)
+			}
+			if err != nil {
 				return err
 			}
 			if file == "" || file == "-" {
@@ -285,9 +361,44 @@ func (a *app) newExportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml or shell (default dotenv)")
+	cmd.Flags().StringVar(&format, "format", "", "dotenv, dotenv-export, docker, shell, json or yaml (default dotenv)")
 	cmd.Flags().StringVar(&file, "file", "", "write to this file (mode 0600) instead of stdout")
+	cmd.Flags().StringVar(&template, "template", "", "render this Go template file instead of a format")
 	return cmd
+}
+
+// parseTemplate reads a --template file.
+func parseTemplate(path string) (*texttemplate.Template, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--template: %v", err)
+	}
+	t, err := texttemplate.New(filepath.Base(path)).Option("missingkey=error").Funcs(texttemplate.FuncMap{
+		"quote": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+		"json": func(s string) (string, error) {
+			b, err := json.Marshal(s)
+			return string(b), err
+		},
+	}).Parse(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("--template: %v", err)
+	}
+	return t, nil
+}
+
+// renderTemplate renders the env through t. An error names the template's
+// place, never a value.
+func renderTemplate(w io.Writer, t *texttemplate.Template, env *client.Env, kvs []dotenv.KV) error {
+	data := struct {
+		Scope    string
+		Revision int64
+		Env      map[string]string
+		Vars     []dotenv.KV
+	}{env.Scope, env.Revision, env.Env, kvs}
+	if err := t.Execute(w, data); err != nil {
+		return fmt.Errorf("--template: %v", err)
+	}
+	return nil
 }
 
 // writePrivateFile writes secrets to path, which only the user can read

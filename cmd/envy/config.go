@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/cobra"
 )
 
 // config is what `envy login` stores: the server and the token, in the
@@ -87,4 +89,83 @@ func saveConfig(path string, cfg config) error {
 		return fmt.Errorf("writing the config: %w", err)
 	}
 	return nil
+}
+
+// projectFileName is the file `envy setup` writes in a project directory:
+// the default scope of every command run there or below.
+const projectFileName = ".envy.json"
+
+// project is the content of a project file.
+type project struct {
+	Scope string `json:"scope"`
+}
+
+// findProject looks for a project file in dir and its parents; "" when
+// there is none.
+func findProject(dir string) (path string, p project, err error) {
+	for {
+		path = filepath.Join(dir, projectFileName)
+		data, err := os.ReadFile(path)
+		if err == nil {
+			if err := json.Unmarshal(data, &p); err != nil || p.Scope == "" {
+				return path, p, fmt.Errorf("%s is not a project file of envy (want {\"scope\": \"…\"}); fix it or run `envy setup` again", path)
+			}
+			return path, p, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return path, p, fmt.Errorf("reading %s: %w", path, err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", project{}, nil
+		}
+		dir = parent
+	}
+}
+
+// defaultScope returns the scope commands use when none is given:
+// ENVY_SCOPE, else the project file of the working directory or a parent.
+// It says where it came from, for messages.
+func (a *app) defaultScope() (scope, from string, err error) {
+	if s := a.getenv("ENVY_SCOPE"); s != "" {
+		return s, "ENVY_SCOPE", nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", "", nil
+	}
+	path, p, err := findProject(wd)
+	if err != nil || path == "" {
+		return "", "", err
+	}
+	return p.Scope, path, nil
+}
+
+// scopeFirst returns args with the default scope put in front when the
+// command was given one argument fewer than it takes with SCOPE (short).
+func (a *app) scopeFirst(cmd *cobra.Command, args []string, short bool) ([]string, error) {
+	if !short {
+		return args, nil
+	}
+	scope, _, err := a.defaultScope()
+	if err != nil {
+		return nil, err
+	}
+	if scope == "" {
+		return nil, usageErrorf("%s: no SCOPE given and no default scope (set ENVY_SCOPE, or run `envy setup SCOPE` in the project directory)", cmd.CommandPath())
+	}
+	return append([]string{scope}, args...), nil
+}
+
+// writeProject writes the project file of dir.
+func writeProject(dir string, p project) (string, error) {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, projectFileName)
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
 }

@@ -14,25 +14,23 @@ import (
 // the server is the one that refuses, with its own clear error.
 const maxInput = 32 << 20
 
-// readStdinValue reads one value from stdin. From a terminal: a prompt on
-// stderr, then one line, typed without echo when hide is set. From a pipe
-// or a file: everything, less one trailing newline, so that
+// readStdinValue reads the value of the var name from stdin. From a
+// terminal: a prompt on stderr, then one line typed without echo. From a
+// pipe or a file: everything, less one trailing newline, so that
 // `echo "$X" | envy vars set S NAME` sets exactly $X (use --from-file to
-// keep a file's last newline).
-func (a *app) readStdinValue(ctx context.Context, prompt string, hide bool) (string, error) {
-	if f, ok := a.stdin.(*os.File); ok && isTerminal(f) {
-		a.notef("%s", prompt)
-		var (
-			line string
-			err  error
-		)
-		if hide {
-			line, err = readNoEcho(ctx, f)
-			a.notef("\n")
-		} else {
-			line, err = readLine(f)
+// keep a file's last newline). Nothing at all (an empty line typed at the
+// prompt, or a stdin such as /dev/null that holds no byte) is refused: an
+// empty value is stored only when given as an argument.
+func (a *app) readStdinValue(ctx context.Context, name string) (string, error) {
+	if isTerminal(a.stdin) {
+		line, err := a.promptLine(ctx, "Value for "+name+": ", true)
+		if err != nil {
+			return "", err
 		}
-		return strings.TrimSuffix(line, "\r"), err
+		if line == "" {
+			return "", usageErrorf("no value typed for %s: nothing stored (to store an empty value, give it as an argument: %s='')", name, name)
+		}
+		return line, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(a.stdin, maxInput+1))
 	if err != nil {
@@ -41,6 +39,9 @@ func (a *app) readStdinValue(ctx context.Context, prompt string, hide bool) (str
 	if len(data) > maxInput {
 		return "", fmt.Errorf("stdin holds more than %d MiB", maxInput>>20)
 	}
+	if len(data) == 0 {
+		return "", usageErrorf("no value for %s: stdin is not a terminal and holds nothing; give the value as an argument, pipe it in, or use --from-file (nothing stored)", name)
+	}
 	s := string(data)
 	if strings.HasSuffix(s, "\r\n") {
 		return s[:len(s)-2], nil
@@ -48,13 +49,41 @@ func (a *app) readStdinValue(ctx context.Context, prompt string, hide bool) (str
 	return strings.TrimSuffix(s, "\n"), nil
 }
 
+// promptLine reads one line for a prompt: on a terminal, the prompt goes to
+// stderr and the line is read (without echo when hide is set); off a
+// terminal, the next line of stdin is read, and nothing after it, so that
+// `printf 'ADDR\nTOKEN\n' | envy login` answers two prompts. The line
+// comes back with surrounding white space trimmed.
+func (a *app) promptLine(ctx context.Context, prompt string, hide bool) (string, error) {
+	var (
+		line string
+		err  error
+	)
+	if f, ok := a.stdin.(*os.File); ok && isTerminal(f) {
+		a.notef("%s", prompt)
+		if hide {
+			line, err = readNoEcho(ctx, f)
+			a.notef("\n")
+		} else {
+			line, err = readLine(f)
+		}
+	} else {
+		line, err = readLine(a.stdin)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading stdin: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
 // readFileValue reads a whole file as one value, exactly, its last newline
-// included; "-" is stdin, read the same way (a terminal gives one line).
-func (a *app) readFileValue(ctx context.Context, path string) (string, error) {
+// included; "-" is stdin, read the same way (a terminal gives one line),
+// and refused when it holds nothing.
+func (a *app) readFileValue(ctx context.Context, name, path string) (string, error) {
 	var r io.Reader = a.stdin
 	if path == "-" {
-		if f, ok := a.stdin.(*os.File); ok && isTerminal(f) {
-			return a.readStdinValue(ctx, "Value: ", true)
+		if isTerminal(a.stdin) {
+			return a.readStdinValue(ctx, name)
 		}
 	} else {
 		f, err := os.Open(path)
@@ -70,6 +99,9 @@ func (a *app) readFileValue(ctx context.Context, path string) (string, error) {
 	}
 	if len(data) > maxInput {
 		return "", fmt.Errorf("%s is larger than %d MiB", displayPath(path), maxInput>>20)
+	}
+	if len(data) == 0 && path == "-" {
+		return "", usageErrorf("no value for %s: stdin holds nothing (nothing stored)", name)
 	}
 	return string(data), nil
 }

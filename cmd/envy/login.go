@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"github.com/envy-dev/envy/client"
@@ -24,28 +22,28 @@ func (a *app) newLoginCmd() *cobra.Command {
 				return err
 			}
 			pf := a.root.PersistentFlags()
+			// One line per prompt, from a terminal or a pipe: the address
+			// (empty for the default), then the token.
 			addr := firstNonEmpty(flagIfChanged(pf, "addr", a.addr), a.getenv("ENVY_ADDR"))
 			if addr == "" {
 				def := firstNonEmpty(cfg.Addr, client.DefaultAddr)
-				addr = def
-				if isTerminal(a.stdin) {
-					typed, err := a.readStdinValue(ctx, "envy address ["+def+"]: ", false)
-					if err != nil {
-						return err
-					}
-					addr = firstNonEmpty(strings.TrimSpace(typed), def)
-				}
-			}
-			token := firstNonEmpty(flagIfChanged(pf, "token", a.token), a.getenv("ENVY_TOKEN"))
-			if token == "" {
-				token, err = a.readStdinValue(ctx, "Token: ", true)
+				typed, err := a.promptLine(ctx, "envy address ["+def+"]: ", false)
 				if err != nil {
 					return err
 				}
-				token = strings.TrimSpace(token)
+				addr = firstNonEmpty(typed, def)
+			}
+			token, err := a.tokenSetting()
+			if err != nil {
+				return err
 			}
 			if token == "" {
-				return usageErrorf("no token given: pass --token, set ENVY_TOKEN, or type it at the prompt")
+				if token, err = a.promptLine(ctx, "Token: ", true); err != nil {
+					return err
+				}
+			}
+			if token == "" {
+				return usageErrorf("no token given: pass --token, set ENVY_TOKEN or ENVY_TOKEN_FILE, or type it at the prompt")
 			}
 
 			c := client.New(addr, token, client.WithUserAgent("envy-cli"))

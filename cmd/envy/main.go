@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -37,10 +38,13 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 
-	root   *cobra.Command
-	addr   string // --addr
-	token  string // --token
-	output string // -o/--output, resolved in PersistentPreRunE
+	root      *cobra.Command
+	addr      string // --addr
+	token     string // --token
+	tokenFile string // --token-file
+	caFile    string // --ca-file
+	output    string // -o/--output, resolved in PersistentPreRunE
+	warned    bool   // the plain-HTTP warning was given
 }
 
 // run runs envy with args and returns the exit status.
@@ -84,17 +88,21 @@ func (a *app) newRootCmd() *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return a.resolveGlobals()
 		},
+		Version: versionLine(),
 	}
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(flagError(err)) })
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.CompletionOptions.HiddenDefaultCmd = false
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.addr, "addr", "", "server address (env ENVY_ADDR; default "+client.DefaultAddr+")")
 	pf.StringVar(&a.token, "token", "", "API token (env ENVY_TOKEN)")
-	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json (env ENVY_OUTPUT)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "read the API token from this file (env ENVY_TOKEN_FILE)")
+	pf.StringVar(&a.caFile, "ca-file", "", "PEM file of the CA that signed the server's certificate (env ENVY_CA_FILE)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml (env ENVY_OUTPUT)")
 
 	a.root = root
 	root.AddCommand(
@@ -112,6 +120,10 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newRunCmd(),
 		a.newTokensCmd(),
 		a.newAuditCmd(),
+		a.newVersionCmd(),
+		a.newWhoamiCmd(),
+		a.newLogoutCmd(),
+		a.newSetupCmd(),
 	)
 	return root
 }
@@ -125,16 +137,20 @@ func (a *app) resolveGlobals() error {
 			a.output = v
 		}
 	}
-	switch a.output {
-	case "table", "json":
+	switch o := strings.ToLower(strings.TrimSpace(a.output)); o {
+	case "table", "json", "yaml":
+		a.output = o
+	case "yml":
+		a.output = "yaml"
 	default:
-		return usageErrorf("--output must be table or json, not %q", a.output)
+		return usageErrorf("--output must be table, json or yaml, not %q", a.output)
 	}
 	return nil
 }
 
-// jsonOut reports whether the user asked for -o json.
-func (a *app) jsonOut() bool { return a.output == "json" }
+// jsonOut reports whether the user asked for output for scripts: -o json
+// or -o yaml (printJSON writes either).
+func (a *app) jsonOut() bool { return a.output == "json" || a.output == "yaml" }
 
 // settings returns the server address and token: a flag wins over
 // ENVY_ADDR/ENVY_TOKEN, which win over the config file that `envy login`
@@ -146,8 +162,45 @@ func (a *app) settings() (addr, token string, err error) {
 	}
 	pf := a.root.PersistentFlags()
 	addr = firstNonEmpty(flagIfChanged(pf, "addr", a.addr), a.getenv("ENVY_ADDR"), cfg.Addr, client.DefaultAddr)
-	token = firstNonEmpty(flagIfChanged(pf, "token", a.token), a.getenv("ENVY_TOKEN"), cfg.Token)
-	return addr, token, nil
+	token, err = a.tokenSetting()
+	if err != nil {
+		return "", "", err
+	}
+	return addr, firstNonEmpty(token, cfg.Token), nil
+}
+
+// tokenSetting returns the token given on the command line or in the
+// environment, in this order: --token, --token-file, ENVY_TOKEN,
+// ENVY_TOKEN_FILE; "" when none is.
+func (a *app) tokenSetting() (string, error) {
+	pf := a.root.PersistentFlags()
+	if t := flagIfChanged(pf, "token", a.token); t != "" {
+		return t, nil
+	}
+	if f := flagIfChanged(pf, "token-file", a.tokenFile); f != "" {
+		return readTokenFile("--token-file", f)
+	}
+	if t := a.getenv("ENVY_TOKEN"); t != "" {
+		return t, nil
+	}
+	if f := a.getenv("ENVY_TOKEN_FILE"); f != "" {
+		return readTokenFile("ENVY_TOKEN_FILE", f)
+	}
+	return "", nil
+}
+
+// readTokenFile reads a token from its file: the first line, trimmed. The
+// error names the setting, never the file's content.
+func readTokenFile(setting, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", setting, err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	if t := strings.TrimSpace(line); t != "" {
+		return t, nil
+	}
+	return "", fmt.Errorf("%s: %s holds no token", setting, path)
 }
 
 // client returns a client for the configured server, or an error when no
@@ -158,9 +211,33 @@ func (a *app) client() (*client.Client, error) {
 		return nil, err
 	}
 	if token == "" {
-		return nil, errors.New("no token: run `envy login`, or set ENVY_TOKEN or --token")
+		return nil, errors.New("no token: run `envy login`, or set ENVY_TOKEN, ENVY_TOKEN_FILE or --token")
 	}
-	return client.New(addr, token, client.WithUserAgent("envy-cli")), nil
+	return a.newClient(addr, token, "envy-cli")
+}
+
+// newClient returns a client for addr with the CA of --ca-file
+// (ENVY_CA_FILE), and warns once, on stderr, when it would send the token
+// in the clear to a host that is not this machine.
+func (a *app) newClient(addr, token, userAgent string) (*client.Client, error) {
+	opts := []client.Option{client.WithUserAgent(userAgent)}
+	caFile, setting := flagIfChanged(a.root.PersistentFlags(), "ca-file", a.caFile), "--ca-file"
+	if caFile == "" {
+		caFile, setting = a.getenv("ENVY_CA_FILE"), "ENVY_CA_FILE"
+	}
+	if caFile != "" {
+		cfg, err := caTLSConfig(setting, caFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithTLSConfig(cfg))
+	}
+	c := client.New(addr, token, opts...)
+	if !a.warned && token != "" && plainRemote(c.Addr()) {
+		a.warned = true
+		a.notef("envy: warning: sending the token over plain HTTP to %s, where anyone on the way can read it; use https://\n", c.Addr())
+	}
+	return c, nil
 }
 
 func flagIfChanged(fs *pflag.FlagSet, name, value string) string {
@@ -215,6 +292,39 @@ func errorMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// flagError rewrites pflag's error for a flag value that does not parse,
+// such as `invalid argument "abc" for "--rate-limit" flag:
+// strconv.ParseFloat: parsing "abc": invalid syntax`, into one that names
+// the flag and what it wants.
+func flagError(err error) error {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	return fmt.Errorf("invalid %s %q: %s", m[2], m[1], parseWhy(m[3]))
+}
+
+// parseWhy says what a flag wants, from the error of its parser.
+func parseWhy(why string) string {
+	switch {
+	case strings.Contains(why, "ParseFloat"):
+		why = "want a number"
+	case strings.Contains(why, "ParseInt"), strings.Contains(why, "ParseUint"), strings.Contains(why, "Atoi"):
+		if strings.Contains(why, "out of range") {
+			why = "number out of range"
+		} else {
+			why = "want a whole number"
+		}
+	case strings.Contains(why, "ParseBool"):
+		why = "want true or false"
+	case strings.Contains(why, "time: "):
+		why = "want a duration such as 30s or 5m"
+	}
+	return why
+}
+
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(?:-\w, )?(--[\w-]+)" flag: (.*)$`)
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

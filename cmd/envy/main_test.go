@@ -57,16 +57,18 @@ func TestErrorsAreOneLineWithTheRightExitStatus(t *testing.T) {
 			"envy: unknown command \"bogus\" for \"envy\"\n"},
 		{"an unknown flag is a usage error", env{}, []string{"scopes", "ls", "--bogus"}, 2,
 			"envy: unknown flag: --bogus\n"},
-		{"a missing argument is a usage error", env{}, []string{"vars", "get", "acme"}, 2,
-			"envy: envy vars get takes SCOPE NAME (got 1 argument)\n"},
-		{"a bad --output is a usage error", env{}, []string{"-o", "yaml", "scopes", "ls"}, 2,
-			"envy: --output must be table or json, not \"yaml\"\n"},
+		{"a missing argument is a usage error", env{}, []string{"vars", "get"}, 2,
+			"envy: envy vars get takes [SCOPE] NAME (got 0 arguments)\n"},
+		{"a missing scope is a usage error", env{}, []string{"vars", "get", "acme"}, 2,
+			"envy: envy vars get: no SCOPE given and no default scope (set ENVY_SCOPE, or run `envy setup SCOPE` in the project directory)\n"},
+		{"a bad --output is a usage error", env{}, []string{"-o", "toml", "scopes", "ls"}, 2,
+			"envy: --output must be table, json or yaml, not \"toml\"\n"},
 		{"a bad ENVY_OUTPUT is a usage error", env{"ENVY_OUTPUT": "xml"}, []string{"scopes", "ls"}, 2,
-			"envy: --output must be table or json, not \"xml\"\n"},
+			"envy: --output must be table, json or yaml, not \"xml\"\n"},
 		{"a bad revision is a usage error", env{"ENVY_TOKEN": "t"}, []string{"rollback", "acme", "latest"}, 2,
 			"envy: REVISION must be a positive number, not \"latest\"\n"},
 		{"no token is an error that says what to do", env{}, []string{"scopes", "ls"}, 1,
-			"envy: no token: run `envy login`, or set ENVY_TOKEN or --token\n"},
+			"envy: no token: run `envy login`, or set ENVY_TOKEN, ENVY_TOKEN_FILE or --token\n"},
 		{"an unreachable server is named", env{"ENVY_TOKEN": "t"}, []string{"scopes", "ls", "--addr", down}, 1,
 			"envy: cannot reach envy at " + down + ": dial tcp " + strings.TrimPrefix(down, "http://") + ": connect: connection refused\n"},
 	}
@@ -266,20 +268,29 @@ func TestReadStdinValue(t *testing.T) {
 		"s3cr3t\r\n":      "s3cr3t",
 		"s3cr3t":          "s3cr3t",
 		"two\nlines\n\n":  "two\nlines\n",
-		"":                "",
+		"\n":              "",
 		"  spaces  \n":    "  spaces  ",
 		"-----BEGIN-----": "-----BEGIN-----",
 	} {
 		a := &app{stdin: strings.NewReader(in)}
-		got, err := a.readStdinValue(context.Background(), "Value: ", true)
+		got, err := a.readStdinValue(context.Background(), "A")
 		if err != nil || got != want {
 			t.Errorf("readStdinValue(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	// --from-file - keeps stdin exactly.
 	a := &app{stdin: strings.NewReader("pem\n")}
-	if got, err := a.readFileValue(context.Background(), "-"); err != nil || got != "pem\n" {
+	if got, err := a.readFileValue(context.Background(), "A", "-"); err != nil || got != "pem\n" {
 		t.Errorf("readFileValue(-) = %q, %v; want %q", got, err, "pem\n")
+	}
+	// Nothing at all is not a value.
+	for _, read := range []func(*app) (string, error){
+		func(a *app) (string, error) { return a.readStdinValue(context.Background(), "API_KEY") },
+		func(a *app) (string, error) { return a.readFileValue(context.Background(), "API_KEY", "-") },
+	} {
+		if _, err := read(&app{stdin: strings.NewReader("")}); err == nil || !strings.Contains(err.Error(), "no value for API_KEY") {
+			t.Errorf("an empty stdin: error %v, want one naming API_KEY", err)
+		}
 	}
 }
 

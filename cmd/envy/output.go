@@ -14,7 +14,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/envy-dev/envy/client"
+	"github.com/envy-dev/envy/dotenv"
 )
 
 // table writes aligned columns for people.
@@ -93,8 +96,11 @@ func capture(ctx context.Context) (context.Context, *[]byte) {
 	return client.CaptureBody(ctx, &raw), &raw
 }
 
-// printJSON prints the server's JSON reply as it came, indented; when the
-// reply had no body (a delete), it prints fallback instead.
+// printJSON prints the server's JSON reply as it came, indented, ending
+// in one newline; when the reply had no body (a delete), it prints
+// fallback instead. With -o yaml it prints the same as YAML, keys in the
+// reply's order, strings quoted wherever a YAML 1.1 or 1.2 reader would
+// read them as something else.
 func (a *app) printJSON(raw []byte, fallback any) error {
 	if len(raw) == 0 {
 		b, err := json.Marshal(fallback)
@@ -102,6 +108,15 @@ func (a *app) printJSON(raw []byte, fallback any) error {
 			return err
 		}
 		raw = b
+	}
+	raw = bytes.TrimSpace(raw)
+	if a.output == "yaml" {
+		out, err := jsonToYAML(raw)
+		if err != nil {
+			return err
+		}
+		_, err = a.stdout.Write(out)
+		return err
 	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
@@ -111,6 +126,61 @@ func (a *app) printJSON(raw []byte, fallback any) error {
 	buf.WriteByte('\n')
 	_, err := a.stdout.Write(buf.Bytes())
 	return err
+}
+
+// jsonToYAML turns a JSON document into block-style YAML.
+func jsonToYAML(raw []byte) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("the server's reply is not JSON that YAML can hold: %v", err)
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.ScalarNode:
+			n.Style = 0
+			if n.Tag == "!!str" {
+				n.Style = dotenv.YAMLStyle(n.Value)
+			}
+		case yaml.MappingNode, yaml.SequenceNode:
+			n.Style = 0
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// progressMin is the number of vars from which a write shows progress.
+const progressMin = 200
+
+// progress shows, on a terminal's stderr, that a long operation is under
+// way, and returns the function that ends the line: "done" or "failed".
+// Off a terminal (or when show is false) it shows nothing.
+func (a *app) progress(show bool, format string, args ...any) func(error) {
+	if !show || !isTerminal(a.stderr) {
+		return func(error) {}
+	}
+	a.notef("%s…", fmt.Sprintf(format, args...))
+	began := time.Now()
+	return func(err error) {
+		if err != nil {
+			a.notef(" failed\n")
+			return
+		}
+		a.notef(" done (%s)\n", time.Since(began).Round(time.Millisecond))
+	}
 }
 
 // printf writes a line for people to stdout.
@@ -160,14 +230,11 @@ func syncedNote(synced bool) string {
 	return "some workloads not yet on it"
 }
 
-// isTerminal reports whether f is a terminal (a character device).
+// isTerminal reports whether v is a terminal: a file that answers the
+// terminal ioctl, not merely a character device (/dev/null is one).
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isTTY(f)
 }
 
 // shownValue is what a table shows of a var's value: the value when the

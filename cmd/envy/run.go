@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/envy-dev/envy/client"
 	"github.com/envy-dev/envy/runner"
 )
 
@@ -33,14 +33,17 @@ func (e *exitStatus) Unwrap() error { return e.err }
 func (a *app) newRunCmd() *cobra.Command {
 	var (
 		scope, signalName, fallback, consumerID string
+		shellCommand                            string
 		preserve, watch, restart, redact        bool
 		grace, timeout                          time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "run --scope SCOPE [flags] -- COMMAND [ARG...]",
+		Use:   "run [--scope SCOPE] [flags] (-- COMMAND [ARG...] | --command 'SHELL LINE')",
 		Short: "Run a command with a scope's env, and keep it up to date",
 		Long: "Run a command with the resolved env of a scope, forward signals to it and\n" +
-			"exit with its exit status (128+n when signal n killed it).\n\n" +
+			"exit with its exit status (128+n when signal n killed it). --command runs a\n" +
+			"line through /bin/sh -c instead, so that `--command 'migrate && serve'` works.\n" +
+			"Without --scope, the default scope (ENVY_SCOPE, or `envy setup`).\n\n" +
 			"The scope's values override the environment envy run inherits;\n" +
 			"--preserve-env makes the inherited values win instead.\n\n" +
 			"--watch follows the scope: on a change, envy run fetches the new env and\n" +
@@ -50,6 +53,9 @@ func (a *app) newRunCmd() *cobra.Command {
 			"`envy status SCOPE` and every write tell whether it has a change.\n\n" +
 			"--redact replaces every secret value (4 characters or more) in the\n" +
 			"command's stdout and stderr with [REDACTED:NAME].\n\n" +
+			"The token: --token-file FILE (or ENVY_TOKEN_FILE) keeps it out of envy run's\n" +
+			"environment, which the command (same user) could read in /proc; ENVY_TOKEN\n" +
+			"is never passed on to the command either way.\n\n" +
 			"--fallback FILE keeps an encrypted copy (mode 0600, readable only with the\n" +
 			"same token) of the env last fetched, and starts from it, with a warning,\n" +
 			"when the server can't be reached within --timeout. Without it, the\n" +
@@ -57,11 +63,25 @@ func (a *app) newRunCmd() *cobra.Command {
 		Example: "  envy run --scope acme/web/prod -- ./server --port 8080\n" +
 			"  envy run --scope acme/web/prod --watch --redact --fallback /var/lib/web/env.enc -- ./server\n" +
 			"  envy run --scope acme/web/prod --watch --signal HUP -- nginx -g 'daemon off;'",
-		Args: minArgs(1, "a COMMAND to run"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
+			switch {
+			case shellCommand != "" && len(args) > 0:
+				return usageErrorf("give the command after -- or with --command, not both")
+			case shellCommand != "":
+				args = []string{"/bin/sh", "-c", shellCommand}
+			case len(args) == 0:
+				return usageErrorf("envy run needs a command: -- COMMAND [ARG...], or --command 'SHELL LINE'")
+			}
 			if scope == "" {
-				return usageErrorf("envy run needs --scope SCOPE")
+				def, _, err := a.defaultScope()
+				if err != nil {
+					return err
+				}
+				if def == "" {
+					return usageErrorf("envy run needs --scope SCOPE (or a default scope: ENVY_SCOPE, or `envy setup`)")
+				}
+				scope = def
 			}
 			var sendSig syscall.Signal
 			if f.Changed("signal") {
@@ -88,18 +108,22 @@ func (a *app) newRunCmd() *cobra.Command {
 				return err
 			}
 			if token == "" {
-				return fmt.Errorf("no token: run `envy login`, or set ENVY_TOKEN or --token")
+				return fmt.Errorf("no token: run `envy login`, or set ENVY_TOKEN, ENVY_TOKEN_FILE or --token-file")
+			}
+			c, err := a.newClient(addr, token, "envy-run")
+			if err != nil {
+				return err
 			}
 			code, err := runner.Run(
 				// Signals go to the command, which decides when envy run
 				// ends; they must not cancel the run itself.
 				context.WithoutCancel(cmd.Context()),
 				runner.Config{
-					Client:      client.New(addr, token, client.WithUserAgent("envy-run")),
+					Client:      c,
 					Token:       token,
 					Scope:       scope,
 					Command:     args,
-					Env:         os.Environ(),
+					Env:         childEnviron(os.Environ()),
 					PreserveEnv: preserve,
 					Watch:       watch,
 					Signal:      sendSig,
@@ -123,7 +147,7 @@ func (a *app) newRunCmd() *cobra.Command {
 	// `envy run --scope s node app.js --port 3`.
 	cmd.Flags().SetInterspersed(false)
 	f := cmd.Flags()
-	f.StringVar(&scope, "scope", "", "the scope whose resolved env the command runs with (required)")
+	f.StringVar(&scope, "scope", "", "the scope whose resolved env the command runs with (default: ENVY_SCOPE, or the scope envy setup saved)")
 	f.BoolVar(&preserve, "preserve-env", false, "let the inherited environment win over the scope's values")
 	f.BoolVar(&watch, "watch", false, "follow the scope and restart (or signal) the command on a change")
 	f.BoolVar(&restart, "restart", true, "on a change, restart the command (the default with --watch)")
@@ -132,6 +156,22 @@ func (a *app) newRunCmd() *cobra.Command {
 	f.BoolVar(&redact, "redact", false, "replace secret values in the command's output with [REDACTED:NAME]")
 	f.StringVar(&fallback, "fallback", "", "keep an encrypted copy of the env in `FILE` and use it when the server can't be reached")
 	f.DurationVar(&timeout, "timeout", runner.DefaultTimeout, "how long to try to reach the server at start")
-	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in `envy status` (default <hostname>-<pid>)")
+	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in envy status (default <hostname>-<pid>)")
+	f.StringVar(&shellCommand, "command", "", "run this line through /bin/sh -c (instead of -- COMMAND)")
 	return cmd
+}
+
+// childEnviron is the environment envy run passes on: its own, less the
+// settings that hold or point at its credentials (ENVY_TOKEN,
+// ENVY_TOKEN_FILE), which the command has no use for.
+func childEnviron(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "ENVY_TOKEN" || name == "ENVY_TOKEN_FILE" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }

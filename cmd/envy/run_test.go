@@ -14,8 +14,9 @@ func TestRunFlagMistakesAreUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no scope", []string{"run", "--", "true"}, "envy: envy run needs --scope SCOPE\n"},
-		{"no command", []string{"run", "--scope", "s"}, "envy: envy run takes a COMMAND to run (got 0 arguments)\n"},
+		{"no scope", []string{"run", "--", "true"}, "envy: envy run needs --scope SCOPE (or a default scope: ENVY_SCOPE, or `envy setup`)\n"},
+		{"no command", []string{"run", "--scope", "s"}, "envy: envy run needs a command: -- COMMAND [ARG...], or --command 'SHELL LINE'\n"},
+		{"a command twice", []string{"run", "--scope", "s", "--command", "true", "--", "true"}, "envy: give the command after -- or with --command, not both\n"},
 		{"--signal without --watch", []string{"run", "--scope", "s", "--signal", "HUP", "--", "true"},
 			"envy: --restart, --signal and --grace take effect only with --watch\n"},
 		{"--signal and --restart", []string{"run", "--scope", "s", "--watch", "--restart", "--signal", "HUP", "--", "true"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,9 @@ func (a *app) newScopesLsCmd() *cobra.Command {
 		Short:   "List the scopes you may read",
 		Args:    rangeArgs(0, 1, "at most a PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimit(cmd, limit); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -56,6 +60,15 @@ func (a *app) newScopesLsCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "scopes per page, 1-1000 (default 100)")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
 	return cmd
+}
+
+// checkLimit refuses a --limit outside what the server takes (1-1000),
+// before any request.
+func checkLimit(cmd *cobra.Command, limit int) error {
+	if cmd.Flags().Changed("limit") && (limit < 1 || limit > 1000) {
+		return usageErrorf("--limit must be 1-1000, not %d", limit)
+	}
+	return nil
 }
 
 // moreNote tells, on stderr, how to get the next page.
@@ -131,6 +144,18 @@ func (a *app) newScopesCreateCmd() *cobra.Command {
 					}
 				}
 			}
+			cur, err := c.GetScope(cmd.Context(), args[0])
+			if err != nil && !client.IsNotFound(err) {
+				return err
+			}
+			if cur != nil && sameScope(cur, in) && ifMatch == 0 {
+				// Nothing new: no write, no revision, no restart.
+				if a.jsonOut() {
+					return a.printJSON(nil, map[string]any{"path": cur.Path, "revision": cur.Revision, "changed": false})
+				}
+				a.printf("scope %s already exists with that description and inherits: nothing changed (revision %d)\n", cur.Path, cur.Revision)
+				return nil
+			}
 			ctx, raw := capture(cmd.Context())
 			res, err := c.PutScope(ctx, args[0], in, writeOpts(ifMatch)...)
 			if err != nil {
@@ -139,11 +164,14 @@ func (a *app) newScopesCreateCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			verb := "updated"
-			if res.Created {
-				verb = "created"
+			switch {
+			case res.Created:
+				a.printf("created scope %s (revision %d)\n", res.Path, res.Revision)
+			case cur != nil && res.Revision == cur.Revision:
+				a.printf("scope %s unchanged (revision %d)\n", res.Path, res.Revision)
+			default:
+				a.printf("updated scope %s (revision %d)\n", res.Path, res.Revision)
 			}
-			a.printf("%s scope %s (revision %d)\n", verb, res.Path, res.Revision)
 			return nil
 		},
 	}
@@ -153,31 +181,89 @@ func (a *app) newScopesCreateCmd() *cobra.Command {
 	return cmd
 }
 
+// sameScope reports whether writing in to cur would change nothing.
+func sameScope(cur *client.Scope, in client.ScopeInput) bool {
+	if in.Description != nil && *in.Description != cur.Description {
+		return false
+	}
+	if in.Inherits != nil && strings.Join(in.Inherits, "\x00") != strings.Join(cur.Inherits, "\x00") {
+		return false
+	}
+	return true
+}
+
 func (a *app) newScopesRmCmd() *cobra.Command {
-	var ifMatch int64
+	var (
+		ifMatch int64
+		yes     bool
+	)
 	cmd := &cobra.Command{
 		Use:     "rm SCOPE",
 		Aliases: []string{"delete"},
 		Short:   "Delete a scope and all its vars",
-		Args:    exactArgs(1, "SCOPE"),
+		Long: "Delete a scope and all its vars. It asks first on a terminal, and warns when\n" +
+			"running workloads watch the scope; --yes deletes without asking (needed when\n" +
+			"stdin is not a terminal).",
+		Args: exactArgs(1, "SCOPE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, scope := cmd.Context(), args[0]
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.DeleteScope(cmd.Context(), args[0], writeOpts(ifMatch)...)
+			sc, err := c.GetScope(ctx, scope)
+			if client.IsNotFound(err) {
+				if a.jsonOut() {
+					return a.printJSON(nil, map[string]any{"scope": scope, "deleted": false})
+				}
+				a.printf("scope %s does not exist: nothing deleted\n", scope)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			live := 0
+			if st, err := c.Status(ctx, scope); err == nil {
+				live = len(st.Consumers)
+			}
+			if live > 0 {
+				a.notef("warning: %d running %s %s; deleting it leaves %s without its env on the next restart\n",
+					live, plural(live, "workload watches", "workloads watch"), scope, plural(live, "it", "them"))
+			}
+			if !yes {
+				if !isTerminal(a.stdin) {
+					return usageErrorf("deleting scope %s and its %s needs --yes when stdin is not a terminal", scope, countVars(sc.VarCount))
+				}
+				ok, err := a.confirm(ctx, fmt.Sprintf("Delete scope %s and its %s? [y/N] ", scope, countVars(sc.VarCount)))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					a.printf("nothing deleted\n")
+					return nil
+				}
+			}
+			res, err := c.DeleteScope(ctx, scope, writeOpts(ifMatch)...)
 			if err != nil {
 				return err
 			}
 			if a.jsonOut() {
 				return a.printJSON(nil, map[string]any{"scope": res.Scope, "revision": res.Revision, "deleted": true})
 			}
-			a.printf("deleted scope %s\n", args[0])
+			a.printf("deleted scope %s and its %s\n", scope, countVars(sc.VarCount))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	addIfMatch(cmd, &ifMatch)
 	return cmd
+}
+
+func countVars(n *int) string {
+	if n == nil {
+		return "vars"
+	}
+	return fmt.Sprintf("%d %s", *n, plural(*n, "var", "vars"))
 }
 
 // addIfMatch adds --if-revision: make a write conditional on the scope's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +47,7 @@ type serverConfig struct {
 	rateLimit        float64
 	maxBody          int64
 	logFormat        string
+	logLevel         string
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -70,7 +73,7 @@ func newServerCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:8750", "address to listen on")
 	f.StringVar(&c.dataDir, "data-dir", "envy-data", "directory for the SQLite database and the default master key")
-	f.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL to use PostgreSQL instead of SQLite")
+	f.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL of a PostgreSQL database to use instead of SQLite (not in this build yet: refused)")
 	f.StringVar(&c.masterKeyFile, "master-key-file", "", "master key file (default <data-dir>/master.key, created on first start)")
 	f.StringVar(&c.masterKeyURL, "master-key-url", "", "gocloud.dev/secrets URL of the master key (base64key://, awskms://, …)")
 	f.StringVar(&c.compat, "compat", "", "seed dialects to serve: all, or a comma list")
@@ -80,6 +83,7 @@ func newServerCmd() *cobra.Command {
 	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token (burst twice as many); 0 turns it off")
 	f.Int64Var(&c.maxBody, "max-body", envyhttp.DefaultMaxBody, "largest request body in bytes")
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug (every request), info, warn or error")
 	return cmd
 }
 
@@ -94,7 +98,7 @@ func envFlags(fs *pflag.FlagSet, getenv func(string) string) error {
 		name := "ENVY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(name); v != "" {
 			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("invalid %s: %v", name, e)
+				err = fmt.Errorf("invalid %s %q: %s", name, v, parseWhy(e.Error()))
 			}
 		}
 	})
@@ -102,8 +106,12 @@ func envFlags(fs *pflag.FlagSet, getenv func(string) string) error {
 }
 
 func (c *serverConfig) validate() error {
-	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+	_, port, err := net.SplitHostPort(c.listen)
+	if err != nil {
 		return fmt.Errorf("invalid --listen %q: want host:port", c.listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid --listen %q: the port must be a number from 0 to 65535", c.listen)
 	}
 	if c.databaseURL != "" {
 		if err := checkDatabaseURL(c.databaseURL); err != nil {
@@ -122,6 +130,9 @@ func (c *serverConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("invalid --log-format %q: want text or json", c.logFormat)
 	}
+	if _, err := c.level(); err != nil {
+		return err
+	}
 	if c.masterKeyURL != "" && c.masterKeyFile != "" {
 		return errors.New("invalid --master-key-url/--master-key-file: give one, not both")
 	}
@@ -134,6 +145,39 @@ func (c *serverConfig) validate() error {
 		return err
 	}
 	return nil
+}
+
+// level returns the --log-level as a slog level.
+func (c *serverConfig) level() (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(c.logLevel)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", c.logLevel)
+}
+
+// loadTLS loads --tls-cert and --tls-key, before anything starts, so that
+// a bad file stops the start with an error that names the flag.
+func (c *serverConfig) loadTLS() (*tls.Config, error) {
+	if c.tlsCert == "" {
+		return nil, nil
+	}
+	for _, f := range []struct{ flag, path string }{{"--tls-cert", c.tlsCert}, {"--tls-key", c.tlsKey}} {
+		if _, err := os.Stat(f.path); err != nil {
+			return nil, fmt.Errorf("invalid %s: %v", f.flag, err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --tls-cert/--tls-key (%s, %s): %v", c.tlsCert, c.tlsKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // dialectNames are the seed dialects, in the order --compat all mounts them.
@@ -182,20 +226,35 @@ func (c *serverConfig) prefixes() []string {
 
 func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, stderr io.Writer) error {
 	start := time.Now()
+	// Everything that can be checked is checked, and the listener bound,
+	// before any state is made: a start that fails on a flag, a TLS file
+	// or a taken port leaves no data dir, no master key and no admin token
+	// behind.
 	if err := c.validate(); err != nil {
 		return err
 	}
+	tlsConfig, err := c.loadTLS()
+	if err != nil {
+		return err
+	}
+	lvl, _ := c.level() // validated above
+	opts := &slog.HandlerOptions{Level: lvl}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if c.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(handler)
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --listen %s: %v", c.listen, err)
+	}
+	defer ln.Close() // a no-op once the server has closed it
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit: the GC works harder, and returns memory to the
 		// system sooner, as the heap nears it; it never fails an
 		// allocation. The read caches are bounded well below it.
 		debug.SetMemoryLimit(serverMemoryLimit)
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if c.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
-	}
-	log := slog.New(handler)
 
 	store, where, err := openStore(ctx, c.databaseURL, c.dataDir, log)
 	if err != nil {
@@ -249,15 +308,12 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		dialectRegister[d](api, svc)
 	}
 
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return fmt.Errorf("cannot listen on --listen %s: %v", c.listen, err)
-	}
 	srv := &nethttp.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	srv.RegisterOnShutdown(svc.CloseWatches)
 	scheme := "http"
@@ -268,8 +324,8 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	errc := make(chan error, 1)
 	go func() {
-		if c.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}

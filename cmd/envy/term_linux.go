@@ -43,3 +43,9 @@ func readNoEcho(ctx context.Context, f *os.File) (string, error) {
 		return "", ctx.Err()
 	}
 }
+
+// isTTY reports whether f is a terminal: it has terminal attributes.
+func isTTY(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

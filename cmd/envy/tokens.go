@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -123,9 +124,12 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List tokens",
+		Short:   "List tokens, by name, then by creation",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimit(cmd, limit); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -138,6 +142,13 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
+			sort.SliceStable(page.Items, func(i, j int) bool {
+				x, y := page.Items[i], page.Items[j]
+				if x.Name != y.Name {
+					return x.Name < y.Name
+				}
+				return x.CreatedAt.Before(y.CreatedAt)
+			})
 			t := newTable(a.stdout, "ID", "NAME", "OWNER", "PERMISSIONS", "EXPIRES", "REVOKED", "CREATED")
 			for _, tok := range page.Items {
 				t.row(tok.ID, tok.Name, tok.Owner, permissionsText(tok.Permissions),
@@ -207,6 +218,9 @@ func (a *app) newAuditCmd() *cobra.Command {
 			"  envy audit --actor ci-deploy --limit 20",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimit(cmd, limit); err != nil {
+				return err
+			}
 			q := client.AuditQuery{Scope: scope, Actor: actor, Limit: limit, Cursor: cursor}
 			if since != "" {
 				t, err := parseSince(since, time.Now())

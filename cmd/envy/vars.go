@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -10,21 +12,32 @@ import (
 )
 
 func (a *app) newVarsCmd() *cobra.Command {
-	return group("vars", "List, show, set and unset the vars of a scope",
-		a.newVarsLsCmd(), a.newVarsGetCmd(), a.newVarsSetCmd(), a.newVarsUnsetCmd())
+	return group("vars", "List, show, set, edit and unset the vars of a scope",
+		a.newVarsLsCmd(), a.newVarsGetCmd(), a.newVarsSetCmd(), a.newVarsEditCmd(), a.newVarsUnsetCmd())
 }
 
 func (a *app) newVarsLsCmd() *cobra.Command {
-	var reveal bool
+	var reveal, resolved bool
 	cmd := &cobra.Command{
-		Use:     "ls SCOPE",
+		Use:     "ls [SCOPE]",
 		Aliases: []string{"list"},
-		Short:   "List a scope's own vars (secrets masked unless --reveal)",
-		Args:    exactArgs(1, "SCOPE"),
+		Short:   "List a scope's own vars, or with --resolved its inherited ones too",
+		Long: "List a scope's own vars (secrets masked unless --reveal). --resolved lists\n" +
+			"the vars of the scopes it inherits too, each with the scope it comes from; a\n" +
+			"var that a later scope overrides is marked shadowed. Without SCOPE, the\n" +
+			"default scope (ENVY_SCOPE, or `envy setup`).",
+		Args: rangeArgs(0, 1, "[SCOPE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 0)
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
+			}
+			if resolved {
+				return a.resolvedVars(cmd.Context(), c, args[0], reveal)
 			}
 			ctx, raw := capture(cmd.Context())
 			list, err := c.ListVars(ctx, args[0], reveal)
@@ -38,6 +51,7 @@ func (a *app) newVarsLsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show secrets' values (needs the reveal permission)")
+	cmd.Flags().BoolVar(&resolved, "resolved", false, "list inherited vars too, with the scope each comes from")
 	return cmd
 }
 
@@ -55,13 +69,17 @@ func (a *app) varsTable(vars []client.Var) error {
 func (a *app) newVarsGetCmd() *cobra.Command {
 	var reveal bool
 	cmd := &cobra.Command{
-		Use:   "get SCOPE NAME",
+		Use:   "get [SCOPE] NAME",
 		Short: "Print one var's value (a secret's masked value unless --reveal)",
 		Long: "Print one var's value, alone, so that $(envy vars get S NAME --reveal) is the value.\n" +
 			"A secret shows its masked value unless --reveal is given. -o json prints the\n" +
 			"whole var.",
-		Args: exactArgs(2, "SCOPE NAME"),
+		Args: rangeArgs(1, 2, "[SCOPE] NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -99,6 +117,7 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 		description string
 		fromFile    string
 		ifMatch     int64
+		create      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set SCOPE NAME [VALUE|-]",
@@ -106,33 +125,43 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 		Long: "Create or update one var. Without VALUE, or with -, the value is read from stdin\n" +
 			"(a prompt without echo on a terminal; from a pipe, all of it less one trailing\n" +
 			"newline); --from-file PATH takes a file's content exactly. Both keep the value\n" +
-			"out of your shell history. --secret marks it secret; without --secret or\n" +
-			"--description an existing var keeps its flag and description.",
+			"out of your shell history. An empty value is stored only when given as an\n" +
+			"argument (''): an empty stdin (/dev/null, cron, CI) is refused.\n\n" +
+			"--secret marks it secret; without --secret or --description an existing var\n" +
+			"keeps its flag and description. To change only the flag or the description\n" +
+			"and keep the value, use `envy vars edit`.\n\n" +
+			"A scope that does not exist is created only with --create (or when you say\n" +
+			"yes on a terminal), so that a typo does not make a new scope.",
 		Example: "  envy vars set acme/web PORT 8080\n" +
 			"  envy vars set acme/web API_KEY --secret          # prompts for the value\n" +
 			"  pass show api-key | envy vars set acme/web API_KEY - --secret\n" +
 			"  envy vars set acme/web TLS_KEY --secret --from-file key.pem",
-		Args: rangeArgs(2, 3, "SCOPE NAME [VALUE]"),
+		Args: rangeArgs(1, 3, "SCOPE NAME [VALUE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
 			scope, name := args[0], args[1]
-			var (
-				value string
-				err   error
-			)
+			var value string
 			switch {
 			case fromFile != "" && len(args) == 3:
 				return usageErrorf("give the value as an argument or with --from-file, not both")
 			case fromFile != "":
-				value, err = a.readFileValue(cmd.Context(), fromFile)
+				value, err = a.readFileValue(cmd.Context(), name, fromFile)
 			case len(args) == 3 && args[2] != "-":
 				value = args[2]
 			default:
-				value, err = a.readStdinValue(cmd.Context(), "Value for "+name+": ", true)
+				value, err = a.readStdinValue(cmd.Context(), name)
 			}
 			if err != nil {
 				return err
 			}
 			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			before, err := a.scopeBefore(cmd.Context(), c, scope, create)
 			if err != nil {
 				return err
 			}
@@ -148,20 +177,81 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.jsonOut() {
-				return a.printJSON(*raw, nil)
-			}
-			verb := "updated"
-			if res.Created {
-				verb = "created"
-			}
-			a.printf("%s %s in %s: version %d, revision %d (%s)\n", verb, res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
-			return nil
+			return a.varWritten(*raw, scope, res, before)
 		},
 	}
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark the var secret (reads show it masked)")
 	cmd.Flags().StringVar(&description, "description", "", "what the var is for")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file, exactly (- for stdin)")
+	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
+	addIfMatch(cmd, &ifMatch)
+	return cmd
+}
+
+// varWritten reports a single-var write: created, updated, or (when the
+// scope's revision did not move) unchanged.
+func (a *app) varWritten(raw []byte, scope string, res *client.VarWrite, before int64) error {
+	if a.jsonOut() {
+		return a.printJSON(raw, nil)
+	}
+	switch {
+	case res.Created:
+		a.printf("created %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+	case before > 0 && res.Revision == before:
+		a.printf("unchanged: %s in %s already was so (still revision %d; nothing written, no workload restarted)\n", res.Name, scope, res.Revision)
+	default:
+		a.printf("updated %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+	}
+	return nil
+}
+
+func (a *app) newVarsEditCmd() *cobra.Command {
+	var (
+		secret      bool
+		description string
+		ifMatch     int64
+	)
+	cmd := &cobra.Command{
+		Use:   "edit [SCOPE] NAME (--secret=BOOL | --description TEXT)",
+		Short: "Change a var's secret flag or description, keeping its value",
+		Long: "Edit changes an existing var's secret flag or description and keeps its value\n" +
+			"(a PATCH that sends no value). Turning a secret into a non-secret needs the\n" +
+			"reveal permission.",
+		Example: "  envy vars edit acme/web PORT --secret=false --description 'the port it listens on'",
+		Args:    rangeArgs(1, 2, "[SCOPE] NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
+			var in client.VarInput
+			if cmd.Flags().Changed("secret") {
+				in.Secret = &secret
+			}
+			if cmd.Flags().Changed("description") {
+				in.Description = &description
+			}
+			if in.Secret == nil && in.Description == nil {
+				return usageErrorf("nothing to edit: give --secret=true|false or --description (to change the value, use `envy vars set`)")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			before, err := a.scopeBefore(cmd.Context(), c, args[0], true)
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			res, err := c.UpdateVar(ctx, args[0], args[1], in, writeOpts(ifMatch)...)
+			if err != nil {
+				return err
+			}
+			return a.varWritten(*raw, args[0], res, before)
+		},
+	}
+	cmd.Flags().BoolVar(&secret, "secret", false, "mark the var secret, or with --secret=false not secret")
+	cmd.Flags().StringVar(&description, "description", "", "what the var is for")
 	addIfMatch(cmd, &ifMatch)
 	return cmd
 }
@@ -172,8 +262,12 @@ func (a *app) newVarsUnsetCmd() *cobra.Command {
 		Use:     "unset SCOPE NAME...",
 		Aliases: []string{"rm"},
 		Short:   "Delete vars (several names: one revision)",
-		Args:    minArgs(2, "SCOPE NAME..."),
+		Args:    minArgs(1, "SCOPE NAME..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := a.scopeFirst(cmd, args, len(args) == 1)
+			if err != nil {
+				return err
+			}
 			return a.unset(cmd, args[0], args[1:], ifMatch)
 		},
 	}
@@ -182,33 +276,74 @@ func (a *app) newVarsUnsetCmd() *cobra.Command {
 }
 
 // unset deletes names from scope: one DELETE for one name, one bulk PATCH
-// (one revision) for several.
+// (one revision) for several. It says what it deleted and what was not
+// there, from the scope's vars before and the reply's revision after.
 func (a *app) unset(cmd *cobra.Command, scope string, names []string, ifMatch int64) error {
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
-	ctx, raw := capture(cmd.Context())
+	list, err := c.ListVars(cmd.Context(), scope, false)
+	if client.IsNotFound(err) {
+		if a.jsonOut() {
+			return a.printJSON(nil, map[string]any{"scope": scope, "deleted": []string{}, "absent": names, "changed": false})
+		}
+		a.printf("scope %s does not exist: nothing deleted\n", scope)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, v := range list.Items {
+		present[v.Name] = true
+	}
 	var res *client.WriteResult
 	if len(names) == 1 {
-		res, err = c.DeleteVar(ctx, scope, names[0], writeOpts(ifMatch)...)
+		res, err = c.DeleteVar(cmd.Context(), scope, names[0], writeOpts(ifMatch)...)
 	} else {
 		changes := make(map[string]*client.VarInput, len(names))
 		for _, n := range names {
 			changes[n] = nil
 		}
-		res, err = c.MergeVars(ctx, scope, changes, writeOpts(ifMatch)...)
+		res, err = c.MergeVars(cmd.Context(), scope, changes, writeOpts(ifMatch)...)
 	}
 	if err != nil {
 		return err
 	}
-	if a.jsonOut() {
-		return a.printJSON(*raw, map[string]any{"scope": scope, "revision": res.Revision})
+	changed := res.Revision != list.Revision
+	deleted, absent := []string{}, []string{}
+	for _, n := range names {
+		if present[n] && changed {
+			deleted = append(deleted, n)
+		} else {
+			absent = append(absent, n)
+		}
 	}
-	if len(names) == 1 {
-		a.printf("deleted %s from %s (revision %d)\n", names[0], scope, res.Revision)
-	} else {
-		a.printf("deleted %d vars from %s (revision %d)\n", len(names), scope, res.Revision)
+	if a.jsonOut() {
+		return a.printJSON(nil, map[string]any{"scope": scope, "revision": res.Revision, "deleted": deleted, "absent": absent, "changed": changed})
+	}
+	if !changed {
+		a.printf("nothing deleted: %s %s not in %s (still revision %d)\n", strings.Join(names, ", "), plural(len(names), "is", "are"), scope, res.Revision)
+		return nil
+	}
+	a.printf("deleted %s from %s (revision %d)\n", strings.Join(deleted, ", "), scope, res.Revision)
+	if len(absent) > 0 {
+		a.printf("not there, nothing to delete: %s\n", strings.Join(absent, ", "))
 	}
 	return nil
+}
+
+// scopeBefore returns a scope's revision before a write, after checking
+// that it exists (ensureScope: a missing one is created only with create
+// or a yes on a terminal); 0 for a scope that does not exist yet.
+func (a *app) scopeBefore(ctx context.Context, c *client.Client, scope string, create bool) (int64, error) {
+	sc, err := c.GetScope(ctx, scope)
+	if err == nil {
+		return sc.Revision, nil
+	}
+	if !client.IsNotFound(err) {
+		return 0, err
+	}
+	return 0, a.mayCreate(ctx, scope, create)
 }
