@@ -304,6 +304,11 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 	}
 	info.Created = created
 	vv, err := s.view(res.Vars[0], false)
+	if !can(CallerFrom(ctx).Token, ActRead, path) {
+		// A writer who may not read learns nothing of the value, not
+		// even the mask that a read would show.
+		vv.Value, vv.MaskedValue = nil, nil
+	}
 	return vv, info, err
 }
 

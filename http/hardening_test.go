@@ -265,3 +265,29 @@ func TestHiddenScopesAreNamedNowhere(t *testing.T) {
 		t.Errorf("admin: %s", r.Body)
 	}
 }
+
+func TestWriteRepliesWithoutReadHoldNoValue(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"old-value-123456"}`)
+	tok := e.Token(t, "write-only", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActWrite}})
+	for _, req := range [][3]string{
+		{"PUT", "/v1/scopes/acme/app/-/vars/A", `{"value":"new-value-123456"}`},
+		{"PATCH", "/v1/scopes/acme/app/-/vars/A", `{"description":"d"}`},
+		{"PUT", "/v1/scopes/acme/app/-/vars/S", `{"value":"secret-value-123456","secret":true}`},
+		{"PATCH", "/v1/scopes/acme/app/-/vars/S", `{"description":"d"}`},
+	} {
+		r := e.Do(t, req[0], req[1], tok, req[2])
+		if r.Status >= 300 {
+			t.Fatalf("%s %s: %d %s", req[0], req[1], r.Status, r.Body)
+		}
+		m := r.JSON(t)
+		if m["value"] != nil || m["masked_value"] != nil || strings.Contains(string(r.Body), "value-123456") || strings.Contains(string(r.Body), "•") {
+			t.Errorf("%s %s: the reply shows the value: %s", req[0], req[1], r.Body)
+		}
+	}
+	// A writer who may read still gets the value back.
+	rw := e.Token(t, "read-write", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", rw, `{"value":"v"}`); r.JSON(t)["value"] != "v" {
+		t.Errorf("read-write: %s", r.Body)
+	}
+}
