@@ -48,6 +48,8 @@ type serverConfig struct {
 	maxBody          int64
 	logFormat        string
 	logLevel         string
+	shutdownTimeout  time.Duration
+	shutdownDelay    time.Duration
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -84,6 +86,8 @@ func newServerCmd() *cobra.Command {
 	f.Int64Var(&c.maxBody, "max-body", envyhttp.DefaultMaxBody, "largest request body in bytes")
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug (every request), info, warn or error")
+	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
+	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
 	return cmd
 }
 
@@ -132,6 +136,12 @@ func (c *serverConfig) validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		return err
+	}
+	if c.shutdownTimeout <= 0 {
+		return fmt.Errorf("invalid --shutdown-timeout %v: must be positive", c.shutdownTimeout)
+	}
+	if c.shutdownDelay < 0 {
+		return fmt.Errorf("invalid --shutdown-delay %v: must be 0 or positive", c.shutdownDelay)
 	}
 	if c.masterKeyURL != "" && c.masterKeyFile != "" {
 		return errors.New("invalid --master-key-url/--master-key-file: give one, not both")
@@ -300,9 +310,10 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		fmt.Fprintf(stdout, "Created the admin token. It is shown this once; keep it safe:\n\n    %s\n\n", token)
 	}
 
+	drain := &drain{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg})
+	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(svc.Ready)})
 	dialects, _ := c.dialects() // validated above
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
@@ -322,21 +333,6 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	}
 	log.Info("envy is ready", "url", scheme+"://"+ln.Addr().String(), "store", where, "compat", strings.Join(dialects, ","), "startup", time.Since(start).Round(time.Millisecond))
 
-	errc := make(chan error, 1)
-	go func() {
-		if tlsConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	certs := reloadOnSIGHUP(tlsConfig, c.tlsCert, c.tlsKey)
+	return serve(ctx, ln, srv, certs, stopping{drain: drain, closeWatches: svc.CloseWatches, delay: c.shutdownDelay, timeout: c.shutdownTimeout}, log)
 }
