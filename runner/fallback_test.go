@@ -82,10 +82,22 @@ func TestEverySaveUsesAFreshKey(t *testing.T) {
 	dir := t.TempDir()
 	env := &client.Env{Scope: "s", Revision: 1, Env: map[string]string{"A": "1"}}
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	saveFallback(a, "tok", env, time.Unix(0, 0))
-	saveFallback(b, "tok", env, time.Unix(0, 0))
-	da, _ := os.ReadFile(a)
-	db, _ := os.ReadFile(b)
+	for _, path := range []string{a, b} {
+		if err := saveFallback(path, "tok", env, time.Unix(0, 0)); err != nil {
+			t.Fatalf("saveFallback %s: %v", path, err)
+		}
+	}
+	da, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(da) <= 8 || len(db) <= 8 {
+		t.Fatalf("saves of %d and %d bytes", len(da), len(db))
+	}
 	if bytes.Equal(da[8:], db[8:]) {
 		t.Error("two saves made the same bytes")
 	}

@@ -23,6 +23,7 @@ func TestRedactorReplacesSecretValues(t *testing.T) {
 		"API_KEY":  "sk-live-123456",
 		"API_PREF": "sk-live", // a prefix of API_KEY: the longer one wins where both match
 		"PIN":      "123",     // shorter than 4: left alone
+		"FOUR":     "wxyz",    // exactly 4: redacted
 		"EMOJI":    "pässwörd",
 		"MULTI":    "line1\nline2",
 	}
@@ -37,6 +38,8 @@ func TestRedactorReplacesSecretValues(t *testing.T) {
 		{"the longest value first when values overlap", []string{"sk-live-123456 sk-live-9"}, "[REDACTED:API_KEY] [REDACTED:API_PREF]-9"},
 		{"the shorter value when the longer one does not follow", []string{"sk-live", "-12", "x"}, "[REDACTED:API_PREF]-12x"},
 		{"a value shorter than 4 characters is left alone", []string{"pin 123\n"}, "pin 123\n"},
+		{"a value of exactly 4 characters is redacted", []string{"code wxyz\n"}, "code [REDACTED:FOUR]\n"},
+		{"4 characters, not 4 bytes", []string{"wxy", "z"}, "[REDACTED:FOUR]"},
 		{"a value counted in characters, not bytes", []string{"p\xc3\xa4ssw", "\xc3\xb6rd"}, "[REDACTED:EMOJI]"},
 		{"a value over several lines", []string{"line1\n", "line2\n"}, "[REDACTED:MULTI]\n"},
 		{"a prefix at the end that never completes is passed on at the end", []string{"sk-live-12"}, "[REDACTED:API_PREF]-12"},

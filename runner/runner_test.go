@@ -383,8 +383,15 @@ func TestARunFromTheFallbackCatchesUpWhenTheServerIsBack(t *testing.T) {
 	}
 }
 
-func TestWithoutAFallbackAnUnreachableServerIsAnErrorWithin10s(t *testing.T) {
+// Without a fallback, an unreachable server is an error and the command is
+// not started. How long it tries is Config.Timeout (DefaultTimeout, at
+// most the 10 s the design allows, when not set); the test sets a short one
+// and asserts no duration, so that a slow machine can't turn it red.
+func TestWithoutAFallbackAnUnreachableServerIsAnError(t *testing.T) {
 	t.Parallel()
+	if DefaultTimeout > 10*time.Second {
+		t.Errorf("DefaultTimeout is %s: an unreachable server must be an error within 10 s", DefaultTimeout)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -392,18 +399,14 @@ func TestWithoutAFallbackAnUnreachableServerIsAnErrorWithin10s(t *testing.T) {
 	addr := "http://" + l.Addr().String()
 	l.Close()
 	marker := filepath.Join(t.TempDir(), "started")
-	began := time.Now()
-	r := runOnce(t, Config{Client: client.New(addr, "envy_x"), Token: "envy_x", Scope: "acme/web", Command: helperCmd("marker=" + marker)})
-	took := time.Since(began)
-	if took > 10*time.Second {
-		t.Errorf("the error took %s", took)
-	}
+	r := runOnce(t, Config{Client: client.New(addr, "envy_x"), Token: "envy_x", Scope: "acme/web", Command: helperCmd("marker=" + marker), Timeout: time.Second})
 	if r.code != 1 || r.err == nil {
 		t.Fatalf("Run = %d, %v", r.code, r.err)
 	}
 	msg := r.err.Error()
-	if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "cannot reach envy at "+addr+": ") || !strings.Contains(msg, "was not started") {
-		t.Errorf("error %q", msg)
+	if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "cannot reach envy at "+addr+": ") || !strings.Contains(msg, "was not started") ||
+		strings.Contains(msg, "deadline exceeded") {
+		t.Errorf("error %q: want the last real error, not the deadline", msg)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("the command was started")

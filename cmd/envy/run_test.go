@@ -108,3 +108,15 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 		t.Errorf("-o json: %s", out)
 	}
 }
+
+// envy run --redact hides a secret of exactly 4 characters, the shortest it
+// redacts, and leaves a 3-character one.
+func TestRunRedactsAFourCharacterSecret(t *testing.T) {
+	_, ev := server(t)
+	must(t, ev, "wxyz\n", "vars", "set", "acme/web", "FOUR", "--secret", "--create")
+	must(t, ev, "abc\n", "vars", "set", "acme/web", "THREE", "--secret")
+	out := must(t, ev, "", "run", "--scope", "acme/web", "--redact", "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)
+	if out != "four=[REDACTED:FOUR] three=abc\n" {
+		t.Errorf("stdout %q", out)
+	}
+}
