@@ -84,11 +84,12 @@ func (s *Service) Status(ctx context.Context, path string) (Status, error) {
 }
 
 // synced reports whether every live consumer of path runs rev or newer.
-// A scope found without consumers is remembered until one reports
-// through this service, so that writes to scopes nobody consumes cost no
-// extra read.
+// A scope found without consumers is remembered until a consumer notice
+// says one reported, so that writes to scopes nobody consumes cost no
+// extra read; not on a shared store, where that notice comes a moment
+// after the report.
 func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
-	if _, none := s.noConsumers.Load(path); none {
+	if _, none := s.noConsumers.Load(path); none && !s.shared {
 		return true
 	}
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
@@ -96,7 +97,9 @@ func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
 		return false
 	}
 	if len(cs) == 0 {
-		s.noConsumers.Store(path, struct{}{})
+		if !s.shared { // another server's consumer must count at once
+			s.noConsumers.Store(path, struct{}{})
+		}
 	}
 	for _, c := range cs {
 		if c.Revision < rev {

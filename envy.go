@@ -226,8 +226,10 @@ type AuditQuery struct {
 // Store keeps scopes, vars, history, tokens, audit entries, consumers and
 // wrapped data keys. Every method returns ENotFound for a missing item and
 // EUnavailable when the database can't be reached. Writes are acknowledged
-// only once durable.
+// only once durable. Every change it commits is also told to its
+// subscribers (Notifier).
 type Store interface {
+	Notifier
 	Ping(ctx context.Context) error
 	Close() error
 

@@ -149,7 +149,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 	if err != nil {
 		return Scope{}, WriteInfo{}, err
 	}
-	s.hub.publish(path, sc.Revision, true)
+	// Watchers hear of it through the store's notice (follow.go).
 	info := WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
 	info.Synced = s.synced(ctx, path, sc.Revision)
 	return hideInherits(t, sc), info, nil
@@ -208,7 +208,7 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteIn
 		return WriteInfo{}, err
 	}
 	e := s.entry(ctx, "scope.delete", path, nil, 204)
-	existed, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []AuditEntry{e})
+	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []AuditEntry{e})
 	if ErrorCode(err) == EConflict {
 		// The store names the inheriting scope, which the caller may not
 		// be allowed to read.
@@ -217,9 +217,6 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteIn
 	if err != nil {
 		return WriteInfo{}, err
 	}
-	if existed {
-		s.resolved.Delete(path)
-		s.hub.publish(path, rev, true)
-	}
+	// Caches and watchers hear of it through the store's notice.
 	return WriteInfo{Scope: path, Revision: rev, Synced: true}, nil
 }

@@ -18,16 +18,21 @@ type Service struct {
 
 	tokens   sync.Map // SHA-256 → cachedToken
 	resolved sync.Map // scope path → *resolved
-	// noConsumers holds scopes seen without live consumers; reports
-	// through this service remove them. (A store shared by several servers
-	// will need to hear of other servers' reports.)
+	// noConsumers holds scopes seen without live consumers; consumer
+	// notices remove them.
 	noConsumers sync.Map
 
 	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}
 	closeOnce sync.Once
 
-	hub *hub
+	hub      *hub
+	unfollow func() // ends the subscription to the store's notices
+	// shared: other servers write to the store too. Their changes reach
+	// this one as notices, a moment after they commit; so the caches that
+	// must reflect a change at once (a revoked token, a consumer's report)
+	// are not trusted.
+	shared bool
 }
 
 // Options configure a Service.
@@ -62,6 +67,11 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		auditDone: make(chan struct{}),
 	}
 	s.hub = newHub(s)
+	s.unfollow = func() {}
+	if store != nil {
+		s.shared = store.Shared()
+		s.unfollow = s.follow(store)
+	}
 	go s.auditLoop()
 	return s
 }
@@ -70,6 +80,7 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 // not close the store.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
+		s.unfollow()
 		s.hub.close()
 		close(s.audit)
 		<-s.auditDone

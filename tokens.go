@@ -77,8 +77,8 @@ type cachedToken struct {
 	fetched time.Time
 }
 
-// tokenCacheTTL bounds how long another server's revocation can go unseen;
-// revocations through this server take effect at once.
+// tokenCacheTTL bounds how long a cached token is trusted. Token notices
+// clear the cache at once; on a shared store it is not used at all.
 const tokenCacheTTL = 2 * time.Second
 
 // Authenticate returns the token whose plaintext is given; EUnauthenticated
@@ -91,7 +91,7 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 	key := string(sum[:])
 	now := s.now()
 	var tok *Token
-	if c, ok := s.tokens.Load(key); ok && now.Sub(c.(cachedToken).fetched) < tokenCacheTTL {
+	if c, ok := s.tokens.Load(key); ok && !s.shared && now.Sub(c.(cachedToken).fetched) < tokenCacheTTL {
 		tok = c.(cachedToken).tok
 	} else {
 		t, err := s.store.TokenByHash(ctx, sum[:])
@@ -102,7 +102,9 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 			return nil, err
 		}
 		tok = &t
-		s.tokens.Store(key, cachedToken{tok: tok, fetched: now})
+		if !s.shared { // another server's revocation must count at once
+			s.tokens.Store(key, cachedToken{tok: tok, fetched: now})
+		}
 	}
 	if tok.RevokedAt != nil {
 		return nil, Errorf(EUnauthenticated, "token revoked")

@@ -255,9 +255,7 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 	if err != nil {
 		return WriteResult{}, WriteInfo{}, err
 	}
-	if res.Changed {
-		s.hub.publish(path, res.Revision, false)
-	}
+	// Watchers hear of a change through the store's notice (follow.go).
 	info := WriteInfo{Scope: path, Revision: res.Revision}
 	info.Synced = s.synced(ctx, path, res.Revision)
 	return res, info, nil

@@ -101,11 +101,14 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 	}
 }
 
+// refresh computes a watcher's dependencies again, and tells it the
+// current revision of its resolved env in case a change slipped by.
 func (h *hub) refresh(sb *sub) {
 	tree, err := h.s.store.ScopeTree(context.Background(), sb.scope)
 	if err != nil {
 		return // the scope is gone: keep the old dependencies
 	}
+	sb.notify(treeRevision(tree))
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, d := range sb.deps {
@@ -183,6 +186,11 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 	}
 	if lastRevision > 0 {
 		sb.notify(treeRevision(tree))
+	}
+	// A change committed between the read above and add went to the
+	// watchers before this one joined them: look once more.
+	if again, err := s.store.ScopeTree(ctx, path); err == nil && treeRevision(again) > treeRevision(tree) {
+		sb.notify(treeRevision(again))
 	}
 	go func() {
 		<-ctx.Done()

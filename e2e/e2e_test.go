@@ -171,7 +171,14 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
 	token := envy.NewTokenValue()
 	s := startServer(t, dir, token)
+	testKill9(t, s, token, func() *server { return startServer(t, dir, token) })
+}
 
+// testKill9 kills s with SIGKILL while 8 writers write through it, then
+// reads every acknowledged write back through the server that after
+// returns (s restarted, or another server on the same database).
+func testKill9(t *testing.T, s *server, token string, after func() *server) {
+	t.Helper()
 	type ack struct{ scope, name, value string }
 	var (
 		mu    sync.Mutex
@@ -227,7 +234,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		t.Fatalf("only %d writes were acknowledged before the kill", len(acked))
 	}
 
-	s2 := startServer(t, dir, token)
+	s2 := after()
 	got := map[string]string{}
 	for g := 0; g < 8; g++ {
 		scope := fmt.Sprintf("e2e/kill/w%d", g)

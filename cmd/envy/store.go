@@ -15,17 +15,10 @@ import (
 	"github.com/envy-dev/envy/sqlite"
 )
 
-// store is what the server runs on: a Store that also tells of the changes
-// committed to it, by this server or by others sharing it.
-type store interface {
-	envy.Store
-	envy.Notifier
-}
-
 // openStore opens the store the configuration names: PostgreSQL when
 // --database-url is given, else SQLite in --data-dir. where names it for
 // the logs, without a password.
-func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (s store, where string, err error) {
+func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (s envy.Store, where string, err error) {
 	if databaseURL != "" {
 		if err := checkDatabaseURL(databaseURL); err != nil {
 			return nil, "", err
@@ -71,7 +64,7 @@ func redactURL(raw string) string {
 // openKeyring opens the keyring over the store and keeps it following the
 // data keys that other servers add. A master key that can't open the
 // store's data keys stops the server with a message saying what to fix.
-func openKeyring(ctx context.Context, mk crypto.MasterKey, st store, where string, log *slog.Logger) (*crypto.Keyring, func(), error) {
+func openKeyring(ctx context.Context, mk crypto.MasterKey, st envy.Store, where string, log *slog.Logger) (*crypto.Keyring, func(), error) {
 	keys, err := crypto.OpenKeyring(ctx, mk, st)
 	if err != nil {
 		if errors.Is(err, crypto.ErrWrongMasterKey) {

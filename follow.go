@@ -1,0 +1,64 @@
+package envy
+
+import (
+	"context"
+	"time"
+)
+
+// follow subscribes the service's caches and its watch hub to the store's
+// notices, so that none of them assumes it saw every write itself: another
+// server sharing the store writes too. It returns the cancel of the
+// subscription.
+func (s *Service) follow(n Notifier) (cancel func()) {
+	return n.Subscribe(s.onNotice)
+}
+
+// onNotice runs on the store's delivery goroutine: quick, and anything that
+// reads the store runs on its own goroutine.
+func (s *Service) onNotice(n Notice) {
+	switch n.Kind {
+	case NoticeScope:
+		s.hub.publish(n.Scope, n.Revision, false)
+	case NoticeScopeMeta: // inherits changed, or the scope is gone
+		s.resolved.Delete(n.Scope)
+		s.hub.publish(n.Scope, n.Revision, true)
+	case NoticeToken:
+		// Created or revoked, and by id, while the cache is by hash:
+		// token changes are rare, so forget them all.
+		s.tokens.Clear()
+		go s.endRevokedWatches()
+	case NoticeConsumer:
+		s.noConsumers.Delete(n.Scope)
+	case NoticeResync:
+		// Notices were lost: nothing cached can be trusted until it is
+		// read again, and every watcher is told where its scope is now.
+		s.tokens.Clear()
+		s.resolved.Clear()
+		s.noConsumers.Clear()
+		go s.hub.resync()
+	}
+}
+
+// resync recomputes every watcher's dependencies and tells it the current
+// revision of its resolved env, after notices may have been lost.
+func (h *hub) resync() {
+	h.mu.RLock()
+	all := map[*sub]struct{}{}
+	for _, m := range h.byDep {
+		for sb := range m {
+			all[sb] = struct{}{}
+		}
+	}
+	h.mu.RUnlock()
+	for sb := range all {
+		h.refresh(sb)
+	}
+}
+
+// endRevokedWatches ends the watch streams of every token now revoked:
+// the revocation may have been made on another server.
+func (s *Service) endRevokedWatches() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.hub.revoke(ctx)
+}
