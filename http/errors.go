@@ -7,24 +7,21 @@ import (
 	"github.com/envy-dev/envy/http/wire"
 )
 
-// codes is the one table that maps the domain's error codes to the native
-// API's statuses and problem titles. The problem type is the code itself.
-var codes = map[envy.Code]struct {
-	status int
-	title  string
-}{
-	envy.EBadRequest:       {http.StatusBadRequest, "Bad request"},
-	envy.EUnauthenticated:  {http.StatusUnauthorized, "Unauthenticated"},
-	envy.EForbidden:        {http.StatusForbidden, "Forbidden"},
-	envy.ENotFound:         {http.StatusNotFound, "Not found"},
-	envy.EConflict:         {http.StatusConflict, "Conflict"},
-	envy.EPrecondition:     {http.StatusPreconditionFailed, "Precondition failed"},
-	envy.ETooLarge:         {http.StatusRequestEntityTooLarge, "Payload too large"},
-	envy.EUnsupportedMedia: {http.StatusUnsupportedMediaType, "Unsupported media type"},
-	envy.EInvalid:          {http.StatusUnprocessableEntity, "Validation error"},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "Rate limited"},
-	envy.EInternal:         {http.StatusInternalServerError, "Internal error"},
-	envy.EUnavailable:      {http.StatusServiceUnavailable, "Service unavailable"},
+// titles is the one table of the native API's problem titles; the status
+// of each code is wire.Status, and the problem type is the code itself.
+var titles = map[envy.Code]string{
+	envy.EBadRequest:       "Bad request",
+	envy.EUnauthenticated:  "Unauthenticated",
+	envy.EForbidden:        "Forbidden",
+	envy.ENotFound:         "Not found",
+	envy.EConflict:         "Conflict",
+	envy.EPrecondition:     "Precondition failed",
+	envy.ETooLarge:         "Payload too large",
+	envy.EUnsupportedMedia: "Unsupported media type",
+	envy.EInvalid:          "Validation error",
+	envy.ERateLimited:      "Rate limited",
+	envy.EInternal:         "Internal error",
+	envy.EUnavailable:      "Service unavailable",
 }
 
 // problem is an RFC 9457 problem details object.
@@ -47,15 +44,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			"error", err.Error())
 		e = &envy.Error{Code: envy.EInternal, Message: envy.ErrorMessage(err)}
 	}
-	c, ok := codes[e.Code]
+	title, ok := titles[e.Code]
 	if !ok {
-		c = codes[envy.EInternal]
+		title = titles[envy.EInternal]
 	}
+	status := wire.Status(e.Code)
 	switch e.Code {
 	case envy.EInternal, envy.EUnavailable:
 		s.metrics.storeErrors.WithLabelValues(string(e.Code)).Inc()
 	}
-	if c.status == http.StatusTooManyRequests || c.status == http.StatusServiceUnavailable {
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", wire.RetryAfter(e.RetryAfter))
 	}
 	typ := string(e.Code)
@@ -64,8 +62,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	s.writeProblem(w, r, problem{
 		Type:   typ,
-		Title:  c.title,
-		Status: c.status,
+		Title:  title,
+		Status: status,
 		Detail: e.Message,
 		Errors: e.Fields,
 	})

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 type contextT = context.Context
@@ -426,11 +427,11 @@ func TestCodeTable(t *testing.T) {
 		envy.EPrecondition, envy.ETooLarge, envy.EUnsupportedMedia, envy.EInvalid, envy.ERateLimited, envy.EInternal, envy.EUnavailable}
 	want := []int{400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 500, 503}
 	for i, c := range all {
-		if codes[c].status != want[i] || codes[c].title == "" {
-			t.Errorf("%s: %d %q, want %d", c, codes[c].status, codes[c].title, want[i])
+		if wire.Status(c) != want[i] || titles[c] == "" {
+			t.Errorf("%s: %d %q, want %d", c, wire.Status(c), titles[c], want[i])
 		}
 	}
-	if len(codes) != len(all) {
-		t.Errorf("the table has %d codes, want %d", len(codes), len(all))
+	if len(titles) != len(all) {
+		t.Errorf("the table has %d codes, want %d", len(titles), len(all))
 	}
 }

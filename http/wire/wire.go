@@ -7,8 +7,8 @@
 // passes in as Words; the mechanics (limits, decoding, text that JSON
 // decoding would alter, Retry-After rounding) live here once.
 //
-// It imports the domain and the standard library only; never another envy
-// package.
+// It imports the domain, the standard library and a brotli decoder; never
+// another envy package.
 package wire
 
 import (
@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/envy-dev/envy"
 )
 
 // The Content-Types of JSON replies.
@@ -70,4 +72,31 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// statuses are the HTTP statuses of the domain's error codes: the native
+// API's, and the default of every dialect, whose platforms mostly answer
+// the same.
+var statuses = map[envy.Code]int{
+	envy.EBadRequest:       http.StatusBadRequest,
+	envy.EUnauthenticated:  http.StatusUnauthorized,
+	envy.EForbidden:        http.StatusForbidden,
+	envy.ENotFound:         http.StatusNotFound,
+	envy.EConflict:         http.StatusConflict,
+	envy.EPrecondition:     http.StatusPreconditionFailed,
+	envy.ETooLarge:         http.StatusRequestEntityTooLarge,
+	envy.EUnsupportedMedia: http.StatusUnsupportedMediaType,
+	envy.EInvalid:          http.StatusUnprocessableEntity,
+	envy.ERateLimited:      http.StatusTooManyRequests,
+	envy.EInternal:         http.StatusInternalServerError,
+	envy.EUnavailable:      http.StatusServiceUnavailable,
+}
+
+// Status is the HTTP status of a domain error code; 500 for a code the
+// domain does not have.
+func Status(c envy.Code) int {
+	if s, ok := statuses[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }

@@ -35,8 +35,8 @@ const (
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
 	h := &handler{}
-	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
-		Name: "apify", Words: words, Codes: codes, Envelope: envelope,
+	h.API = dialect.New(api, svc, dialect.Config{
+		Name: "apify", Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	only := func(allow string) string {
@@ -48,7 +48,7 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 }
 
 type handler struct {
-	*dialect.API[codeEntry]
+	*dialect.API
 }
 
 // Request bodies are checked against the seed's EnvVar schema only (an

@@ -127,7 +127,7 @@ func TestCreateAnswers201WithLocationAndTheEnvVar(t *testing.T) {
 	}
 
 	t.Run("creating a name that exists is a 409", func(t *testing.T) {
-		msg := wantError(t, do(t, e, "POST", seedVars, e.Admin, `{"name":"ENV_VAR_NAME","value":"other"}`), 409, "record-duplicate")
+		msg := wantError(t, do(t, e, "POST", seedVars, e.Admin, `{"name":"ENV_VAR_NAME","value":"other"}`), 409, "record-not-unique")
 		if !strings.Contains(msg, "ENV_VAR_NAME") || strings.Contains(msg, "other") {
 			t.Errorf("message = %q", msg)
 		}
@@ -239,15 +239,16 @@ func TestTheTokenWorksAsBearerAndAsQueryParameter(t *testing.T) {
 	wantStatus(t, e.Do(t, "GET", seedVars+"?token="+e.Admin, "", ""), 200)
 	wantStatus(t, e.Do(t, "POST", seedVars+"?token="+e.Admin, "", `{"name":"VIA_QUERY","value":"q"}`), 201)
 
-	t.Run("no token is token-not-provided", func(t *testing.T) {
-		msg := wantError(t, e.Do(t, "GET", seedVars, "", ""), 401, "token-not-provided")
-		if msg != "Authentication token was not provided" {
+	// Apify's reference documents token-not-valid for every 401.
+	t.Run("no token is token-not-valid, saying none was given", func(t *testing.T) {
+		msg := wantError(t, e.Do(t, "GET", seedVars, "", ""), 401, "token-not-valid")
+		if msg != "Authentication token was not provided." {
 			t.Errorf("message = %q", msg)
 		}
 	})
-	t.Run("a bad token is user-or-token-not-found", func(t *testing.T) {
-		wantError(t, e.Do(t, "GET", seedVars, "envy_nope", ""), 401, "user-or-token-not-found")
-		wantError(t, e.Do(t, "GET", seedVars+"?token=envy_nope", "", ""), 401, "user-or-token-not-found")
+	t.Run("a bad token is token-not-valid", func(t *testing.T) {
+		wantError(t, e.Do(t, "GET", seedVars, "envy_nope", ""), 401, "token-not-valid")
+		wantError(t, e.Do(t, "GET", seedVars+"?token=envy_nope", "", ""), 401, "token-not-valid")
 	})
 }
 
@@ -265,13 +266,13 @@ func TestPermissionsAreTheNativeOnes(t *testing.T) {
 		wantError(t, do(t, e, "POST", seedVars, elsewhere, `{"name":"NEW","value":"x"}`), 404, "record-not-found")
 		wantError(t, do(t, e, "DELETE", seedVar, elsewhere, ""), 404, "record-not-found")
 	})
-	t.Run("a token that may read but not write gets insufficient-permissions", func(t *testing.T) {
+	t.Run("a token that may read but not write gets permission-denied", func(t *testing.T) {
 		wantStatus(t, do(t, e, "GET", seedVar, reader, ""), 200)
-		wantError(t, do(t, e, "PUT", seedVar, reader, `{"value":"x"}`), 403, "insufficient-permissions")
-		wantError(t, do(t, e, "DELETE", seedVar, reader, ""), 403, "insufficient-permissions")
+		wantError(t, do(t, e, "PUT", seedVar, reader, `{"value":"x"}`), 403, "permission-denied")
+		wantError(t, do(t, e, "DELETE", seedVar, reader, ""), 403, "permission-denied")
 	})
 	t.Run("turning a secret into a plain var needs reveal, as natively", func(t *testing.T) {
-		wantError(t, do(t, e, "PUT", seedVar, writer, `{"isSecret":false}`), 403, "insufficient-permissions")
+		wantError(t, do(t, e, "PUT", seedVar, writer, `{"isSecret":false}`), 403, "permission-denied")
 		wantStatus(t, do(t, e, "PUT", seedVar, writer, `{"value":"w"}`), 200)
 	})
 	if n := nativeVar(t, e, seedScope, "MY_ENV_VAR"); n["value"] != "w" || n["secret"] != true {

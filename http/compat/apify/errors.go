@@ -9,33 +9,46 @@ import (
 
 // codeNoToken is EUnauthenticated when the request carried no token at
 // all, which Apify answers with its own error type.
-const codeNoToken envy.Code = "apify_token_not_provided"
+const codeNoToken envy.Code = "apify.token_not_provided"
 
-// codeEntry is how the dialect answers one kind of error.
-type codeEntry struct {
-	status  int
-	typ     string
-	message string
-}
+// codeUnsupportedEncoding is a Content-Encoding that envy can't decode,
+// which Apify documents as an error type of its own.
+const codeUnsupportedEncoding envy.Code = "apify.unsupported_content_encoding"
 
 // codes is the one table that maps the domain's error codes to Apify's
-// statuses and error types (those the seed and Apify's API docs use). An
-// empty message means the error's own, which never holds a value.
-var codes = map[envy.Code]codeEntry{
-	envy.EBadRequest:             {http.StatusBadRequest, "invalid-input", ""},
-	envy.EInvalid:                {http.StatusBadRequest, "invalid-input", ""},
-	envy.ETooLarge:               {http.StatusBadRequest, "invalid-input", ""},
-	envy.EUnsupportedMedia:       {http.StatusBadRequest, "invalid-input", ""},
-	codeNoToken:                  {http.StatusUnauthorized, "token-not-provided", "Authentication token was not provided"},
-	envy.EUnauthenticated:        {http.StatusUnauthorized, "user-or-token-not-found", "User was not found or authentication token is not valid"},
-	envy.EForbidden:              {http.StatusForbidden, "insufficient-permissions", ""},
-	envy.ENotFound:               {http.StatusNotFound, "record-not-found", ""},
-	envy.EConflict:               {http.StatusConflict, "record-duplicate", ""},
-	envy.EPrecondition:           {http.StatusPreconditionFailed, "precondition-failed", ""},
-	envy.ERateLimited:            {http.StatusTooManyRequests, "rate-limit-exceeded", "You have exceeded the rate limit; retry after the time in the Retry-After header"},
-	envy.EInternal:               {http.StatusInternalServerError, "internal-error", "Internal server error"},
-	envy.EUnavailable:            {http.StatusServiceUnavailable, "service-unavailable", "The service is temporarily unavailable; retry after the time in the Retry-After header"},
-	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "method-not-allowed", ""},
+// statuses and error types: those of Apify's API reference (ErrorType).
+// An empty message means the error's own, which never holds a value.
+var codes = dialect.Table{
+	Types: map[envy.Code]string{
+		envy.EBadRequest:             "invalid-input",
+		envy.EInvalid:                "invalid-input",
+		envy.EUnsupportedMedia:       "invalid-input",
+		codeUnsupportedEncoding:      "unsupported-content-encoding",
+		envy.ETooLarge:               "request-too-large",
+		codeNoToken:                  "token-not-valid",
+		envy.EUnauthenticated:        "token-not-valid",
+		envy.EForbidden:              "permission-denied",
+		envy.ENotFound:               "record-not-found",
+		envy.EConflict:               "record-not-unique",
+		envy.ERateLimited:            "rate-limit-exceeded",
+		envy.EInternal:               "internal-error",
+		envy.EUnavailable:            "service-unavailable",
+		dialect.CodeMethodNotAllowed: "method-not-allowed",
+	},
+	Status: map[envy.Code]int{
+		envy.EBadRequest:        http.StatusBadRequest,
+		envy.EInvalid:           http.StatusBadRequest,
+		envy.EUnsupportedMedia:  http.StatusBadRequest,
+		codeUnsupportedEncoding: http.StatusUnsupportedMediaType,
+		codeNoToken:             http.StatusUnauthorized,
+	},
+	Messages: map[envy.Code]string{
+		codeNoToken:           "Authentication token was not provided.",
+		envy.EUnauthenticated: "Authentication token is not valid.",
+		envy.ERateLimited:     "You have exceeded the rate limit; retry after the time in the Retry-After header.",
+		envy.EInternal:        "Internal server error",
+		envy.EUnavailable:     "The service is temporarily unavailable; retry after the time in the Retry-After header.",
+	},
 }
 
 // errorJSON is Apify's error envelope.
@@ -51,13 +64,10 @@ type errorBody struct {
 // envelope answers e in Apify's envelope. A fixed message stands alone;
 // otherwise the error's fields say "Invalid input: " and their messages
 // (each names its field, never a value), else the error's own message.
-func envelope(c codeEntry, e *envy.Error) (int, any) {
-	msg := c.message
-	if msg == "" {
-		msg = dialect.Detail(e, dialect.FieldMsg)
-		if len(e.Fields) > 0 {
-			msg = "Invalid input: " + msg
-		}
+func envelope(c dialect.Entry, e *envy.Error) any {
+	msg := c.Text(e, dialect.FieldMsg)
+	if c.Message == "" && len(e.Fields) > 0 {
+		msg = "Invalid input: " + msg
 	}
-	return c.status, errorJSON{errorBody{Type: c.typ, Message: msg}}
+	return errorJSON{errorBody{Type: c.Type, Message: msg}}
 }

@@ -46,7 +46,7 @@ const (
 )
 
 type handler struct {
-	*dialect.API[apiError]
+	*dialect.API
 	reserved []string // envy's reserved prefixes and the seed's
 }
 
@@ -57,8 +57,8 @@ type handler struct {
 // API's.
 func Register(api *envyhttp.Server, svc *envy.Service) {
 	h := &handler{reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix)}
-	h.API = dialect.New(api, svc, dialect.Config[apiError]{
-		Name: "containers", Words: words, SyntaxFirst: true, Codes: errorTable, Envelope: envelope,
+	h.API = dialect.New(api, svc, dialect.Config{
+		Name: "containers", Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	serves := func(allow string) string { return "the route serves " + allow }

@@ -11,41 +11,69 @@ import (
 // Codes for what the seed tells apart and the domain does not. They only
 // ever reach the error writer.
 const (
-	codeInvalidToken     envy.Code = "containers.invalid_token"
-	codeInvalidKey       envy.Code = "containers.invalid_env_key"
-	codeReservedPrefix   envy.Code = "containers.reserved_env_prefix"
-	codeMethodNotAllowed envy.Code = "containers.method_not_allowed"
+	codeInvalidToken   envy.Code = "containers.invalid_token"
+	codeInvalidKey     envy.Code = "containers.invalid_env_key"
+	codeReservedPrefix envy.Code = "containers.reserved_env_prefix"
 )
 
-// apiError is how the dialect answers one kind of error.
-type apiError struct {
-	status int
-	code   string // the seed's error code
-	title  string // the seed's title: the message
-	detail bool   // the message goes on with the error's own, which never holds a value
-}
-
 // errorTable is the one table that maps the domain's error codes to the
-// seed's statuses, error codes and titles. The first group holds the
-// seed's six codes; the others follow their shape.
-var errorTable = map[envy.Code]apiError{
-	envy.EInvalid:         {http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input parameters", true},
-	envy.EBadRequest:      {http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input parameters", true},
-	codeInvalidKey:        {http.StatusBadRequest, "INVALID_ENV_KEY", "Invalid Environment Variable Key", true},
-	codeReservedPrefix:    {http.StatusBadRequest, "RESERVED_ENV_PREFIX", "Reserved Environment Variable Prefix", true},
-	envy.EUnauthenticated: {http.StatusUnauthorized, "MISSING_TOKEN", "Authentication token missing", false},
-	envy.EForbidden:       {http.StatusForbidden, "RESOURCE_ACCESS_DENIED", "Resource access denied", false},
-	envy.ENotFound:        {http.StatusNotFound, "CONTAINER_NOT_FOUND", "Container not found", false},
-
-	codeInvalidToken:             {http.StatusUnauthorized, "INVALID_TOKEN", "Invalid authentication token", false},
-	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", true},
-	envy.EConflict:               {http.StatusConflict, "CONFLICT", "Conflict", true},
-	envy.EPrecondition:           {http.StatusPreconditionFailed, "PRECONDITION_FAILED", "Precondition failed", true},
-	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "Payload too large", true},
-	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", true},
-	envy.ERateLimited:            {http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests", false},
-	envy.EInternal:               {http.StatusInternalServerError, "INTERNAL_ERROR", "Internal server error", false},
-	envy.EUnavailable:            {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "Service unavailable", false},
+// seed's statuses, error codes and titles (the message, which for some
+// kinds goes on with the error's own, never holding a value). The first
+// group holds the seed's six codes; the others follow their shape.
+var errorTable = dialect.Table{
+	Types: map[envy.Code]string{
+		envy.EInvalid:                "VALIDATION_ERROR",
+		envy.EBadRequest:             "VALIDATION_ERROR",
+		codeInvalidKey:               "INVALID_ENV_KEY",
+		codeReservedPrefix:           "RESERVED_ENV_PREFIX",
+		envy.EUnauthenticated:        "MISSING_TOKEN",
+		envy.EForbidden:              "RESOURCE_ACCESS_DENIED",
+		envy.ENotFound:               "CONTAINER_NOT_FOUND",
+		codeInvalidToken:             "INVALID_TOKEN",
+		dialect.CodeMethodNotAllowed: "METHOD_NOT_ALLOWED",
+		envy.EConflict:               "CONFLICT",
+		envy.EPrecondition:           "PRECONDITION_FAILED",
+		envy.ETooLarge:               "PAYLOAD_TOO_LARGE",
+		envy.EUnsupportedMedia:       "UNSUPPORTED_MEDIA_TYPE",
+		envy.ERateLimited:            "RATE_LIMITED",
+		envy.EInternal:               "INTERNAL_ERROR",
+		envy.EUnavailable:            "SERVICE_UNAVAILABLE",
+	},
+	Status: map[envy.Code]int{
+		envy.EInvalid:      http.StatusBadRequest,
+		codeInvalidKey:     http.StatusBadRequest,
+		codeReservedPrefix: http.StatusBadRequest,
+		codeInvalidToken:   http.StatusUnauthorized,
+	},
+	Messages: map[envy.Code]string{
+		envy.EInvalid:                "Invalid input parameters",
+		envy.EBadRequest:             "Invalid input parameters",
+		codeInvalidKey:               "Invalid Environment Variable Key",
+		codeReservedPrefix:           "Reserved Environment Variable Prefix",
+		envy.EUnauthenticated:        "Authentication token missing",
+		envy.EForbidden:              "Resource access denied",
+		envy.ENotFound:               "Container not found",
+		codeInvalidToken:             "Invalid authentication token",
+		dialect.CodeMethodNotAllowed: "Method not allowed",
+		envy.EConflict:               "Conflict",
+		envy.EPrecondition:           "Precondition failed",
+		envy.ETooLarge:               "Payload too large",
+		envy.EUnsupportedMedia:       "Unsupported media type",
+		envy.ERateLimited:            "Too many requests",
+		envy.EInternal:               "Internal server error",
+		envy.EUnavailable:            "Service unavailable",
+	},
+	Detail: map[envy.Code]bool{
+		envy.EInvalid:                true,
+		envy.EBadRequest:             true,
+		codeInvalidKey:               true,
+		codeReservedPrefix:           true,
+		dialect.CodeMethodNotAllowed: true,
+		envy.EConflict:               true,
+		envy.EPrecondition:           true,
+		envy.ETooLarge:               true,
+		envy.EUnsupportedMedia:       true,
+	},
 }
 
 // errorJSON is the dialect's error envelope: the success envelope's
@@ -57,23 +85,18 @@ type errorJSON struct {
 }
 
 // envelope answers e in the dialect's envelope: the seed's title, and
-// for some kinds what the error says beyond it.
-func envelope(a apiError, e *envy.Error) (int, any) {
-	msg := a.title
-	if d := detail(e); a.detail && d != "" {
-		msg += ": " + d
-	}
-	return a.status, errorJSON{StatusCode: a.status, Message: msg, Error: a.code}
+// for some kinds what the error says beyond it (its fields, else its
+// message).
+func envelope(c dialect.Entry, e *envy.Error) any {
+	return errorJSON{StatusCode: c.Status, Message: c.Text(e, field), Error: c.Type}
 }
 
-// detail is what the error says beyond its kind: its fields, else its message.
-func detail(e *envy.Error) string {
-	return dialect.Detail(e, func(f envy.FieldError) string {
-		// A PATCH body maps keys straight to values ({"KEY":"v"}): the
-		// service's "body.KEY.value" is "body.KEY" here.
-		if strings.Count(f.Loc, ".") == 2 && strings.HasPrefix(f.Loc, "body.") {
-			f.Loc = strings.TrimSuffix(f.Loc, ".value")
-		}
-		return dialect.FieldLocMsg(f)
-	})
+// field words a field error as "loc: message". A PATCH body maps keys
+// straight to values ({"KEY":"v"}): the service's "body.KEY.value" is
+// "body.KEY" here.
+func field(f envy.FieldError) string {
+	if strings.Count(f.Loc, ".") == 2 && strings.HasPrefix(f.Loc, "body.") {
+		f.Loc = strings.TrimSuffix(f.Loc, ".value")
+	}
+	return dialect.FieldLocMsg(f)
 }

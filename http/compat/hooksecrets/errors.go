@@ -14,33 +14,60 @@ const (
 	codeSecretNotFound envy.Code = "hooksecrets.secret_not_found"
 )
 
-// apiError is how the dialect answers one kind of error.
-type apiError struct {
-	status    int
-	errorCode string
-	message   string
-	detail    bool // the message goes on with the error's own, which never holds a value
-}
-
 // errorTable is the one table that maps the domain's error codes to the
 // Auth0 Management API's statuses, messages and errorCodes. Fixed messages
-// are those of Auth0's reference for the hook secrets endpoints.
-var errorTable = map[envy.Code]apiError{
-	envy.EBadRequest:             {http.StatusBadRequest, "invalid_body", "Invalid request payload JSON format", true},
-	envy.EInvalid:                {http.StatusBadRequest, "invalid_body", "Payload validation error", true},
-	envy.EUnauthenticated:        {http.StatusUnauthorized, "invalid_token", "Invalid token.", false},
-	codeMissingToken:             {http.StatusUnauthorized, "invalid_token", "Missing authentication", false},
-	envy.EForbidden:              {http.StatusForbidden, "insufficient_scope", "Insufficient scope: the token's permissions on this hook do not allow this request.", false},
-	envy.ENotFound:               {http.StatusNotFound, "inexistent_hook", "Hook not found.", false},
-	codeSecretNotFound:           {http.StatusNotFound, "inexistent_secret", "Secret not found", true},
-	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed", true},
-	envy.EConflict:               {http.StatusConflict, "secret_exists", "Secret with the same name already exists", true},
-	envy.EPrecondition:           {http.StatusConflict, "concurrent_update", "The hook's secrets kept changing while the request ran; send it again.", false},
-	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "payload_too_large", "Payload content length greater than maximum allowed", true},
-	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type", true},
-	envy.ERateLimited:            {http.StatusTooManyRequests, "too_many_requests", "Too many requests.", false},
-	envy.EInternal:               {http.StatusInternalServerError, "internal_error", "Internal error", false},
-	envy.EUnavailable:            {http.StatusServiceUnavailable, "service_unavailable", "Service unavailable", false},
+// are those of Auth0's reference for the hook secrets endpoints; some go
+// on with what the error says (never a value).
+var errorTable = dialect.Table{
+	Types: map[envy.Code]string{
+		envy.EBadRequest:             "invalid_body",
+		envy.EInvalid:                "invalid_body",
+		envy.EUnauthenticated:        "invalid_token",
+		codeMissingToken:             "invalid_token",
+		envy.EForbidden:              "insufficient_scope",
+		envy.ENotFound:               "inexistent_hook",
+		codeSecretNotFound:           "inexistent_secret",
+		dialect.CodeMethodNotAllowed: "method_not_allowed",
+		envy.EConflict:               "secret_exists",
+		envy.EPrecondition:           "concurrent_update",
+		envy.ETooLarge:               "payload_too_large",
+		envy.EUnsupportedMedia:       "unsupported_media_type",
+		envy.ERateLimited:            "too_many_requests",
+		envy.EInternal:               "internal_error",
+		envy.EUnavailable:            "service_unavailable",
+	},
+	Status: map[envy.Code]int{
+		envy.EInvalid:      http.StatusBadRequest,
+		codeMissingToken:   http.StatusUnauthorized,
+		codeSecretNotFound: http.StatusNotFound,
+		envy.EPrecondition: http.StatusConflict,
+	},
+	Messages: map[envy.Code]string{
+		envy.EBadRequest:             "Invalid request payload JSON format",
+		envy.EInvalid:                "Payload validation error",
+		envy.EUnauthenticated:        "Invalid token.",
+		codeMissingToken:             "Missing authentication",
+		envy.EForbidden:              "Insufficient scope: the token's permissions on this hook do not allow this request.",
+		envy.ENotFound:               "Hook not found.",
+		codeSecretNotFound:           "Secret not found",
+		dialect.CodeMethodNotAllowed: "Method not allowed",
+		envy.EConflict:               "Secret with the same name already exists",
+		envy.EPrecondition:           "The hook's secrets kept changing while the request ran; send it again.",
+		envy.ETooLarge:               "Payload content length greater than maximum allowed",
+		envy.EUnsupportedMedia:       "Unsupported media type",
+		envy.ERateLimited:            "Too many requests.",
+		envy.EInternal:               "Internal error",
+		envy.EUnavailable:            "Service unavailable",
+	},
+	Detail: map[envy.Code]bool{
+		envy.EBadRequest:             true,
+		envy.EInvalid:                true,
+		codeSecretNotFound:           true,
+		dialect.CodeMethodNotAllowed: true,
+		envy.EConflict:               true,
+		envy.ETooLarge:               true,
+		envy.EUnsupportedMedia:       true,
+	},
 }
 
 // errorJSON is the Auth0 Management API's error envelope.
@@ -54,10 +81,6 @@ type errorJSON struct {
 // envelope answers e in the Auth0 envelope: the table's message, and for
 // some kinds what the error says beyond it (its fields as "loc: message",
 // else its own message; neither ever holds a value).
-func envelope(a apiError, e *envy.Error) (int, any) {
-	msg := a.message
-	if d := dialect.Detail(e, dialect.FieldLocMsg); a.detail && d != "" {
-		msg += ": " + d
-	}
-	return a.status, errorJSON{StatusCode: a.status, Error: http.StatusText(a.status), Message: msg, ErrorCode: a.errorCode}
+func envelope(c dialect.Entry, e *envy.Error) any {
+	return errorJSON{StatusCode: c.Status, Error: http.StatusText(c.Status), Message: c.Text(e, dialect.FieldLocMsg), ErrorCode: c.Type}
 }

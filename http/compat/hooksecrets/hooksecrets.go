@@ -42,7 +42,7 @@ const (
 )
 
 type handler struct {
-	*dialect.API[apiError]
+	*dialect.API
 }
 
 // Register mounts the dialect's routes on api. Request bodies are parsed
@@ -51,8 +51,8 @@ type handler struct {
 // and the refusals are worded as the native API's.
 func Register(api *envyhttp.Server, svc *envy.Service) {
 	h := &handler{}
-	h.API = dialect.New(api, svc, dialect.Config[apiError]{
-		Name: "hooksecrets", SyntaxFirst: true, Codes: errorTable, Envelope: envelope,
+	h.API = dialect.New(api, svc, dialect.Config{
+		Name: "hooksecrets", SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },

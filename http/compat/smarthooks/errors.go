@@ -1,37 +1,37 @@
 package smarthooks
 
 import (
-	"net/http"
-
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
-// codeEntry is how the dialect answers one kind of error.
-type codeEntry struct {
-	status  int
-	name    string
-	message string
-}
-
 // codes is the one table that maps the domain's error codes to the
-// dialect's statuses and error names (the http-errors class names that
-// OneLogin's API answers with). An empty message means the error's own,
-// which never holds a value; the others are fixed, such as the seed's 401.
-var codes = map[envy.Code]codeEntry{
-	envy.EBadRequest:             {http.StatusBadRequest, "BadRequestError", ""},
-	envy.EUnauthenticated:        {http.StatusUnauthorized, "UnauthorizedError", "The request requires user authentication."},
-	envy.EForbidden:              {http.StatusForbidden, "ForbiddenError", ""},
-	envy.ENotFound:               {http.StatusNotFound, "NotFoundError", ""},
-	envy.EConflict:               {http.StatusConflict, "ConflictError", ""},
-	envy.EPrecondition:           {http.StatusPreconditionFailed, "PreconditionFailedError", ""},
-	envy.ETooLarge:               {http.StatusRequestEntityTooLarge, "PayloadTooLargeError", ""},
-	envy.EUnsupportedMedia:       {http.StatusUnsupportedMediaType, "UnsupportedMediaTypeError", ""},
-	envy.EInvalid:                {http.StatusUnprocessableEntity, "UnprocessableEntityError", ""},
-	envy.ERateLimited:            {http.StatusTooManyRequests, "TooManyRequestsError", "Too Many Requests"},
-	envy.EInternal:               {http.StatusInternalServerError, "InternalServerError", "Internal Server Error"},
-	envy.EUnavailable:            {http.StatusServiceUnavailable, "ServiceUnavailableError", "Service Unavailable"},
-	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "MethodNotAllowedError", ""},
+// dialect's error names (the http-errors class names that OneLogin's API
+// answers with); statuses are the native ones. An empty message means the
+// error's own, which never holds a value; the others are fixed, such as
+// the seed's 401.
+var codes = dialect.Table{
+	Types: map[envy.Code]string{
+		envy.EBadRequest:             "BadRequestError",
+		envy.EUnauthenticated:        "UnauthorizedError",
+		envy.EForbidden:              "ForbiddenError",
+		envy.ENotFound:               "NotFoundError",
+		envy.EConflict:               "ConflictError",
+		envy.EPrecondition:           "PreconditionFailedError",
+		envy.ETooLarge:               "PayloadTooLargeError",
+		envy.EUnsupportedMedia:       "UnsupportedMediaTypeError",
+		envy.EInvalid:                "UnprocessableEntityError",
+		envy.ERateLimited:            "TooManyRequestsError",
+		envy.EInternal:               "InternalServerError",
+		envy.EUnavailable:            "ServiceUnavailableError",
+		dialect.CodeMethodNotAllowed: "MethodNotAllowedError",
+	},
+	Messages: map[envy.Code]string{
+		envy.EUnauthenticated: "The request requires user authentication.",
+		envy.ERateLimited:     "Too Many Requests",
+		envy.EInternal:        "Internal Server Error",
+		envy.EUnavailable:     "Service Unavailable",
+	},
 }
 
 // errorJSON is the seed's error envelope.
@@ -43,10 +43,6 @@ type errorJSON struct {
 
 // envelope answers e in the seed's envelope; a field error says only its
 // message, which names its field and never a value.
-func envelope(c codeEntry, e *envy.Error) (int, any) {
-	msg := c.message
-	if msg == "" {
-		msg = dialect.Detail(e, dialect.FieldMsg)
-	}
-	return c.status, errorJSON{StatusCode: c.status, Name: c.name, Message: msg}
+func envelope(c dialect.Entry, e *envy.Error) any {
+	return errorJSON{StatusCode: c.Status, Name: c.Type, Message: c.Text(e, dialect.FieldMsg)}
 }

@@ -30,16 +30,16 @@ const Scope = "smart-hooks"
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
 	h := &handler{}
-	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
-		Name: "smarthooks", Words: words, Codes: codes, Envelope: envelope,
+	h.API = dialect.New(api, svc, dialect.Config{
+		Name: "smarthooks", Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
-	ids := &dialect.ByID[envVarJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
 	ids.Mount("/api/2/hooks/envs", func(allow string) string { return "The route serves only " + allow }, h.create)
 }
 
 type handler struct {
-	*dialect.API[codeEntry]
+	*dialect.API
 }
 
 // Request bodies are checked against the seed's schema only (an object

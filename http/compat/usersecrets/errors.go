@@ -8,33 +8,41 @@ import (
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 )
 
-// codeEntry is how the dialect answers one kind of error.
-type codeEntry struct {
-	status int
-	typ    string
-	detail string
-}
-
 // codes is the one table that maps the domain's error codes to the
-// statuses the seed lists and the envelope's stable types (the seed shows
-// authentication_error; the others follow its form). An empty detail
-// means the error's own message, which never holds a value.
-var codes = map[envy.Code]codeEntry{
-	envy.EBadRequest:       {http.StatusBadRequest, "invalid_request_error", ""},
-	envy.ETooLarge:         {http.StatusBadRequest, "invalid_request_error", ""},
-	envy.EUnsupportedMedia: {http.StatusBadRequest, "invalid_request_error", ""},
-	envy.EUnauthenticated:  {http.StatusUnauthorized, "authentication_error", "Authentication failed"},
-	envy.EForbidden:        {http.StatusForbidden, "permission_error", ""},
-	envy.ENotFound:         {http.StatusNotFound, "not_found_error", ""},
-	envy.EConflict:         {http.StatusConflict, "conflict_error", ""},
-	envy.EPrecondition:     {http.StatusConflict, "conflict_error", ""},
-	envy.EInvalid:          {http.StatusUnprocessableEntity, "validation_error", ""},
-	envy.ERateLimited:      {http.StatusTooManyRequests, "rate_limit_error", "Rate limited"},
-	envy.EInternal:         {http.StatusInternalServerError, "internal_error", "Internal server error"},
-	// The seed lists no 503; envy answers an unreachable store with one
-	// and Retry-After, as its native API does.
-	envy.EUnavailable:            {http.StatusServiceUnavailable, "service_unavailable_error", "Service temporarily unavailable"},
-	dialect.CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "invalid_request_error", ""},
+// statuses the platform's reference allows (400 401 403 404 409 422 429
+// 500, and 503 for a store that is down) and the envelope's stable types
+// (the seed shows authentication_error; the others follow its form). A
+// code without a fixed message says the error's own message and field
+// errors, which never hold a value. The reference lists no 503; envy
+// answers an unreachable store with one and Retry-After, as its native API
+// does.
+var codes = dialect.Table{
+	Types: map[envy.Code]string{
+		envy.EBadRequest:             "invalid_request_error",
+		envy.ETooLarge:               "invalid_request_error",
+		envy.EUnsupportedMedia:       "invalid_request_error",
+		envy.EUnauthenticated:        "authentication_error",
+		envy.EForbidden:              "permission_error",
+		envy.ENotFound:               "not_found_error",
+		envy.EConflict:               "conflict_error",
+		envy.EPrecondition:           "conflict_error",
+		envy.EInvalid:                "validation_error",
+		envy.ERateLimited:            "rate_limit_error",
+		envy.EInternal:               "internal_error",
+		envy.EUnavailable:            "service_unavailable_error",
+		dialect.CodeMethodNotAllowed: "invalid_request_error",
+	},
+	Status: map[envy.Code]int{
+		envy.ETooLarge:         http.StatusBadRequest,
+		envy.EUnsupportedMedia: http.StatusBadRequest,
+		envy.EPrecondition:     http.StatusConflict,
+	},
+	Messages: map[envy.Code]string{
+		envy.EUnauthenticated: "Authentication failed",
+		envy.ERateLimited:     "Rate limited",
+		envy.EInternal:        "Internal server error",
+		envy.EUnavailable:     "Service temporarily unavailable",
+	},
 }
 
 // errorJSON is the seed's canonical error envelope, members in the seed's
@@ -49,13 +57,13 @@ type errorJSON struct {
 
 // envelope answers e in the seed's envelope: a fixed detail, or the
 // error's own message and field errors, which never hold a value.
-func envelope(c codeEntry, e *envy.Error) (int, any) {
-	out := errorJSON{Code: c.status, Detail: c.detail, Type: c.typ}
+func envelope(c dialect.Entry, e *envy.Error) any {
+	out := errorJSON{Code: c.Status, Detail: c.Message, Type: c.Type}
 	if out.Detail == "" {
 		out.Detail = e.Message
 		out.Errors = e.Fields
 	}
-	return c.status, out
+	return out
 }
 
 // fromBody places the service's field errors of a create where the

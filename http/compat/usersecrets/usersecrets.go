@@ -30,16 +30,16 @@ import (
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
 	h := &handler{}
-	h.API = dialect.New(api, svc, dialect.Config[codeEntry]{
-		Name: "usersecrets", Words: words, Codes: codes, Envelope: envelope,
+	h.API = dialect.New(api, svc, dialect.Config{
+		Name: "usersecrets", Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
-	ids := &dialect.ByID[secretJSON, codeEntry]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	ids := &dialect.ByID[secretJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
 	ids.Mount("/api/v1/user/secrets", func(allow string) string { return "this route serves only " + allow }, h.create)
 }
 
 type handler struct {
-	*dialect.API[codeEntry]
+	*dialect.API
 }
 
 // Request bodies are checked against the seed's schemas only (an object

@@ -26,13 +26,12 @@ import (
 // not serve; each dialect's table says how it answers it.
 const CodeMethodNotAllowed envy.Code = "dialect.method_not_allowed"
 
-// API is one dialect mounted on a server. T is an entry of its error
-// table.
-type API[T any] struct {
+// API is one dialect mounted on a server.
+type API struct {
 	Server *envyhttp.Server
 	Svc    *envy.Service
 	Body   *wire.Body // reads request bodies in the dialect's words
-	Errors *Errors[T]
+	Errors *Errors
 	// ContentType is that of the dialect's replies.
 	ContentType string
 	// Begin authenticates a request and finds the scope it addresses,
@@ -42,37 +41,37 @@ type API[T any] struct {
 }
 
 // Config is what a dialect says about itself to New.
-type Config[T any] struct {
+type Config struct {
 	Name        string // names the dialect in the log
 	Words       wire.Words
 	SyntaxFirst bool // see wire.Body
-	Codes       map[envy.Code]T
-	Envelope    func(c T, e *envy.Error) (status int, body any)
+	Table       Table
+	Envelope    func(c Entry, e *envy.Error) any
 	ContentType string
 	Begin       func(r *http.Request) (*http.Request, string, error)
 }
 
 // New returns the dialect described by c, on api over svc: bodies read up
 // to the server's MaxBody, internal errors logged to the server's logger.
-func New[T any](api *envyhttp.Server, svc *envy.Service, c Config[T]) *API[T] {
-	return &API[T]{
+func New(api *envyhttp.Server, svc *envy.Service, c Config) *API {
+	return &API{
 		Server:      api,
 		Svc:         svc,
 		Body:        &wire.Body{Limit: api.MaxBody(), SyntaxFirst: c.SyntaxFirst, Words: c.Words},
-		Errors:      &Errors[T]{Dialect: c.Name, Logger: api.Logger(), Codes: c.Codes, Envelope: c.Envelope, ContentType: c.ContentType},
+		Errors:      &Errors{Dialect: c.Name, Logger: api.Logger(), Table: c.Table, Envelope: c.Envelope, ContentType: c.ContentType},
 		ContentType: c.ContentType,
 		Begin:       c.Begin,
 	}
 }
 
 // JSON answers v as JSON in the dialect's Content-Type.
-func (d *API[T]) JSON(w http.ResponseWriter, status int, v any) {
+func (d *API) JSON(w http.ResponseWriter, status int, v any) {
 	wire.WriteJSON(w, d.ContentType, status, v)
 }
 
 // Route serves fn on the scope that Begin finds; replies are never cached,
 // and an error of either is answered in the dialect's envelope.
-func (d *API[T]) Route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
+func (d *API) Route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		r, scope, err := d.Begin(r)
@@ -90,7 +89,7 @@ type Routes = map[string]func(w http.ResponseWriter, r *http.Request, scope stri
 
 // Handle mounts the methods of one path: each of routes served by Route,
 // any other method answered 405 with Allow and message(allow).
-func (d *API[T]) Handle(path string, message func(allow string) string, routes Routes) {
+func (d *API) Handle(path string, message func(allow string) string, routes Routes) {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if fn, ok := routes[m]; ok {
@@ -109,7 +108,7 @@ func (d *API[T]) Handle(path string, message func(allow string) string, routes R
 // limits and audit of refusals). A refusal for want of a token takes the
 // code missing, one of a token that is not valid the code invalid; ""
 // keeps envy.EUnauthenticated.
-func (d *API[T]) Authenticate(r *http.Request, token string, missing, invalid envy.Code) (*http.Request, error) {
+func (d *API) Authenticate(r *http.Request, token string, missing, invalid envy.Code) (*http.Request, error) {
 	ar, err := d.Server.Authenticate(r, token)
 	if err != nil {
 		code := invalid

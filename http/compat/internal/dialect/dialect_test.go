@@ -3,7 +3,6 @@ package dialect
 import (
 	"bytes"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,21 +12,13 @@ import (
 	"github.com/envy-dev/envy/http/wire"
 )
 
-type entry struct {
-	status int
-	name   string
-}
-
-func newTestErrors(log *slog.Logger) *Errors[entry] {
-	return &Errors[entry]{
+func newTestErrors(log *slog.Logger) *Errors {
+	return &Errors{
 		Dialect: "test",
 		Logger:  log,
-		Codes: map[envy.Code]entry{
-			envy.ERateLimited: {http.StatusTooManyRequests, "slow down"},
-			envy.EInternal:    {http.StatusInternalServerError, "internal"},
-		},
-		Envelope: func(c entry, e *envy.Error) (int, any) {
-			return c.status, map[string]string{"name": c.name, "detail": e.Message}
+		Table:   Table{Types: map[envy.Code]string{envy.ERateLimited: "slow down", envy.EInternal: "internal"}},
+		Envelope: func(c Entry, e *envy.Error) any {
+			return map[string]string{"name": c.Type, "detail": e.Message}
 		},
 		ContentType: wire.ContentTypeJSONUTF8,
 	}

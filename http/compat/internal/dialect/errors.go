@@ -9,17 +9,63 @@ import (
 	"github.com/envy-dev/envy/http/wire"
 )
 
-// Errors answers errors in a dialect's envelope. T is an entry of the
-// dialect's one error table.
-type Errors[T any] struct {
-	Dialect string       // names the dialect in the log
-	Logger  *slog.Logger // receives internal errors: the server's
-	// Codes is the dialect's one table from the domain's error codes (and
-	// its own) to its entries. It must hold envy.EInternal, whose entry
-	// answers a code the table lacks.
-	Codes map[envy.Code]T
-	// Envelope builds the reply to e from its entry.
-	Envelope    func(c T, e *envy.Error) (status int, body any)
+// Table is a dialect's one error table: how it answers each domain error
+// code (and codes of its own). It must give a type for envy.EInternal,
+// whose entry answers a code the table lacks.
+type Table struct {
+	// Types are the type, name or code that the envelope carries.
+	Types map[envy.Code]string
+	// Status holds the statuses that differ from the native API's for the
+	// code (wire.Status; 405 for CodeMethodNotAllowed).
+	Status map[envy.Code]int
+	// Messages are fixed messages; a code without one says the error's
+	// own, which never holds a value.
+	Messages map[envy.Code]string
+	// Detail marks the fixed messages that go on with what the error says
+	// beyond them (see Titled).
+	Detail map[envy.Code]bool
+}
+
+// Entry is how a dialect answers one kind of error.
+type Entry struct {
+	Status  int
+	Type    string
+	Message string // fixed; "" for the error's own
+	Detail  bool
+}
+
+// entry returns the table's entry for code, and whether it has one.
+func (t *Table) entry(code envy.Code) (Entry, bool) {
+	typ, ok := t.Types[code]
+	if !ok {
+		return Entry{}, false
+	}
+	status, ok := t.Status[code]
+	switch {
+	case ok:
+	case code == CodeMethodNotAllowed:
+		status = http.StatusMethodNotAllowed
+	default:
+		status = wire.Status(code)
+	}
+	return Entry{Status: status, Type: typ, Message: t.Messages[code], Detail: t.Detail[code]}, true
+}
+
+// Text is the message of an entry for e, fields worded by field.
+func (c Entry) Text(e *envy.Error, field func(envy.FieldError) string) string {
+	if c.Message == "" {
+		return Detail(e, field)
+	}
+	return Titled(c.Message, c.Detail, e, field)
+}
+
+// Errors answers errors in a dialect's envelope.
+type Errors struct {
+	Dialect  string       // names the dialect in the log
+	Logger   *slog.Logger // receives internal errors: the server's
+	Table    Table
+	Envelope func(c Entry, e *envy.Error) any // the reply's body to e
+	// ContentType is that of the replies.
 	ContentType string
 }
 
@@ -27,24 +73,23 @@ type Errors[T any] struct {
 // errors never hold a value) and answered as an internal error. A 429 or
 // 503 says when to retry; no error carries the ETag of a write that did
 // not happen.
-func (x *Errors[T]) Write(w http.ResponseWriter, r *http.Request, err error) {
+func (x *Errors) Write(w http.ResponseWriter, r *http.Request, err error) {
 	e := envy.AsError(err)
 	if e == nil {
 		x.Logger.ErrorContext(r.Context(), x.Dialect+": internal error",
 			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
 		e = &envy.Error{Code: envy.EInternal}
 	}
-	c, ok := x.Codes[e.Code]
+	c, ok := x.Table.entry(e.Code)
 	if !ok {
-		c = x.Codes[envy.EInternal]
+		c, _ = x.Table.entry(envy.EInternal)
 	}
-	status, body := x.Envelope(c, e)
 	h := w.Header()
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	if c.Status == http.StatusTooManyRequests || c.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", wire.RetryAfter(e.RetryAfter))
 	}
 	h.Del("ETag")
-	wire.WriteJSON(w, x.ContentType, status, body)
+	wire.WriteJSON(w, x.ContentType, c.Status, x.Envelope(c, e))
 }
 
 // Detail is what an error says beyond its code: its fields, each as field

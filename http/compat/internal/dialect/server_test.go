@@ -52,8 +52,8 @@ func (e errString) Error() string { return string(e) }
 
 func TestADialectLogsInternalErrorsToTheServersLogger(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
-	x := dialect.New(e.API, e.Svc, dialect.Config[int]{Name: "probe", Codes: map[envy.Code]int{envy.EInternal: 500},
-		Envelope: func(status int, _ *envy.Error) (int, any) { return status, struct{}{} }, ContentType: wire.ContentTypeJSON}).Errors
+	x := dialect.New(e.API, e.Svc, dialect.Config{Name: "probe", Table: dialect.Table{Types: map[envy.Code]string{envy.EInternal: "internal"}},
+		Envelope: func(dialect.Entry, *envy.Error) any { return struct{}{} }, ContentType: wire.ContentTypeJSON}).Errors
 	w := httptest.NewRecorder()
 	x.Write(w, httptest.NewRequest("GET", "/", nil), errString("the store caught fire"))
 	if w.Code != http.StatusInternalServerError {

@@ -64,8 +64,8 @@ func Secret(v string) envy.VarInput {
 // ByID serves a scope's vars by id, for the seeds that name vars by UUID
 // (the service names them by name): get, update of the value ({"value"}),
 // delete. V is the dialect's view of a var.
-type ByID[V any, T any] struct {
-	API       *API[T]
+type ByID[V any] struct {
+	API       *API
 	InvalidID error // the dialect's refusal of an id that is not a UUID
 	// NotFound is the dialect's not found, for a var (or a scope) that does
 	// not exist where the caller may see it; a scope it may not see stays
@@ -80,13 +80,13 @@ type ByID[V any, T any] struct {
 // Mount mounts the collection (GET lists, POST is create) and its items
 // by id at collection+"/{id}" (GET, PUT updates the value, DELETE); other
 // methods are answered 405 with message(allow).
-func (b *ByID[V, T]) Mount(collection string, message func(allow string) string, create func(w http.ResponseWriter, r *http.Request, scope string) error) {
+func (b *ByID[V]) Mount(collection string, message func(allow string) string, create func(w http.ResponseWriter, r *http.Request, scope string) error) {
 	b.API.Handle(collection, message, Routes{"GET": b.list, "POST": create})
 	b.API.Handle(collection+"/{id}", message, Routes{"GET": b.Get, "PUT": b.Update, "DELETE": b.Delete})
 }
 
 // list answers the scope's vars.
-func (b *ByID[V, T]) list(w http.ResponseWriter, r *http.Request, scope string) error {
+func (b *ByID[V]) list(w http.ResponseWriter, r *http.Request, scope string) error {
 	items, err := Views(r.Context(), b.API.Svc, scope, b.View)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (b *ByID[V, T]) list(w http.ResponseWriter, r *http.Request, scope string) 
 }
 
 // check refuses an id that is not a UUID.
-func (b *ByID[V, T]) check(id string) error {
+func (b *ByID[V]) check(id string) error {
 	if !IsUUID(id) {
 		return b.InvalidID
 	}
@@ -108,7 +108,7 @@ func (b *ByID[V, T]) check(id string) error {
 }
 
 // get returns the var with id (any letter case) in scope, secret masked.
-func (b *ByID[V, T]) get(ctx context.Context, scope, id string) (envy.VarView, error) {
+func (b *ByID[V]) get(ctx context.Context, scope, id string) (envy.VarView, error) {
 	if err := b.check(id); err != nil {
 		return envy.VarView{}, err
 	}
@@ -120,7 +120,7 @@ func (b *ByID[V, T]) get(ctx context.Context, scope, id string) (envy.VarView, e
 }
 
 // Get answers the var {id}.
-func (b *ByID[V, T]) Get(w http.ResponseWriter, r *http.Request, scope string) error {
+func (b *ByID[V]) Get(w http.ResponseWriter, r *http.Request, scope string) error {
 	v, err := b.get(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (b *ByID[V, T]) Get(w http.ResponseWriter, r *http.Request, scope string) e
 // Update replaces the value of the var {id} with the body's {"value"},
 // keeping the rest of it, and answers the var as written. A var deleted
 // between the lookup and the write is not found.
-func (b *ByID[V, T]) Update(w http.ResponseWriter, r *http.Request, scope string) error {
+func (b *ByID[V]) Update(w http.ResponseWriter, r *http.Request, scope string) error {
 	id := r.PathValue("id")
 	if err := b.check(id); err != nil {
 		return err
@@ -167,7 +167,7 @@ func (b *ByID[V, T]) Update(w http.ResponseWriter, r *http.Request, scope string
 }
 
 // Delete deletes the var {id}: 204.
-func (b *ByID[V, T]) Delete(w http.ResponseWriter, r *http.Request, scope string) error {
+func (b *ByID[V]) Delete(w http.ResponseWriter, r *http.Request, scope string) error {
 	ctx := r.Context()
 	v, err := b.get(ctx, scope, r.PathValue("id"))
 	if err != nil {
