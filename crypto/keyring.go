@@ -61,8 +61,15 @@ var ErrWrongMasterKey = errors.New("wrong master key")
 // store) is picked up: on a NoticeDataKey (see Follow), and on demand when
 // a value names a key it does not hold yet.
 type Keyring struct {
-	mk MasterKey
+	mk MasterKey // under refreshMu once the keyring is open
 	ks KeyStore
+
+	// mkOwned: mk came from Rotate or reopen, so the keyring closes it
+	// when it replaces it or is closed. reopen, when set, opens the master
+	// key again from where the server got it (see SetReopen). Both under
+	// refreshMu.
+	mkOwned bool
+	reopen  func(ctx context.Context) (MasterKey, error)
 
 	state atomic.Pointer[keyState]
 
@@ -166,6 +173,9 @@ func (kr *Keyring) refreshLocked(ctx context.Context) error {
 		return fmt.Errorf("keyring: load data keys: %w", err)
 	}
 	st, err := kr.unwrap(ctx, kr.state.Load(), dks)
+	if errors.Is(err, ErrWrongMasterKey) && kr.reopen != nil {
+		st, err = kr.unwrapReopened(ctx, dks)
+	}
 	if err != nil {
 		return err
 	}

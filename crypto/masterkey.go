@@ -66,15 +66,21 @@ func OpenMasterKeyFile(path string) (mk MasterKey, created bool, err error) {
 		return nil, false, err
 	}
 	defer clear(key)
+	mk, err = fileKeyOf(key, path)
+	return mk, created, err
+}
+
+// fileKeyOf returns the master key of a key file's 32 bytes.
+func fileKeyOf(key []byte, path string) (MasterKey, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, false, fmt.Errorf("master key file %s: %w", path, err)
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, false, fmt.Errorf("master key file %s: %w", path, err)
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
-	return &fileKey{path: path, aead: aead}, created, nil
+	return &fileKey{path: path, aead: aead}, nil
 }
 
 // readKeyFile reads and checks a key file. It returns an error that

@@ -161,15 +161,18 @@ func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
 	if len(k.Wrapped) == 0 {
 		return errors.New("postgres: a data key needs its wrapped bytes")
 	}
-	return s.tx(ctx, "add a data key", func(t *txn) error {
-		if _, err := t.Exec(t.ctx, `INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)`,
-			int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
-			if isCode(err, "23505") {
-				return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
-			}
-			return err
+	return s.tx(ctx, "add a data key", func(t *txn) error { return t.insertDataKey(k) })
+}
+
+// insertDataKey inserts a data key; a taken id is EConflict.
+func (t *txn) insertDataKey(k envy.DataKey) error {
+	if _, err := t.Exec(t.ctx, `INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)`,
+		int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
+		if isCode(err, "23505") {
+			return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
-		return nil
-	})
+		return err
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
+	return nil
 }

@@ -176,15 +176,18 @@ func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
 	if len(k.Wrapped) == 0 {
 		return errors.New("sqlite: a data key needs its wrapped bytes")
 	}
-	return s.do(ctx, func(t *txn) error {
-		if _, err := t.exec(`INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)`,
-			int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
-			if isUnique(err) {
-				return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
-			}
-			return dbErr("insert a data key", err)
+	return s.do(ctx, func(t *txn) error { return t.insertDataKey(k) })
+}
+
+// insertDataKey inserts a data key; a taken id is EConflict.
+func (t *txn) insertDataKey(k envy.DataKey) error {
+	if _, err := t.exec(`INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)`,
+		int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
+		if isUnique(err) {
+			return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
-		return nil
-	})
+		return dbErr("insert a data key", err)
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
+	return nil
 }

@@ -124,6 +124,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newWhoamiCmd(),
 		a.newLogoutCmd(),
 		a.newSetupCmd(),
+		a.newKeysCmd(),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/admin"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
@@ -296,6 +297,8 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		return err
 	}
 	defer unfollow()
+	defer keys.Close()
+	keys.SetReopen(reopenMasterKey(c))
 
 	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log})
 	defer svc.Close()
@@ -318,6 +321,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
 	}
+	admin.Register(api, svc, rotateKeys(keys))
 
 	srv := &nethttp.Server{
 		Handler:           api.Handler(),

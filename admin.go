@@ -1,0 +1,34 @@
+package envy
+
+import "context"
+
+// AdminOp runs op, an operation on the whole server (such as a key
+// rotation), for a caller who holds admin on every scope, and records it
+// in the audit log as action with names (never a secret) before it
+// answers: the audit fails closed, so an operation whose record can't be
+// written is reported as failed (EUnavailable) even though it ran. Any
+// other caller gets EForbidden, recorded too.
+func (s *Service) AdminOp(ctx context.Context, action string, names []string, op func(ctx context.Context) error) error {
+	if err := s.requireGlobalAdmin(ctx, action); err != nil {
+		return err
+	}
+	opErr := op(ctx)
+	status := 200
+	if opErr != nil {
+		status = 500
+		if ErrorCode(opErr) == EConflict {
+			status = 409
+		}
+	}
+	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, status)); err != nil && opErr == nil {
+		return Errorf(EUnavailable, "%s ran, but its audit entry could not be written", action)
+	}
+	return opErr
+}
+
+// RequireAdmin checks that the caller holds admin on every scope, as
+// AdminOp does, so that an API can refuse before it reads a body. A
+// refusal is recorded as action.
+func (s *Service) RequireAdmin(ctx context.Context, action string) error {
+	return s.requireGlobalAdmin(ctx, action)
+}

@@ -1,0 +1,173 @@
+package crypto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/envy-dev/envy"
+)
+
+// KeyRewrapper is a KeyStore that can move its data keys to another
+// master key. Both envy stores implement it.
+type KeyRewrapper interface {
+	KeyStore
+	// RewrapDataKeys replaces, in one transaction, the wrapped bytes of
+	// every data key (rewrapped must name exactly the keys the store
+	// holds, else EConflict) and adds the keys in added.
+	RewrapDataKeys(ctx context.Context, rewrapped, added []envy.DataKey) error
+}
+
+// RotateResult tells what Rotate did.
+type RotateResult struct {
+	Rewrapped []uint32 // the ids of the data keys now wrapped by the new master key
+	Added     uint32   // the id of the new data key, 0 when none was added
+}
+
+// Rotate moves every data key of the store to newMK: it unwraps each with
+// the current master key, wraps it with newMK and stores them all in one
+// transaction. With addDataKey it also adds a new data key, wrapped by
+// newMK, that seals every value written from then on; values sealed under
+// the older keys stay readable. The keyring uses newMK from then on and
+// owns it (Close closes it). Values are not resealed: the data keys stay
+// the same, only their wrapping changes.
+//
+// Reads and writes go on meanwhile: the keyring keeps its data keys in
+// memory and swaps in the new one at once. Other servers sharing the
+// store hear of the change through the store's notices (see Follow); one
+// that can't open the new data key with its master key opens its master
+// key again (SetReopen) and retries.
+func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool) (RotateResult, error) {
+	rw, ok := kr.ks.(KeyRewrapper)
+	if !ok {
+		return RotateResult{}, errors.New("keyring: this store can't rewrap its data keys")
+	}
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	dks, err := kr.ks.DataKeys(ctx)
+	if err != nil {
+		return RotateResult{}, fmt.Errorf("keyring: load data keys: %w", err)
+	}
+	var res RotateResult
+	rewrapped := make([]envy.DataKey, 0, len(dks))
+	var newest uint32
+	for _, dk := range dks {
+		raw, err := kr.mk.Unwrap(ctx, dk.Wrapped)
+		if err != nil {
+			return RotateResult{}, fmt.Errorf("keyring: the current master key does not open data key %d (was it rotated by another server? restart this one with the new key): %w", dk.ID, ErrWrongMasterKey)
+		}
+		w, err := newMK.Wrap(ctx, raw)
+		clear(raw)
+		if err != nil {
+			return RotateResult{}, fmt.Errorf("keyring: wrap data key %d with the new master key: %w", dk.ID, err)
+		}
+		// The new wrapping must open with the new key before the old one
+		// is given up.
+		back, err := newMK.Unwrap(ctx, w)
+		if err != nil {
+			return RotateResult{}, fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", dk.ID, err)
+		}
+		clear(back)
+		rewrapped = append(rewrapped, envy.DataKey{ID: dk.ID, Wrapped: w, CreatedAt: dk.CreatedAt})
+		res.Rewrapped = append(res.Rewrapped, dk.ID)
+		newest = max(newest, dk.ID)
+	}
+	var added []envy.DataKey
+	if addDataKey {
+		dk, err := newDataKey(ctx, newMK, newest+1)
+		if err != nil {
+			return RotateResult{}, err
+		}
+		added = append(added, dk)
+		res.Added = dk.ID
+	}
+	if err := rw.RewrapDataKeys(ctx, rewrapped, added); err != nil {
+		return RotateResult{}, fmt.Errorf("keyring: store the rewrapped data keys: %w", err)
+	}
+	kr.setMasterKey(newMK)
+	if addDataKey {
+		// Unwrapping it takes the new master key, which the keyring now
+		// holds; the unwrap also checks the round trip.
+		st, err := kr.unwrap(ctx, kr.state.Load(), append(rewrapped, added...))
+		if err != nil {
+			return res, err
+		}
+		kr.state.Store(st)
+	}
+	slices.Sort(res.Rewrapped)
+	return res, nil
+}
+
+// setMasterKey makes mk the keyring's master key, owned by the keyring;
+// it closes the one it replaces when it owned it. Under refreshMu.
+func (kr *Keyring) setMasterKey(mk MasterKey) {
+	if kr.mkOwned && kr.mk != nil {
+		kr.mk.Close()
+	}
+	kr.mk, kr.mkOwned = mk, true
+}
+
+// SetReopen tells the keyring how to open its master key again, from
+// where the server got it (a key file that an operator replaced, a KMS
+// URL): when the store holds a data key that the master key in hand does
+// not open (another server rotated the keys), the keyring opens the master
+// key again and, if that one opens every data key, uses it from then on.
+func (kr *Keyring) SetReopen(reopen func(ctx context.Context) (MasterKey, error)) {
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	kr.reopen = reopen
+}
+
+// unwrapReopened opens the master key again and unwraps dks with it. Under
+// refreshMu.
+func (kr *Keyring) unwrapReopened(ctx context.Context, dks []envy.DataKey) (*keyState, error) {
+	mk, err := kr.reopen(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: a data key does not open with the master key in hand, and opening the master key again failed: %w", err)
+	}
+	old := kr.mk
+	kr.mk = mk
+	st, err := kr.unwrap(ctx, kr.state.Load(), dks)
+	kr.mk = old
+	if err != nil {
+		mk.Close()
+		return nil, err
+	}
+	kr.setMasterKey(mk)
+	return st, nil
+}
+
+// Close closes the master key when the keyring owns it (it came from
+// Rotate or from opening it again); the one given to OpenKeyring stays the
+// caller's to close.
+func (kr *Keyring) Close() error {
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	if kr.mkOwned && kr.mk != nil {
+		kr.mkOwned = false
+		return kr.mk.Close()
+	}
+	return nil
+}
+
+// MasterKeyFromBytes returns a master key file's key from its 32 bytes, as
+// OpenMasterKeyFile would read them from a file; name stands for the file
+// in errors. It is how a server gets a new key file's key for Rotate.
+func MasterKeyFromBytes(key []byte, name string) (MasterKey, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("master key %s: holds %d bytes, want exactly %d", name, len(key), KeySize)
+	}
+	return fileKeyOf(key, name)
+}
+
+// ReadMasterKeyFile opens the master key in the file at path, as
+// OpenMasterKeyFile does, but never creates one.
+func ReadMasterKeyFile(path string) (MasterKey, error) {
+	key, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	return fileKeyOf(key, path)
+}

@@ -1,0 +1,118 @@
+// Package admin serves the operations on a whole server that an operator
+// runs with the CLI: `envy keys rotate` (POST /v1/admin/keys/rotate). They
+// need admin on every scope, and each is recorded in the audit log.
+package admin
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/wire"
+)
+
+// RotateRequest is the body of POST /v1/admin/keys/rotate. Exactly one of
+// NewMasterKeyURL and NewMasterKeyFile names the new master key.
+type RotateRequest struct {
+	// NewMasterKeyURL is a gocloud.dev/secrets URL, as --master-key-url.
+	NewMasterKeyURL string
+	// NewMasterKeyFile is the 32 bytes of a key file, as --master-key-file
+	// holds them (base64 in the JSON body).
+	NewMasterKeyFile []byte
+	// NewDataKey adds a data key, wrapped by the new master key, that
+	// seals every value written from then on.
+	NewDataKey bool
+}
+
+// RotateReply is what a rotation did.
+type RotateReply struct {
+	Rewrapped    []uint32 `json:"rewrapped"`                // ids of the data keys now wrapped by the new master key
+	AddedDataKey uint32   `json:"added_data_key,omitempty"` // id of the new data key
+}
+
+// Rotate rotates the master key; its errors are envy errors.
+type Rotate func(ctx context.Context, in RotateRequest) (RotateReply, error)
+
+// Register mounts the admin routes on api.
+func Register(api *envyhttp.Server, svc *envy.Service, rotate Rotate) {
+	body := &wire.Body{Limit: 64 << 10, RequireJSON: true}
+	api.Handle("POST /v1/admin/keys/rotate", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2, err := api.Authenticate(r, bearer(r))
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		r = r2
+		if err := svc.RequireAdmin(r.Context(), "keys.rotate"); err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		in, err := readRotate(body, w, r)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		var out RotateReply
+		err = svc.AdminOp(r.Context(), "keys.rotate", nil, func(ctx context.Context) error {
+			var err error
+			out, err = rotate(ctx, in)
+			return err
+		})
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		wire.WriteJSON(w, "application/json", http.StatusOK, out)
+	}))
+}
+
+func readRotate(body *wire.Body, w http.ResponseWriter, r *http.Request) (RotateRequest, error) {
+	var in RotateRequest
+	o, err := body.Object(w, r)
+	if err != nil {
+		return in, err
+	}
+	if err := o.Only("new_master_key_url", "new_master_key_file", "new_data_key"); err != nil {
+		return in, err
+	}
+	u, hasURL, err := o.String("new_master_key_url")
+	if err != nil {
+		return in, err
+	}
+	f, hasFile, err := o.String("new_master_key_file")
+	if err != nil {
+		return in, err
+	}
+	nd, err := o.Bool("new_data_key")
+	if err != nil {
+		return in, err
+	}
+	switch {
+	case hasURL == hasFile:
+		return in, envy.Invalid(envy.Field("body.new_master_key_url", "required", "give new_master_key_url or new_master_key_file (base64 of the key file's 32 bytes), not both"))
+	case hasFile:
+		raw, err := base64.StdEncoding.DecodeString(f)
+		if err != nil || len(raw) != 32 {
+			return in, envy.Invalid(envy.Field("body.new_master_key_file", "invalid", "want the base64 of the key file's 32 bytes"))
+		}
+		in.NewMasterKeyFile = raw
+	default:
+		if u == "" {
+			return in, envy.Invalid(envy.Field("body.new_master_key_url", "required", "must not be empty"))
+		}
+		in.NewMasterKeyURL = u
+	}
+	in.NewDataKey = nd != nil && *nd
+	return in, nil
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
