@@ -2,6 +2,8 @@ package envy
 
 import (
 	"context"
+	"slices"
+	"strings"
 )
 
 // ConsumerInput is a consumer's report.
@@ -49,14 +51,57 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in Consum
 	if err := s.authorize(ctx, ActRead, path, "consumer.report"); err != nil {
 		return false, err
 	}
-	if _, err := s.store.GetScope(ctx, path); err != nil {
+	tree, err := s.store.ScopeTree(ctx, path)
+	if err != nil {
 		return false, err
+	}
+	if rev := treeRevision(tree); in.Revision > rev {
+		// A consumer can't run a revision that does not exist yet; taking
+		// one on trust would mark every write unsynced.
+		return false, Invalid(Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 	}
 	now := s.now()
 	s.noConsumers.Delete(path)
-	created, err := s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now})
+	created, err := s.store.PutConsumer(ctx, Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
+		ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
 	s.noConsumers.Delete(path) // also after, in case a write's check ran in between
+	if ErrorCode(err) == EConflict {
+		return false, Errorf(EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
+			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
+	}
 	return created, err
+}
+
+// StatusQuery pages the consumers of a status, by id.
+type StatusQuery struct {
+	Cursor string
+	Limit  int // 1–1000, default 100
+}
+
+// StatusPage is Status with one page of its consumers; Synced still
+// covers them all.
+func (s *Service) StatusPage(ctx context.Context, path string, q StatusQuery) (Status, string, error) {
+	limit, err := limitOf("query.limit", q.Limit)
+	if err != nil {
+		return Status{}, "", err
+	}
+	st, err := s.Status(ctx, path)
+	if err != nil {
+		return Status{}, "", err
+	}
+	// Consumers are sorted by id and at most MaxConsumers: paging them in
+	// memory costs less than a second query.
+	cs := st.Consumers
+	if q.Cursor != "" {
+		i, _ := slices.BinarySearchFunc(cs, q.Cursor, func(c ConsumerView, id string) int { return strings.Compare(c.ID, id) })
+		for i < len(cs) && cs[i].ID <= q.Cursor {
+			i++
+		}
+		cs = cs[i:]
+	}
+	page, _ := fetchPage(limit, func(int) ([]ConsumerView, error) { return cs, nil }, func(c ConsumerView) string { return c.ID })
+	st.Consumers = page.Items
+	return st, page.NextCursor, nil
 }
 
 // Status tells whether every live consumer of path runs the current

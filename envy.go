@@ -139,6 +139,13 @@ type Consumer struct {
 	SeenAt    time.Time
 }
 
+// ConsumerLimit bounds the consumers a scope keeps; the zero value sets
+// no bound.
+type ConsumerLimit struct {
+	Max         int
+	StaleBefore time.Time
+}
+
 // DataKey is a data key wrapped by the master key.
 type DataKey struct {
 	ID        uint32
@@ -273,10 +280,17 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
 
 	AppendAudit(ctx context.Context, entries ...AuditEntry) error
+	// PruneAudit deletes the audit entries older than before.
+	PruneAudit(ctx context.Context, before time.Time) (deleted int64, err error)
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 
 	// PutConsumer records a consumer report and tells whether it is new.
-	PutConsumer(ctx context.Context, c Consumer) (created bool, err error)
+	// A new consumer of a scope that already keeps lim.Max consumers
+	// first makes room by deleting those not seen since lim.StaleBefore;
+	// when none is that old it is refused with EConflict.
+	PutConsumer(ctx context.Context, c Consumer, lim ConsumerLimit) (created bool, err error)
+	// PruneConsumers deletes the consumers not seen since before.
+	PruneConsumers(ctx context.Context, before time.Time) (deleted int64, err error)
 	// Consumers returns the consumers of a scope seen at or after since.
 	Consumers(ctx context.Context, scope string, since time.Time) ([]Consumer, error)
 

@@ -25,6 +25,8 @@ type Service struct {
 	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}
 	closeOnce sync.Once
+	stopSweep chan struct{} // closed by Close
+	sweepDone chan struct{}
 
 	hub      *hub
 	unfollow func() // ends the subscription to the store's notices
@@ -39,8 +41,21 @@ type Service struct {
 type Options struct {
 	ReservedPrefixes []string      // default ["ENVY_"]
 	ConsumerTTL      time.Duration // default 60 s
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// MaxConsumers bounds the consumers a scope keeps (default 1000): a
+	// new one beyond it takes the place of one that stopped reporting, or
+	// is refused when all are live.
+	MaxConsumers int
+	// ConsumerRetention is how long a consumer that stopped reporting is
+	// kept before the sweep deletes it (default 24 h).
+	ConsumerRetention time.Duration
+	// AuditRetention is how long audit entries are kept (default one
+	// year, 365 days); the sweep deletes older ones.
+	AuditRetention time.Duration
+	// SweepEvery is how often the background sweep runs (default 10 min);
+	// negative turns it off (Sweep can still be called).
+	SweepEvery time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // NewService returns a Service over store and keys. Call Close to flush
@@ -51,6 +66,18 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	}
 	if opts.ConsumerTTL <= 0 {
 		opts.ConsumerTTL = 60 * time.Second
+	}
+	if opts.MaxConsumers <= 0 {
+		opts.MaxConsumers = 1000
+	}
+	if opts.ConsumerRetention <= 0 {
+		opts.ConsumerRetention = 24 * time.Hour
+	}
+	if opts.AuditRetention <= 0 {
+		opts.AuditRetention = 365 * 24 * time.Hour
+	}
+	if opts.SweepEvery == 0 {
+		opts.SweepEvery = 10 * time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -65,6 +92,8 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		log:       opts.Logger,
 		audit:     make(chan auditItem, 4096),
 		auditDone: make(chan struct{}),
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
 	}
 	s.hub = newHub(s)
 	s.unfollow = func() {}
@@ -73,7 +102,49 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		s.unfollow = s.follow(store)
 	}
 	go s.auditLoop()
+	go s.sweepLoop()
 	return s
+}
+
+// sweepLoop runs Sweep every opts.SweepEvery until Close.
+func (s *Service) sweepLoop() {
+	defer close(s.sweepDone)
+	if s.opts.SweepEvery < 0 {
+		return
+	}
+	tick := time.NewTicker(s.opts.SweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := s.Sweep(ctx); err != nil {
+				s.log.Warn("sweep failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Sweep deletes what is kept no longer: consumers that stopped reporting
+// more than opts.ConsumerRetention ago, and audit entries older than
+// opts.AuditRetention. It runs in the background; tests call it.
+func (s *Service) Sweep(ctx context.Context) error {
+	now := s.now()
+	consumers, err := s.store.PruneConsumers(ctx, now.Add(-s.opts.ConsumerRetention))
+	if err != nil {
+		return err
+	}
+	audit, err := s.store.PruneAudit(ctx, now.Add(-s.opts.AuditRetention))
+	if err != nil {
+		return err
+	}
+	if consumers > 0 || audit > 0 {
+		s.log.Info("swept", "consumers", consumers, "audit_entries", audit)
+	}
+	return nil
 }
 
 // Close flushes pending audit entries and stops background work. It does
@@ -81,6 +152,8 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.unfollow()
+		close(s.stopSweep)
+		<-s.sweepDone
 		s.hub.close()
 		close(s.audit)
 		<-s.auditDone

@@ -500,7 +500,7 @@ func TestConsumersAndStatus(t *testing.T) {
 	r = do(t, "GET", s+"/-/status", tok, nil)
 	wantStatus(t, r, 200)
 	m := r.JSON(t)
-	wantKeys(t, m, "scope", "revision", "synced", "consumers")
+	wantKeys(t, m, "scope", "revision", "synced", "consumers", "next_cursor")
 	if m["synced"] != true {
 		t.Errorf("status: %s", r.Body)
 	}

@@ -3,7 +3,9 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -290,4 +292,93 @@ func TestWriteRepliesWithoutReadHoldNoValue(t *testing.T) {
 	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", rw, `{"value":"v"}`); r.JSON(t)["value"] != "v" {
 		t.Errorf("read-write: %s", r.Body)
 	}
+}
+
+func TestConsumerReportsAreNotTakenOnTrust(t *testing.T) {
+	clock := newTestClock()
+	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now, MaxConsumers: 3, SweepEvery: -1}})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
+	rev := int(r.JSON(t)["revision"].(float64))
+	tok := e.Token(t, "reader", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	report := func(id string, rev int) testenv.Response {
+		return e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/"+id, tok, fmt.Sprintf(`{"revision":%d}`, rev))
+	}
+
+	// A revision from the future is refused.
+	wantProblem(t, report("c0", rev+1), 422, "body.revision")
+	wantProblem(t, report("c0", math.MaxInt64), 422, "body.revision")
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status", tok, ""); !strings.Contains(string(r.Body), `"synced":true`) {
+		t.Fatalf("a refused report changed the status: %s", r.Body)
+	}
+
+	// At most MaxConsumers live ones; one that stopped reporting makes room.
+	for _, id := range []string{"c1", "c2", "c3"} {
+		if r := report(id, rev); r.Status != 201 {
+			t.Fatalf("report %s: %d %s", id, r.Status, r.Body)
+		}
+	}
+	r = report("c4", rev)
+	if r.Status != 409 || !strings.Contains(string(r.Body), "3 live consumers") {
+		t.Fatalf("a fourth consumer: %d %s, want 409 saying the cap", r.Status, r.Body)
+	}
+	if r := report("c1", rev); r.Status != 200 {
+		t.Fatalf("a known consumer of a full scope: %d %s", r.Status, r.Body)
+	}
+	clock.Advance(61 * time.Second)
+	report("c1", rev)
+	if r := report("c4", rev); r.Status != 201 {
+		t.Fatalf("a new consumer once others went stale: %d %s", r.Status, r.Body)
+	}
+
+	// Consumers that stopped reporting are deleted by the sweep.
+	clock.Advance(25 * time.Hour)
+	report("c4", rev)
+	if err := e.Svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := e.Store.Consumers(t.Context(), "acme/app", time.Time{})
+	if err != nil || len(kept) != 1 || kept[0].ID != "c4" {
+		t.Fatalf("after the sweep: %+v, %v; want c4 only", kept, err)
+	}
+}
+
+func TestStatusPagesItsConsumers(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
+	rev := int(r.JSON(t)["revision"].(float64))
+	for i := range 5 {
+		e.Do(t, "PUT", fmt.Sprintf("/v1/scopes/acme/app/-/consumers/c%d", i), e.Admin, fmt.Sprintf(`{"revision":%d}`, rev-1+i/4))
+	}
+	var ids []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("no end of pages")
+		}
+		r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status?limit=2&cursor="+cursor, e.Admin, "")
+		var st struct {
+			Synced    bool `json:"synced"`
+			Consumers []struct {
+				ID string `json:"id"`
+			} `json:"consumers"`
+			Next *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.Body, &st); err != nil || r.Status != 200 || len(st.Consumers) > 2 {
+			t.Fatalf("status page: %d %s", r.Status, r.Body)
+		}
+		if st.Synced {
+			t.Fatalf("synced, though consumers c0..c3 run an old revision: %s", r.Body)
+		}
+		for _, c := range st.Consumers {
+			ids = append(ids, c.ID)
+		}
+		if st.Next == nil {
+			break
+		}
+		cursor = *st.Next
+	}
+	if strings.Join(ids, ",") != "c0,c1,c2,c3,c4" {
+		t.Fatalf("pages gave %v", ids)
+	}
+	wantProblem(t, e.Do(t, "GET", "/v1/scopes/acme/app/-/status?limit=0", e.Admin, ""), 422, "query.limit")
 }

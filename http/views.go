@@ -188,7 +188,10 @@ type statusJSON struct {
 	Scope     string         `json:"scope"`
 	Revision  int64          `json:"revision"`
 	Synced    bool           `json:"synced"`
-	Consumers []consumerJSON `json:"consumers"`
+	Consumers []consumerJSON `json:"consumers"` // one page, by id
+	// NextCursor is the cursor of the next page of consumers, null on
+	// the last.
+	NextCursor *string `json:"next_cursor"`
 }
 
 func statusView(st envy.Status) statusJSON {

@@ -112,6 +112,14 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.svc.Status(r.Context(), r.PathValue("path"))
-	return writeRead(w, st.Revision, statusView(st), err)
+	limit, err := queryLimit(r)
+	if err != nil {
+		return err
+	}
+	st, next, err := s.svc.StatusPage(r.Context(), r.PathValue("path"), envy.StatusQuery{Cursor: r.URL.Query().Get("cursor"), Limit: limit})
+	v := statusView(st)
+	if next != "" {
+		v.NextCursor = &next
+	}
+	return writeRead(w, st.Revision, v, err)
 }

@@ -73,7 +73,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 
 // PutConsumer records a consumer's report: ENotFound when its scope does
 // not exist; FirstSeen stays what the first report set.
-func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) {
+func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.ConsumerLimit) (bool, error) {
 	var created bool
 	err := s.do(ctx, func(t *txn) error {
 		ok, err := t.exists(c.Scope)
@@ -95,6 +95,11 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) 
 		case err != nil:
 			return dbErr("read a consumer", err)
 		}
+		if created && lim.Max > 0 {
+			if err := t.makeRoom(c.Scope, lim); err != nil {
+				return err
+			}
+		}
 		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, id) DO UPDATE SET
@@ -109,6 +114,50 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer) (bool, error) 
 		return false, err
 	}
 	return created, nil
+}
+
+// makeRoom makes room for one more consumer of scope, within lim.
+func (t *txn) makeRoom(scope string, lim envy.ConsumerLimit) error {
+	var n int
+	if err := t.queryRow(`SELECT COUNT(*) FROM consumers WHERE scope = ?`, scope).Scan(&n); err != nil {
+		return dbErr("count consumers", err)
+	}
+	if n < lim.Max {
+		return nil
+	}
+	r, err := t.exec(`DELETE FROM consumers WHERE scope = ? AND seen_at < ?`, scope, storeutil.Nanos(lim.StaleBefore))
+	if err != nil {
+		return dbErr("delete stale consumers", err)
+	}
+	if gone, err := r.RowsAffected(); err != nil {
+		return dbErr("delete stale consumers", err)
+	} else if n-int(gone) >= lim.Max {
+		return envy.Errorf(envy.EConflict, "scope %s has %d live consumers, the most it keeps", scope, n-int(gone))
+	}
+	return nil
+}
+
+// PruneConsumers deletes the consumers not seen since before.
+func (s *Store) PruneConsumers(ctx context.Context, before time.Time) (int64, error) {
+	return s.prune(ctx, `DELETE FROM consumers WHERE seen_at < ?`, before)
+}
+
+// PruneAudit deletes the audit entries older than before.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	return s.prune(ctx, `DELETE FROM audit WHERE at < ?`, before)
+}
+
+func (s *Store) prune(ctx context.Context, query string, before time.Time) (int64, error) {
+	var n int64
+	err := s.do(ctx, func(t *txn) error {
+		r, err := t.exec(query, storeutil.Nanos(before))
+		if err != nil {
+			return dbErr("prune", err)
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // Consumers returns the consumers of a scope seen at or after since, by id.

@@ -37,7 +37,7 @@ func TestNoticesArePublishedBeforeTheWriteReturns(t *testing.T) {
 	default:
 		t.Fatal("no notice by the time the write returned")
 	}
-	if _, err := s.PutConsumer(context.Background(), envy.Consumer{Scope: "app", ID: "c1"}); err != nil {
+	if _, err := s.PutConsumer(context.Background(), envy.Consumer{Scope: "app", ID: "c1"}, envy.ConsumerLimit{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := <-got; n.Kind != envy.NoticeConsumer || n.Scope != "app" {

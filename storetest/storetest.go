@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"ListScopes honours prefix, after, limit and Allow", testListScopes},
 		{"a cancelled context writes nothing", testCancelled},
@@ -1249,7 +1250,7 @@ func testConsumers(t *testing.T, s envy.Store) {
 	write(t, s, "app", set("A", "1"))
 	put := func(c envy.Consumer) bool {
 		t.Helper()
-		created, err := s.PutConsumer(ctx, c)
+		created, err := s.PutConsumer(ctx, c, envy.ConsumerLimit{})
 		if err != nil {
 			t.Fatalf("PutConsumer(%s): %v", c.ID, err)
 		}
@@ -1278,7 +1279,7 @@ func testConsumers(t *testing.T, s envy.Store) {
 	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
 		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
 	}
-	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0})
+	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0}, envy.ConsumerLimit{})
 	wantCode(t, err, envy.ENotFound)
 	_, err = s.Consumers(ctx, "nope", time.Time{})
 	wantCode(t, err, envy.ENotFound)
@@ -1289,6 +1290,65 @@ func testConsumers(t *testing.T, s envy.Store) {
 	write(t, s, "app", set("A", "1"))
 	if got, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(got) != 0 {
 		t.Fatalf("consumers of a re-created scope = %+v, %v; want none", got, err)
+	}
+}
+
+func testConsumerLimitAndPrune(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	lim := envy.ConsumerLimit{Max: 2, StaleBefore: t0.Add(-time.Minute)}
+	put := func(id string, seen time.Time) error {
+		_, err := s.PutConsumer(ctx, envy.Consumer{Scope: "app", ID: id, Revision: 1, SeenAt: seen}, lim)
+		return err
+	}
+	for _, c := range []struct {
+		id   string
+		seen time.Time
+	}{{"old", t0.Add(-2 * time.Minute)}, {"live", t0}} {
+		if err := put(c.id, c.seen); err != nil {
+			t.Fatalf("PutConsumer(%s): %v", c.id, err)
+		}
+	}
+	// Full: the stale one makes room for a new one.
+	if err := put("new", t0); err != nil {
+		t.Fatalf("a new consumer with a stale one to replace: %v", err)
+	}
+	// Full of live ones: a new one is refused, a known one still reports.
+	wantCode(t, put("more", t0), envy.EConflict)
+	if err := put("live", t0.Add(time.Second)); err != nil {
+		t.Fatalf("a known consumer of a full scope: %v", err)
+	}
+	got, err := s.Consumers(ctx, "app", time.Time{})
+	if err != nil || len(got) != 2 || got[0].ID != "live" || got[1].ID != "new" {
+		t.Fatalf("Consumers = %+v, %v; want live and new", got, err)
+	}
+
+	n, err := s.PruneConsumers(ctx, t0.Add(time.Millisecond))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneConsumers = %d, %v; want the one not seen since", n, err)
+	}
+	if got, _ := s.Consumers(ctx, "app", time.Time{}); len(got) != 1 || got[0].ID != "live" {
+		t.Fatalf("after pruning: %+v", got)
+	}
+
+	if err := s.AppendAudit(ctx, envy.AuditEntry{At: t0, Action: "old"}, envy.AuditEntry{At: t0.Add(time.Hour), Action: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err = s.PruneAudit(ctx, t0.Add(time.Minute))
+	if err != nil || n < 1 {
+		t.Fatalf("PruneAudit = %d, %v", n, err)
+	}
+	left, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		if e.At.Before(t0.Add(time.Minute)) {
+			t.Errorf("audit entry %s at %v survived the prune", e.Action, e.At)
+		}
+	}
+	if len(left) == 0 || left[0].Action != "new" {
+		t.Fatalf("the newer entry went too: %+v", left)
 	}
 }
 
