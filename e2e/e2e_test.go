@@ -238,26 +238,8 @@ func testKill9(t *testing.T, s *server, token string, after func() *server) {
 	got := map[string]string{}
 	for g := 0; g < 8; g++ {
 		scope := fmt.Sprintf("e2e/kill/w%d", g)
-		status, body := s2.do(t, "GET", "/v1/scopes/"+scope+"/-/vars?reveal=true", nil)
-		if status == 404 {
-			continue
-		}
-		if status != 200 {
-			t.Fatalf("list %s after restart: %d %s", scope, status, body)
-		}
-		var list struct {
-			Items []struct {
-				Name  string  `json:"name"`
-				Value *string `json:"value"`
-			} `json:"items"`
-		}
-		if err := json.Unmarshal(body, &list); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range list.Items {
-			if v.Value != nil {
-				got[scope+"/"+v.Name] = *v.Value
-			}
+		for name, v := range listValues(t, s2, scope) {
+			got[scope+"/"+name] = v
 		}
 	}
 	for _, a := range acked {
