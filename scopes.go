@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ScopeInput updates a scope; nil fields keep their value.
@@ -40,16 +41,68 @@ func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope]
 	if len(q.Prefix) > MaxScopePath {
 		return Page[Scope]{}, Invalid(Field("query.prefix", "too_long", "prefix is longer than %d characters", MaxScopePath))
 	}
+	allow := func(p string) bool { return visible(t, p) }
 	page, err := fetchPage(limit, func(n int) ([]Scope, error) {
-		return s.store.ListScopes(ctx, ScopeQuery{
-			Prefix: q.Prefix, After: q.Cursor, Limit: n,
-			Allow: func(p string) bool { return visible(t, p) },
-		})
+		// Only the ranges the token's grants can match are read, in path
+		// order, so a token that sees few scopes costs few rows.
+		var out []Scope
+		for _, p := range visiblePrefixes(t, q.Prefix) {
+			if len(out) == n {
+				break
+			}
+			if q.Cursor >= p && !strings.HasPrefix(q.Cursor, p) {
+				continue // the whole range lies before the cursor
+			}
+			got, err := s.store.ListScopes(ctx, ScopeQuery{Prefix: p, After: q.Cursor, Limit: n - len(out), Allow: allow})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, got...)
+		}
+		return out, nil
 	}, func(sc Scope) string { return sc.Path })
 	for i := range page.Items {
 		page.Items[i] = hideInherits(t, page.Items[i])
 	}
 	return page, err
+}
+
+// visiblePrefixes returns the path prefixes, within prefix, under which
+// every scope that t may see lies: for each grant, its literal segments
+// before the first wildcard. They are sorted and none is a prefix of
+// another, so their ranges follow each other in path order. A grant that
+// starts with a wildcard gives prefix itself: the whole range.
+func visiblePrefixes(t *Token, prefix string) []string {
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range t.Permissions {
+		if len(g.Actions) == 0 {
+			continue
+		}
+		segs := strings.Split(g.Scopes, "/")
+		lit := 0
+		for lit < len(segs) && segs[lit] != "*" && segs[lit] != "**" {
+			lit++
+		}
+		p := strings.Join(segs[:lit], "/")
+		switch {
+		case strings.HasPrefix(prefix, p):
+			p = prefix
+		case !strings.HasPrefix(p, prefix):
+			continue // no path under p is under prefix
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	kept := out[:0]
+	for _, p := range out {
+		if len(kept) == 0 || !strings.HasPrefix(p, kept[len(kept)-1]) {
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
 
 // HiddenScope stands in an inherits list for a scope the caller may not
