@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/envy-dev/envy"
+)
+
+// TestAFailedCommitAcknowledgesNothing makes the COMMIT of a group commit
+// fail for real and checks that every write of that group gets an error,
+// that none of them is visible, before or after a reopen, and that the
+// store goes on to commit the next write.
+//
+// The failure is a deferred foreign key, which SQLite checks at COMMIT and
+// nowhere before: every statement of the batch succeeds, then the COMMIT
+// itself is refused, just as it would be on a full disk or an I/O error.
+func TestAFailedCommitAcknowledgesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "envy.db")
+	s := openTest(t, path)
+	defer func() { s.Close() }()
+	mustWrite(t, s, "app", "A", "0")
+	if err := s.do(ctx, func(t *txn) error {
+		if _, err := t.exec(`CREATE TABLE poison_parent (id INTEGER PRIMARY KEY)`); err != nil {
+			return err
+		}
+		_, err := t.exec(`CREATE TABLE poison (p INTEGER REFERENCES poison_parent (id) DEFERRABLE INITIALLY DEFERRED)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	release := blockWriter(t, s)
+	const n = 12
+	errs := make(chan error, n+1)
+	for i := range n {
+		go func() {
+			_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Plan: setVars(fmt.Sprintf("V%02d", i), "x", "A", fmt.Sprint(i+1))})
+			errs <- err
+		}()
+	}
+	go func() {
+		errs <- s.do(ctx, func(t *txn) error {
+			_, err := t.exec(`INSERT INTO poison (p) VALUES (42)`) // no parent 42: refused at COMMIT
+			return err
+		})
+	}()
+	waitQueued(t, s, n+1)
+	release()
+	for range n + 1 {
+		if err := <-errs; err == nil {
+			t.Fatal("a write of a batch whose COMMIT failed was acknowledged")
+		}
+	}
+
+	check := func(when string) {
+		t.Helper()
+		if rev, err := s.Revision(ctx); err != nil || rev != before {
+			t.Fatalf("%s: revision %d (%v), want %d: the failed batch moved it", when, rev, err, before)
+		}
+		tree, err := s.ScopeTree(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars := tree["app"].Vars
+		if len(vars) != 1 || vars[0].Name != "A" || string(vars[0].Sealed) != "0" || vars[0].Version != 1 {
+			t.Fatalf("%s: app holds %+v, want only A=0 at version 1", when, vars)
+		}
+	}
+	check("after the failed commit")
+	s.Close()
+	s = openTest(t, path)
+	check("after a reopen")
+	if res := mustWrite(t, s, "app", "A", "next"); res.Revision != before+1 {
+		t.Fatalf("the next write took revision %d, want %d", res.Revision, before+1)
+	}
+}
