@@ -1,10 +1,17 @@
 package wire
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 
 	"github.com/envy-dev/envy"
 )
@@ -94,5 +101,113 @@ func TestObjectRefusesAnotherJSONType(t *testing.T) {
 	err = o.Only("a")
 	if e := envy.AsError(err); e == nil || len(e.Fields) != 2 || e.Fields[0].Loc != "body.b" || e.Fields[1].Loc != "body.c" {
 		t.Errorf("Only = %v, want body.b and body.c refused in order", err)
+	}
+}
+
+// encode compresses data as the Content-Encoding enc does.
+func encode(t *testing.T, enc string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch enc {
+	case "gzip":
+		w = gzip.NewWriter(&buf)
+	case "br":
+		w = brotli.NewWriter(&buf)
+	case "deflate":
+		w = zlib.NewWriter(&buf)
+	case "raw-deflate":
+		w, _ = flate.NewWriter(&buf, flate.BestSpeed)
+	default:
+		t.Fatalf("no encoder for %s", enc)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func readEncoded(b *Body, enc string, body []byte) ([]byte, error) {
+	r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+	r.Header.Set("Content-Encoding", enc)
+	return b.Bytes(httptest.NewRecorder(), r)
+}
+
+func TestCompressedBodiesAreReadDecoded(t *testing.T) {
+	value := `{"value":"` + strings.Repeat("héllo $HOME #1 \"q\"\n", 100) + `"}`
+	for _, enc := range []string{"gzip", "br", "deflate", "raw-deflate"} {
+		t.Run(enc, func(t *testing.T) {
+			header := enc
+			if enc == "raw-deflate" {
+				header = "deflate" // as some clients send it
+			}
+			got, err := readEncoded(&Body{}, header, encode(t, enc, []byte(value)))
+			if err != nil || string(got) != value {
+				t.Fatalf("read %q, %v", got, err)
+			}
+		})
+	}
+	t.Run("codings in a list are undone last first", func(t *testing.T) {
+		body := encode(t, "br", encode(t, "gzip", []byte(value)))
+		if got, err := readEncoded(&Body{}, "gzip, br", body); err != nil || string(got) != value {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	})
+	t.Run("identity and upper case are understood", func(t *testing.T) {
+		if got, err := readEncoded(&Body{}, "GZIP", encode(t, "gzip", []byte(value))); err != nil || string(got) != value {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		if got, err := readEncoded(&Body{}, "identity", []byte(value)); err != nil || string(got) != value {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	})
+}
+
+func TestTheLimitAppliesToTheDecodedBody(t *testing.T) {
+	const limit = 1 << 20
+	// 64 MiB of zeros compress to 64 KiB with gzip and to a few hundred
+	// bytes with brotli; none may be inflated past the limit.
+	zeros := make([]byte, 64<<20)
+	for _, enc := range []string{"gzip", "br", "deflate"} {
+		t.Run(enc, func(t *testing.T) {
+			bomb := encode(t, enc, zeros)
+			if len(bomb) >= limit {
+				t.Fatalf("the bomb is %d bytes, not under the limit", len(bomb))
+			}
+			got, err := readEncoded(&Body{Limit: limit}, enc, bomb)
+			if envy.ErrorCode(err) != envy.ETooLarge || got != nil {
+				t.Fatalf("%d bytes, %v; want 413", len(got), err)
+			}
+			if !strings.Contains(envy.ErrorMessage(err), "larger than 1048576 bytes") {
+				t.Errorf("message %q", envy.ErrorMessage(err))
+			}
+		})
+	}
+	t.Run("a body exactly at the limit is read", func(t *testing.T) {
+		body := bytes.Repeat([]byte("a"), limit)
+		if got, err := readEncoded(&Body{Limit: limit}, "gzip", encode(t, "gzip", body)); err != nil || len(got) != limit {
+			t.Fatalf("%d bytes, %v", len(got), err)
+		}
+	})
+}
+
+func TestAnUnknownOrBrokenEncodingIsRefused(t *testing.T) {
+	for _, enc := range []string{"compress", "zstd", "gzip, gzip, gzip, gzip"} {
+		_, err := readEncoded(&Body{}, enc, []byte("{}"))
+		if envy.ErrorCode(err) != envy.EUnsupportedMedia || !strings.Contains(envy.ErrorMessage(err), "not supported") {
+			t.Errorf("%s: %v, want 415", enc, err)
+		}
+	}
+	own := envy.Errorf("own", "own")
+	if _, err := readEncoded(&Body{Words: Words{Encoding: func(string) error { return own }}}, "zstd", []byte("{}")); err != own {
+		t.Errorf("the API's words: %v", err)
+	}
+	for _, enc := range []string{"gzip", "br", "deflate"} {
+		if _, err := readEncoded(&Body{}, enc, []byte(`{"not":"compressed"}`)); envy.ErrorCode(err) != envy.EBadRequest {
+			t.Errorf("%s of plain text: %v, want 400", enc, err)
+		}
 	}
 }

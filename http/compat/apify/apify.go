@@ -1,7 +1,9 @@
 // Package apify serves Apify's Actor version environment variable API
-// (seed 001) over envy: /v2/acts/{actorId}/versions/{versionNumber}/env-vars
-// and .../env-vars/{envVarName}, in the scope
-// "acts/{actorId}/versions/{versionNumber}". Replies are wrapped in
+// (seed 001) over envy:
+// /v2/actors/{actorId}/versions/{versionNumber}/env-vars and
+// .../env-vars/{envVarName}, and the same under /v2/acts/ (the path Apify
+// keeps as an alias, and the one apify-client used before 2.23.4), both in
+// the scope "acts/{actorId}/versions/{versionNumber}". Replies are wrapped in
 // {"data":…}; isSecret is envy's secret flag, and a secret's value is never
 // returned, as on Apify. The token is read from "Authorization: Bearer" or,
 // as Apify allows, from ?token=.
@@ -19,6 +21,8 @@ package apify
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
@@ -27,10 +31,12 @@ import (
 	"github.com/envy-dev/envy/http/wire"
 )
 
-const (
-	collection = "/v2/acts/{actorId}/versions/{versionNumber}/env-vars"
-	item       = collection + "/{envVarName}"
-)
+// collections are the paths of a version's env vars: Apify's canonical
+// one and its alias.
+var collections = []string{
+	"/v2/actors/{actorId}/versions/{versionNumber}/env-vars",
+	"/v2/acts/{actorId}/versions/{versionNumber}/env-vars",
+}
 
 // Register mounts the dialect's routes on api.
 func Register(api *envyhttp.Server, svc *envy.Service) {
@@ -42,9 +48,12 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 	only := func(allow string) string {
 		return "This API endpoint can only be accessed using the following HTTP methods: " + allow
 	}
-	h.Handle(collection, only, dialect.Routes{"GET": h.list, "POST": h.create})
-	// Apify also documents POST as an update ("Update environment variable (POST)").
-	h.Handle(item, only, dialect.Routes{"GET": h.get, "PUT": h.update, "POST": h.update, "DELETE": h.delete})
+	for _, c := range collections {
+		h.Handle(c, only, dialect.Routes{"GET": h.list, "POST": h.create})
+		// Apify also documents POST as an update ("Update environment variable (POST)").
+		h.Handle(c+"/{envVarName}", only, dialect.Routes{"GET": h.get, "PUT": h.update, "POST": h.update, "DELETE": h.delete})
+	}
+	h.NotFound("/v2/", "This API endpoint does not exist.")
 }
 
 type handler struct {
@@ -59,6 +68,9 @@ type handler struct {
 var errMalformed = envy.Errorf(envy.EBadRequest, "Invalid input: The request body contains invalid data.")
 
 var words = wire.Words{
+	Encoding: func(enc string) error {
+		return envy.Errorf(codeUnsupportedEncoding, "Content-Encoding %s is not supported; use gzip, br or deflate.", strconv.Quote(enc))
+	},
 	TooLarge: func(limit int64) error {
 		return envy.Errorf(envy.ETooLarge, "Invalid input: The request body is larger than %d bytes.", limit)
 	},
@@ -139,14 +151,60 @@ type listJSON struct {
 	Items []envVarJSON `json:"items"`
 }
 
+// list answers the version's env vars by name, a page of them when the
+// request asks with Apify's offset, limit and desc; total counts them all.
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
+	page, err := pageOf(r)
+	if err != nil {
+		return err
+	}
 	// A version without env vars has no scope yet.
 	items, err := dialect.Views(r.Context(), h.Svc, scope, view)
 	if err != nil {
 		return err
 	}
-	h.JSON(w, http.StatusOK, dataJSON{listJSON{Total: len(items), Items: items}})
+	total := len(items)
+	if page.desc {
+		slices.Reverse(items)
+	}
+	items = items[min(page.offset, total):]
+	if page.limit > 0 {
+		items = items[:min(page.limit, len(items))]
+	}
+	h.JSON(w, http.StatusOK, dataJSON{listJSON{Total: total, Items: items}})
 	return nil
+}
+
+// page is a list request's window: Apify's offset, limit (0: all) and
+// desc.
+type page struct {
+	offset, limit int
+	desc          bool
+}
+
+func pageOf(r *http.Request) (page, error) {
+	var p page
+	q := r.URL.Query()
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"offset", &p.offset}, {"limit", &p.limit}} {
+		if s := q.Get(f.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return p, envy.Invalid(envy.Field("query."+f.name, "invalid", "%s must be a non-negative integer", f.name))
+			}
+			*f.v = n
+		}
+	}
+	switch q.Get("desc") {
+	case "", "0", "false":
+	case "1", "true":
+		p.desc = true
+	default:
+		return p, envy.Invalid(envy.Field("query.desc", "invalid", "desc must be true, false, 1 or 0"))
+	}
+	return p, nil
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) error {
@@ -172,8 +230,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) e
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", "/v2/acts/"+url.PathEscape(r.PathValue("actorId"))+"/versions/"+
-		url.PathEscape(r.PathValue("versionNumber"))+"/env-vars/"+url.PathEscape(v.Name))
+	w.Header().Set("Location", strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+url.PathEscape(v.Name))
 	h.JSON(w, http.StatusCreated, dataJSON{view(v)})
 	return nil
 }

@@ -347,3 +347,62 @@ func TestRateLimitsAreTheNativeOnes(t *testing.T) {
 		t.Error("429 without Retry-After")
 	}
 }
+
+func TestActorsIsTheCanonicalPathAndActsItsAlias(t *testing.T) {
+	e := newEnv(t, testenv.Options{})
+	actors := "/v2/actors/janedoe~my-actor/versions/0.1/env-vars"
+	r := do(t, e, "POST", actors, e.Admin, `{"name":"VIA_ACTORS","value":"a"}`)
+	wantStatus(t, r, 201)
+	if loc := r.Header.Get("Location"); loc != actors+"/VIA_ACTORS" {
+		t.Errorf("Location = %q", loc)
+	}
+	wantStatus(t, do(t, e, "POST", seedVars, e.Admin, `{"name":"VIA_ACTS","value":"b"}`), 201)
+	want := `{"data":{"total":2,"items":[{"name":"VIA_ACTORS","value":"a","isSecret":false},{"name":"VIA_ACTS","value":"b","isSecret":false}]}}`
+	wantBody(t, do(t, e, "GET", actors, e.Admin, ""), 200, want)
+	wantBody(t, do(t, e, "GET", seedVars, e.Admin, ""), 200, want)
+	wantBody(t, do(t, e, "PUT", actors+"/VIA_ACTS", e.Admin, `{"value":"c"}`), 200, `{"data":{"name":"VIA_ACTS","value":"c","isSecret":false}}`)
+	wantStatus(t, do(t, e, "DELETE", actors+"/VIA_ACTORS", e.Admin, ""), 204)
+	if n := nativeVar(t, e, seedScope, "VIA_ACTS"); n["value"] != "c" {
+		t.Errorf("native = %v", n)
+	}
+	if n := nativeVar(t, e, seedScope, "VIA_ACTORS"); n != nil {
+		t.Errorf("native still has %v", n)
+	}
+}
+
+func TestListsHonourOffsetLimitAndDesc(t *testing.T) {
+	e := newEnv(t, testenv.Options{})
+	for _, n := range []string{"A", "B", "C", "D"} {
+		wantStatus(t, do(t, e, "POST", seedVars, e.Admin, `{"name":"`+n+`","value":"v"}`), 201)
+	}
+	names := func(r testenv.Response) string {
+		t.Helper()
+		wantStatus(t, r, 200)
+		d := data(t, r)
+		var out []string
+		for _, it := range d["items"].([]any) {
+			out = append(out, it.(map[string]any)["name"].(string))
+		}
+		if d["total"] != float64(4) {
+			t.Errorf("total = %v, want all 4", d["total"])
+		}
+		return strings.Join(out, ",")
+	}
+	for q, want := range map[string]string{
+		"":                         "A,B,C,D",
+		"?limit=2":                 "A,B",
+		"?offset=1&limit=2":        "B,C",
+		"?offset=3":                "D",
+		"?offset=9":                "",
+		"?desc=true":               "D,C,B,A",
+		"?desc=1&offset=1&limit=2": "C,B",
+		"?limit=0":                 "A,B,C,D",
+	} {
+		if got := names(do(t, e, "GET", seedVars+q, e.Admin, "")); got != want {
+			t.Errorf("%s: %s, want %s", q, got, want)
+		}
+	}
+	for _, q := range []string{"?offset=-1", "?limit=x", "?desc=maybe"} {
+		wantError(t, do(t, e, "GET", seedVars+q, e.Admin, ""), 400, "invalid-input")
+	}
+}

@@ -34,6 +34,7 @@ var codes = dialect.Table{
 		envy.EInternal:               "internal-error",
 		envy.EUnavailable:            "service-unavailable",
 		dialect.CodeMethodNotAllowed: "method-not-allowed",
+		dialect.CodeNoRoute:          "record-not-found",
 	},
 	Status: map[envy.Code]int{
 		envy.EBadRequest:        http.StatusBadRequest,

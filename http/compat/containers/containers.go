@@ -64,6 +64,7 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 	serves := func(allow string) string { return "the route serves " + allow }
 	h.Handle("/api/v1/containers/{id}/env", serves, dialect.Routes{"GET": h.list, "PATCH": h.merge})
 	h.Handle("/api/v1/containers/{id}/env/{key}", serves, dialect.Routes{"PUT": h.set, "DELETE": h.remove})
+	h.NotFound("/api/v1/containers/", "no such route: the dialect serves /api/v1/containers/{id}/env and /env/{key}")
 }
 
 // words name the first unknown member of a {"value"} body and say what the

@@ -31,6 +31,7 @@ var errorTable = dialect.Table{
 		envy.ENotFound:               "CONTAINER_NOT_FOUND",
 		codeInvalidToken:             "INVALID_TOKEN",
 		dialect.CodeMethodNotAllowed: "METHOD_NOT_ALLOWED",
+		dialect.CodeNoRoute:          "NOT_FOUND",
 		envy.EConflict:               "CONFLICT",
 		envy.EPrecondition:           "PRECONDITION_FAILED",
 		envy.ETooLarge:               "PAYLOAD_TOO_LARGE",
@@ -46,6 +47,7 @@ var errorTable = dialect.Table{
 		codeInvalidToken:   http.StatusUnauthorized,
 	},
 	Messages: map[envy.Code]string{
+		dialect.CodeNoRoute:          "Not found",
 		envy.EInvalid:                "Invalid input parameters",
 		envy.EBadRequest:             "Invalid input parameters",
 		codeInvalidKey:               "Invalid Environment Variable Key",
@@ -64,6 +66,7 @@ var errorTable = dialect.Table{
 		envy.EUnavailable:            "Service unavailable",
 	},
 	Detail: map[envy.Code]bool{
+		dialect.CodeNoRoute:          true,
 		envy.EInvalid:                true,
 		envy.EBadRequest:             true,
 		codeInvalidKey:               true,

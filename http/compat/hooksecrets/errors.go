@@ -28,6 +28,7 @@ var errorTable = dialect.Table{
 		envy.ENotFound:               "inexistent_hook",
 		codeSecretNotFound:           "inexistent_secret",
 		dialect.CodeMethodNotAllowed: "method_not_allowed",
+		dialect.CodeNoRoute:          "not_found",
 		envy.EConflict:               "secret_exists",
 		envy.EPrecondition:           "concurrent_update",
 		envy.ETooLarge:               "payload_too_large",
@@ -43,6 +44,7 @@ var errorTable = dialect.Table{
 		envy.EPrecondition: http.StatusConflict,
 	},
 	Messages: map[envy.Code]string{
+		dialect.CodeNoRoute:          "Not Found",
 		envy.EBadRequest:             "Invalid request payload JSON format",
 		envy.EInvalid:                "Payload validation error",
 		envy.EUnauthenticated:        "Invalid token.",

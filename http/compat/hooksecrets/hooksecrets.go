@@ -57,6 +57,7 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
 		dialect.Routes{"GET": h.list, "POST": h.add, "PATCH": h.update, "DELETE": h.remove})
+	h.NotFound("/api/v2/", "Not Found")
 }
 
 // begin authenticates the request (a bearer token) and finds the hook's

@@ -25,6 +25,7 @@ var codes = dialect.Table{
 		envy.EInternal:               "InternalServerError",
 		envy.EUnavailable:            "ServiceUnavailableError",
 		dialect.CodeMethodNotAllowed: "MethodNotAllowedError",
+		dialect.CodeNoRoute:          "NotFoundError",
 	},
 	Messages: map[envy.Code]string{
 		envy.EUnauthenticated: "The request requires user authentication.",

@@ -14,7 +14,10 @@
 package smarthooks
 
 import (
+	"encoding/base64"
+	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -34,8 +37,9 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 		Name: "smarthooks", Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
-	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view, List: page}
 	ids.Mount("/api/2/hooks/envs", func(allow string) string { return "The route serves only " + allow }, h.create)
+	h.NotFound("/api/2/", "The requested resource was not found")
 }
 
 type handler struct {
@@ -139,3 +143,69 @@ var (
 	errInvalidID = envy.Errorf(envy.EBadRequest, "Invalid env record ID")
 	errNotFound  = envy.Errorf(envy.ENotFound, "Env record not found")
 )
+
+// Paging, as OneLogin's API 2 pages every list.
+const (
+	defaultLimit = 50
+	maxLimit     = 1000
+)
+
+// page answers one page of a list: ?limit= (1 to 1000, default 50) and
+// ?page= (from 1), or ?cursor= holding what a Before-Cursor or After-Cursor
+// header gave; the reply is the page's items, with the headers Total-Count,
+// Total-Pages, Current-Page, Page-Items, and Before-Cursor and After-Cursor
+// when there is a page before or after.
+func page(w http.ResponseWriter, r *http.Request, items []envVarJSON) (any, error) {
+	q := r.URL.Query()
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			return nil, errCursor
+		}
+		if q, err = url.ParseQuery(string(raw)); err != nil {
+			return nil, errCursor
+		}
+	}
+	limit, err := positive(q.Get("limit"), "limit", defaultLimit, maxLimit)
+	if err != nil {
+		return nil, err
+	}
+	n, err := positive(q.Get("page"), "page", 1, math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	pages := max(1, (len(items)+limit-1)/limit)
+	from := min(len(items), (n-1)*limit)
+	out := items[from:min(len(items), from+limit)]
+	h := w.Header()
+	h.Set("Total-Count", strconv.Itoa(len(items)))
+	h.Set("Total-Pages", strconv.Itoa(pages))
+	h.Set("Current-Page", strconv.Itoa(n))
+	h.Set("Page-Items", strconv.Itoa(len(out)))
+	if n > 1 {
+		h.Set("Before-Cursor", cursor(limit, min(n-1, pages)))
+	}
+	if n < pages {
+		h.Set("After-Cursor", cursor(limit, n+1))
+	}
+	return out, nil
+}
+
+// cursor is OneLogin's cursor form: base64 of "limit=N&page=P".
+func cursor(limit, page int) string {
+	return base64.StdEncoding.EncodeToString([]byte("limit=" + strconv.Itoa(limit) + "&page=" + strconv.Itoa(page)))
+}
+
+var errCursor = envy.Errorf(envy.EBadRequest, "Invalid cursor: send the value of a Before-Cursor or After-Cursor header")
+
+// positive reads a paging parameter: def when absent, else 1 to most.
+func positive(s, name string, def, most int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > most {
+		return 0, envy.Errorf(envy.EBadRequest, "%s must be an integer from 1 to %d", name, most)
+	}
+	return n, nil
+}

@@ -2,6 +2,7 @@ package smarthooks_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -441,4 +442,55 @@ func wrongLast(tok string) string {
 		last = 'y'
 	}
 	return tok[:len(tok)-1] + string(last)
+}
+
+func TestListsArePagedAsOneLoginPagesThem(t *testing.T) {
+	e := newEnv(t, testenv.Options{})
+	for _, n := range []string{"A", "B", "C", "D", "E"} {
+		if r := do(t, e, "POST", "/api/2/hooks/envs", e.Admin, `{"name":"`+n+`","value":"v"}`); r.Status != 201 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	}
+	names := func(r testenv.Response) string {
+		t.Helper()
+		if r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		var out []string
+		for _, it := range array(t, r) {
+			out = append(out, it["name"].(string))
+		}
+		return strings.Join(out, ",")
+	}
+	r := do(t, e, "GET", "/api/2/hooks/envs?limit=2", e.Admin, "")
+	if got := names(r); got != "A,B" {
+		t.Errorf("first page %s", got)
+	}
+	h := r.Header
+	if h.Get("Total-Count") != "5" || h.Get("Total-Pages") != "3" || h.Get("Current-Page") != "1" || h.Get("Page-Items") != "2" || h.Get("Before-Cursor") != "" {
+		t.Errorf("headers %v", h)
+	}
+	// The cursor is OneLogin's: base64 of the query of the next page.
+	if c := h.Get("After-Cursor"); c != "bGltaXQ9MiZwYWdlPTI=" {
+		t.Errorf("After-Cursor %q", c)
+	}
+	r = do(t, e, "GET", "/api/2/hooks/envs?cursor="+url.QueryEscape(h.Get("After-Cursor")), e.Admin, "")
+	if got := names(r); got != "C,D" || r.Header.Get("Current-Page") != "2" || r.Header.Get("Before-Cursor") == "" {
+		t.Errorf("second page %s %v", got, r.Header)
+	}
+	r = do(t, e, "GET", "/api/2/hooks/envs?limit=2&page=3", e.Admin, "")
+	if got := names(r); got != "E" || r.Header.Get("After-Cursor") != "" {
+		t.Errorf("last page %s %v", got, r.Header)
+	}
+	if got := names(do(t, e, "GET", "/api/2/hooks/envs?limit=2&page=9", e.Admin, "")); got != "" {
+		t.Errorf("a page past the end: %s", got)
+	}
+	if got := names(do(t, e, "GET", "/api/2/hooks/envs", e.Admin, "")); got != "A,B,C,D,E" {
+		t.Errorf("no paging: %s", got)
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "page=0", "page=x", "cursor=!!"} {
+		if r := do(t, e, "GET", "/api/2/hooks/envs?"+q, e.Admin, ""); r.Status != 400 || object(t, r)["name"] != "BadRequestError" {
+			t.Errorf("%s: %d %s", q, r.Status, r.Body)
+		}
+	}
 }

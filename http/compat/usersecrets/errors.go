@@ -31,6 +31,7 @@ var codes = dialect.Table{
 		envy.EInternal:               "internal_error",
 		envy.EUnavailable:            "service_unavailable_error",
 		dialect.CodeMethodNotAllowed: "invalid_request_error",
+		dialect.CodeNoRoute:          "not_found_error",
 	},
 	Status: map[envy.Code]int{
 		envy.ETooLarge:         http.StatusBadRequest,

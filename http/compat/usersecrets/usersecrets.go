@@ -34,8 +34,12 @@ func Register(api *envyhttp.Server, svc *envy.Service) {
 		Name: "usersecrets", Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
-	ids := &dialect.ByID[secretJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view}
+	ids := &dialect.ByID[secretJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view,
+		List: func(_ http.ResponseWriter, _ *http.Request, items []secretJSON) (any, error) {
+			return listJSON{Secrets: items, Total: len(items)}, nil
+		}}
 	ids.Mount("/api/v1/user/secrets", func(allow string) string { return "this route serves only " + allow }, h.create)
+	h.NotFound("/api/v1/user/", "no such route")
 }
 
 type handler struct {
@@ -102,6 +106,12 @@ type secretJSON struct {
 	Name        string  `json:"name"`
 	Provider    *string `json:"provider"`
 	UpdatedAt   string  `json:"updated_at"`
+}
+
+// listJSON is the platform's UserSecretsListResponse.
+type listJSON struct {
+	Secrets []secretJSON `json:"secrets"`
+	Total   int          `json:"total"`
 }
 
 func view(v envy.VarView) secretJSON {

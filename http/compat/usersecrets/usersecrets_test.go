@@ -170,7 +170,7 @@ func TestTheSeedsErrorExampleComesBackByteForByte(t *testing.T) {
 func TestListCreateGetDeleteGoThroughTheService(t *testing.T) {
 	e := newEnv(t, testenv.Options{})
 	t.Run("a user without secrets lists none", func(t *testing.T) {
-		wantBody(t, e.Do(t, "GET", secrets, e.Admin, ""), 200, "[]")
+		wantBody(t, e.Do(t, "GET", secrets, e.Admin, ""), 200, `{"secrets":[],"total":0}`)
 	})
 	r := e.Do(t, "POST", secrets, e.Admin, `{"name":"GITHUB_TOKEN","value":"ghp_0123456789abcdef"}`)
 	wantStatus(t, r, 201)
@@ -187,8 +187,14 @@ func TestListCreateGetDeleteGoThroughTheService(t *testing.T) {
 	t.Run("list answers every secret's metadata by name", func(t *testing.T) {
 		r := e.Do(t, "GET", secrets, e.Admin, "")
 		wantStatus(t, r, 200)
-		var items []map[string]any
-		if err := json.Unmarshal(r.Body, &items); err != nil || len(items) != 2 {
+		// The platform's UserSecretsListResponse: {"secrets":[…],"total":N}.
+		var list struct {
+			Secrets []map[string]any
+			Total   int
+		}
+		err := json.Unmarshal(r.Body, &list)
+		items := list.Secrets
+		if err != nil || len(items) != 2 || list.Total != 2 {
 			t.Fatalf("list = %s", r.Body)
 		}
 		if items[0]["name"] != "ANTHROPIC_KEY" || items[0]["masked_value"] != "sk-pro••••789" || items[1]["id"] != gh["id"] {

@@ -22,9 +22,16 @@ import (
 	"github.com/envy-dev/envy/http/wire"
 )
 
-// CodeMethodNotAllowed is the code of a method that a dialect's path does
-// not serve; each dialect's table says how it answers it.
-const CodeMethodNotAllowed envy.Code = "dialect.method_not_allowed"
+// Codes of what only the dialects' routing tells apart; each dialect's
+// table says how it answers them.
+const (
+	// CodeMethodNotAllowed is a method that a dialect's path does not
+	// serve: 405.
+	CodeMethodNotAllowed envy.Code = "dialect.method_not_allowed"
+	// CodeNoRoute is a path under a dialect's prefix that it does not
+	// serve: 404.
+	CodeNoRoute envy.Code = "dialect.no_route"
+)
 
 // API is one dialect mounted on a server.
 type API struct {
@@ -101,6 +108,16 @@ func (d *API) Handle(path string, message func(allow string) string, routes Rout
 	d.Server.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", list)
 		d.Errors.Write(w, r, envy.Errorf(CodeMethodNotAllowed, "%s", message(list)))
+	}))
+}
+
+// NotFound answers every path under prefix that no route of the dialect
+// serves with not found in the dialect's envelope, so that a client of the
+// platform reads every reply under its prefix.
+func (d *API) NotFound(prefix, message string) {
+	d.Server.Handle(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		d.Errors.Write(w, r, &envy.Error{Code: CodeNoRoute, Message: message})
 	}))
 }
 

@@ -16,7 +16,8 @@ type Table struct {
 	// Types are the type, name or code that the envelope carries.
 	Types map[envy.Code]string
 	// Status holds the statuses that differ from the native API's for the
-	// code (wire.Status; 405 for CodeMethodNotAllowed).
+	// code (wire.Status; 405 for CodeMethodNotAllowed, 404 for
+	// CodeNoRoute).
 	Status map[envy.Code]int
 	// Messages are fixed messages; a code without one says the error's
 	// own, which never holds a value.
@@ -45,6 +46,8 @@ func (t *Table) entry(code envy.Code) (Entry, bool) {
 	case ok:
 	case code == CodeMethodNotAllowed:
 		status = http.StatusMethodNotAllowed
+	case code == CodeNoRoute:
+		status = http.StatusNotFound
 	default:
 		status = wire.Status(code)
 	}

@@ -7,27 +7,13 @@ import (
 	"testing"
 
 	"github.com/envy-dev/envy"
-	envyhttp "github.com/envy-dev/envy/http"
-	"github.com/envy-dev/envy/http/compat/apify"
-	"github.com/envy-dev/envy/http/compat/containers"
-	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
-	"github.com/envy-dev/envy/http/compat/smarthooks"
-	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/internal/testenv"
 )
 
 func TestEveryDialectReadsBodiesUpToTheServersMaxBody(t *testing.T) {
-	o := testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
-		smarthooks.Register(api, svc)
-		apify.Register(api, svc)
-		usersecrets.Register(api, svc)
-		containers.Register(api, svc)
-		hooksecrets.Register(api, svc)
-	}}
-	o.HTTP.MaxBody = 64
-	e := testenv.New(t, o)
+	e := allDialects(t, 64)
 	big := `{"name":"A","value":"` + strings.Repeat("x", 64) + `"}`
 	for _, tc := range []struct{ method, path string }{
 		{"POST", "/api/2/hooks/envs"},

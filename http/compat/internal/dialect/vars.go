@@ -72,9 +72,9 @@ type ByID[V any] struct {
 	// the service's not found.
 	NotFound error
 	View     func(envy.VarView) V
-	// List wraps the views of a list in the reply; nil answers them as a
-	// bare array.
-	List func(items []V) any
+	// List makes the reply to a list of items: a page of them, headers, a
+	// wrapper; nil answers them all as a bare array.
+	List func(w http.ResponseWriter, r *http.Request, items []V) (any, error)
 }
 
 // Mount mounts the collection (GET lists, POST is create) and its items
@@ -93,7 +93,9 @@ func (b *ByID[V]) list(w http.ResponseWriter, r *http.Request, scope string) err
 	}
 	var reply any = items
 	if b.List != nil {
-		reply = b.List(items)
+		if reply, err = b.List(w, r, items); err != nil {
+			return err
+		}
 	}
 	b.API.JSON(w, http.StatusOK, reply)
 	return nil
