@@ -4,6 +4,7 @@
 // JSON body of the same size, started the same way:
 //
 //	go run ./bench [-duration 5s] [-conns 32] [-json bench/results.json] [-scopes 10000]
+//	go run ./bench -soak 5m [-rate 200] [-database-url postgres://…]
 //
 // It prints a table and writes the same figures as JSON. Absolute times
 // vary between machines; the ratio to the baseline in the same run is the
@@ -56,7 +57,17 @@ func main() {
 	out := flag.String("json", "bench/results.json", "where to write the figures as JSON")
 	scopes := flag.Int("scopes", 10000, "scopes of 50 vars for the memory case (0 skips it)")
 	watchers := flag.Int("watchers", 1000, "watchers for the watch delay case")
+	soak := flag.Duration("soak", 0, "instead of the benchmark, a soak run of this length (bench/soak.go)")
+	rate := flag.Int("rate", 200, "soak run: requests per second")
+	dbURL := flag.String("database-url", "", "soak run: use PostgreSQL at this URL (an empty database)")
 	flag.Parse()
+	if *soak > 0 {
+		if err := runSoak(*soak, *rate, *dbURL, "bench/soak.json"); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*duration, *conns, *out, *scopes, *watchers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -64,16 +75,11 @@ func main() {
 }
 
 func run(duration time.Duration, conns int, out string, nScopes, nWatchers int) error {
-	dir, err := os.MkdirTemp("", "envy-bench-")
+	dir, bin, err := buildEnvy()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "envy")
-	fmt.Fprintln(os.Stderr, "building envy…")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/envy").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, b)
-	}
 	token := "envy_" + strings.Repeat("0", 13) + "benchmarkTokenForEnvyLoadTest1"
 	srv, startup, err := startEnvy(bin, filepath.Join(dir, "data"), token)
 	if err != nil {
@@ -191,6 +197,22 @@ func run(duration time.Duration, conns int, out string, nScopes, nWatchers int) 
 
 // --- processes -------------------------------------------------------------
 
+// buildEnvy builds the envy binary into a new temp dir, which the caller
+// removes.
+func buildEnvy() (dir, bin string, err error) {
+	dir, err = os.MkdirTemp("", "envy-bench-")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "envy")
+	fmt.Fprintln(os.Stderr, "building envy…")
+	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/envy").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("go build: %v\n%s", err, b)
+	}
+	return dir, bin, nil
+}
+
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
@@ -209,8 +231,8 @@ func (p *proc) stop() {
 
 var readyRe = regexp.MustCompile(`url=(http://\S+)`)
 
-func startEnvy(bin, dataDir, token string) (*proc, time.Duration, error) {
-	cmd := exec.Command(bin, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0")
+func startEnvy(bin, dataDir, token string, flags ...string) (*proc, time.Duration, error) {
+	cmd := exec.Command(bin, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0"}, flags...)...)
 	cmd.Env = append(os.Environ(), "ENVY_BOOTSTRAP_TOKEN="+token)
 	stderr, _ := cmd.StderrPipe()
 	start := time.Now()
