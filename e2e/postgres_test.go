@@ -35,19 +35,6 @@ func (c *cluster) start(t *testing.T) *server {
 	return startServerWith(t, c.token, "--database-url", c.dbURL, "--master-key-file", c.masterKey, "--data-dir", t.TempDir())
 }
 
-// poll calls f until it returns true, failing the test after a generous
-// deadline; what describes what it waited for.
-func poll(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // setVar writes one var and returns the status and the revision taken.
 func (s *server) setVar(t *testing.T, scope, name, value string) (int, int64) {
 	t.Helper()
@@ -146,7 +133,7 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 			if status/100 != 2 {
 				t.Fatalf("write %d: %d", i, status)
 			}
-			poll(t, fmt.Sprintf("both watchers to see revision %d", rev), func() bool { return wa.reached(rev) && wb.reached(rev) })
+			waitUntil(t, fmt.Sprintf("both watchers to see revision %d", rev), func() bool { return wa.reached(rev) && wb.reached(rev) })
 		}
 		wa.check(t)
 		wb.check(t)
@@ -262,7 +249,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 
 	proxy.Block()
-	poll(t, "a read through a to fail with 503 while its database is down", func() bool {
+	waitUntil(t, "a read through a to fail with 503 while its database is down", func() bool {
 		status, _ := a.value(t, "outage/app", "V0")
 		return status == 503
 	})
@@ -296,22 +283,22 @@ func TestPostgresOutage(t *testing.T) {
 	missed := acked[len(acked)-1].rev
 
 	proxy.Unblock()
-	poll(t, "a to serve again once the database is back", func() bool {
+	waitUntil(t, "a to serve again once the database is back", func() bool {
 		status, _ := a.value(t, "outage/app", "V0")
 		return status == 200
 	})
-	poll(t, "/readyz to pass again", func() bool {
+	waitUntil(t, "/readyz to pass again", func() bool {
 		status, _ := a.do(t, "GET", "/readyz", nil)
 		return status == 200
 	})
-	poll(t, "a's watcher to hear of the writes it missed", func() bool { return wa.reached(missed) })
+	waitUntil(t, "a's watcher to hear of the writes it missed", func() bool { return wa.reached(missed) })
 	for end := i + 10; i < end; i++ {
 		if status := write([]*server{a, b}[i%2], i); status/100 != 2 {
 			t.Fatalf("write %d after the outage: %d", i, status)
 		}
 	}
 	last := acked[len(acked)-1].rev
-	poll(t, "watchers on both servers to reach the last revision", func() bool { return wa.reached(last) && wb.reached(last) })
+	waitUntil(t, "watchers on both servers to reach the last revision", func() bool { return wa.reached(last) && wb.reached(last) })
 	wa.check(t)
 	wb.check(t)
 	for _, s := range []*server{a, b} {

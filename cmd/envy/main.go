@@ -107,6 +107,7 @@ func (a *app) newRootCmd() *cobra.Command {
 	a.root = root
 	root.AddCommand(
 		newServerCmd(),
+		newMigrateCmd(),
 		a.newLoginCmd(),
 		a.newScopesCmd(),
 		a.newVarsCmd(),

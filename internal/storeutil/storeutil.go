@@ -8,8 +8,10 @@
 package storeutil
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -308,4 +310,97 @@ func ListScopes(q envy.ScopeQuery, fetch func(prefix, after string, n int) ([]en
 			return out, nil
 		}
 	}
+}
+
+// MoveTables are the tables that a move between stores (`envy migrate`)
+// copies, each a parent before its children, with the columns that order
+// its rows (its primary key). Both stores have the same tables and
+// columns, holding the same encodings.
+var MoveTables = []struct {
+	Name    string
+	OrderBy string
+}{
+	{"meta", "id"},
+	{"data_keys", "id"},
+	{"scopes", "path"},
+	{"scope_parents", "child, position"},
+	{"vars", "scope, name"},
+	{"history", "scope, revision, name"},
+	{"tokens", "id"},
+	{"audit", "id"},
+	{"consumers", "scope, id"},
+}
+
+// Rows is a chunk of one table's rows, as a move carries them: the column
+// names, and values that are nil, int64, bool, string or []byte (a store
+// may give other integer types; Normalize makes them int64).
+type Rows struct {
+	Table   string
+	Columns []string
+	Values  [][]any
+}
+
+// MoveChunk is how many rows a move carries at a time.
+const MoveChunk = 1000
+
+// Mover is what a store offers to move its data to another store: a dump
+// of every table in one snapshot, and a load into an empty store in one
+// transaction. It moves sealed values as they are, never opening one.
+type Mover interface {
+	// Dump calls put with the rows of each of MoveTables in turn, in
+	// order, in chunks, all read from one snapshot.
+	Dump(ctx context.Context, put func(Rows) error) error
+	// Load fills an empty store with what fill puts, all or nothing; it
+	// refuses a store that holds anything.
+	Load(ctx context.Context, fill func(put func(Rows) error) error) error
+}
+
+// Normalize turns a value as a driver returns it into the moved form:
+// integers become int64, booleans stay bool.
+func Normalize(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int8:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	}
+	return v
+}
+
+// ErrNotEmpty is Load's refusal of a store that holds data.
+var ErrNotEmpty = errors.New("the destination is not empty: a move only fills an empty database (a new one, with no scopes, tokens, audit entries or data keys)")
+
+// DumpRows reads a table's rows with next (which returns false when there
+// are no more) and hands them to put in chunks of MoveChunk, normalized.
+func DumpRows(table string, cols []string, next func() ([]any, bool, error), put func(Rows) error) error {
+	chunk := Rows{Table: table, Columns: cols}
+	for {
+		vals, ok, err := next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		for i, v := range vals {
+			vals[i] = Normalize(v)
+		}
+		chunk.Values = append(chunk.Values, vals)
+		if len(chunk.Values) == MoveChunk {
+			if err := put(chunk); err != nil {
+				return err
+			}
+			chunk.Values = nil
+		}
+	}
+	if len(chunk.Values) > 0 {
+		return put(chunk)
+	}
+	return nil
 }

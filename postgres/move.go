@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+var _ storeutil.Mover = (*Store)(nil)
+
+// Dump calls put with every table's rows, in chunks, read in one
+// repeatable-read transaction: one snapshot, while writes may go on.
+func (s *Store) Dump(ctx context.Context, put func(storeutil.Rows) error) error {
+	if s.closed.Load() {
+		return storeutil.ErrClosed()
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return s.dbErr("begin a dump", err)
+	}
+	defer tx.Rollback(context.Background())
+	for _, t := range storeutil.MoveTables {
+		if err := s.dumpTable(ctx, tx, t.Name, t.OrderBy, put); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) dumpTable(ctx context.Context, tx pgx.Tx, table, orderBy string, put func(storeutil.Rows) error) error {
+	rows, err := tx.Query(ctx, `SELECT * FROM `+table+` ORDER BY `+orderBy)
+	if err != nil {
+		return s.dbErr("dump "+table, err)
+	}
+	defer rows.Close()
+	var cols []string
+	for _, f := range rows.FieldDescriptions() {
+		cols = append(cols, f.Name)
+	}
+	err = storeutil.DumpRows(table, cols, func() ([]any, bool, error) {
+		if !rows.Next() {
+			return nil, false, rows.Err()
+		}
+		vals, err := rows.Values()
+		return vals, true, err
+	}, put)
+	return s.dbErr("dump "+table, err)
+}
+
+// Load fills an empty database with the rows fill puts, in one
+// transaction (COPY per chunk), then sets the audit id sequence past the
+// ids it loaded.
+func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) error) error) error {
+	return s.tx(ctx, "load", func(t *txn) error {
+		var n int64
+		if err := t.QueryRow(t.ctx, `SELECT (SELECT COUNT(*) FROM scopes) + (SELECT COUNT(*) FROM tokens) +
+			(SELECT COUNT(*) FROM audit) + (SELECT COUNT(*) FROM data_keys) + (SELECT revision FROM meta WHERE id = 1)`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 0 {
+			return storeutil.ErrNotEmpty
+		}
+		if _, err := t.Exec(t.ctx, `DELETE FROM meta`); err != nil {
+			return err
+		}
+		bools := map[string]bool{} // "table.column" of boolean columns
+		rows, err := t.Query(t.ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND data_type = 'boolean'`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return err
+			}
+			bools[c] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		err = fill(func(r storeutil.Rows) error {
+			for i, c := range r.Columns {
+				if !bools[r.Table+"."+c] {
+					continue
+				}
+				for _, row := range r.Values { // SQLite keeps booleans as 0 and 1
+					if v, ok := row[i].(int64); ok {
+						row[i] = v != 0
+					}
+				}
+			}
+			if _, err := t.CopyFrom(t.ctx, pgx.Identifier{r.Table}, r.Columns, pgx.CopyFromRows(r.Values)); err != nil {
+				return fmt.Errorf("load %s: %w", r.Table, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var metas int
+		if err := t.QueryRow(t.ctx, `SELECT COUNT(*) FROM meta`).Scan(&metas); err != nil {
+			return err
+		}
+		if metas != 1 {
+			return fmt.Errorf("the moved data has %d meta rows, want 1", metas)
+		}
+		_, err = t.Exec(t.ctx, `SELECT setval(pg_get_serial_sequence('audit', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM audit`)
+		return err
+	})
+}
