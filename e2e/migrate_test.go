@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/envy-dev/envy"
@@ -22,14 +21,6 @@ func migrate(t *testing.T, from, to string) (string, int) {
 		t.Fatal(err)
 	}
 	return string(out), 0
-}
-
-func (s *server) stop(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	s.exited(t)
 }
 
 // snapshot is what a user sees of a server's data: vars with their ids,
