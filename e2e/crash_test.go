@@ -176,22 +176,30 @@ func bulkValue(n, k int) string { return fmt.Sprintf("merge %d key %d", n, k) }
 func checkBulks(t *testing.T, s *server, lastBulk, inFlight map[int]int) {
 	t.Helper()
 	for m, last := range lastBulk {
-		got := listValues(t, s, fmt.Sprintf("crash/bulk%d", m))
-		var n int
-		if _, err := fmt.Sscanf(got["K00"], "merge %d key 0", &n); err != nil {
-			t.Fatalf("bulk scope %d: K00 is %q", m, got["K00"])
-		}
+		n := wholeMerge(t, s, m)
 		if n != last && n != inFlight[m] {
 			t.Fatalf("bulk scope %d holds merge %d; the last acknowledged was %d, the one in flight %d", m, n, last, inFlight[m])
 		}
-		for k := 0; k < bulkKeys; k++ {
-			name := fmt.Sprintf("K%02d", k)
-			if got[name] != bulkValue(n, k) {
-				t.Fatalf("bulk merge %d half applied: %s is %q", n, name, got[name])
-			}
-		}
 		lastBulk[m] = n
 	}
+}
+
+// wholeMerge checks that merger m's scope holds every key of one merge,
+// and returns the merge's number.
+func wholeMerge(t *testing.T, s *server, m int) int {
+	t.Helper()
+	got := listValues(t, s, fmt.Sprintf("crash/bulk%d", m))
+	var n int
+	if _, err := fmt.Sscanf(got["K00"], "merge %d key 0", &n); err != nil {
+		t.Fatalf("bulk scope %d: K00 is %q", m, got["K00"])
+	}
+	for k := 0; k < bulkKeys; k++ {
+		name := fmt.Sprintf("K%02d", k)
+		if got[name] != bulkValue(n, k) {
+			t.Fatalf("bulk merge %d half applied: %s is %q", n, name, got[name])
+		}
+	}
+	return n
 }
 
 // listValues returns the revealed values of a scope's vars (none when the

@@ -69,23 +69,7 @@ func TestMigrateFromSQLiteToPostgresAndBack(t *testing.T) {
 	key := filepath.Join(dirA, "master.key")
 
 	a := startServer(t, dirA, token)
-	for _, w := range []struct {
-		method, path string
-		body         any
-	}{
-		{"PATCH", "/v1/scopes/move/base/-/vars", map[string]any{"SHARED": "base", "DB_PASSWORD": map[string]any{"value": "s3cret-päss\nline2", "secret": true}}},
-		{"PUT", "/v1/scopes/move/app", map[string]any{"description": "the app", "inherits": []string{"move/base"}}},
-		{"PUT", "/v1/scopes/move/app/-/vars/API_KEY", map[string]any{"value": "sk-123456789", "secret": true}},
-		{"PUT", "/v1/scopes/move/app/-/vars/API_KEY", map[string]any{"value": "sk-987654321"}},
-		{"PUT", "/v1/scopes/move/app/-/vars/GONE", map[string]any{"value": "x"}},
-		{"DELETE", "/v1/scopes/move/app/-/vars/GONE", nil},
-		{"PUT", "/v1/scopes/move/app/-/consumers/worker-1", map[string]any{"revision": 1, "hostname": "h"}},
-		{"POST", "/v1/tokens", map[string]any{"name": "ci", "permissions": []map[string]any{{"scopes": "move/**", "actions": []string{"read"}}}}},
-	} {
-		if status, body := a.do(t, w.method, w.path, w.body); status/100 != 2 {
-			t.Fatalf("%s %s: %d %s", w.method, w.path, status, body)
-		}
-	}
+	seedMoveData(t, a)
 	before := snapshot(t, a)
 	if !strings.Contains(before["move/app/API_KEY"], "sk-987654321|2") ||
 		!strings.Contains(before["move/base/DB_PASSWORD"], "s3cret-päss\nline2|1|secret") || before["move/app history"] != "xxxx" {

@@ -126,6 +126,8 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newLogoutCmd(),
 		a.newSetupCmd(),
 		a.newKeysCmd(),
+		a.newBackupCmd(),
+		a.newRestoreCmd(),
 	)
 	return root
 }

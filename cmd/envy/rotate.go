@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/http/admin"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // rotateKeys is the server side of `envy keys rotate`: it opens the new
@@ -37,6 +39,19 @@ func rotateKeys(kr *crypto.Keyring) admin.Rotate {
 			return admin.RotateReply{}, envy.Errorf(envy.EInternal, "key rotation failed: %v", err)
 		}
 		return admin.RotateReply{Rewrapped: res.Rewrapped, AddedDataKey: res.Added}, nil
+	}
+}
+
+// backupOf is the server side of `envy backup`: a snapshot of the
+// server's own store, in one read transaction, while it serves.
+func backupOf(st envy.Store) admin.Backup {
+	return func(ctx context.Context, w io.Writer) error {
+		m, ok := st.(storeutil.Mover)
+		if !ok {
+			return envy.Errorf(envy.EInternal, "this store can't be backed up")
+		}
+		_, err := writeBackup(ctx, m, w)
+		return err
 	}
 }
 

@@ -321,7 +321,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
 	}
-	admin.Register(api, svc, rotateKeys(keys))
+	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(keys), Backup: backupOf(store)})
 
 	srv := &nethttp.Server{
 		Handler:           api.Handler(),

@@ -1,11 +1,13 @@
 // Package admin serves the operations on a whole server that an operator
-// runs with the CLI: `envy keys rotate` (POST /v1/admin/keys/rotate). They
-// need admin on every scope, and each is recorded in the audit log.
+// runs with the CLI: `envy keys rotate` (POST /v1/admin/keys/rotate) and
+// `envy backup` (GET /v1/admin/backup). They need admin on every scope, and
+// each is recorded in the audit log.
 package admin
 
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 
@@ -36,18 +38,54 @@ type RotateReply struct {
 // Rotate rotates the master key; its errors are envy errors.
 type Rotate func(ctx context.Context, in RotateRequest) (RotateReply, error)
 
+// Backup writes a consistent snapshot of the store to w.
+type Backup func(ctx context.Context, w io.Writer) error
+
+// Ops are the operations the routes run.
+type Ops struct {
+	Rotate Rotate
+	Backup Backup
+}
+
 // Register mounts the admin routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service, rotate Rotate) {
+func Register(api *envyhttp.Server, svc *envy.Service, ops Ops) {
 	body := &wire.Body{Limit: 64 << 10, RequireJSON: true}
-	api.Handle("POST /v1/admin/keys/rotate", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// admin authenticates r and checks that its token holds admin on
+	// every scope; it answers the refusal itself.
+	admin := func(w http.ResponseWriter, r *http.Request, action string) (*http.Request, bool) {
 		r2, err := api.Authenticate(r, bearer(r))
+		if err == nil {
+			err = svc.RequireAdmin(r2.Context(), action)
+		}
 		if err != nil {
 			api.WriteError(w, r, err)
+			return nil, false
+		}
+		return r2, true
+	}
+	api.Handle("GET /v1/admin/backup", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, ok := admin(w, r, "backup")
+		if !ok {
 			return
 		}
-		r = r2
-		if err := svc.RequireAdmin(r.Context(), "keys.rotate"); err != nil {
-			api.WriteError(w, r, err)
+		cw := &countingWriter{w: w}
+		err := svc.AdminOp(r.Context(), "backup", nil, func(ctx context.Context) error {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Cache-Control", "no-store")
+			return ops.Backup(ctx, cw)
+		})
+		if err != nil {
+			if cw.n == 0 {
+				api.WriteError(w, r, err)
+			}
+			// Else the stream just ends without its last line, which
+			// the client takes for what it is: a failed backup.
+			api.Logger().Error("backup failed", "err", err)
+		}
+	}))
+	api.Handle("POST /v1/admin/keys/rotate", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, ok := admin(w, r, "keys.rotate")
+		if !ok {
 			return
 		}
 		in, err := readRotate(body, w, r)
@@ -58,7 +96,7 @@ func Register(api *envyhttp.Server, svc *envy.Service, rotate Rotate) {
 		var out RotateReply
 		err = svc.AdminOp(r.Context(), "keys.rotate", nil, func(ctx context.Context) error {
 			var err error
-			out, err = rotate(ctx, in)
+			out, err = ops.Rotate(ctx, in)
 			return err
 		})
 		if err != nil {
@@ -107,6 +145,19 @@ func readRotate(body *wire.Body, w http.ResponseWriter, r *http.Request) (Rotate
 	}
 	in.NewDataKey = nd != nil && *nd
 	return in, nil
+}
+
+// countingWriter counts what was written, so that an error after the
+// first byte is not written into the body.
+type countingWriter struct {
+	w http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func bearer(r *http.Request) string {
