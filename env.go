@@ -58,19 +58,71 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 	return out, nil
 }
 
-// resolved is a scope's merged vars, computed from one set of the
-// store's immutable ScopeVars snapshots; it holds sealed values only.
+// resolved is a scope's merged vars as of the layers it was merged from;
+// it holds sealed values only.
 type resolved struct {
-	layers []*ScopeVars // in merge order; the cache entry is valid while the tree holds these
-	vars   []*StoredVar // sorted by name
+	layers []layerRev    // in merge order
+	vars   []resolvedVar // sorted by name
 	rev    int64
+}
+
+// layerRev names a layer of a resolved env as of one revision.
+type layerRev struct {
+	path string
+	rev  int64
+}
+
+// resolvedVar is what Env needs of a var: a copy, so that an entry
+// doesn't keep the store's whole snapshot alive, only the sealed bytes.
+type resolvedVar struct {
+	Scope   string
+	Name    string
+	Version int64
+	Secret  bool
+	Sealed  []byte
+}
+
+// envCache keeps resolved envs by scope path, bounded in bytes. An entry
+// is good while the scope's tree holds the same layers at the same
+// revisions: a change to a layer, its inherits included, takes a new
+// revision, and revisions only grow, so a changed, deleted and re-created
+// or re-parented layer never matches an old entry. Invalidating is thus
+// never needed for correctness, only to free memory early.
+type envCache struct{ *lru[string, *resolved] }
+
+// invalidate forgets the resolved envs that include scope.
+func (c envCache) invalidate(scope string) {
+	c.removeIf(func(path string, r *resolved) bool {
+		for _, l := range r.layers {
+			if l.path == scope {
+				return true
+			}
+		}
+		return path == scope
+	})
+}
+
+// invalidateAll forgets every resolved env.
+func (c envCache) invalidateAll() { c.clear() }
+
+// size estimates the bytes an entry holds; the sealed bytes it shares
+// with the store's snapshots count in full.
+func (r *resolved) size(path string) int {
+	n := 200 + len(path)
+	for _, l := range r.layers {
+		n += 32 + len(l.path)
+	}
+	for _, v := range r.vars {
+		n += 96 + len(v.Name) + len(v.Sealed)
+	}
+	return n
 }
 
 // resolve merges a scope's tree: inherited scopes in order, depth first,
 // then the scope's own vars, later layers winning. Each layer is sorted by
 // name, so this is a merge of sorted lists, not a map and a sort; and the
 // result is kept until one of the layers changes (reads are the hot path).
-func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]*StoredVar, int64, error) {
+func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]resolvedVar, int64, error) {
 	var layers []*ScopeVars
 	var walk func(p string, depth int) error
 	walk = func(p string, depth int) error {
@@ -89,16 +141,20 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]*StoredVar
 	if err := walk(path, 0); err != nil {
 		return nil, 0, err
 	}
-	if c, ok := s.resolved.Load(path); ok {
-		r := c.(*resolved)
-		if slices.Equal(r.layers, layers) {
-			return r.vars, r.rev, nil
-		}
+	same := func(r *resolved) bool {
+		return slices.EqualFunc(r.layers, layers, func(l layerRev, sv *ScopeVars) bool {
+			return l.path == sv.Scope.Path && l.rev == sv.Scope.Revision
+		})
 	}
+	if r, ok := s.envs.get(path, same); ok {
+		return r.vars, r.rev, nil
+	}
+	gen := s.envs.generation()
 	var vars []*StoredVar
-	var rev int64
-	for _, l := range layers {
-		rev = max(rev, l.Scope.Revision)
+	r := &resolved{layers: make([]layerRev, len(layers))}
+	for k, l := range layers {
+		r.layers[k] = layerRev{path: l.Scope.Path, rev: l.Scope.Revision}
+		r.rev = max(r.rev, l.Scope.Revision)
 		next := make([]*StoredVar, 0, len(vars)+len(l.Vars))
 		i, j := 0, 0
 		for i < len(vars) || j < len(l.Vars) {
@@ -117,8 +173,12 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]*StoredVar
 		}
 		vars = next
 	}
-	s.resolved.Store(path, &resolved{layers: layers, vars: vars, rev: rev})
-	return vars, rev, nil
+	r.vars = make([]resolvedVar, len(vars))
+	for i, v := range vars {
+		r.vars[i] = resolvedVar{Scope: v.Scope, Name: v.Name, Version: v.Version, Secret: v.Secret, Sealed: v.Sealed}
+	}
+	s.envs.put(gen, path, r, r.size(path))
+	return r.vars, r.rev, nil
 }
 
 func treeRevision(tree map[string]*ScopeVars) int64 {

@@ -20,21 +20,21 @@ func (s *Service) onNotice(n Notice) {
 	case NoticeScope:
 		s.hub.publish(n.Scope, n.Revision, false)
 	case NoticeScopeMeta: // inherits changed, or the scope is gone
-		s.resolved.Delete(n.Scope)
+		s.envs.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, true)
 	case NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
 		// token changes are rare, so forget them all.
-		s.tokens.Clear()
+		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
 	case NoticeConsumer:
-		s.noConsumers.Delete(n.Scope)
+		s.noConsumers.remove(n.Scope)
 	case NoticeResync:
 		// Notices were lost: nothing cached can be trusted until it is
 		// read again, and every watcher is told where its scope is now.
-		s.tokens.Clear()
-		s.resolved.Clear()
-		s.noConsumers.Clear()
+		s.tokens.invalidateAll()
+		s.envs.invalidateAll()
+		s.noConsumers.clear()
 		go s.hub.resync()
 	}
 }

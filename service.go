@@ -16,11 +16,12 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
-	tokens   sync.Map // SHA-256 → cachedToken
-	resolved sync.Map // scope path → *resolved
+	// The caches, each bounded in bytes (see CacheStats).
+	tokens tokenCache // by the SHA-256 of the plaintext
+	envs   envCache   // resolved envs by scope path
 	// noConsumers holds scopes seen without live consumers; consumer
 	// notices remove them.
-	noConsumers sync.Map
+	noConsumers *lru[string, struct{}]
 
 	audit     chan auditItem // reveals and refusals, written in batches
 	auditDone chan struct{}
@@ -56,7 +57,19 @@ type Options struct {
 	SweepEvery time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// TokenCacheBytes and EnvCacheBytes bound the caches of tokens and of
+	// resolved envs; 0 means the default (4 MB, 16 MB), < 0 no cache.
+	TokenCacheBytes int
+	EnvCacheBytes   int
 }
+
+// The default cache bounds. The resolved envs hold sealed values that the
+// store's scope cache may hold too, so the sum overstates what they add.
+const (
+	defaultTokenCacheBytes = 4 << 20  // some 10,000 tokens
+	defaultEnvCacheBytes   = 16 << 20 // some 80,000 resolved vars
+	noConsumersBytes       = 1 << 20  // some 10,000 scopes
+)
 
 // NewService returns a Service over store and keys. Call Close to flush
 // the audit log.
@@ -85,6 +98,12 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.TokenCacheBytes == 0 {
+		opts.TokenCacheBytes = defaultTokenCacheBytes
+	}
+	if opts.EnvCacheBytes == 0 {
+		opts.EnvCacheBytes = defaultEnvCacheBytes
+	}
 	s := &Service{
 		store:     store,
 		keys:      keys,
@@ -94,6 +113,10 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		auditDone: make(chan struct{}),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+
+		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
+		envs:        envCache{newLRU[string, *resolved](opts.EnvCacheBytes)},
+		noConsumers: newLRU[string, struct{}](noConsumersBytes),
 	}
 	s.hub = newHub(s)
 	s.unfollow = func() {}

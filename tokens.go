@@ -72,9 +72,30 @@ func HashToken(t string) []byte {
 	return h[:]
 }
 
+// tokenCache keeps found tokens by the SHA-256 of their plaintext, each
+// for tokenCacheTTL. Only tokens that exist are kept, so unknown hashes
+// can't fill it.
+type tokenCache struct{ *lru[string, cachedToken] }
+
+// invalidateAll forgets every token: token notices are by id, the cache
+// by hash, and token changes are rare.
+func (c tokenCache) invalidateAll() { c.clear() }
+
 type cachedToken struct {
 	tok     *Token
 	fetched time.Time
+}
+
+// tokenSize estimates the bytes a cached token holds, its key included.
+func tokenSize(t *Token) int {
+	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID)
+	for _, g := range t.Permissions {
+		n += 64 + len(g.Scopes)
+		for _, a := range g.Actions {
+			n += 16 + len(a)
+		}
+	}
+	return n
 }
 
 // tokenCacheTTL bounds how long a cached token is trusted. Token notices
@@ -91,9 +112,10 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 	key := string(sum[:])
 	now := s.now()
 	var tok *Token
-	if c, ok := s.tokens.Load(key); ok && !s.shared && now.Sub(c.(cachedToken).fetched) < tokenCacheTTL {
-		tok = c.(cachedToken).tok
+	if c, ok := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL }); ok {
+		tok = c.tok
 	} else {
+		gen := s.tokens.generation()
 		t, err := s.store.TokenByHash(ctx, sum[:])
 		if ErrorCode(err) == ENotFound {
 			return nil, Errorf(EUnauthenticated, "unknown token")
@@ -103,7 +125,7 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 		}
 		tok = &t
 		if !s.shared { // another server's revocation must count at once
-			s.tokens.Store(key, cachedToken{tok: tok, fetched: now})
+			s.tokens.put(gen, key, cachedToken{tok: tok, fetched: now}, tokenSize(tok))
 		}
 	}
 	if tok.RevokedAt != nil {
@@ -300,7 +322,7 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 	}
 	// The tokens it minted are revoked too, and their hashes are not at
 	// hand: forget every cached token rather than serve one of them.
-	s.tokens.Clear()
+	s.tokens.invalidateAll()
 	s.hub.revoke(ctx)
 	return nil
 }

@@ -97,7 +97,6 @@ func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) err
 		if err := t.queryRow(`SELECT COUNT(*) FROM meta`).Scan(&metas); err != nil || metas != 1 {
 			return fmt.Errorf("sqlite: the moved data has %d meta rows, want 1 (%v)", metas, err)
 		}
-		t.tokensChanged = true
 		return nil
 	})
 }

@@ -66,12 +66,11 @@ const (
 	// callers block on sending (still honouring their contexts).
 	queueSize = 4 * maxBatch
 
-	// scopeCacheBytes and tokenCacheEntries bound the read caches, so that
-	// resident memory stays bounded however many scopes are read. 32 MB
+	// scopeCacheBytes bounds the scope cache, so that resident memory
+	// stays bounded however many scopes are read. 32 MB
 	// holds about 100,000 sealed vars (2,000 scopes of 50): the scopes a
 	// deploy reads at once; the rest are a reader-pool query away.
-	scopeCacheBytes   = 32 << 20
-	tokenCacheEntries = 10000
+	scopeCacheBytes = 32 << 20
 )
 
 // ErrLocked is what Open answers when another process (another envy
@@ -100,7 +99,6 @@ type Store struct {
 	rev     atomic.Int64 // newest committed revision; only the writer moves it
 	commits atomic.Int64 // group commits so far, for tests and metrics
 	scopes  *scopeCache
-	tokens  *tokenCache
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -124,7 +122,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		scopes:  newScopeCache(scopeCacheBytes),
-		tokens:  newTokenCache(tokenCacheEntries),
 	}
 	if s.lock, err = lockFile(abs + ".lock"); err != nil {
 		if errors.Is(err, ErrLocked) {

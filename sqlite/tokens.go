@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -30,25 +29,6 @@ func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
 	t.CreatedAt = storeutil.FromNanos(created)
 	t.ExpiresAt, t.RevokedAt = storeutil.FromNullNanos(expires), storeutil.FromNullNanos(rev)
 	return t, nil
-}
-
-// cloneToken deep-copies a token, so that callers can't reach into the
-// cache.
-func cloneToken(t envy.Token) envy.Token {
-	t.Hash = slices.Clone(t.Hash)
-	t.Permissions = slices.Clone(t.Permissions)
-	for i := range t.Permissions {
-		t.Permissions[i].Actions = slices.Clone(t.Permissions[i].Actions)
-	}
-	if t.ExpiresAt != nil {
-		e := *t.ExpiresAt
-		t.ExpiresAt = &e
-	}
-	if t.RevokedAt != nil {
-		r := *t.RevokedAt
-		t.RevokedAt = &r
-	}
-	return t
 }
 
 // CreateToken stores a new token; with onlyIfNone, only into an empty
@@ -102,7 +82,6 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 		if err := t.audit(audit, 0); err != nil {
 			return err
 		}
-		t.tokensChanged = true
 		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
 		created = true
 		return nil
@@ -113,16 +92,12 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 	return created, nil
 }
 
-// TokenByHash finds a token by the SHA-256 of its plaintext. Every
-// authenticated request asks, so found tokens are cached.
+// TokenByHash finds a token by the SHA-256 of its plaintext. The Service
+// caches what it finds, so the store does not.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error) {
 	if s.closed.Load() {
 		return envy.Token{}, storeutil.ErrClosed()
 	}
-	if t, ok := s.tokens.get(hash); ok {
-		return cloneToken(t), nil
-	}
-	gen := s.tokens.generation()
 	t, err := scanToken(s.readers.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -130,7 +105,6 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (envy.Token, error
 		}
 		return envy.Token{}, dbErr("look up a token", err)
 	}
-	s.tokens.fill(gen, cloneToken(t))
 	return t, nil
 }
 
@@ -213,7 +187,6 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 		if err := t.audit(audit, 0); err != nil {
 			return err
 		}
-		t.tokensChanged = true
 		return nil
 	})
 }

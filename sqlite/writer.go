@@ -149,10 +149,9 @@ func (s *Store) fill(batch []*op) []*op {
 // batch is what the ops of one transaction did, to be published after
 // the COMMIT.
 type batch struct {
-	scopes        map[string]*envy.ScopeVars // new state by path; nil: gone, or not known
-	tokensChanged bool
-	rev           int64         // the newest revision taken, starting from the committed one
-	notices       []envy.Notice // what the ops did, in order, for subscribers
+	scopes  map[string]*envy.ScopeVars // new state by path; nil: gone, or not known
+	rev     int64                      // the newest revision taken, starting from the committed one
+	notices []envy.Notice              // what the ops did, in order, for subscribers
 }
 
 // runBatch runs the ops in one transaction, each in its own savepoint so
@@ -208,7 +207,6 @@ func (s *Store) runBatch(ops []*op) {
 			for p, sv := range t.scopes {
 				b.scopes[p] = sv
 			}
-			b.tokensChanged = b.tokensChanged || t.tokensChanged
 			b.rev = max(b.rev, t.rev)
 			b.notices = append(b.notices, t.notices...)
 		}
@@ -235,9 +233,6 @@ func (s *Store) runBatch(ops []*op) {
 	// its own write.
 	s.rev.Store(b.rev)
 	s.scopes.apply(b.scopes)
-	if b.tokensChanged {
-		s.tokens.invalidate()
-	}
 	s.Publish(b.notices...)
 	answer(errs, nil)
 }
@@ -301,10 +296,9 @@ type txn struct {
 	now time.Time
 
 	// What this op did, merged into the batch only when it succeeds.
-	scopes        map[string]*envy.ScopeVars
-	tokensChanged bool
-	rev           int64
-	notices       []envy.Notice
+	scopes  map[string]*envy.ScopeVars
+	rev     int64
+	notices []envy.Notice
 }
 
 // notify queues a notice for the subscribers, published once the batch
