@@ -179,3 +179,18 @@ func TestBackupAndRestoreAcrossStores(t *testing.T) {
 	pg2 := startServerWith(t, token, "--database-url", dbURL2, "--master-key-file", key, "--data-dir", t.TempDir())
 	checkRestored(t, "PostgreSQL backup restored into PostgreSQL", pg2, pgBefore, pgAudit, ci)
 }
+
+func TestBackupOfANewServerRestores(t *testing.T) {
+	token := envy.NewTokenValue()
+	dir := t.TempDir()
+	s := startServer(t, dir, token)
+	file := filepath.Join(t.TempDir(), "new.jsonl")
+	s.mustCLI(t, "", "backup", file)
+	s.stop(t)
+	dir2 := t.TempDir()
+	s.mustCLI(t, "", "restore", file, "--to", "sqlite:"+dir2)
+	s2 := startServerWith(t, token, "--data-dir", dir2, "--master-key-file", filepath.Join(dir, "master.key"))
+	if status, body := s2.do(t, "PUT", "/v1/scopes/new/-/vars/A", map[string]any{"value": "1"}); status != 201 {
+		t.Fatalf("write after restoring a new server's backup: %d %s", status, body)
+	}
+}

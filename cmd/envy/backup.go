@@ -89,13 +89,12 @@ func (d *digests) add(r storeutil.Rows) {
 func (d *digests) tables() map[string]backupTable {
 	out := map[string]backupTable{}
 	for _, t := range storeutil.MoveTables {
-		bt := backupTable{Rows: d.rows[t.Name]}
-		h := d.h[t.Name]
-		if h == nil {
-			h = sha256.New()
+		// A table without rows digests as zeros, as summarize has it.
+		var sum [sha256.Size]byte
+		if h := d.h[t.Name]; h != nil {
+			copy(sum[:], h.Sum(nil))
 		}
-		bt.SHA256 = hex.EncodeToString(h.Sum(nil))
-		out[t.Name] = bt
+		out[t.Name] = backupTable{Rows: d.rows[t.Name], SHA256: hex.EncodeToString(sum[:])}
 	}
 	return out
 }
