@@ -32,6 +32,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
+	"github.com/envy-dev/envy/web"
 )
 
 // serverConfig is every setting of `envy server`, read from flags and
@@ -322,6 +323,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		dialectRegister[d](api, svc)
 	}
 	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(keys), Backup: backupOf(store)})
+	web.Mount(api, svc, web.Options{Secure: c.tlsCert != ""}) // the dashboard at /ui/
 
 	srv := &nethttp.Server{
 		Handler:           api.Handler(),

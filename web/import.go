@@ -1,0 +1,145 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/dotenv"
+)
+
+// importLine is one var of an import preview. Values are never shown:
+// the preview names what changes.
+type importLine struct {
+	Name   string
+	Secret bool
+	Note   string
+}
+
+type importData struct {
+	Scope     envy.Scope
+	ID        string
+	Added     []importLine
+	Changed   []importLine
+	Removed   []importLine
+	Unchanged int
+	NewSecret bool
+}
+
+func (d importData) Empty() bool { return len(d.Added)+len(d.Changed)+len(d.Removed) == 0 }
+
+// importPreview parses a pasted .env file and shows what applying it
+// changes: the scope's vars become exactly the file's.
+func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path string) {
+	ctx := r.Context()
+	back := scopeURL(path)
+	text := r.PostFormValue("dotenv")
+	if strings.TrimSpace(text) == "" {
+		h.back(w, r, back, &flash{Error: true, Text: "Paste the contents of a .env file to import."})
+		return
+	}
+	kvs, err := dotenv.Parse(strings.NewReader(text))
+	if err != nil {
+		h.back(w, r, back, &flash{Error: true, Text: "The pasted file is not a valid .env file: " + err.Error()})
+		return
+	}
+	sc, err := h.svc.GetScope(ctx, path)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	// With the reveal permission the preview compares secrets too (an
+	// audited reveal, like any); without it a secret in the file is
+	// listed as set, and the apply keeps it as it is when equal.
+	reveal := h.svc.Can(ctx, envy.ActReveal, path)
+	cur, err := h.svc.ListVars(ctx, path, reveal)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d := importData{Scope: sc, NewSecret: r.PostFormValue("secret") == "on"}
+	file := map[string]string{}
+	for _, kv := range kvs {
+		file[kv.Name] = kv.Value
+	}
+	have := map[string]bool{}
+	for _, v := range cur.Items {
+		have[v.Name] = true
+		val, ok := file[v.Name]
+		switch {
+		case !ok:
+			d.Removed = append(d.Removed, importLine{Name: v.Name, Secret: v.Secret})
+		case v.Value == nil:
+			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file; kept as it is if equal"})
+		case v.Value.Reveal() != val:
+			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: v.Secret})
+		default:
+			d.Unchanged++
+		}
+	}
+	names := make([]string, 0, len(file))
+	for n := range file {
+		if !have[n] {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret})
+	}
+	s := sessionFrom(ctx)
+	p := &pendingImport{id: randomID(), scope: path, revision: sc.Revision, kvs: kvs, newSecret: d.NewSecret}
+	s.mu.Lock()
+	s.pending = p
+	s.mu.Unlock()
+	d.ID = p.id
+	h.render(w, r, http.StatusOK, "import", &view{Title: "Import into " + path, Section: "scopes", Data: d})
+}
+
+// importApply applies the previewed import as one change, only if the
+// scope is still at the revision the preview was made against.
+func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path string) {
+	ctx := r.Context()
+	back := scopeURL(path)
+	s := sessionFrom(ctx)
+	s.mu.Lock()
+	p := s.pending
+	if p != nil && p.id == r.PostFormValue("id") && p.scope == path {
+		s.pending = nil
+	} else {
+		p = nil
+	}
+	s.mu.Unlock()
+	if p == nil {
+		h.back(w, r, back, &flash{Error: true, Text: "That import preview is no longer pending; paste the file again."})
+		return
+	}
+	cur, err := h.svc.ListVars(ctx, path, false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	secret := map[string]bool{}
+	for _, v := range cur.Items {
+		secret[v.Name] = v.Secret
+	}
+	in := make(map[string]envy.VarInput, len(p.kvs))
+	for _, kv := range p.kvs {
+		sec, ok := secret[kv.Name]
+		if !ok {
+			sec = p.newSecret
+		}
+		in[kv.Name] = envy.VarInput{Value: ptr(envy.NewSensitive(kv.Value)), Secret: ptr(sec)}
+	}
+	info, err := h.svc.ReplaceVars(ctx, path, in, envy.Cond{IfRevision: p.revision})
+	if envy.ErrorCode(err) == envy.EPrecondition {
+		h.back(w, r, back, &flash{Error: true, Text: "The scope changed since the preview, so nothing was imported. Paste the file again to see what it changes now."})
+		return
+	}
+	if err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
+	h.back(w, r, back, &flash{Text: "Imported " + plural(len(p.kvs), "var", "vars") + " as revision " + itoa(info.Revision) + "."})
+}

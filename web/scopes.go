@@ -1,0 +1,377 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/envy-dev/envy"
+)
+
+// scopeRow is one line of the scopes tree: a scope, or a path that only
+// groups scopes below it.
+type scopeRow struct {
+	Path      string
+	Group     bool // no scope at this path, only below it
+	Vars      int
+	Revision  int64
+	Synced    string // "synced", "behind", or "" when nobody reports
+	Consumers int
+}
+
+type scopesData struct {
+	Query string
+	Rows  []scopeRow
+	Count int // scopes shown
+	Total int // scopes visible
+	More  bool
+}
+
+// maxListed bounds the scopes one page lists.
+const maxListed = 5000
+
+func (h *Handler) scopesPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var all []envy.Scope
+	cursor := ""
+	more := false
+	for {
+		p, err := h.svc.ListScopes(ctx, envy.ScopeListQuery{Cursor: cursor, Limit: 1000})
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		all = append(all, p.Items...)
+		if p.NextCursor == "" {
+			break
+		}
+		if len(all) >= maxListed {
+			more = true
+			break
+		}
+		cursor = p.NextCursor
+	}
+	d := scopesData{Query: q, Total: len(all), More: more}
+	seen := map[string]bool{}
+	needle := strings.ToLower(q)
+	for _, sc := range all {
+		if needle != "" && !strings.Contains(strings.ToLower(sc.Path), needle) {
+			continue
+		}
+		// The groups above a scope that are not scopes themselves.
+		segs := strings.Split(sc.Path, "/")
+		for i := 1; i < len(segs); i++ {
+			g := strings.Join(segs[:i], "/")
+			if !seen[g] {
+				seen[g] = true
+				d.Rows = append(d.Rows, scopeRow{Path: g, Group: true})
+			}
+		}
+		seen[sc.Path] = true
+		row := scopeRow{Path: sc.Path, Vars: sc.VarCount, Revision: sc.Revision}
+		if h.svc.Can(ctx, envy.ActRead, sc.Path) {
+			if st, err := h.svc.Status(ctx, sc.Path); err == nil && len(st.Consumers) > 0 {
+				row.Consumers = len(st.Consumers)
+				row.Synced = "behind"
+				if st.Synced {
+					row.Synced = "synced"
+				}
+			}
+		}
+		d.Rows = append(d.Rows, row)
+		d.Count++
+	}
+	// A group row that turned out to be a scope too (listed after a
+	// deeper path) is dropped: the scope's row stands for it.
+	rows := d.Rows[:0]
+	scopes := map[string]bool{}
+	for _, row := range d.Rows {
+		if !row.Group {
+			scopes[row.Path] = true
+		}
+	}
+	for _, row := range d.Rows {
+		if row.Group && scopes[row.Path] {
+			continue
+		}
+		rows = append(rows, row)
+	}
+	d.Rows = rows
+	sort.SliceStable(d.Rows, func(i, j int) bool { return d.Rows[i].Path < d.Rows[j].Path })
+	h.render(w, r, http.StatusOK, "scopes", &view{Title: "Scopes", Section: "scopes", Data: d})
+}
+
+// splitList reads a list typed one per line or separated by commas.
+func splitList(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' })
+	if f == nil {
+		return []string{}
+	}
+	return f
+}
+
+func (h *Handler) createScope(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	path := strings.Trim(strings.TrimSpace(r.PostFormValue("path")), "/")
+	desc := strings.TrimSpace(r.PostFormValue("description"))
+	inherits := splitList(r.PostFormValue("inherits"))
+	back := Prefix + "scopes"
+	if path == "" {
+		h.back(w, r, back, &flash{Error: true, Text: "Give the new scope a path, such as acme/web/prod."})
+		return
+	}
+	if _, err := h.svc.GetScope(ctx, path); err == nil {
+		h.back(w, r, back, &flash{Error: true, Text: "Scope " + path + " already exists."})
+		return
+	}
+	if _, _, err := h.svc.PutScope(ctx, path, envy.ScopeInput{Description: &desc, Inherits: &inherits}, envy.Cond{}); err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
+	h.back(w, r, scopeURL(path), &flash{Text: "Created scope " + path + "."})
+}
+
+// varRow is a var as the scope page shows it.
+type varRow struct {
+	Name        string
+	Value       string // the value, or the mask of a secret
+	Secret      bool
+	Masked      bool
+	Revealed    bool
+	Description string
+	Version     int64
+	UpdatedBy   string
+	From        string // the scope an inherited var comes from
+	ShadowedBy  string // the scope whose var of the same name wins
+}
+
+type inheritRow struct {
+	Path   string
+	Hidden bool
+}
+
+type scopeData struct {
+	Scope      envy.Scope
+	Own        []varRow
+	Inherited  []varRow
+	Inherits   []inheritRow
+	HiddenAny  bool
+	CanWrite   bool
+	CanReveal  bool
+	RevealFor  int
+	Inheritstr string
+}
+
+func (h *Handler) scopePage(w http.ResponseWriter, r *http.Request, path string) {
+	h.renderScope(w, r, path, nil)
+}
+
+// renderScope renders the scope page, with the values in revealed shown.
+func (h *Handler) renderScope(w http.ResponseWriter, r *http.Request, path string, revealed map[string]string) {
+	ctx := r.Context()
+	sc, err := h.svc.GetScope(ctx, path)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	own, err := h.svc.ListVars(ctx, path, false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d := scopeData{
+		Scope:     sc,
+		CanWrite:  h.svc.Can(ctx, envy.ActWrite, path),
+		CanReveal: h.svc.Can(ctx, envy.ActReveal, path),
+		RevealFor: int(h.opts.RevealFor.Seconds()),
+	}
+	var shown []string
+	for _, p := range sc.Inherits {
+		d.Inherits = append(d.Inherits, inheritRow{Path: p, Hidden: p == envy.HiddenScope})
+		if p == envy.HiddenScope {
+			d.HiddenAny = true
+		} else {
+			shown = append(shown, p)
+		}
+	}
+	d.Inheritstr = strings.Join(shown, "\n")
+	for _, v := range own.Items {
+		row := rowOf(v)
+		if val, ok := revealed[v.Name]; ok {
+			row.Value, row.Masked, row.Revealed = val, false, true
+		}
+		d.Own = append(d.Own, row)
+	}
+	layers, err := h.layers(ctx, sc)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	// winner is the scope whose var wins, for each name: the last layer
+	// that has it, the scope's own vars last of all.
+	winner := map[string]string{}
+	for _, l := range layers {
+		for _, v := range l.Items {
+			winner[v.Name] = l.Scope
+		}
+	}
+	for _, v := range own.Items {
+		winner[v.Name] = path
+	}
+	for _, l := range layers {
+		for _, v := range l.Items {
+			row := rowOf(v)
+			row.From = l.Scope
+			if wv := winner[v.Name]; wv != l.Scope {
+				row.ShadowedBy = wv
+			}
+			d.Inherited = append(d.Inherited, row)
+		}
+	}
+	h.render(w, r, http.StatusOK, "scope", &view{Title: path, Section: "scopes", Data: d})
+}
+
+func rowOf(v envy.VarView) varRow {
+	row := varRow{Name: v.Name, Secret: v.Secret, Description: v.Description, Version: v.Version, UpdatedBy: v.UpdatedBy}
+	switch {
+	case v.Value != nil && !v.Secret:
+		row.Value = v.Value.Reveal()
+	case v.MaskedValue != nil:
+		row.Value, row.Masked = *v.MaskedValue, true
+	default:
+		row.Masked = true
+	}
+	return row
+}
+
+// layers lists the vars of the scopes sc inherits, in merge order (depth
+// first, later ones winning), each read with the caller's permissions;
+// scopes the caller may not read are left out (the page says so).
+func (h *Handler) layers(ctx context.Context, sc envy.Scope) ([]envy.VarList, error) {
+	var out []envy.VarList
+	seen := map[string]bool{sc.Path: true}
+	var walk func(s envy.Scope, depth int) error
+	walk = func(s envy.Scope, depth int) error {
+		if depth > envy.MaxInheritDepth {
+			return nil
+		}
+		for _, p := range s.Inherits {
+			if p == envy.HiddenScope || seen[p] {
+				continue
+			}
+			seen[p] = true
+			parent, err := h.svc.GetScope(ctx, p)
+			if err != nil {
+				if code := envy.ErrorCode(err); code == envy.ENotFound || code == envy.EForbidden {
+					continue
+				}
+				return err
+			}
+			if err := walk(parent, depth+1); err != nil {
+				return err
+			}
+			vl, err := h.svc.ListVars(ctx, p, false)
+			if err != nil {
+				return err
+			}
+			out = append(out, vl)
+		}
+		return nil
+	}
+	return out, walk(sc, 0)
+}
+
+func (h *Handler) setVar(w http.ResponseWriter, r *http.Request, path string) {
+	back := scopeURL(path)
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	secret := r.PostFormValue("secret") == "on"
+	desc := r.PostFormValue("description")
+	in := envy.VarInput{Secret: &secret, Description: &desc}
+	o := envy.SetOptions{Mode: envy.CreateOnly, ScopeMustExist: true}
+	value := r.PostFormValue("value")
+	if r.PostFormValue("mode") == "edit" {
+		o.Mode = envy.UpdateOnly
+		// A secret's value is never sent to the page: left blank, it
+		// keeps its value.
+		if value != "" || r.PostFormValue("was_secret") != "on" {
+			in.Value = ptr(envy.NewSensitive(value))
+		}
+	} else {
+		in.Value = ptr(envy.NewSensitive(value))
+	}
+	if name == "" {
+		h.back(w, r, back, &flash{Error: true, Text: "Give the var a name, such as DATABASE_URL."})
+		return
+	}
+	_, info, err := h.svc.SetVar(r.Context(), path, name, in, o)
+	if err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
+	verb := "Updated"
+	if info.Created {
+		verb = "Added"
+	}
+	h.back(w, r, back, &flash{Text: verb + " " + name + " (revision " + itoa(info.Revision) + ")."})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (h *Handler) deleteVar(w http.ResponseWriter, r *http.Request, path string) {
+	back := scopeURL(path)
+	name := r.PostFormValue("name")
+	info, err := h.svc.DeleteVar(r.Context(), path, name, envy.Cond{})
+	if err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
+	h.back(w, r, back, &flash{Text: "Deleted " + name + " (revision " + itoa(info.Revision) + ")."})
+}
+
+// reveal shows one secret's value: as JSON to the page's script, which
+// hides it again after a while, or as the scope page without script. The
+// service checks the reveal permission and audits the reveal.
+func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, path string) {
+	name := r.PostFormValue("name")
+	v, err := h.svc.GetVar(r.Context(), path, name, true)
+	wantJSON := strings.Contains(r.Header.Get("Accept"), "application/json")
+	if wantJSON {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil {
+			w.WriteHeader(statusOf(err))
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": envy.ErrorMessage(err)})
+			return
+		}
+		val := ""
+		if v.Value != nil {
+			val = v.Value.Reveal()
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": v.Name, "value": val, "hide_after": int(h.opts.RevealFor.Seconds())})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	val := ""
+	if v.Value != nil {
+		val = v.Value.Reveal()
+	}
+	h.renderScope(w, r, path, map[string]string{name: val})
+}
+
+func (h *Handler) scopeSettings(w http.ResponseWriter, r *http.Request, path string) {
+	back := scopeURL(path)
+	desc := strings.TrimSpace(r.PostFormValue("description"))
+	inherits := splitList(r.PostFormValue("inherits"))
+	in := envy.ScopeInput{Description: &desc, Inherits: &inherits}
+	if _, _, err := h.svc.PutScope(r.Context(), path, in, envy.Cond{}); err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
+	h.back(w, r, back, &flash{Text: "Saved the scope's description and inherits."})
+}

@@ -1,0 +1,322 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/dotenv"
+)
+
+// The cookies. The session cookie names a server-side session; the
+// sign-in cookie is the double-submit CSRF token of the sign-in form,
+// which comes before any session.
+const (
+	sessionCookie = "envy_session"
+	signInCookie  = "envy_signin"
+)
+
+// session is one signed-in browser. It holds the token so that every
+// request authenticates it again: a token revoked or expired ends the
+// session on its next request.
+type session struct {
+	id      string
+	token   string
+	csrf    string
+	created time.Time
+
+	mu      sync.Mutex
+	seen    time.Time
+	flash   *flash
+	pending *pendingImport
+}
+
+// flash is a message for the next page, after a form's redirect.
+type flash struct {
+	Text   string
+	Error  bool
+	Fields []envy.FieldError
+}
+
+// pendingImport is a pasted .env file between its preview and its apply:
+// kept here, so that its values are not sent back to the browser.
+type pendingImport struct {
+	id        string
+	scope     string
+	revision  int64 // the scope's revision the preview was made against
+	kvs       []dotenv.KV
+	newSecret bool
+}
+
+type sessions struct {
+	mu        sync.Mutex
+	m         map[string]*session
+	idle, max time.Duration
+	now       func() time.Time
+	lastSweep time.Time
+}
+
+func newSessions(idle, max time.Duration, now func() time.Time) *sessions {
+	return &sessions{m: map[string]*session{}, idle: idle, max: max, now: now}
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (ss *sessions) create(token string) *session {
+	now := ss.now()
+	s := &session{id: randomID(), token: token, csrf: randomID(), created: now, seen: now}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if now.Sub(ss.lastSweep) > time.Minute {
+		for id, o := range ss.m {
+			if ss.expired(o, now) {
+				delete(ss.m, id)
+			}
+		}
+		ss.lastSweep = now
+	}
+	ss.m[s.id] = s
+	return s
+}
+
+func (ss *sessions) expired(s *session, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max
+}
+
+// get returns the live session with id and marks it used; an expired one
+// is dropped.
+func (ss *sessions) get(id string) *session {
+	if id == "" {
+		return nil
+	}
+	ss.mu.Lock()
+	s := ss.m[id]
+	ss.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	now := ss.now()
+	if ss.expired(s, now) {
+		ss.drop(id)
+		return nil
+	}
+	s.mu.Lock()
+	s.seen = now
+	s.mu.Unlock()
+	return s
+}
+
+// alive reports whether the session is still there and not expired,
+// without marking it used (for long-lived event streams).
+func (ss *sessions) alive(s *session) bool {
+	ss.mu.Lock()
+	cur := ss.m[s.id]
+	ss.mu.Unlock()
+	return cur == s && !ss.expired(s, ss.now())
+}
+
+func (ss *sessions) drop(id string) {
+	ss.mu.Lock()
+	delete(ss.m, id)
+	ss.mu.Unlock()
+}
+
+func (s *session) setFlash(f *flash) {
+	s.mu.Lock()
+	s.flash = f
+	s.mu.Unlock()
+}
+
+func (s *session) takeFlash() *flash {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.flash
+	s.flash = nil
+	return f
+}
+
+type sessionKey struct{}
+
+func sessionFrom(ctx context.Context) *session {
+	s, _ := ctx.Value(sessionKey{}).(*session)
+	return s
+}
+
+// withSession puts the request's live session, if any, in its context.
+func (h *Handler) withSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s *session
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			s = h.sessions.get(c.Value)
+		}
+		if s != nil {
+			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessionToken is the token RequireToken authenticates: the session's.
+func sessionToken(r *http.Request) string {
+	if s := sessionFrom(r.Context()); s != nil {
+		return s.token
+	}
+	return ""
+}
+
+// authFailed answers a request whose session's token did not authenticate:
+// the session ends, and the browser goes to the sign-in page saying why.
+func (h *Handler) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if envy.ErrorCode(err) == envy.ERateLimited {
+		if e := envy.AsError(err); e != nil && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", itoa(int64(e.RetryAfter/time.Second)))
+		}
+		h.renderError(w, r, http.StatusTooManyRequests, "Too many requests; wait a moment and try again.")
+		return
+	}
+	if envy.ErrorCode(err) != envy.EUnauthenticated {
+		h.renderError(w, r, statusOf(err), envy.ErrorMessage(err))
+		return
+	}
+	why := "signin"
+	if s := sessionFrom(r.Context()); s != nil {
+		h.sessions.drop(s.id)
+		why = "ended"
+	} else if _, err := r.Cookie(sessionCookie); err == nil {
+		why = "expired"
+	}
+	h.clearCookie(w, r, sessionCookie)
+	if r.Header.Get("Accept") == "text/event-stream" || r.Header.Get("Accept") == "application/json" {
+		http.Error(w, "sign in again", http.StatusUnauthorized)
+		return
+	}
+	q := url.Values{"why": {why}}
+	if r.Method == http.MethodGet {
+		q.Set("next", r.URL.RequestURI())
+	}
+	http.Redirect(w, r, Prefix+"signin?"+q.Encode(), http.StatusSeeOther)
+}
+
+// checkCSRF refuses a POST whose form does not carry the session's CSRF
+// token. It also bounds the body.
+func (h *Handler) checkCSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, h.api.MaxBody())
+			s := sessionFrom(r.Context())
+			if s == nil || !sameSecret(r.PostFormValue("csrf"), s.csrf) {
+				h.renderError(w, r, http.StatusForbidden, "This form has expired or did not come from this dashboard, so it was refused. Go back, reload the page and try again.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func sameSecret(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+func (h *Handler) secure(r *http.Request) bool { return h.opts.Secure || r.TLS != nil }
+
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: Prefix, MaxAge: int(maxAge / time.Second),
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode})
+}
+
+// signInReasons are the notes the sign-in page shows for ?why=.
+var signInReasons = map[string]string{
+	"signin":   "Sign in to continue.",
+	"expired":  "Your session expired. Sign in again.",
+	"ended":    "Your session ended: the token is no longer valid (revoked or expired). Sign in with a valid token.",
+	"signout":  "You are signed out.",
+	"revoked":  "You revoked the token of this session, so the session ended.",
+	"required": "Sign in to continue.",
+}
+
+type signInData struct {
+	Next   string
+	Note   string
+	Signin string // the double-submit token
+}
+
+func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
+	h.renderSignIn(w, r, http.StatusOK, "")
+}
+
+func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status int, errText string) {
+	tok := randomID()
+	h.setCookie(w, r, signInCookie, tok, time.Hour)
+	w.Header().Set("Cache-Control", "no-store")
+	next := r.FormValue("next")
+	if !localNext(next) {
+		next = ""
+	}
+	v := &view{Title: "Sign in", Error: errText, Data: signInData{Next: next, Note: signInReasons[r.URL.Query().Get("why")], Signin: tok}}
+	h.render(w, r, status, "signin", v)
+}
+
+// localNext accepts only a path of this dashboard as where to go after
+// signing in: never another origin.
+func localNext(next string) bool {
+	return strings.HasPrefix(next, Prefix) && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n")
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	c, err := r.Cookie(signInCookie)
+	if err != nil || !sameSecret(r.PostFormValue("signin"), c.Value) {
+		h.renderSignIn(w, r, http.StatusForbidden, "The sign-in form expired or did not come from this dashboard. Try again.")
+		return
+	}
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" {
+		h.renderSignIn(w, r, http.StatusUnprocessableEntity, "Enter your envy token (it starts with envy_).")
+		return
+	}
+	if _, err := h.api.Authenticate(r, token); err != nil {
+		status, msg := statusOf(err), "That token is not valid: it may be mistyped, revoked or expired."
+		if envy.ErrorCode(err) == envy.ERateLimited {
+			msg = "Too many failed sign-ins from this address; wait a minute and try again."
+		} else if envy.ErrorCode(err) != envy.EUnauthenticated {
+			msg = envy.ErrorMessage(err)
+		}
+		h.renderSignIn(w, r, status, msg)
+		return
+	}
+	s := h.sessions.create(token)
+	h.clearCookie(w, r, signInCookie)
+	h.setCookie(w, r, sessionCookie, s.id, h.opts.SessionMax)
+	next := r.PostFormValue("next")
+	if !localNext(next) {
+		next = Prefix + "scopes"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	if s := sessionFrom(r.Context()); s != nil {
+		h.sessions.drop(s.id)
+	}
+	h.clearCookie(w, r, sessionCookie)
+	http.Redirect(w, r, Prefix+"signin?why=signout", http.StatusSeeOther)
+}

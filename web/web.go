@@ -1,0 +1,210 @@
+// Package web is envy's dashboard: server-rendered pages (html/template)
+// with a little plain JavaScript, all embedded, served at /ui/ beside the
+// native API and behind the same middleware (request id, access log,
+// metrics, recovery, authentication with its rate limits and the audit of
+// refusals).
+//
+// A user signs in with an envy token; the dashboard keeps it in a
+// server-side session named by an HttpOnly, SameSite=Strict cookie and
+// authenticates it again on every request, so a revoked or expired token
+// ends its session at once. Every page calls the same envy.Service methods
+// as the API with the caller in the context: what a user sees and may do is
+// what the token permits, decided by the service and nowhere else.
+//
+// Every form carries a per-session CSRF token, and cross-origin POSTs are
+// refused before they reach a handler (net/http's CrossOriginProtection).
+// Pages are served with a strict Content-Security-Policy: scripts and
+// styles only from /ui/static/, no inline script or style.
+package web
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Prefix is where the dashboard is mounted.
+const Prefix = "/ui/"
+
+// Defaults of Options.
+const (
+	DefaultSessionIdle = 30 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
+	DefaultRevealFor   = 30 * time.Second
+)
+
+// Options configure the dashboard. Zero fields take the defaults.
+type Options struct {
+	// Secure marks the session cookie Secure even when a request did not
+	// come over TLS (say, behind a TLS-terminating proxy). Requests over
+	// TLS always get Secure cookies.
+	Secure bool
+	// SessionIdle ends a session unused for this long.
+	SessionIdle time.Duration
+	// SessionMax ends a session this long after sign-in, however used.
+	SessionMax time.Duration
+	// RevealFor is how long a revealed secret stays shown on a page.
+	RevealFor time.Duration
+	// StatusEvery is how often the sync page's event stream looks for new
+	// consumer reports (changes arrive at once from the watch stream).
+	StatusEvery time.Duration
+	// Now is the clock of sessions; nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the dashboard.
+type Handler struct {
+	svc      *envy.Service
+	api      *envyhttp.Server
+	opts     Options
+	log      *slog.Logger
+	sessions *sessions
+	pages    map[string]*template.Template
+	static   http.Handler
+	handler  http.Handler
+}
+
+// Mount serves the dashboard at /ui/ on api's mux, behind api's middleware.
+func Mount(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
+	h := New(api, svc, opts)
+	api.Handle(Prefix, h)
+	return h
+}
+
+// New returns the dashboard's handler, for paths under /ui/. Mount it on
+// api with api.Handle (as Mount does), so that it is behind api's
+// middleware.
+func New(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
+	if opts.SessionIdle <= 0 {
+		opts.SessionIdle = DefaultSessionIdle
+	}
+	if opts.SessionMax <= 0 {
+		opts.SessionMax = DefaultSessionMax
+	}
+	if opts.RevealFor <= 0 {
+		opts.RevealFor = DefaultRevealFor
+	}
+	if opts.StatusEvery <= 0 {
+		opts.StatusEvery = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{
+		svc:      svc,
+		api:      api,
+		opts:     opts,
+		log:      api.Logger(),
+		sessions: newSessions(opts.SessionIdle, opts.SessionMax, opts.Now),
+		pages:    parsePages(),
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	h.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
+	h.handler = h.routes()
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w)
+	h.handler.ServeHTTP(w, r)
+}
+
+// csp allows scripts, styles, images and connections from this origin
+// only, no inline script or style, no framing, forms posting only here.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func setSecurityHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+func (h *Handler) routes() http.Handler {
+	public := http.NewServeMux()
+	public.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, Prefix+"scopes", http.StatusSeeOther)
+	})
+	public.HandleFunc("GET /ui/static/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.static.ServeHTTP(w, r)
+	})
+	public.HandleFunc("GET /ui/signin", h.signInPage)
+	public.HandleFunc("POST /ui/signin", h.signIn)
+
+	private := http.NewServeMux()
+	private.HandleFunc("POST /ui/signout", h.signOut)
+	private.HandleFunc("GET /ui/scopes", h.scopesPage)
+	private.HandleFunc("POST /ui/scopes", h.createScope)
+	private.HandleFunc("/ui/scopes/{path...}", h.scopeDispatch)
+	private.HandleFunc("GET /ui/tokens", h.tokensPage)
+	private.HandleFunc("POST /ui/tokens", h.createToken)
+	private.HandleFunc("POST /ui/tokens/{id}/revoke", h.revokeToken)
+	private.HandleFunc("GET /ui/audit", h.auditPage)
+	private.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusNotFound, "There is no such page.")
+	})
+	authed := h.withSession(h.api.RequireToken(sessionToken, h.authFailed)(h.checkCSRF(private)))
+	public.Handle("/ui/", authed)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.renderError(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused.")
+	}))
+	return cop.Handler(public)
+}
+
+// scopeDispatch splits /ui/scopes/<scope path>/-/<page> as the API does.
+func (h *Handler) scopeDispatch(w http.ResponseWriter, r *http.Request) {
+	scope, tail, _ := strings.Cut(r.PathValue("path"), "/-/")
+	type route struct {
+		method, tail string
+		h            func(http.ResponseWriter, *http.Request, string)
+	}
+	routes := []route{
+		{"GET", "", h.scopePage},
+		{"POST", "vars", h.setVar},
+		{"POST", "vars/delete", h.deleteVar},
+		{"POST", "reveal", h.reveal},
+		{"POST", "settings", h.scopeSettings},
+		{"POST", "import", h.importPreview},
+		{"POST", "import/apply", h.importApply},
+		{"GET", "history", h.historyPage},
+		{"GET", "rollback", h.rollbackPage},
+		{"POST", "rollback", h.rollback},
+		{"GET", "sync", h.syncPage},
+		{"GET", "events", h.events},
+	}
+	found := false
+	for _, rt := range routes {
+		if rt.tail != tail {
+			continue
+		}
+		found = true
+		if rt.method == r.Method || rt.method == "GET" && r.Method == "HEAD" {
+			rt.h(w, r, scope)
+			return
+		}
+	}
+	if found {
+		h.renderError(w, r, http.StatusMethodNotAllowed, "This page does not take that method.")
+		return
+	}
+	h.renderError(w, r, http.StatusNotFound, "There is no such page.")
+}

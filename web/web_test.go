@@ -1,0 +1,298 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+func TestEveryPageHasStrictSecurityHeaders(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	if res := b.post("/ui/scopes", url.Values{"csrf": {csrf}, "path": {"acme/web"}}); res.Status != http.StatusSeeOther {
+		t.Fatalf("create scope: %d\n%s", res.Status, res.Body)
+	}
+	for _, path := range []string{"/ui/signin", "/ui/scopes", "/ui/scopes/acme/web", "/ui/scopes/acme/web/-/history",
+		"/ui/scopes/acme/web/-/sync", "/ui/tokens", "/ui/audit", "/ui/static/app.css", "/ui/nope", "/ui/scopes/missing"} {
+		res := b.get(path)
+		h := res.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: CSP allows unsafe sources: %q", path, csp)
+		}
+		if h.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q", path, h.Get("X-Frame-Options"))
+		}
+		if h.Get("Referrer-Policy") == "" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: Referrer-Policy %q, X-Content-Type-Options %q", path, h.Get("Referrer-Policy"), h.Get("X-Content-Type-Options"))
+		}
+		if h.Get("X-Request-Id") == "" {
+			t.Errorf("%s: no X-Request-Id: the API's middleware is not in front", path)
+		}
+		if strings.Contains(res.Body, "<script>") || strings.Contains(res.Body, " style=") || strings.Contains(res.Body, "onclick") {
+			t.Errorf("%s: inline script or style in the page", path)
+		}
+	}
+}
+
+func sessionCookieOf(t *testing.T, res page) *http.Cookie {
+	t.Helper()
+	for _, c := range (&http.Response{Header: res.Header}).Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("no session cookie set; headers %v", res.Header)
+	return nil
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		e := newTestEnv(t, useTLS, Options{SessionMax: 2 * time.Hour})
+		b := e.browser(t)
+		p := b.get("/ui/signin")
+		res := b.post("/ui/signin", url.Values{"signin": {field(t, p.Body, "signin")}, "token": {e.Admin}})
+		if res.Status != http.StatusSeeOther {
+			t.Fatalf("sign in: %d\n%s", res.Status, res.Body)
+		}
+		c := sessionCookieOf(t, res)
+		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui/" || c.MaxAge != 7200 {
+			t.Errorf("tls=%v: cookie %+v: want HttpOnly, SameSite=Strict, Path=/ui/, Max-Age=7200", useTLS, c)
+		}
+		if c.Secure != useTLS {
+			t.Errorf("tls=%v: cookie Secure=%v", useTLS, c.Secure)
+		}
+		if strings.Contains(c.Value, e.Admin) || strings.Contains(res.Body, e.Admin) {
+			t.Errorf("the token is in the cookie or the reply")
+		}
+	}
+}
+
+func TestSignInRefusesABadTokenAndAuditsIt(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	p := b.get("/ui/signin")
+	res := b.post("/ui/signin", url.Values{"signin": {field(t, p.Body, "signin")}, "token": {"envy_" + strings.Repeat("x", 43)}})
+	if res.Status != http.StatusUnauthorized || !strings.Contains(res.Body, "That token is not valid") {
+		t.Fatalf("bad token: %d\n%s", res.Status, res.Body)
+	}
+	// Without the sign-in form's own cookie value: a login CSRF.
+	res = b.post("/ui/signin", url.Values{"signin": {"forged"}, "token": {e.Admin}})
+	if res.Status != http.StatusForbidden {
+		t.Fatalf("forged sign-in form: %d", res.Status)
+	}
+	if res := b.get("/ui/scopes"); res.Status != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/ui/signin?") {
+		t.Fatalf("not signed in: scopes answered %d %q", res.Status, res.Header.Get("Location"))
+	}
+	page, err := e.Svc.Audit(e.asToken(t, e.Admin), envy.AuditListQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range page.Items {
+		found = found || a.Action == "auth" && a.Status == 401
+	}
+	if !found {
+		t.Errorf("the failed sign-in is not in the audit log: %+v", page.Items)
+	}
+}
+
+func TestFormsWithoutTheSessionsCSRFTokenAreRefused(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	cases := []struct {
+		name string
+		form url.Values
+		hdr  map[string]string
+	}{
+		{"no token", url.Values{"path": {"evil/a"}}, nil},
+		{"wrong token", url.Values{"path": {"evil/b"}, "csrf": {"not-the-token"}}, nil},
+		{"token of another session", url.Values{"path": {"evil/c"}, "csrf": {e.browser(t).signIn(e.Admin)}}, nil},
+		{"cross-origin", url.Values{"path": {"evil/d"}, "csrf": {csrf}}, map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}},
+	}
+	for _, c := range cases {
+		res := b.do("POST", "/ui/scopes", c.form, c.hdr)
+		if res.Status != http.StatusForbidden || !strings.Contains(res.Body, "refused") {
+			t.Errorf("%s: status %d\n%s", c.name, res.Status, res.Body)
+		}
+	}
+	ctx := e.asToken(t, e.Admin)
+	if p, _ := e.Svc.ListScopes(ctx, envy.ScopeListQuery{}); len(p.Items) != 0 {
+		t.Fatalf("a refused form made scopes: %+v", p.Items)
+	}
+	if res := b.post("/ui/scopes", url.Values{"path": {"good/a"}, "csrf": {csrf}}); res.Status != http.StatusSeeOther {
+		t.Fatalf("with the token: %d\n%s", res.Status, res.Body)
+	}
+	if _, err := e.Svc.GetScope(ctx, "good/a"); err != nil {
+		t.Fatalf("the form with the token made no scope: %v", err)
+	}
+	// Sign-out is a form too.
+	if res := b.post("/ui/signout", url.Values{}); res.Status != http.StatusForbidden {
+		t.Fatalf("sign-out without the token: %d", res.Status)
+	}
+}
+
+func TestSessionsExpire(t *testing.T) {
+	e := newTestEnv(t, false, Options{SessionIdle: 10 * time.Minute, SessionMax: time.Hour})
+	b := e.browser(t)
+	b.signIn(e.Admin)
+	for i := 0; i < 6; i++ { // used every 9 minutes: idle never reached
+		e.Clock.Advance(9 * time.Minute)
+		if res := b.get("/ui/scopes"); res.Status != http.StatusOK {
+			t.Fatalf("after %d minutes of use: %d", 9*(i+1), res.Status)
+		}
+	}
+	e.Clock.Advance(9 * time.Minute) // 63 minutes after sign-in: past the maximum
+	res := b.get("/ui/scopes")
+	if res.Status != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "why=expired") {
+		t.Fatalf("past the maximum: %d %q", res.Status, res.Header.Get("Location"))
+	}
+	b.signIn(e.Admin)
+	e.Clock.Advance(11 * time.Minute)
+	res = b.get("/ui/scopes/x")
+	if res.Status != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "why=expired") ||
+		!strings.Contains(res.Header.Get("Location"), "next=%2Fui%2Fscopes%2Fx") {
+		t.Fatalf("idle: %d %q", res.Status, res.Header.Get("Location"))
+	}
+	if res := b.get(res.Header.Get("Location")); !strings.Contains(res.Body, "Your session expired") {
+		t.Fatalf("the sign-in page does not say why:\n%s", res.Body)
+	}
+}
+
+func TestARevokedTokenEndsItsSessionOnTheNextRequest(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	tok, plain := e.mint(t, "alice", "** read")
+	b := e.browser(t)
+	b.signIn(plain)
+	if err := e.Svc.RevokeToken(e.asToken(t, e.Admin), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := b.get("/ui/scopes")
+	if res.Status != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "why=ended") {
+		t.Fatalf("after revocation: %d %q", res.Status, res.Header.Get("Location"))
+	}
+	if c := sessionCookieOf(t, res); c.MaxAge >= 0 {
+		t.Errorf("the session cookie is not cleared: %+v", c)
+	}
+	if len(e.Web.sessions.m) != 0 {
+		t.Errorf("the session is still kept: %d", len(e.Web.sessions.m))
+	}
+}
+
+func TestWhatAPageOffersIsWhatTheTokenPermits(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	if _, _, err := e.Svc.SetVar(ctx, "acme/web", "API_KEY", envy.VarInput{Value: ptr(envy.NewSensitive("sk-live-abcdefghijklmnop")), Secret: ptr(true)}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Svc.SetVar(ctx, "other/x", "A", envy.VarInput{Value: ptr(envy.NewSensitive("1"))}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, plain := e.mint(t, "reader", "acme/** read")
+	b := e.browser(t)
+	csrf := b.signIn(plain)
+	list := b.get("/ui/scopes")
+	if !strings.Contains(list.Body, "acme/web") || strings.Contains(list.Body, "other/x") {
+		t.Errorf("the scope list shows what the token can't see, or hides what it can:\n%s", list.Body)
+	}
+	p := b.get("/ui/scopes/acme/web")
+	if p.Status != http.StatusOK || strings.Contains(p.Body, "sk-live-abcdefghijklmnop") {
+		t.Fatalf("scope page: %d, or the secret is in it", p.Status)
+	}
+	for _, absent := range []string{"Add a var", ">Reveal<", ">Edit<", "Paste a .env"} {
+		if strings.Contains(p.Body, absent) {
+			t.Errorf("a read-only token is offered %q", absent)
+		}
+	}
+	// The forms are refused by the service all the same.
+	res := b.post("/ui/scopes/acme/web/-/vars", url.Values{"csrf": {csrf}, "mode": {"add"}, "name": {"X"}, "value": {"1"}})
+	if res.Status != http.StatusSeeOther {
+		t.Fatalf("set var: %d", res.Status)
+	}
+	if after := b.get("/ui/scopes/acme/web"); !strings.Contains(after.Body, "may not write") {
+		t.Errorf("the refusal is not shown:\n%s", after.Body)
+	}
+	res = b.do("POST", "/ui/scopes/acme/web/-/reveal", url.Values{"csrf": {csrf}, "name": {"API_KEY"}}, map[string]string{"Accept": "application/json"})
+	if res.Status != http.StatusForbidden || strings.Contains(res.Body, "sk-live") {
+		t.Errorf("reveal without the permission: %d %s", res.Status, res.Body)
+	}
+	if res := b.get("/ui/scopes/other/x"); res.Status != http.StatusNotFound || strings.Contains(res.Body, "A</code>") {
+		t.Errorf("a scope the token can't see: %d", res.Status)
+	}
+	if res := b.get("/ui/audit"); res.Status != http.StatusForbidden {
+		t.Errorf("audit for a non-admin: %d", res.Status)
+	}
+}
+
+func TestRevealIsAuditedAndImportPreviewsBeforeApplying(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	if _, _, err := e.Svc.SetVar(ctx, "acme/web", "API_KEY", envy.VarInput{Value: ptr(envy.NewSensitive("sk-live-abcdefghijklmnop")), Secret: ptr(true)}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	res := b.do("POST", "/ui/scopes/acme/web/-/reveal", url.Values{"csrf": {csrf}, "name": {"API_KEY"}}, map[string]string{"Accept": "application/json"})
+	if res.Status != http.StatusOK || !strings.Contains(res.Body, `"value":"sk-live-abcdefghijklmnop"`) || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("reveal: %d %v %s", res.Status, res.Header, res.Body)
+	}
+	preview := b.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"A=1\nB=two\n"}, "secret": {"on"}})
+	if preview.Status != http.StatusOK || !strings.Contains(preview.Body, "Added (2)") || !strings.Contains(preview.Body, "Removed (1)") {
+		t.Fatalf("preview: %d\n%s", preview.Status, preview.Body)
+	}
+	if strings.Contains(preview.Body, "two") {
+		t.Errorf("the preview shows a value")
+	}
+	if l, _ := e.Svc.ListVars(ctx, "acme/web", false); len(l.Items) != 1 {
+		t.Fatalf("the preview changed the scope: %+v", l.Items)
+	}
+	id := regexp1(t, preview.Body, `name="id" value="([^"]+)"`)
+	if res := b.post("/ui/scopes/acme/web/-/import/apply", url.Values{"csrf": {csrf}, "id": {id}}); res.Status != http.StatusSeeOther {
+		t.Fatalf("apply: %d", res.Status)
+	}
+	l, _ := e.Svc.ListVars(ctx, "acme/web", false)
+	if len(l.Items) != 2 || l.Items[0].Name != "A" || !l.Items[1].Secret {
+		t.Fatalf("after the import: %+v", l.Items)
+	}
+	if res := b.post("/ui/scopes/acme/web/-/import/apply", url.Values{"csrf": {csrf}, "id": {id}}); res.Status != http.StatusSeeOther {
+		t.Fatalf("apply twice: %d", res.Status)
+	} else if p := b.get("/ui/scopes/acme/web"); !strings.Contains(p.Body, "no longer pending") {
+		t.Errorf("applying twice is not refused:\n%s", p.Body)
+	}
+	entries, err := e.Svc.Audit(ctx, envy.AuditListQuery{Scope: "acme/web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reveals, replaces int
+	for _, a := range entries.Items {
+		switch a.Action {
+		case "reveal":
+			reveals++
+		case "vars.replace":
+			replaces++
+		}
+	}
+	if reveals < 1 || replaces != 1 {
+		t.Errorf("audit: %d reveals, %d replaces: %+v", reveals, replaces, entries.Items)
+	}
+}
+
+func TestEventStreamNeedsASession(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	res := b.do("GET", "/ui/scopes/acme/-/events", nil, map[string]string{"Accept": "text/event-stream"})
+	if res.Status != http.StatusUnauthorized {
+		t.Fatalf("events without a session: %d", res.Status)
+	}
+}
