@@ -16,25 +16,35 @@ type AuditListQuery struct {
 }
 
 // auditItem is an entry to append, or, with done set, a request to say
-// when every entry queued before it is written.
+// when every entry queued before it is written. With errc set, the
+// entry's caller waits for it to be durable and hears how its batch went.
 type auditItem struct {
 	e    AuditEntry
 	done chan struct{}
+	errc chan error // buffered
 }
 
-// auditLoop writes reveal and refusal entries in batches, so that a read
-// never waits for a disk write; writes record their entries in their own
-// transaction instead.
+// auditLoop writes audit entries that belong to no write transaction
+// (reveals and refusals) in batches: whatever queued while the last batch
+// was being committed goes in the next one (group commit), so reveals that
+// wait for their entry share one disk write.
 func (s *Service) auditLoop() {
 	defer close(s.auditDone)
 	for it := range s.audit {
 		var batch []AuditEntry
 		var waiting []chan struct{}
+		var callers []chan error
 		add := func(it auditItem) {
-			if it.done != nil {
+			switch {
+			case it.done != nil:
 				waiting = append(waiting, it.done)
-			} else {
+			case it.e.Aggregate && len(batch) > 0 && sameBucket(batch[len(batch)-1], it.e):
+				batch[len(batch)-1].Count += max(it.e.Count, 1)
+			default:
 				batch = append(batch, it.e)
+				if it.errc != nil {
+					callers = append(callers, it.errc)
+				}
 			}
 		}
 		add(it)
@@ -50,17 +60,27 @@ func (s *Service) auditLoop() {
 				break drain
 			}
 		}
+		var err error
 		if len(batch) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := s.store.AppendAudit(ctx, batch...); err != nil {
+			if err = s.store.AppendAudit(ctx, batch...); err != nil {
 				s.log.Error("audit append failed", "entries", len(batch), "err", err)
 			}
 			cancel()
+		}
+		for _, c := range callers {
+			c <- err
 		}
 		for _, w := range waiting {
 			close(w)
 		}
 	}
+}
+
+// sameBucket reports whether two aggregated refusals add up in one row.
+func sameBucket(a, b AuditEntry) bool {
+	return a.Aggregate && a.Client == b.Client && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status &&
+		a.At.Truncate(time.Minute).Equal(b.At.Truncate(time.Minute))
 }
 
 // flushAudit waits until every audit entry queued so far is written.
@@ -87,6 +107,28 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 	return true
 }
 
+// revealed records a reveal and returns once its entry is durable. The
+// audit fails closed: when the entry can't be written the reveal must not
+// be answered, and the error (EUnavailable) says so.
+func (s *Service) revealed(ctx context.Context, path string, names []string) error {
+	errc := make(chan error, 1)
+	if !s.enqueue(auditItem{e: s.entry(ctx, "reveal", path, names, 200), errc: errc}) {
+		return Errorf(EUnavailable, "the server is shutting down")
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			if e := AsError(err); e != nil && e.Code == EUnavailable {
+				return &Error{Code: EUnavailable, Message: "the reveal can't be recorded in the audit log: " + e.Message, RetryAfter: e.RetryAfter}
+			}
+			return Errorf(EUnavailable, "the reveal can't be recorded in the audit log, so it is refused")
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // entry returns an audit entry for the caller in ctx.
 func (s *Service) entry(ctx context.Context, action, scope string, names []string, status int) AuditEntry {
 	c := CallerFrom(ctx)
@@ -98,14 +140,17 @@ func (s *Service) entry(ctx context.Context, action, scope string, names []strin
 		RequestID: c.RequestID, Client: c.Client, TokenID: tokenID, Count: 1}
 }
 
-// record queues an audit entry that belongs to no write transaction.
-func (s *Service) record(ctx context.Context, action, scope string, names []string, status int) {
-	s.enqueue(auditItem{e: s.entry(ctx, action, scope, names, status)})
-}
-
 // Refused records a refused request (401, 403, 404 by permission, 429).
+// Refusals without a valid token are recorded once per client address,
+// action, scope, status and minute, with a count, so that a flood of them
+// can't fill the disk.
 func (s *Service) Refused(ctx context.Context, action, scope string, status int) {
-	s.record(ctx, action, scope, nil, status)
+	e := s.entry(ctx, action, scope, nil, status)
+	e.Aggregate = CallerFrom(ctx).Token == nil
+	if e.Aggregate {
+		e.RequestID = "" // one row stands for many requests
+	}
+	s.enqueue(auditItem{e: e})
 }
 
 // Audit lists audit entries, newest first (global admin).

@@ -54,7 +54,9 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 		}
 		out.Vars[i] = EnvVar{Name: v.Name, Value: plain, Secret: v.Secret, From: v.Scope}
 	}
-	s.record(ctx, "reveal", path, nil, 200)
+	if err := s.revealed(ctx, path, nil); err != nil {
+		return Env{}, err
+	}
 	return out, nil
 }
 

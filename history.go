@@ -70,7 +70,9 @@ func (s *Service) History(ctx context.Context, path string, q HistoryQuery) (Pag
 		p.Items = append(p.Items, cv)
 	}
 	if q.Reveal {
-		s.record(ctx, "reveal", path, nil, 200)
+		if err := s.revealed(ctx, path, nil); err != nil {
+			return Page[ChangeView]{}, err
+		}
 	}
 	return p, nil
 }

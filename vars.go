@@ -120,7 +120,9 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (VarLi
 		out.Items = append(out.Items, vv)
 	}
 	if reveal {
-		s.record(ctx, "reveal", path, secretNames(sv.Vars), 200)
+		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
+			return VarList{}, err
+		}
 	}
 	return out, nil
 }
@@ -152,7 +154,9 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (V
 		return VarView{}, Errorf(ENotFound, "var %s not found in scope %s", name, path)
 	}
 	if reveal {
-		s.record(ctx, "reveal", path, []string{name}, 200)
+		if err := s.revealed(ctx, path, []string{name}); err != nil {
+			return VarView{}, err
+		}
 	}
 	return s.view(v, reveal)
 }
@@ -170,7 +174,9 @@ func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) 
 	for _, v := range sv.Vars {
 		if strings.EqualFold(v.ID, id) {
 			if reveal {
-				s.record(ctx, "reveal", path, []string{v.Name}, 200)
+				if err := s.revealed(ctx, path, []string{v.Name}); err != nil {
+					return VarView{}, err
+				}
 			}
 			return s.view(v, reveal)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
 )
 
@@ -381,4 +382,127 @@ func TestStatusPagesItsConsumers(t *testing.T) {
 		t.Fatalf("pages gave %v", ids)
 	}
 	wantProblem(t, e.Do(t, "GET", "/v1/scopes/acme/app/-/status?limit=0", e.Admin, ""), 422, "query.limit")
+}
+
+func TestAFullDiskRefusesWritesAndRevealsAndLosesNothing(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/SEED", e.Admin, `{"value":"seed-value","secret":true}`); r.Status != 201 {
+		t.Fatalf("seed: %d %s", r.Status, r.Body)
+	}
+	if err := e.Store.SetMaxSize(t.Context(), 1); err != nil { // no room beyond what is there
+		t.Fatal(err)
+	}
+	// Fill what room the pages have left until a write is refused.
+	acked := map[string]string{}
+	value := strings.Repeat("x", 4000)
+	var full testenv.Response
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("no write was refused")
+		}
+		name := fmt.Sprintf("V%d", i)
+		r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/"+name, e.Admin, `{"value":"`+value+name+`"}`)
+		if r.Status == 201 {
+			acked[name] = value + name
+			continue
+		}
+		full = r
+		break
+	}
+	if full.Status != 503 || !strings.Contains(string(full.Body), "disk is full") || full.Header.Get("Retry-After") == "" {
+		t.Fatalf("a write on a full disk: %d %s, want 503 saying the disk is full, with Retry-After; log: %s", full.Status, full.Body, e.Logs)
+	}
+	if r := e.Do(t, "GET", "/readyz", "", ""); r.Status != 503 || !strings.Contains(string(r.Body), "disk is full") {
+		t.Fatalf("/readyz while writes fail: %d %s", r.Status, r.Body)
+	}
+	// A reveal whose audit entry can't be made durable is refused: reveal
+	// until the audit table's last page is full too.
+	for i := 0; ; i++ {
+		r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", e.Admin, "")
+		if r.Status == 503 {
+			break
+		}
+		if r.Status != 200 || i > 5000 {
+			t.Fatalf("reveal %d on a full disk: %d %.200s", i, r.Status, r.Body)
+		}
+	}
+	for _, path := range []string{"/v1/scopes/acme/app/-/env", "/v1/scopes/acme/app/-/vars/SEED?reveal=true", "/v1/scopes/acme/app/-/vars?reveal=true"} {
+		r := e.Do(t, "GET", path, e.Admin, "")
+		if r.Status != 503 || strings.Contains(string(r.Body), "seed-value") {
+			t.Fatalf("GET %s on a full disk: %d %.200s, want 503 and no value", path, r.Status, r.Body)
+		}
+	}
+
+	// Room again: writes and reveals work, /readyz is ready, nothing
+	// acknowledged is lost.
+	if err := e.Store.SetMaxSize(t.Context(), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/AFTER", e.Admin, `{"value":"1"}`); r.Status != 201 {
+		t.Fatalf("a write after space came back: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/readyz", "", ""); r.Status != 200 {
+		t.Fatalf("/readyz after a write succeeded: %d %s", r.Status, r.Body)
+	}
+	r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", e.Admin, "")
+	var env struct {
+		Env map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
+		t.Fatalf("env: %d %.200s", r.Status, r.Body)
+	}
+	for name, v := range acked {
+		if env.Env[name] != v {
+			t.Errorf("acknowledged var %s was lost", name)
+		}
+	}
+	if env.Env["SEED"] != "seed-value" {
+		t.Error("the seed was lost")
+	}
+}
+
+func TestRefusalsWithoutATokenAreAggregated(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{AuthFailBurst: 1000, AuthFailRate: 1000}})
+	for range 50 {
+		if r := e.Do(t, "GET", "/v1/scopes/acme/-/vars", "envy_"+strings.Repeat("0", 43), ""); r.Status != 401 {
+			t.Fatalf("bad token: %d", r.Status)
+		}
+	}
+	r := e.Do(t, "GET", "/v1/audit?limit=1000", e.Admin, "")
+	var page struct {
+		Items []struct {
+			Action string `json:"action"`
+			Count  int64  `json:"count"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	var rows, total int64
+	for _, it := range page.Items {
+		if it.Action == "auth" {
+			rows++
+			total += it.Count
+		}
+	}
+	// One row a minute: two if the minute turned during the loop.
+	if total != 50 || rows > 2 {
+		t.Fatalf("50 refusals gave %d rows counting %d: %s", rows, total, r.Body)
+	}
+}
+
+func TestTheSweepDeletesAuditEntriesPastTheRetention(t *testing.T) {
+	clock := newTestClock()
+	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now, AuditRetention: 48 * time.Hour, SweepEvery: -1}})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/OLD", e.Admin, `{"value":"1"}`)
+	clock.Advance(47 * time.Hour)
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/NEW", e.Admin, `{"value":"1"}`)
+	clock.Advance(2 * time.Hour)
+	if err := e.Svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := e.Do(t, "GET", "/v1/audit?scope=acme/app", e.Admin, "")
+	if strings.Contains(string(r.Body), `"OLD"`) || !strings.Contains(string(r.Body), `"NEW"`) {
+		t.Fatalf("audit after the sweep: %s", r.Body)
+	}
 }

@@ -269,6 +269,9 @@ func (s *Store) dbErr(what string, err error) error {
 			pe.Code == "53300",                     // too many connections
 			pe.Code == "57014", pe.Code == "55P03": // statement timeout, lock timeout
 			return unavailable(what, err)
+		case pe.Code == "53100": // disk full
+			return fmt.Errorf("postgres: %s: %w: %w", what,
+				&envy.Error{Code: envy.EUnavailable, Message: "the database's disk is full: writes are refused until space is freed", RetryAfter: 30 * time.Second}, err)
 		}
 		return fmt.Errorf("postgres: %s: %w", what, err)
 	}

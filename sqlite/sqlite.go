@@ -98,6 +98,7 @@ type Store struct {
 
 	rev     atomic.Int64 // newest committed revision; only the writer moves it
 	commits atomic.Int64 // group commits so far, for tests and metrics
+	fullAt  atomic.Int64 // when a write last failed for want of space (Unix ns); 0 once one succeeds
 	scopes  *scopeCache
 
 	closed    atomic.Bool
@@ -344,6 +345,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.readers.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
 		return unavailable("ping", err)
 	}
+	if at := s.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < fullFor {
+		return errDiskFull()
+	}
 	return nil
 }
 
@@ -364,9 +368,46 @@ func unavailable(what string, err error) error {
 }
 
 // dbErr wraps a raw database error with what was being done; the domain
-// treats it as internal.
+// treats it as internal, except a full disk, which is EUnavailable and
+// says so.
 func dbErr(what string, err error) error {
+	if isDiskFull(err) {
+		return fmt.Errorf("sqlite: %s: %w: %w", what, errDiskFull(), err)
+	}
 	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// fullFor is how long after a write failed for want of space the store
+// reports itself unready, unless a write succeeds before.
+const fullFor = 30 * time.Second
+
+func errDiskFull() *envy.Error {
+	return &envy.Error{Code: envy.EUnavailable, Message: "the disk is full: writes are refused until space is freed", RetryAfter: fullFor}
+}
+
+// isDiskFull reports whether err is SQLite's SQLITE_FULL: the disk, or the
+// size limit set by SetMaxSize, is full.
+func isDiskFull(err error) bool {
+	var e *msqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
+// SetMaxSize limits the database file to about bytes (SQLite's
+// max_page_count; never below its current size): beyond it writes fail as
+// they would on a full disk. A quota for operators, and a full disk for
+// tests that can't fill a real one.
+func (s *Store) SetMaxSize(ctx context.Context, bytes int64) error {
+	return s.do(ctx, func(t *txn) error {
+		var pageSize int64
+		if err := t.queryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+			return dbErr("read the page size", err)
+		}
+		var got int64
+		if err := t.queryRow(fmt.Sprintf(`PRAGMA max_page_count = %d`, max(bytes/pageSize, 1))).Scan(&got); err != nil {
+			return dbErr("set max_page_count", err)
+		}
+		return nil
+	})
 }
 
 // isUnique reports whether err is a violated UNIQUE or PRIMARY KEY

@@ -33,7 +33,7 @@ type op struct {
 // commit, and returns once that commit is durable (or has failed). fn's
 // results, written to variables it closes over, may be read only when do
 // returns nil.
-func (s *Store) do(ctx context.Context, fn func(t *txn) error) error {
+func (s *Store) do(ctx context.Context, fn func(t *txn) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -41,6 +41,11 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) error {
 		return storeutil.ErrClosed()
 	}
 	o := &op{ctx: ctx, run: fn, done: make(chan error, 1)}
+	defer func() {
+		if isDiskFull(err) {
+			s.fullAt.Store(time.Now().UnixNano())
+		}
+	}()
 	select {
 	case s.queue <- o:
 	case <-ctx.Done():
@@ -229,6 +234,7 @@ func (s *Store) runBatch(ops []*op) {
 		return
 	}
 	s.commits.Add(1)
+	s.fullAt.Store(0)
 	// Publish before answering, so that a caller who got its answer reads
 	// its own write.
 	s.rev.Store(b.rev)
@@ -251,8 +257,13 @@ func (s *Store) runOp(t *txn, o *op) (err, fatal error) {
 		}
 		return nil, nil
 	}
-	if _, err := s.wexec(ctx, `ROLLBACK TO op`); err != nil {
-		return nil, dbErr("roll back to savepoint", err)
+	if _, rerr := s.wexec(ctx, `ROLLBACK TO op`); rerr != nil {
+		if isDiskFull(err) {
+			// SQLite rolled the whole transaction back by itself: every
+			// op of the batch fails, for want of space.
+			return nil, err
+		}
+		return nil, dbErr("roll back to savepoint", rerr)
 	}
 	if _, err := s.wexec(ctx, `RELEASE op`); err != nil {
 		return nil, dbErr("release savepoint", err)

@@ -52,6 +52,8 @@ type serverConfig struct {
 	logLevel         string
 	shutdownTimeout  time.Duration
 	shutdownDelay    time.Duration
+	auditRetention   time.Duration
+	maxConsumers     int
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -90,6 +92,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug (every request), info, warn or error")
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
+	f.DurationVar(&c.auditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries are kept; older ones are deleted")
+	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
 	return cmd
 }
 
@@ -129,6 +133,12 @@ func (c *serverConfig) validate() error {
 	}
 	if c.rateLimit < 0 {
 		return fmt.Errorf("invalid --rate-limit %v: must be 0 (off) or positive", c.rateLimit)
+	}
+	if c.auditRetention < time.Hour {
+		return fmt.Errorf("invalid --audit-retention %v: must be at least 1h", c.auditRetention)
+	}
+	if c.maxConsumers < 1 {
+		return fmt.Errorf("invalid --max-consumers %d: must be at least 1", c.maxConsumers)
 	}
 	if c.maxBody < 1024 {
 		return fmt.Errorf("invalid --max-body %d: must be at least 1024 bytes", c.maxBody)
@@ -301,7 +311,8 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	defer keys.Close()
 	keys.SetReopen(reopenMasterKey(c))
 
-	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log})
+	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log,
+		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

@@ -40,6 +40,8 @@ func TestAFailedStartCreatesNothing(t *testing.T) {
 		{"a missing key", []string{"--listen", "127.0.0.1:0", "--tls-cert", junk, "--tls-key", "/no/such.key"}, "envy: invalid --tls-key: stat /no/such.key: no such file or directory"},
 		{"a bad certificate", []string{"--listen", "127.0.0.1:0", "--tls-cert", junk, "--tls-key", junk}, "envy: invalid --tls-cert/--tls-key (" + junk + ", " + junk + "): "},
 		{"a bad log level", []string{"--log-level", "loud"}, `envy: invalid --log-level "loud": want debug, info, warn or error`},
+		{"an audit retention under an hour", []string{"--audit-retention", "5m"}, "envy: invalid --audit-retention 5m0s: must be at least 1h"},
+		{"no consumers at all", []string{"--max-consumers", "0"}, "envy: invalid --max-consumers 0: must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
