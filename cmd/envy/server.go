@@ -79,7 +79,7 @@ func newServerCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&c.listen, "listen", "127.0.0.1:8750", "address to listen on")
 	f.StringVar(&c.dataDir, "data-dir", "envy-data", "directory for the SQLite database and the default master key")
-	f.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL of a PostgreSQL database to use instead of SQLite (not in this build yet: refused)")
+	f.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL of a PostgreSQL database to use instead of SQLite (several servers may share one)")
 	f.StringVar(&c.masterKeyFile, "master-key-file", "", "master key file (default <data-dir>/master.key, created on first start)")
 	f.StringVar(&c.masterKeyURL, "master-key-url", "", "gocloud.dev/secrets URL of the master key (base64key://, awskms://, …)")
 	f.StringVar(&c.compat, "compat", "", "seed dialects to serve: all, or a comma list")
