@@ -6,7 +6,7 @@ import (
 )
 
 func TestComposeEnv(t *testing.T) {
-	base := []string{"PATH=/bin", "PORT=1", "ENVY_TOKEN=envy_secret", "ENVY_ADDR=http://x", "DUP=a", "DUP=b"}
+	base := []string{"PATH=/bin", "PORT=1", "ENVY_TOKEN=envy_secret", "ENVY_TOKEN_FILE=/run/envy/token", "ENVY_ADDR=http://x", "DUP=a", "DUP=b"}
 	vars := map[string]string{"PORT": "8080", "NEW": "n"}
 	tests := []struct {
 		name     string

@@ -355,10 +355,11 @@ func composeEnv(base []string, vars map[string]string, preserve bool) []string {
 	out := make([]string, 0, len(base)+len(vars))
 	for _, kv := range base {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == "ENVY_TOKEN" {
-			// The program gets the values, not the token that reads them:
-			// a child that dumps its env (a crash report, a debug page)
-			// must not hand out access to every scope the token can read.
+		if k == "ENVY_TOKEN" || k == "ENVY_TOKEN_FILE" {
+			// The program gets the values, not the token that reads them
+			// (nor where it is kept): a child that dumps its env (a crash
+			// report, a debug page) must not hand out access to every
+			// scope the token can read.
 			continue
 		}
 		if i, ok := idx[k]; ok {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/envy-dev/envy"
 )
 
 func TestADefaultScopeFromEnvyScopeOrSetup(t *testing.T) {
@@ -263,5 +265,25 @@ func TestFlagValueErrorsNameTheFlag(t *testing.T) {
 	err := envFlags(newServerCmd().Flags(), env{"ENVY_RATE_LIMIT": "abc"}.get)
 	if err == nil || err.Error() != `invalid ENVY_RATE_LIMIT "abc": want a number` {
 		t.Errorf("ENVY_RATE_LIMIT=abc: %v", err)
+	}
+}
+
+// A token that may write a scope but not read it can't be told whether
+// the scope exists: the write goes to the server, which decides.
+func TestATokenThatMayNotReadStillWrites(t *testing.T) {
+	e, ev := server(t)
+	must(t, ev, "", "set", "acme/web", "A=1", "--create")
+	wo := e.Token(t, "writer", envy.Grant{Scopes: "acme/web", Actions: []envy.Action{envy.ActWrite}})
+	rv := e.Token(t, "revealer", envy.Grant{Scopes: "acme/web", Actions: []envy.Action{envy.ActReveal}})
+	wev := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": wo}
+	if out := must(t, wev, "", "set", "acme/web", "B=2"); !strings.HasPrefix(out, "set 1 var in acme/web: revision ") {
+		t.Errorf("a write-only token: %q", out)
+	}
+	if out := must(t, wev, "", "unset", "acme/web", "B"); !strings.Contains(out, "this token may not read acme/web") {
+		t.Errorf("unset with a write-only token: %q", out)
+	}
+	code, _, errOut := runEnvy(t, env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": rv}, "", "set", "acme/web", "A=2")
+	if code != 1 || errOut != "envy: forbidden: token may not write scope acme/web\n" {
+		t.Errorf("a reveal-only token: %d %q", code, errOut)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -123,7 +122,7 @@ func (a *app) newRunCmd() *cobra.Command {
 					Token:       token,
 					Scope:       scope,
 					Command:     args,
-					Env:         childEnviron(os.Environ()),
+					Env:         os.Environ(),
 					PreserveEnv: preserve,
 					Watch:       watch,
 					Signal:      sendSig,
@@ -161,17 +160,3 @@ func (a *app) newRunCmd() *cobra.Command {
 	return cmd
 }
 
-// childEnviron is the environment envy run passes on: its own, less the
-// settings that hold or point at its credentials (ENVY_TOKEN,
-// ENVY_TOKEN_FILE), which the command has no use for.
-func childEnviron(env []string) []string {
-	out := make([]string, 0, len(env))
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if name == "ENVY_TOKEN" || name == "ENVY_TOKEN_FILE" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}

@@ -74,10 +74,10 @@ func (a *app) newSetupCmd() *cobra.Command {
 // with create; else a terminal is asked, and anything else is refused.
 func (a *app) ensureScope(ctx context.Context, c *client.Client, scope string, create bool) error {
 	_, err := c.GetScope(ctx, scope)
-	if err == nil || !client.IsNotFound(err) {
-		return err
+	if client.IsNotFound(err) {
+		return a.mayCreate(ctx, scope, create)
 	}
-	return a.mayCreate(ctx, scope, create)
+	return err
 }
 
 // mayCreate decides whether a write may create the missing scope.

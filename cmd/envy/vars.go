@@ -284,6 +284,11 @@ func (a *app) unset(cmd *cobra.Command, scope string, names []string, ifMatch in
 		return err
 	}
 	list, err := c.ListVars(cmd.Context(), scope, false)
+	if client.IsType(err, client.TypeForbidden) {
+		// A token that may write but not read: it can't be told what
+		// existed before.
+		list, err = &client.VarList{Revision: -1}, nil
+	}
 	if client.IsNotFound(err) {
 		if a.jsonOut() {
 			return a.printJSON(nil, map[string]any{"scope": scope, "deleted": []string{}, "absent": names, "changed": false})
@@ -320,6 +325,13 @@ func (a *app) unset(cmd *cobra.Command, scope string, names []string, ifMatch in
 			absent = append(absent, n)
 		}
 	}
+	if list.Revision < 0 {
+		if a.jsonOut() {
+			return a.printJSON(nil, map[string]any{"scope": scope, "revision": res.Revision})
+		}
+		a.printf("unset %s in %s: revision %d (this token may not read %s, so it can't tell what existed)\n", strings.Join(names, ", "), scope, res.Revision, scope)
+		return nil
+	}
 	if a.jsonOut() {
 		return a.printJSON(nil, map[string]any{"scope": scope, "revision": res.Revision, "deleted": deleted, "absent": absent, "changed": changed})
 	}
@@ -339,11 +351,15 @@ func (a *app) unset(cmd *cobra.Command, scope string, names []string, ifMatch in
 // or a yes on a terminal); 0 for a scope that does not exist yet.
 func (a *app) scopeBefore(ctx context.Context, c *client.Client, scope string, create bool) (int64, error) {
 	sc, err := c.GetScope(ctx, scope)
-	if err == nil {
+	switch {
+	case err == nil:
 		return sc.Revision, nil
+	case client.IsType(err, client.TypeForbidden):
+		// A token that may write but not read: whether the scope exists
+		// can't be known here; the server decides.
+		return 0, nil
+	case client.IsNotFound(err):
+		return 0, a.mayCreate(ctx, scope, create)
 	}
-	if !client.IsNotFound(err) {
-		return 0, err
-	}
-	return 0, a.mayCreate(ctx, scope, create)
+	return 0, err
 }
