@@ -159,4 +159,3 @@ func (a *app) newRunCmd() *cobra.Command {
 	f.StringVar(&shellCommand, "command", "", "run this line through /bin/sh -c (instead of -- COMMAND)")
 	return cmd
 }
-
