@@ -1,0 +1,83 @@
+// Drives envy's hooksecrets dialect with the official auth0 SDK, unchanged.
+// Usage: node auth0.js <package> <hook id>, the package being auth0 (v7)
+// or auth0-v4. Reads ENVY_DOMAIN (host:port of envy over TLS), ENVY_TOKEN
+// and SDKTEST_VALUES; prints one JSON object of what it saw.
+const pkg = process.argv[2];
+const hook = process.argv[3];
+const { ManagementClient } = require(pkg);
+
+// The two major versions name the same calls differently.
+function hooks(m) {
+  if (m.hooks.secrets) {
+    return {
+      get: async () => unwrap(await m.hooks.secrets.get(hook)),
+      add: (s) => m.hooks.secrets.create(hook, s),
+      update: (s) => m.hooks.secrets.update(hook, s),
+      remove: (names) => m.hooks.secrets.delete(hook, names),
+    };
+  }
+  return {
+    get: async () => unwrap(await m.hooks.getSecrets({ id: hook })),
+    add: (s) => m.hooks.addSecrets({ id: hook }, s),
+    update: (s) => m.hooks.updateSecrets({ id: hook }, s),
+    remove: (names) => m.hooks.deleteSecrets({ id: hook }, names),
+  };
+}
+
+// v4 wraps replies in {data}; v7 answers the body.
+function unwrap(r) {
+  return r && r.data !== undefined && r.status !== undefined ? r.data : r;
+}
+
+function status(err) {
+  return err.statusCode || err.status || (err.rawResponse && err.rawResponse.status);
+}
+
+async function main() {
+  const values = JSON.parse(process.env.SDKTEST_VALUES);
+  const m = new ManagementClient({ domain: process.env.ENVY_DOMAIN, token: process.env.ENVY_TOKEN });
+  const h = hooks(m);
+  const out = {};
+
+  await h.add(values);
+  const got = await h.get();
+  out.names = Object.keys(got).sort();
+  out.allHidden = Object.values(got).every((v) => v === '_VALUE_NOT_SHOWN');
+
+  const first = process.env.SDKTEST_UPDATE;
+  await h.update({ [first]: values[first] + ' (updated)' });
+  // Writing the placeholder back keeps the stored value.
+  const second = Object.keys(values)[1];
+  await h.update({ [second]: '_VALUE_NOT_SHOWN' });
+
+  try {
+    await h.add({ [first]: 'again' });
+    out.duplicate = 'no error';
+  } catch (err) {
+    out.duplicate = status(err);
+  }
+  try {
+    await h.update({ NOT_THERE: 'x' });
+    out.missing = 'no error';
+  } catch (err) {
+    out.missing = status(err);
+  }
+
+  await h.add({ SDK_TEMP: 'temporary' });
+  await h.remove(['SDK_TEMP']);
+  out.afterDelete = Object.keys(await h.get()).includes('SDK_TEMP');
+
+  try {
+    const bad = hooks(new ManagementClient({ domain: process.env.ENVY_DOMAIN, token: 'envy_wrong' }));
+    await bad.get();
+    out.badToken = 'no error';
+  } catch (err) {
+    out.badToken = status(err);
+  }
+  console.log(JSON.stringify(out));
+}
+
+main().catch((err) => {
+  console.log(JSON.stringify({ error: String(err && err.message), status: status(err || {}) }));
+  process.exit(1);
+});
