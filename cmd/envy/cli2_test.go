@@ -287,3 +287,33 @@ func TestATokenThatMayNotReadStillWrites(t *testing.T) {
 		t.Errorf("a reveal-only token: %d %q", code, errOut)
 	}
 }
+
+// login warns too before it sends a token in the clear to another host.
+func TestLoginWarnsAboutPlainHTTP(t *testing.T) {
+	_, _, errOut := runEnvy(t, env{}, "", "login", "--addr", "http://0.0.0.0:1", "--token", "envy_x")
+	if !strings.HasPrefix(errOut, "envy: warning: sending the token over plain HTTP to http://0.0.0.0:1") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
+
+// The shell completes scope paths and var names from the server.
+func TestCompletionOfScopesAndNames(t *testing.T) {
+	_, ev := server(t)
+	must(t, ev, "", "set", "acme/web", "PORT=1", "PATH_PREFIX=/", "HOST=x", "--create")
+	must(t, ev, "", "set", "acme/api", "A=1", "--create")
+	must(t, ev, "", "set", "other", "A=1", "--create")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"vars", "ls", "acme/"}, "acme/api\nacme/web\n:6\n"},
+		{[]string{"vars", "get", "acme/web", "P"}, "PATH_PREFIX\nPORT\n:4\n"},
+		{[]string{"run", "--scope", "ot"}, "other\n:6\n"},
+		{[]string{"history", "acme/web", ""}, "HOST\nPATH_PREFIX\nPORT\n:4\n"},
+	} {
+		out := must(t, ev, "", append([]string{"__complete"}, tc.args...)...)
+		if out != tc.want {
+			t.Errorf("complete %v: %q, want %q", tc.args, out, tc.want)
+		}
+	}
+}

@@ -46,7 +46,10 @@ func (a *app) newLoginCmd() *cobra.Command {
 				return usageErrorf("no token given: pass --token, set ENVY_TOKEN or ENVY_TOKEN_FILE, or type it at the prompt")
 			}
 
-			c := client.New(addr, token, client.WithUserAgent("envy-cli"))
+			c, err := a.newClient(addr, token, "envy-cli")
+			if err != nil {
+				return err
+			}
 			jctx, raw := capture(ctx)
 			self, err := c.Self(jctx)
 			if err != nil {

@@ -129,6 +129,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newBackupCmd(),
 		a.newRestoreCmd(),
 	)
+	a.addCompletions(root)
 	return root
 }
 
