@@ -1,0 +1,227 @@
+package crypto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/sqlite"
+)
+
+// rotStore is a real store, as the server has it.
+type rotStore interface {
+	KeyRewrapper
+	envy.Notifier
+}
+
+// eachStore runs f on a new SQLite store and on a new PostgreSQL database.
+func eachStore(t *testing.T, f func(t *testing.T, open func() rotStore)) {
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		// One SQLite file serves one server: every "server" shares the store.
+		f(t, func() rotStore { return st })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.NewDatabase(t)
+		f(t, func() rotStore {
+			st, err := postgres.Open(context.Background(), url, postgres.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		})
+	})
+}
+
+func sealN(t *testing.T, kr *Keyring, n int) [][]byte {
+	t.Helper()
+	out := make([][]byte, n)
+	for i := range out {
+		s, err := kr.Seal(fmt.Appendf(nil, "value %d", i), envy.AD("rot", fmt.Sprint(i), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func openAll(kr *Keyring, sealed [][]byte) error {
+	for i, s := range sealed {
+		p, err := kr.Open(s, envy.AD("rot", fmt.Sprint(i), 1))
+		if err != nil {
+			return fmt.Errorf("value %d: %w", i, err)
+		}
+		if string(p) != fmt.Sprintf("value %d", i) {
+			return fmt.Errorf("value %d opened to something else", i)
+		}
+	}
+	return nil
+}
+
+func TestRotateWhileOpening(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		st := open()
+		mk1, _ := newFileKey(t)
+		kr, err := OpenKeyring(ctx, mk1, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed := sealN(t, kr, 50)
+
+		// Open continuously while the rotation runs.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errc := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := openAll(kr, sealed); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		mk2, path2 := newFileKey(t)
+		res, err := kr.Rotate(ctx, mk2, true)
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("an open failed during the rotation: %v", err)
+		default:
+		}
+		if fmt.Sprint(res.Rewrapped) != "[1]" || res.Added != 2 || kr.NewestKeyID() != 2 {
+			t.Fatalf("rotation: %+v, newest %d", res, kr.NewestKeyID())
+		}
+		after := sealN(t, kr, 5)
+		if sealedKeyID(after[0]) != 2 {
+			t.Fatalf("a value sealed after the rotation names key %d", sealedKeyID(after[0]))
+		}
+
+		// The new master key alone opens everything; the old one nothing.
+		fresh, err := ReadMasterKeyFile(path2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		kr2, err := OpenKeyring(ctx, fresh, open())
+		if err != nil {
+			t.Fatalf("the new master key does not open the store: %v", err)
+		}
+		if err := openAll(kr2, sealed); err != nil {
+			t.Fatal(err)
+		}
+		if err := openAll(kr2, after); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenKeyring(ctx, mk1, open()); !errors.Is(err, ErrWrongMasterKey) {
+			t.Fatalf("the old master key: %v, want ErrWrongMasterKey", err)
+		}
+		if err := kr.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func sealedKeyID(s []byte) uint32 {
+	return uint32(s[1])<<24 | uint32(s[2])<<16 | uint32(s[3])<<8 | uint32(s[4])
+}
+
+func TestAnotherServerPicksUpARotation(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		mk1, path1 := newFileKey(t)
+		stA, stB := open(), open()
+		a, err := OpenKeyring(ctx, mk1, stA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk1b, err := ReadMasterKeyFile(path1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mk1b.Close()
+		b, err := OpenKeyring(ctx, mk1b, stB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		// B's operator has put the new key where B's flags point.
+		mk2, path2 := newFileKey(t)
+		b.SetReopen(func(context.Context) (MasterKey, error) { return ReadMasterKeyFile(path2) })
+		errs := make(chan error, 10)
+		defer b.Follow(stB, func(err error) { errs <- err })()
+
+		if _, err := a.Rotate(ctx, mk2, true); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for b.NewestKeyID() != 2 {
+			select {
+			case err := <-errs:
+				t.Fatalf("B could not load the new data key: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("B never picked up the new data key")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		fromA := sealN(t, a, 3)
+		if err := openAll(b, fromA); err != nil {
+			t.Fatalf("B can't open what A sealed after the rotation: %v", err)
+		}
+
+		// A rotation planned over keys that changed meanwhile is refused,
+		// and changes nothing.
+		old, err := stA.DataKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stA.RewrapDataKeys(ctx, old[:1], nil); envy.ErrorCode(err) != envy.EConflict {
+			t.Fatalf("a rewrap of a subset of the keys: %v, want EConflict", err)
+		}
+		// B still holds the first master key it was given, which no longer
+		// opens the store's keys: its own rotation is refused.
+		mk3, _ := newFileKey(t)
+		c, err := OpenKeyring(ctx, mk2, open())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mk = mk1b
+		if _, err := c.Rotate(ctx, mk3, false); !errors.Is(err, ErrWrongMasterKey) {
+			t.Fatalf("a rotation with a stale master key: %v, want ErrWrongMasterKey", err)
+		}
+		now, _ := stA.DataKeys(ctx)
+		for i := range now {
+			if string(now[i].Wrapped) != string(old[i].Wrapped) {
+				t.Fatal("a refused rotation changed the stored keys")
+			}
+		}
+	})
+}
