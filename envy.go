@@ -153,7 +153,7 @@ type DataKey struct {
 	CreatedAt time.Time
 }
 
-// VarChange is the new state of one var that a write plan produces: either
+// VarChange is the new state of one var that the service planned: either
 // Delete, or the full new state with the value already sealed for Version.
 type VarChange struct {
 	Name        string
@@ -163,24 +163,39 @@ type VarChange struct {
 	Secret      bool
 	Description string
 	Version     int64
+	// Base is the version of the var that the change was planned from, 0
+	// when the var was absent. The store applies a write only while every
+	// var it changes is still at its Base (ErrStale otherwise), so that
+	// writers to different vars of one scope don't get in each other's
+	// way, and none overwrites a change it did not see.
+	Base int64
 }
 
-// Write is one atomic change to a scope's vars: one revision, all or
-// nothing.
+// ErrStale is what a Store answers when a write was planned from a state
+// that has changed since (a VarChange's Base, or a WholeScope write's
+// BaseRevision, no longer holds). Nothing was written; the service plans
+// again from the new state.
+var ErrStale = &Error{Code: EConflict, Message: "the scope changed while the write was being made; try again"}
+
+// Write is one atomic change to a scope's vars, planned, sealed and
+// checked by the service: one revision, all or nothing. The store only
+// checks its conditions and persists it.
 type Write struct {
 	Scope       string
 	Actor       string
 	IfRevision  int64 // when > 0, EPrecondition unless the scope's revision equals it
 	CreateScope bool  // create the scope when missing; otherwise ENotFound
-	// Plan runs inside the transaction with the scope's current vars (an
-	// empty ScopeVars when the scope is about to be created) and returns
-	// the changes to make. An error aborts the write. When it returns no
-	// changes, no revision is taken. The vars it gets are shared with the
-	// store's cache: read-only. It runs on the store's single writer, so
-	// it must be quick and must not call the store.
-	Plan func(cur ScopeVars) ([]VarChange, error)
-	// Audit entries are recorded in the same transaction, after Plan ran
-	// (so a plan may set their Status); their Revision is set to the write's.
+	// Changes are the new states of the vars the write changes. Deleting
+	// an absent var changes nothing; when nothing changes, no revision is
+	// taken (and no scope created).
+	Changes []VarChange
+	// WholeScope makes the write depend on every var of the scope, not
+	// only on those it changes (a replace, a rollback): ErrStale unless
+	// the scope is still at BaseRevision (0: it did not exist).
+	WholeScope   bool
+	BaseRevision int64
+	// Audit entries are recorded in the same transaction; their Revision
+	// is set to the write's.
 	Audit []AuditEntry
 }
 

@@ -123,7 +123,7 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c C
 		want[t.Name] = t
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, func(cs ScopeVars, _ *int) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, SetOptions{Cond: c, ScopeMustExist: true}, true, func(cs ScopeVars, _ *int) ([]VarChange, error) {
 		var out []VarChange
 		for _, v := range cs.Vars {
 			if _, ok := want[v.Name]; !ok {

@@ -2,6 +2,7 @@ package envy
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -249,22 +250,63 @@ func (s *Service) change(scope, name, loc string, cur StoredVar, ok bool, in Var
 	return c, nil
 }
 
-// write runs a var write with its audit entry and publishes the change.
-// The plan may set *status, the status its audit entry records.
-func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, plan func(cur ScopeVars, status *int) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
-	audit := []AuditEntry{s.entry(ctx, action, path, names, status)}
-	res, err := s.store.Write(ctx, Write{
-		Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
-		Plan:  func(cur ScopeVars) ([]VarChange, error) { return plan(cur, &audit[0].Status) },
-		Audit: audit,
-	})
-	if err != nil {
-		return WriteResult{}, WriteInfo{}, err
+// maxPlans bounds how often a write is planned again because the scope
+// changed meanwhile (ErrStale). Writers to different vars of one scope
+// don't conflict, so it takes many writers to one var to run out.
+const maxPlans = 50
+
+// write runs a var write with its audit entry. It plans the write from
+// the scope's current vars (the plan seals the new values and checks
+// them) and hands the store the prepared changes, each with the version
+// it was planned from; when the scope changed meanwhile, it plans again.
+// whole makes the write depend on every var of the scope (a replace, a
+// rollback) rather than only on those it changes. The plan may set
+// *status, the status its audit entry records.
+func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, whole bool, plan func(cur ScopeVars, status *int) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
+	for attempt := 1; ; attempt++ {
+		cur := ScopeVars{Scope: Scope{Path: path}}
+		tree, err := s.store.ScopeTree(ctx, path)
+		switch {
+		case err == nil:
+			cur = *tree[path] // shared and immutable: read-only
+		case ErrorCode(err) != ENotFound:
+			return WriteResult{}, WriteInfo{}, err
+		case o.ScopeMustExist:
+			return WriteResult{}, WriteInfo{}, scopeNotFound(path)
+		}
+		if o.IfRevision > 0 && cur.Scope.Revision != o.IfRevision {
+			// Refuse before planning: a plan's errors (422, 409) must not
+			// hide that the caller's view is out of date.
+			if err == nil {
+				return WriteResult{}, WriteInfo{}, Errorf(EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, o.IfRevision)
+			}
+			return WriteResult{}, WriteInfo{}, Errorf(EPrecondition, "scope %s does not exist, so it is not at revision %d", path, o.IfRevision)
+		}
+		audit := []AuditEntry{s.entry(ctx, action, path, names, status)}
+		changes, err := plan(cur, &audit[0].Status)
+		if err != nil {
+			return WriteResult{}, WriteInfo{}, err
+		}
+		for i := range changes {
+			if old, ok := findVar(cur.Vars, changes[i].Name); ok {
+				changes[i].Base = old.Version
+			}
+		}
+		res, err := s.store.Write(ctx, Write{
+			Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
+			Changes: changes, WholeScope: whole, BaseRevision: cur.Scope.Revision, Audit: audit,
+		})
+		if errors.Is(err, ErrStale) && attempt < maxPlans {
+			continue
+		}
+		if err != nil {
+			return WriteResult{}, WriteInfo{}, err
+		}
+		// Watchers hear of a change through the store's notice (follow.go).
+		info := WriteInfo{Scope: path, Revision: res.Revision}
+		info.Synced = s.synced(ctx, path, res.Revision)
+		return res, info, nil
 	}
-	// Watchers hear of a change through the store's notice (follow.go).
-	info := WriteInfo{Scope: path, Revision: res.Revision}
-	info.Synced = s.synced(ctx, path, res.Revision)
-	return res, info, nil
 }
 
 // SetVar creates or updates one var.
@@ -285,7 +327,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
 	created := false
-	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, func(cur ScopeVars, status *int) ([]VarChange, error) {
+	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, false, func(cur ScopeVars, status *int) ([]VarChange, error) {
 		old, ok := findVar(cur.Vars, name)
 		switch {
 		case ok && o.Mode == CreateOnly:
@@ -364,7 +406,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 		return WriteInfo{}, err
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	_, info, err := s.write(ctx, path, action, names, 200, o, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, action, names, 200, o, replace, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		var out []VarChange
 		for _, k := range names {
 			old, ok := findVar(cur.Vars, k)
@@ -416,7 +458,7 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c Cond) (Wri
 	if err := s.authorize(ctx, ActWrite, path, "var.delete"); err != nil {
 		return WriteInfo{}, err
 	}
-	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, SetOptions{Cond: c, ScopeMustExist: true}, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, SetOptions{Cond: c, ScopeMustExist: true}, false, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}

@@ -1,9 +1,10 @@
 // Command bench is envy's load benchmark (docs/benchmarks.md). In one run
-// it builds and starts `envy server` on SQLite in a temp dir, seeds it,
+// it builds and starts `envy server` on SQLite in a temp dir (or on an
+// empty PostgreSQL database with -database-url), seeds it,
 // and measures it against a baseline net/http handler that serves a fixed
 // JSON body of the same size, started the same way:
 //
-//	go run ./bench [-duration 5s] [-conns 32] [-json bench/results.json] [-scopes 10000]
+//	go run ./bench [-duration 5s] [-conns 32] [-json bench/results.json] [-scopes 10000] [-database-url postgres://…]
 //	go run ./bench -soak 5m [-rate 200] [-database-url postgres://…]
 //
 // It prints a table and writes the same figures as JSON. Absolute times
@@ -59,7 +60,7 @@ func main() {
 	watchers := flag.Int("watchers", 1000, "watchers for the watch delay case")
 	soak := flag.Duration("soak", 0, "instead of the benchmark, a soak run of this length (bench/soak.go)")
 	rate := flag.Int("rate", 200, "soak run: requests per second")
-	dbURL := flag.String("database-url", "", "soak run: use PostgreSQL at this URL (an empty database)")
+	dbURL := flag.String("database-url", "", "run on PostgreSQL at this URL (an empty database) instead of SQLite")
 	flag.Parse()
 	if *soak > 0 {
 		if err := runSoak(*soak, *rate, *dbURL, "bench/soak.json"); err != nil {
@@ -68,24 +69,30 @@ func main() {
 		}
 		return
 	}
-	if err := run(*duration, *conns, *out, *scopes, *watchers); err != nil {
+	if err := run(*duration, *conns, *out, *scopes, *watchers, *dbURL); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, conns int, out string, nScopes, nWatchers int) error {
+func run(duration time.Duration, conns int, out string, nScopes, nWatchers int, databaseURL string) error {
 	dir, bin, err := buildEnvy()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	token := "envy_" + strings.Repeat("0", 13) + "benchmarkTokenForEnvyLoadTest1"
-	srv, startup, err := startEnvy(bin, filepath.Join(dir, "data"), token)
+	var extra []string
+	store := "SQLite"
+	if databaseURL != "" {
+		extra, store = []string{"--database-url", databaseURL}, "PostgreSQL"
+	}
+	srv, startup, err := startEnvy(bin, filepath.Join(dir, "data"), token, extra...)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	fmt.Println("store:", store)
 	idleRSS := rssMB(srv.cmd.Process.Pid)
 	var results []result
 	results = append(results, result{Case: "start to ready", Value: ms(startup), Unit: "ms", Target: "≤ 100 ms"})
@@ -186,7 +193,7 @@ func run(duration time.Duration, conns int, out string, nScopes, nWatchers int) 
 
 	printTable(results)
 	if out != "" {
-		b, _ := json.MarshalIndent(map[string]any{"at": time.Now().UTC(), "duration": duration.String(), "connections": conns, "results": results}, "", "  ")
+		b, _ := json.MarshalIndent(map[string]any{"at": time.Now().UTC(), "store": store, "duration": duration.String(), "connections": conns, "results": results}, "", "  ")
 		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}

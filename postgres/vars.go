@@ -10,15 +10,12 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-var errNoPlan = errors.New("postgres: the write has no Plan")
+var errNoPlan = errors.New("postgres: the scope write has no Plan")
 
-// Write applies one atomic change to a scope's vars. The plan runs inside
-// the transaction, with the scope locked against other writers on any
-// server.
+// Write applies one atomic change to a scope's vars, planned by the
+// service, if the scope is still as the plan saw it. The scope is locked
+// against other writers on any server while its state is checked.
 func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, error) {
-	if w.Plan == nil {
-		return envy.WriteResult{}, errNoPlan
-	}
 	var res envy.WriteResult
 	err := s.tx(ctx, "write", func(t *txn) error {
 		var err error
@@ -40,9 +37,8 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 	var curScope *envy.Scope
-	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
 	if cur != nil {
-		curScope, in = &cur.Scope, *cur
+		curScope = &cur.Scope
 	}
 	if err := storeutil.CheckRevision(w.Scope, curScope, w.IfRevision); err != nil {
 		return envy.WriteResult{}, err
@@ -50,16 +46,9 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if cur == nil && !w.CreateScope {
 		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
 	}
-	var changes []envy.VarChange
-	if err := storeutil.Safely(func() error {
-		changes, err = w.Plan(in)
-		return err
-	}); err != nil {
-		return envy.WriteResult{}, err // as is: a domain error must reach the caller unchanged
-	}
-	eff, err := storeutil.Effective(w.Scope, in.Vars, changes)
+	eff, err := storeutil.Effective(w, cur)
 	if err != nil {
-		return envy.WriteResult{}, err
+		return envy.WriteResult{}, err // ErrStale as is: the service plans again
 	}
 	if len(eff) == 0 {
 		if cur != nil {

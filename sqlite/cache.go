@@ -85,16 +85,19 @@ func (c *scopeCache) generation() uint64 {
 
 // fill puts in what a reader loaded, unless a commit was published since
 // it noted gen (its snapshot may be older than that commit).
-func (c *scopeCache) fill(gen uint64, path string, sv *envy.ScopeVars) {
+// It reports whether no commit was published since gen: only then is sv
+// as new as what the cache would give. A nil sv (the scope does not
+// exist) is not kept.
+func (c *scopeCache) fill(gen uint64, path string, sv *envy.ScopeVars) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return
+		return false
 	}
-	if _, ok := c.m[path]; ok {
-		return
+	if _, ok := c.m[path]; !ok && sv != nil {
+		c.putLocked(path, sv)
 	}
-	c.putLocked(path, sv)
+	return true
 }
 
 // apply publishes a commit: the new state of each scope it changed, nil

@@ -42,7 +42,7 @@ func TestAFailedCommitAcknowledgesNothing(t *testing.T) {
 	errs := make(chan error, n+1)
 	for i := range n {
 		go func() {
-			_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Plan: setVars(fmt.Sprintf("V%02d", i), "x", "A", fmt.Sprint(i+1))})
+			_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: setVars(nil, fmt.Sprintf("V%02d", i), "x")})
 			errs <- err
 		}()
 	}

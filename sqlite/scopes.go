@@ -87,17 +87,26 @@ func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars
 
 // scopeVars returns a scope from the cache, loading and caching it on a
 // miss; nil when it does not exist. The result is shared: never modify it.
+//
+// A load that raced with a commit is not returned, but read again through
+// the cache: the database shows a commit a moment before the writer
+// publishes it to the cache, and a reader that got the newer state from
+// the database and then the older one from the cache would see the scope
+// go back in time.
 func (s *Store) scopeVars(ctx context.Context, path string) (*envy.ScopeVars, error) {
-	if sv, ok := s.scopes.get(path); ok {
-		return sv, nil
+	for try := 0; ; try++ {
+		if sv, ok := s.scopes.get(path); ok {
+			return sv, nil
+		}
+		gen := s.scopes.generation()
+		sv, err := loadScopeVars(ctx, s.readers.QueryContext, path)
+		if err != nil {
+			return nil, err
+		}
+		if s.scopes.fill(gen, path, sv) || try == 10 {
+			return sv, nil
+		}
 	}
-	gen := s.scopes.generation()
-	sv, err := loadScopeVars(ctx, s.readers.QueryContext, path)
-	if err != nil || sv == nil {
-		return nil, err
-	}
-	s.scopes.fill(gen, path, sv)
-	return sv, nil
 }
 
 // GetScope returns the scope at path with its VarCount.

@@ -11,10 +11,11 @@
 // writer, which a lock on the file next to it (envy.db.lock) enforces: a
 // second server on the same file refuses to start.
 //
-// Plans (envy.Write.Plan, envy.ScopeWrite.Plan) run on the writer
-// goroutine, inside the transaction: every write waits while one runs, so
-// they must be quick, and one that calls a write method of the Store
-// deadlocks.
+// Var writes come planned and sealed by the service; the writer only
+// checks that they are not stale and persists them. A scope write's plan
+// (envy.ScopeWrite.Plan) still runs on the writer goroutine, inside the
+// transaction: it must be quick, and one that calls a write method of the
+// Store deadlocks.
 //
 // This package implements storage only. It must never import net/http or
 // envy's http package: storage and HTTP meet in the domain package, never

@@ -35,27 +35,38 @@ func TestStore(t *testing.T) {
 	})
 }
 
-// setVars is a plan that sets each name to its value, the way the service
-// would: same id and next version for an existing var.
-func setVars(kv ...string) func(envy.ScopeVars) ([]envy.VarChange, error) {
-	return func(cur envy.ScopeVars) ([]envy.VarChange, error) {
-		var out []envy.VarChange
-		for i := 0; i+1 < len(kv); i += 2 {
-			c := envy.VarChange{Name: kv[i], ID: "id-" + kv[i], Version: 1, Sealed: []byte(kv[i+1])}
-			for _, v := range cur.Vars {
-				if v.Name == kv[i] {
-					c.Version = v.Version + 1
-				}
+// setVars plans setting each name to its value from the vars cur, the
+// way the service would: same id and next version for an existing var.
+func setVars(cur []envy.StoredVar, kv ...string) []envy.VarChange {
+	var out []envy.VarChange
+	for i := 0; i+1 < len(kv); i += 2 {
+		c := envy.VarChange{Name: kv[i], ID: "id-" + kv[i], Version: 1, Sealed: []byte(kv[i+1])}
+		for _, v := range cur {
+			if v.Name == kv[i] {
+				c.Version, c.Base = v.Version+1, v.Version
 			}
-			out = append(out, c)
 		}
-		return out, nil
+		out = append(out, c)
 	}
+	return out
+}
+
+// varsOf returns a scope's vars as they are now, none when it is missing.
+func varsOf(t testing.TB, s *Store, scope string) []envy.StoredVar {
+	t.Helper()
+	tree, err := s.ScopeTree(context.Background(), scope)
+	if envy.ErrorCode(err) == envy.ENotFound {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree[scope].Vars
 }
 
 func mustWrite(t testing.TB, s *Store, scope string, kv ...string) envy.WriteResult {
 	t.Helper()
-	res, err := s.Write(context.Background(), envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Plan: setVars(kv...)})
+	res, err := s.Write(context.Background(), envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Changes: setVars(varsOf(t, s, scope), kv...)})
 	if err != nil {
 		t.Fatalf("write %s: %v", scope, err)
 	}
@@ -208,20 +219,27 @@ func TestGroupCommit(t *testing.T) {
 		err error
 	}
 	results := make(chan result, n)
+	a := varsOf(t, s, "app")[0]
 	for i := range n {
+		// The first two queue in order and both change A: the second is
+		// planned from the version the first leaves, so it goes through
+		// only if it sees the first's work in the same batch.
+		w := envy.Write{Scope: "app", Actor: "tester", Changes: setVars(nil, fmt.Sprintf("V%02d", i), "x")}
+		switch {
+		case i < 2:
+			w.Changes = []envy.VarChange{{Name: "A", ID: a.ID, Version: a.Version + int64(i) + 1, Base: a.Version + int64(i), Sealed: []byte(fmt.Sprint(i))}}
+		case i%4 == 3:
+			// Stale, after the ops before it wrote: its savepoint must
+			// undo only its own work.
+			w.Changes = append(setVars(nil, "BAD", "x"), envy.VarChange{Name: "A", Delete: true, Base: -1})
+		}
 		go func() {
-			w := envy.Write{Scope: "app", Actor: "tester", Plan: setVars(fmt.Sprintf("V%02d", i), "x", "A", fmt.Sprint(i))}
-			if i%4 == 3 {
-				// Fails after its plan ran and after the ops before it
-				// wrote: its savepoint must undo only its own work.
-				w.Plan = func(cur envy.ScopeVars) ([]envy.VarChange, error) {
-					c, _ := setVars("BAD", "x")(cur)
-					return c, boom
-				}
-			}
 			res, err := s.Write(context.Background(), w)
 			results <- result{i, res, err}
 		}()
+		if i < 2 {
+			waitQueued(t, s, i+1)
+		}
 	}
 	// And an op that fails after it took a revision and wrote: rolling
 	// back to its savepoint must undo both.
@@ -251,8 +269,8 @@ func TestGroupCommit(t *testing.T) {
 	for range n {
 		r := <-results
 		if r.i%4 == 3 {
-			if r.err != boom {
-				t.Errorf("write %d = %v, want its plan's error unchanged", r.i, r.err)
+			if !errors.Is(r.err, envy.ErrStale) {
+				t.Errorf("write %d = %v, want ErrStale", r.i, r.err)
 			}
 			continue
 		}
@@ -273,16 +291,16 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	vars := sv["app"].Vars
-	if len(vars) != 1+n-n/4 {
-		t.Fatalf("app has %d vars, want %d", len(vars), 1+n-n/4)
+	if len(vars) != 1+n-n/4-2 {
+		t.Fatalf("app has %d vars, want %d", len(vars), 1+n-n/4-2)
 	}
 	for _, v := range vars {
 		if v.Name == "BAD" {
 			t.Fatal("a failed op's write survived")
 		}
 	}
-	if a := vars[0]; a.Name != "A" || a.Version != int64(1+n-n/4) {
-		t.Fatalf("A = %+v, want version %d: each op saw the ones before it in the batch", a, 1+n-n/4)
+	if a := vars[0]; a.Name != "A" || a.Version != 3 {
+		t.Fatalf("A = %+v, want version 3: each op sees the ones before it in the batch", a)
 	}
 	if rev, _ := s.Revision(context.Background()); rev != int64(1+n-n/4) {
 		t.Fatalf("Revision = %d, want %d: failed ops must give their numbers back", rev, 1+n-n/4)
@@ -295,13 +313,9 @@ func TestCancelWhileQueued(t *testing.T) {
 	release := blockWriter(t, s)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var planned atomic.Bool
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Write(ctx, envy.Write{Scope: "app", CreateScope: true, Plan: func(cur envy.ScopeVars) ([]envy.VarChange, error) {
-			planned.Store(true)
-			return setVars("A", "1")(cur)
-		}})
+		_, err := s.Write(ctx, envy.Write{Scope: "app", CreateScope: true, Changes: setVars(nil, "A", "1")})
 		errc <- err
 	}()
 	waitQueued(t, s, 1)
@@ -311,22 +325,17 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 	release()
 	mustWrite(t, s, "other", "B", "1") // the writer goes on, and has skipped the cancelled op
-	if planned.Load() {
-		t.Fatal("the cancelled write ran")
-	}
 	if _, err := s.GetScope(context.Background(), "app"); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("GetScope(app) = %v, want not found", err)
 	}
 }
 
-func TestAPanickingPlanFailsOnlyItsWrite(t *testing.T) {
+func TestAPanickingOpFailsOnlyItself(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
 	defer s.Close()
-	_, err := s.Write(context.Background(), envy.Write{Scope: "app", CreateScope: true, Plan: func(envy.ScopeVars) ([]envy.VarChange, error) {
-		panic("plan bug")
-	}})
+	err := s.do(context.Background(), func(*txn) error { panic("op bug") })
 	if err == nil || envy.ErrorCode(err) != envy.EInternal {
-		t.Fatalf("Write = %v, want an internal error", err)
+		t.Fatalf("do = %v, want an internal error", err)
 	}
 	mustWrite(t, s, "app", "A", "1")
 }
@@ -341,7 +350,7 @@ func TestCloseFinishesQueuedWritesThenRefuses(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.Write(ctx, envy.Write{Scope: fmt.Sprintf("s%d", i), CreateScope: true, Plan: setVars("A", "1")})
+			_, err := s.Write(ctx, envy.Write{Scope: fmt.Sprintf("s%d", i), CreateScope: true, Changes: setVars(nil, "A", "1")})
 			errs <- err
 		})
 	}
@@ -362,7 +371,7 @@ func TestCloseFinishesQueuedWritesThenRefuses(t *testing.T) {
 			t.Fatalf("a write queued before Close failed: %v", err)
 		}
 	}
-	_, err := s.Write(ctx, envy.Write{Scope: "late", CreateScope: true, Plan: setVars("A", "1")})
+	_, err := s.Write(ctx, envy.Write{Scope: "late", CreateScope: true, Changes: setVars(nil, "A", "1")})
 	if envy.ErrorCode(err) != envy.EUnavailable {
 		t.Fatalf("Write after Close = %v, want unavailable", err)
 	}
@@ -455,7 +464,16 @@ func BenchmarkWriteParallel(b *testing.B) {
 			i := n.Add(1)
 			name := fmt.Sprintf("VAR_%02d", i%50)
 			t0 := time.Now()
-			if _, err := s.Write(ctx, envy.Write{Scope: "bench", Actor: "bench", Plan: setVars(name, fmt.Sprint(i))}); err != nil {
+			// Planned again when another writer changed the var meanwhile,
+			// as the service does.
+			var err error
+			for {
+				_, err = s.Write(ctx, envy.Write{Scope: "bench", Actor: "bench", Changes: setVars(varsOf(b, s, "bench"), name, fmt.Sprint(i))})
+				if !errors.Is(err, envy.ErrStale) {
+					break
+				}
+			}
+			if err != nil {
 				b.Error(err)
 				return
 			}

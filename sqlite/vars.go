@@ -3,17 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-// Write applies one atomic change to a scope's vars.
+// Write applies one atomic change to a scope's vars, planned by the
+// service, if the scope is still as the plan saw it.
 func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, error) {
-	if w.Plan == nil {
-		return envy.WriteResult{}, errNoPlan
-	}
 	var res envy.WriteResult
 	err := s.do(ctx, func(t *txn) error {
 		var err error
@@ -37,25 +34,13 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if cur == nil && !w.CreateScope {
 		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
 	}
-
-	// The plan gets the cached snapshot itself, read-only as envy.Write
-	// says: copying every var of the scope on every write would make a
-	// single-var write cost as much as the scope is large.
-	in := envy.ScopeVars{Scope: envy.Scope{Path: w.Scope}}
-	if cur != nil {
-		in.Scope = storeutil.CloneScope(cur.Scope)
-		in.Vars = cur.Vars
-	}
-	var changes []envy.VarChange
-	if err := storeutil.Safely(func() error {
-		changes, err = w.Plan(in)
-		return err
-	}); err != nil {
-		return envy.WriteResult{}, err // as is: a domain error must reach the caller unchanged
-	}
-	eff, err := storeutil.Effective(w.Scope, in.Vars, changes)
+	eff, err := storeutil.Effective(w, cur)
 	if err != nil {
-		return envy.WriteResult{}, fmt.Errorf("sqlite: %w", err)
+		return envy.WriteResult{}, err // ErrStale as is: the service plans again
+	}
+	var curVars []envy.StoredVar
+	if cur != nil {
+		curVars = cur.Vars
 	}
 	if len(eff) == 0 {
 		var rev int64
@@ -123,7 +108,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	}
 
 	// The scope's new state, for the cache.
-	vars := storeutil.Merge(in.Vars, next)
+	vars := storeutil.Merge(curVars, next)
 	sc.VarCount = len(vars)
 	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
 	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})

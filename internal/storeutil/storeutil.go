@@ -55,25 +55,44 @@ type Effect struct {
 	Old *envy.StoredVar
 }
 
-// Effective checks a plan's output against the scope's current vars
-// (sorted by name) and keeps the changes that change something: deleting
-// an absent var does not, and must leave no trace in the history. A plan
-// that names a var twice, or sets one without an id, a version or a sealed
-// value, is a bug in the caller, reported as an internal error.
-func Effective(scope string, cur []envy.StoredVar, changes []envy.VarChange) ([]Effect, error) {
-	seen := make(map[string]bool, len(changes))
-	eff := make([]Effect, 0, len(changes))
-	for _, c := range changes {
+// Effective checks a write against the scope's current state (nil when
+// the scope does not exist; vars sorted by name) and returns the changes
+// that change something: deleting an absent var does not, and must leave
+// no trace in the history. It answers envy.ErrStale when the write was
+// planned from another state than the current one. A write that names a
+// var twice, or sets one without an id, a version or a sealed value, is a
+// bug in the caller, reported as an internal error.
+func Effective(w envy.Write, cur *envy.ScopeVars) ([]Effect, error) {
+	var vars []envy.StoredVar
+	var rev int64
+	if cur != nil {
+		vars, rev = cur.Vars, cur.Scope.Revision
+	}
+	if w.WholeScope && rev != w.BaseRevision {
+		return nil, envy.ErrStale
+	}
+	seen := make(map[string]bool, len(w.Changes))
+	eff := make([]Effect, 0, len(w.Changes))
+	for _, c := range w.Changes {
 		switch {
 		case c.Name == "":
-			return nil, fmt.Errorf("write to %s: the plan returned a change without a name", scope)
+			return nil, fmt.Errorf("write to %s: a change without a name", w.Scope)
 		case seen[c.Name]:
-			return nil, fmt.Errorf("write to %s: the plan changed %s twice", scope, c.Name)
+			return nil, fmt.Errorf("write to %s: %s is changed twice", w.Scope, c.Name)
 		case !c.Delete && (c.ID == "" || c.Version < 1 || c.Sealed == nil):
-			return nil, fmt.Errorf("write to %s: the plan set %s without an id, a version or a sealed value", scope, c.Name)
+			return nil, fmt.Errorf("write to %s: %s is set without an id, a version or a sealed value", w.Scope, c.Name)
+		case !c.Delete && c.Version != c.Base+1:
+			return nil, fmt.Errorf("write to %s: %s is set at version %d from version %d", w.Scope, c.Name, c.Version, c.Base)
 		}
 		seen[c.Name] = true
-		old := Find(cur, c.Name)
+		old := Find(vars, c.Name)
+		var have int64
+		if old != nil {
+			have = old.Version
+		}
+		if have != c.Base {
+			return nil, envy.ErrStale
+		}
 		if c.Delete && old == nil {
 			continue
 		}
