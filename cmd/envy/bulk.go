@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -275,14 +276,17 @@ func (a *app) newExportCmd() *cobra.Command {
 	var (
 		format   string
 		file     string
+		dir      string
 		template string
 	)
 	cmd := &cobra.Command{
-		Use:   "export [SCOPE]",
+		Use:   "export [SCOPE...]",
 		Short: "Print a scope's resolved env, plaintext, as a file",
 		Long: "Print the resolved env of a scope (inherited vars included, secrets in\n" +
 			"plaintext: this needs the reveal permission) to stdout or to --file (created\n" +
-			"with mode 0600). --format is one of:\n\n" +
+			"with mode 0600). With --dir, each scope given goes to a file of its own below\n" +
+			"DIR, named after its path (acme/web/prod.env), with a line on stderr as each\n" +
+			"is written. --format is one of:\n\n" +
 			"  dotenv         NAME=value, quoted where needed (the default)\n" +
 			"  dotenv-export  the same, each line starting with `export `\n" +
 			"  docker         NAME=value unquoted, as `docker run --env-file` reads it\n" +
@@ -296,10 +300,10 @@ func (a *app) newExportCmd() *cobra.Command {
 		Example: "  envy export acme/web/prod > .env\n" +
 			"  envy export acme/web/prod --format docker > web.env && docker run --env-file web.env web\n" +
 			"  envy export acme/web/prod --format shell --file env.sh\n" +
-			"  envy export acme/web/prod --template config.tmpl --file config.ini",
-		Args: rangeArgs(0, 1, "[SCOPE]"),
+			"  envy export acme/web/prod --template config.tmpl --file config.ini\n" +
+			"  envy export acme/web/prod acme/api/prod acme/worker/prod --dir backup",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 0)
+			scopes, err := a.scopeFirst(cmd, args, len(args) == 0)
 			if err != nil {
 				return err
 			}
@@ -307,6 +311,10 @@ func (a *app) newExportCmd() *cobra.Command {
 			switch {
 			case template != "" && format != "":
 				return usageErrorf("give --format or --template, not both")
+			case dir != "" && file != "":
+				return usageErrorf("give --file or --dir, not both")
+			case len(scopes) > 1 && dir == "":
+				return usageErrorf("several scopes go to files of their own: give --dir DIR")
 			case format != "":
 				if f, err = dotenv.ParseFormatName(format); err != nil {
 					return usageErr(fmt.Errorf("--format: %w", err))
@@ -326,45 +334,88 @@ func (a *app) newExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			done := a.progress(true, "fetching the env of %s", args[0])
-			env, err := c.Env(cmd.Context(), args[0])
-			done(err)
-			if err != nil {
-				return err
+			for i, scope := range scopes {
+				data, env, err := a.exportOne(cmd.Context(), c, scope, f, tmpl)
+				if err != nil {
+					if len(scopes) > 1 {
+						return fmt.Errorf("%s: %w (%d of %d scopes written)", scope, err, i, len(scopes))
+					}
+					return err
+				}
+				path := file
+				if dir != "" {
+					path = filepath.Join(dir, filepath.FromSlash(scope)+exportExt(f, template))
+					if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+						return err
+					}
+				}
+				if path == "" || path == "-" {
+					if _, err := a.stdout.Write(data); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := writePrivateFile(path, data); err != nil {
+					return err
+				}
+				step := ""
+				if len(scopes) > 1 {
+					step = fmt.Sprintf("[%d/%d] ", i+1, len(scopes))
+				}
+				a.notef("%swrote %d %s of %s (revision %d) to %s\n", step, len(env.Env), plural(len(env.Env), "var", "vars"), env.Scope, env.Revision, path)
 			}
-			names := make([]string, 0, len(env.Env))
-			for n := range env.Env {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			kvs := make([]dotenv.KV, 0, len(names))
-			for _, n := range names {
-				kvs = append(kvs, dotenv.KV{Name: n, Value: env.Env[n]})
-			}
-			var buf bytes.Buffer
-			if tmpl != nil {
-				err = renderTemplate(&buf, tmpl, env, kvs)
-			} else {
-				err = dotenv.WriteFormat(&buf, f, kvs)
-			}
-			if err != nil {
-				return err
-			}
-			if file == "" || file == "-" {
-				_, err := a.stdout.Write(buf.Bytes())
-				return err
-			}
-			if err := writePrivateFile(file, buf.Bytes()); err != nil {
-				return err
-			}
-			a.notef("wrote %d %s of %s (revision %d) to %s\n", len(kvs), plural(len(kvs), "var", "vars"), env.Scope, env.Revision, file)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "dotenv, dotenv-export, docker, shell, json or yaml (default dotenv)")
 	cmd.Flags().StringVar(&file, "file", "", "write to this file (mode 0600) instead of stdout")
+	cmd.Flags().StringVar(&dir, "dir", "", "write each scope to a file of its own below this directory")
 	cmd.Flags().StringVar(&template, "template", "", "render this Go template file instead of a format")
 	return cmd
+}
+
+// exportOne renders the resolved env of scope in format f, or through
+// tmpl when it is set.
+func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f dotenv.Format, tmpl *texttemplate.Template) ([]byte, *client.Env, error) {
+	env, err := c.Env(ctx, scope)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(env.Env))
+	for n := range env.Env {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	kvs := make([]dotenv.KV, 0, len(names))
+	for _, n := range names {
+		kvs = append(kvs, dotenv.KV{Name: n, Value: env.Env[n]})
+	}
+	var buf bytes.Buffer
+	if tmpl != nil {
+		err = renderTemplate(&buf, tmpl, env, kvs)
+	} else {
+		err = dotenv.WriteFormat(&buf, f, kvs)
+	}
+	return buf.Bytes(), env, err
+}
+
+// exportExt is the extension of the files export --dir writes.
+func exportExt(f dotenv.Format, template string) string {
+	if template != "" {
+		if ext := filepath.Ext(strings.TrimSuffix(filepath.Base(template), ".tmpl")); ext != "" {
+			return ext
+		}
+		return ".txt"
+	}
+	switch f {
+	case dotenv.FormatJSON:
+		return ".json"
+	case dotenv.FormatYAML:
+		return ".yaml"
+	case dotenv.FormatShell:
+		return ".sh"
+	}
+	return ".env"
 }
 
 // parseTemplate reads a --template file.

@@ -317,3 +317,35 @@ func TestCompletionOfScopesAndNames(t *testing.T) {
 		}
 	}
 }
+
+// Several scopes go to a directory, a file each, with a line as each is
+// written.
+func TestExportOfSeveralScopes(t *testing.T) {
+	_, ev := server(t)
+	must(t, ev, "", "set", "acme/web", "A=web", "--create")
+	must(t, ev, "", "set", "acme/api", "A=api", "--create")
+	dir := t.TempDir()
+	code, out, errOut := runEnvy(t, ev, "", "export", "acme/web", "acme/api", "--dir", dir, "--format", "json")
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	want := "[1/2] wrote 1 var of acme/web (revision 1) to " + filepath.Join(dir, "acme", "web.json") + "\n" +
+		"[2/2] wrote 1 var of acme/api (revision 2) to " + filepath.Join(dir, "acme", "api.json") + "\n"
+	if errOut != want {
+		t.Errorf("stderr %q\nwant   %q", errOut, want)
+	}
+	for scope, v := range map[string]string{"web": "web", "api": "api"} {
+		data, err := os.ReadFile(filepath.Join(dir, "acme", scope+".json"))
+		if err != nil || string(data) != "{\n  \"A\": \""+v+"\"\n}\n" {
+			t.Errorf("%s: %q, %v", scope, data, err)
+		}
+	}
+	code, _, errOut = runEnvy(t, ev, "", "export", "acme/web", "acme/api")
+	if code != 2 || errOut != "envy: several scopes go to files of their own: give --dir DIR\n" {
+		t.Errorf("two scopes to stdout: %d %q", code, errOut)
+	}
+	code, _, errOut = runEnvy(t, ev, "", "export", "acme/web", "acme/nope", "--dir", dir)
+	if code != 1 || !strings.Contains(errOut, "\nenvy: acme/nope: not_found") || !strings.HasSuffix(errOut, "(1 of 2 scopes written)\n") {
+		t.Errorf("a missing scope: %d %q", code, errOut)
+	}
+}
