@@ -183,6 +183,12 @@ func run(duration time.Duration, conns int, out string, nScopes, nWatchers int, 
 	}
 	results = append(results, wr)
 
+	ui, err := dashboardScopeList(c, srv.addr, token, duration, conns)
+	if err != nil {
+		return err
+	}
+	results = append(results, ui)
+
 	results = append(results, result{Case: "resident memory, idle", Value: idleRSS, Unit: "MB", Target: "≤ 30 MB"})
 	if nScopes > 0 {
 		if err := seedScopes(c, nScopes, conns); err != nil {
@@ -330,6 +336,7 @@ func rssMB(pid int) float64 {
 
 type client struct {
 	addr, token string
+	cookie      string // a Cookie header, for the dashboard
 	hc          *http.Client
 }
 
@@ -349,6 +356,9 @@ func (c *client) req(method, path string, body []byte) (*http.Request, error) {
 	}
 	if c.token != "" {
 		r.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.cookie != "" {
+		r.Header.Set("Cookie", c.cookie)
 	}
 	if body != nil {
 		r.Header.Set("Content-Type", "application/json")
@@ -524,6 +534,68 @@ func watchDelay(addr, token string, n int) (result, error) {
 	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	return result{Case: fmt.Sprintf("write → /-/watch event, %d watchers", n), P50ms: ms(pct(lats, 0.5)), P99ms: ms(pct(lats, 0.99)), Requests: len(lats), Target: "p99 ≤ 100 ms"}, nil
+}
+
+// dashboardScopeList seeds 1,000 scopes of 5 vars, signs in to the
+// dashboard and loads its scope list page (/ui/scopes), which lists every
+// scope with its var count and sync state.
+func dashboardScopeList(c *client, addr, token string, d time.Duration, conns int) (result, error) {
+	const n = 1000
+	fmt.Fprintf(os.Stderr, "seeding %d scopes for the dashboard…\n", n)
+	body := map[string]string{}
+	for i := 0; i < 5; i++ {
+		body[fmt.Sprintf("VAR_%d", i)] = strings.Repeat("v", 20)
+	}
+	for i := 0; i < n; i++ {
+		if err := c.must("PATCH", fmt.Sprintf("/v1/scopes/ui/team%02d/app%03d/-/vars", i/50, i), body); err != nil {
+			return result{}, err
+		}
+	}
+	// Sign in as a browser does: the sign-in form's own cookie and field,
+	// then the session cookie.
+	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := hc.Get(addr + "/ui/signin")
+	if err != nil {
+		return result{}, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	var signin string
+	for _, ck := range res.Cookies() {
+		if ck.Name == "envy_signin" {
+			signin = ck.Value
+		}
+	}
+	form := "signin=" + signin + "&token=" + token
+	req, _ := http.NewRequest("POST", addr+"/ui/signin", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", "envy_signin="+signin)
+	res, err = hc.Do(req)
+	if err != nil {
+		return result{}, err
+	}
+	res.Body.Close()
+	ui := newClient(addr, "", conns)
+	for _, ck := range res.Cookies() {
+		if ck.Name == "envy_session" {
+			ui.cookie = "envy_session=" + ck.Value
+		}
+	}
+	if ui.cookie == "" {
+		return result{}, fmt.Errorf("dashboard sign-in: %d, no session cookie", res.StatusCode)
+	}
+	page, err := ui.get("/ui/scopes")
+	if err != nil {
+		return result{}, err
+	}
+	if !bytes.Contains(page, []byte("ui/team19/app999")) {
+		return result{}, fmt.Errorf("the dashboard's scope list lacks the scopes just made")
+	}
+	r := load(ui, "GET", "/ui/scopes", nil, d, 1) // one user loading the page
+	r.Case = fmt.Sprintf("dashboard: scope list page, %d+ scopes, one client", n)
+	r.Target = "p50 ≤ 100 ms"
+	r.BodyBytes = len(page)
+	return r, nil
 }
 
 func seedScopes(c *client, n, conns int) error {

@@ -309,6 +309,9 @@ func TestBrowserScopeVarsRevealImportHistoryRollback(t *testing.T) {
 		t.Errorf("the reveal is not audited: %+v", audit.Items)
 	}
 	screenshot(t, ctx, "dashboard-scope", true)
+	run(t, ctx, "dark", emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}))
+	screenshot(t, ctx, "dashboard-scope-dark", false)
+	run(t, ctx, "light", emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}))
 
 	// Paste a .env file: preview, then apply as one change.
 	run(t, ctx, "paste .env",
@@ -445,6 +448,7 @@ func TestBrowserAdminPagesAndRevokedSession(t *testing.T) {
 		chromedp.WaitVisible(`#token`, chromedp.ByQuery),
 	)
 	waitText(t, ctx2, ".note", "Your session ended")
+	checkA11y(t, ctx2)
 	screenshot(t, ctx2, "dashboard-session-ended", false)
 }
 
@@ -463,6 +467,7 @@ func TestBrowserCrossSiteFormIsRefused(t *testing.T) {
 	)
 	waitLocation(t, ctx, e.URL+"/ui/scopes")
 	waitText(t, ctx, "body", "refused")
+	checkA11y(t, ctx)
 	screenshot(t, ctx, "dashboard-csrf-refused", false)
 	if _, err := e.Svc.GetScope(e.asToken(t, e.Admin), "evil/scope"); err == nil {
 		t.Fatalf("the forged form created a scope")
@@ -525,6 +530,7 @@ func TestBrowserAccessibilityCheckerFindsProblems(t *testing.T) {
 	if focus.Body || focus.Visible {
 		t.Errorf("the focus check sees an outline that the page removed")
 	}
+	screenshot(t, ctx, "a11y-bad-page", false)
 }
 
 func TestBrowserPhoneWidth(t *testing.T) {

@@ -36,19 +36,6 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"depthClass": func(path string) string {
-		d := strings.Count(path, "/")
-		if d > 6 {
-			d = 6
-		}
-		return "depth-" + strconv.Itoa(d)
-	},
-	"leaf": func(path string) string {
-		if i := strings.LastIndexByte(path, '/'); i >= 0 {
-			return path[i+1:]
-		}
-		return path
-	},
 	"query": func(kv ...string) string {
 		q := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -60,6 +47,21 @@ var funcs = template.FuncMap{
 	},
 	"join":   strings.Join,
 	"plural": plural,
+}
+
+func depthClass(path string) string {
+	d := strings.Count(path, "/")
+	if d > 6 {
+		d = 6
+	}
+	return "depth-" + strconv.Itoa(d)
+}
+
+func leaf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 func scopeURL(path string, tail ...string) string {

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -14,7 +17,10 @@ import (
 // groups scopes below it.
 type scopeRow struct {
 	Path      string
-	Group     bool // no scope at this path, only below it
+	Leaf      string // the last segment
+	URL       string // "" for a group
+	Depth     string // the indent class
+	Group     bool   // no scope at this path, only below it
 	Vars      int
 	Revision  int64
 	Synced    string // "synced", "behind", or "" when nobody reports
@@ -71,19 +77,11 @@ func (h *Handler) scopesPage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		seen[sc.Path] = true
-		row := scopeRow{Path: sc.Path, Vars: sc.VarCount, Revision: sc.Revision}
-		if h.svc.Can(ctx, envy.ActRead, sc.Path) {
-			if st, err := h.svc.Status(ctx, sc.Path); err == nil && len(st.Consumers) > 0 {
-				row.Consumers = len(st.Consumers)
-				row.Synced = "behind"
-				if st.Synced {
-					row.Synced = "synced"
-				}
-			}
-		}
-		d.Rows = append(d.Rows, row)
+		d.Rows = append(d.Rows, scopeRow{Path: sc.Path, Vars: sc.VarCount, Revision: sc.Revision})
 		d.Count++
 	}
+	h.fillSync(ctx, d.Rows)
+
 	// A group row that turned out to be a scope too (listed after a
 	// deeper path) is dropped: the scope's row stands for it.
 	rows := d.Rows[:0]
@@ -99,9 +97,124 @@ func (h *Handler) scopesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, row)
 	}
+	for i := range rows {
+		rows[i].Leaf, rows[i].Depth = leaf(rows[i].Path), depthClass(rows[i].Path)
+		if !rows[i].Group {
+			rows[i].URL = scopeURL(rows[i].Path)
+		}
+	}
 	d.Rows = rows
-	sort.SliceStable(d.Rows, func(i, j int) bool { return d.Rows[i].Path < d.Rows[j].Path })
+	// Segment by segment, so that a scope's children come right after it
+	// ("a/b/c" before "a/b-2"): "/" sorts before every other character.
+	treeKey := func(p string) string { return strings.ReplaceAll(p, "/", "\x00") }
+	sort.SliceStable(d.Rows, func(i, j int) bool { return treeKey(d.Rows[i].Path) < treeKey(d.Rows[j].Path) })
 	h.render(w, r, http.StatusOK, "scopes", &view{Title: "Scopes", Section: "scopes", Data: d})
+}
+
+// The scope list's sync column asks the service for each scope's status
+// (the sync page itself is live). A state younger than syncFresh is shown
+// as it is; one younger than syncStale is shown while a background
+// refresh asks again; an older or missing one is asked for at once.
+const (
+	syncFresh = 5 * time.Second
+	syncStale = time.Minute
+)
+
+type syncEntry struct {
+	state     string
+	consumers int
+	at        time.Time
+}
+
+// syncCache holds recent sync states of scopes, by path. An entry is
+// shown only to a caller the service says may read the scope.
+type syncCache struct {
+	mu         sync.Mutex
+	m          map[string]syncEntry
+	refreshing atomic.Bool
+}
+
+// fillSync sets the sync state of each scope row from the service's
+// Status, asked with the caller's permissions, or from a recent answer.
+// Scopes the caller may not read get none.
+func (h *Handler) fillSync(ctx context.Context, rows []scopeRow) {
+	now := time.Now()
+	var ask, stale []int
+	h.sync.mu.Lock()
+	if h.sync.m == nil || len(h.sync.m) > 4*len(rows)+1000 {
+		h.sync.m = map[string]syncEntry{}
+	}
+	for i, row := range rows {
+		if row.Group || !h.svc.Can(ctx, envy.ActRead, row.Path) {
+			continue
+		}
+		e, ok := h.sync.m[row.Path]
+		switch {
+		case !ok || now.Sub(e.at) >= syncStale:
+			ask = append(ask, i)
+			continue
+		case now.Sub(e.at) >= syncFresh:
+			stale = append(stale, i)
+		}
+		rows[i].Synced, rows[i].Consumers = e.state, e.consumers
+	}
+	h.sync.mu.Unlock()
+	paths := func(idx []int) []string {
+		out := make([]string, len(idx))
+		for k, i := range idx {
+			out[k] = rows[i].Path
+		}
+		return out
+	}
+	got := h.askSync(ctx, paths(ask))
+	for k, i := range ask {
+		rows[i].Synced, rows[i].Consumers = got[k].state, got[k].consumers
+	}
+	if len(stale) > 0 && h.sync.refreshing.CompareAndSwap(false, true) {
+		bg := context.WithoutCancel(ctx) // the same caller, after the reply
+		ps := paths(stale)
+		go func() {
+			defer h.sync.refreshing.Store(false)
+			h.askSync(bg, ps)
+		}()
+	}
+}
+
+// askSync asks the service for the status of each path, a few at a time,
+// and keeps the answers.
+func (h *Handler) askSync(ctx context.Context, paths []string) []syncEntry {
+	out := make([]syncEntry, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				st, err := h.svc.Status(ctx, paths[i])
+				if err != nil {
+					continue
+				}
+				e := syncEntry{at: time.Now(), consumers: len(st.Consumers)}
+				if len(st.Consumers) > 0 {
+					e.state = "behind"
+					if st.Synced {
+						e.state = "synced"
+					}
+				}
+				out[i] = e
+				h.sync.mu.Lock()
+				h.sync.m[paths[i]] = e
+				h.sync.mu.Unlock()
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // splitList reads a list typed one per line or separated by commas.

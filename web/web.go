@@ -75,6 +75,7 @@ type Handler struct {
 	pages    map[string]*template.Template
 	static   http.Handler
 	handler  http.Handler
+	sync     syncCache // the scope list's sync column
 }
 
 // Mount serves the dashboard at /ui/ on api's mux, behind api's middleware.

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +295,54 @@ func TestEventStreamNeedsASession(t *testing.T) {
 	res := b.do("GET", "/ui/scopes/acme/-/events", nil, map[string]string{"Accept": "text/event-stream"})
 	if res.Status != http.StatusUnauthorized {
 		t.Fatalf("events without a session: %d", res.Status)
+	}
+}
+
+func TestScopeListShowsCountsAndSyncState(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	for _, p := range []string{"acme/web/prod", "acme/web-2", "acme/api"} {
+		if _, _, err := e.Svc.SetVar(ctx, p, "A", envyVar("1", false), setOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := e.Svc.SetVar(ctx, "acme/api", "B", envyVar("2", false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.Svc.Status(ctx, "acme/api")
+	if _, err := e.Svc.ReportConsumer(ctx, "acme/api", "w1", consumerInput(st.Revision, "h1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.ReportConsumer(ctx, "acme/web/prod", "w2", consumerInput(1, "h2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Svc.SetVar(ctx, "acme/web/prod", "A", envyVar("3", false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn(e.Admin)
+	body := b.get("/ui/scopes").Body
+	rows := regexp.MustCompile(`(?s)<tr data-path="([^"]+)"[^>]*>(.*?)</tr>`).FindAllStringSubmatch(body, -1)
+	var order []string
+	cells := map[string]string{}
+	for _, r := range rows {
+		order = append(order, r[1])
+		cells[r[1]] = r[2]
+	}
+	// A tree: groups, then each scope's children right after it.
+	want := []string{"acme", "acme/api", "acme/web", "acme/web/prod", "acme/web-2"}
+	if strings.Join(order, " ") != strings.Join(want, " ") {
+		t.Errorf("rows %v, want %v", order, want)
+	}
+	for path, want := range map[string]string{"acme/api": "synced", "acme/web/prod": "behind", "acme/web-2": "no consumers"} {
+		if !strings.Contains(cells[path], want) {
+			t.Errorf("%s: row %q lacks %q", path, cells[path], want)
+		}
+	}
+	if !strings.Contains(cells["acme/api"], `<td class="num">2</td>`) {
+		t.Errorf("acme/api: no var count 2 in %q", cells["acme/api"])
+	}
+	if res := b.get("/ui/scopes?q=WEB-2"); strings.Contains(res.Body, `data-path="acme/api"`) || !strings.Contains(res.Body, `data-path="acme/web-2"`) {
+		t.Errorf("search by path: %s", res.Body)
 	}
 }
