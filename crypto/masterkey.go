@@ -17,6 +17,8 @@ import (
 
 	"gocloud.dev/secrets"
 	_ "gocloud.dev/secrets/localsecrets" // base64key://
+
+	"github.com/envy-dev/envy"
 )
 
 // MasterKey wraps and unwraps data keys. The master key itself never leaves
@@ -70,6 +72,32 @@ func OpenMasterKeyFile(path string) (mk MasterKey, created bool, err error) {
 	return mk, created, err
 }
 
+// DataKeyLister is what OpenMasterKeyFileFor asks of a store.
+type DataKeyLister interface {
+	DataKeys(ctx context.Context) ([]envy.DataKey, error)
+}
+
+// OpenMasterKeyFileFor is OpenMasterKeyFile for the key of store: a new
+// key is made only while the store holds no wrapped data keys. When it
+// holds some and the file is missing, it fails with "master key file
+// missing" and writes nothing: a new random key could open none of them,
+// and would stand where the lost one should be restored.
+func OpenMasterKeyFileFor(ctx context.Context, path string, store DataKeyLister) (mk MasterKey, created bool, err error) {
+	if path == "" {
+		return nil, false, errors.New("master key file: no path given")
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		dks, err := store.DataKeys(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("master key file %s: list the data keys: %w", path, err)
+		}
+		if len(dks) > 0 {
+			return nil, false, fmt.Errorf("master key file missing: %s does not exist, but the database holds %d data keys wrapped by a master key; restore the key file (no new key was written)", path, len(dks))
+		}
+	}
+	return OpenMasterKeyFile(path)
+}
+
 // fileKeyOf returns the master key of a key file's 32 bytes.
 func fileKeyOf(key []byte, path string) (MasterKey, error) {
 	block, err := aes.NewCipher(key)
@@ -120,8 +148,15 @@ func readKeyFile(path string) ([]byte, error) {
 // created the file meanwhile; then that file is read instead).
 func createKeyFile(path string) (key []byte, created bool, err error) {
 	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("master key file %s: create directory: %w", path, unwrapPathError(err))
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// Exactly 0700, whatever the umask took away.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("master key file %s: create directory: %w", path, unwrapPathError(err))
+		}
 	}
 	key = make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {

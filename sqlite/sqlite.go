@@ -42,6 +42,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/fsutil"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
@@ -114,8 +115,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: resolve %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(filepath.Dir(abs)); err != nil {
 		return nil, fmt.Errorf("sqlite: create the data directory: %w", err)
+	}
+	// SQLite creates the database with mode 0644 (less the umask) and its
+	// -wal and -shm files with the database's mode: made first, and 0600,
+	// the database keeps all three private.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", abs, err)
+	} else if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", abs, err)
+	}
+	if err := fsutil.MakePrivate(abs, abs+"-wal", abs+"-shm", abs+".lock"); err != nil {
+		return nil, fmt.Errorf("sqlite: make the database files private: %w", err)
 	}
 	s := &Store{
 		path:    abs,
@@ -131,7 +143,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, err
 	}
-	if err := s.open(ctx); err != nil {
+	err = s.open(ctx)
+	if err == nil {
+		// Files an older version left open to others, and any SQLite made
+		// while opening.
+		err = fsutil.MakePrivate(abs, abs+"-wal", abs+"-shm")
+	}
+	if err != nil {
 		s.closeDBs()
 		return nil, err
 	}

@@ -295,7 +295,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 			path = filepath.Join(c.dataDir, "master.key")
 		}
 		var created bool
-		if mk, created, err = crypto.OpenMasterKeyFile(path); err != nil {
+		if mk, created, err = crypto.OpenMasterKeyFileFor(ctx, path, store); err != nil {
 			return fmt.Errorf("invalid --master-key-file: %v", err)
 		}
 		if created {

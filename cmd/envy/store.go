@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/internal/fsutil"
 	"github.com/envy-dev/envy/postgres"
 	"github.com/envy-dev/envy/sqlite"
 )
@@ -30,7 +30,7 @@ func openStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logge
 		}
 		return pg, where, nil
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	if err := fsutil.MkdirPrivate(dataDir); err != nil {
 		return nil, "", fmt.Errorf("cannot create --data-dir %s: %v", dataDir, err)
 	}
 	lite, err := sqlite.Open(ctx, filepath.Join(dataDir, "envy.db"))
