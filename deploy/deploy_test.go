@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -499,5 +501,117 @@ func TestKubernetesExample(t *testing.T) {
 	}
 	if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort != c.ReadinessProbe.HTTPGet.Port {
 		t.Errorf("the Service does not send to the container's port %q: %+v", c.ReadinessProbe.HTTPGet.Port, s.Spec.Ports)
+	}
+}
+
+// startServer runs the built binary as `envy server` on a free loopback
+// port with a fresh data dir, and returns its URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(envyBinary(t), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		pw.Close()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		re := regexp.MustCompile(`envy is ready.* url=(http://\S+)`)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-ready:
+		return u
+	case <-time.After(2 * time.Minute):
+		t.Fatal("envy server did not say it was ready")
+		return ""
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestPrometheusAlerts(t *testing.T) {
+	const path = "prometheus/alerts.yaml"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Name  string `yaml:"name"`
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Expr        string            `yaml:"expr"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+
+	// What the server serves: the families in a scrape (after a request
+	// to the env route, so that its label exists), and the envy_ metrics
+	// declared in http/metrics.go (a counter shows up only once counted).
+	base := startServer(t)
+	get(t, base+"/v1/scopes/acme/web/-/env")
+	scrape := get(t, base+"/metrics")
+	served := map[string]bool{"up": true}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+)`).FindAllStringSubmatch(scrape, -1) {
+		served[m[1]] = true
+	}
+	src, err := os.ReadFile("../http/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`Name:\s*"(envy_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		served[m[1]] = true
+	}
+
+	n := 0
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || strings.TrimSpace(r.Expr) == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("%s: rule %q needs alert, expr, labels.severity and annotations.summary", path, r.Alert)
+			}
+			for _, m := range regexp.MustCompile(`\b((?:envy|process|go)_[a-z_]+|up)\b`).FindAllString(r.Expr, -1) {
+				family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+				if !served[m] && !served[family] {
+					t.Errorf("%s: %s uses %s, which envy server does not serve", path, r.Alert, m)
+				}
+			}
+			for _, m := range regexp.MustCompile(`route="([^"]+)"`).FindAllStringSubmatch(r.Expr, -1) {
+				if !strings.Contains(scrape, `route="`+m[1]+`"`) {
+					t.Errorf("%s: %s selects route %q, which is not a route label envy uses", path, r.Alert, m[1])
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("%s holds no rules", path)
 	}
 }
