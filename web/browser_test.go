@@ -496,12 +496,17 @@ func TestBrowserSyncPageUpdatesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#consumers", "web-1.internal")
-	waitText(t, ctx, "#sync-summary", "All 1 consumers run revision 1")
+	waitText(t, ctx, "#sync-summary", "The one consumer runs revision 1")
 	if _, _, err := e.Svc.SetVar(actx, "acme/api", "A", envyVar("2", false), setOpts()); err != nil {
 		t.Fatal(err)
 	}
-	waitText(t, ctx, "#sync-summary", "1 of 1 consumers are behind revision 2")
+	waitText(t, ctx, "#sync-summary", "The one consumer is behind revision 2")
 	waitText(t, ctx, "#consumers", "behind")
+	if _, err := e.Svc.ReportConsumer(actx, "acme/api", "web-2", consumerInput(2, "web-2.internal")); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#sync-summary", "1 of 2 consumers is behind revision 2")
+	waitText(t, ctx, "#consumers", "web-2.internal")
 	run(t, ctx, "not reloaded", chromedp.Evaluate(`window.__notReloaded || "reloaded"`, &marker))
 	if marker != "yes" {
 		t.Fatalf("the page reloaded")

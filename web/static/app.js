@@ -104,9 +104,12 @@
     es.addEventListener("status", function (ev) {
       var st = JSON.parse(ev.data);
       var n = st.consumers.length;
-      if (n === 0) summary.textContent = "No consumer has reported in the last minute. Revision " + st.revision + " is current.";
-      else if (st.synced) summary.textContent = "All " + n + " consumers run revision " + st.revision + ".";
-      else summary.textContent = st.behind + " of " + n + " consumers are behind revision " + st.revision + ".";
+      // The same sentences as the page's template.
+      var r = st.revision;
+      if (n === 0) summary.textContent = "No consumer has reported in the last minute. Revision " + r + " is current.";
+      else if (n === 1) summary.textContent = st.synced ? "The one consumer runs revision " + r + "." : "The one consumer is behind revision " + r + ".";
+      else if (st.synced) summary.textContent = "All " + n + " consumers run revision " + r + ".";
+      else summary.textContent = st.behind + " of " + n + " consumers " + (st.behind === 1 ? "is" : "are") + " behind revision " + r + ".";
       wrap.hidden = n === 0;
       tbody.replaceChildren();
       st.consumers.forEach(function (c) {
