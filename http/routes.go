@@ -1,6 +1,10 @@
 package http
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/envy-dev/envy"
+)
 
 // routeTable is every native route: registered from here, and compared
 // with the OpenAPI document by a test, so neither can drift from the other.
@@ -14,22 +18,22 @@ var routeTable = []route{
 
 	{Method: http.MethodGet, Path: "/v1/scopes", h: (*Server).handleListScopes},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}", h: (*Server).handleGetScope},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}", h: (*Server).handlePutScope},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}", Action: envy.ActWrite, Audit: "scope.put", h: (*Server).handlePutScope},
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}", h: (*Server).handleDeleteScope},
 
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleListVars},
-	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleMergeVars},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleReplaceVars},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: "vars.merge", h: (*Server).handleMergeVars},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: "vars.replace", h: (*Server).handleReplaceVars},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleGetVar},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handlePutVar},
-	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handlePatchVar},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: "var.set", h: (*Server).handlePutVar},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: "var.set", h: (*Server).handlePatchVar},
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleDeleteVar},
 
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", h: (*Server).handleEnv},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/history", h: (*Server).handleHistory},
-	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", h: (*Server).handleRollback},
+	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", Action: envy.ActWrite, Audit: "scope.rollback", h: (*Server).handleRollback},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/watch", h: (*Server).handleWatch},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/consumers/{id}", h: (*Server).handleReportConsumer},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/consumers/{id}", Action: envy.ActRead, Audit: "consumer.report", h: (*Server).handleReportConsumer},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/status", h: (*Server).handleStatus},
 
 	{Method: http.MethodPost, Path: "/v1/tokens", h: (*Server).handleCreateToken},

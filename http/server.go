@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,6 +82,7 @@ type Server struct {
 	authFail       *limiters    // per client address
 	perToken       *limiters    // per token id; nil when off
 	keepAlive      time.Duration
+	envelopes      []envelope // error writers of path prefixes (dialects)
 	now            func() time.Time
 }
 
@@ -120,7 +122,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		s.perToken = newLimiters(opts.RateLimit, max(1, int(opts.RateLimit*2)))
 	}
 	s.routes()
-	s.handler = RequestID(s.Observe(s.Recover(s.mux)))
+	s.handler = RequestID(s.Observe(s.Recover(http.HandlerFunc(s.serveClean))))
 	return s
 }
 
@@ -150,6 +152,75 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 		infoFrom(r.Context()).route = pattern
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// envelope is the error writer of the paths under a prefix.
+type envelope struct {
+	prefix string
+	write  func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// HandleErrors makes write answer the errors that the server itself
+// finds in requests under prefix (such as a path it refuses), so that a
+// dialect's clients read them in its envelope. Call it before serving.
+func (s *Server) HandleErrors(prefix string, write func(w http.ResponseWriter, r *http.Request, err error)) {
+	s.envelopes = append(s.envelopes, envelope{prefix, write})
+}
+
+// errorWriter returns the error writer of r's path: the longest prefix's,
+// else the native problem.
+func (s *Server) errorWriter(r *http.Request) func(w http.ResponseWriter, r *http.Request, err error) {
+	write, n := s.writeError, 0
+	for _, e := range s.envelopes {
+		if len(e.prefix) > n && strings.HasPrefix(r.URL.Path, e.prefix) {
+			write, n = e.write, len(e.prefix)
+		}
+	}
+	return write
+}
+
+// serveClean refuses a path that has a "." or ".." segment or an empty
+// one, judged after percent-decoding, instead of letting the mux clean it
+// and redirect: a client would follow the redirect into another scope
+// than the one it named. Other paths go to the mux.
+func (s *Server) serveClean(w http.ResponseWriter, r *http.Request) {
+	segs := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || seg == "" && i < len(segs)-1 {
+			CloseUnread(w, r)
+			s.errorWriter(r)(w, r, envy.Invalid(envy.Field("path", "unclean_path",
+				"path %s has a %q segment; envy does not clean paths: send the path you mean", strconv.Quote(r.URL.Path), seg)))
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// CloseUnread asks for the connection to be closed after a reply to a
+// request whose body was not read (refused before reading it), so that
+// the server does not wait to discard the body of a slow client.
+func CloseUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// Permit refuses, before the request's body is read, a caller who may not
+// do a on scope, as the service itself would refuse it: not found when the
+// caller may not read the scope either, forbidden otherwise. The refusal
+// is audited under action. A scope path that is not valid is left to the
+// service to refuse.
+func (s *Server) Permit(r *http.Request, a envy.Action, scope, action string) error {
+	ctx := r.Context()
+	if envy.ValidateScopePath("path", scope) != nil || s.svc.Can(ctx, a, scope) {
+		return nil
+	}
+	if !s.svc.Visible(ctx, scope) {
+		s.svc.Refused(ctx, action, scope, http.StatusNotFound)
+		return envy.Errorf(envy.ENotFound, "scope %s not found", scope)
+	}
+	s.svc.Refused(ctx, action, scope, http.StatusForbidden)
+	return envy.Errorf(envy.EForbidden, "token may not %s scope %s", a, scope)
 }
 
 // reqInfo is what the middleware learns from the inner handlers.
@@ -261,6 +332,7 @@ func (s *Server) RequireToken(tokenOf func(*http.Request) string, onError func(h
 			w.Header().Set("Cache-Control", "no-store")
 			ar, err := s.Authenticate(r, tokenOf(r))
 			if err != nil {
+				CloseUnread(w, r)
 				onError(w, r, err)
 				return
 			}
@@ -340,6 +412,11 @@ type route struct {
 	Method string
 	Path   string // OpenAPI form: "/v1/scopes/{path}/-/vars/{name}"
 	Public bool   // no token needed
+	// Action, on a scope route with a body, is what the caller must be
+	// allowed on the scope before the body is read; Audit names the
+	// refusal in the audit log.
+	Action envy.Action
+	Audit  string
 	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
@@ -445,6 +522,13 @@ func matchTail(tmpl, segs []string) (map[string]string, bool) {
 // handler's error as a problem.
 func (s *Server) wrap(rt route) http.Handler {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Action != "" {
+			if err := s.Permit(r, rt.Action, r.PathValue("path"), rt.Audit); err != nil {
+				CloseUnread(w, r)
+				s.writeError(w, r, err)
+				return
+			}
+		}
 		if err := rt.h(s, w, r); err != nil {
 			s.writeError(w, r, err)
 		}

@@ -15,6 +15,7 @@ package dialect
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
@@ -77,12 +78,19 @@ func (d *API) JSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Route serves fn on the scope that Begin finds; replies are never cached,
-// and an error of either is answered in the dialect's envelope.
+// and an error of either is answered in the dialect's envelope. A request
+// that writes (any method but GET and HEAD) must be allowed to write the
+// scope before its body is read.
 func (d *API) Route(fn func(w http.ResponseWriter, r *http.Request, scope string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		r, scope, err := d.Begin(r)
-		if err == nil {
+		if err == nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			err = d.Server.Permit(r, envy.ActWrite, scope, d.Errors.Dialect+".write")
+		}
+		if err != nil {
+			envyhttp.CloseUnread(w, r)
+		} else {
 			err = fn(w, r, scope)
 		}
 		if err != nil {
@@ -112,9 +120,11 @@ func (d *API) Handle(path string, message func(allow string) string, routes Rout
 }
 
 // NotFound answers every path under prefix that no route of the dialect
-// serves with not found in the dialect's envelope, so that a client of the
-// platform reads every reply under its prefix.
+// serves with not found in the dialect's envelope, and makes the server
+// answer what it refuses there (a path it won't clean) in it too, so that
+// a client of the platform reads every reply under its prefix.
 func (d *API) NotFound(prefix, message string) {
+	d.Server.HandleErrors(prefix, d.Errors.Write)
 	d.Server.Handle(prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		d.Errors.Write(w, r, &envy.Error{Code: CodeNoRoute, Message: message})
@@ -141,11 +151,15 @@ func (d *API) Authenticate(r *http.Request, token string, missing, invalid envy.
 }
 
 // IDScope is the scope prefix+id of a resource whose id is one scope
-// segment; an id that can't be one is notFound, as no such resource can
-// exist.
+// segment. An id with a "/" (sent as %2F) is refused, naming it: it would
+// reach another scope; any other id that can't be a segment is notFound,
+// as no such resource can exist.
 func IDScope(prefix, id string, notFound error) (string, error) {
+	if strings.Contains(id, "/") {
+		return "", envy.Invalid(envy.Field("path.id", "invalid_segment", "id %s holds a /; an id is one path segment", strconv.Quote(id)))
+	}
 	scope := prefix + id
-	if strings.Contains(id, "/") || envy.ValidateScopePath("path.id", scope) != nil {
+	if envy.ValidateScopePath("path.id", scope) != nil {
 		return "", notFound
 	}
 	return scope, nil
