@@ -71,6 +71,10 @@ type Keyring struct {
 	mkOwned bool
 	reopen  func(ctx context.Context) (MasterKey, error)
 
+	// stale is the error of the last refresh when the store held a data
+	// key that the master key does not open; nil once one succeeds.
+	stale atomic.Pointer[error]
+
 	state atomic.Pointer[keyState]
 
 	refreshMu    sync.Mutex // one refresh at a time
@@ -177,8 +181,12 @@ func (kr *Keyring) refreshLocked(ctx context.Context) error {
 		st, err = kr.unwrapReopened(ctx, dks)
 	}
 	if err != nil {
+		if errors.Is(err, ErrWrongMasterKey) {
+			kr.stale.Store(&err)
+		}
 		return err
 	}
+	kr.stale.Store(nil)
 	kr.state.Store(st)
 	return nil
 }

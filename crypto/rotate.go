@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -136,6 +137,31 @@ func (kr *Keyring) unwrapReopened(ctx context.Context, dks []envy.DataKey) (*key
 	}
 	kr.setMasterKey(mk)
 	return st, nil
+}
+
+// Usable reports whether the keyring opens every data key of the store as
+// far as it last looked: an error when the store holds a key that the
+// master key in hand does not open (another server added it under a new
+// master key that this one has not got), so that /readyz takes the server
+// out of service instead of letting it fail reads of values sealed under
+// that key. While it fails it looks again, at most once a second, so the
+// server comes back by itself once its master key is put right.
+func (kr *Keyring) Usable(ctx context.Context) error {
+	p := kr.stale.Load()
+	if p == nil {
+		return nil
+	}
+	if kr.refreshMu.TryLock() {
+		if time.Since(kr.lastOnDemand) >= onDemandEvery {
+			kr.lastOnDemand = time.Now()
+			kr.refreshLocked(ctx)
+		}
+		kr.refreshMu.Unlock()
+		if p = kr.stale.Load(); p == nil {
+			return nil
+		}
+	}
+	return *p
 }
 
 // Close closes the master key when the keyring owns it (it came from

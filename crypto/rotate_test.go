@@ -152,25 +152,42 @@ func sealedKeyID(s []byte) uint32 {
 	return uint32(s[1])<<24 | uint32(s[2])<<16 | uint32(s[3])<<8 | uint32(s[4])
 }
 
+// pair is two servers' keyrings on one store, with the same master key
+// read from one file each.
+type pair struct {
+	a, b     *Keyring
+	stA, stB rotStore
+	path1    string
+	mk1b     MasterKey
+}
+
+func newPair(t *testing.T, open func() rotStore) pair {
+	t.Helper()
+	ctx := context.Background()
+	var p pair
+	var mk1 MasterKey
+	mk1, p.path1 = newFileKey(t)
+	p.stA, p.stB = open(), open()
+	var err error
+	if p.a, err = OpenKeyring(ctx, mk1, p.stA); err != nil {
+		t.Fatal(err)
+	}
+	if p.mk1b, err = ReadMasterKeyFile(p.path1); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.mk1b.Close() })
+	if p.b, err = OpenKeyring(ctx, p.mk1b, p.stB); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.b.Close() })
+	return p
+}
+
 func TestAnotherServerPicksUpARotation(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func() rotStore) {
 		ctx := context.Background()
-		mk1, path1 := newFileKey(t)
-		stA, stB := open(), open()
-		a, err := OpenKeyring(ctx, mk1, stA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mk1b, err := ReadMasterKeyFile(path1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer mk1b.Close()
-		b, err := OpenKeyring(ctx, mk1b, stB)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		p := newPair(t, open)
+		a, b, stA, stB := p.a, p.b, p.stA, p.stB
 		// B's operator has put the new key where B's flags point.
 		mk2, path2 := newFileKey(t)
 		b.SetReopen(func(context.Context) (MasterKey, error) { return ReadMasterKeyFile(path2) })
@@ -213,7 +230,7 @@ func TestAnotherServerPicksUpARotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.mk = mk1b
+		c.mk = p.mk1b
 		if _, err := c.Rotate(ctx, mk3, false); !errors.Is(err, ErrWrongMasterKey) {
 			t.Fatalf("a rotation with a stale master key: %v, want ErrWrongMasterKey", err)
 		}
@@ -222,6 +239,53 @@ func TestAnotherServerPicksUpARotation(t *testing.T) {
 			if string(now[i].Wrapped) != string(old[i].Wrapped) {
 				t.Fatal("a refused rotation changed the stored keys")
 			}
+		}
+	})
+}
+
+func TestAServerWithoutTheNewMasterKeyIsNotUsable(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		p := newPair(t, open)
+		a, b, stB := p.a, p.b, p.stB
+		// B's key file still holds the old key.
+		var newPath string
+		b.SetReopen(func(context.Context) (MasterKey, error) {
+			if newPath == "" {
+				return ReadMasterKeyFile(p.path1)
+			}
+			return ReadMasterKeyFile(newPath)
+		})
+		defer b.Follow(stB, nil)()
+		if err := b.Usable(ctx); err != nil {
+			t.Fatalf("before any rotation: %v", err)
+		}
+		mk2, path2 := newFileKey(t)
+		if _, err := a.Rotate(ctx, mk2, true); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for b.Usable(ctx) == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("B stays usable though it can't open the new data key")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !errors.Is(b.Usable(ctx), ErrWrongMasterKey) {
+			t.Fatalf("B.Usable: %v", b.Usable(ctx))
+		}
+		// Its operator puts the new key in place: B comes back by itself.
+		b.refreshMu.Lock()
+		newPath = path2
+		b.refreshMu.Unlock()
+		for b.Usable(ctx) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("B does not come back with the new key: %v", b.Usable(ctx))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if b.NewestKeyID() != 2 {
+			t.Fatalf("B seals with key %d", b.NewestKeyID())
 		}
 	})
 }

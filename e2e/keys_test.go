@@ -245,11 +245,14 @@ func TestKeyRotationAcrossPostgresServers(t *testing.T) {
 	token := envy.NewTokenValue()
 	dir := t.TempDir()
 	first := newKeyFile(t, dir, "first.key")
-	keyA, keyB := filepath.Join(dir, "a.key"), filepath.Join(dir, "b.key")
+	keyA, keyB, keyC := filepath.Join(dir, "a.key"), filepath.Join(dir, "b.key"), filepath.Join(dir, "c.key")
 	copyFile(t, first, keyA)
 	copyFile(t, first, keyB)
+	copyFile(t, first, keyC)
 	a := startServerWith(t, token, "--database-url", dbURL, "--master-key-file", keyA, "--data-dir", t.TempDir())
 	b := startServerWith(t, token, "--database-url", dbURL, "--master-key-file", keyB, "--data-dir", t.TempDir())
+	// C's operator forgets to give it the new key.
+	c := startServerWith(t, token, "--database-url", dbURL, "--master-key-file", keyC, "--data-dir", t.TempDir())
 	want := seedScope(t, a, "ops/rotate", 20)
 
 	load := startReads(t, "ops/rotate", want, a, b)
@@ -287,6 +290,22 @@ func TestKeyRotationAcrossPostgresServers(t *testing.T) {
 	}
 	checkEnv(t, b, "ops/rotate-a", map[string]string{"V": "from A"})
 	load.finish(t, 200)
+
+	// C can't open the new data key: it says it is not ready, until it
+	// gets the new key, and then serves what the others wrote.
+	readyz := func() int {
+		res, err := http.Get(c.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	waitUntil(t, "C's /readyz to fail", func() bool { return readyz() == 503 })
+	copyFile(t, newKey, keyC)
+	waitUntil(t, "C's /readyz to pass with the new key", func() bool { return readyz() == 200 })
+	checkEnv(t, c, "ops/rotate-a", map[string]string{"V": "from A"})
+	c.stop(t)
 
 	// Both restart with the new key alone.
 	a.stop(t)

@@ -39,6 +39,18 @@ func (d *drain) ready(next func(context.Context) error) func(context.Context) er
 	}
 }
 
+// keysReady adds to a readiness check that the keyring opens every data
+// key of the store: a server whose master key does not open a key that
+// another server added is not ready until it gets the new master key.
+func keysReady(next, usable func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if usable(ctx) != nil {
+			return envy.Errorf(envy.EUnavailable, "this server's master key does not open every data key of the store (were the keys rotated on another server?): give it the new master key where --master-key-file or --master-key-url points")
+		}
+		return next(ctx)
+	}
+}
+
 // certReloader serves the certificate of --tls-cert/--tls-key and loads it
 // again on demand (SIGHUP): connections opened after a reload get the new
 // certificate; open ones keep theirs.

@@ -328,7 +328,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	drain := &drain{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(svc.Ready)})
+	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(keysReady(svc.Ready, keys.Usable))})
 	dialects, _ := c.dialects() // validated above
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
