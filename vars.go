@@ -406,6 +406,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 		return WriteInfo{}, err
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
+	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
 	_, info, err := s.write(ctx, path, action, names, 200, o, replace, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		var out []VarChange
 		for _, k := range names {
@@ -416,7 +417,11 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 				}
 				continue
 			}
-			if ok && replace && sameVar(s, path, old, *in[k]) {
+			// Skipping a var the replace leaves as it is would tell a
+			// caller who may not see its value that the value it sent was
+			// right: only one who may see it gets the shortcut.
+			seesValue := mayRead && (!old.Secret || mayReveal)
+			if ok && replace && seesValue && sameVar(s, path, old, *in[k]) {
 				continue
 			}
 			c, err := s.change(path, k, "body."+k, old, ok, *in[k], mayReveal)

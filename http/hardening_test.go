@@ -154,3 +154,54 @@ func TestPathsAreNeverCleanedOrRedirected(t *testing.T) {
 		}
 	})
 }
+
+func TestAWriterCantConfirmAGuessFromTheRevision(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars", e.Admin, `{"S":{"value":"the-real-secret","secret":true},"P":"plain"}`); r.Status != 200 {
+		t.Fatalf("seed: %d %s", r.Status, r.Body)
+	}
+	revision := func() float64 {
+		r := e.Do(t, "GET", "/v1/scopes/acme/app", e.Admin, "")
+		return r.JSON(t)["revision"].(float64)
+	}
+	same := `{"S":{"value":"the-real-secret","secret":true},"P":"plain"}`
+	for _, tt := range []struct {
+		name    string
+		actions []envy.Action
+		newRev  bool
+	}{
+		{"write only", []envy.Action{envy.ActWrite}, true},
+		{"read and write, a secret unseen", []envy.Action{envy.ActRead, envy.ActWrite}, true},
+		{"reveal and write", []envy.Action{envy.ActReveal, envy.ActWrite}, false},
+	} {
+		tok := e.Token(t, strings.ReplaceAll(tt.name, " ", "-"), envy.Grant{Scopes: "acme/**", Actions: tt.actions})
+		before := revision()
+		if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars", tok, same); r.Status != 200 {
+			t.Fatalf("%s: %d %s", tt.name, r.Status, r.Body)
+		}
+		if got := revision() != before; got != tt.newRev {
+			t.Errorf("%s: a replace with the right values took a new revision: %v, want %v", tt.name, got, tt.newRev)
+		}
+	}
+	// Read and write without reveal: a plain var it may see keeps the
+	// shortcut, the secret it may not see does not.
+	tok := e.Token(t, "rw", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars", tok, same)
+	r := e.Do(t, "GET", "/v1/scopes/acme/app/-/vars", e.Admin, "")
+	var list struct {
+		Items []struct {
+			Name    string `json:"name"`
+			Version int    `json:"version"`
+		} `json:"items"`
+	}
+	json.Unmarshal(r.Body, &list)
+	versions := map[string]int{}
+	for _, it := range list.Items {
+		versions[it.Name] = it.Version
+	}
+	// P: rewritten by the write-only token alone; S: by each of the three
+	// writers who could not see it.
+	if versions["P"] != 2 || versions["S"] != 4 {
+		t.Errorf("versions after replaces: %v; want P at 2 and S at 4", versions)
+	}
+}
