@@ -78,7 +78,10 @@ func (a *app) newRootCmd() *cobra.Command {
 		Short: "envy keeps the environment variables and secrets of your workloads",
 		Long: "envy keeps the environment variables and secrets of your workloads.\n\n" +
 			"The client commands talk to the server at --addr (ENVY_ADDR) with --token\n" +
-			"(ENVY_TOKEN); `envy login` stores both in your config directory.",
+			"(ENVY_TOKEN) or --token-file (ENVY_TOKEN_FILE); `envy login` stores an address\n" +
+			"and a token in your config directory. A command that takes a SCOPE first uses\n" +
+			"the default scope when it is left out: ENVY_SCOPE, or the one `envy setup`\n" +
+			"saved for the working directory.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Parent commands without a subcommand print their help; an
