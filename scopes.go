@@ -157,6 +157,8 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 		for i, p := range *in.Inherits {
 			loc := fmt.Sprintf("body.inherits[%d]", i)
 			switch {
+			case p == HiddenScope:
+				continue // keeps a scope the caller can't read: see keepHidden
 			case ValidateScopePath(loc, p) != nil:
 				fields = append(fields, *ValidateScopePath(loc, p))
 			case p == path:
@@ -192,7 +194,14 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 			if in.Inherits == nil {
 				return desc, inherits, nil
 			}
-			inherits = append([]string{}, (*in.Inherits)...)
+			var cur0 []string
+			if cur != nil {
+				cur0 = cur.Inherits
+			}
+			inherits, err := keepHidden(t, cur0, *in.Inherits)
+			if err != nil {
+				return "", nil, err
+			}
 			if err := checkInherits(path, inherits, lookup); err != nil {
 				return "", nil, err
 			}
@@ -206,6 +215,31 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 	info := WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
 	info.Synced = s.synced(ctx, path, sc.Revision)
 	return hideInherits(t, sc), info, nil
+}
+
+// keepHidden returns the inherits a caller sent with each HiddenScope
+// entry replaced by the scope it stands for: the caller read its scope's
+// inherits with the scopes it may not read shown as HiddenScope, and
+// sending them back keeps those, in the order it puts them; leaving one
+// out removes it.
+func keepHidden(t *Token, cur, in []string) ([]string, error) {
+	var hidden []string
+	for _, p := range cur {
+		if !can(t, ActRead, p) {
+			hidden = append(hidden, p)
+		}
+	}
+	out := make([]string, 0, len(in))
+	for i, p := range in {
+		if p == HiddenScope {
+			if len(hidden) == 0 {
+				return nil, Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "the scope inherits no more hidden scopes to keep"))
+			}
+			p, hidden = hidden[0], hidden[1:]
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // checkInherits refuses inherits that don't exist, form a cycle through

@@ -557,3 +557,33 @@ func TestAWriterCantConfirmAGuessFromTheRevision(t *testing.T) {
 		t.Errorf("versions after replaces: %v; want P at 2 and S at 4", versions)
 	}
 }
+
+func TestHiddenInheritsAreKeptWhenSentBack(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	for _, req := range [][3]string{
+		{"PUT", "/v1/scopes/secret/prod/-/vars/DB", `{"value":"1"}`},
+		{"PUT", "/v1/scopes/acme/shared/-/vars/X", `{"value":"1"}`},
+		{"PUT", "/v1/scopes/acme/other/-/vars/Y", `{"value":"1"}`},
+		{"PUT", "/v1/scopes/acme/base", `{"inherits":["acme/shared","secret/prod"]}`},
+	} {
+		if r := e.Do(t, req[0], req[1], e.Admin, req[2]); r.Status >= 300 {
+			t.Fatalf("%s %s: %d %s", req[0], req[1], r.Status, r.Body)
+		}
+	}
+	tok := e.Token(t, "acme", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/base", tok, `{"inherits":["(hidden)","acme/other","acme/shared"]}`)
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"inherits":["(hidden)","acme/other","acme/shared"]`) {
+		t.Fatalf("sending the hidden scope back: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/base", e.Admin, ""); !strings.Contains(string(r.Body), `"inherits":["secret/prod","acme/other","acme/shared"]`) {
+		t.Fatalf("the admin sees: %s", r.Body)
+	}
+	wantProblem(t, e.Do(t, "PUT", "/v1/scopes/acme/base", tok, `{"inherits":["(hidden)","(hidden)"]}`), 422, "body.inherits[1]")
+	// Leaving it out removes it.
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/base", tok, `{"inherits":["acme/shared"]}`); r.Status != 200 {
+		t.Fatalf("dropping the hidden scope: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/base", e.Admin, ""); !strings.Contains(string(r.Body), `"inherits":["acme/shared"]`) {
+		t.Fatalf("after dropping: %s", r.Body)
+	}
+}
