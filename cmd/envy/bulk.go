@@ -141,6 +141,25 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 		return err
 	}
 	changes := bulkChanges(kvs, secret)
+	kept := 0
+	if !replace && before > 0 && (ifMatch == 0 || ifMatch == before) {
+		// A var that already has the value (and flag) asked for is left
+		// out, so that it takes no new version; when none is left, nothing
+		// is written: no revision, no workload restarted. Only what this
+		// token may read is compared (non-secret values): a secret is
+		// sent, and the server decides.
+		if kept, err = dropUnchanged(cmd.Context(), c, scope, changes); err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			if a.jsonOut() {
+				return a.printJSON(nil, map[string]any{"scope": scope, "revision": before, "changed": false})
+			}
+			a.printf("nothing changed in %s: %s already had %s (still revision %d; nothing written, no workload restarted)\n",
+				scope, plural(kept, "the var", "all "+strconv.Itoa(kept)+" vars"), plural(kept, "that value", "those values"), before)
+			return nil
+		}
+	}
 	ctx, raw := capture(cmd.Context())
 	done := a.progress(len(changes) >= progressMin, "sending %d vars to %s", len(changes), scope)
 	var res *client.WriteResult
@@ -161,8 +180,48 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 			scope, plural(len(changes), "the var", "all "+strconv.Itoa(len(changes))+" vars"), plural(len(changes), "that value", "those values"), res.Revision)
 		return nil
 	}
-	a.printf("set %d %s in %s: revision %d (%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced))
+	unchanged := ""
+	if kept > 0 {
+		unchanged = fmt.Sprintf("; %d already had %s value", kept, plural(kept, "its", "their"))
+	}
+	a.printf("set %d %s in %s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced), unchanged)
 	return nil
+}
+
+// dropUnchanged removes from changes the vars that the scope already holds
+// as asked (a readable value equal, the secret flag unchanged or not
+// given) and returns how many it removed.
+func dropUnchanged(ctx context.Context, c *client.Client, scope string, changes map[string]*client.VarInput) (int, error) {
+	list, err := c.ListVars(ctx, scope, false)
+	if client.IsType(err, client.TypeForbidden) || client.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range list.Items {
+		in, ok := changes[v.Name]
+		if ok && in != nil && sameValue(v, *in) {
+			delete(changes, v.Name)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sameValue reports whether writing in to v would leave it as it is, as
+// far as a read without reveal can tell.
+func sameValue(v client.Var, in client.VarInput) bool {
+	switch {
+	case v.Value == nil || in.Value == nil || *v.Value != *in.Value:
+		return false
+	case in.Secret != nil && *in.Secret != v.Secret:
+		return false
+	case in.Description != nil && *in.Description != v.Description:
+		return false
+	}
+	return true
 }
 
 func plural(n int, one, many string) string {

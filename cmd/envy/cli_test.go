@@ -193,19 +193,45 @@ func TestWritesSayWhatHappened(t *testing.T) {
 	}
 }
 
-// A write whose revision does not move changed nothing, and says so.
+// A write that changes nothing takes no revision (so restarts nothing),
+// and says so; a write that changes some vars leaves the others' versions.
 func TestASetThatChangesNothingSaysSo(t *testing.T) {
 	e, ev := server(t)
-	must(t, ev, "", "set", "acme/web", "A=x", "--create")
+	must(t, ev, "", "set", "acme/web", "A=x", "B=y", "--create")
+	must(t, ev, "s3cr3t-value\n", "vars", "set", "acme/web", "S", "--secret")
 	rev := scopeRevision(t, e, "acme/web")
-	out := must(t, ev, "", "set", "acme/web", "A=x")
-	after := scopeRevision(t, e, "acme/web")
-	if after == rev {
-		if !strings.HasPrefix(out, "nothing changed in acme/web") {
-			t.Errorf("a write that took no revision says %q", out)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"set", "acme/web", "A=x", "B=y"}, fmt.Sprintf("nothing changed in acme/web: all 2 vars already had those values (still revision %d; nothing written, no workload restarted)\n", rev)},
+		{[]string{"set", "acme/web", "A=x"}, fmt.Sprintf("nothing changed in acme/web: the var already had that value (still revision %d; nothing written, no workload restarted)\n", rev)},
+		{[]string{"vars", "set", "acme/web", "A", "x"}, fmt.Sprintf("unchanged: A in acme/web already was so (still revision %d; nothing written, no workload restarted)\n", rev)},
+		{[]string{"vars", "set", "acme/web", "A", "x", "--secret=false"}, fmt.Sprintf("unchanged: A in acme/web already was so (still revision %d; nothing written, no workload restarted)\n", rev)},
+	} {
+		if out := must(t, ev, "", tc.args...); out != tc.want {
+			t.Errorf("%v: %q\nwant %q", tc.args, out, tc.want)
 		}
-	} else {
-		t.Skipf("this server takes a revision for a write that changes nothing (%d -> %d): the CLI said %q", rev, after, out)
+	}
+	if got := scopeRevision(t, e, "acme/web"); got != rev {
+		t.Fatalf("revision %d after writes that changed nothing, want %d", got, rev)
+	}
+	// A flag that changes is a change.
+	if out := must(t, ev, "", "set", "acme/web", "A=x", "--secret"); !strings.HasPrefix(out, "set 1 var in acme/web: revision ") {
+		t.Errorf("--secret on a plain var: %q", out)
+	}
+	// Only the vars that change are written.
+	out := must(t, ev, "", "set", "acme/web", "B=y", "C=z")
+	if !strings.HasPrefix(out, "set 1 var in acme/web: revision ") || !strings.HasSuffix(out, "; 1 already had its value)\n") {
+		t.Errorf("one of two changed: %q", out)
+	}
+	r := e.Do(t, "GET", "/v1/scopes/acme/web/-/vars/B", e.Admin, "").JSON(t)
+	if r["version"].(float64) != 1 {
+		t.Errorf("B took a new version: %v", r["version"])
+	}
+	// A secret's value can't be compared without reveal: the server decides.
+	if out := must(t, ev, "s3cr3t-value\n", "vars", "set", "acme/web", "S"); strings.HasPrefix(out, "unchanged") {
+		t.Errorf("a secret: %q", out)
 	}
 }
 

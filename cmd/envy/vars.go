@@ -172,6 +172,18 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			if cmd.Flags().Changed("description") {
 				in.Description = &description
 			}
+			if before > 0 && (ifMatch == 0 || ifMatch == before) {
+				// The var as it is: when it already holds what is asked
+				// for, nothing is written (no revision, no restart).
+				cur, err := c.GetVar(cmd.Context(), scope, name, false)
+				if err == nil && sameValue(*cur, in) {
+					if a.jsonOut() {
+						return a.printJSON(nil, map[string]any{"scope": scope, "name": name, "revision": before, "changed": false})
+					}
+					a.printf("unchanged: %s in %s already was so (still revision %d; nothing written, no workload restarted)\n", name, scope, before)
+					return nil
+				}
+			}
 			ctx, raw := capture(cmd.Context())
 			res, err := c.SetVar(ctx, scope, name, in, writeOpts(ifMatch)...)
 			if err != nil {
