@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -196,6 +198,13 @@ func TestAServerWithAnotherMasterKeyRefusesToStart(t *testing.T) {
 	c.start(t)
 	other := *c
 	other.masterKey = filepath.Join(t.TempDir(), "other.key")
+	// A key that exists but is another one: a missing key file is refused
+	// earlier, for another reason (no new key beside wrapped data keys).
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(other.masterKey, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, err := runServerToExit(t, other.token, "--database-url", other.dbURL, "--master-key-file", other.masterKey, "--data-dir", t.TempDir())
 	if err == nil {
 		t.Fatalf("a server with another master key started:\n%s", out)
