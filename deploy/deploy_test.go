@@ -8,7 +8,9 @@ package deploy_test
 
 import (
 	"bufio"
+	"crypto/rand"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +29,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/internal/testenv"
 )
 
@@ -403,9 +407,12 @@ type k8sContainer struct {
 	} `yaml:"securityContext"`
 }
 
-func TestKubernetesExample(t *testing.T) {
-	const path = "kubernetes/envy.yaml"
-	f, err := os.Open(path)
+const k8sPath = "kubernetes/envy.yaml"
+
+// readK8s reads the Kubernetes example's objects by kind.
+func readK8s(t *testing.T) map[string]k8s {
+	t.Helper()
+	f, err := os.Open(k8sPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,12 +423,17 @@ func TestKubernetesExample(t *testing.T) {
 		var o k8s
 		if err := dec.Decode(&o); err != nil {
 			if err == io.EOF {
-				break
+				return objs
 			}
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", k8sPath, err)
 		}
 		objs[o.Kind] = o
 	}
+}
+
+func TestKubernetesExample(t *testing.T) {
+	const path = k8sPath
+	objs := readK8s(t)
 	d, ok := objs["Deployment"]
 	if !ok {
 		t.Fatalf("%s has no Deployment", path)
@@ -508,7 +520,15 @@ func TestKubernetesExample(t *testing.T) {
 // port with a fresh data dir, and returns its URL.
 func startServer(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(envyBinary(t), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	return startEnvy(t, []string{"server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, nil)
+}
+
+// startEnvy runs the built binary with args and the extra environment
+// env, waits until it says it is ready, and returns its URL.
+func startEnvy(t *testing.T, args, env []string) string {
+	t.Helper()
+	cmd := exec.Command(envyBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -520,10 +540,16 @@ func startServer(t *testing.T) string {
 		pw.Close()
 	})
 	ready := make(chan string, 1)
+	var mu sync.Mutex
+	var lines []string
 	go func() {
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`envy is ready.* url=(http://\S+)`)
+		// The ready line in text or JSON logs: url=http://… or "url":"http://…".
+		re := regexp.MustCompile(`envy is ready.*\burl"?[=:]"?(http://[^\s"]+)`)
 		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m[1]
 			}
@@ -533,7 +559,9 @@ func startServer(t *testing.T) string {
 	case u := <-ready:
 		return u
 	case <-time.After(2 * time.Minute):
-		t.Fatal("envy server did not say it was ready")
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("envy %q did not say it was ready; it said:\n%s", args, strings.Join(lines, "\n"))
 		return ""
 	}
 }
@@ -613,5 +641,81 @@ func TestPrometheusAlerts(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatalf("%s holds no rules", path)
+	}
+}
+
+// TestKubernetesPodsShareOnePostgreSQL starts the Deployment's replicas as
+// the example configures them (its args and env, the Secret's three keys
+// filled in: a fresh database, a base64key:// master key and a bootstrap
+// token), all at once on one PostgreSQL database, and checks that each is
+// ready and that a write through one reads back through the other.
+func TestKubernetesPodsShareOnePostgreSQL(t *testing.T) {
+	d := readK8s(t)["Deployment"]
+	c := d.Spec.Template.Spec.Containers[0]
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	token := envy.NewTokenValue()
+	secret := map[string]string{
+		"database-url":    pgtest.NewDatabase(t),
+		"master-key-url":  "base64key://" + base64.URLEncoding.EncodeToString(key),
+		"bootstrap-token": token,
+	}
+	var env []string
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			var ok bool
+			if v, ok = secret[e.ValueFrom.SecretKeyRef.Key]; !ok {
+				t.Fatalf("%s: %s comes from the Secret's key %q, which the example's kubectl command does not create", k8sPath, e.Name, e.ValueFrom.SecretKeyRef.Key)
+			}
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	// Each pod has its own address; here they share a host.
+	args := slices.Clone(c.Args)
+	i := slices.Index(args, "--listen")
+	args[i+1] = "127.0.0.1:0"
+
+	n := *d.Spec.Replicas
+	urls := make([]string, n)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			urls[r] = startEnvy(t, args, env)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for _, u := range urls {
+		if res, err := http.Get(u + c.ReadinessProbe.HTTPGet.Path); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s%s: %v %v", u, c.ReadinessProbe.HTTPGet.Path, res, err)
+		}
+	}
+	req, _ := http.NewRequest("PUT", urls[0]+"/v1/scopes/acme/web/prod/-/vars/GREETING", strings.NewReader(`{"value":"hello from pod 0"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("write through pod 0: %v %v", res, err)
+	}
+	res.Body.Close()
+	req, _ = http.NewRequest("GET", urls[n-1]+"/v1/scopes/acme/web/prod/-/env", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct {
+		Env map[string]string `json:"env"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != 200 || got.Env["GREETING"] != "hello from pod 0" {
+		t.Fatalf("read through pod %d: %d %v %v", n-1, res.StatusCode, got, err)
 	}
 }
