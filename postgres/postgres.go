@@ -35,6 +35,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,11 @@ func ParseURL(url string) (*pgxpool.Config, error) {
 	}
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "envy"
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// Requests wait on the database more than on the CPU: more
+		// connections than pgxpool's default of one per CPU.
+		cfg.MaxConns = int32(max(8, 4*runtime.GOMAXPROCS(0)))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
@@ -323,6 +329,21 @@ type txn struct {
 	ctx     context.Context
 	now     time.Time
 	notices []envy.Notice
+	// pending, when set, takes the statements of exec instead of running
+	// them: tx sends them with the notices in one round trip before the
+	// COMMIT. A write sets it once it holds the revision lock, so that
+	// the lock is held for as few round trips as can be.
+	pending *pgx.Batch
+}
+
+// exec runs a statement, or queues it when a batch is pending.
+func (t *txn) exec(sql string, args ...any) error {
+	if t.pending != nil {
+		t.pending.Queue(sql, args...)
+		return nil
+	}
+	_, err := t.Exec(t.ctx, sql, args...)
+	return err
 }
 
 // tx runs fn in a transaction and commits it. The caller's context counts
@@ -366,9 +387,19 @@ func (s *Store) tx1(ctx context.Context, what string, fn func(t *txn) error) err
 		}
 		return s.dbErr(what, err)
 	}
+	b := t.pending
+	if b == nil {
+		b = &pgx.Batch{}
+	}
 	for _, n := range t.notices {
-		if _, err := tx.Exec(tctx, `SELECT pg_notify($1, $2)`, channel, encodeNotice(n)); err != nil {
+		b.Queue(`SELECT pg_notify($1, $2)`, channel, encodeNotice(n))
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(tctx, b).Close(); err != nil {
 			tx.Rollback(tctx)
+			if retryable(err) {
+				return err
+			}
 			return s.dbErr(what, err)
 		}
 	}
@@ -410,7 +441,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 	for len(entries) > 0 {
 		if e := entries[0]; e.Aggregate {
 			at := storeutil.OrNow(e.At, t.now)
-			if _, err := t.Exec(t.ctx, `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
+			if err := t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
 				VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9, $10)
 				ON CONFLICT (client, action, scope, status, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
 				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
@@ -453,12 +484,11 @@ func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
 		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
 		tokenID[i], counts[i] = e.TokenID, max(e.Count, 1)
 	}
-	_, err := t.Exec(t.ctx, `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count)
+	return t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count)
 		SELECT at, actor, action, scope, names, status, request_id, client, revision, token_id, count
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])
 		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, token_id, count, n) ORDER BY n`,
 		at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts)
-	return err
 }
 
 // sqlLimit turns "no limit" (≤ 0) into NULL, which LIMIT reads as none.

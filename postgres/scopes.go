@@ -74,13 +74,21 @@ func scanScopeVars(rows pgx.Rows) (map[string]*envy.ScopeVars, error) {
 	return out, nil
 }
 
-// loadScopeVars reads a scope with its vars, nil when it does not exist,
-// in one statement: one snapshot.
-func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars, error) {
-	rows, err := q.Query(ctx, `SELECT `+scopeVarsColumns+`
+// lockAndLoad takes the scope's lock (see lockScope) and reads it with its
+// vars, nil when it does not exist, in one round trip.
+func (t *txn) lockAndLoad(path string) (*envy.ScopeVars, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, path)
+	b.Queue(`SELECT `+scopeVarsColumns+`
 		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
 		WHERE s.path = $1
 		ORDER BY v.name`, path)
+	br := t.SendBatch(t.ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +96,7 @@ func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars
 	if err != nil {
 		return nil, err
 	}
-	return m[path], nil
+	return m[path], br.Close()
 }
 
 // GetScope returns the scope at path with its VarCount.

@@ -29,10 +29,7 @@ func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, erro
 }
 
 func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
-	if err := t.lockScope(w.Scope); err != nil {
-		return envy.WriteResult{}, err
-	}
-	cur, err := loadScopeVars(t.ctx, t, w.Scope)
+	cur, err := t.lockAndLoad(w.Scope)
 	if err != nil {
 		return envy.WriteResult{}, err
 	}
@@ -91,9 +88,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at)
 		res.Vars = append(res.Vars, v)
 	}
-	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
-		return envy.WriteResult{}, err
-	}
+	t.pending = b // sent with the audit entries and the notice, in one round trip
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.WriteResult{}, err
 	}
