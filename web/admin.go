@@ -59,7 +59,15 @@ func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) renderTokens(w http.ResponseWriter, r *http.Request, status int, d tokensData) {
 	ctx := r.Context()
 	self := envy.CallerFrom(ctx).Token.ID
-	p, err := h.svc.ListTokens(ctx, r.URL.Query().Get("after"), 200)
+	// Only a global admin may list tokens: the service says whether the
+	// caller is one, so that opening this page records no refusal.
+	var p envy.Page[envy.Token]
+	var err error
+	if h.svc.Can(ctx, envy.ActAdmin, "**") {
+		p, err = h.svc.ListTokens(ctx, r.URL.Query().Get("after"), 200)
+	} else {
+		err = envy.Errorf(envy.EForbidden, "listing tokens needs admin on **")
+	}
 	switch {
 	case envy.ErrorCode(err) == envy.EForbidden:
 		d.ListError = "Listing every token needs the admin permission on **. You can still create tokens within your own permissions."

@@ -19,6 +19,7 @@ type view struct {
 	Section string // the nav entry to mark current
 	CSRF    string
 	Who     string
+	Admin   bool // the token holds admin on every scope: the admin pages show
 	Error   string
 	Fields  []envy.FieldError
 	Flash   string
@@ -102,6 +103,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	if t := envy.CallerFrom(r.Context()).Token; t != nil {
 		v.Who = t.Name
+		v.Admin = h.svc.Can(r.Context(), envy.ActAdmin, "**")
 	}
 	var buf bytes.Buffer
 	if err := h.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {

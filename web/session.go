@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -216,6 +217,15 @@ func (h *Handler) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, h.api.MaxBody())
+			if err := r.ParseForm(); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					h.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is larger than this server accepts ("+itoa(tooBig.Limit)+" bytes).")
+					return
+				}
+				h.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
+				return
+			}
 			s := sessionFrom(r.Context())
 			if s == nil || !sameSecret(r.PostFormValue("csrf"), s.csrf) {
 				h.renderError(w, r, http.StatusForbidden, "This form has expired or did not come from this dashboard, so it was refused. Go back, reload the page and try again.")

@@ -346,3 +346,37 @@ func TestScopeListShowsCountsAndSyncState(t *testing.T) {
 		t.Errorf("search by path: %s", res.Body)
 	}
 }
+
+func TestATooLargeFormIsRefusedAsSuch(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	big := strings.Repeat("A=1\n", 5<<20) // 20 MB, beyond the default limit
+	res := b.post("/ui/scopes/acme/-/import", url.Values{"csrf": {csrf}, "dotenv": {big}})
+	if res.Status != http.StatusRequestEntityTooLarge || !strings.Contains(res.Body, "larger than this server accepts") {
+		t.Fatalf("too large: %d\n%.300s", res.Status, res.Body)
+	}
+}
+
+func TestANonAdminSeesNoAdminPagesAndIsNotAuditedForLooking(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	_, plain := e.mint(t, "dev", "acme/** read,write")
+	b := e.browser(t)
+	b.signIn(plain)
+	p := b.get("/ui/tokens")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "Listing every token needs the admin permission") || !strings.Contains(p.Body, "Create a token") {
+		t.Fatalf("tokens page for a non-admin: %d\n%s", p.Status, p.Body)
+	}
+	if strings.Contains(p.Body, `href="/ui/audit"`) {
+		t.Errorf("a non-admin is offered the audit log")
+	}
+	entries, err := e.Svc.Audit(e.asToken(t, e.Admin), envy.AuditListQuery{Actor: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range entries.Items {
+		if a.Action == "token.list" {
+			t.Errorf("opening the tokens page recorded a refusal: %+v", a)
+		}
+	}
+}
