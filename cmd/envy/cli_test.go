@@ -325,17 +325,36 @@ func TestOutputFormats(t *testing.T) {
 }
 
 func TestTokensAreListedByNameThenCreation(t *testing.T) {
-	_, ev := server(t)
+	e, ev := server(t)
 	for i, name := range []string{"zeta", "alpha", "mid", "alpha"} {
 		must(t, ev, "", "tokens", "create", name, "--grant", "acme/**=read", "--owner", fmt.Sprint("owner-", i))
 	}
-	out := must(t, ev, "", "tokens", "ls", "-o", "table")
-	var names []string
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		names = append(names, strings.Fields(l)[1])
+	names := func(out string) string {
+		var names []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			names = append(names, strings.Fields(l)[1])
+		}
+		return strings.Join(names, " ")
 	}
-	if strings.Join(names, " ") != "admin alpha alpha mid zeta" {
-		t.Errorf("order %v:\n%s", names, out)
+	out := must(t, ev, "", "tokens", "ls", "-o", "table")
+	if names(out) != "admin alpha alpha mid zeta" {
+		t.Errorf("order:\n%s", out)
+	}
+	// With --limit, one page is sorted and the next one named.
+	code, out, errOut := runEnvy(t, ev, "", "tokens", "ls", "--limit", "2")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.HasPrefix(errOut, "(more: add --cursor ") {
+		t.Errorf("--limit 2: %d %q %q", code, out, errOut)
+	}
+	// Beyond the server's page of 100, every page is read before sorting.
+	for i := 0; i < 100; i++ {
+		body := fmt.Sprintf(`{"name":"t%03d","owner":"bulk","permissions":[{"scopes":"x","actions":["read"]}]}`, 99-i)
+		if r := e.Do(t, "POST", "/v1/tokens", e.Admin, body); r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+	}
+	code, out, errOut = runEnvy(t, ev, "", "tokens", "ls")
+	if all := names(out); code != 0 || errOut != "" || !strings.HasPrefix(all, "admin alpha alpha mid t000 t001 ") || !strings.HasSuffix(all, " t098 t099 zeta") {
+		t.Errorf("105 tokens: %d %q\n%s", code, errOut, all)
 	}
 	for _, limit := range []string{"0", "1001", "-1"} {
 		for _, args := range [][]string{{"audit"}, {"tokens", "ls"}, {"scopes", "ls"}, {"history", "acme"}} {

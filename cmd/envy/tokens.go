@@ -124,7 +124,7 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List tokens, by name, then by creation",
+		Short:   "List tokens, by name, then by creation (all of them unless --limit or --cursor)",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimit(cmd, limit); err != nil {
@@ -141,6 +141,15 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 			}
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
+			}
+			// Without --limit or --cursor, the table holds every token, so
+			// that the order by name holds across pages.
+			for cursor == "" && limit == 0 && page.NextCursor != "" {
+				next, err := c.ListTokens(cmd.Context(), string(page.NextCursor), 1000)
+				if err != nil {
+					return err
+				}
+				page.Items, page.NextCursor = append(page.Items, next.Items...), next.NextCursor
 			}
 			sort.SliceStable(page.Items, func(i, j int) bool {
 				x, y := page.Items[i], page.Items[j]
