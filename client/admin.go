@@ -13,12 +13,16 @@ type RotateKeysInput struct {
 	NewMasterKeyURL  string `json:"new_master_key_url,omitempty"`
 	NewMasterKeyFile []byte `json:"new_master_key_file,omitempty"` // the key file's 32 bytes
 	NewDataKey       bool   `json:"new_data_key,omitempty"`
+	// Reseal then seals every stored value again under the newest data
+	// key, in the background, and deletes the older data keys.
+	Reseal bool `json:"reseal,omitempty"`
 }
 
 // RotateKeysResult is what a rotation did.
 type RotateKeysResult struct {
 	Rewrapped    []uint32 `json:"rewrapped"`
 	AddedDataKey uint32   `json:"added_data_key,omitempty"`
+	Resealing    bool     `json:"resealing,omitempty"`
 }
 
 // RotateKeys moves every data key of the server's store to a new master

@@ -197,3 +197,86 @@ func ReadMasterKeyFile(path string) (MasterKey, error) {
 	defer clear(key)
 	return fileKeyOf(key, path)
 }
+
+// Resealer is a store whose values a rotation can seal again under the
+// newest data key, and whose older data keys it can then retire. Both envy
+// stores implement it.
+type Resealer interface {
+	// SealedNotUnder returns up to limit stored values (current and
+	// history) sealed under a data key other than keep.
+	SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]envy.SealedValue, error)
+	// ReplaceSealed puts each value's New bytes in place of its Sealed
+	// ones where they are still those, and says how many it replaced.
+	ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, error)
+	// RetireDataKeys deletes every data key but keep when no value is
+	// sealed under them (EConflict otherwise), and returns their ids.
+	RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error)
+}
+
+// ResealResult tells what Reseal did.
+type ResealResult struct {
+	Resealed int      // values sealed again under the newest data key
+	Retired  []uint32 // the older data keys deleted from the store
+}
+
+// resealBatch is how many values Reseal seals again per transaction.
+const resealBatch = 500
+
+// Reseal seals every value of the store that is sealed under an older
+// data key again under the newest one, a batch per transaction, while the
+// server serves (the plaintext is the same, so readers see no change),
+// then deletes the older data keys from the store. Servers that are
+// running keep those keys in memory, so values they cached under them
+// stay readable until they restart, and a restart reads the resealed
+// values. A value written meanwhile under an older key (by a server that
+// had not yet picked up the newest) is resealed in a later pass; if
+// values under older keys remain, the keys stay and Reseal says so.
+func (kr *Keyring) Reseal(ctx context.Context, rs Resealer) (ResealResult, error) {
+	var res ResealResult
+	keep := kr.NewestKeyID()
+	for {
+		vs, err := rs.SealedNotUnder(ctx, keep, resealBatch)
+		if err != nil {
+			return res, err
+		}
+		if len(vs) == 0 {
+			break
+		}
+		for i := range vs {
+			v := &vs[i]
+			ad := envy.AD(v.Scope, v.Name, v.Version)
+			pt, err := kr.Open(v.Sealed, ad)
+			if err != nil {
+				return res, fmt.Errorf("keyring: reseal %s in scope %s (version %d): %w", v.Name, v.Scope, v.Version, err)
+			}
+			v.New, err = kr.sealWith(keep, pt, ad)
+			clear(pt)
+			if err != nil {
+				return res, err
+			}
+		}
+		n, err := rs.ReplaceSealed(ctx, vs)
+		if err != nil {
+			return res, err
+		}
+		res.Resealed += n
+		if n == 0 {
+			break // every one changed meanwhile: let the retirement say what is left
+		}
+	}
+	retired, err := rs.RetireDataKeys(ctx, keep)
+	if err != nil {
+		return res, fmt.Errorf("keyring: %d values resealed, but the older data keys stay: %w", res.Resealed, err)
+	}
+	res.Retired = retired
+	return res, nil
+}
+
+// sealWith seals under data key id, which must be the newest: a key added
+// while Reseal runs would otherwise make it reseal forever.
+func (kr *Keyring) sealWith(id uint32, plaintext, ad []byte) ([]byte, error) {
+	if kr.NewestKeyID() != id {
+		return nil, errors.New("keyring: a newer data key was added during the reseal: run it again")
+	}
+	return kr.Seal(plaintext, ad)
+}

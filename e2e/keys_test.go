@@ -325,3 +325,117 @@ func urlB64(t *testing.T, path string) string {
 	}
 	return base64.URLEncoding.EncodeToString(b)
 }
+
+// TestKeyRotationWithReseal rotates with a new data key and --reseal while
+// readers read: afterwards every value and history entry is sealed under
+// the new data key, the older one is gone from the store, and a server
+// with the new master key alone serves the values and rolls back to an
+// old revision.
+func TestKeyRotationWithReseal(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		resealOn(t, nil, "--data-dir", dir)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dbURL := pgtest.NewDatabase(t)
+		conn, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		resealOn(t, conn, "--database-url", dbURL, "--master-key-file", filepath.Join(t.TempDir(), "master.key"), "--data-dir", t.TempDir())
+	})
+}
+
+// resealOn runs the reseal test on the store the flags name; conn is the
+// PostgreSQL database, nil for SQLite (whose file is then read after the
+// server stopped).
+func resealOn(t *testing.T, conn *pgx.Conn, flags ...string) {
+	token := envy.NewTokenValue()
+	s := startServerWith(t, token, flags...)
+	old := seedScope(t, s, "ops/reseal", 20)
+	var rev struct{ Revision int64 }
+	_, b := s.do(t, "GET", "/v1/scopes/ops/reseal", nil)
+	json.Unmarshal(b, &rev)
+	want := seedScope(t, s, "ops/reseal", 20) // every var a second version
+	if st, b := s.do(t, "DELETE", "/v1/scopes/ops/reseal/-/vars/K19", nil); st != 204 {
+		t.Fatalf("delete: %d %s", st, b)
+	}
+	delete(want, "K19")
+
+	newKey := newKeyFile(t, t.TempDir(), "new.key")
+	load := startReads(t, "ops/reseal", want, s)
+	out := s.mustCLI(t, "", "keys", "rotate", "--new-master-key-file", newKey, "--new-data-key", "--reseal")
+	if !strings.Contains(out, "in the background") {
+		t.Fatalf("keys rotate --reseal printed:\n%s", out)
+	}
+	waitUntil(t, "the reseal to end", func() bool { return strings.Contains(s.log(), "resealed every value") })
+	load.finish(t, 200)
+	if strings.Contains(s.log(), "reseal failed") {
+		t.Fatalf("the reseal failed:\n%s", s.log())
+	}
+	s.stop(t)
+
+	// Every stored value names data key 2, and key 1 is gone.
+	query := func(q string) [][]byte {
+		var rows interface {
+			Next() bool
+			Scan(...any) error
+		}
+		if conn != nil {
+			r, err := conn.Query(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rows = r
+		} else {
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(flags[1], "envy.db")+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			r, err := db.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			rows = r
+		}
+		var out [][]byte
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	sealed := append(query(`SELECT sealed FROM vars`), query(`SELECT sealed FROM history WHERE sealed IS NOT NULL`)...)
+	if len(sealed) < 59 {
+		t.Fatalf("only %d stored values", len(sealed))
+	}
+	for _, v := range sealed {
+		if id := sealedKeyID(v); id != 2 {
+			t.Fatalf("a value is still sealed under data key %d", id)
+		}
+	}
+	if ids := query(`SELECT CAST(id AS TEXT) FROM data_keys`); len(ids) != 1 || string(ids[0]) != "2" {
+		t.Fatalf("data keys left: %q", ids)
+	}
+
+	// The new master key alone serves it all, old revisions included.
+	var restart []string
+	for i := 0; i < len(flags); i += 2 {
+		if flags[i] != "--master-key-file" {
+			restart = append(restart, flags[i], flags[i+1])
+		}
+	}
+	s2 := startServerWith(t, token, append(restart, "--master-key-file", newKey)...)
+	checkEnv(t, s2, "ops/reseal", want)
+	if st, b := s2.do(t, "POST", "/v1/scopes/ops/reseal/-/rollback", map[string]any{"revision": rev.Revision}); st != 200 {
+		t.Fatalf("rollback to %d: %d %s", rev.Revision, st, b)
+	}
+	checkEnv(t, s2, "ops/reseal", old)
+}

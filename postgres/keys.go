@@ -49,3 +49,99 @@ func (s *Store) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.Data
 		return nil
 	})
 }
+
+// keyIDBytes is how a sealed value names its data key (bytes 2–5).
+func keyIDBytes(id uint32) []byte {
+	return []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+}
+
+// notUnder selects the values sealed under another data key than $1.
+const notUnder = `
+	SELECT scope, name, version, 0::bigint AS revision, sealed FROM vars WHERE substring(sealed from 2 for 4) <> $1
+	UNION ALL
+	SELECT scope, name, version, revision, sealed FROM history WHERE sealed IS NOT NULL AND substring(sealed from 2 for 4) <> $1`
+
+// SealedNotUnder returns up to limit stored values (vars and history)
+// sealed under a data key other than keep.
+func (s *Store) SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]envy.SealedValue, error) {
+	rows, err := s.pool.Query(ctx, notUnder+` LIMIT $2`, keyIDBytes(keep), limit)
+	if err != nil {
+		return nil, s.dbErr("list values to reseal", err)
+	}
+	defer rows.Close()
+	var out []envy.SealedValue
+	for rows.Next() {
+		var v envy.SealedValue
+		if err := rows.Scan(&v.Scope, &v.Name, &v.Version, &v.Revision, &v.Sealed); err != nil {
+			return nil, s.dbErr("list values to reseal", err)
+		}
+		out = append(out, v)
+	}
+	return out, s.dbErr("list values to reseal", rows.Err())
+}
+
+// ReplaceSealed puts each value's New bytes in place of its Sealed ones,
+// where they are still those (a value written meanwhile is left alone),
+// in one transaction, and returns how many it replaced. The plaintext is
+// the same, so nothing else changes: no revision, no notice.
+func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, error) {
+	n := 0
+	err := s.tx(ctx, "reseal values", func(t *txn) error {
+		n = 0
+		for _, v := range vs {
+			var q string
+			args := []any{v.New, v.Scope, v.Name, v.Sealed}
+			if v.Revision == 0 {
+				q = `UPDATE vars SET sealed = $1 WHERE scope = $2 AND name = $3 AND sealed = $4`
+			} else {
+				q = `UPDATE history SET sealed = $1 WHERE scope = $2 AND name = $3 AND sealed = $4 AND revision = $5`
+				args = append(args, v.Revision)
+			}
+			tag, err := t.Exec(t.ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RetireDataKeys deletes every data key but keep, in one transaction that
+// first checks that no value is sealed under them (EConflict otherwise).
+// It returns the ids it deleted. It holds the revision row's lock, which
+// every write takes before it commits, so no write can slip a value
+// sealed under an old key in between.
+func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
+	var ids []uint32
+	err := s.tx(ctx, "retire old data keys", func(t *txn) error {
+		ids = nil
+		if _, err := t.Exec(t.ctx, `SELECT revision FROM meta WHERE id = 1 FOR UPDATE`); err != nil {
+			return err
+		}
+		var left int
+		if err := t.QueryRow(t.ctx, `SELECT COUNT(*) FROM (`+notUnder+`) AS old`, keyIDBytes(keep)).Scan(&left); err != nil {
+			return err
+		}
+		if left > 0 {
+			return envy.Errorf(envy.EConflict, "%d values are still sealed under older data keys", left)
+		}
+		rows, err := t.Query(t.ctx, `DELETE FROM data_keys WHERE id <> $1 RETURNING id`, int64(keep))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, uint32(id))
+		}
+		return rows.Err()
+	})
+	return ids, err
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -14,20 +15,10 @@ import (
 // a new master key.
 func (s *Store) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.DataKey) error {
 	return s.do(ctx, func(t *txn) error {
-		rows, err := t.query(t.ctx, `SELECT id FROM data_keys`)
+		ids, err := t.dataKeyIDs(-1)
 		if err != nil {
-			return dbErr("list data keys", err)
+			return err
 		}
-		var ids []uint32
-		for rows.Next() {
-			var id uint32
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return dbErr("list data keys", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
 		if err := storeutil.SameKeys(ids, rewrapped); err != nil {
 			return err
 		}
@@ -44,4 +35,113 @@ func (s *Store) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.Data
 		}
 		return nil
 	})
+}
+
+// dataKeyIDs returns the ids of the data keys, all but except (-1 for
+// none).
+func (t *txn) dataKeyIDs(except int64) ([]uint32, error) {
+	rows, err := t.query(t.ctx, `SELECT id FROM data_keys WHERE id <> ?`, except)
+	if err != nil {
+		return nil, dbErr("list data keys", err)
+	}
+	defer rows.Close()
+	var ids []uint32
+	for rows.Next() {
+		var id uint32
+		if err := rows.Scan(&id); err != nil {
+			return nil, dbErr("list data keys", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list data keys", err)
+	}
+	return ids, nil
+}
+
+// keyIDBytes is how a sealed value names its data key (bytes 2–5).
+func keyIDBytes(id uint32) []byte {
+	return []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+}
+
+// SealedNotUnder returns up to limit stored values (vars and history)
+// sealed under a data key other than keep.
+func (s *Store) SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]envy.SealedValue, error) {
+	rows, err := s.readers.QueryContext(ctx, `
+		SELECT scope, name, version, 0, sealed FROM vars WHERE substr(sealed, 2, 4) <> ?1
+		UNION ALL
+		SELECT scope, name, version, revision, sealed FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1
+		LIMIT ?2`, keyIDBytes(keep), limit)
+	if err != nil {
+		return nil, dbErr("list values to reseal", err)
+	}
+	defer rows.Close()
+	var out []envy.SealedValue
+	for rows.Next() {
+		var v envy.SealedValue
+		if err := rows.Scan(&v.Scope, &v.Name, &v.Version, &v.Revision, &v.Sealed); err != nil {
+			return nil, dbErr("list values to reseal", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list values to reseal", err)
+	}
+	return out, nil
+}
+
+// ReplaceSealed puts each value's New bytes in place of its Sealed ones,
+// where they are still those (a value written meanwhile is left alone),
+// in one transaction, and returns how many it replaced. The plaintext is
+// the same, so nothing else changes: no revision, no notice.
+func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, error) {
+	n := 0
+	err := s.do(ctx, func(t *txn) error {
+		n = 0
+		for _, v := range vs {
+			var (
+				res sql.Result
+				err error
+			)
+			if v.Revision == 0 {
+				res, err = t.exec(`UPDATE vars SET sealed = ? WHERE scope = ? AND name = ? AND sealed = ?`, v.New, v.Scope, v.Name, v.Sealed)
+			} else {
+				res, err = t.exec(`UPDATE history SET sealed = ? WHERE scope = ? AND revision = ? AND name = ? AND sealed = ?`, v.New, v.Scope, v.Revision, v.Name, v.Sealed)
+			}
+			if err != nil {
+				return dbErr("reseal a value", err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RetireDataKeys deletes every data key but keep, in one transaction that
+// first checks that no value is sealed under them (EConflict otherwise).
+// It returns the ids it deleted.
+func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
+	var ids []uint32
+	err := s.do(ctx, func(t *txn) error {
+		var left int
+		if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM vars WHERE substr(sealed, 2, 4) <> ?1) +
+			(SELECT COUNT(*) FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1)`, keyIDBytes(keep)).Scan(&left); err != nil {
+			return dbErr("count values under old keys", err)
+		}
+		if left > 0 {
+			return envy.Errorf(envy.EConflict, "%d values are still sealed under older data keys", left)
+		}
+		var err error
+		if ids, err = t.dataKeyIDs(int64(keep)); err != nil {
+			return err
+		}
+		if _, err := t.exec(`DELETE FROM data_keys WHERE id <> ?`, int64(keep)); err != nil {
+			return dbErr("delete old data keys", err)
+		}
+		return nil
+	})
+	return ids, err
 }

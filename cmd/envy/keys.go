@@ -20,21 +20,24 @@ func (a *app) newKeysRotateCmd() *cobra.Command {
 	var (
 		keyFile, keyURL string
 		newDataKey      bool
+		reseal          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Move every data key to a new master key while the server serves",
 		Long: "Rewraps every data key of the server's store with a new master key, in one transaction, while\n" +
-			"the server serves; values are not re-encrypted and stay readable throughout. With --new-data-key\n" +
-			"it also adds a data key, wrapped by the new master key, that seals every value written from then\n" +
-			"on. Afterwards start the server with the new key (--master-key-file or --master-key-url): the old\n" +
-			"one no longer opens anything. Servers sharing a PostgreSQL database pick the change up at once;\n" +
-			"give each of them the new key where its flags point before you add a data key.",
+			"the server serves; values stay as they are and readable throughout. With --new-data-key it also\n" +
+			"adds a data key, wrapped by the new master key, that seals every value written from then on; with\n" +
+			"--reseal the server then seals every stored value (and history entry) again under the newest data\n" +
+			"key, in the background, and deletes the older data keys. Afterwards start the server with the new\n" +
+			"key (--master-key-file or --master-key-url): the old one no longer opens anything. Servers sharing\n" +
+			"a PostgreSQL database pick the change up at once; give each of them the new key where its flags\n" +
+			"point before you add a data key.",
 		Example: "  envy keys rotate --new-master-key-file /etc/envy/master.key.new\n" +
-			"  envy keys rotate --new-master-key-url awskms://alias/envy-2?region=eu-west-1 --new-data-key",
+			"  envy keys rotate --new-master-key-url awskms://alias/envy-2?region=eu-west-1 --new-data-key --reseal",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := client.RotateKeysInput{NewDataKey: newDataKey}
+			in := client.RotateKeysInput{NewDataKey: newDataKey, Reseal: reseal}
 			switch {
 			case (keyFile == "") == (keyURL == ""):
 				return usageErrorf("give --new-master-key-file or --new-master-key-url (one of them)")
@@ -70,7 +73,11 @@ func (a *app) newKeysRotateCmd() *cobra.Command {
 			if res.AddedDataKey != 0 {
 				added = strconv.FormatUint(uint64(res.AddedDataKey), 10)
 			}
-			if err := kvTable(a.stdout, "rewrapped data keys", strings.Join(ids, ","), "new data key", added); err != nil {
+			resealing := "no"
+			if res.Resealing {
+				resealing = "in the background (the server logs when it is done)"
+			}
+			if err := kvTable(a.stdout, "rewrapped data keys", strings.Join(ids, ","), "new data key", added, "resealing", resealing); err != nil {
 				return err
 			}
 			a.notef("\nThe data keys are now wrapped by the new master key. Start the server with it from now on; the old master key opens nothing.\n")
@@ -81,6 +88,7 @@ func (a *app) newKeysRotateCmd() *cobra.Command {
 	f.StringVar(&keyFile, "new-master-key-file", "", "file holding the new master key (32 raw bytes, mode 0600)")
 	f.StringVar(&keyURL, "new-master-key-url", "", "gocloud.dev/secrets URL of the new master key (awskms://, gcpkms://, base64key://, …)")
 	f.BoolVar(&newDataKey, "new-data-key", false, "also add a data key, wrapped by the new master key, for the values written from now on")
+	f.BoolVar(&reseal, "reseal", false, "then seal every stored value (and history entry) again under the newest data key, in the background, and delete the older data keys")
 	return cmd
 }
 

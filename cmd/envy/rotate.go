@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
@@ -13,33 +17,68 @@ import (
 )
 
 // rotateKeys is the server side of `envy keys rotate`: it opens the new
-// master key the request names and moves the keyring's data keys to it.
-func rotateKeys(kr *crypto.Keyring) admin.Rotate {
+// master key the request names and moves the keyring's data keys to it;
+// with Reseal it then reseals every value in the background, until life
+// ends (the server stops).
+func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, log *slog.Logger) admin.Rotate {
+	var resealing atomic.Bool
 	return func(ctx context.Context, in admin.RotateRequest) (admin.RotateReply, error) {
-		var (
-			mk  crypto.MasterKey
-			err error
-		)
-		if in.NewMasterKeyURL != "" {
-			if mk, err = crypto.OpenMasterKeyURL(ctx, in.NewMasterKeyURL); err != nil {
-				return admin.RotateReply{}, envy.Invalid(envy.Field("body.new_master_key_url", "invalid", "%s", err.Error()))
-			}
-		} else if mk, err = crypto.MasterKeyFromBytes(in.NewMasterKeyFile, "(the new key file)"); err != nil {
-			return admin.RotateReply{}, envy.Invalid(envy.Field("body.new_master_key_file", "invalid", "%s", err.Error()))
+		rs, ok := st.(crypto.Resealer)
+		if in.Reseal && !ok {
+			return admin.RotateReply{}, envy.Errorf(envy.EInternal, "this store can't reseal its values")
 		}
-		res, err := kr.Rotate(ctx, mk, in.NewDataKey)
+		if in.Reseal && !resealing.CompareAndSwap(false, true) {
+			return admin.RotateReply{}, envy.Errorf(envy.EConflict, "a reseal is still running: wait for it to end (the server logs it)")
+		}
+		reply, err := rotate(ctx, kr, in)
+		if !in.Reseal {
+			return reply, err
+		}
 		if err != nil {
-			mk.Close()
-			if envy.ErrorCode(err) == envy.EConflict {
-				return admin.RotateReply{}, envy.Errorf(envy.EConflict, "%v", err)
-			}
-			if errors.Is(err, crypto.ErrWrongMasterKey) {
-				return admin.RotateReply{}, envy.Errorf(envy.EConflict, "%v", err)
-			}
-			return admin.RotateReply{}, envy.Errorf(envy.EInternal, "key rotation failed: %v", err)
+			resealing.Store(false)
+			return reply, err
 		}
-		return admin.RotateReply{Rewrapped: res.Rewrapped, AddedDataKey: res.Added}, nil
+		reply.Resealing = true
+		go func() {
+			defer resealing.Store(false)
+			start := time.Now()
+			log.Info("resealing every value under the newest data key", "data_key", kr.NewestKeyID())
+			res, err := kr.Reseal(life, rs)
+			if err != nil {
+				log.Error("reseal failed; run envy keys rotate --reseal again", "resealed", res.Resealed, "err", err)
+				return
+			}
+			log.Info("resealed every value; older data keys retired", "resealed", res.Resealed, "retired", fmt.Sprint(res.Retired), "took", time.Since(start).Round(time.Millisecond))
+		}()
+		return reply, nil
 	}
+}
+
+// rotate opens the new master key and rotates to it.
+func rotate(ctx context.Context, kr *crypto.Keyring, in admin.RotateRequest) (admin.RotateReply, error) {
+	var (
+		mk  crypto.MasterKey
+		err error
+	)
+	if in.NewMasterKeyURL != "" {
+		if mk, err = crypto.OpenMasterKeyURL(ctx, in.NewMasterKeyURL); err != nil {
+			return admin.RotateReply{}, envy.Invalid(envy.Field("body.new_master_key_url", "invalid", "%s", err.Error()))
+		}
+	} else if mk, err = crypto.MasterKeyFromBytes(in.NewMasterKeyFile, "(the new key file)"); err != nil {
+		return admin.RotateReply{}, envy.Invalid(envy.Field("body.new_master_key_file", "invalid", "%s", err.Error()))
+	}
+	res, err := kr.Rotate(ctx, mk, in.NewDataKey)
+	if err != nil {
+		mk.Close()
+		if envy.ErrorCode(err) == envy.EConflict {
+			return admin.RotateReply{}, envy.Errorf(envy.EConflict, "%v", err)
+		}
+		if errors.Is(err, crypto.ErrWrongMasterKey) {
+			return admin.RotateReply{}, envy.Errorf(envy.EConflict, "%v", err)
+		}
+		return admin.RotateReply{}, envy.Errorf(envy.EInternal, "key rotation failed: %v", err)
+	}
+	return admin.RotateReply{Rewrapped: res.Rewrapped, AddedDataKey: res.Added}, nil
 }
 
 // backupOf is the server side of `envy backup`: a snapshot of the

@@ -27,12 +27,16 @@ type RotateRequest struct {
 	// NewDataKey adds a data key, wrapped by the new master key, that
 	// seals every value written from then on.
 	NewDataKey bool
+	// Reseal then seals every stored value again under the newest data
+	// key, in the background, and deletes the older data keys.
+	Reseal bool
 }
 
 // RotateReply is what a rotation did.
 type RotateReply struct {
 	Rewrapped    []uint32 `json:"rewrapped"`                // ids of the data keys now wrapped by the new master key
 	AddedDataKey uint32   `json:"added_data_key,omitempty"` // id of the new data key
+	Resealing    bool     `json:"resealing,omitempty"`      // a reseal runs in the background
 }
 
 // Rotate rotates the master key; its errors are envy errors.
@@ -113,7 +117,7 @@ func readRotate(body *wire.Body, w http.ResponseWriter, r *http.Request) (Rotate
 	if err != nil {
 		return in, err
 	}
-	if err := o.Only("new_master_key_url", "new_master_key_file", "new_data_key"); err != nil {
+	if err := o.Only("new_master_key_url", "new_master_key_file", "new_data_key", "reseal"); err != nil {
 		return in, err
 	}
 	u, hasURL, err := o.String("new_master_key_url")
@@ -128,6 +132,11 @@ func readRotate(body *wire.Body, w http.ResponseWriter, r *http.Request) (Rotate
 	if err != nil {
 		return in, err
 	}
+	rs, err := o.Bool("reseal")
+	if err != nil {
+		return in, err
+	}
+	in.Reseal = rs != nil && *rs
 	switch {
 	case hasURL == hasFile:
 		return in, envy.Invalid(envy.Field("body.new_master_key_url", "required", "give new_master_key_url or new_master_key_file (base64 of the key file's 32 bytes), not both"))
