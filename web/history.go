@@ -39,6 +39,7 @@ type historyData struct {
 	Revs     []revisionDiff
 	Older    int64 // ?before= for the next page, 0 when none
 	CanWrite bool
+	Newest   bool // the page starts at the newest revision, which a rollback can't change
 }
 
 func shownValue(c envy.ChangeView) string {
@@ -92,7 +93,7 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request, path strin
 		h.fail(w, r, err)
 		return
 	}
-	d := historyData{Scope: sc, CanWrite: h.svc.Can(ctx, envy.ActWrite, path)}
+	d := historyData{Scope: sc, CanWrite: h.svc.Can(ctx, envy.ActWrite, path), Newest: before == 0}
 	// Changes are newest first: group them by revision, and find each
 	// one's previous state further down the list.
 	for i := 0; i < len(changes); {

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bufio"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -378,5 +381,77 @@ func TestANonAdminSeesNoAdminPagesAndIsNotAuditedForLooking(t *testing.T) {
 		if a.Action == "token.list" {
 			t.Errorf("opening the tokens page recorded a refusal: %+v", a)
 		}
+	}
+}
+
+func TestHistoryPagesOfferRollbackToEveryRevisionButTheNewest(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	var revs []int64
+	for i := 0; i < shownRevisions+3; i++ {
+		_, info, err := e.Svc.SetVar(ctx, "acme/web", "N", envyVar(strconv.Itoa(i), false), setOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, info.Revision)
+	}
+	b := e.browser(t)
+	b.signIn(e.Admin)
+	first := b.get("/ui/scopes/acme/web/-/history").Body
+	newest := revs[len(revs)-1]
+	if strings.Contains(first, "to="+strconv.FormatInt(newest, 10)+`"`) || !strings.Contains(first, "to="+strconv.FormatInt(newest-1, 10)+`"`) {
+		t.Errorf("first page: rollback links wrong")
+	}
+	older := regexp1(t, first, `history\?before=(\d+)`)
+	page2 := b.get("/ui/scopes/acme/web/-/history?before=" + older).Body
+	top := regexp1(t, page2, `id="rev-(\d+)"`)
+	if !strings.Contains(page2, "to="+top+`"`) {
+		t.Errorf("an older page offers no rollback to its first revision %s", top)
+	}
+	if !strings.Contains(page2, `id="rev-`+strconv.FormatInt(revs[0], 10)+`"`) {
+		t.Errorf("the oldest revision is not on the second page")
+	}
+}
+
+func TestTheSyncEventStreamEndsWhenTheTokenIsRevoked(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	if _, _, err := e.Svc.SetVar(ctx, "acme/web", "A", envyVar("1", false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	tok, plain := e.mint(t, "watcher", "acme/** read")
+	b := e.browser(t)
+	b.signIn(plain)
+	req, _ := http.NewRequest("GET", e.URL+"/ui/scopes/acme/web/-/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	client := &http.Client{Jar: b.client.Jar} // no timeout: the stream is long
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	rd := bufio.NewReader(res.Body)
+	line, err := rd.ReadString('\n')
+	if err != nil || line != "event: status\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if err := e.Svc.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, rd)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the stream ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream is still open 30 s after the revocation")
 	}
 }
