@@ -236,7 +236,7 @@ func waitLocation(t *testing.T, ctx context.Context, url string) {
 
 func TestBrowserScopeVarsRevealImportHistoryRollback(t *testing.T) {
 	ctx := newBrowser(t)
-	e := newTestEnv(t, false, Options{RevealFor: 2 * time.Second})
+	e := newTestEnv(t, false, Options{RevealFor: 5 * time.Second}) // long enough to see, short enough to wait for
 	// A base scope to inherit, with a var the new scope will shadow.
 	actx := e.asToken(t, e.Admin)
 	if _, _, err := e.Svc.SetVar(actx, "acme/base", "LOG_LEVEL", envyVar("info", false), setOpts()); err != nil {
