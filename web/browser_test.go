@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -555,4 +556,65 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	}
 	checkA11y(t, ctx)
 	screenshot(t, ctx, "dashboard-phone", false)
+}
+
+func TestBrowserEditAndDeleteVars(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newTestEnv(t, false, Options{})
+	actx := e.asToken(t, e.Admin)
+	for name, v := range map[string]envyVarSpec{"DATABASE_URL": {"postgres://db.internal/app", false}, "API_TOKEN": {"tok-0123456789abcdef", true}, "OLD_FLAG": {"1", false}} {
+		if _, _, err := e.Svc.SetVar(actx, "acme/web", name, envyVar(v.value, v.secret), setOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signInBrowser(t, ctx, e.URL, e.Admin)
+	run(t, ctx, "scope", chromedp.Navigate(e.URL+"/ui/scopes/acme/web"), chromedp.WaitVisible(`#own-vars`, chromedp.ByQuery))
+	// Edit a plain var's value, with the keyboard: the form opens from
+	// its summary and is sent with Enter.
+	run(t, ctx, "edit",
+		chromedp.Focus(`tr[data-name="DATABASE_URL"] summary[aria-label="Edit DATABASE_URL"]`, chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(`#edit-value-DATABASE_URL`, chromedp.ByQuery),
+	)
+	checkA11y(t, ctx)
+	run(t, ctx, "edit value",
+		chromedp.SetValue(`#edit-value-DATABASE_URL`, "postgres://db2.internal/app", chromedp.ByQuery),
+		chromedp.Focus(`#edit-desc-DATABASE_URL`, chromedp.ByQuery),
+		chromedp.KeyEvent(kb.Enter),
+	)
+	waitText(t, ctx, ".flash.ok", "Updated DATABASE_URL")
+	// Edit a secret's description only: its value, never sent to the
+	// page, stays.
+	run(t, ctx, "edit secret",
+		chromedp.Click(`tr[data-name="API_TOKEN"] summary[aria-label="Edit API_TOKEN"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#edit-desc-API_TOKEN`, chromedp.ByQuery),
+		chromedp.SendKeys(`#edit-desc-API_TOKEN`, "the partner API", chromedp.ByQuery),
+		chromedp.Submit(`#edit-desc-API_TOKEN`, chromedp.ByQuery),
+	)
+	waitText(t, ctx, ".flash.ok", "Updated API_TOKEN")
+	// Delete, confirmed in the opened form.
+	run(t, ctx, "delete",
+		chromedp.Click(`tr[data-name="OLD_FLAG"] summary[aria-label="Delete OLD_FLAG"]`, chromedp.ByQuery),
+		chromedp.Click(`tr[data-name="OLD_FLAG"] button.danger`, chromedp.ByQuery),
+	)
+	waitText(t, ctx, ".flash.ok", "Deleted OLD_FLAG")
+	checkA11y(t, ctx)
+	screenshot(t, ctx, "dashboard-after-edits", false)
+	l, err := e.Svc.ListVars(actx, "acme/web", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range l.Items {
+		got[v.Name] = v.Value.Reveal() + "|" + v.Description + "|" + strconv.FormatBool(v.Secret)
+	}
+	want := map[string]string{"DATABASE_URL": "postgres://db2.internal/app||false", "API_TOKEN": "tok-0123456789abcdef|the partner API|true"}
+	if len(got) != len(want) || got["DATABASE_URL"] != want["DATABASE_URL"] || got["API_TOKEN"] != want["API_TOKEN"] {
+		t.Errorf("after the edits: %v, want %v", got, want)
+	}
+}
+
+type envyVarSpec struct {
+	value  string
+	secret bool
 }
