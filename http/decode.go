@@ -29,13 +29,6 @@ var nativeWords = wire.Words{
 	},
 }
 
-// newBody returns the native API's body reader: application/json only,
-// at most limit bytes, and text that is not valid UTF-8 kept for the
-// domain's validation to refuse at its field.
-func newBody(limit int64) *wire.Body {
-	return &wire.Body{Limit: limit, RequireJSON: true, KeepInvalidText: true, Words: nativeWords}
-}
-
 // Query parameters.
 
 // queryLimit reads ?limit=, 1–1000, default 100.

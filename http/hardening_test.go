@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -153,4 +155,90 @@ func TestPathsAreNeverCleanedOrRedirected(t *testing.T) {
 			t.Error("an encoded slash reached hooks/a/b")
 		}
 	})
+}
+
+// openCappedWatch opens a watch stream and returns its status and a func that
+// closes it.
+func openCappedWatch(t *testing.T, e *testenv.Env, token string) (int, string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/v1/scopes/acme/web/-/watch", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		cancel()
+		return res.StatusCode, string(b), func() {}
+	}
+	return 200, "", func() { cancel(); res.Body.Close() }
+}
+
+func TestWatchStreamsPerTokenAreCapped(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{MaxWatchesPerToken: 2}})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web", e.Admin, `{}`); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	alice := e.Token(t, "alice", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	bob := e.Token(t, "bob", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	_, _, close1 := openCappedWatch(t, e, alice)
+	_, _, close2 := openCappedWatch(t, e, alice)
+	defer close2()
+	status, body, _ := openCappedWatch(t, e, alice)
+	if status != 429 || !strings.Contains(body, "2 watch streams") || !strings.Contains(body, "--max-watches-per-token") {
+		t.Fatalf("a third stream: %d %s, want 429 saying why", status, body)
+	}
+	if status, body, closeBob := openCappedWatch(t, e, bob); status != 200 {
+		t.Errorf("another token is refused: %d %s", status, body)
+	} else {
+		defer closeBob()
+	}
+	// Closing a stream makes room again, once the server sees it closed.
+	close1()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, _, closeAgain := openCappedWatch(t, e, alice)
+		if status == 200 {
+			closeAgain()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after closing a stream: %d", status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAWatchStreamEndsWhenItsTokenExpires(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web", e.Admin, `{}`); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	r := e.Do(t, "POST", "/v1/tokens", e.Admin, `{"name":"brief","expires_in":"2s","permissions":[{"scopes":"acme/**","actions":["read"]}]}`)
+	tok, _ := r.JSON(t)["token"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/v1/scopes/acme/web/-/watch", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v %v", res, err)
+	}
+	defer res.Body.Close()
+	// The stream ends by itself; the test's own deadline is far beyond.
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		t.Fatalf("the stream did not end when its token expired: %v", err)
+	}
+}
+
+func TestASlowBodyOfAnAllowedWriteTimesOut(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{BodyTimeout: 100 * time.Millisecond}})
+	status, closed := slowRequest(t, e.URL, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, 200000)
+	if status != 400 || !closed {
+		t.Errorf("status %d, closed %v; want 400 and the connection closed", status, closed)
+	}
 }

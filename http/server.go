@@ -36,8 +36,12 @@ const (
 	DefaultMaxBody   = wire.DefaultLimit
 	DefaultRateLimit = 1000
 	// Failed authentication is limited per client address.
-	DefaultAuthFailRate  = 10
-	DefaultAuthFailBurst = 50
+	DefaultAuthFailRate = 10
+	// Bytes of request bodies held at once, across all requests.
+	DefaultMaxBodyBytesInFlight = 256 << 20
+	// Watch streams one token may hold open.
+	DefaultMaxWatchesPerToken = 64
+	DefaultAuthFailBurst      = 50
 )
 
 // keepAliveInterval is how often a watch stream sends a comment line, so
@@ -67,6 +71,16 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Ready answers /readyz; nil uses the service's Ready.
 	Ready func(ctx context.Context) error
+	// BodyTimeout bounds the time to read a request body (400 beyond);
+	// 0 means wire.DefaultTimeout.
+	BodyTimeout time.Duration
+	// MaxBodyBytesInFlight bounds the bytes of request bodies that all
+	// requests hold at once (503 with Retry-After for a body that finds
+	// no room within BodyTimeout); 0 means DefaultMaxBodyBytesInFlight.
+	MaxBodyBytesInFlight int64
+	// MaxWatchesPerToken bounds the watch streams one token holds open
+	// (429 beyond); 0 means DefaultMaxWatchesPerToken.
+	MaxWatchesPerToken int
 }
 
 // Server is the native API over a Service. Create it with NewServer.
@@ -76,7 +90,9 @@ type Server struct {
 	log            *slog.Logger
 	mux            *http.ServeMux
 	handler        http.Handler
-	body           *wire.Body // reads request bodies
+	body           *wire.Body   // reads request bodies
+	budget         *wire.Budget // of request body bytes, for every API
+	watches        watchCounts
 	metrics        *metrics
 	metricsHandler http.Handler // serves /metrics
 	authFail       *limiters    // per client address
@@ -90,6 +106,14 @@ type Server struct {
 func NewServer(svc *envy.Service, opts Options) *Server {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.MaxBodyBytesInFlight <= 0 {
+		opts.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	// One body at the limit always fits.
+	opts.MaxBodyBytesInFlight = max(opts.MaxBodyBytesInFlight, opts.MaxBody)
+	if opts.MaxWatchesPerToken <= 0 {
+		opts.MaxWatchesPerToken = DefaultMaxWatchesPerToken
 	}
 	if opts.AuthFailRate <= 0 {
 		opts.AuthFailRate = DefaultAuthFailRate
@@ -108,7 +132,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 		opts:           opts,
 		log:            opts.Logger,
 		mux:            http.NewServeMux(),
-		body:           newBody(opts.MaxBody),
+		budget:         wire.NewBudget(opts.MaxBodyBytesInFlight),
 		metrics:        newMetrics(opts.Registry),
 		metricsHandler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
 		keepAlive:      keepAliveInterval,
@@ -121,6 +145,8 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 	if opts.RateLimit > 0 {
 		s.perToken = newLimiters(opts.RateLimit, max(1, int(opts.RateLimit*2)))
 	}
+	s.body = s.NewBody(nativeWords)
+	s.body.RequireJSON, s.body.KeepInvalidText = true, true
 	s.routes()
 	s.handler = RequestID(s.Observe(s.Recover(http.HandlerFunc(s.serveClean))))
 	return s
@@ -133,6 +159,13 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // MaxBody returns the largest request body the server accepts, for the
 // routes mounted with Handle that read their own bodies.
 func (s *Server) MaxBody() int64 { return s.opts.MaxBody }
+
+// NewBody returns a body reader with the server's limits (MaxBody,
+// BodyTimeout, the bytes in flight shared by every API) and an API's
+// words, for the routes mounted with Handle.
+func (s *Server) NewBody(words wire.Words) *wire.Body {
+	return &wire.Body{Limit: s.opts.MaxBody, Timeout: s.opts.BodyTimeout, Budget: s.budget, Words: words}
+}
 
 // Logger returns the server's logger, for the routes mounted with Handle
 // that log their own internal errors.

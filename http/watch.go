@@ -2,10 +2,13 @@ package http
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -20,6 +23,19 @@ import (
 // starting after Last-Event-ID when given, with a comment line every
 // keepAlive, until the client goes away or the service closes the stream.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	tok := envy.CallerFrom(ctx).Token
+	if !s.watches.open(tok.ID, s.opts.MaxWatchesPerToken) {
+		return &envy.Error{Code: envy.ERateLimited, RetryAfter: s.keepAlive,
+			Message: fmt.Sprintf("this token holds %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}
+	}
+	defer s.watches.done(tok.ID)
+	// A stream ends when its token expires, as it does when it is revoked.
+	if tok.ExpiresAt != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, *tok.ExpiresAt)
+		defer cancel()
+	}
 	var last int64
 	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -28,7 +44,6 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		}
 		last = n
 	}
-	ctx := r.Context()
 	events, err := s.svc.Watch(ctx, r.PathValue("path"), last)
 	if err != nil {
 		return err
@@ -122,4 +137,32 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		v.NextCursor = &next
 	}
 	return writeRead(w, st.Revision, v, err)
+}
+
+// watchCounts counts the open watch streams of each token.
+type watchCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// open counts a new stream of token, unless it holds max already.
+func (c *watchCounts) open(token string, max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[token] >= max {
+		return false
+	}
+	if c.n == nil {
+		c.n = make(map[string]int)
+	}
+	c.n[token]++
+	return true
+}
+
+func (c *watchCounts) done(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[token]--; c.n[token] <= 0 {
+		delete(c.n, token)
+	}
 }

@@ -6,14 +6,18 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/andybalholm/brotli"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/envy-dev/envy"
 )
@@ -42,9 +46,51 @@ type Body struct {
 	// SyntaxFirst checks the JSON syntax before the text's encoding, so
 	// that a body that is both malformed and not UTF-8 reads as malformed.
 	SyntaxFirst bool
+	// Timeout bounds the time to read a body, from its first byte to its
+	// last (400 beyond), so that a slow client can't hold a connection
+	// and its memory; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Budget, when set, bounds the bytes of bodies that all requests of a
+	// server hold at once (503 when a body waits for room longer than
+	// Timeout).
+	Budget *Budget
 	// Words are the API's words for each refusal.
 	Words Words
 }
+
+// DefaultTimeout is the time a Body with no Timeout waits for a body.
+const DefaultTimeout = 30 * time.Second
+
+// Budget bounds the bytes of request bodies held at once across a server.
+// Each request takes room as its body arrives (decoded) and gives it back
+// when its handler returns.
+type Budget struct {
+	sem *semaphore.Weighted
+}
+
+// NewBudget returns a budget of max bytes.
+func NewBudget(max int64) *Budget { return &Budget{sem: semaphore.NewWeighted(max)} }
+
+// budgetReader takes room in a budget for every byte it reads.
+type budgetReader struct {
+	r     io.Reader
+	b     *Budget
+	ctx   context.Context
+	taken *int64
+}
+
+func (br budgetReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	if n > 0 {
+		if aerr := br.b.sem.Acquire(br.ctx, int64(n)); aerr != nil {
+			return 0, errBudget
+		}
+		*br.taken += int64(n)
+	}
+	return n, err
+}
+
+var errBudget = errors.New("no room for the body")
 
 // Bytes reads the request body, decoded. An absent body reads as nil.
 func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -61,22 +107,40 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, b.Words.tooLarge(limit)
 	}
+	timeout := b.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	raw := http.MaxBytesReader(w, r.Body, limit)
 	body, err := decode(raw, r.Header.Values("Content-Encoding"))
 	if err != nil {
 		if ue, ok := err.(unknownEncoding); ok {
 			return nil, b.Words.encoding(string(ue))
 		}
-		return nil, b.readError(err)
+		return nil, b.readError(w, err, timeout)
+	}
+	if b.Budget != nil {
+		var taken int64
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		body = budgetReader{r: body, b: b.Budget, ctx: ctx, taken: &taken}
+		// The room is given back when the request ends: the handler holds
+		// the body until then.
+		context.AfterFunc(r.Context(), func() { b.Budget.sem.Release(taken) })
 	}
 	// One byte beyond the limit tells a body at the limit from a larger
 	// one, without inflating the rest.
 	data, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
-		return nil, b.readError(err)
+		return nil, b.readError(w, err, timeout)
 	}
 	if int64(len(data)) > limit {
 		return nil, b.Words.tooLarge(limit)
+	}
+	if deadline {
+		rc.SetReadDeadline(time.Time{})
 	}
 	return data, nil
 }
@@ -88,10 +152,20 @@ func (b *Body) limit() int64 {
 	return b.Limit
 }
 
-func (b *Body) readError(err error) error {
+// readError words a failed read. The rest of the body is still on the
+// connection, or never coming: the reply closes it rather than wait to
+// discard it.
+func (b *Body) readError(w http.ResponseWriter, err error, timeout time.Duration) error {
+	w.Header().Set("Connection", "close")
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return b.Words.tooLarge(mbe.Limit)
+	case errors.Is(err, errBudget):
+		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+			Message: "the server holds as many request bodies as it may; retry"}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return envy.Errorf(envy.EBadRequest, "the request body did not arrive within %s", timeout)
 	}
 	return or(b.Words.Unreadable, errUnreadable)
 }

@@ -1,15 +1,20 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 
@@ -209,5 +214,69 @@ func TestAnUnknownOrBrokenEncodingIsRefused(t *testing.T) {
 		if _, err := readEncoded(&Body{}, enc, []byte(`{"not":"compressed"}`)); envy.ErrorCode(err) != envy.EBadRequest {
 			t.Errorf("%s of plain text: %v, want 400", enc, err)
 		}
+	}
+}
+
+func TestABodyThatDoesNotArriveInTimeIsRefused(t *testing.T) {
+	// A real connection: the deadline is the connection's.
+	b := &Body{Timeout: 100 * time.Millisecond}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := b.Bytes(w, r)
+		w.WriteHeader(400)
+		io.WriteString(w, envy.ErrorMessage(err))
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":")
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no reply while the body is late: %v", err)
+	}
+	msg, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(msg), "did not arrive within 100ms") {
+		t.Errorf("%d %s", res.StatusCode, msg)
+	}
+}
+
+func TestTheBytesOfBodiesInFlightAreBounded(t *testing.T) {
+	budget := NewBudget(1000)
+	// Request A holds 900 bytes: its body is still coming.
+	pr, pw := io.Pipe()
+	ctxA, endA := context.WithCancel(context.Background())
+	reqA := httptest.NewRequest("POST", "/", pr).WithContext(ctxA)
+	reqA.ContentLength = 950
+	doneA := make(chan error, 1)
+	go func() {
+		_, err := (&Body{Budget: budget, Timeout: time.Minute}).Bytes(httptest.NewRecorder(), reqA)
+		doneA <- err
+	}()
+	pw.Write(bytes.Repeat([]byte("a"), 900))
+
+	// B's 500 bytes find no room while A holds its 900.
+	tryB := func() error {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("b", 500)))
+		_, err := (&Body{Budget: budget, Timeout: 50 * time.Millisecond}).Bytes(httptest.NewRecorder(), r)
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for err = tryB(); envy.ErrorCode(err) != envy.EUnavailable && time.Now().Before(deadline); err = tryB() {
+	}
+	if e := envy.AsError(err); e == nil || e.Code != envy.EUnavailable || e.RetryAfter <= 0 {
+		t.Fatalf("B: %v, want 503 with a Retry-After", err)
+	}
+	// When A's request ends its room comes back.
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-doneA
+	endA()
+	for err = tryB(); err != nil && time.Now().Before(deadline); err = tryB() {
+	}
+	if err != nil {
+		t.Fatalf("B after A ended: %v", err)
 	}
 }

@@ -59,13 +59,15 @@ type Config struct {
 	Begin       func(r *http.Request) (*http.Request, string, error)
 }
 
-// New returns the dialect described by c, on api over svc: bodies read up
-// to the server's MaxBody, internal errors logged to the server's logger.
+// New returns the dialect described by c, on api over svc: bodies read
+// with the server's limits, internal errors logged to the server's logger.
 func New(api *envyhttp.Server, svc *envy.Service, c Config) *API {
+	body := api.NewBody(c.Words)
+	body.SyntaxFirst = c.SyntaxFirst
 	return &API{
 		Server:      api,
 		Svc:         svc,
-		Body:        &wire.Body{Limit: api.MaxBody(), SyntaxFirst: c.SyntaxFirst, Words: c.Words},
+		Body:        body,
 		Errors:      &Errors{Dialect: c.Name, Logger: api.Logger(), Table: c.Table, Envelope: c.Envelope, ContentType: c.ContentType},
 		ContentType: c.ContentType,
 		Begin:       c.Begin,
