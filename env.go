@@ -46,13 +46,16 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 	if err != nil {
 		return Env{}, err
 	}
+	plain, err := s.openMany(len(merged), func(i int) (string, string, int64, []byte) {
+		v := &merged[i]
+		return v.Scope, v.Name, v.Version, v.Sealed
+	})
+	if err != nil {
+		return Env{}, err
+	}
 	out := Env{Scope: path, Revision: rev, Vars: make([]EnvVar, len(merged))}
 	for i, v := range merged {
-		plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
-		if err != nil {
-			return Env{}, err
-		}
-		out.Vars[i] = EnvVar{Name: v.Name, Value: plain, Secret: v.Secret, From: v.Scope}
+		out.Vars[i] = EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
 	}
 	if err := s.revealed(ctx, path, nil); err != nil {
 		return Env{}, err

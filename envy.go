@@ -323,7 +323,12 @@ type Keyring interface {
 // AD returns the additional data that binds a sealed value to its scope,
 // name and version, so that a ciphertext copied to another row fails to open.
 func AD(scope, name string, version int64) []byte {
-	b := make([]byte, 0, len(scope)+len(name)+24)
+	return AppendAD(make([]byte, 0, len(scope)+len(name)+24), scope, name, version)
+}
+
+// AppendAD appends AD(scope, name, version) to b, so that a read of many
+// values can build each one's in the same buffer.
+func AppendAD(b []byte, scope, name string, version int64) []byte {
 	b = append(b, "envy/v1\x00"...)
 	b = append(b, scope...)
 	b = append(b, 0)

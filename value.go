@@ -68,16 +68,39 @@ const maskFill = "••••"
 // that the mask does not tell the length; values shorter than 12 characters
 // mask whole.
 func Mask(v Sensitive) string {
-	r := []rune(v.Reveal())
-	n := len(r)
-	if n < 12 {
+	s := v.Reveal()
+	if utf8.RuneCountInString(s) < 12 {
 		return maskFill
 	}
-	shown := n / 4
-	if shown > 9 {
-		shown = 9
+	var buf [64]byte
+	return string(appendMask(buf[:0], s))
+}
+
+// appendMask appends Mask's result for the value s to b; invalid UTF-8
+// counts and shows as U+FFFD, as a conversion to runes does.
+func appendMask(b []byte, s string) []byte {
+	n := utf8.RuneCountInString(s)
+	if n < 12 {
+		return append(b, maskFill...)
 	}
+	shown := min(n/4, 9)
 	suffix := shown / 3
 	prefix := shown - suffix
-	return string(r[:prefix]) + maskFill + string(r[n-suffix:])
+	i := 0
+	for range prefix {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, r)
+		i += size
+	}
+	b = append(b, maskFill...)
+	for range n - suffix - prefix {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, r)
+		i += size
+	}
+	return b
 }

@@ -88,3 +88,29 @@ func TestSensitiveNeverLeaksThroughEncoders(t *testing.T) {
 		t.Error("the zero Sensitive is not the empty value")
 	}
 }
+
+// TestMaskMatchesRunes checks Mask, which walks the value's bytes, against
+// the plain definition over runes, invalid UTF-8 included.
+func TestMaskMatchesRunes(t *testing.T) {
+	byRunes := func(s string) string {
+		r := []rune(s)
+		n := len(r)
+		if n < 12 {
+			return maskFill
+		}
+		shown := min(n/4, 9)
+		suffix := shown / 3
+		prefix := shown - suffix
+		return string(r[:prefix]) + maskFill + string(r[n-suffix:])
+	}
+	values := []string{"", "short", "exactly-12ch", "sk-0123456789abcdef0123456789abcdef", "héllo wörld ünïcode ✓✓✓",
+		"\xff\xfe invalid \xc3 utf-8 here", strings.Repeat("€", 40), "ab\x00cdefghijklmnop"}
+	for _, v := range values {
+		if got, want := Mask(NewSensitive(v)), byRunes(v); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", v, got, want)
+		}
+		if got, want := string(appendMask([]byte("x"), v)), "x"+byRunes(v); got != want {
+			t.Errorf("appendMask(%q) = %q, want %q", v, got, want)
+		}
+	}
+}

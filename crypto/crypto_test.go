@@ -681,3 +681,36 @@ func BenchmarkSealParallel64(b *testing.B) {
 		}
 	})
 }
+
+// TestOpenAppend opens several values one after the other into one buffer,
+// as a read of a whole env does, and checks that a value that does not
+// open leaves the buffer as it was.
+func TestOpenAppend(t *testing.T) {
+	kr, _ := newKeyring(t)
+	var sealed [][]byte
+	var want []byte
+	for i := range 5 {
+		pt := []byte(fmt.Sprintf("value-%d-%s", i, strings.Repeat("x", i*7)))
+		s, err := kr.Seal(pt, envy.AD("s", fmt.Sprint("N", i), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, s)
+		want = append(want, pt...)
+	}
+	buf := []byte("prefix:")
+	want = append([]byte("prefix:"), want...)
+	for i, s := range sealed {
+		var err error
+		if buf, err = kr.OpenAppend(buf, s, envy.AD("s", fmt.Sprint("N", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(buf, want) {
+		t.Fatalf("OpenAppend gave %q, want %q", buf, want)
+	}
+	out, err := kr.OpenAppend(buf, sealed[0], envy.AD("s", "other", 1))
+	if !errors.Is(err, ErrOpen) || !bytes.Equal(out, want) {
+		t.Fatalf("OpenAppend with the wrong ad = %q, %v; want the buffer unchanged and ErrOpen", out, err)
+	}
+}

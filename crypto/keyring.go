@@ -88,7 +88,10 @@ type keyState struct {
 	seal   cipher.AEAD // aeads[newest]
 }
 
-var _ envy.Keyring = (*Keyring)(nil)
+var (
+	_ envy.Keyring      = (*Keyring)(nil)
+	_ envy.AppendOpener = (*Keyring)(nil)
+)
 
 // OpenKeyring loads the data keys from ks and unwraps them with mk. When
 // ks has none, it generates a data key, wraps it with mk and stores it as
@@ -293,6 +296,17 @@ func (kr *Keyring) Seal(plaintext, ad []byte) ([]byte, error) {
 // ErrMalformed, ErrUnknownKey or ErrOpen, possibly wrapped; none holds
 // any part of the value or of a key.
 func (kr *Keyring) Open(sealed, ad []byte) ([]byte, error) {
+	pt, err := kr.OpenAppend(nil, sealed, ad)
+	if err == nil && pt == nil {
+		pt = []byte{}
+	}
+	return pt, err
+}
+
+// OpenAppend is Open appending the plaintext to dst, so that a caller
+// opening many values can use one buffer (envy.AppendOpener). dst must not
+// overlap sealed.
+func (kr *Keyring) OpenAppend(dst, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < headerSize+tagSize {
 		return nil, fmt.Errorf("%w: %d bytes is too short", ErrMalformed, len(sealed))
 	}
@@ -304,14 +318,11 @@ func (kr *Keyring) Open(sealed, ad []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %d", ErrUnknownKey, id)
 	}
-	pt, err := aead.Open(nil, sealed[1+idSize:headerSize], sealed[headerSize:], ad)
+	out, err := aead.Open(dst, sealed[1+idSize:headerSize], sealed[headerSize:], ad)
 	if err != nil {
-		return nil, ErrOpen
+		return dst, ErrOpen
 	}
-	if pt == nil {
-		pt = []byte{}
-	}
-	return pt, nil
+	return out, nil
 }
 
 // probe is what Ready seals and opens.

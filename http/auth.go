@@ -56,8 +56,16 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 		}
 		return nil, s.authFailed(ctx, r, client, err)
 	}
-	c := &envy.Caller{Token: tok, RequestID: base.RequestID, Client: client}
-	ctx = envy.WithCaller(ctx, c)
+	// The caller that serve made for this request is completed in place;
+	// any other is replaced, in a new context.
+	c := ownCaller(ctx)
+	if c != nil {
+		c.Token, c.Client = tok, client
+	} else {
+		c = &envy.Caller{Token: tok, RequestID: base.RequestID, Client: client}
+		ctx = envy.WithCaller(ctx, c)
+		r = r.WithContext(ctx)
+	}
 	if s.perToken != nil {
 		if wait, ok := s.perToken.allow(tok.ID, s.now()); !ok {
 			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token", RetryAfter: wait}
@@ -65,7 +73,7 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 			return nil, e
 		}
 	}
-	return r.WithContext(ctx), nil
+	return r, nil
 }
 
 // authFailed counts a failed authentication against the client address

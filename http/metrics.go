@@ -3,6 +3,7 @@ package http
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,21 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
+
+	// series caches the children of requests and duration by their
+	// labels: looking them up in the vectors hashes every label and takes
+	// a lock on each request. Its keys are bounded as the labels are.
+	series sync.Map // seriesKey → *seriesOf
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type seriesOf struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -54,9 +70,17 @@ func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 }
 
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
-	method = metricMethod(method)
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	k := seriesKey{route, metricMethod(method), status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &seriesOf{
+			requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(k.route, k.method),
+		})
+	}
+	ser := v.(*seriesOf)
+	ser.requests.Inc()
+	ser.duration.Observe(d.Seconds())
 }
 
 // metricMethod bounds the method label to the standard methods.

@@ -1,0 +1,68 @@
+package http_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/envy-dev/envy/internal/testenv"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so that an
+// in-process benchmark counts the server's allocations only.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// allocsPerRequest is how many allocations the server makes, on average,
+// to serve one request to path (the request itself is made once).
+func allocsPerRequest(t *testing.T, h http.Handler, path, token string) float64 {
+	t.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	req.RemoteAddr = "127.0.0.1:1234"
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := &discardWriter{h: http.Header{}}
+	return testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	})
+}
+
+// TestHotReadsAllocateLittle checks the hot paths' allocations, which
+// unlike their times do not depend on the machine's load: the middleware
+// alone (/healthz) allocates a handful of objects, and reading a resolved
+// env or listing vars costs no allocation per value (the values are
+// opened into one buffer, their masks built in another).
+func TestHotReadsAllocateLittle(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	h := e.API.Handler()
+	if n := allocsPerRequest(t, h, "/healthz", ""); n > 8 {
+		t.Errorf("/healthz: %.0f allocations a request, want at most 8", n)
+	}
+	seed := func(scope string, n int) {
+		var kv []string
+		for i := range n {
+			v := fmt.Sprintf(`"value-%02d-%s"`, i, strings.Repeat("v", 30))
+			if i%5 == 0 {
+				v = fmt.Sprintf(`{"value":"secret-%02d-%s","secret":true}`, i, strings.Repeat("s", 30))
+			}
+			kv = append(kv, fmt.Sprintf(`"VAR_%02d":%s`, i, v))
+		}
+		e.Do(t, "PATCH", "/v1/scopes/"+scope+"/-/vars", e.Admin, "{"+strings.Join(kv, ",")+"}")
+	}
+	seed("small", 5)
+	seed("large", 50)
+	for _, tail := range []string{"/-/env", "/-/vars"} {
+		small := allocsPerRequest(t, h, "/v1/scopes/small"+tail, e.Admin)
+		large := allocsPerRequest(t, h, "/v1/scopes/large"+tail, e.Admin)
+		if perValue := (large - small) / 45; perValue > 0.25 {
+			t.Errorf("%s: %.0f allocations for 5 vars, %.0f for 50: %.2f per value, want none", tail, small, large, perValue)
+		}
+	}
+}
