@@ -279,7 +279,7 @@ func infoFrom(ctx context.Context) *reqInfo {
 
 // The middleware around every route: Handler serves each request through
 // serve, which does in one step, with one allocation of per-request state,
-// what RequestID(Observe(Recover(routes))) does. The three stay exported so
+// what RequestID(Observe(Recover(serveClean))) does. The three stay exported so
 // that a handler served beside the API (such as a dashboard) can use the
 // same, and RequireToken authenticates.
 
