@@ -270,6 +270,12 @@ type signInData struct {
 }
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
+	// Signed in already: on to the scopes (which sign the browser out
+	// again if the token is no longer valid).
+	if c, err := r.Cookie(sessionCookie); err == nil && h.sessions.get(c.Value) != nil {
+		http.Redirect(w, r, Prefix+"scopes", http.StatusSeeOther)
+		return
+	}
 	h.renderSignIn(w, r, http.StatusOK, "")
 }
 

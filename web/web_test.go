@@ -186,6 +186,9 @@ func TestARevokedTokenEndsItsSessionOnTheNextRequest(t *testing.T) {
 	if res.Status != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "why=ended") {
 		t.Fatalf("after revocation: %d %q", res.Status, res.Header.Get("Location"))
 	}
+	if res := b.get("/ui/signin"); res.Status != http.StatusOK {
+		t.Errorf("the sign-in page after the session ended: %d", res.Status)
+	}
 	if c := sessionCookieOf(t, res); c.MaxAge >= 0 {
 		t.Errorf("the session cookie is not cleared: %+v", c)
 	}
@@ -338,6 +341,9 @@ func TestScopeListShowsCountsAndSyncState(t *testing.T) {
 		t.Errorf("rows %v, want %v", order, want)
 	}
 	for path, want := range map[string]string{"acme/api": "synced", "acme/web/prod": "behind", "acme/web-2": "no consumers"} {
+		if want != "no consumers" && !strings.Contains(cells[path], "1 consumer<") {
+			t.Errorf("%s: row %q lacks its consumer count", path, cells[path])
+		}
 		if !strings.Contains(cells[path], want) {
 			t.Errorf("%s: row %q lacks %q", path, cells[path], want)
 		}
@@ -453,5 +459,14 @@ func TestTheSyncEventStreamEndsWhenTheTokenIsRevoked(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the stream is still open 30 s after the revocation")
+	}
+}
+
+func TestTheSignInPageSendsASignedInBrowserOn(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	b := e.browser(t)
+	b.signIn(e.Admin)
+	if res := b.get("/ui/signin"); res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/ui/scopes" {
+		t.Fatalf("signed in, the sign-in page: %d %q", res.Status, res.Header.Get("Location"))
 	}
 }
