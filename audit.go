@@ -79,7 +79,7 @@ func (s *Service) auditLoop() {
 
 // sameBucket reports whether two aggregated refusals add up in one row.
 func sameBucket(a, b AuditEntry) bool {
-	return a.Aggregate && a.Client == b.Client && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status &&
+	return a.Aggregate && a.Client == b.Client && a.TokenID == b.TokenID && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status &&
 		a.At.Truncate(time.Minute).Equal(b.At.Truncate(time.Minute))
 }
 
@@ -141,12 +141,12 @@ func (s *Service) entry(ctx context.Context, action, scope string, names []strin
 }
 
 // Refused records a refused request (401, 403, 404 by permission, 429).
-// Refusals without a valid token are recorded once per client address,
-// action, scope, status and minute, with a count, so that a flood of them
-// can't fill the disk.
+// Refusals without a valid token, and those over a rate limit (429), are
+// recorded once per client address, token, action, scope, status and
+// minute, with a count, so that a flood of them can't fill the disk.
 func (s *Service) Refused(ctx context.Context, action, scope string, status int) {
 	e := s.entry(ctx, action, scope, nil, status)
-	e.Aggregate = CallerFrom(ctx).Token == nil
+	e.Aggregate = CallerFrom(ctx).Token == nil || status == 429
 	if e.Aggregate {
 		e.RequestID = "" // one row stands for many requests
 	}

@@ -119,12 +119,13 @@ type AuditEntry struct {
 	Revision  int64
 	TokenID   string // the acting token's id, "" when there was none
 	// Count is how many requests the entry stands for: 1, or more for a
-	// refusal without a valid token, which is recorded once per client
-	// address, action, scope, status and minute (see Aggregate).
+	// refusal without a valid token or over a rate limit, which is
+	// recorded once per client address, token, action, scope, status and
+	// minute (see Aggregate).
 	Count int64
 	// Aggregate asks the store to add Count to the entry of the same
-	// client, action, scope and status in the same minute (At truncated
-	// to the minute), when there is one, rather than add a row.
+	// client, token, action, scope and status in the same minute (At
+	// truncated to the minute), when there is one, rather than add a row.
 	Aggregate bool
 }
 

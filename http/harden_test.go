@@ -587,3 +587,41 @@ func TestHiddenInheritsAreKeptWhenSentBack(t *testing.T) {
 		t.Fatalf("after dropping: %s", r.Body)
 	}
 }
+
+func TestRefusalsOverATokensRateLimitAreAggregated(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{RateLimit: 1}})
+	tok := e.Token(t, "flood", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	refused := 0
+	for range 50 {
+		if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status == 429 {
+			refused++
+		}
+	}
+	if refused < 40 {
+		t.Fatalf("only %d of 50 requests were over the limit", refused)
+	}
+	r := e.Do(t, "GET", "/v1/audit?actor=flood&limit=1000", e.Admin, "")
+	var page struct {
+		Items []struct {
+			Action  string  `json:"action"`
+			TokenID *string `json:"token_id"`
+			Count   int64   `json:"count"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	var rows, total int64
+	for _, it := range page.Items {
+		if it.Action == "rate_limit" {
+			rows++
+			total += it.Count
+			if it.TokenID == nil {
+				t.Errorf("an aggregated refusal lost its token id")
+			}
+		}
+	}
+	if total != int64(refused) || rows > 2 {
+		t.Fatalf("%d refusals gave %d rows counting %d: %s", refused, rows, total, r.Body)
+	}
+}

@@ -443,7 +443,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 			at := storeutil.OrNow(e.At, t.now)
 			if err := t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
 				VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9, $10)
-				ON CONFLICT (client, action, scope, status, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
+				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
 				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
 				at.Truncate(time.Minute).UnixNano()); err != nil {
 				return err

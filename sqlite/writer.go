@@ -387,7 +387,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 		if e := entries[0]; e.Aggregate {
 			at := storeutil.OrNow(e.At, t.now)
 			if _, err := t.exec(cols+`(?,?,?,?,'[]',?,?,?,0,?,?,?)
-				ON CONFLICT (client, action, scope, status, bucket) WHERE bucket > 0 DO UPDATE SET count = count + excluded.count`,
+				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = count + excluded.count`,
 				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
 				at.Truncate(time.Minute).UnixNano()); err != nil {
 				return dbErr("aggregate an audit entry", err)

@@ -1234,7 +1234,9 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendAudit(ctx, refusal("10.0.0.1", minute.Add(30*time.Second), 4), refusal("10.0.0.1", minute.Add(time.Minute), 1)); err != nil {
+	byToken := refusal("10.0.0.1", minute.Add(40*time.Second), 1)
+	byToken.TokenID = "tok-2" // another key: a row of its own
+	if err := s.AppendAudit(ctx, refusal("10.0.0.1", minute.Add(30*time.Second), 4), byToken, refusal("10.0.0.1", minute.Add(time.Minute), 1)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.ListAudit(ctx, envy.AuditQuery{})
@@ -1245,9 +1247,9 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	for _, e := range got {
 		rows = append(rows, fmt.Sprintf("%s/%s/%s/%d", e.Action, e.Client, e.TokenID, e.Count))
 	}
-	// Newest first: the next minute's row, then the second client, then
-	// the first client's minute with 3+2+4, then the reveal.
-	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
+	// Newest first: the next minute's row, the token's row, the second
+	// client, then the first client's minute with 3+2+4, then the reveal.
+	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.1/tok-2/1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
 	if !slices.Equal(rows, want) {
 		t.Fatalf("audit rows = %v, want %v", rows, want)
 	}
