@@ -19,8 +19,9 @@ const maxInput = 32 << 20
 // pipe or a file: everything, less one trailing newline, so that
 // `echo "$X" | envy vars set S NAME` sets exactly $X (use --from-file to
 // keep a file's last newline). Nothing at all (an empty line typed at the
-// prompt, or a stdin such as /dev/null that holds no byte) is refused: an
-// empty value is stored only when given as an argument.
+// prompt, a stdin such as /dev/null that holds no byte, or one that holds
+// only a line break) is refused: an empty value is stored only when given
+// as an argument.
 func (a *app) readStdinValue(ctx context.Context, name string) (string, error) {
 	if isTerminal(a.stdin) {
 		line, err := a.promptLine(ctx, "Value for "+name+": ", true)
@@ -39,14 +40,18 @@ func (a *app) readStdinValue(ctx context.Context, name string) (string, error) {
 	if len(data) > maxInput {
 		return "", fmt.Errorf("stdin holds more than %d MiB", maxInput>>20)
 	}
-	if len(data) == 0 {
-		return "", usageErrorf("no value for %s: stdin is not a terminal and holds nothing; give the value as an argument, pipe it in, or use --from-file (nothing stored)", name)
-	}
 	s := string(data)
 	if strings.HasSuffix(s, "\r\n") {
-		return s[:len(s)-2], nil
+		s = s[:len(s)-2]
+	} else {
+		s = strings.TrimSuffix(s, "\n")
 	}
-	return strings.TrimSuffix(s, "\n"), nil
+	if s == "" {
+		// Nothing, or one line break: `echo "$UNSET" | envy vars set S NAME`
+		// as much as /dev/null. Neither is a value anybody meant.
+		return "", usageErrorf("no value for %s: stdin is not a terminal and holds nothing (or only a line break); give the value as an argument, pipe it in, or use --from-file (nothing stored)", name)
+	}
+	return s, nil
 }
 
 // promptLine reads one line for a prompt: on a terminal, the prompt goes to

@@ -268,7 +268,6 @@ func TestReadStdinValue(t *testing.T) {
 		"s3cr3t\r\n":      "s3cr3t",
 		"s3cr3t":          "s3cr3t",
 		"two\nlines\n\n":  "two\nlines\n",
-		"\n":              "",
 		"  spaces  \n":    "  spaces  ",
 		"-----BEGIN-----": "-----BEGIN-----",
 	} {
@@ -290,6 +289,11 @@ func TestReadStdinValue(t *testing.T) {
 	} {
 		if _, err := read(&app{stdin: strings.NewReader("")}); err == nil || !strings.Contains(err.Error(), "no value for API_KEY") {
 			t.Errorf("an empty stdin: error %v, want one naming API_KEY", err)
+		}
+	}
+	for _, in := range []string{"\n", "\r\n"} {
+		if _, err := (&app{stdin: strings.NewReader(in)}).readStdinValue(context.Background(), "API_KEY"); err == nil || !strings.Contains(err.Error(), "no value for API_KEY") {
+			t.Errorf("stdin %q: error %v, want one naming API_KEY", in, err)
 		}
 	}
 }

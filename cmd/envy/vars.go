@@ -126,7 +126,8 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			"(a prompt without echo on a terminal; from a pipe, all of it less one trailing\n" +
 			"newline); --from-file PATH takes a file's content exactly. Both keep the value\n" +
 			"out of your shell history. An empty value is stored only when given as an\n" +
-			"argument (''): an empty stdin (/dev/null, cron, CI) is refused.\n\n" +
+			"argument (''): an empty stdin (/dev/null, cron, CI), or one holding only a\n" +
+			"line break, is refused.\n\n" +
 			"--secret marks it secret; without --secret or --description an existing var\n" +
 			"keeps its flag and description. To change only the flag or the description\n" +
 			"and keep the value, use `envy vars edit`.\n\n" +
