@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/envy-dev/envy"
 )
 
 // metrics are the server's Prometheus collectors. Labels are route
@@ -91,4 +93,44 @@ func metricMethod(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// cacheCollector reports the Service's caches (envy.Service.CacheStats) at
+// each scrape: hits, misses and evictions as counters, entries, bytes and
+// the byte bound as gauges, labelled by cache.
+type cacheCollector struct {
+	stats                                               func() []envy.CacheStats
+	hits, misses, evictions, entries, bytes, limitBytes *prometheus.Desc
+}
+
+func newCacheCollector(stats func() []envy.CacheStats) *cacheCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("envy_cache_"+name, help, []string{"cache"}, nil)
+	}
+	return &cacheCollector{
+		stats:      stats,
+		hits:       d("hits_total", "Lookups that found a usable entry, by cache."),
+		misses:     d("misses_total", "Lookups that did not, by cache."),
+		evictions:  d("evictions_total", "Entries pushed out to stay under the byte bound, by cache."),
+		entries:    d("entries", "Entries held, by cache."),
+		bytes:      d("bytes", "Estimated bytes the entries hold, by cache."),
+		limitBytes: d("limit_bytes", "The bound on the bytes a cache holds."),
+	}
+}
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.evictions, c.entries, c.bytes, c.limitBytes} {
+		ch <- d
+	}
+}
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(st.Misses), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(st.Evictions), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(st.Entries), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes), st.Name)
+		ch <- prometheus.MustNewConstMetric(c.limitBytes, prometheus.GaugeValue, float64(st.LimitBytes), st.Name)
+	}
 }

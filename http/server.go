@@ -149,6 +149,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 	}
 	s.body = s.NewBody(nativeWords)
 	s.body.RequireJSON, s.body.KeepInvalidText = true, true
+	register(opts.Registry, newCacheCollector(svc.CacheStats))
 	s.routes()
 	s.handler = http.HandlerFunc(s.serve)
 	return s
