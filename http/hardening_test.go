@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,66 @@ func TestASlowBodyOfAnAllowedWriteTimesOut(t *testing.T) {
 	status, closed := slowRequest(t, e.URL, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, 200000)
 	if status != 400 || !closed {
 		t.Errorf("status %d, closed %v; want 400 and the connection closed", status, closed)
+	}
+}
+
+func TestOpenConnectionsAreCappedAndHealthStillAnswers(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{MaxConns: 2}})
+	ts := httptest.NewUnstartedServer(e.API.Handler())
+	ts.Listener = e.API.Listener(ts.Listener)
+	ts.Config.ConnContext = e.API.ConnContext
+	ts.Start()
+	defer ts.Close()
+	addr := strings.TrimPrefix(ts.URL, "http://")
+
+	// get sends one request on a kept-alive connection.
+	get := func(conn net.Conn, path string) *http.Response {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: envy\r\nAuthorization: Bearer %s\r\n\r\n", path, e.Admin)
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	first, second := dial(), dial()
+	for _, c := range []net.Conn{first, second} {
+		if res := get(c, "/v1/tokens/self"); res.StatusCode != 200 {
+			t.Fatalf("under the cap: %d", res.StatusCode)
+		}
+	}
+	if res := get(dial(), "/v1/tokens/self"); res.StatusCode != 503 || !res.Close || res.Header.Get("Retry-After") == "" {
+		t.Errorf("over the cap: %d close=%v %v, want 503 closing the connection", res.StatusCode, res.Close, res.Header)
+	}
+	for _, p := range []string{"/healthz", "/metrics"} {
+		c := dial()
+		if res := get(c, p); res.StatusCode != 200 {
+			t.Errorf("%s over the cap: %d", p, res.StatusCode)
+		}
+		c.Close()
+	}
+	if logs := e.Logs.String(); !strings.Contains(logs, "connection cap reached") || !strings.Contains(logs, "--max-conns") {
+		t.Errorf("no log line says the cap was hit: %s", logs)
+	}
+	// Once a connection closes, a new one is served again.
+	first.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for get(dial(), "/v1/tokens/self").StatusCode != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection served after one closed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

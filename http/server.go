@@ -83,6 +83,9 @@ type Options struct {
 	// MaxWatchesPerToken bounds the watch streams one token holds open
 	// (429 beyond); 0 means DefaultMaxWatchesPerToken.
 	MaxWatchesPerToken int
+	// MaxConns bounds the connections served at once (see Listener);
+	// 0 means DefaultMaxConns.
+	MaxConns int
 }
 
 // Server is the native API over a Service. Create it with NewServer.
@@ -114,6 +117,9 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 	}
 	// One body at the limit always fits.
 	opts.MaxBodyBytesInFlight = max(opts.MaxBodyBytesInFlight, opts.MaxBody)
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
 	if opts.MaxWatchesPerToken <= 0 {
 		opts.MaxWatchesPerToken = DefaultMaxWatchesPerToken
 	}
@@ -220,6 +226,9 @@ func (s *Server) errorWriter(r *http.Request) func(w http.ResponseWriter, r *htt
 // and redirect: a client would follow the redirect into another scope
 // than the one it named. Other paths go to the mux.
 func (s *Server) serveClean(w http.ResponseWriter, r *http.Request) {
+	if s.overCap(w, r) {
+		return
+	}
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	for { // over the segments, without allocating: this runs on every request
 		seg, rest, more := strings.Cut(p, "/")
