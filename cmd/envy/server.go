@@ -54,6 +54,11 @@ type serverConfig struct {
 	shutdownDelay    time.Duration
 	auditRetention   time.Duration
 	maxConsumers     int
+	// HTTP limits (issue 11), passed to envyhttp.Options.
+	maxConns           int
+	maxWatchesPerToken int
+	maxBodyInFlight    int64
+	bodyTimeout        time.Duration
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -94,6 +99,10 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
 	f.DurationVar(&c.auditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries are kept; older ones are deleted")
 	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
+	f.IntVar(&c.maxConns, "max-conns", envyhttp.DefaultMaxConns, "most connections served at once; beyond, a few more answer only /healthz, /readyz and /metrics")
+	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
+	f.Int64Var(&c.maxBodyInFlight, "max-body-in-flight", envyhttp.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once across all requests (503 beyond)")
+	f.DurationVar(&c.bodyTimeout, "body-timeout", 30*time.Second, "how long a request body may take to arrive (400 beyond)")
 	return cmd
 }
 
@@ -142,6 +151,10 @@ func (c *serverConfig) validate() error {
 	}
 	if c.maxBody < 1024 {
 		return fmt.Errorf("invalid --max-body %d: must be at least 1024 bytes", c.maxBody)
+	}
+	if c.maxConns < 1 || c.maxWatchesPerToken < 1 || c.maxBodyInFlight < c.maxBody || c.bodyTimeout < time.Second {
+		return fmt.Errorf("invalid limits: --max-conns %d and --max-watches-per-token %d must be at least 1, --max-body-in-flight %d at least --max-body (%d), --body-timeout %v at least 1s",
+			c.maxConns, c.maxWatchesPerToken, c.maxBodyInFlight, c.maxBody, c.bodyTimeout)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("invalid --log-format %q: want text or json", c.logFormat)
@@ -328,7 +341,9 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	drain := &drain{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(keysReady(svc.Ready, keys.Usable))})
+	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(keysReady(svc.Ready, keys.Usable)),
+		MaxConns: c.maxConns, MaxWatchesPerToken: c.maxWatchesPerToken, MaxBodyBytesInFlight: c.maxBodyInFlight, BodyTimeout: c.bodyTimeout})
+	ln = api.Listener(ln)
 	dialects, _ := c.dialects() // validated above
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
@@ -342,6 +357,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 		TLSConfig:         tlsConfig,
+		ConnContext:       api.ConnContext,
 	}
 	srv.RegisterOnShutdown(svc.CloseWatches)
 	scheme := "http"
