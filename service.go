@@ -29,6 +29,7 @@ type Service struct {
 	stopSweep chan struct{} // closed by Close
 	sweepDone chan struct{}
 
+	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
 	unfollow func() // ends the subscription to the store's notices
 	// shared: other servers write to the store too. Their changes reach

@@ -281,7 +281,8 @@ func (s *Service) change(scope, name, loc string, cur StoredVar, ok bool, in Var
 
 // maxPlans bounds how often a write is planned again because the scope
 // changed meanwhile (ErrStale). Writers to different vars of one scope
-// don't conflict, so it takes many writers to one var to run out.
+// don't conflict, and writers to one var take turns once they contend
+// (turns.go), so only writers on other servers can make a write run out.
 const maxPlans = 50
 
 // write runs a var write with its audit entry. It plans the write from
@@ -292,7 +293,20 @@ const maxPlans = 50
 // rollback) rather than only on those it changes. The plan may set
 // *status, the status its audit entry records.
 func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, whole bool, plan func(cur ScopeVars, status *int) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
+	var release func() // the scope's turn, once writers contend (turns.go)
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for attempt := 1; ; attempt++ {
+		if release == nil && (attempt > 1 || s.turns.busy(path)) {
+			r, err := s.turns.take(ctx, path)
+			if err != nil {
+				return WriteResult{}, WriteInfo{}, Errorf(EUnavailable, "gave up waiting to write scope %s: %v", path, err)
+			}
+			release = r
+		}
 		cur := ScopeVars{Scope: Scope{Path: path}}
 		tree, err := s.store.ScopeTree(ctx, path)
 		switch {
