@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
 )
 
@@ -308,7 +309,8 @@ func TestAThousandConcurrentWatchersOnOneScopeEachReceiveOneWrite(t *testing.T) 
 		t.Skip("1,000 connections")
 	}
 	const n = 1000
-	e := testenv.New(t, testenv.Options{})
+	// One token holds every stream here: lift the per-token cap above n.
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{MaxWatchesPerToken: n + 10}})
 	rev0 := put(t, e, "acme/web", "A", "0")
 	c := New(e.URL, e.Admin)
 	ctx, cancel := context.WithCancel(context.Background())
