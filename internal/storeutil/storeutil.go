@@ -135,6 +135,11 @@ func NewVar(scope, actor string, e Effect, rev int64, now time.Time) envy.Stored
 // Merge returns cur (sorted by name) with the new states applied, still
 // sorted: a nil state deletes the var. cur is not changed.
 func Merge(cur []envy.StoredVar, next map[string]*envy.StoredVar) []envy.StoredVar {
+	// The common write, a var or a few set anew, is a copy with those
+	// replaced in place: no map, no sort (this runs on every write).
+	if vars, ok := replaceOnly(cur, next); ok {
+		return vars
+	}
 	vars := make([]envy.StoredVar, 0, len(cur)+len(next))
 	seen := make(map[string]bool, len(next))
 	for _, v := range cur {
@@ -160,6 +165,21 @@ func Merge(cur []envy.StoredVar, next map[string]*envy.StoredVar) []envy.StoredV
 		slices.SortFunc(vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return vars
+}
+
+// replaceOnly is Merge when every new state replaces a var of cur; ok is
+// false, and nothing is copied, when a change adds or deletes one.
+func replaceOnly(cur []envy.StoredVar, next map[string]*envy.StoredVar) ([]envy.StoredVar, bool) {
+	for name, nv := range next {
+		if nv == nil || Find(cur, name) == nil {
+			return nil, false
+		}
+	}
+	vars := slices.Clone(cur)
+	for name, nv := range next {
+		*Find(vars, name) = *nv
+	}
+	return vars, true
 }
 
 // CloneScope copies a scope so that the caller may change it without
