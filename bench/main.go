@@ -474,7 +474,10 @@ func (p *proc) stop() {
 var readyRe = regexp.MustCompile(`url=(http://\S+)`)
 
 func startEnvy(bin, dataDir, token string, flags ...string) (*proc, time.Duration, error) {
-	cmd := exec.Command(bin, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0"}, flags...)...)
+	// No rate limit, and room for the watch case's thousand streams of one
+	// token beside the load's connections.
+	cmd := exec.Command(bin, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0",
+		"--max-conns", "4096", "--max-watches-per-token", "4096"}, flags...)...)
 	cmd.Env = append(os.Environ(), "ENVY_BOOTSTRAP_TOKEN="+token)
 	stderr, _ := cmd.StderrPipe()
 	start := time.Now()
