@@ -14,15 +14,17 @@ import (
 	"github.com/envy-dev/envy"
 )
 
-// Connection cap defaults.
-const (
-	// DefaultMaxConns is the connections served at once: under the 1024
-	// file handles a process is often allowed, with room for the store's.
-	DefaultMaxConns = 800
-	// ReservedConns are accepted beyond MaxConns for health checks and
-	// scraping only.
-	ReservedConns = 32
-)
+// ReservedConns are accepted beyond MaxConns for health checks and
+// scraping only.
+const ReservedConns = 32
+
+// DefaultMaxConns is the connections served at once when Options.MaxConns
+// is 0: the process's file handle limit less room for the store's files,
+// the reserved connections and the rest (at least 64, at most 65536).
+func DefaultMaxConns() int {
+	n := fileLimit() - 256
+	return min(max(n, 64), 65536)
+}
 
 // Listener wraps ln so that at most Options.MaxConns connections are
 // served at once. Up to ReservedConns more are accepted, so that /healthz,

@@ -41,8 +41,9 @@ const (
 	DefaultAuthFailRate = 10
 	// Bytes of request bodies held at once, across all requests.
 	DefaultMaxBodyBytesInFlight = 256 << 20
-	// Watch streams one token may hold open.
-	DefaultMaxWatchesPerToken = 64
+	// Watch streams one token may hold open: a deploy token may well
+	// watch from a thousand workloads, but not from five thousand.
+	DefaultMaxWatchesPerToken = 1000
 	DefaultAuthFailBurst      = 50
 )
 
@@ -84,7 +85,7 @@ type Options struct {
 	// (429 beyond); 0 means DefaultMaxWatchesPerToken.
 	MaxWatchesPerToken int
 	// MaxConns bounds the connections served at once (see Listener);
-	// 0 means DefaultMaxConns.
+	// 0 means DefaultMaxConns(), from the process's file handle limit.
 	MaxConns int
 }
 
@@ -118,7 +119,7 @@ func NewServer(svc *envy.Service, opts Options) *Server {
 	// One body at the limit always fits.
 	opts.MaxBodyBytesInFlight = max(opts.MaxBodyBytesInFlight, opts.MaxBody)
 	if opts.MaxConns <= 0 {
-		opts.MaxConns = DefaultMaxConns
+		opts.MaxConns = DefaultMaxConns()
 	}
 	if opts.MaxWatchesPerToken <= 0 {
 		opts.MaxWatchesPerToken = DefaultMaxWatchesPerToken
