@@ -99,7 +99,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
 	f.DurationVar(&c.auditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries are kept; older ones are deleted")
 	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
-	f.IntVar(&c.maxConns, "max-conns", envyhttp.DefaultMaxConns, "most connections served at once; beyond, a few more answer only /healthz, /readyz and /metrics")
+	f.IntVar(&c.maxConns, "max-conns", 0, "most connections served at once (0: the open-file limit less 256); beyond, a few more answer only /healthz, /readyz and /metrics")
 	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
 	f.Int64Var(&c.maxBodyInFlight, "max-body-in-flight", envyhttp.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once across all requests (503 beyond)")
 	f.DurationVar(&c.bodyTimeout, "body-timeout", 30*time.Second, "how long a request body may take to arrive (400 beyond)")
@@ -152,8 +152,8 @@ func (c *serverConfig) validate() error {
 	if c.maxBody < 1024 {
 		return fmt.Errorf("invalid --max-body %d: must be at least 1024 bytes", c.maxBody)
 	}
-	if c.maxConns < 1 || c.maxWatchesPerToken < 1 || c.maxBodyInFlight < c.maxBody || c.bodyTimeout < time.Second {
-		return fmt.Errorf("invalid limits: --max-conns %d and --max-watches-per-token %d must be at least 1, --max-body-in-flight %d at least --max-body (%d), --body-timeout %v at least 1s",
+	if c.maxConns < 0 || c.maxWatchesPerToken < 1 || c.maxBodyInFlight < c.maxBody || c.bodyTimeout < time.Second {
+		return fmt.Errorf("invalid limits: --max-conns %d must be 0 (from the open-file limit) or more, --max-watches-per-token %d at least 1, --max-body-in-flight %d at least --max-body (%d), --body-timeout %v at least 1s",
 			c.maxConns, c.maxWatchesPerToken, c.maxBodyInFlight, c.maxBody, c.bodyTimeout)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
