@@ -291,9 +291,9 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		for _, name := range []string{"env", "tokens", "scopes"} {
+		for _, name := range []string{"env", "tokens", "no_consumers"} {
 			if v, ok := caches[name]; ok {
-				results = append(results, result{Case: "of which the " + name + " cache holds", Value: v / (1 << 20), Unit: "MB", Target: "bounded"})
+				results = append(results, result{Case: "of which the " + name + " cache holds", Value: v / (1 << 10), Unit: "KB", Target: "bounded"})
 			}
 		}
 	}
@@ -876,10 +876,13 @@ func seedScopes(c *client, n, conns int) error {
 	if e := firstErr.Load(); e != nil {
 		return e.(error)
 	}
-	// Read each scope once, so that the read cache holds them all.
+	// Read each scope's vars and env once, so that the store's cache and
+	// the resolved-env cache hold what they can of them.
 	for i := 1; i <= n; i++ {
-		if _, err := c.get(fmt.Sprintf("/v1/scopes/mem/s%05d/-/vars", i)); err != nil {
-			return err
+		for _, tail := range []string{"vars", "env"} {
+			if _, err := c.get(fmt.Sprintf("/v1/scopes/mem/s%05d/-/%s", i, tail)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
