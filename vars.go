@@ -369,7 +369,9 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 		return VarView{}, WriteInfo{}, err
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
+	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
 	created := false
+	var unchanged *StoredVar // the var as it is, when the write leaves it so
 	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, false, func(cur ScopeVars, status *int) ([]VarChange, error) {
 		old, ok := findVar(cur.Vars, name)
 		switch {
@@ -377,6 +379,14 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 			return nil, Errorf(EConflict, "var %s already exists in scope %s", name, path)
 		case !ok && o.Mode == UpdateOnly:
 			return nil, Errorf(ENotFound, "var %s not found in scope %s", name, path)
+		}
+		// A write that leaves the var as it is takes no revision and
+		// restarts nobody, but only for a caller who may see the value:
+		// for any other, the revision would confirm a guess.
+		unchanged = nil
+		if ok && mayRead && (!old.Secret || mayReveal) && sameVar(s, path, old, in) {
+			unchanged = &old
+			return nil, nil
 		}
 		created = !ok
 		if created {
@@ -392,8 +402,15 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 		return VarView{}, WriteInfo{}, err
 	}
 	info.Created = created
-	vv, err := s.view(res.Vars[0], false)
-	if !can(CallerFrom(ctx).Token, ActRead, path) {
+	v := unchanged
+	if len(res.Vars) > 0 {
+		v = &res.Vars[0]
+	}
+	if v == nil {
+		return VarView{}, WriteInfo{}, Errorf(EInternal, "write to %s/%s answered no var", path, name)
+	}
+	vv, err := s.view(*v, false)
+	if !mayRead {
 		// A writer who may not read learns nothing of the value, not
 		// even the mask that a read would show.
 		vv.Value, vv.MaskedValue = nil, nil
@@ -464,7 +481,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 			// caller who may not see its value that the value it sent was
 			// right: only one who may see it gets the shortcut.
 			seesValue := mayRead && (!old.Secret || mayReveal)
-			if ok && replace && seesValue && sameVar(s, path, old, *in[k]) {
+			if ok && seesValue && sameVar(s, path, old, *in[k]) {
 				continue
 			}
 			c, err := s.change(path, k, "body."+k, old, ok, *in[k], mayReveal)
@@ -485,14 +502,17 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 	return info, err
 }
 
-// sameVar reports whether a replace leaves a var as it is, so that a
-// replace only records what it changes.
+// sameVar reports whether a write leaves a var as it is (a field left
+// out keeps its value), so that a write only records what it changes.
 func sameVar(s *Service, scope string, cur StoredVar, in VarInput) bool {
 	if in.Secret != nil && *in.Secret != cur.Secret || in.Description != nil && *in.Description != cur.Description {
 		return false
 	}
+	if in.Value == nil {
+		return true
+	}
 	old, err := s.open(scope, cur.Name, cur.Version, cur.Sealed)
-	return err == nil && in.Value != nil && old.Equal(*in.Value)
+	return err == nil && old.Equal(*in.Value)
 }
 
 // DeleteVar deletes one var; deleting an absent var succeeds.
