@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // view is what every page template gets.
@@ -150,26 +151,8 @@ func (h *Handler) backErr(w http.ResponseWriter, r *http.Request, to string, err
 	h.back(w, r, to, &flash{Error: true, Text: envy.ErrorMessage(err), Fields: envy.ErrorFields(err)})
 }
 
-var statuses = map[envy.Code]int{
-	envy.EBadRequest:       http.StatusBadRequest,
-	envy.EUnauthenticated:  http.StatusUnauthorized,
-	envy.EForbidden:        http.StatusForbidden,
-	envy.ENotFound:         http.StatusNotFound,
-	envy.EConflict:         http.StatusConflict,
-	envy.EPrecondition:     http.StatusPreconditionFailed,
-	envy.ETooLarge:         http.StatusRequestEntityTooLarge,
-	envy.EUnsupportedMedia: http.StatusUnsupportedMediaType,
-	envy.EInvalid:          http.StatusUnprocessableEntity,
-	envy.ERateLimited:      http.StatusTooManyRequests,
-	envy.EUnavailable:      http.StatusServiceUnavailable,
-}
-
-func statusOf(err error) int {
-	if s, ok := statuses[envy.ErrorCode(err)]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the HTTP status of err, as the API answers it.
+func statusOf(err error) int { return wire.Status(envy.ErrorCode(err)) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
