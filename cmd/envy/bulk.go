@@ -155,8 +155,7 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 			if a.jsonOut() {
 				return a.printJSON(nil, map[string]any{"scope": scope, "revision": before, "changed": false})
 			}
-			a.printf("nothing changed in %s: %s already had %s (still revision %d; nothing written, no workload restarted)\n",
-				scope, plural(kept, "the var", "all "+strconv.Itoa(kept)+" vars"), plural(kept, "that value", "those values"), before)
+			a.nothingChanged(scope, kept, before)
 			return nil
 		}
 	}
@@ -176,8 +175,7 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 		return a.printJSON(*raw, nil)
 	}
 	if before > 0 && res.Revision == before {
-		a.printf("nothing changed in %s: %s already had %s (still revision %d; nothing written, no workload restarted)\n",
-			scope, plural(len(changes), "the var", "all "+strconv.Itoa(len(changes))+" vars"), plural(len(changes), "that value", "those values"), res.Revision)
+		a.nothingChanged(scope, len(changes), res.Revision)
 		return nil
 	}
 	unchanged := ""
@@ -186,6 +184,13 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 	}
 	a.printf("set %d %s in %s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced), unchanged)
 	return nil
+}
+
+// nothingChanged says that a write of n vars to scope left it at revision
+// rev: every var already had the value asked for.
+func (a *app) nothingChanged(scope string, n int, rev int64) {
+	a.printf("nothing changed in %s: %s already had %s (still revision %d; nothing written, no workload restarted)\n",
+		scope, plural(n, "the var", "all "+strconv.Itoa(n)+" vars"), plural(n, "that value", "those values"), rev)
 }
 
 // dropUnchanged removes from changes the vars that the scope already holds
@@ -240,13 +245,7 @@ func (a *app) newUnsetCmd() *cobra.Command {
 			"scope (ENVY_SCOPE, or `envy setup`); with more, the first is the SCOPE.\n" +
 			"It says which vars it deleted and which were not there.",
 		Args: minArgs(1, "[SCOPE] NAME..."),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 1)
-			if err != nil {
-				return err
-			}
-			return a.unset(cmd, args[0], args[1:], ifMatch)
-		},
+		RunE: a.unsetRunE(&ifMatch),
 	}
 	addIfMatch(cmd, &ifMatch)
 	return cmd

@@ -30,11 +30,7 @@ func (a *app) newHistoryCmd() *cobra.Command {
 			if err := checkLimit(cmd, limit); err != nil {
 				return err
 			}
-			args, err := a.scopeFirst(cmd, args, len(args) == 0)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			args, c, err := a.scopeClient(cmd, args, len(args) == 0)
 			if err != nil {
 				return err
 			}
@@ -286,11 +282,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 		Short: "Show whether running workloads have a scope's newest revision",
 		Args:  rangeArgs(0, 1, "[SCOPE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 0)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			args, c, err := a.scopeClient(cmd, args, len(args) == 0)
 			if err != nil {
 				return err
 			}

@@ -211,6 +211,19 @@ func readTokenFile(setting, path string) (string, error) {
 	return "", fmt.Errorf("%s: %s holds no token", setting, path)
 }
 
+// scopeClient is scopeFirst, then the client to ask.
+func (a *app) scopeClient(cmd *cobra.Command, args []string, short bool) ([]string, *client.Client, error) {
+	args, err := a.scopeFirst(cmd, args, short)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return args, c, nil
+}
+
 // client returns a client for the configured server, or an error when no
 // token is configured.
 func (a *app) client() (*client.Client, error) {

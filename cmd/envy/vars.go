@@ -28,11 +28,7 @@ func (a *app) newVarsLsCmd() *cobra.Command {
 			"default scope (ENVY_SCOPE, or `envy setup`).",
 		Args: rangeArgs(0, 1, "[SCOPE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 0)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			args, c, err := a.scopeClient(cmd, args, len(args) == 0)
 			if err != nil {
 				return err
 			}
@@ -76,11 +72,7 @@ func (a *app) newVarsGetCmd() *cobra.Command {
 			"whole var.",
 		Args: rangeArgs(1, 2, "[SCOPE] NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 1)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			args, c, err := a.scopeClient(cmd, args, len(args) == 1)
 			if err != nil {
 				return err
 			}
@@ -276,16 +268,22 @@ func (a *app) newVarsUnsetCmd() *cobra.Command {
 		Aliases: []string{"rm"},
 		Short:   "Delete vars (several names: one revision)",
 		Args:    minArgs(1, "SCOPE NAME..."),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			args, err := a.scopeFirst(cmd, args, len(args) == 1)
-			if err != nil {
-				return err
-			}
-			return a.unset(cmd, args[0], args[1:], ifMatch)
-		},
+		RunE:    a.unsetRunE(&ifMatch),
 	}
 	addIfMatch(cmd, &ifMatch)
 	return cmd
+}
+
+// unsetRunE runs `envy unset` and `envy vars unset`: [SCOPE] NAME...,
+// the default scope when only NAME is given.
+func (a *app) unsetRunE(ifMatch *int64) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		args, err := a.scopeFirst(cmd, args, len(args) == 1)
+		if err != nil {
+			return err
+		}
+		return a.unset(cmd, args[0], args[1:], *ifMatch)
+	}
 }
 
 // unset deletes names from scope: one DELETE for one name, one bulk PATCH
