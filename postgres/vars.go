@@ -33,25 +33,9 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err != nil {
 		return envy.WriteResult{}, err
 	}
-	var curScope *envy.Scope
-	if cur != nil {
-		curScope = &cur.Scope
-	}
-	if err := storeutil.CheckRevision(w.Scope, curScope, w.IfRevision); err != nil {
-		return envy.WriteResult{}, err
-	}
-	if cur == nil && !w.CreateScope {
-		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
-	}
-	eff, err := storeutil.Effective(w, cur)
-	if err != nil {
-		return envy.WriteResult{}, err // ErrStale as is: the service plans again
-	}
-	if len(eff) == 0 {
-		if cur != nil {
-			return envy.WriteResult{Revision: cur.Scope.Revision}, nil
-		}
-		return envy.WriteResult{}, nil
+	eff, none, err := storeutil.Prepare(w, cur)
+	if err != nil || len(eff) == 0 {
+		return none, err
 	}
 
 	rev, err := t.nextRevision()
@@ -96,21 +80,16 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	return res, nil
 }
 
-const changeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+const changeColumns = storeutil.ChangeColumns
 
 func scanChanges(rows pgx.Rows, scope string) ([]envy.Change, error) {
 	defer rows.Close()
 	var out []envy.Change
 	for rows.Next() {
-		c := envy.Change{Scope: scope}
-		var (
-			op string
-			at int64
-		)
-		if err := rows.Scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+		c, err := storeutil.ScanChange(rows.Scan, scope)
+		if err != nil {
 			return nil, err
 		}
-		c.Op, c.At = envy.Op(op), storeutil.FromNanos(at)
 		out = append(out, c)
 	}
 	return out, rows.Err()

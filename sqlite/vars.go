@@ -28,26 +28,13 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err != nil {
 		return envy.WriteResult{}, err
 	}
-	if err := storeutil.CheckRevision(w.Scope, scopeOf(cur), w.IfRevision); err != nil {
-		return envy.WriteResult{}, err
-	}
-	if cur == nil && !w.CreateScope {
-		return envy.WriteResult{}, storeutil.NotFound(w.Scope)
-	}
-	eff, err := storeutil.Effective(w, cur)
-	if err != nil {
-		return envy.WriteResult{}, err // ErrStale as is: the service plans again
+	eff, none, err := storeutil.Prepare(w, cur)
+	if err != nil || len(eff) == 0 {
+		return none, err
 	}
 	var curVars []envy.StoredVar
 	if cur != nil {
 		curVars = cur.Vars
-	}
-	if len(eff) == 0 {
-		var rev int64
-		if cur != nil {
-			rev = cur.Scope.Revision
-		}
-		return envy.WriteResult{Revision: rev}, nil
 	}
 
 	rev, err := t.nextRevision()
@@ -115,21 +102,16 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	return res, nil
 }
 
-const changeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+const changeColumns = storeutil.ChangeColumns
 
 func scanChanges(rows *sql.Rows, scope string) ([]envy.Change, error) {
 	defer rows.Close()
 	var out []envy.Change
 	for rows.Next() {
-		c := envy.Change{Scope: scope}
-		var (
-			op string
-			at int64
-		)
-		if err := rows.Scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+		c, err := storeutil.ScanChange(rows.Scan, scope)
+		if err != nil {
 			return nil, dbErr("read history", err)
 		}
-		c.Op, c.At = envy.Op(op), storeutil.FromNanos(at)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

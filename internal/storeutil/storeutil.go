@@ -48,6 +48,48 @@ func CheckRevision(path string, cur *envy.Scope, ifRevision int64) error {
 	return nil
 }
 
+// Prepare checks a write against the scope's current state cur (nil when
+// the scope does not exist): IfRevision, a missing scope that the write
+// may not create, and a stale plan (see Effective). It returns the
+// effects; with none, the result the write answers as is.
+func Prepare(w envy.Write, cur *envy.ScopeVars) ([]Effect, envy.WriteResult, error) {
+	var curScope *envy.Scope
+	if cur != nil {
+		curScope = &cur.Scope
+	}
+	if err := CheckRevision(w.Scope, curScope, w.IfRevision); err != nil {
+		return nil, envy.WriteResult{}, err
+	}
+	if cur == nil && !w.CreateScope {
+		return nil, envy.WriteResult{}, NotFound(w.Scope)
+	}
+	eff, err := Effective(w, cur)
+	if err != nil {
+		return nil, envy.WriteResult{}, err // ErrStale as is: the service plans again
+	}
+	if len(eff) == 0 && cur != nil {
+		return nil, envy.WriteResult{Revision: cur.Scope.Revision}, nil
+	}
+	return eff, envy.WriteResult{}, nil
+}
+
+// ChangeColumns are the history columns that ScanChange reads, in order.
+const ChangeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+
+// ScanChange reads one history row of ChangeColumns with scan.
+func ScanChange(scan func(dest ...any) error, scope string) (envy.Change, error) {
+	c := envy.Change{Scope: scope}
+	var (
+		op string
+		at int64
+	)
+	if err := scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+		return envy.Change{}, err
+	}
+	c.Op, c.At = envy.Op(op), FromNanos(at)
+	return c, nil
+}
+
 // Effect is a planned change that changes something, with the var's state
 // before it (nil when the var is new).
 type Effect struct {
