@@ -12,24 +12,17 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id`
+const tokenColumns = storeutil.TokenColumns
 
 func scanToken(row pgx.Row) (envy.Token, error) {
-	var (
-		t            envy.Token
-		perms        string
-		created      int64
-		expires, rev sql.NullInt64
-	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev, &t.ParentID); err != nil {
+	var r storeutil.TokenRow
+	if err := row.Scan(r.Dest()...); err != nil {
 		return envy.Token{}, err
 	}
-	var err error
-	if t.Permissions, err = storeutil.ParseList[envy.Grant](perms); err != nil {
+	t, err := r.Token()
+	if err != nil {
 		return envy.Token{}, err
 	}
-	t.CreatedAt = storeutil.FromNanos(created)
-	t.ExpiresAt, t.RevokedAt = storeutil.FromNullNanos(expires), storeutil.FromNullNanos(rev)
 	return t, nil
 }
 
@@ -71,8 +64,7 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 			}
 		}
 		if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
-			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt), tok.ParentID); err != nil {
+			storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
 			if constraint(err) == "tokens_owner_name" {
 				return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
 			}

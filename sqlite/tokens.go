@@ -10,24 +10,17 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-const tokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id`
+const tokenColumns = storeutil.TokenColumns
 
 func scanToken(sc interface{ Scan(...any) error }) (envy.Token, error) {
-	var (
-		t            envy.Token
-		perms        string
-		created      int64
-		expires, rev sql.NullInt64
-	)
-	if err := sc.Scan(&t.ID, &t.Name, &t.Owner, &t.Hash, &perms, &created, &t.CreatedBy, &expires, &rev, &t.ParentID); err != nil {
+	var r storeutil.TokenRow
+	if err := sc.Scan(r.Dest()...); err != nil {
 		return envy.Token{}, err
 	}
-	var err error
-	if t.Permissions, err = storeutil.ParseList[envy.Grant](perms); err != nil {
+	t, err := r.Token()
+	if err != nil {
 		return envy.Token{}, dbErr("decode permissions", err)
 	}
-	t.CreatedAt = storeutil.FromNanos(created)
-	t.ExpiresAt, t.RevokedAt = storeutil.FromNullNanos(expires), storeutil.FromNullNanos(rev)
 	return t, nil
 }
 
@@ -72,8 +65,7 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 			}
 		}
 		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			tok.ID, tok.Name, tok.Owner, tok.Hash, perms, storeutil.Nanos(storeutil.OrNow(tok.CreatedAt, t.now)), tok.CreatedBy,
-			storeutil.NullNanos(tok.ExpiresAt), storeutil.NullNanos(tok.RevokedAt), tok.ParentID); err != nil {
+			storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
 			if isUnique(err) {
 				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
 			}
