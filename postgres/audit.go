@@ -24,25 +24,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
 	}
-	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count FROM audit WHERE TRUE`
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if q.Scope != "" {
-		query += ` AND scope = ` + arg(q.Scope)
-	}
-	if q.Actor != "" {
-		query += ` AND actor = ` + arg(q.Actor)
-	}
-	if !q.Since.IsZero() {
-		query += ` AND at >= ` + arg(q.Since.UnixNano())
-	}
-	if q.Before > 0 {
-		query += ` AND id < ` + arg(q.Before)
-	}
-	query += ` ORDER BY id DESC LIMIT ` + arg(sqlLimit(q.Limit))
+	query, args := storeutil.AuditQuery(q, sqlLimit(q.Limit), func(n int) string { return "$" + strconv.Itoa(n) })
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, s.dbErr("list audit entries", err)

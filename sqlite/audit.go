@@ -24,26 +24,7 @@ func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditE
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
 	}
-	query := `SELECT id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count FROM audit WHERE 1 = 1`
-	var args []any
-	if q.Scope != "" {
-		query += ` AND scope = ?`
-		args = append(args, q.Scope)
-	}
-	if q.Actor != "" {
-		query += ` AND actor = ?`
-		args = append(args, q.Actor)
-	}
-	if !q.Since.IsZero() {
-		query += ` AND at >= ?`
-		args = append(args, q.Since.UnixNano())
-	}
-	if q.Before > 0 {
-		query += ` AND id < ?`
-		args = append(args, q.Before)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, sqlLimit(q.Limit))
+	query, args := storeutil.AuditQuery(q, sqlLimit(q.Limit), func(int) string { return "?" })
 	rows, err := s.readers.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, dbErr("list audit entries", err)
