@@ -168,12 +168,7 @@ func (c *Client) do(ctx context.Context, req request) (*reply, error) {
 		hr.Header.Set("Content-Type", "application/json")
 	}
 	hr.Header.Set("Accept", "application/json, application/problem+json, text/plain")
-	if c.token != "" {
-		hr.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.userAgent != "" {
-		hr.Header.Set("User-Agent", c.userAgent)
-	}
+	c.identify(hr.Header)
 	var wo writeOpts
 	for _, o := range req.write {
 		o(&wo)
@@ -204,6 +199,17 @@ func (c *Client) do(ctx context.Context, req request) (*reply, error) {
 		}
 	}
 	return &reply{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// identify sets the headers that say who asks: the token and the user
+// agent, when set.
+func (c *Client) identify(h http.Header) {
+	if c.token != "" {
+		h.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.userAgent != "" {
+		h.Set("User-Agent", c.userAgent)
+	}
 }
 
 // call sends req and decodes the JSON reply into out (when out is not nil).

@@ -258,12 +258,7 @@ func (w *Watcher) connect(ctx context.Context) (_ *stream, err error) {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
+	c.identify(req.Header)
 	if w.last > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(w.last, 10))
 	}

@@ -64,17 +64,5 @@ func ParseDocker(r io.Reader) ([]KV, error) {
 // with `export `, so that a shell can source it and dotenv readers still
 // read it.
 func WriteDotenvExport(w io.Writer, kvs []KV) error {
-	var b strings.Builder
-	for _, kv := range kvs {
-		if err := checkKV(kv); err != nil {
-			return err
-		}
-		b.WriteString("export ")
-		b.WriteString(kv.Name)
-		b.WriteByte('=')
-		b.WriteString(quoteDotenv(kv.Value))
-		b.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeDotenv(w, kvs, "export ")
 }

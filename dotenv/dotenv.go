@@ -401,11 +401,17 @@ func (p *parser) literalQuoted(q byte, unterminated string) (string, error) {
 // quotes with \\, \", \n, \r, \$ and \` escaped, so that no reader expands
 // it and a shell that sources the file runs nothing.
 func Write(w io.Writer, kvs []KV) error {
+	return writeDotenv(w, kvs, "")
+}
+
+// writeDotenv writes kvs as dotenv lines, each after prefix.
+func writeDotenv(w io.Writer, kvs []KV, prefix string) error {
 	var b strings.Builder
 	for _, kv := range kvs {
 		if err := checkKV(kv); err != nil {
 			return err
 		}
+		b.WriteString(prefix)
 		b.WriteString(kv.Name)
 		b.WriteByte('=')
 		b.WriteString(quoteDotenv(kv.Value))
