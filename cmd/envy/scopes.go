@@ -26,10 +26,7 @@ func (a *app) newScopesLsCmd() *cobra.Command {
 		Short:   "List the scopes you may read",
 		Args:    rangeArgs(0, 1, "at most a PREFIX"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLimit(cmd, limit); err != nil {
-				return err
-			}
-			c, err := a.client()
+			c, err := a.pagedClient(cmd, limit)
 			if err != nil {
 				return err
 			}
@@ -50,15 +47,10 @@ func (a *app) newScopesLsCmd() *cobra.Command {
 				t.row(s.Path, strconv.FormatInt(s.Revision, 10), orDash(strings.Join(s.Inherits, ",")),
 					orDash(s.Description), fmtTime(s.UpdatedAt))
 			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			a.moreNote(page.NextCursor, "--cursor")
-			return nil
+			return a.flushPage(t, page.NextCursor)
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 0, "scopes per page, 1-1000 (default 100)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
+	addPaging(cmd, "scopes", &limit, &cursor)
 	return cmd
 }
 
@@ -68,6 +60,30 @@ func checkLimit(cmd *cobra.Command, limit int) error {
 	if cmd.Flags().Changed("limit") && (limit < 1 || limit > 1000) {
 		return usageErrorf("--limit must be 1-1000, not %d", limit)
 	}
+	return nil
+}
+
+// addPaging adds --limit and --cursor to a command that lists what, a
+// page at a time.
+func addPaging(cmd *cobra.Command, what string, limit *int, cursor *string) {
+	cmd.Flags().IntVar(limit, "limit", 0, what+" per page, 1-1000 (default 100)")
+	cmd.Flags().StringVar(cursor, "cursor", "", "the next_cursor of the previous page")
+}
+
+// pagedClient is checkLimit, then the client to ask.
+func (a *app) pagedClient(cmd *cobra.Command, limit int) (*client.Client, error) {
+	if err := checkLimit(cmd, limit); err != nil {
+		return nil, err
+	}
+	return a.client()
+}
+
+// flushPage prints a page's table, then how to get the next page.
+func (a *app) flushPage(t *table, next client.Cursor) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.moreNote(next, "--cursor")
 	return nil
 }
 

@@ -127,10 +127,7 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 		Short:   "List tokens, by name, then by creation (all of them unless --limit or --cursor)",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLimit(cmd, limit); err != nil {
-				return err
-			}
-			c, err := a.client()
+			c, err := a.pagedClient(cmd, limit)
 			if err != nil {
 				return err
 			}
@@ -163,15 +160,10 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 				t.row(tok.ID, tok.Name, tok.Owner, permissionsText(tok.Permissions),
 					fmtTimePtr(tok.ExpiresAt), fmtTimePtr(tok.RevokedAt), fmtTime(tok.CreatedAt))
 			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			a.moreNote(page.NextCursor, "--cursor")
-			return nil
+			return a.flushPage(t, page.NextCursor)
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 0, "tokens per page, 1-1000 (default 100)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
+	addPaging(cmd, "tokens", &limit, &cursor)
 	return cmd
 }
 
@@ -259,17 +251,12 @@ func (a *app) newAuditCmd() *cobra.Command {
 				t.row(fmtTime(e.At), orDash(e.Actor), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
 					fmt.Sprint(e.Status), rev, orDash(e.Client))
 			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			a.moreNote(page.NextCursor, "--cursor")
-			return nil
+			return a.flushPage(t, page.NextCursor)
 		},
 	}
 	cmd.Flags().StringVar(&scope, "scope", "", "only this scope")
 	cmd.Flags().StringVar(&actor, "actor", "", "only this actor (token name)")
 	cmd.Flags().StringVar(&since, "since", "", "only entries since: 24h, 2006-01-02 or an RFC 3339 time")
-	cmd.Flags().IntVar(&limit, "limit", 0, "entries per page, 1-1000 (default 100)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "the next_cursor of the previous page")
+	addPaging(cmd, "entries", &limit, &cursor)
 	return cmd
 }
