@@ -21,22 +21,18 @@ const (
 // FieldError at loc.
 func ValidateScopePath(loc, path string) *FieldError {
 	if path == "" {
-		f := Field(loc, "missing", "scope path is required")
-		return &f
+		return fieldErr(loc, "missing", "scope path is required")
 	}
 	if len(path) > MaxScopePath {
-		f := Field(loc, "too_long", "scope path is longer than %d characters", MaxScopePath)
-		return &f
+		return fieldErr(loc, "too_long", "scope path is longer than %d characters", MaxScopePath)
 	}
 	segs := strings.Split(path, "/")
 	if len(segs) > MaxScopeSegments {
-		f := Field(loc, "too_many_segments", "scope path has more than %d segments", MaxScopeSegments)
-		return &f
+		return fieldErr(loc, "too_many_segments", "scope path has more than %d segments", MaxScopeSegments)
 	}
 	for i, s := range segs {
 		if !validSegment(s) {
-			f := Field(loc, "invalid_segment", "segment %d of the scope path must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", i+1)
-			return &f
+			return fieldErr(loc, "invalid_segment", "segment %d of the scope path must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", i+1)
 		}
 	}
 	return nil
@@ -64,25 +60,21 @@ func validSegment(s string) bool {
 // start with a reserved prefix.
 func ValidateName(loc, name string, reserved []string) *FieldError {
 	if name == "" {
-		f := Field(loc, "missing", "name is required")
-		return &f
+		return fieldErr(loc, "missing", "name is required")
 	}
 	if len(name) > MaxNameLen {
-		f := Field(loc, "too_long", "name is longer than %d characters", MaxNameLen)
-		return &f
+		return fieldErr(loc, "too_long", "name is longer than %d characters", MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
 		if !ok {
-			f := Field(loc, "invalid_name", "name must match ^[A-Za-z_][A-Za-z0-9_]*$")
-			return &f
+			return fieldErr(loc, "invalid_name", "name must match ^[A-Za-z_][A-Za-z0-9_]*$")
 		}
 	}
 	for _, p := range reserved {
 		if p != "" && strings.HasPrefix(name, p) {
-			f := Field(loc, "reserved_prefix", "name starts with the reserved prefix %q", p)
-			return &f
+			return fieldErr(loc, "reserved_prefix", "name starts with the reserved prefix %q", p)
 		}
 	}
 	return nil
@@ -92,16 +84,13 @@ func ValidateName(loc, name string, reserved []string) *FieldError {
 // most MaxValueLen code points. The message never holds the value.
 func ValidateValue(loc string, v string) *FieldError {
 	if !utf8.ValidString(v) {
-		f := Field(loc, "invalid_utf8", "value is not valid UTF-8")
-		return &f
+		return fieldErr(loc, "invalid_utf8", "value is not valid UTF-8")
 	}
 	if strings.IndexByte(v, 0) >= 0 {
-		f := Field(loc, "nul_byte", "value contains a NUL character")
-		return &f
+		return fieldErr(loc, "nul_byte", "value contains a NUL character")
 	}
 	if len(v) > MaxValueLen && utf8.RuneCountInString(v) > MaxValueLen {
-		f := Field(loc, "too_long", "value is longer than %d characters", MaxValueLen)
-		return &f
+		return fieldErr(loc, "too_long", "value is longer than %d characters", MaxValueLen)
 	}
 	return nil
 }
@@ -109,12 +98,10 @@ func ValidateValue(loc string, v string) *FieldError {
 // ValidateDescription returns nil when d is a valid description.
 func ValidateDescription(loc, d string) *FieldError {
 	if !utf8.ValidString(d) || strings.IndexByte(d, 0) >= 0 {
-		f := Field(loc, "invalid_text", "description must be valid UTF-8 without NUL")
-		return &f
+		return fieldErr(loc, "invalid_text", "description must be valid UTF-8 without NUL")
 	}
 	if utf8.RuneCountInString(d) > MaxDescription {
-		f := Field(loc, "too_long", "description is longer than %d characters", MaxDescription)
-		return &f
+		return fieldErr(loc, "too_long", "description is longer than %d characters", MaxDescription)
 	}
 	return nil
 }
@@ -123,13 +110,11 @@ func ValidateDescription(loc, d string) *FieldError {
 // scope path, or "*" or "**".
 func ValidateGlob(loc, g string) *FieldError {
 	if g == "" || len(g) > MaxScopePath {
-		f := Field(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
-		return &f
+		return fieldErr(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
 	}
 	for i, s := range strings.Split(g, "/") {
 		if s != "*" && s != "**" && !validSegment(s) {
-			f := Field(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
-			return &f
+			return fieldErr(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
 		}
 	}
 	return nil
@@ -142,4 +127,10 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// fieldErr is Field, for the validators that answer a *FieldError.
+func fieldErr(loc, typ, format string, args ...any) *FieldError {
+	f := Field(loc, typ, format, args...)
+	return &f
 }
