@@ -62,3 +62,14 @@ func (t *turns) take(ctx context.Context, path string) (release func(), err erro
 		return nil, ctx.Err()
 	}
 }
+
+// turnKey is what writers take turns on: one var when a write changes that
+// var alone, for writers to other vars of the scope don't conflict (a hot
+// scope's writers would otherwise go one commit at a time as soon as two
+// of them met on one var); the whole scope for any other write.
+func turnKey(path string, names []string, whole bool) string {
+	if len(names) == 1 && !whole {
+		return path + "\x00" + names[0]
+	}
+	return path
+}

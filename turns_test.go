@@ -75,3 +75,41 @@ func TestASlowWriterToAHotVarGetsItsTurn(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 }
+
+// TestWritersOfOtherVarsDontWaitForATurn: while writers of one var of a
+// scope take turns, a writer of another var of that scope does not wait
+// for them (they don't conflict; waiting would make a hot scope's writers
+// go one commit at a time), while a writer of the whole scope does.
+func TestWritersOfOtherVarsDontWaitForATurn(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, ctx := newService(t, st)
+	set := func(ctx context.Context, name string) error {
+		v := envy.NewSensitive("value")
+		_, _, err := svc.SetVar(ctx, "hot/scope", name, envy.VarInput{Value: &v}, envy.SetOptions{})
+		return err
+	}
+	if err := set(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	release, err := svc.TakeTurn(ctx, "hot/scope", []string{"A"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	other, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := set(other, "B"); err != nil {
+		t.Fatalf("a write of B waited for the turn of A's writers: %v", err)
+	}
+	// The turn is held, so a writer of A waits for it until its context
+	// ends.
+	short, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	if err := set(short, "A"); err == nil {
+		t.Fatal("a write of A went through while another writer of A held the turn")
+	}
+}

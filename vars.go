@@ -299,9 +299,10 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 			release()
 		}
 	}()
+	turn := turnKey(path, names, whole)
 	for attempt := 1; ; attempt++ {
-		if release == nil && (attempt > 1 || s.turns.busy(path)) {
-			r, err := s.turns.take(ctx, path)
+		if release == nil && (attempt > 1 || s.turns.busy(turn)) {
+			r, err := s.turns.take(ctx, turn)
 			if err != nil {
 				return WriteResult{}, WriteInfo{}, Errorf(EUnavailable, "gave up waiting to write scope %s: %v", path, err)
 			}
