@@ -315,6 +315,20 @@ func unquoted(s string) string {
 	return strings.Trim(s, " \t\r")
 }
 
+// controlEscape is the byte that \n, \r or \t (e: n, r or t) stands for,
+// in double quotes of every format that takes escapes.
+func controlEscape(e byte) (byte, bool) {
+	switch e {
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
+}
+
 type constError string
 
 func (e constError) Error() string { return string(e) }
@@ -332,13 +346,11 @@ func (p *parser) doubleQuoted() (string, error) {
 		case c == '\\' && p.pos+1 < len(p.src):
 			e := p.src[p.pos+1]
 			p.pos += 2
+			if ce, ok := controlEscape(e); ok {
+				b.WriteByte(ce)
+				continue
+			}
 			switch e {
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
 			case '"', '\\', '$', '`', '\'', '!':
 				// godotenv writes \! (for shells with history
 				// expansion); it means '!'.

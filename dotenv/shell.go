@@ -231,13 +231,11 @@ func (p *shParser) ansiC(b *strings.Builder) error {
 		}
 		e := p.src[p.pos+1]
 		p.pos += 2
+		if ce, ok := controlEscape(e); ok {
+			b.WriteByte(ce)
+			continue
+		}
 		switch e {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
 		case 'a':
 			b.WriteByte('\a')
 		case 'b':
