@@ -425,8 +425,8 @@ func cacheBytes(c *client) (map[string]float64, error) {
 
 var cacheBytesRe = regexp.MustCompile(`^envy_cache_bytes\{cache="([a-z_]+)"\} (\S+)$`)
 
-// machine describes where the run ran: CPUs, Go, and the load average
-// before it started (other jobs on the machine skew every figure).
+// machine describes where the run ran: CPUs, Go, and the load average as
+// the figures are written (other jobs on the machine skew every figure).
 func machine() map[string]any {
 	m := map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
