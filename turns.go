@@ -5,20 +5,21 @@ import (
 	"sync"
 )
 
-// turns makes the writers of one scope take turns while they contend.
+// turns makes writers take turns while they contend, on the key turnKey
+// gives: one var, or a whole scope.
 //
 // A write is planned from the scope as last committed and applied only if
 // the vars it changes are still as planned (ErrStale otherwise), so that
 // writers to different vars of a scope share a group commit. Writers to the
 // same var, though, all plan from the same version and only the first in a
 // batch wins: a writer that is slow to plan again (a loaded machine) could
-// lose every round. Once a writer of a scope has found it changed, it and
-// every writer of that scope that comes after it go one at a time, in
+// lose every round. Once a writer has found its key changed, it and every
+// writer of that key that comes after it go one at a time, in
 // arrival order, until none is waiting: each then plans from the state its
 // predecessor left, so it can lose only to another server.
 type turns struct {
 	mu     sync.Mutex
-	scopes map[string]*turn
+	scopes map[string]*turn // by turnKey
 }
 
 type turn struct {
@@ -26,14 +27,14 @@ type turn struct {
 	holders int           // writers holding or waiting for the turn
 }
 
-// busy reports whether writers of the scope are taking turns.
+// busy reports whether writers of the key are taking turns.
 func (t *turns) busy(path string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.scopes[path] != nil
 }
 
-// take waits for the scope's turn and returns the function that gives it
+// take waits for the key's turn and returns the function that gives it
 // back; it gives up when ctx ends.
 func (t *turns) take(ctx context.Context, path string) (release func(), err error) {
 	t.mu.Lock()
