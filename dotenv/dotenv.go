@@ -102,7 +102,7 @@ func Parse(r io.Reader) ([]KV, error) {
 	// A file edited on Windows: CRLF ends a line like LF does. The writer
 	// never puts a raw CR in a value (it writes \r), so nothing is lost.
 	src = strings.ReplaceAll(src, "\r\n", "\n")
-	p := &parser{src: src, line: 1}
+	p := &parser{scanner{src: src, line: 1}}
 	var kvs []KV
 	for {
 		kv, ok, err := p.next()
@@ -163,11 +163,27 @@ func dedupe(kvs []KV) []KV {
 	return out
 }
 
-type parser struct {
+// scanner is where a parser is in its text: the next byte to read, and
+// the line it is on. The dotenv and the shell parsers both read through
+// one.
+type scanner struct {
 	src  string
 	pos  int
 	line int
 }
+
+// take copies the byte at pos to b and moves past it, counting a line
+// break.
+func (s *scanner) take(b *strings.Builder) {
+	c := s.src[s.pos]
+	if c == '\n' {
+		s.line++
+	}
+	b.WriteByte(c)
+	s.pos++
+}
+
+type parser struct{ scanner }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
@@ -315,18 +331,24 @@ func unquoted(s string) string {
 	return strings.Trim(s, " \t\r")
 }
 
-// controlEscape is the byte that \n, \r or \t (e: n, r or t) stands for,
-// in double quotes of every format that takes escapes.
-func controlEscape(e byte) (byte, bool) {
+// escape moves past a backslash at pos and the byte after it, e. When
+// e is n, r or t, which stand for \n, \r and \t in double quotes of every
+// format that takes escapes, it writes that byte to b and done is true;
+// any other escape is the caller's to read.
+func (s *scanner) escape(b *strings.Builder) (e byte, done bool) {
+	e = s.src[s.pos+1]
+	s.pos += 2
 	switch e {
 	case 'n':
-		return '\n', true
+		b.WriteByte('\n')
 	case 'r':
-		return '\r', true
+		b.WriteByte('\r')
 	case 't':
-		return '\t', true
+		b.WriteByte('\t')
+	default:
+		return e, false
 	}
-	return 0, false
+	return e, true
 }
 
 type constError string
@@ -344,10 +366,8 @@ func (p *parser) doubleQuoted() (string, error) {
 			p.pos++
 			return b.String(), nil
 		case c == '\\' && p.pos+1 < len(p.src):
-			e := p.src[p.pos+1]
-			p.pos += 2
-			if ce, ok := controlEscape(e); ok {
-				b.WriteByte(ce)
+			e, done := p.escape(&b)
+			if done {
 				continue
 			}
 			switch e {
@@ -365,11 +385,7 @@ func (p *parser) doubleQuoted() (string, error) {
 				b.WriteByte(e)
 			}
 		default:
-			if c == '\n' {
-				p.line++
-			}
-			b.WriteByte(c)
-			p.pos++
+			p.take(&b)
 		}
 	}
 	return "", constError(msgUnterminatedDQ)
@@ -394,11 +410,7 @@ func (p *parser) literalQuoted(q byte, unterminated string) (string, error) {
 			b.WriteString(`\\`)
 			p.pos += 2
 		default:
-			if c == '\n' {
-				p.line++
-			}
-			b.WriteByte(c)
-			p.pos++
+			p.take(&b)
 		}
 	}
 	return "", constError(unterminated)

@@ -24,7 +24,7 @@ func ParseShell(r io.Reader) ([]KV, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &shParser{src: src, line: 1}
+	p := &shParser{scanner{src: src, line: 1}}
 	var kvs []KV
 	for {
 		p.skipBlanks()
@@ -65,11 +65,7 @@ func ParseShell(r io.Reader) ([]KV, error) {
 	return dedupe(kvs), nil
 }
 
-type shParser struct {
-	src  string
-	pos  int
-	line int
-}
+type shParser struct{ scanner }
 
 type shWord struct {
 	assign bool   // NAME=value
@@ -177,8 +173,7 @@ func (p *shParser) word() (shWord, error) {
 			}
 			p.pos += 2
 		default:
-			b.WriteByte(c)
-			p.pos++
+			p.take(&b)
 		}
 	}
 	w.text = b.String()
@@ -202,11 +197,7 @@ func (p *shParser) double(b *strings.Builder) error {
 			}
 			p.pos += 2
 		default:
-			if c == '\n' {
-				p.line++
-			}
-			b.WriteByte(c)
-			p.pos++
+			p.take(b)
 		}
 	}
 	return constError(msgUnterminatedSh)
@@ -222,17 +213,11 @@ func (p *shParser) ansiC(b *strings.Builder) error {
 			return nil
 		}
 		if c != '\\' || p.pos+1 >= len(p.src) {
-			if c == '\n' {
-				p.line++
-			}
-			b.WriteByte(c)
-			p.pos++
+			p.take(b)
 			continue
 		}
-		e := p.src[p.pos+1]
-		p.pos += 2
-		if ce, ok := controlEscape(e); ok {
-			b.WriteByte(ce)
+		e, done := p.escape(b)
+		if done {
 			continue
 		}
 		switch e {

@@ -71,8 +71,7 @@ func (a *app) newSetCmd() *cobra.Command {
 	var (
 		secret   bool
 		fromFile string
-		ifMatch  int64
-		create   bool
+		w        scopeWrite
 	)
 	cmd := &cobra.Command{
 		Use:   "set [SCOPE] [NAME=VALUE|NAME|NAME=-]...",
@@ -117,13 +116,12 @@ func (a *app) newSetCmd() *cobra.Command {
 			if len(kvs) == 0 {
 				return usageErrorf("nothing to set: give NAME=VALUE arguments or --from-file")
 			}
-			return a.merge(cmd, scope, kvs, secret, false, create, ifMatch)
+			return a.merge(cmd, scope, kvs, secret, false, w)
 		},
 	}
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read vars from a dotenv file (- for stdin)")
-	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
-	addIfMatch(cmd, &ifMatch)
+	w.addFlags(cmd)
 	return cmd
 }
 
@@ -131,18 +129,14 @@ func (a *app) newSetCmd() *cobra.Command {
 // a PUT of the whole set. A name given twice keeps its last value. It says
 // whether the write changed anything: when the scope's revision did not
 // move, nothing was written and no workload restarts.
-func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, replace, create bool, ifMatch int64) error {
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	before, err := a.scopeBefore(cmd.Context(), c, scope, create)
+func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, replace bool, w scopeWrite) error {
+	c, before, err := a.beginWrite(cmd.Context(), scope, w.create)
 	if err != nil {
 		return err
 	}
 	changes := bulkChanges(kvs, secret)
 	kept := 0
-	if !replace && before > 0 && (ifMatch == 0 || ifMatch == before) {
+	if !replace && w.unconditional(before) {
 		// A var that already has the value (and flag) asked for is left
 		// out, so that it takes no new version; when none is left, nothing
 		// is written: no revision, no workload restarted. Only what this
@@ -163,9 +157,9 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 	done := a.progress(len(changes) >= progressMin, "sending %d vars to %s", len(changes), scope)
 	var res *client.WriteResult
 	if replace {
-		res, err = c.ReplaceVars(ctx, scope, changes, writeOpts(ifMatch)...)
+		res, err = c.ReplaceVars(ctx, scope, changes, writeOpts(w.ifMatch)...)
 	} else {
-		res, err = c.MergeVars(ctx, scope, changes, writeOpts(ifMatch)...)
+		res, err = c.MergeVars(ctx, scope, changes, writeOpts(w.ifMatch)...)
 	}
 	done(err)
 	if err != nil {
@@ -285,11 +279,9 @@ func displayPath(path string) string {
 
 func (a *app) newImportCmd() *cobra.Command {
 	var (
-		format  string
-		secret  bool
-		replace bool
-		create  bool
-		ifMatch int64
+		format          string
+		secret, replace bool
+		w               scopeWrite
 	)
 	cmd := &cobra.Command{
 		Use:   "import [SCOPE] FILE",
@@ -319,14 +311,13 @@ func (a *app) newImportCmd() *cobra.Command {
 				}
 				return fmt.Errorf("%s holds no variables", displayPath(path))
 			}
-			return a.merge(cmd, scope, kvs, secret, replace, create, ifMatch)
+			return a.merge(cmd, scope, kvs, secret, replace, w)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml, shell or docker (default: from the extension, else dotenv)")
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every imported var secret")
 	cmd.Flags().BoolVar(&replace, "replace", false, "make the scope's own vars exactly the file's (deletes the others)")
-	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
-	addIfMatch(cmd, &ifMatch)
+	w.addFlags(cmd)
 	return cmd
 }
 

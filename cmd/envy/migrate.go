@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -130,7 +131,7 @@ func runMigrate(ctx context.Context, from, to string, out io.Writer) error {
 		if a[t.Name] != b[t.Name] {
 			mark, same = "DIFFERS", false
 		}
-		fmt.Fprintf(tw, "%s\t%d rows\t%d rows\t%s\n", t.Name, a[t.Name].rows, b[t.Name].rows, mark)
+		fmt.Fprintf(tw, "%s\t%d rows\t%d rows\t%s\n", t.Name, a[t.Name].Rows, b[t.Name].Rows, mark)
 	}
 	fmt.Fprintf(tw, "revision\t%d\t%d\t\n", srcRev, dstRev)
 	tw.Flush()
@@ -141,43 +142,61 @@ func runMigrate(ctx context.Context, from, to string, out io.Writer) error {
 	return nil
 }
 
-// tableSum is a table's row count and a digest of its rows.
+// tableSum is a table's row count and the digest of its rows: a backup's
+// last line holds one for each table, and `envy migrate` and `envy restore`
+// compare them.
 type tableSum struct {
-	rows   int
-	digest [sha256.Size]byte
+	Rows   int    `json:"rows"`
+	SHA256 string `json:"sha256"`
 }
 
 // summarize counts and digests every moved table of a store, values
 // normalized so that the same data digests the same in either store.
 func summarize(ctx context.Context, m storeutil.Mover) (map[string]tableSum, error) {
-	hs := map[string]hash.Hash{}
-	counts := map[string]int{}
+	d := newDigests()
 	err := m.Dump(ctx, func(r storeutil.Rows) error {
-		h := hs[r.Table]
-		if h == nil {
-			h = sha256.New()
-			hs[r.Table] = h
-		}
-		for _, row := range r.Values {
-			for i, v := range row {
-				writeValue(h, r.Columns[i], v)
-			}
-			counts[r.Table]++
-		}
+		d.add(r)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	return d.tables(), nil
+}
+
+// digests counts and digests the rows of each table as they come.
+type digests struct {
+	h    map[string]hash.Hash
+	rows map[string]int
+}
+
+func newDigests() *digests { return &digests{h: map[string]hash.Hash{}, rows: map[string]int{}} }
+
+func (d *digests) add(r storeutil.Rows) {
+	h := d.h[r.Table]
+	if h == nil {
+		h = sha256.New()
+		d.h[r.Table] = h
+	}
+	for _, row := range r.Values {
+		for i, v := range row {
+			writeValue(h, r.Columns[i], v)
+		}
+		d.rows[r.Table]++
+	}
+}
+
+func (d *digests) tables() map[string]tableSum {
 	out := map[string]tableSum{}
 	for _, t := range storeutil.MoveTables {
-		s := tableSum{rows: counts[t.Name]}
-		if h := hs[t.Name]; h != nil {
-			copy(s.digest[:], h.Sum(nil))
+		// A table without rows digests as zeros.
+		var sum [sha256.Size]byte
+		if h := d.h[t.Name]; h != nil {
+			copy(sum[:], h.Sum(nil))
 		}
-		out[t.Name] = s
+		out[t.Name] = tableSum{Rows: d.rows[t.Name], SHA256: hex.EncodeToString(sum[:])}
 	}
-	return out, nil
+	return out
 }
 
 // writeValue feeds one column's value to h, unambiguously: its name, a

@@ -105,11 +105,9 @@ func (a *app) printValue(v string) error {
 
 func (a *app) newVarsSetCmd() *cobra.Command {
 	var (
-		secret      bool
-		description string
-		fromFile    string
-		ifMatch     int64
-		create      bool
+		v        varFlags
+		fromFile string
+		w        scopeWrite
 	)
 	cmd := &cobra.Command{
 		Use:   "set SCOPE NAME [VALUE|-]",
@@ -150,22 +148,12 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.client()
+			c, before, err := a.beginWrite(cmd.Context(), scope, w.create)
 			if err != nil {
 				return err
 			}
-			before, err := a.scopeBefore(cmd.Context(), c, scope, create)
-			if err != nil {
-				return err
-			}
-			in := client.VarInput{Value: &value}
-			if cmd.Flags().Changed("secret") {
-				in.Secret = &secret
-			}
-			if cmd.Flags().Changed("description") {
-				in.Description = &description
-			}
-			if before > 0 && (ifMatch == 0 || ifMatch == before) {
+			in := v.input(cmd, &value)
+			if w.unconditional(before) {
 				// The var as it is: when it already holds what is asked
 				// for, nothing is written (no revision, no restart).
 				cur, err := c.GetVar(cmd.Context(), scope, name, false)
@@ -178,18 +166,16 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 				}
 			}
 			ctx, raw := capture(cmd.Context())
-			res, err := c.SetVar(ctx, scope, name, in, writeOpts(ifMatch)...)
+			res, err := c.SetVar(ctx, scope, name, in, writeOpts(w.ifMatch)...)
 			if err != nil {
 				return err
 			}
 			return a.varWritten(*raw, scope, res, before)
 		},
 	}
-	cmd.Flags().BoolVar(&secret, "secret", false, "mark the var secret (reads show it masked)")
-	cmd.Flags().StringVar(&description, "description", "", "what the var is for")
+	v.addFlags(cmd, "mark the var secret (reads show it masked)")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file, exactly (- for stdin)")
-	cmd.Flags().BoolVar(&create, "create", false, "create the scope if it does not exist")
-	addIfMatch(cmd, &ifMatch)
+	w.addFlags(cmd)
 	return cmd
 }
 
@@ -212,9 +198,8 @@ func (a *app) varWritten(raw []byte, scope string, res *client.VarWrite, before 
 
 func (a *app) newVarsEditCmd() *cobra.Command {
 	var (
-		secret      bool
-		description string
-		ifMatch     int64
+		v       varFlags
+		ifMatch int64
 	)
 	cmd := &cobra.Command{
 		Use:   "edit [SCOPE] NAME (--secret=BOOL | --description TEXT)",
@@ -229,21 +214,11 @@ func (a *app) newVarsEditCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var in client.VarInput
-			if cmd.Flags().Changed("secret") {
-				in.Secret = &secret
-			}
-			if cmd.Flags().Changed("description") {
-				in.Description = &description
-			}
+			in := v.input(cmd, nil)
 			if in.Secret == nil && in.Description == nil {
 				return usageErrorf("nothing to edit: give --secret=true|false or --description (to change the value, use `envy vars set`)")
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			before, err := a.scopeBefore(cmd.Context(), c, args[0], true)
+			c, before, err := a.beginWrite(cmd.Context(), args[0], true)
 			if err != nil {
 				return err
 			}
@@ -255,8 +230,7 @@ func (a *app) newVarsEditCmd() *cobra.Command {
 			return a.varWritten(*raw, args[0], res, before)
 		},
 	}
-	cmd.Flags().BoolVar(&secret, "secret", false, "mark the var secret, or with --secret=false not secret")
-	cmd.Flags().StringVar(&description, "description", "", "what the var is for")
+	v.addFlags(cmd, "mark the var secret, or with --secret=false not secret")
 	addIfMatch(cmd, &ifMatch)
 	return cmd
 }
@@ -357,20 +331,68 @@ func (a *app) unset(cmd *cobra.Command, scope string, names []string, ifMatch in
 	return nil
 }
 
-// scopeBefore returns a scope's revision before a write, after checking
-// that it exists (ensureScope: a missing one is created only with create
-// or a yes on a terminal); 0 for a scope that does not exist yet.
-func (a *app) scopeBefore(ctx context.Context, c *client.Client, scope string, create bool) (int64, error) {
+// varFlags are --secret and --description of a single-var write: each
+// changes the var only when it is given.
+type varFlags struct {
+	secret      bool
+	description string
+}
+
+func (f *varFlags) addFlags(cmd *cobra.Command, secretUsage string) {
+	cmd.Flags().BoolVar(&f.secret, "secret", false, secretUsage)
+	cmd.Flags().StringVar(&f.description, "description", "", "what the var is for")
+}
+
+// input is the write of value (nil for none) and of the flags given.
+func (f *varFlags) input(cmd *cobra.Command, value *string) client.VarInput {
+	in := client.VarInput{Value: value}
+	if cmd.Flags().Changed("secret") {
+		in.Secret = &f.secret
+	}
+	if cmd.Flags().Changed("description") {
+		in.Description = &f.description
+	}
+	return in
+}
+
+// scopeWrite holds --create and --if-revision of a command that writes
+// vars to a scope.
+type scopeWrite struct {
+	create  bool  // create the scope if it does not exist
+	ifMatch int64 // write only if the scope is at this revision (0: any)
+}
+
+func (w *scopeWrite) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&w.create, "create", false, "create the scope if it does not exist")
+	addIfMatch(cmd, &w.ifMatch)
+}
+
+// unconditional reports whether the write goes ahead whatever the scope
+// holds: the scope exists (at revision before) and the write is not bound
+// to another revision. Only then can what the scope holds be compared
+// first, and a write that changes nothing be left out.
+func (w scopeWrite) unconditional(before int64) bool {
+	return before > 0 && (w.ifMatch == 0 || w.ifMatch == before)
+}
+
+// beginWrite returns a client and a scope's revision before a write, after
+// checking that it exists (a missing one is created only with create or a
+// yes on a terminal); 0 for a scope that does not exist yet.
+func (a *app) beginWrite(ctx context.Context, scope string, create bool) (*client.Client, int64, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, 0, err
+	}
 	sc, err := c.GetScope(ctx, scope)
 	switch {
 	case err == nil:
-		return sc.Revision, nil
+		return c, sc.Revision, nil
 	case client.IsType(err, client.TypeForbidden):
 		// A token that may write but not read: whether the scope exists
 		// can't be known here; the server decides.
-		return 0, nil
+		return c, 0, nil
 	case client.IsNotFound(err):
-		return 0, a.mayCreate(ctx, scope, create)
+		return c, 0, a.mayCreate(ctx, scope, create)
 	}
-	return 0, err
+	return nil, 0, err
 }
