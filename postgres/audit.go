@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -17,37 +16,6 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 		return nil
 	}
 	return s.tx(ctx, "append audit entries", func(t *txn) error { return t.audit(entries, 0) })
-}
-
-// ListAudit returns audit entries, newest first.
-func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	query, args := storeutil.AuditQuery(q, sqlLimit(q.Limit), func(n int) string { return "$" + strconv.Itoa(n) })
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, s.dbErr("list audit entries", err)
-	}
-	defer rows.Close()
-	var out []envy.AuditEntry
-	for rows.Next() {
-		var (
-			e      envy.AuditEntry
-			at     int64
-			names  string
-			status int32
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
-			return nil, s.dbErr("list audit entries", err)
-		}
-		e.At, e.Status = storeutil.FromNanos(at), int(status)
-		if e.Names, err = storeutil.ParseList[string](names); err != nil {
-			return nil, s.dbErr("decode audit names", err)
-		}
-		out = append(out, e)
-	}
-	return out, s.dbErr("list audit entries", rows.Err())
 }
 
 // PutConsumer records a consumer's report: ENotFound when its scope does
@@ -129,61 +97,6 @@ func (s *Store) prune(ctx context.Context, query string, before time.Time) (int6
 		return err
 	})
 	return n, err
-}
-
-// Consumers returns the consumers of a scope seen at or after since, by id.
-func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	if err := s.checkScope(ctx, scope); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, hostname, pid, revision, first_seen, seen_at
-		FROM consumers WHERE scope = $1 AND seen_at >= $2 ORDER BY id`, scope, storeutil.Nanos(since))
-	if err != nil {
-		return nil, s.dbErr("list consumers", err)
-	}
-	defer rows.Close()
-	var out []envy.Consumer
-	for rows.Next() {
-		c := envy.Consumer{Scope: scope}
-		var (
-			first, seen int64
-			pid         int32
-		)
-		if err := rows.Scan(&c.ID, &c.Hostname, &pid, &c.Revision, &first, &seen); err != nil {
-			return nil, s.dbErr("list consumers", err)
-		}
-		c.PID, c.FirstSeen, c.SeenAt = int(pid), storeutil.FromNanos(first), storeutil.FromNanos(seen)
-		out = append(out, c)
-	}
-	return out, s.dbErr("list consumers", rows.Err())
-}
-
-// DataKeys returns every wrapped data key, by id.
-func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
-	if err != nil {
-		return nil, s.dbErr("list data keys", err)
-	}
-	defer rows.Close()
-	var out []envy.DataKey
-	for rows.Next() {
-		var (
-			k      envy.DataKey
-			id, at int64
-		)
-		if err := rows.Scan(&id, &k.Wrapped, &at); err != nil {
-			return nil, s.dbErr("list data keys", err)
-		}
-		k.ID, k.CreatedAt = uint32(id), storeutil.FromNanos(at)
-		out = append(out, k)
-	}
-	return out, s.dbErr("list data keys", rows.Err())
 }
 
 // AddDataKey stores a new wrapped data key. An id that is taken is

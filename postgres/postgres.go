@@ -83,6 +83,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	envy.Broadcast
+	storeutil.Reader // the reads written once for both stores, on the pool
 
 	pool *pgxpool.Pool
 	cfg  *pgconn.Config // for the notification connection
@@ -116,6 +117,15 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, cfg: cfg.ConnConfig.Config.Copy(), log: o.Logger, listenDone: make(chan struct{})}
 	s.cfg.OnNotification = s.onNotification
+	s.Reader = storeutil.Reader{
+		Query: func(ctx context.Context, q string, args ...any) (storeutil.RowSet, error) {
+			return s.pool.Query(ctx, q, args...)
+		},
+		Mark:   storeutil.DollarMark,
+		Limit:  sqlLimit,
+		Fail:   s.dbErr,
+		Closed: s.closed.Load,
+	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -19,39 +19,6 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 	return s.do(ctx, func(t *txn) error { return t.audit(entries, 0) })
 }
 
-// ListAudit returns audit entries, newest first.
-func (s *Store) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	query, args := storeutil.AuditQuery(q, sqlLimit(q.Limit), func(int) string { return "?" })
-	rows, err := s.readers.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr("list audit entries", err)
-	}
-	defer rows.Close()
-	var out []envy.AuditEntry
-	for rows.Next() {
-		var (
-			e     envy.AuditEntry
-			at    int64
-			names string
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
-			return nil, dbErr("list audit entries", err)
-		}
-		e.At = storeutil.FromNanos(at)
-		if e.Names, err = storeutil.ParseList[string](names); err != nil {
-			return nil, dbErr("decode audit names", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list audit entries", err)
-	}
-	return out, nil
-}
-
 // PutConsumer records a consumer's report: ENotFound when its scope does
 // not exist; FirstSeen stays what the first report set.
 func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.ConsumerLimit) (bool, error) {
@@ -139,64 +106,6 @@ func (s *Store) prune(ctx context.Context, query string, before time.Time) (int6
 		return err
 	})
 	return n, err
-}
-
-// Consumers returns the consumers of a scope seen at or after since, by id.
-func (s *Store) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	if err := s.checkScope(ctx, scope); err != nil {
-		return nil, err
-	}
-	rows, err := s.readers.QueryContext(ctx, `SELECT id, hostname, pid, revision, first_seen, seen_at
-		FROM consumers WHERE scope = ? AND seen_at >= ? ORDER BY id`, scope, storeutil.Nanos(since))
-	if err != nil {
-		return nil, dbErr("list consumers", err)
-	}
-	defer rows.Close()
-	var out []envy.Consumer
-	for rows.Next() {
-		c := envy.Consumer{Scope: scope}
-		var first, seen int64
-		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
-			return nil, dbErr("list consumers", err)
-		}
-		c.FirstSeen, c.SeenAt = storeutil.FromNanos(first), storeutil.FromNanos(seen)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list consumers", err)
-	}
-	return out, nil
-}
-
-// DataKeys returns every wrapped data key, by id.
-func (s *Store) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	rows, err := s.readers.QueryContext(ctx, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
-	if err != nil {
-		return nil, dbErr("list data keys", err)
-	}
-	defer rows.Close()
-	var out []envy.DataKey
-	for rows.Next() {
-		var (
-			k  envy.DataKey
-			at int64
-		)
-		if err := rows.Scan(&k.ID, &k.Wrapped, &at); err != nil {
-			return nil, dbErr("list data keys", err)
-		}
-		k.CreatedAt = storeutil.FromNanos(at)
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("list data keys", err)
-	}
-	return out, nil
 }
 
 // AddDataKey stores a new wrapped data key. An id that is taken is

@@ -81,7 +81,8 @@ var ErrLocked = errors.New("sqlite: another envy server is using this database; 
 
 // Store is an envy.Store on one SQLite file. It is safe for concurrent use.
 type Store struct {
-	envy.Broadcast // notices, published by the writer after each commit
+	envy.Broadcast   // notices, published by the writer after each commit
+	storeutil.Reader // the reads written once for both stores, on readers
 
 	path string
 	lock *os.File // held while the store is open: one server per file
@@ -136,6 +137,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		scopes:  newScopeCache(scopeCacheBytes),
+	}
+	s.Reader = storeutil.Reader{
+		Query: func(ctx context.Context, q string, args ...any) (storeutil.RowSet, error) {
+			rows, err := s.readers.QueryContext(ctx, q, args...)
+			return sqlRows{rows}, err
+		},
+		Mark:       storeutil.NumberedMark,
+		Limit:      func(n int) any { return sqlLimit(n) },
+		Fail:       dbErr,
+		Closed:     s.closed.Load,
+		CheckScope: s.checkScope,
 	}
 	if s.lock, err = lockFile(abs + ".lock"); err != nil {
 		if errors.Is(err, ErrLocked) {
@@ -447,3 +459,8 @@ func sqlLimit(limit int) int {
 	}
 	return limit
 }
+
+// sqlRows is a database/sql result set as a storeutil.Reader reads it.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }

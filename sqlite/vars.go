@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -104,22 +103,6 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 
 const changeColumns = storeutil.ChangeColumns
 
-func scanChanges(rows *sql.Rows, scope string) ([]envy.Change, error) {
-	defer rows.Close()
-	var out []envy.Change
-	for rows.Next() {
-		c, err := storeutil.ScanChange(rows.Scan, scope)
-		if err != nil {
-			return nil, dbErr("read history", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("read history", err)
-	}
-	return out, nil
-}
-
 // checkScope returns ENotFound unless the scope exists.
 func (s *Store) checkScope(ctx context.Context, path string) error {
 	if _, ok := s.scopes.get(path); ok {
@@ -133,50 +116,4 @@ func (s *Store) checkScope(ctx context.Context, path string) error {
 		return storeutil.NotFound(path)
 	}
 	return nil
-}
-
-// History returns a scope's changes, newest first; within a revision by
-// name.
-func (s *Store) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	if err := s.checkScope(ctx, scope); err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + changeColumns + ` FROM history WHERE scope = ?`
-	args := []any{scope}
-	if after.Revision > 0 {
-		q += ` AND (revision < ? OR revision = ? AND name > ?)`
-		args = append(args, after.Revision, after.Revision, after.Name)
-	}
-	q += ` ORDER BY revision DESC, name LIMIT ?`
-	args = append(args, sqlLimit(limit))
-	rows, err := s.readers.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, dbErr("read history", err)
-	}
-	return scanChanges(rows, scope)
-}
-
-// VarsAt returns, for each var that existed in the scope at revision rev,
-// its last set change at or before rev, by name.
-func (s *Store) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Change, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	if err := s.checkScope(ctx, scope); err != nil {
-		return nil, err
-	}
-	// Per name, the last change at or before rev; a name whose last
-	// change is a delete did not exist then.
-	rows, err := s.readers.QueryContext(ctx, `SELECT `+changeColumns+` FROM history h
-		WHERE h.scope = ?1 AND h.op = 'set' AND h.revision = (
-			SELECT MAX(l.revision) FROM history l
-			WHERE l.scope = ?1 AND l.name = h.name AND l.revision <= ?2)
-		ORDER BY h.name`, scope, rev)
-	if err != nil {
-		return nil, dbErr("read history", err)
-	}
-	return scanChanges(rows, scope)
 }

@@ -1,6 +1,10 @@
 package storeutil
 
-import "github.com/envy-dev/envy"
+import (
+	"fmt"
+
+	"github.com/envy-dev/envy"
+)
 
 // AuditQuery is the SELECT of q's audit entries, newest first, with its
 // arguments: mark(n) is the dialect's placeholder for the nth (from 1),
@@ -30,3 +34,49 @@ func AuditQuery(q envy.AuditQuery, limit any, mark func(n int) string) (string, 
 
 // AuditColumns are the audit columns that AuditQuery selects.
 const AuditColumns = `id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count`
+
+// Scanner is what the result sets of both drivers (database/sql and pgx)
+// offer for reading; the caller closes them.
+type Scanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanAudit reads the rows of AuditQuery.
+func ScanAudit(rows Scanner) ([]envy.AuditEntry, error) {
+	var out []envy.AuditEntry
+	for rows.Next() {
+		var (
+			e     envy.AuditEntry
+			at    int64
+			names string
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
+			return nil, err
+		}
+		e.At = FromNanos(at)
+		var err error
+		if e.Names, err = ParseList[string](names); err != nil {
+			return nil, fmt.Errorf("decode audit names: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ScanConsumers reads rows of a scope's consumers (id, hostname, pid,
+// revision, first_seen, seen_at).
+func ScanConsumers(rows Scanner, scope string) ([]envy.Consumer, error) {
+	var out []envy.Consumer
+	for rows.Next() {
+		c := envy.Consumer{Scope: scope}
+		var first, seen int64
+		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+			return nil, err
+		}
+		c.FirstSeen, c.SeenAt = FromNanos(first), FromNanos(seen)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,180 @@
+package storeutil
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// RowSet is a result set of either driver, as a Reader reads it.
+type RowSet interface {
+	Scanner
+	Close()
+}
+
+// Reader holds the reads that are the same statements on both stores, bar
+// the placeholders, so that each is written once. A store fills it with
+// its own connections and error naming.
+type Reader struct {
+	// Query runs a statement on the store's read connections.
+	Query func(ctx context.Context, sql string, args ...any) (RowSet, error)
+	// Mark is the placeholder of the nth argument (from 1); the same
+	// mark may stand in a statement more than once.
+	Mark func(n int) string
+	// Limit turns a limit (≤ 0: none) into the value LIMIT takes.
+	Limit func(limit int) any
+	// Fail names a driver error with what failed; err is never nil.
+	Fail func(what string, err error) error
+	// Closed tells whether the store is closed.
+	Closed func() bool
+	// CheckScope returns ENotFound unless the scope exists; nil: ScopeExists.
+	CheckScope func(ctx context.Context, path string) error
+}
+
+// NumberedMark is the placeholder "?n" (SQLite); DollarMark is "$n"
+// (PostgreSQL).
+func NumberedMark(n int) string { return "?" + strconv.Itoa(n) }
+
+// DollarMark is PostgreSQL's placeholder for the nth argument.
+func DollarMark(n int) string { return "$" + strconv.Itoa(n) }
+
+// read runs query and hands its rows to scan, naming a failure with what.
+func read[T any](ctx context.Context, r *Reader, what string, scan func(Scanner) ([]T, error), query string, args ...any) ([]T, error) {
+	if r.Closed() {
+		return nil, ErrClosed()
+	}
+	rows, err := r.Query(ctx, query, args...)
+	if err != nil {
+		return nil, r.Fail(what, err)
+	}
+	defer rows.Close()
+	out, err := scan(rows)
+	if err != nil {
+		return nil, r.fail(what, err)
+	}
+	return out, nil
+}
+
+// fail is Fail, passing domain errors and nil through.
+func (r *Reader) fail(what string, err error) error {
+	if err == nil || envy.AsError(err) != nil {
+		return err
+	}
+	return r.Fail(what, err)
+}
+
+// checkScope is CheckScope, or ScopeExists when the store gave none.
+func (r *Reader) checkScope(ctx context.Context, path string) error {
+	if r.Closed() {
+		return ErrClosed()
+	}
+	if r.CheckScope != nil {
+		return r.CheckScope(ctx, path)
+	}
+	return r.ScopeExists(ctx, path)
+}
+
+// ScopeExists returns ENotFound unless the scope exists, asking the
+// database.
+func (r *Reader) ScopeExists(ctx context.Context, path string) error {
+	ok, err := read(ctx, r, "look up a scope", func(rows Scanner) ([]bool, error) {
+		var ok bool
+		for rows.Next() {
+			if err := rows.Scan(&ok); err != nil {
+				return nil, err
+			}
+		}
+		return []bool{ok}, rows.Err()
+	}, `SELECT EXISTS (SELECT 1 FROM scopes WHERE path = `+r.Mark(1)+`)`, path)
+	if err != nil {
+		return err
+	}
+	if !ok[0] {
+		return NotFound(path)
+	}
+	return nil
+}
+
+// ListAudit returns audit entries, newest first.
+func (r *Reader) ListAudit(ctx context.Context, q envy.AuditQuery) ([]envy.AuditEntry, error) {
+	query, args := AuditQuery(q, r.Limit(q.Limit), r.Mark)
+	return read(ctx, r, "list audit entries", ScanAudit, query, args...)
+}
+
+// Consumers returns the consumers of a scope seen at or after since, by id.
+func (r *Reader) Consumers(ctx context.Context, scope string, since time.Time) ([]envy.Consumer, error) {
+	if err := r.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	return read(ctx, r, "list consumers", func(rows Scanner) ([]envy.Consumer, error) {
+		return ScanConsumers(rows, scope)
+	}, `SELECT id, hostname, pid, revision, first_seen, seen_at
+		FROM consumers WHERE scope = `+r.Mark(1)+` AND seen_at >= `+r.Mark(2)+` ORDER BY id`, scope, Nanos(since))
+}
+
+// DataKeys returns every wrapped data key, by id.
+func (r *Reader) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
+	return read(ctx, r, "list data keys", func(rows Scanner) ([]envy.DataKey, error) {
+		var out []envy.DataKey
+		for rows.Next() {
+			var (
+				k      envy.DataKey
+				id, at int64
+			)
+			if err := rows.Scan(&id, &k.Wrapped, &at); err != nil {
+				return nil, err
+			}
+			k.ID, k.CreatedAt = uint32(id), FromNanos(at)
+			out = append(out, k)
+		}
+		return out, rows.Err()
+	}, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
+}
+
+// History returns a scope's changes, newest first; within a revision by
+// name.
+func (r *Reader) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
+	if err := r.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + ChangeColumns + ` FROM history WHERE scope = ` + r.Mark(1)
+	args := []any{scope, r.Limit(limit)}
+	if after.Revision > 0 {
+		q += ` AND (revision < ` + r.Mark(3) + ` OR revision = ` + r.Mark(3) + ` AND name > ` + r.Mark(4) + `)`
+		args = append(args, after.Revision, after.Name)
+	}
+	q += ` ORDER BY revision DESC, name LIMIT ` + r.Mark(2)
+	return read(ctx, r, "read history", scanChanges(scope), q, args...)
+}
+
+// VarsAt returns, for each var that existed in the scope at revision rev,
+// its last set change at or before rev, by name.
+func (r *Reader) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Change, error) {
+	if err := r.checkScope(ctx, scope); err != nil {
+		return nil, err
+	}
+	// Per name, the last change at or before rev; a name whose last
+	// change is a delete did not exist then.
+	return read(ctx, r, "read history", scanChanges(scope), `SELECT `+ChangeColumns+` FROM history h
+		WHERE h.scope = `+r.Mark(1)+` AND h.op = 'set' AND h.revision = (
+			SELECT MAX(l.revision) FROM history l
+			WHERE l.scope = `+r.Mark(1)+` AND l.name = h.name AND l.revision <= `+r.Mark(2)+`)
+		ORDER BY h.name`, scope, rev)
+}
+
+// scanChanges reads rows of ChangeColumns of scope.
+func scanChanges(scope string) func(Scanner) ([]envy.Change, error) {
+	return func(rows Scanner) ([]envy.Change, error) {
+		var out []envy.Change
+		for rows.Next() {
+			c, err := ScanChange(rows.Scan, scope)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	}
+}
