@@ -10,12 +10,16 @@ import (
 )
 
 // AppendAudit records entries that belong to no other write, such as a
-// reveal or a refused request. They are durable when it returns.
+// reveal or a refused request. They are durable when it returns: they
+// share the transaction of the writes queued with them (see commit.go).
 func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	return s.tx(ctx, "append audit entries", func(t *txn) error { return t.audit(entries, 0) })
+	if s.closed.Load() {
+		return storeutil.ErrClosed()
+	}
+	return s.committer.Do(ctx, &commitOp{audit: entries})
 }
 
 // PutConsumer records a consumer's report: ENotFound when its scope does

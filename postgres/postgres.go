@@ -10,18 +10,34 @@
 // order.
 //
 // Revisions are gap-safe for readers. The store-wide revision lives in
-// the one row of meta; a transaction that takes a revision increments it
-// (UPDATE … RETURNING) as the last lock it takes before COMMIT, and holds
-// that row lock until it has committed. So the transaction with revision
-// N+1 can't even learn its number before N's COMMIT is durable and
-// visible, and once a reader sees revision N+1 committed it sees every
+// the one row of meta; a transaction that takes revisions adds their
+// number to it (UPDATE … RETURNING: a batch of writes takes one each) as
+// the last lock it takes before COMMIT, and holds that row lock until it
+// has committed. So the transaction with revision N+1 can't even learn
+// its number before N's COMMIT is durable and visible, and once a reader sees revision N+1 committed it sees every
 // revision below it too: a watcher that resumes from N never misses a
 // change because two transactions committed out of order. A transaction
-// that rolls back gives its number back with its update, so no number is
-// lost either.
+// that rolls back gives its numbers back with its update, so no number
+// is lost either.
+//
+// Writes share their transactions (group commit, see commit.go): Write
+// and AppendAudit queue their op for the store's committer goroutine,
+// which applies whatever is queued in one transaction: it locks the
+// scopes involved (advisory locks, taken in one order by every server),
+// checks each write against the state the writes before it leave (a stale
+// one is answered ErrStale and left out), takes the batch's revisions
+// with one UPDATE of meta as its last lock, and sends every statement and
+// notice in one round trip before the COMMIT. Every op is answered after
+// the COMMIT; when the transaction fails for another reason than the
+// database being unavailable, each op runs again alone, so that one op's
+// error is its own. The other changes (scopes, tokens, consumers, keys)
+// are a transaction each.
 //
 // Writes are durable when acknowledged: every connection runs with
-// synchronous_commit on, whatever the server's default.
+// synchronous_commit on, whatever the server's default. A caller whose
+// context ends while its op waits in the queue is told so and the op
+// never runs; once the op is in a transaction, the caller waits for its
+// real outcome.
 //
 // This package implements storage only. It must never import net/http or
 // envy's http package.
@@ -95,6 +111,11 @@ type Store struct {
 	pendingMu  sync.Mutex
 	pending    []envy.Notice // read by the notification handler, not yet published
 
+	committer *storeutil.Committer[*commitOp] // applies Write and AppendAudit in batches
+	commits   atomic.Int64                    // the committer's transactions that committed, for tests
+	committed atomic.Int64                    // the ops they answered
+	split     atomic.Int64                    // batches that failed and ran each op alone, for tests
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -140,6 +161,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	go s.listen(lctx, conn)
+	s.committer = storeutil.NewCommitter(maxBatch, queueSize, s.commitBatch)
 	return s, nil
 }
 
@@ -228,10 +250,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close stops listening and closes the pool. Later calls do nothing.
+// Close finishes the writes queued before it, stops listening and closes
+// the pool. Later calls do nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.committer.Close()
 		s.stopListen()
 		<-s.listenDone
 		s.pool.Close()

@@ -95,9 +95,8 @@ type Store struct {
 
 	readers *sql.DB
 
-	queue   chan *op
-	quit    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the writer goroutine has returned
+	committer *storeutil.Committer[func(t *txn) error] // the writer goroutine
+	queue     chan *op                                 // the committer's queue
 
 	rev     atomic.Int64 // newest committed revision; only the writer moves it
 	commits atomic.Int64 // group commits so far, for tests and metrics
@@ -131,12 +130,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: make the database files private: %w", err)
 	}
 	s := &Store{
-		path:    abs,
-		wstmts:  make(map[string]*sql.Stmt),
-		queue:   make(chan *op, queueSize),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		scopes:  newScopeCache(scopeCacheBytes),
+		path:   abs,
+		wstmts: make(map[string]*sql.Stmt),
+		scopes: newScopeCache(scopeCacheBytes),
 	}
 	s.Reader = storeutil.Reader{
 		Query: func(ctx context.Context, q string, args ...any) (storeutil.RowSet, error) {
@@ -165,7 +161,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	go s.writeLoop()
+	s.committer = storeutil.NewCommitter(maxBatch, queueSize, s.runBatch)
+	s.queue = s.committer.Queue
 	return s, nil
 }
 
@@ -329,8 +326,7 @@ func (s *Store) applyMigration(ctx context.Context, m storeutil.Migration) (err 
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		close(s.quit)
-		<-s.stopped
+		s.committer.Close()
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr

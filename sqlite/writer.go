@@ -4,35 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-// The states of a queued op. The caller and the writer race to move an op
-// out of opQueued: the caller to give up when its context ends, the writer
-// to run it. Whoever wins decides, so an op whose caller has gone is never
-// run, and one that runs is always answered.
-const (
-	opQueued int32 = iota
-	opTaken
-	opCancelled
-)
-
-// op is one mutation waiting for the writer.
-type op struct {
-	ctx   context.Context
-	run   func(t *txn) error
-	state atomic.Int32
-	done  chan error // buffered: the writer never waits for the caller
-}
+// op is one mutation waiting for the writer goroutine, a storeutil.Committer
+// that runs the queued ops in batches (runBatch).
+type op = storeutil.Op[func(t *txn) error]
 
 // do runs fn in the writer goroutine, inside a savepoint of the next group
 // commit, and returns once that commit is durable (or has failed). fn's
 // results, written to variables it closes over, may be read only when do
-// returns nil.
+// returns nil. A caller whose context ends while fn is still queued gets
+// the context's error and fn never runs; once fn is taken into a batch,
+// the caller waits for the commit's outcome.
 func (s *Store) do(ctx context.Context, fn func(t *txn) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -40,115 +27,12 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) (err error) {
 	if s.closed.Load() {
 		return storeutil.ErrClosed()
 	}
-	o := &op{ctx: ctx, run: fn, done: make(chan error, 1)}
 	defer func() {
 		if isDiskFull(err) {
 			s.fullAt.Store(time.Now().UnixNano())
 		}
 	}()
-	select {
-	case s.queue <- o:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.quit:
-		return storeutil.ErrClosed()
-	}
-	select {
-	case err := <-o.done:
-		return err
-	case <-ctx.Done():
-		if o.state.CompareAndSwap(opQueued, opCancelled) {
-			return ctx.Err()
-		}
-		// Already part of a batch: its outcome is a commit away, and
-		// reporting a cancellation for a write that then commits would
-		// be a lie.
-		return <-o.done
-	case <-s.stopped:
-		if o.state.CompareAndSwap(opQueued, opCancelled) {
-			return storeutil.ErrClosed()
-		}
-		return <-o.done
-	}
-}
-
-// writeLoop is the writer goroutine: it takes whatever is queued, up to
-// maxBatch ops, and commits them together. While one batch waits for its
-// fsync the next one queues up, so the number of fsyncs per second stays
-// flat while the number of writes per fsync grows with the load.
-func (s *Store) writeLoop() {
-	defer close(s.stopped)
-	batch := make([]*op, 0, maxBatch)
-	prev := 0 // the size of the last batch
-	for {
-		select {
-		case o := <-s.queue:
-			batch = append(batch[:0], o)
-		case <-s.quit:
-			// Finish what was queued before Close, then stop. Ops
-			// queued after this are refused by do, via s.stopped.
-			for {
-				batch = s.fill(batch[:0])
-				if len(batch) == 0 {
-					return
-				}
-				s.runBatch(batch)
-				clear(batch)
-			}
-		}
-		batch = s.linger(s.fill(batch), prev)
-		prev = len(batch)
-		s.runBatch(batch)
-		clear(batch) // let the ops' closures be collected
-	}
-}
-
-// How long the writer lingers for more ops before a commit; see linger.
-const (
-	lingerGap = 100 * time.Microsecond // stop once none came for this long
-	lingerMax = time.Millisecond       // and never wait longer than this
-)
-
-// linger waits briefly for more ops when the last batch had several. Its
-// callers were answered a moment ago and are likely on their way back
-// with their next write; without the wait they miss this batch and the
-// writers split into two cohorts that commit in turn, each paying a full
-// fsync for half the writes. A lone writer (prev ≤ 1) never waits.
-func (s *Store) linger(batch []*op, prev int) []*op {
-	if prev < 2 {
-		return batch
-	}
-	want := min(len(batch)+prev, maxBatch)
-	deadline := time.Now().Add(lingerMax)
-	timer := time.NewTimer(lingerGap)
-	defer timer.Stop()
-	for len(batch) < want {
-		select {
-		case o := <-s.queue:
-			batch = s.fill(append(batch, o))
-			left := time.Until(deadline)
-			if left <= 0 {
-				return batch
-			}
-			timer.Reset(min(lingerGap, left))
-		case <-timer.C:
-			return batch
-		}
-	}
-	return batch
-}
-
-// fill adds to batch whatever is queued, without waiting.
-func (s *Store) fill(batch []*op) []*op {
-	for len(batch) < maxBatch {
-		select {
-		case o := <-s.queue:
-			batch = append(batch, o)
-		default:
-			return batch
-		}
-	}
-	return batch
+	return s.committer.Do(ctx, fn)
 }
 
 // batch is what the ops of one transaction did, to be published after
@@ -161,28 +45,15 @@ type batch struct {
 
 // runBatch runs the ops in one transaction, each in its own savepoint so
 // that one failing op leaves the others' work in place, commits once,
-// publishes the new state to the caches and only then answers.
-func (s *Store) runBatch(ops []*op) {
-	live := make([]*op, 0, len(ops))
-	for _, o := range ops {
-		if !o.state.CompareAndSwap(opQueued, opTaken) {
-			continue // its caller gave up while it waited
-		}
-		if err := o.ctx.Err(); err != nil {
-			o.done <- err
-			continue
-		}
-		live = append(live, o)
-	}
-	if len(live) == 0 {
-		return
-	}
+// publishes the new state to the caches and only then answers. The
+// committer gives it only ops whose callers wait for their answers.
+func (s *Store) runBatch(live []*op) {
 	answer := func(errs []error, all error) {
 		for i, o := range live {
 			if all != nil {
-				o.done <- all
+				o.Answer(all)
 			} else {
-				o.done <- errs[i]
+				o.Answer(errs[i])
 			}
 		}
 	}
@@ -196,7 +67,7 @@ func (s *Store) runBatch(ops []*op) {
 	errs := make([]error, len(live))
 	ok := 0
 	for i, o := range live {
-		t := &txn{s: s, ctx: context.WithoutCancel(o.ctx), b: b, now: storeutil.Now()}
+		t := &txn{s: s, ctx: context.WithoutCancel(o.Context()), b: b, now: storeutil.Now()}
 		err, fatal := s.runOp(t, o)
 		if fatal != nil {
 			// The transaction itself is broken (a failed savepoint
@@ -250,7 +121,7 @@ func (s *Store) runOp(t *txn, o *op) (err, fatal error) {
 	if _, err := s.wexec(ctx, `SAVEPOINT op`); err != nil {
 		return nil, dbErr("savepoint", err)
 	}
-	err = storeutil.Safely(func() error { return o.run(t) })
+	err = storeutil.Safely(func() error { return o.Arg(t) })
 	if err == nil {
 		if _, err := s.wexec(ctx, `RELEASE op`); err != nil {
 			return nil, dbErr("release savepoint", err)

@@ -1,0 +1,378 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+// Group commit: Write and AppendAudit queue their op for the store's
+// committer goroutine, which takes whatever is queued (up to maxBatch ops)
+// and applies it in one transaction with one COMMIT, so that concurrent
+// writers share the round trips, the hold of the revision row and the
+// commit's flush to disk instead of taking them one at a time.
+const (
+	// maxBatch bounds how many ops share one transaction, so that it
+	// stays short even under a flood of writes.
+	maxBatch = 256
+	// queueSize is how many ops may wait for the committer before
+	// callers block on sending (still honouring their contexts).
+	queueSize = 4 * maxBatch
+)
+
+// commitOp is a Write, or AppendAudit's entries, waiting for the
+// committer, and what the batch answers it.
+type commitOp struct {
+	write *envy.Write       // nil for AppendAudit's entries
+	audit []envy.AuditEntry // AppendAudit's entries
+
+	res envy.WriteResult
+	err error // the op's own outcome in a batch that committed
+}
+
+type op = storeutil.Op[*commitOp]
+
+// commitBatch is the committer's run: it applies ops in one transaction
+// and answers each. An op that must see the revision an earlier op of
+// the batch takes (see applyBatch) goes in a next transaction, right
+// after.
+func (s *Store) commitBatch(ops []*op) {
+	for len(ops) > 0 {
+		ops = s.commitRound(ops)
+	}
+}
+
+// commitRound runs ops in one transaction and answers all but those that
+// it returns, which wait for the next round. When the transaction fails
+// for a reason that is not the database's unavailability (a constraint
+// that one op's data breaks, say), it runs each op again in a transaction
+// of its own, so that the others commit and each gets its own outcome.
+func (s *Store) commitRound(ops []*op) (later []*op) {
+	later, err := s.runBatch(ops)
+	if err == nil {
+		for _, o := range ops {
+			if !slices.Contains(later, o) {
+				o.Answer(o.Arg.err)
+			}
+		}
+		return later
+	}
+	if len(ops) == 1 || envy.ErrorCode(err) == envy.EUnavailable {
+		for _, o := range ops {
+			o.Answer(err)
+		}
+		return nil
+	}
+	s.split.Add(1)
+	s.log.Warn("a batch of writes failed; running each alone", "ops", len(ops), "err", err)
+	for _, o := range ops {
+		if _, err := s.runBatch([]*op{o}); err != nil {
+			o.Answer(err)
+		} else {
+			o.Answer(o.Arg.err)
+		}
+	}
+	return nil
+}
+
+// runBatch applies ops in one transaction and commits it (see tx1), again
+// when it lost a race that PostgreSQL resolved by aborting it. The
+// callers' contexts don't count: their ops are taken, and each waits for
+// its real outcome.
+func (s *Store) runBatch(ops []*op) (later []*op, err error) {
+	for attempt := 0; ; attempt++ {
+		err = s.tx1(context.Background(), "write", func(t *txn) error {
+			var err error
+			later, err = t.applyBatch(ops)
+			return err
+		})
+		if retryable(err) && attempt < 5 {
+			continue
+		}
+		if err == nil {
+			s.commits.Add(1)
+			s.committed.Add(int64(len(ops) - len(later)))
+		}
+		return later, err
+	}
+}
+
+// applyBatch applies the ops in order inside t:
+//
+//   - it takes the advisory lock of every scope the writes change, in the
+//     order of the locks' keys, so that two servers' batches can't each
+//     hold a lock the other waits for, and reads those scopes, in one
+//     round trip;
+//   - it checks each write against the state the writes before it leave
+//     (storeutil.Prepare): a stale write, or one whose IfRevision fails,
+//     gets its error and is left out, the others go on;
+//   - it takes the batch's revisions with one UPDATE of the revision row,
+//     the last lock it takes (see the package comment), each write the
+//     next number in queue order;
+//   - and it queues every statement (scopes, vars, history, audit) and
+//     the notices in one pgx.Batch, which tx1 sends before the COMMIT.
+//
+// A write that depends on its scope's revision (IfRevision, WholeScope,
+// or one that changes nothing and answers the current revision) can't be
+// checked against a scope that an earlier write of this batch changed,
+// whose revision is not taken yet: it is returned in later, for the next
+// transaction.
+func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
+	var paths []string
+	for _, o := range ops {
+		o.Arg.res, o.Arg.err = envy.WriteResult{}, nil
+		if w := o.Arg.write; w != nil {
+			paths = append(paths, w.Scope)
+		}
+	}
+	slices.Sort(paths)
+	state, err := t.lockAndLoadAll(slices.Compact(paths))
+	if err != nil {
+		return nil, err
+	}
+
+	// What each applied write does; its revision is the base + k.
+	type applied struct {
+		c       *commitOp
+		eff     []storeutil.Effect
+		created bool
+	}
+	var (
+		apps    []applied
+		changed = make(map[string]bool) // scopes that an applied write of this batch changes
+	)
+	for _, o := range ops {
+		c := o.Arg
+		w := c.write
+		if w == nil {
+			apps = append(apps, applied{c: c}) // audit entries: in queue order, with the writes'
+			continue
+		}
+		if changed[w.Scope] && (w.IfRevision > 0 || w.WholeScope) {
+			later = append(later, o)
+			continue
+		}
+		cur := state[w.Scope]
+		eff, none, err := storeutil.Prepare(*w, cur)
+		switch {
+		case err != nil:
+			c.err = err
+			continue
+		case len(eff) == 0 && changed[w.Scope]:
+			later = append(later, o)
+			continue
+		case len(eff) == 0:
+			c.res = none
+			continue
+		}
+		apps = append(apps, applied{c: c, eff: eff, created: cur == nil})
+		changed[w.Scope] = true
+		state[w.Scope] = after(cur, w, eff, t.now)
+	}
+	n := int64(len(apps))
+	for _, a := range apps {
+		if a.c.write == nil {
+			n--
+		}
+	}
+
+	b := &pgx.Batch{}
+	t.pending = b
+	var base int64 // the revision before the batch's first
+	if n > 0 {
+		if err := t.QueryRow(t.ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
+			return nil, err
+		}
+		base -= n
+	}
+
+	var (
+		at      = storeutil.Nanos(t.now)
+		scopes  = make(map[string]int64) // path → its newest revision in the batch
+		created []string
+		vars    = make(map[[2]string]*envy.StoredVar) // (scope, name) → its last state; nil: deleted
+		order   [][2]string                           // the keys of vars, in the order first changed
+		hist    historyRows
+		entries []envy.AuditEntry
+		rev     = base
+	)
+	for _, a := range apps {
+		c := a.c
+		if c.write == nil {
+			entries = append(entries, c.audit...)
+			continue
+		}
+		w := c.write
+		rev++
+		if _, ok := scopes[w.Scope]; !ok && a.created {
+			created = append(created, w.Scope)
+		}
+		scopes[w.Scope] = rev
+		c.res = envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: a.created}
+		for _, e := range a.eff {
+			key := [2]string{w.Scope, e.Name}
+			if _, ok := vars[key]; !ok {
+				order = append(order, key)
+			}
+			if e.Delete {
+				vars[key] = nil
+				hist.add(rev, w.Scope, e.Name, "delete", e.Old.ID, e.Old.Version, e.Old.Secret, e.Old.Description, nil, w.Actor, at)
+				continue
+			}
+			v := storeutil.NewVar(w.Scope, w.Actor, e, rev, t.now)
+			vars[key] = &v
+			hist.add(rev, w.Scope, v.Name, "set", v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at)
+			c.res.Vars = append(c.res.Vars, v)
+		}
+		for _, e := range w.Audit {
+			e.Revision = rev
+			entries = append(entries, e)
+		}
+		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+	}
+
+	if len(scopes) > 0 {
+		queueScopes(b, scopes, created, at)
+		queueVars(b, vars, order)
+		b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])`,
+			hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
+	}
+	if err := t.audit(entries, 0); err != nil {
+		return nil, err
+	}
+	return later, nil
+}
+
+// after is a scope's state once a write's effects apply to cur (nil: the
+// write creates it), for the writes after it in the batch to be checked
+// against. Its revisions are not known yet, and not needed: a write that
+// depends on them waits for the next transaction.
+func after(cur *envy.ScopeVars, w *envy.Write, eff []storeutil.Effect, now time.Time) *envy.ScopeVars {
+	next := make(map[string]*envy.StoredVar, len(eff))
+	for _, e := range eff {
+		if e.Delete {
+			next[e.Name] = nil
+			continue
+		}
+		v := storeutil.NewVar(w.Scope, w.Actor, e, 0, now)
+		next[e.Name] = &v
+	}
+	sv := &envy.ScopeVars{Scope: envy.Scope{Path: w.Scope, CreatedAt: now}}
+	if cur != nil {
+		sv.Scope = cur.Scope
+		sv.Vars = storeutil.Merge(cur.Vars, next)
+	} else {
+		sv.Vars = storeutil.Merge(nil, next)
+	}
+	sv.Scope.VarCount = len(sv.Vars)
+	return sv
+}
+
+// lockAndLoadAll takes the locks of the scopes at paths (see lockScope),
+// in the order of their keys, and reads them with their vars, in one
+// round trip. A scope that does not exist is missing from the map.
+func (t *txn) lockAndLoadAll(paths []string) (map[string]*envy.ScopeVars, error) {
+	if len(paths) == 0 {
+		return map[string]*envy.ScopeVars{}, nil
+	}
+	var m map[string]*envy.ScopeVars
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(l.k)
+		FROM (SELECT DISTINCT hashtextextended(p, 0) AS k FROM unnest($1::text[]) AS p ORDER BY 1) AS l`, paths)
+	// A statement of its own, after the locks: under READ COMMITTED it
+	// sees what committed before it began, so every write that held one
+	// of these locks before us.
+	b.Queue(`SELECT `+scopeVarsColumns+`
+		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
+		WHERE s.path = ANY($1::text[])
+		ORDER BY s.path, v.name`, paths).Query(func(rows pgx.Rows) error {
+		var err error
+		m, err = scanScopeVars(rows)
+		return err
+	})
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// queueScopes creates the scopes that the batch creates and sets the
+// revision of the others, each to the newest that the batch gives it.
+func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int64) {
+	var newPaths, oldPaths []string
+	var newRevs, oldRevs []int64
+	for _, p := range created {
+		newPaths, newRevs = append(newPaths, p), append(newRevs, scopes[p])
+	}
+	for p, rev := range scopes {
+		if !slices.Contains(created, p) {
+			oldPaths, oldRevs = append(oldPaths, p), append(oldRevs, rev)
+		}
+	}
+	if len(newPaths) > 0 {
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at)
+			SELECT p, '', '[]', r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
+	}
+	if len(oldPaths) > 0 {
+		b.Queue(`UPDATE scopes SET revision = u.r, updated_at = $3
+			FROM unnest($1::text[], $2::bigint[]) AS u(p, r) WHERE scopes.path = u.p`, oldPaths, oldRevs, at)
+	}
+}
+
+// queueVars stores each var's last state in the batch: the batch's writes
+// may change one var more than once, and only its end state is stored.
+func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]string) {
+	var (
+		delScope, delName                 []string
+		scope, name, id, desc, by         []string
+		sealed                            [][]byte
+		secret                            []bool
+		version, rev, createdAt, updateAt []int64
+	)
+	for _, key := range order {
+		v := vars[key]
+		if v == nil {
+			delScope, delName = append(delScope, key[0]), append(delName, key[1])
+			continue
+		}
+		scope, name, id, desc, by = append(scope, v.Scope), append(name, v.Name), append(id, v.ID), append(desc, v.Description), append(by, v.UpdatedBy)
+		sealed, secret = append(sealed, v.Sealed), append(secret, v.Secret)
+		version, rev = append(version, v.Version), append(rev, v.Revision)
+		createdAt, updateAt = append(createdAt, storeutil.Nanos(v.CreatedAt)), append(updateAt, storeutil.Nanos(v.UpdatedAt))
+	}
+	if len(delScope) > 0 {
+		b.Queue(`DELETE FROM vars USING unnest($1::text[], $2::text[]) AS d(scope, name)
+			WHERE vars.scope = d.scope AND vars.name = d.name`, delScope, delName)
+	}
+	if len(scope) > 0 {
+		// created_at is set too: a var deleted and set again within the
+		// batch is a new var.
+		b.Queue(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])
+			ON CONFLICT (scope, name) DO UPDATE SET
+				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
+				description = excluded.description, version = excluded.version, revision = excluded.revision,
+				created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			scope, name, id, sealed, secret, desc, version, rev, createdAt, updateAt, by)
+	}
+}
+
+// historyRows are the history rows of a batch, column by column.
+type historyRows struct {
+	rev, version, at                 []int64
+	scope, name, op, id, desc, actor []string
+	secret                           []bool
+	sealed                           [][]byte
+}
+
+func (h *historyRows) add(rev int64, scope, name, op, id string, version int64, secret bool, desc string, sealed []byte, actor string, at int64) {
+	h.rev, h.scope, h.name, h.op, h.id = append(h.rev, rev), append(h.scope, scope), append(h.name, name), append(h.op, op), append(h.id, id)
+	h.version, h.secret, h.desc, h.sealed = append(h.version, version), append(h.secret, secret), append(h.desc, desc), append(h.sealed, sealed)
+	h.actor, h.at = append(h.actor, actor), append(h.at, at)
+}

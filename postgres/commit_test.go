@@ -1,0 +1,441 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
+)
+
+// setChange is the change that sets name to value from the var's state
+// cur (nil: new).
+func setChange(name, value string, cur *envy.StoredVar) envy.VarChange {
+	c := envy.VarChange{Name: name, ID: rand.Text(), Version: 1, Sealed: []byte(value)}
+	if cur != nil {
+		c.ID, c.Version, c.Base = cur.ID, cur.Version+1, cur.Version
+	}
+	return c
+}
+
+// varOf reads a var as the store holds it, nil when it is missing.
+func varOf(t *testing.T, s *Store, scope, name string) *envy.StoredVar {
+	t.Helper()
+	tree, err := s.ScopeTree(context.Background(), scope)
+	if envy.ErrorCode(err) == envy.ENotFound {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("ScopeTree(%s): %v", scope, err)
+	}
+	for _, v := range tree[scope].Vars {
+		if v.Name == name {
+			return &v
+		}
+	}
+	return nil
+}
+
+// set writes one var, planned from what the store holds.
+func set(t *testing.T, s *Store, scope, name, value string) envy.WriteResult {
+	t.Helper()
+	res, err := s.Write(context.Background(), envy.Write{Scope: scope, Actor: "tester", CreateScope: true,
+		Changes: []envy.VarChange{setChange(name, value, varOf(t, s, scope, name))}})
+	if err != nil {
+		t.Fatalf("write %s/%s: %v", scope, name, err)
+	}
+	return res
+}
+
+// blocker holds the advisory lock of one scope from a connection of its
+// own, so that a write to that scope, once the committer has taken it
+// into a batch, waits in PostgreSQL: the committer is busy and the ops
+// queued after it form the next batch together.
+type blocker struct {
+	t    *testing.T
+	s    *Store
+	tx   pgx.Tx
+	conn *pgx.Conn
+	res  chan error
+}
+
+const blockedScope = "blocked"
+
+func block(t *testing.T, s *Store, url string) *blocker {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, blockedScope); err != nil {
+		t.Fatal(err)
+	}
+	b := &blocker{t: t, s: s, tx: tx, conn: conn, res: make(chan error, 1)}
+	go func() {
+		_, err := s.Write(context.Background(), envy.Write{Scope: blockedScope, Actor: "tester", CreateScope: true,
+			Changes: []envy.VarChange{setChange("B", "1", nil)}})
+		b.res <- err
+	}()
+	b.waitLockWaiters(1)
+	return b
+}
+
+// waitLockWaiters waits until n transactions wait for an advisory lock.
+func (b *blocker) waitLockWaiters(n int) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := b.conn.QueryRow(context.Background(), `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			b.t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%d transactions wait for an advisory lock, want %d", waiting, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// release lets the blocked write commit and checks that it did.
+func (b *blocker) release() {
+	b.t.Helper()
+	if err := b.tx.Rollback(context.Background()); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := <-b.res; err != nil {
+		b.t.Fatalf("the blocked write: %v", err)
+	}
+}
+
+// waitQueued waits until n ops wait in the committer's queue.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.committer.Queue) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ops queued, want %d", len(s.committer.Queue), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type outcome struct {
+	res envy.WriteResult
+	err error
+}
+
+// queue starts each write in turn, in order behind the blocker, and
+// returns where each one's outcome arrives.
+func queue(t *testing.T, s *Store, ws ...envy.Write) []chan outcome {
+	t.Helper()
+	out := make([]chan outcome, len(ws))
+	for i, w := range ws {
+		out[i] = make(chan outcome, 1)
+		go func() {
+			res, err := s.Write(context.Background(), w)
+			out[i] <- outcome{res, err}
+		}()
+		waitQueued(t, s, i+1)
+	}
+	return out
+}
+
+// TestBatchAnswersEachWrite: writes queued together commit in one
+// transaction, in queue order; a stale one is answered ErrStale and left
+// out without failing the others; a write that depends on the revision
+// of a scope an earlier write of the batch changed gets the answer it
+// would get one at a time.
+func TestBatchAnswersEachWrite(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+	set(t, s, "app", "A", "0")
+	a := varOf(t, s, "app", "A")
+	b := block(t, s, url)
+	before := s.commits.Load()
+
+	out := queue(t, s,
+		// Sets A.
+		envy.Write{Scope: "app", Actor: "one", Changes: []envy.VarChange{setChange("A", "1", a)}},
+		// Planned from the same A: stale once the first has applied.
+		envy.Write{Scope: "app", Actor: "stale", Changes: []envy.VarChange{setChange("A", "2", a)}},
+		// Another var of the same scope, and a new scope.
+		envy.Write{Scope: "app", Actor: "two", Changes: []envy.VarChange{setChange("C", "1", nil)}},
+		envy.Write{Scope: "new", Actor: "three", CreateScope: true, Changes: []envy.VarChange{setChange("N", "1", nil)}},
+		// If-Match on the revision that the write to "new" takes: it
+		// holds, serially, and so must it here.
+		envy.Write{Scope: "new", Actor: "four", IfRevision: 5, Changes: []envy.VarChange{setChange("M", "1", nil)}},
+		// A write that changes nothing answers the scope's revision: the
+		// one that "two" takes.
+		envy.Write{Scope: "app", Actor: "none", Changes: []envy.VarChange{{Name: "GONE", Delete: true}}},
+	)
+	b.release() // revision 2
+	got := make([]outcome, len(out))
+	for i, c := range out {
+		got[i] = <-c
+	}
+	for i, want := range []int64{3, 0, 4, 5, 6, 4} {
+		if i == 1 {
+			if !errors.Is(got[i].err, envy.ErrStale) {
+				t.Errorf("write %d = %+v, %v; want ErrStale", i, got[i].res, got[i].err)
+			}
+			continue
+		}
+		if got[i].err != nil || got[i].res.Revision != want {
+			t.Errorf("write %d = %+v, %v; want revision %d", i, got[i].res, got[i].err, want)
+		}
+	}
+	if !got[3].res.ScopeCreated || got[0].res.ScopeCreated || got[4].res.ScopeCreated {
+		t.Errorf("ScopeCreated = %v %v %v, want only the write that created the scope", got[0].res.ScopeCreated, got[3].res.ScopeCreated, got[4].res.ScopeCreated)
+	}
+	if got[5].res.Changed {
+		t.Errorf("the write that changes nothing answered %+v", got[5].res)
+	}
+	// The blocked write's transaction, one for the batch, one for the two
+	// writes that waited for the batch's revisions.
+	if n := s.commits.Load() - before; n != 3 {
+		t.Errorf("%d transactions, want 3", n)
+	}
+	if v := varOf(t, s, "app", "A"); v == nil || string(v.Sealed) != "1" || v.Revision != 3 {
+		t.Errorf("A = %+v, want the first write's", v)
+	}
+	if rev, _ := s.Revision(context.Background()); rev != 6 {
+		t.Errorf("Revision = %d, want 6: the stale write takes none", rev)
+	}
+	hist, err := s.History(context.Background(), "app", envy.HistoryCursor{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 {
+		t.Errorf("app has %d history rows, want 3", len(hist))
+	}
+}
+
+// TestAFailingOpFailsOnlyItself: when one op of a batch breaks the
+// transaction (here a value PostgreSQL refuses: text can't hold a NUL),
+// the batch runs again one op per transaction, so the others commit and
+// the failing one alone gets the error.
+func TestAFailingOpFailsOnlyItself(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+	b := block(t, s, url)
+
+	bad := setChange("BAD", "x", nil)
+	bad.Description = "nul\x00"
+	out := queue(t, s,
+		envy.Write{Scope: "app", Actor: "tester", CreateScope: true, Changes: []envy.VarChange{setChange("A", "1", nil)}},
+		envy.Write{Scope: "app", Actor: "tester", Changes: []envy.VarChange{bad}},
+		envy.Write{Scope: "other", Actor: "tester", CreateScope: true, Changes: []envy.VarChange{setChange("B", "1", nil)}},
+	)
+	auditErr := make(chan error, 1)
+	go func() {
+		auditErr <- s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "nul\x00", Action: "reveal", Scope: "app", Status: 200})
+	}()
+	waitQueued(t, s, len(out)+1)
+	good := make(chan error, 1)
+	go func() {
+		good <- s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "ok", Action: "reveal", Scope: "app", Status: 200})
+	}()
+	waitQueued(t, s, len(out)+2)
+	b.release()
+
+	for i, c := range out {
+		o := <-c
+		if (o.err != nil) != (i == 1) {
+			t.Errorf("write %d = %+v, %v", i, o.res, o.err)
+		}
+	}
+	if err := <-auditErr; err == nil {
+		t.Error("the audit entry PostgreSQL refuses was accepted")
+	}
+	if err := <-good; err != nil {
+		t.Errorf("a good audit entry: %v", err)
+	}
+	if s.split.Load() != 1 {
+		t.Errorf("%d batches ran op by op, want 1", s.split.Load())
+	}
+	if varOf(t, s, "app", "A") == nil || varOf(t, s, "other", "B") == nil || varOf(t, s, "app", "BAD") != nil {
+		t.Error("the good writes must be in, the bad one out")
+	}
+	if rev, _ := s.Revision(context.Background()); rev != 3 {
+		t.Errorf("Revision = %d, want 3: the failed write gives its number back", rev)
+	}
+	entries, err := s.ListAudit(context.Background(), envy.AuditQuery{Actor: "ok"})
+	if err != nil || len(entries) != 1 {
+		t.Errorf("ListAudit = %v, %v; want the good entry", entries, err)
+	}
+}
+
+// TestACancelledCallerGetsTheRealOutcome: a caller whose context ends
+// while its write waits in the queue is told so and the write never runs;
+// one whose write was already taken into a batch waits for that batch and
+// hears that it committed.
+func TestACancelledCallerGetsTheRealOutcome(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+
+	// Taken: the blocked write is in the committer's transaction.
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), `SELECT pg_advisory_xact_lock(hashtextextended('taken', 0))`); err != nil {
+		t.Fatal(err)
+	}
+	taken := make(chan error, 1)
+	go func() {
+		_, err := s.Write(ctx, envy.Write{Scope: "taken", CreateScope: true, Changes: []envy.VarChange{setChange("A", "1", nil)}})
+		taken <- err
+	}()
+	(&blocker{t: t, conn: conn}).waitLockWaiters(1)
+
+	// Queued behind it.
+	qctx, qcancel := context.WithCancel(context.Background())
+	queued := make(chan error, 1)
+	go func() {
+		_, err := s.Write(qctx, envy.Write{Scope: "queued", CreateScope: true, Changes: []envy.VarChange{setChange("A", "1", nil)}})
+		queued <- err
+	}()
+	waitQueued(t, s, 1)
+	qcancel()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the queued write = %v, want context.Canceled", err)
+	}
+
+	cancel()
+	select {
+	case err := <-taken:
+		t.Fatalf("the taken write answered %v before its transaction ended", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-taken; err != nil {
+		t.Fatalf("the taken write = %v, want its real outcome: it committed", err)
+	}
+	if varOf(t, s, "taken", "A") == nil {
+		t.Fatal("the taken write is not in")
+	}
+	set(t, s, "after", "A", "1") // the committer went on, past the cancelled op
+	if _, err := s.GetScope(context.Background(), "queued"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetScope(queued) = %v: a write whose caller gave up while it was queued ran", err)
+	}
+}
+
+// TestManyWritersOnTwoServersShareCommits: many writers on two stores
+// sharing one database, to one hot scope and to scopes of their own, lose
+// nothing; the revisions are exactly 1..N; each store's subscribers hear
+// every write's notice, in revision order; and writes share commits.
+func TestManyWritersOnTwoServersShareCommits(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	stores := []*Store{openTest(t, url), openTest(t, url)}
+	const writers, each = 16, 20 // per store
+	const total = 2 * writers * each
+
+	heard := make([]chan int64, len(stores))
+	for i, s := range stores {
+		heard[i] = make(chan int64, total+100)
+		cancel := s.Subscribe(func(n envy.Notice) {
+			if n.Kind == envy.NoticeScope {
+				heard[i] <- n.Revision
+			}
+		})
+		defer cancel()
+	}
+
+	var (
+		mu   sync.Mutex
+		revs = map[int64]string{}
+		wg   sync.WaitGroup
+	)
+	errs := make(chan error, 2*writers)
+	for si, s := range stores {
+		for w := range writers {
+			wg.Go(func() {
+				scope := fmt.Sprintf("own/%d/%d", si, w)
+				if w%2 == 0 {
+					scope = "hot"
+				}
+				name := fmt.Sprintf("V_%d_%d", si, w)
+				var cur *envy.StoredVar
+				for i := range each {
+					res, err := s.Write(context.Background(), envy.Write{Scope: scope, Actor: name, CreateScope: true,
+						Changes: []envy.VarChange{setChange(name, fmt.Sprint(i), cur)}})
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", name, err)
+						return
+					}
+					cur = &res.Vars[0]
+					mu.Lock()
+					if other, ok := revs[res.Revision]; ok {
+						errs <- fmt.Errorf("revision %d given to %s and %s", res.Revision, other, name)
+					}
+					revs[res.Revision] = name
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for r := int64(1); r <= total; r++ {
+		if revs[r] == "" {
+			t.Fatalf("revision %d is missing: %d revisions for %d writes", r, len(revs), total)
+		}
+	}
+	for i := range stores {
+		for want := int64(1); want <= total; want++ {
+			select {
+			case got := <-heard[i]:
+				if got != want {
+					t.Fatalf("store %d heard revision %d, want %d: notices come in revision order", i, got, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("store %d heard no notice of revision %d", i, want)
+			}
+		}
+	}
+	for si := range stores {
+		for w := range writers {
+			scope := fmt.Sprintf("own/%d/%d", si, w)
+			if w%2 == 0 {
+				scope = "hot"
+			}
+			if v := varOf(t, stores[0], scope, fmt.Sprintf("V_%d_%d", si, w)); v == nil || v.Version != each {
+				t.Errorf("%s V_%d_%d = %+v, want version %d", scope, si, w, v, each)
+			}
+		}
+	}
+	var commits, ops int64
+	for _, s := range stores {
+		commits, ops = commits+s.commits.Load(), ops+s.committed.Load()
+	}
+	if ops != total || commits >= ops {
+		t.Errorf("%d writes in %d transactions: want them to share commits", ops, commits)
+	}
+}
