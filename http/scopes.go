@@ -69,7 +69,7 @@ func (s *Server) handleListScopes(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) handleGetScope(w http.ResponseWriter, r *http.Request) error {
 	sc, err := s.svc.GetScope(r.Context(), r.PathValue("path"))
-	return writeRead(w, sc.Revision, scopeGetJSON{scopeJSON: scopeView(sc), VarCount: sc.VarCount}, err)
+	return writeRead(w, sc.Revision, scopeGetView(sc), err)
 }
 
 func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {

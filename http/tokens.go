@@ -45,7 +45,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, tokenCreatedJSON{tokenJSON: tokenView(tok), Token: plaintext})
+	writeJSON(w, http.StatusCreated, tokenCreatedView(tok, plaintext))
 	return nil
 }
 

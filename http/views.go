@@ -4,51 +4,48 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/api"
 )
 
-// The reply shapes of the native API. Timestamps are RFC 3339 with
-// nanoseconds, in UTC.
+// The reply shapes of the native API are package api's, which the client
+// reads: one definition of the wire. Timestamps are written in UTC, as
+// RFC 3339 with nanoseconds. The views below make them from the domain's
+// types.
 
-func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// The server's names for the shapes its handlers and hand-written
+// encoders (envjson.go) build on.
+type (
+	scopeJSON   = api.Scope
+	varJSON     = api.Var
+	varListJSON = api.VarList
+	envJSON     = api.Env
+)
 
-func fmtTimePtr(t *time.Time) *string {
+func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
-	s := fmtTime(*t)
-	return &s
+	u := t.UTC()
+	return &u
 }
 
-// cursor is a page's next_cursor: null on the last page.
-func cursor(c string) *string {
-	if c == "" {
+// idPtr is an optional id: nil for "".
+func idPtr(id string) *string {
+	if id == "" {
 		return nil
 	}
-	return &c
+	return &id
 }
 
-type listJSON[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func list[T, V any](p envy.Page[T], view func(T) V) listJSON[V] {
+func list[T, V any](p envy.Page[T], view func(T) V) api.Page[V] {
 	items := make([]V, 0, len(p.Items))
 	for _, it := range p.Items {
 		items = append(items, view(it))
 	}
-	return listJSON[V]{Items: items, NextCursor: cursor(p.NextCursor)}
+	return api.Page[V]{Items: items, NextCursor: api.Cursor(p.NextCursor)}
 }
 
-type scopeJSON struct {
-	Path        string   `json:"path"`
-	Description string   `json:"description"`
-	Inherits    []string `json:"inherits"`
-	Revision    int64    `json:"revision"`
-	CreatedAt   string   `json:"created_at"`
-	UpdatedAt   string   `json:"updated_at"`
-}
-
+// scopeView is a scope as lists and writes show it: without its var count.
 func scopeView(s envy.Scope) scopeJSON {
 	inh := s.Inherits
 	if inh == nil {
@@ -59,45 +56,28 @@ func scopeView(s envy.Scope) scopeJSON {
 		Description: s.Description,
 		Inherits:    inh,
 		Revision:    s.Revision,
-		CreatedAt:   fmtTime(s.CreatedAt),
-		UpdatedAt:   fmtTime(s.UpdatedAt),
+		CreatedAt:   s.CreatedAt.UTC(),
+		UpdatedAt:   s.UpdatedAt.UTC(),
 	}
 }
 
-type scopeGetJSON struct {
-	scopeJSON
-	VarCount int `json:"var_count"`
+// scopeGetView is a scope as its read shows it: with its var count.
+func scopeGetView(s envy.Scope) scopeJSON {
+	v := scopeView(s)
+	v.VarCount = &s.VarCount
+	return v
 }
 
+// scopeWriteJSON is a scope write's reply: the scope's fields, with the
+// write's revision, and synced.
 type scopeWriteJSON struct {
 	scopeJSON
 	Revision int64 `json:"revision"` // the write's
 	Synced   bool  `json:"synced"`
 }
 
-// writeInfoJSON is the reply of a write that has no other body.
-type writeInfoJSON struct {
-	Scope    string `json:"scope"`
-	Revision int64  `json:"revision"`
-	Synced   bool   `json:"synced"`
-}
-
-func writeInfoView(wi envy.WriteInfo) writeInfoJSON {
-	return writeInfoJSON{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced}
-}
-
-type varJSON struct {
-	ID          string  `json:"id"`
-	Name        string  `json:"name"`
-	Value       *string `json:"value"`
-	MaskedValue *string `json:"masked_value"`
-	Secret      bool    `json:"secret"`
-	Description string  `json:"description"`
-	Version     int64   `json:"version"`
-	Revision    int64   `json:"revision"`
-	CreatedAt   string  `json:"created_at"`
-	UpdatedAt   string  `json:"updated_at"`
-	UpdatedBy   string  `json:"updated_by"`
+func writeInfoView(wi envy.WriteInfo) api.WriteResult {
+	return api.WriteResult{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced}
 }
 
 // revealed is the plaintext of a value that the service chose to show.
@@ -119,8 +99,8 @@ func varView(v envy.VarView) varJSON {
 		Description: v.Description,
 		Version:     v.Version,
 		Revision:    v.Revision,
-		CreatedAt:   fmtTime(v.CreatedAt),
-		UpdatedAt:   fmtTime(v.UpdatedAt),
+		CreatedAt:   v.CreatedAt.UTC(),
+		UpdatedAt:   v.UpdatedAt.UTC(),
 		UpdatedBy:   v.UpdatedBy,
 	}
 }
@@ -133,81 +113,36 @@ type varWriteJSON struct {
 	Synced   bool  `json:"synced"`
 }
 
-type varListJSON struct {
-	Scope    string    `json:"scope"`
-	Revision int64     `json:"revision"`
-	Items    []varJSON `json:"items"`
-}
-
-type envJSON struct {
-	Scope    string            `json:"scope"`
-	Revision int64             `json:"revision"`
-	Env      map[string]string `json:"env"`
-	// Secrets names the vars of Env that are secret, sorted, so that a
-	// consumer such as `envy run --redact` knows what to keep out of logs.
-	Secrets []string `json:"secrets"`
-}
-
-type changeJSON struct {
-	Revision    int64   `json:"revision"`
-	Name        string  `json:"name"`
-	Op          string  `json:"op"`
-	Version     int64   `json:"version"`
-	Actor       string  `json:"actor"`
-	At          string  `json:"at"`
-	Secret      bool    `json:"secret"`
-	Value       *string `json:"value"`
-	MaskedValue *string `json:"masked_value"`
-}
-
-func changeView(c envy.ChangeView) changeJSON {
-	return changeJSON{
+func changeView(c envy.ChangeView) api.Change {
+	return api.Change{
 		Revision:    c.Revision,
 		Name:        c.Name,
 		Op:          string(c.Op),
 		Version:     c.Version,
 		Actor:       c.Actor,
-		At:          fmtTime(c.At),
+		At:          c.At.UTC(),
 		Secret:      c.Secret,
 		Value:       revealed(c.Value),
 		MaskedValue: c.MaskedValue,
 	}
 }
 
-type consumerJSON struct {
-	ID        string `json:"id"`
-	Hostname  string `json:"hostname"`
-	PID       int    `json:"pid"`
-	Revision  int64  `json:"revision"`
-	FirstSeen string `json:"first_seen"`
-	SeenAt    string `json:"seen_at"`
-	Behind    bool   `json:"behind"`
-}
-
-type statusJSON struct {
-	Scope     string         `json:"scope"`
-	Revision  int64          `json:"revision"`
-	Synced    bool           `json:"synced"`
-	Consumers []consumerJSON `json:"consumers"` // one page, by id
-	// NextCursor is the cursor of the next page of consumers, null on
-	// the last.
-	NextCursor *string `json:"next_cursor"`
-}
-
-func statusView(st envy.Status) statusJSON {
-	cs := make([]consumerJSON, 0, len(st.Consumers))
+// statusView is one page of a scope's consumers, by id; next is the
+// cursor of the next page.
+func statusView(st envy.Status, next string) api.Status {
+	cs := make([]api.Consumer, 0, len(st.Consumers))
 	for _, c := range st.Consumers {
-		cs = append(cs, consumerJSON{
+		cs = append(cs, api.Consumer{
 			ID:        c.ID,
 			Hostname:  c.Hostname,
 			PID:       c.PID,
 			Revision:  c.Revision,
-			FirstSeen: fmtTime(c.FirstSeen),
-			SeenAt:    fmtTime(c.SeenAt),
+			FirstSeen: c.FirstSeen.UTC(),
+			SeenAt:    c.SeenAt.UTC(),
 			Behind:    c.Behind,
 		})
 	}
-	return statusJSON{Scope: st.Scope, Revision: st.Revision, Synced: st.Synced, Consumers: cs}
+	return api.Status{Scope: st.Scope, Revision: st.Revision, Synced: st.Synced, Consumers: cs, NextCursor: api.Cursor(next)}
 }
 
 // consumerReportJSON answers a consumer's report.
@@ -219,80 +154,47 @@ type consumerReportJSON struct {
 	Revision int64  `json:"revision"`
 }
 
-type tokenJSON struct {
-	ID          string       `json:"id"`
-	Name        string       `json:"name"`
-	Owner       string       `json:"owner"`
-	Permissions []envy.Grant `json:"permissions"`
-	CreatedAt   string       `json:"created_at"`
-	CreatedBy   string       `json:"created_by"`
-	ParentID    *string      `json:"parent_id"`
-	ExpiresAt   *string      `json:"expires_at"`
-	RevokedAt   *string      `json:"revoked_at"`
-}
-
-func tokenView(t envy.Token) tokenJSON {
+func tokenView(t envy.Token) api.Token {
 	// A copy: the token may be shared with the service's cache.
-	perms := make([]envy.Grant, 0, len(t.Permissions))
+	perms := make([]api.Permission, 0, len(t.Permissions))
 	for _, g := range t.Permissions {
-		if g.Actions == nil {
-			g.Actions = []envy.Action{}
+		actions := make([]string, 0, len(g.Actions))
+		for _, a := range g.Actions {
+			actions = append(actions, string(a))
 		}
-		perms = append(perms, g)
+		perms = append(perms, api.Permission{Scopes: g.Scopes, Actions: actions})
 	}
-	var parentID *string
-	if t.ParentID != "" {
-		parentID = &t.ParentID
-	}
-	return tokenJSON{
+	return api.Token{
 		ID:          t.ID,
 		Name:        t.Name,
 		Owner:       t.Owner,
 		Permissions: perms,
-		CreatedAt:   fmtTime(t.CreatedAt),
+		CreatedAt:   t.CreatedAt.UTC(),
 		CreatedBy:   t.CreatedBy,
-		ParentID:    parentID,
-		ExpiresAt:   fmtTimePtr(t.ExpiresAt),
-		RevokedAt:   fmtTimePtr(t.RevokedAt),
+		ParentID:    idPtr(t.ParentID),
+		ExpiresAt:   utcPtr(t.ExpiresAt),
+		RevokedAt:   utcPtr(t.RevokedAt),
 	}
 }
 
-// tokenCreatedJSON is the reply to a token's creation: the one time its
+// tokenCreatedView is the reply to a token's creation: the one time its
 // plaintext is shown.
-type tokenCreatedJSON struct {
-	tokenJSON
-	Token string `json:"token"`
+func tokenCreatedView(t envy.Token, plaintext string) api.Token {
+	v := tokenView(t)
+	v.Token = plaintext
+	return v
 }
 
-type auditJSON struct {
-	ID        int64    `json:"id"`
-	At        string   `json:"at"`
-	Actor     string   `json:"actor"`
-	Action    string   `json:"action"`
-	Scope     string   `json:"scope"`
-	Names     []string `json:"names"`
-	Status    int      `json:"status"`
-	RequestID string   `json:"request_id"`
-	Client    string   `json:"client"`
-	Revision  int64    `json:"revision"`
-	TokenID   *string  `json:"token_id"`
-	Count     int64    `json:"count"`
-}
-
-func auditView(a envy.AuditEntry) auditJSON {
+func auditView(a envy.AuditEntry) api.AuditEntry {
 	names := a.Names
 	if names == nil {
 		names = []string{}
 	}
-	var tokenID *string
-	if a.TokenID != "" {
-		tokenID = &a.TokenID
-	}
-	return auditJSON{
-		TokenID:   tokenID,
+	return api.AuditEntry{
+		TokenID:   idPtr(a.TokenID),
 		Count:     max(a.Count, 1),
 		ID:        a.ID,
-		At:        fmtTime(a.At),
+		At:        a.At.UTC(),
 		Actor:     a.Actor,
 		Action:    a.Action,
 		Scope:     a.Scope,

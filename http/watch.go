@@ -132,11 +132,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st, next, err := s.svc.StatusPage(r.Context(), r.PathValue("path"), envy.StatusQuery{Cursor: r.URL.Query().Get("cursor"), Limit: limit})
-	v := statusView(st)
-	if next != "" {
-		v.NextCursor = &next
-	}
-	return writeRead(w, st.Revision, v, err)
+	return writeRead(w, st.Revision, statusView(st, next), err)
 }
 
 // watchCounts counts the open watch streams of each token.
