@@ -31,6 +31,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/internal/opt"
 )
 
 // Defaults of Options.
@@ -110,23 +111,13 @@ type Server struct {
 
 // NewServer returns the native API over svc.
 func NewServer(svc *envy.Service, opts Options) *Server {
-	if opts.MaxBody <= 0 {
-		opts.MaxBody = DefaultMaxBody
-	}
-	if opts.MaxBodyBytesInFlight <= 0 {
-		opts.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
-	}
+	opt.Default(&opts.MaxBody, DefaultMaxBody)
+	opt.Default(&opts.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
 	// One body at the limit always fits.
 	opts.MaxBodyBytesInFlight = max(opts.MaxBodyBytesInFlight, opts.MaxBody)
-	if opts.MaxConns <= 0 {
-		opts.MaxConns = DefaultMaxConns()
-	}
-	if opts.MaxWatchesPerToken <= 0 {
-		opts.MaxWatchesPerToken = DefaultMaxWatchesPerToken
-	}
-	if opts.AuthFailRate <= 0 {
-		opts.AuthFailRate = DefaultAuthFailRate
-	}
+	opt.Default(&opts.MaxConns, DefaultMaxConns())
+	opt.Default(&opts.MaxWatchesPerToken, DefaultMaxWatchesPerToken)
+	opt.Default(&opts.AuthFailRate, DefaultAuthFailRate)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

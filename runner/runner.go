@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy/client"
+	"github.com/envy-dev/envy/internal/opt"
 )
 
 // Defaults of Config.
@@ -203,15 +204,9 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 	if cfg.Client == nil || cfg.Scope == "" || len(cfg.Command) == 0 {
 		return 1, errors.New("envy run: a client, a scope and a command are required")
 	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = DefaultGrace
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.ReportInterval <= 0 {
-		cfg.ReportInterval = DefaultReportInterval
-	}
+	opt.Default(&cfg.Grace, DefaultGrace)
+	opt.Default(&cfg.Timeout, DefaultTimeout)
+	opt.Default(&cfg.ReportInterval, DefaultReportInterval)
 	if cfg.ConsumerID == "" {
 		cfg.ConsumerID = DefaultConsumerID()
 	}

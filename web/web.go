@@ -28,6 +28,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/internal/opt"
 )
 
 //go:embed templates/*.html
@@ -89,18 +90,10 @@ func Mount(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
 // api with api.Handle (as Mount does), so that it is behind api's
 // middleware.
 func New(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
-	if opts.SessionIdle <= 0 {
-		opts.SessionIdle = DefaultSessionIdle
-	}
-	if opts.SessionMax <= 0 {
-		opts.SessionMax = DefaultSessionMax
-	}
-	if opts.RevealFor <= 0 {
-		opts.RevealFor = DefaultRevealFor
-	}
-	if opts.StatusEvery <= 0 {
-		opts.StatusEvery = 2 * time.Second
-	}
+	opt.Default(&opts.SessionIdle, DefaultSessionIdle)
+	opt.Default(&opts.SessionMax, DefaultSessionMax)
+	opt.Default(&opts.RevealFor, DefaultRevealFor)
+	opt.Default(&opts.StatusEvery, 2*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
