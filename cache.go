@@ -7,7 +7,7 @@ import (
 
 // CacheStats tells how one of the Service's caches does, for metrics.
 type CacheStats struct {
-	Name       string // "tokens", "env" or "no_consumers"
+	Name       string // "tokens", "env", "scopes" or "no_consumers"
 	Hits       uint64 // lookups that found a usable entry
 	Misses     uint64 // lookups that did not
 	Evictions  uint64 // entries pushed out to stay under the bound
@@ -19,7 +19,7 @@ type CacheStats struct {
 // CacheStats returns the statistics of the Service's caches, for the
 // metrics endpoint.
 func (s *Service) CacheStats() []CacheStats {
-	return []CacheStats{s.tokens.stats("tokens"), s.envs.stats("env"), s.noConsumers.stats("no_consumers")}
+	return []CacheStats{s.tokens.stats("tokens"), s.envs.stats("env"), s.scopes.stats("scopes"), s.noConsumers.stats("no_consumers")}
 }
 
 // lru is a map bounded by an estimate of the bytes its entries hold: it
@@ -70,6 +70,32 @@ func (c *lru[K, V]) get(k K, usable func(V) bool) (V, bool) {
 	return zero, false
 }
 
+// peek returns the entry for k, if any, and marks it used, without
+// counting a hit or a miss: the caller counts (count) once it knows
+// whether the entry is still good, as a cache checked against a shared
+// store does.
+func (c *lru[K, V]) peek(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.m[k]; ok {
+		c.order.MoveToFront(el)
+		return el.Value.(*lruEntry[K, V]).val, true
+	}
+	var zero V
+	return zero, false
+}
+
+// count records a lookup made with peek.
+func (c *lru[K, V]) count(hit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hit {
+		c.hits++
+	} else {
+		c.misses++
+	}
+}
+
 // generation is what a reader notes before it loads what it will put.
 func (c *lru[K, V]) generation() uint64 {
 	c.mu.Lock()
@@ -101,6 +127,16 @@ func (c *lru[K, V]) remove(k K) {
 	defer c.mu.Unlock()
 	c.gen++
 	c.removeLocked(k)
+}
+
+// removeWhen forgets k when drop selects its entry.
+func (c *lru[K, V]) removeWhen(k K, drop func(V) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if el, ok := c.m[k]; ok && drop(el.Value.(*lruEntry[K, V]).val) {
+		c.removeLocked(k)
+	}
 }
 
 // removeIf forgets every entry that drop selects.

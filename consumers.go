@@ -51,7 +51,7 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in Consum
 	if err := s.authorize(ctx, ActRead, path, "consumer.report"); err != nil {
 		return false, err
 	}
-	tree, err := s.store.ScopeTree(ctx, path)
+	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return false, err
 	}
@@ -110,7 +110,7 @@ func (s *Service) Status(ctx context.Context, path string) (Status, error) {
 	if err := s.readAuth(ctx, path, "status", nil, false); err != nil {
 		return Status{}, err
 	}
-	tree, err := s.store.ScopeTree(ctx, path)
+	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return Status{}, err
 	}

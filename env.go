@@ -27,7 +27,7 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
 		return Env{}, err
 	}
-	tree, err := s.store.ScopeTree(ctx, path)
+	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return Env{}, err
 	}

@@ -18,8 +18,10 @@ func (s *Service) follow(n Notifier) (cancel func()) {
 func (s *Service) onNotice(n Notice) {
 	switch n.Kind {
 	case NoticeScope:
+		s.scopes.invalidate(n.Scope, n.Revision)
 		s.hub.publish(n.Scope, n.Revision, false)
 	case NoticeScopeMeta: // inherits changed, or the scope is gone
+		s.scopes.invalidate(n.Scope, n.Revision)
 		s.envs.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, true)
 	case NoticeToken:
@@ -34,6 +36,7 @@ func (s *Service) onNotice(n Notice) {
 		// read again, and every watcher is told where its scope is now.
 		s.tokens.invalidateAll()
 		s.envs.invalidateAll()
+		s.scopes.clear()
 		s.noConsumers.clear()
 		go s.hub.resync()
 	}

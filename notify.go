@@ -1,6 +1,9 @@
 package envy
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // NoticeKind says what a Notice is about.
 type NoticeKind uint8
@@ -47,6 +50,27 @@ type Notifier interface {
 	// they may, a notice arrives a moment after the commit, so a cache that
 	// must reflect a change at once (a revoked token) must not be trusted.
 	Shared() bool
+}
+
+// Checker is what a shared store (Shared) offers so that a server may
+// keep caches of scopes and tokens all the same: a notice from another
+// server comes a moment after its commit, too late for a read that starts
+// once that commit was acknowledged, so every use of a cached scope or
+// token is checked first. Both checks read the database in one snapshot
+// taken after the call began; they are cheap (an index lookup of a
+// revision or a revocation), and a store may answer the checks of many
+// callers with one query.
+type Checker interface {
+	// CheckScopes reports whether every scope in paths still is at the
+	// revision at the same index of revs: false when any changed or is
+	// gone. Every change to a scope, its inherits included, takes a new
+	// revision, and revisions never repeat, so equal revisions mean the
+	// same scope with the same vars.
+	CheckScopes(ctx context.Context, paths []string, revs []int64) (bool, error)
+	// TokenLive reports whether the token with this id exists and is not
+	// revoked. (A token's other fields never change; expiry is the
+	// caller's to check.)
+	TokenLive(ctx context.Context, id string) (bool, error)
 }
 
 // Broadcast fans notices out to subscribers. Stores embed it to implement

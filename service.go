@@ -19,6 +19,7 @@ type Service struct {
 	// The caches, each bounded in bytes (see CacheStats).
 	tokens tokenCache // by the SHA-256 of the plaintext
 	envs   envCache   // resolved envs by scope path
+	scopes scopeCache // scopes by path, on a shared store that offers checks
 	// noConsumers holds scopes seen without live consumers; consumer
 	// notices remove them.
 	noConsumers *lru[string, struct{}]
@@ -35,8 +36,11 @@ type Service struct {
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
-	// are not trusted.
+	// are not trusted, unless the store offers checks.
 	shared bool
+	// checker, set when the store is shared and offers checks, confirms
+	// each use of a cached scope or token (scopecache.go, tokens.go).
+	checker Checker
 }
 
 // Options configure a Service.
@@ -58,10 +62,13 @@ type Options struct {
 	SweepEvery time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// TokenCacheBytes and EnvCacheBytes bound the caches of tokens and of
-	// resolved envs; 0 means the default (4 MB, 16 MB), < 0 no cache.
+	// TokenCacheBytes, EnvCacheBytes and ScopeCacheBytes bound the caches
+	// of tokens, of resolved envs and of scopes (kept only on a shared
+	// store that offers checks: other stores cache scopes themselves);
+	// 0 means the default (4 MB, 16 MB, 32 MB), < 0 no cache.
 	TokenCacheBytes int
 	EnvCacheBytes   int
+	ScopeCacheBytes int
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -69,6 +76,7 @@ type Options struct {
 const (
 	defaultTokenCacheBytes = 4 << 20  // some 10,000 tokens
 	defaultEnvCacheBytes   = 16 << 20 // some 80,000 resolved vars
+	defaultScopeCacheBytes = 32 << 20 // some 100,000 vars, as SQLite's own
 	noConsumersBytes       = 1 << 20  // some 10,000 scopes
 )
 
@@ -105,6 +113,9 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	if opts.EnvCacheBytes == 0 {
 		opts.EnvCacheBytes = defaultEnvCacheBytes
 	}
+	if opts.ScopeCacheBytes == 0 {
+		opts.ScopeCacheBytes = defaultScopeCacheBytes
+	}
 	s := &Service{
 		store:     store,
 		keys:      keys,
@@ -121,10 +132,16 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	}
 	s.hub = newHub(s)
 	s.unfollow = func() {}
+	scopeBytes := 0
 	if store != nil {
 		s.shared = store.Shared()
+		if c, ok := store.(Checker); ok && s.shared {
+			s.checker = c
+			scopeBytes = opts.ScopeCacheBytes
+		}
 		s.unfollow = s.follow(store)
 	}
+	s.scopes = scopeCache{newLRU[string, *ScopeVars](scopeBytes)}
 	go s.auditLoop()
 	go s.sweepLoop()
 	return s

@@ -99,7 +99,10 @@ func tokenSize(t *Token) int {
 }
 
 // tokenCacheTTL bounds how long a cached token is trusted. Token notices
-// clear the cache at once; on a shared store it is not used at all.
+// clear the cache at once. On a shared store a notice comes a moment
+// after the commit, so there a cached token is checked against the store
+// on every use instead (Checker.TokenLive), and on a shared store without
+// checks the cache is not used at all.
 const tokenCacheTTL = 2 * time.Second
 
 // Authenticate returns the token whose plaintext is given; EUnauthenticated
@@ -111,10 +114,11 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 	sum := sha256.Sum256([]byte(plaintext))
 	key := string(sum[:])
 	now := s.now()
-	var tok *Token
-	if c, ok := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL }); ok {
-		tok = c.tok
-	} else {
+	tok, err := s.cachedToken(ctx, key, now)
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
 		gen := s.tokens.generation()
 		t, err := s.store.TokenByHash(ctx, sum[:])
 		if ErrorCode(err) == ENotFound {
@@ -124,7 +128,7 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 			return nil, err
 		}
 		tok = &t
-		if !s.shared { // another server's revocation must count at once
+		if !s.shared || s.checker != nil { // another server's revocation must count at once
 			s.tokens.put(gen, key, cachedToken{tok: tok, fetched: now}, tokenSize(tok))
 		}
 	}
@@ -135,6 +139,32 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 		return nil, Errorf(EUnauthenticated, "token expired")
 	}
 	return tok, nil
+}
+
+// cachedToken returns the cached token of hash key when it may be used
+// as it is, nil when it must be read from the store. On a shared store
+// with checks, the store confirms first that the token is still live:
+// its revocation through another server counts at once.
+func (s *Service) cachedToken(ctx context.Context, key string, now time.Time) (*Token, error) {
+	if s.checker == nil {
+		c, _ := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
+		return c.tok, nil // nil when not cached
+	}
+	c, ok := s.tokens.peek(key)
+	if !ok {
+		s.tokens.count(false)
+		return nil, nil
+	}
+	live, err := s.checker.TokenLive(ctx, c.tok.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens.count(live)
+	if !live { // read it again: the store says why it is refused
+		s.tokens.remove(key)
+		return nil, nil
+	}
+	return c.tok, nil
 }
 
 // Bootstrap creates the first admin token when no token exists. An empty

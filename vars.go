@@ -101,7 +101,7 @@ func viewOf(v *StoredVar, plain *Sensitive, m *string, reveal bool) VarView {
 }
 
 func (s *Service) ownVars(ctx context.Context, path string) (*ScopeVars, error) {
-	tree, err := s.store.ScopeTree(ctx, path)
+	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +309,7 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 			release = r
 		}
 		cur := ScopeVars{Scope: Scope{Path: path}}
-		tree, err := s.store.ScopeTree(ctx, path)
+		tree, err := s.scopeTree(ctx, path)
 		switch {
 		case err == nil:
 			cur = *tree[path] // shared and immutable: read-only

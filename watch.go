@@ -104,7 +104,7 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 // refresh computes a watcher's dependencies again, and tells it the
 // current revision of its resolved env in case a change slipped by.
 func (h *hub) refresh(sb *sub) {
-	tree, err := h.s.store.ScopeTree(context.Background(), sb.scope)
+	tree, err := h.s.scopeTree(context.Background(), sb.scope)
 	if err != nil {
 		return // the scope is gone: keep the old dependencies
 	}
@@ -170,7 +170,7 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 	if err := s.readAuth(ctx, path, "watch", nil, false); err != nil {
 		return nil, err
 	}
-	tree, err := s.store.ScopeTree(ctx, path)
+	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 	}
 	// A change committed between the read above and add went to the
 	// watchers before this one joined them: look once more.
-	if again, err := s.store.ScopeTree(ctx, path); err == nil && treeRevision(again) > treeRevision(tree) {
+	if again, err := s.scopeTree(ctx, path); err == nil && treeRevision(again) > treeRevision(tree) {
 		sb.notify(treeRevision(again))
 	}
 	go func() {

@@ -17,7 +17,14 @@ import (
 // newService returns a service over store with an admin caller's context.
 func newService(t *testing.T, store envy.Store) (*envy.Service, context.Context) {
 	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	return newServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"))
+}
+
+// newServiceKeyed is newService with the master key in keyFile (made when
+// missing), which servers sharing a database share.
+func newServiceKeyed(t *testing.T, store envy.Store, keyFile string) (*envy.Service, context.Context) {
+	t.Helper()
+	mk, _, err := crypto.OpenMasterKeyFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,17 @@
 // Package postgres is the envy.Store on PostgreSQL, for several envy
 // servers sharing one database.
 //
-// Every server reads and writes the database directly: there is no cache
-// of scopes or tokens here, so a write committed through one server is
-// read by every other at once. Changes reach other servers' watchers and
-// caches through LISTEN/NOTIFY on one dedicated connection per server (see
-// notify.go): a transaction that changes something sends its notice with
-// pg_notify, which PostgreSQL delivers only once it commits, in commit
-// order.
+// Every server reads and writes the database directly, and a write
+// committed through one server is read by every other at once. The store
+// keeps no cache; the Service keeps the scopes and tokens it read, and
+// checks each use against the database first (envy.Checker, check.go):
+// one indexed query, shared by the checks that callers ask for at the same
+// time, and always sent after the caller asked. Changes reach other
+// servers' watchers and caches through LISTEN/NOTIFY on one dedicated
+// connection per server (see notify.go): a transaction that changes
+// something sends its notice with pg_notify, which PostgreSQL delivers
+// only once it commits, in commit order. Notices come a moment after the
+// commit, so they only evict early; no cache is trusted on them.
 //
 // Revisions are gap-safe for readers. The store-wide revision lives in
 // the one row of meta; a transaction that takes revisions adds their
@@ -115,6 +119,8 @@ type Store struct {
 	commits   atomic.Int64                    // the committer's transactions that committed, for tests
 	committed atomic.Int64                    // the ops they answered
 	split     atomic.Int64                    // batches that failed and ran each op alone, for tests
+
+	checks checks // of the Service's caches, many callers' in one query (check.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once

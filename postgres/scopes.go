@@ -166,6 +166,14 @@ func (s *Store) ListScopes(ctx context.Context, q envy.ScopeQuery) ([]envy.Scope
 
 // ScopeTree returns the scope at path and every scope it inherits from,
 // keyed by path, read in one statement: one consistent snapshot.
+//
+// Each step is an index lookup by path, whatever the planner guesses of
+// the recursive part's size: the LATERAL subqueries with OFFSET 0 can't be
+// turned into joins, so each runs once per scope of the tree. (As plain
+// joins, the plan followed the planner's guess of the tree's size, which
+// grows with the tables: it scanned and hashed every scope, with
+// statistics behind the tables' growth every var too, and then compiled
+// itself with JIT; from 1 ms to hundreds a read at 11,000 scopes.)
 func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
@@ -173,11 +181,13 @@ func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.Sc
 	rows, err := s.pool.Query(ctx, `WITH RECURSIVE tree (path) AS (
 			SELECT $1::text COLLATE "C"
 			UNION
-			SELECT p.parent FROM scope_parents p JOIN tree t ON p.child = t.path
+			SELECT p.parent FROM tree t
+			CROSS JOIN LATERAL (SELECT parent FROM scope_parents p WHERE p.child = t.path OFFSET 0) p
 		)
 		SELECT `+scopeVarsColumns+`
-		FROM tree JOIN scopes s ON s.path = tree.path
-		LEFT JOIN vars v ON v.scope = s.path
+		FROM tree
+		CROSS JOIN LATERAL (SELECT * FROM scopes s WHERE s.path = tree.path OFFSET 0) s
+		LEFT JOIN LATERAL (SELECT * FROM vars v WHERE v.scope = s.path OFFSET 0) v ON true
 		ORDER BY s.path, v.name`, path)
 	if err != nil {
 		return nil, s.dbErr("read a scope tree", err)

@@ -118,7 +118,7 @@ func (c *scopeCache) apply(changes map[string]*envy.ScopeVars) {
 }
 
 func (c *scopeCache) putLocked(path string, sv *envy.ScopeVars) {
-	n := sizeOf(sv)
+	n := sv.Size()
 	if n > c.limit/4 {
 		return // one huge scope must not push out everything else
 	}
@@ -140,18 +140,4 @@ func (c *scopeCache) deleteLocked(path string) {
 		c.size -= e.size
 		delete(c.m, path)
 	}
-}
-
-// sizeOf estimates the bytes that an entry keeps alive.
-func sizeOf(sv *envy.ScopeVars) int {
-	const perVar = 200 // the StoredVar itself and the slice's share
-	n := 300 + len(sv.Scope.Path) + len(sv.Scope.Description)
-	for _, p := range sv.Scope.Inherits {
-		n += 16 + len(p)
-	}
-	for i := range sv.Vars {
-		v := &sv.Vars[i]
-		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
-	}
-	return n
 }

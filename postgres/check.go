@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+var _ envy.Checker = (*Store)(nil)
+
+// checkTimeout bounds one query of checks; statement_timeout bounds it too.
+const checkTimeout = 30 * time.Second
+
+// checks answers the Service's checks of its cached scopes and tokens
+// (envy.Checker), many callers' with one query: a caller queues its
+// check, and whichever checks are queued when a query is sent go in it.
+// Each check's query is sent after the check was queued, so it sees every
+// change committed before the caller asked: a write acknowledged by any
+// server, a token revoked through any server. Under load, a query answers
+// the checks of every request that came while the one before it ran, so
+// checking costs the database about one indexed read per round trip, not
+// one per request.
+type checks struct {
+	mu      sync.Mutex
+	queue   []*check
+	running bool // a goroutine is sending queries; it stops once the queue is empty
+}
+
+// check is one caller's: scopes at revisions, or a token.
+type check struct {
+	paths []string
+	revs  []int64
+	token string
+
+	ok   bool
+	err  error
+	done chan struct{}
+}
+
+// CheckScopes reports whether every scope in paths is still at the
+// revision at the same index of revs (a scope deleted is not).
+func (s *Store) CheckScopes(ctx context.Context, paths []string, revs []int64) (bool, error) {
+	return s.check(ctx, &check{paths: paths, revs: revs})
+}
+
+// TokenLive reports whether the token exists and is not revoked.
+func (s *Store) TokenLive(ctx context.Context, id string) (bool, error) {
+	return s.check(ctx, &check{token: id})
+}
+
+func (s *Store) check(ctx context.Context, c *check) (bool, error) {
+	if s.closed.Load() {
+		return false, storeutil.ErrClosed()
+	}
+	c.done = make(chan struct{})
+	q := &s.checks
+	q.mu.Lock()
+	q.queue = append(q.queue, c)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go s.runChecks()
+	}
+	select {
+	case <-c.done:
+		return c.ok, c.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// runChecks sends one query for whatever checks are queued, answers them,
+// and goes on until none is left.
+func (s *Store) runChecks() {
+	q := &s.checks
+	for {
+		q.mu.Lock()
+		batch := q.queue
+		q.queue = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		s.checkBatch(batch)
+	}
+}
+
+// checkBatch answers a batch of checks with one statement, so one
+// snapshot: the current revision of every scope asked about and the
+// tokens asked about that are live.
+func (s *Store) checkBatch(batch []*check) {
+	var paths, tokens []string
+	seen := make(map[string]bool)
+	for _, c := range batch {
+		for _, p := range c.paths {
+			if !seen["s"+p] {
+				seen["s"+p] = true
+				paths = append(paths, p)
+			}
+		}
+		if c.token != "" && !seen["t"+c.token] {
+			seen["t"+c.token] = true
+			tokens = append(tokens, c.token)
+		}
+	}
+	revs := make(map[string]int64, len(paths))
+	live := make(map[string]bool, len(tokens))
+	err := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		rows, err := s.pool.Query(ctx, `SELECT false, path, revision FROM scopes WHERE path = ANY($1::text[])
+			UNION ALL
+			SELECT true, id, 0 FROM tokens WHERE id = ANY($2::text[]) AND revoked_at IS NULL`, paths, tokens)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				isToken bool
+				key     string
+				rev     int64
+			)
+			if err := rows.Scan(&isToken, &key, &rev); err != nil {
+				return err
+			}
+			if isToken {
+				live[key] = true
+			} else {
+				revs[key] = rev
+			}
+		}
+		return rows.Err()
+	}()
+	err = s.dbErr("check what is cached", err)
+	for _, c := range batch {
+		c.err = err
+		if err == nil {
+			c.ok = c.token == "" || live[c.token]
+			for i, p := range c.paths {
+				if rev, ok := revs[p]; !ok || rev != c.revs[i] {
+					c.ok = false
+				}
+			}
+		}
+		close(c.done)
+	}
+}

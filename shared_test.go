@@ -1,0 +1,241 @@
+package envy_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/postgres"
+)
+
+// deafStore is a real PostgreSQL store whose notices reach nobody.
+type deafStore struct{ *postgres.Store }
+
+func (deafStore) Subscribe(func(envy.Notice)) (cancel func()) { return func() {} }
+
+// twoServers returns two services on one new PostgreSQL database, as two
+// servers sharing it, with an admin caller's context. The second hears no
+// notice at all, so whatever it serves right after a change made through
+// the first owes nothing to a notice.
+func twoServers(t *testing.T) (first, deaf *envy.Service, second *postgres.Store, ctx context.Context) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	open := func() *postgres.Store {
+		s, err := postgres.Open(context.Background(), url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	first, ctx = newServiceKeyed(t, open(), keyFile)
+	second = open()
+	deaf, _ = newServiceKeyed(t, deafStore{second}, keyFile)
+	return first, deaf, second, ctx
+}
+
+// resolved reads a resolved env as "NAME=value from scope; " in name order.
+func resolved(t *testing.T, svc *envy.Service, ctx context.Context, scope string) string {
+	t.Helper()
+	e, err := svc.Env(ctx, scope)
+	if err != nil {
+		t.Fatalf("Env(%s): %v", scope, err)
+	}
+	var b strings.Builder
+	for _, v := range e.Vars {
+		fmt.Fprintf(&b, "%s=%s from %s; ", v.Name, v.Value.Reveal(), v.From)
+	}
+	return b.String()
+}
+
+// own reads a scope's own vars as "NAME=value; " in name order.
+func own(t *testing.T, svc *envy.Service, ctx context.Context, scope string) string {
+	t.Helper()
+	l, err := svc.ListVars(ctx, scope, true)
+	if err != nil {
+		t.Fatalf("ListVars(%s): %v", scope, err)
+	}
+	var b strings.Builder
+	for _, v := range l.Items {
+		fmt.Fprintf(&b, "%s=%s; ", v.Name, v.Value.Reveal())
+	}
+	return b.String()
+}
+
+func inherit(t *testing.T, svc *envy.Service, ctx context.Context, scope string, parents ...string) {
+	t.Helper()
+	if _, _, err := svc.PutScope(ctx, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAWriteIsReadThroughAnotherServerAtOnce: servers on one PostgreSQL
+// database keep the scopes they read, yet a read that starts after a
+// write was acknowledged by another server sees it, with no notice to
+// help: each use of what a server keeps is checked against the database.
+// What it keeps is used (the scope cache's hits count) while nothing
+// changed.
+func TestAWriteIsReadThroughAnotherServerAtOnce(t *testing.T) {
+	first, deaf, _, ctx := twoServers(t)
+	setVar(t, first, ctx, "base", "A", "1")
+	setVar(t, first, ctx, "base", "B", "1")
+	setVar(t, first, ctx, "app", "C", "1")
+	inherit(t, first, ctx, "app", "base")
+
+	check := func(step, wantEnv, wantList string) {
+		t.Helper()
+		if got := resolved(t, deaf, ctx, "app"); got != wantEnv {
+			t.Errorf("%s: the other server's env is %q, want %q", step, got, wantEnv)
+		}
+		if got := own(t, deaf, ctx, "app"); got != wantList {
+			t.Errorf("%s: the other server's list is %q, want %q", step, got, wantList)
+		}
+	}
+	check("first read", "A=1 from base; B=1 from base; C=1 from app; ", "C=1; ")
+	hits := cacheStats(deaf, "scopes").Hits
+	check("nothing changed", "A=1 from base; B=1 from base; C=1 from app; ", "C=1; ")
+	if got := cacheStats(deaf, "scopes").Hits; got < hits+2 {
+		t.Errorf("reading again what did not change made %d hits of the scope cache, want 2", got-hits)
+	}
+
+	setVar(t, first, ctx, "base", "A", "2") // an inherited scope's var
+	check("an inherited var changed", "A=2 from base; B=1 from base; C=1 from app; ", "C=1; ")
+	setVar(t, first, ctx, "app", "C", "2") // the scope's own var
+	check("an own var changed", "A=2 from base; B=1 from base; C=2 from app; ", "C=2; ")
+
+	// Re-parented: app inherits other instead of base.
+	setVar(t, first, ctx, "other", "A", "3")
+	inherit(t, first, ctx, "app", "other")
+	check("re-parented", "A=3 from other; C=2 from app; ", "C=2; ")
+
+	// The inherited scope deleted and made again with other vars, while
+	// the other server keeps the old one.
+	inherit(t, first, ctx, "app")
+	if _, err := first.DeleteScope(ctx, "other", envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	setVar(t, first, ctx, "other", "D", "4")
+	inherit(t, first, ctx, "app", "other")
+	check("inherited scope deleted and made again", "C=2 from app; D=4 from other; ", "C=2; ")
+
+	// The scope itself deleted.
+	inherit(t, first, ctx, "app")
+	check("no longer inherits", "C=2 from app; ", "C=2; ")
+	if _, err := first.DeleteScope(ctx, "app", envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deaf.Env(ctx, "app"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Errorf("Env of a scope deleted through the other server: %v, want not found", err)
+	}
+	if _, err := deaf.ListVars(ctx, "app", false); envy.ErrorCode(err) != envy.ENotFound {
+		t.Errorf("ListVars of a scope deleted through the other server: %v, want not found", err)
+	}
+}
+
+// TestATokenRevokedThroughAnotherServerIsRefusedAtOnce: servers on one
+// PostgreSQL database keep the tokens they authenticated (the token
+// cache's hits count), yet one revoked through another server is refused
+// at once, with no notice to help; so is the token it minted.
+func TestATokenRevokedThroughAnotherServerIsRefusedAtOnce(t *testing.T) {
+	first, deaf, _, _ := twoServers(t)
+	bg := context.Background()
+	plain, created, err := first.Bootstrap(bg, "")
+	if err != nil || !created {
+		t.Fatalf("Bootstrap: %v, %v", created, err)
+	}
+	as := func(plain string) context.Context {
+		t.Helper()
+		tok, err := first.Authenticate(bg, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return envy.WithCaller(bg, &envy.Caller{Token: tok})
+	}
+	all := []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}
+	parent, parentPlain, err := first.CreateToken(as(plain), envy.TokenInput{Name: "ci", Permissions: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, childPlain, err := first.CreateToken(as(parentPlain), envy.TokenInput{Name: "child", Permissions: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, p := range []string{parentPlain, childPlain, parentPlain, childPlain} {
+		if _, err := deaf.Authenticate(bg, p); err != nil {
+			t.Fatalf("Authenticate on the other server: %v", err)
+		}
+	}
+	if st := cacheStats(deaf, "tokens"); st.Hits < 2 {
+		t.Errorf("authenticating each token twice made %d hits of the token cache, want 2", st.Hits)
+	}
+
+	if err := first.RevokeToken(as(plain), parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]string{"the revoked token": parentPlain, "the token it minted": childPlain} {
+		if _, err := deaf.Authenticate(bg, p); envy.ErrorCode(err) != envy.EUnauthenticated {
+			t.Errorf("%s on the other server, at once: %v, want unauthenticated", name, err)
+		}
+	}
+	if _, err := deaf.Authenticate(bg, plain); err != nil {
+		t.Errorf("a token not revoked: %v", err)
+	}
+}
+
+// TestChecksOfManyCallers: checks asked at once, which share queries, each
+// get their own answer.
+func TestChecksOfManyCallers(t *testing.T) {
+	first, _, store, ctx := twoServers(t)
+	setVar(t, first, ctx, "a", "X", "1")
+	setVar(t, first, ctx, "b", "X", "1")
+	revOf := func(p string) int64 {
+		sc, err := store.GetScope(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc.Revision
+	}
+	a, b := revOf("a"), revOf("b")
+	cases := []struct {
+		paths []string
+		revs  []int64
+		token string
+		want  bool
+	}{
+		{paths: []string{"a"}, revs: []int64{a}, want: true},
+		{paths: []string{"a", "b"}, revs: []int64{a, b}, want: true},
+		{paths: []string{"a", "b"}, revs: []int64{a, b + 1}},
+		{paths: []string{"b"}, revs: []int64{a}},
+		{paths: []string{"a", "gone"}, revs: []int64{a, a}},
+		{token: "nope"},
+	}
+	errs := make(chan error, 20*len(cases))
+	for range 20 {
+		for _, c := range cases {
+			go func() {
+				var got bool
+				var err error
+				if c.token != "" {
+					got, err = store.TokenLive(ctx, c.token)
+				} else {
+					got, err = store.CheckScopes(ctx, c.paths, c.revs)
+				}
+				if err == nil && got != c.want {
+					err = fmt.Errorf("check of %v %v %q = %v, want %v", c.paths, c.revs, c.token, got, c.want)
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 20 * len(cases) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
