@@ -18,39 +18,23 @@ const codeUnsupportedEncoding envy.Code = "apify.unsupported_content_encoding"
 // codes is the one table that maps the domain's error codes to Apify's
 // statuses and error types: those of Apify's API reference (ErrorType).
 // An empty message means the error's own, which never holds a value.
-var codes = dialect.Table{
-	Types: map[envy.Code]string{
-		envy.EBadRequest:             "invalid-input",
-		envy.EInvalid:                "invalid-input",
-		envy.EUnsupportedMedia:       "invalid-input",
-		codeUnsupportedEncoding:      "unsupported-content-encoding",
-		envy.ETooLarge:               "request-too-large",
-		codeNoToken:                  "token-not-valid",
-		envy.EUnauthenticated:        "token-not-valid",
-		envy.EForbidden:              "permission-denied",
-		envy.ENotFound:               "record-not-found",
-		envy.EConflict:               "record-not-unique",
-		envy.ERateLimited:            "rate-limit-exceeded",
-		envy.EInternal:               "internal-error",
-		envy.EUnavailable:            "service-unavailable",
-		dialect.CodeMethodNotAllowed: "method-not-allowed",
-		dialect.CodeNoRoute:          "record-not-found",
-	},
-	Status: map[envy.Code]int{
-		envy.EBadRequest:        http.StatusBadRequest,
-		envy.EInvalid:           http.StatusBadRequest,
-		envy.EUnsupportedMedia:  http.StatusBadRequest,
-		codeUnsupportedEncoding: http.StatusUnsupportedMediaType,
-		codeNoToken:             http.StatusUnauthorized,
-	},
-	Messages: map[envy.Code]string{
-		codeNoToken:           "Authentication token was not provided.",
-		envy.EUnauthenticated: "Authentication token is not valid.",
-		envy.ERateLimited:     "You have exceeded the rate limit; retry after the time in the Retry-After header.",
-		envy.EInternal:        "Internal server error",
-		envy.EUnavailable:     "The service is temporarily unavailable; retry after the time in the Retry-After header.",
-	},
-}
+var codes = dialect.Answers{
+	envy.EBadRequest:             {Type: "invalid-input", Status: http.StatusBadRequest},
+	envy.EInvalid:                {Type: "invalid-input", Status: http.StatusBadRequest},
+	envy.EUnsupportedMedia:       {Type: "invalid-input", Status: http.StatusBadRequest},
+	codeUnsupportedEncoding:      {Type: "unsupported-content-encoding", Status: http.StatusUnsupportedMediaType},
+	envy.ETooLarge:               {Type: "request-too-large"},
+	codeNoToken:                  {Type: "token-not-valid", Status: http.StatusUnauthorized, Message: "Authentication token was not provided."},
+	envy.EUnauthenticated:        {Type: "token-not-valid", Message: "Authentication token is not valid."},
+	envy.EForbidden:              {Type: "permission-denied"},
+	envy.ENotFound:               {Type: "record-not-found"},
+	envy.EConflict:               {Type: "record-not-unique"},
+	envy.ERateLimited:            {Type: "rate-limit-exceeded", Message: "You have exceeded the rate limit; retry after the time in the Retry-After header."},
+	envy.EInternal:               {Type: "internal-error", Message: "Internal server error"},
+	envy.EUnavailable:            {Type: "service-unavailable", Message: "The service is temporarily unavailable; retry after the time in the Retry-After header."},
+	dialect.CodeMethodNotAllowed: {Type: "method-not-allowed"},
+	dialect.CodeNoRoute:          {Type: "record-not-found"},
+}.Table()
 
 // errorJSON is Apify's error envelope.
 type errorJSON struct {

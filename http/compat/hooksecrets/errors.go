@@ -18,59 +18,24 @@ const (
 // Auth0 Management API's statuses, messages and errorCodes. Fixed messages
 // are those of Auth0's reference for the hook secrets endpoints; some go
 // on with what the error says (never a value).
-var errorTable = dialect.Table{
-	Types: map[envy.Code]string{
-		envy.EBadRequest:             "invalid_body",
-		envy.EInvalid:                "invalid_body",
-		envy.EUnauthenticated:        "invalid_token",
-		codeMissingToken:             "invalid_token",
-		envy.EForbidden:              "insufficient_scope",
-		envy.ENotFound:               "inexistent_hook",
-		codeSecretNotFound:           "inexistent_secret",
-		dialect.CodeMethodNotAllowed: "method_not_allowed",
-		dialect.CodeNoRoute:          "not_found",
-		envy.EConflict:               "secret_exists",
-		envy.EPrecondition:           "concurrent_update",
-		envy.ETooLarge:               "payload_too_large",
-		envy.EUnsupportedMedia:       "unsupported_media_type",
-		envy.ERateLimited:            "too_many_requests",
-		envy.EInternal:               "internal_error",
-		envy.EUnavailable:            "service_unavailable",
-	},
-	Status: map[envy.Code]int{
-		envy.EInvalid:      http.StatusBadRequest,
-		codeMissingToken:   http.StatusUnauthorized,
-		codeSecretNotFound: http.StatusNotFound,
-		envy.EPrecondition: http.StatusConflict,
-	},
-	Messages: map[envy.Code]string{
-		dialect.CodeNoRoute:          "Not Found",
-		envy.EBadRequest:             "Invalid request payload JSON format",
-		envy.EInvalid:                "Payload validation error",
-		envy.EUnauthenticated:        "Invalid token.",
-		codeMissingToken:             "Missing authentication",
-		envy.EForbidden:              "Insufficient scope: the token's permissions on this hook do not allow this request.",
-		envy.ENotFound:               "Hook not found.",
-		codeSecretNotFound:           "Secret not found",
-		dialect.CodeMethodNotAllowed: "Method not allowed",
-		envy.EConflict:               "Secret with the same name already exists",
-		envy.EPrecondition:           "The hook's secrets kept changing while the request ran; send it again.",
-		envy.ETooLarge:               "Payload content length greater than maximum allowed",
-		envy.EUnsupportedMedia:       "Unsupported media type",
-		envy.ERateLimited:            "Too many requests.",
-		envy.EInternal:               "Internal error",
-		envy.EUnavailable:            "Service unavailable",
-	},
-	Detail: map[envy.Code]bool{
-		envy.EBadRequest:             true,
-		envy.EInvalid:                true,
-		codeSecretNotFound:           true,
-		dialect.CodeMethodNotAllowed: true,
-		envy.EConflict:               true,
-		envy.ETooLarge:               true,
-		envy.EUnsupportedMedia:       true,
-	},
-}
+var errorTable = dialect.Answers{
+	envy.EBadRequest:             {Type: "invalid_body", Message: "Invalid request payload JSON format", Detail: true},
+	envy.EInvalid:                {Type: "invalid_body", Status: http.StatusBadRequest, Message: "Payload validation error", Detail: true},
+	envy.EUnauthenticated:        {Type: "invalid_token", Message: "Invalid token."},
+	codeMissingToken:             {Type: "invalid_token", Status: http.StatusUnauthorized, Message: "Missing authentication"},
+	envy.EForbidden:              {Type: "insufficient_scope", Message: "Insufficient scope: the token's permissions on this hook do not allow this request."},
+	envy.ENotFound:               {Type: "inexistent_hook", Message: "Hook not found."},
+	codeSecretNotFound:           {Type: "inexistent_secret", Status: http.StatusNotFound, Message: "Secret not found", Detail: true},
+	dialect.CodeMethodNotAllowed: {Type: "method_not_allowed", Message: "Method not allowed", Detail: true},
+	dialect.CodeNoRoute:          {Type: "not_found", Message: "Not Found"},
+	envy.EConflict:               {Type: "secret_exists", Message: "Secret with the same name already exists", Detail: true},
+	envy.EPrecondition:           {Type: "concurrent_update", Status: http.StatusConflict, Message: "The hook's secrets kept changing while the request ran; send it again."},
+	envy.ETooLarge:               {Type: "payload_too_large", Message: "Payload content length greater than maximum allowed", Detail: true},
+	envy.EUnsupportedMedia:       {Type: "unsupported_media_type", Message: "Unsupported media type", Detail: true},
+	envy.ERateLimited:            {Type: "too_many_requests", Message: "Too many requests."},
+	envy.EInternal:               {Type: "internal_error", Message: "Internal error"},
+	envy.EUnavailable:            {Type: "service_unavailable", Message: "Service unavailable"},
+}.Table()
 
 // errorJSON is the Auth0 Management API's error envelope.
 type errorJSON struct {

@@ -10,30 +10,22 @@ import (
 // answers with); statuses are the native ones. An empty message means the
 // error's own, which never holds a value; the others are fixed, such as
 // the seed's 401.
-var codes = dialect.Table{
-	Types: map[envy.Code]string{
-		envy.EBadRequest:             "BadRequestError",
-		envy.EUnauthenticated:        "UnauthorizedError",
-		envy.EForbidden:              "ForbiddenError",
-		envy.ENotFound:               "NotFoundError",
-		envy.EConflict:               "ConflictError",
-		envy.EPrecondition:           "PreconditionFailedError",
-		envy.ETooLarge:               "PayloadTooLargeError",
-		envy.EUnsupportedMedia:       "UnsupportedMediaTypeError",
-		envy.EInvalid:                "UnprocessableEntityError",
-		envy.ERateLimited:            "TooManyRequestsError",
-		envy.EInternal:               "InternalServerError",
-		envy.EUnavailable:            "ServiceUnavailableError",
-		dialect.CodeMethodNotAllowed: "MethodNotAllowedError",
-		dialect.CodeNoRoute:          "NotFoundError",
-	},
-	Messages: map[envy.Code]string{
-		envy.EUnauthenticated: "The request requires user authentication.",
-		envy.ERateLimited:     "Too Many Requests",
-		envy.EInternal:        "Internal Server Error",
-		envy.EUnavailable:     "Service Unavailable",
-	},
-}
+var codes = dialect.Answers{
+	envy.EBadRequest:             {Type: "BadRequestError"},
+	envy.EUnauthenticated:        {Type: "UnauthorizedError", Message: "The request requires user authentication."},
+	envy.EForbidden:              {Type: "ForbiddenError"},
+	envy.ENotFound:               {Type: "NotFoundError"},
+	envy.EConflict:               {Type: "ConflictError"},
+	envy.EPrecondition:           {Type: "PreconditionFailedError"},
+	envy.ETooLarge:               {Type: "PayloadTooLargeError"},
+	envy.EUnsupportedMedia:       {Type: "UnsupportedMediaTypeError"},
+	envy.EInvalid:                {Type: "UnprocessableEntityError"},
+	envy.ERateLimited:            {Type: "TooManyRequestsError", Message: "Too Many Requests"},
+	envy.EInternal:               {Type: "InternalServerError", Message: "Internal Server Error"},
+	envy.EUnavailable:            {Type: "ServiceUnavailableError", Message: "Service Unavailable"},
+	dialect.CodeMethodNotAllowed: {Type: "MethodNotAllowedError"},
+	dialect.CodeNoRoute:          {Type: "NotFoundError"},
+}.Table()
 
 // errorJSON is the seed's error envelope.
 type errorJSON struct {

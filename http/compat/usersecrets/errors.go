@@ -16,35 +16,22 @@ import (
 // errors, which never hold a value. The reference lists no 503; envy
 // answers an unreachable store with one and Retry-After, as its native API
 // does.
-var codes = dialect.Table{
-	Types: map[envy.Code]string{
-		envy.EBadRequest:             "invalid_request_error",
-		envy.ETooLarge:               "invalid_request_error",
-		envy.EUnsupportedMedia:       "invalid_request_error",
-		envy.EUnauthenticated:        "authentication_error",
-		envy.EForbidden:              "permission_error",
-		envy.ENotFound:               "not_found_error",
-		envy.EConflict:               "conflict_error",
-		envy.EPrecondition:           "conflict_error",
-		envy.EInvalid:                "validation_error",
-		envy.ERateLimited:            "rate_limit_error",
-		envy.EInternal:               "internal_error",
-		envy.EUnavailable:            "service_unavailable_error",
-		dialect.CodeMethodNotAllowed: "invalid_request_error",
-		dialect.CodeNoRoute:          "not_found_error",
-	},
-	Status: map[envy.Code]int{
-		envy.ETooLarge:         http.StatusBadRequest,
-		envy.EUnsupportedMedia: http.StatusBadRequest,
-		envy.EPrecondition:     http.StatusConflict,
-	},
-	Messages: map[envy.Code]string{
-		envy.EUnauthenticated: "Authentication failed",
-		envy.ERateLimited:     "Rate limited",
-		envy.EInternal:        "Internal server error",
-		envy.EUnavailable:     "Service temporarily unavailable",
-	},
-}
+var codes = dialect.Answers{
+	envy.EBadRequest:             {Type: "invalid_request_error"},
+	envy.ETooLarge:               {Type: "invalid_request_error", Status: http.StatusBadRequest},
+	envy.EUnsupportedMedia:       {Type: "invalid_request_error", Status: http.StatusBadRequest},
+	envy.EUnauthenticated:        {Type: "authentication_error", Message: "Authentication failed"},
+	envy.EForbidden:              {Type: "permission_error"},
+	envy.ENotFound:               {Type: "not_found_error"},
+	envy.EConflict:               {Type: "conflict_error"},
+	envy.EPrecondition:           {Type: "conflict_error", Status: http.StatusConflict},
+	envy.EInvalid:                {Type: "validation_error"},
+	envy.ERateLimited:            {Type: "rate_limit_error", Message: "Rate limited"},
+	envy.EInternal:               {Type: "internal_error", Message: "Internal server error"},
+	envy.EUnavailable:            {Type: "service_unavailable_error", Message: "Service temporarily unavailable"},
+	dialect.CodeMethodNotAllowed: {Type: "invalid_request_error"},
+	dialect.CodeNoRoute:          {Type: "not_found_error"},
+}.Table()
 
 // errorJSON is the seed's canonical error envelope, members in the seed's
 // (alphabetical) order; errors only when there are any, as the seed's

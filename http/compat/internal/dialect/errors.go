@@ -35,6 +35,28 @@ type Entry struct {
 	Detail  bool
 }
 
+// Answers are a dialect's error table as it is written: each code's Entry
+// on one line, a Status of 0 meaning the native one (see Table.Status).
+type Answers map[envy.Code]Entry
+
+// Table is the Table of the answers.
+func (as Answers) Table() Table {
+	t := Table{Types: map[envy.Code]string{}, Status: map[envy.Code]int{}, Messages: map[envy.Code]string{}, Detail: map[envy.Code]bool{}}
+	for code, e := range as {
+		t.Types[code] = e.Type
+		if e.Status != 0 {
+			t.Status[code] = e.Status
+		}
+		if e.Message != "" {
+			t.Messages[code] = e.Message
+		}
+		if e.Detail {
+			t.Detail[code] = true
+		}
+	}
+	return t
+}
+
 // entry returns the table's entry for code, and whether it has one.
 func (t *Table) entry(code envy.Code) (Entry, bool) {
 	typ, ok := t.Types[code]
