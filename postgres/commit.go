@@ -80,17 +80,13 @@ func (s *Store) commitRound(ops []*op) (later []*op) {
 	return nil
 }
 
-// runBatch applies ops in one transaction and commits it (see tx1), again
-// when it lost a race that PostgreSQL resolved by aborting it. The
-// callers' contexts don't count: their ops are taken, and each waits for
-// its real outcome.
+// runBatch applies ops in one transaction and commits it, again when it
+// lost a race that PostgreSQL resolved by aborting it. The callers'
+// contexts don't count: their ops are taken, and each waits for its real
+// outcome.
 func (s *Store) runBatch(ops []*op) (later []*op, err error) {
 	for attempt := 0; ; attempt++ {
-		err = s.tx1(context.Background(), "write", func(t *txn) error {
-			var err error
-			later, err = t.applyBatch(ops)
-			return err
-		})
+		later, err = s.runBatchOnce(ops)
 		if retryable(err) && attempt < 5 {
 			continue
 		}
@@ -102,27 +98,55 @@ func (s *Store) runBatch(ops []*op) (later []*op, err error) {
 	}
 }
 
-// applyBatch applies the ops in order inside t:
+func (s *Store) runBatchOnce(ops []*op) ([]*op, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), txTimeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, s.dbErr("write", err)
+	}
+	defer conn.Release()
+	later, err := s.applyBatch(ctx, conn.Conn(), ops)
+	if err != nil {
+		// Whatever failed came before the COMMIT, which PostgreSQL then
+		// skipped; the transaction is still open, aborted.
+		if !conn.Conn().IsClosed() {
+			conn.Exec(ctx, `ROLLBACK`)
+		}
+		if retryable(err) {
+			return nil, err
+		}
+		return nil, s.dbErr("write", err)
+	}
+	return later, nil
+}
+
+// applyBatch applies the ops in order in one transaction on conn, which
+// it begins and commits in the round trips it needs anyway:
 //
-//   - it takes the advisory lock of every scope the writes change, in the
+//   - BEGIN, the advisory lock of every scope the writes change, in the
 //     order of the locks' keys, so that two servers' batches can't each
-//     hold a lock the other waits for, and reads those scopes, in one
-//     round trip;
+//     hold a lock the other waits for, and the state of those scopes, in
+//     one round trip;
 //   - it checks each write against the state the writes before it leave
 //     (storeutil.Prepare): a stale write, or one whose IfRevision fails,
 //     gets its error and is left out, the others go on;
 //   - it takes the batch's revisions with one UPDATE of the revision row,
 //     the last lock it takes (see the package comment), each write the
 //     next number in queue order;
-//   - and it queues every statement (scopes, vars, history, audit) and
-//     the notices in one pgx.Batch, which tx1 sends before the COMMIT.
+//   - and it sends every statement (scopes, vars, history, audit), the
+//     notices and the COMMIT in one round trip.
 //
 // A write that depends on its scope's revision (IfRevision, WholeScope,
 // or one that changes nothing and answers the current revision) can't be
 // checked against a scope that an earlier write of this batch changed,
 // whose revision is not taken yet: it is returned in later, for the next
 // transaction.
-func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
+func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (later []*op, err error) {
+	// The statements of the batch are queued, never run one by one: the
+	// txn has no Tx.
+	b := &pgx.Batch{}
+	t := &txn{ctx: ctx, now: storeutil.Now(), pending: b}
 	var paths []string
 	for _, o := range ops {
 		o.Arg.res, o.Arg.err = envy.WriteResult{}, nil
@@ -131,9 +155,12 @@ func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
 		}
 	}
 	slices.Sort(paths)
-	state, err := t.lockAndLoadAll(slices.Compact(paths))
+	state, err := lockAndLoad(ctx, conn, slices.Compact(paths))
 	if err != nil {
 		return nil, err
+	}
+	if len(paths) == 0 {
+		b.Queue(`BEGIN`) // audit entries alone: one round trip in all
 	}
 
 	// What each applied write does; its revision is the base + k.
@@ -181,11 +208,9 @@ func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
 		}
 	}
 
-	b := &pgx.Batch{}
-	t.pending = b
 	var base int64 // the revision before the batch's first
 	if n > 0 {
-		if err := t.QueryRow(t.ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
+		if err := conn.QueryRow(ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
 			return nil, err
 		}
 		base -= n
@@ -235,6 +260,10 @@ func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
 	}
+	if n == 0 && len(entries) == 0 {
+		// Nothing to write: every write was stale, or changed nothing.
+		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
+	}
 
 	if len(scopes) > 0 {
 		queueScopes(b, scopes, created, at)
@@ -244,6 +273,13 @@ func (t *txn) applyBatch(ops []*op) (later []*op, err error) {
 			hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
 	}
 	if err := t.audit(entries, 0); err != nil {
+		return nil, err
+	}
+	for _, n := range t.notices {
+		b.Queue(`SELECT pg_notify($1, $2)`, channel, encodeNotice(n))
+	}
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return later, nil
@@ -274,20 +310,22 @@ func after(cur *envy.ScopeVars, w *envy.Write, eff []storeutil.Effect, now time.
 	return sv
 }
 
-// lockAndLoadAll takes the locks of the scopes at paths (see lockScope),
-// in the order of their keys, and reads them with their vars, in one
-// round trip. A scope that does not exist is missing from the map.
-func (t *txn) lockAndLoadAll(paths []string) (map[string]*envy.ScopeVars, error) {
+// lockAndLoad begins a transaction on conn, takes the locks of the
+// scopes at paths (see lockScope), in the order of their keys, and reads
+// them with their vars, in one round trip. A scope that does not exist is
+// missing from the map. With no paths it does nothing.
+func lockAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[string]*envy.ScopeVars, error) {
+	m := map[string]*envy.ScopeVars{}
 	if len(paths) == 0 {
-		return map[string]*envy.ScopeVars{}, nil
+		return m, nil
 	}
-	var m map[string]*envy.ScopeVars
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	b.Queue(`SELECT pg_advisory_xact_lock(l.k)
 		FROM (SELECT DISTINCT hashtextextended(p, 0) AS k FROM unnest($1::text[]) AS p ORDER BY 1) AS l`, paths)
 	// A statement of its own, after the locks: under READ COMMITTED it
 	// sees what committed before it began, so every write that held one
-	// of these locks before us.
+	// of these locks before.
 	b.Queue(`SELECT `+scopeVarsColumns+`
 		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
 		WHERE s.path = ANY($1::text[])
@@ -296,7 +334,7 @@ func (t *txn) lockAndLoadAll(paths []string) (map[string]*envy.ScopeVars, error)
 		m, err = scanScopeVars(rows)
 		return err
 	})
-	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return m, nil
