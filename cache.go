@@ -7,7 +7,7 @@ import (
 
 // CacheStats tells how one of the Service's caches does, for metrics.
 type CacheStats struct {
-	Name       string // "tokens", "env", "scopes" or "no_consumers"
+	Name       string // "tokens", "env", "scopes", "plaintext" or "no_consumers"
 	Hits       uint64 // lookups that found a usable entry
 	Misses     uint64 // lookups that did not
 	Evictions  uint64 // entries pushed out to stay under the bound
@@ -19,7 +19,8 @@ type CacheStats struct {
 // CacheStats returns the statistics of the Service's caches, for the
 // metrics endpoint.
 func (s *Service) CacheStats() []CacheStats {
-	return []CacheStats{s.tokens.stats("tokens"), s.envs.stats("env"), s.scopes.stats("scopes"), s.noConsumers.stats("no_consumers")}
+	return []CacheStats{s.tokens.stats("tokens"), s.envs.stats("env"), s.scopes.stats("scopes"), s.replies.stats("plaintext"),
+		s.noConsumers.stats("no_consumers")}
 }
 
 // lru is a map bounded by an estimate of the bytes its entries hold: it
@@ -38,6 +39,12 @@ type lru[K comparable, V any] struct {
 	gen   uint64
 
 	hits, misses, evictions uint64
+
+	// tags, when set, names what an entry depends on (the scopes of a
+	// reply), and byTag finds the entries of a tag without a scan
+	// (removeTagged).
+	tags  func(V) []string
+	byTag map[string]map[K]struct{}
 }
 
 type lruEntry[K comparable, V any] struct {
@@ -119,6 +126,31 @@ func (c *lru[K, V]) put(gen uint64, k K, v V, size int) {
 	}
 	c.m[k] = c.order.PushFront(&lruEntry[K, V]{key: k, val: v, size: size})
 	c.size += size
+	if c.tags != nil {
+		for _, t := range c.tags(v) {
+			if c.byTag[t] == nil {
+				c.byTag[t] = make(map[K]struct{})
+			}
+			c.byTag[t][k] = struct{}{}
+		}
+	}
+}
+
+// newTaggedLRU is newLRU with entries found by tag (removeTagged).
+func newTaggedLRU[K comparable, V any](limit int, tags func(V) []string) *lru[K, V] {
+	c := newLRU[K, V](limit)
+	c.tags, c.byTag = tags, make(map[string]map[K]struct{})
+	return c
+}
+
+// removeTagged forgets every entry tagged t, without a scan of the others.
+func (c *lru[K, V]) removeTagged(t string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k := range c.byTag[t] {
+		c.removeLocked(k)
+	}
 }
 
 // remove forgets k.
@@ -157,15 +189,25 @@ func (c *lru[K, V]) clear() {
 	defer c.mu.Unlock()
 	c.gen++
 	clear(c.m)
+	clear(c.byTag)
 	c.order.Init()
 	c.size = 0
 }
 
 func (c *lru[K, V]) removeLocked(k K) {
 	if el, ok := c.m[k]; ok {
-		c.size -= el.Value.(*lruEntry[K, V]).size
+		e := el.Value.(*lruEntry[K, V])
+		c.size -= e.size
 		c.order.Remove(el)
 		delete(c.m, k)
+		if c.tags != nil {
+			for _, t := range c.tags(e.val) {
+				delete(c.byTag[t], k)
+				if len(c.byTag[t]) == 0 {
+					delete(c.byTag, t)
+				}
+			}
+		}
 	}
 }
 

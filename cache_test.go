@@ -97,3 +97,60 @@ func TestCachesInvalidate(t *testing.T) {
 		t.Errorf("invalidateAll left %d tokens", st.Entries)
 	}
 }
+
+// TestReplyCacheIsKeyedByLayers checks the plaintext cache without the
+// notices that evict it: a reply is served again only for the very layers,
+// at the very revisions, it was encoded from, and invalidate finds the
+// replies of a scope by tag, inherited layers included.
+func TestReplyCacheIsKeyedByLayers(t *testing.T) {
+	c := newReplyCache(1 << 20)
+	builds := 0
+	read := func(path string, layers ...layerRev) string {
+		t.Helper()
+		rev := int64(0)
+		for _, l := range layers {
+			rev = max(rev, l.rev)
+		}
+		r, err := c.cached(replyKey{"env", "json", path}, layers, rev, func() ([]byte, error) {
+			builds++
+			return fmt.Appendf(nil, "%s@%v", path, layers), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.Body)
+	}
+	base1, base2, app1, app2 := layerRev{"base", 1}, layerRev{"base", 2}, layerRev{"app", 1}, layerRev{"app", 3}
+	want := func(got, wantBody string, wantBuilds int) {
+		t.Helper()
+		if got != wantBody || builds != wantBuilds {
+			t.Errorf("got %q after %d builds, want %q after %d", got, builds, wantBody, wantBuilds)
+		}
+	}
+	want(read("app", base1, app1), "app@[{base 1} {app 1}]", 1)
+	want(read("app", base1, app1), "app@[{base 1} {app 1}]", 1) // a hit
+	want(read("app", base2, app1), "app@[{base 2} {app 1}]", 2) // an inherited layer changed
+	want(read("app", base2, app2), "app@[{base 2} {app 3}]", 3)
+	want(read("app", app2), "app@[{app 3}]", 4) // inherits nothing any more
+	want(read("app", base2, app2), "app@[{base 2} {app 3}]", 5)
+	read("other", layerRev{"other", 1})
+	c.invalidate("base")
+	if st := c.stats("plaintext"); st.Entries != 1 || len(c.byTag) != 1 {
+		t.Errorf("after invalidate(base): %d entries, tags %v; want other's only", st.Entries, c.byTag)
+	}
+	want(read("app", base2, app2), "app@[{base 2} {app 3}]", 7)
+	c.clear()
+	if st := c.stats("plaintext"); st.Entries != 0 || st.Bytes != 0 || len(c.byTag) != 0 {
+		t.Errorf("after clear: %+v, tags %v", st, c.byTag)
+	}
+
+	off := newReplyCache(-1)
+	for range 2 {
+		if _, err := off.cached(replyKey{"env", "json", "app"}, []layerRev{app1}, 1, func() ([]byte, error) { return []byte("x"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := off.stats("plaintext"); st.Entries != 0 || st.Hits != 0 || st.Misses != 0 {
+		t.Errorf("a cache turned off: %+v", st)
+	}
+}

@@ -24,38 +24,13 @@ type Env struct {
 // order, then its own vars. It needs reveal on the scope and on every
 // scope it inherits from.
 func (s *Service) Env(ctx context.Context, path string) (Env, error) {
-	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
-		return Env{}, err
-	}
-	tree, err := s.scopeTree(ctx, path)
+	r, err := s.envLayers(ctx, path)
 	if err != nil {
 		return Env{}, err
 	}
-	if tree[path] == nil {
-		return Env{}, scopeNotFound(path)
-	}
-	t := CallerFrom(ctx).Token
-	for p := range tree {
-		if !can(t, ActReveal, p) {
-			s.Refused(ctx, "reveal", p, 403)
-			// Not naming p: the caller may not even be allowed to read it.
-			return Env{}, Errorf(EForbidden, "scope %s inherits a scope that this token may not reveal", path)
-		}
-	}
-	merged, rev, err := s.resolve(path, tree)
+	out, err := s.openEnv(path, r)
 	if err != nil {
 		return Env{}, err
-	}
-	plain, err := s.openMany(len(merged), func(i int) (string, string, int64, []byte) {
-		v := &merged[i]
-		return v.Scope, v.Name, v.Version, v.Sealed
-	})
-	if err != nil {
-		return Env{}, err
-	}
-	out := Env{Scope: path, Revision: rev, Vars: make([]EnvVar, len(merged))}
-	for i, v := range merged {
-		out.Vars[i] = EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
 	}
 	if err := s.revealed(ctx, path, nil); err != nil {
 		return Env{}, err
@@ -63,8 +38,48 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 	return out, nil
 }
 
+// envLayers checks that the caller may reveal the resolved env of path
+// (the scope and every scope it inherits from) and returns it, sealed.
+func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error) {
+	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
+		return nil, err
+	}
+	tree, err := s.scopeTree(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if tree[path] == nil {
+		return nil, scopeNotFound(path)
+	}
+	t := CallerFrom(ctx).Token
+	for p := range tree {
+		if !can(t, ActReveal, p) {
+			s.Refused(ctx, "reveal", p, 403)
+			// Not naming p: the caller may not even be allowed to read it.
+			return nil, Errorf(EForbidden, "scope %s inherits a scope that this token may not reveal", path)
+		}
+	}
+	return s.resolve(path, tree)
+}
+
+// openEnv opens the values of a resolved env.
+func (s *Service) openEnv(path string, r *resolved) (Env, error) {
+	plain, err := s.openMany(len(r.vars), func(i int) (string, string, int64, []byte) {
+		v := &r.vars[i]
+		return v.Scope, v.Name, v.Version, v.Sealed
+	})
+	if err != nil {
+		return Env{}, err
+	}
+	out := Env{Scope: path, Revision: r.rev, Vars: make([]EnvVar, len(r.vars))}
+	for i, v := range r.vars {
+		out.Vars[i] = EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
+	}
+	return out, nil
+}
+
 // resolved is a scope's merged vars as of the layers it was merged from;
-// it holds sealed values only.
+// it holds sealed values only. It is shared, read-only, once cached.
 type resolved struct {
 	layers []layerRev    // in merge order
 	vars   []resolvedVar // sorted by name
@@ -127,7 +142,7 @@ func (r *resolved) size(path string) int {
 // then the scope's own vars, later layers winning. Each layer is sorted by
 // name, so this is a merge of sorted lists, not a map and a sort; and the
 // result is kept until one of the layers changes (reads are the hot path).
-func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]resolvedVar, int64, error) {
+func (s *Service) resolve(path string, tree map[string]*ScopeVars) (*resolved, error) {
 	var layers []*ScopeVars
 	var walk func(p string, depth int) error
 	walk = func(p string, depth int) error {
@@ -144,7 +159,7 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]resolvedVa
 		return nil
 	}
 	if err := walk(path, 0); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	same := func(r *resolved) bool {
 		return slices.EqualFunc(r.layers, layers, func(l layerRev, sv *ScopeVars) bool {
@@ -152,7 +167,7 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]resolvedVa
 		})
 	}
 	if r, ok := s.envs.get(path, same); ok {
-		return r.vars, r.rev, nil
+		return r, nil
 	}
 	gen := s.envs.generation()
 	var vars []*StoredVar
@@ -183,7 +198,7 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) ([]resolvedVa
 		r.vars[i] = resolvedVar{Scope: v.Scope, Name: v.Name, Version: v.Version, Secret: v.Secret, Sealed: v.Sealed}
 	}
 	s.envs.put(gen, path, r, r.size(path))
-	return r.vars, r.rev, nil
+	return r, nil
 }
 
 func treeRevision(tree map[string]*ScopeVars) int64 {

@@ -19,10 +19,12 @@ func (s *Service) onNotice(n Notice) {
 	switch n.Kind {
 	case NoticeScope:
 		s.scopes.invalidate(n.Scope, n.Revision)
+		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, false)
 	case NoticeScopeMeta: // inherits changed, or the scope is gone
 		s.scopes.invalidate(n.Scope, n.Revision)
 		s.envs.invalidate(n.Scope)
+		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, true)
 	case NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
@@ -37,6 +39,7 @@ func (s *Service) onNotice(n Notice) {
 		s.tokens.invalidateAll()
 		s.envs.invalidateAll()
 		s.scopes.clear()
+		s.replies.clear()
 		s.noConsumers.clear()
 		go s.hub.resync()
 	}

@@ -20,6 +20,9 @@ type Service struct {
 	tokens tokenCache // by the SHA-256 of the plaintext
 	envs   envCache   // resolved envs by scope path
 	scopes scopeCache // scopes by path, on a shared store that offers checks
+	// replies holds encoded replies of the hot reads, plaintext included
+	// (Options.PlaintextCacheBytes).
+	replies replyCache
 	// noConsumers holds scopes seen without live consumers; consumer
 	// notices remove them.
 	noConsumers *lru[string, struct{}]
@@ -69,6 +72,11 @@ type Options struct {
 	TokenCacheBytes int
 	EnvCacheBytes   int
 	ScopeCacheBytes int
+	// PlaintextCacheBytes bounds the cache of encoded resolved envs and
+	// masked var lists (EnvReply, VarListReply), which hold plaintext
+	// values; 0 means the default (8 MB), < 0 no cache: every read opens
+	// and encodes its values.
+	PlaintextCacheBytes int
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -77,7 +85,10 @@ const (
 	defaultTokenCacheBytes = 4 << 20  // some 10,000 tokens
 	defaultEnvCacheBytes   = 16 << 20 // some 80,000 resolved vars
 	defaultScopeCacheBytes = 32 << 20 // some 100,000 vars, as SQLite's own
-	noConsumersBytes       = 1 << 20  // some 10,000 scopes
+	// DefaultPlaintextCacheBytes is the default bound of the plaintext
+	// cache: some 2,000 replies of 50 vars.
+	DefaultPlaintextCacheBytes = 8 << 20
+	noConsumersBytes           = 1 << 20 // some 10,000 scopes
 )
 
 // NewService returns a Service over store and keys. Call Close to flush
@@ -116,6 +127,9 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	if opts.ScopeCacheBytes == 0 {
 		opts.ScopeCacheBytes = defaultScopeCacheBytes
 	}
+	if opts.PlaintextCacheBytes == 0 {
+		opts.PlaintextCacheBytes = DefaultPlaintextCacheBytes
+	}
 	s := &Service{
 		store:     store,
 		keys:      keys,
@@ -128,6 +142,7 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 
 		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *resolved](opts.EnvCacheBytes)},
+		replies:     newReplyCache(opts.PlaintextCacheBytes),
 		noConsumers: newLRU[string, struct{}](noConsumersBytes),
 	}
 	s.hub = newHub(s)

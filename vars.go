@@ -121,6 +121,21 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (VarLi
 	if err != nil {
 		return VarList{}, err
 	}
+	out, err := s.listVars(path, sv, reveal)
+	if err != nil {
+		return VarList{}, err
+	}
+	if reveal {
+		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
+			return VarList{}, err
+		}
+	}
+	return out, nil
+}
+
+// listVars opens a scope's own vars for a list, secrets masked unless
+// reveal.
+func (s *Service) listVars(path string, sv *ScopeVars, reveal bool) (VarList, error) {
 	// A list is a hot read: its values are opened together and its masks
 	// built in one buffer, a few allocations in all (openMany).
 	plain, err := s.openMany(len(sv.Vars), func(i int) (string, string, int64, []byte) {
@@ -148,11 +163,6 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (VarLi
 			start, ends = ends[0], ends[1:]
 		}
 		out.Items[i] = viewOf(&sv.Vars[i], &plain[i], &masks[i], reveal)
-	}
-	if reveal {
-		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
-			return VarList{}, err
-		}
 	}
 	return out, nil
 }

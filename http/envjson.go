@@ -27,6 +27,23 @@ func writeEnvJSON(w http.ResponseWriter, env envy.Env) {
 	envBufs.Put(bp)
 }
 
+// writeReply writes the reply that read encodes into a pooled buffer (or
+// takes from the service's plaintext cache), with its revision as ETag.
+func writeReply(w http.ResponseWriter, contentType string, read func(b []byte) (envy.EncodedReply, error)) error {
+	bp := envBufs.Get().(*[]byte)
+	defer envBufs.Put(bp)
+	rep, err := read((*bp)[:0])
+	if err != nil {
+		return err
+	}
+	wire.SetETag(w, rep.Revision)
+	wire.WriteBytes(w, contentType, http.StatusOK, rep.Body)
+	if !rep.Cached {
+		*bp = rep.Body[:0] // keep the grown buffer
+	}
+	return nil
+}
+
 func appendEnvJSON(b []byte, env envy.Env) []byte {
 	b = append(b, `{"scope":`...)
 	b = appendJSONString(b, env.Scope)

@@ -125,6 +125,13 @@ func (s *Server) handleListVars(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !reveal {
+		return writeReply(w, wire.ContentTypeJSON, func(b []byte) (envy.EncodedReply, error) {
+			return s.svc.VarListReply(r.Context(), r.PathValue("path"), "json", b, func(b []byte, vl envy.VarList) ([]byte, error) {
+				return appendVarListJSON(b, vl), nil
+			})
+		})
+	}
 	vl, err := s.svc.ListVars(r.Context(), r.PathValue("path"), reveal)
 	if err != nil {
 		return err
@@ -316,25 +323,26 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	env, err := s.svc.Env(r.Context(), r.PathValue("path"))
-	if err != nil {
-		return err
-	}
-	wire.SetETag(w, env.Revision)
+	contentType := "text/plain; charset=utf-8"
 	if format == "json" {
-		writeEnvJSON(w, env)
-		return nil
+		contentType = wire.ContentTypeJSON
 	}
-	kvs := make([]dotenv.KV, 0, len(env.Vars))
-	for _, v := range env.Vars {
-		kvs = append(kvs, dotenv.KV{Name: v.Name, Value: v.Value.Reveal()})
-	}
-	var buf bytes.Buffer
-	if err := dotenv.WriteFormat(&buf, dotenv.Format(format), kvs); err != nil {
-		return err
-	}
-	wire.WriteBytes(w, "text/plain; charset=utf-8", http.StatusOK, buf.Bytes())
-	return nil
+	return writeReply(w, contentType, func(b []byte) (envy.EncodedReply, error) {
+		return s.svc.EnvReply(r.Context(), r.PathValue("path"), format, b, func(b []byte, env envy.Env) ([]byte, error) {
+			if format == "json" {
+				return appendEnvJSON(b, env), nil
+			}
+			kvs := make([]dotenv.KV, 0, len(env.Vars))
+			for _, v := range env.Vars {
+				kvs = append(kvs, dotenv.KV{Name: v.Name, Value: v.Value.Reveal()})
+			}
+			buf := bytes.NewBuffer(b)
+			if err := dotenv.WriteFormat(buf, dotenv.Format(format), kvs); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
+		})
+	})
 }
 
 // History and rollback.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,6 +55,7 @@ type serverConfig struct {
 	shutdownDelay    time.Duration
 	auditRetention   time.Duration
 	maxConsumers     int
+	plaintextCache   int
 	// HTTP limits (issue 11), passed to envyhttp.Options.
 	maxConns           int
 	maxWatchesPerToken int
@@ -98,6 +100,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
 	f.DurationVar(&c.auditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries are kept; older ones are deleted")
+	f.IntVar(&c.plaintextCache, "plaintext-cache-bytes", envy.DefaultPlaintextCacheBytes, "bytes of encoded resolved envs and masked lists kept in memory, plaintext included; 0 turns the cache off")
 	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
 	f.IntVar(&c.maxConns, "max-conns", 0, "most connections served at once (0: the open-file limit less 256); beyond, a few more answer only /healthz, /readyz and /metrics")
 	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
@@ -145,6 +148,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.auditRetention < time.Hour {
 		return fmt.Errorf("invalid --audit-retention %v: must be at least 1h", c.auditRetention)
+	}
+	if c.plaintextCache < 0 {
+		return fmt.Errorf("invalid --plaintext-cache-bytes %d: must be 0 (off) or positive", c.plaintextCache)
 	}
 	if c.maxConsumers < 1 {
 		return fmt.Errorf("invalid --max-consumers %d: must be at least 1", c.maxConsumers)
@@ -325,7 +331,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	keys.SetReopen(reopenMasterKey(c))
 
 	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log,
-		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers})
+		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1)})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

@@ -1,0 +1,118 @@
+package envy
+
+import (
+	"context"
+	"slices"
+)
+
+// EncodedReply is a read's reply as an API encodes it, for the hot reads
+// whose encoding the plaintext cache keeps (EnvReply, VarListReply).
+type EncodedReply struct {
+	Revision int64
+	// Body is the encoding. When Cached it is the plaintext cache's copy,
+	// shared with other readers: write it, never change it. Otherwise it
+	// is what the encoder returned, the caller's to reuse.
+	Body   []byte
+	Cached bool
+}
+
+// replyCache keeps the encoded replies of resolved envs and masked var
+// lists, by what they are (kind, format) and scope path, bounded in bytes:
+// the plaintext cache. A reply holds plaintext (all of a resolved env,
+// the non-secret values and the masks of a list), so it can be turned off
+// (Options.PlaintextCacheBytes). An entry is good while the layers it was
+// encoded from are at the same revisions, as in the envCache: a changed
+// layer, inherits included, takes a new revision, so an entry never serves
+// a stale value, whether or not the change's notice has evicted it yet.
+// Every notice of a change evicts the replies that include the scope, so
+// that plaintext does not outlive its version in memory longer than it
+// must. The cache only saves opening and encoding: the caller is
+// authorized, and a reveal audited, on every read.
+type replyCache struct{ *lru[replyKey, *reply] }
+
+type replyKey struct{ kind, format, path string }
+
+type reply struct {
+	layers []layerRev // shared with the resolved env it was encoded from
+	paths  []string   // the layers' paths, its tags
+	body   []byte
+}
+
+func newReplyCache(limit int) replyCache {
+	return replyCache{newTaggedLRU[replyKey](limit, func(r *reply) []string { return r.paths })}
+}
+
+// invalidate forgets the replies that include scope.
+func (c replyCache) invalidate(scope string) { c.removeTagged(scope) }
+
+// cached returns the encoded reply for key when it was encoded from
+// layers, or else encodes one with build and keeps a copy of it.
+func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build func() ([]byte, error)) (EncodedReply, error) {
+	if c.limit == 0 { // off: not even a lookup to count
+		b, err := build()
+		return EncodedReply{Revision: rev, Body: b}, err
+	}
+	if r, ok := c.get(key, func(r *reply) bool { return slices.Equal(r.layers, layers) }); ok {
+		return EncodedReply{Revision: rev, Body: r.body, Cached: true}, nil
+	}
+	gen := c.generation()
+	b, err := build()
+	if err != nil {
+		return EncodedReply{}, err
+	}
+	r := &reply{layers: layers, paths: make([]string, len(layers)), body: slices.Clone(b)}
+	size := 200 + len(key.kind) + len(key.format) + len(key.path) + len(b)
+	for i, l := range layers {
+		r.paths[i] = l.path
+		size += 64 + len(l.path) // and its tag
+	}
+	c.put(gen, key, r, size)
+	return EncodedReply{Revision: rev, Body: b}, nil
+}
+
+// EnvReply is Env encoded by encode, which appends the encoding of env
+// to b; format names the encoding (one encoder per format name). The
+// encoding is kept in the plaintext cache, so that the next read of the
+// same scope, while none of its layers changes, skips opening the values
+// and encoding them. Every call is authorized and its reveal audited as
+// Env's is: the reply is returned only once its audit entry is durable.
+func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, env Env) ([]byte, error)) (EncodedReply, error) {
+	r, err := s.envLayers(ctx, path)
+	if err != nil {
+		return EncodedReply{}, err
+	}
+	out, err := s.replies.cached(replyKey{"env", format, path}, r.layers, r.rev, func() ([]byte, error) {
+		env, err := s.openEnv(path, r)
+		if err != nil {
+			return nil, err
+		}
+		return encode(b, env)
+	})
+	if err != nil {
+		return EncodedReply{}, err
+	}
+	if err := s.revealed(ctx, path, nil); err != nil {
+		return EncodedReply{}, err
+	}
+	return out, nil
+}
+
+// VarListReply is ListVars, secrets masked, encoded by encode as
+// EnvReply's is, and kept in the plaintext cache the same way.
+func (s *Service) VarListReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, vl VarList) ([]byte, error)) (EncodedReply, error) {
+	if err := s.readAuth(ctx, path, "vars.list", nil, false); err != nil {
+		return EncodedReply{}, err
+	}
+	sv, err := s.ownVars(ctx, path)
+	if err != nil {
+		return EncodedReply{}, err
+	}
+	layers := []layerRev{{path: path, rev: sv.Scope.Revision}}
+	return s.replies.cached(replyKey{"vars", format, path}, layers, sv.Scope.Revision, func() ([]byte, error) {
+		vl, err := s.listVars(path, sv, false)
+		if err != nil {
+			return nil, err
+		}
+		return encode(b, vl)
+	})
+}
