@@ -286,6 +286,68 @@ func TestAFailingOpFailsOnlyItself(t *testing.T) {
 	}
 }
 
+// TestAFailedCommitFailsOnlyItsOwnWrite makes the COMMIT of a batch fail
+// for real, with a deferred foreign key that PostgreSQL checks at COMMIT
+// and nowhere before (here on the history's actor: one write's actor is
+// not in the table it references): the batch runs again one write per
+// transaction, and only the write that breaks the constraint fails; the
+// others commit, each with its own revision, and none is acknowledged
+// that did not commit.
+func TestAFailedCommitFailsOnlyItsOwnWrite(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `CREATE TABLE actors (name TEXT PRIMARY KEY);
+		INSERT INTO actors VALUES ('good');
+		ALTER TABLE history ADD CONSTRAINT history_actor FOREIGN KEY (actor) REFERENCES actors (name) DEFERRABLE INITIALLY DEFERRED`); err != nil {
+		t.Fatal(err)
+	}
+	b := block(t, s, url, context.Background(), false)
+	var ws []envy.Write
+	for i := range 6 {
+		actor := "good"
+		if i == 3 {
+			actor = "poison"
+		}
+		ws = append(ws, envy.Write{Scope: "app", Actor: actor, CreateScope: true, Changes: []envy.VarChange{setChange(fmt.Sprintf("V%d", i), "x", nil)}})
+	}
+	out := queue(t, s, ws...)
+	b.release()
+	revs := map[int64]bool{}
+	for i, c := range out {
+		o := <-c
+		if i == 3 {
+			if o.err == nil {
+				t.Errorf("the write whose COMMIT fails was acknowledged: %+v", o.res)
+			}
+			continue
+		}
+		if o.err != nil {
+			t.Errorf("write %d: %v", i, o.err)
+			continue
+		}
+		revs[o.res.Revision] = true
+	}
+	if s.split.Load() != 1 {
+		t.Errorf("%d batches ran op by op, want 1", s.split.Load())
+	}
+	if varOf(t, s, "app", "V3") != nil {
+		t.Error("the write whose COMMIT failed is in")
+	}
+	for i := range 6 {
+		if v := varOf(t, s, "app", fmt.Sprintf("V%d", i)); (v != nil) != (i != 3) {
+			t.Errorf("V%d = %+v", i, v)
+		}
+	}
+	if rev, _ := s.Revision(context.Background()); rev != 5 || len(revs) != 5 {
+		t.Errorf("Revision = %d, %d revisions answered; want 5 of each: the failed write gives its number back", rev, len(revs))
+	}
+}
+
 // TestACancelledCallerGetsTheRealOutcome: a caller whose context ends
 // while its write waits in the queue is told so and the write never runs;
 // one whose write was already taken into a batch waits for that batch and
