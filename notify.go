@@ -56,21 +56,20 @@ type Notifier interface {
 // keep caches of scopes and tokens all the same: a notice from another
 // server comes a moment after its commit, too late for a read that starts
 // once that commit was acknowledged, so every use of a cached scope or
-// token is checked first. Both checks read the database in one snapshot
-// taken after the call began; they are cheap (an index lookup of a
-// revision or a revocation), and a store may answer the checks of many
-// callers with one query.
+// token is checked first. A check reads the database in one snapshot
+// taken after the call began; it is cheap (index lookups of revisions and
+// of a revocation), and a store may answer the checks of many callers
+// with one query.
 type Checker interface {
-	// CheckScopes reports whether every scope in paths still is at the
-	// revision at the same index of revs: false when any changed or is
-	// gone. Every change to a scope, its inherits included, takes a new
-	// revision, and revisions never repeat, so equal revisions mean the
-	// same scope with the same vars.
-	CheckScopes(ctx context.Context, paths []string, revs []int64) (bool, error)
-	// TokenLive reports whether the token with this id exists and is not
-	// revoked. (A token's other fields never change; expiry is the
-	// caller's to check.)
-	TokenLive(ctx context.Context, id string) (bool, error)
+	// Check reports whether every scope in paths still is at the revision
+	// at the same index of revs (scopesOK, true when paths is empty): not
+	// when any changed or is gone. Every change to a scope, its inherits
+	// included, takes a new revision, and revisions never repeat, so equal
+	// revisions mean the same scope with the same vars. When token is not
+	// empty it also reports whether the token with that id exists and is
+	// not revoked (tokenLive); a token's other fields never change, and
+	// its expiry is the caller's to check.
+	Check(ctx context.Context, paths []string, revs []int64, token string) (scopesOK, tokenLive bool, err error)
 }
 
 // Broadcast fans notices out to subscribers. Stores embed it to implement

@@ -6,7 +6,7 @@ import "context"
 // shared with other servers that offers checks (Checker): PostgreSQL.
 // Another server's change reaches this one as a notice a moment after it
 // commits, so an entry is never trusted on the notice's word: every use of
-// a cached tree is first checked against the store (CheckScopes), one
+// a cached tree is first checked against the store (Checker.Check), one
 // cheap query instead of reading every var again. Notices only evict
 // early, to free memory. A store that is not shared keeps its own cache
 // of scopes (SQLite's follows every commit as it happens), and this one
@@ -51,31 +51,52 @@ func (c scopeCache) invalidate(path string, rev int64) {
 	c.removeWhen(path, func(sv *ScopeVars) bool { return sv.Scope.Revision < rev })
 }
 
+// checkedTree is the cached tree of a request's scope as checked by
+// authentication: nil tree when the check found it changed.
+type checkedTree struct {
+	path string
+	tree map[string]*ScopeVars
+}
+
 // scopeTree returns the scope at path and every scope it inherits, as
 // Store.ScopeTree does: one consistent state, as of a moment after the
-// call began. On a shared store that offers checks, the tree comes from
-// the scope cache once the store confirmed that each of its scopes is
+// request began. On a shared store that offers checks, the tree comes
+// from the scope cache once the store confirmed that each of its scopes is
 // still at the cached revision; otherwise (and on any other store) from
-// the store.
+// the store. One query checks every scope of the tree in one snapshot:
+// all at their cached revisions means the tree is as cached, since a
+// scope's inherits, the tree's shape, change only with a new revision of
+// the scope. The request's first read of its own scope may use the check
+// that authentication made with the token (AuthenticateFor).
 func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*ScopeVars, error) {
 	if s.checker == nil {
 		return s.store.ScopeTree(ctx, path)
 	}
-	if tree, paths, revs, ok := s.scopes.tree(path); ok {
-		// One query checks every scope of the tree in one snapshot: all
-		// at their cached revisions means the tree is as cached, since a
-		// scope's inherits, the tree's shape, change only with a new
-		// revision of the scope.
-		current, err := s.checker.CheckScopes(ctx, paths, revs)
-		if err != nil {
-			return nil, err
+	var checked *checkedTree // by authentication, for this request
+	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+		if checked = c.checked.Swap(nil); checked != nil && checked.path != path {
+			checked = nil
 		}
-		s.scopes.count(current)
-		if current {
-			return tree, nil
-		}
-	} else {
+	}
+	switch {
+	case checked != nil && checked.tree != nil:
+		s.scopes.count(true)
+		return checked.tree, nil
+	case checked != nil: // the check found it changed: read it
 		s.scopes.count(false)
+	default:
+		if tree, paths, revs, ok := s.scopes.tree(path); ok {
+			current, _, err := s.checker.Check(ctx, paths, revs, "")
+			if err != nil {
+				return nil, err
+			}
+			s.scopes.count(current)
+			if current {
+				return tree, nil
+			}
+		} else {
+			s.scopes.count(false)
+		}
 	}
 	tree, err := s.store.ScopeTree(ctx, path)
 	if err != nil {

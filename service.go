@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -244,6 +245,10 @@ type Caller struct {
 	Token     *Token
 	RequestID string
 	Client    string
+
+	// checked is the tree of the request's scope, checked together with
+	// the token (AuthenticateFor), for the request's first read of it.
+	checked atomic.Pointer[checkedTree]
 }
 
 type callerKey struct{}

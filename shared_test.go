@@ -188,6 +188,44 @@ func TestATokenRevokedThroughAnotherServerIsRefusedAtOnce(t *testing.T) {
 	}
 }
 
+// TestAuthenticationChecksTheRequestsScope: a request about a scope has
+// its token and the scope's cached tree checked together, and its read of
+// that tree uses the check: the tree as kept when it had not changed, the
+// tree read again when it had, through another server, before the request.
+func TestAuthenticationChecksTheRequestsScope(t *testing.T) {
+	first, deaf, _, ctx := twoServers(t)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVar(t, first, ctx, "base", "A", "1")
+	setVar(t, first, ctx, "app", "B", "1")
+	inherit(t, first, ctx, "app", "base")
+	request := func() string { // as the HTTP layer authenticates, then reads
+		t.Helper()
+		c := &envy.Caller{}
+		rctx := envy.WithCaller(context.Background(), c)
+		tok, err := deaf.AuthenticateFor(rctx, plain, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Token = tok
+		return resolved(t, deaf, rctx, "app")
+	}
+	request() // keeps the token and the tree
+	hits := cacheStats(deaf, "scopes").Hits
+	if got, want := request(), "A=1 from base; B=1 from app; "; got != want {
+		t.Errorf("env %q, want %q", got, want)
+	}
+	if got := cacheStats(deaf, "scopes").Hits; got != hits+1 {
+		t.Errorf("a request about a scope that did not change made %d hits of the scope cache, want 1", got-hits)
+	}
+	setVar(t, first, ctx, "base", "A", "2")
+	if got, want := request(), "A=2 from base; B=1 from app; "; got != want {
+		t.Errorf("after a change through the other server, env %q, want %q", got, want)
+	}
+}
+
 // TestChecksOfManyCallers: checks asked at once, which share queries, each
 // get their own answer.
 func TestChecksOfManyCallers(t *testing.T) {
@@ -219,12 +257,10 @@ func TestChecksOfManyCallers(t *testing.T) {
 	for range 20 {
 		for _, c := range cases {
 			go func() {
-				var got bool
-				var err error
+				scopesOK, live, err := store.Check(ctx, c.paths, c.revs, c.token)
+				got := scopesOK
 				if c.token != "" {
-					got, err = store.TokenLive(ctx, c.token)
-				} else {
-					got, err = store.CheckScopes(ctx, c.paths, c.revs)
+					got = scopesOK && live
 				}
 				if err == nil && got != c.want {
 					err = fmt.Errorf("check of %v %v %q = %v, want %v", c.paths, c.revs, c.token, got, c.want)

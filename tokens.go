@@ -101,20 +101,30 @@ func tokenSize(t *Token) int {
 // tokenCacheTTL bounds how long a cached token is trusted. Token notices
 // clear the cache at once. On a shared store a notice comes a moment
 // after the commit, so there a cached token is checked against the store
-// on every use instead (Checker.TokenLive), and on a shared store without
+// on every use instead (Checker.Check), and on a shared store without
 // checks the cache is not used at all.
 const tokenCacheTTL = 2 * time.Second
 
 // Authenticate returns the token whose plaintext is given; EUnauthenticated
 // when it is malformed, unknown, expired or revoked.
 func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, error) {
+	return s.AuthenticateFor(ctx, plaintext, "")
+}
+
+// AuthenticateFor is Authenticate for a request about scope (its path, or
+// "" for none). On a shared store where a cached token is checked on each
+// use, the same check covers the cached tree of scope, and the request's
+// first read of that tree (for the caller in ctx) uses it: one round trip
+// for both. The check is made after the request began, so the tree is as
+// fresh as a read of its own.
+func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) (*Token, error) {
 	if !ValidTokenFormat(plaintext) {
 		return nil, Errorf(EUnauthenticated, "missing or malformed token")
 	}
 	sum := sha256.Sum256([]byte(plaintext))
 	key := string(sum[:])
 	now := s.now()
-	tok, err := s.cachedToken(ctx, key, now)
+	tok, err := s.cachedToken(ctx, key, now, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +153,11 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*Token, e
 
 // cachedToken returns the cached token of hash key when it may be used
 // as it is, nil when it must be read from the store. On a shared store
-// with checks, the store confirms first that the token is still live:
-// its revocation through another server counts at once.
-func (s *Service) cachedToken(ctx context.Context, key string, now time.Time) (*Token, error) {
+// with checks, the store confirms first that the token is still live (its
+// revocation through another server counts at once), and in the same
+// check whether the cached tree of scope is current, which it leaves for
+// the request's first read of it.
+func (s *Service) cachedToken(ctx context.Context, key string, now time.Time, scope string) (*Token, error) {
 	if s.checker == nil {
 		c, _ := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
 		return c.tok, nil // nil when not cached
@@ -155,7 +167,15 @@ func (s *Service) cachedToken(ctx context.Context, key string, now time.Time) (*
 		s.tokens.count(false)
 		return nil, nil
 	}
-	live, err := s.checker.TokenLive(ctx, c.tok.ID)
+	var (
+		tree  map[string]*ScopeVars
+		paths []string
+		revs  []int64
+	)
+	if scope != "" {
+		tree, paths, revs, _ = s.scopes.tree(scope)
+	}
+	current, live, err := s.checker.Check(ctx, paths, revs, c.tok.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +183,12 @@ func (s *Service) cachedToken(ctx context.Context, key string, now time.Time) (*
 	if !live { // read it again: the store says why it is refused
 		s.tokens.remove(key)
 		return nil, nil
+	}
+	if caller, ok := ctx.Value(callerKey{}).(*Caller); ok && tree != nil {
+		if !current {
+			tree = nil
+		}
+		caller.checked.Store(&checkedTree{path: scope, tree: tree})
 	}
 	return c.tok, nil
 }

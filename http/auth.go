@@ -48,7 +48,9 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	if token == "" {
 		return nil, s.authFailed(ctx, r, client, envy.Errorf(envy.EUnauthenticated, "a bearer token is required"))
 	}
-	tok, err := s.svc.Authenticate(ctx, token)
+	// With the scope the route is about: on a shared store, the check of
+	// a cached token also checks that scope's cached tree.
+	tok, err := s.svc.AuthenticateFor(ctx, token, r.PathValue("path"))
 	if err != nil {
 		if envy.ErrorCode(err) != envy.EUnauthenticated {
 			// The store is down or the like: not the client's fault.

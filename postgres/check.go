@@ -29,33 +29,25 @@ type checks struct {
 	running bool // a goroutine is sending queries; it stops once the queue is empty
 }
 
-// check is one caller's: scopes at revisions, or a token.
+// check is one caller's: scopes at revisions, a token, or both.
 type check struct {
 	paths []string
 	revs  []int64
 	token string
 
-	ok   bool
-	err  error
-	done chan struct{}
+	scopesOK, tokenLive bool
+	err                 error
+	done                chan struct{}
 }
 
-// CheckScopes reports whether every scope in paths is still at the
-// revision at the same index of revs (a scope deleted is not).
-func (s *Store) CheckScopes(ctx context.Context, paths []string, revs []int64) (bool, error) {
-	return s.check(ctx, &check{paths: paths, revs: revs})
-}
-
-// TokenLive reports whether the token exists and is not revoked.
-func (s *Store) TokenLive(ctx context.Context, id string) (bool, error) {
-	return s.check(ctx, &check{token: id})
-}
-
-func (s *Store) check(ctx context.Context, c *check) (bool, error) {
+// Check reports whether every scope in paths is still at the revision at
+// the same index of revs (a scope deleted is not), and whether the token,
+// when given, exists and is not revoked.
+func (s *Store) Check(ctx context.Context, paths []string, revs []int64, token string) (scopesOK, tokenLive bool, err error) {
 	if s.closed.Load() {
-		return false, storeutil.ErrClosed()
+		return false, false, storeutil.ErrClosed()
 	}
-	c.done = make(chan struct{})
+	c := &check{paths: paths, revs: revs, token: token, done: make(chan struct{})}
 	q := &s.checks
 	q.mu.Lock()
 	q.queue = append(q.queue, c)
@@ -67,9 +59,9 @@ func (s *Store) check(ctx context.Context, c *check) (bool, error) {
 	}
 	select {
 	case <-c.done:
-		return c.ok, c.err
+		return c.scopesOK, c.tokenLive, c.err
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return false, false, ctx.Err()
 	}
 }
 
@@ -142,10 +134,10 @@ func (s *Store) checkBatch(batch []*check) {
 	for _, c := range batch {
 		c.err = err
 		if err == nil {
-			c.ok = c.token == "" || live[c.token]
+			c.scopesOK, c.tokenLive = true, live[c.token]
 			for i, p := range c.paths {
 				if rev, ok := revs[p]; !ok || rev != c.revs[i] {
-					c.ok = false
+					c.scopesOK = false
 				}
 			}
 		}
