@@ -136,7 +136,7 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 	}
 	changes := bulkChanges(kvs, secret)
 	kept := 0
-	if !replace && w.unconditional(before) {
+	if !replace && w.canSkip(before) {
 		// A var that already has the value (and flag) asked for is left
 		// out, so that it takes no new version; when none is left, nothing
 		// is written: no revision, no workload restarted. Only what this

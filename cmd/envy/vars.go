@@ -153,7 +153,7 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 				return err
 			}
 			in := v.input(cmd, &value)
-			if w.unconditional(before) {
+			if w.canSkip(before) {
 				// The var as it is: when it already holds what is asked
 				// for, nothing is written (no revision, no restart).
 				cur, err := c.GetVar(cmd.Context(), scope, name, false)
@@ -367,11 +367,10 @@ func (w *scopeWrite) addFlags(cmd *cobra.Command) {
 	addIfMatch(cmd, &w.ifMatch)
 }
 
-// unconditional reports whether the write goes ahead whatever the scope
-// holds: the scope exists (at revision before) and the write is not bound
-// to another revision. Only then can what the scope holds be compared
-// first, and a write that changes nothing be left out.
-func (w scopeWrite) unconditional(before int64) bool {
+// canSkip reports whether a write that would change nothing can be left
+// out: the scope exists (at revision before) and the write is not bound to
+// another revision, so what the scope holds can be compared first.
+func (w scopeWrite) canSkip(before int64) bool {
 	return before > 0 && (w.ifMatch == 0 || w.ifMatch == before)
 }
 
