@@ -197,9 +197,15 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			c.res = none
 			continue
 		}
+		for i := range eff {
+			if eff[i].Old != nil {
+				old := *eff[i].Old // the state below may change in place
+				eff[i].Old = &old
+			}
+		}
 		apps = append(apps, applied{c: c, eff: eff, created: cur == nil})
+		state[w.Scope] = after(cur, changed[w.Scope], w, eff, t.now)
 		changed[w.Scope] = true
-		state[w.Scope] = after(cur, w, eff, t.now)
 	}
 	n := int64(len(apps))
 	for _, a := range apps {
@@ -275,8 +281,14 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err
 	}
-	for _, n := range t.notices {
-		b.Queue(`SELECT pg_notify($1, $2)`, channel, encodeNotice(n))
+	if len(t.notices) > 0 {
+		// One statement for all, its rows in the array's order: one
+		// pg_notify per notice, in revision order.
+		payloads := make([]string, len(t.notices))
+		for i, n := range t.notices {
+			payloads[i] = encodeNotice(n)
+		}
+		b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
 	}
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -288,8 +300,17 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 // after is a scope's state once a write's effects apply to cur (nil: the
 // write creates it), for the writes after it in the batch to be checked
 // against. Its revisions are not known yet, and not needed: a write that
-// depends on them waits for the next transaction.
-func after(cur *envy.ScopeVars, w *envy.Write, eff []storeutil.Effect, now time.Time) *envy.ScopeVars {
+// depends on them waits for the next transaction. When own, cur is this
+// batch's own copy, made by an earlier call, and a write that only sets
+// vars cur has changes it in place: a hot scope's writes don't copy all
+// its vars each.
+func after(cur *envy.ScopeVars, own bool, w *envy.Write, eff []storeutil.Effect, now time.Time) *envy.ScopeVars {
+	if own && replacesOnly(cur.Vars, eff) {
+		for _, e := range eff {
+			*storeutil.Find(cur.Vars, e.Name) = storeutil.NewVar(w.Scope, w.Actor, e, 0, now)
+		}
+		return cur
+	}
 	next := make(map[string]*envy.StoredVar, len(eff))
 	for _, e := range eff {
 		if e.Delete {
@@ -308,6 +329,16 @@ func after(cur *envy.ScopeVars, w *envy.Write, eff []storeutil.Effect, now time.
 	}
 	sv.Scope.VarCount = len(sv.Vars)
 	return sv
+}
+
+// replacesOnly reports whether every effect sets a var that vars has.
+func replacesOnly(vars []envy.StoredVar, eff []storeutil.Effect) bool {
+	for _, e := range eff {
+		if e.Delete || storeutil.Find(vars, e.Name) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // lockAndLoad begins a transaction on conn, takes the locks of the
