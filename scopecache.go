@@ -99,6 +99,9 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*Scope
 		}
 	}
 	tree, err := s.store.ScopeTree(ctx, path)
+	if ErrorCode(err) == ENotFound {
+		s.scopes.remove(path) // deleted: its snapshot would only be checked again
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -135,6 +135,9 @@ func TestAWriteIsReadThroughAnotherServerAtOnce(t *testing.T) {
 	if _, err := deaf.ListVars(ctx, "app", false); envy.ErrorCode(err) != envy.ENotFound {
 		t.Errorf("ListVars of a scope deleted through the other server: %v, want not found", err)
 	}
+	if st := cacheStats(deaf, "scopes"); st.Entries != 2 { // base and other, not app
+		t.Errorf("the scope cache keeps %d scopes once app is found deleted, want 2", st.Entries)
+	}
 }
 
 // TestATokenRevokedThroughAnotherServerIsRefusedAtOnce: servers on one
