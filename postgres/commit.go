@@ -155,7 +155,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		}
 	}
 	slices.Sort(paths)
-	state, err := lockAndLoad(ctx, conn, slices.Compact(paths))
+	state, err := beginAndLoad(ctx, conn, slices.Compact(paths))
 	if err != nil {
 		return nil, err
 	}
@@ -341,11 +341,11 @@ func replacesOnly(vars []envy.StoredVar, eff []storeutil.Effect) bool {
 	return true
 }
 
-// lockAndLoad begins a transaction on conn, takes the locks of the
+// beginAndLoad begins a transaction on conn, takes the locks of the
 // scopes at paths (see lockScope), in the order of their keys, and reads
 // them with their vars, in one round trip. A scope that does not exist is
 // missing from the map. With no paths it does nothing.
-func lockAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[string]*envy.ScopeVars, error) {
+func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[string]*envy.ScopeVars, error) {
 	m := map[string]*envy.ScopeVars{}
 	if len(paths) == 0 {
 		return m, nil
