@@ -88,21 +88,20 @@ func (s *Store) runChecks() {
 // tokens asked about that are live.
 func (s *Store) checkBatch(batch []*check) {
 	var paths, tokens []string
-	seen := make(map[string]bool)
+	revs := make(map[string]int64) // first the paths asked about, then their revisions
+	live := make(map[string]bool)  // likewise for tokens
 	for _, c := range batch {
 		for _, p := range c.paths {
-			if !seen["s"+p] {
-				seen["s"+p] = true
+			if _, seen := revs[p]; !seen {
+				revs[p] = -1 // stays so for a scope gone: no revision is negative
 				paths = append(paths, p)
 			}
 		}
-		if c.token != "" && !seen["t"+c.token] {
-			seen["t"+c.token] = true
+		if _, seen := live[c.token]; c.token != "" && !seen {
+			live[c.token] = false
 			tokens = append(tokens, c.token)
 		}
 	}
-	revs := make(map[string]int64, len(paths))
-	live := make(map[string]bool, len(tokens))
 	err := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 		defer cancel()
@@ -136,9 +135,7 @@ func (s *Store) checkBatch(batch []*check) {
 		if err == nil {
 			c.scopesOK, c.tokenLive = true, live[c.token]
 			for i, p := range c.paths {
-				if rev, ok := revs[p]; !ok || rev != c.revs[i] {
-					c.scopesOK = false
-				}
+				c.scopesOK = c.scopesOK && revs[p] == c.revs[i]
 			}
 		}
 		close(c.done)
