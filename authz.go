@@ -138,28 +138,51 @@ func validAction(a Action) bool {
 // MatchGlob reports whether a scope path matches a glob: "*" matches one
 // segment, "**" any number of segments, none included.
 func MatchGlob(glob, path string) bool {
-	return matchSegs(strings.Split(glob, "/"), strings.Split(path, "/"))
+	// Every request checks a few globs: walk the segments in place rather
+	// than split both strings.
+	return matchSegs(segs{s: glob}, segs{s: path})
 }
 
-func matchSegs(g, p []string) bool {
-	for len(g) > 0 {
-		if g[0] == "**" {
-			if len(g) == 1 {
+// segs is what is left of a path's segments, as strings.Split would give
+// them: "" is one empty segment; done, none.
+type segs struct {
+	s    string
+	done bool
+}
+
+func (x segs) next() (string, segs) {
+	if i := strings.IndexByte(x.s, '/'); i >= 0 {
+		return x.s[:i], segs{s: x.s[i+1:]}
+	}
+	return x.s, segs{done: true}
+}
+
+func matchSegs(g, p segs) bool {
+	for !g.done {
+		head, rest := g.next()
+		if head == "**" {
+			if rest.done {
 				return true
 			}
-			for i := 0; i <= len(p); i++ {
-				if matchSegs(g[1:], p[i:]) {
+			for q := p; ; _, q = q.next() {
+				if matchSegs(rest, q) {
 					return true
 				}
+				if q.done {
+					return false
+				}
 			}
+		}
+		if p.done {
 			return false
 		}
-		if len(p) == 0 || (g[0] != "*" && g[0] != p[0]) {
+		seg, prest := p.next()
+		if head != "*" && head != seg {
 			return false
 		}
-		g, p = g[1:], p[1:]
+		g, p = rest, prest
 	}
-	return len(p) == 0
+	return p.done
 }
 
 // globCovers reports whether every path that glob a matches is matched by
