@@ -27,9 +27,11 @@ type auditItem struct {
 // auditLoop writes audit entries that belong to no write transaction
 // (reveals and refusals) in batches: whatever queued while the last batch
 // was being committed goes in the next one (group commit), so reveals that
-// wait for their entry share one disk write.
+// wait for their entry share one disk write. When the last batch had
+// callers waiting, the loop lingers a moment for them (auditLinger).
 func (s *Service) auditLoop() {
 	defer close(s.auditDone)
+	prev := 0 // callers of the last batch
 	for it := range s.audit {
 		var batch []AuditEntry
 		var waiting []chan struct{}
@@ -48,11 +50,13 @@ func (s *Service) auditLoop() {
 			}
 		}
 		add(it)
+		open := true
 	drain:
 		for len(batch) < 512 {
 			select {
 			case it, ok := <-s.audit:
 				if !ok {
+					open = false
 					break drain
 				}
 				add(it)
@@ -60,6 +64,16 @@ func (s *Service) auditLoop() {
 				break drain
 			}
 		}
+		if open && prev >= 2 {
+			// The last batch's callers were answered a moment ago and
+			// most are on their way back with their next reveal: without
+			// this wait they would miss this batch, and the reveals
+			// would split into cohorts that each pay a commit, and its
+			// fsync, for a fraction of them.
+			want := min(len(callers)+prev, 512)
+			s.lingerAudit(add, func() bool { return len(callers) >= want || len(batch) >= 512 })
+		}
+		prev = len(callers)
 		var err error
 		if len(batch) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -76,6 +90,36 @@ func (s *Service) auditLoop() {
 		}
 	}
 }
+
+// lingerAudit adds what comes to the audit queue until enough, none came
+// for the linger's gap, the linger's most has passed or the queue closed.
+func (s *Service) lingerAudit(add func(auditItem), enough func() bool) {
+	gap, most := s.auditLinger[0], s.auditLinger[1]
+	start := time.Now()
+	for !enough() {
+		wait := min(gap, most-time.Since(start))
+		if wait <= 0 {
+			return
+		}
+		select {
+		case it, ok := <-s.audit:
+			if !ok {
+				return
+			}
+			add(it)
+		case <-time.After(wait):
+			return
+		}
+	}
+}
+
+// How long the audit loop lingers for more reveals before a commit
+// (Service.auditLinger): it stops once none came for the gap, and never
+// waits longer than the max.
+const (
+	auditLingerGap = 200 * time.Microsecond
+	auditLingerMax = time.Millisecond
+)
 
 // sameBucket reports whether two aggregated refusals add up in one row.
 func sameBucket(a, b AuditEntry) bool {

@@ -1,9 +1,21 @@
 package envy
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // TakeTurn takes the turn that a write of names in path waits for once
 // writers contend (turns.go), for tests.
 func (s *Service) TakeTurn(ctx context.Context, path string, names []string, whole bool) (release func(), err error) {
 	return s.turns.take(ctx, turnKey(path, names, whole))
 }
+
+// SetAuditLinger sets how long the audit loop lingers for more reveals
+// (the gap, and the most in all), for tests; call it before any reveal.
+func (s *Service) SetAuditLinger(gap, most time.Duration) {
+	s.auditLinger = [2]time.Duration{gap, most}
+}
+
+// AuditQueued is how many audit items wait for the audit loop, for tests.
+func (s *Service) AuditQueued() int { return len(s.audit) }

@@ -28,11 +28,14 @@ type Service struct {
 	// notices remove them.
 	noConsumers *lru[string, struct{}]
 
-	audit     chan auditItem // reveals and refusals, written in batches
-	auditDone chan struct{}
-	closeOnce sync.Once
-	stopSweep chan struct{} // closed by Close
-	sweepDone chan struct{}
+	audit chan auditItem // reveals and refusals, written in batches
+	// auditLinger is how long the audit loop waits for more reveals after
+	// a batch that had callers: the gap, and the most in all.
+	auditLinger [2]time.Duration
+	auditDone   chan struct{}
+	closeOnce   sync.Once
+	stopSweep   chan struct{} // closed by Close
+	sweepDone   chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
@@ -132,14 +135,15 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		opts.PlaintextCacheBytes = DefaultPlaintextCacheBytes
 	}
 	s := &Service{
-		store:     store,
-		keys:      keys,
-		opts:      opts,
-		log:       opts.Logger,
-		audit:     make(chan auditItem, 4096),
-		auditDone: make(chan struct{}),
-		stopSweep: make(chan struct{}),
-		sweepDone: make(chan struct{}),
+		store:       store,
+		keys:        keys,
+		opts:        opts,
+		log:         opts.Logger,
+		audit:       make(chan auditItem, 4096),
+		auditLinger: [2]time.Duration{auditLingerGap, auditLingerMax},
+		auditDone:   make(chan struct{}),
+		stopSweep:   make(chan struct{}),
+		sweepDone:   make(chan struct{}),
 
 		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *resolved](opts.EnvCacheBytes)},

@@ -40,6 +40,18 @@ func (s *copyingStore) TokenByHash(ctx context.Context, hash []byte) (envy.Token
 
 func newCacheService(t *testing.T, opts envy.Options) (*envy.Service, *copyingStore, context.Context) {
 	t.Helper()
+	var store *copyingStore
+	svc, ctx := newServiceOver(t, opts, func(db *sqlite.Store) envy.Store {
+		store = &copyingStore{Store: db}
+		return store
+	})
+	return svc, store, ctx
+}
+
+// newServiceOver returns a Service over a new SQLite store as wrap wraps
+// it, and a context whose caller is a global admin.
+func newServiceOver(t *testing.T, opts envy.Options, wrap func(*sqlite.Store) envy.Store) (*envy.Service, context.Context) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "envy.db"))
@@ -56,11 +68,10 @@ func newCacheService(t *testing.T, opts envy.Options) (*envy.Service, *copyingSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &copyingStore{Store: db}
-	svc := envy.NewService(store, keys, opts)
+	svc := envy.NewService(wrap(db), keys, opts)
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
-	return svc, store, envy.WithCaller(ctx, &envy.Caller{Token: admin})
+	return svc, envy.WithCaller(ctx, &envy.Caller{Token: admin})
 }
 
 func cacheStats(svc *envy.Service, name string) envy.CacheStats {
