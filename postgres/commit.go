@@ -357,12 +357,12 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 	// A statement of its own, after the locks: under READ COMMITTED it
 	// sees what committed before it began, so every write that held one
 	// of these locks before.
-	b.Queue(`SELECT `+scopeVarsColumns+`
+	b.Queue(`SELECT `+storeutil.ScopeVarsColumns+`
 		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
 		WHERE s.path = ANY($1::text[])
 		ORDER BY s.path, v.name`, paths).Query(func(rows pgx.Rows) error {
 		var err error
-		m, err = scanScopeVars(rows)
+		m, err = storeutil.ScanScopeVars(rows)
 		return err
 	})
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {

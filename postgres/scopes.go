@@ -17,88 +17,6 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// scopeVarsColumns are what scanScopeVars reads: a scope, and one of its
-// vars or NULLs (the LEFT JOIN's row of a scope without vars).
-const scopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
-	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by`
-
-// scanScopeVars reads rows of scopeVarsColumns, ordered by path then name,
-// into one ScopeVars per scope.
-func scanScopeVars(rows pgx.Rows) (map[string]*envy.ScopeVars, error) {
-	defer rows.Close()
-	out := make(map[string]*envy.ScopeVars)
-	actors := map[string]string{} // one copy of each updated_by string
-	for rows.Next() {
-		var (
-			sc                 envy.Scope
-			inherits           string
-			sc0, sc1           int64
-			id, name, desc, by *string
-			sealed             []byte
-			secret             *bool
-			ver, rev, vc0, vc1 *int64
-		)
-		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
-			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
-			return nil, err
-		}
-		sv := out[sc.Path]
-		if sv == nil {
-			sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(sc0), storeutil.FromNanos(sc1)
-			var err error
-			if sc.Inherits, err = storeutil.ParseList[string](inherits); err != nil {
-				return nil, err
-			}
-			sv = &envy.ScopeVars{Scope: sc}
-			out[sc.Path] = sv
-		}
-		if name == nil {
-			continue
-		}
-		actor, ok := actors[*by]
-		if !ok {
-			actor = *by
-			actors[actor] = actor
-		}
-		sv.Vars = append(sv.Vars, envy.StoredVar{
-			ID: *id, Scope: sv.Scope.Path, Name: *name, Sealed: sealed, Secret: *secret, Description: *desc,
-			Version: *ver, Revision: *rev, CreatedAt: storeutil.FromNanos(*vc0), UpdatedAt: storeutil.FromNanos(*vc1), UpdatedBy: actor,
-		})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, sv := range out {
-		sv.Scope.VarCount = len(sv.Vars)
-	}
-	return out, nil
-}
-
-// lockAndLoad takes the scope's lock (see lockScope) and reads it with its
-// vars, nil when it does not exist, in one round trip.
-func (t *txn) lockAndLoad(path string) (*envy.ScopeVars, error) {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, path)
-	b.Queue(`SELECT `+scopeVarsColumns+`
-		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
-		WHERE s.path = $1
-		ORDER BY v.name`, path)
-	br := t.SendBatch(t.ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
-	m, err := scanScopeVars(rows)
-	if err != nil {
-		return nil, err
-	}
-	return m[path], br.Close()
-}
-
 // GetScope returns the scope at path with its VarCount.
 func (s *Store) GetScope(ctx context.Context, path string) (envy.Scope, error) {
 	if s.closed.Load() {
@@ -184,7 +102,7 @@ func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.Sc
 			SELECT p.parent FROM tree t
 			CROSS JOIN LATERAL (SELECT parent FROM scope_parents p WHERE p.child = t.path OFFSET 0) p
 		)
-		SELECT `+scopeVarsColumns+`
+		SELECT `+storeutil.ScopeVarsColumns+`
 		FROM tree
 		CROSS JOIN LATERAL (SELECT * FROM scopes s WHERE s.path = tree.path OFFSET 0) s
 		LEFT JOIN LATERAL (SELECT * FROM vars v WHERE v.scope = s.path OFFSET 0) v ON true
@@ -192,7 +110,7 @@ func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.Sc
 	if err != nil {
 		return nil, s.dbErr("read a scope tree", err)
 	}
-	tree, err := scanScopeVars(rows)
+	tree, err := storeutil.ScanScopeVars(rows)
 	if err != nil {
 		return nil, s.dbErr("read a scope tree", err)
 	}

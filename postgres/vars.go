@@ -25,5 +25,3 @@ func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, erro
 	}
 	return c.res, nil
 }
-
-const changeColumns = storeutil.ChangeColumns

@@ -17,72 +17,18 @@ type querier func(ctx context.Context, query string, args ...any) (*sql.Rows, er
 // It is one statement, so the scope row and its vars come from one
 // snapshot without a read transaction.
 func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars, error) {
-	rows, err := q(ctx, `SELECT s.description, s.inherits, s.revision, s.created_at, s.updated_at,
-			v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by
+	rows, err := q(ctx, `SELECT `+storeutil.ScopeVarsColumns+`
 		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
 		WHERE s.path = ?
 		ORDER BY v.name`, path)
 	if err != nil {
 		return nil, dbErr("read a scope", err)
 	}
-	defer rows.Close()
-	var sv *envy.ScopeVars
-	actors := map[string]string{} // one copy of each updated_by string
-	for rows.Next() {
-		var (
-			sc        envy.Scope
-			inherits  string
-			sc0, sc1  int64
-			id, name  sql.NullString
-			sealed    []byte
-			secret    sql.NullBool
-			desc, by  sql.NullString
-			ver, rev  sql.NullInt64
-			vc0, vc1  sql.NullInt64
-			scopeDesc string
-		)
-		if err := rows.Scan(&scopeDesc, &inherits, &sc.Revision, &sc0, &sc1,
-			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
-			return nil, dbErr("read a scope", err)
-		}
-		if sv == nil {
-			sc.Path = path
-			sc.Description = scopeDesc
-			sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(sc0), storeutil.FromNanos(sc1)
-			if sc.Inherits, err = storeutil.ParseList[string](inherits); err != nil {
-				return nil, dbErr("decode inherits", err)
-			}
-			sv = &envy.ScopeVars{Scope: sc}
-		}
-		if !name.Valid {
-			continue // the LEFT JOIN's row of a scope without vars
-		}
-		actor, ok := actors[by.String]
-		if !ok {
-			actor = by.String
-			actors[actor] = actor
-		}
-		sv.Vars = append(sv.Vars, envy.StoredVar{
-			ID:          id.String,
-			Scope:       path,
-			Name:        name.String,
-			Sealed:      sealed,
-			Secret:      secret.Bool,
-			Description: desc.String,
-			Version:     ver.Int64,
-			Revision:    rev.Int64,
-			CreatedAt:   storeutil.FromNanos(vc0.Int64),
-			UpdatedAt:   storeutil.FromNanos(vc1.Int64),
-			UpdatedBy:   actor,
-		})
-	}
-	if err := rows.Err(); err != nil {
+	m, err := storeutil.ScanScopeVars(sqlRows{rows})
+	if err != nil {
 		return nil, dbErr("read a scope", err)
 	}
-	if sv != nil {
-		sv.Scope.VarCount = len(sv.Vars)
-	}
-	return sv, nil
+	return m[path], nil
 }
 
 // scopeVars returns a scope from the cache, loading and caching it on a

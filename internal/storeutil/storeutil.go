@@ -485,3 +485,61 @@ func DumpRows(table string, cols []string, next func() ([]any, bool, error), put
 	}
 	return nil
 }
+
+// ScopeVarsColumns are what ScanScopeVars reads: a scope, and one of its
+// vars or NULLs (the LEFT JOIN's row of a scope without vars).
+const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by`
+
+// ScanScopeVars reads rows of ScopeVarsColumns, ordered by path then name,
+// into one ScopeVars per scope, and closes rows. Both drivers scan a NULL
+// into a nil pointer.
+func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
+	defer rows.Close()
+	out := make(map[string]*envy.ScopeVars)
+	actors := map[string]string{} // one copy of each updated_by string
+	for rows.Next() {
+		var (
+			sc                 envy.Scope
+			inherits           string
+			sc0, sc1           int64
+			id, name, desc, by *string
+			sealed             []byte
+			secret             *bool
+			ver, rev, vc0, vc1 *int64
+		)
+		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
+			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
+			return nil, err
+		}
+		sv := out[sc.Path]
+		if sv == nil {
+			sc.CreatedAt, sc.UpdatedAt = FromNanos(sc0), FromNanos(sc1)
+			var err error
+			if sc.Inherits, err = ParseList[string](inherits); err != nil {
+				return nil, err
+			}
+			sv = &envy.ScopeVars{Scope: sc}
+			out[sc.Path] = sv
+		}
+		if name == nil {
+			continue
+		}
+		actor, ok := actors[*by]
+		if !ok {
+			actor = *by
+			actors[actor] = actor
+		}
+		sv.Vars = append(sv.Vars, envy.StoredVar{
+			ID: *id, Scope: sv.Scope.Path, Name: *name, Sealed: sealed, Secret: *secret, Description: *desc,
+			Version: *ver, Revision: *rev, CreatedAt: FromNanos(*vc0), UpdatedAt: FromNanos(*vc1), UpdatedBy: actor,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, sv := range out {
+		sv.Scope.VarCount = len(sv.Vars)
+	}
+	return out, nil
+}
