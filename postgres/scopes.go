@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -125,19 +124,7 @@ func (s *Store) PutScope(ctx context.Context, w envy.ScopeWrite) (envy.Scope, bo
 	if w.Plan == nil {
 		return envy.Scope{}, false, errNoPlan
 	}
-	var (
-		res     envy.Scope
-		created bool
-	)
-	err := s.tx(ctx, "put a scope", func(t *txn) error {
-		var err error
-		res, created, err = t.putScope(w)
-		return err
-	})
-	if err != nil {
-		return envy.Scope{}, false, err
-	}
-	return res, created, nil
+	return storeutil.Returning(func(fn func(*txn) error) error { return s.tx(ctx, "put a scope", fn) }, func(t *txn) (envy.Scope, bool, error) { return t.putScope(w) })
 }
 
 func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
@@ -159,39 +146,19 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err := storeutil.CheckRevision(w.Path, cur, w.IfRevision); err != nil {
 		return envy.Scope{}, false, err
 	}
-	lookup := func(path string) (envy.Scope, error) { return getScope(t.ctx, t, path) }
-	var (
-		desc     string
-		inherits []string
-	)
-	err := storeutil.Safely(func() error {
-		var err error
-		var curCopy *envy.Scope
-		if cur != nil {
-			c := storeutil.CloneScope(*cur)
-			curCopy = &c
-		}
-		desc, inherits, err = w.Plan(curCopy, lookup)
-		return err
-	})
+	// The parents are locked against deletion until this commits; one
+	// that is missing is the caller's mistake.
+	desc, inherits, err := storeutil.PlanScope(w, cur, func(path string) (envy.Scope, error) { return getScope(t.ctx, t, path) },
+		func(p string) (bool, error) {
+			var one int
+			err := t.QueryRow(t.ctx, `SELECT 1 FROM scopes WHERE path = $1 FOR KEY SHARE`, p).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return false, nil
+			}
+			return err == nil, err
+		})
 	if err != nil {
 		return envy.Scope{}, false, err
-	}
-	inherits = slices.Clone(inherits)
-	// Lock the parents against deletion until this commits; one that is
-	// missing is the caller's mistake.
-	for _, p := range inherits {
-		if p == w.Path {
-			continue // exists once the row below is in; refusing cycles is the plan's job
-		}
-		var one int
-		err := t.QueryRow(t.ctx, `SELECT 1 FROM scopes WHERE path = $1 FOR KEY SHARE`, p).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return envy.Scope{}, false, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
-		}
-		if err != nil {
-			return envy.Scope{}, false, err
-		}
 	}
 	inheritsJSON, err := storeutil.JSONList(inherits)
 	if err != nil {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"slices"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -155,19 +154,7 @@ func (s *Store) PutScope(ctx context.Context, w envy.ScopeWrite) (envy.Scope, bo
 	if w.Plan == nil {
 		return envy.Scope{}, false, errNoPlan
 	}
-	var (
-		res     envy.Scope
-		created bool
-	)
-	err := s.do(ctx, func(t *txn) error {
-		var err error
-		res, created, err = t.putScope(w)
-		return err
-	})
-	if err != nil {
-		return envy.Scope{}, false, err
-	}
-	return res, created, nil
+	return storeutil.Returning(func(fn func(*txn) error) error { return s.do(ctx, fn) }, func(t *txn) (envy.Scope, bool, error) { return t.putScope(w) })
 }
 
 func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
@@ -178,12 +165,7 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err := storeutil.CheckRevision(w.Path, scopeOf(cur), w.IfRevision); err != nil {
 		return envy.Scope{}, false, err
 	}
-	var curScope *envy.Scope
-	if cur != nil {
-		sc := storeutil.CloneScope(cur.Scope)
-		curScope = &sc
-	}
-	lookup := func(path string) (envy.Scope, error) {
+	desc, inherits, err := storeutil.PlanScope(w, scopeOf(cur), func(path string) (envy.Scope, error) {
 		sv, err := t.scope(path)
 		if err != nil {
 			return envy.Scope{}, err
@@ -192,23 +174,12 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 			return envy.Scope{}, storeutil.NotFound(path)
 		}
 		return storeutil.CloneScope(sv.Scope), nil
-	}
-	desc, inherits, err := w.Plan(curScope, lookup)
+	}, func(p string) (bool, error) {
+		sv, err := t.scope(p)
+		return sv != nil, err
+	})
 	if err != nil {
 		return envy.Scope{}, false, err
-	}
-	inherits = slices.Clone(inherits)
-	for _, p := range inherits {
-		if p == w.Path {
-			continue // exists once the row below is in; refusing cycles is the plan's job
-		}
-		sv, err := t.scope(p)
-		if err != nil {
-			return envy.Scope{}, false, err
-		}
-		if sv == nil {
-			return envy.Scope{}, false, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
-		}
 	}
 	inheritsJSON, err := storeutil.JSONList(inherits)
 	if err != nil {

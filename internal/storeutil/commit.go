@@ -204,3 +204,26 @@ func (c *Committer[T]) fill(batch []*Op[T]) []*Op[T] {
 	}
 	return batch
 }
+
+// Returning runs f in a store's transaction (run: the store's way of
+// running one) and returns f's results once that transaction has
+// committed; zero values and the error when it has not.
+func Returning[T, A, B any](run func(func(T) error) error, f func(T) (A, B, error)) (A, B, error) {
+	var (
+		a A
+		b B
+	)
+	err := run(func(t T) error {
+		var err error
+		a, b, err = f(t)
+		return err
+	})
+	if err != nil {
+		var (
+			za A
+			zb B
+		)
+		return za, zb, err
+	}
+	return a, b, nil
+}

@@ -543,3 +543,41 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 	}
 	return out, nil
 }
+
+// PlanScope runs w's plan on a copy of cur (nil: the scope is new), with
+// lookup for the scopes it names, and checks with exists that each scope
+// it inherits, other than w.Path, exists (a store may lock it there). It
+// returns the description and a copy of the inherits to store.
+func PlanScope(w envy.ScopeWrite, cur *envy.Scope, lookup func(path string) (envy.Scope, error), exists func(path string) (bool, error)) (string, []string, error) {
+	var curCopy *envy.Scope
+	if cur != nil {
+		c := CloneScope(*cur)
+		curCopy = &c
+	}
+	var (
+		desc     string
+		inherits []string
+	)
+	err := Safely(func() error {
+		var err error
+		desc, inherits, err = w.Plan(curCopy, lookup)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	inherits = slices.Clone(inherits)
+	for _, p := range inherits {
+		if p == w.Path {
+			continue // exists once the row is in; refusing cycles is the plan's job
+		}
+		ok, err := exists(p)
+		if err != nil {
+			return "", nil, err
+		}
+		if !ok {
+			return "", nil, envy.Invalid(envy.Field("body.inherits", "not_found", "inherited scope %s does not exist", p))
+		}
+	}
+	return desc, inherits, nil
+}
