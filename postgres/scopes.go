@@ -195,62 +195,56 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 
 // DeleteScope deletes a scope with its vars, history and consumers.
 func (s *Store) DeleteScope(ctx context.Context, path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
-	var (
-		existed bool
-		rev     int64
-	)
-	err := s.tx(ctx, "delete a scope", func(t *txn) error {
-		existed, rev = false, 0
-		if err := t.lockScope(path); err != nil {
-			return err
-		}
-		cur, err := getScope(t.ctx, t, path)
-		if envy.ErrorCode(err) == envy.ENotFound {
-			return storeutil.CheckRevision(path, nil, ifRevision)
-		}
-		if err != nil {
-			return err
-		}
-		if err := storeutil.CheckRevision(path, &cur, ifRevision); err != nil {
-			return err
-		}
-		var child string
-		switch err := t.QueryRow(t.ctx, `SELECT child FROM scope_parents WHERE parent = $1 AND child <> $1 ORDER BY child LIMIT 1`, path).Scan(&child); {
-		case err == nil:
-			return envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		// Delete first and take the revision last: the revision row is
-		// the last lock a transaction takes (see the package comment).
-		b := &pgx.Batch{}
-		for _, q := range []string{
-			`DELETE FROM history WHERE scope = $1`,
-			`DELETE FROM vars WHERE scope = $1`,
-			`DELETE FROM consumers WHERE scope = $1`,
-			`DELETE FROM scope_parents WHERE child = $1`,
-			`DELETE FROM scopes WHERE path = $1`,
-		} {
-			b.Queue(q, path)
-		}
-		if err := t.SendBatch(t.ctx, b).Close(); err != nil {
-			if isCode(err, "23503") { // a scope that inherits it committed meanwhile
-				return envy.Errorf(envy.EConflict, "scope is inherited by another scope")
-			}
-			return err
-		}
-		if rev, err = t.nextRevision(); err != nil {
-			return err
-		}
-		if err := t.audit(audit, rev); err != nil {
-			return err
-		}
-		existed = true
-		t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: path, Revision: rev})
-		return nil
-	})
+	return storeutil.Returning(func(fn func(*txn) error) error { return s.tx(ctx, "delete a scope", fn) },
+		func(t *txn) (bool, int64, error) { return t.deleteScope(path, ifRevision, audit) })
+}
+
+func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
+	if err := t.lockScope(path); err != nil {
+		return false, 0, err
+	}
+	cur, err := getScope(t.ctx, t, path)
+	if envy.ErrorCode(err) == envy.ENotFound {
+		return false, 0, storeutil.CheckRevision(path, nil, ifRevision)
+	}
 	if err != nil {
 		return false, 0, err
 	}
-	return existed, rev, nil
+	if err := storeutil.CheckRevision(path, &cur, ifRevision); err != nil {
+		return false, 0, err
+	}
+	var child string
+	switch err := t.QueryRow(t.ctx, `SELECT child FROM scope_parents WHERE parent = $1 AND child <> $1 ORDER BY child LIMIT 1`, path).Scan(&child); {
+	case err == nil:
+		return false, 0, envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return false, 0, err
+	}
+	// Delete first and take the revision last: the revision row is
+	// the last lock a transaction takes (see the package comment).
+	b := &pgx.Batch{}
+	for _, q := range []string{
+		`DELETE FROM history WHERE scope = $1`,
+		`DELETE FROM vars WHERE scope = $1`,
+		`DELETE FROM consumers WHERE scope = $1`,
+		`DELETE FROM scope_parents WHERE child = $1`,
+		`DELETE FROM scopes WHERE path = $1`,
+	} {
+		b.Queue(q, path)
+	}
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		if isCode(err, "23503") { // a scope that inherits it committed meanwhile
+			return false, 0, envy.Errorf(envy.EConflict, "scope is inherited by another scope")
+		}
+		return false, 0, err
+	}
+	rev, err := t.nextRevision()
+	if err != nil {
+		return false, 0, err
+	}
+	if err := t.audit(audit, rev); err != nil {
+		return false, 0, err
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: path, Revision: rev})
+	return true, rev, nil
 }

@@ -223,19 +223,8 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 
 // DeleteScope deletes a scope with its vars, history and consumers.
 func (s *Store) DeleteScope(ctx context.Context, path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
-	var (
-		existed bool
-		rev     int64
-	)
-	err := s.do(ctx, func(t *txn) error {
-		var err error
-		existed, rev, err = t.deleteScope(path, ifRevision, audit)
-		return err
-	})
-	if err != nil {
-		return false, 0, err
-	}
-	return existed, rev, nil
+	return storeutil.Returning(func(fn func(*txn) error) error { return s.do(ctx, fn) },
+		func(t *txn) (bool, int64, error) { return t.deleteScope(path, ifRevision, audit) })
 }
 
 func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry) (bool, int64, error) {
