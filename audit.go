@@ -25,14 +25,32 @@ type auditItem struct {
 }
 
 // auditLoop writes audit entries that belong to no write transaction
-// (reveals and refusals) in batches: whatever queued while the last batch
-// was being committed goes in the next one (group commit), so reveals that
-// wait for their entry share one disk write. When the last batch had
-// callers waiting, the loop lingers a moment for them (auditLinger).
+// (reveals and refusals) in batches: whatever queued while the loop
+// waited goes in the next batch (group commit), so that reveals that wait
+// for their entry share one commit. Up to auditInFlight batches commit at
+// once: the loop gathers the next batch while earlier ones commit instead
+// of waiting for each commit in turn, so that reveals wait for one commit
+// plus the time to gather their batch, not for the commit before theirs
+// too. When the last batch had callers waiting, the loop lingers a moment
+// for their next reveals (auditLinger). A flush (an item with done) is
+// answered once its batch and every batch before it are written.
 func (s *Service) auditLoop() {
-	defer close(s.auditDone)
+	slots := make(chan struct{}, s.auditInFlight)
+	last := make(chan struct{}) // closed once the last batch sent, and every one before it, is done
+	close(last)
+	defer func() {
+		<-last
+		close(s.auditDone)
+	}()
 	prev := 0 // callers of the last batch
-	for it := range s.audit {
+	for {
+		// A slot first: while every one is taken, the entries that come
+		// wait in the queue, and the next batch takes them all.
+		slots <- struct{}{}
+		it, ok := <-s.audit
+		if !ok {
+			return
+		}
 		var batch []AuditEntry
 		var waiting []chan struct{}
 		var callers []chan error
@@ -49,45 +67,54 @@ func (s *Service) auditLoop() {
 				}
 			}
 		}
-		add(it)
 		open := true
-	drain:
-		for len(batch) < 512 {
-			select {
-			case it, ok := <-s.audit:
-				if !ok {
-					open = false
-					break drain
+		fill := func() {
+			for open && len(batch) < 512 {
+				select {
+				case it, ok := <-s.audit:
+					if !ok {
+						open = false
+						return
+					}
+					add(it)
+				default:
+					return
 				}
-				add(it)
-			default:
-				break drain
 			}
 		}
+		add(it)
+		fill()
 		if open && prev >= 2 {
-			// The last batch's callers were answered a moment ago and
-			// most are on their way back with their next reveal: without
-			// this wait they would miss this batch, and the reveals
-			// would split into cohorts that each pay a commit, and its
-			// fsync, for a fraction of them.
+			// The last batch's callers were answered a moment ago, or
+			// soon will be, and most come back with their next reveal:
+			// without this wait they would miss this batch, and the
+			// reveals would split into cohorts that each pay a commit,
+			// and its fsync, for a fraction of them.
 			want := min(len(callers)+prev, 512)
 			s.lingerAudit(add, func() bool { return len(callers) >= want || len(batch) >= 512 })
 		}
 		prev = len(callers)
-		var err error
-		if len(batch) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err = s.store.AppendAudit(ctx, batch...); err != nil {
-				s.log.Error("audit append failed", "entries", len(batch), "err", err)
+		before, done := last, make(chan struct{})
+		last = done
+		go func() {
+			var err error
+			if len(batch) > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err = s.store.AppendAudit(ctx, batch...); err != nil {
+					s.log.Error("audit append failed", "entries", len(batch), "err", err)
+				}
+				cancel()
 			}
-			cancel()
-		}
-		for _, c := range callers {
-			c <- err
-		}
-		for _, w := range waiting {
-			close(w)
-		}
+			for _, c := range callers {
+				c <- err
+			}
+			<-before // the flushes wait for the batches before theirs too
+			for _, w := range waiting {
+				close(w)
+			}
+			close(done)
+			<-slots
+		}()
 	}
 }
 
@@ -120,6 +147,15 @@ const (
 	auditLingerGap = 200 * time.Microsecond
 	auditLingerMax = time.Millisecond
 )
+
+// auditInFlightShared is how many audit batches may commit at once on a
+// shared store (PostgreSQL), whose AppendAudit runs each batch in a
+// transaction of its own on a pool connection: while one commits, the
+// next gathers and commits beside it (measured at 32 connections: about
+// 14,300 reveals/s with 2 or 4, 13,500 with 1). On SQLite every commit
+// goes through the one writer connection, so the loop keeps one batch in
+// flight and groups the reveals that come meanwhile.
+const auditInFlightShared = 2
 
 // sameBucket reports whether two aggregated refusals add up in one row.
 func sameBucket(a, b AuditEntry) bool {

@@ -32,10 +32,13 @@ type Service struct {
 	// auditLinger is how long the audit loop waits for more reveals after
 	// a batch that had callers: the gap, and the most in all.
 	auditLinger [2]time.Duration
-	auditDone   chan struct{}
-	closeOnce   sync.Once
-	stopSweep   chan struct{} // closed by Close
-	sweepDone   chan struct{}
+	// auditInFlight is how many audit batches the audit loop lets commit
+	// at once: auditInFlightShared on a shared store, one on SQLite.
+	auditInFlight int
+	auditDone     chan struct{}
+	closeOnce     sync.Once
+	stopSweep     chan struct{} // closed by Close
+	sweepDone     chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
@@ -135,15 +138,16 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		opts.PlaintextCacheBytes = DefaultPlaintextCacheBytes
 	}
 	s := &Service{
-		store:       store,
-		keys:        keys,
-		opts:        opts,
-		log:         opts.Logger,
-		audit:       make(chan auditItem, 4096),
-		auditLinger: [2]time.Duration{auditLingerGap, auditLingerMax},
-		auditDone:   make(chan struct{}),
-		stopSweep:   make(chan struct{}),
-		sweepDone:   make(chan struct{}),
+		store:         store,
+		keys:          keys,
+		opts:          opts,
+		log:           opts.Logger,
+		audit:         make(chan auditItem, 4096),
+		auditLinger:   [2]time.Duration{auditLingerGap, auditLingerMax},
+		auditInFlight: 1,
+		auditDone:     make(chan struct{}),
+		stopSweep:     make(chan struct{}),
+		sweepDone:     make(chan struct{}),
 
 		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *resolved](opts.EnvCacheBytes)},
@@ -155,6 +159,9 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 	scopeBytes := 0
 	if store != nil {
 		s.shared = store.Shared()
+		if s.shared {
+			s.auditInFlight = auditInFlightShared
+		}
 		if c, ok := store.(Checker); ok && s.shared {
 			s.checker = c
 			scopeBytes = opts.ScopeCacheBytes

@@ -5,13 +5,23 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // AppendAudit records entries that belong to no other write, such as a
-// reveal or a refused request. They are durable when it returns: they
-// share the transaction of the writes queued with them (see commit.go).
+// reveal or a refused request. They are durable when it returns. They
+// take no revision and none of the writes' locks, so they don't queue for
+// the committer behind the writes (which serialize on the revision row):
+// they go in a
+// transaction of their own on a pool connection, BEGIN, the inserts and
+// the COMMIT in one round trip, alongside the committer's and other
+// calls' transactions. Aggregated refusals add to their minute's row with
+// an upsert, which adds up under concurrency too. The caller's context
+// counts until the transaction is sent; after that it runs to its end
+// (bounded by txTimeout), as tx's do.
 func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -19,7 +29,64 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 	if s.closed.Load() {
 		return storeutil.ErrClosed()
 	}
-	return s.committer.Do(ctx, &commitOp{audit: entries})
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.appendAudit(ctx, entries)
+		if retryable(err) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) appendAudit(ctx context.Context, entries []envy.AuditEntry) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return s.dbErr("audit", err)
+	}
+	defer conn.Release()
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), txTimeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	if aggregates(entries) > 1 {
+		// Two transactions that each add to two of the same rows, in
+		// another order, would wait for each other until PostgreSQL
+		// found the deadlock, a second later: those that add to more
+		// than one row take turns. (One that adds to one row holds no
+		// row that another waits for.)
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('envy.audit:aggregates', 0))`)
+	}
+	t := &txn{ctx: tctx, now: storeutil.Now(), pending: b}
+	if err := t.audit(entries, 0); err != nil {
+		return err
+	}
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(tctx, b).Close(); err != nil {
+		// What failed came before the COMMIT, which PostgreSQL then
+		// skipped: the transaction is still open, aborted.
+		if !conn.Conn().IsClosed() {
+			conn.Exec(tctx, `ROLLBACK`)
+		}
+		if retryable(err) {
+			return err
+		}
+		return s.dbErr("audit", err)
+	}
+	return nil
+}
+
+// aggregates counts the aggregated refusals among entries.
+func aggregates(entries []envy.AuditEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.Aggregate {
+			n++
+		}
+	}
+	return n
 }
 
 // PutConsumer records a consumer's report: ENotFound when its scope does

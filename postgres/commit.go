@@ -11,7 +11,7 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-// Group commit: Write and AppendAudit queue their op for the store's
+// Group commit: Write queues its op for the store's
 // committer goroutine, which takes whatever is queued (up to maxBatch ops)
 // and applies it in one transaction with one COMMIT, so that concurrent
 // writers share the round trips, the hold of the revision row and the
@@ -25,11 +25,11 @@ const (
 	queueSize = 4 * maxBatch
 )
 
-// commitOp is a Write, or AppendAudit's entries, waiting for the
-// committer, and what the batch answers it.
+// commitOp is a Write waiting for the committer, and what the batch
+// answers it. (AppendAudit's entries take no revision and don't queue
+// here: see AppendAudit.)
 type commitOp struct {
-	write *envy.Write       // nil for AppendAudit's entries
-	audit []envy.AuditEntry // AppendAudit's entries
+	write *envy.Write
 
 	res envy.WriteResult
 	err error // the op's own outcome in a batch that committed
@@ -150,17 +150,12 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	var paths []string
 	for _, o := range ops {
 		o.Arg.res, o.Arg.err = envy.WriteResult{}, nil
-		if w := o.Arg.write; w != nil {
-			paths = append(paths, w.Scope)
-		}
+		paths = append(paths, o.Arg.write.Scope)
 	}
 	slices.Sort(paths)
 	state, err := beginAndLoad(ctx, conn, slices.Compact(paths))
 	if err != nil {
 		return nil, err
-	}
-	if len(paths) == 0 {
-		b.Queue(`BEGIN`) // audit entries alone: one round trip in all
 	}
 
 	// What each applied write does; its revision is the base + k.
@@ -176,10 +171,6 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	for _, o := range ops {
 		c := o.Arg
 		w := c.write
-		if w == nil {
-			apps = append(apps, applied{c: c}) // audit entries: in queue order, with the writes'
-			continue
-		}
 		if changed[w.Scope] && (w.IfRevision > 0 || w.WholeScope) {
 			later = append(later, o)
 			continue
@@ -208,11 +199,6 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		changed[w.Scope] = true
 	}
 	n := int64(len(apps))
-	for _, a := range apps {
-		if a.c.write == nil {
-			n--
-		}
-	}
 
 	var base int64 // the revision before the batch's first
 	if n > 0 {
@@ -234,10 +220,6 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	)
 	for _, a := range apps {
 		c := a.c
-		if c.write == nil {
-			entries = append(entries, c.audit...)
-			continue
-		}
 		w := c.write
 		rev++
 		if _, ok := scopes[w.Scope]; !ok && a.created {
@@ -266,7 +248,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
 	}
-	if n == 0 && len(entries) == 0 {
+	if n == 0 {
 		// Nothing to write: every write was stale, or changed nothing.
 		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
 	}

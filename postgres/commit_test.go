@@ -73,15 +73,7 @@ const blockedScope = "blocked"
 // sets a var; without, it changes nothing and takes no revision.
 func block(t *testing.T, s *Store, url string, ctx context.Context, set bool) *blocker {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	tx, err := conn.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, tx := ownTx(t, url)
 	if _, err := tx.Exec(context.Background(), `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, blockedScope); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +88,21 @@ func block(t *testing.T, s *Store, url string, ctx context.Context, set bool) *b
 	}()
 	b.waitLockWaiters(1)
 	return b
+}
+
+// ownTx begins a transaction on a connection of the test's own.
+func ownTx(t *testing.T, url string) (*pgx.Conn, pgx.Tx) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, tx
 }
 
 // waitLockWaiters waits until n transactions wait for an advisory lock.
@@ -247,16 +254,15 @@ func TestAFailingOpFailsOnlyItself(t *testing.T) {
 		envy.Write{Scope: "app", Actor: "tester", Changes: []envy.VarChange{bad}},
 		envy.Write{Scope: "other", Actor: "tester", CreateScope: true, Changes: []envy.VarChange{setChange("B", "1", nil)}},
 	)
-	auditErr := make(chan error, 1)
-	go func() {
-		auditErr <- s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "nul\x00", Action: "reveal", Scope: "app", Status: 200})
-	}()
-	waitQueued(t, s, len(out)+1)
-	good := make(chan error, 1)
-	go func() {
-		good <- s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "ok", Action: "reveal", Scope: "app", Status: 200})
-	}()
-	waitQueued(t, s, len(out)+2)
+	// Audit entries of no write don't queue behind the writes (see
+	// AppendAudit): they are answered while the writes wait, each call
+	// with its own outcome.
+	if err := s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "nul\x00", Action: "reveal", Scope: "app", Status: 200}); err == nil {
+		t.Error("the audit entry PostgreSQL refuses was accepted")
+	}
+	if err := s.AppendAudit(context.Background(), envy.AuditEntry{Actor: "ok", Action: "reveal", Scope: "app", Status: 200}); err != nil {
+		t.Errorf("a good audit entry: %v", err)
+	}
 	b.release()
 
 	for i, c := range out {
@@ -264,12 +270,6 @@ func TestAFailingOpFailsOnlyItself(t *testing.T) {
 		if (o.err != nil) != (i == 1) {
 			t.Errorf("write %d = %+v, %v", i, o.res, o.err)
 		}
-	}
-	if err := <-auditErr; err == nil {
-		t.Error("the audit entry PostgreSQL refuses was accepted")
-	}
-	if err := <-good; err != nil {
-		t.Errorf("a good audit entry: %v", err)
 	}
 	if s.split.Load() != 1 {
 		t.Errorf("%d batches ran op by op, want 1", s.split.Load())
@@ -516,5 +516,98 @@ func BenchmarkWriteParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
 	if c := s.commits.Load() - commits; c > 0 {
 		b.ReportMetric(float64(s.committed.Load()-ops)/float64(c), "writes/commit")
+	}
+}
+
+// Audit entries of no write take no revision: they commit while a write
+// waits for the revision row, which another transaction holds, instead
+// of queueing behind it. Aggregated refusals appended at once, in batches
+// that name their buckets in opposite orders, add up to the exact count.
+func TestAuditAppendsDontWaitForTheRevisionRow(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+	conn, tx := ownTx(t, url)
+	if _, err := tx.Exec(context.Background(), `SELECT revision FROM meta WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.Write(context.Background(), envy.Write{Scope: "app", Actor: "tester", CreateScope: true, Changes: []envy.VarChange{setChange("A", "1", nil)},
+			Audit: []envy.AuditEntry{{Actor: "tester", Action: "var.set", Scope: "app", Status: 200, RequestID: "req-write"}}})
+		wrote <- err
+	}()
+	// The committer's transaction waits for the row.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		var waiting int
+		if err := conn.QueryRow(context.Background(), `SELECT COUNT(*) FROM pg_locks WHERE NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write never waited for the revision row")
+		}
+	}
+
+	// A bound, so that a failure does not hang; nothing depends on its length.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.AppendAudit(ctx, envy.AuditEntry{Actor: "tester", Action: "reveal", Scope: "app", Status: 200, RequestID: "req-reveal"}); err != nil {
+		t.Fatalf("an audit entry appended while a write waits for the revision row: %v", err)
+	}
+	at := time.Now()
+	refusal := func(client string) envy.AuditEntry {
+		return envy.AuditEntry{At: at, Action: "env.read", Scope: "app", Status: 401, Client: client, Count: 1, Aggregate: true}
+	}
+	const goroutines, each = 8, 25
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				a, b := refusal("10.0.0.1"), refusal("10.0.0.2")
+				if g%2 == 1 {
+					a, b = b, a
+				}
+				if err := s.AppendAudit(ctx, a, b); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-wrote:
+		t.Fatalf("the write finished while the revision row was held: %v", err)
+	default:
+	}
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+
+	entries, err := s.ListAudit(context.Background(), envy.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, e := range entries {
+		switch {
+		case e.Aggregate || e.Status == 401:
+			counts[e.Client] += e.Count
+		default:
+			counts[e.RequestID] += e.Count
+		}
+	}
+	want := map[string]int64{"10.0.0.1": goroutines * each, "10.0.0.2": goroutines * each, "req-reveal": 1, "req-write": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%s counts %d, want %d", k, counts[k], n)
+		}
 	}
 }

@@ -25,7 +25,7 @@
 // is lost either.
 //
 // Writes share their transactions (group commit, see commit.go): Write
-// and AppendAudit queue their op for the store's committer goroutine,
+// queues its op for the store's committer goroutine,
 // which applies whatever is queued in one transaction: it locks the
 // scopes involved (advisory locks, taken in one order by every server),
 // checks each write against the state the writes before it leave (a stale
@@ -35,7 +35,7 @@
 // the COMMIT; when the transaction fails for another reason than the
 // database being unavailable, each op runs again alone, so that one op's
 // error is its own. The other changes (scopes, tokens, consumers, keys)
-// are a transaction each.
+// are a transaction each, and so is each AppendAudit (see audit.go).
 //
 // Writes are durable when acknowledged: every connection runs with
 // synchronous_commit on, whatever the server's default. A caller whose
@@ -115,7 +115,7 @@ type Store struct {
 	pendingMu  sync.Mutex
 	pending    []envy.Notice // read by the notification handler, not yet published
 
-	committer *storeutil.Committer[*commitOp] // applies Write and AppendAudit in batches
+	committer *storeutil.Committer[*commitOp] // applies Writes in batches
 	commits   atomic.Int64                    // the committer's transactions that committed, for tests
 	committed atomic.Int64                    // the ops they answered
 	split     atomic.Int64                    // batches that failed and ran each op alone, for tests

@@ -1,0 +1,198 @@
+package envy_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/postgres"
+)
+
+// heldAuditStore is a real PostgreSQL store whose first AppendAudit call
+// waits for release before it commits.
+type heldAuditStore struct {
+	*postgres.Store
+	once    sync.Once
+	held    chan struct{} // closed once the first call waits
+	release chan struct{}
+}
+
+func (s *heldAuditStore) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.held)
+		<-s.release
+	}
+	return s.Store.AppendAudit(ctx, entries...)
+}
+
+// pgService returns a service on a new PostgreSQL database, its store
+// (wrapped by wrap, when set) and an admin caller's context.
+func pgService(t *testing.T, wrap func(*postgres.Store) envy.Store) (*envy.Service, *postgres.Store, string, context.Context) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var store envy.Store = db
+	if wrap != nil {
+		store = wrap(db)
+	}
+	svc, ctx := newServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"))
+	return svc, db, url, ctx
+}
+
+// revealAs reads scope's resolved env as a request with id.
+func revealAs(svc *envy.Service, ctx context.Context, scope, id string) error {
+	_, err := svc.Env(envy.WithCaller(ctx, &envy.Caller{Token: envy.CallerFrom(ctx).Token, RequestID: id}), scope)
+	return err
+}
+
+// While one batch of reveals waits for its commit, the next ones are
+// committed and answered: the audit loop has more than one batch in
+// flight. And however the reveals were batched, each has its own row,
+// with its request id.
+func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
+	store := &heldAuditStore{held: make(chan struct{}), release: make(chan struct{})}
+	svc, db, _, ctx := pgService(t, func(db *postgres.Store) envy.Store { store.Store = db; return store })
+	setVar(t, svc, ctx, "app", "A", "1")
+
+	first := make(chan error, 1)
+	go func() { first <- revealAs(svc, ctx, "app", "req-held") }()
+	<-store.held
+	second := make(chan error, 1)
+	go func() { second <- revealAs(svc, ctx, "app", "req-next") }()
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatalf("the reveal after the held one: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a bound, so that a failure does not hang; nothing depends on its length
+		close(store.release)
+		t.Fatal("a reveal waited for the commit of the batch before it")
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the held reveal was answered before its commit: %v", err)
+	default:
+	}
+	close(store.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+
+	// Many reveals at once, batched however the loop batches them.
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := revealAs(svc, ctx, "app", fmt.Sprint("req-", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	entries, err := db.ListAudit(context.Background(), envy.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]int{}
+	for _, e := range entries {
+		if e.Action == "reveal" {
+			rows[e.RequestID]++
+		}
+	}
+	want := []string{"req-held", "req-next"}
+	for i := range 40 {
+		want = append(want, fmt.Sprint("req-", i))
+	}
+	for _, id := range want {
+		if rows[id] != 1 {
+			t.Errorf("request %s has %d reveal rows, want 1", id, rows[id])
+		}
+	}
+	if len(rows) != len(want) {
+		t.Errorf("%d requests have reveal rows, want %d", len(rows), len(want))
+	}
+}
+
+// A reveal whose audit row can't be committed is refused (EUnavailable,
+// a 503), on PostgreSQL too, where the row goes in a transaction of its
+// own: here PostgreSQL refuses the row, by a check added from another
+// connection.
+func TestARevealIsRefusedWhenItsAuditRowFails(t *testing.T) {
+	svc, _, url, ctx := pgService(t, nil)
+	setVar(t, svc, ctx, "app", "A", "1")
+	conn := pgConn(t, url)
+	if _, err := conn.Exec(context.Background(), `ALTER TABLE audit ADD CONSTRAINT no_reveals CHECK (action <> 'reveal') NOT VALID`); err != nil {
+		t.Fatal(err)
+	}
+	err := revealAs(svc, ctx, "app", "req-refused")
+	if envy.ErrorCode(err) != envy.EUnavailable {
+		t.Fatalf("a reveal whose audit row failed = %v, want EUnavailable", err)
+	}
+	if _, err := conn.Exec(context.Background(), `ALTER TABLE audit DROP CONSTRAINT no_reveals`); err != nil {
+		t.Fatal(err)
+	}
+	if err := revealAs(svc, ctx, "app", "req-ok"); err != nil {
+		t.Fatalf("a reveal once the audit takes rows again: %v", err)
+	}
+}
+
+// Refusals without a token, made at once from many goroutines, add up to
+// their exact number in their minute's row, however they were batched
+// and whichever transactions ran together.
+func TestConcurrentAggregatedRefusalsAddUp(t *testing.T) {
+	svc, db, _, ctx := pgService(t, nil)
+	const goroutines, each = 16, 50
+	var wg sync.WaitGroup
+	for i := range goroutines * each {
+		client := []string{"10.0.0.1", "10.0.0.2"}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			svc.Refused(envy.WithCaller(context.Background(), &envy.Caller{Client: client}), "env.read", "app", 401)
+		}()
+	}
+	wg.Wait()
+	if _, err := svc.Audit(ctx, envy.AuditListQuery{Limit: 1}); err != nil { // flushes the audit queue
+		t.Fatal(err)
+	}
+	entries, err := db.ListAudit(context.Background(), envy.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, e := range entries {
+		if e.Status == 401 {
+			sum += e.Count
+		}
+	}
+	// Both clients' refusals, unless the minute turned during the test
+	// and split a client's rows; the count is exact either way.
+	if sum != goroutines*each {
+		t.Errorf("the refusals' rows count %d, want %d", sum, goroutines*each)
+	}
+}
+
+// pgConn opens a connection of the test's own to the database at url.
+func pgConn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
