@@ -52,7 +52,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		}
 	}
 	for k := range inDoc {
-		if !served[k] {
+		// The admin routes are mounted by http/admin, whose tests check
+		// them against this document.
+		if !served[k] && !strings.Contains(k, " /v1/admin/") {
 			t.Errorf("openapi.json has %s, which no route serves", k)
 		}
 	}

@@ -93,3 +93,33 @@ func TestAdminRoutesRefuseBeforeTheyRun(t *testing.T) {
 		t.Fatalf("the refusals are not in the audit log: %s", r.Body)
 	}
 }
+
+// TestOpenAPIHasTheAdminRoutes checks the API document against the routes
+// this package mounts: each is in it, and each /v1/admin/ operation it
+// lists is served (refused without a token, not unknown).
+func TestOpenAPIHasTheAdminRoutes(t *testing.T) {
+	e := newEnv(t)
+	r := e.Do(t, "GET", "/v1/openapi.json", "", "")
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GET /v1/admin/backup", "POST /v1/admin/keys/rotate"} {
+		method, path, _ := strings.Cut(want, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			t.Errorf("openapi.json lacks %s", want)
+		}
+	}
+	for path, ops := range doc.Paths {
+		if !strings.HasPrefix(path, "/v1/admin/") {
+			continue
+		}
+		for method := range ops {
+			if r := e.Do(t, strings.ToUpper(method), path, "", ""); r.Status != 401 {
+				t.Errorf("openapi.json has %s %s, which answers %d without a token, not 401: %s", method, path, r.Status, r.Body)
+			}
+		}
+	}
+}
