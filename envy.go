@@ -188,13 +188,18 @@ type Write struct {
 	CreateScope bool  // create the scope when missing; otherwise ENotFound
 	// Changes are the new states of the vars the write changes. Deleting
 	// an absent var changes nothing; when nothing changes, no revision is
-	// taken (and no scope created).
+	// taken (and no scope created), unless Touch.
 	Changes []VarChange
 	// WholeScope makes the write depend on every var of the scope, not
 	// only on those it changes (a replace, a rollback): ErrStale unless
 	// the scope is still at BaseRevision (0: it did not exist).
 	WholeScope   bool
 	BaseRevision int64
+	// Touch makes a write that changes nothing in an existing scope take
+	// a revision all the same, so that its reply tells a caller who may
+	// not read the scope nothing of what it holds (whether the var it
+	// deleted existed).
+	Touch bool
 	// Audit entries are recorded in the same transaction; their Revision
 	// is set to the write's.
 	Audit []AuditEntry

@@ -349,6 +349,10 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 		res, err := s.store.Write(ctx, Write{
 			Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
 			Changes: changes, WholeScope: whole, BaseRevision: cur.Scope.Revision, Audit: audit,
+			// A caller who may not read the scope gets a new revision
+			// for every write, or the reply to deleting an absent var
+			// would tell it that the var was not there.
+			Touch: !can(CallerFrom(ctx).Token, ActRead, path),
 		})
 		if errors.Is(err, ErrStale) && attempt < maxPlans {
 			continue

@@ -617,3 +617,37 @@ func TestRefusalsOverATokensRateLimitAreAggregated(t *testing.T) {
 		t.Fatalf("%d refusals gave %d rows counting %d", refused, rows, total)
 	}
 }
+
+// TestDeletesTellAWriterWhoMayNotReadNothing: deleting a var answers a
+// caller who may not read the scope the same way whether the var existed
+// or not: a new revision each time, never the one the scope was at.
+func TestDeletesTellAWriterWhoMayNotReadNothing(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/THERE", e.Admin, `{"value":"x"}`)
+	tok := e.Token(t, "write-only", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActWrite}})
+	revision := func() int64 {
+		r := e.Do(t, "GET", "/v1/scopes/acme/app", e.Admin, "")
+		return int64(r.JSON(t)["revision"].(float64))
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"DELETE", "/v1/scopes/acme/app/-/vars/NOT_THERE", ""},
+		{"DELETE", "/v1/scopes/acme/app/-/vars/THERE", ""},
+		{"DELETE", "/v1/scopes/acme/app/-/vars/THERE", ""}, // gone by now
+		{"PATCH", "/v1/scopes/acme/app/-/vars", `{"NOT_THERE":null,"NOR_THIS":null}`},
+	} {
+		before := revision()
+		r := e.Do(t, c.method, c.path, tok, c.body)
+		if r.Status >= 300 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+		if want := fmt.Sprintf(`"%d"`, before+1); r.Header.Get("ETag") != want {
+			t.Errorf("%s %s %s: ETag %s, want %s (a new revision, whether the var existed or not)", c.method, c.path, c.body, r.Header.Get("ETag"), want)
+		}
+	}
+	// A caller who may read still takes no revision for a delete of
+	// nothing.
+	before := revision()
+	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/vars/NOT_THERE", e.Admin, ""); r.Header.Get("ETag") != fmt.Sprintf(`"%d"`, before) {
+		t.Errorf("admin: ETag %s, want the current revision %d", r.Header.Get("ETag"), before)
+	}
+}

@@ -181,10 +181,10 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		case err != nil:
 			c.err = err
 			continue
-		case len(eff) == 0 && changed[w.Scope]:
+		case eff == nil && changed[w.Scope]:
 			later = append(later, o)
 			continue
-		case len(eff) == 0:
+		case eff == nil:
 			c.res = none
 			continue
 		}

@@ -28,7 +28,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 	eff, none, err := storeutil.Prepare(w, cur)
-	if err != nil || len(eff) == 0 {
+	if err != nil || eff == nil {
 		return none, err
 	}
 	var curVars []envy.StoredVar

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"a write to a missing scope without CreateScope is not found", testMissingScope},
 		{"deleting an absent var is a no-op that leaves no history", testDeleteAbsent},
 		{"a write without changes takes no revision", testNoChanges},
+		{"a Touch write without changes takes a revision, changes no var and is audited", testTouch},
 		{"plans see vars by name and vars keep id and creation time", testVarState},
 		{"history is newest first and pages with before and limit", testHistory},
 		{"VarsAt reproduces an earlier state after sets and deletes", testVarsAt},
@@ -431,6 +432,48 @@ func testDeleteAbsent(t *testing.T, s envy.Store) {
 	}
 	if res.Revision != r+1 {
 		t.Fatalf("revision = %d, want %d", res.Revision, r+1)
+	}
+}
+
+func testTouch(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	r := write(t, s, "app", set("A", "1")).Revision
+	w := envy.Write{Scope: "app", Actor: "tester", Touch: true, Changes: changes(t, s, "app", del("NOPE")),
+		Audit: []envy.AuditEntry{{At: t0, Actor: "tester", Action: "var.delete", Scope: "app", Names: []string{"NOPE"}, Status: 204, RequestID: "touch"}}}
+	res, err := s.Write(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != r+1 || !res.Changed || len(res.Vars) != 0 {
+		t.Fatalf("touch: revision %d (changed %v, %d vars), want %d, changed, no var", res.Revision, res.Changed, len(res.Vars), r+1)
+	}
+	if got := revision(t, s); got != r+1 {
+		t.Fatalf("Revision = %d, want %d", got, r+1)
+	}
+	tree, err := s.ScopeTree(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := tree["app"]; sc.Scope.Revision != r+1 || len(sc.Vars) != 1 || sc.Vars[0].Name != "A" {
+		t.Fatalf("after a touch the scope is %+v, want revision %d and its one var A", sc, r+1)
+	}
+	hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 {
+		t.Fatalf("history has %d changes, want the one set: a touch changes no var", len(hist))
+	}
+	entries, err := s.ListAudit(ctx, envy.AuditQuery{Scope: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].RequestID != "touch" || entries[0].Revision != r+1 {
+		t.Fatalf("audit: %+v, want the touch's entry at revision %d", entries, r+1)
+	}
+	// Touch does not create a missing scope: nothing is there to hide.
+	if res, err := s.Write(ctx, envy.Write{Scope: "other", Actor: "tester", Touch: true, CreateScope: true}); err != nil || res.Changed || res.Revision != 0 {
+		t.Fatalf("touch of a missing scope: %+v, %v; want nothing done", res, err)
 	}
 }
 

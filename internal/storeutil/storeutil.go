@@ -67,10 +67,15 @@ func Prepare(w envy.Write, cur *envy.ScopeVars) ([]Effect, envy.WriteResult, err
 	if err != nil {
 		return nil, envy.WriteResult{}, err // ErrStale as is: the service plans again
 	}
-	if len(eff) == 0 && cur != nil {
-		return nil, envy.WriteResult{Revision: cur.Scope.Revision}, nil
+	switch {
+	case len(eff) > 0:
+		return eff, envy.WriteResult{}, nil
+	case cur == nil:
+		return nil, envy.WriteResult{}, nil
+	case w.Touch:
+		return []Effect{}, envy.WriteResult{}, nil // a revision with no var changed
 	}
-	return eff, envy.WriteResult{}, nil
+	return nil, envy.WriteResult{Revision: cur.Scope.Revision}, nil
 }
 
 // ChangeColumns are the history columns that ScanChange reads, in order.
