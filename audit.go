@@ -142,10 +142,13 @@ func (s *Service) lingerAudit(add func(auditItem), enough func() bool) {
 
 // How long the audit loop lingers for more reveals before a commit
 // (Service.auditLinger): it stops once none came for the gap, and never
-// waits longer than the max.
+// waits longer than the max. Short, because every reveal of the batch
+// waits that long: on a quiet machine at 32 connections, 200 µs and 1 ms
+// answered about 14,700 reveals a second, 50 µs and 300 µs about 20,400,
+// no linger about 21,300; on a loaded one the linger saves commits.
 const (
-	auditLingerGap = 200 * time.Microsecond
-	auditLingerMax = time.Millisecond
+	auditLingerGap = 50 * time.Microsecond
+	auditLingerMax = 300 * time.Microsecond
 )
 
 // auditInFlightShared is how many audit batches may commit at once on a
