@@ -161,6 +161,7 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 		s.shared = store.Shared()
 		if s.shared {
 			s.auditInFlight = auditInFlightShared
+			s.auditLinger = [2]time.Duration{auditLingerGapShared, auditLingerMaxShared}
 		}
 		if c, ok := store.(Checker); ok && s.shared {
 			s.checker = c
