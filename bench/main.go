@@ -297,7 +297,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		for _, name := range []string{"env", "scopes", "tokens", "no_consumers"} {
+		for _, name := range []string{"env", "plaintext", "scopes", "tokens", "no_consumers"} {
 			if v, ok := caches[name]; ok && (name != "scopes" || v > 0) { // scopes: the service's, on PostgreSQL
 				results = append(results, result{Case: "of which the " + name + " cache holds", Value: v / (1 << 10), Unit: "KB", Target: "bounded"})
 			}
