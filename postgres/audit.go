@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,70 +89,62 @@ func aggregates(entries []envy.AuditEntry) int {
 	return n
 }
 
-// PutConsumer records a consumer's report: ENotFound when its scope does
-// not exist; FirstSeen stays what the first report set.
-func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.ConsumerLimit) (bool, error) {
-	var created bool
-	err := s.tx(ctx, "write a consumer", func(t *txn) error {
-		if lim.Max > 0 {
-			if err := t.makeRoom(c, lim); err != nil {
+// audit records entries in this transaction; rev, when > 0, is the
+// revision that the write took.
+func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
+	// Aggregated refusals add to their minute's row, one statement each;
+	// the others go in one INSERT per run between them, in order.
+	for len(entries) > 0 {
+		if e := entries[0]; e.Aggregate {
+			at := storeutil.OrNow(e.At, t.now)
+			if err := t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
+				VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9, $10)
+				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
+				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
+				at.Truncate(time.Minute).UnixNano()); err != nil {
 				return err
 			}
+			entries = entries[1:]
+			continue
 		}
-		seen := storeutil.Nanos(storeutil.OrNow(c.SeenAt, t.now))
-		first := seen
-		if !c.FirstSeen.IsZero() {
-			first = c.FirstSeen.UnixNano()
+		n := 0
+		for n < len(entries) && !entries[n].Aggregate {
+			n++
 		}
-		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (scope, id) DO UPDATE SET
-				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at
-			RETURNING xmax = 0`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen).Scan(&created)
-		if isCode(err, "23503") {
-			return storeutil.NotFound(c.Scope)
-		}
-		if err != nil {
+		if err := t.insertAudit(entries[:n], rev); err != nil {
 			return err
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: c.Scope})
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	return created, nil
-}
-
-// makeRoom makes room for c when it is a new consumer of its scope,
-// within lim. New consumers of one scope take a lock, so that two can't
-// both take the last place.
-func (t *txn) makeRoom(c envy.Consumer, lim envy.ConsumerLimit) error {
-	var known bool
-	if err := t.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM consumers WHERE scope = $1 AND id = $2)`, c.Scope, c.ID).Scan(&known); err != nil || known {
-		return err
-	}
-	if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended('envy.consumers:' || $1, 0))`, c.Scope); err != nil {
-		return err
-	}
-	var n int
-	if err := t.QueryRow(t.ctx, `SELECT COUNT(*) FROM consumers WHERE scope = $1`, c.Scope).Scan(&n); err != nil || n < lim.Max {
-		return err
-	}
-	tag, err := t.Exec(t.ctx, `DELETE FROM consumers WHERE scope = $1 AND seen_at < $2`, c.Scope, storeutil.Nanos(lim.StaleBefore))
-	if err != nil {
-		return err
-	}
-	if left := n - int(tag.RowsAffected()); left >= lim.Max {
-		return envy.Errorf(envy.EConflict, "scope %s has %d live consumers, the most it keeps", c.Scope, left)
+		entries = entries[n:]
 	}
 	return nil
 }
 
-// PruneConsumers deletes the consumers not seen since before.
-func (s *Store) PruneConsumers(ctx context.Context, before time.Time) (int64, error) {
-	return s.prune(ctx, `DELETE FROM consumers WHERE seen_at < $1`, before)
+func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
+	n := len(entries)
+	var (
+		at, revs, counts     = make([]int64, n), make([]int64, n), make([]int64, n)
+		actor, action, scope = make([]string, n), make([]string, n), make([]string, n)
+		names, reqID, client = make([]string, n), make([]string, n), make([]string, n)
+		tokenID              = make([]string, n)
+		status               = make([]int32, n)
+	)
+	for i, e := range entries {
+		if rev > 0 {
+			e.Revision = rev
+		}
+		ns, err := storeutil.JSONList(e.Names)
+		if err != nil {
+			return fmt.Errorf("encode audit names: %w", err)
+		}
+		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, ns
+		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
+		tokenID[i], counts[i] = e.TokenID, max(e.Count, 1)
+	}
+	return t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count)
+		SELECT at, actor, action, scope, names, status, request_id, client, revision, token_id, count
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])
+		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, token_id, count, n) ORDER BY n`,
+		at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts)
 }
 
 // PruneAudit deletes the audit entries older than before.
@@ -160,6 +152,8 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 	return s.prune(ctx, `DELETE FROM audit WHERE at < $1`, before)
 }
 
+// prune runs query, a DELETE whose one argument is before, in a write of
+// its own, and returns how many rows it deleted.
 func (s *Store) prune(ctx context.Context, query string, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, "prune", func(t *txn) error {
@@ -168,27 +162,4 @@ func (s *Store) prune(ctx context.Context, query string, before time.Time) (int6
 		return err
 	})
 	return n, err
-}
-
-// AddDataKey stores a new wrapped data key. An id that is taken is
-// EConflict, never an overwrite: values sealed under the old key would
-// become unreadable.
-func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
-	if len(k.Wrapped) == 0 {
-		return errors.New("postgres: a data key needs its wrapped bytes")
-	}
-	return s.tx(ctx, "add a data key", func(t *txn) error { return t.insertDataKey(k) })
-}
-
-// insertDataKey inserts a data key; a taken id is EConflict.
-func (t *txn) insertDataKey(k envy.DataKey) error {
-	if _, err := t.Exec(t.ctx, `INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)`,
-		int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
-		if isCode(err, "23505") {
-			return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
-		}
-		return err
-	}
-	t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
-	return nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -144,4 +145,27 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		return rows.Err()
 	})
 	return ids, err
+}
+
+// AddDataKey stores a new wrapped data key. An id that is taken is
+// EConflict, never an overwrite: values sealed under the old key would
+// become unreadable.
+func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
+	if len(k.Wrapped) == 0 {
+		return errors.New("postgres: a data key needs its wrapped bytes")
+	}
+	return s.tx(ctx, "add a data key", func(t *txn) error { return t.insertDataKey(k) })
+}
+
+// insertDataKey inserts a data key; a taken id is EConflict.
+func (t *txn) insertDataKey(k envy.DataKey) error {
+	if _, err := t.Exec(t.ctx, `INSERT INTO data_keys (id, wrapped, created_at) VALUES ($1, $2, $3)`,
+		int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
+		if isCode(err, "23505") {
+			return envy.Errorf(envy.EConflict, "data key %d already exists", k.ID)
+		}
+		return err
+	}
+	t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
+	return nil
 }

@@ -473,64 +473,6 @@ func (t *txn) lockScope(path string) error {
 	return err
 }
 
-// audit records entries in this transaction; rev, when > 0, is the
-// revision that the write took.
-func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
-	// Aggregated refusals add to their minute's row, one statement each;
-	// the others go in one INSERT per run between them, in order.
-	for len(entries) > 0 {
-		if e := entries[0]; e.Aggregate {
-			at := storeutil.OrNow(e.At, t.now)
-			if err := t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
-				VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9, $10)
-				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
-				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
-				at.Truncate(time.Minute).UnixNano()); err != nil {
-				return err
-			}
-			entries = entries[1:]
-			continue
-		}
-		n := 0
-		for n < len(entries) && !entries[n].Aggregate {
-			n++
-		}
-		if err := t.insertAudit(entries[:n], rev); err != nil {
-			return err
-		}
-		entries = entries[n:]
-	}
-	return nil
-}
-
-func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
-	n := len(entries)
-	var (
-		at, revs, counts     = make([]int64, n), make([]int64, n), make([]int64, n)
-		actor, action, scope = make([]string, n), make([]string, n), make([]string, n)
-		names, reqID, client = make([]string, n), make([]string, n), make([]string, n)
-		tokenID              = make([]string, n)
-		status               = make([]int32, n)
-	)
-	for i, e := range entries {
-		if rev > 0 {
-			e.Revision = rev
-		}
-		ns, err := storeutil.JSONList(e.Names)
-		if err != nil {
-			return fmt.Errorf("encode audit names: %w", err)
-		}
-		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, ns
-		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
-		tokenID[i], counts[i] = e.TokenID, max(e.Count, 1)
-	}
-	return t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count)
-		SELECT at, actor, action, scope, names, status, request_id, client, revision, token_id, count
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])
-		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, token_id, count, n) ORDER BY n`,
-		at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts)
-}
-
 // sqlLimit turns "no limit" (≤ 0) into NULL, which LIMIT reads as none.
 func sqlLimit(limit int) any {
 	if limit <= 0 {

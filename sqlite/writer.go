@@ -246,56 +246,6 @@ func (t *txn) setScope(path string, sv *envy.ScopeVars) {
 	t.scopes[path] = sv
 }
 
-// audit records entries in this transaction; rev, when > 0, is the
-// revision that the op took.
-func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
-	// Reveals arrive in batches of hundreds: one INSERT of many rows costs
-	// far less than one statement a row. Aggregated refusals add to their
-	// minute's row, one statement each.
-	const perInsert = 100
-	const cols = `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket) VALUES `
-	for len(entries) > 0 {
-		if e := entries[0]; e.Aggregate {
-			at := storeutil.OrNow(e.At, t.now)
-			if _, err := t.exec(cols+`(?,?,?,?,'[]',?,?,?,0,?,?,?)
-				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = count + excluded.count`,
-				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
-				at.Truncate(time.Minute).UnixNano()); err != nil {
-				return dbErr("aggregate an audit entry", err)
-			}
-			entries = entries[1:]
-			continue
-		}
-		n := 0
-		for n < len(entries) && n < perInsert && !entries[n].Aggregate {
-			n++
-		}
-		q := make([]byte, 0, 160+n*28)
-		q = append(q, cols...)
-		args := make([]any, 0, n*11)
-		for i, e := range entries[:n] {
-			if rev > 0 {
-				e.Revision = rev
-			}
-			names, err := storeutil.JSONList(e.Names)
-			if err != nil {
-				return dbErr("encode audit names", err)
-			}
-			if i > 0 {
-				q = append(q, ',')
-			}
-			q = append(q, "(?,?,?,?,?,?,?,?,?,?,?,0)"...)
-			args = append(args, storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, names, e.Status, e.RequestID, e.Client, e.Revision,
-				e.TokenID, max(e.Count, 1))
-		}
-		if _, err := t.exec(string(q), args...); err != nil {
-			return dbErr("insert audit entries", err)
-		}
-		entries = entries[n:]
-	}
-	return nil
-}
-
 // exists reports whether the scope exists in this transaction.
 func (t *txn) exists(path string) (bool, error) {
 	var ok bool
