@@ -37,54 +37,64 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 		return false, err
 	}
 	var created bool
-	err = s.tx(ctx, "create a token", func(t *txn) error {
-		created = false
-		if onlyIfNone {
-			if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, tokensLock); err != nil {
-				return err
-			}
-			var exists bool
-			if err := t.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				return nil
-			}
-		}
-		if tok.ParentID != "" {
-			// FOR SHARE: a revocation of the parent waits for this
-			// transaction, and then its next pass sees this child.
-			var revoked sql.NullInt64
-			err := t.QueryRow(t.ctx, `SELECT revoked_at FROM tokens WHERE id = $1 FOR SHARE`, tok.ParentID).Scan(&revoked)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows), err == nil && revoked.Valid:
-				return envy.Errorf(envy.EUnauthenticated, "the token that mints is revoked")
-			case err != nil:
-				return err
-			}
-		}
-		if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
-			if constraint(err) == "tokens_owner_name" {
-				return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
-			}
-			if isCode(err, "23505") {
-				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
-			}
-			return err
-		}
-		if err := t.audit(audit, 0); err != nil {
-			return err
-		}
-		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
-		created = true
-		return nil
+	err = s.tx(ctx, "create a token", func(t *txn) (err error) {
+		created, err = storeutil.CreateToken(tokenTx{t}, tok, perms, onlyIfNone, audit)
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
 	return created, nil
 }
+
+// tokenTx is a transaction as storeutil.CreateToken uses it.
+type tokenTx struct{ *txn }
+
+// AnyToken takes tokensLock first: two servers that both find no token
+// then take turns, and the second finds the first's.
+func (t tokenTx) AnyToken() (bool, error) {
+	if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, tokensLock); err != nil {
+		return false, err
+	}
+	var exists bool
+	if err := t.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
+		return false, err
+	}
+	return exists, nil
+}
+
+func (t tokenTx) ParentLive(id string) (bool, error) {
+	// FOR SHARE: a revocation of the parent waits for this
+	// transaction, and then its next pass sees this child.
+	var revoked sql.NullInt64
+	switch err := t.QueryRow(t.ctx, `SELECT revoked_at FROM tokens WHERE id = $1 FOR SHARE`, id).Scan(&revoked); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return !revoked.Valid, nil
+}
+
+// InsertToken tells a taken name from a taken id or secret by the unique
+// index the insert violated.
+func (t tokenTx) InsertToken(tok envy.Token, perms string) error {
+	if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
+		if constraint(err) == "tokens_owner_name" {
+			return storeutil.ErrTokenName(tok)
+		}
+		if isCode(err, "23505") {
+			return storeutil.ErrTokenTaken()
+		}
+		return err
+	}
+	return nil
+}
+
+func (t tokenTx) Audit(entries []envy.AuditEntry) error { return t.audit(entries, 0) }
+
+func (t tokenTx) Notify(n envy.Notice) { t.notify(n) }
 
 // TokenByHash finds a token by the SHA-256 of its plaintext. Nothing is
 // cached: a revocation through any server counts at once.

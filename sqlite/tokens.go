@@ -35,54 +35,66 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 		return false, dbErr("encode permissions", err)
 	}
 	var created bool
-	err = s.do(ctx, func(t *txn) error {
-		if onlyIfNone {
-			var exists bool
-			if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
-				return dbErr("count tokens", err)
-			}
-			if exists {
-				return nil
-			}
-		}
-		if tok.ParentID != "" {
-			var revoked sql.NullInt64
-			switch err := t.queryRow(`SELECT revoked_at FROM tokens WHERE id = ?`, tok.ParentID).Scan(&revoked); {
-			case errors.Is(err, sql.ErrNoRows), err == nil && revoked.Valid:
-				return envy.Errorf(envy.EUnauthenticated, "the token that mints is revoked")
-			case err != nil:
-				return dbErr("read the parent token", err)
-			}
-		}
-		if tok.RevokedAt == nil {
-			var taken bool
-			if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE owner = ? AND name = ? AND revoked_at IS NULL)`,
-				tok.Owner, tok.Name).Scan(&taken); err != nil {
-				return dbErr("look up a token name", err)
-			}
-			if taken {
-				return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
-			}
-		}
-		if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
-			if isUnique(err) {
-				return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
-			}
-			return dbErr("insert a token", err)
-		}
-		if err := t.audit(audit, 0); err != nil {
-			return err
-		}
-		t.notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
-		created = true
-		return nil
+	err = s.do(ctx, func(t *txn) (err error) {
+		created, err = storeutil.CreateToken(tokenTx{t}, tok, perms, onlyIfNone, audit)
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
 	return created, nil
 }
+
+// tokenTx is the writer's transaction as storeutil.CreateToken uses it.
+// The writer is the file's only one, so what a step reads stays true
+// until the commit.
+type tokenTx struct{ *txn }
+
+func (t tokenTx) AnyToken() (bool, error) {
+	var exists bool
+	if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens)`).Scan(&exists); err != nil {
+		return false, dbErr("count tokens", err)
+	}
+	return exists, nil
+}
+
+func (t tokenTx) ParentLive(id string) (bool, error) {
+	var revoked sql.NullInt64
+	switch err := t.queryRow(`SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(&revoked); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, dbErr("read the parent token", err)
+	}
+	return !revoked.Valid, nil
+}
+
+// InsertToken looks for a live token of the same owner and name first, so
+// that a taken name is told apart from a taken id or secret.
+func (t tokenTx) InsertToken(tok envy.Token, perms string) error {
+	if tok.RevokedAt == nil {
+		var taken bool
+		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE owner = ? AND name = ? AND revoked_at IS NULL)`,
+			tok.Owner, tok.Name).Scan(&taken); err != nil {
+			return dbErr("look up a token name", err)
+		}
+		if taken {
+			return storeutil.ErrTokenName(tok)
+		}
+	}
+	if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
+		if isUnique(err) {
+			return storeutil.ErrTokenTaken()
+		}
+		return dbErr("insert a token", err)
+	}
+	return nil
+}
+
+func (t tokenTx) Audit(entries []envy.AuditEntry) error { return t.audit(entries, 0) }
+
+func (t tokenTx) Notify(n envy.Notice) { t.notify(n) }
 
 // TokenByHash finds a token by the SHA-256 of its plaintext. The Service
 // caches what it finds, so the store does not.

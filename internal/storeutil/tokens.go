@@ -43,3 +43,65 @@ func TokenArgs(tok envy.Token, perms string, now time.Time) []any {
 	return []any{tok.ID, tok.Name, tok.Owner, tok.Hash, perms, Nanos(OrNow(tok.CreatedAt, now)), tok.CreatedBy,
 		NullNanos(tok.ExpiresAt), NullNanos(tok.RevokedAt), tok.ParentID}
 }
+
+// TokenTx is a store's write transaction as CreateToken uses it: the
+// steps whose statements differ between the dialects.
+type TokenTx interface {
+	// AnyToken reports whether a token exists, such that no other
+	// transaction inserts one before this one ends.
+	AnyToken() (bool, error)
+	// ParentLive reports whether the token id, which mints the new one,
+	// exists and is not revoked, such that a revocation of it that is
+	// under way or starts later revokes the new token too.
+	ParentLive(id string) (bool, error)
+	// InsertToken inserts tok, its permissions encoded as perms (see
+	// TokenArgs). A token that is not revoked and has tok's owner and
+	// name is ErrTokenName; one with tok's id or hash is ErrTokenTaken.
+	InsertToken(tok envy.Token, perms string) error
+	// Audit records entries in the transaction.
+	Audit(entries []envy.AuditEntry) error
+	// Notify sends n when the transaction commits.
+	Notify(n envy.Notice)
+}
+
+// CreateToken is the transaction of a store's CreateToken (see
+// envy.Store), the same steps on both stores: with onlyIfNone, nothing
+// when a token exists (created is false); a minted token's parent must be
+// live (EUnauthenticated otherwise); then the insert, its audit entries
+// and its notice.
+func CreateToken(t TokenTx, tok envy.Token, perms string, onlyIfNone bool, audit []envy.AuditEntry) (created bool, err error) {
+	if onlyIfNone {
+		if exists, err := t.AnyToken(); err != nil || exists {
+			return false, err
+		}
+	}
+	if tok.ParentID != "" {
+		live, err := t.ParentLive(tok.ParentID)
+		if err != nil {
+			return false, err
+		}
+		if !live {
+			return false, envy.Errorf(envy.EUnauthenticated, "the token that mints is revoked")
+		}
+	}
+	if err := t.InsertToken(tok, perms); err != nil {
+		return false, err
+	}
+	if err := t.Audit(audit); err != nil {
+		return false, err
+	}
+	t.Notify(envy.Notice{Kind: envy.NoticeToken, TokenID: tok.ID})
+	return true, nil
+}
+
+// ErrTokenName is the conflict of a token whose owner already has a token
+// of its name that is not revoked.
+func ErrTokenName(tok envy.Token) error {
+	return envy.Errorf(envy.EConflict, "owner %s already has a token named %s", tok.Owner, tok.Name)
+}
+
+// ErrTokenTaken is the conflict of a token whose id or secret (hash) is
+// another token's.
+func ErrTokenTaken() error {
+	return envy.Errorf(envy.EConflict, "a token with this id or secret already exists")
+}
