@@ -36,15 +36,9 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 	if err != nil {
 		return false, err
 	}
-	var created bool
-	err = s.tx(ctx, "create a token", func(t *txn) (err error) {
-		created, err = storeutil.CreateToken(tokenTx{t}, tok, perms, onlyIfNone, audit)
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	return created, nil
+	return storeutil.CreateToken(func(f func(storeutil.TokenTx) error) error {
+		return s.tx(ctx, "create a token", func(t *txn) error { return f(tokenTx{t}) })
+	}, tok, perms, onlyIfNone, audit)
 }
 
 // tokenTx is a transaction as storeutil.CreateToken uses it.

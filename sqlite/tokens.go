@@ -34,15 +34,9 @@ func (s *Store) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool
 	if err != nil {
 		return false, dbErr("encode permissions", err)
 	}
-	var created bool
-	err = s.do(ctx, func(t *txn) (err error) {
-		created, err = storeutil.CreateToken(tokenTx{t}, tok, perms, onlyIfNone, audit)
-		return err
-	})
-	if err != nil {
-		return false, err
-	}
-	return created, nil
+	return storeutil.CreateToken(func(f func(storeutil.TokenTx) error) error {
+		return s.do(ctx, func(t *txn) error { return f(tokenTx{t}) })
+	}, tok, perms, onlyIfNone, audit)
 }
 
 // tokenTx is the writer's transaction as storeutil.CreateToken uses it.

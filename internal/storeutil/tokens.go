@@ -64,12 +64,21 @@ type TokenTx interface {
 	Notify(n envy.Notice)
 }
 
-// CreateToken is the transaction of a store's CreateToken (see
-// envy.Store), the same steps on both stores: with onlyIfNone, nothing
-// when a token exists (created is false); a minted token's parent must be
-// live (EUnauthenticated otherwise); then the insert, its audit entries
-// and its notice.
-func CreateToken(t TokenTx, tok envy.Token, perms string, onlyIfNone bool, audit []envy.AuditEntry) (created bool, err error) {
+// CreateToken runs a store's CreateToken (see envy.Store) in one of the
+// store's transactions (run: the store's way of running one), the same
+// steps on both stores: with onlyIfNone, nothing when a token exists
+// (created is false); a minted token's parent must be live
+// (EUnauthenticated otherwise); then the insert, its audit entries and its
+// notice. created is true only once the transaction has committed.
+func CreateToken(run func(func(TokenTx) error) error, tok envy.Token, perms string, onlyIfNone bool, audit []envy.AuditEntry) (created bool, err error) {
+	err = run(func(t TokenTx) (err error) {
+		created, err = createToken(t, tok, perms, onlyIfNone, audit)
+		return err
+	})
+	return created && err == nil, err
+}
+
+func createToken(t TokenTx, tok envy.Token, perms string, onlyIfNone bool, audit []envy.AuditEntry) (bool, error) {
 	if onlyIfNone {
 		if exists, err := t.AnyToken(); err != nil || exists {
 			return false, err
