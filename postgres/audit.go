@@ -26,19 +26,7 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 	if len(entries) == 0 {
 		return nil
 	}
-	if s.closed.Load() {
-		return storeutil.ErrClosed()
-	}
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := s.appendAudit(ctx, entries)
-		if retryable(err) && attempt < 5 {
-			continue
-		}
-		return err
-	}
+	return s.retry(ctx, func() error { return s.appendAudit(ctx, entries) })
 }
 
 func (s *Store) appendAudit(ctx context.Context, entries []envy.AuditEntry) error {

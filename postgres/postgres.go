@@ -392,6 +392,13 @@ func (t *txn) exec(sql string, args ...any) error {
 // write failed that then commits. fn's domain errors pass unchanged; a
 // transaction that lost a race (deadlock, serialization) is run again.
 func (s *Store) tx(ctx context.Context, what string, fn func(t *txn) error) error {
+	return s.retry(ctx, func() error { return s.tx1(ctx, what, fn) })
+}
+
+// retry runs once, again (at most five times more) while it fails only
+// because its transaction lost a race (retryable), until ctx ends. A
+// closed store runs nothing.
+func (s *Store) retry(ctx context.Context, once func() error) error {
 	if s.closed.Load() {
 		return storeutil.ErrClosed()
 	}
@@ -399,7 +406,7 @@ func (s *Store) tx(ctx context.Context, what string, fn func(t *txn) error) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.tx1(ctx, what, fn)
+		err := once()
 		if retryable(err) && attempt < 5 {
 			continue
 		}
