@@ -434,9 +434,20 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 }
 
 // MergeVars sets and deletes several vars in one revision: a nil input
-// deletes. 1–1000 keys.
+// deletes, an empty one (every field left out) keeps the var as it is.
+// 1–1000 keys.
 func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*VarInput, o SetOptions) (WriteInfo, error) {
-	return s.bulk(ctx, path, "vars.merge", in, false, 1, o)
+	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, nil)
+}
+
+// MergeVarsIf is MergeVars for a request whose answer depends on which
+// vars the scope holds, such as an add that refuses names that exist:
+// check sees the scope's names as the write plans from them, and whatever
+// it refuses is refused with nothing written. It runs again whenever the
+// write plans anew, so the check and the write are one atomic step. As
+// its refusals tell which names exist, it needs read as well as write.
+func (s *Service) MergeVarsIf(ctx context.Context, path string, in map[string]*VarInput, o SetOptions, check func(exists func(name string) bool) error) (WriteInfo, error) {
+	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, check)
 }
 
 // ReplaceVars makes the scope's vars exactly in (0–1000 keys), in one revision.
@@ -449,10 +460,10 @@ func (s *Service) ReplaceVars(ctx context.Context, path string, in map[string]Va
 		}
 		m[k] = &v
 	}
-	return s.bulk(ctx, path, "vars.replace", m, true, 0, SetOptions{Cond: c})
+	return s.bulk(ctx, path, "vars.replace", m, true, 0, SetOptions{Cond: c}, nil)
 }
 
-func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*VarInput, replace bool, min int, o SetOptions) (WriteInfo, error) {
+func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*VarInput, replace bool, min int, o SetOptions, check func(exists func(name string) bool) error) (WriteInfo, error) {
 	if err := validPath(path); err != nil {
 		return WriteInfo{}, err
 	}
@@ -480,9 +491,23 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 	if err := s.authorize(ctx, ActWrite, path, action); err != nil {
 		return WriteInfo{}, err
 	}
+	if check != nil {
+		if err := s.authorize(ctx, ActRead, path, action); err != nil {
+			return WriteInfo{}, err
+		}
+	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
 	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
 	_, info, err := s.write(ctx, path, action, names, 200, o, replace, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+		if check != nil {
+			exists := func(name string) bool {
+				_, ok := findVar(cur.Vars, name)
+				return ok
+			}
+			if err := check(exists); err != nil {
+				return nil, err
+			}
+		}
 		var out []VarChange
 		for _, k := range names {
 			old, ok := findVar(cur.Vars, k)
@@ -495,8 +520,10 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 			// Skipping a var the replace leaves as it is would tell a
 			// caller who may not see its value that the value it sent was
 			// right: only one who may see it gets the shortcut.
+			// An input that leaves every field out sends nothing to
+			// learn from: it keeps the var for anyone.
 			seesValue := mayRead && (!old.Secret || mayReveal)
-			if ok && seesValue && sameVar(s, path, old, *in[k]) {
+			if ok && (*in[k] == VarInput{} || seesValue && sameVar(s, path, old, *in[k])) {
 				continue
 			}
 			c, err := s.change(path, k, "body."+k, old, ok, *in[k], mayReveal)

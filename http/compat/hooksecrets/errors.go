@@ -1,6 +1,7 @@
 package hooksecrets
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/envy-dev/envy"
@@ -10,8 +11,9 @@ import (
 // Codes for what the dialect tells apart and the domain does not. They
 // only ever reach the error writer.
 const (
-	codeMissingToken   envy.Code = "hooksecrets.missing_token"
-	codeSecretNotFound envy.Code = "hooksecrets.secret_not_found"
+	codeMissingToken     envy.Code = "hooksecrets.missing_token"
+	codeSecretNotFound   envy.Code = "hooksecrets.secret_not_found"
+	codeConcurrentUpdate envy.Code = "hooksecrets.concurrent_update"
 )
 
 // errorTable is the one table that maps the domain's error codes to the
@@ -29,13 +31,23 @@ var errorTable = dialect.Answers{
 	dialect.CodeMethodNotAllowed: {Type: "method_not_allowed", Message: "Method not allowed", Detail: true},
 	dialect.CodeNoRoute:          {Type: "not_found", Message: "Not Found"},
 	envy.EConflict:               {Type: "secret_exists", Message: "Secret with the same name already exists", Detail: true},
-	envy.EPrecondition:           {Type: "concurrent_update", Status: http.StatusConflict, Message: "The hook's secrets kept changing while the request ran; send it again."},
+	codeConcurrentUpdate:         {Type: "concurrent_update", Status: http.StatusConflict, Message: "The hook's secrets kept changing while the request ran; send it again."},
 	envy.ETooLarge:               {Type: "payload_too_large", Message: "Payload content length greater than maximum allowed", Detail: true},
 	envy.EUnsupportedMedia:       {Type: "unsupported_media_type", Message: "Unsupported media type", Detail: true},
 	envy.ERateLimited:            {Type: "too_many_requests", Message: "Too many requests."},
 	envy.EInternal:               {Type: "internal_error", Message: "Internal error"},
 	envy.EUnavailable:            {Type: "service_unavailable", Message: "Service unavailable"},
 }.Table()
+
+// concurrent tells a write that kept meeting other writes to the hook
+// until the service gave up planning it (envy.ErrStale) from the 409 of a
+// name that exists, which it would otherwise be answered as.
+func concurrent(err error) error {
+	if errors.Is(err, envy.ErrStale) {
+		return &envy.Error{Code: codeConcurrentUpdate}
+	}
+	return err
+}
 
 // errorJSON is the Auth0 Management API's error envelope.
 type errorJSON struct {

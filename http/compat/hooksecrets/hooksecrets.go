@@ -20,7 +20,6 @@
 package hooksecrets
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -34,12 +33,7 @@ import (
 // write may send back to keep the stored value.
 const ValueNotShown = "_VALUE_NOT_SHOWN"
 
-const (
-	scopePrefix = "hooks/"
-	// writeAttempts bounds the tries of a checked write whose hook changes
-	// between the check and the write.
-	writeAttempts = 8
-)
+const scopePrefix = "hooks/"
 
 type handler struct {
 	*dialect.API
@@ -93,68 +87,68 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) err
 // the placeholder, which keeps it; 400 for the placeholder of a name that
 // does not exist, as there is no value to keep.
 func (h *handler) add(w http.ResponseWriter, r *http.Request, scope string) error {
-	return h.checkedWrite(w, r, scope, func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error) {
+	return h.checkedWrite(w, r, scope, func(in map[string]string, exists func(string) bool) error {
 		var unknown, taken []string
-		merge := make(map[string]*envy.VarInput, len(in))
 		for _, name := range wire.SortedKeys(in) {
-			v := in[name]
-			switch {
-			case v == ValueNotShown && exists[name]: // keeps the stored value
-			case v == ValueNotShown:
+			switch keep := in[name] == ValueNotShown; {
+			case keep && !exists(name):
 				unknown = append(unknown, name)
-			case exists[name]:
+			case !keep && exists(name):
 				taken = append(taken, name)
-			default:
-				merge[name] = secretInput(v)
 			}
 		}
 		if len(unknown) > 0 {
-			return nil, nothingToKeep(unknown)
+			return nothingToKeep(unknown)
 		}
 		if len(taken) > 0 {
-			return nil, envy.Errorf(envy.EConflict, "%s", strings.Join(taken, ", "))
+			return envy.Errorf(envy.EConflict, "%s", strings.Join(taken, ", "))
 		}
-		return merge, nil
+		return nil
 	})
 }
 
 // update sets existing secrets: 404 when one of the names does not exist;
 // the placeholder keeps a secret's stored value.
 func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) error {
-	return h.checkedWrite(w, r, scope, func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error) {
+	return h.checkedWrite(w, r, scope, func(in map[string]string, exists func(string) bool) error {
 		var missing []string
-		merge := make(map[string]*envy.VarInput, len(in))
 		for _, name := range wire.SortedKeys(in) {
-			switch v := in[name]; {
-			case !exists[name]:
+			if !exists(name) {
 				missing = append(missing, name)
-			case v == ValueNotShown: // keeps the stored value
-			default:
-				merge[name] = secretInput(v)
 			}
 		}
 		if len(missing) > 0 {
-			return nil, &envy.Error{Code: codeSecretNotFound, Message: strings.Join(missing, ", ")}
+			return &envy.Error{Code: codeSecretNotFound, Message: strings.Join(missing, ", ")}
 		}
-		return merge, nil
+		return nil
 	})
 }
 
-// checkedWrite reads the secrets of the body, writes what plan makes of
-// them and the hook's current names (see checkedMerge), and answers 201.
+// checkedWrite reads the secrets of the body and writes them in one
+// revision, the placeholder keeping a stored value, once check accepts
+// them against the hook's current names; the service runs the check on the
+// names it plans the write from, so the two are one atomic step (see
+// envy.Service.MergeVarsIf). It answers 201.
 func (h *handler) checkedWrite(w http.ResponseWriter, r *http.Request, scope string,
-	plan func(in map[string]string, exists map[string]bool) (map[string]*envy.VarInput, error)) error {
+	check func(in map[string]string, exists func(string) bool) error) error {
 	in, err := h.readSecrets(w, r)
 	if err != nil {
 		return err
 	}
-	rev, err := h.checkedMerge(r.Context(), scope, func(exists map[string]bool) (map[string]*envy.VarInput, error) {
-		return plan(in, exists)
+	merge := make(map[string]*envy.VarInput, len(in))
+	for name, v := range in {
+		merge[name] = &envy.VarInput{} // keeps it
+		if v != ValueNotShown {
+			merge[name] = secretInput(v)
+		}
+	}
+	info, err := h.Svc.MergeVarsIf(r.Context(), scope, merge, envy.SetOptions{ScopeMustExist: true}, func(exists func(string) bool) error {
+		return check(in, exists)
 	})
 	if err != nil {
-		return err
+		return concurrent(err)
 	}
-	dialect.SetETag(w, rev)
+	dialect.SetETag(w, info.Revision)
 	h.JSON(w, http.StatusCreated, struct{}{})
 	return nil
 }
@@ -179,7 +173,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 	}
 	info, err := h.Svc.MergeVars(r.Context(), scope, in, envy.SetOptions{ScopeMustExist: true})
 	if err != nil {
-		return err
+		return concurrent(err)
 	}
 	dialect.SetETag(w, info.Revision)
 	w.WriteHeader(http.StatusNoContent)
@@ -219,54 +213,6 @@ func (h *handler) readSecrets(w http.ResponseWriter, r *http.Request) (map[strin
 		return nil, envy.Invalid(fields...)
 	}
 	return in, nil
-}
-
-// checkedMerge reads the hook's secrets, lets plan check the request
-// against them and say what to write, and writes that in one revision on
-// the condition that the hook is still at the revision it read. When the
-// hook moved on in between, it checks again.
-//
-// The service has no merge that refuses existing (or missing) names by
-// itself, so this If-Match loop is what makes the check and the write
-// atomic. It needs read as well as write on the hook.
-func (h *handler) checkedMerge(ctx context.Context, scope string, plan func(exists map[string]bool) (map[string]*envy.VarInput, error)) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		vl, err := h.Svc.ListVars(ctx, scope, false)
-		if err != nil {
-			return 0, err
-		}
-		exists := make(map[string]bool, len(vl.Items))
-		for _, v := range vl.Items {
-			exists[v.Name] = true
-		}
-		in, err := plan(exists)
-		if err != nil {
-			return 0, err
-		}
-		cond := envy.Cond{IfRevision: vl.Revision}
-		rev := vl.Revision
-		if len(in) == 0 {
-			err = h.mayWrite(ctx, scope)
-		} else {
-			var info envy.WriteInfo
-			info, err = h.Svc.MergeVars(ctx, scope, in, envy.SetOptions{Cond: cond, ScopeMustExist: true})
-			rev = info.Revision
-		}
-		if envy.ErrorCode(err) != envy.EPrecondition || attempt == writeAttempts {
-			return rev, err
-		}
-	}
-}
-
-// mayWrite checks that the caller may write the hook when a request only
-// keeps stored values and so writes nothing; the refusal is audited as the
-// service audits one.
-func (h *handler) mayWrite(ctx context.Context, scope string) error {
-	if h.Svc.Can(ctx, envy.ActWrite, scope) {
-		return nil
-	}
-	h.Svc.Refused(ctx, "vars.merge", scope, http.StatusForbidden)
-	return envy.Errorf(envy.EForbidden, "token may not write scope %s", scope)
 }
 
 func secretInput(v string) *envy.VarInput {
