@@ -1,9 +1,9 @@
 package http
 
 import (
+	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,15 +33,11 @@ var nativeWords = wire.Words{
 
 // queryLimit reads ?limit=, 1–1000, default 100.
 func queryLimit(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return 100, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000 {
+	n, ok := wire.Int(r.URL.Query().Get("limit"), 100, 1, 1000)
+	if !ok {
 		return 0, envy.Invalid(envy.Field("query.limit", "out_of_range", "limit must be an integer from 1 to 1000"))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // queryBool reads a true|false parameter, false when absent.
@@ -57,12 +53,8 @@ func queryBool(r *http.Request, name string) (bool, error) {
 
 // queryInt reads a positive integer parameter, 0 when absent.
 func queryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
+	n, ok := wire.Int(r.URL.Query().Get(name), 0, 1, math.MaxInt64)
+	if !ok {
 		return 0, envy.Invalid(envy.Field("query."+name, "invalid", "%s must be a positive integer", name))
 	}
 	return n, nil
@@ -104,8 +96,8 @@ func cond(r *http.Request) (envy.Cond, error) {
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
+	n, ok := wire.Int(v, 0, 1, math.MaxInt64)
+	if !ok || n == 0 {
 		return envy.Cond{}, envy.Invalid(envy.Field("header.If-Match", "invalid", `If-Match must be a revision such as "42"`))
 	}
 	return envy.Cond{IfRevision: n}, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/http/wire"
 )
 
 // handleWatch streams the scope's changes as Server-Sent Events:
@@ -36,13 +38,9 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel = context.WithDeadline(ctx, *tok.ExpiresAt)
 		defer cancel()
 	}
-	var last int64
-	if v := strings.TrimSpace(r.Header.Get("Last-Event-ID")); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return envy.Invalid(envy.Field("header.Last-Event-ID", "invalid", "Last-Event-ID must be a revision"))
-		}
-		last = n
+	last, ok := wire.Int(strings.TrimSpace(r.Header.Get("Last-Event-ID")), 0, 0, math.MaxInt64)
+	if !ok {
+		return envy.Invalid(envy.Field("header.Last-Event-ID", "invalid", "Last-Event-ID must be a revision"))
 	}
 	events, err := s.svc.Watch(ctx, r.PathValue("path"), last)
 	if err != nil {

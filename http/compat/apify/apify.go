@@ -19,6 +19,7 @@
 package apify
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -189,13 +190,11 @@ func pageOf(r *http.Request) (page, error) {
 		name string
 		v    *int
 	}{{"offset", &p.offset}, {"limit", &p.limit}} {
-		if s := q.Get(f.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 {
-				return p, envy.Invalid(envy.Field("query."+f.name, "invalid", "%s must be a non-negative integer", f.name))
-			}
-			*f.v = n
+		n, ok := wire.Int(q.Get(f.name), 0, 0, math.MaxInt)
+		if !ok {
+			return p, envy.Invalid(envy.Field("query."+f.name, "invalid", "%s must be a non-negative integer", f.name))
 		}
+		*f.v = int(n)
 	}
 	switch q.Get("desc") {
 	case "", "0", "false":

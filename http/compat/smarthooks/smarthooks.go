@@ -200,12 +200,9 @@ var errCursor = envy.Errorf(envy.EBadRequest, "Invalid cursor: send the value of
 
 // positive reads a paging parameter: def when absent, else 1 to most.
 func positive(s, name string, def, most int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > most {
+	n, ok := wire.Int(s, int64(def), 1, int64(most))
+	if !ok {
 		return 0, envy.Errorf(envy.EBadRequest, "%s must be an integer from 1 to %d", name, most)
 	}
-	return n, nil
+	return int(n), nil
 }
