@@ -9,7 +9,7 @@ import (
 // routeTable is every native route: registered from here, and compared
 // with the OpenAPI document by a test, so neither can drift from the other.
 // Routes under scopePrefix are served by one ServeMux pattern,
-// "/v1/scopes/{path...}", that splits the path at "/-/".
+// "/v1/scopes/{path...}", whose wire.ScopeMux splits the path at "/-/".
 var routeTable = []route{
 	{Method: http.MethodGet, Path: "/healthz", Public: true, h: (*Server).handleHealthz},
 	{Method: http.MethodGet, Path: "/readyz", Public: true, h: (*Server).handleReadyz},

@@ -557,101 +557,24 @@ type route struct {
 	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
-// scopePrefix is where scope routes start; the rest of their path follows
-// the scope path after "/-/".
+// scopePrefix is where scope routes start; the rest of their path, after
+// the scope path, is their template in a wire.ScopeMux.
 const scopePrefix = "/v1/scopes/{path}"
 
-// scopeRoute is a route under a scope path.
-type scopeRoute struct {
-	route
-	tail []string // segments after "/-/"; nil for the scope itself
-}
-
-// routes registers the route table on the mux.
+// routes registers the route table on the mux. The routes under
+// scopePrefix are served by one ServeMux pattern, "/v1/scopes/{path...}",
+// whose wire.ScopeMux splits the path at "/-/".
 func (s *Server) routes() {
-	var scoped []scopeRoute
+	scopes := &wire.ScopeMux{NotFound: s.notFound, MethodNotAllowed: s.methodNotAllowed}
 	for _, rt := range routeTable {
 		if rest, ok := strings.CutPrefix(rt.Path, scopePrefix); ok {
-			sr := scopeRoute{route: rt}
-			if rest != "" {
-				sr.tail = strings.Split(strings.TrimPrefix(rest, "/-/"), "/")
-			}
-			scoped = append(scoped, sr)
+			scopes.Handle(rt.Method, rest, s.wrap(rt))
 			continue
 		}
 		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
-	handlers := make([]http.Handler, len(scoped))
-	for i, sr := range scoped {
-		handlers[i] = s.wrap(sr.route)
-	}
-	s.mux.Handle("/v1/scopes/{path...}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.dispatchScope(w, r, scoped, handlers)
-	}))
+	s.mux.Handle("/v1/scopes/{path...}", scopes)
 	s.mux.Handle("/", http.HandlerFunc(s.notFound))
-}
-
-// dispatchScope splits "/v1/scopes/<scope path>/-/<tail>" and serves the
-// matching scope route, with the path values "path" (the scope path) and
-// those of the tail's template (such as "name").
-func (s *Server) dispatchScope(w http.ResponseWriter, r *http.Request, scoped []scopeRoute, handlers []http.Handler) {
-	full := r.PathValue("path")
-	scope, tail, hasTail := strings.Cut(full, "/-/")
-	var segs []string
-	if hasTail {
-		segs = strings.Split(tail, "/")
-	}
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	var allow []string
-	for i, sr := range scoped {
-		vals, ok := matchTail(sr.tail, segs)
-		if !ok {
-			continue
-		}
-		if sr.Method != method {
-			allow = append(allow, sr.Method)
-			continue
-		}
-		r.SetPathValue("path", scope)
-		for k, v := range vals {
-			r.SetPathValue(k, v)
-		}
-		handlers[i].ServeHTTP(w, r)
-		return
-	}
-	if len(allow) > 0 {
-		s.methodNotAllowed(w, r, allow)
-		return
-	}
-	s.notFound(w, r)
-}
-
-// matchTail matches the segments after "/-/" with a template such as
-// ["vars", "{name}"]; a "{x}" segment matches any non-empty segment.
-func matchTail(tmpl, segs []string) (map[string]string, bool) {
-	if len(tmpl) != len(segs) {
-		return nil, false
-	}
-	var vals map[string]string
-	for i, t := range tmpl {
-		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
-			if segs[i] == "" {
-				return nil, false
-			}
-			if vals == nil {
-				vals = make(map[string]string, 1)
-			}
-			vals[t[1:len(t)-1]] = segs[i]
-			continue
-		}
-		if t != segs[i] {
-			return nil, false
-		}
-	}
-	return vals, true
 }
 
 // wrap turns a route into an http.Handler: it names the route for logs and

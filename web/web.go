@@ -23,11 +23,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/internal/opt"
 )
 
@@ -146,14 +146,12 @@ func (h *Handler) routes() http.Handler {
 	private.HandleFunc("POST /ui/signout", h.signOut)
 	private.HandleFunc("GET /ui/scopes", h.scopesPage)
 	private.HandleFunc("POST /ui/scopes", h.createScope)
-	private.HandleFunc("/ui/scopes/{path...}", h.scopeDispatch)
+	private.Handle("/ui/scopes/{path...}", h.scopeRoutes())
 	private.HandleFunc("GET /ui/tokens", h.tokensPage)
 	private.HandleFunc("POST /ui/tokens", h.createToken)
 	private.HandleFunc("POST /ui/tokens/{id}/revoke", h.revokeToken)
 	private.HandleFunc("GET /ui/audit", h.auditPage)
-	private.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
-		h.renderError(w, r, http.StatusNotFound, "There is no such page.")
-	})
+	private.HandleFunc("/ui/", h.notFound)
 	authed := h.withSession(h.api.RequireToken(sessionToken, h.authFailed)(h.checkCSRF(private)))
 	public.Handle("/ui/", authed)
 
@@ -164,41 +162,41 @@ func (h *Handler) routes() http.Handler {
 	return cop.Handler(public)
 }
 
-// scopeDispatch splits /ui/scopes/<scope path>/-/<page> as the API does.
-func (h *Handler) scopeDispatch(w http.ResponseWriter, r *http.Request) {
-	scope, tail, _ := strings.Cut(r.PathValue("path"), "/-/")
-	type route struct {
-		method, tail string
-		h            func(http.ResponseWriter, *http.Request, string)
+// scopeRoutes serves /ui/scopes/<scope path>[/-/<page>], split at "/-/"
+// as the API splits its paths. Each handler is given the scope path.
+func (h *Handler) scopeRoutes() *wire.ScopeMux {
+	m := &wire.ScopeMux{
+		NotFound: h.notFound,
+		MethodNotAllowed: func(w http.ResponseWriter, r *http.Request, _ []string) {
+			h.renderError(w, r, http.StatusMethodNotAllowed, "This page does not take that method.")
+		},
 	}
-	routes := []route{
+	for _, rt := range []struct {
+		method, template string
+		h                func(w http.ResponseWriter, r *http.Request, scope string)
+	}{
 		{"GET", "", h.scopePage},
-		{"POST", "vars", h.setVar},
-		{"POST", "vars/delete", h.deleteVar},
-		{"POST", "reveal", h.reveal},
-		{"POST", "settings", h.scopeSettings},
-		{"POST", "import", h.importPreview},
-		{"POST", "import/apply", h.importApply},
-		{"GET", "history", h.historyPage},
-		{"GET", "rollback", h.rollbackPage},
-		{"POST", "rollback", h.rollback},
-		{"GET", "sync", h.syncPage},
-		{"GET", "events", h.events},
+		{"GET", "/-/", h.scopePage}, // a "/-/" with no page after it is the scope's page too
+		{"POST", "/-/vars", h.setVar},
+		{"POST", "/-/vars/delete", h.deleteVar},
+		{"POST", "/-/reveal", h.reveal},
+		{"POST", "/-/settings", h.scopeSettings},
+		{"POST", "/-/import", h.importPreview},
+		{"POST", "/-/import/apply", h.importApply},
+		{"GET", "/-/history", h.historyPage},
+		{"GET", "/-/rollback", h.rollbackPage},
+		{"POST", "/-/rollback", h.rollback},
+		{"GET", "/-/sync", h.syncPage},
+		{"GET", "/-/events", h.events},
+	} {
+		m.Handle(rt.method, rt.template, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rt.h(w, r, r.PathValue("path"))
+		}))
 	}
-	found := false
-	for _, rt := range routes {
-		if rt.tail != tail {
-			continue
-		}
-		found = true
-		if rt.method == r.Method || rt.method == "GET" && r.Method == "HEAD" {
-			rt.h(w, r, scope)
-			return
-		}
-	}
-	if found {
-		h.renderError(w, r, http.StatusMethodNotAllowed, "This page does not take that method.")
-		return
-	}
+	return m
+}
+
+// notFound answers a path that no page serves.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.renderError(w, r, http.StatusNotFound, "There is no such page.")
 }

@@ -2,6 +2,8 @@
 // native API (package http) and each seed dialect (http/compat/<name>)
 // read request bodies, decode JSON and write replies through it, so that
 // each API is left with its routes, its shapes and its one error table.
+// The native API and the dashboard (package web) route the paths that hold
+// a scope path with its ScopeMux.
 //
 // What an API words differently (the text and type of a refusal) it
 // passes in as Words; the mechanics (limits, decoding, text that JSON
