@@ -70,6 +70,41 @@ func TestMergeVarsIfChecksWhatItWrites(t *testing.T) {
 	}
 }
 
+// TestMergeVarsIfSeesAChangeToANameItDoesNotWrite: a check may depend on
+// a var the write leaves alone (an update that keeps X as it is needs X to
+// exist); another writer deleting X between the check and the write makes
+// it plan and check again.
+func TestMergeVarsIfSeesAChangeToANameItDoesNotWrite(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "app", "X", "x", false)
+	set(t, svc, ctx, "app", "Y", "y", false)
+	errGone := errors.New("X does not exist")
+	v := envy.NewSensitive("y2")
+	calls := 0
+	_, err := svc.MergeVarsIf(ctx, "app", map[string]*envy.VarInput{"X": {}, "Y": {Value: &v}}, envy.SetOptions{}, func(exists func(string) bool) error {
+		calls++
+		if !exists("X") {
+			return errGone
+		}
+		if calls == 1 {
+			if _, err := svc.DeleteVar(ctx, "app", "X", envy.Cond{}); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, errGone) {
+		t.Fatalf("err = %v, want the check's refusal once X is gone", err)
+	}
+	got, err := svc.GetVar(ctx, "app", "Y", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Value.Reveal() != "y" {
+		t.Errorf("Y = %q: the refused write landed", got.Value.Reveal())
+	}
+}
+
 // TestMergeVarsIfNeedsRead: a check's refusals tell which names exist, so
 // a token that may write but not read is refused before any check runs.
 func TestMergeVarsIfNeedsRead(t *testing.T) {

@@ -443,9 +443,11 @@ func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*Var
 // MergeVarsIf is MergeVars for a request whose answer depends on which
 // vars the scope holds, such as an add that refuses names that exist:
 // check sees the scope's names as the write plans from them, and whatever
-// it refuses is refused with nothing written. It runs again whenever the
-// write plans anew, so the check and the write are one atomic step. As
-// its refusals tell which names exist, it needs read as well as write.
+// it refuses is refused with nothing written. The write depends on the
+// whole scope, as a replace does: when any var changed between the plan
+// and the commit, it plans and checks again, so the check and the write
+// are one atomic step. As its refusals tell which names exist, it needs
+// read as well as write.
 func (s *Service) MergeVarsIf(ctx context.Context, path string, in map[string]*VarInput, o SetOptions, check func(exists func(name string) bool) error) (WriteInfo, error) {
 	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, check)
 }
@@ -498,7 +500,11 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 	}
 	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
 	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
-	_, info, err := s.write(ctx, path, action, names, 200, o, replace, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+	// A check reads every name of the scope, so the write depends on the
+	// whole scope, as a replace does: it is planned again (and checked
+	// again) if any var changed meanwhile, not only one it writes.
+	whole := replace || check != nil
+	_, info, err := s.write(ctx, path, action, names, 200, o, whole, func(cur ScopeVars, _ *int) ([]VarChange, error) {
 		if check != nil {
 			exists := func(name string) bool {
 				_, ok := findVar(cur.Vars, name)
