@@ -147,6 +147,19 @@ type ConsumerLimit struct {
 	StaleBefore time.Time
 }
 
+// Session is a signed-in dashboard browser as the store keeps it, so that
+// every server sharing the store knows it. The row holds nothing usable on
+// its own: it is keyed by the SHA-256 of the session id, which only the
+// browser's cookie holds, and the token is sealed by the Keyring with
+// SessionAD(IDHash).
+type Session struct {
+	IDHash    []byte
+	Sealed    []byte // the token's plaintext, sealed
+	CSRF      string // the session's CSRF token (not a credential on its own)
+	CreatedAt time.Time
+	UsedAt    time.Time // the last use recorded: a use moves it at most about once a minute
+}
+
 // DataKey is a data key wrapped by the master key.
 type DataKey struct {
 	ID        uint32
@@ -251,9 +264,9 @@ type AuditQuery struct {
 	Limit  int
 }
 
-// Store keeps scopes, vars, history, tokens, audit entries, consumers and
-// wrapped data keys. Every method returns ENotFound for a missing item and
-// EUnavailable when the database can't be reached. Writes are acknowledged
+// Store keeps scopes, vars, history, tokens, audit entries, consumers,
+// wrapped data keys and dashboard sessions. Every method returns ENotFound
+// for a missing item and EUnavailable when the database can't be reached. Writes are acknowledged
 // only once durable. Every change it commits is also told to its
 // subscribers (Notifier).
 type Store interface {
@@ -317,6 +330,20 @@ type Store interface {
 
 	DataKeys(ctx context.Context) ([]DataKey, error)
 	AddDataKey(ctx context.Context, k DataKey) error
+
+	// CreateSession stores a new dashboard session; EConflict when its
+	// IDHash is taken.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session whose id hashes to idHash.
+	GetSession(ctx context.Context, idHash []byte) (Session, error)
+	// TouchSession moves a session's UsedAt forward to at; a session that
+	// is gone, or was used later, is left as it is (no error).
+	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
+	// DeleteSession deletes a session; deleting an absent one is no error.
+	DeleteSession(ctx context.Context, idHash []byte) error
+	// PruneSessions deletes the sessions not used since usedBefore or
+	// created before createdBefore.
+	PruneSessions(ctx context.Context, usedBefore, createdBefore time.Time) (deleted int64, err error)
 }
 
 // Keyring seals and opens values. Implementations keep data keys unwrapped

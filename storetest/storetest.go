@@ -10,9 +10,11 @@
 package storetest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -55,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
+		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
 		{"ListScopes honours prefix, after, limit and Allow", testListScopes},
 		{"a cancelled context writes nothing", testCancelled},
 		{"concurrent writes each take a unique revision and none is lost", testConcurrentWrites},
@@ -1402,6 +1405,80 @@ func testConsumerLimitAndPrune(t *testing.T, s envy.Store) {
 	}
 	if len(left) == 0 || left[0].Action != "new" {
 		t.Fatalf("the newer entry went too: %+v", left)
+	}
+}
+
+func testSessions(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	hash := func(id string) []byte { h := sha256.Sum256([]byte(id)); return h[:] }
+	put := func(id string, created, used time.Time) error {
+		return s.CreateSession(ctx, envy.Session{IDHash: hash(id), Sealed: []byte("sealed " + id), CSRF: "csrf " + id, CreatedAt: created, UsedAt: used})
+	}
+	get := func(id string) envy.Session {
+		t.Helper()
+		got, err := s.GetSession(ctx, hash(id))
+		if err != nil {
+			t.Fatalf("GetSession(%s): %v", id, err)
+		}
+		return got
+	}
+	if err := put("a", t0, t0); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	wantCode(t, put("a", t0, t0), envy.EConflict)
+	got := get("a")
+	if !bytes.Equal(got.IDHash, hash("a")) || string(got.Sealed) != "sealed a" || got.CSRF != "csrf a" ||
+		!got.CreatedAt.Equal(t0) || !got.UsedAt.Equal(t0) {
+		t.Fatalf("GetSession = %+v", got)
+	}
+	_, err := s.GetSession(ctx, hash("unknown"))
+	wantCode(t, err, envy.ENotFound)
+
+	// Touch moves UsedAt forward only, and a missing session is no error.
+	if err := s.TouchSession(ctx, hash("a"), t0.Add(time.Minute)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	if err := s.TouchSession(ctx, hash("a"), t0.Add(time.Second)); err != nil {
+		t.Fatalf("TouchSession backwards: %v", err)
+	}
+	if got := get("a"); !got.UsedAt.Equal(t0.Add(time.Minute)) || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("after touches: created %v, used %v; want used a minute after creation", got.CreatedAt, got.UsedAt)
+	}
+	if err := s.TouchSession(ctx, hash("unknown"), t0); err != nil {
+		t.Fatalf("TouchSession of a missing session: %v", err)
+	}
+
+	if err := s.DeleteSession(ctx, hash("a")); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	_, err = s.GetSession(ctx, hash("a"))
+	wantCode(t, err, envy.ENotFound)
+	if err := s.DeleteSession(ctx, hash("a")); err != nil {
+		t.Fatalf("DeleteSession again: %v", err)
+	}
+
+	// Pruned: unused since the idle bound, or created before the maximum.
+	for _, c := range []struct {
+		id            string
+		created, used time.Time
+	}{
+		{"idle", t0, t0},
+		{"old", t0.Add(-time.Hour), t0.Add(10 * time.Minute)},
+		{"live", t0, t0.Add(10 * time.Minute)},
+	} {
+		if err := put(c.id, c.created, c.used); err != nil {
+			t.Fatalf("CreateSession(%s): %v", c.id, err)
+		}
+	}
+	n, err := s.PruneSessions(ctx, t0.Add(5*time.Minute), t0.Add(-time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneSessions = %d, %v; want the idle and the old one", n, err)
+	}
+	get("live")
+	for _, id := range []string{"idle", "old"} {
+		_, err := s.GetSession(ctx, hash(id))
+		wantCode(t, err, envy.ENotFound)
 	}
 }
 

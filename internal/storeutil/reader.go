@@ -178,3 +178,46 @@ func scanChanges(scope string) func(Scanner) ([]envy.Change, error) {
 		return out, rows.Err()
 	}
 }
+
+// GetSession returns the dashboard session whose id hashes to idHash.
+func (r *Reader) GetSession(ctx context.Context, idHash []byte) (envy.Session, error) {
+	out, err := read(ctx, r, "get a session", func(rows Scanner) ([]envy.Session, error) {
+		var out []envy.Session
+		for rows.Next() {
+			var (
+				s             envy.Session
+				created, used int64
+			)
+			if err := rows.Scan(&s.Sealed, &s.CSRF, &created, &used); err != nil {
+				return nil, err
+			}
+			s.IDHash, s.CreatedAt, s.UsedAt = idHash, FromNanos(created), FromNanos(used)
+			out = append(out, s)
+		}
+		return out, rows.Err()
+	}, `SELECT sealed, csrf, created_at, used_at FROM sessions WHERE id_hash = `+r.Mark(1), idHash)
+	if err != nil {
+		return envy.Session{}, err
+	}
+	if len(out) == 0 {
+		return envy.Session{}, envy.Errorf(envy.ENotFound, "session not found")
+	}
+	return out[0], nil
+}
+
+// SessionSQL holds the statements of the session writes, the same on
+// both stores but for the placeholders.
+type SessionSQL struct{ Insert, Touch, Delete, Prune string }
+
+// SessionStatements returns the session writes with mark's placeholders:
+// Insert takes (id_hash, sealed, csrf, created_at, used_at), Touch
+// (id_hash, used_at), Delete (id_hash), Prune (used before, created before).
+func SessionStatements(mark func(n int) string) SessionSQL {
+	m := mark
+	return SessionSQL{
+		Insert: `INSERT INTO sessions (id_hash, sealed, csrf, created_at, used_at) VALUES (` + m(1) + `, ` + m(2) + `, ` + m(3) + `, ` + m(4) + `, ` + m(5) + `)`,
+		Touch:  `UPDATE sessions SET used_at = ` + m(2) + ` WHERE id_hash = ` + m(1) + ` AND used_at < ` + m(2),
+		Delete: `DELETE FROM sessions WHERE id_hash = ` + m(1),
+		Prune:  `DELETE FROM sessions WHERE used_at < ` + m(1) + ` OR created_at < ` + m(2),
+	}
+}
