@@ -146,7 +146,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if envy.CallerFrom(ctx).Token.ID == id {
-		h.sessions.drop(sessionFrom(ctx).id)
+		h.sessions.drop(ctx, sessionFrom(ctx).id)
 		h.clearCookie(w, r, sessionCookie)
 		http.Redirect(w, r, Prefix+"signin?why=revoked", http.StatusSeeOther)
 		return

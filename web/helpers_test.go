@@ -28,6 +28,7 @@ type testEnv struct {
 	Web   *Handler
 	Clock *clock
 	TLS   bool
+	Env   *testenv.Env // the server under it (its store and data dir)
 }
 
 // clock is the sessions' clock, moved by tests.
@@ -70,7 +71,7 @@ func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 		})
 		url = ts.URL
 	}
-	return &testEnv{URL: url, Admin: env.Admin, Svc: env.Svc, Web: h, Clock: c, TLS: useTLS}
+	return &testEnv{URL: url, Admin: env.Admin, Svc: env.Svc, Web: h, Clock: c, TLS: useTLS, Env: env}
 }
 
 // asToken returns a context whose caller is the given token, for setting

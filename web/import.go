@@ -112,7 +112,7 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 	}
 	s.mu.Unlock()
 	if p == nil {
-		h.back(w, r, back, &flash{Error: true, Text: "That import preview is no longer pending; paste the file again."})
+		h.back(w, r, back, &flash{Error: true, Text: "That import preview is no longer pending: it was applied already, or it was made on another server of this service or before a restart. Paste the file again."})
 		return
 	}
 	cur, err := h.svc.ListVars(ctx, path, false)

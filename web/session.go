@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,9 +25,15 @@ const (
 	signInCookie  = "envy_signin"
 )
 
-// session is one signed-in browser. It holds the token so that every
-// request authenticates it again: a token revoked or expired ends the
-// session on its next request.
+// session is one signed-in browser. The store keeps it (envy.Session), so
+// that every server sharing the store knows it and a restart keeps it: its
+// id's hash, its token sealed, its CSRF token and when it was made and
+// last used. It holds the token so that every request authenticates it
+// again: a token revoked or expired ends the session on its next request.
+//
+// The flash message and the pending import stay in the memory of the
+// server that made them: an import preview holds pasted plaintext values,
+// which are never written to the database.
 type session struct {
 	id      string
 	token   string
@@ -34,7 +41,7 @@ type session struct {
 	created time.Time
 
 	mu      sync.Mutex
-	seen    time.Time
+	seen    time.Time // last used on this server, to forget what it keeps here
 	flash   *flash
 	pending *pendingImport
 }
@@ -56,16 +63,23 @@ type pendingImport struct {
 	newSecret bool
 }
 
+// touchEvery is how often, at most, a use of a session is written to the
+// store (its used_at): not on every request. The idle expiry counts from
+// the last use written, so it may come up to this much early.
+const touchEvery = time.Minute
+
 type sessions struct {
+	svc       *envy.Service
+	log       *slog.Logger
 	mu        sync.Mutex
-	m         map[string]*session
+	m         map[string]*session // what this server keeps of the sessions used here, by id
 	idle, max time.Duration
 	now       func() time.Time
 	lastSweep time.Time
 }
 
-func newSessions(idle, max time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, idle: idle, max: max, now: now}
+func newSessions(svc *envy.Service, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessions {
+	return &sessions{svc: svc, log: log, m: map[string]*session{}, idle: idle, max: max, now: now}
 }
 
 func randomID() string {
@@ -74,62 +88,116 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (ss *sessions) create(token string) *session {
+// create stores a new session for token. At most once a minute it first
+// deletes the expired sessions, from the store and from this server.
+func (ss *sessions) create(ctx context.Context, token string) (*session, error) {
 	now := ss.now()
-	s := &session{id: randomID(), token: token, csrf: randomID(), created: now, seen: now}
+	ss.sweep(ctx, now)
+	row, err := ss.svc.CreateSession(ctx, token, now)
+	if err != nil {
+		return nil, err
+	}
+	return ss.keep(row, now), nil
+}
+
+func (ss *sessions) sweep(ctx context.Context, now time.Time) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if now.Sub(ss.lastSweep) > time.Minute {
-		for id, o := range ss.m {
-			if ss.expired(o, now) {
-				delete(ss.m, id)
-			}
+	if now.Sub(ss.lastSweep) <= time.Minute {
+		ss.mu.Unlock()
+		return
+	}
+	ss.lastSweep = now
+	for id, o := range ss.m {
+		o.mu.Lock()
+		gone := ss.expired(o.created, o.seen, now)
+		o.mu.Unlock()
+		if gone {
+			delete(ss.m, id)
 		}
-		ss.lastSweep = now
 	}
-	ss.m[s.id] = s
-	return s
-}
-
-func (ss *sessions) expired(s *session, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return now.Sub(s.seen) > ss.idle || now.Sub(s.created) > ss.max
-}
-
-// get returns the live session with id and marks it used; an expired one
-// is dropped.
-func (ss *sessions) get(id string) *session {
-	if id == "" {
-		return nil
-	}
-	ss.mu.Lock()
-	s := ss.m[id]
 	ss.mu.Unlock()
+	if n, err := ss.svc.PruneSessions(ctx, now.Add(-ss.idle), now.Add(-ss.max)); err != nil {
+		ss.log.Warn("cannot delete expired dashboard sessions", "err", err)
+	} else if n > 0 {
+		ss.log.Info("deleted expired dashboard sessions", "sessions", n)
+	}
+}
+
+// keep returns this server's session for row, made when it has none.
+func (ss *sessions) keep(row envy.BrowserSession, now time.Time) *session {
+	ss.mu.Lock()
+	s := ss.m[row.ID]
 	if s == nil {
-		return nil
+		s = &session{id: row.ID, token: row.Token, csrf: row.CSRF, created: row.CreatedAt}
+		ss.m[row.ID] = s
 	}
-	now := ss.now()
-	if ss.expired(s, now) {
-		ss.drop(id)
-		return nil
-	}
+	ss.mu.Unlock()
 	s.mu.Lock()
 	s.seen = now
 	s.mu.Unlock()
 	return s
 }
 
-// alive reports whether the session is still there and not expired,
-// without marking it used (for long-lived event streams).
-func (ss *sessions) alive(s *session) bool {
-	ss.mu.Lock()
-	cur := ss.m[s.id]
-	ss.mu.Unlock()
-	return cur == s && !ss.expired(s, ss.now())
+func (ss *sessions) expired(created, used, now time.Time) bool {
+	return now.Sub(used) > ss.idle || now.Sub(created) > ss.max
 }
 
-func (ss *sessions) drop(id string) {
+// load returns the stored session with id when it is live; nil when it is
+// unknown or expired (an expired one is deleted).
+func (ss *sessions) load(ctx context.Context, id string, now time.Time) (*envy.BrowserSession, error) {
+	if id == "" {
+		return nil, nil
+	}
+	row, err := ss.svc.Session(ctx, id)
+	if envy.ErrorCode(err) == envy.ENotFound {
+		ss.forget(id)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ss.expired(row.CreatedAt, row.UsedAt, now) {
+		ss.drop(ctx, id)
+		return nil, nil
+	}
+	return &row, nil
+}
+
+// get returns the live session with id and marks it used; an expired one
+// is dropped. It asks the store on every call, so that a session ended
+// through another server ends here too.
+func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
+	now := ss.now()
+	row, err := ss.load(ctx, id, now)
+	if row == nil || err != nil {
+		return nil, err
+	}
+	if now.Sub(row.UsedAt) >= touchEvery {
+		if err := ss.svc.TouchSession(ctx, id, now); err != nil {
+			ss.log.Warn("cannot record a dashboard session's use", "err", err)
+		}
+	}
+	return ss.keep(*row, now), nil
+}
+
+// alive reports whether the session is still there and not expired,
+// without marking it used (for long-lived event streams).
+func (ss *sessions) alive(ctx context.Context, s *session) bool {
+	row, err := ss.load(ctx, s.id, ss.now())
+	return row != nil && err == nil
+}
+
+// drop ends the session with id, in the store (so on every server) and
+// here.
+func (ss *sessions) drop(ctx context.Context, id string) {
+	if err := ss.svc.EndSession(ctx, id); err != nil {
+		ss.log.Warn("cannot delete a dashboard session", "err", err)
+	}
+	ss.forget(id)
+}
+
+// forget drops what this server keeps of the session with id.
+func (ss *sessions) forget(id string) {
 	ss.mu.Lock()
 	delete(ss.m, id)
 	ss.mu.Unlock()
@@ -161,7 +229,10 @@ func (h *Handler) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var s *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
-			s = h.sessions.get(c.Value)
+			if s, err = h.sessions.get(r.Context(), c.Value); err != nil {
+				h.renderError(w, r, statusOf(err), envy.ErrorMessage(err))
+				return
+			}
 		}
 		if s != nil {
 			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
@@ -194,7 +265,7 @@ func (h *Handler) authFailed(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	why := "signin"
 	if s := sessionFrom(r.Context()); s != nil {
-		h.sessions.drop(s.id)
+		h.sessions.drop(r.Context(), s.id)
 		why = "ended"
 	} else if _, err := r.Cookie(sessionCookie); err == nil {
 		why = "expired"
@@ -272,9 +343,11 @@ type signInData struct {
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
 	// Signed in already: on to the scopes (which sign the browser out
 	// again if the token is no longer valid).
-	if c, err := r.Cookie(sessionCookie); err == nil && h.sessions.get(c.Value) != nil {
-		http.Redirect(w, r, Prefix+"scopes", http.StatusSeeOther)
-		return
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if s, _ := h.sessions.get(r.Context(), c.Value); s != nil {
+			http.Redirect(w, r, Prefix+"scopes", http.StatusSeeOther)
+			return
+		}
 	}
 	h.renderSignIn(w, r, http.StatusOK, "")
 }
@@ -319,7 +392,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.renderSignIn(w, r, status, msg)
 		return
 	}
-	s := h.sessions.create(token)
+	s, err := h.sessions.create(r.Context(), token)
+	if err != nil {
+		h.renderSignIn(w, r, statusOf(err), envy.ErrorMessage(err))
+		return
+	}
 	h.clearCookie(w, r, signInCookie)
 	h.setCookie(w, r, sessionCookie, s.id, h.opts.SessionMax)
 	next := r.PostFormValue("next")
@@ -331,7 +408,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if s := sessionFrom(r.Context()); s != nil {
-		h.sessions.drop(s.id)
+		h.sessions.drop(r.Context(), s.id)
 	}
 	h.clearCookie(w, r, sessionCookie)
 	http.Redirect(w, r, Prefix+"signin?why=signout", http.StatusSeeOther)

@@ -114,7 +114,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, path string) {
 				return
 			}
 		case <-tick.C:
-			if s == nil || !h.sessions.alive(s) {
+			if s == nil || !h.sessions.alive(ctx, s) {
 				return
 			}
 			if !send() {

@@ -102,7 +102,7 @@ func New(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
 		api:      api,
 		opts:     opts,
 		log:      api.Logger(),
-		sessions: newSessions(opts.SessionIdle, opts.SessionMax, opts.Now),
+		sessions: newSessions(svc, api.Logger(), opts.SessionIdle, opts.SessionMax, opts.Now),
 		pages:    parsePages(),
 	}
 	sub, _ := fs.Sub(staticFS, "static")
