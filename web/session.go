@@ -188,9 +188,11 @@ func (ss *sessions) alive(ctx context.Context, s *session) bool {
 }
 
 // drop ends the session with id, in the store (so on every server) and
-// here.
+// here. A failure is logged: the cookie is cleared all the same, and the
+// row ends by itself when it expires.
 func (ss *sessions) drop(ctx context.Context, id string) {
-	if err := ss.svc.EndSession(ctx, id); err != nil {
+	// A browser that goes away does not stop the deletion.
+	if err := ss.svc.EndSession(context.WithoutCancel(ctx), id); err != nil {
 		ss.log.Warn("cannot delete a dashboard session", "err", err)
 	}
 	ss.forget(id)
