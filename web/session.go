@@ -88,8 +88,9 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create stores a new session for token. At most once a minute it first
-// deletes the expired sessions, from the store and from this server.
+// create stores a new session for token. At most once a minute, as get
+// does, it first deletes the expired sessions, from the store and from
+// this server.
 func (ss *sessions) create(ctx context.Context, token string) (*session, error) {
 	now := ss.now()
 	ss.sweep(ctx, now)
@@ -168,6 +169,9 @@ func (ss *sessions) load(ctx context.Context, id string, now time.Time) (*envy.B
 // through another server ends here too.
 func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
 	now := ss.now()
+	// A server where no one signs in still forgets, once a minute, what
+	// it keeps of expired sessions (a pending import holds plaintext).
+	ss.sweep(ctx, now)
 	row, err := ss.load(ctx, id, now)
 	if row == nil || err != nil {
 		return nil, err

@@ -328,6 +328,27 @@ func TestExpiredSessionsAreDeletedOnSignIn(t *testing.T) {
 	}
 }
 
+// TestExpiredSessionsAreForgottenWithoutASignIn: a server where no one
+// signs in still drops, at most once a minute, what it keeps of expired
+// sessions, and deletes them from the store.
+func TestExpiredSessionsAreForgottenWithoutASignIn(t *testing.T) {
+	a := newTestEnv(t, false, Options{SessionIdle: 10 * time.Minute, SessionMax: time.Hour})
+	old, fresh := a.browser(t), a.browser(t)
+	old.signIn(a.Admin)
+	fresh.signIn(a.Admin)
+	id := old.sessionID()
+	a.Clock.Advance(5 * time.Minute)
+	fresh.get("/ui/scopes")
+	a.Clock.Advance(6 * time.Minute) // old: 11 minutes unused
+	fresh.get("/ui/scopes")
+	if n := len(a.Web.sessions.m); n != 1 {
+		t.Errorf("this server keeps %d sessions, want only the live one", n)
+	}
+	if _, err := a.Env.Store.GetSession(t.Context(), hashOf(id)); envy.ErrorCode(err) != envy.ENotFound {
+		t.Errorf("the expired session is still stored: %v", err)
+	}
+}
+
 func TestAnImportPreviewIsAppliedOnlyOnTheServerThatMadeIt(t *testing.T) {
 	a := newTestEnv(t, false, Options{})
 	b := startServer(t, a.Env.Store, filepath.Join(a.Env.Dir, "master.key"), Options{})
