@@ -2,8 +2,17 @@ package envy
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 )
+
+// RandomID returns 32 random bytes, base64url-encoded: an id no one can
+// guess, such as a dashboard session's or a CSRF token.
+func RandomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 func newID() string {
 	var b [16]byte

@@ -2,9 +2,6 @@ package envy
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"time"
 )
@@ -27,18 +24,6 @@ type BrowserSession struct {
 	UsedAt    time.Time
 }
 
-func sessionIDHash(id string) []byte {
-	h := sha256.Sum256([]byte(id))
-	return h[:]
-}
-
-// randomSessionValue returns 32 random bytes, base64url-encoded.
-func randomSessionValue() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // The session methods serve the dashboard, which keeps its sessions in the
 // store so that every server sharing it knows them. They check no caller:
 // the token a session holds is authenticated on every request that uses
@@ -48,8 +33,8 @@ func randomSessionValue() string {
 // with a new random id and CSRF token. The token is sealed, never stored
 // in clear.
 func (s *Service) CreateSession(ctx context.Context, token string, at time.Time) (BrowserSession, error) {
-	bs := BrowserSession{ID: randomSessionValue(), Token: token, CSRF: randomSessionValue(), CreatedAt: at, UsedAt: at}
-	hash := sessionIDHash(bs.ID)
+	bs := BrowserSession{ID: RandomID(), Token: token, CSRF: RandomID(), CreatedAt: at, UsedAt: at}
+	hash := HashToken(bs.ID)
 	sealed, err := s.keys.Seal([]byte(token), SessionAD(hash))
 	if err != nil {
 		return BrowserSession{}, Errorf(EInternal, "cannot seal the session")
@@ -64,7 +49,7 @@ func (s *Service) CreateSession(ctx context.Context, token string, at time.Time)
 // Session returns the session with id, its token opened; ENotFound when
 // there is none (or its token can't be opened, which is logged).
 func (s *Service) Session(ctx context.Context, id string) (BrowserSession, error) {
-	hash := sessionIDHash(id)
+	hash := HashToken(id)
 	row, err := s.store.GetSession(ctx, hash)
 	if err != nil {
 		return BrowserSession{}, err
@@ -79,12 +64,12 @@ func (s *Service) Session(ctx context.Context, id string) (BrowserSession, error
 
 // TouchSession records a use of the session with id at at.
 func (s *Service) TouchSession(ctx context.Context, id string, at time.Time) error {
-	return s.store.TouchSession(ctx, sessionIDHash(id), at)
+	return s.store.TouchSession(ctx, HashToken(id), at)
 }
 
 // EndSession deletes the session with id, so that it ends on every server.
 func (s *Service) EndSession(ctx context.Context, id string) error {
-	return s.store.DeleteSession(ctx, sessionIDHash(id))
+	return s.store.DeleteSession(ctx, HashToken(id))
 }
 
 // PruneSessions deletes the sessions not used since usedBefore or created

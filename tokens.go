@@ -66,7 +66,8 @@ func NewTokenValue() string {
 	return tokenPrefix + string(out)
 }
 
-// HashToken returns the SHA-256 of a token's plaintext, as stored.
+// HashToken returns the SHA-256 of a token's plaintext, as stored; a
+// dashboard session's id, a bearer secret too, is stored the same way.
 func HashToken(t string) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]

@@ -89,7 +89,7 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret})
 	}
 	s := sessionFrom(ctx)
-	p := &pendingImport{id: randomID(), scope: path, revision: sc.Revision, kvs: kvs, newSecret: d.NewSecret}
+	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, newSecret: d.NewSecret}
 	s.mu.Lock()
 	s.pending = p
 	s.mu.Unlock()

@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -80,12 +78,6 @@ type sessions struct {
 
 func newSessions(svc *envy.Service, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessions {
 	return &sessions{svc: svc, log: log, m: map[string]*session{}, idle: idle, max: max, now: now}
-}
-
-func randomID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // create stores a new session for token. At most once a minute, as get
@@ -359,7 +351,7 @@ func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status int, errText string) {
-	tok := randomID()
+	tok := envy.RandomID()
 	h.setCookie(w, r, signInCookie, tok, time.Hour)
 	w.Header().Set("Cache-Control", "no-store")
 	next := r.FormValue("next")
