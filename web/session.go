@@ -109,7 +109,9 @@ func (ss *sessions) sweep(ctx context.Context, now time.Time) {
 		}
 	}
 	ss.mu.Unlock()
-	if n, err := ss.svc.PruneSessions(ctx, now.Add(-ss.idle), now.Add(-ss.max)); err != nil {
+	// Once a minute, so a browser that goes away must not cancel it, as
+	// drop's deletion is not.
+	if n, err := ss.svc.PruneSessions(context.WithoutCancel(ctx), now.Add(-ss.idle), now.Add(-ss.max)); err != nil {
 		ss.log.Warn("cannot delete expired dashboard sessions", "err", err)
 	} else if n > 0 {
 		ss.log.Info("deleted expired dashboard sessions", "sessions", n)

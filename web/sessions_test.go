@@ -349,6 +349,23 @@ func TestExpiredSessionsAreForgottenWithoutASignIn(t *testing.T) {
 	}
 }
 
+// TestTheSweepOutlivesTheRequestThatRunsIt: the once-a-minute deletion
+// of expired sessions runs in whichever request comes; that browser going
+// away does not cancel it.
+func TestTheSweepOutlivesTheRequestThatRunsIt(t *testing.T) {
+	a := newTestEnv(t, false, Options{SessionIdle: 10 * time.Minute, SessionMax: time.Hour})
+	old := a.browser(t)
+	old.signIn(a.Admin)
+	id := old.sessionID()
+	a.Clock.Advance(11 * time.Minute)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	a.Web.sessions.sweep(gone, a.Clock.Now())
+	if _, err := a.Env.Store.GetSession(t.Context(), hashOf(id)); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("the expired session is still stored: %v", err)
+	}
+}
+
 func TestAnImportPreviewIsAppliedOnlyOnTheServerThatMadeIt(t *testing.T) {
 	a := newTestEnv(t, false, Options{})
 	b := startServer(t, a.Env.Store, filepath.Join(a.Env.Dir, "master.key"), Options{})
