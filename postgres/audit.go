@@ -137,15 +137,15 @@ func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
 
 // PruneAudit deletes the audit entries older than before.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	return s.prune(ctx, `DELETE FROM audit WHERE at < $1`, before)
+	return s.execCount(ctx, "prune the audit log", `DELETE FROM audit WHERE at < $1`, storeutil.Nanos(before))
 }
 
-// prune runs query, a DELETE whose one argument is before, in a write of
-// its own, and returns how many rows it deleted.
-func (s *Store) prune(ctx context.Context, query string, before time.Time) (int64, error) {
+// execCount runs one statement in a transaction of its own and returns
+// how many rows it changed; what names it in an error.
+func (s *Store) execCount(ctx context.Context, what, query string, args ...any) (int64, error) {
 	var n int64
-	err := s.tx(ctx, "prune", func(t *txn) error {
-		tag, err := t.Exec(t.ctx, query, storeutil.Nanos(before))
+	err := s.tx(ctx, what, func(t *txn) error {
+		tag, err := t.Exec(t.ctx, query, args...)
 		n = tag.RowsAffected()
 		return err
 	})

@@ -71,5 +71,5 @@ func (t *txn) makeRoom(c envy.Consumer, lim envy.ConsumerLimit) error {
 
 // PruneConsumers deletes the consumers not seen since before.
 func (s *Store) PruneConsumers(ctx context.Context, before time.Time) (int64, error) {
-	return s.prune(ctx, `DELETE FROM consumers WHERE seen_at < $1`, before)
+	return s.execCount(ctx, "prune consumers", `DELETE FROM consumers WHERE seen_at < $1`, storeutil.Nanos(before))
 }

@@ -22,31 +22,20 @@ func (s *Store) CreateSession(ctx context.Context, ss envy.Session) error {
 
 // TouchSession moves a session's UsedAt forward to at.
 func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
-	_, err := s.sessionWrite(ctx, "touch a session", sessionSQL.Touch, idHash, storeutil.Nanos(at))
+	_, err := s.execCount(ctx, "touch a session", sessionSQL.Touch, idHash, storeutil.Nanos(at))
 	return err
 }
 
 // DeleteSession deletes a session; deleting an absent one is no error.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	_, err := s.sessionWrite(ctx, "delete a session", sessionSQL.Delete, idHash)
+	_, err := s.execCount(ctx, "delete a session", sessionSQL.Delete, idHash)
 	return err
 }
 
 // PruneSessions deletes the sessions not used since usedBefore or created
 // before createdBefore.
 func (s *Store) PruneSessions(ctx context.Context, usedBefore, createdBefore time.Time) (int64, error) {
-	return s.sessionWrite(ctx, "prune sessions", sessionSQL.Prune, storeutil.Nanos(usedBefore), storeutil.Nanos(createdBefore))
-}
-
-// sessionWrite runs one session statement and returns the rows it changed.
-func (s *Store) sessionWrite(ctx context.Context, what, query string, args ...any) (int64, error) {
-	var n int64
-	err := s.tx(ctx, what, func(t *txn) error {
-		tag, err := t.Exec(t.ctx, query, args...)
-		n = tag.RowsAffected()
-		return err
-	})
-	return n, err
+	return s.execCount(ctx, "prune sessions", sessionSQL.Prune, storeutil.Nanos(usedBefore), storeutil.Nanos(createdBefore))
 }
 
 // sessionSQL are the session writes with PostgreSQL's placeholders.

@@ -69,17 +69,17 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 
 // PruneAudit deletes the audit entries older than before.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
-	return s.prune(ctx, `DELETE FROM audit WHERE at < ?`, before)
+	return s.execCount(ctx, "prune the audit log", `DELETE FROM audit WHERE at < ?`, storeutil.Nanos(before))
 }
 
-// prune runs query, a DELETE whose one argument is before, in a write of
-// its own, and returns how many rows it deleted.
-func (s *Store) prune(ctx context.Context, query string, before time.Time) (int64, error) {
+// execCount runs one statement in a write of its own and returns how
+// many rows it changed; what names it in an error.
+func (s *Store) execCount(ctx context.Context, what, query string, args ...any) (int64, error) {
 	var n int64
 	err := s.do(ctx, func(t *txn) error {
-		r, err := t.exec(query, storeutil.Nanos(before))
+		r, err := t.exec(query, args...)
 		if err != nil {
-			return dbErr("prune", err)
+			return dbErr(what, err)
 		}
 		n, err = r.RowsAffected()
 		return err

@@ -26,34 +26,18 @@ func (s *Store) CreateSession(ctx context.Context, ss envy.Session) error {
 
 // TouchSession moves a session's UsedAt forward to at.
 func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
-	return s.sessionWrite(ctx, "touch a session", sessionSQL.Touch, idHash, storeutil.Nanos(at))
+	_, err := s.execCount(ctx, "touch a session", sessionSQL.Touch, idHash, storeutil.Nanos(at))
+	return err
 }
 
 // DeleteSession deletes a session; deleting an absent one is no error.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	return s.sessionWrite(ctx, "delete a session", sessionSQL.Delete, idHash)
-}
-
-func (s *Store) sessionWrite(ctx context.Context, what, query string, args ...any) error {
-	return s.do(ctx, func(t *txn) error {
-		if _, err := t.exec(query, args...); err != nil {
-			return dbErr(what, err)
-		}
-		return nil
-	})
+	_, err := s.execCount(ctx, "delete a session", sessionSQL.Delete, idHash)
+	return err
 }
 
 // PruneSessions deletes the sessions not used since usedBefore or created
 // before createdBefore.
 func (s *Store) PruneSessions(ctx context.Context, usedBefore, createdBefore time.Time) (int64, error) {
-	var n int64
-	err := s.do(ctx, func(t *txn) error {
-		r, err := t.exec(sessionSQL.Prune, storeutil.Nanos(usedBefore), storeutil.Nanos(createdBefore))
-		if err != nil {
-			return dbErr("prune sessions", err)
-		}
-		n, err = r.RowsAffected()
-		return err
-	})
-	return n, err
+	return s.execCount(ctx, "prune sessions", sessionSQL.Prune, storeutil.Nanos(usedBefore), storeutil.Nanos(createdBefore))
 }
