@@ -263,15 +263,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err
 	}
-	if len(t.notices) > 0 {
-		// One statement for all, its rows in the array's order: one
-		// pg_notify per notice, in revision order.
-		payloads := make([]string, len(t.notices))
-		for i, n := range t.notices {
-			payloads[i] = encodeNotice(n)
-		}
-		b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
-	}
+	queueNotices(b, t.notices)
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/envy-dev/envy"
@@ -169,4 +170,18 @@ func (s *Store) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
 	s.pendingMu.Lock()
 	s.pending = append(s.pending, notice)
 	s.pendingMu.Unlock()
+}
+
+// queueNotices queues the NOTIFY of each notice, in their order, as one
+// statement: its rows, one pg_notify each, come in the array's order.
+// PostgreSQL delivers them once the transaction commits.
+func queueNotices(b *pgx.Batch, notices []envy.Notice) {
+	if len(notices) == 0 {
+		return
+	}
+	payloads := make([]string, len(notices))
+	for i, n := range notices {
+		payloads[i] = encodeNotice(n)
+	}
+	b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
 }

@@ -438,9 +438,7 @@ func (s *Store) tx1(ctx context.Context, what string, fn func(t *txn) error) err
 	if b == nil {
 		b = &pgx.Batch{}
 	}
-	for _, n := range t.notices {
-		b.Queue(`SELECT pg_notify($1, $2)`, channel, encodeNotice(n))
-	}
+	queueNotices(b, t.notices)
 	if b.Len() > 0 {
 		if err := tx.SendBatch(tctx, b).Close(); err != nil {
 			tx.Rollback(tctx)
