@@ -14,7 +14,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -1411,7 +1410,7 @@ func testConsumerLimitAndPrune(t *testing.T, s envy.Store) {
 func testSessions(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	t0 := time.Unix(1_700_000_000, 0).UTC()
-	hash := func(id string) []byte { h := sha256.Sum256([]byte(id)); return h[:] }
+	hash := envy.HashToken
 	put := func(id string, created, used time.Time) error {
 		return s.CreateSession(ctx, envy.Session{IDHash: hash(id), Sealed: []byte("sealed " + id), CSRF: "csrf " + id, CreatedAt: created, UsedAt: used})
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -157,10 +156,8 @@ func testSessionsAcrossServers(t *testing.T, a, b *testEnv, store envy.Store, ad
 	})
 }
 
-func hashOf(id string) []byte {
-	h := sha256.Sum256([]byte(id))
-	return h[:]
-}
+// hashOf is the store's key of a session id.
+func hashOf(id string) []byte { return envy.HashToken(id) }
 
 func TestSessionsLiveInTheStore(t *testing.T) {
 	a := newTestEnv(t, false, Options{})
