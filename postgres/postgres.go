@@ -104,6 +104,8 @@ type Options struct {
 type Store struct {
 	envy.Broadcast
 	storeutil.Reader // the reads written once for both stores, on the pool
+	// the session writes written once for both stores, in transactions of their own
+	storeutil.SessionWrites
 
 	pool *pgxpool.Pool
 	cfg  *pgconn.Config // for the notification connection
@@ -153,6 +155,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		Fail:   s.dbErr,
 		Closed: s.closed.Load,
 	}
+	s.SessionWrites = storeutil.SessionWrites{Exec: s.execCount, SQL: sessionSQL}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -22,22 +21,4 @@ func (s *Store) CreateSession(ctx context.Context, ss envy.Session) error {
 		}
 		return nil
 	})
-}
-
-// TouchSession moves a session's UsedAt forward to at.
-func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
-	_, err := s.execCount(ctx, "touch a session", sessionSQL.Touch, idHash, storeutil.Nanos(at))
-	return err
-}
-
-// DeleteSession deletes a session; deleting an absent one is no error.
-func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	_, err := s.execCount(ctx, "delete a session", sessionSQL.Delete, idHash)
-	return err
-}
-
-// PruneSessions deletes the sessions not used since usedBefore or created
-// before createdBefore.
-func (s *Store) PruneSessions(ctx context.Context, usedBefore, createdBefore time.Time) (int64, error) {
-	return s.execCount(ctx, "prune sessions", sessionSQL.Prune, storeutil.Nanos(usedBefore), storeutil.Nanos(createdBefore))
 }

@@ -83,6 +83,8 @@ var ErrLocked = errors.New("sqlite: another envy server is using this database; 
 type Store struct {
 	envy.Broadcast   // notices, published by the writer after each commit
 	storeutil.Reader // the reads written once for both stores, on readers
+	// the session writes written once for both stores, in writes of their own
+	storeutil.SessionWrites
 
 	path string
 	lock *os.File // held while the store is open: one server per file
@@ -145,6 +147,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Closed:     s.closed.Load,
 		CheckScope: s.checkScope,
 	}
+	s.SessionWrites = storeutil.SessionWrites{Exec: s.execCount, SQL: sessionSQL}
 	if s.lock, err = lockFile(abs + ".lock"); err != nil {
 		if errors.Is(err, ErrLocked) {
 			return nil, fmt.Errorf("%w (lock file %s.lock)", ErrLocked, abs)

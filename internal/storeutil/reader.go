@@ -205,6 +205,34 @@ func (r *Reader) GetSession(ctx context.Context, idHash []byte) (envy.Session, e
 	return out[0], nil
 }
 
+// SessionWrites are the session writes of one statement each, written
+// once for both stores, which embed it (as they embed Reader): Exec runs
+// a statement in a write of its own and returns the rows it changed
+// (what names it in an error); SQL holds the statements in the store's
+// placeholders.
+type SessionWrites struct {
+	Exec func(ctx context.Context, what, query string, args ...any) (int64, error)
+	SQL  SessionSQL
+}
+
+// TouchSession moves a session's UsedAt forward to at.
+func (w SessionWrites) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
+	_, err := w.Exec(ctx, "touch a session", w.SQL.Touch, idHash, Nanos(at))
+	return err
+}
+
+// DeleteSession deletes a session; deleting an absent one is no error.
+func (w SessionWrites) DeleteSession(ctx context.Context, idHash []byte) error {
+	_, err := w.Exec(ctx, "delete a session", w.SQL.Delete, idHash)
+	return err
+}
+
+// PruneSessions deletes the sessions not used since usedBefore or created
+// before createdBefore.
+func (w SessionWrites) PruneSessions(ctx context.Context, usedBefore, createdBefore time.Time) (int64, error) {
+	return w.Exec(ctx, "prune sessions", w.SQL.Prune, Nanos(usedBefore), Nanos(createdBefore))
+}
+
 // SessionSQL holds the statements of the session writes, the same on
 // both stores but for the placeholders.
 type SessionSQL struct{ Insert, Touch, Delete, Prune string }
