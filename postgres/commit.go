@@ -199,14 +199,16 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		changed[w.Scope] = true
 	}
 	n := int64(len(apps))
+	if n == 0 {
+		// Nothing to write: every write was stale, or changed nothing.
+		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
+	}
 
 	var base int64 // the revision before the batch's first
-	if n > 0 {
-		if err := conn.QueryRow(ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
-			return nil, err
-		}
-		base -= n
+	if err := conn.QueryRow(ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
+		return nil, err
 	}
+	base -= n
 
 	var (
 		at      = storeutil.Nanos(t.now)
@@ -248,18 +250,11 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
 	}
-	if n == 0 {
-		// Nothing to write: every write was stale, or changed nothing.
-		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
-	}
-
-	if len(scopes) > 0 {
-		queueScopes(b, scopes, created, at)
-		queueVars(b, vars, order)
-		b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])`,
-			hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
-	}
+	queueScopes(b, scopes, created, at)
+	queueVars(b, vars, order)
+	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])`,
+		hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err
 	}
