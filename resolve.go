@@ -213,3 +213,29 @@ func CheckInherits(path string, inherits []string, lookup func(path string) (Sco
 	}
 	return nil
 }
+
+// ResolvedView is a scope's resolution as a caller may see it: its layers
+// in merge order, each scope once, the scope itself last. A layer the
+// caller may not read shows as HiddenScope, without its vars.
+type ResolvedView struct {
+	Scope    string
+	Revision int64
+	Layers   []LayerView
+}
+
+// LayerView is one layer of a ResolvedView.
+type LayerView struct {
+	Scope    string // HiddenScope when Hidden
+	Hidden   bool
+	Revision int64 // 0 when Hidden
+	Vars     []ResolvedVarView
+}
+
+// ResolvedVarView is a layer's var: From is the layer, and ShadowedBy,
+// on a var not in effect, the scope whose value wins (HiddenScope when
+// the caller may not read it).
+type ResolvedVarView struct {
+	VarView
+	From       string
+	ShadowedBy string
+}

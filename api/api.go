@@ -100,6 +100,32 @@ type VarList struct {
 	Items    []Var  `json:"items"`
 }
 
+// Resolved is a scope's resolution: its layers in merge order, each scope
+// once at its last place in the depth-first order of inherits, the scope
+// itself last. A later layer's var wins over an earlier one's.
+type Resolved struct {
+	Scope    string          `json:"scope"`
+	Revision int64           `json:"revision"`
+	Layers   []ResolvedLayer `json:"layers"`
+}
+
+// ResolvedLayer is one scope of a resolution. A scope the token may not
+// read shows as "(hidden)", with Hidden set and no vars.
+type ResolvedLayer struct {
+	Scope    string        `json:"scope"`
+	Hidden   bool          `json:"hidden"`
+	Revision int64         `json:"revision"`
+	Vars     []ResolvedVar `json:"vars"`
+}
+
+// ResolvedVar is a layer's var: From is the layer's scope; ShadowedBy, on
+// a var that is not in effect, names the scope whose value wins.
+type ResolvedVar struct {
+	Var
+	From       string `json:"from"`
+	ShadowedBy string `json:"shadowed_by,omitempty"`
+}
+
 // WriteResult is the reply of a bulk write, a rollback or a delete.
 type WriteResult struct {
 	Scope    string `json:"scope"`

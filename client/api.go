@@ -72,6 +72,18 @@ func (c *Client) ListVars(ctx context.Context, scope string, reveal bool) (*VarL
 	return &out, nil
 }
 
+// Resolved returns the scope's resolution as the server decides it: its
+// layers in merge order, each var with the scope it comes from and, when
+// a later layer overrides it, the scope whose value wins. Secrets are
+// masked unless reveal (the token needs reveal on every layer shown).
+func (c *Client) Resolved(ctx context.Context, scope string, reveal bool) (*Resolved, error) {
+	var out Resolved
+	if _, err := c.call(ctx, request{method: http.MethodGet, path: scopeURL(scope, "resolved"), query: revealQuery(reveal)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // GetVar returns one var of the scope.
 func (c *Client) GetVar(ctx context.Context, scope, name string, reveal bool) (*Var, error) {
 	var out Var

@@ -16,6 +16,7 @@ type (
 	Scope       = api.Scope
 	Var         = api.Var
 	VarList     = api.VarList
+	Resolved    = api.Resolved
 	WriteResult = api.WriteResult
 	Env         = api.Env
 	Change      = api.Change

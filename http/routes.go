@@ -30,6 +30,7 @@ var routeTable = []route{
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleDeleteVar},
 
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", h: (*Server).handleEnv},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/resolved", h: (*Server).handleResolved},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/history", h: (*Server).handleHistory},
 	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", Action: envy.ActWrite, Audit: "scope.rollback", h: (*Server).handleRollback},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/watch", h: (*Server).handleWatch},

@@ -318,30 +318,24 @@ func (h *Handler) renderScope(w http.ResponseWriter, r *http.Request, path strin
 		}
 		d.Own = append(d.Own, row)
 	}
-	layers, err := h.layers(ctx, sc)
+	// The inherited rows are the server's one resolution (Resolved):
+	// the page walks nothing itself, so it shows what the env serves.
+	res, err := h.svc.Resolved(ctx, path, false)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	// winner is the scope whose var wins, for each name: the last layer
-	// that has it, the scope's own vars last of all.
-	winner := map[string]string{}
-	for _, l := range layers {
-		for _, v := range l.Items {
-			winner[v.Name] = l.Scope
-		}
-	}
-	for _, v := range own.Items {
-		winner[v.Name] = path
-	}
-	for _, l := range layers {
-		for _, v := range l.Items {
-			row := rowOf(v)
-			row.From = l.Scope
-			if wv := winner[v.Name]; wv != l.Scope {
-				row.ShadowedBy = wv
+	for _, l := range res.Layers {
+		switch {
+		case l.Hidden:
+			d.HiddenAny = true
+		case l.Scope == path: // the scope's own vars, listed above
+		default:
+			for _, v := range l.Vars {
+				row := rowOf(v.VarView)
+				row.From, row.ShadowedBy = v.From, v.ShadowedBy
+				d.Inherited = append(d.Inherited, row)
 			}
-			d.Inherited = append(d.Inherited, row)
 		}
 	}
 	h.render(w, r, http.StatusOK, "scope", &view{Title: path, Section: "scopes", Data: d})
@@ -358,43 +352,6 @@ func rowOf(v envy.VarView) varRow {
 		row.Masked = true
 	}
 	return row
-}
-
-// layers lists the vars of the scopes sc inherits, in merge order (depth
-// first, later ones winning), each read with the caller's permissions;
-// scopes the caller may not read are left out (the page says so).
-func (h *Handler) layers(ctx context.Context, sc envy.Scope) ([]envy.VarList, error) {
-	var out []envy.VarList
-	seen := map[string]bool{sc.Path: true}
-	var walk func(s envy.Scope, depth int) error
-	walk = func(s envy.Scope, depth int) error {
-		if depth > envy.MaxInheritDepth {
-			return nil
-		}
-		for _, p := range s.Inherits {
-			if p == envy.HiddenScope || seen[p] {
-				continue
-			}
-			seen[p] = true
-			parent, err := h.svc.GetScope(ctx, p)
-			if err != nil {
-				if code := envy.ErrorCode(err); code == envy.ENotFound || code == envy.EForbidden {
-					continue
-				}
-				return err
-			}
-			if err := walk(parent, depth+1); err != nil {
-				return err
-			}
-			vl, err := h.svc.ListVars(ctx, p, false)
-			if err != nil {
-				return err
-			}
-			out = append(out, vl)
-		}
-		return nil
-	}
-	return out, walk(sc, 0)
 }
 
 func (h *Handler) setVar(w http.ResponseWriter, r *http.Request, path string) {

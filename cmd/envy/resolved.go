@@ -20,84 +20,30 @@ type resolvedVar struct {
 	ShadowedBy  string  `json:"shadowed_by,omitempty"`
 }
 
-// resolvedVars lists the vars of scope and of every scope it inherits, in
-// the order the server resolves them (inherited scopes depth first, in
-// order, then the scope's own; later layers win), each with its scope, the
-// ones a later layer overrides marked shadowed.
+// resolvedVars lists the vars of scope and of every scope it inherits as
+// the server resolves them (GET /-/resolved): the CLI walks nothing
+// itself, so what it shows is what the server serves. Rows are by name;
+// for one name, in layer order, the one in effect last.
 func (a *app) resolvedVars(ctx context.Context, c *client.Client, scope string, reveal bool) error {
-	type layer struct {
-		path string
-		vars []client.Var
-	}
-	var (
-		layers []layer
-		hidden []string
-		cache  = map[string][]client.Var{}
-	)
-	var walk func(p string, depth int) error
-	walk = func(p string, depth int) error {
-		sc, err := c.GetScope(ctx, p)
-		if err != nil {
-			if depth > 0 && client.IsNotFound(err) {
-				hidden = append(hidden, p)
-				return nil
-			}
-			return err
-		}
-		if depth <= 16 {
-			for _, q := range sc.Inherits {
-				if q == "(hidden)" {
-					hidden = append(hidden, q)
-					continue
-				}
-				if err := walk(q, depth+1); err != nil {
-					return err
-				}
-			}
-		}
-		vars, ok := cache[p]
-		if !ok {
-			list, err := c.ListVars(ctx, p, reveal)
-			if err != nil {
-				return err
-			}
-			vars = list.Items
-			cache[p] = vars
-		}
-		layers = append(layers, layer{p, vars})
-		return nil
-	}
-	if err := walk(scope, 0); err != nil {
+	res, err := c.Resolved(ctx, scope, reveal)
+	if err != nil {
 		return err
 	}
 	var out []resolvedVar
-	winner := map[string]string{} // name → the scope of its last layer
-	for _, l := range layers {
-		for _, v := range l.vars {
-			winner[v.Name] = l.path
+	hidden := 0
+	for _, l := range res.Layers {
+		if l.Hidden {
+			hidden++
+			continue
+		}
+		for _, v := range l.Vars {
+			out = append(out, resolvedVar{Name: v.Name, Value: v.Value, MaskedValue: v.MaskedValue, Secret: v.Secret,
+				Version: v.Version, From: v.From, ShadowedBy: v.ShadowedBy})
 		}
 	}
-	seen := map[string]int{} // name → how many layers so far hold it
-	count := map[string]int{}
-	for _, l := range layers {
-		for _, v := range l.vars {
-			count[v.Name]++
-		}
-	}
-	for _, l := range layers {
-		for _, v := range l.vars {
-			seen[v.Name]++
-			rv := resolvedVar{Name: v.Name, Value: v.Value, MaskedValue: v.MaskedValue, Secret: v.Secret, Version: v.Version, From: l.path}
-			if seen[v.Name] < count[v.Name] {
-				rv.ShadowedBy = winner[v.Name]
-			}
-			out = append(out, rv)
-		}
-	}
-	// By name; for one name, in layer order, the winner last.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if a.jsonOut() {
-		return a.printJSON(nil, map[string]any{"scope": scope, "items": out, "hidden": append([]string{}, hidden...)})
+		return a.printJSON(nil, map[string]any{"scope": res.Scope, "revision": res.Revision, "items": append([]resolvedVar{}, out...), "hidden_layers": hidden})
 	}
 	t := newTable(a.stdout, "NAME", "VALUE", "SECRET", "FROM", "VERSION", "SHADOWED")
 	for _, v := range out {
@@ -110,8 +56,8 @@ func (a *app) resolvedVars(ctx context.Context, c *client.Client, scope string, 
 	if err := t.flush(); err != nil {
 		return err
 	}
-	for _, h := range hidden {
-		a.notef("(inherits a scope this token may not read: %s)\n", h)
+	if hidden > 0 {
+		a.notef("(inherits %d scope(s) this token may not read: their vars are not shown)\n", hidden)
 	}
 	return nil
 }
