@@ -55,6 +55,7 @@ var matrixRoutes = []struct {
 	{"PATCH", "/v1/scopes/{path}/-/vars/{name}", needWrite, 200, `{"description":"d"}`, ""},
 	{"DELETE", "/v1/scopes/{path}/-/vars/{name}", needWrite, 204, "", ""},
 	{"GET", "/v1/scopes/{path}/-/env", needReveal, 200, "", ""},
+	{"GET", "/v1/scopes/{path}/-/resolved", needRead, 200, "", ""},
 	{"GET", "/v1/scopes/{path}/-/history", needRead, 200, "", ""},
 	{"POST", "/v1/scopes/{path}/-/rollback", needWrite, 200, `{"revision":1}`, ""},
 	{"GET", "/v1/scopes/{path}/-/watch", needRead, 200, "", ""},
@@ -69,6 +70,7 @@ var matrixRoutes = []struct {
 	// A reveal read is its own row: the same route, a stronger need.
 	{"GET", "/v1/scopes/{path}/-/vars/{name}", needReveal, 200, "", "?reveal=true"},
 	{"GET", "/v1/scopes/{path}/-/vars", needReveal, 200, "", "?reveal=true"},
+	{"GET", "/v1/scopes/{path}/-/resolved", needReveal, 200, "", "?reveal=true"},
 }
 
 // principals: for each, the status a route with each need answers when
