@@ -36,8 +36,34 @@ type Resolution struct {
 	// Revision is the newest revision of any layer: the env's revision,
 	// and its ETag.
 	Revision int64
-	// Deps are the scopes whose change changes the result, sorted.
-	Deps []string
+	// Deps are the scopes whose change changes the result, each as of the
+	// revision it was read at, sorted by path. Every change to a scope
+	// takes a new revision, so a cached result stays good exactly while
+	// every dep is at its revision (Current), and a change to any dep
+	// concerns whoever keeps or watches it.
+	Deps []ScopeRev
+}
+
+// ScopeRev names a scope as of one revision.
+type ScopeRev struct {
+	Path     string
+	Revision int64
+}
+
+// Current reports whether tree, a scope's tree as Store.ScopeTree reads
+// it now, still gives r: the same scopes, each at the revision r was
+// resolved from.
+func (r *Resolution) Current(tree map[string]*ScopeVars) bool {
+	if len(tree) != len(r.Deps) {
+		return false
+	}
+	for _, d := range r.Deps {
+		sv := tree[d.Path]
+		if sv == nil || sv.Scope.Revision != d.Revision {
+			return false
+		}
+	}
+	return true
 }
 
 // Resolve resolves the scope at path over tree, the scope and every scope
@@ -51,13 +77,13 @@ func Resolve(path string, tree map[string]*ScopeVars) (*Resolution, error) {
 		return nil, Errorf(ENotFound, "scope %s not found", path)
 	}
 	order := layerOrder(path, tree)
-	r := &Resolution{Scope: path, Layers: make([]Layer, len(order)), Deps: make([]string, len(order))}
+	r := &Resolution{Scope: path, Layers: make([]Layer, len(order)), Deps: make([]ScopeRev, len(order))}
 	for i, sv := range order {
 		r.Layers[i] = Layer{Path: sv.Scope.Path, Revision: sv.Scope.Revision, Vars: sv.Vars}
-		r.Deps[i] = sv.Scope.Path
+		r.Deps[i] = ScopeRev{Path: sv.Scope.Path, Revision: sv.Scope.Revision}
 		r.Revision = max(r.Revision, sv.Scope.Revision)
 	}
-	slices.Sort(r.Deps)
+	slices.SortFunc(r.Deps, func(a, b ScopeRev) int { return strings.Compare(a.Path, b.Path) })
 	r.Vars = mergeLayers(r.Layers)
 	return r, nil
 }

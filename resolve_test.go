@@ -2,6 +2,7 @@ package envy_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -142,8 +143,18 @@ func checkAgainstReference(t *testing.T, root string, tree map[string]*envy.Scop
 			}
 		}
 	})
-	if !slices.Equal(r.Deps, deps) {
-		t.Fatalf("deps %v, want every scope of the tree %v", r.Deps, deps)
+	var gotDeps []string
+	for _, d := range r.Deps {
+		gotDeps = append(gotDeps, d.Path)
+		if d.Revision != tree[d.Path].Scope.Revision {
+			t.Fatalf("dep %s at %d, the tree has it at %d", d.Path, d.Revision, tree[d.Path].Scope.Revision)
+		}
+	}
+	if !r.Current(tree) {
+		t.Fatal("a resolution is not current over the tree it was resolved from")
+	}
+	if !slices.Equal(gotDeps, deps) {
+		t.Fatalf("deps %v, want every scope of the tree %v", gotDeps, deps)
 	}
 }
 
@@ -177,6 +188,19 @@ func TestResolveTheDiamondServesTheLaterLayer(t *testing.T) {
 		t.Fatalf("d's X is shadowed by %q, want in effect", got)
 	}
 	checkAgainstReference(t, "a", tree)
+
+	// A change to any layer, however deep, makes the resolution stale.
+	changed := maps.Clone(tree)
+	d := *tree["d"]
+	d.Scope.Revision = 99
+	changed["d"] = &d
+	if r.Current(changed) {
+		t.Error("the resolution is current after d changed")
+	}
+	delete(changed, "d")
+	if r.Current(changed) {
+		t.Error("the resolution is current after d left the tree")
+	}
 }
 
 func TestResolveMatchesTheFullWalkOnRandomGraphs(t *testing.T) {

@@ -280,6 +280,12 @@ func run(o options) error {
 		results = append(results, xr)
 	}
 
+	lr, err := layeredInherits(c, 8, 16, o.duration, o.conns)
+	if err != nil {
+		return err
+	}
+	results = append(results, lr...)
+
 	ui, err := dashboardScopeList(c, srv.addr, token, o.dashboardScopes, o.duration, o.conns)
 	if err != nil {
 		return err
