@@ -26,8 +26,11 @@ import (
 )
 
 // Run runs the contract against stores made by open. Each subtest calls
-// open once and needs a new, empty store from it; Run closes that store
-// when the subtest ends (Close must tolerate a second call).
+// open once (the Mover's case three times) and needs a new, empty store from
+// it; Run closes that store when the subtest ends (Close must tolerate a
+// second call). The cases of an optional capability (envy.Checker,
+// storeutil.Mover, the reseal methods of crypto.Resealer) run on a store
+// that has it and are skipped on one that has not.
 func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 	tests := []struct {
 		name string
@@ -61,6 +64,25 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"a cancelled context writes nothing", testCancelled},
 		{"concurrent writes each take a unique revision and none is lost", testConcurrentWrites},
 	}
+	for _, c := range NoticeChecks() {
+		tests = append(tests, struct {
+			name string
+			test func(t *testing.T, s envy.Store)
+		}{"notices: " + c.Name, func(t *testing.T, s envy.Store) {
+			if err := c.Check(t.Context(), s); err != nil {
+				t.Fatal(err)
+			}
+		}})
+	}
+	// The optional capabilities, on every store that has them.
+	tests = append(tests, []struct {
+		name string
+		test func(t *testing.T, s envy.Store)
+	}{
+		{"Checker: scopes at their revisions and live tokens check, anything changed, gone or revoked does not", testChecker},
+		{"Mover: a dump loaded into an empty store gives the same store, from one snapshot, all or nothing", func(t *testing.T, s envy.Store) { testMover(t, s, open) }},
+		{"Resealer: values under older keys are listed, replaced where unchanged, and the keys retired once none is left", testResealer},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
