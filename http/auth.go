@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 )
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
@@ -40,7 +41,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // that the caller maps to its own envelope.
 func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, error) {
 	ctx := r.Context()
-	base := envy.CallerFrom(ctx)
+	base := service.CallerFrom(ctx)
 	client := base.Client
 	if client == "" {
 		client = clientAddr(r)
@@ -64,8 +65,8 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	if c != nil {
 		c.Token, c.Client = tok, client
 	} else {
-		c = &envy.Caller{Token: tok, RequestID: base.RequestID, Client: client}
-		ctx = envy.WithCaller(ctx, c)
+		c = &service.Caller{Token: tok, RequestID: base.RequestID, Client: client}
+		ctx = service.WithCaller(ctx, c)
 		r = r.WithContext(ctx)
 	}
 	if s.perToken != nil {

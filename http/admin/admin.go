@@ -14,6 +14,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // RotateRequest is the body of POST /v1/admin/keys/rotate. Exactly one of
@@ -52,7 +53,7 @@ type Ops struct {
 }
 
 // Register mounts the admin routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service, ops Ops) {
+func Register(api *envyhttp.Server, svc *service.Service, ops Ops) {
 	body := &wire.Body{Limit: 64 << 10, RequireJSON: true}
 	// admin authenticates r and checks that its token holds admin on
 	// every scope; it answers the refusal itself.

@@ -30,6 +30,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // collections are the paths of a version's env vars: Apify's canonical
@@ -40,7 +41,7 @@ var collections = []string{
 }
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
 		Name: "apify", Words: words, Table: codes, Envelope: envelope,

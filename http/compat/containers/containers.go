@@ -25,6 +25,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 const (
@@ -55,7 +56,7 @@ type handler struct {
 // say, plus the seed's own limits here. Any content type is read as JSON,
 // as the seed's clients send it, and the refusals are worded as the native
 // API's.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix)}
 	h.API = dialect.New(api, svc, dialect.Config{
 		Name: "containers", Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,

@@ -27,6 +27,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // ValueNotShown is what reads show instead of a secret's value, and what a
@@ -43,7 +44,7 @@ type handler struct {
 // for their shape only; what a name or a value may be is the service's to
 // say. Any content type is read as JSON, as the seed's examples send it,
 // and the refusals are worded as the native API's.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
 		Name: "hooksecrets", SyntaxFirst: true, Table: errorTable, Envelope: envelope,

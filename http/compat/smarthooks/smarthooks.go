@@ -25,13 +25,14 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Scope is the envy scope that holds every Smart Hooks env var.
 const Scope = "smart-hooks"
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
 		Name: "smarthooks", Words: words, Table: codes, Envelope: envelope,

@@ -25,10 +25,11 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
 		Name: "usersecrets", Words: words, Table: codes, Envelope: envelope,
@@ -87,7 +88,7 @@ func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 // ownerScope returns the scope of the caller's owner, which must be one
 // scope segment: an owner such as "a/b" or "jane doe" has no user secrets.
 func ownerScope(ctx context.Context) (string, error) {
-	owner := envy.CallerFrom(ctx).Token.Owner
+	owner := service.CallerFrom(ctx).Token.Owner
 	if strings.Contains(owner, "/") || envy.ValidateScopePath("token.owner", owner) != nil {
 		return "", &envy.Error{Code: envy.EForbidden,
 			Message: "this token's owner is not a valid scope segment, so it can hold no user secrets",

@@ -21,6 +21,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Codes of what only the dialects' routing tells apart; each dialect's
@@ -37,7 +38,7 @@ const (
 // API is one dialect mounted on a server.
 type API struct {
 	Server *envyhttp.Server
-	Svc    *envy.Service
+	Svc    *service.Service
 	Body   *wire.Body // reads request bodies in the dialect's words
 	Errors *Errors
 	// ContentType is that of the dialect's replies.
@@ -61,7 +62,7 @@ type Config struct {
 
 // New returns the dialect described by c, on api over svc: bodies read
 // with the server's limits, internal errors logged to the server's logger.
-func New(api *envyhttp.Server, svc *envy.Service, c Config) *API {
+func New(api *envyhttp.Server, svc *service.Service, c Config) *API {
 	body := api.NewBody(c.Words)
 	body.SyntaxFirst = c.SyntaxFirst
 	return &API{

@@ -1,6 +1,10 @@
-package envy
+package service
 
-import "context"
+import (
+	"context"
+
+	"github.com/envy-dev/envy"
+)
 
 // AdminOp runs op, an operation on the whole server (such as a key
 // rotation), for a caller who holds admin on every scope, and records it
@@ -16,12 +20,12 @@ func (s *Service) AdminOp(ctx context.Context, action string, names []string, op
 	status := 200
 	if opErr != nil {
 		status = 500
-		if ErrorCode(opErr) == EConflict {
+		if envy.ErrorCode(opErr) == envy.EConflict {
 			status = 409
 		}
 	}
 	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, status)); err != nil && opErr == nil {
-		return Errorf(EUnavailable, "%s ran, but its audit entry could not be written", action)
+		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}
 	return opErr
 }

@@ -1,91 +1,36 @@
-package envy
+package service
 
 import (
 	"context"
 	"errors"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/envy-dev/envy"
 )
 
-// VarInput sets a var; nil fields keep their value (a new var needs Value).
-type VarInput struct {
-	Value       *Sensitive
-	Secret      *bool
-	Description *string
-}
-
-// SetMode says what SetVar does with an existing or missing var.
-type SetMode int
-
-// The set modes.
-const (
-	Upsert     SetMode = iota // create or update
-	UpdateOnly                // ENotFound when the var does not exist
-	CreateOnly                // EConflict when the var exists
-)
-
-// SetOptions tune SetVar.
-type SetOptions struct {
-	Cond
-	Mode SetMode
-	// ScopeMustExist refuses with ENotFound instead of creating the scope.
-	ScopeMustExist bool
-}
-
-// WriteInfo is what every write reply carries.
-type WriteInfo struct {
-	Scope    string
-	Revision int64
-	Synced   bool // every live consumer of the scope runs Revision
-	Created  bool // SetVar created the var; PutScope created the scope
-}
-
-// VarView is a var as a read shows it: Value is nil when masked.
-type VarView struct {
-	ID          string
-	Scope       string
-	Name        string
-	Value       *Sensitive
-	MaskedValue *string // set for secrets
-	Secret      bool
-	Description string
-	Version     int64
-	Revision    int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	UpdatedBy   string
-}
-
-// VarList is a scope's own vars.
-type VarList struct {
-	Scope    string
-	Revision int64
-	Items    []VarView
-}
-
-func (s *Service) validName(loc, name string) *FieldError {
-	return ValidateName(loc, name, s.opts.ReservedPrefixes)
+func (s *Service) validName(loc, name string) *envy.FieldError {
+	return envy.ValidateName(loc, name, s.opts.ReservedPrefixes)
 }
 
 // view returns what a read shows of a stored var: the value of a secret
 // only when reveal is set.
-func (s *Service) view(v StoredVar, reveal bool) (VarView, error) {
+func (s *Service) view(v envy.StoredVar, reveal bool) (envy.VarView, error) {
 	plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
 	if err != nil {
-		return VarView{}, err
+		return envy.VarView{}, err
 	}
 	var m string
 	if v.Secret {
-		m = Mask(plain)
+		m = envy.Mask(plain)
 	}
 	return viewOf(&v, &plain, &m, reveal), nil
 }
 
 // viewOf is view's reply for v, whose value is *plain and, for a secret,
 // mask *m; the view points at them.
-func viewOf(v *StoredVar, plain *Sensitive, m *string, reveal bool) VarView {
-	out := VarView{
+func viewOf(v *envy.StoredVar, plain *envy.Sensitive, m *string, reveal bool) envy.VarView {
+	out := envy.VarView{
 		ID: v.ID, Scope: v.Scope, Name: v.Name, Secret: v.Secret, Description: v.Description,
 		Version: v.Version, Revision: v.Revision, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy,
 	}
@@ -100,7 +45,7 @@ func viewOf(v *StoredVar, plain *Sensitive, m *string, reveal bool) VarView {
 	return out
 }
 
-func (s *Service) ownVars(ctx context.Context, path string) (*ScopeVars, error) {
+func (s *Service) ownVars(ctx context.Context, path string) (*envy.ScopeVars, error) {
 	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return nil, err
@@ -113,21 +58,21 @@ func (s *Service) ownVars(ctx context.Context, path string) (*ScopeVars, error) 
 }
 
 // ListVars returns a scope's own vars, secrets masked unless reveal.
-func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (VarList, error) {
+func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
 	if err := s.readAuth(ctx, path, "vars.list", nil, reveal); err != nil {
-		return VarList{}, err
+		return envy.VarList{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
 	if err != nil {
-		return VarList{}, err
+		return envy.VarList{}, err
 	}
 	out, err := s.listVars(path, sv, reveal)
 	if err != nil {
-		return VarList{}, err
+		return envy.VarList{}, err
 	}
 	if reveal {
 		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
-			return VarList{}, err
+			return envy.VarList{}, err
 		}
 	}
 	return out, nil
@@ -135,7 +80,7 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (VarLi
 
 // listVars opens a scope's own vars for a list, secrets masked unless
 // reveal.
-func (s *Service) listVars(path string, sv *ScopeVars, reveal bool) (VarList, error) {
+func (s *Service) listVars(path string, sv *envy.ScopeVars, reveal bool) (envy.VarList, error) {
 	// A list is a hot read: its values are opened together and its masks
 	// built in one buffer, a few allocations in all (openMany).
 	plain, err := s.openMany(len(sv.Vars), func(i int) (string, string, int64, []byte) {
@@ -143,20 +88,20 @@ func (s *Service) listVars(path string, sv *ScopeVars, reveal bool) (VarList, er
 		return v.Scope, v.Name, v.Version, v.Sealed
 	})
 	if err != nil {
-		return VarList{}, err
+		return envy.VarList{}, err
 	}
 	masks := make([]string, len(sv.Vars))
 	var buf []byte
 	var ends []int
 	for i := range sv.Vars {
 		if sv.Vars[i].Secret {
-			buf = appendMask(buf, plain[i].Reveal())
+			buf = envy.AppendMask(buf, plain[i].Reveal())
 			ends = append(ends, len(buf))
 		}
 	}
 	all, start := string(buf), 0
 	clear(buf) // a mask shows a little of a secret
-	out := VarList{Scope: path, Revision: sv.Scope.Revision, Items: make([]VarView, len(sv.Vars))}
+	out := envy.VarList{Scope: path, Revision: sv.Scope.Revision, Items: make([]envy.VarView, len(sv.Vars))}
 	for i := range sv.Vars {
 		if sv.Vars[i].Secret {
 			masks[i] = all[start:ends[0]]
@@ -167,7 +112,7 @@ func (s *Service) listVars(path string, sv *ScopeVars, reveal bool) (VarList, er
 	return out, nil
 }
 
-func secretNames(vars []StoredVar) []string {
+func secretNames(vars []envy.StoredVar) []string {
 	var names []string
 	for _, v := range vars {
 		if v.Secret {
@@ -178,24 +123,24 @@ func secretNames(vars []StoredVar) []string {
 }
 
 // GetVar returns one var.
-func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (VarView, error) {
+func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (envy.VarView, error) {
 	if f := s.validName("path.name", name); f != nil {
-		return VarView{}, Invalid(*f)
+		return envy.VarView{}, envy.Invalid(*f)
 	}
 	if err := s.readAuth(ctx, path, "var.get", []string{name}, reveal); err != nil {
-		return VarView{}, err
+		return envy.VarView{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
 	if err != nil {
-		return VarView{}, err
+		return envy.VarView{}, err
 	}
 	v, ok := findVar(sv.Vars, name)
 	if !ok {
-		return VarView{}, Errorf(ENotFound, "var %s not found in scope %s", name, path)
+		return envy.VarView{}, envy.Errorf(envy.ENotFound, "var %s not found in scope %s", name, path)
 	}
 	if reveal {
 		if err := s.revealed(ctx, path, []string{name}); err != nil {
-			return VarView{}, err
+			return envy.VarView{}, err
 		}
 	}
 	return s.view(v, reveal)
@@ -203,45 +148,45 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (V
 
 // GetVarByID returns the var with the given id (any letter case) in a
 // scope, for dialects that address vars by id.
-func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (VarView, error) {
+func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
 	if err := s.readAuth(ctx, path, "var.get", nil, reveal); err != nil {
-		return VarView{}, err
+		return envy.VarView{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
 	if err != nil {
-		return VarView{}, err
+		return envy.VarView{}, err
 	}
 	for _, v := range sv.Vars {
 		if strings.EqualFold(v.ID, id) {
 			if reveal {
 				if err := s.revealed(ctx, path, []string{v.Name}); err != nil {
-					return VarView{}, err
+					return envy.VarView{}, err
 				}
 			}
 			return s.view(v, reveal)
 		}
 	}
-	return VarView{}, Errorf(ENotFound, "no var with id %s in scope %s", id, path)
+	return envy.VarView{}, envy.Errorf(envy.ENotFound, "no var with id %s in scope %s", id, path)
 }
 
-func findVar(vars []StoredVar, name string) (StoredVar, bool) {
+func findVar(vars []envy.StoredVar, name string) (envy.StoredVar, bool) {
 	i := sort.Search(len(vars), func(i int) bool { return vars[i].Name >= name })
 	if i < len(vars) && vars[i].Name == name {
 		return vars[i], true
 	}
-	return StoredVar{}, false
+	return envy.StoredVar{}, false
 }
 
 // validateInput checks one var input at loc ("body" or "body.NAME").
-func validateInput(loc string, in VarInput) []FieldError {
-	var fields []FieldError
+func validateInput(loc string, in envy.VarInput) []envy.FieldError {
+	var fields []envy.FieldError
 	if in.Value != nil {
-		if f := ValidateValue(loc+".value", in.Value.Reveal()); f != nil {
+		if f := envy.ValidateValue(loc+".value", in.Value.Reveal()); f != nil {
 			fields = append(fields, *f)
 		}
 	}
 	if in.Description != nil {
-		if f := ValidateDescription(loc+".description", *in.Description); f != nil {
+		if f := envy.ValidateDescription(loc+".description", *in.Description); f != nil {
 			fields = append(fields, *f)
 		}
 	}
@@ -251,30 +196,30 @@ func validateInput(loc string, in VarInput) []FieldError {
 // change computes the new state of a var from its current state (when ok)
 // and the input, sealed for its new version. It refuses writing back a
 // secret's own mask and a missing value for a new var.
-func (s *Service) change(scope, name, loc string, cur StoredVar, ok bool, in VarInput, mayReveal bool) (VarChange, error) {
-	c := VarChange{Name: name, ID: newID(), Version: 1}
-	var value Sensitive
+func (s *Service) change(scope, name, loc string, cur envy.StoredVar, ok bool, in envy.VarInput, mayReveal bool) (envy.VarChange, error) {
+	c := envy.VarChange{Name: name, ID: newID(), Version: 1}
+	var value envy.Sensitive
 	if ok {
 		c.ID, c.Secret, c.Description, c.Version = cur.ID, cur.Secret, cur.Description, cur.Version+1
 		if in.Value == nil || cur.Secret {
 			old, err := s.open(scope, name, cur.Version, cur.Sealed)
 			if err != nil {
-				return VarChange{}, err
+				return envy.VarChange{}, err
 			}
-			if cur.Secret && in.Value != nil && in.Value.Reveal() == Mask(old) {
-				return VarChange{}, Invalid(Field(loc+".value", "masked_value_write", "the value is the secret's own masked_value; send the real value, or leave value out to keep it"))
+			if cur.Secret && in.Value != nil && in.Value.Reveal() == envy.Mask(old) {
+				return envy.VarChange{}, envy.Invalid(envy.Field(loc+".value", "masked_value_write", "the value is the secret's own masked_value; send the real value, or leave value out to keep it"))
 			}
 			value = old
 		}
 	} else if in.Value == nil {
-		return VarChange{}, Invalid(Field(loc+".value", "missing", "value is required to create a var"))
+		return envy.VarChange{}, envy.Invalid(envy.Field(loc+".value", "missing", "value is required to create a var"))
 	}
 	if in.Value != nil {
 		value = *in.Value
 	}
 	if in.Secret != nil {
 		if ok && cur.Secret && !*in.Secret && !mayReveal {
-			return VarChange{}, Errorf(EForbidden, "turning secret %s into a non-secret needs the reveal permission", name)
+			return envy.VarChange{}, envy.Errorf(envy.EForbidden, "turning secret %s into a non-secret needs the reveal permission", name)
 		}
 		c.Secret = *in.Secret
 	}
@@ -283,7 +228,7 @@ func (s *Service) change(scope, name, loc string, cur StoredVar, ok bool, in Var
 	}
 	sealed, err := s.seal(scope, name, c.Version, value)
 	if err != nil {
-		return VarChange{}, err
+		return envy.VarChange{}, err
 	}
 	c.Sealed = sealed
 	return c, nil
@@ -302,7 +247,7 @@ const maxPlans = 50
 // whole makes the write depend on every var of the scope (a replace, a
 // rollback) rather than only on those it changes. The plan may set
 // *status, the status its audit entry records.
-func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o SetOptions, whole bool, plan func(cur ScopeVars, status *int) ([]VarChange, error)) (WriteResult, WriteInfo, error) {
+func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o envy.SetOptions, whole bool, plan func(cur envy.ScopeVars, status *int) ([]envy.VarChange, error)) (envy.WriteResult, envy.WriteInfo, error) {
 	var release func() // the scope's turn, once writers contend (turns.go)
 	defer func() {
 		if release != nil {
@@ -314,86 +259,86 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 		if release == nil && (attempt > 1 || s.turns.busy(turn)) {
 			r, err := s.turns.take(ctx, turn)
 			if err != nil {
-				return WriteResult{}, WriteInfo{}, Errorf(EUnavailable, "gave up waiting to write scope %s: %v", path, err)
+				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EUnavailable, "gave up waiting to write scope %s: %v", path, err)
 			}
 			release = r
 		}
-		cur := ScopeVars{Scope: Scope{Path: path}}
+		cur := envy.ScopeVars{Scope: envy.Scope{Path: path}}
 		tree, err := s.scopeTree(ctx, path)
 		switch {
 		case err == nil:
 			cur = *tree[path] // shared and immutable: read-only
-		case ErrorCode(err) != ENotFound:
-			return WriteResult{}, WriteInfo{}, err
+		case envy.ErrorCode(err) != envy.ENotFound:
+			return envy.WriteResult{}, envy.WriteInfo{}, err
 		case o.ScopeMustExist:
-			return WriteResult{}, WriteInfo{}, scopeNotFound(path)
+			return envy.WriteResult{}, envy.WriteInfo{}, scopeNotFound(path)
 		}
 		if o.IfRevision > 0 && cur.Scope.Revision != o.IfRevision {
 			// Refuse before planning: a plan's errors (422, 409) must not
 			// hide that the caller's view is out of date.
 			if err == nil {
-				return WriteResult{}, WriteInfo{}, Errorf(EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, o.IfRevision)
+				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, o.IfRevision)
 			}
-			return WriteResult{}, WriteInfo{}, Errorf(EPrecondition, "scope %s does not exist, so it is not at revision %d", path, o.IfRevision)
+			return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", path, o.IfRevision)
 		}
-		audit := []AuditEntry{s.entry(ctx, action, path, names, status)}
+		audit := []envy.AuditEntry{s.entry(ctx, action, path, names, status)}
 		changes, err := plan(cur, &audit[0].Status)
 		if err != nil {
-			return WriteResult{}, WriteInfo{}, err
+			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
 		for i := range changes {
 			if old, ok := findVar(cur.Vars, changes[i].Name); ok {
 				changes[i].Base = old.Version
 			}
 		}
-		res, err := s.store.Write(ctx, Write{
+		res, err := s.store.Write(ctx, envy.Write{
 			Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
 			Changes: changes, WholeScope: whole, BaseRevision: cur.Scope.Revision, Audit: audit,
 			// A caller who may not read the scope gets a new revision
 			// for every write, or the reply to deleting an absent var
 			// would tell it that the var was not there.
-			Touch: !can(CallerFrom(ctx).Token, ActRead, path),
+			Touch: !envy.Can(CallerFrom(ctx).Token, envy.ActRead, path),
 		})
-		if errors.Is(err, ErrStale) && attempt < maxPlans {
+		if errors.Is(err, envy.ErrStale) && attempt < maxPlans {
 			continue
 		}
 		if err != nil {
-			return WriteResult{}, WriteInfo{}, err
+			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
 		// Watchers hear of a change through the store's notice (follow.go).
-		info := WriteInfo{Scope: path, Revision: res.Revision}
+		info := envy.WriteInfo{Scope: path, Revision: res.Revision}
 		info.Synced = s.synced(ctx, path, res.Revision)
 		return res, info, nil
 	}
 }
 
 // SetVar creates or updates one var.
-func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o SetOptions) (VarView, WriteInfo, error) {
+func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInput, o envy.SetOptions) (envy.VarView, envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
-		return VarView{}, WriteInfo{}, err
+		return envy.VarView{}, envy.WriteInfo{}, err
 	}
-	var fields []FieldError
+	var fields []envy.FieldError
 	if f := s.validName("path.name", name); f != nil {
 		fields = append(fields, *f)
 	}
 	fields = append(fields, validateInput("body", in)...)
 	if len(fields) > 0 {
-		return VarView{}, WriteInfo{}, Invalid(fields...)
+		return envy.VarView{}, envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, ActWrite, path, "var.set"); err != nil {
-		return VarView{}, WriteInfo{}, err
+	if err := s.authorize(ctx, envy.ActWrite, path, "var.set"); err != nil {
+		return envy.VarView{}, envy.WriteInfo{}, err
 	}
-	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
+	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
+	mayRead := envy.Can(CallerFrom(ctx).Token, envy.ActRead, path)
 	created := false
-	var unchanged *StoredVar // the var as it is, when the write leaves it so
-	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, false, func(cur ScopeVars, status *int) ([]VarChange, error) {
+	var unchanged *envy.StoredVar // the var as it is, when the write leaves it so
+	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, false, func(cur envy.ScopeVars, status *int) ([]envy.VarChange, error) {
 		old, ok := findVar(cur.Vars, name)
 		switch {
-		case ok && o.Mode == CreateOnly:
-			return nil, Errorf(EConflict, "var %s already exists in scope %s", name, path)
-		case !ok && o.Mode == UpdateOnly:
-			return nil, Errorf(ENotFound, "var %s not found in scope %s", name, path)
+		case ok && o.Mode == envy.CreateOnly:
+			return nil, envy.Errorf(envy.EConflict, "var %s already exists in scope %s", name, path)
+		case !ok && o.Mode == envy.UpdateOnly:
+			return nil, envy.Errorf(envy.ENotFound, "var %s not found in scope %s", name, path)
 		}
 		// A write that leaves the var as it is takes no revision and
 		// restarts nobody, but only for a caller who may see the value:
@@ -411,10 +356,10 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 		if err != nil {
 			return nil, err
 		}
-		return []VarChange{c}, nil
+		return []envy.VarChange{c}, nil
 	})
 	if err != nil {
-		return VarView{}, WriteInfo{}, err
+		return envy.VarView{}, envy.WriteInfo{}, err
 	}
 	info.Created = created
 	v := unchanged
@@ -422,7 +367,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 		v = &res.Vars[0]
 	}
 	if v == nil {
-		return VarView{}, WriteInfo{}, Errorf(EInternal, "write to %s/%s answered no var", path, name)
+		return envy.VarView{}, envy.WriteInfo{}, envy.Errorf(envy.EInternal, "write to %s/%s answered no var", path, name)
 	}
 	vv, err := s.view(*v, false)
 	if !mayRead {
@@ -436,7 +381,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in VarInput, o 
 // MergeVars sets and deletes several vars in one revision: a nil input
 // deletes, an empty one (every field left out) keeps the var as it is.
 // 1–1000 keys.
-func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*VarInput, o SetOptions) (WriteInfo, error) {
+func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*envy.VarInput, o envy.SetOptions) (envy.WriteInfo, error) {
 	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, nil)
 }
 
@@ -448,36 +393,36 @@ func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*Var
 // and the commit, it plans and checks again, so the check and the write
 // are one atomic step. As its refusals tell which names exist, it needs
 // read as well as write.
-func (s *Service) MergeVarsIf(ctx context.Context, path string, in map[string]*VarInput, o SetOptions, check func(exists func(name string) bool) error) (WriteInfo, error) {
+func (s *Service) MergeVarsIf(ctx context.Context, path string, in map[string]*envy.VarInput, o envy.SetOptions, check func(exists func(name string) bool) error) (envy.WriteInfo, error) {
 	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, check)
 }
 
 // ReplaceVars makes the scope's vars exactly in (0–1000 keys), in one revision.
-func (s *Service) ReplaceVars(ctx context.Context, path string, in map[string]VarInput, c Cond) (WriteInfo, error) {
-	m := make(map[string]*VarInput, len(in))
+func (s *Service) ReplaceVars(ctx context.Context, path string, in map[string]envy.VarInput, c envy.Cond) (envy.WriteInfo, error) {
+	m := make(map[string]*envy.VarInput, len(in))
 	for k, v := range in {
 		v := v
 		if v.Value == nil {
-			return WriteInfo{}, Invalid(Field("body."+k+".value", "missing", "value is required"))
+			return envy.WriteInfo{}, envy.Invalid(envy.Field("body."+k+".value", "missing", "value is required"))
 		}
 		m[k] = &v
 	}
-	return s.bulk(ctx, path, "vars.replace", m, true, 0, SetOptions{Cond: c}, nil)
+	return s.bulk(ctx, path, "vars.replace", m, true, 0, envy.SetOptions{Cond: c}, nil)
 }
 
-func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*VarInput, replace bool, min int, o SetOptions, check func(exists func(name string) bool) error) (WriteInfo, error) {
+func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*envy.VarInput, replace bool, min int, o envy.SetOptions, check func(exists func(name string) bool) error) (envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
-		return WriteInfo{}, err
+		return envy.WriteInfo{}, err
 	}
-	if len(in) < min || len(in) > MaxBulkKeys {
-		return WriteInfo{}, Invalid(Field("body", "key_count", "the body must hold %d to %d keys, not %d", min, MaxBulkKeys, len(in)))
+	if len(in) < min || len(in) > envy.MaxBulkKeys {
+		return envy.WriteInfo{}, envy.Invalid(envy.Field("body", "key_count", "the body must hold %d to %d keys, not %d", min, envy.MaxBulkKeys, len(in)))
 	}
 	names := make([]string, 0, len(in))
 	for k := range in {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	var fields []FieldError
+	var fields []envy.FieldError
 	for _, k := range names {
 		if f := s.validName("body."+k, k); f != nil {
 			fields = append(fields, *f)
@@ -488,23 +433,23 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 		}
 	}
 	if len(fields) > 0 {
-		return WriteInfo{}, Invalid(fields...)
+		return envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, ActWrite, path, action); err != nil {
-		return WriteInfo{}, err
+	if err := s.authorize(ctx, envy.ActWrite, path, action); err != nil {
+		return envy.WriteInfo{}, err
 	}
 	if check != nil {
-		if err := s.authorize(ctx, ActRead, path, action); err != nil {
-			return WriteInfo{}, err
+		if err := s.authorize(ctx, envy.ActRead, path, action); err != nil {
+			return envy.WriteInfo{}, err
 		}
 	}
-	mayReveal := can(CallerFrom(ctx).Token, ActReveal, path)
-	mayRead := can(CallerFrom(ctx).Token, ActRead, path)
+	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
+	mayRead := envy.Can(CallerFrom(ctx).Token, envy.ActRead, path)
 	// A check reads every name of the scope, so the write depends on the
 	// whole scope, as a replace does: it is planned again (and checked
 	// again) if any var changed meanwhile, not only one it writes.
 	whole := replace || check != nil
-	_, info, err := s.write(ctx, path, action, names, 200, o, whole, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, action, names, 200, o, whole, func(cur envy.ScopeVars, _ *int) ([]envy.VarChange, error) {
 		if check != nil {
 			exists := func(name string) bool {
 				_, ok := findVar(cur.Vars, name)
@@ -514,12 +459,12 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 				return nil, err
 			}
 		}
-		var out []VarChange
+		var out []envy.VarChange
 		for _, k := range names {
 			old, ok := findVar(cur.Vars, k)
 			if in[k] == nil {
 				if ok {
-					out = append(out, VarChange{Name: k, Delete: true})
+					out = append(out, envy.VarChange{Name: k, Delete: true})
 				}
 				continue
 			}
@@ -529,7 +474,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 			// An input that leaves every field out sends nothing to
 			// learn from: it keeps the var for anyone.
 			seesValue := mayRead && (!old.Secret || mayReveal)
-			if ok && (*in[k] == VarInput{} || seesValue && sameVar(s, path, old, *in[k])) {
+			if ok && (*in[k] == envy.VarInput{} || seesValue && sameVar(s, path, old, *in[k])) {
 				continue
 			}
 			c, err := s.change(path, k, "body."+k, old, ok, *in[k], mayReveal)
@@ -541,7 +486,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 		if replace {
 			for _, v := range cur.Vars {
 				if _, keep := in[v.Name]; !keep {
-					out = append(out, VarChange{Name: v.Name, Delete: true})
+					out = append(out, envy.VarChange{Name: v.Name, Delete: true})
 				}
 			}
 		}
@@ -552,7 +497,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 
 // sameVar reports whether a write leaves a var as it is (a field left
 // out keeps its value), so that a write only records what it changes.
-func sameVar(s *Service, scope string, cur StoredVar, in VarInput) bool {
+func sameVar(s *Service, scope string, cur envy.StoredVar, in envy.VarInput) bool {
 	if in.Secret != nil && *in.Secret != cur.Secret || in.Description != nil && *in.Description != cur.Description {
 		return false
 	}
@@ -564,24 +509,24 @@ func sameVar(s *Service, scope string, cur StoredVar, in VarInput) bool {
 }
 
 // DeleteVar deletes one var; deleting an absent var succeeds.
-func (s *Service) DeleteVar(ctx context.Context, path, name string, c Cond) (WriteInfo, error) {
+func (s *Service) DeleteVar(ctx context.Context, path, name string, c envy.Cond) (envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
-		return WriteInfo{}, err
+		return envy.WriteInfo{}, err
 	}
 	if f := s.validName("path.name", name); f != nil {
-		return WriteInfo{}, Invalid(*f)
+		return envy.WriteInfo{}, envy.Invalid(*f)
 	}
-	if err := s.authorize(ctx, ActWrite, path, "var.delete"); err != nil {
-		return WriteInfo{}, err
+	if err := s.authorize(ctx, envy.ActWrite, path, "var.delete"); err != nil {
+		return envy.WriteInfo{}, err
 	}
-	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, SetOptions{Cond: c, ScopeMustExist: true}, false, func(cur ScopeVars, _ *int) ([]VarChange, error) {
+	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, envy.SetOptions{Cond: c, ScopeMustExist: true}, false, func(cur envy.ScopeVars, _ *int) ([]envy.VarChange, error) {
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}
-		return []VarChange{{Name: name, Delete: true}}, nil
+		return []envy.VarChange{{Name: name, Delete: true}}, nil
 	})
-	if ErrorCode(err) == ENotFound {
-		return WriteInfo{Scope: path, Synced: true}, nil
+	if envy.ErrorCode(err) == envy.ENotFound {
+		return envy.WriteInfo{Scope: path, Synced: true}, nil
 	}
 	return info, err
 }
