@@ -126,10 +126,10 @@ type AuditEntry struct {
 	ID        int64
 	At        time.Time
 	Actor     string
-	Action    string
+	Action    AuditAction
 	Scope     string
 	Names     []string
-	Status    int
+	Status    Outcome // how the request ended
 	RequestID string
 	Client    string
 	Revision  int64

@@ -72,7 +72,7 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	if s.perToken != nil {
 		if wait, ok := s.perToken.allow(tok.ID, s.now()); !ok {
 			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token", RetryAfter: wait}
-			s.svc.Refused(ctx, "rate_limit", r.PathValue("path"), http.StatusTooManyRequests)
+			s.svc.Refused(ctx, envy.AuditRateLimit, r.PathValue("path"), envy.OutcomeRateLimited)
 			return nil, e
 		}
 	}
@@ -84,10 +84,10 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 func (s *Server) authFailed(ctx context.Context, r *http.Request, client string, err error) error {
 	scope := r.PathValue("path")
 	if wait, ok := s.authFail.allow(client, s.now()); !ok {
-		s.svc.Refused(ctx, "rate_limit", scope, http.StatusTooManyRequests)
+		s.svc.Refused(ctx, envy.AuditRateLimit, scope, envy.OutcomeRateLimited)
 		return &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
 	}
-	s.svc.Refused(ctx, "auth", scope, http.StatusUnauthorized)
+	s.svc.Refused(ctx, envy.AuditAuth, scope, envy.OutcomeUnauthenticated)
 	if envy.AsError(err) == nil {
 		err = envy.Errorf(envy.EUnauthenticated, "the token is not valid")
 	}

@@ -249,21 +249,15 @@ func CloseUnread(w http.ResponseWriter, r *http.Request) {
 }
 
 // Permit refuses, before the request's body is read, a caller who may not
-// do a on scope, as the service itself would refuse it: not found when the
-// caller may not read the scope either, forbidden otherwise. The refusal
-// is audited under action. A scope path that is not valid is left to the
+// do a on scope: the service decides (service.Service.Authorize: not found
+// when the caller may not see the scope, forbidden otherwise) and records
+// the refusal as action. A scope path that is not valid is left to the
 // service to refuse.
-func (s *Server) Permit(r *http.Request, a envy.Action, scope, action string) error {
-	ctx := r.Context()
-	if envy.ValidateScopePath("path", scope) != nil || s.svc.Can(ctx, a, scope) {
+func (s *Server) Permit(r *http.Request, a envy.Action, scope string, action envy.AuditAction) error {
+	if envy.ValidateScopePath("path", scope) != nil {
 		return nil
 	}
-	if !s.svc.Visible(ctx, scope) {
-		s.svc.Refused(ctx, action, scope, http.StatusNotFound)
-		return envy.Errorf(envy.ENotFound, "scope %s not found", scope)
-	}
-	s.svc.Refused(ctx, action, scope, http.StatusForbidden)
-	return envy.Errorf(envy.EForbidden, "token may not %s scope %s", a, scope)
+	return s.svc.Authorize(r.Context(), a, scope, action)
 }
 
 // reqInfo is what the middleware learns from the inner handlers.
@@ -554,7 +548,7 @@ type route struct {
 	// allowed on the scope before the body is read; Audit names the
 	// refusal in the audit log.
 	Action envy.Action
-	Audit  string
+	Audit  envy.AuditAction
 	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 

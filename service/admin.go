@@ -12,19 +12,19 @@ import (
 // answers: the audit fails closed, so an operation whose record can't be
 // written is reported as failed (EUnavailable) even though it ran. Any
 // other caller gets EForbidden, recorded too.
-func (s *Service) AdminOp(ctx context.Context, action string, names []string, op func(ctx context.Context) error) error {
+func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []string, op func(ctx context.Context) error) error {
 	if err := s.requireGlobalAdmin(ctx, action); err != nil {
 		return err
 	}
 	opErr := op(ctx)
-	status := 200
+	outcome := envy.OutcomeOK
 	if opErr != nil {
-		status = 500
+		outcome = envy.OutcomeFailed
 		if envy.ErrorCode(opErr) == envy.EConflict {
-			status = 409
+			outcome = envy.OutcomeConflict
 		}
 	}
-	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, status)); err != nil && opErr == nil {
+	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, outcome)); err != nil && opErr == nil {
 		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}
 	return opErr
@@ -33,6 +33,6 @@ func (s *Service) AdminOp(ctx context.Context, action string, names []string, op
 // RequireAdmin checks that the caller holds admin on every scope, as
 // AdminOp does, so that an API can refuse before it reads a body. A
 // refusal is recorded as action.
-func (s *Service) RequireAdmin(ctx context.Context, action string) error {
+func (s *Service) RequireAdmin(ctx context.Context, action envy.AuditAction) error {
 	return s.requireGlobalAdmin(ctx, action)
 }

@@ -193,7 +193,7 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 // be answered, and the error (EUnavailable) says so.
 func (s *Service) revealed(ctx context.Context, path string, names []string) error {
 	errc := make(chan error, 1)
-	if !s.enqueue(auditItem{e: s.entry(ctx, "reveal", path, names, 200), errc: errc}) {
+	if !s.enqueue(auditItem{e: s.entry(ctx, envy.AuditReveal, path, names, envy.OutcomeOK), errc: errc}) {
 		return envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	select {
@@ -211,23 +211,24 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 }
 
 // entry returns an audit entry for the caller in ctx.
-func (s *Service) entry(ctx context.Context, action, scope string, names []string, status int) envy.AuditEntry {
+func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope string, names []string, outcome envy.Outcome) envy.AuditEntry {
 	c := CallerFrom(ctx)
 	actor, tokenID := "", ""
 	if c.Token != nil {
 		actor, tokenID = c.Token.Name, c.Token.ID
 	}
-	return envy.AuditEntry{At: s.now(), Actor: actor, Action: action, Scope: scope, Names: names, Status: status,
+	return envy.AuditEntry{At: s.now(), Actor: actor, Action: action, Scope: scope, Names: names, Status: outcome,
 		RequestID: c.RequestID, Client: c.Client, TokenID: tokenID, Count: 1}
 }
 
-// Refused records a refused request (401, 403, 404 by permission, 429).
-// Refusals without a valid token, and those over a rate limit (429), are
-// recorded once per client address, token, action, scope, status and
+// Refused records a refused request (unauthenticated, forbidden, hidden
+// by permission, rate limited).
+// Refusals without a valid token, and those over a rate limit, are
+// recorded once per client address, token, action, scope, outcome and
 // minute, with a count, so that a flood of them can't fill the disk.
-func (s *Service) Refused(ctx context.Context, action, scope string, status int) {
-	e := s.entry(ctx, action, scope, nil, status)
-	e.Aggregate = CallerFrom(ctx).Token == nil || status == 429
+func (s *Service) Refused(ctx context.Context, action envy.AuditAction, scope string, outcome envy.Outcome) {
+	e := s.entry(ctx, action, scope, nil, outcome)
+	e.Aggregate = CallerFrom(ctx).Token == nil || outcome == envy.OutcomeRateLimited
 	if e.Aggregate {
 		e.RequestID = "" // one row stands for many requests
 	}
@@ -246,7 +247,7 @@ func (s *Service) Audit(ctx context.Context, q envy.AuditListQuery) (envy.Page[e
 			return envy.Page[envy.AuditEntry]{}, envy.Invalid(envy.Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
 		}
 	}
-	if err := s.requireGlobalAdmin(ctx, "audit.list"); err != nil {
+	if err := s.requireGlobalAdmin(ctx, envy.AuditLogList); err != nil {
 		return envy.Page[envy.AuditEntry]{}, err
 	}
 	s.flushAudit(ctx) // so that the list shows every reveal and refusal made before it

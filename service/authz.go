@@ -21,10 +21,13 @@ func (s *Service) Can(ctx context.Context, a envy.Action, scope string) bool {
 	return envy.Can(CallerFrom(ctx).Token, a, scope)
 }
 
-// authorize checks that the caller may do a on scope: ENotFound when it
-// can't see the scope at all, EForbidden when it sees it but may not do a.
-// Refusals are audited.
-func (s *Service) authorize(ctx context.Context, a envy.Action, scope, action string) error {
+// Authorize decides whether the caller may do a on scope, for every use-case
+// and every API that refuses before it reads a body (the one place where
+// this is decided): EUnauthenticated without a token, ENotFound when the
+// caller can't see the scope at all (a scope it may not see is answered as
+// missing), EForbidden when it sees it but may not do a. A refusal is
+// recorded in the audit log as action.
+func (s *Service) Authorize(ctx context.Context, a envy.Action, scope string, action envy.AuditAction) error {
 	t := CallerFrom(ctx).Token
 	if t == nil {
 		return envy.Errorf(envy.EUnauthenticated, "authentication required")
@@ -33,36 +36,36 @@ func (s *Service) authorize(ctx context.Context, a envy.Action, scope, action st
 		return nil
 	}
 	if !envy.Visible(t, scope) {
-		s.Refused(ctx, action, scope, 404)
+		s.Refused(ctx, action, scope, envy.OutcomeNotFound)
 		return scopeNotFound(scope)
 	}
-	s.Refused(ctx, action, scope, 403)
+	s.Refused(ctx, action, scope, envy.OutcomeForbidden)
 	return envy.Errorf(envy.EForbidden, "token may not %s scope %s", a, scope)
 }
 
 // readAuth checks read, and reveal when asked, and records the reveal.
-func (s *Service) readAuth(ctx context.Context, path, action string, names []string, reveal bool) error {
+func (s *Service) readAuth(ctx context.Context, path string, action envy.AuditAction, names []string, reveal bool) error {
 	if err := validPath(path); err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, envy.ActRead, path, action); err != nil {
+	if err := s.Authorize(ctx, envy.ActRead, path, action); err != nil {
 		return err
 	}
 	if reveal {
-		if err := s.authorize(ctx, envy.ActReveal, path, "reveal"); err != nil {
+		if err := s.Authorize(ctx, envy.ActReveal, path, envy.AuditReveal); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) requireGlobalAdmin(ctx context.Context, action string) error {
+func (s *Service) requireGlobalAdmin(ctx context.Context, action envy.AuditAction) error {
 	t := CallerFrom(ctx).Token
 	if t == nil {
 		return envy.Errorf(envy.EUnauthenticated, "authentication required")
 	}
 	if !envy.IsGlobalAdmin(t) {
-		s.Refused(ctx, action, "", 403)
+		s.Refused(ctx, action, "", envy.OutcomeForbidden)
 		return envy.Errorf(envy.EForbidden, "%s needs the admin permission on **", action)
 	}
 	return nil

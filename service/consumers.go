@@ -29,7 +29,7 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	if len(fields) > 0 {
 		return false, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, envy.ActRead, path, "consumer.report"); err != nil {
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditConsumerReport); err != nil {
 		return false, err
 	}
 	tree, err := s.scopeTree(ctx, path)
@@ -82,7 +82,7 @@ func (s *Service) StatusPage(ctx context.Context, path string, q envy.StatusQuer
 // Status tells whether every live consumer of path runs the current
 // revision of its resolved env.
 func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) {
-	if err := s.readAuth(ctx, path, "status", nil, false); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditStatus, nil, false); err != nil {
 		return envy.Status{}, err
 	}
 	tree, err := s.scopeTree(ctx, path)

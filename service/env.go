@@ -28,7 +28,7 @@ func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
 // envLayers checks that the caller may reveal the resolved env of path
 // (the scope and every scope it inherits from) and returns it, sealed.
 func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error) {
-	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditEnv, nil, true); err != nil {
 		return nil, err
 	}
 	tree, err := s.scopeTree(ctx, path)
@@ -41,7 +41,7 @@ func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error)
 	t := CallerFrom(ctx).Token
 	for p := range tree {
 		if !envy.Can(t, envy.ActReveal, p) {
-			s.Refused(ctx, "reveal", p, 403)
+			s.Refused(ctx, envy.AuditReveal, p, envy.OutcomeForbidden)
 			// Not naming p: the caller may not even be allowed to read it.
 			return nil, envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
 		}

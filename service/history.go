@@ -19,7 +19,7 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 	if err != nil {
 		return envy.Page[envy.ChangeView]{}, err
 	}
-	if err := s.readAuth(ctx, path, "history", nil, q.Reveal); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditHistory, nil, q.Reveal); err != nil {
 		return envy.Page[envy.ChangeView]{}, err
 	}
 	if _, err := s.store.GetScope(ctx, path); err != nil {
@@ -84,7 +84,7 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 	if err := validPath(path); err != nil {
 		return envy.WriteInfo{}, err
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, "scope.rollback"); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopeRollback); err != nil {
 		return envy.WriteInfo{}, err
 	}
 	cur, err := s.store.Revision(ctx)
@@ -103,7 +103,7 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 		want[t.Name] = t
 	}
 	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
-	_, info, err := s.write(ctx, path, "scope.rollback", nil, 200, envy.SetOptions{Cond: c, ScopeMustExist: true}, true, func(cs envy.ScopeVars, _ *int) ([]envy.VarChange, error) {
+	_, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditScopeRollback, Outcome: envy.OutcomeOK, Opts: envy.SetOptions{Cond: c, ScopeMustExist: true}, Whole: true, Plan: func(cs envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		var out []envy.VarChange
 		for _, v := range cs.Vars {
 			if _, ok := want[v.Name]; !ok {
@@ -139,6 +139,6 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 			out = append(out, ch)
 		}
 		return out, nil
-	})
+	}})
 	return info, err
 }

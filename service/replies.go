@@ -91,7 +91,7 @@ func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, e
 // VarListReply is ListVars, secrets masked, encoded by encode as
 // EnvReply's is, and kept in the plaintext cache the same way.
 func (s *Service) VarListReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, vl envy.VarList) ([]byte, error)) (envy.EncodedReply, error) {
-	if err := s.readAuth(ctx, path, "vars.list", nil, false); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditVarsList, nil, false); err != nil {
 		return envy.EncodedReply{}, err
 	}
 	sv, err := s.ownVars(ctx, path)

@@ -118,7 +118,7 @@ func (s *Service) GetScope(ctx context.Context, path string) (envy.Scope, error)
 	if err := validPath(path); err != nil {
 		return envy.Scope{}, err
 	}
-	if err := s.authorize(ctx, envy.ActRead, path, "scope.get"); err != nil {
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditScopeGet); err != nil {
 		return envy.Scope{}, err
 	}
 	sc, err := s.store.GetScope(ctx, path)
@@ -162,10 +162,10 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	if len(fields) > 0 {
 		return envy.Scope{}, envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, "scope.put"); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopePut); err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
-	e := s.entry(ctx, "scope.put", path, nil, 200)
+	e := s.entry(ctx, envy.AuditScopePut, path, nil, envy.OutcomeOK)
 	sc, created, err := s.store.PutScope(ctx, envy.ScopeWrite{
 		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []envy.AuditEntry{e},
 		Plan: func(cur *envy.Scope, lookup func(string) (envy.Scope, error)) (string, []string, error) {
@@ -276,10 +276,10 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c envy.Cond) (en
 	if err := validPath(path); err != nil {
 		return envy.WriteInfo{}, err
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, "scope.delete"); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopeDelete); err != nil {
 		return envy.WriteInfo{}, err
 	}
-	e := s.entry(ctx, "scope.delete", path, nil, 204)
+	e := s.entry(ctx, envy.AuditScopeDelete, path, nil, envy.OutcomeDeleted)
 	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []envy.AuditEntry{e})
 	if envy.ErrorCode(err) == envy.EConflict {
 		// The store names the inheriting scope, which the caller may not

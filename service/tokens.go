@@ -149,7 +149,7 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, er
 		Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}},
 		CreatedAt:   s.now(), CreatedBy: "bootstrap",
 	}
-	e := envy.AuditEntry{At: t.CreatedAt, Actor: "bootstrap", Action: "token.create", Names: []string{t.Name}, Status: 201}
+	e := envy.AuditEntry{At: t.CreatedAt, Actor: "bootstrap", Action: envy.AuditTokenCreate, Names: []string{t.Name}, Status: envy.OutcomeCreated}
 	created, err := s.store.CreateToken(ctx, t, true, []envy.AuditEntry{e})
 	if err != nil || !created {
 		return "", false, err
@@ -225,13 +225,13 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 		adminSomewhere = adminSomewhere || envy.GrantAllows(g, envy.ActAdmin)
 	}
 	if !adminSomewhere {
-		s.Refused(ctx, "token.create", "", 403)
+		s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
 		return envy.Token{}, "", envy.Errorf(envy.EForbidden, "creating tokens needs the admin permission")
 	}
 	for i, g := range in.Permissions {
 		for _, a := range g.Actions {
 			if !envy.Holds(creator, g.Scopes, envy.ActAdmin) && !envy.Holds(creator, g.Scopes, a) {
-				s.Refused(ctx, "token.create", "", 403)
+				s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
 				return envy.Token{}, "", &envy.Error{Code: envy.EForbidden, Message: "a token can't grant more than its creator holds",
 					Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, g.Scopes)}}
 			}
@@ -246,7 +246,7 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 	plain := envy.NewTokenValue()
 	t := envy.Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: envy.HashToken(plain), Permissions: in.Permissions,
 		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, ExpiresAt: expires}
-	e := s.entry(ctx, "token.create", "", []string{t.Name}, 201)
+	e := s.entry(ctx, envy.AuditTokenCreate, "", []string{t.Name}, envy.OutcomeCreated)
 	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
 		if envy.ErrorCode(err) == envy.EConflict {
 			return envy.Token{}, "", &envy.Error{Code: envy.EConflict, Message: "owner " + t.Owner + " already has a token named " + t.Name,
@@ -263,7 +263,7 @@ func (s *Service) ListTokens(ctx context.Context, cursor string, limit int) (env
 	if err != nil {
 		return envy.Page[envy.Token]{}, err
 	}
-	if err := s.requireGlobalAdmin(ctx, "token.list"); err != nil {
+	if err := s.requireGlobalAdmin(ctx, envy.AuditTokenList); err != nil {
 		return envy.Page[envy.Token]{}, err
 	}
 	return fetchPage(limit, func(n int) ([]envy.Token, error) {
@@ -278,12 +278,12 @@ func (s *Service) GetToken(ctx context.Context, id string) (envy.Token, error) {
 	if t := CallerFrom(ctx).Token; t != nil && t.ID == id {
 		return *t, nil
 	}
-	return s.tokenFor(ctx, id, "token.get")
+	return s.tokenFor(ctx, id, envy.AuditTokenGet)
 }
 
 // tokenFor returns token id when the caller is a global admin or minted
 // it; to anyone else it does not exist.
-func (s *Service) tokenFor(ctx context.Context, id, action string) (envy.Token, error) {
+func (s *Service) tokenFor(ctx context.Context, id string, action envy.AuditAction) (envy.Token, error) {
 	caller := CallerFrom(ctx).Token
 	if caller == nil {
 		return envy.Token{}, envy.Errorf(envy.EUnauthenticated, "authentication required")
@@ -310,11 +310,11 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 		t = *self
 	} else {
 		var err error
-		if t, err = s.tokenFor(ctx, id, "token.revoke"); err != nil {
+		if t, err = s.tokenFor(ctx, id, envy.AuditTokenRevoke); err != nil {
 			return err
 		}
 	}
-	e := s.entry(ctx, "token.revoke", "", []string{t.Name}, 204)
+	e := s.entry(ctx, envy.AuditTokenRevoke, "", []string{t.Name}, envy.OutcomeDeleted)
 	if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e}); err != nil {
 		return err
 	}

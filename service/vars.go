@@ -59,7 +59,7 @@ func (s *Service) ownVars(ctx context.Context, path string) (*envy.ScopeVars, er
 
 // ListVars returns a scope's own vars, secrets masked unless reveal.
 func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
-	if err := s.readAuth(ctx, path, "vars.list", nil, reveal); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditVarsList, nil, reveal); err != nil {
 		return envy.VarList{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
@@ -127,7 +127,7 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (e
 	if f := s.validName("path.name", name); f != nil {
 		return envy.VarView{}, envy.Invalid(*f)
 	}
-	if err := s.readAuth(ctx, path, "var.get", []string{name}, reveal); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditVarGet, []string{name}, reveal); err != nil {
 		return envy.VarView{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
@@ -149,7 +149,7 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (e
 // GetVarByID returns the var with the given id (any letter case) in a
 // scope, for dialects that address vars by id.
 func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
-	if err := s.readAuth(ctx, path, "var.get", nil, reveal); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditVarGet, nil, reveal); err != nil {
 		return envy.VarView{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
@@ -240,49 +240,64 @@ func (s *Service) change(scope, name, loc string, cur envy.StoredVar, ok bool, i
 // (turns.go), so only writers on other servers can make a write run out.
 const maxPlans = 50
 
+// writeReq is a var write as write runs it.
+type writeReq struct {
+	Path   string
+	Action envy.AuditAction // what its audit entry records
+	Names  []string         // the vars it writes, for the audit entry and the turn (nil: the whole scope)
+	// Outcome is what its audit entry records when it succeeds; Plan may
+	// change it (a var created rather than updated).
+	Outcome envy.Outcome
+	Opts    envy.SetOptions
+	// Whole makes the write depend on every var of the scope (a replace,
+	// a rollback) rather than only on those it changes.
+	Whole bool
+	// Plan returns the changes to make to cur, the scope's current vars:
+	// it seals the new values and checks them. It runs again when the
+	// scope changed meanwhile.
+	Plan func(cur envy.ScopeVars, outcome *envy.Outcome) ([]envy.VarChange, error)
+}
+
 // write runs a var write with its audit entry. It plans the write from
-// the scope's current vars (the plan seals the new values and checks
-// them) and hands the store the prepared changes, each with the version
-// it was planned from; when the scope changed meanwhile, it plans again.
-// whole makes the write depend on every var of the scope (a replace, a
-// rollback) rather than only on those it changes. The plan may set
-// *status, the status its audit entry records.
-func (s *Service) write(ctx context.Context, path, action string, names []string, status int, o envy.SetOptions, whole bool, plan func(cur envy.ScopeVars, status *int) ([]envy.VarChange, error)) (envy.WriteResult, envy.WriteInfo, error) {
+// the scope's current vars and hands the store the prepared changes,
+// each with the version it was planned from; when the scope changed
+// meanwhile, it plans again.
+func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy.WriteInfo, error) {
 	var release func() // the scope's turn, once writers contend (turns.go)
 	defer func() {
 		if release != nil {
 			release()
 		}
 	}()
-	turn := turnKey(path, names, whole)
+	turn := turnKey(w.Path, w.Names, w.Whole)
 	for attempt := 1; ; attempt++ {
 		if release == nil && (attempt > 1 || s.turns.busy(turn)) {
 			r, err := s.turns.take(ctx, turn)
 			if err != nil {
-				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EUnavailable, "gave up waiting to write scope %s: %v", path, err)
+				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EUnavailable, "gave up waiting to write scope %s: %v", w.Path, err)
 			}
 			release = r
 		}
-		cur := envy.ScopeVars{Scope: envy.Scope{Path: path}}
-		tree, err := s.scopeTree(ctx, path)
+		cur := envy.ScopeVars{Scope: envy.Scope{Path: w.Path}}
+		tree, err := s.scopeTree(ctx, w.Path)
 		switch {
 		case err == nil:
-			cur = *tree[path] // shared and immutable: read-only
+			cur = *tree[w.Path] // shared and immutable: read-only
 		case envy.ErrorCode(err) != envy.ENotFound:
 			return envy.WriteResult{}, envy.WriteInfo{}, err
-		case o.ScopeMustExist:
-			return envy.WriteResult{}, envy.WriteInfo{}, scopeNotFound(path)
+		case w.Opts.ScopeMustExist:
+			return envy.WriteResult{}, envy.WriteInfo{}, scopeNotFound(w.Path)
 		}
-		if o.IfRevision > 0 && cur.Scope.Revision != o.IfRevision {
-			// Refuse before planning: a plan's errors (422, 409) must not
+		if w.Opts.IfRevision > 0 && cur.Scope.Revision != w.Opts.IfRevision {
+			// Refuse before planning: a plan's errors (invalid, conflict) must not
 			// hide that the caller's view is out of date.
 			if err == nil {
-				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", path, cur.Scope.Revision, o.IfRevision)
+				return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s is at revision %d, not %d", w.Path, cur.Scope.Revision, w.Opts.IfRevision)
 			}
-			return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", path, o.IfRevision)
+			return envy.WriteResult{}, envy.WriteInfo{}, envy.Errorf(envy.EPrecondition, "scope %s does not exist, so it is not at revision %d", w.Path, w.Opts.IfRevision)
 		}
-		audit := []envy.AuditEntry{s.entry(ctx, action, path, names, status)}
-		changes, err := plan(cur, &audit[0].Status)
+		audit := []envy.AuditEntry{s.entry(ctx, w.Action, w.Path, w.Names, w.Outcome)}
+		changes, err := w.Plan(cur, &audit[0].Status)
 		if err != nil {
 			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
@@ -292,12 +307,12 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 			}
 		}
 		res, err := s.store.Write(ctx, envy.Write{
-			Scope: path, Actor: audit[0].Actor, IfRevision: o.IfRevision, CreateScope: !o.ScopeMustExist,
-			Changes: changes, WholeScope: whole, BaseRevision: cur.Scope.Revision, Audit: audit,
+			Scope: w.Path, Actor: audit[0].Actor, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
+			Changes: changes, WholeScope: w.Whole, BaseRevision: cur.Scope.Revision, Audit: audit,
 			// A caller who may not read the scope gets a new revision
 			// for every write, or the reply to deleting an absent var
 			// would tell it that the var was not there.
-			Touch: !envy.Can(CallerFrom(ctx).Token, envy.ActRead, path),
+			Touch: !envy.Can(CallerFrom(ctx).Token, envy.ActRead, w.Path),
 		})
 		if errors.Is(err, envy.ErrStale) && attempt < maxPlans {
 			continue
@@ -306,8 +321,8 @@ func (s *Service) write(ctx context.Context, path, action string, names []string
 			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
 		// Watchers hear of a change through the store's notice (follow.go).
-		info := envy.WriteInfo{Scope: path, Revision: res.Revision}
-		info.Synced = s.synced(ctx, path, res.Revision)
+		info := envy.WriteInfo{Scope: w.Path, Revision: res.Revision}
+		info.Synced = s.synced(ctx, w.Path, res.Revision)
 		return res, info, nil
 	}
 }
@@ -325,14 +340,14 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 	if len(fields) > 0 {
 		return envy.VarView{}, envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, "var.set"); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditVarSet); err != nil {
 		return envy.VarView{}, envy.WriteInfo{}, err
 	}
 	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
 	mayRead := envy.Can(CallerFrom(ctx).Token, envy.ActRead, path)
 	created := false
 	var unchanged *envy.StoredVar // the var as it is, when the write leaves it so
-	res, info, err := s.write(ctx, path, "var.set", []string{name}, 200, o, false, func(cur envy.ScopeVars, status *int) ([]envy.VarChange, error) {
+	res, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditVarSet, Names: []string{name}, Outcome: envy.OutcomeOK, Opts: o, Plan: func(cur envy.ScopeVars, outcome *envy.Outcome) ([]envy.VarChange, error) {
 		old, ok := findVar(cur.Vars, name)
 		switch {
 		case ok && o.Mode == envy.CreateOnly:
@@ -350,14 +365,14 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 		}
 		created = !ok
 		if created {
-			*status = 201
+			*outcome = envy.OutcomeCreated
 		}
 		c, err := s.change(path, name, "body", old, ok, in, mayReveal)
 		if err != nil {
 			return nil, err
 		}
 		return []envy.VarChange{c}, nil
-	})
+	}})
 	if err != nil {
 		return envy.VarView{}, envy.WriteInfo{}, err
 	}
@@ -382,7 +397,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 // deletes, an empty one (every field left out) keeps the var as it is.
 // 1–1000 keys.
 func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*envy.VarInput, o envy.SetOptions) (envy.WriteInfo, error) {
-	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, nil)
+	return s.bulk(ctx, path, envy.AuditVarsMerge, in, false, 1, o, nil)
 }
 
 // MergeVarsIf is MergeVars for a request whose answer depends on which
@@ -394,7 +409,7 @@ func (s *Service) MergeVars(ctx context.Context, path string, in map[string]*env
 // are one atomic step. As its refusals tell which names exist, it needs
 // read as well as write.
 func (s *Service) MergeVarsIf(ctx context.Context, path string, in map[string]*envy.VarInput, o envy.SetOptions, check func(exists func(name string) bool) error) (envy.WriteInfo, error) {
-	return s.bulk(ctx, path, "vars.merge", in, false, 1, o, check)
+	return s.bulk(ctx, path, envy.AuditVarsMerge, in, false, 1, o, check)
 }
 
 // ReplaceVars makes the scope's vars exactly in (0–1000 keys), in one revision.
@@ -407,10 +422,10 @@ func (s *Service) ReplaceVars(ctx context.Context, path string, in map[string]en
 		}
 		m[k] = &v
 	}
-	return s.bulk(ctx, path, "vars.replace", m, true, 0, envy.SetOptions{Cond: c}, nil)
+	return s.bulk(ctx, path, envy.AuditVarsReplace, m, true, 0, envy.SetOptions{Cond: c}, nil)
 }
 
-func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*envy.VarInput, replace bool, min int, o envy.SetOptions, check func(exists func(name string) bool) error) (envy.WriteInfo, error) {
+func (s *Service) bulk(ctx context.Context, path string, action envy.AuditAction, in map[string]*envy.VarInput, replace bool, min int, o envy.SetOptions, check func(exists func(name string) bool) error) (envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
 		return envy.WriteInfo{}, err
 	}
@@ -435,11 +450,11 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 	if len(fields) > 0 {
 		return envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, action); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, action); err != nil {
 		return envy.WriteInfo{}, err
 	}
 	if check != nil {
-		if err := s.authorize(ctx, envy.ActRead, path, action); err != nil {
+		if err := s.Authorize(ctx, envy.ActRead, path, action); err != nil {
 			return envy.WriteInfo{}, err
 		}
 	}
@@ -449,7 +464,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 	// whole scope, as a replace does: it is planned again (and checked
 	// again) if any var changed meanwhile, not only one it writes.
 	whole := replace || check != nil
-	_, info, err := s.write(ctx, path, action, names, 200, o, whole, func(cur envy.ScopeVars, _ *int) ([]envy.VarChange, error) {
+	_, info, err := s.write(ctx, writeReq{Path: path, Action: action, Names: names, Outcome: envy.OutcomeOK, Opts: o, Whole: whole, Plan: func(cur envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		if check != nil {
 			exists := func(name string) bool {
 				_, ok := findVar(cur.Vars, name)
@@ -491,7 +506,7 @@ func (s *Service) bulk(ctx context.Context, path, action string, in map[string]*
 			}
 		}
 		return out, nil
-	})
+	}})
 	return info, err
 }
 
@@ -516,15 +531,15 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c envy.Cond)
 	if f := s.validName("path.name", name); f != nil {
 		return envy.WriteInfo{}, envy.Invalid(*f)
 	}
-	if err := s.authorize(ctx, envy.ActWrite, path, "var.delete"); err != nil {
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditVarDelete); err != nil {
 		return envy.WriteInfo{}, err
 	}
-	_, info, err := s.write(ctx, path, "var.delete", []string{name}, 204, envy.SetOptions{Cond: c, ScopeMustExist: true}, false, func(cur envy.ScopeVars, _ *int) ([]envy.VarChange, error) {
+	_, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditVarDelete, Names: []string{name}, Outcome: envy.OutcomeDeleted, Opts: envy.SetOptions{Cond: c, ScopeMustExist: true}, Plan: func(cur envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}
 		return []envy.VarChange{{Name: name, Delete: true}}, nil
-	})
+	}})
 	if envy.ErrorCode(err) == envy.ENotFound {
 		return envy.WriteInfo{Scope: path, Synced: true}, nil
 	}

@@ -163,7 +163,7 @@ func (h *hub) close() {
 // event brings the current revision. The channel closes when ctx ends, the
 // token is revoked or the service closes.
 func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<-chan envy.Event, error) {
-	if err := s.readAuth(ctx, path, "watch", nil, false); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditWatch, nil, false); err != nil {
 		return nil, err
 	}
 	tree, err := s.scopeTree(ctx, path)

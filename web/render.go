@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/service"
 )
@@ -29,6 +30,7 @@ type view struct {
 }
 
 var funcs = template.FuncMap{
+	"auditStatus": envyhttp.AuditStatus,
 	// scopeURL is the dashboard URL of a scope's page, or of one of its
 	// sub-pages ("history", "sync", …).
 	"scopeURL": scopeURL,

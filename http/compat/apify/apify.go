@@ -44,7 +44,7 @@ var collections = []string{
 func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "apify", Words: words, Table: codes, Envelope: envelope,
+		Name: "apify", WriteAudit: envy.AuditApifyWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	only := func(allow string) string {

@@ -59,7 +59,7 @@ type handler struct {
 func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix)}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "containers", Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
+		Name: "containers", WriteAudit: envy.AuditContainersWrite, Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	serves := func(allow string) string { return "the route serves " + allow }

@@ -47,7 +47,7 @@ type handler struct {
 func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "hooksecrets", SyntaxFirst: true, Table: errorTable, Envelope: envelope,
+		Name: "hooksecrets", WriteAudit: envy.AuditHooksecretsWrite, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },

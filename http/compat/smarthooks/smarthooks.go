@@ -35,7 +35,7 @@ const Scope = "smart-hooks"
 func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "smarthooks", Words: words, Table: codes, Envelope: envelope,
+		Name: "smarthooks", WriteAudit: envy.AuditSmarthooksWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view, List: page}

@@ -32,7 +32,7 @@ import (
 func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "usersecrets", Words: words, Table: codes, Envelope: envelope,
+		Name: "usersecrets", WriteAudit: envy.AuditUsersecretsWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	ids := &dialect.ByID[secretJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view,

@@ -43,6 +43,9 @@ type API struct {
 	Errors *Errors
 	// ContentType is that of the dialect's replies.
 	ContentType string
+	// WriteAudit is the audit action of a write refused before its body
+	// is read (Route).
+	WriteAudit envy.AuditAction
 	// Begin authenticates a request and finds the scope it addresses,
 	// returning the request to go on with (the authenticated one, once
 	// there is one).
@@ -51,7 +54,8 @@ type API struct {
 
 // Config is what a dialect says about itself to New.
 type Config struct {
-	Name        string // names the dialect in the log
+	Name        string           // names the dialect in the log
+	WriteAudit  envy.AuditAction // see API.WriteAudit
 	Words       wire.Words
 	SyntaxFirst bool // see wire.Body
 	Table       Table
@@ -71,6 +75,7 @@ func New(api *envyhttp.Server, svc *service.Service, c Config) *API {
 		Body:        body,
 		Errors:      &Errors{Dialect: c.Name, Logger: api.Logger(), Table: c.Table, Envelope: c.Envelope, ContentType: c.ContentType},
 		ContentType: c.ContentType,
+		WriteAudit:  c.WriteAudit,
 		Begin:       c.Begin,
 	}
 }
@@ -89,7 +94,7 @@ func (d *API) Route(fn func(w http.ResponseWriter, r *http.Request, scope string
 		w.Header().Set("Cache-Control", "no-store")
 		r, scope, err := d.Begin(r)
 		if err == nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			err = d.Server.Permit(r, envy.ActWrite, scope, d.Errors.Dialect+".write")
+			err = d.Server.Permit(r, envy.ActWrite, scope, d.WriteAudit)
 		}
 		if err != nil {
 			envyhttp.CloseUnread(w, r)
