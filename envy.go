@@ -1,10 +1,16 @@
 // Package envy is the domain of the envy secrets service: scopes, variables,
-// tokens, changes and audit entries, their validation, the Service that
-// every API dialect calls, and the interfaces (Store, Keyring) that the
-// storage and crypto packages implement.
+// tokens, changes and audit entries (their actions and outcomes), their
+// validation, the error codes, Sensitive values and their masks, the pure
+// permission rules over a token, the inputs and outputs of the use-cases
+// (usecases.go), and the interfaces that the other packages implement:
+// Store and its optional capabilities (Checker, AppendOpener), Keyring and
+// Notifier, with Broadcast, the notice fan-out that stores embed.
 //
-// It imports nothing but the standard library: never a database, HTTP or
-// crypto package of this module.
+// The use-cases themselves, with their caches and background work, are
+// package service's. This package is plain data and pure functions: it
+// imports nothing but the standard library (never a database, HTTP or
+// crypto package of this module), starts no goroutine, and holds no lock
+// but Broadcast's.
 package envy
 
 import (

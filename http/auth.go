@@ -29,7 +29,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // Authenticate checks a token that a route extracted from r (the native
 // API takes it from the Authorization header; a dialect may take it from
 // elsewhere, such as ?token=) and returns r with a context whose
-// envy.Caller carries the token, the request id and the client address,
+// service.Caller carries the token, the request id and the client address,
 // ready for the service's calls.
 //
 // It applies the rate limits: failed authentications per client address

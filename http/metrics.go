@@ -95,7 +95,7 @@ func metricMethod(m string) string {
 	return "OTHER"
 }
 
-// cacheCollector reports the Service's caches (envy.Service.CacheStats) at
+// cacheCollector reports the Service's caches (service.Service.CacheStats) at
 // each scrape: hits, misses and evictions as counters, entries, bytes and
 // the byte bound as gauges, labelled by cache.
 type cacheCollector struct {

@@ -1,5 +1,5 @@
 // Package http serves envy's native JSON API (docs/api.md) over
-// an *envy.Service: routing, middleware (request ids, recovery, access log,
+// a *service.Service: routing, middleware (request ids, recovery, access log,
 // metrics), authentication and rate limits, request decoding, and the one
 // table that maps domain error codes to HTTP statuses and problem details.
 //
@@ -370,7 +370,7 @@ func newRequestID() string {
 
 // RequestID gives each request an id, its X-Request-Id when that is short
 // and plain, else a new one, answered in X-Request-Id; and a context whose
-// envy.Caller holds the id and the client's address, for the service's
+// service.Caller holds the id and the client's address, for the service's
 // audit and the logs.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,3 +1,16 @@
+// Package service is the Service: the use-cases of envy that every API
+// (the native one, each dialect, the dashboard) calls, so that all of them
+// get the same validation, authorization (Authorize), sealing and audit.
+// It plans each change and hands it to an envy.Store to persist, and keeps
+// what makes reads fast and writes fair: the token, scope, env and
+// plaintext caches, kept true by the store's notices; the watches; the
+// audit queue; the turns of contending writers.
+//
+// It speaks the domain's language (package envy) and nothing else: it
+// must never import a database package or net/http, nor any store, crypto
+// or HTTP package of this module. A refusal is an *envy.Error, an audit
+// entry records an envy.AuditAction and an envy.Outcome; each API turns
+// them into its own statuses.
 package service
 
 import (

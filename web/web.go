@@ -7,7 +7,7 @@
 // A user signs in with an envy token; the dashboard keeps it in a
 // server-side session named by an HttpOnly, SameSite=Strict cookie and
 // authenticates it again on every request, so a revoked or expired token
-// ends its session at once. Every page calls the same envy.Service methods
+// ends its session at once. Every page calls the same service.Service methods
 // as the API with the caller in the context: what a user sees and may do is
 // what the token permits, decided by the service and nowhere else.
 //

@@ -9,7 +9,7 @@
 // as Apify allows, from ?token=.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with errors in Apify's
 // {"error":{"type","message"}} envelope mapped in one table (errors.go).

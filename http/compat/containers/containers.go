@@ -5,7 +5,7 @@
 // containers/{id}.
 //
 // It is a thin adapter. Every read and write is a call to the same
-// *envy.Service that the native API calls, so validation, revisions,
+// *service.Service that the native API calls, so validation, revisions,
 // history, audit, watch events, permissions and rate limits are the native
 // ones; `synced` is the service's real answer (every live consumer runs the
 // revision). The dialect adds only what its seed adds: the reserved HOODY_

@@ -4,7 +4,7 @@
 // Management API's error envelope, over the scope hooks/{id}.
 //
 // It is a thin adapter. Every read and write is a call to the same
-// *envy.Service that the native API calls, so validation, revisions,
+// *service.Service that the native API calls, so validation, revisions,
 // history, audit, watch events, permissions and rate limits are the native
 // ones. Secrets are stored with secret=true, reads never show a value
 // (every one reads as _VALUE_NOT_SHOWN), and, on purpose unlike the seed,
@@ -129,7 +129,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 // revision, the placeholder keeping a stored value, once check accepts
 // them against the hook's current names; the service runs the check on the
 // names it plans the write from, so the two are one atomic step (see
-// envy.Service.MergeVarsIf). It answers 201.
+// service.Service.MergeVarsIf). It answers 201.
 func (h *handler) checkedWrite(w http.ResponseWriter, r *http.Request, scope string,
 	check func(in map[string]string, exists func(string) bool) error) error {
 	in, err := h.readSecrets(w, r)

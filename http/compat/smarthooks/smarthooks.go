@@ -4,7 +4,7 @@
 // reply ever carries a value: only {id,name,created_at,updated_at}.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with errors in the seed's
 // {statusCode,name,message} envelope mapped in one table (errors.go).

@@ -5,7 +5,7 @@
 // seed's metadata with masked_value, never the value.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with every error in the seed's
 // canonical envelope {code,detail,errors,type} mapped in one table
