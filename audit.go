@@ -1,9 +1,77 @@
 package envy
 
-import (
-	"context"
-	"strconv"
-	"time"
+import "time"
+
+// AuditAction names what an audit entry records: a use-case of the
+// service, a refused request, or an operation on the whole server. Its
+// string is what the stores keep and the audit API shows.
+type AuditAction string
+
+// The audit actions.
+const (
+	// Refusals before any use-case runs.
+	AuditAuth      AuditAction = "auth"       // no valid token
+	AuditRateLimit AuditAction = "rate_limit" // over a rate limit
+
+	// Reads.
+	AuditReveal   AuditAction = "reveal" // values were revealed (or a reveal was refused)
+	AuditEnv      AuditAction = "env"
+	AuditVarsList AuditAction = "vars.list"
+	AuditVarGet   AuditAction = "var.get"
+	AuditHistory  AuditAction = "history"
+	AuditWatch    AuditAction = "watch"
+	AuditStatus   AuditAction = "status"
+	AuditScopeGet AuditAction = "scope.get"
+
+	// Writes.
+	AuditVarSet         AuditAction = "var.set"
+	AuditVarDelete      AuditAction = "var.delete"
+	AuditVarsMerge      AuditAction = "vars.merge"
+	AuditVarsReplace    AuditAction = "vars.replace"
+	AuditScopePut       AuditAction = "scope.put"
+	AuditScopeDelete    AuditAction = "scope.delete"
+	AuditScopeRollback  AuditAction = "scope.rollback"
+	AuditConsumerReport AuditAction = "consumer.report"
+
+	// Tokens and the audit log (admin on every scope, but for creating
+	// a token).
+	AuditTokenCreate AuditAction = "token.create"
+	AuditTokenList   AuditAction = "token.list"
+	AuditTokenGet    AuditAction = "token.get"
+	AuditTokenRevoke AuditAction = "token.revoke"
+	AuditLogList     AuditAction = "audit.list"
+
+	// Operations on the whole server (admin on every scope).
+	AuditBackup     AuditAction = "backup"
+	AuditKeysRotate AuditAction = "keys.rotate"
+
+	// A write through a compatible API dialect (http/compat), refused
+	// before its body is read.
+	AuditApifyWrite       AuditAction = "apify.write"
+	AuditContainersWrite  AuditAction = "containers.write"
+	AuditHooksecretsWrite AuditAction = "hooksecrets.write"
+	AuditSmarthooksWrite  AuditAction = "smarthooks.write"
+	AuditUsersecretsWrite AuditAction = "usersecrets.write"
+)
+
+// Outcome is how an audited request ended. The stores keep its number; the
+// numbers are those that the audit log has recorded from the start (the
+// HTTP status the request was answered with), so that old entries keep
+// their meaning: never change one. What an API shows for an outcome is the
+// API's to decide (http maps them in one table).
+type Outcome int
+
+// The outcomes.
+const (
+	OutcomeOK              Outcome = 200 // done
+	OutcomeCreated         Outcome = 201 // done, and it created what it wrote
+	OutcomeDeleted         Outcome = 204 // done: deleted or revoked
+	OutcomeUnauthenticated Outcome = 401 // refused: no valid token
+	OutcomeForbidden       Outcome = 403 // refused: the caller may see the scope but not do this
+	OutcomeNotFound        Outcome = 404 // refused: the caller may not see the scope, answered as missing
+	OutcomeConflict        Outcome = 409 // an operation failed for a conflict
+	OutcomeRateLimited     Outcome = 429 // refused: over a rate limit
+	OutcomeFailed          Outcome = 500 // an operation failed
 )
 
 // AuditListQuery selects audit entries, newest first.
@@ -13,251 +81,4 @@ type AuditListQuery struct {
 	Since  time.Time
 	Cursor string
 	Limit  int
-}
-
-// auditItem is an entry to append, or, with done set, a request to say
-// when every entry queued before it is written. With errc set, the
-// entry's caller waits for it to be durable and hears how its batch went.
-type auditItem struct {
-	e    AuditEntry
-	done chan struct{}
-	errc chan error // buffered
-}
-
-// auditLoop writes audit entries that belong to no write transaction
-// (reveals and refusals) in batches: whatever queued while the loop
-// waited goes in the next batch (group commit), so that reveals that wait
-// for their entry share one commit. Up to auditInFlight batches commit at
-// once: the loop gathers the next batch while earlier ones commit instead
-// of waiting for each commit in turn, so that reveals wait for one commit
-// plus the time to gather their batch, not for the commit before theirs
-// too. When the last batch had callers waiting, the loop lingers a moment
-// for their next reveals (auditLinger). A flush (an item with done) is
-// answered once its batch and every batch before it are written.
-func (s *Service) auditLoop() {
-	slots := make(chan struct{}, s.auditInFlight)
-	last := make(chan struct{}) // closed once the last batch sent, and every one before it, is done
-	close(last)
-	defer func() {
-		<-last
-		close(s.auditDone)
-	}()
-	prev := 0 // callers of the last batch
-	for {
-		// A slot first: while every one is taken, the entries that come
-		// wait in the queue, and the next batch takes them all.
-		slots <- struct{}{}
-		it, ok := <-s.audit
-		if !ok {
-			return
-		}
-		var batch []AuditEntry
-		var waiting []chan struct{}
-		var callers []chan error
-		add := func(it auditItem) {
-			switch {
-			case it.done != nil:
-				waiting = append(waiting, it.done)
-			case it.e.Aggregate && len(batch) > 0 && sameBucket(batch[len(batch)-1], it.e):
-				batch[len(batch)-1].Count += max(it.e.Count, 1)
-			default:
-				batch = append(batch, it.e)
-				if it.errc != nil {
-					callers = append(callers, it.errc)
-				}
-			}
-		}
-		open := true
-		fill := func() {
-			for open && len(batch) < 512 {
-				select {
-				case it, ok := <-s.audit:
-					if !ok {
-						open = false
-						return
-					}
-					add(it)
-				default:
-					return
-				}
-			}
-		}
-		add(it)
-		fill()
-		if open && prev >= 2 {
-			// The last batch's callers were answered a moment ago, or
-			// soon will be, and most come back with their next reveal:
-			// without this wait they would miss this batch, and the
-			// reveals would split into cohorts that each pay a commit,
-			// and its fsync, for a fraction of them.
-			want := min(len(callers)+prev, 512)
-			s.lingerAudit(add, func() bool { return len(callers) >= want || len(batch) >= 512 })
-		}
-		prev = len(callers)
-		before, done := last, make(chan struct{})
-		last = done
-		go func() {
-			var err error
-			if len(batch) > 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err = s.store.AppendAudit(ctx, batch...); err != nil {
-					s.log.Error("audit append failed", "entries", len(batch), "err", err)
-				}
-				cancel()
-			}
-			for _, c := range callers {
-				c <- err
-			}
-			<-before // the flushes wait for the batches before theirs too
-			for _, w := range waiting {
-				close(w)
-			}
-			close(done)
-			<-slots
-		}()
-	}
-}
-
-// lingerAudit adds what comes to the audit queue until enough, none came
-// for the linger's gap, the linger's most has passed or the queue closed.
-func (s *Service) lingerAudit(add func(auditItem), enough func() bool) {
-	gap, most := s.auditLinger[0], s.auditLinger[1]
-	start := time.Now()
-	for !enough() {
-		wait := min(gap, most-time.Since(start))
-		if wait <= 0 {
-			return
-		}
-		select {
-		case it, ok := <-s.audit:
-			if !ok {
-				return
-			}
-			add(it)
-		case <-time.After(wait):
-			return
-		}
-	}
-}
-
-// How long the audit loop lingers for more reveals before a commit
-// (Service.auditLinger): it stops once none came for the gap, and never
-// waits longer than the max. Short, because every reveal of the batch
-// waits that long: on a quiet machine at 32 connections, 200 µs and 1 ms
-// answered about 14,700 reveals a second, 50 µs and 300 µs about 20,400,
-// no linger about 21,300; on a loaded one the linger saves commits. On
-// a shared store (PostgreSQL), where the database's CPU is the bound and
-// fewer, larger commits cost it less, the longer linger measured better:
-// about 15,300 reveals a second against 14,200 (two runs each).
-const (
-	auditLingerGap       = 50 * time.Microsecond
-	auditLingerMax       = 300 * time.Microsecond
-	auditLingerGapShared = 200 * time.Microsecond
-	auditLingerMaxShared = time.Millisecond
-)
-
-// auditInFlightShared is how many audit batches may commit at once on a
-// shared store (PostgreSQL), whose AppendAudit runs each batch in a
-// transaction of its own on a pool connection: while one commits, the
-// next gathers and commits beside it (measured at 32 connections: about
-// 14,300 reveals/s with 2 or 4, 13,500 with 1). On SQLite every commit
-// goes through the one writer connection, so the loop keeps one batch in
-// flight and groups the reveals that come meanwhile.
-const auditInFlightShared = 2
-
-// sameBucket reports whether two aggregated refusals add up in one row.
-func sameBucket(a, b AuditEntry) bool {
-	return a.Aggregate && a.Client == b.Client && a.TokenID == b.TokenID && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status &&
-		a.At.Truncate(time.Minute).Equal(b.At.Truncate(time.Minute))
-}
-
-// flushAudit waits until every audit entry queued so far is written.
-func (s *Service) flushAudit(ctx context.Context) {
-	done := make(chan struct{})
-	if !s.enqueue(auditItem{done: done}) {
-		return
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
-
-// enqueue queues an audit item; it reports false once the service is
-// closed.
-func (s *Service) enqueue(it auditItem) (ok bool) {
-	defer func() {
-		if recover() != nil { // the channel is closed during shutdown
-			ok = false
-		}
-	}()
-	s.audit <- it
-	return true
-}
-
-// revealed records a reveal and returns once its entry is durable. The
-// audit fails closed: when the entry can't be written the reveal must not
-// be answered, and the error (EUnavailable) says so.
-func (s *Service) revealed(ctx context.Context, path string, names []string) error {
-	errc := make(chan error, 1)
-	if !s.enqueue(auditItem{e: s.entry(ctx, "reveal", path, names, 200), errc: errc}) {
-		return Errorf(EUnavailable, "the server is shutting down")
-	}
-	select {
-	case err := <-errc:
-		if err != nil {
-			if e := AsError(err); e != nil && e.Code == EUnavailable {
-				return &Error{Code: EUnavailable, Message: "the reveal can't be recorded in the audit log: " + e.Message, RetryAfter: e.RetryAfter}
-			}
-			return Errorf(EUnavailable, "the reveal can't be recorded in the audit log, so it is refused")
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// entry returns an audit entry for the caller in ctx.
-func (s *Service) entry(ctx context.Context, action, scope string, names []string, status int) AuditEntry {
-	c := CallerFrom(ctx)
-	actor, tokenID := "", ""
-	if c.Token != nil {
-		actor, tokenID = c.Token.Name, c.Token.ID
-	}
-	return AuditEntry{At: s.now(), Actor: actor, Action: action, Scope: scope, Names: names, Status: status,
-		RequestID: c.RequestID, Client: c.Client, TokenID: tokenID, Count: 1}
-}
-
-// Refused records a refused request (401, 403, 404 by permission, 429).
-// Refusals without a valid token, and those over a rate limit (429), are
-// recorded once per client address, token, action, scope, status and
-// minute, with a count, so that a flood of them can't fill the disk.
-func (s *Service) Refused(ctx context.Context, action, scope string, status int) {
-	e := s.entry(ctx, action, scope, nil, status)
-	e.Aggregate = CallerFrom(ctx).Token == nil || status == 429
-	if e.Aggregate {
-		e.RequestID = "" // one row stands for many requests
-	}
-	s.enqueue(auditItem{e: e})
-}
-
-// Audit lists audit entries, newest first (global admin).
-func (s *Service) Audit(ctx context.Context, q AuditListQuery) (Page[AuditEntry], error) {
-	limit, err := limitOf("query.limit", q.Limit)
-	if err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	var before int64
-	if q.Cursor != "" {
-		if before, err = strconv.ParseInt(q.Cursor, 10, 64); err != nil || before < 1 {
-			return Page[AuditEntry]{}, Invalid(Field("query.cursor", "invalid_cursor", "cursor is not one this server gave"))
-		}
-	}
-	if err := s.requireGlobalAdmin(ctx, "audit.list"); err != nil {
-		return Page[AuditEntry]{}, err
-	}
-	s.flushAudit(ctx) // so that the list shows every reveal and refusal made before it
-	return fetchPage(limit, func(n int) ([]AuditEntry, error) {
-		return s.store.ListAudit(ctx, AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: n})
-	}, func(e AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
 }

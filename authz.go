@@ -1,26 +1,14 @@
 package envy
 
-import (
-	"context"
-	"strings"
-)
+import "strings"
 
-// Visible reports whether the caller holds any grant on the scope, that
-// is whether a missing scope should read as empty rather than as hidden.
-func (s *Service) Visible(ctx context.Context, path string) bool {
-	return visible(CallerFrom(ctx).Token, path)
-}
+// The permission rules: what a token may do on a scope. They are pure
+// predicates; the decision a request gets, and the audit of a refusal,
+// are the service's (service.Service.Authorize).
 
-// Can reports whether the caller in ctx may do a on scope, as the
-// service's own checks would decide, without recording anything: for a
-// dialect that must know before it acts (say, to answer a dry run or to
-// choose between a read and a write path). The service still checks each
-// call on its own.
-func (s *Service) Can(ctx context.Context, a Action, scope string) bool {
-	return can(CallerFrom(ctx).Token, a, scope)
-}
-
-func grantAllows(g Grant, a Action) bool {
+// GrantAllows reports whether grant g allows action a, on the scopes it
+// matches: reveal implies read; admin implies everything.
+func GrantAllows(g Grant, a Action) bool {
 	for _, x := range g.Actions {
 		if x == a || x == ActAdmin || (a == ActRead && x == ActReveal) {
 			return true
@@ -29,23 +17,23 @@ func grantAllows(g Grant, a Action) bool {
 	return false
 }
 
-// can reports whether the token may do a on scope. Reveal implies read;
+// Can reports whether the token may do a on scope. Reveal implies read;
 // admin implies everything.
-func can(t *Token, a Action, scope string) bool {
+func Can(t *Token, a Action, scope string) bool {
 	if t == nil {
 		return false
 	}
 	for _, g := range t.Permissions {
-		if grantAllows(g, a) && MatchGlob(g.Scopes, scope) {
+		if GrantAllows(g, a) && MatchGlob(g.Scopes, scope) {
 			return true
 		}
 	}
 	return false
 }
 
-// visible reports whether the token holds any grant on scope; a scope it
+// Visible reports whether the token holds any grant on scope; a scope it
 // can't see is answered as missing.
-func visible(t *Token, scope string) bool {
+func Visible(t *Token, scope string) bool {
 	if t == nil {
 		return false
 	}
@@ -57,77 +45,31 @@ func visible(t *Token, scope string) bool {
 	return false
 }
 
-// isGlobalAdmin reports whether the token holds admin over every scope.
-func isGlobalAdmin(t *Token) bool {
+// IsGlobalAdmin reports whether the token holds admin over every scope.
+func IsGlobalAdmin(t *Token) bool {
 	if t == nil {
 		return false
 	}
 	for _, g := range t.Permissions {
-		if g.Scopes == "**" && grantAllows(g, ActAdmin) {
+		if g.Scopes == "**" && GrantAllows(g, ActAdmin) {
 			return true
 		}
 	}
 	return false
 }
 
-// authorize checks that the caller may do a on scope: ENotFound when it
-// can't see the scope at all, EForbidden when it sees it but may not do a.
-// Refusals are audited.
-func (s *Service) authorize(ctx context.Context, a Action, scope, action string) error {
-	t := CallerFrom(ctx).Token
-	if t == nil {
-		return Errorf(EUnauthenticated, "authentication required")
-	}
-	if can(t, a, scope) {
-		return nil
-	}
-	if !visible(t, scope) {
-		s.Refused(ctx, action, scope, 404)
-		return scopeNotFound(scope)
-	}
-	s.Refused(ctx, action, scope, 403)
-	return Errorf(EForbidden, "token may not %s scope %s", a, scope)
-}
-
-// readAuth checks read, and reveal when asked, and records the reveal.
-func (s *Service) readAuth(ctx context.Context, path, action string, names []string, reveal bool) error {
-	if err := validPath(path); err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, ActRead, path, action); err != nil {
-		return err
-	}
-	if reveal {
-		if err := s.authorize(ctx, ActReveal, path, "reveal"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Service) requireGlobalAdmin(ctx context.Context, action string) error {
-	t := CallerFrom(ctx).Token
-	if t == nil {
-		return Errorf(EUnauthenticated, "authentication required")
-	}
-	if !isGlobalAdmin(t) {
-		s.Refused(ctx, action, "", 403)
-		return Errorf(EForbidden, "%s needs the admin permission on **", action)
-	}
-	return nil
-}
-
-// holds reports whether the token holds action a on every scope glob g matches.
-func holds(t *Token, g string, a Action) bool {
+// Holds reports whether the token holds action a on every scope glob g matches.
+func Holds(t *Token, g string, a Action) bool {
 	for _, own := range t.Permissions {
-		if grantAllows(own, a) && globCovers(own.Scopes, g) {
+		if GrantAllows(own, a) && globCovers(own.Scopes, g) {
 			return true
 		}
 	}
 	return false
 }
 
-func validAction(a Action) bool {
+// ValidAction reports whether a is one of the actions.
+func ValidAction(a Action) bool {
 	switch a {
 	case ActRead, ActWrite, ActReveal, ActAdmin:
 		return true

@@ -1,14 +1,21 @@
 // Package envy is the domain of the envy secrets service: scopes, variables,
-// tokens, changes and audit entries, their validation, the Service that
-// every API dialect calls, and the interfaces (Store, Keyring) that the
-// storage and crypto packages implement.
+// tokens, changes and audit entries (their actions and outcomes), their
+// validation, the error codes, Sensitive values and their masks, the pure
+// permission rules over a token, the inputs and outputs of the use-cases
+// (usecases.go), and the interfaces that the other packages implement:
+// Store and its optional capabilities (Checker, AppendOpener), Keyring and
+// Notifier, with Broadcast, the notice fan-out that stores embed.
 //
-// It imports nothing but the standard library: never a database, HTTP or
-// crypto package of this module.
+// The use-cases themselves, with their caches and background work, are
+// package service's. This package is plain data and pure functions: it
+// imports nothing but the standard library (never a database, HTTP or
+// crypto package of this module), starts no goroutine, and holds no lock
+// but Broadcast's.
 package envy
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 )
 
@@ -43,6 +50,21 @@ type StoredVar struct {
 type ScopeVars struct {
 	Scope Scope
 	Vars  []StoredVar
+}
+
+// Size estimates the bytes a snapshot keeps alive, for the bounds of the
+// caches that keep snapshots.
+func (sv *ScopeVars) Size() int {
+	const perVar = 200 // the StoredVar itself and the slice's share
+	n := 300 + len(sv.Scope.Path) + len(sv.Scope.Description)
+	for _, p := range sv.Scope.Inherits {
+		n += 16 + len(p)
+	}
+	for i := range sv.Vars {
+		v := &sv.Vars[i]
+		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
+	}
+	return n
 }
 
 // Op is what a change did to a var.
@@ -110,10 +132,10 @@ type AuditEntry struct {
 	ID        int64
 	At        time.Time
 	Actor     string
-	Action    string
+	Action    AuditAction
 	Scope     string
 	Names     []string
-	Status    int
+	Status    Outcome // how the request ended
 	RequestID string
 	Client    string
 	Revision  int64
@@ -353,6 +375,14 @@ type Keyring interface {
 	Open(sealed, ad []byte) ([]byte, error)
 }
 
+// AppendOpener is a Keyring that can open a value into the caller's
+// buffer (crypto.Keyring can), so that a read of many values needs one
+// buffer rather than one allocation per value.
+type AppendOpener interface {
+	// OpenAppend appends the plaintext of sealed to dst, as Open opens it.
+	OpenAppend(dst, sealed, ad []byte) ([]byte, error)
+}
+
 // AD returns the additional data that binds a sealed value to its scope,
 // name and version, so that a ciphertext copied to another row fails to open.
 func AD(scope, name string, version int64) []byte {
@@ -371,4 +401,11 @@ func AppendAD(b []byte, scope, name string, version int64) []byte {
 		b = append(b, byte(version>>(8*i)))
 	}
 	return b
+}
+
+// SessionAD returns the additional data that binds a session's sealed
+// token to its row, so that it can't be swapped for a var's value (whose
+// AD starts "envy/v1") or another session's token.
+func SessionAD(idHash []byte) []byte {
+	return []byte("session:" + hex.EncodeToString(idHash))
 }

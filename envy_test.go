@@ -190,11 +190,11 @@ func TestPermissions(t *testing.T) {
 		{ActRead, "other", false},
 	}
 	for _, tt := range tests {
-		if got := can(tok, tt.a, tt.scope); got != tt.want {
+		if got := Can(tok, tt.a, tt.scope); got != tt.want {
 			t.Errorf("can(%s, %s) = %v, want %v", tt.a, tt.scope, got, tt.want)
 		}
 	}
-	if visible(tok, "other/x") || !visible(tok, "acme") {
+	if Visible(tok, "other/x") || !Visible(tok, "acme") {
 		t.Error("visibility is wrong")
 	}
 }

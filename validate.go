@@ -31,14 +31,16 @@ func ValidateScopePath(loc, path string) *FieldError {
 		return fieldErr(loc, "too_many_segments", "scope path has more than %d segments", MaxScopeSegments)
 	}
 	for i, s := range segs {
-		if !validSegment(s) {
+		if !ValidSegment(s) {
 			return fieldErr(loc, "invalid_segment", "segment %d of the scope path must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", i+1)
 		}
 	}
 	return nil
 }
 
-func validSegment(s string) bool {
+// ValidSegment reports whether s is a valid segment of a scope path (and
+// so a valid id in a path).
+func ValidSegment(s string) bool {
 	if len(s) == 0 || len(s) > MaxSegment {
 		return false
 	}
@@ -113,14 +115,16 @@ func ValidateGlob(loc, g string) *FieldError {
 		return fieldErr(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
 	}
 	for i, s := range strings.Split(g, "/") {
-		if s != "*" && s != "**" && !validSegment(s) {
+		if s != "*" && s != "**" && !ValidSegment(s) {
 			return fieldErr(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
 		}
 	}
 	return nil
 }
 
-func printable(s string) bool {
+// Printable reports whether s holds no control character (below U+0020,
+// or DEL).
+func Printable(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			return false

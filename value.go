@@ -26,6 +26,15 @@ type Sensitive struct {
 // NewSensitive wraps a plaintext value.
 func NewSensitive(s string) Sensitive { return Sensitive{p: &s} }
 
+// WrapSensitive wraps each of vals into out at the same index, in place:
+// out[i] points at vals[i], so that many values cost the one allocation of
+// vals rather than one each. vals must not be changed afterwards.
+func WrapSensitive(out []Sensitive, vals []string) {
+	for i := range vals {
+		out[i] = Sensitive{p: &vals[i]}
+	}
+}
+
 // Reveal returns the plaintext.
 func (v Sensitive) Reveal() string {
 	if v.p == nil {
@@ -73,12 +82,12 @@ func Mask(v Sensitive) string {
 		return maskFill
 	}
 	var buf [64]byte
-	return string(appendMask(buf[:0], s))
+	return string(AppendMask(buf[:0], s))
 }
 
-// appendMask appends Mask's result for the value s to b; invalid UTF-8
+// AppendMask appends Mask's result for the value s to b; invalid UTF-8
 // counts and shows as U+FFFD, as a conversion to runes does.
-func appendMask(b []byte, s string) []byte {
+func AppendMask(b []byte, s string) []byte {
 	n := utf8.RuneCountInString(s)
 	if n < 12 {
 		return append(b, maskFill...)

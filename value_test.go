@@ -109,8 +109,8 @@ func TestMaskMatchesRunes(t *testing.T) {
 		if got, want := Mask(NewSensitive(v)), byRunes(v); got != want {
 			t.Errorf("Mask(%q) = %q, want %q", v, got, want)
 		}
-		if got, want := string(appendMask([]byte("x"), v)), "x"+byRunes(v); got != want {
-			t.Errorf("appendMask(%q) = %q, want %q", v, got, want)
+		if got, want := string(AppendMask([]byte("x"), v)), "x"+byRunes(v); got != want {
+			t.Errorf("AppendMask(%q) = %q, want %q", v, got, want)
 		}
 	}
 }

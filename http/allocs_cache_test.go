@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // TestPlaintextCacheSavesAllocations: a read that the plaintext cache
@@ -19,7 +19,7 @@ func TestPlaintextCacheSavesAllocations(t *testing.T) {
 	for _, off := range []bool{false, true} {
 		opts := testenv.Options{}
 		if off {
-			opts.Service = envy.Options{PlaintextCacheBytes: -1}
+			opts.Service = service.Options{PlaintextCacheBytes: -1}
 		}
 		e := testenv.New(t, opts)
 		var kv []string

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 )
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
@@ -28,7 +29,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // Authenticate checks a token that a route extracted from r (the native
 // API takes it from the Authorization header; a dialect may take it from
 // elsewhere, such as ?token=) and returns r with a context whose
-// envy.Caller carries the token, the request id and the client address,
+// service.Caller carries the token, the request id and the client address,
 // ready for the service's calls.
 //
 // It applies the rate limits: failed authentications per client address
@@ -40,7 +41,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // that the caller maps to its own envelope.
 func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, error) {
 	ctx := r.Context()
-	base := envy.CallerFrom(ctx)
+	base := service.CallerFrom(ctx)
 	client := base.Client
 	if client == "" {
 		client = clientAddr(r)
@@ -64,14 +65,14 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	if c != nil {
 		c.Token, c.Client = tok, client
 	} else {
-		c = &envy.Caller{Token: tok, RequestID: base.RequestID, Client: client}
-		ctx = envy.WithCaller(ctx, c)
+		c = &service.Caller{Token: tok, RequestID: base.RequestID, Client: client}
+		ctx = service.WithCaller(ctx, c)
 		r = r.WithContext(ctx)
 	}
 	if s.perToken != nil {
 		if wait, ok := s.perToken.allow(tok.ID, s.now()); !ok {
 			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token", RetryAfter: wait}
-			s.svc.Refused(ctx, "rate_limit", r.PathValue("path"), http.StatusTooManyRequests)
+			s.svc.Refused(ctx, envy.AuditRateLimit, r.PathValue("path"), envy.OutcomeRateLimited)
 			return nil, e
 		}
 	}
@@ -83,10 +84,10 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 func (s *Server) authFailed(ctx context.Context, r *http.Request, client string, err error) error {
 	scope := r.PathValue("path")
 	if wait, ok := s.authFail.allow(client, s.now()); !ok {
-		s.svc.Refused(ctx, "rate_limit", scope, http.StatusTooManyRequests)
+		s.svc.Refused(ctx, envy.AuditRateLimit, scope, envy.OutcomeRateLimited)
 		return &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
 	}
-	s.svc.Refused(ctx, "auth", scope, http.StatusUnauthorized)
+	s.svc.Refused(ctx, envy.AuditAuth, scope, envy.OutcomeUnauthenticated)
 	if envy.AsError(err) == nil {
 		err = envy.Errorf(envy.EUnauthenticated, "the token is not valid")
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // titles is the one table of the native API's problem titles; the status
@@ -39,7 +40,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := envy.AsError(err)
 	if e == nil {
 		s.log.ErrorContext(r.Context(), "http: internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID,
+			"request_id", service.CallerFrom(r.Context()).RequestID,
 			"route", infoFrom(r.Context()).route,
 			"error", err.Error())
 		e = &envy.Error{Code: envy.EInternal, Message: envy.ErrorMessage(err)}

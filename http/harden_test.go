@@ -14,6 +14,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // mint creates a token with the given body through another token and
@@ -50,7 +51,7 @@ func wantProblem(t *testing.T, r testenv.Response, status int, loc string) {
 
 func TestMintedTokenNeverOutlivesItsParent(t *testing.T) {
 	clock := newTestClock()
-	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now}})
+	e := testenv.New(t, testenv.Options{Service: service.Options{Now: clock.Now}})
 	_, parent := minted(t, e, e.Admin, map[string]any{"name": "parent", "expires_in": "3s"})
 	parentExp := clock.Now().Add(3 * time.Second).UTC()
 	for _, body := range []map[string]any{
@@ -297,7 +298,7 @@ func TestWriteRepliesWithoutReadHoldNoValue(t *testing.T) {
 
 func TestConsumerReportsAreNotTakenOnTrust(t *testing.T) {
 	clock := newTestClock()
-	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now, MaxConsumers: 3, SweepEvery: -1}})
+	e := testenv.New(t, testenv.Options{Service: service.Options{Now: clock.Now, MaxConsumers: 3, SweepEvery: -1}})
 	r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
 	rev := int(r.JSON(t)["revision"].(float64))
 	tok := e.Token(t, "reader", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
@@ -505,7 +506,7 @@ func auditRows(t *testing.T, e *testenv.Env, actor, action string) (rows, total 
 
 func TestTheSweepDeletesAuditEntriesPastTheRetention(t *testing.T) {
 	clock := newTestClock()
-	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now, AuditRetention: 48 * time.Hour, SweepEvery: -1}})
+	e := testenv.New(t, testenv.Options{Service: service.Options{Now: clock.Now, AuditRetention: 48 * time.Hour, SweepEvery: -1}})
 	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/OLD", e.Admin, `{"value":"1"}`)
 	clock.Advance(47 * time.Hour)
 	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/NEW", e.Admin, `{"value":"1"}`)

@@ -16,6 +16,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // slowRequest sends a request's head announcing a body of length bytes
@@ -45,7 +46,7 @@ func slowRequest(t *testing.T, baseURL, method, path, token string, length int) 
 }
 
 func TestARequestIsRefusedBeforeItsBodyIsRead(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		hooksecrets.Register(api, svc)
 	}})
 	if r := e.Do(t, "PUT", "/v1/scopes/hooks/h1", e.Admin, `{}`); r.Status != 201 {
@@ -90,7 +91,7 @@ func TestARequestIsRefusedBeforeItsBodyIsRead(t *testing.T) {
 }
 
 func TestPathsAreNeverCleanedOrRedirected(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		hooksecrets.Register(api, svc)
 	}})
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

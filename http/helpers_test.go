@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -28,7 +28,7 @@ type testEnv struct {
 	URL   string
 	Admin string // the admin token's plaintext
 	Srv   *Server
-	Svc   *envy.Service
+	Svc   *service.Service
 	Reg   *prometheus.Registry
 	Logs  *syncBuffer // the server's log, JSON lines
 }
@@ -68,7 +68,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 	if err != nil {
 		t.Fatalf("OpenKeyring: %v", err)
 	}
-	svc := envy.NewService(store, keys, envy.Options{})
+	svc := service.New(store, keys, service.Options{})
 	t.Cleanup(svc.Close)
 	admin, _, err := svc.Bootstrap(ctx, "")
 	if err != nil {

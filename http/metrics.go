@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 )
 
 // metrics are the server's Prometheus collectors. Labels are route
@@ -95,15 +95,15 @@ func metricMethod(m string) string {
 	return "OTHER"
 }
 
-// cacheCollector reports the Service's caches (envy.Service.CacheStats) at
+// cacheCollector reports the Service's caches (service.Service.CacheStats) at
 // each scrape: hits, misses and evictions as counters, entries, bytes and
 // the byte bound as gauges, labelled by cache.
 type cacheCollector struct {
-	stats                                               func() []envy.CacheStats
+	stats                                               func() []service.CacheStats
 	hits, misses, evictions, entries, bytes, limitBytes *prometheus.Desc
 }
 
-func newCacheCollector(stats func() []envy.CacheStats) *cacheCollector {
+func newCacheCollector(stats func() []service.CacheStats) *cacheCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("envy_cache_"+name, help, []string{"cache"}, nil)
 	}

@@ -8,9 +8,10 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
-func plaintextStats(e *testenv.Env) envy.CacheStats {
+func plaintextStats(e *testenv.Env) service.CacheStats {
 	for _, st := range e.Svc.CacheStats() {
 		if st.Name == "plaintext" {
 			return st
@@ -204,7 +205,7 @@ func TestPlaintextCacheStillAuthorizesAndAudits(t *testing.T) {
 // TestPlaintextCacheOff: with the cache turned off nothing is kept, and
 // reads still answer every change.
 func TestPlaintextCacheOff(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Service: envy.Options{PlaintextCacheBytes: -1}})
+	e := testenv.New(t, testenv.Options{Service: service.Options{PlaintextCacheBytes: -1}})
 	e.Do(t, "PATCH", "/v1/scopes/app/-/vars", e.Admin, `{"A":"1"}`)
 	for i := range 3 {
 		for _, p := range []string{"/v1/scopes/app/-/env", "/v1/scopes/app/-/env?format=shell", "/v1/scopes/app/-/vars"} {

@@ -16,6 +16,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // need is what a route needs of a token on the fixture scope.
@@ -247,7 +248,7 @@ func send(t *testing.T, e *testenv.Env, method, path, token, body string) int {
 
 func TestRevocationAndExpiryTakeEffectOnTheNextRequest(t *testing.T) {
 	clock := newTestClock()
-	e := testenv.New(t, testenv.Options{Service: envy.Options{Now: clock.Now}})
+	e := testenv.New(t, testenv.Options{Service: service.Options{Now: clock.Now}})
 	r := e.Do(t, "POST", "/v1/tokens", e.Admin, `{"name":"ci","permissions":[{"scopes":"**","actions":["read"]}]}`)
 	tok, id := r.JSON(t)["token"].(string), r.JSON(t)["id"].(string)
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 200 {

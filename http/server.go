@@ -1,5 +1,5 @@
 // Package http serves envy's native JSON API (docs/api.md) over
-// an *envy.Service: routing, middleware (request ids, recovery, access log,
+// a *service.Service: routing, middleware (request ids, recovery, access log,
 // metrics), authentication and rate limits, request decoding, and the one
 // table that maps domain error codes to HTTP statuses and problem details.
 //
@@ -32,6 +32,7 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/internal/opt"
+	"github.com/envy-dev/envy/service"
 )
 
 // Defaults of Options.
@@ -92,7 +93,7 @@ type Options struct {
 
 // Server is the native API over a Service. Create it with NewServer.
 type Server struct {
-	svc            *envy.Service
+	svc            *service.Service
 	opts           Options
 	log            *slog.Logger
 	mux            *http.ServeMux
@@ -110,7 +111,7 @@ type Server struct {
 }
 
 // NewServer returns the native API over svc.
-func NewServer(svc *envy.Service, opts Options) *Server {
+func NewServer(svc *service.Service, opts Options) *Server {
 	opt.Default(&opts.MaxBody, DefaultMaxBody)
 	opt.Default(&opts.MaxBodyBytesInFlight, DefaultMaxBodyBytesInFlight)
 	// One body at the limit always fits.
@@ -248,21 +249,15 @@ func CloseUnread(w http.ResponseWriter, r *http.Request) {
 }
 
 // Permit refuses, before the request's body is read, a caller who may not
-// do a on scope, as the service itself would refuse it: not found when the
-// caller may not read the scope either, forbidden otherwise. The refusal
-// is audited under action. A scope path that is not valid is left to the
+// do a on scope: the service decides (service.Service.Authorize: not found
+// when the caller may not see the scope, forbidden otherwise) and records
+// the refusal as action. A scope path that is not valid is left to the
 // service to refuse.
-func (s *Server) Permit(r *http.Request, a envy.Action, scope, action string) error {
-	ctx := r.Context()
-	if envy.ValidateScopePath("path", scope) != nil || s.svc.Can(ctx, a, scope) {
+func (s *Server) Permit(r *http.Request, a envy.Action, scope string, action envy.AuditAction) error {
+	if envy.ValidateScopePath("path", scope) != nil {
 		return nil
 	}
-	if !s.svc.Visible(ctx, scope) {
-		s.svc.Refused(ctx, action, scope, http.StatusNotFound)
-		return envy.Errorf(envy.ENotFound, "scope %s not found", scope)
-	}
-	s.svc.Refused(ctx, action, scope, http.StatusForbidden)
-	return envy.Errorf(envy.EForbidden, "token may not %s scope %s", a, scope)
+	return s.svc.Authorize(r.Context(), a, scope, action)
 }
 
 // reqInfo is what the middleware learns from the inner handlers.
@@ -290,7 +285,7 @@ func infoFrom(ctx context.Context) *reqInfo {
 // metrics, the recording response writer and the context that carries
 // them.
 type reqState struct {
-	caller envy.Caller
+	caller service.Caller
 	info   reqInfo
 	rw     responseWriter
 	ctx    reqCtx
@@ -302,7 +297,7 @@ type reqState struct {
 type reqCtx struct {
 	context.Context
 	info   *reqInfo
-	caller *envy.Caller // nil unless serve made it
+	caller *service.Caller // nil unless serve made it
 }
 
 type reqCtxKey struct{}
@@ -319,9 +314,9 @@ func (c *reqCtx) Value(k any) any {
 
 // ownCaller returns the caller in ctx when serve made it for this request
 // and no one has replaced it since, so that it may be changed in place.
-func ownCaller(ctx context.Context) *envy.Caller {
+func ownCaller(ctx context.Context) *service.Caller {
 	rc, ok := ctx.Value(reqCtxKey{}).(*reqCtx)
-	if !ok || rc.caller == nil || envy.CallerFrom(ctx) != rc.caller {
+	if !ok || rc.caller == nil || service.CallerFrom(ctx) != rc.caller {
 		return nil
 	}
 	return rc.caller
@@ -331,8 +326,8 @@ func ownCaller(ctx context.Context) *envy.Caller {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := &reqState{info: reqInfo{route: "unmatched"}}
-	st.caller = envy.Caller{RequestID: requestID(w, r), Client: clientAddr(r)}
-	st.ctx = reqCtx{Context: envy.WithCaller(r.Context(), &st.caller), info: &st.info, caller: &st.caller}
+	st.caller = service.Caller{RequestID: requestID(w, r), Client: clientAddr(r)}
+	st.ctx = reqCtx{Context: service.WithCaller(r.Context(), &st.caller), info: &st.info, caller: &st.caller}
 	r = r.WithContext(&st.ctx)
 	st.rw.ResponseWriter = w
 	defer s.observed(r, &st.rw, &st.info, start)
@@ -375,11 +370,11 @@ func newRequestID() string {
 
 // RequestID gives each request an id, its X-Request-Id when that is short
 // and plain, else a new one, answered in X-Request-Id; and a context whose
-// envy.Caller holds the id and the client's address, for the service's
+// service.Caller holds the id and the client's address, for the service's
 // audit and the logs.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := envy.WithCaller(r.Context(), &envy.Caller{RequestID: requestID(w, r), Client: clientAddr(r)})
+		ctx := service.WithCaller(r.Context(), &service.Caller{RequestID: requestID(w, r), Client: clientAddr(r)})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -421,7 +416,7 @@ func (s *Server) observed(r *http.Request, rw *responseWriter, info *reqInfo, st
 		slog.String("route", info.route),
 		slog.Int("status", status),
 		slog.Duration("duration", dur),
-		slog.String("request_id", envy.CallerFrom(ctx).RequestID),
+		slog.String("request_id", service.CallerFrom(ctx).RequestID),
 	)
 }
 
@@ -450,7 +445,7 @@ func (s *Server) recovered(rw *responseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	s.log.ErrorContext(ctx, "http: panic in handler",
-		"request_id", envy.CallerFrom(ctx).RequestID, "route", infoFrom(ctx).route, "panic", v)
+		"request_id", service.CallerFrom(ctx).RequestID, "route", infoFrom(ctx).route, "panic", v)
 	if !rw.wroteHeader {
 		s.writeError(rw, r, envy.Errorf(envy.EInternal, "Internal error"))
 	}
@@ -553,7 +548,7 @@ type route struct {
 	// allowed on the scope before the body is read; Audit names the
 	// refusal in the audit log.
 	Action envy.Action
-	Audit  string
+	Audit  envy.AuditAction
 	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
@@ -655,7 +650,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.opts.Ready(ctx); err != nil {
-		s.log.WarnContext(ctx, "http: not ready", "request_id", envy.CallerFrom(ctx).RequestID, "error", err)
+		s.log.WarnContext(ctx, "http: not ready", "request_id", service.CallerFrom(ctx).RequestID, "error", err)
 		e := envy.AsError(err)
 		if e == nil || e.Code != envy.EUnavailable {
 			msg := "the server is not ready"

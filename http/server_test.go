@@ -14,6 +14,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 type contextT = context.Context
@@ -248,7 +249,7 @@ func TestDialectMount(t *testing.T) {
 			fmt.Fprintf(w, "dialect error: %s", envy.ErrorCode(err))
 			return
 		}
-		c := envy.CallerFrom(r.Context())
+		c := service.CallerFrom(r.Context())
 		fmt.Fprintf(w, "%s %s %t", c.Token.Name, c.Client, c.RequestID != "")
 	}))
 	r := do(t, "GET", e.URL+"/dialect/x?token="+e.Admin, "", nil)

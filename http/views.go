@@ -1,6 +1,7 @@
 package http
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -185,6 +186,31 @@ func tokenCreatedView(t envy.Token, plaintext string) api.Token {
 	return v
 }
 
+// auditStatus is the HTTP status shown for each audit outcome: the status
+// such a request is answered with. It is the one place where outcomes meet
+// HTTP; the stores keep the same numbers (envy.Outcome).
+var auditStatus = map[envy.Outcome]int{
+	envy.OutcomeOK:              http.StatusOK,
+	envy.OutcomeCreated:         http.StatusCreated,
+	envy.OutcomeDeleted:         http.StatusNoContent,
+	envy.OutcomeUnauthenticated: http.StatusUnauthorized,
+	envy.OutcomeForbidden:       http.StatusForbidden,
+	envy.OutcomeNotFound:        http.StatusNotFound,
+	envy.OutcomeConflict:        http.StatusConflict,
+	envy.OutcomeRateLimited:     http.StatusTooManyRequests,
+	envy.OutcomeFailed:          http.StatusInternalServerError,
+}
+
+// AuditStatus is the HTTP status that the audit API and the dashboard show
+// for an audit entry's outcome. An outcome it does not know (recorded by a
+// newer server) is shown as its number.
+func AuditStatus(o envy.Outcome) int {
+	if st, ok := auditStatus[o]; ok {
+		return st
+	}
+	return int(o)
+}
+
 func auditView(a envy.AuditEntry) api.AuditEntry {
 	names := a.Names
 	if names == nil {
@@ -196,10 +222,10 @@ func auditView(a envy.AuditEntry) api.AuditEntry {
 		ID:        a.ID,
 		At:        a.At.UTC(),
 		Actor:     a.Actor,
-		Action:    a.Action,
+		Action:    string(a.Action),
 		Scope:     a.Scope,
 		Names:     names,
-		Status:    a.Status,
+		Status:    AuditStatus(a.Status),
 		RequestID: a.RequestID,
 		Client:    a.Client,
 		Revision:  a.Revision,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // handleWatch streams the scope's changes as Server-Sent Events:
@@ -26,7 +27,7 @@ import (
 // keepAlive, until the client goes away or the service closes the stream.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	tok := envy.CallerFrom(ctx).Token
+	tok := service.CallerFrom(ctx).Token
 	if !s.watches.open(tok.ID, s.opts.MaxWatchesPerToken) {
 		return &envy.Error{Code: envy.ERateLimited, RetryAfter: s.keepAlive,
 			Message: fmt.Sprintf("this token holds %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}

@@ -88,7 +88,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 			if err := t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket)
 				VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9, $10)
 				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = audit.count + excluded.count`,
-				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
+				storeutil.Nanos(at), e.Actor, string(e.Action), e.Scope, int(e.Status), e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
 				at.Truncate(time.Minute).UnixNano()); err != nil {
 				return err
 			}
@@ -124,7 +124,7 @@ func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
 		if err != nil {
 			return fmt.Errorf("encode audit names: %w", err)
 		}
-		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, ns
+		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, string(e.Action), e.Scope, ns
 		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
 		tokenID[i], counts[i] = e.TokenID, max(e.Count, 1)
 	}

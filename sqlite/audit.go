@@ -30,7 +30,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 			at := storeutil.OrNow(e.At, t.now)
 			if _, err := t.exec(cols+`(?,?,?,?,'[]',?,?,?,0,?,?,?)
 				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = count + excluded.count`,
-				storeutil.Nanos(at), e.Actor, e.Action, e.Scope, e.Status, e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
+				storeutil.Nanos(at), e.Actor, string(e.Action), e.Scope, int(e.Status), e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
 				at.Truncate(time.Minute).UnixNano()); err != nil {
 				return dbErr("aggregate an audit entry", err)
 			}
@@ -56,7 +56,7 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 				q = append(q, ',')
 			}
 			q = append(q, "(?,?,?,?,?,?,?,?,?,?,?,0)"...)
-			args = append(args, storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, e.Action, e.Scope, names, e.Status, e.RequestID, e.Client, e.Revision,
+			args = append(args, storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, string(e.Action), e.Scope, names, int(e.Status), e.RequestID, e.Client, e.Revision,
 				e.TokenID, max(e.Count, 1))
 		}
 		if _, err := t.exec(string(q), args...); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -22,7 +23,7 @@ func TestACiphertextCopiedToAnotherRowFailsToOpen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "envy.db")
-	open := func() (*sqlite.Store, *envy.Service, context.Context) {
+	open := func() (*sqlite.Store, *service.Service, context.Context) {
 		store, err := sqlite.Open(ctx, dbPath)
 		if err != nil {
 			t.Fatal(err)
@@ -35,9 +36,9 @@ func TestACiphertextCopiedToAnotherRowFailsToOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc := envy.NewService(store, keys, envy.Options{})
+		svc := service.New(store, keys, service.Options{})
 		admin := &envy.Token{Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
-		return store, svc, envy.WithCaller(ctx, &envy.Caller{Token: admin})
+		return store, svc, service.WithCaller(ctx, &service.Caller{Token: admin})
 	}
 
 	store, svc, actx := open()

@@ -1154,7 +1154,7 @@ func testTokens(t *testing.T, s envy.Store) {
 	}
 	var actions []string
 	for _, e := range audit {
-		actions = append(actions, e.Action+":"+strings.Join(e.Names, ","))
+		actions = append(actions, string(e.Action)+":"+strings.Join(e.Names, ","))
 	}
 	if !slices.Equal(actions, []string{"token.revoke:t2", "token.create:t3", "token.create:t1", "token.create:t2"}) {
 		t.Fatalf("audit = %v, want the revoke and the three creations, newest first", actions)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 )
 
 type tokenRow struct {
@@ -58,7 +59,7 @@ func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) renderTokens(w http.ResponseWriter, r *http.Request, status int, d tokensData) {
 	ctx := r.Context()
-	self := envy.CallerFrom(ctx).Token.ID
+	self := service.CallerFrom(ctx).Token.ID
 	// Only a global admin may list tokens: the service says whether the
 	// caller is one, so that opening this page records no refusal.
 	var p envy.Page[envy.Token]
@@ -145,7 +146,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		h.backErr(w, r, Prefix+"tokens", err)
 		return
 	}
-	if envy.CallerFrom(ctx).Token.ID == id {
+	if service.CallerFrom(ctx).Token.ID == id {
 		h.sessions.drop(ctx, sessionFrom(ctx).id)
 		h.clearCookie(w, r, sessionCookie)
 		http.Redirect(w, r, Prefix+"signin?why=revoked", http.StatusSeeOther)

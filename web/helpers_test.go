@@ -17,6 +17,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // testEnv is a real server over SQLite and a real keyring in a temp dir,
@@ -24,7 +25,7 @@ import (
 type testEnv struct {
 	URL   string
 	Admin string // the bootstrap admin token
-	Svc   *envy.Service
+	Svc   *service.Service
 	Web   *Handler
 	Clock *clock
 	TLS   bool
@@ -59,7 +60,7 @@ func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 		opts.StatusEvery = 200 * time.Millisecond
 	}
 	var h *Handler
-	env := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	env := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		h = Mount(api, svc, opts)
 	}})
 	url := env.URL
@@ -78,12 +79,12 @@ func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 // things up through the service as a client of the API would.
 func (e *testEnv) asToken(t testing.TB, token string) context.Context {
 	t.Helper()
-	ctx := envy.WithCaller(context.Background(), &envy.Caller{RequestID: "test", Client: "127.0.0.1"})
+	ctx := service.WithCaller(context.Background(), &service.Caller{RequestID: "test", Client: "127.0.0.1"})
 	tok, err := e.Svc.Authenticate(ctx, token)
 	if err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
-	return envy.WithCaller(ctx, &envy.Caller{Token: tok, RequestID: "test", Client: "127.0.0.1"})
+	return service.WithCaller(ctx, &service.Caller{Token: tok, RequestID: "test", Client: "127.0.0.1"})
 }
 
 // mint creates a token with the given grants ("glob actions,…").

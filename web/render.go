@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // view is what every page template gets.
@@ -28,6 +30,7 @@ type view struct {
 }
 
 var funcs = template.FuncMap{
+	"auditStatus": envyhttp.AuditStatus,
 	// scopeURL is the dashboard URL of a scope's page, or of one of its
 	// sub-pages ("history", "sync", …).
 	"scopeURL": scopeURL,
@@ -102,14 +105,14 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 			}
 		}
 	}
-	if t := envy.CallerFrom(r.Context()).Token; t != nil {
+	if t := service.CallerFrom(r.Context()).Token; t != nil {
 		v.Who = t.Name
 		v.Admin = h.svc.Can(r.Context(), envy.ActAdmin, "**")
 	}
 	var buf bytes.Buffer
 	if err := h.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.log.ErrorContext(r.Context(), "web: template", "page", name, "error", err.Error(),
-			"request_id", envy.CallerFrom(r.Context()).RequestID)
+			"request_id", service.CallerFrom(r.Context()).RequestID)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
 		return
 	}
@@ -128,7 +131,7 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if envy.AsError(err) == nil {
 		h.log.ErrorContext(r.Context(), "web: internal error", "error", err.Error(),
-			"request_id", envy.CallerFrom(r.Context()).RequestID)
+			"request_id", service.CallerFrom(r.Context()).RequestID)
 	}
 	status := statusOf(err)
 	h.render(w, r, status, "error", &view{Title: http.StatusText(status), Section: "error", Error: envy.ErrorMessage(err), Fields: envy.ErrorFields(err), Data: status})
@@ -146,7 +149,7 @@ func (h *Handler) back(w http.ResponseWriter, r *http.Request, to string, f *fla
 func (h *Handler) backErr(w http.ResponseWriter, r *http.Request, to string, err error) {
 	if envy.AsError(err) == nil {
 		h.log.ErrorContext(r.Context(), "web: internal error", "error", err.Error(),
-			"request_id", envy.CallerFrom(r.Context()).RequestID)
+			"request_id", service.CallerFrom(r.Context()).RequestID)
 	}
 	h.back(w, r, to, &flash{Error: true, Text: envy.ErrorMessage(err), Fields: envy.ErrorFields(err)})
 }

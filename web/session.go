@@ -13,6 +13,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/dotenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // The cookies. The session cookie names a server-side session; the
@@ -67,7 +68,7 @@ type pendingImport struct {
 const touchEvery = time.Minute
 
 type sessions struct {
-	svc       *envy.Service
+	svc       *service.Service
 	log       *slog.Logger
 	mu        sync.Mutex
 	m         map[string]*session // what this server keeps of the sessions used here, by id
@@ -76,7 +77,7 @@ type sessions struct {
 	lastSweep time.Time
 }
 
-func newSessions(svc *envy.Service, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessions {
+func newSessions(svc *service.Service, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessions {
 	return &sessions{svc: svc, log: log, m: map[string]*session{}, idle: idle, max: max, now: now}
 }
 

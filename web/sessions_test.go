@@ -22,6 +22,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/service"
 )
 
 // startServer starts one more server, with the dashboard, over store and
@@ -41,7 +42,7 @@ func startServer(t *testing.T, store envy.Store, keyFile string, opts Options) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	svc := envy.NewService(store, keys, envy.Options{})
+	svc := service.New(store, keys, service.Options{})
 	api := envyhttp.NewServer(svc, envyhttp.Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
 	c := &clock{}
 	if opts.Now == nil {

@@ -7,7 +7,7 @@
 // A user signs in with an envy token; the dashboard keeps it in a
 // server-side session named by an HttpOnly, SameSite=Strict cookie and
 // authenticates it again on every request, so a revoked or expired token
-// ends its session at once. Every page calls the same envy.Service methods
+// ends its session at once. Every page calls the same service.Service methods
 // as the API with the caller in the context: what a user sees and may do is
 // what the token permits, decided by the service and nowhere else.
 //
@@ -25,10 +25,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/internal/opt"
+	"github.com/envy-dev/envy/service"
 )
 
 //go:embed templates/*.html
@@ -68,7 +68,7 @@ type Options struct {
 
 // Handler serves the dashboard.
 type Handler struct {
-	svc      *envy.Service
+	svc      *service.Service
 	api      *envyhttp.Server
 	opts     Options
 	log      *slog.Logger
@@ -80,7 +80,7 @@ type Handler struct {
 }
 
 // Mount serves the dashboard at /ui/ on api's mux, behind api's middleware.
-func Mount(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
+func Mount(api *envyhttp.Server, svc *service.Service, opts Options) *Handler {
 	h := New(api, svc, opts)
 	api.Handle(Prefix, h)
 	return h
@@ -89,7 +89,7 @@ func Mount(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
 // New returns the dashboard's handler, for paths under /ui/. Mount it on
 // api with api.Handle (as Mount does), so that it is behind api's
 // middleware.
-func New(api *envyhttp.Server, svc *envy.Service, opts Options) *Handler {
+func New(api *envyhttp.Server, svc *service.Service, opts Options) *Handler {
 	opt.Default(&opts.SessionIdle, DefaultSessionIdle)
 	opt.Default(&opts.SessionMax, DefaultSessionMax)
 	opt.Default(&opts.RevealFor, DefaultRevealFor)

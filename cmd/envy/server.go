@@ -33,6 +33,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/web"
 )
 
@@ -100,7 +101,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "on SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&c.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long to keep accepting with /readyz failing before the listener closes")
 	f.DurationVar(&c.auditRetention, "audit-retention", 365*24*time.Hour, "how long audit entries are kept; older ones are deleted")
-	f.IntVar(&c.plaintextCache, "plaintext-cache-bytes", envy.DefaultPlaintextCacheBytes, "bytes of encoded resolved envs and masked lists kept in memory, plaintext included; 0 turns the cache off")
+	f.IntVar(&c.plaintextCache, "plaintext-cache-bytes", service.DefaultPlaintextCacheBytes, "bytes of encoded resolved envs and masked lists kept in memory, plaintext included; 0 turns the cache off")
 	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
 	f.IntVar(&c.maxConns, "max-conns", 0, "most connections served at once (0: the open-file limit less 256); beyond, a few more answer only /healthz, /readyz and /metrics")
 	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
@@ -224,7 +225,7 @@ func (c *serverConfig) loadTLS() (*tls.Config, error) {
 // dialectNames are the seed dialects, in the order --compat all mounts them.
 var dialectNames = []string{"smarthooks", "apify", "usersecrets", "containers", "hooksecrets"}
 
-var dialectRegister = map[string]func(*envyhttp.Server, *envy.Service){
+var dialectRegister = map[string]func(*envyhttp.Server, *service.Service){
 	"smarthooks":  smarthooks.Register,
 	"apify":       apify.Register,
 	"usersecrets": usersecrets.Register,
@@ -330,7 +331,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	defer keys.Close()
 	keys.SetReopen(reopenMasterKey(c))
 
-	svc := envy.NewService(store, keys, envy.Options{ReservedPrefixes: c.prefixes(), Logger: log,
+	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
 		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1)})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)

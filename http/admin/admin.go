@@ -14,6 +14,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // RotateRequest is the body of POST /v1/admin/keys/rotate. Exactly one of
@@ -52,11 +53,11 @@ type Ops struct {
 }
 
 // Register mounts the admin routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service, ops Ops) {
+func Register(api *envyhttp.Server, svc *service.Service, ops Ops) {
 	body := &wire.Body{Limit: 64 << 10, RequireJSON: true}
 	// admin authenticates r and checks that its token holds admin on
 	// every scope; it answers the refusal itself.
-	admin := func(w http.ResponseWriter, r *http.Request, action string) (*http.Request, bool) {
+	admin := func(w http.ResponseWriter, r *http.Request, action envy.AuditAction) (*http.Request, bool) {
 		r2, err := api.Authenticate(r, bearer(r))
 		if err == nil {
 			err = svc.RequireAdmin(r2.Context(), action)
@@ -73,7 +74,7 @@ func Register(api *envyhttp.Server, svc *envy.Service, ops Ops) {
 			return
 		}
 		cw := &countingWriter{w: w}
-		err := svc.AdminOp(r.Context(), "backup", nil, func(ctx context.Context) error {
+		err := svc.AdminOp(r.Context(), envy.AuditBackup, nil, func(ctx context.Context) error {
 			w.Header().Set("Content-Type", "application/x-ndjson")
 			w.Header().Set("Cache-Control", "no-store")
 			return ops.Backup(ctx, cw)
@@ -98,7 +99,7 @@ func Register(api *envyhttp.Server, svc *envy.Service, ops Ops) {
 			return
 		}
 		var out RotateReply
-		err = svc.AdminOp(r.Context(), "keys.rotate", nil, func(ctx context.Context) error {
+		err = svc.AdminOp(r.Context(), envy.AuditKeysRotate, nil, func(ctx context.Context) error {
 			var err error
 			out, err = ops.Rotate(ctx, in)
 			return err

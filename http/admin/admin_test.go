@@ -11,12 +11,13 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/admin"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // newEnv serves the admin routes over a real server whose operations
 // fail the test if they run: every case here must be refused first.
 func newEnv(t *testing.T) *testenv.Env {
-	return testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	return testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		admin.Register(api, svc, admin.Ops{
 			Rotate: func(context.Context, admin.RotateRequest) (admin.RotateReply, error) {
 				t.Error("the rotation ran")

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
@@ -15,6 +14,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // dialectWrite is a dialect route that reads a body. envelope names the
@@ -57,7 +57,7 @@ func dialectWrites(smartHooksID, userSecretID string) []dialectWrite {
 // back natively equal to the one encoding/json reads from the body that
 // set it. Seeds are in testdata/fuzz/FuzzDialectBodies/.
 func FuzzDialectBodies(f *testing.F) {
-	e := testenv.New(f, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	e := testenv.New(f, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		smarthooks.Register(api, svc)
 		apify.Register(api, svc)
 		usersecrets.Register(api, svc)

@@ -21,15 +21,16 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
 // Options tune a test server.
 type Options struct {
 	HTTP    envyhttp.Options
-	Service envy.Options
+	Service service.Options
 	// Setup runs before the server starts serving, e.g. to mount a dialect.
-	Setup func(api *envyhttp.Server, svc *envy.Service)
+	Setup func(api *envyhttp.Server, svc *service.Service)
 }
 
 // Env is a running test server.
@@ -37,7 +38,7 @@ type Env struct {
 	URL   string
 	Admin string // the admin token's plaintext
 	API   *envyhttp.Server
-	Svc   *envy.Service
+	Svc   *service.Service
 	Store *sqlite.Store
 	Reg   *prometheus.Registry
 	Logs  *Buffer // the server's log at debug level, JSON lines
@@ -86,7 +87,7 @@ func New(t testing.TB, o Options) *Env {
 	if o.Service.Logger == nil {
 		o.Service.Logger = log
 	}
-	svc := envy.NewService(store, keys, o.Service)
+	svc := service.New(store, keys, o.Service)
 	admin, _, err := svc.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)

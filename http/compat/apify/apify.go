@@ -9,7 +9,7 @@
 // as Apify allows, from ?token=.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with errors in Apify's
 // {"error":{"type","message"}} envelope mapped in one table (errors.go).
@@ -30,6 +30,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // collections are the paths of a version's env vars: Apify's canonical
@@ -40,10 +41,10 @@ var collections = []string{
 }
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "apify", Words: words, Table: codes, Envelope: envelope,
+		Name: "apify", WriteAudit: envy.AuditApifyWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	only := func(allow string) string {

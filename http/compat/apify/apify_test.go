@@ -9,6 +9,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // The seed's examples, byte for byte.
@@ -25,7 +26,7 @@ const (
 
 func newEnv(t *testing.T, o testenv.Options) *testenv.Env {
 	t.Helper()
-	o.Setup = func(api *envyhttp.Server, svc *envy.Service) { apify.Register(api, svc) }
+	o.Setup = func(api *envyhttp.Server, svc *service.Service) { apify.Register(api, svc) }
 	return testenv.New(t, o)
 }
 

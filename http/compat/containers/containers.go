@@ -5,7 +5,7 @@
 // containers/{id}.
 //
 // It is a thin adapter. Every read and write is a call to the same
-// *envy.Service that the native API calls, so validation, revisions,
+// *service.Service that the native API calls, so validation, revisions,
 // history, audit, watch events, permissions and rate limits are the native
 // ones; `synced` is the service's real answer (every live consumer runs the
 // revision). The dialect adds only what its seed adds: the reserved HOODY_
@@ -25,6 +25,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 const (
@@ -55,10 +56,10 @@ type handler struct {
 // say, plus the seed's own limits here. Any content type is read as JSON,
 // as the seed's clients send it, and the refusals are worded as the native
 // API's.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{reserved: append(slices.Clone(svc.ReservedPrefixes()), ReservedPrefix)}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "containers", Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
+		Name: "containers", WriteAudit: envy.AuditContainersWrite, Words: words, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	serves := func(allow string) string { return "the route serves " + allow }

@@ -13,6 +13,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/containers"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // The request and response examples of seed 003, as the page shows them.
@@ -76,7 +77,7 @@ func newEnv(t *testing.T, o ...testenv.Options) *testenv.Env {
 	if len(o) > 0 {
 		opts = o[0]
 	}
-	opts.Setup = func(api *envyhttp.Server, svc *envy.Service) { containers.Register(api, svc) }
+	opts.Setup = func(api *envyhttp.Server, svc *service.Service) { containers.Register(api, svc) }
 	return testenv.New(t, opts)
 }
 

@@ -4,7 +4,7 @@
 // Management API's error envelope, over the scope hooks/{id}.
 //
 // It is a thin adapter. Every read and write is a call to the same
-// *envy.Service that the native API calls, so validation, revisions,
+// *service.Service that the native API calls, so validation, revisions,
 // history, audit, watch events, permissions and rate limits are the native
 // ones. Secrets are stored with secret=true, reads never show a value
 // (every one reads as _VALUE_NOT_SHOWN), and, on purpose unlike the seed,
@@ -27,6 +27,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // ValueNotShown is what reads show instead of a secret's value, and what a
@@ -43,10 +44,10 @@ type handler struct {
 // for their shape only; what a name or a value may be is the service's to
 // say. Any content type is read as JSON, as the seed's examples send it,
 // and the refusals are worded as the native API's.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "hooksecrets", SyntaxFirst: true, Table: errorTable, Envelope: envelope,
+		Name: "hooksecrets", WriteAudit: envy.AuditHooksecretsWrite, SyntaxFirst: true, Table: errorTable, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
@@ -128,7 +129,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, scope string) e
 // revision, the placeholder keeping a stored value, once check accepts
 // them against the hook's current names; the service runs the check on the
 // names it plans the write from, so the two are one atomic step (see
-// envy.Service.MergeVarsIf). It answers 201.
+// service.Service.MergeVarsIf). It answers 201.
 func (h *handler) checkedWrite(w http.ResponseWriter, r *http.Request, scope string,
 	check func(in map[string]string, exists func(string) bool) error) error {
 	in, err := h.readSecrets(w, r)

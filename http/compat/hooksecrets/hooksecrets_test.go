@@ -13,6 +13,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // seedSampleBody is the request body of every example on the seed page,
@@ -25,7 +26,7 @@ func newEnv(t *testing.T, o ...testenv.Options) *testenv.Env {
 	if len(o) > 0 {
 		opts = o[0]
 	}
-	opts.Setup = func(api *envyhttp.Server, svc *envy.Service) { hooksecrets.Register(api, svc) }
+	opts.Setup = func(api *envyhttp.Server, svc *service.Service) { hooksecrets.Register(api, svc) }
 	return testenv.New(t, opts)
 }
 

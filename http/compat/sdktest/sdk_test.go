@@ -21,7 +21,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
@@ -29,6 +28,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // values go through every SDK and come back unchanged.
@@ -127,7 +127,7 @@ func run(t *testing.T, env []string, driver string, args ...string) map[string]a
 }
 
 func newEnv(t *testing.T) *testenv.Env {
-	return testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	return testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		smarthooks.Register(api, svc)
 		apify.Register(api, svc)
 		hooksecrets.Register(api, svc)
@@ -271,7 +271,7 @@ func lastName() string {
 }
 
 func TestRecordedRequestsOfThePlatformsWithoutAnSDK(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		usersecrets.Register(api, svc)
 		containers.Register(api, svc)
 	}})

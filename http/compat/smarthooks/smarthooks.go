@@ -4,7 +4,7 @@
 // reply ever carries a value: only {id,name,created_at,updated_at}.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with errors in the seed's
 // {statusCode,name,message} envelope mapped in one table (errors.go).
@@ -25,16 +25,17 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Scope is the envy scope that holds every Smart Hooks env var.
 const Scope = "smart-hooks"
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "smarthooks", Words: words, Table: codes, Envelope: envelope,
+		Name: "smarthooks", WriteAudit: envy.AuditSmarthooksWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSONUTF8, Begin: h.begin,
 	})
 	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view, List: page}

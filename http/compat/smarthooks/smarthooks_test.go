@@ -13,6 +13,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // The error bodies the seed shows, byte for byte (the seed shows their
@@ -25,7 +26,7 @@ const (
 
 func newEnv(t *testing.T, o testenv.Options) *testenv.Env {
 	t.Helper()
-	o.Setup = func(api *envyhttp.Server, svc *envy.Service) { smarthooks.Register(api, svc) }
+	o.Setup = func(api *envyhttp.Server, svc *service.Service) { smarthooks.Register(api, svc) }
 	return testenv.New(t, o)
 }
 

@@ -5,7 +5,7 @@
 // seed's metadata with masked_value, never the value.
 //
 // It is a thin adapter: it parses the seed's request shapes, calls the
-// same *envy.Service as the native API (so validation, revisions, history,
+// same *service.Service as the native API (so validation, revisions, history,
 // audit, watch events, permissions and rate limits are the native ones),
 // and answers in the seed's shapes, with every error in the seed's
 // canonical envelope {code,detail,errors,type} mapped in one table
@@ -25,13 +25,14 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Register mounts the dialect's routes on api.
-func Register(api *envyhttp.Server, svc *envy.Service) {
+func Register(api *envyhttp.Server, svc *service.Service) {
 	h := &handler{}
 	h.API = dialect.New(api, svc, dialect.Config{
-		Name: "usersecrets", Words: words, Table: codes, Envelope: envelope,
+		Name: "usersecrets", WriteAudit: envy.AuditUsersecretsWrite, Words: words, Table: codes, Envelope: envelope,
 		ContentType: wire.ContentTypeJSON, Begin: h.begin,
 	})
 	ids := &dialect.ByID[secretJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view,
@@ -87,7 +88,7 @@ func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 // ownerScope returns the scope of the caller's owner, which must be one
 // scope segment: an owner such as "a/b" or "jane doe" has no user secrets.
 func ownerScope(ctx context.Context) (string, error) {
-	owner := envy.CallerFrom(ctx).Token.Owner
+	owner := service.CallerFrom(ctx).Token.Owner
 	if strings.Contains(owner, "/") || envy.ValidateScopePath("token.owner", owner) != nil {
 		return "", &envy.Error{Code: envy.EForbidden,
 			Message: "this token's owner is not a valid scope segment, so it can hold no user secrets",

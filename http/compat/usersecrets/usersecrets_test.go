@@ -10,6 +10,7 @@ import (
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // The seed's error example, byte for byte.
@@ -17,7 +18,7 @@ const seedAuthFailed = `{"code":401,"detail":"Authentication failed","type":"aut
 
 func newEnv(t *testing.T, o testenv.Options) *testenv.Env {
 	t.Helper()
-	o.Setup = func(api *envyhttp.Server, svc *envy.Service) { usersecrets.Register(api, svc) }
+	o.Setup = func(api *envyhttp.Server, svc *service.Service) { usersecrets.Register(api, svc) }
 	return testenv.New(t, o)
 }
 

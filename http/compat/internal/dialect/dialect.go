@@ -21,6 +21,7 @@ import (
 	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Codes of what only the dialects' routing tells apart; each dialect's
@@ -37,11 +38,14 @@ const (
 // API is one dialect mounted on a server.
 type API struct {
 	Server *envyhttp.Server
-	Svc    *envy.Service
+	Svc    *service.Service
 	Body   *wire.Body // reads request bodies in the dialect's words
 	Errors *Errors
 	// ContentType is that of the dialect's replies.
 	ContentType string
+	// WriteAudit is the audit action of a write refused before its body
+	// is read (Route).
+	WriteAudit envy.AuditAction
 	// Begin authenticates a request and finds the scope it addresses,
 	// returning the request to go on with (the authenticated one, once
 	// there is one).
@@ -50,7 +54,8 @@ type API struct {
 
 // Config is what a dialect says about itself to New.
 type Config struct {
-	Name        string // names the dialect in the log
+	Name        string           // names the dialect in the log
+	WriteAudit  envy.AuditAction // see API.WriteAudit
 	Words       wire.Words
 	SyntaxFirst bool // see wire.Body
 	Table       Table
@@ -61,7 +66,7 @@ type Config struct {
 
 // New returns the dialect described by c, on api over svc: bodies read
 // with the server's limits, internal errors logged to the server's logger.
-func New(api *envyhttp.Server, svc *envy.Service, c Config) *API {
+func New(api *envyhttp.Server, svc *service.Service, c Config) *API {
 	body := api.NewBody(c.Words)
 	body.SyntaxFirst = c.SyntaxFirst
 	return &API{
@@ -70,6 +75,7 @@ func New(api *envyhttp.Server, svc *envy.Service, c Config) *API {
 		Body:        body,
 		Errors:      &Errors{Dialect: c.Name, Logger: api.Logger(), Table: c.Table, Envelope: c.Envelope, ContentType: c.ContentType},
 		ContentType: c.ContentType,
+		WriteAudit:  c.WriteAudit,
 		Begin:       c.Begin,
 	}
 }
@@ -88,7 +94,7 @@ func (d *API) Route(fn func(w http.ResponseWriter, r *http.Request, scope string
 		w.Header().Set("Cache-Control", "no-store")
 		r, scope, err := d.Begin(r)
 		if err == nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			err = d.Server.Permit(r, envy.ActWrite, scope, d.Errors.Dialect+".write")
+			err = d.Server.Permit(r, envy.ActWrite, scope, d.WriteAudit)
 		}
 		if err != nil {
 			envyhttp.CloseUnread(w, r)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/andybalholm/brotli"
 
-	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
@@ -17,10 +16,11 @@ import (
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 func allDialects(t *testing.T, maxBody int64) *testenv.Env {
-	o := testenv.Options{Setup: func(api *envyhttp.Server, svc *envy.Service) {
+	o := testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
 		smarthooks.Register(api, svc)
 		apify.Register(api, svc)
 		usersecrets.Register(api, svc)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Table is a dialect's one error table: how it answers each domain error
@@ -102,7 +103,7 @@ func (x *Errors) Write(w http.ResponseWriter, r *http.Request, err error) {
 	e := envy.AsError(err)
 	if e == nil {
 		x.Logger.ErrorContext(r.Context(), x.Dialect+": internal error",
-			"request_id", envy.CallerFrom(r.Context()).RequestID, "error", err.Error())
+			"request_id", service.CallerFrom(r.Context()).RequestID, "error", err.Error())
 		e = &envy.Error{Code: envy.EInternal}
 	}
 	c, ok := x.Table.entry(e.Code)

@@ -6,12 +6,13 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 // Vars returns a scope's own vars, secrets masked. A scope that does not
 // exist yet has none when the caller may see it at all; one it may not see
 // stays the service's not found, exactly as one that does not exist.
-func Vars(ctx context.Context, svc *envy.Service, scope string) ([]envy.VarView, error) {
+func Vars(ctx context.Context, svc *service.Service, scope string) ([]envy.VarView, error) {
 	l, err := svc.ListVars(ctx, scope, false)
 	if envy.ErrorCode(err) == envy.ENotFound && svc.Visible(ctx, scope) {
 		return nil, nil
@@ -20,7 +21,7 @@ func Vars(ctx context.Context, svc *envy.Service, scope string) ([]envy.VarView,
 }
 
 // Views returns a scope's own vars (see Vars), each shown with view.
-func Views[V any](ctx context.Context, svc *envy.Service, scope string, view func(envy.VarView) V) ([]V, error) {
+func Views[V any](ctx context.Context, svc *service.Service, scope string, view func(envy.VarView) V) ([]V, error) {
 	vars, err := Vars(ctx, svc, scope)
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func NameValue(o *wire.Object, extra ...string) (name, value string, err error) 
 
 // Create creates the var name in scope, refusing a name that is taken
 // with taken(name), the dialect's words for it.
-func Create(ctx context.Context, svc *envy.Service, scope, name string, in envy.VarInput, taken func(name string) error) (envy.VarView, error) {
+func Create(ctx context.Context, svc *service.Service, scope, name string, in envy.VarInput, taken func(name string) error) (envy.VarView, error) {
 	v, _, err := svc.SetVar(ctx, scope, name, in, envy.SetOptions{Mode: envy.CreateOnly})
 	if envy.ErrorCode(err) == envy.EConflict {
 		return v, taken(name)

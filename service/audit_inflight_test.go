@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/service"
 )
 
 // heldAuditStore is a real PostgreSQL store whose first AppendAudit call
@@ -36,7 +37,7 @@ func (s *heldAuditStore) AppendAudit(ctx context.Context, entries ...envy.AuditE
 
 // pgService returns a service on a new PostgreSQL database, its store
 // (wrapped by wrap, when set) and an admin caller's context.
-func pgService(t *testing.T, wrap func(*postgres.Store) envy.Store) (*envy.Service, *postgres.Store, string, context.Context) {
+func pgService(t *testing.T, wrap func(*postgres.Store) envy.Store) (*service.Service, *postgres.Store, string, context.Context) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	db, err := postgres.Open(context.Background(), url, postgres.Options{})
@@ -53,8 +54,8 @@ func pgService(t *testing.T, wrap func(*postgres.Store) envy.Store) (*envy.Servi
 }
 
 // revealAs reads scope's resolved env as a request with id.
-func revealAs(svc *envy.Service, ctx context.Context, scope, id string) error {
-	_, err := svc.Env(envy.WithCaller(ctx, &envy.Caller{Token: envy.CallerFrom(ctx).Token, RequestID: id}), scope)
+func revealAs(svc *service.Service, ctx context.Context, scope, id string) error {
+	_, err := svc.Env(service.WithCaller(ctx, &service.Caller{Token: service.CallerFrom(ctx).Token, RequestID: id}), scope)
 	return err
 }
 
@@ -162,7 +163,7 @@ func TestConcurrentAggregatedRefusalsAddUp(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			svc.Refused(envy.WithCaller(context.Background(), &envy.Caller{Client: client}), "env.read", "app", 401)
+			svc.Refused(service.WithCaller(context.Background(), &service.Caller{Client: client}), "env.read", "app", 401)
 		}()
 	}
 	wg.Wait()

@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -38,7 +39,7 @@ func (s *copyingStore) TokenByHash(ctx context.Context, hash []byte) (envy.Token
 	return s.Store.TokenByHash(ctx, hash)
 }
 
-func newCacheService(t *testing.T, opts envy.Options) (*envy.Service, *copyingStore, context.Context) {
+func newCacheService(t *testing.T, opts service.Options) (*service.Service, *copyingStore, context.Context) {
 	t.Helper()
 	var store *copyingStore
 	svc, ctx := newServiceOver(t, opts, func(db *sqlite.Store) envy.Store {
@@ -50,7 +51,7 @@ func newCacheService(t *testing.T, opts envy.Options) (*envy.Service, *copyingSt
 
 // newServiceOver returns a Service over a new SQLite store as wrap wraps
 // it, and a context whose caller is a global admin.
-func newServiceOver(t *testing.T, opts envy.Options, wrap func(*sqlite.Store) envy.Store) (*envy.Service, context.Context) {
+func newServiceOver(t *testing.T, opts service.Options, wrap func(*sqlite.Store) envy.Store) (*service.Service, context.Context) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -68,13 +69,13 @@ func newServiceOver(t *testing.T, opts envy.Options, wrap func(*sqlite.Store) en
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := envy.NewService(wrap(db), keys, opts)
+	svc := service.New(wrap(db), keys, opts)
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
-	return svc, envy.WithCaller(ctx, &envy.Caller{Token: admin})
+	return svc, service.WithCaller(ctx, &service.Caller{Token: admin})
 }
 
-func cacheStats(svc *envy.Service, name string) envy.CacheStats {
+func cacheStats(svc *service.Service, name string) service.CacheStats {
 	for _, st := range svc.CacheStats() {
 		if st.Name == name {
 			return st
@@ -83,7 +84,7 @@ func cacheStats(svc *envy.Service, name string) envy.CacheStats {
 	panic("no cache " + name)
 }
 
-func setVar(t *testing.T, svc *envy.Service, ctx context.Context, scope, name, value string) {
+func setVar(t *testing.T, svc *service.Service, ctx context.Context, scope, name, value string) {
 	t.Helper()
 	v := envy.NewSensitive(value)
 	if _, _, err := svc.SetVar(ctx, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
@@ -91,7 +92,7 @@ func setVar(t *testing.T, svc *envy.Service, ctx context.Context, scope, name, v
 	}
 }
 
-func envValue(t *testing.T, svc *envy.Service, ctx context.Context, scope, name string) string {
+func envValue(t *testing.T, svc *service.Service, ctx context.Context, scope, name string) string {
 	t.Helper()
 	env, err := svc.Env(ctx, scope)
 	if err != nil {
@@ -109,7 +110,7 @@ func envValue(t *testing.T, svc *envy.Service, ctx context.Context, scope, name 
 // snapshots' addresses: a store that hands out fresh snapshots still hits,
 // and a change to an inherited scope still misses.
 func TestEnvCacheHitsByRevision(t *testing.T) {
-	svc, _, ctx := newCacheService(t, envy.Options{})
+	svc, _, ctx := newCacheService(t, service.Options{})
 	setVar(t, svc, ctx, "acme/base", "A", "base-1")
 	setVar(t, svc, ctx, "acme/prod", "B", "prod-1")
 	inherits := []string{"acme/base"}
@@ -141,7 +142,7 @@ func TestEnvCacheHitsByRevision(t *testing.T) {
 // bound.
 func TestEnvCacheStaysUnderItsBound(t *testing.T) {
 	const limit = 64 << 10
-	svc, _, ctx := newCacheService(t, envy.Options{EnvCacheBytes: limit})
+	svc, _, ctx := newCacheService(t, service.Options{EnvCacheBytes: limit})
 	for i := range 100 {
 		scope := fmt.Sprintf("app%d/prod", i)
 		for j := range 5 {
@@ -164,7 +165,7 @@ func TestEnvCacheStaysUnderItsBound(t *testing.T) {
 func TestTokenCacheIsTheServicesAndBounded(t *testing.T) {
 	const limit = 16 << 10
 	now := time.Now() // a still clock: no cached token outlives its time to live
-	svc, store, ctx := newCacheService(t, envy.Options{TokenCacheBytes: limit, Now: func() time.Time { return now }})
+	svc, store, ctx := newCacheService(t, service.Options{TokenCacheBytes: limit, Now: func() time.Time { return now }})
 	// Create them all first: a token notice (a creation too) empties the cache.
 	var plains []string
 	for i := range 100 {

@@ -1,15 +1,11 @@
-package envy
+package service
 
 import (
 	"context"
 	"sync"
-)
 
-// Event is a change to a scope's resolved env.
-type Event struct {
-	Scope    string
-	Revision int64
-}
+	"github.com/envy-dev/envy"
+)
 
 // hub delivers change events to watchers. A watcher costs a small struct
 // and a one-slot channel, never a database connection: events coalesce,
@@ -26,7 +22,7 @@ type sub struct {
 	tokenID string
 	deps    []string
 	mu      sync.Mutex
-	ch      chan Event
+	ch      chan envy.Event
 	sent    int64
 	done    bool
 }
@@ -43,7 +39,7 @@ func (sb *sub) notify(rev int64) {
 	case <-sb.ch: // replace a pending, older event
 	default:
 	}
-	sb.ch <- Event{Scope: sb.scope, Revision: rev}
+	sb.ch <- envy.Event{Scope: sb.scope, Revision: rev}
 	sb.sent = rev
 }
 
@@ -166,15 +162,15 @@ func (h *hub) close() {
 // path. When lastRevision is older than the resolved env's, the first
 // event brings the current revision. The channel closes when ctx ends, the
 // token is revoked or the service closes.
-func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<-chan Event, error) {
-	if err := s.readAuth(ctx, path, "watch", nil, false); err != nil {
+func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<-chan envy.Event, error) {
+	if err := s.readAuth(ctx, path, envy.AuditWatch, nil, false); err != nil {
 		return nil, err
 	}
 	tree, err := s.scopeTree(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	sb := &sub{scope: path, ch: make(chan Event, 1), sent: lastRevision}
+	sb := &sub{scope: path, ch: make(chan envy.Event, 1), sent: lastRevision}
 	if t := CallerFrom(ctx).Token; t != nil {
 		sb.tokenID = t.ID
 	}
@@ -182,7 +178,7 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 		sb.deps = append(sb.deps, d)
 	}
 	if !s.hub.add(sb) {
-		return nil, Errorf(EUnavailable, "the server is shutting down")
+		return nil, envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	if lastRevision > 0 {
 		sb.notify(treeRevision(tree))

@@ -1,6 +1,10 @@
-package envy
+package service
 
-import "context"
+import (
+	"context"
+
+	"github.com/envy-dev/envy"
+)
 
 // AdminOp runs op, an operation on the whole server (such as a key
 // rotation), for a caller who holds admin on every scope, and records it
@@ -8,20 +12,20 @@ import "context"
 // answers: the audit fails closed, so an operation whose record can't be
 // written is reported as failed (EUnavailable) even though it ran. Any
 // other caller gets EForbidden, recorded too.
-func (s *Service) AdminOp(ctx context.Context, action string, names []string, op func(ctx context.Context) error) error {
+func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []string, op func(ctx context.Context) error) error {
 	if err := s.requireGlobalAdmin(ctx, action); err != nil {
 		return err
 	}
 	opErr := op(ctx)
-	status := 200
+	outcome := envy.OutcomeOK
 	if opErr != nil {
-		status = 500
-		if ErrorCode(opErr) == EConflict {
-			status = 409
+		outcome = envy.OutcomeFailed
+		if envy.ErrorCode(opErr) == envy.EConflict {
+			outcome = envy.OutcomeConflict
 		}
 	}
-	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, status)); err != nil && opErr == nil {
-		return Errorf(EUnavailable, "%s ran, but its audit entry could not be written", action)
+	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, outcome)); err != nil && opErr == nil {
+		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}
 	return opErr
 }
@@ -29,6 +33,6 @@ func (s *Service) AdminOp(ctx context.Context, action string, names []string, op
 // RequireAdmin checks that the caller holds admin on every scope, as
 // AdminOp does, so that an API can refuse before it reads a body. A
 // refusal is recorded as action.
-func (s *Service) RequireAdmin(ctx context.Context, action string) error {
+func (s *Service) RequireAdmin(ctx context.Context, action envy.AuditAction) error {
 	return s.requireGlobalAdmin(ctx, action)
 }

@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -28,7 +29,7 @@ func (s *swappingStore) GetSession(ctx context.Context, idHash []byte) (envy.Ses
 
 func TestASessionTokenIsSealedAndBoundToItsRow(t *testing.T) {
 	var store *swappingStore
-	svc, ctx := newServiceOver(t, envy.Options{}, func(db *sqlite.Store) envy.Store {
+	svc, ctx := newServiceOver(t, service.Options{}, func(db *sqlite.Store) envy.Store {
 		store = &swappingStore{Store: db}
 		return store
 	})

@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
-func newSQLiteService(t *testing.T) (*envy.Service, context.Context) {
+func newSQLiteService(t *testing.T) (*service.Service, context.Context) {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
 	if err != nil {
@@ -21,10 +22,10 @@ func newSQLiteService(t *testing.T) (*envy.Service, context.Context) {
 }
 
 func as(ctx context.Context, id string, scopes string, actions ...envy.Action) context.Context {
-	return envy.WithCaller(ctx, &envy.Caller{Token: &envy.Token{ID: id, Name: id, Permissions: []envy.Grant{{Scopes: scopes, Actions: actions}}}})
+	return service.WithCaller(ctx, &service.Caller{Token: &envy.Token{ID: id, Name: id, Permissions: []envy.Grant{{Scopes: scopes, Actions: actions}}}})
 }
 
-func set(t *testing.T, svc *envy.Service, ctx context.Context, scope, name, value string, secret bool) {
+func set(t *testing.T, svc *service.Service, ctx context.Context, scope, name, value string, secret bool) {
 	t.Helper()
 	v := envy.NewSensitive(value)
 	if _, _, err := svc.SetVar(ctx, scope, name, envy.VarInput{Value: &v, Secret: &secret}, envy.SetOptions{}); err != nil {

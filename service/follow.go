@@ -1,39 +1,41 @@
-package envy
+package service
 
 import (
 	"context"
 	"time"
+
+	"github.com/envy-dev/envy"
 )
 
 // follow subscribes the service's caches and its watch hub to the store's
 // notices, so that none of them assumes it saw every write itself: another
 // server sharing the store writes too. It returns the cancel of the
 // subscription.
-func (s *Service) follow(n Notifier) (cancel func()) {
+func (s *Service) follow(n envy.Notifier) (cancel func()) {
 	return n.Subscribe(s.onNotice)
 }
 
 // onNotice runs on the store's delivery goroutine: quick, and anything that
 // reads the store runs on its own goroutine.
-func (s *Service) onNotice(n Notice) {
+func (s *Service) onNotice(n envy.Notice) {
 	switch n.Kind {
-	case NoticeScope:
+	case envy.NoticeScope:
 		s.scopes.invalidate(n.Scope, n.Revision)
 		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, false)
-	case NoticeScopeMeta: // inherits changed, or the scope is gone
+	case envy.NoticeScopeMeta: // inherits changed, or the scope is gone
 		s.scopes.invalidate(n.Scope, n.Revision)
 		s.envs.invalidate(n.Scope)
 		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, true)
-	case NoticeToken:
+	case envy.NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
 		// token changes are rare, so forget them all.
 		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
-	case NoticeConsumer:
+	case envy.NoticeConsumer:
 		s.noConsumers.remove(n.Scope)
-	case NoticeResync:
+	case envy.NoticeResync:
 		// Notices were lost: nothing cached can be trusted until it is
 		// read again, and every watcher is told where its scope is now.
 		s.tokens.invalidateAll()

@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/service"
 )
 
 // deafStore is a real PostgreSQL store whose notices reach nobody.
@@ -21,7 +22,7 @@ func (deafStore) Subscribe(func(envy.Notice)) (cancel func()) { return func() {}
 // servers sharing it, with an admin caller's context. The second hears no
 // notice at all, so whatever it serves right after a change made through
 // the first owes nothing to a notice.
-func twoServers(t *testing.T) (first, deaf *envy.Service, second *postgres.Store, ctx context.Context) {
+func twoServers(t *testing.T) (first, deaf *service.Service, second *postgres.Store, ctx context.Context) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
@@ -40,7 +41,7 @@ func twoServers(t *testing.T) (first, deaf *envy.Service, second *postgres.Store
 }
 
 // resolved reads a resolved env as "NAME=value from scope; " in name order.
-func resolved(t *testing.T, svc *envy.Service, ctx context.Context, scope string) string {
+func resolved(t *testing.T, svc *service.Service, ctx context.Context, scope string) string {
 	t.Helper()
 	e, err := svc.Env(ctx, scope)
 	if err != nil {
@@ -54,7 +55,7 @@ func resolved(t *testing.T, svc *envy.Service, ctx context.Context, scope string
 }
 
 // own reads a scope's own vars as "NAME=value; " in name order.
-func own(t *testing.T, svc *envy.Service, ctx context.Context, scope string) string {
+func own(t *testing.T, svc *service.Service, ctx context.Context, scope string) string {
 	t.Helper()
 	l, err := svc.ListVars(ctx, scope, true)
 	if err != nil {
@@ -67,7 +68,7 @@ func own(t *testing.T, svc *envy.Service, ctx context.Context, scope string) str
 	return b.String()
 }
 
-func inherit(t *testing.T, svc *envy.Service, ctx context.Context, scope string, parents ...string) {
+func inherit(t *testing.T, svc *service.Service, ctx context.Context, scope string, parents ...string) {
 	t.Helper()
 	if _, _, err := svc.PutScope(ctx, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func TestATokenRevokedThroughAnotherServerIsRefusedAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return envy.WithCaller(bg, &envy.Caller{Token: tok})
+		return service.WithCaller(bg, &service.Caller{Token: tok})
 	}
 	all := []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}
 	parent, parentPlain, err := first.CreateToken(as(plain), envy.TokenInput{Name: "ci", Permissions: all})
@@ -206,8 +207,8 @@ func TestAuthenticationChecksTheRequestsScope(t *testing.T) {
 	inherit(t, first, ctx, "app", "base")
 	request := func() string { // as the HTTP layer authenticates, then reads
 		t.Helper()
-		c := &envy.Caller{}
-		rctx := envy.WithCaller(context.Background(), c)
+		c := &service.Caller{}
+		rctx := service.WithCaller(context.Background(), c)
 		tok, err := deaf.AuthenticateFor(rctx, plain, "app")
 		if err != nil {
 			t.Fatal(err)

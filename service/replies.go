@@ -1,20 +1,11 @@
-package envy
+package service
 
 import (
 	"context"
 	"slices"
-)
 
-// EncodedReply is a read's reply as an API encodes it, for the hot reads
-// whose encoding the plaintext cache keeps (EnvReply, VarListReply).
-type EncodedReply struct {
-	Revision int64
-	// Body is the encoding. When Cached it is the plaintext cache's copy,
-	// shared with other readers: write it, never change it. Otherwise it
-	// is what the encoder returned, the caller's to reuse.
-	Body   []byte
-	Cached bool
-}
+	"github.com/envy-dev/envy"
+)
 
 // replyCache keeps the encoded replies of resolved envs and masked var
 // lists, by what they are (kind, format) and scope path, bounded in bytes:
@@ -47,18 +38,18 @@ func (c replyCache) invalidate(scope string) { c.removeTagged(scope) }
 
 // cached returns the encoded reply for key when it was encoded from
 // layers, or else encodes one with build and keeps a copy of it.
-func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build func() ([]byte, error)) (EncodedReply, error) {
+func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build func() ([]byte, error)) (envy.EncodedReply, error) {
 	if c.limit == 0 { // off: not even a lookup to count
 		b, err := build()
-		return EncodedReply{Revision: rev, Body: b}, err
+		return envy.EncodedReply{Revision: rev, Body: b}, err
 	}
 	if r, ok := c.get(key, func(r *reply) bool { return slices.Equal(r.layers, layers) }); ok {
-		return EncodedReply{Revision: rev, Body: r.body, Cached: true}, nil
+		return envy.EncodedReply{Revision: rev, Body: r.body, Cached: true}, nil
 	}
 	gen := c.generation()
 	b, err := build()
 	if err != nil {
-		return EncodedReply{}, err
+		return envy.EncodedReply{}, err
 	}
 	r := &reply{layers: layers, paths: make([]string, len(layers)), body: slices.Clone(b)}
 	size := 200 + len(key.kind) + len(key.format) + len(key.path) + len(b)
@@ -67,7 +58,7 @@ func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build fun
 		size += 64 + len(l.path) // and its tag
 	}
 	c.put(gen, key, r, size)
-	return EncodedReply{Revision: rev, Body: b}, nil
+	return envy.EncodedReply{Revision: rev, Body: b}, nil
 }
 
 // EnvReply is Env encoded by encode, which appends the encoding of env
@@ -76,10 +67,10 @@ func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build fun
 // same scope, while none of its layers changes, skips opening the values
 // and encoding them. Every call is authorized and its reveal audited as
 // Env's is: the reply is returned only once its audit entry is durable.
-func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, env Env) ([]byte, error)) (EncodedReply, error) {
+func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
 	r, err := s.envLayers(ctx, path)
 	if err != nil {
-		return EncodedReply{}, err
+		return envy.EncodedReply{}, err
 	}
 	out, err := s.replies.cached(replyKey{"env", format, path}, r.layers, r.rev, func() ([]byte, error) {
 		env, err := s.openEnv(path, r)
@@ -89,23 +80,23 @@ func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, e
 		return encode(b, env)
 	})
 	if err != nil {
-		return EncodedReply{}, err
+		return envy.EncodedReply{}, err
 	}
 	if err := s.revealed(ctx, path, nil); err != nil {
-		return EncodedReply{}, err
+		return envy.EncodedReply{}, err
 	}
 	return out, nil
 }
 
 // VarListReply is ListVars, secrets masked, encoded by encode as
 // EnvReply's is, and kept in the plaintext cache the same way.
-func (s *Service) VarListReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, vl VarList) ([]byte, error)) (EncodedReply, error) {
-	if err := s.readAuth(ctx, path, "vars.list", nil, false); err != nil {
-		return EncodedReply{}, err
+func (s *Service) VarListReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, vl envy.VarList) ([]byte, error)) (envy.EncodedReply, error) {
+	if err := s.readAuth(ctx, path, envy.AuditVarsList, nil, false); err != nil {
+		return envy.EncodedReply{}, err
 	}
 	sv, err := s.ownVars(ctx, path)
 	if err != nil {
-		return EncodedReply{}, err
+		return envy.EncodedReply{}, err
 	}
 	layers := []layerRev{{path: path, rev: sv.Scope.Revision}}
 	return s.replies.cached(replyKey{"vars", format, path}, layers, sv.Scope.Revision, func() ([]byte, error) {

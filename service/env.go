@@ -1,39 +1,26 @@
-package envy
+package service
 
 import (
 	"context"
 	"slices"
+
+	"github.com/envy-dev/envy"
 )
-
-// EnvVar is one var of a resolved env.
-type EnvVar struct {
-	Name   string
-	Value  Sensitive
-	Secret bool
-	From   string // the scope it comes from
-}
-
-// Env is a scope's resolved env, sorted by name.
-type Env struct {
-	Scope    string
-	Revision int64
-	Vars     []EnvVar
-}
 
 // Env returns the resolved env of a scope: its inherited scopes merged in
 // order, then its own vars. It needs reveal on the scope and on every
 // scope it inherits from.
-func (s *Service) Env(ctx context.Context, path string) (Env, error) {
+func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
 	r, err := s.envLayers(ctx, path)
 	if err != nil {
-		return Env{}, err
+		return envy.Env{}, err
 	}
 	out, err := s.openEnv(path, r)
 	if err != nil {
-		return Env{}, err
+		return envy.Env{}, err
 	}
 	if err := s.revealed(ctx, path, nil); err != nil {
-		return Env{}, err
+		return envy.Env{}, err
 	}
 	return out, nil
 }
@@ -41,7 +28,7 @@ func (s *Service) Env(ctx context.Context, path string) (Env, error) {
 // envLayers checks that the caller may reveal the resolved env of path
 // (the scope and every scope it inherits from) and returns it, sealed.
 func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error) {
-	if err := s.readAuth(ctx, path, "env", nil, true); err != nil {
+	if err := s.readAuth(ctx, path, envy.AuditEnv, nil, true); err != nil {
 		return nil, err
 	}
 	tree, err := s.scopeTree(ctx, path)
@@ -53,27 +40,27 @@ func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error)
 	}
 	t := CallerFrom(ctx).Token
 	for p := range tree {
-		if !can(t, ActReveal, p) {
-			s.Refused(ctx, "reveal", p, 403)
+		if !envy.Can(t, envy.ActReveal, p) {
+			s.Refused(ctx, envy.AuditReveal, p, envy.OutcomeForbidden)
 			// Not naming p: the caller may not even be allowed to read it.
-			return nil, Errorf(EForbidden, "scope %s inherits a scope that this token may not reveal", path)
+			return nil, envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
 		}
 	}
 	return s.resolve(path, tree)
 }
 
 // openEnv opens the values of a resolved env.
-func (s *Service) openEnv(path string, r *resolved) (Env, error) {
+func (s *Service) openEnv(path string, r *resolved) (envy.Env, error) {
 	plain, err := s.openMany(len(r.vars), func(i int) (string, string, int64, []byte) {
 		v := &r.vars[i]
 		return v.Scope, v.Name, v.Version, v.Sealed
 	})
 	if err != nil {
-		return Env{}, err
+		return envy.Env{}, err
 	}
-	out := Env{Scope: path, Revision: r.rev, Vars: make([]EnvVar, len(r.vars))}
+	out := envy.Env{Scope: path, Revision: r.rev, Vars: make([]envy.EnvVar, len(r.vars))}
 	for i, v := range r.vars {
-		out.Vars[i] = EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
+		out.Vars[i] = envy.EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
 	}
 	return out, nil
 }
@@ -142,13 +129,13 @@ func (r *resolved) size(path string) int {
 // then the scope's own vars, later layers winning. Each layer is sorted by
 // name, so this is a merge of sorted lists, not a map and a sort; and the
 // result is kept until one of the layers changes (reads are the hot path).
-func (s *Service) resolve(path string, tree map[string]*ScopeVars) (*resolved, error) {
-	var layers []*ScopeVars
+func (s *Service) resolve(path string, tree map[string]*envy.ScopeVars) (*resolved, error) {
+	var layers []*envy.ScopeVars
 	var walk func(p string, depth int) error
 	walk = func(p string, depth int) error {
 		sv := tree[p]
-		if sv == nil || depth > MaxInheritDepth {
-			return Errorf(EInternal, "inherits chain of %s is broken at %s", path, p)
+		if sv == nil || depth > envy.MaxInheritDepth {
+			return envy.Errorf(envy.EInternal, "inherits chain of %s is broken at %s", path, p)
 		}
 		for _, q := range sv.Scope.Inherits {
 			if err := walk(q, depth+1); err != nil {
@@ -162,7 +149,7 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) (*resolved, e
 		return nil, err
 	}
 	same := func(r *resolved) bool {
-		return slices.EqualFunc(r.layers, layers, func(l layerRev, sv *ScopeVars) bool {
+		return slices.EqualFunc(r.layers, layers, func(l layerRev, sv *envy.ScopeVars) bool {
 			return l.path == sv.Scope.Path && l.rev == sv.Scope.Revision
 		})
 	}
@@ -170,12 +157,12 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) (*resolved, e
 		return r, nil
 	}
 	gen := s.envs.generation()
-	var vars []*StoredVar
+	var vars []*envy.StoredVar
 	r := &resolved{layers: make([]layerRev, len(layers))}
 	for k, l := range layers {
 		r.layers[k] = layerRev{path: l.Scope.Path, rev: l.Scope.Revision}
 		r.rev = max(r.rev, l.Scope.Revision)
-		next := make([]*StoredVar, 0, len(vars)+len(l.Vars))
+		next := make([]*envy.StoredVar, 0, len(vars)+len(l.Vars))
 		i, j := 0, 0
 		for i < len(vars) || j < len(l.Vars) {
 			switch {
@@ -201,7 +188,7 @@ func (s *Service) resolve(path string, tree map[string]*ScopeVars) (*resolved, e
 	return r, nil
 }
 
-func treeRevision(tree map[string]*ScopeVars) int64 {
+func treeRevision(tree map[string]*envy.ScopeVars) int64 {
 	var rev int64
 	for _, sv := range tree {
 		if sv.Scope.Revision > rev {

@@ -1,4 +1,17 @@
-package envy
+// Package service is the Service: the use-cases of envy that every API
+// (the native one, each dialect, the dashboard) calls, so that all of them
+// get the same validation, authorization (Authorize), sealing and audit.
+// It plans each change and hands it to an envy.Store to persist, and keeps
+// what makes reads fast and writes fair: the token, scope, env and
+// plaintext caches, kept true by the store's notices; the watches; the
+// audit queue; the turns of contending writers.
+//
+// It speaks the domain's language (package envy) and nothing else: it
+// must never import a database package or net/http, nor any store, crypto
+// or HTTP package of this module. A refusal is an *envy.Error, an audit
+// entry records an envy.AuditAction and an envy.Outcome; each API turns
+// them into its own statuses.
+package service
 
 import (
 	"context"
@@ -6,14 +19,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/envy-dev/envy"
 )
 
 // Service is the one service every dialect calls. Every method takes the
 // caller from ctx (WithCaller), checks its permissions, validates input in
 // the domain and records the audit entry.
 type Service struct {
-	store Store
-	keys  Keyring
+	store envy.Store
+	keys  envy.Keyring
 	opts  Options
 	log   *slog.Logger
 
@@ -50,7 +65,7 @@ type Service struct {
 	shared bool
 	// checker, set when the store is shared and offers checks, confirms
 	// each use of a cached scope or token (scopecache.go, tokens.go).
-	checker Checker
+	checker envy.Checker
 }
 
 // Options configure a Service.
@@ -98,9 +113,9 @@ const (
 	noConsumersBytes           = 1 << 20 // some 10,000 scopes
 )
 
-// NewService returns a Service over store and keys. Call Close to flush
+// New returns a Service over store and keys. Call Close to flush
 // the audit log.
-func NewService(store Store, keys Keyring, opts Options) *Service {
+func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 	if opts.ReservedPrefixes == nil {
 		opts.ReservedPrefixes = []string{"ENVY_"}
 	}
@@ -163,13 +178,13 @@ func NewService(store Store, keys Keyring, opts Options) *Service {
 			s.auditInFlight = auditInFlightShared
 			s.auditLinger = [2]time.Duration{auditLingerGapShared, auditLingerMaxShared}
 		}
-		if c, ok := store.(Checker); ok && s.shared {
+		if c, ok := store.(envy.Checker); ok && s.shared {
 			s.checker = c
 			scopeBytes = opts.ScopeCacheBytes
 		}
 		s.unfollow = s.follow(store)
 	}
-	s.scopes = scopeCache{newLRU[string, *ScopeVars](scopeBytes)}
+	s.scopes = scopeCache{newLRU[string, *envy.ScopeVars](scopeBytes)}
 	go s.auditLoop()
 	go s.sweepLoop()
 	return s
@@ -239,13 +254,13 @@ func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return err
 	}
-	ad := AD("envy-readyz", "PROBE", 1)
+	ad := envy.AD("envy-readyz", "PROBE", 1)
 	sealed, err := s.keys.Seal([]byte("probe"), ad)
 	if err != nil {
-		return Errorf(EUnavailable, "keyring cannot seal")
+		return envy.Errorf(envy.EUnavailable, "keyring cannot seal")
 	}
 	if _, err := s.keys.Open(sealed, ad); err != nil {
-		return Errorf(EUnavailable, "keyring cannot open")
+		return envy.Errorf(envy.EUnavailable, "keyring cannot open")
 	}
 	return nil
 }
@@ -254,7 +269,7 @@ func (s *Service) Ready(ctx context.Context) error {
 // authentication), the request id and the client address, for permission
 // checks and the audit log.
 type Caller struct {
-	Token     *Token
+	Token     *envy.Token
 	RequestID string
 	Client    string
 
@@ -276,9 +291,4 @@ func CallerFrom(ctx context.Context) *Caller {
 		return c
 	}
 	return &Caller{}
-}
-
-// Cond is a write precondition.
-type Cond struct {
-	IfRevision int64 // when > 0, EPrecondition unless the scope is at this revision
 }

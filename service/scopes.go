@@ -1,51 +1,40 @@
-package envy
+package service
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/envy-dev/envy"
 )
 
-// ScopeInput updates a scope; nil fields keep their value.
-type ScopeInput struct {
-	Description *string
-	Inherits    *[]string
-}
-
-// ScopeListQuery selects scopes.
-type ScopeListQuery struct {
-	Prefix string
-	Cursor string
-	Limit  int // 1–1000, default 100
-}
-
 func validPath(path string) error {
-	if f := ValidateScopePath("path.scope", path); f != nil {
-		return Invalid(*f)
+	if f := envy.ValidateScopePath("path.scope", path); f != nil {
+		return envy.Invalid(*f)
 	}
 	return nil
 }
 
-func scopeNotFound(path string) *Error {
-	return Errorf(ENotFound, "scope %s not found", path)
+func scopeNotFound(path string) *envy.Error {
+	return envy.Errorf(envy.ENotFound, "scope %s not found", path)
 }
 
 // ListScopes returns the scopes the caller can see, in path order.
-func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope], error) {
+func (s *Service) ListScopes(ctx context.Context, q envy.ScopeListQuery) (envy.Page[envy.Scope], error) {
 	t := CallerFrom(ctx).Token
 	limit, err := limitOf("query.limit", q.Limit)
 	if err != nil {
-		return Page[Scope]{}, err
+		return envy.Page[envy.Scope]{}, err
 	}
-	if len(q.Prefix) > MaxScopePath {
-		return Page[Scope]{}, Invalid(Field("query.prefix", "too_long", "prefix is longer than %d characters", MaxScopePath))
+	if len(q.Prefix) > envy.MaxScopePath {
+		return envy.Page[envy.Scope]{}, envy.Invalid(envy.Field("query.prefix", "too_long", "prefix is longer than %d characters", envy.MaxScopePath))
 	}
-	allow := func(p string) bool { return visible(t, p) }
-	page, err := fetchPage(limit, func(n int) ([]Scope, error) {
+	allow := func(p string) bool { return envy.Visible(t, p) }
+	page, err := fetchPage(limit, func(n int) ([]envy.Scope, error) {
 		// Only the ranges the token's grants can match are read, in path
 		// order, so a token that sees few scopes costs few rows.
-		var out []Scope
+		var out []envy.Scope
 		for _, p := range visiblePrefixes(t, q.Prefix) {
 			if len(out) == n {
 				break
@@ -53,14 +42,14 @@ func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope]
 			if q.Cursor >= p && !strings.HasPrefix(q.Cursor, p) {
 				continue // the whole range lies before the cursor
 			}
-			got, err := s.store.ListScopes(ctx, ScopeQuery{Prefix: p, After: q.Cursor, Limit: n - len(out), Allow: allow})
+			got, err := s.store.ListScopes(ctx, envy.ScopeQuery{Prefix: p, After: q.Cursor, Limit: n - len(out), Allow: allow})
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, got...)
 		}
 		return out, nil
-	}, func(sc Scope) string { return sc.Path })
+	}, func(sc envy.Scope) string { return sc.Path })
 	for i := range page.Items {
 		page.Items[i] = hideInherits(t, page.Items[i])
 	}
@@ -72,7 +61,7 @@ func (s *Service) ListScopes(ctx context.Context, q ScopeListQuery) (Page[Scope]
 // before the first wildcard. They are sorted and none is a prefix of
 // another, so their ranges follow each other in path order. A grant that
 // starts with a wildcard gives prefix itself: the whole range.
-func visiblePrefixes(t *Token, prefix string) []string {
+func visiblePrefixes(t *envy.Token, prefix string) []string {
 	if t == nil {
 		return nil
 	}
@@ -105,22 +94,18 @@ func visiblePrefixes(t *Token, prefix string) []string {
 	return kept
 }
 
-// HiddenScope stands in an inherits list for a scope the caller may not
-// read: a scope a caller can't read is named in no reply and no error.
-const HiddenScope = "(hidden)"
-
 // hideInherits returns sc with each inherited scope that t may not read
 // shown as HiddenScope.
-func hideInherits(t *Token, sc Scope) Scope {
+func hideInherits(t *envy.Token, sc envy.Scope) envy.Scope {
 	var shown []string // a copy: sc.Inherits may be shared with a cache
 	for i, p := range sc.Inherits {
-		if can(t, ActRead, p) {
+		if envy.Can(t, envy.ActRead, p) {
 			continue
 		}
 		if shown == nil {
 			shown = slices.Clone(sc.Inherits)
 		}
-		shown[i] = HiddenScope
+		shown[i] = envy.HiddenScope
 	}
 	if shown != nil {
 		sc.Inherits = shown
@@ -129,25 +114,25 @@ func hideInherits(t *Token, sc Scope) Scope {
 }
 
 // GetScope returns a scope with its var count.
-func (s *Service) GetScope(ctx context.Context, path string) (Scope, error) {
+func (s *Service) GetScope(ctx context.Context, path string) (envy.Scope, error) {
 	if err := validPath(path); err != nil {
-		return Scope{}, err
+		return envy.Scope{}, err
 	}
-	if err := s.authorize(ctx, ActRead, path, "scope.get"); err != nil {
-		return Scope{}, err
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditScopeGet); err != nil {
+		return envy.Scope{}, err
 	}
 	sc, err := s.store.GetScope(ctx, path)
 	return hideInherits(CallerFrom(ctx).Token, sc), err
 }
 
 // PutScope creates or updates a scope's description and inherits.
-func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Cond) (Scope, WriteInfo, error) {
+func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput, c envy.Cond) (envy.Scope, envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
-		return Scope{}, WriteInfo{}, err
+		return envy.Scope{}, envy.WriteInfo{}, err
 	}
-	var fields []FieldError
+	var fields []envy.FieldError
 	if in.Description != nil {
-		if f := ValidateDescription("body.description", *in.Description); f != nil {
+		if f := envy.ValidateDescription("body.description", *in.Description); f != nil {
 			fields = append(fields, *f)
 		}
 	}
@@ -157,33 +142,33 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 		for i, p := range *in.Inherits {
 			loc := fmt.Sprintf("body.inherits[%d]", i)
 			switch {
-			case p == HiddenScope:
+			case p == envy.HiddenScope:
 				continue // keeps a scope the caller can't read: see keepHidden
-			case ValidateScopePath(loc, p) != nil:
-				fields = append(fields, *ValidateScopePath(loc, p))
+			case envy.ValidateScopePath(loc, p) != nil:
+				fields = append(fields, *envy.ValidateScopePath(loc, p))
 			case p == path:
-				fields = append(fields, Field(loc, "cycle", "a scope can't inherit itself"))
+				fields = append(fields, envy.Field(loc, "cycle", "a scope can't inherit itself"))
 			case seen[p]:
-				fields = append(fields, Field(loc, "duplicate", "scope %s is listed twice", p))
-			case !can(t, ActRead, p):
-				fields = append(fields, Field(loc, "not_found", "scope %s does not exist", p))
+				fields = append(fields, envy.Field(loc, "duplicate", "scope %s is listed twice", p))
+			case !envy.Can(t, envy.ActRead, p):
+				fields = append(fields, envy.Field(loc, "not_found", "scope %s does not exist", p))
 			}
 			seen[p] = true
 		}
-		if len(*in.Inherits) > MaxInheritDepth {
-			fields = append(fields, Field("body.inherits", "too_many", "a scope inherits at most %d scopes", MaxInheritDepth))
+		if len(*in.Inherits) > envy.MaxInheritDepth {
+			fields = append(fields, envy.Field("body.inherits", "too_many", "a scope inherits at most %d scopes", envy.MaxInheritDepth))
 		}
 	}
 	if len(fields) > 0 {
-		return Scope{}, WriteInfo{}, Invalid(fields...)
+		return envy.Scope{}, envy.WriteInfo{}, envy.Invalid(fields...)
 	}
-	if err := s.authorize(ctx, ActWrite, path, "scope.put"); err != nil {
-		return Scope{}, WriteInfo{}, err
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopePut); err != nil {
+		return envy.Scope{}, envy.WriteInfo{}, err
 	}
-	e := s.entry(ctx, "scope.put", path, nil, 200)
-	sc, created, err := s.store.PutScope(ctx, ScopeWrite{
-		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []AuditEntry{e},
-		Plan: func(cur *Scope, lookup func(string) (Scope, error)) (string, []string, error) {
+	e := s.entry(ctx, envy.AuditScopePut, path, nil, envy.OutcomeOK)
+	sc, created, err := s.store.PutScope(ctx, envy.ScopeWrite{
+		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []envy.AuditEntry{e},
+		Plan: func(cur *envy.Scope, lookup func(string) (envy.Scope, error)) (string, []string, error) {
 			desc, inherits := "", []string{}
 			if cur != nil {
 				desc, inherits = cur.Description, cur.Inherits
@@ -209,10 +194,10 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 		},
 	})
 	if err != nil {
-		return Scope{}, WriteInfo{}, err
+		return envy.Scope{}, envy.WriteInfo{}, err
 	}
 	// Watchers hear of it through the store's notice (follow.go).
-	info := WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
+	info := envy.WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
 	info.Synced = s.synced(ctx, path, sc.Revision)
 	return hideInherits(t, sc), info, nil
 }
@@ -222,18 +207,18 @@ func (s *Service) PutScope(ctx context.Context, path string, in ScopeInput, c Co
 // inherits with the scopes it may not read shown as HiddenScope, and
 // sending them back keeps those, in the order it puts them; leaving one
 // out removes it.
-func keepHidden(t *Token, cur, in []string) ([]string, error) {
+func keepHidden(t *envy.Token, cur, in []string) ([]string, error) {
 	var hidden []string
 	for _, p := range cur {
-		if !can(t, ActRead, p) {
+		if !envy.Can(t, envy.ActRead, p) {
 			hidden = append(hidden, p)
 		}
 	}
 	out := make([]string, 0, len(in))
 	for i, p := range in {
-		if p == HiddenScope {
+		if p == envy.HiddenScope {
 			if len(hidden) == 0 {
-				return nil, Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "the scope inherits no more hidden scopes to keep"))
+				return nil, envy.Invalid(envy.Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "the scope inherits no more hidden scopes to keep"))
 			}
 			p, hidden = hidden[0], hidden[1:]
 		}
@@ -244,11 +229,11 @@ func keepHidden(t *Token, cur, in []string) ([]string, error) {
 
 // checkInherits refuses inherits that don't exist, form a cycle through
 // path, or make a chain deeper than MaxInheritDepth.
-func checkInherits(path string, inherits []string, lookup func(string) (Scope, error)) error {
+func checkInherits(path string, inherits []string, lookup func(string) (envy.Scope, error)) error {
 	var depth func(p string, seen []string) (int, error)
 	depth = func(p string, seen []string) (int, error) {
-		if len(seen) > MaxInheritDepth {
-			return 0, Invalid(Field("body.inherits", "too_deep", "the inherits chain is deeper than %d", MaxInheritDepth))
+		if len(seen) > envy.MaxInheritDepth {
+			return 0, envy.Invalid(envy.Field("body.inherits", "too_deep", "the inherits chain is deeper than %d", envy.MaxInheritDepth))
 		}
 		sc, err := lookup(p)
 		if err != nil {
@@ -258,7 +243,7 @@ func checkInherits(path string, inherits []string, lookup func(string) (Scope, e
 		for _, q := range sc.Inherits {
 			if q == path {
 				// Not naming p: it may be a scope the caller can't read.
-				return 0, Invalid(Field("body.inherits", "cycle", "the inherits chain leads back to %s: that makes a cycle", path))
+				return 0, envy.Invalid(envy.Field("body.inherits", "cycle", "the inherits chain leads back to %s: that makes a cycle", path))
 			}
 			d, err := depth(q, append(seen, q))
 			if err != nil {
@@ -272,14 +257,14 @@ func checkInherits(path string, inherits []string, lookup func(string) (Scope, e
 	}
 	for i, p := range inherits {
 		d, err := depth(p, []string{path, p})
-		if ErrorCode(err) == ENotFound {
-			return Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "scope %s does not exist", p))
+		if envy.ErrorCode(err) == envy.ENotFound {
+			return envy.Invalid(envy.Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "scope %s does not exist", p))
 		}
 		if err != nil {
 			return err
 		}
-		if d+1 > MaxInheritDepth {
-			return Invalid(Field(fmt.Sprintf("body.inherits[%d]", i), "too_deep", "the inherits chain is deeper than %d", MaxInheritDepth))
+		if d+1 > envy.MaxInheritDepth {
+			return envy.Invalid(envy.Field(fmt.Sprintf("body.inherits[%d]", i), "too_deep", "the inherits chain is deeper than %d", envy.MaxInheritDepth))
 		}
 	}
 	return nil
@@ -287,23 +272,23 @@ func checkInherits(path string, inherits []string, lookup func(string) (Scope, e
 
 // DeleteScope deletes a scope and its vars; deleting an absent scope
 // succeeds. EConflict while another scope inherits it.
-func (s *Service) DeleteScope(ctx context.Context, path string, c Cond) (WriteInfo, error) {
+func (s *Service) DeleteScope(ctx context.Context, path string, c envy.Cond) (envy.WriteInfo, error) {
 	if err := validPath(path); err != nil {
-		return WriteInfo{}, err
+		return envy.WriteInfo{}, err
 	}
-	if err := s.authorize(ctx, ActWrite, path, "scope.delete"); err != nil {
-		return WriteInfo{}, err
+	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopeDelete); err != nil {
+		return envy.WriteInfo{}, err
 	}
-	e := s.entry(ctx, "scope.delete", path, nil, 204)
-	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []AuditEntry{e})
-	if ErrorCode(err) == EConflict {
+	e := s.entry(ctx, envy.AuditScopeDelete, path, nil, envy.OutcomeDeleted)
+	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []envy.AuditEntry{e})
+	if envy.ErrorCode(err) == envy.EConflict {
 		// The store names the inheriting scope, which the caller may not
 		// be allowed to read.
-		return WriteInfo{}, Errorf(EConflict, "scope %s is inherited by another scope: remove it from that scope's inherits first", path)
+		return envy.WriteInfo{}, envy.Errorf(envy.EConflict, "scope %s is inherited by another scope: remove it from that scope's inherits first", path)
 	}
 	if err != nil {
-		return WriteInfo{}, err
+		return envy.WriteInfo{}, err
 	}
 	// Caches and watchers hear of it through the store's notice.
-	return WriteInfo{Scope: path, Revision: rev, Synced: true}, nil
+	return envy.WriteInfo{Scope: path, Revision: rev, Synced: true}, nil
 }

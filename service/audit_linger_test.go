@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -48,14 +49,14 @@ func (s *gatedStore) setGate(g chan struct{}) {
 // one had, plus those that were queued when it began.)
 func TestAuditLoopLingersForTheLastBatchsCallers(t *testing.T) {
 	store := &gatedStore{entered: make(chan struct{}, 100), sizes: make(chan int, 100)}
-	svc, ctx := newServiceOver(t, envy.Options{}, func(db *sqlite.Store) envy.Store { store.Store = db; return store })
+	svc, ctx := newServiceOver(t, service.Options{}, func(db *sqlite.Store) envy.Store { store.Store = db; return store })
 	// Long enough for any machine; the loop stops early once the reveals
 	// it waits for are in.
 	svc.SetAuditLinger(5*time.Second, 5*time.Second)
 	setVar(t, svc, ctx, "app", "A", "1")
 	reveal := func(wg *sync.WaitGroup, i int) {
 		defer wg.Done()
-		c := envy.WithCaller(ctx, &envy.Caller{Token: envy.CallerFrom(ctx).Token, RequestID: fmt.Sprint("req-", i)})
+		c := service.WithCaller(ctx, &service.Caller{Token: service.CallerFrom(ctx).Token, RequestID: fmt.Sprint("req-", i)})
 		if _, err := svc.Env(c, "app"); err != nil {
 			t.Error(err)
 		}

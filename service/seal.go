@@ -1,28 +1,22 @@
-package envy
+package service
 
-func (s *Service) seal(scope, name string, version int64, v Sensitive) ([]byte, error) {
-	b, err := s.keys.Seal([]byte(v.Reveal()), AD(scope, name, version))
+import "github.com/envy-dev/envy"
+
+func (s *Service) seal(scope, name string, version int64, v envy.Sensitive) ([]byte, error) {
+	b, err := s.keys.Seal([]byte(v.Reveal()), envy.AD(scope, name, version))
 	if err != nil {
-		return nil, Errorf(EInternal, "cannot seal %s/%s", scope, name)
+		return nil, envy.Errorf(envy.EInternal, "cannot seal %s/%s", scope, name)
 	}
 	return b, nil
 }
 
-func (s *Service) open(scope string, name string, version int64, sealed []byte) (Sensitive, error) {
-	b, err := s.keys.Open(sealed, AD(scope, name, version))
+func (s *Service) open(scope string, name string, version int64, sealed []byte) (envy.Sensitive, error) {
+	b, err := s.keys.Open(sealed, envy.AD(scope, name, version))
 	if err != nil {
 		s.log.Error("cannot open a value", "scope", scope, "name", name, "version", version, "err", err)
-		return Sensitive{}, Errorf(EInternal, "cannot open the value of %s in scope %s (version %d)", name, scope, version)
+		return envy.Sensitive{}, envy.Errorf(envy.EInternal, "cannot open the value of %s in scope %s (version %d)", name, scope, version)
 	}
-	return NewSensitive(string(b)), nil
-}
-
-// AppendOpener is a Keyring that can open a value into the caller's
-// buffer (crypto.Keyring can), so that a read of many values needs one
-// buffer rather than one allocation per value.
-type AppendOpener interface {
-	// OpenAppend appends the plaintext of sealed to dst, as Open opens it.
-	OpenAppend(dst, sealed, ad []byte) ([]byte, error)
+	return envy.NewSensitive(string(b)), nil
 }
 
 // openMany opens n values, value i being at(i), with a few allocations in
@@ -30,9 +24,9 @@ type AppendOpener interface {
 // reused buffer, the plaintexts are appended to one arena that becomes one
 // string, and each Sensitive points into one slice of strings. The values
 // share that string, so they are for a reply, not for keeping.
-func (s *Service) openMany(n int, at func(i int) (scope, name string, version int64, sealed []byte)) ([]Sensitive, error) {
-	out := make([]Sensitive, n)
-	ao, ok := s.keys.(AppendOpener)
+func (s *Service) openMany(n int, at func(i int) (scope, name string, version int64, sealed []byte)) ([]envy.Sensitive, error) {
+	out := make([]envy.Sensitive, n)
+	ao, ok := s.keys.(envy.AppendOpener)
 	if !ok {
 		for i := range out {
 			scope, name, version, sealed := at(i)
@@ -54,12 +48,12 @@ func (s *Service) openMany(n int, at func(i int) (scope, name string, version in
 	var ad []byte
 	for i := 0; i < n; i++ {
 		scope, name, version, sealed := at(i)
-		ad = AppendAD(ad[:0], scope, name, version)
+		ad = envy.AppendAD(ad[:0], scope, name, version)
 		var err error
 		if arena, err = ao.OpenAppend(arena, sealed, ad); err != nil {
 			clear(arena[:cap(arena)])
 			s.log.Error("cannot open a value", "scope", scope, "name", name, "version", version, "err", err)
-			return nil, Errorf(EInternal, "cannot open the value of %s in scope %s (version %d)", name, scope, version)
+			return nil, envy.Errorf(envy.EInternal, "cannot open the value of %s in scope %s (version %d)", name, scope, version)
 		}
 		ends[i] = len(arena)
 	}
@@ -70,7 +64,7 @@ func (s *Service) openMany(n int, at func(i int) (scope, name string, version in
 	for i := range strs {
 		strs[i] = all[start:ends[i]]
 		start = ends[i]
-		out[i] = Sensitive{p: &strs[i]}
 	}
+	envy.WrapSensitive(out, strs)
 	return out, nil
 }

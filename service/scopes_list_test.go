@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
@@ -47,7 +48,7 @@ func TestListingScopesReadsOnlyWhatTheTokenMaySee(t *testing.T) {
 		t.Fatal(err)
 	}
 	counter := &scanCounter{Store: store}
-	svc := envy.NewService(counter, keys, envy.Options{})
+	svc := service.New(counter, keys, service.Options{})
 	defer svc.Close()
 
 	var paths []string
@@ -76,7 +77,7 @@ func TestListingScopesReadsOnlyWhatTheTokenMaySee(t *testing.T) {
 	tok := &envy.Token{ID: "t", Name: "t", Permissions: []envy.Grant{
 		{Scopes: "acme/**", Actions: read}, {Scopes: "team/*/prod", Actions: read}, {Scopes: "zeta/prod", Actions: read},
 	}}
-	as := envy.WithCaller(ctx, &envy.Caller{Token: tok})
+	as := service.WithCaller(ctx, &service.Caller{Token: tok})
 	for _, tt := range []struct {
 		prefix string
 		want   []string

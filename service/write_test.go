@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"
@@ -11,18 +11,19 @@ import (
 	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 )
 
 // newService returns a service over store with an admin caller's context.
-func newService(t *testing.T, store envy.Store) (*envy.Service, context.Context) {
+func newService(t *testing.T, store envy.Store) (*service.Service, context.Context) {
 	t.Helper()
 	return newServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"))
 }
 
 // newServiceKeyed is newService with the master key in keyFile (made when
 // missing), which servers sharing a database share.
-func newServiceKeyed(t *testing.T, store envy.Store, keyFile string) (*envy.Service, context.Context) {
+func newServiceKeyed(t *testing.T, store envy.Store, keyFile string) (*service.Service, context.Context) {
 	t.Helper()
 	mk, _, err := crypto.OpenMasterKeyFile(keyFile)
 	if err != nil {
@@ -33,10 +34,10 @@ func newServiceKeyed(t *testing.T, store envy.Store, keyFile string) (*envy.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := envy.NewService(store, keys, envy.Options{})
+	svc := service.New(store, keys, service.Options{})
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
-	return svc, envy.WithCaller(context.Background(), &envy.Caller{Token: admin})
+	return svc, service.WithCaller(context.Background(), &service.Caller{Token: admin})
 }
 
 // TestManyWritersToOneScopeLoseNothing: writers to one hot scope plan from

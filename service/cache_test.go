@@ -1,8 +1,10 @@
-package envy
+package service
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/envy-dev/envy"
 )
 
 func TestLRUStaysUnderItsBound(t *testing.T) {
@@ -90,7 +92,7 @@ func TestCachesInvalidate(t *testing.T) {
 	}
 
 	tokens := tokenCache{newLRU[string, cachedToken](1 << 20)}
-	tok := &Token{ID: "a"}
+	tok := &envy.Token{ID: "a"}
 	tokens.put(tokens.generation(), "hash-a", cachedToken{tok: tok}, tokenSize(tok))
 	tokens.invalidateAll()
 	if st := tokens.stats("tokens"); st.Entries != 0 {

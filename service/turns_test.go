@@ -1,4 +1,4 @@
-package envy_test
+package service_test
 
 import (
 	"context"

@@ -1,6 +1,10 @@
-package envy
+package service
 
-import "context"
+import (
+	"context"
+
+	"github.com/envy-dev/envy"
+)
 
 // scopeCache keeps scopes with their sealed vars, by path, for a store
 // shared with other servers that offers checks (Checker): PostgreSQL.
@@ -14,7 +18,7 @@ import "context"
 //
 // Entries are the store's immutable snapshots, shared with whoever read
 // them.
-type scopeCache struct{ *lru[string, *ScopeVars] }
+type scopeCache struct{ *lru[string, *envy.ScopeVars] }
 
 // maxCachedTree bounds the scopes of a tree assembled from the cache; a
 // larger one is read from the store.
@@ -22,12 +26,12 @@ const maxCachedTree = 256
 
 // tree returns the scope at path and every scope it inherits when all are
 // cached, with their paths and revisions to check.
-func (c scopeCache) tree(path string) (tree map[string]*ScopeVars, paths []string, revs []int64, ok bool) {
+func (c scopeCache) tree(path string) (tree map[string]*envy.ScopeVars, paths []string, revs []int64, ok bool) {
 	sv, ok := c.peek(path)
 	if !ok {
 		return nil, nil, nil, false
 	}
-	tree = map[string]*ScopeVars{path: sv}
+	tree = map[string]*envy.ScopeVars{path: sv}
 	paths, revs = []string{path}, []int64{sv.Scope.Revision}
 	for i := 0; i < len(paths); i++ {
 		for _, p := range tree[paths[i]].Scope.Inherits {
@@ -48,14 +52,14 @@ func (c scopeCache) tree(path string) (tree map[string]*ScopeVars, paths []strin
 // invalidate forgets path when it is cached at a revision older than rev:
 // a notice of a change this server may already have read.
 func (c scopeCache) invalidate(path string, rev int64) {
-	c.removeWhen(path, func(sv *ScopeVars) bool { return sv.Scope.Revision < rev })
+	c.removeWhen(path, func(sv *envy.ScopeVars) bool { return sv.Scope.Revision < rev })
 }
 
 // checkedTree is the cached tree of a request's scope as checked by
 // authentication: nil tree when the check found it changed.
 type checkedTree struct {
 	path string
-	tree map[string]*ScopeVars
+	tree map[string]*envy.ScopeVars
 }
 
 // scopeTree returns the scope at path and every scope it inherits, as
@@ -68,7 +72,7 @@ type checkedTree struct {
 // scope's inherits, the tree's shape, change only with a new revision of
 // the scope. The request's first read of its own scope may use the check
 // that authentication made with the token (AuthenticateFor).
-func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*ScopeVars, error) {
+func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
 	if s.checker == nil {
 		return s.store.ScopeTree(ctx, path)
 	}
@@ -99,7 +103,7 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*Scope
 		}
 	}
 	tree, err := s.store.ScopeTree(ctx, path)
-	if ErrorCode(err) == ENotFound {
+	if envy.ErrorCode(err) == envy.ENotFound {
 		s.scopes.remove(path) // deleted: its snapshot would only be checked again
 	}
 	if err != nil {
@@ -112,19 +116,4 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*Scope
 		s.scopes.put(s.scopes.generation(), p, sv, sv.Size())
 	}
 	return tree, nil
-}
-
-// Size estimates the bytes a snapshot keeps alive, for the bounds of the
-// caches that keep snapshots.
-func (sv *ScopeVars) Size() int {
-	const perVar = 200 // the StoredVar itself and the slice's share
-	n := 300 + len(sv.Scope.Path) + len(sv.Scope.Description)
-	for _, p := range sv.Scope.Inherits {
-		n += 16 + len(p)
-	}
-	for i := range sv.Vars {
-		v := &sv.Vars[i]
-		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
-	}
-	return n
 }

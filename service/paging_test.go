@@ -1,4 +1,4 @@
-package envy
+package service
 
 import (
 	"errors"

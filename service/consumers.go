@@ -1,0 +1,129 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/envy-dev/envy"
+)
+
+// ReportConsumer records which revision a running workload runs.
+func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.ConsumerInput) (bool, error) {
+	if err := validPath(path); err != nil {
+		return false, err
+	}
+	var fields []envy.FieldError
+	if !envy.ValidSegment(id) {
+		fields = append(fields, envy.Field("path.id", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
+	if in.Revision < 0 {
+		fields = append(fields, envy.Field("body.revision", "out_of_range", "revision must not be negative"))
+	}
+	if len(in.Hostname) > 255 || !envy.Printable(in.Hostname) {
+		fields = append(fields, envy.Field("body.hostname", "invalid_hostname", "hostname must be at most 255 printable characters"))
+	}
+	if in.PID < 0 {
+		fields = append(fields, envy.Field("body.pid", "out_of_range", "pid must not be negative"))
+	}
+	if len(fields) > 0 {
+		return false, envy.Invalid(fields...)
+	}
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditConsumerReport); err != nil {
+		return false, err
+	}
+	tree, err := s.scopeTree(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	if rev := treeRevision(tree); in.Revision > rev {
+		// A consumer can't run a revision that does not exist yet; taking
+		// one on trust would mark every write unsynced.
+		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
+	}
+	now := s.now()
+	s.noConsumers.remove(path)
+	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
+		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
+	s.noConsumers.remove(path) // also after, in case a write's check ran in between
+	if envy.ErrorCode(err) == envy.EConflict {
+		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
+			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
+	}
+	return created, err
+}
+
+// StatusPage is Status with one page of its consumers; Synced still
+// covers them all.
+func (s *Service) StatusPage(ctx context.Context, path string, q envy.StatusQuery) (envy.Status, string, error) {
+	limit, err := limitOf("query.limit", q.Limit)
+	if err != nil {
+		return envy.Status{}, "", err
+	}
+	st, err := s.Status(ctx, path)
+	if err != nil {
+		return envy.Status{}, "", err
+	}
+	// Consumers are sorted by id and at most MaxConsumers: paging them in
+	// memory costs less than a second query.
+	cs := st.Consumers
+	if q.Cursor != "" {
+		i, _ := slices.BinarySearchFunc(cs, q.Cursor, func(c envy.ConsumerView, id string) int { return strings.Compare(c.ID, id) })
+		for i < len(cs) && cs[i].ID <= q.Cursor {
+			i++
+		}
+		cs = cs[i:]
+	}
+	page, _ := fetchPage(limit, func(int) ([]envy.ConsumerView, error) { return cs, nil }, func(c envy.ConsumerView) string { return c.ID })
+	st.Consumers = page.Items
+	return st, page.NextCursor, nil
+}
+
+// Status tells whether every live consumer of path runs the current
+// revision of its resolved env.
+func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) {
+	if err := s.readAuth(ctx, path, envy.AuditStatus, nil, false); err != nil {
+		return envy.Status{}, err
+	}
+	tree, err := s.scopeTree(ctx, path)
+	if err != nil {
+		return envy.Status{}, err
+	}
+	rev := treeRevision(tree)
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return envy.Status{}, err
+	}
+	st := envy.Status{Scope: path, Revision: rev, Synced: true, Consumers: make([]envy.ConsumerView, 0, len(cs))}
+	for _, c := range cs {
+		behind := c.Revision < rev
+		st.Synced = st.Synced && !behind
+		st.Consumers = append(st.Consumers, envy.ConsumerView{Consumer: c, Behind: behind})
+	}
+	return st, nil
+}
+
+// synced reports whether every live consumer of path runs rev or newer.
+// A scope found without consumers is remembered until a consumer notice
+// says one reported, so that writes to scopes nobody consumes cost no
+// extra read; not on a shared store, where that notice comes a moment
+// after the report.
+func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+	if _, none := s.noConsumers.get(path, nil); none && !s.shared {
+		return true
+	}
+	gen := s.noConsumers.generation()
+	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	if err != nil {
+		return false
+	}
+	if len(cs) == 0 && !s.shared { // another server's consumer must count at once
+		s.noConsumers.put(gen, path, struct{}{}, 64+len(path))
+	}
+	for _, c := range cs {
+		if c.Revision < rev {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,335 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// maxTokenLife bounds a token's expiry: times far beyond it overflow
+// nanosecond clocks and come back as already past.
+const maxTokenLife = 100 * 365 * 24 * time.Hour
+
+// tokenCache keeps found tokens by the SHA-256 of their plaintext, each
+// for tokenCacheTTL. Only tokens that exist are kept, so unknown hashes
+// can't fill it.
+type tokenCache struct{ *lru[string, cachedToken] }
+
+// invalidateAll forgets every token: token notices are by id, the cache
+// by hash, and token changes are rare.
+func (c tokenCache) invalidateAll() { c.clear() }
+
+type cachedToken struct {
+	tok     *envy.Token
+	fetched time.Time
+}
+
+// tokenSize estimates the bytes a cached token holds, its key included.
+func tokenSize(t *envy.Token) int {
+	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID)
+	for _, g := range t.Permissions {
+		n += 64 + len(g.Scopes)
+		for _, a := range g.Actions {
+			n += 16 + len(a)
+		}
+	}
+	return n
+}
+
+// tokenCacheTTL bounds how long a cached token is trusted. Token notices
+// clear the cache at once. On a shared store a notice comes a moment
+// after the commit, so there a cached token is checked against the store
+// on every use instead (Checker.Check), and on a shared store without
+// checks the cache is not used at all.
+const tokenCacheTTL = 2 * time.Second
+
+// Authenticate returns the token whose plaintext is given; EUnauthenticated
+// when it is malformed, unknown, expired or revoked.
+func (s *Service) Authenticate(ctx context.Context, plaintext string) (*envy.Token, error) {
+	return s.AuthenticateFor(ctx, plaintext, "")
+}
+
+// AuthenticateFor is Authenticate for a request about scope (its path, or
+// "" for none). On a shared store where a cached token is checked on each
+// use, the same check covers the cached tree of scope, and the request's
+// first read of that tree (for the caller in ctx) uses it: one round trip
+// for both. The check is made after the request began, so the tree is as
+// fresh as a read of its own.
+func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
+	if !envy.ValidTokenFormat(plaintext) {
+		return nil, envy.Errorf(envy.EUnauthenticated, "missing or malformed token")
+	}
+	sum := sha256.Sum256([]byte(plaintext))
+	key := string(sum[:])
+	now := s.now()
+	tok, err := s.cachedToken(ctx, key, now, scope)
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		gen := s.tokens.generation()
+		t, err := s.store.TokenByHash(ctx, sum[:])
+		if envy.ErrorCode(err) == envy.ENotFound {
+			return nil, envy.Errorf(envy.EUnauthenticated, "unknown token")
+		}
+		if err != nil {
+			return nil, err
+		}
+		tok = &t
+		if !s.shared || s.checker != nil { // another server's revocation must count at once
+			s.tokens.put(gen, key, cachedToken{tok: tok, fetched: now}, tokenSize(tok))
+		}
+	}
+	if tok.RevokedAt != nil {
+		return nil, envy.Errorf(envy.EUnauthenticated, "token revoked")
+	}
+	if tok.ExpiresAt != nil && !now.Before(*tok.ExpiresAt) {
+		return nil, envy.Errorf(envy.EUnauthenticated, "token expired")
+	}
+	return tok, nil
+}
+
+// cachedToken returns the cached token of hash key when it may be used
+// as it is, nil when it must be read from the store. On a shared store
+// with checks, the store confirms first that the token is still live (its
+// revocation through another server counts at once), and in the same
+// check whether the cached tree of scope is current, which it leaves for
+// the request's first read of it.
+func (s *Service) cachedToken(ctx context.Context, key string, now time.Time, scope string) (*envy.Token, error) {
+	if s.checker == nil {
+		c, _ := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
+		return c.tok, nil // nil when not cached
+	}
+	c, ok := s.tokens.peek(key)
+	if !ok {
+		s.tokens.count(false)
+		return nil, nil
+	}
+	var (
+		tree  map[string]*envy.ScopeVars
+		paths []string
+		revs  []int64
+	)
+	if scope != "" {
+		tree, paths, revs, _ = s.scopes.tree(scope)
+	}
+	current, live, err := s.checker.Check(ctx, paths, revs, c.tok.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens.count(live)
+	if !live { // read it again: the store says why it is refused
+		s.tokens.remove(key)
+		return nil, nil
+	}
+	if caller, ok := ctx.Value(callerKey{}).(*Caller); ok && tree != nil {
+		if !current {
+			tree = nil
+		}
+		caller.checked.Store(&checkedTree{path: scope, tree: tree})
+	}
+	return c.tok, nil
+}
+
+// Bootstrap creates the first admin token when no token exists. An empty
+// value makes a random one. It returns the plaintext and whether it
+// created the token.
+func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, error) {
+	if value == "" {
+		value = envy.NewTokenValue()
+	} else if !envy.ValidTokenFormat(value) {
+		return "", false, envy.Invalid(envy.Field("ENVY_BOOTSTRAP_TOKEN", "invalid_token", "must be envy_ followed by at least 43 base62 characters"))
+	}
+	t := envy.Token{
+		ID: newID(), Name: "admin", Owner: "admin", Hash: envy.HashToken(value),
+		Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}},
+		CreatedAt:   s.now(), CreatedBy: "bootstrap",
+	}
+	e := envy.AuditEntry{At: t.CreatedAt, Actor: "bootstrap", Action: envy.AuditTokenCreate, Names: []string{t.Name}, Status: envy.OutcomeCreated}
+	created, err := s.store.CreateToken(ctx, t, true, []envy.AuditEntry{e})
+	if err != nil || !created {
+		return "", false, err
+	}
+	return value, true, nil
+}
+
+// CreateToken creates a token and returns it with its plaintext, shown
+// this once. A token can't grant more than its creator holds, and only a
+// holder of admin may create tokens.
+func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Token, string, error) {
+	creator := CallerFrom(ctx).Token
+	var fields []envy.FieldError
+	if in.Name == "" || len(in.Name) > 100 || !envy.Printable(in.Name) {
+		fields = append(fields, envy.Field("body.name", "invalid_name", "name must be 1 to 100 printable characters"))
+	}
+	if in.Owner == "" {
+		in.Owner = in.Name
+	} else if len(in.Owner) > 100 || !envy.Printable(in.Owner) {
+		fields = append(fields, envy.Field("body.owner", "invalid_owner", "owner must be 1 to 100 printable characters"))
+	}
+	if len(in.Permissions) == 0 {
+		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
+	}
+	for i, g := range in.Permissions {
+		loc := fmt.Sprintf("body.permissions[%d]", i)
+		if f := envy.ValidateGlob(loc+".scopes", g.Scopes); f != nil {
+			fields = append(fields, *f)
+		}
+		if len(g.Actions) == 0 {
+			fields = append(fields, envy.Field(loc+".actions", "missing", "at least one action is required"))
+		}
+		for j, a := range g.Actions {
+			if !envy.ValidAction(a) {
+				fields = append(fields, envy.Field(fmt.Sprintf("%s.actions[%d]", loc, j), "invalid_action", "action must be read, write, reveal or admin"))
+			}
+		}
+	}
+	now := s.now()
+	var expires *time.Time
+	switch {
+	case in.ExpiresAt != nil && in.ExpiresIn != "":
+		fields = append(fields, envy.Field("body.expires_in", "exclusive", "give expires_at or expires_in, not both"))
+	case in.ExpiresAt != nil:
+		switch {
+		case !in.ExpiresAt.After(now):
+			fields = append(fields, envy.Field("body.expires_at", "in_past", "expires_at must be in the future"))
+		case in.ExpiresAt.After(now.Add(maxTokenLife)):
+			fields = append(fields, envy.Field("body.expires_at", "too_far", "expires_at must be at most 100 years from now"))
+		}
+		e := in.ExpiresAt.UTC()
+		expires = &e
+	case in.ExpiresIn != "":
+		d, err := time.ParseDuration(in.ExpiresIn)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "overflow"), err == nil && d > maxTokenLife:
+			fields = append(fields, envy.Field("body.expires_in", "too_far", "expires_in must be at most 100 years (876000h)"))
+		case err != nil || d <= 0:
+			fields = append(fields, envy.Field("body.expires_in", "invalid_duration", "expires_in must be a positive duration such as 30s or 12h"))
+		default:
+			e := now.Add(d)
+			expires = &e
+		}
+	}
+	if len(fields) > 0 {
+		return envy.Token{}, "", envy.Invalid(fields...)
+	}
+	if creator == nil {
+		return envy.Token{}, "", envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	adminSomewhere := false
+	for _, g := range creator.Permissions {
+		adminSomewhere = adminSomewhere || envy.GrantAllows(g, envy.ActAdmin)
+	}
+	if !adminSomewhere {
+		s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
+		return envy.Token{}, "", envy.Errorf(envy.EForbidden, "creating tokens needs the admin permission")
+	}
+	for i, g := range in.Permissions {
+		for _, a := range g.Actions {
+			if !envy.Holds(creator, g.Scopes, envy.ActAdmin) && !envy.Holds(creator, g.Scopes, a) {
+				s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
+				return envy.Token{}, "", &envy.Error{Code: envy.EForbidden, Message: "a token can't grant more than its creator holds",
+					Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, g.Scopes)}}
+			}
+		}
+	}
+	// A child never outlives its parent: asked for no expiry or a later
+	// one, it gets the parent's.
+	if creator.ExpiresAt != nil && (expires == nil || expires.After(*creator.ExpiresAt)) {
+		e := *creator.ExpiresAt
+		expires = &e
+	}
+	plain := envy.NewTokenValue()
+	t := envy.Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: envy.HashToken(plain), Permissions: in.Permissions,
+		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, ExpiresAt: expires}
+	e := s.entry(ctx, envy.AuditTokenCreate, "", []string{t.Name}, envy.OutcomeCreated)
+	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
+		if envy.ErrorCode(err) == envy.EConflict {
+			return envy.Token{}, "", &envy.Error{Code: envy.EConflict, Message: "owner " + t.Owner + " already has a token named " + t.Name,
+				Fields: []envy.FieldError{envy.Field("body.name", "taken", "token names are unique per owner")}}
+		}
+		return envy.Token{}, "", err
+	}
+	return t, plain, nil
+}
+
+// ListTokens lists tokens by id (global admin).
+func (s *Service) ListTokens(ctx context.Context, cursor string, limit int) (envy.Page[envy.Token], error) {
+	limit, err := limitOf("query.limit", limit)
+	if err != nil {
+		return envy.Page[envy.Token]{}, err
+	}
+	if err := s.requireGlobalAdmin(ctx, envy.AuditTokenList); err != nil {
+		return envy.Page[envy.Token]{}, err
+	}
+	return fetchPage(limit, func(n int) ([]envy.Token, error) {
+		return s.store.ListTokens(ctx, cursor, n)
+	}, func(t envy.Token) string { return t.ID })
+}
+
+// GetToken returns a token (global admin, the token itself, or the token
+// that minted it).
+func (s *Service) GetToken(ctx context.Context, id string) (envy.Token, error) {
+	id = strings.ToLower(id)
+	if t := CallerFrom(ctx).Token; t != nil && t.ID == id {
+		return *t, nil
+	}
+	return s.tokenFor(ctx, id, envy.AuditTokenGet)
+}
+
+// tokenFor returns token id when the caller is a global admin or minted
+// it; to anyone else it does not exist.
+func (s *Service) tokenFor(ctx context.Context, id string, action envy.AuditAction) (envy.Token, error) {
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return envy.Token{}, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if envy.IsGlobalAdmin(caller) {
+		return s.store.GetToken(ctx, id)
+	}
+	t, err := s.store.GetToken(ctx, id)
+	if err == nil && t.ParentID == caller.ID {
+		return t, nil
+	}
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return envy.Token{}, err
+	}
+	return envy.Token{}, s.requireGlobalAdmin(ctx, action)
+}
+
+// RevokeToken revokes a token and every token it minted, transitively, at
+// once (global admin, the token itself, or the token that minted it).
+func (s *Service) RevokeToken(ctx context.Context, id string) error {
+	id = strings.ToLower(id)
+	var t envy.Token
+	if self := CallerFrom(ctx).Token; self != nil && self.ID == id {
+		t = *self
+	} else {
+		var err error
+		if t, err = s.tokenFor(ctx, id, envy.AuditTokenRevoke); err != nil {
+			return err
+		}
+	}
+	e := s.entry(ctx, envy.AuditTokenRevoke, "", []string{t.Name}, envy.OutcomeDeleted)
+	if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e}); err != nil {
+		return err
+	}
+	// The tokens it minted are revoked too, and their hashes are not at
+	// hand: forget every cached token rather than serve one of them.
+	s.tokens.invalidateAll()
+	s.hub.revoke(ctx)
+	return nil
+}
+
+// Self returns the caller's token.
+func (s *Service) Self(ctx context.Context) (envy.Token, error) {
+	t := CallerFrom(ctx).Token
+	if t == nil {
+		return envy.Token{}, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	return *t, nil
+}

@@ -1,0 +1,183 @@
+package envy
+
+import "time"
+
+// The inputs and outputs of the use-cases (the methods of service.Service
+// that every API dialect calls): what callers build and what they read.
+// Like the types of envy.go they are plain data, with no behaviour of
+// their own.
+
+// Cond is a write precondition.
+type Cond struct {
+	IfRevision int64 // when > 0, EPrecondition unless the scope is at this revision
+}
+
+// VarInput sets a var; nil fields keep their value (a new var needs Value).
+type VarInput struct {
+	Value       *Sensitive
+	Secret      *bool
+	Description *string
+}
+
+// SetMode says what SetVar does with an existing or missing var.
+type SetMode int
+
+// The set modes.
+const (
+	Upsert     SetMode = iota // create or update
+	UpdateOnly                // ENotFound when the var does not exist
+	CreateOnly                // EConflict when the var exists
+)
+
+// SetOptions tune SetVar.
+type SetOptions struct {
+	Cond
+	Mode SetMode
+	// ScopeMustExist refuses with ENotFound instead of creating the scope.
+	ScopeMustExist bool
+}
+
+// WriteInfo is what every write reply carries.
+type WriteInfo struct {
+	Scope    string
+	Revision int64
+	Synced   bool // every live consumer of the scope runs Revision
+	Created  bool // SetVar created the var; PutScope created the scope
+}
+
+// VarView is a var as a read shows it: Value is nil when masked.
+type VarView struct {
+	ID          string
+	Scope       string
+	Name        string
+	Value       *Sensitive
+	MaskedValue *string // set for secrets
+	Secret      bool
+	Description string
+	Version     int64
+	Revision    int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	UpdatedBy   string
+}
+
+// VarList is a scope's own vars.
+type VarList struct {
+	Scope    string
+	Revision int64
+	Items    []VarView
+}
+
+// EnvVar is one var of a resolved env.
+type EnvVar struct {
+	Name   string
+	Value  Sensitive
+	Secret bool
+	From   string // the scope it comes from
+}
+
+// Env is a scope's resolved env, sorted by name.
+type Env struct {
+	Scope    string
+	Revision int64
+	Vars     []EnvVar
+}
+
+// ScopeInput updates a scope; nil fields keep their value.
+type ScopeInput struct {
+	Description *string
+	Inherits    *[]string
+}
+
+// ScopeListQuery selects scopes.
+type ScopeListQuery struct {
+	Prefix string
+	Cursor string
+	Limit  int // 1–1000, default 100
+}
+
+// HiddenScope stands in an inherits list for a scope the caller may not
+// read: a scope a caller can't read is named in no reply and no error.
+const HiddenScope = "(hidden)"
+
+// ChangeView is a history entry as reads show it.
+type ChangeView struct {
+	Revision    int64
+	Name        string
+	Op          Op
+	Version     int64
+	Actor       string
+	At          time.Time
+	Secret      bool
+	Value       *Sensitive // nil for deletes and masked secrets
+	MaskedValue *string
+}
+
+// HistoryQuery pages through a scope's history.
+type HistoryQuery struct {
+	Cursor string // a next cursor that History gave
+	Before int64  // without a cursor: only changes older than this revision
+	Limit  int
+	Reveal bool
+}
+
+// ConsumerInput is a consumer's report.
+type ConsumerInput struct {
+	Revision int64
+	Hostname string
+	PID      int
+}
+
+// ConsumerView is a live consumer in a status.
+type ConsumerView struct {
+	Consumer
+	Behind bool
+}
+
+// Status tells whether every live consumer runs the scope's revision.
+type Status struct {
+	Scope     string
+	Revision  int64
+	Synced    bool
+	Consumers []ConsumerView
+}
+
+// StatusQuery pages the consumers of a status, by id.
+type StatusQuery struct {
+	Cursor string
+	Limit  int // 1–1000, default 100
+}
+
+// BrowserSession is a dashboard session with its token opened: what the
+// dashboard needs to serve a request. Its id is known only to the browser
+// (its cookie) and to the server serving it; the store keeps its hash.
+type BrowserSession struct {
+	ID        string
+	Token     string // the token's plaintext, authenticated again on every request
+	CSRF      string
+	CreatedAt time.Time
+	UsedAt    time.Time
+}
+
+// Event is a change to a scope's resolved env.
+type Event struct {
+	Scope    string
+	Revision int64
+}
+
+// EncodedReply is a read's reply as an API encodes it, for the hot reads
+// whose encoding the plaintext cache keeps (EnvReply, VarListReply).
+type EncodedReply struct {
+	Revision int64
+	// Body is the encoding. When Cached it is the plaintext cache's copy,
+	// shared with other readers: write it, never change it. Otherwise it
+	// is what the encoder returned, the caller's to reuse.
+	Body   []byte
+	Cached bool
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string // "" on the last page
+}
