@@ -16,6 +16,7 @@ const (
 	// Reads.
 	AuditReveal   AuditAction = "reveal" // values were revealed (or a reveal was refused)
 	AuditEnv      AuditAction = "env"
+	AuditResolved AuditAction = "resolved"
 	AuditVarsList AuditAction = "vars.list"
 	AuditVarGet   AuditAction = "var.get"
 	AuditHistory  AuditAction = "history"

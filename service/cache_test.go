@@ -67,13 +67,13 @@ func TestLRUCountsAndRefuses(t *testing.T) {
 }
 
 func TestCachesInvalidate(t *testing.T) {
-	envs := envCache{newLRU[string, *resolved](1 << 20)}
+	envs := envCache{newLRU[string, *envy.Resolution](1 << 20)}
 	put := func(path string, layers ...string) {
-		r := &resolved{}
+		r := &envy.Resolution{Scope: path}
 		for _, l := range layers {
-			r.layers = append(r.layers, layerRev{path: l, rev: 1})
+			r.Deps = append(r.Deps, envy.ScopeRev{Path: l, Revision: 1})
 		}
-		envs.put(envs.generation(), path, r, r.size(path))
+		envs.put(envs.generation(), path, r, resolutionSize(r))
 	}
 	has := func(path string) bool {
 		_, ok := envs.get(path, nil)
@@ -107,11 +107,11 @@ func TestCachesInvalidate(t *testing.T) {
 func TestReplyCacheIsKeyedByLayers(t *testing.T) {
 	c := newReplyCache(1 << 20)
 	builds := 0
-	read := func(path string, layers ...layerRev) string {
+	read := func(path string, layers ...envy.ScopeRev) string {
 		t.Helper()
 		rev := int64(0)
 		for _, l := range layers {
-			rev = max(rev, l.rev)
+			rev = max(rev, l.Revision)
 		}
 		r, err := c.cached(replyKey{"env", "json", path}, layers, rev, func() ([]byte, error) {
 			builds++
@@ -122,7 +122,7 @@ func TestReplyCacheIsKeyedByLayers(t *testing.T) {
 		}
 		return string(r.Body)
 	}
-	base1, base2, app1, app2 := layerRev{"base", 1}, layerRev{"base", 2}, layerRev{"app", 1}, layerRev{"app", 3}
+	base1, base2, app1, app2 := envy.ScopeRev{Path: "base", Revision: 1}, envy.ScopeRev{Path: "base", Revision: 2}, envy.ScopeRev{Path: "app", Revision: 1}, envy.ScopeRev{Path: "app", Revision: 3}
 	want := func(got, wantBody string, wantBuilds int) {
 		t.Helper()
 		if got != wantBody || builds != wantBuilds {
@@ -135,7 +135,7 @@ func TestReplyCacheIsKeyedByLayers(t *testing.T) {
 	want(read("app", base2, app2), "app@[{base 2} {app 3}]", 3)
 	want(read("app", app2), "app@[{app 3}]", 4) // inherits nothing any more
 	want(read("app", base2, app2), "app@[{base 2} {app 3}]", 5)
-	read("other", layerRev{"other", 1})
+	read("other", envy.ScopeRev{Path: "other", Revision: 1})
 	c.invalidate("base")
 	if st := c.stats("plaintext"); st.Entries != 1 || len(c.byTag) != 1 {
 		t.Errorf("after invalidate(base): %d entries, tags %v; want other's only", st.Entries, c.byTag)
@@ -148,7 +148,7 @@ func TestReplyCacheIsKeyedByLayers(t *testing.T) {
 
 	off := newReplyCache(-1)
 	for range 2 {
-		if _, err := off.cached(replyKey{"env", "json", "app"}, []layerRev{app1}, 1, func() ([]byte, error) { return []byte("x"), nil }); err != nil {
+		if _, err := off.cached(replyKey{"env", "json", "app"}, []envy.ScopeRev{app1}, 1, func() ([]byte, error) { return []byte("x"), nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,11 +32,11 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditConsumerReport); err != nil {
 		return false, err
 	}
-	tree, err := s.scopeTree(ctx, path)
+	r, _, err := s.resolve(ctx, path)
 	if err != nil {
 		return false, err
 	}
-	if rev := treeRevision(tree); in.Revision > rev {
+	if rev := r.Revision; in.Revision > rev {
 		// A consumer can't run a revision that does not exist yet; taking
 		// one on trust would mark every write unsynced.
 		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
@@ -85,11 +85,11 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 	if err := s.readAuth(ctx, path, envy.AuditStatus, nil, false); err != nil {
 		return envy.Status{}, err
 	}
-	tree, err := s.scopeTree(ctx, path)
+	r, _, err := s.resolve(ctx, path)
 	if err != nil {
 		return envy.Status{}, err
 	}
-	rev := treeRevision(tree)
+	rev := r.Revision
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
 	if err != nil {
 		return envy.Status{}, err

@@ -2,20 +2,18 @@ package service
 
 import (
 	"context"
-	"slices"
 
 	"github.com/envy-dev/envy"
 )
 
-// Env returns the resolved env of a scope: its inherited scopes merged in
-// order, then its own vars. It needs reveal on the scope and on every
-// scope it inherits from.
+// Env returns the resolved env of a scope (envy.Resolve). It needs reveal
+// on the scope and on every scope it inherits from.
 func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
-	r, err := s.envLayers(ctx, path)
+	r, err := s.envResolution(ctx, path)
 	if err != nil {
 		return envy.Env{}, err
 	}
-	out, err := s.openEnv(path, r)
+	out, err := s.openEnv(r)
 	if err != nil {
 		return envy.Env{}, err
 	}
@@ -25,175 +23,104 @@ func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
 	return out, nil
 }
 
-// envLayers checks that the caller may reveal the resolved env of path
-// (the scope and every scope it inherits from) and returns it, sealed.
-func (s *Service) envLayers(ctx context.Context, path string) (*resolved, error) {
+// envResolution checks that the caller may reveal the resolved env of
+// path (the scope and every scope it depends on) and returns it, sealed.
+func (s *Service) envResolution(ctx context.Context, path string) (*envy.Resolution, error) {
 	if err := s.readAuth(ctx, path, envy.AuditEnv, nil, true); err != nil {
 		return nil, err
 	}
-	tree, err := s.scopeTree(ctx, path)
+	r, _, err := s.resolve(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	if tree[path] == nil {
-		return nil, scopeNotFound(path)
-	}
 	t := CallerFrom(ctx).Token
-	for p := range tree {
-		if !envy.Can(t, envy.ActReveal, p) {
-			s.Refused(ctx, envy.AuditReveal, p, envy.OutcomeForbidden)
-			// Not naming p: the caller may not even be allowed to read it.
+	for _, d := range r.Deps {
+		if !envy.Can(t, envy.ActReveal, d.Path) {
+			s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
+			// Not naming it: the caller may not even be allowed to read it.
 			return nil, envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
 		}
 	}
-	return s.resolve(path, tree)
+	return r, nil
 }
 
 // openEnv opens the values of a resolved env.
-func (s *Service) openEnv(path string, r *resolved) (envy.Env, error) {
-	plain, err := s.openMany(len(r.vars), func(i int) (string, string, int64, []byte) {
-		v := &r.vars[i]
+func (s *Service) openEnv(r *envy.Resolution) (envy.Env, error) {
+	plain, err := s.openMany(len(r.Vars), func(i int) (string, string, int64, []byte) {
+		v := r.Vars[i]
 		return v.Scope, v.Name, v.Version, v.Sealed
 	})
 	if err != nil {
 		return envy.Env{}, err
 	}
-	out := envy.Env{Scope: path, Revision: r.rev, Vars: make([]envy.EnvVar, len(r.vars))}
-	for i, v := range r.vars {
+	out := envy.Env{Scope: r.Scope, Revision: r.Revision, Vars: make([]envy.EnvVar, len(r.Vars))}
+	for i, v := range r.Vars {
 		out.Vars[i] = envy.EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
 	}
 	return out, nil
 }
 
-// resolved is a scope's merged vars as of the layers it was merged from;
-// it holds sealed values only. It is shared, read-only, once cached.
-type resolved struct {
-	layers []layerRev    // in merge order
-	vars   []resolvedVar // sorted by name
-	rev    int64
-}
-
-// layerRev names a layer of a resolved env as of one revision.
-type layerRev struct {
-	path string
-	rev  int64
-}
-
-// resolvedVar is what Env needs of a var: a copy, so that an entry
-// doesn't keep the store's whole snapshot alive, only the sealed bytes.
-type resolvedVar struct {
-	Scope   string
-	Name    string
-	Version int64
-	Secret  bool
-	Sealed  []byte
-}
-
-// envCache keeps resolved envs by scope path, bounded in bytes. An entry
-// is good while the scope's tree holds the same layers at the same
-// revisions: a change to a layer, its inherits included, takes a new
-// revision, and revisions only grow, so a changed, deleted and re-created
-// or re-parented layer never matches an old entry. Invalidating is thus
-// never needed for correctness, only to free memory early.
-type envCache struct{ *lru[string, *resolved] }
-
-// invalidate forgets the resolved envs that include scope.
-func (c envCache) invalidate(scope string) {
-	c.removeIf(func(path string, r *resolved) bool {
-		for _, l := range r.layers {
-			if l.path == scope {
-				return true
-			}
-		}
-		return path == scope
-	})
-}
-
-// invalidateAll forgets every resolved env.
-func (c envCache) invalidateAll() { c.clear() }
-
-// size estimates the bytes an entry holds; the sealed bytes it shares
-// with the store's snapshots count in full.
-func (r *resolved) size(path string) int {
-	n := 200 + len(path)
-	for _, l := range r.layers {
-		n += 32 + len(l.path)
+// resolve reads the tree of path and returns its resolution, the one
+// every consumer of a resolved env takes: the env and its reply, the
+// ETag, the watch hub's dependencies, synced, /-/resolved. A resolution
+// is kept in the env cache and served again while it is Current, every
+// dep at the revision it was resolved from. Resolving is linear in the
+// tree; the cache saves the merge on the hot path.
+func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, map[string]*envy.ScopeVars, error) {
+	tree, err := s.scopeTree(ctx, path)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, v := range r.vars {
-		n += 96 + len(v.Name) + len(v.Sealed)
-	}
-	return n
-}
-
-// resolve merges a scope's tree: inherited scopes in order, depth first,
-// then the scope's own vars, later layers winning. Each layer is sorted by
-// name, so this is a merge of sorted lists, not a map and a sort; and the
-// result is kept until one of the layers changes (reads are the hot path).
-func (s *Service) resolve(path string, tree map[string]*envy.ScopeVars) (*resolved, error) {
-	var layers []*envy.ScopeVars
-	var walk func(p string, depth int) error
-	walk = func(p string, depth int) error {
-		sv := tree[p]
-		if sv == nil || depth > envy.MaxInheritDepth {
-			return envy.Errorf(envy.EInternal, "inherits chain of %s is broken at %s", path, p)
-		}
-		for _, q := range sv.Scope.Inherits {
-			if err := walk(q, depth+1); err != nil {
-				return err
-			}
-		}
-		layers = append(layers, sv)
-		return nil
-	}
-	if err := walk(path, 0); err != nil {
-		return nil, err
-	}
-	same := func(r *resolved) bool {
-		return slices.EqualFunc(r.layers, layers, func(l layerRev, sv *envy.ScopeVars) bool {
-			return l.path == sv.Scope.Path && l.rev == sv.Scope.Revision
-		})
-	}
-	if r, ok := s.envs.get(path, same); ok {
-		return r, nil
+	if r, ok := s.envs.get(path, func(r *envy.Resolution) bool { return r.Current(tree) }); ok {
+		return r, tree, nil
 	}
 	gen := s.envs.generation()
-	var vars []*envy.StoredVar
-	r := &resolved{layers: make([]layerRev, len(layers))}
-	for k, l := range layers {
-		r.layers[k] = layerRev{path: l.Scope.Path, rev: l.Scope.Revision}
-		r.rev = max(r.rev, l.Scope.Revision)
-		next := make([]*envy.StoredVar, 0, len(vars)+len(l.Vars))
-		i, j := 0, 0
-		for i < len(vars) || j < len(l.Vars) {
-			switch {
-			case j == len(l.Vars) || i < len(vars) && vars[i].Name < l.Vars[j].Name:
-				next = append(next, vars[i])
-				i++
-			case i == len(vars) || l.Vars[j].Name < vars[i].Name:
-				next = append(next, &l.Vars[j])
-				j++
-			default: // the same name: the later layer wins
-				next = append(next, &l.Vars[j])
-				i++
-				j++
-			}
-		}
-		vars = next
+	r, err := envy.Resolve(path, tree)
+	if err != nil {
+		return nil, nil, err
 	}
-	r.vars = make([]resolvedVar, len(vars))
-	for i, v := range vars {
-		r.vars[i] = resolvedVar{Scope: v.Scope, Name: v.Name, Version: v.Version, Secret: v.Secret, Sealed: v.Sealed}
-	}
-	s.envs.put(gen, path, r, r.size(path))
-	return r, nil
+	s.envs.put(gen, path, r, resolutionSize(r))
+	return r, tree, nil
 }
 
-func treeRevision(tree map[string]*envy.ScopeVars) int64 {
-	var rev int64
-	for _, sv := range tree {
-		if sv.Scope.Revision > rev {
-			rev = sv.Scope.Revision
+// envCache keeps resolutions by scope path, bounded in bytes. An entry is
+// used only while it is Current over the tree just read: a change to a
+// dep, its inherits included, takes a new revision, and revisions only
+// grow, so a changed, deleted and re-created or re-parented dep never
+// matches an old entry. Invalidating is thus never needed for
+// correctness, only to free memory early.
+type envCache struct{ *lru[string, *envy.Resolution] }
+
+// invalidate forgets the resolutions that depend on scope.
+func (c envCache) invalidate(scope string) {
+	c.removeIf(func(path string, r *envy.Resolution) bool { return dependsOn(r, scope) })
+}
+
+// dependsOn reports whether scope is one of r's deps (sorted by path).
+func dependsOn(r *envy.Resolution, scope string) bool {
+	for _, d := range r.Deps {
+		if d.Path == scope {
+			return true
 		}
 	}
-	return rev
+	return r.Scope == scope
+}
+
+// invalidateAll forgets every resolution.
+func (c envCache) invalidateAll() { c.clear() }
+
+// resolutionSize estimates the bytes an entry keeps alive: its layers'
+// vars, those it shadows too, count in full, as the entry holds the
+// store's snapshots of them.
+func resolutionSize(r *envy.Resolution) int {
+	n := 200 + len(r.Scope) + 8*len(r.Vars)
+	for _, d := range r.Deps {
+		n += 32 + len(d.Path)
+	}
+	for _, l := range r.Layers {
+		for i := range l.Vars {
+			n += 96 + len(l.Vars[i].Name) + len(l.Vars[i].Sealed)
+		}
+	}
+	return n
 }

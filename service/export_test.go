@@ -19,3 +19,20 @@ func (s *Service) SetAuditLinger(gap, most time.Duration) {
 
 // AuditQueued is how many audit items wait for the audit loop, for tests.
 func (s *Service) AuditQueued() int { return len(s.audit) }
+
+// SetBeforeRelink sets the hook a watcher's refresh runs between the read
+// of its new dependencies and their linking into the hub, for tests.
+func (s *Service) SetBeforeRelink(fn func(stop func())) {
+	s.hub.beforeRelink = func(sb *sub) { fn(func() { s.hub.remove(sb) }) }
+}
+
+// RefreshWatchers refreshes every watcher of the hub now, on the calling
+// goroutine, for tests.
+func (s *Service) RefreshWatchers() {
+	for _, sb := range s.hub.all() {
+		s.hub.refresh(sb)
+	}
+}
+
+// Watching is how many watchers the hub links under some dependency.
+func (s *Service) Watching() int { return len(s.hub.all()) }

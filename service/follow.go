@@ -43,24 +43,30 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.scopes.clear()
 		s.replies.clear()
 		s.noConsumers.clear()
-		go s.hub.resync()
+		s.hub.resync()
 	}
 }
 
-// resync recomputes every watcher's dependencies and tells it the current
-// revision of its resolved env, after notices may have been lost.
-func (h *hub) resync() {
+// resync queues every watcher for a refresh of its dependencies, which
+// tells it the current revision of its resolved env, after notices may
+// have been lost.
+func (h *hub) resync() { h.queue(h.all()...) }
+
+// all returns every watcher linked in the hub.
+func (h *hub) all() []*sub {
 	h.mu.RLock()
-	all := map[*sub]struct{}{}
+	defer h.mu.RUnlock()
+	seen := map[*sub]struct{}{}
+	var out []*sub
 	for _, m := range h.byDep {
 		for sb := range m {
-			all[sb] = struct{}{}
+			if _, ok := seen[sb]; !ok {
+				seen[sb] = struct{}{}
+				out = append(out, sb)
+			}
 		}
 	}
-	h.mu.RUnlock()
-	for sb := range all {
-		h.refresh(sb)
-	}
+	return out
 }
 
 // endRevokedWatches ends the watch streams of every token now revoked:

@@ -11,11 +11,12 @@ import (
 // lists, by what they are (kind, format) and scope path, bounded in bytes:
 // the plaintext cache. A reply holds plaintext (all of a resolved env,
 // the non-secret values and the masks of a list), so it can be turned off
-// (Options.PlaintextCacheBytes). An entry is good while the layers it was
-// encoded from are at the same revisions, as in the envCache: a changed
-// layer, inherits included, takes a new revision, so an entry never serves
-// a stale value, whether or not the change's notice has evicted it yet.
-// Every notice of a change evicts the replies that include the scope, so
+// (Options.PlaintextCacheBytes). An entry is good while the deps it was
+// encoded from (envy.Resolution.Deps) are at the same revisions, as in the
+// envCache: a changed dep, inherits included, takes a new revision, so an
+// entry never serves a stale value, whether or not the change's notice
+// has evicted it yet. Every notice of a change evicts the replies that
+// depend on the scope (tagged by their deps' paths), so
 // that plaintext does not outlive its version in memory longer than it
 // must. The cache only saves opening and encoding: the caller is
 // authorized, and a reveal audited, on every read.
@@ -24,9 +25,9 @@ type replyCache struct{ *lru[replyKey, *reply] }
 type replyKey struct{ kind, format, path string }
 
 type reply struct {
-	layers []layerRev // shared with the resolved env it was encoded from
-	paths  []string   // the layers' paths, its tags
-	body   []byte
+	deps  []envy.ScopeRev // shared with the resolution it was encoded from
+	paths []string        // the deps' paths, its tags
+	body  []byte
 }
 
 func newReplyCache(limit int) replyCache {
@@ -36,14 +37,14 @@ func newReplyCache(limit int) replyCache {
 // invalidate forgets the replies that include scope.
 func (c replyCache) invalidate(scope string) { c.removeTagged(scope) }
 
-// cached returns the encoded reply for key when it was encoded from
-// layers, or else encodes one with build and keeps a copy of it.
-func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build func() ([]byte, error)) (envy.EncodedReply, error) {
+// cached returns the encoded reply for key when it was encoded from deps,
+// or else encodes one with build and keeps a copy of it.
+func (c replyCache) cached(key replyKey, deps []envy.ScopeRev, rev int64, build func() ([]byte, error)) (envy.EncodedReply, error) {
 	if c.limit == 0 { // off: not even a lookup to count
 		b, err := build()
 		return envy.EncodedReply{Revision: rev, Body: b}, err
 	}
-	if r, ok := c.get(key, func(r *reply) bool { return slices.Equal(r.layers, layers) }); ok {
+	if r, ok := c.get(key, func(r *reply) bool { return slices.Equal(r.deps, deps) }); ok {
 		return envy.EncodedReply{Revision: rev, Body: r.body, Cached: true}, nil
 	}
 	gen := c.generation()
@@ -51,11 +52,11 @@ func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build fun
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
-	r := &reply{layers: layers, paths: make([]string, len(layers)), body: slices.Clone(b)}
+	r := &reply{deps: deps, paths: make([]string, len(deps)), body: slices.Clone(b)}
 	size := 200 + len(key.kind) + len(key.format) + len(key.path) + len(b)
-	for i, l := range layers {
-		r.paths[i] = l.path
-		size += 64 + len(l.path) // and its tag
+	for i, d := range deps {
+		r.paths[i] = d.Path
+		size += 64 + len(d.Path) // and its tag
 	}
 	c.put(gen, key, r, size)
 	return envy.EncodedReply{Revision: rev, Body: b}, nil
@@ -64,16 +65,16 @@ func (c replyCache) cached(key replyKey, layers []layerRev, rev int64, build fun
 // EnvReply is Env encoded by encode, which appends the encoding of env
 // to b; format names the encoding (one encoder per format name). The
 // encoding is kept in the plaintext cache, so that the next read of the
-// same scope, while none of its layers changes, skips opening the values
+// same scope, while none of its deps changes, skips opening the values
 // and encoding them. Every call is authorized and its reveal audited as
 // Env's is: the reply is returned only once its audit entry is durable.
 func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
-	r, err := s.envLayers(ctx, path)
+	r, err := s.envResolution(ctx, path)
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
-	out, err := s.replies.cached(replyKey{"env", format, path}, r.layers, r.rev, func() ([]byte, error) {
-		env, err := s.openEnv(path, r)
+	out, err := s.replies.cached(replyKey{"env", format, path}, r.Deps, r.Revision, func() ([]byte, error) {
+		env, err := s.openEnv(r)
 		if err != nil {
 			return nil, err
 		}
@@ -98,8 +99,8 @@ func (s *Service) VarListReply(ctx context.Context, path, format string, b []byt
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
-	layers := []layerRev{{path: path, rev: sv.Scope.Revision}}
-	return s.replies.cached(replyKey{"vars", format, path}, layers, sv.Scope.Revision, func() ([]byte, error) {
+	deps := []envy.ScopeRev{{Path: path, Revision: sv.Scope.Revision}}
+	return s.replies.cached(replyKey{"vars", format, path}, deps, sv.Scope.Revision, func() ([]byte, error) {
 		vl, err := s.listVars(path, sv, false)
 		if err != nil {
 			return nil, err

@@ -187,7 +187,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 			if err != nil {
 				return "", nil, err
 			}
-			if err := checkInherits(path, inherits, lookup); err != nil {
+			if err := envy.CheckInherits(path, inherits, lookup); err != nil {
 				return "", nil, err
 			}
 			return desc, inherits, nil
@@ -225,49 +225,6 @@ func keepHidden(t *envy.Token, cur, in []string) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// checkInherits refuses inherits that don't exist, form a cycle through
-// path, or make a chain deeper than MaxInheritDepth.
-func checkInherits(path string, inherits []string, lookup func(string) (envy.Scope, error)) error {
-	var depth func(p string, seen []string) (int, error)
-	depth = func(p string, seen []string) (int, error) {
-		if len(seen) > envy.MaxInheritDepth {
-			return 0, envy.Invalid(envy.Field("body.inherits", "too_deep", "the inherits chain is deeper than %d", envy.MaxInheritDepth))
-		}
-		sc, err := lookup(p)
-		if err != nil {
-			return 0, err
-		}
-		max := 0
-		for _, q := range sc.Inherits {
-			if q == path {
-				// Not naming p: it may be a scope the caller can't read.
-				return 0, envy.Invalid(envy.Field("body.inherits", "cycle", "the inherits chain leads back to %s: that makes a cycle", path))
-			}
-			d, err := depth(q, append(seen, q))
-			if err != nil {
-				return 0, err
-			}
-			if d+1 > max {
-				max = d + 1
-			}
-		}
-		return max, nil
-	}
-	for i, p := range inherits {
-		d, err := depth(p, []string{path, p})
-		if envy.ErrorCode(err) == envy.ENotFound {
-			return envy.Invalid(envy.Field(fmt.Sprintf("body.inherits[%d]", i), "not_found", "scope %s does not exist", p))
-		}
-		if err != nil {
-			return err
-		}
-		if d+1 > envy.MaxInheritDepth {
-			return envy.Invalid(envy.Field(fmt.Sprintf("body.inherits[%d]", i), "too_deep", "the inherits chain is deeper than %d", envy.MaxInheritDepth))
-		}
-	}
-	return nil
 }
 
 // DeleteScope deletes a scope and its vars; deleting an absent scope

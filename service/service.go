@@ -165,7 +165,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		sweepDone:     make(chan struct{}),
 
 		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
-		envs:        envCache{newLRU[string, *resolved](opts.EnvCacheBytes)},
+		envs:        envCache{newLRU[string, *envy.Resolution](opts.EnvCacheBytes)},
 		replies:     newReplyCache(opts.PlaintextCacheBytes),
 		noConsumers: newLRU[string, struct{}](noConsumersBytes),
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -10,24 +11,53 @@ import (
 // hub delivers change events to watchers. A watcher costs a small struct
 // and a one-slot channel, never a database connection: events coalesce,
 // so a slow watcher gets the newest revision rather than a backlog.
+//
+// A watcher's dependencies are its scope's resolution's deps
+// (envy.Resolution.Deps): a change to any of them is an event. A change
+// of inherits (a meta notice) may change the deps themselves, so the
+// watchers concerned are queued for a refresh, which one goroutine of the
+// hub works through: however many watchers and notices, a refresh is
+// never run twice at once for one watcher, and the hub never holds more
+// than one goroutine for it.
 type hub struct {
 	s      *Service
 	mu     sync.RWMutex
-	byDep  map[string]map[*sub]struct{} // scope → watchers whose resolved env includes it
+	byDep  map[string]map[*sub]struct{} // scope → watchers whose resolution depends on it
 	closed bool
+
+	// pending holds the watchers queued for a refresh; wake tells the
+	// refresher there are some. ctx ends the refresher's work at close.
+	pending   map[*sub]struct{}
+	wake      chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	refreshed chan struct{} // closed when the refresher has ended
+	// beforeRelink, when set (by tests), runs in a refresh between the
+	// read of the new dependencies and their linking into the hub.
+	beforeRelink func(*sub)
 }
 
 type sub struct {
 	scope   string
 	tokenID string
-	deps    []string
+	deps    []string // guarded by the hub's mu
+	removed bool     // guarded by the hub's mu: never link it again
 	mu      sync.Mutex
 	ch      chan envy.Event
 	sent    int64
 	done    bool
 }
 
-func newHub(s *Service) *hub { return &hub{s: s, byDep: map[string]map[*sub]struct{}{}} }
+// refreshTimeout bounds one refresh's read of a watcher's tree.
+const refreshTimeout = 30 * time.Second
+
+func newHub(s *Service) *hub {
+	h := &hub{s: s, byDep: map[string]map[*sub]struct{}{}, pending: map[*sub]struct{}{},
+		wake: make(chan struct{}, 1), refreshed: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	go h.refresher()
+	return h
+}
 
 func (sb *sub) notify(rev int64) {
 	sb.mu.Lock()
@@ -52,34 +82,46 @@ func (sb *sub) stop() {
 	}
 }
 
-func (h *hub) add(sb *sub) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
+// linkLocked puts sb under each of its deps; h.mu is held.
+func (h *hub) linkLocked(sb *sub) {
 	for _, d := range sb.deps {
 		if h.byDep[d] == nil {
 			h.byDep[d] = map[*sub]struct{}{}
 		}
 		h.byDep[d][sb] = struct{}{}
 	}
-	return true
 }
 
-func (h *hub) remove(sb *sub) {
-	h.mu.Lock()
+// unlinkLocked takes sb from under each of its deps; h.mu is held.
+func (h *hub) unlinkLocked(sb *sub) {
 	for _, d := range sb.deps {
 		delete(h.byDep[d], sb)
 		if len(h.byDep[d]) == 0 {
 			delete(h.byDep, d)
 		}
 	}
+}
+
+func (h *hub) add(sb *sub) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.linkLocked(sb)
+	return true
+}
+
+func (h *hub) remove(sb *sub) {
+	h.mu.Lock()
+	h.unlinkLocked(sb)
+	sb.removed = true
+	delete(h.pending, sb)
 	h.mu.Unlock()
 	sb.stop()
 }
 
-// publish tells the watchers of every scope whose resolved env includes
+// publish tells the watchers of every scope whose resolution depends on
 // scope about revision rev. When meta is set the scope's inherits may
 // have changed, so those watchers' dependencies are computed again.
 func (h *hub) publish(scope string, rev int64, meta bool) {
@@ -91,33 +133,88 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 	h.mu.RUnlock()
 	for _, sb := range subs {
 		sb.notify(rev)
-		if meta {
-			go h.refresh(sb)
+	}
+	if meta {
+		h.queue(subs...)
+	}
+}
+
+// queue asks the refresher to refresh each watcher; one queued already
+// is refreshed once.
+func (h *hub) queue(subs ...*sub) {
+	if len(subs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, sb := range subs {
+		if !sb.removed && !h.closed {
+			h.pending[sb] = struct{}{}
+		}
+	}
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// refresher refreshes the queued watchers, one at a time, until close.
+func (h *hub) refresher() {
+	defer close(h.refreshed)
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-h.wake:
+		}
+		for {
+			h.mu.Lock()
+			var sb *sub
+			for p := range h.pending {
+				sb = p
+				break
+			}
+			delete(h.pending, sb)
+			h.mu.Unlock()
+			if sb == nil || h.ctx.Err() != nil {
+				break
+			}
+			h.refresh(sb)
 		}
 	}
 }
 
 // refresh computes a watcher's dependencies again, and tells it the
-// current revision of its resolved env in case a change slipped by.
+// current revision of its resolved env in case a change slipped by. A
+// watcher removed meanwhile stays removed.
 func (h *hub) refresh(sb *sub) {
-	tree, err := h.s.scopeTree(context.Background(), sb.scope)
+	ctx, cancel := context.WithTimeout(h.ctx, refreshTimeout)
+	defer cancel()
+	r, _, err := h.s.resolve(ctx, sb.scope)
 	if err != nil {
 		return // the scope is gone: keep the old dependencies
 	}
-	sb.notify(treeRevision(tree))
+	sb.notify(r.Revision)
+	if h.beforeRelink != nil {
+		h.beforeRelink(sb)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, d := range sb.deps {
-		delete(h.byDep[d], sb)
+	if sb.removed || h.closed {
+		return
 	}
-	sb.deps = sb.deps[:0]
-	for d := range tree {
-		sb.deps = append(sb.deps, d)
-		if h.byDep[d] == nil {
-			h.byDep[d] = map[*sub]struct{}{}
-		}
-		h.byDep[d][sb] = struct{}{}
+	h.unlinkLocked(sb)
+	sb.deps = depPaths(r)
+	h.linkLocked(sb)
+}
+
+// depPaths returns the paths of r's deps.
+func depPaths(r *envy.Resolution) []string {
+	out := make([]string, len(r.Deps))
+	for i, d := range r.Deps {
+		out[i] = d.Path
 	}
+	return out
 }
 
 // revoke ends the streams of every token that is now revoked: a revoked
@@ -143,8 +240,10 @@ func (h *hub) revoke(ctx context.Context) {
 }
 
 func (h *hub) close() {
+	h.cancel()
 	h.mu.Lock()
 	h.closed = true
+	clear(h.pending)
 	all := map[*sub]struct{}{}
 	for _, m := range h.byDep {
 		for sb := range m {
@@ -156,6 +255,7 @@ func (h *hub) close() {
 	for sb := range all {
 		sb.stop()
 	}
+	<-h.refreshed
 }
 
 // Watch returns a channel of events for changes to the resolved env of
@@ -166,27 +266,26 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 	if err := s.readAuth(ctx, path, envy.AuditWatch, nil, false); err != nil {
 		return nil, err
 	}
-	tree, err := s.scopeTree(ctx, path)
+	r, _, err := s.resolve(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	sb := &sub{scope: path, ch: make(chan envy.Event, 1), sent: lastRevision}
+	sb := &sub{scope: path, ch: make(chan envy.Event, 1), sent: lastRevision, deps: depPaths(r)}
 	if t := CallerFrom(ctx).Token; t != nil {
 		sb.tokenID = t.ID
-	}
-	for d := range tree {
-		sb.deps = append(sb.deps, d)
 	}
 	if !s.hub.add(sb) {
 		return nil, envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	if lastRevision > 0 {
-		sb.notify(treeRevision(tree))
+		sb.notify(r.Revision)
 	}
 	// A change committed between the read above and add went to the
-	// watchers before this one joined them: look once more.
-	if again, err := s.scopeTree(ctx, path); err == nil && treeRevision(again) > treeRevision(tree) {
-		sb.notify(treeRevision(again))
+	// watchers before this one joined them: look once more, and queue a
+	// refresh when the deps themselves changed meanwhile.
+	if again, _, err := s.resolve(ctx, path); err == nil && again.Revision > r.Revision {
+		sb.notify(again.Revision)
+		s.hub.queue(sb)
 	}
 	go func() {
 		<-ctx.Done()

@@ -1,0 +1,111 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+func TestARefreshDoesNotPutBackAWatcherStoppedMeanwhile(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "acme/base", "A", "1", false)
+	set(t, svc, ctx, "acme/app", "B", "1", false)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := svc.Watch(wctx, "acme/app", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The watcher stops while its refresh reads its new dependencies.
+	svc.SetBeforeRelink(func(stop func()) { stop() })
+	svc.RefreshWatchers()
+	if n := svc.Watching(); n != 0 {
+		t.Fatalf("%d watchers left in the hub after the only one stopped during its refresh", n)
+	}
+	for range ch { // a pending event may come first; then the channel must be closed
+	}
+}
+
+func TestRefreshesOfManyWatchersRunOnOneGoroutine(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "acme/base", "A", "1", false)
+	set(t, svc, ctx, "acme/app", "B", "1", false)
+	const watchers = 200
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range watchers {
+		if _, err := svc.Watch(wctx, "acme/app", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each refresh blocks until released: a refresh per goroutine would
+	// hold one goroutine per watcher here.
+	release := make(chan struct{})
+	started := make(chan struct{}, watchers)
+	svc.SetBeforeRelink(func(func()) {
+		started <- struct{}{}
+		<-release
+	})
+	defer close(release)
+	base := runtime.NumGoroutine()
+	inh := []string{"acme/base"}
+	if _, _, err := svc.PutScope(ctx, "acme/app", envy.ScopeInput{Inherits: &inh}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh started within 10 s of a change of inherits")
+	}
+	if extra := runtime.NumGoroutine() - base; extra > 10 {
+		t.Fatalf("%d goroutines more while the refreshes of %d watchers wait: refreshes must be queued, not one goroutine each", extra, watchers)
+	}
+}
+
+func TestAWatcherFollowsAChangeOfInherits(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "acme/base", "A", "1", false)
+	set(t, svc, ctx, "acme/app", "B", "1", false)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := svc.Watch(wctx, "acme/app", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inh := []string{"acme/base"}
+	if _, _, err := svc.PutScope(ctx, "acme/app", envy.ScopeInput{Inherits: &inh}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(what string) envy.Event {
+		t.Helper()
+		select {
+		case e := <-ch:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event within 10 s of %s", what)
+		}
+		return envy.Event{}
+	}
+	next("the change of inherits")
+	// Once the refresh linked acme/base, a write there is an event. The
+	// refresh runs in the background: write until one comes.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		set(t, svc, ctx, "acme/base", "A", fmt.Sprint(i+2), false)
+		select {
+		case e := <-ch:
+			if e.Scope != "acme/app" {
+				t.Fatalf("event %+v", e)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a write to a newly inherited scope never reached the watcher")
+		}
+	}
+}
