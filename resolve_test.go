@@ -298,10 +298,16 @@ func TestResolveSurvivesACycleAndAMissingParent(t *testing.T) {
 	}
 }
 
-// lookupOf serves CheckInherits from a graph, counting lookups.
+// lookupOf serves CheckInherits from a graph, counting lookups; past
+// ten times the graph's scopes it fails, so that a check gone exponential
+// fails at once rather than running for hours.
 func lookupOf(g graph, n *int) func(string) (envy.Scope, error) {
+	budget := 10 * (len(g.vars) + len(g.inherits) + 10)
 	return func(p string) (envy.Scope, error) {
 		*n++
+		if *n > budget {
+			return envy.Scope{}, fmt.Errorf("more than %d lookups for a graph of at most %d scopes: the check is not linear", budget, len(g.vars)+len(g.inherits))
+		}
 		if _, ok := g.vars[p]; !ok {
 			if _, ok := g.inherits[p]; !ok {
 				return envy.Scope{}, envy.Errorf(envy.ENotFound, "scope %s not found", p)
