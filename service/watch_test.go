@@ -8,18 +8,27 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/service"
 )
 
-func TestARefreshDoesNotPutBackAWatcherStoppedMeanwhile(t *testing.T) {
+// watchedApp is a service with acme/app and acme/base, not inheriting it
+// yet, and one watcher of acme/app for the test's time.
+func watchedApp(t *testing.T) (*service.Service, context.Context, <-chan envy.Event) {
+	t.Helper()
 	svc, ctx := newSQLiteService(t)
 	set(t, svc, ctx, "acme/base", "A", "1", false)
 	set(t, svc, ctx, "acme/app", "B", "1", false)
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	t.Cleanup(cancel)
 	ch, err := svc.Watch(wctx, "acme/app", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc, ctx, ch
+}
+
+func TestARefreshDoesNotPutBackAWatcherStoppedMeanwhile(t *testing.T) {
+	svc, _, ch := watchedApp(t)
 	// The watcher stops while its refresh reads its new dependencies.
 	svc.SetBeforeRelink(func(stop func()) { stop() })
 	svc.RefreshWatchers()
@@ -67,15 +76,7 @@ func TestRefreshesOfManyWatchersRunOnOneGoroutine(t *testing.T) {
 }
 
 func TestAWatcherFollowsAChangeOfInherits(t *testing.T) {
-	svc, ctx := newSQLiteService(t)
-	set(t, svc, ctx, "acme/base", "A", "1", false)
-	set(t, svc, ctx, "acme/app", "B", "1", false)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, err := svc.Watch(wctx, "acme/app", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, ctx, ch := watchedApp(t)
 	inh := []string{"acme/base"}
 	if _, _, err := svc.PutScope(ctx, "acme/app", envy.ScopeInput{Inherits: &inh}, envy.Cond{}); err != nil {
 		t.Fatal(err)
