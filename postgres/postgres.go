@@ -56,6 +56,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,15 @@ var (
 const (
 	defaultStatementTimeout = "30s"
 	defaultConnectTimeout   = 5 * time.Second
+	// The session settings that keep one stalled server from holding the
+	// others up (see ParseURL): a transaction left idle is ended after
+	// defaultIdleInTx, a lock waited for longer than defaultLockTimeout
+	// is given up (503, retried by the client), and a connection whose
+	// peer stopped answering is dropped after defaultTCPUserTimeout, by
+	// the database and by envy alike.
+	defaultIdleInTx       = "5s"
+	defaultLockTimeout    = "10s"
+	defaultTCPUserTimeout = 10 * time.Second
 	// txTimeout bounds a write transaction once it has begun; the caller's
 	// context no longer counts then (see tx).
 	txTimeout = 60 * time.Second
@@ -187,8 +197,24 @@ func ParseURL(url string) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("postgres: invalid database URL: synchronous_commit=%s would acknowledge writes before they are durable", v)
 	}
 	rp["synchronous_commit"] = "on"
-	if _, ok := rp["statement_timeout"]; !ok {
-		rp["statement_timeout"] = defaultStatementTimeout
+	// A transaction holds the revision counter's row lock until it ends:
+	// a server whose link to the database stalls in the middle of one
+	// (packets held, a paused VM) would hold every other server's writes
+	// until TCP gave up, some two hours. These settings make the database
+	// end such a session within seconds, and a writer that waits on a
+	// lock give up (503) rather than wait on.
+	for k, v := range map[string]string{
+		"statement_timeout":                   defaultStatementTimeout,
+		"idle_in_transaction_session_timeout": defaultIdleInTx,
+		"lock_timeout":                        defaultLockTimeout,
+		"tcp_keepalives_idle":                 "5",
+		"tcp_keepalives_interval":             "2",
+		"tcp_keepalives_count":                "3",
+		"tcp_user_timeout":                    strconv.Itoa(int(defaultTCPUserTimeout.Milliseconds())),
+	} {
+		if _, ok := rp[k]; !ok {
+			rp[k] = v
+		}
 	}
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "envy"
@@ -201,6 +227,13 @@ func ParseURL(url string) (*pgxpool.Config, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	// envy's side of the connection gives up on a silent peer as soon:
+	// keepalives, and on Linux a TCP user timeout for unacknowledged data.
+	d := &net.Dialer{
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
+		Control:         setUserTimeout(defaultTCPUserTimeout),
+	}
+	cfg.ConnConfig.DialFunc = d.DialContext
 	return cfg, nil
 }
 
@@ -316,7 +349,8 @@ func (s *Store) dbErr(what string, err error) error {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
 			pe.Code == "53300",                     // too many connections
-			pe.Code == "57014", pe.Code == "55P03": // statement timeout, lock timeout
+			pe.Code == "57014", pe.Code == "55P03", // statement timeout, lock timeout
+			pe.Code == "25P03": // idle in transaction: the session was ended
 			return unavailable(what, err)
 		case pe.Code == "53100": // disk full
 			return fmt.Errorf("postgres: %s: %w: %w", what,
