@@ -8,7 +8,8 @@
 //
 // It speaks the domain's language (package envy) and nothing else: it
 // must never import a database package or net/http, nor any store, crypto
-// or HTTP package of this module. A refusal is an *envy.Error, an audit
+// or HTTP package of this module; the scope cache it reads its store
+// through (storecache) wraps whatever store it is given. A refusal is an *envy.Error, an audit
 // entry records an envy.AuditAction and an envy.Outcome; each API turns
 // them into its own statuses.
 package service
