@@ -304,7 +304,7 @@ func run(o options) error {
 			return err
 		}
 		for _, name := range []string{"env", "plaintext", "scopes", "tokens", "no_consumers"} {
-			if v, ok := caches[name]; ok && (name != "scopes" || v > 0) { // scopes: the service's, on PostgreSQL
+			if v, ok := caches[name]; ok {
 				results = append(results, result{Case: "of which the " + name + " cache holds", Value: v / (1 << 10), Unit: "KB", Target: "bounded"})
 			}
 		}
@@ -888,7 +888,7 @@ func seedScopes(c *client, n, conns int) error {
 	if e := firstErr.Load(); e != nil {
 		return e.(error)
 	}
-	// Read each scope's vars and env once, so that the store's cache and
+	// Read each scope's vars and env once, so that the scope cache and
 	// the resolved-env cache hold what they can of them.
 	for i := 1; i <= n; i++ {
 		for _, tail := range []string{"vars", "env"} {

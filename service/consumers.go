@@ -42,10 +42,10 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 	}
 	now := s.now()
-	s.noConsumers.remove(path)
+	s.noConsumers.Remove(path)
 	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
 		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
-	s.noConsumers.remove(path) // also after, in case a write's check ran in between
+	s.noConsumers.Remove(path) // also after, in case a write's check ran in between
 	if envy.ErrorCode(err) == envy.EConflict {
 		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
 			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
@@ -109,16 +109,16 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 // extra read; not on a shared store, where that notice comes a moment
 // after the report.
 func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
-	if _, none := s.noConsumers.get(path, nil); none && !s.shared {
+	if _, none := s.noConsumers.Get(path, nil); none && !s.shared {
 		return true
 	}
-	gen := s.noConsumers.generation()
+	gen := s.noConsumers.Generation()
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
 	if err != nil {
 		return false
 	}
 	if len(cs) == 0 && !s.shared { // another server's consumer must count at once
-		s.noConsumers.put(gen, path, struct{}{}, 64+len(path))
+		s.noConsumers.Put(gen, path, struct{}{}, 64+len(path))
 	}
 	for _, c := range cs {
 		if c.Revision < rev {

@@ -71,15 +71,15 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	if err != nil {
 		return nil, nil, err
 	}
-	if r, ok := s.envs.get(path, func(r *envy.Resolution) bool { return r.Current(tree) }); ok {
+	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return r.Current(tree) }); ok {
 		return r, tree, nil
 	}
-	gen := s.envs.generation()
+	gen := s.envs.Generation()
 	r, err := envy.Resolve(path, tree)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.envs.put(gen, path, r, resolutionSize(r))
+	s.envs.Put(gen, path, r, resolutionSize(r))
 	return r, tree, nil
 }
 
@@ -89,11 +89,13 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 // grow, so a changed, deleted and re-created or re-parented dep never
 // matches an old entry. Invalidating is thus never needed for
 // correctness, only to free memory early.
-type envCache struct{ *lru[string, *envy.Resolution] }
+type envCache struct {
+	*lruCache[string, *envy.Resolution]
+}
 
 // invalidate forgets the resolutions that depend on scope.
 func (c envCache) invalidate(scope string) {
-	c.removeIf(func(path string, r *envy.Resolution) bool { return dependsOn(r, scope) })
+	c.RemoveIf(func(path string, r *envy.Resolution) bool { return dependsOn(r, scope) })
 }
 
 // dependsOn reports whether scope is one of r's deps (sorted by path).
@@ -107,7 +109,7 @@ func dependsOn(r *envy.Resolution, scope string) bool {
 }
 
 // invalidateAll forgets every resolution.
-func (c envCache) invalidateAll() { c.clear() }
+func (c envCache) invalidateAll() { c.Clear() }
 
 // resolutionSize estimates the bytes an entry keeps alive: its layers'
 // vars, those it shadows too, count in full, as the entry holds the

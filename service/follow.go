@@ -16,15 +16,14 @@ func (s *Service) follow(n envy.Notifier) (cancel func()) {
 }
 
 // onNotice runs on the store's delivery goroutine: quick, and anything that
-// reads the store runs on its own goroutine.
+// reads the store runs on its own goroutine. The scope cache (storecache)
+// has evicted what the notice changed before it comes here.
 func (s *Service) onNotice(n envy.Notice) {
 	switch n.Kind {
 	case envy.NoticeScope:
-		s.scopes.invalidate(n.Scope, n.Revision)
 		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, false)
 	case envy.NoticeScopeMeta: // inherits changed, or the scope is gone
-		s.scopes.invalidate(n.Scope, n.Revision)
 		s.envs.invalidate(n.Scope)
 		s.replies.invalidate(n.Scope)
 		s.hub.publish(n.Scope, n.Revision, true)
@@ -34,15 +33,14 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
 	case envy.NoticeConsumer:
-		s.noConsumers.remove(n.Scope)
+		s.noConsumers.Remove(n.Scope)
 	case envy.NoticeResync:
 		// Notices were lost: nothing cached can be trusted until it is
 		// read again, and every watcher is told where its scope is now.
 		s.tokens.invalidateAll()
 		s.envs.invalidateAll()
-		s.scopes.clear()
-		s.replies.clear()
-		s.noConsumers.clear()
+		s.replies.Clear()
+		s.noConsumers.Clear()
 		s.hub.resync()
 	}
 }

@@ -20,7 +20,7 @@ import (
 // that plaintext does not outlive its version in memory longer than it
 // must. The cache only saves opening and encoding: the caller is
 // authorized, and a reveal audited, on every read.
-type replyCache struct{ *lru[replyKey, *reply] }
+type replyCache struct{ *lruCache[replyKey, *reply] }
 
 type replyKey struct{ kind, format, path string }
 
@@ -35,19 +35,19 @@ func newReplyCache(limit int) replyCache {
 }
 
 // invalidate forgets the replies that include scope.
-func (c replyCache) invalidate(scope string) { c.removeTagged(scope) }
+func (c replyCache) invalidate(scope string) { c.RemoveTagged(scope) }
 
 // cached returns the encoded reply for key when it was encoded from deps,
 // or else encodes one with build and keeps a copy of it.
 func (c replyCache) cached(key replyKey, deps []envy.ScopeRev, rev int64, build func() ([]byte, error)) (envy.EncodedReply, error) {
-	if c.limit == 0 { // off: not even a lookup to count
+	if c.Limit() == 0 { // off: not even a lookup to count
 		b, err := build()
 		return envy.EncodedReply{Revision: rev, Body: b}, err
 	}
-	if r, ok := c.get(key, func(r *reply) bool { return slices.Equal(r.deps, deps) }); ok {
+	if r, ok := c.Get(key, func(r *reply) bool { return slices.Equal(r.deps, deps) }); ok {
 		return envy.EncodedReply{Revision: rev, Body: r.body, Cached: true}, nil
 	}
-	gen := c.generation()
+	gen := c.Generation()
 	b, err := build()
 	if err != nil {
 		return envy.EncodedReply{}, err
@@ -58,7 +58,7 @@ func (c replyCache) cached(key replyKey, deps []envy.ScopeRev, rev int64, build 
 		r.paths[i] = d.Path
 		size += 64 + len(d.Path) // and its tag
 	}
-	c.put(gen, key, r, size)
+	c.Put(gen, key, r, size)
 	return envy.EncodedReply{Revision: rev, Body: b}, nil
 }
 

@@ -8,7 +8,8 @@
 //
 // It speaks the domain's language (package envy) and nothing else: it
 // must never import a database package or net/http, nor any store, crypto
-// or HTTP package of this module. A refusal is an *envy.Error, an audit
+// or HTTP package of this module; the scope cache it reads its store
+// through (storecache) wraps whatever store it is given. A refusal is an *envy.Error, an audit
 // entry records an envy.AuditAction and an envy.Outcome; each API turns
 // them into its own statuses.
 package service
@@ -21,27 +22,32 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/storecache"
 )
 
 // Service is the one service every dialect calls. Every method takes the
 // caller from ctx (WithCaller), checks its permissions, validates input in
 // the domain and records the audit entry.
 type Service struct {
+	// store is cache: the store the Service was given, read through the
+	// scope cache (package storecache).
 	store envy.Store
-	keys  envy.Keyring
-	opts  Options
-	log   *slog.Logger
+	cache *storecache.Store
+	// ownCache: New made cache, so Close detaches it.
+	ownCache bool
+	keys     envy.Keyring
+	opts     Options
+	log      *slog.Logger
 
 	// The caches, each bounded in bytes (see CacheStats).
 	tokens tokenCache // by the SHA-256 of the plaintext
 	envs   envCache   // resolved envs by scope path
-	scopes scopeCache // scopes by path, on a shared store that offers checks
 	// replies holds encoded replies of the hot reads, plaintext included
 	// (Options.PlaintextCacheBytes).
 	replies replyCache
 	// noConsumers holds scopes seen without live consumers; consumer
 	// notices remove them.
-	noConsumers *lru[string, struct{}]
+	noConsumers *lruCache[string, struct{}]
 
 	audit chan auditItem // reveals and refusals, written in batches
 	// auditLinger is how long the audit loop waits for more reveals after
@@ -61,11 +67,8 @@ type Service struct {
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
-	// are not trusted, unless the store offers checks.
+	// are not trusted, unless the store offers checks (cache.Checks).
 	shared bool
-	// checker, set when the store is shared and offers checks, confirms
-	// each use of a cached scope or token (scopecache.go, tokens.go).
-	checker envy.Checker
 }
 
 // Options configure a Service.
@@ -88,9 +91,10 @@ type Options struct {
 	Logger     *slog.Logger
 	Now        func() time.Time
 	// TokenCacheBytes, EnvCacheBytes and ScopeCacheBytes bound the caches
-	// of tokens, of resolved envs and of scopes (kept only on a shared
-	// store that offers checks: other stores cache scopes themselves);
-	// 0 means the default (4 MB, 16 MB, 32 MB), < 0 no cache.
+	// of tokens, of resolved envs and of scopes (package storecache, which
+	// New puts in front of the store unless it is one already; none on a
+	// shared store without checks); 0 means the default (4 MB, 16 MB,
+	// 32 MB), < 0 no cache.
 	TokenCacheBytes int
 	EnvCacheBytes   int
 	ScopeCacheBytes int
@@ -102,19 +106,21 @@ type Options struct {
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
-// store's scope cache may hold too, so the sum overstates what they add.
+// scope cache may hold too, so the sum overstates what they add.
 const (
 	defaultTokenCacheBytes = 4 << 20  // some 10,000 tokens
 	defaultEnvCacheBytes   = 16 << 20 // some 80,000 resolved vars
-	defaultScopeCacheBytes = 32 << 20 // some 100,000 vars, as SQLite's own
+	defaultScopeCacheBytes = 32 << 20 // some 100,000 vars
 	// DefaultPlaintextCacheBytes is the default bound of the plaintext
 	// cache: some 2,000 replies of 50 vars.
 	DefaultPlaintextCacheBytes = 8 << 20
 	noConsumersBytes           = 1 << 20 // some 10,000 scopes
 )
 
-// New returns a Service over store and keys. Call Close to flush
-// the audit log.
+// New returns a Service over store and keys. It reads the store through a
+// scope cache (storecache.New, bounded by Options.ScopeCacheBytes) unless
+// store is a *storecache.Store already, so that no caller must remember
+// one. Call Close to flush the audit log.
 func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 	if opts.ReservedPrefixes == nil {
 		opts.ReservedPrefixes = []string{"ENVY_"}
@@ -171,20 +177,19 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 	}
 	s.hub = newHub(s)
 	s.unfollow = func() {}
-	scopeBytes := 0
 	if store != nil {
+		cache, ok := store.(*storecache.Store)
+		if !ok {
+			cache, s.ownCache = storecache.New(store, opts.ScopeCacheBytes), true
+		}
+		s.store, s.cache = cache, cache
 		s.shared = store.Shared()
 		if s.shared {
 			s.auditInFlight = auditInFlightShared
 			s.auditLinger = [2]time.Duration{auditLingerGapShared, auditLingerMaxShared}
 		}
-		if c, ok := store.(envy.Checker); ok && s.shared {
-			s.checker = c
-			scopeBytes = opts.ScopeCacheBytes
-		}
-		s.unfollow = s.follow(store)
+		s.unfollow = s.follow(s.store)
 	}
-	s.scopes = scopeCache{newLRU[string, *envy.ScopeVars](scopeBytes)}
 	go s.auditLoop()
 	go s.sweepLoop()
 	return s
@@ -236,6 +241,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.unfollow()
+		if s.ownCache {
+			s.cache.Detach()
+		}
 		close(s.stopSweep)
 		<-s.sweepDone
 		s.hub.close()
@@ -292,3 +300,9 @@ func CallerFrom(ctx context.Context) *Caller {
 	}
 	return &Caller{}
 }
+
+// Store returns the store as the Service reads it: through its scope cache
+// (package storecache). A change made behind the Service's back that no
+// notice tells, a reseal (crypto.Keyring.Reseal), must go through it, so
+// that the cache lets go of the bytes it replaced.
+func (s *Service) Store() envy.Store { return s.store }

@@ -17,11 +17,11 @@ const maxTokenLife = 100 * 365 * 24 * time.Hour
 // tokenCache keeps found tokens by the SHA-256 of their plaintext, each
 // for tokenCacheTTL. Only tokens that exist are kept, so unknown hashes
 // can't fill it.
-type tokenCache struct{ *lru[string, cachedToken] }
+type tokenCache struct{ *lruCache[string, cachedToken] }
 
 // invalidateAll forgets every token: token notices are by id, the cache
 // by hash, and token changes are rare.
-func (c tokenCache) invalidateAll() { c.clear() }
+func (c tokenCache) invalidateAll() { c.Clear() }
 
 type cachedToken struct {
 	tok     *envy.Token
@@ -71,7 +71,7 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 		return nil, err
 	}
 	if tok == nil {
-		gen := s.tokens.generation()
+		gen := s.tokens.Generation()
 		t, err := s.store.TokenByHash(ctx, sum[:])
 		if envy.ErrorCode(err) == envy.ENotFound {
 			return nil, envy.Errorf(envy.EUnauthenticated, "unknown token")
@@ -80,8 +80,8 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 			return nil, err
 		}
 		tok = &t
-		if !s.shared || s.checker != nil { // another server's revocation must count at once
-			s.tokens.put(gen, key, cachedToken{tok: tok, fetched: now}, tokenSize(tok))
+		if !s.shared || s.checks() { // another server's revocation must count at once
+			s.tokens.Put(gen, key, cachedToken{tok: tok, fetched: now}, tokenSize(tok))
 		}
 	}
 	if tok.RevokedAt != nil {
@@ -100,40 +100,33 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 // check whether the cached tree of scope is current, which it leaves for
 // the request's first read of it.
 func (s *Service) cachedToken(ctx context.Context, key string, now time.Time, scope string) (*envy.Token, error) {
-	if s.checker == nil {
-		c, _ := s.tokens.get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
+	if !s.checks() {
+		c, _ := s.tokens.Get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
 		return c.tok, nil // nil when not cached
 	}
-	c, ok := s.tokens.peek(key)
+	c, ok := s.tokens.Peek(key)
 	if !ok {
-		s.tokens.count(false)
+		s.tokens.Count(false)
 		return nil, nil
 	}
-	var (
-		tree  map[string]*envy.ScopeVars
-		paths []string
-		revs  []int64
-	)
-	if scope != "" {
-		tree, paths, revs, _ = s.scopes.tree(scope)
-	}
-	current, live, err := s.checker.Check(ctx, paths, revs, c.tok.ID)
+	live, checked, err := s.cache.CheckToken(ctx, c.tok.ID, scope)
 	if err != nil {
 		return nil, err
 	}
-	s.tokens.count(live)
+	s.tokens.Count(live)
 	if !live { // read it again: the store says why it is refused
-		s.tokens.remove(key)
+		s.tokens.Remove(key)
 		return nil, nil
 	}
-	if caller, ok := ctx.Value(callerKey{}).(*Caller); ok && tree != nil {
-		if !current {
-			tree = nil
-		}
-		caller.checked.Store(&checkedTree{path: scope, tree: tree})
+	if caller, ok := ctx.Value(callerKey{}).(*Caller); ok && checked != nil {
+		caller.checked.Store(checked)
 	}
 	return c.tok, nil
 }
+
+// checks reports whether the store is shared and offers checks, so that a
+// cached token is checked on each use.
+func (s *Service) checks() bool { return s.cache != nil && s.cache.Checks() }
 
 // Bootstrap creates the first admin token when no token exists. An empty
 // value makes a random one. It returns the plaintext and whether it

@@ -30,28 +30,10 @@ func loadScopeVars(ctx context.Context, q querier, path string) (*envy.ScopeVars
 	return m[path], nil
 }
 
-// scopeVars returns a scope from the cache, loading and caching it on a
-// miss; nil when it does not exist. The result is shared: never modify it.
-//
-// A load that raced with a commit is not returned, but read again through
-// the cache: the database shows a commit a moment before the writer
-// publishes it to the cache, and a reader that got the newer state from
-// the database and then the older one from the cache would see the scope
-// go back in time.
+// scopeVars reads a scope with its vars from the readers' pool; nil when
+// it does not exist.
 func (s *Store) scopeVars(ctx context.Context, path string) (*envy.ScopeVars, error) {
-	for try := 0; ; try++ {
-		if sv, ok := s.scopes.get(path); ok {
-			return sv, nil
-		}
-		gen := s.scopes.generation()
-		sv, err := loadScopeVars(ctx, s.readers.QueryContext, path)
-		if err != nil {
-			return nil, err
-		}
-		if s.scopes.fill(gen, path, sv) || try == 10 {
-			return sv, nil
-		}
-	}
+	return loadScopeVars(ctx, s.readers.QueryContext, path)
 }
 
 // GetScope returns the scope at path with its VarCount.
@@ -114,14 +96,11 @@ func (s *Store) listScopes(ctx context.Context, prefix, after string, n int) (pa
 }
 
 // ScopeTree returns the scope at path and every scope it inherits from,
-// keyed by path. The ScopeVars are shared with the cache and with other
+// keyed by path. The ScopeVars may be shared with a cache and with other
 // callers: treat them as read-only.
 func (s *Store) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
-	}
-	if tree, ok := s.scopes.tree(path); ok {
-		return tree, nil
 	}
 	tree := make(map[string]*envy.ScopeVars)
 	queue := []string{path}

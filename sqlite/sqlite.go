@@ -5,11 +5,12 @@
 // share their commits: one writer goroutine owns the only write connection,
 // runs every queued mutation in one transaction, each in its own savepoint,
 // and answers them after the one COMMIT (group commit). Reads use a
-// separate pool of connections, and ScopeTree, the hot path, is served from
-// an in-memory cache of each scope's sealed vars that the writer keeps
-// current. The cache is only sound because this process is the file's one
-// writer, which a lock on the file next to it (envy.db.lock) enforces: a
-// second server on the same file refuses to start.
+// separate pool of connections. The store keeps no cache of its own: the
+// service reads it through package storecache, which the writer's notices
+// keep true because they are published before a write returns. That is
+// only sound because this process is the file's one writer, which a lock
+// on the file next to it (envy.db.lock) enforces: a second server on the
+// same file refuses to start.
 //
 // Var writes come planned and sealed by the service; the writer only
 // checks that they are not stale and persists them. A scope write's plan
@@ -67,12 +68,6 @@ const (
 	// queueSize is how many mutations may wait for the writer before
 	// callers block on sending (still honouring their contexts).
 	queueSize = 4 * maxBatch
-
-	// scopeCacheBytes bounds the scope cache, so that resident memory
-	// stays bounded however many scopes are read. 32 MB
-	// holds about 100,000 sealed vars (2,000 scopes of 50): the scopes a
-	// deploy reads at once; the rest are a reader-pool query away.
-	scopeCacheBytes = 32 << 20
 )
 
 // ErrLocked is what Open answers when another process (another envy
@@ -103,7 +98,6 @@ type Store struct {
 	rev     atomic.Int64 // newest committed revision; only the writer moves it
 	commits atomic.Int64 // group commits so far, for tests and metrics
 	fullAt  atomic.Int64 // when a write last failed for want of space (Unix ns); 0 once one succeeds
-	scopes  *scopeCache
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -134,7 +128,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{
 		path:   abs,
 		wstmts: make(map[string]*sql.Stmt),
-		scopes: newScopeCache(scopeCacheBytes),
 	}
 	s.Reader = storeutil.Reader{
 		Query: func(ctx context.Context, q string, args ...any) (storeutil.RowSet, error) {

@@ -388,55 +388,6 @@ func TestCloseFinishesQueuedWritesThenRefuses(t *testing.T) {
 	}
 }
 
-func TestCacheRefusesAFillOlderThanACommit(t *testing.T) {
-	old := &envy.ScopeVars{Scope: envy.Scope{Path: "app", Revision: 1}}
-	cur := &envy.ScopeVars{Scope: envy.Scope{Path: "app", Revision: 2}}
-	tests := []struct {
-		name   string
-		commit map[string]*envy.ScopeVars
-		want   *envy.ScopeVars
-	}{
-		{"a commit that kept the new state", map[string]*envy.ScopeVars{"app": cur}, cur},
-		{"a commit that dropped the entry", map[string]*envy.ScopeVars{"app": nil}, nil},
-		{"a commit to another scope", map[string]*envy.ScopeVars{"other": cur}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newScopeCache(1 << 20)
-			gen := c.generation() // a reader starts loading app…
-			c.apply(tt.commit)    // …the writer publishes a commit…
-			c.fill(gen, "app", old)
-			got, _ := c.get("app") // …and the reader's load must not land
-			if got != tt.want {
-				t.Fatalf("cache holds %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-	c := newScopeCache(1 << 20)
-	c.fill(c.generation(), "app", old)
-	if got, _ := c.get("app"); got != old {
-		t.Fatal("a fill with no commit in between was refused")
-	}
-}
-
-func TestCacheStaysWithinItsLimit(t *testing.T) {
-	c := newScopeCache(64 << 10)
-	for i := range 1000 {
-		sv := &envy.ScopeVars{Scope: envy.Scope{Path: fmt.Sprint(i)}, Vars: make([]envy.StoredVar, 10)}
-		c.apply(map[string]*envy.ScopeVars{sv.Scope.Path: sv})
-	}
-	if c.size > c.limit || len(c.m) == 0 {
-		t.Fatalf("cache holds %d bytes in %d entries, limit %d", c.size, len(c.m), c.limit)
-	}
-	total := 0
-	for _, e := range c.m {
-		total += e.size
-	}
-	if total != c.size {
-		t.Fatalf("size accounting is off: %d counted, %d tracked", total, c.size)
-	}
-}
-
 // BenchmarkWriteParallel measures durable single-var writes with 32
 // concurrent writers (on GOMAXPROCS=2, as in docs/benchmarks.md), each write
 // acknowledged only after its group commit is on disk.

@@ -93,7 +93,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 
-	// The scope's new state, for the cache.
+	// The scope's new state, for the later ops of the batch.
 	vars := storeutil.Merge(curVars, next)
 	sc.VarCount = len(vars)
 	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
@@ -105,9 +105,6 @@ const changeColumns = storeutil.ChangeColumns
 
 // checkScope returns ENotFound unless the scope exists.
 func (s *Store) checkScope(ctx context.Context, path string) error {
-	if _, ok := s.scopes.get(path); ok {
-		return nil
-	}
 	var ok bool
 	if err := s.readers.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM scopes WHERE path = ?)`, path).Scan(&ok); err != nil {
 		return dbErr("look up a scope", err)

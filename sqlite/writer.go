@@ -38,14 +38,14 @@ func (s *Store) do(ctx context.Context, fn func(t *txn) error) (err error) {
 // batch is what the ops of one transaction did, to be published after
 // the COMMIT.
 type batch struct {
-	scopes  map[string]*envy.ScopeVars // new state by path; nil: gone, or not known
+	scopes  map[string]*envy.ScopeVars // new state by path, for later ops; nil: gone, or not known
 	rev     int64                      // the newest revision taken, starting from the committed one
 	notices []envy.Notice              // what the ops did, in order, for subscribers
 }
 
 // runBatch runs the ops in one transaction, each in its own savepoint so
 // that one failing op leaves the others' work in place, commits once,
-// publishes the new state to the caches and only then answers. The
+// publishes its notices and only then answers. The
 // committer gives it only ops whose callers wait for their answers.
 func (s *Store) runBatch(live []*op) {
 	answer := func(errs []error, all error) {
@@ -107,9 +107,9 @@ func (s *Store) runBatch(live []*op) {
 	s.commits.Add(1)
 	s.fullAt.Store(0)
 	// Publish before answering, so that a caller who got its answer reads
-	// its own write.
+	// its own write: a cache that the notices evict (storecache) relies on
+	// it.
 	s.rev.Store(b.rev)
-	s.scopes.apply(b.scopes)
 	s.Publish(b.notices...)
 	answer(errs, nil)
 }
@@ -219,8 +219,8 @@ func (t *txn) nextRevision() (int64, error) {
 }
 
 // scope returns the scope at path as this transaction sees it, nil when it
-// does not exist. The cache holds the committed state, so it answers
-// unless this batch has touched the scope.
+// does not exist: the state an earlier op of the batch left, when one
+// kept it, or else the database's.
 func (t *txn) scope(path string) (*envy.ScopeVars, error) {
 	// nil in an overlay means "changed, state not kept": only the
 	// database, which sees this transaction's writes, knows.
@@ -232,13 +232,12 @@ func (t *txn) scope(path string) (*envy.ScopeVars, error) {
 		if sv != nil {
 			return sv, nil
 		}
-	} else if sv, ok := t.s.scopes.get(path); ok {
-		return sv, nil
 	}
 	return loadScopeVars(t.ctx, t.query, path)
 }
 
-// setScope records the scope's new state (nil: deleted) for the cache.
+// setScope records the scope's new state (nil: deleted) for the later ops
+// of the batch.
 func (t *txn) setScope(path string, sv *envy.ScopeVars) {
 	if t.scopes == nil {
 		t.scopes = make(map[string]*envy.ScopeVars)

@@ -355,7 +355,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
 	}
-	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(ctx, keys, store, log), Backup: backupOf(store)})
+	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(ctx, keys, svc.Store(), log), Backup: backupOf(store)})
 	web.Mount(api, svc, web.Options{Secure: c.tlsCert != ""}) // the dashboard at /ui/
 
 	srv := &nethttp.Server{
