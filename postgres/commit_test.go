@@ -611,3 +611,42 @@ func TestAuditAppendsDontWaitForTheRevisionRow(t *testing.T) {
 		}
 	}
 }
+
+// TestAWriteThatLosesASerializationRaceIsRetried: PostgreSQL aborts a
+// transaction that lost a race (a serialization failure, a deadlock); the
+// committer runs it again, and the writer sees only its success. The
+// failures are made by a trigger that raises serialization_failure the
+// first two times (a sequence counts them: it does not roll back).
+func TestAWriteThatLosesASerializationRaceIsRetried(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openTest(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `CREATE SEQUENCE races;
+		CREATE FUNCTION lose_a_race() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('races') <= 2 THEN
+				RAISE EXCEPTION 'lost a race' USING ERRCODE = 'serialization_failure';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER lose_a_race BEFORE INSERT ON history FOR EACH ROW EXECUTE FUNCTION lose_a_race()`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "a", CreateScope: true, Changes: []envy.VarChange{setChange("A", "1", nil)}})
+	if err != nil {
+		t.Fatalf("a write that lost two serialization races: %v; want it retried and committed", err)
+	}
+	var races int64
+	if err := conn.QueryRow(ctx, `SELECT last_value FROM races`).Scan(&races); err != nil {
+		t.Fatal(err)
+	}
+	if races < 3 || res.Revision == 0 {
+		t.Fatalf("the write committed at revision %d after %d attempts, want a revision after 3 attempts", res.Revision, races)
+	}
+}

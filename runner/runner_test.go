@@ -88,9 +88,34 @@ func start(t *testing.T, cfg Config) *running {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		r.stopped(t, 30*time.Second)
 	})
 	return r
+}
+
+// stopped waits until Run has returned, after its context ended. When
+// it has not within d, the test fails, naming the guarantee broken (a
+// command is stopped with SIGTERM, then SIGKILL after the grace), and
+// every command the run printed the pid of is killed, so that the test
+// ends instead of hanging the package.
+func (r *running) stopped(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-r.done:
+		return
+	case <-time.After(d):
+	}
+	t.Errorf("Run did not return within %s of its context's end: the command must be sent SIGTERM, then SIGKILL once the grace is over; output:\n%s\nlog:\n%s", d, r.out, r.log)
+	for _, p := range pids(r.out.String()) {
+		if pid, err := strconv.Atoi(p); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		t.Errorf("Run did not return within %s of its commands' SIGKILL", d)
+	}
 }
 
 func (r *running) wait(t *testing.T, within time.Duration) (int, error) {
@@ -243,16 +268,37 @@ func TestWatchRestartsTheCommandWithTheNewEnv(t *testing.T) {
 func TestARestartKillsACommandThatIgnoresSIGTERMAfterTheGrace(t *testing.T) {
 	s := newServer(t)
 	s.merge(t, "acme/web", map[string]any{"A": "1"})
-	cfg := s.config("acme/web", "env=A", "trap-stay", "wait")
+	cfg := s.config("acme/web", "env=A", "pid", "trap-stay", "wait")
 	cfg.Watch = true
 	cfg.Grace = 300 * time.Millisecond
 	r := start(t, cfg)
-	waitFor(t, r.out, "A=1\ntrapping", 10*time.Second)
+	waitFor(t, r.out, "trapping", 10*time.Second)
 	s.merge(t, "acme/web", map[string]any{"A": "2"})
 	waitFor(t, r.out, "got SIGTERM", 5*time.Second)
-	waitFor(t, r.out, "A=2", 5*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.out.String(), "A=2"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command that ignores SIGTERM was not replaced within 10 s of a grace of 300ms: it must be sent SIGKILL once the grace is over; output:\n%s\nlog:\n%s", r.out, r.log)
+		}
+	}
 	if !strings.Contains(r.log.String(), "did not exit within 300ms of SIGTERM: killing it") {
 		t.Errorf("log %q", r.log)
+	}
+}
+
+// TestStoppingKillsACommandThatIgnoresSIGTERMAfterTheGrace: when the
+// run's context ends, a command that ignores SIGTERM is killed once the
+// grace is over, and Run returns.
+func TestStoppingKillsACommandThatIgnoresSIGTERMAfterTheGrace(t *testing.T) {
+	s := newServer(t)
+	s.merge(t, "acme/web", map[string]any{"A": "1"})
+	cfg := s.config("acme/web", "pid", "trap-stay", "wait")
+	cfg.Grace = 300 * time.Millisecond
+	r := start(t, cfg)
+	waitFor(t, r.out, "trapping", 10*time.Second)
+	r.cancel()
+	r.stopped(t, 10*time.Second)
+	if code, err := r.code, r.err; code != 128+9 || !errors.Is(err, context.Canceled) {
+		t.Errorf("after cancel: %d, %v; want 137 (SIGKILL), context.Canceled", code, err)
 	}
 }
 

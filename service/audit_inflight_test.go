@@ -66,11 +66,13 @@ func revealAs(svc *service.Service, ctx context.Context, scope, id string) error
 func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
 	store := &heldAuditStore{held: make(chan struct{}), release: make(chan struct{})}
 	svc, db, _, ctx := pgService(t, func(db *postgres.Store) envy.Store { store.Store = db; return store })
+	release := sync.OnceFunc(func() { close(store.release) })
+	t.Cleanup(release) // before the service's Close, which waits for the held batch
 	setVar(t, svc, ctx, "app", "A", "1")
 
 	first := make(chan error, 1)
 	go func() { first <- revealAs(svc, ctx, "app", "req-held") }()
-	<-store.held
+	recv(t, store.held, 10*time.Second, "the reveal's audit entry reached the store: a reveal must be recorded before it is answered")
 	second := make(chan error, 1)
 	go func() { second <- revealAs(svc, ctx, "app", "req-next") }()
 	select {
@@ -79,7 +81,6 @@ func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
 			t.Fatalf("the reveal after the held one: %v", err)
 		}
 	case <-time.After(10 * time.Second): // a bound, so that a failure does not hang; nothing depends on its length
-		close(store.release)
 		t.Fatal("a reveal waited for the commit of the batch before it")
 	}
 	select {
@@ -87,8 +88,8 @@ func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
 		t.Fatalf("the held reveal was answered before its commit: %v", err)
 	default:
 	}
-	close(store.release)
-	if err := <-first; err != nil {
+	release()
+	if err := recv(t, first, 10*time.Second, "the held reveal was answered once its batch committed"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -65,23 +65,28 @@ func TestAuditLoopLingersForTheLastBatchsCallers(t *testing.T) {
 	// One reveal holds its commit while two more queue behind it: they
 	// make the next batch, of two.
 	gate := make(chan struct{})
+	open := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(open) // before the service's Close, which waits for the held batch
 	store.setGate(gate)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go reveal(&wg, 0)
-	<-store.entered
+	recv(t, store.entered, 10*time.Second, "the reveal's audit entry reached the store: a reveal must be recorded before it is answered")
 	wg.Add(2)
 	go reveal(&wg, 1)
 	go reveal(&wg, 2)
-	for svc.AuditQueued() < 2 { // both queued behind the held commit
+	for deadline := time.Now().Add(10 * time.Second); svc.AuditQueued() < 2; { // both queued behind the held commit
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reveals queued for the audit log within 10 s, want 2: a reveal must be recorded before it is answered", svc.AuditQueued())
+		}
 		time.Sleep(time.Millisecond)
 	}
-	close(gate)
-	if n := <-store.sizes; n != 1 {
+	open()
+	if n := recv(t, store.sizes, 10*time.Second, "the first batch of reveals was committed"); n != 1 {
 		t.Fatalf("the first batch held %d reveals, want 1", n)
 	}
 	wg.Wait()
-	if n := <-store.sizes; n != 2 {
+	if n := recv(t, store.sizes, 10*time.Second, "the second batch of reveals was committed"); n != 2 {
 		t.Fatalf("the second batch held %d reveals, want 2", n)
 	}
 	store.setGate(nil)
@@ -93,7 +98,7 @@ func TestAuditLoopLingersForTheLastBatchsCallers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // one at a time, most likely; nothing depends on it
 	}
 	wg.Wait()
-	if n := <-store.sizes; n != 3 {
+	if n := recv(t, store.sizes, 10*time.Second, "the batch of the three reveals that came one after the other was committed"); n != 3 {
 		t.Fatalf("three reveals that came one after the other after a batch of two were committed %d in a batch, want 3 together", n)
 	}
 }

@@ -29,7 +29,10 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.hub.publish(n.Scope, n.Revision, true)
 	case envy.NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
-		// token changes are rare, so forget them all.
+		// token changes are rare, so forget them all. A revocation
+		// reaches the cache and the watches only this way, on the server
+		// that made it as on the others (RevokeToken); a revoked token's
+		// descendants each have their notice.
 		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
 	case envy.NoticeConsumer:
@@ -42,6 +45,7 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.replies.Clear()
 		s.noConsumers.Clear()
 		s.hub.resync()
+		go s.endRevokedWatches() // a lost notice may have been a revocation
 	}
 }
 

@@ -308,14 +308,14 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 		}
 	}
 	e := s.entry(ctx, envy.AuditTokenRevoke, "", []string{t.Name}, envy.OutcomeDeleted)
-	if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e}); err != nil {
-		return err
-	}
-	// The tokens it minted are revoked too, and their hashes are not at
-	// hand: forget every cached token rather than serve one of them.
-	s.tokens.invalidateAll()
-	s.hub.revoke(ctx)
-	return nil
+	// The store's notices of the tokens it revokes (follow.go) are the one
+	// way the revocation reaches the token cache and the watch hub, here
+	// as on every other server: the store publishes them to this server
+	// before RevokeToken returns where it keeps tokens in process
+	// (SQLite), so the next request is refused; on a shared store, where
+	// they come a moment later, every use of a cached token is checked
+	// against the store first (cachedToken), or none is cached.
+	return s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e})
 }
 
 // Self returns the caller's token.

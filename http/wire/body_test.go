@@ -182,9 +182,18 @@ func TestTheLimitAppliesToTheDecodedBody(t *testing.T) {
 			if len(bomb) >= limit {
 				t.Fatalf("the bomb is %d bytes, not under the limit", len(bomb))
 			}
-			got, err := readEncoded(&Body{Limit: limit}, enc, bomb)
+			in := &countingReader{r: bytes.NewReader(bomb)}
+			r := httptest.NewRequest("POST", "/", in)
+			r.Header.Set("Content-Encoding", enc)
+			got, err := (&Body{Limit: limit}).Bytes(httptest.NewRecorder(), r)
 			if envy.ErrorCode(err) != envy.ETooLarge || got != nil {
 				t.Fatalf("%d bytes, %v; want 413", len(got), err)
+			}
+			// The limit is some 1/64 of the bomb: reading much more than
+			// that of it means the decoded body was read past the limit.
+			// (Brotli's bomb is too small to tell.)
+			if enc != "br" && in.n > int64(len(bomb))/4 {
+				t.Errorf("%d of the bomb's %d bytes were read: the decompressed body must be read only up to its limit", in.n, len(bomb))
 			}
 			if !strings.Contains(envy.ErrorMessage(err), "larger than 1048576 bytes") {
 				t.Errorf("message %q", envy.ErrorMessage(err))
@@ -279,4 +288,16 @@ func TestTheBytesOfBodiesInFlightAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("B after A ended: %v", err)
 	}
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

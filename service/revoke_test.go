@@ -1,0 +1,262 @@
+package service_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/postgres"
+	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/sqlite"
+)
+
+// watchEndWithin bounds how long a revoked token's watch may stay open.
+const watchEndWithin = 20 * time.Second
+
+// revocationStores are the stores whose notices carry a revocation to
+// the token cache and the watch hub.
+var revocationStores = []struct {
+	name string
+	open func(t *testing.T) envy.Store
+}{
+	{"sqlite", func(t *testing.T) envy.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"postgres", func(t *testing.T) envy.Store {
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+}
+
+// newFrozenService returns a service over store whose clock stands still,
+// so that a cached token never outlives its time to live during a test:
+// only a notice may make the cache forget it.
+func newFrozenService(t *testing.T, store envy.Store) *service.Service {
+	t.Helper()
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	svc := service.New(store, keys, service.Options{Now: func() time.Time { return now }})
+	t.Cleanup(svc.Close)
+	return svc
+}
+
+// lineage is an admin token, a token it minted (parent) and one that
+// minted (child), each with its plaintext and a context that acts as it.
+type lineage struct {
+	admin, parent, child envy.Token
+	plain                map[string]string // by token name
+}
+
+func (l lineage) as(ctx context.Context, tok envy.Token) context.Context {
+	return service.WithCaller(ctx, &service.Caller{Token: &tok})
+}
+
+func newLineage(t *testing.T, ctx context.Context, svc *service.Service) lineage {
+	t.Helper()
+	plain, created, err := svc.Bootstrap(ctx, "")
+	if err != nil || !created {
+		t.Fatalf("Bootstrap: %v, %v", created, err)
+	}
+	l := lineage{plain: map[string]string{"admin": plain}}
+	admin, err := svc.Authenticate(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.admin = *admin
+	all := []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}
+	parent, parentPlain, err := svc.CreateToken(l.as(ctx, l.admin), envy.TokenInput{Name: "parent", Permissions: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.parent, l.plain["parent"] = parent, parentPlain
+	child, childPlain, err := svc.CreateToken(l.as(ctx, l.parent), envy.TokenInput{Name: "child", Permissions: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.child, l.plain["child"] = child, childPlain
+	// Each is authenticated twice: the token cache holds them all.
+	for name, p := range l.plain {
+		for range 2 {
+			if _, err := svc.Authenticate(ctx, p); err != nil {
+				t.Fatalf("Authenticate(%s): %v", name, err)
+			}
+		}
+	}
+	return l
+}
+
+// watchAs opens a watch of scope as tok; the watch ends with the test.
+func watchAs(t *testing.T, svc *service.Service, ctx context.Context, tok envy.Token, scope string) <-chan envy.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	ch, err := svc.Watch(service.WithCaller(ctx, &service.Caller{Token: &tok}), scope, 0)
+	if err != nil {
+		t.Fatalf("Watch(%s) as %s: %v", scope, tok.Name, err)
+	}
+	return ch
+}
+
+// ended reports whether ch is closed within d (events before the close
+// are drained).
+func ended(ch <-chan envy.Event, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// openAfter reports whether ch is still open (and silent or not) after d.
+func openAfter(ch <-chan envy.Event, d time.Duration) bool {
+	return !ended(ch, d)
+}
+
+// TestARevokedTokenIsRefusedAtOnceAndItsWatchesEnd: revoking a token
+// revokes the tokens it minted; the next request with any of them is
+// refused, although the token cache held them, and their watch streams
+// end; a token not revoked keeps working and watching. The store's
+// notices are the one way a revocation reaches the cache and the hub, on
+// the server that made it too.
+func TestARevokedTokenIsRefusedAtOnceAndItsWatchesEnd(t *testing.T) {
+	for _, st := range revocationStores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			svc := newFrozenService(t, st.open(t))
+			l := newLineage(t, ctx, svc)
+			setVar(t, svc, l.as(ctx, l.admin), "app", "A", "1")
+			watches := map[string]<-chan envy.Event{
+				"admin":  watchAs(t, svc, ctx, l.admin, "app"),
+				"parent": watchAs(t, svc, ctx, l.parent, "app"),
+				"child":  watchAs(t, svc, ctx, l.child, "app"),
+			}
+
+			if err := svc.RevokeToken(l.as(ctx, l.admin), l.parent.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"parent", "child"} {
+				if tok, err := svc.Authenticate(ctx, l.plain[name]); envy.ErrorCode(err) != envy.EUnauthenticated {
+					t.Errorf("the %s token, right after RevokeToken returned: %v, %v; want unauthenticated: a revocation must reach the token cache before RevokeToken returns", name, tok, err)
+				}
+			}
+			if _, err := svc.Authenticate(ctx, l.plain["admin"]); err != nil {
+				t.Errorf("the admin token, not revoked: %v", err)
+			}
+			deadline := time.Now().Add(watchEndWithin)
+			for _, name := range []string{"parent", "child"} {
+				if !ended(watches[name], time.Until(deadline)) {
+					t.Errorf("the %s token's watch was still open %s after its revocation: a revocation must end the revoked tokens' watch streams", name, watchEndWithin)
+				}
+			}
+			if !openAfter(watches["admin"], 100*time.Millisecond) {
+				t.Error("the admin token's watch ended, but the admin token was not revoked")
+			}
+		})
+	}
+}
+
+// lossyStore is a real SQLite store whose notices the test can hold back
+// (as a PostgreSQL server misses them while its LISTEN connection is
+// down) and then tell the service they were lost, as a reconnection
+// does.
+type lossyStore struct {
+	*sqlite.Store
+	mu   sync.Mutex
+	deaf bool
+	fns  []func(envy.Notice)
+}
+
+func (s *lossyStore) Subscribe(fn func(envy.Notice)) (cancel func()) {
+	s.mu.Lock()
+	s.fns = append(s.fns, fn)
+	s.mu.Unlock()
+	return s.Store.Subscribe(func(n envy.Notice) {
+		s.mu.Lock()
+		deaf := s.deaf
+		s.mu.Unlock()
+		if !deaf {
+			fn(n)
+		}
+	})
+}
+
+func (s *lossyStore) setDeaf(deaf bool) {
+	s.mu.Lock()
+	s.deaf = deaf
+	s.mu.Unlock()
+}
+
+// resync tells every subscriber that notices were lost.
+func (s *lossyStore) resync() {
+	s.mu.Lock()
+	fns := s.fns
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(envy.Notice{Kind: envy.NoticeResync})
+	}
+}
+
+// TestARevocationWhoseNoticeWasLostCountsAtTheResync: while notices are
+// lost, a revocation can't reach the cache or the hub; the resync that
+// follows must do what its notices would have done.
+func TestARevocationWhoseNoticeWasLostCountsAtTheResync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := &lossyStore{Store: db}
+	svc := newFrozenService(t, store)
+	l := newLineage(t, ctx, svc)
+	setVar(t, svc, l.as(ctx, l.admin), "app", "A", "1")
+	watch := watchAs(t, svc, ctx, l.parent, "app")
+
+	store.setDeaf(true)
+	if err := svc.RevokeToken(l.as(ctx, l.admin), l.parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !openAfter(watch, 100*time.Millisecond) {
+		t.Fatal("the watch ended although the revocation's notice was lost: RevokeToken must not reach the hub another way")
+	}
+	store.setDeaf(false)
+	store.resync()
+	for _, name := range []string{"parent", "child"} {
+		if _, err := svc.Authenticate(ctx, l.plain[name]); envy.ErrorCode(err) != envy.EUnauthenticated {
+			t.Errorf("the %s token after the resync: %v; want unauthenticated: a resync must make the token cache forget every token", name, err)
+		}
+	}
+	if !ended(watch, watchEndWithin) {
+		t.Errorf("the revoked token's watch was still open %s after the resync that followed the lost notice: a resync must end the watches of tokens revoked meanwhile", watchEndWithin)
+	}
+}
