@@ -1,6 +1,8 @@
 package http
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/envy-dev/envy"
@@ -34,9 +36,28 @@ type problem struct {
 	Errors []envy.FieldError `json:"errors,omitempty"`
 }
 
+// StatusClientClosed is the status of a request whose client went away
+// before it was answered (nginx's 499, "client closed request"): nobody
+// reads the reply, and it is no error of the server's.
+const StatusClientClosed = 499
+
+// ClientGone reports whether err ended r because its client went away:
+// the request's context is done and err is that context's end. A request
+// so ended is logged at debug level with StatusClientClosed and counted
+// apart, never as an internal error.
+func ClientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
 // writeError answers err as a problem. A non-domain error is logged (store
-// errors never hold a value) and shown as "Internal error".
+// errors never hold a value) and shown as "Internal error"; a request
+// whose client went away is answered StatusClientClosed, without a log
+// line or an error count of its own.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ClientGone(r, err) {
+		w.WriteHeader(StatusClientClosed)
+		return
+	}
 	e := envy.AsError(err)
 	if e == nil {
 		s.log.ErrorContext(r.Context(), "http: internal error",

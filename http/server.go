@@ -404,7 +404,7 @@ func (s *Server) observed(r *http.Request, rw *responseWriter, info *reqInfo, st
 	// second an info line each would cost more than the read; the audit
 	// log records every write and reveal anyway.
 	level := slog.LevelDebug
-	if status >= 400 {
+	if status >= 400 && status != StatusClientClosed {
 		level = slog.LevelInfo
 	}
 	ctx := r.Context()

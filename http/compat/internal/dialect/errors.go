@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/envy-dev/envy"
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/service"
 )
@@ -98,8 +99,13 @@ type Errors struct {
 // Write answers err. An error that is not a domain error is logged (store
 // errors never hold a value) and answered as an internal error. A 429 or
 // 503 says when to retry; no error carries the ETag of a write that did
-// not happen.
+// not happen. A request whose client went away is answered as the native
+// API answers it (envyhttp.ClientGone).
 func (x *Errors) Write(w http.ResponseWriter, r *http.Request, err error) {
+	if envyhttp.ClientGone(r, err) { // nobody reads it, and it is no error of the server's
+		w.WriteHeader(envyhttp.StatusClientClosed)
+		return
+	}
 	e := envy.AsError(err)
 	if e == nil {
 		x.Logger.ErrorContext(r.Context(), x.Dialect+": internal error",
