@@ -279,6 +279,13 @@ func run(o options) error {
 		xr.Case, xr.Target = fmt.Sprintf("write on one server → /-/watch event on another, %d watchers", o.watchers), "p99 ≤ 200 ms"
 		results = append(results, xr)
 	}
+	if o.databaseURL != "" {
+		mr, err := severalServers(bin, dir, token, srv, extra, o)
+		if err != nil {
+			return err
+		}
+		results = append(results, mr...)
+	}
 
 	lr, err := layeredInherits(c, 8, 16, o.duration, o.conns)
 	if err != nil {
@@ -651,6 +658,11 @@ func (c *client) get(path string) ([]byte, error) {
 
 // load runs conns workers for d and measures every request.
 func load(c *client, method, path string, next func() (string, []byte), d time.Duration, conns int) result {
+	return loadOn([]*client{c}, method, path, next, d, conns)
+}
+
+// loadOn is load spread over several servers: worker i sends to cs[i%len(cs)].
+func loadOn(cs []*client, method, path string, next func() (string, []byte), d time.Duration, conns int) result {
 	var (
 		mu    sync.Mutex
 		lats  []time.Duration
@@ -661,6 +673,7 @@ func load(c *client, method, path string, next func() (string, []byte), d time.D
 	start := time.Now()
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
+		c := cs[i%len(cs)]
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<14)
