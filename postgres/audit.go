@@ -128,8 +128,12 @@ func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
 		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
 		tokenID[i], counts[i] = e.TokenID, max(e.Count, 1)
 	}
+	revision := "revision"
+	if t.relative { // a batch whose revisions are counted from envy.base (commit.go)
+		revision = `CASE WHEN revision > 0 THEN ` + baseRev + ` + revision ELSE 0 END`
+	}
 	return t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count)
-		SELECT at, actor, action, scope, names, status, request_id, client, revision, token_id, count
+		SELECT at, actor, action, scope, names, status, request_id, client, `+revision+`, token_id, count
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])
 		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, token_id, count, n) ORDER BY n`,
 		at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts)

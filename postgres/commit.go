@@ -204,12 +204,12 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
 	}
 
-	var base int64 // the revision before the batch's first
-	if err := conn.QueryRow(ctx, `UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision`, n).Scan(&base); err != nil {
-		return nil, err
-	}
-	base -= n
-
+	// The batch's revisions are taken in its last round trip, just before
+	// the COMMIT (countRevisions): the revision row's lock, which every
+	// writer on every server waits for, is held for that round trip and
+	// the COMMIT only, not while the rows are built. Until then the batch
+	// numbers its writes 1…n, and every statement adds the base that the
+	// counter's update leaves in the transaction's envy.base setting.
 	var (
 		at      = storeutil.Nanos(t.now)
 		scopes  = make(map[string]int64) // path → its newest revision in the batch
@@ -218,7 +218,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		order   [][2]string                           // the keys of vars, in the order first changed
 		hist    historyRows
 		entries []envy.AuditEntry
-		rev     = base
+		rev     int64 // the batch's own numbering, 1…n
 	)
 	for _, a := range apps {
 		c := a.c
@@ -250,21 +250,52 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
 	}
+	countRevisions(b, n)
 	queueScopes(b, scopes, created, at)
 	queueVars(b, vars, order)
 	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])`,
+		SELECT `+baseRev+` + r, s, n, o, i, v, sc, d, se, a, t
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])
+			AS x(r, s, n, o, i, v, sc, d, se, a, t)`,
 		hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
+	t.relative = true
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err
 	}
-	queueNotices(b, t.notices)
+	queueNotices(b, t.notices, true)
 	b.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	br := conn.SendBatch(ctx, b)
+	var first int64 // the revision before the batch's first
+	if err := br.QueryRow().Scan(&first); err != nil {
+		br.Close()
 		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	for _, a := range apps {
+		c := a.c
+		c.res.Revision += first
+		for i := range c.res.Vars {
+			c.res.Vars[i].Revision += first
+		}
 	}
 	return later, nil
 }
+
+// countRevisions queues, as the batch's first statement of its last round
+// trip, the update of the revision row that takes its n revisions, and
+// keeps the revision before them in the transaction's envy.base setting
+// for the statements after it (revisionExpr). Its row is the first result.
+func countRevisions(b *pgx.Batch, n int64) {
+	b.Queue(`WITH u AS (UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision - $1 AS base)
+		SELECT base FROM u, LATERAL set_config('envy.base', base::text, true) AS s`, n)
+}
+
+// baseRev is the SQL of the revision before a batch's first, once
+// countRevisions ran in its transaction: a batch's revision k is
+// baseRev + k.
+const baseRev = `current_setting('envy.base')::bigint`
 
 // after is a scope's state once a write's effects apply to cur (nil: the
 // write creates it), for the writes after it in the batch to be checked
@@ -355,10 +386,10 @@ func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int
 	}
 	if len(newPaths) > 0 {
 		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at)
-			SELECT p, '', '[]', r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
+			SELECT p, '', '[]', `+baseRev+` + r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
 	}
 	if len(oldPaths) > 0 {
-		b.Queue(`UPDATE scopes SET revision = u.r, updated_at = $3
+		b.Queue(`UPDATE scopes SET revision = `+baseRev+` + u.r, updated_at = $3
 			FROM unnest($1::text[], $2::bigint[]) AS u(p, r) WHERE scopes.path = u.p`, oldPaths, oldRevs, at)
 	}
 }
@@ -392,7 +423,9 @@ func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]stri
 		// created_at is set too: a var deleted and set again within the
 		// batch is a new var.
 		b.Queue(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])
+			SELECT s, n, i, se, sc, d, v, `+baseRev+` + r, c, u, b
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])
+				AS x(s, n, i, se, sc, d, v, r, c, u, b)
 			ON CONFLICT (scope, name) DO UPDATE SET
 				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
 				description = excluded.description, version = excluded.version, revision = excluded.revision,

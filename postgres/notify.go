@@ -173,15 +173,28 @@ func (s *Store) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
 }
 
 // queueNotices queues the NOTIFY of each notice, in their order, as one
-// statement: its rows, one pg_notify each, come in the array's order.
-// PostgreSQL delivers them once the transaction commits.
-func queueNotices(b *pgx.Batch, notices []envy.Notice) {
+// statement. With relative, the notices' revisions are a batch's 1…n,
+// counted from envy.base (commit.go), and their payloads are made in the
+// statement once that base is known.
+func queueNotices(b *pgx.Batch, notices []envy.Notice, relative bool) {
 	if len(notices) == 0 {
 		return
 	}
-	payloads := make([]string, len(notices))
-	for i, n := range notices {
-		payloads[i] = encodeNotice(n)
+	if !relative {
+		payloads := make([]string, len(notices))
+		for i, n := range notices {
+			payloads[i] = encodeNotice(n)
+		}
+		b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
+		return
 	}
-	b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
+	// encodeNotice's "<code> <revision> <subject>", the revision filled in.
+	heads, revs, tails := make([]string, len(notices)), make([]int64, len(notices)), make([]string, len(notices))
+	for i, n := range notices {
+		code, rest, _ := strings.Cut(encodeNotice(n), " ")
+		_, subject, _ := strings.Cut(rest, " ")
+		heads[i], revs[i], tails[i] = code, n.Revision, subject
+	}
+	b.Queue(`SELECT pg_notify($1, n.h || ' ' || (`+baseRev+` + n.r)::text || ' ' || n.t)
+		FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS n(h, r, t, i) ORDER BY n.i`, channel, heads, revs, tails)
 }

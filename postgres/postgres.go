@@ -3,8 +3,9 @@
 //
 // Every server reads and writes the database directly, and a write
 // committed through one server is read by every other at once. The store
-// keeps no cache; the Service keeps the scopes and tokens it read, and
-// checks each use against the database first (envy.Checker, check.go):
+// keeps no cache; the scope cache that wraps it (storecache) and the
+// Service's token cache check each use against the database first
+// (envy.Checker, check.go):
 // one indexed query, shared by the checks that callers ask for at the same
 // time, and always sent after the caller asked. Changes reach other
 // servers' watchers and caches through LISTEN/NOTIFY on one dedicated
@@ -29,9 +30,13 @@
 // which applies whatever is queued in one transaction: it locks the
 // scopes involved (advisory locks, taken in one order by every server),
 // checks each write against the state the writes before it leave (a stale
-// one is answered ErrStale and left out), takes the batch's revisions
-// with one UPDATE of meta as its last lock, and sends every statement and
-// notice in one round trip before the COMMIT. Every op is answered after
+// one is answered ErrStale and left out), and sends, in its last round
+// trip, the one UPDATE of meta that takes the batch's revisions (its last
+// lock), every statement and notice, and the COMMIT. The rows are built
+// before that with the batch's own numbers 1…n, which the statements add
+// to the base the UPDATE leaves in the transaction (countRevisions), so
+// the revision row, which every writer on every server waits for, is held
+// for one round trip and the COMMIT, never while a server builds rows. Every op is answered after
 // the COMMIT; when the transaction fails for another reason than the
 // database being unavailable, each op runs again alone, so that one op's
 // error is its own. The other changes (scopes, tokens, consumers, keys)
@@ -411,6 +416,9 @@ type txn struct {
 	// COMMIT. A write sets it once it holds the revision lock, so that
 	// the lock is held for as few round trips as can be.
 	pending *pgx.Batch
+	// relative: the revisions of the statements queued are a batch's
+	// 1…n, counted from the envy.base setting (commit.go).
+	relative bool
 }
 
 // exec runs a statement, or queues it when a batch is pending.
@@ -475,7 +483,7 @@ func (s *Store) tx1(ctx context.Context, what string, fn func(t *txn) error) err
 	if b == nil {
 		b = &pgx.Batch{}
 	}
-	queueNotices(b, t.notices)
+	queueNotices(b, t.notices, false)
 	if b.Len() > 0 {
 		if err := tx.SendBatch(tctx, b).Close(); err != nil {
 			tx.Rollback(tctx)
