@@ -51,7 +51,8 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	}
 	// With the reveal permission the preview compares secrets too (an
 	// audited reveal, like any); without it a secret in the file is
-	// listed as set, and the apply keeps it as it is when equal.
+	// listed as set from the file, and the apply writes it as a new
+	// version even when equal (the service tells such a writer nothing).
 	reveal := h.svc.Can(ctx, envy.ActReveal, path)
 	cur, err := h.svc.ListVars(ctx, path, reveal)
 	if err != nil {
@@ -71,7 +72,7 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		case !ok:
 			d.Removed = append(d.Removed, importLine{Name: v.Name, Secret: v.Secret})
 		case v.Value == nil:
-			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file; kept as it is if equal"})
+			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file (a new version, even if equal)"})
 		case v.Value.Reveal() != val:
 			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: v.Secret})
 		default:
