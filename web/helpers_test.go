@@ -52,6 +52,12 @@ func (c *clock) Advance(d time.Duration) {
 
 func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 	t.Helper()
+	return newTestEnvHTTP(t, useTLS, opts, envyhttp.Options{})
+}
+
+// newTestEnvHTTP is newTestEnv with the API server's options.
+func newTestEnvHTTP(t testing.TB, useTLS bool, opts Options, httpOpts envyhttp.Options) *testEnv {
+	t.Helper()
 	c := &clock{}
 	if opts.Now == nil {
 		opts.Now = c.Now
@@ -60,7 +66,7 @@ func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 		opts.StatusEvery = 200 * time.Millisecond
 	}
 	var h *Handler
-	env := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
+	env := testenv.New(t, testenv.Options{HTTP: httpOpts, Setup: func(api *envyhttp.Server, svc *service.Service) {
 		h = Mount(api, svc, opts)
 	}})
 	url := env.URL
