@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/sqlite"
 )
 
 // openStream opens a GET that streams (no client timeout; the test's
@@ -32,7 +37,7 @@ func openStream(t *testing.T, ctx context.Context, client *http.Client, url, tok
 // The dashboard's event streams count against --max-watches-per-token,
 // in the same count as the API's watch streams.
 func TestTheDashboardsEventStreamsCountAgainstTheWatchCap(t *testing.T) {
-	e := newTestEnvHTTP(t, false, Options{}, envyhttp.Options{MaxWatchesPerToken: 2})
+	e := newTestEnvWith(t, false, Options{}, testenv.Options{HTTP: envyhttp.Options{MaxWatchesPerToken: 2}})
 	ctx := e.asToken(t, e.Admin)
 	if _, _, err := e.Svc.SetVar(ctx, "acme/web", "A", envyVar("1", false), setOpts()); err != nil {
 		t.Fatal(err)
@@ -66,5 +71,85 @@ func TestTheDashboardsEventStreamsCountAgainstTheWatchCap(t *testing.T) {
 	w := openStream(t, sctx, http.DefaultClient, e.URL+"/v1/scopes/acme/web/-/watch", plain)
 	if w.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("a native watch of a token holding 2 event streams: %d, want 429 (one count for both)", w.StatusCode)
+	}
+}
+
+// historyCounter counts the history rows a store hands out.
+type historyCounter struct {
+	envy.Store
+	rows atomic.Int64
+}
+
+func (c *historyCounter) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
+	out, err := c.Store.History(ctx, scope, after, limit)
+	c.rows.Add(int64(len(out)))
+	return out, err
+}
+
+// The rollback preview costs what the scope's vars cost, not its history:
+// it reads no history row (the state at the revision is one stored row
+// per var), however long the history.
+func TestTheRollbackPreviewReadsNoHistory(t *testing.T) {
+	var counter *historyCounter
+	e := newTestEnvWith(t, false, Options{}, testenv.Options{WrapStore: func(db *sqlite.Store) envy.Store {
+		counter = &historyCounter{Store: db}
+		return counter
+	}})
+	ctx := e.asToken(t, e.Admin)
+	set := func(name, value string, secret bool) {
+		t.Helper()
+		if _, _, err := e.Svc.SetVar(ctx, "acme/web", name, envyVar(value, secret), setOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("KEEP", "same", false)
+	set("PLAIN", "then", false)
+	set("GONE", "x", false)
+	set("TOKEN", "s1", true)
+	sc, err := e.Svc.GetScope(ctx, "acme/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := sc.Revision
+	for i := range 150 {
+		set("PLAIN", fmt.Sprint("v", i), false)
+	}
+	set("PLAIN", "then", false) // back to its value then: unchanged
+	set("TOKEN", "s2", true)
+	set("NEW", "n", false)
+	if _, err := e.Svc.DeleteVar(ctx, "acme/web", "GONE", envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	_, plain := e.mint(t, "reader", "acme/** read")
+	b := e.browser(t)
+	b.signIn(plain)
+	before := counter.rows.Load()
+	p := b.get("/ui/scopes/acme/web/-/rollback?to=" + fmt.Sprint(to))
+	if p.Status != http.StatusOK {
+		t.Fatalf("rollback preview: %d\n%s", p.Status, p.Body)
+	}
+	if n := counter.rows.Load() - before; n != 0 {
+		t.Errorf("the rollback preview read %d history rows: its cost grows with the history, not the vars", n)
+	}
+	section := func(class string) string {
+		i := strings.Index(p.Body, `class="`+class+`"`)
+		if i < 0 {
+			return ""
+		}
+		rest := p.Body[i:]
+		if j := strings.Index(rest, "</ul>"); j >= 0 {
+			rest = rest[:j]
+		}
+		return rest
+	}
+	for _, c := range []struct{ class, has, lacks string }{
+		{"added", "GONE", "KEEP"},
+		{"removed", "NEW", "KEEP"},
+		{"changed", "TOKEN", "PLAIN"},
+	} {
+		s := section(c.class)
+		if !strings.Contains(s, "<code>"+c.has+"</code>") || strings.Contains(s, "<code>"+c.lacks+"</code>") {
+			t.Errorf("the preview's %s list %q: want %s in it and not %s", c.class, s, c.has, c.lacks)
+		}
 	}
 }

@@ -52,11 +52,12 @@ func (c *clock) Advance(d time.Duration) {
 
 func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 	t.Helper()
-	return newTestEnvHTTP(t, useTLS, opts, envyhttp.Options{})
+	return newTestEnvWith(t, useTLS, opts, testenv.Options{})
 }
 
-// newTestEnvHTTP is newTestEnv with the API server's options.
-func newTestEnvHTTP(t testing.TB, useTLS bool, opts Options, httpOpts envyhttp.Options) *testEnv {
+// newTestEnvWith is newTestEnv with the test server's options (the API's,
+// a store wrapper); its Setup is the dashboard's.
+func newTestEnvWith(t testing.TB, useTLS bool, opts Options, to testenv.Options) *testEnv {
 	t.Helper()
 	c := &clock{}
 	if opts.Now == nil {
@@ -66,9 +67,10 @@ func newTestEnvHTTP(t testing.TB, useTLS bool, opts Options, httpOpts envyhttp.O
 		opts.StatusEvery = 200 * time.Millisecond
 	}
 	var h *Handler
-	env := testenv.New(t, testenv.Options{HTTP: httpOpts, Setup: func(api *envyhttp.Server, svc *service.Service) {
+	to.Setup = func(api *envyhttp.Server, svc *service.Service) {
 		h = Mount(api, svc, opts)
-	}})
+	}
+	env := testenv.New(t, to)
 	url := env.URL
 	if useTLS {
 		ts := httptest.NewTLSServer(env.API.Handler())
