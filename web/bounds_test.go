@@ -3,8 +3,8 @@ package web
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
