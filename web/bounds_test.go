@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -150,6 +151,77 @@ func TestTheRollbackPreviewReadsNoHistory(t *testing.T) {
 		s := section(c.class)
 		if !strings.Contains(s, "<code>"+c.has+"</code>") || strings.Contains(s, "<code>"+c.lacks+"</code>") {
 			t.Errorf("the preview's %s list %q: want %s in it and not %s", c.class, s, c.has, c.lacks)
+		}
+	}
+}
+
+// An import preview is the first half of a write: a token that may only
+// read is refused one, and holds nothing on the server.
+func TestAnImportPreviewNeedsWrite(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	if _, _, err := e.Svc.SetVar(e.asToken(t, e.Admin), "acme/web", "A", envyVar("1", false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	_, plain := e.mint(t, "reader", "acme/** read")
+	b := e.browser(t)
+	csrf := b.signIn(plain)
+	p := b.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"A=1\nB=" + strings.Repeat("x", 1000) + "\n"}})
+	if p.Status != http.StatusForbidden {
+		t.Fatalf("a read-only token's import preview: %d, want 403: a reader can make the server hold plaintext\n%s", p.Status, p.Body)
+	}
+	if n := e.Web.sessions.pendingBytes; n != 0 {
+		t.Errorf("a refused preview holds %d bytes", n)
+	}
+}
+
+// A token keeps at most MaxSessionsPerToken sessions here (its oldest
+// ends), at most MaxImportsPerToken pending previews (its oldest ends),
+// and all previews together at most ImportBytes (503 beyond).
+func TestSessionsAndPendingImportsAreBounded(t *testing.T) {
+	e := newTestEnv(t, false, Options{MaxSessionsPerToken: 2, MaxImportsPerToken: 1, ImportBytes: 4096})
+	if _, _, err := e.Svc.SetVar(e.asToken(t, e.Admin), "acme/web", "A", envyVar("1", false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	_, plain := e.mint(t, "writer", "acme/** read,write")
+	first, second := e.browser(t), e.browser(t)
+	c1, c2 := first.signIn(plain), second.signIn(plain)
+	preview := func(b *browser, csrf, file string) page {
+		t.Helper()
+		return b.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {file}})
+	}
+	p1 := preview(first, c1, "A=1\nB=2\n")
+	if p1.Status != http.StatusOK {
+		t.Fatalf("preview: %d\n%s", p1.Status, p1.Body)
+	}
+	id1 := regexp1(t, p1.Body, `name="id" value="([^"]+)"`)
+	// A second preview of the same token ends the first.
+	if p := preview(second, c2, "A=1\nC=3\n"); p.Status != http.StatusOK {
+		t.Fatalf("second preview: %d\n%s", p.Status, p.Body)
+	}
+	first.post("/ui/scopes/acme/web/-/import/apply", url.Values{"csrf": {c1}, "id": {id1}})
+	if p := first.get("/ui/scopes/acme/web"); !strings.Contains(p.Body, "no longer pending") {
+		t.Errorf("a token holds 2 pending previews with MaxImportsPerToken 1: the older applied\n%s", p.Body)
+	}
+	// Previews larger than what all may hold are refused, saying why.
+	big := preview(second, c2, "A="+strings.Repeat("x", 5000)+"\n")
+	if big.Status != http.StatusSeeOther {
+		t.Fatalf("a preview over ImportBytes: %d\n%s", big.Status, big.Body)
+	}
+	if p := second.get("/ui/scopes/acme/web"); !strings.Contains(p.Body, "--max-import-bytes") {
+		t.Errorf("a preview over ImportBytes is not refused naming the flag\n%s", p.Body)
+	}
+	if n := e.Web.sessions.pendingBytes; n < 0 || n > 4096 {
+		t.Errorf("pending previews hold %d bytes, bound 4096", n)
+	}
+	// A third sign-in ends the token's oldest session.
+	third := e.browser(t)
+	third.signIn(plain)
+	if p := first.get("/ui/scopes"); p.Status != http.StatusSeeOther || !strings.Contains(p.Header.Get("Location"), "/ui/signin") {
+		t.Errorf("the oldest of 3 sessions of a token capped at 2 is still signed in: %d %q", p.Status, p.Header.Get("Location"))
+	}
+	for i, b := range []*browser{second, third} {
+		if p := b.get("/ui/scopes"); p.Status != http.StatusOK {
+			t.Errorf("session %d of the last 2 ended: %d", i+2, p.Status)
 		}
 	}
 }
