@@ -49,8 +49,10 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	rc := http.NewResponseController(w)
-	// A stream outlives any write timeout of the server.
+	// A stream outlives any read or write timeout of the server (its
+	// request has no body; the connection's end still ends it).
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

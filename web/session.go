@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -421,14 +420,8 @@ func (h *Handler) authFailed(w http.ResponseWriter, r *http.Request, err error) 
 func (h *Handler) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, h.api.MaxBody())
-			if err := r.ParseForm(); err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					h.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is larger than this server accepts ("+itoa(tooBig.Limit)+" bytes).")
-					return
-				}
-				h.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
+			if err := h.api.ParseForm(w, r, h.api.MaxBody()); err != nil {
+				h.renderError(w, r, statusOf(err), formError(err))
 				return
 			}
 			s := sessionFrom(r.Context())
@@ -504,8 +497,17 @@ func localNext(next string) bool {
 	return strings.HasPrefix(next, Prefix) && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n")
 }
 
+// formError words a form that could not be read for a page.
+func formError(err error) string {
+	msg := envy.ErrorMessage(err)
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := h.api.ParseForm(w, r, 64<<10); err != nil {
+		h.renderSignIn(w, r, statusOf(err), formError(err))
+		return
+	}
 	c, err := r.Cookie(signInCookie)
 	if err != nil || !sameSecret(r.PostFormValue("signin"), c.Value) {
 		h.renderSignIn(w, r, http.StatusForbidden, "The sign-in form expired or did not come from this dashboard. Try again.")

@@ -83,7 +83,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, path string) {
 		return
 	}
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's read and write timeouts.
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
