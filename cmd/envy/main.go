@@ -109,7 +109,7 @@ func (a *app) newRootCmd() *cobra.Command {
 
 	a.root = root
 	root.AddCommand(
-		newServerCmd(),
+		newServerCmdWithRecovery(),
 		newMigrateCmd(),
 		a.newLoginCmd(),
 		a.newScopesCmd(),
