@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -111,10 +112,20 @@ func (a *app) newSetCmd() *cobra.Command {
 			if len(kvs) == 0 {
 				return usageErrorf("nothing to set: give NAME=VALUE arguments or --from-file")
 			}
-			return a.merge(cmd, scope, kvs, secret, nil, false, w)
+			var flags dotenv.Flags
+			if cmd.Flags().Changed("secret") && !secret {
+				// --secret=false: every var set is made plain, as
+				// `vars set --secret=false` does, and merge says which
+				// were secret.
+				flags = dotenv.Flags{}
+				for _, kv := range kvs {
+					flags[kv.Name] = false
+				}
+			}
+			return a.merge(cmd, scope, kvs, secret, flags, false, w)
 		},
 	}
-	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret")
+	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret; --secret=false makes every var set plain")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read vars from a dotenv file (- for stdin)")
 	w.addFlags(cmd)
 	return cmd
@@ -148,6 +159,10 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret bo
 			return nil
 		}
 	}
+	unsecret, err := secretsMadePlain(cmd.Context(), c, scope, changes)
+	if err != nil {
+		return err
+	}
 	ctx, raw := capture(cmd.Context())
 	done := a.progress(len(changes) >= progressMin, "sending %d vars to %s", len(changes), scope)
 	var res *client.WriteResult
@@ -176,6 +191,9 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret bo
 		secrets = fmt.Sprintf(", %d marked secret", n)
 	}
 	a.printf("set %d %s in %s%s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, secrets, res.Revision, syncedNote(res.Synced), unchanged)
+	if len(unsecret) > 0 {
+		a.printf("no longer secret (reads now show the value): %s\n", strings.Join(unsecret, ", "))
+	}
 	return nil
 }
 
@@ -382,4 +400,31 @@ func countSecret(changes map[string]*client.VarInput) int {
 		}
 	}
 	return n
+}
+
+// secretsMadePlain lists, sorted, the vars of scope that are secret now
+// and that changes makes plain, so that the command can say so.
+func secretsMadePlain(ctx context.Context, c *client.Client, scope string, changes map[string]*client.VarInput) ([]string, error) {
+	any := false
+	for _, in := range changes {
+		any = any || in != nil && in.Secret != nil && !*in.Secret
+	}
+	if !any {
+		return nil, nil
+	}
+	list, err := c.ListVars(ctx, scope, false)
+	if client.IsNotFound(err) || client.IsType(err, client.TypeForbidden) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range list.Items {
+		if in := changes[v.Name]; v.Secret && in != nil && in.Secret != nil && !*in.Secret {
+			out = append(out, v.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -144,6 +144,7 @@ func (a *app) newScopesCreateCmd() *cobra.Command {
 		Example: "  envy scopes create acme/web/prod --description 'web, production' --inherits acme/common,acme/web",
 		Args:    exactArgs(1, "SCOPE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.subject = errSubject{scope: args[0]}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -316,6 +317,7 @@ func (a *app) newScopesCopyCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			src, dst := args[0], args[1]
+			a.subject = errSubject{scope: dst, bulk: true}
 			c, err := a.client()
 			if err != nil {
 				return err
