@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -405,11 +405,11 @@ func countSecret(changes map[string]*client.VarInput) int {
 // secretsMadePlain lists, sorted, the vars of scope that are secret now
 // and that changes makes plain, so that the command can say so.
 func secretsMadePlain(ctx context.Context, c *client.Client, scope string, changes map[string]*client.VarInput) ([]string, error) {
-	any := false
+	plain := false
 	for _, in := range changes {
-		any = any || in != nil && in.Secret != nil && !*in.Secret
+		plain = plain || in != nil && in.Secret != nil && !*in.Secret
 	}
-	if !any {
+	if !plain {
 		return nil, nil
 	}
 	list, err := c.ListVars(ctx, scope, false)
