@@ -139,7 +139,7 @@ func TestTheMinterMaySeeAndRevokeItsToken(t *testing.T) {
 	if r := e.Do(t, "DELETE", "/v1/tokens/"+otherID, parent, ""); r.Status != 403 {
 		t.Fatalf("revoking a token minted by another: %d, want 403", r.Status)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 200 {
 		t.Fatalf("the minter revokes its token: %d %s", r.Status, r.Body)
 	}
 	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 401 {
