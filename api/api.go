@@ -175,6 +175,15 @@ type Permission struct {
 	Actions []string `json:"actions"`
 }
 
+// Revocation is the reply of DELETE /v1/tokens/{id}: how many tokens the
+// revocation ended (the token and those it minted that were live), or,
+// with dry_run, would end.
+type Revocation struct {
+	ID      string `json:"id"`
+	Revoked int    `json:"revoked"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+}
+
 // Token is an API token. Token (the plaintext) is set only in the reply of
 // its creation: the server keeps only a hash.
 type Token struct {

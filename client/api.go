@@ -278,10 +278,30 @@ func (c *Client) GetToken(ctx context.Context, id string) (*Token, error) {
 	return &out, nil
 }
 
-// RevokeToken revokes a token (admin), at once, on every server.
-func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	_, err := c.call(ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id)}, nil)
-	return err
+// RevokeOptions are the choices of RevokeToken.
+type RevokeOptions struct {
+	// Force revokes even the last live token with admin on **, which the
+	// server otherwise refuses (409).
+	Force bool
+	// DryRun checks and counts, and revokes nothing.
+	DryRun bool
+}
+
+// RevokeToken revokes a token and every live token it minted (admin), at
+// once, on every server, and says how many tokens it ended.
+func (c *Client) RevokeToken(ctx context.Context, id string, o RevokeOptions) (*Revocation, error) {
+	q := url.Values{}
+	if o.Force {
+		q.Set("force", "true")
+	}
+	if o.DryRun {
+		q.Set("dry_run", "true")
+	}
+	var out Revocation
+	if _, err := c.call(ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id), query: q}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Self returns the token the Client authenticates with: who am I.

@@ -14,6 +14,7 @@ type (
 	Cursor      = api.Cursor
 	Page[T any] = api.Page[T]
 	Scope       = api.Scope
+	Revocation  = api.Revocation
 	Var         = api.Var
 	VarList     = api.VarList
 	Resolved    = api.Resolved

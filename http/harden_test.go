@@ -99,7 +99,7 @@ func TestRevokingATokenRevokesWhatItMinted(t *testing.T) {
 			t.Fatalf("reveal before revoke: %d %s", r.Status, r.Body)
 		}
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	for name, tok := range map[string]string{"parent": parent, "child": child, "grandchild": grandchild} {
@@ -118,7 +118,7 @@ func TestRevokingAParentEndsItsChildsWatch(t *testing.T) {
 	parentID, parent := minted(t, e, e.Admin, map[string]any{"name": "parent"})
 	_, child := minted(t, e, parent, map[string]any{"name": "child"})
 	stream := openWatch(t, e, "/v1/scopes/acme/app/-/watch", child)
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d", r.Status)
 	}
 	stream.waitEnd(t)
@@ -139,7 +139,7 @@ func TestTheMinterMaySeeAndRevokeItsToken(t *testing.T) {
 	if r := e.Do(t, "DELETE", "/v1/tokens/"+otherID, parent, ""); r.Status != 403 {
 		t.Fatalf("revoking a token minted by another: %d, want 403", r.Status)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 200 {
 		t.Fatalf("the minter revokes its token: %d %s", r.Status, r.Body)
 	}
 	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 401 {

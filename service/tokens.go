@@ -295,27 +295,11 @@ func (s *Service) tokenFor(ctx context.Context, id string, action envy.AuditActi
 }
 
 // RevokeToken revokes a token and every token it minted, transitively, at
-// once (global admin, the token itself, or the token that minted it).
+// once (global admin, the token itself, or the token that minted it). It
+// refuses to end the last live global admin: Revoke, with its options.
 func (s *Service) RevokeToken(ctx context.Context, id string) error {
-	id = strings.ToLower(id)
-	var t envy.Token
-	if self := CallerFrom(ctx).Token; self != nil && self.ID == id {
-		t = *self
-	} else {
-		var err error
-		if t, err = s.tokenFor(ctx, id, envy.AuditTokenRevoke); err != nil {
-			return err
-		}
-	}
-	e := s.entry(ctx, envy.AuditTokenRevoke, "", []string{t.Name}, envy.OutcomeDeleted)
-	// The store's notices of the tokens it revokes (follow.go) are the one
-	// way the revocation reaches the token cache and the watch hub, here
-	// as on every other server: the store publishes them to this server
-	// before RevokeToken returns where it keeps tokens in process
-	// (SQLite), so the next request is refused; on a shared store, where
-	// they come a moment later, every use of a cached token is checked
-	// against the store first (cachedToken), or none is cached.
-	return s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e})
+	_, err := s.Revoke(ctx, id, RevokeOptions{})
+	return err
 }
 
 // Self returns the caller's token.

@@ -141,7 +141,15 @@ func planRollback(ctx context.Context, c *client.Client, scope string, rev int64
 	}
 	if rev > list.Revision {
 		// Later revisions of the store may exist; none of them touched
-		// this scope, whose vars are then those it has now.
+		// this scope, whose vars are then those it has now. One that no
+		// scope has reached does not exist (yet): refused.
+		newest, err := newestRevision(ctx, c)
+		if err != nil {
+			return plan, 0, err
+		}
+		if rev > newest {
+			return plan, 0, fmt.Errorf("revision %d does not exist: the newest revision this token can see is %d (see `envy history %s`); nothing rolled back", rev, newest, scope)
+		}
 		rev = list.Revision
 	}
 	hist, err := fullHistory(ctx, c, scope)
@@ -305,5 +313,24 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			return t.flush()
 		},
+	}
+}
+
+// newestRevision is the largest revision of the scopes the token can list.
+func newestRevision(ctx context.Context, c *client.Client) (int64, error) {
+	var newest int64
+	cursor := ""
+	for {
+		page, err := c.ListScopes(ctx, "", cursor, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, sc := range page.Items {
+			newest = max(newest, sc.Revision)
+		}
+		if page.NextCursor == "" {
+			return newest, nil
+		}
+		cursor = string(page.NextCursor)
 	}
 }

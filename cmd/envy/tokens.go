@@ -168,25 +168,65 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 }
 
 func (a *app) newTokensRevokeCmd() *cobra.Command {
-	return &cobra.Command{
+	var force, yes bool
+	cmd := &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a token, at once",
-		Args:  exactArgs(1, "ID"),
+		Short: "Revoke a token and every token it minted, at once",
+		Long: `Revoke a token and every live token it minted, transitively, at once.
+
+Revoking the last live token with admin on ** (counting the tokens it
+minted) is refused: nobody could administer the server afterwards.
+--force revokes it anyway; ` + "`envy server admin-token`" + ` on the server's host
+mints a new one. When the revocation ends more than one token it asks
+first on a terminal; --yes skips the question and is needed off one.`,
+		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+			ctx, id := cmd.Context(), args[0]
+			if !yes {
+				plan, err := c.RevokeToken(ctx, id, client.RevokeOptions{Force: force, DryRun: true})
+				if err != nil {
+					return err
+				}
+				if plan.Revoked > 1 {
+					what := fmt.Sprintf("token %s and the %d %s it minted (%d tokens)", id, plan.Revoked-1, plural(plan.Revoked-1, "token", "tokens"), plan.Revoked)
+					if !isTerminal(a.stdin) {
+						return usageErrorf("revoking %s needs --yes when stdin is not a terminal; nothing revoked", what)
+					}
+					ok, err := a.confirm(ctx, "Revoke "+what+"? [y/N] ")
+					if err != nil {
+						return err
+					}
+					if !ok {
+						a.printf("nothing revoked\n")
+						return nil
+					}
+				}
+			}
+			res, err := c.RevokeToken(ctx, id, client.RevokeOptions{Force: force})
+			if err != nil {
 				return err
 			}
 			if a.jsonOut() {
-				return a.printJSON(nil, map[string]any{"id": args[0], "revoked": true})
+				return a.printJSON(nil, res)
 			}
-			a.printf("revoked token %s\n", args[0])
+			switch res.Revoked {
+			case 0:
+				a.printf("token %s was already revoked or expired: nothing revoked\n", id)
+			case 1:
+				a.printf("revoked token %s (1 token)\n", id)
+			default:
+				a.printf("revoked token %s and the %d %s it minted (%d tokens)\n", id, res.Revoked-1, plural(res.Revoked-1, "token", "tokens"), res.Revoked)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "revoke even the last live token with admin on ** (recover with `envy server admin-token`)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "revoke without asking, however many tokens it ends")
+	return cmd
 }
 
 // parseSince reads --since: a duration back from now (24h), an RFC 3339
