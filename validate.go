@@ -9,6 +9,8 @@ import (
 const (
 	MaxScopeSegments = 10
 	MaxScopePath     = 512
+	// MaxGlobWildcards bounds the "*" and "**" segments of one scope glob.
+	MaxGlobWildcards = 8
 	MaxSegment       = 100
 	MaxNameLen       = 255
 	MaxValueLen      = 65536 // code points
@@ -109,15 +111,22 @@ func ValidateDescription(loc, d string) *FieldError {
 }
 
 // ValidateGlob returns nil when g is a valid scope glob: segments as in a
-// scope path, or "*" or "**".
+// scope path, or "*" or "**", at most MaxGlobWildcards of the latter.
 func ValidateGlob(loc, g string) *FieldError {
 	if g == "" || len(g) > MaxScopePath {
 		return fieldErr(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
 	}
+	wild := 0
 	for i, s := range strings.Split(g, "/") {
 		if s != "*" && s != "**" && !ValidSegment(s) {
 			return fieldErr(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
 		}
+		if s == "*" || s == "**" {
+			wild++
+		}
+	}
+	if wild > MaxGlobWildcards {
+		return fieldErr(loc, "too_many_wildcards", "scope glob has %d wildcard segments (* or **); at most %d are allowed", wild, MaxGlobWildcards)
 	}
 	return nil
 }

@@ -652,3 +652,24 @@ func TestDeletesTellAWriterWhoMayNotReadNothing(t *testing.T) {
 		t.Errorf("admin: ETag %s, want the current revision %d", r.Header.Get("ETag"), before)
 	}
 }
+
+// TestAGlobOfTooManyWildcardsIsRefusedAtMint: a scoped admin can't mint a
+// token whose glob holds more than envy.MaxGlobWildcards wildcards (each
+// read would match it against the scope); at the bound it may.
+func TestAGlobOfTooManyWildcardsIsRefusedAtMint(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	grant := func(n int) []envy.Grant {
+		return []envy.Grant{{Scopes: "acme/" + strings.TrimSuffix(strings.Repeat("**/", n), "/"), Actions: []envy.Action{envy.ActRead}}}
+	}
+	r := mint(t, e, scoped, map[string]any{"name": "many", "permissions": grant(envy.MaxGlobWildcards + 1)})
+	wantProblem(t, r, 422, "body.permissions[0].scopes")
+	if !strings.Contains(string(r.Body), "too_many_wildcards") || !strings.Contains(string(r.Body), fmt.Sprint(envy.MaxGlobWildcards)) {
+		t.Fatalf("the refusal does not name the bound: %s", r.Body)
+	}
+	_, tok := minted(t, e, scoped, map[string]any{"name": "eight", "permissions": grant(envy.MaxGlobWildcards)})
+	e.Do(t, "PUT", "/v1/scopes/acme/a/b/c/d/e/f/g/h/i/-/vars/X", e.Admin, `{"value":"1"}`)
+	if r := e.Do(t, "GET", "/v1/scopes/acme/a/b/c/d/e/f/g/h/i/-/vars", tok, ""); r.Status != 200 {
+		t.Fatalf("a read with the %d-wildcard glob: %d %s", envy.MaxGlobWildcards, r.Status, r.Body)
+	}
+}
