@@ -121,9 +121,23 @@ type Token struct {
 	// ParentID is the id of the token that minted this one ("" for the
 	// bootstrap token). A child never outlives its parent, and revoking a
 	// token revokes every token it minted, transitively.
-	ParentID  string
+	ParentID string
+	// RootID is the first token of the lineage, the one with no parent
+	// ("" for a token without a parent, or one stored before lineages had
+	// roots: Root gives its own id). Per-token rate limits are counted per
+	// root, so that minting children does not multiply them.
+	RootID    string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
+}
+
+// Root returns the id of the first token of t's lineage: RootID, or t's
+// own id when it has none.
+func (t *Token) Root() string {
+	if t.RootID != "" {
+		return t.RootID
+	}
+	return t.ID
 }
 
 // AuditEntry records a write, a reveal, a token change or a refused

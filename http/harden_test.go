@@ -673,3 +673,25 @@ func TestAGlobOfTooManyWildcardsIsRefusedAtMint(t *testing.T) {
 		t.Fatalf("a read with the %d-wildcard glob: %d %s", envy.MaxGlobWildcards, r.Status, r.Body)
 	}
 }
+
+// TestChildrenShareTheirLineagesRateLimit: the per-token rate limit is
+// counted per lineage (the token's root below a global admin), so a
+// scoped admin can't multiply its limit by minting children; a token a
+// global admin mints starts a lineage of its own. One request a lineage
+// (a burst of 1, refilled after 1000 s).
+func TestChildrenShareTheirLineagesRateLimit(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{RateLimit: 0.001}})
+	// The global admin's one request mints the scoped admin...
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	// ... whose own lineage still has its one request: it mints a child.
+	childID, child := minted(t, e, scoped, map[string]any{"name": "child",
+		"permissions": []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}})
+	r := e.Do(t, "GET", "/v1/tokens/self", child, "")
+	if r.Status != 429 {
+		t.Fatalf("the child of a scoped admin whose lineage spent its limit: %d %s; want 429 (children must not multiply the limit)", r.Status, r.Body)
+	}
+	tok, err := e.Svc.Store().GetToken(t.Context(), childID)
+	if err != nil || tok.Root() != tok.ParentID {
+		t.Fatalf("the child's root is %q, want its minter %q (%v)", tok.Root(), tok.ParentID, err)
+	}
+}

@@ -1177,6 +1177,17 @@ func testTokenLineage(t *testing.T, s envy.Store) {
 	if got, err := s.GetToken(ctx, "b"); err != nil || got.ParentID != "a" {
 		t.Fatalf("GetToken(b) = %+v, %v; want parent a", got, err)
 	}
+	// The lineage's root is kept as given (the rate limit's key).
+	if _, err := s.CreateToken(ctx, envy.Token{ID: "rooted", Name: "n-rooted", Owner: "o", Hash: []byte("hash-rooted"), ParentID: "d", RootID: "root",
+		Permissions: []envy.Grant{{Scopes: "x/**", Actions: []envy.Action{envy.ActRead}}}, CreatedAt: t0, CreatedBy: "x"}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetToken(ctx, "rooted"); err != nil || got.RootID != "root" || got.Root() != "root" {
+		t.Fatalf("GetToken(rooted) = %+v, %v; want root_id root", got, err)
+	}
+	if got, err := s.TokenByHash(ctx, []byte("hash-rooted")); err != nil || got.RootID != "root" {
+		t.Fatalf("TokenByHash(rooted) = %+v, %v; want root_id root", got, err)
+	}
 	at := t0.Add(time.Hour)
 	if err := s.RevokeToken(ctx, "a", at, nil); err != nil {
 		t.Fatal(err)
