@@ -174,6 +174,16 @@ type Consumer struct {
 	Revision  int64
 	FirstSeen time.Time
 	SeenAt    time.Time
+	// TokenID is the token that first reported the consumer: a report
+	// under its id by another token is refused (ErrConsumerTaken).
+	TokenID string
+}
+
+// ErrConsumerTaken is the conflict of a consumer report by a token other
+// than the one that first reported the consumer.
+func ErrConsumerTaken(scope, id string) *Error {
+	return &Error{Code: EConflict, Message: "consumer " + id + " of scope " + scope + " was first reported by another token; only that token may report it",
+		Fields: []FieldError{Field("path.id", "consumer_taken", "the consumer id belongs to the token that first reported it")}}
 }
 
 // ConsumerLimit bounds the consumers a scope keeps; the zero value sets

@@ -695,3 +695,37 @@ func TestChildrenShareTheirLineagesRateLimit(t *testing.T) {
 		t.Fatalf("the child's root is %q, want its minter %q (%v)", tok.Root(), tok.ParentID, err)
 	}
 }
+
+// TestAConsumerBelongsToTheTokenThatFirstReportedIt: another reader can't
+// report a consumer it does not run (and so make /-/status claim synced);
+// the first report of each consumer is audited.
+func TestAConsumerBelongsToTheTokenThatFirstReportedIt(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
+	old := int(r.JSON(t)["revision"].(float64))
+	web := e.Token(t, "web", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	other := e.Token(t, "other", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", web, fmt.Sprintf(`{"revision":%d}`, old)); r.Status != 201 {
+		t.Fatalf("web's first report: %d %s", r.Status, r.Body)
+	}
+	r = e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"2"}`)
+	now := int(r.JSON(t)["revision"].(float64))
+	r = e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", other, fmt.Sprintf(`{"revision":%d}`, now))
+	wantProblem(t, r, 409, "path.id")
+	if !strings.Contains(string(r.Body), "consumer_taken") || !strings.Contains(string(r.Body), "another token") {
+		t.Fatalf("the refusal does not say why: %s", r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status", e.Admin, ""); !strings.Contains(string(r.Body), `"synced":false`) {
+		t.Fatalf("another token's report made the scope look synced: %s", r.Body)
+	}
+	// web itself moves on.
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", web, fmt.Sprintf(`{"revision":%d}`, now)); r.Status != 200 {
+		t.Fatalf("web's next report: %d %s", r.Status, r.Body)
+	}
+	if rows, total := auditRows(t, e, "web", "consumer.report"); rows != 1 || total != 1 {
+		t.Fatalf("web's reports gave %d audit rows counting %d; want the first one, audited once", rows, total)
+	}
+	if r := e.Do(t, "GET", "/v1/audit?actor=other", e.Admin, ""); !strings.Contains(string(r.Body), `"status":409`) {
+		t.Fatalf("the refused report is not audited: %s", r.Body)
+	}
+}

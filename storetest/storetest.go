@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -1378,6 +1379,29 @@ func testConsumers(t *testing.T, s envy.Store) {
 	write(t, s, "app", set("A", "1"))
 	if got, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(got) != 0 {
 		t.Fatalf("consumers of a re-created scope = %+v, %v; want none", got, err)
+	}
+}
+
+func testConsumerToken(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	put := func(tok string, rev int64, at time.Time) (bool, error) {
+		return s.PutConsumer(ctx, envy.Consumer{Scope: "app", ID: "web-1", Hostname: "h-" + tok, Revision: rev, SeenAt: at, TokenID: tok}, envy.ConsumerLimit{Max: 10, StaleBefore: t0.Add(-time.Hour)})
+	}
+	if created, err := put("tok-a", 1, t0); err != nil || !created {
+		t.Fatalf("first report: %v, %v", created, err)
+	}
+	if created, err := put("tok-a", 1, t0.Add(time.Second)); err != nil || created {
+		t.Fatalf("the same token's next report: created %v, %v", created, err)
+	}
+	_, err := put("tok-b", 2, t0.Add(2*time.Second))
+	wantCode(t, err, envy.EConflict)
+	if e := envy.AsError(err); e == nil || len(e.Fields) != 1 || e.Fields[0].Type != "consumer_taken" {
+		t.Fatalf("another token's report: %v; want ErrConsumerTaken", err)
+	}
+	got, err := s.Consumers(ctx, "app", time.Time{})
+	if err != nil || len(got) != 1 || got[0].TokenID != "tok-a" || got[0].Revision != 1 || got[0].Hostname != "h-tok-a" || !got[0].SeenAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after another token's report: %+v, %v; want tok-a's report as it was", got, err)
 	}
 }
 
