@@ -729,3 +729,59 @@ func TestAConsumerBelongsToTheTokenThatFirstReportedIt(t *testing.T) {
 		t.Fatalf("the refused report is not audited: %s", r.Body)
 	}
 }
+
+// TestRefusalsToManyPathsAddNoRows: a client that floods refusals, each
+// naming another path, adds one row a minute (per action and outcome),
+// not one per path: the path it chose is not recorded for them.
+func TestRefusalsToManyPathsAddNoRows(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const n = 300
+	for i := range n {
+		r := e.Do(t, "GET", fmt.Sprintf("/v1/scopes/x%d/y%d/-/vars", i, i*7919), "envy_"+strings.Repeat("0", 43), "")
+		if r.Status != 401 && r.Status != 429 {
+			t.Fatalf("bad token: %d", r.Status)
+		}
+	}
+	auth, authTotal := auditRows(t, e, "", "auth")
+	limited, limitedTotal := auditRows(t, e, "", "rate_limit")
+	// One row of each a minute: two if the minute turned during the loop.
+	if authTotal+limitedTotal != n || auth > 2 || limited > 2 {
+		t.Fatalf("%d refusals to %d paths gave %d auth rows and %d rate_limit rows counting %d", n, n, auth, limited, authTotal+limitedTotal)
+	}
+}
+
+// TestAClientsRefusalRowsAreCapped: a client whose refusals carry many
+// tokens (each over its rate limit) adds at most
+// service.MaxRefusalRowsPerClient rows a minute, then one more row.
+func TestAClientsRefusalRowsAreCapped(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{RateLimit: 0.001}})
+	admin, err := e.Svc.Authenticate(t.Context(), e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := service.WithCaller(t.Context(), &service.Caller{Token: admin, Client: "test"})
+	const tokens = 2*(service.MaxRefusalRowsPerClient+1) + 8 // more rows than the bound even if the minute turns
+	refused := 0
+	for i := range tokens {
+		// Minted by the global admin: each a lineage, a rate limit, of its own.
+		_, plain, err := e.Svc.CreateToken(ctx, envy.TokenInput{Name: fmt.Sprintf("t%02d", i),
+			Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if r := e.Do(t, "GET", "/v1/tokens/self", plain, ""); r.Status == 429 {
+				refused++
+			}
+		}
+	}
+	if refused != 2*tokens {
+		t.Fatalf("%d of %d requests refused, want %d", refused, 3*tokens, 2*tokens)
+	}
+	rows, total := auditRows(t, e, "", "rate_limit")
+	// Per minute, the cap and one overflow row: twice that if the minute
+	// turned during the loop.
+	if total != int64(refused) || rows > 2*(service.MaxRefusalRowsPerClient+1) {
+		t.Fatalf("%d refusals of %d tokens gave %d rows counting %d; want at most %d rows a minute", refused, tokens, rows, total, service.MaxRefusalRowsPerClient+1)
+	}
+}
