@@ -785,3 +785,25 @@ func TestAClientsRefusalRowsAreCapped(t *testing.T) {
 		t.Fatalf("%d refusals of %d tokens gave %d rows counting %d; want at most %d rows a minute", refused, tokens, rows, total, service.MaxRefusalRowsPerClient+1)
 	}
 }
+
+// TestLookAlikeTokenNamesAreRefused: a scoped admin can't mint a token
+// whose name or owner passes for another's in the audit, the history and
+// the dashboard.
+func TestLookAlikeTokenNamesAreRefused(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	for _, tc := range []struct{ name, owner, loc string }{
+		{"admin", "admin ", "body.owner"},
+		{"admin ", "", "body.name"},
+		{"adm\u200bin", "ops", "body.name"},
+		{"ci", "ad\u00a0min", "body.owner"},
+	} {
+		body := map[string]any{"name": tc.name}
+		if tc.owner != "" {
+			body["owner"] = tc.owner
+		}
+		r := mint(t, e, scoped, body)
+		wantProblem(t, r, 422, tc.loc)
+	}
+	minted(t, e, scoped, map[string]any{"name": "ci deploy", "owner": "équipe web"})
+}

@@ -156,13 +156,15 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, er
 func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Token, string, error) {
 	creator := CallerFrom(ctx).Token
 	var fields []envy.FieldError
-	if in.Name == "" || len(in.Name) > 100 || !envy.Printable(in.Name) {
-		fields = append(fields, envy.Field("body.name", "invalid_name", "name must be 1 to 100 printable characters"))
+	// A name or owner that looks like another's (a trailing space, an
+	// invisible character) would impersonate it wherever actors show.
+	if f := envy.ValidateLabel("body.name", "invalid_name", "name", in.Name); f != nil {
+		fields = append(fields, *f)
 	}
 	if in.Owner == "" {
 		in.Owner = in.Name
-	} else if len(in.Owner) > 100 || !envy.Printable(in.Owner) {
-		fields = append(fields, envy.Field("body.owner", "invalid_owner", "owner must be 1 to 100 printable characters"))
+	} else if f := envy.ValidateLabel("body.owner", "invalid_owner", "owner", in.Owner); f != nil {
+		fields = append(fields, *f)
 	}
 	if len(in.Permissions) == 0 {
 		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
