@@ -44,6 +44,9 @@ type StoredVar struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	UpdatedBy   string
+	// UpdatedByToken is the id of the token that made the last change
+	// ("" for a change stored before changes kept it).
+	UpdatedByToken string
 }
 
 // ScopeVars is a scope with its own vars, sorted by name.
@@ -62,7 +65,7 @@ func (sv *ScopeVars) Size() int {
 	}
 	for i := range sv.Vars {
 		v := &sv.Vars[i]
-		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
+		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy) + len(v.UpdatedByToken)
 	}
 	return n
 }
@@ -88,6 +91,7 @@ type Change struct {
 	Description string
 	Sealed      []byte // the value set; nil for a delete
 	Actor       string
+	ActorToken  string // the acting token's id ("" for a change stored before changes kept it)
 	At          time.Time
 }
 
@@ -243,8 +247,9 @@ var ErrStale = &Error{Code: EConflict, Message: "the scope changed while the wri
 type Write struct {
 	Scope       string
 	Actor       string
-	IfRevision  int64 // when > 0, EPrecondition unless the scope's revision equals it
-	CreateScope bool  // create the scope when missing; otherwise ENotFound
+	ActorToken  string // the acting token's id
+	IfRevision  int64  // when > 0, EPrecondition unless the scope's revision equals it
+	CreateScope bool   // create the scope when missing; otherwise ENotFound
 	// Changes are the new states of the vars the write changes. Deleting
 	// an absent var changes nothing; when nothing changes, no revision is
 	// taken (and no scope created), unless Touch.

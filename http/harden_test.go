@@ -807,3 +807,40 @@ func TestLookAlikeTokenNamesAreRefused(t *testing.T) {
 	}
 	minted(t, e, scoped, map[string]any{"name": "ci deploy", "owner": "équipe web"})
 }
+
+// TestVarsAndHistoryNameTheActingToken: two tokens of one name are told
+// apart by their ids, in a var's reply and in the history.
+func TestVarsAndHistoryNameTheActingToken(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal, envy.ActWrite}}}
+	id1, t1 := minted(t, e, e.Admin, map[string]any{"name": "deploy", "owner": "team-a", "permissions": grant})
+	id2, t2 := minted(t, e, e.Admin, map[string]any{"name": "deploy", "owner": "team-b", "permissions": grant})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", t1, `{"value":"1"}`); r.Status != 201 || r.JSON(t)["updated_by_token"] != id1 {
+		t.Fatalf("the write's reply: %d %s; want updated_by_token %s", r.Status, r.Body, id1)
+	}
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/B", t2, `{"value":"2"}`)
+	for _, path := range []string{"/v1/scopes/acme/app/-/vars", "/v1/scopes/acme/app/-/vars?reveal=true"} {
+		r := e.Do(t, "GET", path, e.Admin, "")
+		if !strings.Contains(string(r.Body), `"updated_by":"deploy","updated_by_token":"`+id1+`"`) || !strings.Contains(string(r.Body), `"updated_by_token":"`+id2+`"`) {
+			t.Fatalf("%s: %s; want each var's token id", path, r.Body)
+		}
+	}
+	r := e.Do(t, "GET", "/v1/scopes/acme/app/-/history", e.Admin, "")
+	var page struct {
+		Items []struct {
+			Name       string `json:"name"`
+			Actor      string `json:"actor"`
+			ActorToken string `json:"actor_token"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, it := range page.Items {
+		got[it.Name] = it.Actor + "/" + it.ActorToken
+	}
+	if got["A"] != "deploy/"+id1 || got["B"] != "deploy/"+id2 {
+		t.Fatalf("history: %v; want A by deploy/%s and B by deploy/%s", got, id1, id2)
+	}
+}

@@ -546,7 +546,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	ch := plan(cur, set("M", "2"))
 	ch[0].Secret, ch[0].Description = true, "the M"
-	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", Changes: ch}); err != nil {
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", ActorToken: "tok-alice", Changes: ch}); err != nil {
 		t.Fatal(err)
 	}
 	tree, err := s.ScopeTree(ctx, "app")
@@ -562,7 +562,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	if m.ID != old.ID || m.Version != 2 || !m.CreatedAt.Equal(old.CreatedAt) {
 		t.Errorf("updated M = id %s v%d created %v; want id %s v2 created %v", m.ID, m.Version, m.CreatedAt, old.ID, old.CreatedAt)
 	}
-	if m.UpdatedBy != "alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
+	if m.UpdatedBy != "alice" || m.UpdatedByToken != "tok-alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
 		t.Errorf("updated M = %+v, want updated by alice, secret, described, in app", m)
 	}
 	if m.UpdatedAt.Before(m.CreatedAt) || m.CreatedAt.IsZero() {
@@ -570,6 +570,10 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	if m.CreatedAt.Location() != time.UTC || m.UpdatedAt.Location() != time.UTC {
 		t.Errorf("times are not in UTC: %v, %v", m.CreatedAt, m.UpdatedAt)
+	}
+	// The acting token is kept in the history too.
+	if hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 10); err != nil || len(hist) == 0 || hist[0].Name != "M" || hist[0].ActorToken != "tok-alice" || hist[0].Actor != "alice" {
+		t.Errorf("the history's newest change: %+v, %v; want M by alice with token tok-alice", hist, err)
 	}
 	if a := findVar(vars, "A"); a.Revision != first.Revision || a.UpdatedBy != "tester" {
 		t.Errorf("untouched A = revision %d by %s, want %d by tester", a.Revision, a.UpdatedBy, first.Revision)

@@ -26,3 +26,21 @@ func TestTheAuditPageShowsEachActorsTokenID(t *testing.T) {
 		t.Fatalf("the audit page does not show the actor's token id %s: %d\n%s", admin.ID[:8], res.Status, res.Body)
 	}
 }
+
+// TestTheHistoryPageShowsEachActorsTokenID: likewise on a scope's history.
+func TestTheHistoryPageShowsEachActorsTokenID(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	admin, err := e.Svc.Authenticate(t.Context(), e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Env.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"1"}`); r.Status != 201 {
+		t.Fatalf("set: %d %s", r.Status, r.Body)
+	}
+	b := e.browser(t)
+	b.signIn(e.Admin)
+	res := b.get("/ui/scopes/acme/web/-/history")
+	if res.Status != http.StatusOK || !strings.Contains(res.Body, "("+admin.ID[:8]+")") {
+		t.Fatalf("the history page does not show the actor's token id %s: %d\n%s", admin.ID[:8], res.Status, res.Body)
+	}
+}

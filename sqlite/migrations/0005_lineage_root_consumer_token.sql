@@ -22,3 +22,9 @@ WHERE EXISTS (SELECT 1 FROM down WHERE down.id = tokens.id AND down.root <> toke
 -- token's report under its id is refused. '' (a consumer reported before
 -- this migration) binds to the next token that reports it.
 ALTER TABLE consumers ADD COLUMN token_id TEXT NOT NULL DEFAULT '';
+
+-- The acting token's id beside its name in the history and on each var,
+-- so that two tokens of one name are told apart ('' for changes made
+-- before).
+ALTER TABLE vars ADD COLUMN updated_by_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE history ADD COLUMN actor_token TEXT NOT NULL DEFAULT '';
