@@ -44,6 +44,9 @@ type StoredVar struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	UpdatedBy   string
+	// UpdatedByToken is the id of the token that made the last change
+	// ("" for a change stored before changes kept it).
+	UpdatedByToken string
 }
 
 // ScopeVars is a scope with its own vars, sorted by name.
@@ -62,7 +65,7 @@ func (sv *ScopeVars) Size() int {
 	}
 	for i := range sv.Vars {
 		v := &sv.Vars[i]
-		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
+		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy) + len(v.UpdatedByToken)
 	}
 	return n
 }
@@ -88,6 +91,7 @@ type Change struct {
 	Description string
 	Sealed      []byte // the value set; nil for a delete
 	Actor       string
+	ActorToken  string // the acting token's id ("" for a change stored before changes kept it)
 	At          time.Time
 }
 
@@ -121,9 +125,23 @@ type Token struct {
 	// ParentID is the id of the token that minted this one ("" for the
 	// bootstrap token). A child never outlives its parent, and revoking a
 	// token revokes every token it minted, transitively.
-	ParentID  string
+	ParentID string
+	// RootID is the first token of the lineage, the one with no parent
+	// ("" for a token without a parent, or one stored before lineages had
+	// roots: Root gives its own id). Per-token rate limits are counted per
+	// root, so that minting children does not multiply them.
+	RootID    string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
+}
+
+// Root returns the id of the first token of t's lineage: RootID, or t's
+// own id when it has none.
+func (t *Token) Root() string {
+	if t.RootID != "" {
+		return t.RootID
+	}
+	return t.ID
 }
 
 // AuditEntry records a write, a reveal, a token change or a refused
@@ -160,6 +178,16 @@ type Consumer struct {
 	Revision  int64
 	FirstSeen time.Time
 	SeenAt    time.Time
+	// TokenID is the token that first reported the consumer: a report
+	// under its id by another token is refused (ErrConsumerTaken).
+	TokenID string
+}
+
+// ErrConsumerTaken is the conflict of a consumer report by a token other
+// than the one that first reported the consumer.
+func ErrConsumerTaken(scope, id string) *Error {
+	return &Error{Code: EConflict, Message: "consumer " + id + " of scope " + scope + " was first reported by another token; only that token may report it",
+		Fields: []FieldError{Field("path.id", "consumer_taken", "the consumer id belongs to the token that first reported it")}}
 }
 
 // ConsumerLimit bounds the consumers a scope keeps; the zero value sets
@@ -219,8 +247,9 @@ var ErrStale = &Error{Code: EConflict, Message: "the scope changed while the wri
 type Write struct {
 	Scope       string
 	Actor       string
-	IfRevision  int64 // when > 0, EPrecondition unless the scope's revision equals it
-	CreateScope bool  // create the scope when missing; otherwise ENotFound
+	ActorToken  string // the acting token's id
+	IfRevision  int64  // when > 0, EPrecondition unless the scope's revision equals it
+	CreateScope bool   // create the scope when missing; otherwise ENotFound
 	// Changes are the new states of the vars the write changes. Deleting
 	// an absent var changes nothing; when nothing changes, no revision is
 	// taken (and no scope created), unless Touch.

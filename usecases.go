@@ -59,6 +59,8 @@ type VarView struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	UpdatedBy   string
+	// UpdatedByToken is the id of the token that made the last change.
+	UpdatedByToken string
 }
 
 // VarList is a scope's own vars.
@@ -107,6 +109,7 @@ type ChangeView struct {
 	Op          Op
 	Version     int64
 	Actor       string
+	ActorToken  string // the acting token's id
 	At          time.Time
 	Secret      bool
 	Value       *Sensitive // nil for deletes and masked secrets

@@ -79,6 +79,9 @@ type Var struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	UpdatedBy   string    `json:"updated_by"`
+	// UpdatedByToken is the id of the token that made the last change
+	// ("" for a change made before changes kept it).
+	UpdatedByToken string `json:"updated_by_token"`
 }
 
 // Shown returns what a read shows of the var: its value, or its masked
@@ -162,6 +165,7 @@ type Change struct {
 	Op          string    `json:"op"` // "set" or "delete"
 	Version     int64     `json:"version"`
 	Actor       string    `json:"actor"`
+	ActorToken  string    `json:"actor_token"` // the acting token's id ("" for a change made before changes kept it)
 	At          time.Time `json:"at"`
 	Secret      bool      `json:"secret"`
 	Value       *string   `json:"value"`

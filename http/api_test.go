@@ -262,7 +262,7 @@ func TestVarWrites(t *testing.T) {
 	r := do(t, "PUT", v+"DB_URL", tok, `{"value":"postgres://x","description":"the db"}`)
 	wantStatus(t, r, 201)
 	m := r.JSON(t)
-	wantKeys(t, m, "id", "name", "value", "masked_value", "secret", "description", "version", "revision", "created_at", "updated_at", "updated_by", "synced")
+	wantKeys(t, m, "id", "name", "value", "masked_value", "secret", "description", "version", "revision", "created_at", "updated_at", "updated_by", "updated_by_token", "synced")
 	if m["name"] != "DB_URL" || m["value"] != "postgres://x" || m["masked_value"] != nil || m["secret"] != false || m["version"] != 1.0 || m["description"] != "the db" {
 		t.Errorf("created var: %s", r.Body)
 	}
@@ -448,7 +448,7 @@ func TestHistoryAndRollback(t *testing.T) {
 		t.Fatalf("history has %d items: %s", len(items), r.Body)
 	}
 	first := items[0].(map[string]any)
-	wantKeys(t, first, "revision", "name", "op", "version", "actor", "at", "secret", "value", "masked_value")
+	wantKeys(t, first, "revision", "name", "op", "version", "actor", "actor_token", "at", "secret", "value", "masked_value")
 	if first["op"] != "delete" || first["name"] != "A" || first["value"] != nil {
 		t.Errorf("newest change %v", first)
 	}

@@ -167,7 +167,9 @@ func TestPermissionMatrix(t *testing.T) {
 			name := fmt.Sprintf("%s: %s %s%s", p.name, m.method, m.path, m.query)
 			t.Run(name, func(t *testing.T) {
 				victim := reset(t)
-				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", "c1").Replace(m.path)
+				// A consumer belongs to the token that first reported it:
+				// each principal reports one of its own.
+				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", fmt.Sprintf("c%d", victims)).Replace(m.path)
 				if strings.HasPrefix(m.path, "/v1/tokens/{id}") {
 					path = "/v1/tokens/" + victim
 				}

@@ -92,17 +92,18 @@ func revealed(v *envy.Sensitive) *string {
 
 func varView(v envy.VarView) varJSON {
 	return varJSON{
-		ID:          v.ID,
-		Name:        v.Name,
-		Value:       revealed(v.Value),
-		MaskedValue: v.MaskedValue,
-		Secret:      v.Secret,
-		Description: v.Description,
-		Version:     v.Version,
-		Revision:    v.Revision,
-		CreatedAt:   v.CreatedAt.UTC(),
-		UpdatedAt:   v.UpdatedAt.UTC(),
-		UpdatedBy:   v.UpdatedBy,
+		ID:             v.ID,
+		Name:           v.Name,
+		Value:          revealed(v.Value),
+		MaskedValue:    v.MaskedValue,
+		Secret:         v.Secret,
+		Description:    v.Description,
+		Version:        v.Version,
+		Revision:       v.Revision,
+		CreatedAt:      v.CreatedAt.UTC(),
+		UpdatedAt:      v.UpdatedAt.UTC(),
+		UpdatedBy:      v.UpdatedBy,
+		UpdatedByToken: v.UpdatedByToken,
 	}
 }
 
@@ -121,6 +122,7 @@ func changeView(c envy.ChangeView) api.Change {
 		Op:          string(c.Op),
 		Version:     c.Version,
 		Actor:       c.Actor,
+		ActorToken:  c.ActorToken,
 		At:          c.At.UTC(),
 		Secret:      c.Secret,
 		Value:       revealed(c.Value),

@@ -42,13 +42,28 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 	}
 	now := s.now()
+	// A consumer id belongs to the token that first reported it: another
+	// reader can't speak for it (and make /-/status say synced).
+	var tokenID string
+	if c := CallerFrom(ctx); c.Token != nil {
+		tokenID = c.Token.ID
+	}
 	s.noConsumers.Remove(path)
-	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
+	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now, TokenID: tokenID},
 		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
 	s.noConsumers.Remove(path) // also after, in case a write's check ran in between
-	if envy.ErrorCode(err) == envy.EConflict {
+	if e := envy.AsError(err); e != nil && e.Code == envy.EConflict {
+		if len(e.Fields) > 0 { // envy.ErrConsumerTaken
+			s.Refused(ctx, envy.AuditConsumerReport, path, envy.OutcomeConflict)
+			return false, e
+		}
 		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
 			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
+	}
+	if created {
+		// The first report of each consumer is audited (later ones only
+		// move its revision and last sighting).
+		s.enqueue(auditItem{e: s.entry(ctx, envy.AuditConsumerReport, path, []string{id}, envy.OutcomeCreated)})
 	}
 	return created, err
 }

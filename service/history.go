@@ -33,7 +33,7 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 	}
 	p := envy.Page[envy.ChangeView]{NextCursor: changes.NextCursor, Items: make([]envy.ChangeView, 0, len(changes.Items))}
 	for _, c := range changes.Items {
-		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
+		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, ActorToken: c.ActorToken, At: c.At, Secret: c.Secret}
 		if c.Op == envy.OpSet {
 			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
 			if err != nil {

@@ -58,10 +58,12 @@ type Service struct {
 	// auditInFlight is how many audit batches the audit loop lets commit
 	// at once: auditInFlightShared on a shared store, one on SQLite.
 	auditInFlight int
-	auditDone     chan struct{}
-	closeOnce     sync.Once
-	stopSweep     chan struct{} // closed by Close
-	sweepDone     chan struct{}
+	// refusalRows caps the aggregated refusal rows one client adds a minute.
+	refusalRows refusalRows
+	auditDone   chan struct{}
+	closeOnce   sync.Once
+	stopSweep   chan struct{} // closed by Close
+	sweepDone   chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub

@@ -30,7 +30,7 @@ type cachedToken struct {
 
 // tokenSize estimates the bytes a cached token holds, its key included.
 func tokenSize(t *envy.Token) int {
-	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID)
+	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID) + len(t.RootID)
 	for _, g := range t.Permissions {
 		n += 64 + len(g.Scopes)
 		for _, a := range g.Actions {
@@ -156,13 +156,15 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, er
 func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Token, string, error) {
 	creator := CallerFrom(ctx).Token
 	var fields []envy.FieldError
-	if in.Name == "" || len(in.Name) > 100 || !envy.Printable(in.Name) {
-		fields = append(fields, envy.Field("body.name", "invalid_name", "name must be 1 to 100 printable characters"))
+	// A name or owner that looks like another's (a trailing space, an
+	// invisible character) would impersonate it wherever actors show.
+	if f := envy.ValidateLabel("body.name", "invalid_name", "name", in.Name); f != nil {
+		fields = append(fields, *f)
 	}
 	if in.Owner == "" {
 		in.Owner = in.Name
-	} else if len(in.Owner) > 100 || !envy.Printable(in.Owner) {
-		fields = append(fields, envy.Field("body.owner", "invalid_owner", "owner must be 1 to 100 printable characters"))
+	} else if f := envy.ValidateLabel("body.owner", "invalid_owner", "owner", in.Owner); f != nil {
+		fields = append(fields, *f)
 	}
 	if len(in.Permissions) == 0 {
 		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
@@ -236,9 +238,15 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 		e := *creator.ExpiresAt
 		expires = &e
 	}
+	// A token a global admin mints starts a lineage of its own; any other
+	// belongs to its creator's, whose rate limit it shares.
+	root := creator.Root()
+	if envy.IsGlobalAdmin(creator) {
+		root = ""
+	}
 	plain := envy.NewTokenValue()
 	t := envy.Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: envy.HashToken(plain), Permissions: in.Permissions,
-		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, ExpiresAt: expires}
+		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, RootID: root, ExpiresAt: expires}
 	e := s.entry(ctx, envy.AuditTokenCreate, "", []string{t.Name}, envy.OutcomeCreated)
 	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
 		if envy.ErrorCode(err) == envy.EConflict {

@@ -32,7 +32,7 @@ func (s *Service) view(v envy.StoredVar, reveal bool) (envy.VarView, error) {
 func viewOf(v *envy.StoredVar, plain *envy.Sensitive, m *string, reveal bool) envy.VarView {
 	out := envy.VarView{
 		ID: v.ID, Scope: v.Scope, Name: v.Name, Secret: v.Secret, Description: v.Description,
-		Version: v.Version, Revision: v.Revision, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy,
+		Version: v.Version, Revision: v.Revision, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy, UpdatedByToken: v.UpdatedByToken,
 	}
 	if v.Secret {
 		out.MaskedValue = m
@@ -307,7 +307,7 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			}
 		}
 		res, err := s.store.Write(ctx, envy.Write{
-			Scope: w.Path, Actor: audit[0].Actor, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
+			Scope: w.Path, Actor: audit[0].Actor, ActorToken: audit[0].TokenID, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
 			Changes: changes, WholeScope: w.Whole, BaseRevision: cur.Scope.Revision, Audit: audit,
 			// A caller who may not read the scope gets a new revision
 			// for every write, or the reply to deleting an absent var

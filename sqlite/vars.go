@@ -63,27 +63,27 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 			if _, err := t.exec(`DELETE FROM vars WHERE scope = ? AND name = ?`, w.Scope, c.Name); err != nil {
 				return envy.WriteResult{}, dbErr("delete a var", err)
 			}
-			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?)`,
-				rev, w.Scope, c.Name, c.Old.ID, c.Old.Version, c.Old.Secret, c.Old.Description, w.Actor, at); err != nil {
+			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
+				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?, ?)`,
+				rev, w.Scope, c.Name, c.Old.ID, c.Old.Version, c.Old.Secret, c.Old.Description, w.Actor, at, w.ActorToken); err != nil {
 				return envy.WriteResult{}, dbErr("record a delete", err)
 			}
 			next[c.Name] = nil
 			continue
 		}
-		v := storeutil.NewVar(w.Scope, w.Actor, c, rev, t.now)
-		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		v := storeutil.NewVar(w.Scope, w.Actor, w.ActorToken, c, rev, t.now)
+		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by, updated_by_token)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, name) DO UPDATE SET
 				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
 				description = excluded.description, version = excluded.version, revision = excluded.revision,
-				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor); err != nil {
+				updated_at = excluded.updated_at, updated_by = excluded.updated_by, updated_by_token = excluded.updated_by_token`,
+			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor, w.ActorToken); err != nil {
 			return envy.WriteResult{}, dbErr("write a var", err)
 		}
-		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-			VALUES (?, ?, ?, 'set', ?, ?, ?, ?, ?, ?, ?)`,
-			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at); err != nil {
+		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
+			VALUES (?, ?, ?, 'set', ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at, w.ActorToken); err != nil {
 			return envy.WriteResult{}, dbErr("record a set", err)
 		}
 		next[c.Name] = &v

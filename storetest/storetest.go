@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -545,7 +546,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	ch := plan(cur, set("M", "2"))
 	ch[0].Secret, ch[0].Description = true, "the M"
-	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", Changes: ch}); err != nil {
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", ActorToken: "tok-alice", Changes: ch}); err != nil {
 		t.Fatal(err)
 	}
 	tree, err := s.ScopeTree(ctx, "app")
@@ -561,7 +562,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	if m.ID != old.ID || m.Version != 2 || !m.CreatedAt.Equal(old.CreatedAt) {
 		t.Errorf("updated M = id %s v%d created %v; want id %s v2 created %v", m.ID, m.Version, m.CreatedAt, old.ID, old.CreatedAt)
 	}
-	if m.UpdatedBy != "alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
+	if m.UpdatedBy != "alice" || m.UpdatedByToken != "tok-alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
 		t.Errorf("updated M = %+v, want updated by alice, secret, described, in app", m)
 	}
 	if m.UpdatedAt.Before(m.CreatedAt) || m.CreatedAt.IsZero() {
@@ -569,6 +570,10 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	if m.CreatedAt.Location() != time.UTC || m.UpdatedAt.Location() != time.UTC {
 		t.Errorf("times are not in UTC: %v, %v", m.CreatedAt, m.UpdatedAt)
+	}
+	// The acting token is kept in the history too.
+	if hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 10); err != nil || len(hist) == 0 || hist[0].Name != "M" || hist[0].ActorToken != "tok-alice" || hist[0].Actor != "alice" {
+		t.Errorf("the history's newest change: %+v, %v; want M by alice with token tok-alice", hist, err)
 	}
 	if a := findVar(vars, "A"); a.Revision != first.Revision || a.UpdatedBy != "tester" {
 		t.Errorf("untouched A = revision %d by %s, want %d by tester", a.Revision, a.UpdatedBy, first.Revision)
@@ -1177,6 +1182,17 @@ func testTokenLineage(t *testing.T, s envy.Store) {
 	if got, err := s.GetToken(ctx, "b"); err != nil || got.ParentID != "a" {
 		t.Fatalf("GetToken(b) = %+v, %v; want parent a", got, err)
 	}
+	// The lineage's root is kept as given (the rate limit's key).
+	if _, err := s.CreateToken(ctx, envy.Token{ID: "rooted", Name: "n-rooted", Owner: "o", Hash: []byte("hash-rooted"), ParentID: "d", RootID: "root",
+		Permissions: []envy.Grant{{Scopes: "x/**", Actions: []envy.Action{envy.ActRead}}}, CreatedAt: t0, CreatedBy: "x"}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetToken(ctx, "rooted"); err != nil || got.RootID != "root" || got.Root() != "root" {
+		t.Fatalf("GetToken(rooted) = %+v, %v; want root_id root", got, err)
+	}
+	if got, err := s.TokenByHash(ctx, []byte("hash-rooted")); err != nil || got.RootID != "root" {
+		t.Fatalf("TokenByHash(rooted) = %+v, %v; want root_id root", got, err)
+	}
 	at := t0.Add(time.Hour)
 	if err := s.RevokeToken(ctx, "a", at, nil); err != nil {
 		t.Fatal(err)
@@ -1367,6 +1383,29 @@ func testConsumers(t *testing.T, s envy.Store) {
 	write(t, s, "app", set("A", "1"))
 	if got, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(got) != 0 {
 		t.Fatalf("consumers of a re-created scope = %+v, %v; want none", got, err)
+	}
+}
+
+func testConsumerToken(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	put := func(tok string, rev int64, at time.Time) (bool, error) {
+		return s.PutConsumer(ctx, envy.Consumer{Scope: "app", ID: "web-1", Hostname: "h-" + tok, Revision: rev, SeenAt: at, TokenID: tok}, envy.ConsumerLimit{Max: 10, StaleBefore: t0.Add(-time.Hour)})
+	}
+	if created, err := put("tok-a", 1, t0); err != nil || !created {
+		t.Fatalf("first report: %v, %v", created, err)
+	}
+	if created, err := put("tok-a", 1, t0.Add(time.Second)); err != nil || created {
+		t.Fatalf("the same token's next report: created %v, %v", created, err)
+	}
+	_, err := put("tok-b", 2, t0.Add(2*time.Second))
+	wantCode(t, err, envy.EConflict)
+	if e := envy.AsError(err); e == nil || len(e.Fields) != 1 || e.Fields[0].Type != "consumer_taken" {
+		t.Fatalf("another token's report: %v; want ErrConsumerTaken", err)
+	}
+	got, err := s.Consumers(ctx, "app", time.Time{})
+	if err != nil || len(got) != 1 || got[0].TokenID != "tok-a" || got[0].Revision != 1 || got[0].Hostname != "h-tok-a" || !got[0].SeenAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after another token's report: %+v, %v; want tok-a's report as it was", got, err)
 	}
 }
 

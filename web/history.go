@@ -29,6 +29,7 @@ type diffLine struct {
 type revisionDiff struct {
 	Revision int64
 	Actor    string
+	Token    string // the acting token's id, shown shortened beside Actor
 	At       string
 	Lines    []diffLine
 }
@@ -101,7 +102,7 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request, path strin
 			d.Older = rev + 1
 			break
 		}
-		rd := revisionDiff{Revision: rev, Actor: changes[i].Actor, At: changes[i].At.UTC().Format("2006-01-02 15:04:05 UTC")}
+		rd := revisionDiff{Revision: rev, Actor: changes[i].Actor, Token: changes[i].ActorToken, At: changes[i].At.UTC().Format("2006-01-02 15:04:05 UTC")}
 		j := i
 		for ; j < len(changes) && changes[j].Revision == rev; j++ {
 			c := changes[j]

@@ -66,7 +66,7 @@ func (a *app) historyTable(items []client.Change) error {
 			value = shownValue(ch.Value, ch.MaskedValue)
 		}
 		t.row(strconv.FormatInt(ch.Revision, 10), ch.Name, ch.Op, strconv.FormatInt(ch.Version, 10),
-			value, orDash(ch.Actor), fmtTime(ch.At))
+			value, actorCell(ch.Actor, &ch.ActorToken), fmtTime(ch.At))
 	}
 	return t.flush()
 }

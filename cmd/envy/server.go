@@ -99,7 +99,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS key file")
 	f.StringVar(&c.reservedPrefixes, "reserved-prefixes", "ENVY_", "comma list of var name prefixes nobody may use")
-	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token (burst twice as many); 0 turns it off")
+	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token lineage (a token and the tokens minted from it; burst twice as many); 0 turns it off")
 	f.Int64Var(&c.maxBody, "max-body", envyhttp.DefaultMaxBody, "largest request body in bytes")
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug (every request), info, warn or error")

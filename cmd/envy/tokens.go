@@ -288,7 +288,7 @@ func (a *app) newAuditCmd() *cobra.Command {
 				if e.Revision > 0 {
 					rev = fmt.Sprint(e.Revision)
 				}
-				t.row(fmtTime(e.At), orDash(e.Actor), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
+				t.row(fmtTime(e.At), actorCell(e.Actor, e.TokenID), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
 					fmt.Sprint(e.Status), rev, orDash(e.Client))
 			}
 			return a.flushPage(t, page.NextCursor)
@@ -299,4 +299,17 @@ func (a *app) newAuditCmd() *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "only entries since: 24h, 2006-01-02 or an RFC 3339 time")
 	addPaging(cmd, "entries", &limit, &cursor)
 	return cmd
+}
+
+// actorCell shows an actor's name with the first 8 characters of its
+// token's id, so that two tokens of one name are told apart.
+func actorCell(name string, tokenID *string) string {
+	if tokenID == nil || *tokenID == "" {
+		return orDash(name)
+	}
+	id := *tokenID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return orDash(name) + " (" + id + ")"
 }

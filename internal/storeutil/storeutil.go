@@ -79,7 +79,7 @@ func Prepare(w envy.Write, cur *envy.ScopeVars) ([]Effect, envy.WriteResult, err
 }
 
 // ChangeColumns are the history columns that ScanChange reads, in order.
-const ChangeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+const ChangeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at, actor_token`
 
 // ScanChange reads one history row of ChangeColumns with scan.
 func ScanChange(scan func(dest ...any) error, scope string) (envy.Change, error) {
@@ -88,7 +88,7 @@ func ScanChange(scan func(dest ...any) error, scope string) (envy.Change, error)
 		op string
 		at int64
 	)
-	if err := scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+	if err := scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at, &c.ActorToken); err != nil {
 		return envy.Change{}, err
 	}
 	c.Op, c.At = envy.Op(op), FromNanos(at)
@@ -159,19 +159,20 @@ func Find(vars []envy.StoredVar, name string) *envy.StoredVar {
 }
 
 // NewVar is the stored state of a var that a change sets at revision rev.
-func NewVar(scope, actor string, e Effect, rev int64, now time.Time) envy.StoredVar {
+func NewVar(scope, actor, actorToken string, e Effect, rev int64, now time.Time) envy.StoredVar {
 	v := envy.StoredVar{
-		ID:          e.ID,
-		Scope:       scope,
-		Name:        e.Name,
-		Sealed:      slices.Clone(e.Sealed), // a cache may outlive the caller's buffer
-		Secret:      e.Secret,
-		Description: e.Description,
-		Version:     e.Version,
-		Revision:    rev,
-		CreatedAt:   now,
-		UpdatedAt:   now,
-		UpdatedBy:   actor,
+		ID:             e.ID,
+		Scope:          scope,
+		Name:           e.Name,
+		Sealed:         slices.Clone(e.Sealed), // a cache may outlive the caller's buffer
+		Secret:         e.Secret,
+		Description:    e.Description,
+		Version:        e.Version,
+		Revision:       rev,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		UpdatedBy:      actor,
+		UpdatedByToken: actorToken,
 	}
 	if e.Old != nil {
 		v.CreatedAt = e.Old.CreatedAt
@@ -494,7 +495,7 @@ func DumpRows(table string, cols []string, next func() ([]any, bool, error), put
 // ScopeVarsColumns are what ScanScopeVars reads: a scope, and one of its
 // vars or NULLs (the LEFT JOIN's row of a scope without vars).
 const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
-	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by`
+	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by, v.updated_by_token`
 
 // ScanScopeVars reads rows of ScopeVarsColumns, ordered by path then name,
 // into one ScopeVars per scope, and closes rows. Both drivers scan a NULL
@@ -509,12 +510,13 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 			inherits           string
 			sc0, sc1           int64
 			id, name, desc, by *string
+			byToken            *string
 			sealed             []byte
 			secret             *bool
 			ver, rev, vc0, vc1 *int64
 		)
 		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
-			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
+			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by, &byToken); err != nil {
 			return nil, err
 		}
 		sv := out[sc.Path]
@@ -538,6 +540,7 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 		sv.Vars = append(sv.Vars, envy.StoredVar{
 			ID: *id, Scope: sv.Scope.Path, Name: *name, Sealed: sealed, Secret: *secret, Description: *desc,
 			Version: *ver, Revision: *rev, CreatedAt: FromNanos(*vc0), UpdatedAt: FromNanos(*vc1), UpdatedBy: actor,
+			UpdatedByToken: *byToken,
 		})
 	}
 	if err := rows.Err(); err != nil {
