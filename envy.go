@@ -91,6 +91,20 @@ type Change struct {
 	At          time.Time
 }
 
+// MaskedChange reports whether a history entry reads as a secret: masked
+// to a caller without reveal. It is, when the entry itself was set secret,
+// or when any later version of the var was (the var is secret now, or was
+// after this entry): marking a var secret masks its whole past, and
+// unmarking it unmasks none of it. lastSecret is Store.LastSecret of the
+// entry's scope. Every reader of history (the API, rollback previews, the
+// dashboard's diff) decides with this one rule.
+func MaskedChange(c Change, lastSecret map[string]int64) bool {
+	if c.Op == OpDelete {
+		return false
+	}
+	return c.Secret || lastSecret[c.Name] >= c.Revision && lastSecret[c.Name] > 0
+}
+
 // Action is what a grant allows.
 type Action string
 
@@ -320,6 +334,10 @@ type Store interface {
 	History(ctx context.Context, scope string, after HistoryCursor, limit int) ([]Change, error)
 	// VarsAt returns, for each var that existed in the scope at revision rev, its last set change at or before rev.
 	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
+	// LastSecret returns, for each var name of the scope whose history
+	// holds a version set secret, the newest revision at which one was
+	// (MaskedChange's second argument).
+	LastSecret(ctx context.Context, scope string) (map[string]int64, error)
 
 	// CreateToken stores a new token. With onlyIfNone it stores it only
 	// when no token exists and reports whether it did. EConflict when a

@@ -31,19 +31,28 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 	if err != nil {
 		return envy.Page[envy.ChangeView]{}, err
 	}
+	var lastSecret map[string]int64
+	if len(changes.Items) > 0 {
+		if lastSecret, err = s.store.LastSecret(ctx, path); err != nil {
+			return envy.Page[envy.ChangeView]{}, err
+		}
+	}
 	p := envy.Page[envy.ChangeView]{NextCursor: changes.NextCursor, Items: make([]envy.ChangeView, 0, len(changes.Items))}
 	for _, c := range changes.Items {
-		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
+		// Secret is whether the entry reads as one (envy.MaskedChange):
+		// set secret, or a version of a var that was secret later.
+		secret := envy.MaskedChange(c, lastSecret)
+		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: secret}
 		if c.Op == envy.OpSet {
 			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
 			if err != nil {
 				return envy.Page[envy.ChangeView]{}, err
 			}
-			if c.Secret {
+			if secret {
 				m := envy.Mask(plain)
 				cv.MaskedValue = &m
 			}
-			if !c.Secret || q.Reveal {
+			if !secret || q.Reveal {
 				cv.Value = &plain
 			}
 		}
@@ -98,11 +107,21 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 	if err != nil {
 		return envy.WriteInfo{}, err
 	}
+	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
+	var lastSecret map[string]int64
+	if !mayReveal {
+		if lastSecret, err = s.store.LastSecret(ctx, path); err != nil {
+			return envy.WriteInfo{}, err
+		}
+	}
 	want := make(map[string]envy.Change, len(target))
 	for _, t := range target {
+		// A caller without reveal brings back a version that reads masked
+		// to it (envy.MaskedChange) as a secret, so that a rollback
+		// unmasks nothing its history hides.
+		t.Secret = t.Secret || !mayReveal && envy.MaskedChange(t, lastSecret)
 		want[t.Name] = t
 	}
-	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
 	_, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditScopeRollback, Outcome: envy.OutcomeOK, Opts: envy.SetOptions{Cond: c, ScopeMustExist: true}, Whole: true, Plan: func(cs envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		var out []envy.VarChange
 		for _, v := range cs.Vars {

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"plans see vars by name and vars keep id and creation time", testVarState},
 		{"history is newest first and pages with before and limit", testHistory},
 		{"VarsAt reproduces an earlier state after sets and deletes", testVarsAt},
+		{"LastSecret gives each name's newest revision set secret, in its scope only", testLastSecret},
 		{"PutScope creates and updates a scope, sees others through lookup and takes a revision", testPutScope},
 		{"DeleteScope is refused while inherited, deletes after, and is idempotent", testDeleteScope},
 		{"ScopeTree returns the scope and every scope it inherits transitively", testScopeTree},
@@ -671,6 +673,35 @@ func ownVars(t *testing.T, s envy.Store, scope string) []envy.StoredVar {
 		t.Fatal(err)
 	}
 	return tree[scope].Vars
+}
+
+func testLastSecret(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	writeSecret := func(scope string, secret bool, edits ...edit) int64 {
+		t.Helper()
+		cs := changes(t, s, scope, edits...)
+		for i := range cs {
+			cs[i].Secret = secret
+		}
+		res, err := s.Write(ctx, envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Changes: cs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Revision
+	}
+	writeSecret("app", false, set("A", "1"), set("B", "1"))
+	rA := writeSecret("app", true, set("A", "2"))
+	writeSecret("app", false, set("A", "3"))
+	writeSecret("other", true, set("B", "x")) // another scope's secret stays apart
+	rC := writeSecret("app", true, set("C", "1"))
+	writeSecret("app", false, del("C"))
+	got, err := s.LastSecret(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"A": rA, "C": rC}; !maps.Equal(got, want) {
+		t.Fatalf("LastSecret = %v, want %v", got, want)
+	}
 }
 
 func testVarsAt(t *testing.T, s envy.Store) {

@@ -164,6 +164,32 @@ func (r *Reader) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Ch
 		ORDER BY h.name`, scope, rev)
 }
 
+// LastSecret returns, for each var name of scope whose history holds a
+// version set secret, the newest revision at which one was: a history
+// entry of that name at or before it reads masked to a caller without
+// reveal (envy.MaskedChange).
+func (r *Reader) LastSecret(ctx context.Context, scope string) (map[string]int64, error) {
+	rows, err := read(ctx, r, "read history", func(rows Scanner) ([]envy.ScopeRev, error) {
+		var out []envy.ScopeRev
+		for rows.Next() {
+			var sr envy.ScopeRev
+			if err := rows.Scan(&sr.Path, &sr.Revision); err != nil {
+				return nil, err
+			}
+			out = append(out, sr)
+		}
+		return out, rows.Err()
+	}, `SELECT name, MAX(revision) FROM history WHERE scope = `+r.Mark(1)+` AND op = 'set' AND secret GROUP BY name`, scope)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, sr := range rows {
+		out[sr.Path] = sr.Revision
+	}
+	return out, nil
+}
+
 // scanChanges reads rows of ChangeColumns of scope.
 func scanChanges(scope string) func(Scanner) ([]envy.Change, error) {
 	return func(rows Scanner) ([]envy.Change, error) {
