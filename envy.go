@@ -363,6 +363,9 @@ type Store interface {
 	// first makes room by deleting those not seen since lim.StaleBefore;
 	// when none is that old it is refused with EConflict.
 	PutConsumer(ctx context.Context, c Consumer, lim ConsumerLimit) (created bool, err error)
+	// DeleteConsumer deletes a consumer of a scope (a workload that
+	// stopped said goodbye); deleting an absent one is no error.
+	DeleteConsumer(ctx context.Context, scope, id string) error
 	// PruneConsumers deletes the consumers not seen since before.
 	PruneConsumers(ctx context.Context, before time.Time) (deleted int64, err error)
 	// Consumers returns the consumers of a scope seen at or after since.

@@ -53,6 +53,25 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	return created, err
 }
 
+// DeleteConsumer forgets a consumer of path at once: a workload that stops
+// says goodbye (envy run does, on exit), so that status no longer counts
+// it until its report expires. It needs what a report needs, read on the
+// scope, the same power as reporting the consumer: a token that may
+// report a consumer id may also end it. Deleting an absent consumer is no
+// error.
+func (s *Service) DeleteConsumer(ctx context.Context, path, id string) error {
+	if err := validPath(path); err != nil {
+		return err
+	}
+	if !envy.ValidSegment(id) {
+		return envy.Invalid(envy.Field("path.id", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditConsumerGone); err != nil {
+		return err
+	}
+	return s.store.DeleteConsumer(ctx, path, id)
+}
+
 // StatusPage is Status with one page of its consumers; Synced still
 // covers them all.
 func (s *Service) StatusPage(ctx context.Context, path string, q envy.StatusQuery) (envy.Status, string, error) {

@@ -1387,6 +1387,16 @@ func testConsumers(t *testing.T, s envy.Store) {
 	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
 		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
 	}
+	// A goodbye deletes the one consumer; an absent one is no error.
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatalf("deleting an absent consumer: %v", err)
+	}
+	if left, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(left) != 1 || left[0].ID != "c2" {
+		t.Fatalf("Consumers after deleting c1 = %+v, %v; want c2 only", left, err)
+	}
 	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0}, envy.ConsumerLimit{})
 	wantCode(t, err, envy.ENotFound)
 	_, err = s.Consumers(ctx, "nope", time.Time{})
