@@ -363,6 +363,11 @@ type Store interface {
 	// first makes room by deleting those not seen since lim.StaleBefore;
 	// when none is that old it is refused with EConflict.
 	PutConsumer(ctx context.Context, c Consumer, lim ConsumerLimit) (created bool, err error)
+	// BehindConsumers returns up to limit (≤ 0: all) consumers seen at or
+	// after since that run a revision older than rev, of scope or of any
+	// scope that inherits it, directly or not (each with its Scope), by
+	// scope and id: those that a change of scope at rev leaves behind.
+	BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]Consumer, error)
 	// DeleteConsumer deletes a consumer of a scope (a workload that
 	// stopped said goodbye); deleting an absent one is no error.
 	DeleteConsumer(ctx context.Context, scope, id string) error

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 
@@ -42,10 +43,10 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 	}
 	now := s.now()
-	s.noConsumers.Remove(path)
+	s.noConsumers.Clear() // a consumer of path counts for what path inherits too
 	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
 		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
-	s.noConsumers.Remove(path) // also after, in case a write's check ran in between
+	s.noConsumers.Clear() // also after, in case a write's check ran in between
 	if envy.ErrorCode(err) == envy.EConflict {
 		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
 			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
@@ -122,27 +123,33 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 	return st, nil
 }
 
-// synced reports whether every live consumer of path runs rev or newer.
-// A scope found without consumers is remembered until a consumer notice
-// says one reported, so that writes to scopes nobody consumes cost no
-// extra read; not on a shared store, where that notice comes a moment
+// synced reports whether every live consumer whose resolved env depends
+// on path (a consumer of path, or of any scope that inherits it, directly
+// or not) runs rev or newer, and names some of those that don't
+// (Store.BehindConsumers: one query, whatever the number of inheritors).
+// A scope found with none behind is remembered until a consumer notice
+// or a change of inherits, so that writes to scopes nobody consumes cost
+// no extra read; not on a shared store, where that notice comes a moment
 // after the report.
-func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+func (s *Service) synced(ctx context.Context, path string, rev int64) (bool, []envy.Consumer) {
 	if _, none := s.noConsumers.Get(path, nil); none && !s.shared {
-		return true
+		return true, nil
 	}
 	gen := s.noConsumers.Generation()
-	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	since := s.now().Add(-s.opts.ConsumerTTL)
+	behind, err := s.store.BehindConsumers(ctx, path, since, rev, envy.MaxBehindShown)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	if len(cs) == 0 && !s.shared { // another server's consumer must count at once
-		s.noConsumers.Put(gen, path, struct{}{}, 64+len(path))
+	if len(behind) > 0 {
+		return false, behind
 	}
-	for _, c := range cs {
-		if c.Revision < rev {
-			return false
+	if !s.shared { // another server's consumer must count at once
+		// Remembered only when there is no live consumer at all: one
+		// that runs rev now is behind the next write.
+		if any, err := s.store.BehindConsumers(ctx, path, since, math.MaxInt64, 1); err == nil && len(any) == 0 {
+			s.noConsumers.Put(gen, path, struct{}{}, 64+len(path))
 		}
 	}
-	return true
+	return true, nil
 }

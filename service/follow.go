@@ -26,6 +26,7 @@ func (s *Service) onNotice(n envy.Notice) {
 	case envy.NoticeScopeMeta: // inherits changed, or the scope is gone
 		s.envs.invalidate(n.Scope)
 		s.replies.invalidate(n.Scope)
+		s.noConsumers.Clear() // whose consumers depend on what changed
 		s.hub.publish(n.Scope, n.Revision, true)
 	case envy.NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
@@ -36,7 +37,8 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
 	case envy.NoticeConsumer:
-		s.noConsumers.Remove(n.Scope)
+		s.noConsumers.Clear() // it counts for every scope path inherits
+
 	case envy.NoticeResync:
 		// Notices were lost: nothing cached can be trusted until it is
 		// read again, and every watcher is told where its scope is now.

@@ -322,7 +322,7 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		}
 		// Watchers hear of a change through the store's notice (follow.go).
 		info := envy.WriteInfo{Scope: w.Path, Revision: res.Revision}
-		info.Synced = s.synced(ctx, w.Path, res.Revision)
+		info.Synced, info.Behind = s.synced(ctx, w.Path, res.Revision)
 		return res, info, nil
 	}
 }

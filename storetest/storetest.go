@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -1350,6 +1351,57 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.1/tok-2/1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
 	if !slices.Equal(rows, want) {
 		t.Fatalf("audit rows = %v, want %v", rows, want)
+	}
+}
+
+func testBehindConsumers(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "base", set("A", "1"))
+	write(t, s, "other", set("A", "1"))
+	putScope(t, s, "mid", "base")
+	putScope(t, s, "left", "mid")
+	putScope(t, s, "right", "mid", "other")
+	putScope(t, s, "diamond", "left", "right")
+	for _, c := range []envy.Consumer{
+		{Scope: "base", ID: "b1", Revision: 5}, {Scope: "left", ID: "l1", Revision: 3}, {Scope: "right", ID: "r1", Revision: 9},
+		{Scope: "diamond", ID: "d1", Revision: 2}, {Scope: "diamond", ID: "d2", Revision: 4, SeenAt: t0.Add(-time.Hour)},
+		{Scope: "other", ID: "o1", Revision: 1},
+	} {
+		if c.SeenAt.IsZero() {
+			c.SeenAt = t0
+		}
+		if _, err := s.PutConsumer(ctx, c, envy.ConsumerLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(scope string, rev int64, limit int) []string {
+		t.Helper()
+		cs, err := s.BehindConsumers(ctx, scope, t0.Add(-time.Minute), rev, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Scope+"/"+c.ID)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		scope string
+		rev   int64
+		limit int
+		want  []string
+	}{
+		{"base", 6, 0, []string{"base/b1", "diamond/d1", "left/l1"}}, // r1 runs 9; d2 is not live; o1 does not depend on base
+		{"base", 6, 2, []string{"base/b1", "diamond/d1"}},
+		{"base", 10, 0, []string{"base/b1", "diamond/d1", "left/l1", "right/r1"}},
+		{"other", 10, 0, []string{"diamond/d1", "other/o1", "right/r1"}},
+		{"left", 3, 0, []string{"diamond/d1"}},
+		{"nope", 10, 0, nil},
+	} {
+		if got := ids(c.scope, c.rev, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("BehindConsumers(%s, %d, limit %d) = %v, want %v", c.scope, c.rev, c.limit, got, c.want)
+		}
 	}
 }
 

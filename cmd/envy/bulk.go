@@ -169,7 +169,7 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 	if kept > 0 {
 		unchanged = fmt.Sprintf("; %d already had %s value", kept, plural(kept, "its", "their"))
 	}
-	a.printf("set %d %s in %s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced), unchanged)
+	a.printf("set %d %s in %s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced, res.Behind...), unchanged)
 	return nil
 }
 

@@ -114,6 +114,37 @@ func (r *Reader) Consumers(ctx context.Context, scope string, since time.Time) (
 		FROM consumers WHERE scope = `+r.Mark(1)+` AND seen_at >= `+r.Mark(2)+` ORDER BY id`, scope, Nanos(since))
 }
 
+// BehindConsumers returns up to limit consumers seen at or after since
+// that run a revision older than rev, of scope or of any scope that
+// inherits it, directly or not, by scope and id. One query: the walk of
+// the inheritors is an index lookup per scope (scope_parents_parent), each
+// scope once however the graph is shaped.
+func (r *Reader) BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]envy.Consumer, error) {
+	return read(ctx, r, "list consumers", func(rows Scanner) ([]envy.Consumer, error) {
+		var out []envy.Consumer
+		for rows.Next() {
+			var (
+				c           envy.Consumer
+				first, seen int64
+			)
+			if err := rows.Scan(&c.Scope, &c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+				return nil, err
+			}
+			c.FirstSeen, c.SeenAt = FromNanos(first), FromNanos(seen)
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	}, `WITH RECURSIVE dep (path) AS (
+			SELECT path FROM scopes WHERE path = `+r.Mark(1)+`
+			UNION
+			SELECT p.child FROM scope_parents p JOIN dep ON p.parent = dep.path
+		)
+		SELECT c.scope, c.id, c.hostname, c.pid, c.revision, c.first_seen, c.seen_at
+		FROM consumers c JOIN dep ON c.scope = dep.path
+		WHERE c.seen_at >= `+r.Mark(2)+` AND c.revision < `+r.Mark(3)+`
+		ORDER BY c.scope, c.id LIMIT `+r.Mark(4), scope, Nanos(since), rev, r.Limit(limit))
+}
+
 // DataKeys returns every wrapped data key, by id.
 func (r *Reader) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
 	return read(ctx, r, "list data keys", func(rows Scanner) ([]envy.DataKey, error) {
