@@ -25,6 +25,12 @@ type Scope struct {
 	Description string
 	Inherits    []string // later ones override earlier ones
 	Revision    int64    // revision of the scope's last change
+	// EnvRevision is the revision of the scope's last change of what the
+	// envs resolved over it hold: a var's value, secret flag or presence,
+	// or the scope's inherits (or its creation). A change of descriptions
+	// only takes a Revision, not an EnvRevision. Filled by ScopeTree and
+	// PutScope.
+	EnvRevision int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	VarCount    int // filled by GetScope and ListScopes
@@ -219,6 +225,10 @@ type VarChange struct {
 	// writers to different vars of one scope don't get in each other's
 	// way, and none overwrites a change it did not see.
 	Base int64
+	// MetaOnly says that the change sets the var's description only: its
+	// value and secret flag stay what they are, so the scope's
+	// EnvRevision stays too. Left false, a change counts as one of the env.
+	MetaOnly bool
 }
 
 // ErrStale is what a Store answers when a write was planned from a state
@@ -256,8 +266,11 @@ type Write struct {
 
 // WriteResult tells what a write did.
 type WriteResult struct {
-	Revision     int64 // the new revision, or the scope's current one when nothing changed
-	Changed      bool  // the write took a new revision
+	Revision int64 // the new revision, or the scope's current one when nothing changed
+	Changed  bool  // the write took a new revision
+	// EnvRevision is the scope's EnvRevision after the write: Revision
+	// when any change was not MetaOnly (or the write created the scope).
+	EnvRevision  int64
 	ScopeCreated bool
 	Vars         []StoredVar // the new state of each var set, in plan order
 }

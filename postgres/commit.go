@@ -163,6 +163,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		c       *commitOp
 		eff     []storeutil.Effect
 		created bool
+		cur     *envy.ScopeVars // what the write was prepared against
 	}
 	var (
 		apps    []applied
@@ -194,7 +195,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 				eff[i].Old = &old
 			}
 		}
-		apps = append(apps, applied{c: c, eff: eff, created: cur == nil})
+		apps = append(apps, applied{c: c, eff: eff, created: cur == nil, cur: cur})
 		state[w.Scope] = after(cur, changed[w.Scope], w, eff, t.now)
 		changed[w.Scope] = true
 	}
@@ -213,6 +214,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	var (
 		at      = storeutil.Nanos(t.now)
 		scopes  = make(map[string]int64) // path → its newest revision in the batch
+		envRevs = make(map[string]int64) // path → its EnvRevision after the batch
 		created []string
 		vars    = make(map[[2]string]*envy.StoredVar) // (scope, name) → its last state; nil: deleted
 		order   [][2]string                           // the keys of vars, in the order first changed
@@ -228,7 +230,14 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			created = append(created, w.Scope)
 		}
 		scopes[w.Scope] = rev
-		c.res = envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: a.created}
+		// The state a later write of the batch is prepared against keeps
+		// the EnvRevision of the batch's start: envRevs has the newer one.
+		envRev, envChanged := storeutil.EnvRevision(a.cur, a.eff, rev)
+		if prev, ok := envRevs[w.Scope]; ok && !envChanged {
+			envRev = prev
+		}
+		envRevs[w.Scope] = envRev
+		c.res = envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: a.created}
 		for _, e := range a.eff {
 			key := [2]string{w.Scope, e.Name}
 			if _, ok := vars[key]; !ok {
@@ -248,9 +257,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			e.Revision = rev
 			entries = append(entries, e)
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	}
-	queueScopes(b, scopes, created, at)
+	queueScopes(b, scopes, envRevs, created, at)
 	queueVars(b, vars, order)
 	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])`,
@@ -342,24 +351,24 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 
 // queueScopes creates the scopes that the batch creates and sets the
 // revision of the others, each to the newest that the batch gives it.
-func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int64) {
+func queueScopes(b *pgx.Batch, scopes, envRevs map[string]int64, created []string, at int64) {
 	var newPaths, oldPaths []string
-	var newRevs, oldRevs []int64
+	var newRevs, oldRevs, newEnv, oldEnv []int64
 	for _, p := range created {
-		newPaths, newRevs = append(newPaths, p), append(newRevs, scopes[p])
+		newPaths, newRevs, newEnv = append(newPaths, p), append(newRevs, scopes[p]), append(newEnv, envRevs[p])
 	}
 	for p, rev := range scopes {
 		if !slices.Contains(created, p) {
-			oldPaths, oldRevs = append(oldPaths, p), append(oldRevs, rev)
+			oldPaths, oldRevs, oldEnv = append(oldPaths, p), append(oldRevs, rev), append(oldEnv, envRevs[p])
 		}
 	}
 	if len(newPaths) > 0 {
-		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at)
-			SELECT p, '', '[]', r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at)
+			SELECT p, '', '[]', r, e, $4, $4 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS n(p, r, e)`, newPaths, newRevs, newEnv, at)
 	}
 	if len(oldPaths) > 0 {
-		b.Queue(`UPDATE scopes SET revision = u.r, updated_at = $3
-			FROM unnest($1::text[], $2::bigint[]) AS u(p, r) WHERE scopes.path = u.p`, oldPaths, oldRevs, at)
+		b.Queue(`UPDATE scopes SET revision = u.r, env_revision = u.e, updated_at = $4
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(p, r, e) WHERE scopes.path = u.p`, oldPaths, oldRevs, oldEnv, at)
 	}
 }
 

@@ -109,14 +109,16 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 	if err != nil {
 		return envy.Status{}, err
 	}
-	rev := r.Revision
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
 	if err != nil {
 		return envy.Status{}, err
 	}
-	st := envy.Status{Scope: path, Revision: rev, Synced: true, Consumers: make([]envy.ConsumerView, 0, len(cs))}
+	st := envy.Status{Scope: path, Revision: r.Revision, Synced: true, Consumers: make([]envy.ConsumerView, 0, len(cs))}
 	for _, c := range cs {
-		behind := c.Revision < rev
+		// Behind: it runs an env older than the newest revision that
+		// changed it; a consumer at an older revision whose env is the
+		// same (only descriptions changed since) is not.
+		behind := c.Revision < r.EnvRevision
 		st.Synced = st.Synced && !behind
 		st.Consumers = append(st.Consumers, envy.ConsumerView{Consumer: c, Behind: behind})
 	}
