@@ -116,10 +116,6 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 	}
 	want := make(map[string]envy.Change, len(target))
 	for _, t := range target {
-		// A caller without reveal brings back a version that reads masked
-		// to it (envy.MaskedChange) as a secret, so that a rollback
-		// unmasks nothing its history hides.
-		t.Secret = t.Secret || !mayReveal && envy.MaskedChange(t, lastSecret)
 		want[t.Name] = t
 	}
 	_, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditScopeRollback, Outcome: envy.OutcomeOK, Opts: envy.SetOptions{Cond: c, ScopeMustExist: true}, Whole: true, Plan: func(cs envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
@@ -147,6 +143,11 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 			}
 			if ok && old.Secret && !t.Secret && !mayReveal {
 				return nil, envy.Errorf(envy.EForbidden, "the rollback turns secret %s into a non-secret, which needs the reveal permission", n)
+			}
+			// Nor may it bring back as plain a version that its history
+			// masks (envy.MaskedChange: the var was secret later).
+			if !t.Secret && !mayReveal && envy.MaskedChange(t, lastSecret) {
+				return nil, envy.Errorf(envy.EForbidden, "the rollback brings back a version of %s that was secret later as a non-secret, which needs the reveal permission", n)
 			}
 			ch := envy.VarChange{Name: n, ID: t.VarID, Secret: t.Secret, Description: t.Description, Version: 1}
 			if ok {
