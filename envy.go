@@ -25,6 +25,12 @@ type Scope struct {
 	Description string
 	Inherits    []string // later ones override earlier ones
 	Revision    int64    // revision of the scope's last change
+	// EnvRevision is the revision of the scope's last change of what the
+	// envs resolved over it hold: a var's value, secret flag or presence,
+	// or the scope's inherits (or its creation). A change of descriptions
+	// only takes a Revision, not an EnvRevision. Filled by ScopeTree and
+	// PutScope.
+	EnvRevision int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	VarCount    int // filled by GetScope and ListScopes
@@ -93,6 +99,20 @@ type Change struct {
 	Actor       string
 	ActorToken  string // the acting token's id ("" for a change stored before changes kept it)
 	At          time.Time
+}
+
+// MaskedChange reports whether a history entry reads as a secret: masked
+// to a caller without reveal. It is, when the entry itself was set secret,
+// or when any later version of the var was (the var is secret now, or was
+// after this entry): marking a var secret masks its whole past, and
+// unmarking it unmasks none of it. lastSecret is Store.LastSecret of the
+// entry's scope. Every reader of history (the API, rollback previews, the
+// dashboard's diff) decides with this one rule.
+func MaskedChange(c Change, lastSecret map[string]int64) bool {
+	if c.Op == OpDelete {
+		return false
+	}
+	return c.Secret || lastSecret[c.Name] >= c.Revision && lastSecret[c.Name] > 0
 }
 
 // Action is what a grant allows.
@@ -233,6 +253,10 @@ type VarChange struct {
 	// writers to different vars of one scope don't get in each other's
 	// way, and none overwrites a change it did not see.
 	Base int64
+	// MetaOnly says that the change sets the var's description only: its
+	// value and secret flag stay what they are, so the scope's
+	// EnvRevision stays too. Left false, a change counts as one of the env.
+	MetaOnly bool
 }
 
 // ErrStale is what a Store answers when a write was planned from a state
@@ -271,8 +295,11 @@ type Write struct {
 
 // WriteResult tells what a write did.
 type WriteResult struct {
-	Revision     int64 // the new revision, or the scope's current one when nothing changed
-	Changed      bool  // the write took a new revision
+	Revision int64 // the new revision, or the scope's current one when nothing changed
+	Changed  bool  // the write took a new revision
+	// EnvRevision is the scope's EnvRevision after the write: Revision
+	// when any change was not MetaOnly (or the write created the scope).
+	EnvRevision  int64
 	ScopeCreated bool
 	Vars         []StoredVar // the new state of each var set, in plan order
 }
@@ -349,6 +376,10 @@ type Store interface {
 	History(ctx context.Context, scope string, after HistoryCursor, limit int) ([]Change, error)
 	// VarsAt returns, for each var that existed in the scope at revision rev, its last set change at or before rev.
 	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
+	// LastSecret returns, for each var name of the scope whose history
+	// holds a version set secret, the newest revision at which one was
+	// (MaskedChange's second argument).
+	LastSecret(ctx context.Context, scope string) (map[string]int64, error)
 
 	// CreateToken stores a new token. With onlyIfNone it stores it only
 	// when no token exists and reports whether it did. EConflict when a
@@ -374,6 +405,14 @@ type Store interface {
 	// first makes room by deleting those not seen since lim.StaleBefore;
 	// when none is that old it is refused with EConflict.
 	PutConsumer(ctx context.Context, c Consumer, lim ConsumerLimit) (created bool, err error)
+	// BehindConsumers returns up to limit (≤ 0: all) consumers seen at or
+	// after since that run a revision older than rev, of scope or of any
+	// scope that inherits it, directly or not (each with its Scope), by
+	// scope and id: those that a change of scope at rev leaves behind.
+	BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]Consumer, error)
+	// DeleteConsumer deletes a consumer of a scope (a workload that
+	// stopped said goodbye); deleting an absent one is no error.
+	DeleteConsumer(ctx context.Context, scope, id string) error
 	// PruneConsumers deletes the consumers not seen since before.
 	PruneConsumers(ctx context.Context, before time.Time) (deleted int64, err error)
 	// Consumers returns the consumers of a scope seen at or after since.

@@ -134,6 +134,18 @@ type WriteResult struct {
 	Scope    string `json:"scope"`
 	Revision int64  `json:"revision"` // from the ETag for a delete; 0 if none came
 	Synced   bool   `json:"synced"`
+	// Behind names some live consumers (at most 10) that don't run the
+	// write yet, of the scope or of a scope that inherits it.
+	Behind []BehindConsumer `json:"behind,omitempty"`
+}
+
+// BehindConsumer is a live consumer that a write left behind: the scope it
+// runs (the one written, or one that inherits it), its id and the
+// revision it runs.
+type BehindConsumer struct {
+	Scope    string `json:"scope"`
+	ID       string `json:"id"`
+	Revision int64  `json:"revision"`
 }
 
 // Env is a scope's resolved env: inherited scopes' vars merged in order,

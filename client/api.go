@@ -235,6 +235,14 @@ func (c *Client) ReportConsumer(ctx context.Context, scope, id string, report Co
 	return err
 }
 
+// DeleteConsumer tells the server that the workload id stopped, so that
+// the scope's status no longer counts it. Deleting an absent consumer is
+// no error.
+func (c *Client) DeleteConsumer(ctx context.Context, scope, id string) error {
+	_, err := c.call(ctx, request{method: http.MethodDelete, path: scopeURL(scope, "consumers", url.PathEscape(id))}, nil)
+	return err
+}
+
 // Status tells whether every live consumer of the scope runs its current
 // revision.
 func (c *Client) Status(ctx context.Context, scope string) (*Status, error) {

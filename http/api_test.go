@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -719,5 +720,45 @@ func TestWatchersHearOfDeletesToo(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("%s %s: no watch event", step.method, step.path)
 		}
+	}
+}
+
+// TestAWriteIsUnsyncedWhileAnInheritorsConsumerIsBehind: a write to a
+// scope that another inherits names the consumers of the inheritor it
+// leaves behind, with the scope each runs; a goodbye drops one at once.
+func TestAWriteIsUnsyncedWhileAnInheritorsConsumerIsBehind(t *testing.T) {
+	base, tok := newTestServer(t)
+	s := base + "/v1/scopes/"
+	wantStatus(t, do(t, "PUT", s+"app/base/-/vars/X", tok, `{"value":"1"}`), 201)
+	wantStatus(t, do(t, "PUT", s+"app/mid", tok, `{"inherits":["app/base"]}`), 201)
+	r := do(t, "PUT", s+"app/svc", tok, `{"inherits":["app/mid"]}`)
+	wantStatus(t, r, 201)
+	rev := int64(r.JSON(t)["revision"].(float64))
+	wantStatus(t, do(t, "PUT", s+"app/svc/-/consumers/svc-1", tok, fmt.Sprintf(`{"revision":%d}`, rev)), 201)
+
+	r = do(t, "PUT", s+"app/base/-/vars/X", tok, `{"value":"3"}`)
+	wantStatus(t, r, 200)
+	var reply struct {
+		Synced bool `json:"synced"`
+		Behind []struct {
+			Scope    string `json:"scope"`
+			ID       string `json:"id"`
+			Revision int64  `json:"revision"`
+		} `json:"behind"`
+	}
+	if err := json.Unmarshal(r.Body, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if reply.Synced || len(reply.Behind) != 1 || reply.Behind[0].Scope != "app/svc" || reply.Behind[0].ID != "svc-1" || reply.Behind[0].Revision != rev {
+		t.Fatalf("a write to app/base with a consumer of app/svc (which inherits it) behind: %s", r.Body)
+	}
+	// Status stays about the scope's own consumers.
+	if m := do(t, "GET", s+"app/base/-/status", tok, nil).JSON(t); m["synced"] != true || len(m["consumers"].([]any)) != 0 {
+		t.Errorf("status of app/base: %v", m)
+	}
+	wantStatus(t, do(t, "DELETE", s+"app/svc/-/consumers/svc-1", tok, nil), 204)
+	wantStatus(t, do(t, "DELETE", s+"app/svc/-/consumers/svc-1", tok, nil), 204)
+	if m := do(t, "PATCH", s+"app/base/-/vars", tok, `{"X":"4"}`).JSON(t); m["synced"] != true || m["behind"] != nil {
+		t.Errorf("a write after the only consumer said goodbye: %v", m)
 	}
 }

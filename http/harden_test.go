@@ -728,6 +728,16 @@ func TestAConsumerBelongsToTheTokenThatFirstReportedIt(t *testing.T) {
 	if r := e.Do(t, "GET", "/v1/audit?actor=other", e.Admin, ""); !strings.Contains(string(r.Body), `"status":409`) {
 		t.Fatalf("the refused report is not audited: %s", r.Body)
 	}
+	// Nor may another reader make it go away; a writer of the scope may.
+	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/consumers/web-1", other, ""); r.Status != 409 {
+		t.Fatalf("another token's goodbye for web-1: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status", e.Admin, ""); !strings.Contains(string(r.Body), `"web-1"`) {
+		t.Fatalf("another token's goodbye removed web-1: %s", r.Body)
+	}
+	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/consumers/web-1", e.Admin, ""); r.Status != 204 {
+		t.Fatalf("a writer's goodbye for web-1: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestRefusalsToManyPathsAddNoRows: a client that floods refusals, each

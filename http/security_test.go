@@ -61,6 +61,7 @@ var matrixRoutes = []struct {
 	{"POST", "/v1/scopes/{path}/-/rollback", needWrite, 200, `{"revision":1}`, ""},
 	{"GET", "/v1/scopes/{path}/-/watch", needRead, 200, "", ""},
 	{"PUT", "/v1/scopes/{path}/-/consumers/{id}", needRead, 201, `{"revision":1}`, ""},
+	{"DELETE", "/v1/scopes/{path}/-/consumers/{id}", needRead, 204, "", ""},
 	{"GET", "/v1/scopes/{path}/-/status", needRead, 200, "", ""},
 	{"POST", "/v1/tokens", needAdmin, 201, `{"name":"made","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}`, ""},
 	{"GET", "/v1/tokens", needGlobalAdmin, 200, "", ""},

@@ -73,12 +73,25 @@ func scopeGetView(s envy.Scope) scopeJSON {
 // write's revision, and synced.
 type scopeWriteJSON struct {
 	scopeJSON
-	Revision int64 `json:"revision"` // the write's
-	Synced   bool  `json:"synced"`
+	Revision int64                `json:"revision"` // the write's
+	Synced   bool                 `json:"synced"`
+	Behind   []api.BehindConsumer `json:"behind,omitempty"`
 }
 
 func writeInfoView(wi envy.WriteInfo) api.WriteResult {
-	return api.WriteResult{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced}
+	return api.WriteResult{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced, Behind: behindView(wi.Behind)}
+}
+
+// behindView names the consumers a write left behind.
+func behindView(cs []envy.Consumer) []api.BehindConsumer {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]api.BehindConsumer, len(cs))
+	for i, c := range cs {
+		out[i] = api.BehindConsumer{Scope: c.Scope, ID: c.ID, Revision: c.Revision}
+	}
+	return out
 }
 
 // revealed is the plaintext of a value that the service chose to show.
@@ -111,8 +124,9 @@ func varView(v envy.VarView) varJSON {
 // revision, and synced.
 type varWriteJSON struct {
 	varJSON
-	Revision int64 `json:"revision"`
-	Synced   bool  `json:"synced"`
+	Revision int64                `json:"revision"`
+	Synced   bool                 `json:"synced"`
+	Behind   []api.BehindConsumer `json:"behind,omitempty"`
 }
 
 func changeView(c envy.ChangeView) api.Change {

@@ -127,6 +127,14 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+func (s *Server) handleDeleteConsumer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteConsumer(r.Context(), r.PathValue("path"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {

@@ -163,6 +163,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		c       *commitOp
 		eff     []storeutil.Effect
 		created bool
+		cur     *envy.ScopeVars // what the write was prepared against
 	}
 	var (
 		apps    []applied
@@ -194,7 +195,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 				eff[i].Old = &old
 			}
 		}
-		apps = append(apps, applied{c: c, eff: eff, created: cur == nil})
+		apps = append(apps, applied{c: c, eff: eff, created: cur == nil, cur: cur})
 		state[w.Scope] = after(cur, changed[w.Scope], w, eff, t.now)
 		changed[w.Scope] = true
 	}
@@ -213,6 +214,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	var (
 		at      = storeutil.Nanos(t.now)
 		scopes  = make(map[string]int64) // path → its newest revision in the batch
+		envRevs = make(map[string]int64) // path → its EnvRevision after the batch
+		envRel  = make(map[string]bool)  // path → whether envRevs holds one of the batch's own numbers
+		relEnv  []bool                   // for each of apps, whether its result's EnvRevision is the batch's own
 		created []string
 		vars    = make(map[[2]string]*envy.StoredVar) // (scope, name) → its last state; nil: deleted
 		order   [][2]string                           // the keys of vars, in the order first changed
@@ -228,7 +232,18 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			created = append(created, w.Scope)
 		}
 		scopes[w.Scope] = rev
-		c.res = envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: a.created}
+		// The state a later write of the batch is prepared against keeps
+		// the EnvRevision of the batch's start: envRevs has the newer one.
+		// A batch's own revisions are 1…n until the database adds its
+		// base (countRevisions); an EnvRevision kept from before the batch
+		// is whole already: envRel tells which one each is.
+		envRev, envChanged := storeutil.EnvRevision(a.cur, a.eff, rev)
+		if prev, ok := envRevs[w.Scope]; ok && !envChanged {
+			envRev, envChanged = prev, envRel[w.Scope]
+		}
+		envRevs[w.Scope], envRel[w.Scope] = envRev, envChanged
+		c.res = envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: a.created}
+		relEnv = append(relEnv, envChanged)
 		for _, e := range a.eff {
 			key := [2]string{w.Scope, e.Name}
 			if _, ok := vars[key]; !ok {
@@ -248,10 +263,10 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			e.Revision = rev
 			entries = append(entries, e)
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	}
 	countRevisions(b, n)
-	queueScopes(b, scopes, created, at)
+	queueScopes(b, scopes, envRevs, envRel, created, at)
 	queueVars(b, vars, order)
 	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
 		SELECT `+baseRev+` + r, s, n, o, i, v, sc, d, se, a, t, at2
@@ -273,9 +288,12 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	if err := br.Close(); err != nil {
 		return nil, err
 	}
-	for _, a := range apps {
+	for i, a := range apps {
 		c := a.c
 		c.res.Revision += first
+		if relEnv[i] {
+			c.res.EnvRevision += first
+		}
 		for i := range c.res.Vars {
 			c.res.Vars[i].Revision += first
 		}
@@ -373,24 +391,26 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 
 // queueScopes creates the scopes that the batch creates and sets the
 // revision of the others, each to the newest that the batch gives it.
-func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int64) {
+func queueScopes(b *pgx.Batch, scopes, envRevs map[string]int64, envRel map[string]bool, created []string, at int64) {
 	var newPaths, oldPaths []string
-	var newRevs, oldRevs []int64
+	var newRevs, oldRevs, newEnv, oldEnv []int64
+	var newRel, oldRel []bool
 	for _, p := range created {
-		newPaths, newRevs = append(newPaths, p), append(newRevs, scopes[p])
+		newPaths, newRevs, newEnv, newRel = append(newPaths, p), append(newRevs, scopes[p]), append(newEnv, envRevs[p]), append(newRel, envRel[p])
 	}
 	for p, rev := range scopes {
 		if !slices.Contains(created, p) {
-			oldPaths, oldRevs = append(oldPaths, p), append(oldRevs, rev)
+			oldPaths, oldRevs, oldEnv, oldRel = append(oldPaths, p), append(oldRevs, rev), append(oldEnv, envRevs[p]), append(oldRel, envRel[p])
 		}
 	}
 	if len(newPaths) > 0 {
-		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at)
-			SELECT p, '', '[]', `+baseRev+` + r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at)
+			SELECT p, '', '[]', `+baseRev+` + r, CASE WHEN rel THEN `+baseRev+` + e ELSE e END, $5, $5
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[]) AS n(p, r, e, rel)`, newPaths, newRevs, newEnv, newRel, at)
 	}
 	if len(oldPaths) > 0 {
-		b.Queue(`UPDATE scopes SET revision = `+baseRev+` + u.r, updated_at = $3
-			FROM unnest($1::text[], $2::bigint[]) AS u(p, r) WHERE scopes.path = u.p`, oldPaths, oldRevs, at)
+		b.Queue(`UPDATE scopes SET revision = `+baseRev+` + u.r, env_revision = CASE WHEN u.rel THEN `+baseRev+` + u.e ELSE u.e END, updated_at = $5
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[]) AS u(p, r, e, rel) WHERE scopes.path = u.p`, oldPaths, oldRevs, oldEnv, oldRel, at)
 	}
 }
 

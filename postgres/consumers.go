@@ -81,6 +81,20 @@ func (t *txn) makeRoom(c envy.Consumer, lim envy.ConsumerLimit) error {
 	return nil
 }
 
+// DeleteConsumer deletes a consumer of a scope; an absent one is no error.
+func (s *Store) DeleteConsumer(ctx context.Context, scope, id string) error {
+	return s.tx(ctx, "delete a consumer", func(t *txn) error {
+		tag, err := t.Exec(t.ctx, `DELETE FROM consumers WHERE scope = $1 AND id = $2`, scope, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() > 0 {
+			t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: scope})
+		}
+		return nil
+	})
+}
+
 // PruneConsumers deletes the consumers not seen since before.
 func (s *Store) PruneConsumers(ctx context.Context, before time.Time) (int64, error) {
 	return s.execCount(ctx, "prune consumers", `DELETE FROM consumers WHERE seen_at < $1`, storeutil.Nanos(before))

@@ -82,6 +82,22 @@ func (t *txn) makeRoom(scope string, lim envy.ConsumerLimit) error {
 	return nil
 }
 
+// DeleteConsumer deletes a consumer of a scope; an absent one is no error.
+func (s *Store) DeleteConsumer(ctx context.Context, scope, id string) error {
+	return s.do(ctx, func(t *txn) error {
+		r, err := t.exec(`DELETE FROM consumers WHERE scope = ? AND id = ?`, scope, id)
+		if err != nil {
+			return dbErr("delete a consumer", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return dbErr("delete a consumer", err)
+		} else if n > 0 {
+			t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: scope})
+		}
+		return nil
+	})
+}
+
 // PruneConsumers deletes the consumers not seen since before.
 func (s *Store) PruneConsumers(ctx context.Context, before time.Time) (int64, error) {
 	return s.execCount(ctx, "prune consumers", `DELETE FROM consumers WHERE seen_at < ?`, storeutil.Nanos(before))

@@ -41,22 +41,23 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 	at := storeutil.Nanos(t.now)
+	envRev, envChanged := storeutil.EnvRevision(cur, eff, rev)
 	var sc envy.Scope
 	if cur == nil {
-		sc = envy.Scope{Path: w.Scope, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
-		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, '', '[]', ?, ?, ?)`,
-			w.Scope, rev, at, at); err != nil {
+		sc = envy.Scope{Path: w.Scope, Revision: rev, EnvRevision: envRev, CreatedAt: t.now, UpdatedAt: t.now}
+		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at) VALUES (?, '', '[]', ?, ?, ?, ?)`,
+			w.Scope, rev, envRev, at, at); err != nil {
 			return envy.WriteResult{}, dbErr("create a scope", err)
 		}
 	} else {
 		sc = cur.Scope // its Inherits are immutable and may be shared
-		sc.Revision, sc.UpdatedAt = rev, t.now
-		if _, err := t.exec(`UPDATE scopes SET revision = ?, updated_at = ? WHERE path = ?`, rev, at, w.Scope); err != nil {
+		sc.Revision, sc.EnvRevision, sc.UpdatedAt = rev, envRev, t.now
+		if _, err := t.exec(`UPDATE scopes SET revision = ?, env_revision = ?, updated_at = ? WHERE path = ?`, rev, envRev, at, w.Scope); err != nil {
 			return envy.WriteResult{}, dbErr("update a scope", err)
 		}
 	}
 
-	res := envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: cur == nil}
+	res := envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: cur == nil}
 	next := make(map[string]*envy.StoredVar, len(eff)) // nil: deleted
 	for _, c := range eff {
 		if c.Delete {
@@ -97,7 +98,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	vars := storeutil.Merge(curVars, next)
 	sc.VarCount = len(vars)
 	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
-	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	return res, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"plans see vars by name and vars keep id and creation time", testVarState},
 		{"history is newest first and pages with before and limit", testHistory},
 		{"VarsAt reproduces an earlier state after sets and deletes", testVarsAt},
+		{"LastSecret gives each name's newest revision set secret, in its scope only", testLastSecret},
 		{"PutScope creates and updates a scope, sees others through lookup and takes a revision", testPutScope},
 		{"DeleteScope is refused while inherited, deletes after, and is idempotent", testDeleteScope},
 		{"ScopeTree returns the scope and every scope it inherits transitively", testScopeTree},
@@ -58,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
+		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -676,6 +679,35 @@ func ownVars(t *testing.T, s envy.Store, scope string) []envy.StoredVar {
 		t.Fatal(err)
 	}
 	return tree[scope].Vars
+}
+
+func testLastSecret(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	writeSecret := func(scope string, secret bool, edits ...edit) int64 {
+		t.Helper()
+		cs := changes(t, s, scope, edits...)
+		for i := range cs {
+			cs[i].Secret = secret
+		}
+		res, err := s.Write(ctx, envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Changes: cs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Revision
+	}
+	writeSecret("app", false, set("A", "1"), set("B", "1"))
+	rA := writeSecret("app", true, set("A", "2"))
+	writeSecret("app", false, set("A", "3"))
+	writeSecret("other", true, set("B", "x")) // another scope's secret stays apart
+	rC := writeSecret("app", true, set("C", "1"))
+	writeSecret("app", false, del("C"))
+	got, err := s.LastSecret(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"A": rA, "C": rC}; !maps.Equal(got, want) {
+		t.Fatalf("LastSecret = %v, want %v", got, want)
+	}
 }
 
 func testVarsAt(t *testing.T, s envy.Store) {
@@ -1338,6 +1370,57 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	}
 }
 
+func testBehindConsumers(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "base", set("A", "1"))
+	write(t, s, "other", set("A", "1"))
+	putScope(t, s, "mid", "base")
+	putScope(t, s, "left", "mid")
+	putScope(t, s, "right", "mid", "other")
+	putScope(t, s, "diamond", "left", "right")
+	for _, c := range []envy.Consumer{
+		{Scope: "base", ID: "b1", Revision: 5}, {Scope: "left", ID: "l1", Revision: 3}, {Scope: "right", ID: "r1", Revision: 9},
+		{Scope: "diamond", ID: "d1", Revision: 2}, {Scope: "diamond", ID: "d2", Revision: 4, SeenAt: t0.Add(-time.Hour)},
+		{Scope: "other", ID: "o1", Revision: 1},
+	} {
+		if c.SeenAt.IsZero() {
+			c.SeenAt = t0
+		}
+		if _, err := s.PutConsumer(ctx, c, envy.ConsumerLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(scope string, rev int64, limit int) []string {
+		t.Helper()
+		cs, err := s.BehindConsumers(ctx, scope, t0.Add(-time.Minute), rev, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Scope+"/"+c.ID)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		scope string
+		rev   int64
+		limit int
+		want  []string
+	}{
+		{"base", 6, 0, []string{"base/b1", "diamond/d1", "left/l1"}}, // r1 runs 9; d2 is not live; o1 does not depend on base
+		{"base", 6, 2, []string{"base/b1", "diamond/d1"}},
+		{"base", 10, 0, []string{"base/b1", "diamond/d1", "left/l1", "right/r1"}},
+		{"other", 10, 0, []string{"diamond/d1", "other/o1", "right/r1"}},
+		{"left", 3, 0, []string{"diamond/d1"}},
+		{"nope", 10, 0, nil},
+	} {
+		if got := ids(c.scope, c.rev, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("BehindConsumers(%s, %d, limit %d) = %v, want %v", c.scope, c.rev, c.limit, got, c.want)
+		}
+	}
+}
+
 func testConsumers(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	write(t, s, "app", set("A", "1"))
@@ -1371,6 +1454,16 @@ func testConsumers(t *testing.T, s envy.Store) {
 	recent, err := s.Consumers(ctx, "app", t0.Add(-time.Minute))
 	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
 		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
+	}
+	// A goodbye deletes the one consumer; an absent one is no error.
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatalf("deleting an absent consumer: %v", err)
+	}
+	if left, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(left) != 1 || left[0].ID != "c2" {
+		t.Fatalf("Consumers after deleting c1 = %+v, %v; want c2 only", left, err)
 	}
 	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0}, envy.ConsumerLimit{})
 	wantCode(t, err, envy.ENotFound)

@@ -498,3 +498,29 @@ func TestRevokingTheLastAdminFromTheDashboardIsRefusedWithWhy(t *testing.T) {
 		t.Fatalf("a token it minted was revoked: %v", err)
 	}
 }
+
+// TestHistoryOfAVarMarkedSecretReadsMasked: a var set plain, then marked
+// secret, then unmarked: to a token without reveal, neither its plain past
+// nor its secret version shows in the history's diff, only what came
+// after the unmarking.
+func TestHistoryOfAVarMarkedSecretReadsMasked(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	for _, in := range []envy.VarInput{envyVar("old-plain-1", false), envyVar("was-secret-2", true), envyVar("new-plain-3", false)} {
+		if _, _, err := e.Svc.SetVar(ctx, "acme/web", "A", in, setOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, plain := e.mint(t, "reader", "acme/** read")
+	b := e.browser(t)
+	b.signIn(plain)
+	body := b.get("/ui/scopes/acme/web/-/history").Body
+	if !strings.Contains(body, "new-plain-3") {
+		t.Fatalf("the history does not show the version set after the unmarking")
+	}
+	for _, v := range []string{"old-plain-1", "was-secret-2"} {
+		if strings.Contains(body, v) {
+			t.Errorf("a reader without reveal sees %s in the history", v)
+		}
+	}
+}

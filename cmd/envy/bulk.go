@@ -190,7 +190,7 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret bo
 	if n := countSecret(changes); n > 0 && flags != nil { // import: say what it chose
 		secrets = fmt.Sprintf(", %d marked secret", n)
 	}
-	a.printf("set %d %s in %s%s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, secrets, res.Revision, syncedNote(res.Synced), unchanged)
+	a.printf("set %d %s in %s%s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, secrets, res.Revision, syncedNote(res.Synced, res.Behind...), unchanged)
 	if len(unsecret) > 0 {
 		a.printf("no longer secret (reads now show the value): %s\n", strings.Join(unsecret, ", "))
 	}

@@ -263,7 +263,7 @@ func (a *app) newRollbackCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			a.printf("rolled %s back to revision %d: now revision %d (%s)\n", scope, rev, res.Revision, syncedNote(res.Synced))
+			a.printf("rolled %s back to revision %d: now revision %d (%s)\n", scope, rev, res.Revision, syncedNote(res.Synced, res.Behind...))
 			a.printPlan(plan)
 			return nil
 		},

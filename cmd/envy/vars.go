@@ -199,11 +199,11 @@ func (a *app) varWritten(raw []byte, scope string, res *client.VarWrite, before 
 	}
 	switch {
 	case res.Created:
-		a.printf("created %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+		a.printf("created %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced, res.Behind...))
 	case before > 0 && res.Revision == before:
 		a.printf("unchanged: %s in %s already was so (still revision %d; nothing written, no workload restarted)\n", res.Name, scope, res.Revision)
 	default:
-		a.printf("updated %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+		a.printf("updated %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced, res.Behind...))
 	}
 	return nil
 }

@@ -75,7 +75,33 @@ func Prepare(w envy.Write, cur *envy.ScopeVars) ([]Effect, envy.WriteResult, err
 	case w.Touch:
 		return []Effect{}, envy.WriteResult{}, nil // a revision with no var changed
 	}
-	return nil, envy.WriteResult{Revision: cur.Scope.Revision}, nil
+	return nil, envy.WriteResult{Revision: cur.Scope.Revision, EnvRevision: cur.Scope.EnvRevision}, nil
+}
+
+// ScopeEnvRevision is a scope's EnvRevision once a scope write at rev
+// gives it inherits (cur nil: the write creates it), and whether it
+// changed: a change of the description only leaves it.
+func ScopeEnvRevision(cur *envy.Scope, inherits []string, rev int64) (int64, bool) {
+	if cur == nil || !slices.Equal(cur.Inherits, inherits) {
+		return rev, true
+	}
+	return cur.EnvRevision, false
+}
+
+// EnvRevision is the scope's EnvRevision once effects take revision rev
+// (cur nil: the write creates the scope), and whether it changed: unless
+// every effect only sets an existing var's description (MetaOnly), or
+// there is none (a Touch), the envs resolved over the scope change.
+func EnvRevision(cur *envy.ScopeVars, eff []Effect, rev int64) (int64, bool) {
+	if cur == nil {
+		return rev, true
+	}
+	for _, e := range eff {
+		if e.Delete || e.Old == nil || !e.MetaOnly {
+			return rev, true
+		}
+	}
+	return cur.Scope.EnvRevision, false
 }
 
 // ChangeColumns are the history columns that ScanChange reads, in order.
@@ -340,9 +366,13 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	// Versions only grow, each used once; a number may be missing (a
+	// migration of a branch not merged yet: 0005 came with another
+	// change than 0006), as a migration is applied when its own version
+	// is not recorded, whatever the others'.
 	for i := range ms {
-		if ms[i].Version != i+1 {
-			return nil, fmt.Errorf("migration %s is out of sequence", ms[i].Name)
+		if i > 0 && ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].Name, ms[i].Name)
 		}
 	}
 	return ms, nil
@@ -494,7 +524,7 @@ func DumpRows(table string, cols []string, next func() ([]any, bool, error), put
 
 // ScopeVarsColumns are what ScanScopeVars reads: a scope, and one of its
 // vars or NULLs (the LEFT JOIN's row of a scope without vars).
-const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.env_revision, s.created_at, s.updated_at,
 	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by, v.updated_by_token`
 
 // ScanScopeVars reads rows of ScopeVarsColumns, ordered by path then name,
@@ -515,7 +545,7 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 			secret             *bool
 			ver, rev, vc0, vc1 *int64
 		)
-		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
+		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc.EnvRevision, &sc0, &sc1,
 			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by, &byToken); err != nil {
 			return nil, err
 		}
