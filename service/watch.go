@@ -134,9 +134,9 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 	for _, sb := range subs {
 		sb.notify(rev)
 	}
-	if meta {
-		h.queue(subs...)
-	}
+	// A var's new value may refer to other scopes than the old one did
+	// (references, refs.go): its watchers' deps are computed again too.
+	h.queue(subs...)
 }
 
 // queue asks the refresher to refresh each watcher; one queued already
