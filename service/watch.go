@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -198,14 +199,24 @@ func (h *hub) refresh(sb *sub) {
 	if h.beforeRelink != nil {
 		h.beforeRelink(sb)
 	}
+	deps := depPaths(r)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if sb.removed || h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.unlinkLocked(sb)
-	sb.deps = depPaths(r)
+	sb.deps = deps
 	h.linkLocked(sb)
+	h.mu.Unlock()
+	// A change to a new dep between the resolve and the link above had no
+	// watcher to tell: read again, now that the links are in place.
+	if again, _, err := h.s.resolve(ctx, sb.scope); err == nil {
+		sb.notify(again.Revision)
+		if !slices.Equal(depPaths(again), deps) {
+			h.queue(sb)
+		}
+	}
 }
 
 // depPaths returns the paths of r's deps.
