@@ -408,3 +408,79 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 		}
 	}
 }
+
+// ListVarsResolved is ListVars with each value shown resolved (references
+// expanded in the env of path, "$${" turned into "${"), for the dialects,
+// whose reads give resolved values: a value shown is one that a read of
+// the env would give. A reference to a scope the caller may not read (with
+// reveal, reveal) is a 403 for the whole read, naming it; one that does
+// not resolve, a 422 naming it.
+func (s *Service) ListVarsResolved(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
+	vl, err := s.ListVars(ctx, path, reveal)
+	if err != nil {
+		return vl, err
+	}
+	return vl, s.resolveViews(ctx, path, vl.Items, reveal)
+}
+
+// GetVarResolved is GetVar with the value shown resolved (ListVarsResolved).
+func (s *Service) GetVarResolved(ctx context.Context, path, name string, reveal bool) (envy.VarView, error) {
+	v, err := s.GetVar(ctx, path, name, reveal)
+	if err != nil {
+		return v, err
+	}
+	items := []envy.VarView{v}
+	return items[0], s.resolveViews(ctx, path, items, reveal)
+}
+
+// GetVarByIDResolved is GetVarByID with the value shown resolved.
+func (s *Service) GetVarByIDResolved(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
+	v, err := s.GetVarByID(ctx, path, id, reveal)
+	if err != nil {
+		return v, err
+	}
+	items := []envy.VarView{v}
+	return items[0], s.resolveViews(ctx, path, items, reveal)
+}
+
+// resolveViews replaces the shown values of items, own vars of path, by
+// their resolved values.
+func (s *Service) resolveViews(ctx context.Context, path string, items []envy.VarView, reveal bool) error {
+	need := false
+	for _, it := range items {
+		if it.Value != nil && strings.Contains(it.Value.Reveal(), "${") {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return nil
+	}
+	r, _, err := s.resolve(ctx, path)
+	if err != nil {
+		return err
+	}
+	if err := s.refsAuth(ctx, r, reveal); err != nil {
+		return err
+	}
+	x := r.Expander(func(v *envy.StoredVar) (string, error) {
+		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+		return p.Reveal(), err
+	})
+	for i := range items {
+		it := &items[i]
+		if it.Value == nil || !strings.Contains(it.Value.Reveal(), "${") {
+			continue
+		}
+		if w, ok := r.Winner(it.Name); !ok || w.Scope != path {
+			continue
+		}
+		val, err := x.Value(it.Name)
+		if err != nil {
+			return err
+		}
+		sv := envy.NewSensitive(val)
+		it.Value = &sv
+	}
+	return nil
+}

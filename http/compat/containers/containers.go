@@ -106,7 +106,7 @@ func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 // masked_value unless the caller asks ?reveal=true and may reveal.
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
 	ctx := r.Context()
-	vl, err := h.Svc.ListVars(ctx, scope, r.URL.Query().Get("reveal") == "true")
+	vl, err := h.Svc.ListVarsResolved(ctx, scope, r.URL.Query().Get("reveal") == "true")
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 		return err
 	}
 	// DeleteVar succeeds on a missing scope; the listing answers 404 for it.
-	vl, err := h.Svc.ListVars(ctx, scope, false)
+	vl, err := h.Svc.ListVarsResolved(ctx, scope, false)
 	if err != nil {
 		return err
 	}
