@@ -314,3 +314,37 @@ func TestAReferencedChangeReachesWatchersOnAnotherServer(t *testing.T) {
 		t.Fatalf("event at revision %d, not after %d", ev.Revision, env.Revision)
 	}
 }
+
+// The dialects' reads give resolved values, masked when they refer to a
+// secret, and refuse a reference the caller may not follow.
+func TestDialectReadsGiveResolvedValues(t *testing.T) {
+	svc, admin := newSQLiteService(t)
+	set(t, svc, admin, "shared", "HOST", "db1", false)
+	set(t, svc, admin, "shared", "KEY", "k-123456789012", true)
+	set(t, svc, admin, "app", "URL", "http://${shared:HOST}/", false)
+	set(t, svc, admin, "app", "AUTH", "Bearer ${shared:KEY}", false)
+	set(t, svc, admin, "app", "LIT", "$${x}", false)
+	vl, err := svc.ListVarsResolved(admin, "app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, it := range vl.Items {
+		if it.Value != nil {
+			got[it.Name] = it.Value.Reveal()
+		} else {
+			got[it.Name] = "(masked)"
+		}
+	}
+	if got["URL"] != "http://db1/" || got["AUTH"] != "(masked)" || got["LIT"] != "${x}" {
+		t.Errorf("dialect list: %v", got)
+	}
+	v, err := svc.GetVarResolved(admin, "app", "AUTH", true)
+	if err != nil || v.Value == nil || v.Value.Reveal() != "Bearer k-123456789012" {
+		t.Errorf("dialect get with reveal: %v, %v", v.Value, err)
+	}
+	appOnly := as(admin, "app", "app", envy.ActReveal)
+	if _, err := svc.ListVarsResolved(appOnly, "app", false); envy.ErrorCode(err) != envy.EForbidden || !strings.Contains(err.Error(), "refers to shared:") {
+		t.Errorf("dialect list without read on the referenced scope: %v, want a 403 naming the reference", err)
+	}
+}
