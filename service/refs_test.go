@@ -348,3 +348,32 @@ func TestDialectReadsGiveResolvedValues(t *testing.T) {
 		t.Errorf("dialect list without read on the referenced scope: %v, want a 403 naming the reference", err)
 	}
 }
+
+// A consumer of the referring scope is out of sync once a referenced var
+// changes, and in sync again once it runs the new revision.
+func TestAReferencedChangeMakesTheReferringScopeUnsynced(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "shared", "HOST", "db1", false)
+	set(t, svc, ctx, "app", "URL", "http://${shared:HOST}/", false)
+	env, err := svc.Env(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReportConsumer(ctx, "app", "c1", envy.ConsumerInput{Revision: env.Revision}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := svc.Status(ctx, "app"); err != nil || !st.Synced {
+		t.Fatalf("status before the change: %+v, %v", st, err)
+	}
+	set(t, svc, ctx, "shared", "HOST", "db2", false)
+	st, err := svc.Status(ctx, "app")
+	if err != nil || st.Synced {
+		t.Fatalf("status after a change to a referenced var: synced %v, %v; want false", st.Synced, err)
+	}
+	if _, err := svc.ReportConsumer(ctx, "app", "c1", envy.ConsumerInput{Revision: st.Revision}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := svc.Status(ctx, "app"); err != nil || !st.Synced {
+		t.Fatalf("status once the consumer runs the new revision: %+v, %v", st, err)
+	}
+}
