@@ -123,8 +123,9 @@ func (h *hub) remove(sb *sub) {
 }
 
 // publish tells the watchers of every scope whose resolution depends on
-// scope about revision rev. When meta is set the scope's inherits may
-// have changed, so those watchers' dependencies are computed again.
+// scope about revision rev, and has their dependencies computed again:
+// the scope's inherits may have changed (meta), or a value may now refer
+// to other scopes (references).
 func (h *hub) publish(scope string, rev int64, meta bool) {
 	h.mu.RLock()
 	subs := make([]*sub, 0, len(h.byDep[scope]))
