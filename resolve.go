@@ -49,6 +49,13 @@ type Resolution struct {
 	// every dep is at its revision (Current), and a change to any dep
 	// concerns whoever keeps or watches it.
 	Deps []ScopeRev
+	// Refs are the references of the values that ResolveRefs followed,
+	// by var name (refs.go); nil for a plain Resolve.
+	Refs map[string][]Ref
+	// Referenced are the resolutions of the scopes reached through
+	// references, by path, nil for one that does not exist (its dep is at
+	// revision 0); set on the resolution ResolveRefs returns only.
+	Referenced map[string]*Resolution
 }
 
 // ScopeRev names a scope as of one revision.
@@ -58,19 +65,23 @@ type ScopeRev struct {
 }
 
 // Current reports whether tree, a scope's tree as Store.ScopeTree reads
-// it now, still gives r: the same scopes, each at the revision r was
-// resolved from.
+// it now (with the trees of the scopes it refers to, RefScopes), still
+// gives r: the same scopes, each at the revision r was resolved from, and
+// a dep at revision 0 (a referenced scope that did not exist) still
+// missing.
 func (r *Resolution) Current(tree map[string]*ScopeVars) bool {
-	if len(tree) != len(r.Deps) {
-		return false
-	}
+	n := 0
 	for _, d := range r.Deps {
 		sv := tree[d.Path]
+		if d.Revision == 0 && sv == nil {
+			continue
+		}
 		if sv == nil || sv.Scope.Revision != d.Revision {
 			return false
 		}
+		n++
 	}
-	return true
+	return len(tree) == n
 }
 
 // Resolve resolves the scope at path over tree, the scope and every scope
@@ -272,4 +283,12 @@ type ResolvedVarView struct {
 	VarView
 	From       string
 	ShadowedBy string
+	// References are the references of the value, as written between the
+	// braces ("NAME", "scope/path:NAME"), on a var in effect (refs.go).
+	References []string
+	// ResolvedValue is the value with its references expanded, on a var in
+	// effect that has references and that the caller may see resolved;
+	// RefError, instead, why it does not resolve or may not be shown.
+	ResolvedValue *Sensitive
+	RefError      string
 }

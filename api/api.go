@@ -127,6 +127,14 @@ type ResolvedVar struct {
 	Var
 	From       string `json:"from"`
 	ShadowedBy string `json:"shadowed_by,omitempty"`
+	// References are the references in the value ("NAME" or
+	// "scope/path:NAME"), on a var in effect whose value holds any.
+	References []string `json:"references,omitempty"`
+	// ResolvedValue is the value with its references expanded, when the
+	// token may see it; ReferenceError, instead, why it does not resolve
+	// or may not be followed (it names the reference, never a value).
+	ResolvedValue  *string `json:"resolved_value,omitempty"`
+	ReferenceError string  `json:"reference_error,omitempty"`
 }
 
 // WriteResult is the reply of a bulk write, a rollback or a delete.

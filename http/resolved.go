@@ -30,7 +30,8 @@ func resolvedView(rv envy.ResolvedView) api.Resolved {
 	for i, l := range rv.Layers {
 		al := api.ResolvedLayer{Scope: l.Scope, Hidden: l.Hidden, Revision: l.Revision, Vars: make([]api.ResolvedVar, len(l.Vars))}
 		for j, v := range l.Vars {
-			al.Vars[j] = api.ResolvedVar{Var: varView(v.VarView), From: v.From, ShadowedBy: v.ShadowedBy}
+			al.Vars[j] = api.ResolvedVar{Var: varView(v.VarView), From: v.From, ShadowedBy: v.ShadowedBy,
+				References: v.References, ResolvedValue: revealed(v.ResolvedValue), ReferenceError: v.RefError}
 		}
 		out.Layers[i] = al
 	}

@@ -323,12 +323,16 @@ func (s *Server) handleEnv(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	raw, err := queryBool(r, "raw")
+	if err != nil {
+		return err
+	}
 	contentType := "text/plain; charset=utf-8"
 	if format == "json" {
 		contentType = wire.ContentTypeJSON
 	}
 	return writeReply(w, contentType, func(b []byte) (envy.EncodedReply, error) {
-		return s.svc.EnvReply(r.Context(), r.PathValue("path"), format, b, func(b []byte, env envy.Env) ([]byte, error) {
+		return s.svc.EnvReplyRaw(r.Context(), r.PathValue("path"), format, raw, b, func(b []byte, env envy.Env) ([]byte, error) {
 			if format == "json" {
 				return appendEnvJSON(b, env), nil
 			}

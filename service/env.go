@@ -9,7 +9,7 @@ import (
 // Env returns the resolved env of a scope (envy.Resolve). It needs reveal
 // on the scope and on every scope it inherits from.
 func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
-	r, err := s.envResolution(ctx, path)
+	r, err := s.envResolution(ctx, path, false)
 	if err != nil {
 		return envy.Env{}, err
 	}
@@ -25,7 +25,9 @@ func (s *Service) Env(ctx context.Context, path string) (envy.Env, error) {
 
 // envResolution checks that the caller may reveal the resolved env of
 // path (the scope and every scope it depends on) and returns it, sealed.
-func (s *Service) envResolution(ctx context.Context, path string) (*envy.Resolution, error) {
+// A raw read (references not expanded) depends on the scope's own tree
+// only, for the rights it needs.
+func (s *Service) envResolution(ctx context.Context, path string, raw bool) (*envy.Resolution, error) {
 	if err := s.readAuth(ctx, path, envy.AuditEnv, nil, true); err != nil {
 		return nil, err
 	}
@@ -33,8 +35,17 @@ func (s *Service) envResolution(ctx context.Context, path string) (*envy.Resolut
 	if err != nil {
 		return nil, err
 	}
+	deps := r.Deps
+	if raw {
+		deps = make([]envy.ScopeRev, len(r.Layers))
+		for i, l := range r.Layers {
+			deps[i] = envy.ScopeRev{Path: l.Path}
+		}
+	} else if err := s.refsAuth(ctx, r, true); err != nil {
+		return nil, err
+	}
 	t := CallerFrom(ctx).Token
-	for _, d := range r.Deps {
+	for _, d := range deps {
 		if !envy.Can(t, envy.ActReveal, d.Path) {
 			s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
 			// Not naming it: the caller may not even be allowed to read it.
@@ -46,6 +57,12 @@ func (s *Service) envResolution(ctx context.Context, path string) (*envy.Resolut
 
 // openEnv opens the values of a resolved env.
 func (s *Service) openEnv(r *envy.Resolution) (envy.Env, error) {
+	return s.openEnvRaw(r, false)
+}
+
+// openEnvRaw opens the values of a resolved env, their references
+// expanded unless raw.
+func (s *Service) openEnvRaw(r *envy.Resolution, raw bool) (envy.Env, error) {
 	plain, err := s.openMany(len(r.Vars), func(i int) (string, string, int64, []byte) {
 		v := r.Vars[i]
 		return v.Scope, v.Name, v.Version, v.Sealed
@@ -56,6 +73,17 @@ func (s *Service) openEnv(r *envy.Resolution) (envy.Env, error) {
 	out := envy.Env{Scope: r.Scope, Revision: r.Revision, Vars: make([]envy.EnvVar, len(r.Vars))}
 	for i, v := range r.Vars {
 		out.Vars[i] = envy.EnvVar{Name: v.Name, Value: plain[i], Secret: v.Secret, From: v.Scope}
+	}
+	if raw {
+		for i := range out.Vars {
+			if !out.Vars[i].Secret && len(r.Refs[out.Vars[i].Name]) > 0 {
+				out.Vars[i].Secret = r.Secret(out.Vars[i].Name)
+			}
+		}
+		return out, nil
+	}
+	if err := s.expandEnv(r, &out, plain); err != nil {
+		return envy.Env{}, err
 	}
 	return out, nil
 }
@@ -71,11 +99,17 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	if err != nil {
 		return nil, nil, err
 	}
-	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return r.Current(tree) }); ok {
+	full := tree // with the trees of the scopes it refers to (refs.go)
+	if prev, ok := s.envs.Peek(path); ok && len(prev.Referenced) > 0 {
+		if full, err = s.withRefTrees(ctx, tree, prev.RefScopes()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return r.Current(full) }); ok {
 		return r, tree, nil
 	}
 	gen := s.envs.Generation()
-	r, err := envy.Resolve(path, tree)
+	r, err := envy.ResolveRefs(path, tree, s.refSource(ctx))
 	if err != nil {
 		return nil, nil, err
 	}

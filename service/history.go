@@ -158,6 +158,9 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 			}
 			out = append(out, ch)
 		}
+		if err := s.checkPlan(ctx, path, cs, out); err != nil {
+			return nil, err
+		}
 		return out, nil
 	}})
 	return info, err

@@ -69,12 +69,22 @@ func (c replyCache) cached(key replyKey, deps []envy.ScopeRev, rev int64, build 
 // and encoding them. Every call is authorized and its reveal audited as
 // Env's is: the reply is returned only once its audit entry is durable.
 func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
-	r, err := s.envResolution(ctx, path)
+	return s.EnvReplyRaw(ctx, path, format, false, b, encode)
+}
+
+// EnvReplyRaw is EnvReply, with the values as stored, references not
+// expanded, when raw (GET /-/env?raw=true).
+func (s *Service) EnvReplyRaw(ctx context.Context, path, format string, raw bool, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
+	r, err := s.envResolution(ctx, path, raw)
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
-	out, err := s.replies.cached(replyKey{"env", format, path}, r.Deps, r.Revision, func() ([]byte, error) {
-		env, err := s.openEnv(r)
+	kind := "env"
+	if raw {
+		kind = "env-raw"
+	}
+	out, err := s.replies.cached(replyKey{kind, format, path}, r.Deps, r.Revision, func() ([]byte, error) {
+		env, err := s.openEnvRaw(r, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -100,11 +110,20 @@ func (s *Service) VarListReply(ctx context.Context, path, format string, b []byt
 		return envy.EncodedReply{}, err
 	}
 	deps := []envy.ScopeRev{{Path: path, Revision: sv.Scope.Revision}}
+	spread, rdeps, err := s.spreadOf(ctx, path, sv)
+	if err != nil {
+		return envy.EncodedReply{}, err
+	}
+	if spread != nil {
+		// The masks depend on the scopes the vars refer to, and on the caller.
+		deps, format = rdeps, format+spreadKey(spread)
+	}
 	return s.replies.cached(replyKey{"vars", format, path}, deps, sv.Scope.Revision, func() ([]byte, error) {
 		vl, err := s.listVars(path, sv, false)
 		if err != nil {
 			return nil, err
 		}
+		maskSpread(vl.Items, spread, false)
 		return encode(b, vl)
 	})
 }

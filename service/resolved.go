@@ -52,6 +52,7 @@ func (s *Service) Resolved(ctx context.Context, path string, reveal bool) (envy.
 		out.Layers = append(out.Layers, lv)
 		secrets = append(secrets, secretNames(l.Vars)...)
 	}
+	s.resolvedRefs(ctx, r, &out, reveal)
 	if reveal {
 		if err := s.revealed(ctx, path, secrets); err != nil {
 			return envy.ResolvedView{}, err

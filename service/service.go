@@ -44,6 +44,7 @@ type Service struct {
 	// The caches, each bounded in bytes (see CacheStats).
 	tokens tokenCache // by the SHA-256 of the plaintext
 	envs   envCache   // resolved envs by scope path
+	refs   refsCache  // the references of var versions (refs.go)
 	// replies holds encoded replies of the hot reads, plaintext included
 	// (Options.PlaintextCacheBytes).
 	replies replyCache
@@ -176,6 +177,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 
 		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *envy.Resolution](opts.EnvCacheBytes)},
+		refs:        newRefsCache(4 << 20),
 		replies:     newReplyCache(opts.PlaintextCacheBytes),
 		noConsumers: newLRU[string, struct{}](noConsumersBytes),
 	}

@@ -70,6 +70,11 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (envy.
 	if err != nil {
 		return envy.VarList{}, err
 	}
+	spread, _, err := s.spreadOf(ctx, path, sv)
+	if err != nil {
+		return envy.VarList{}, err
+	}
+	maskSpread(out.Items, spread, reveal)
 	if reveal {
 		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
 			return envy.VarList{}, err
@@ -143,7 +148,7 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (e
 			return envy.VarView{}, err
 		}
 	}
-	return s.view(v, reveal)
+	return s.viewSpread(ctx, path, sv, v, reveal)
 }
 
 // GetVarByID returns the var with the given id (any letter case) in a
@@ -163,7 +168,7 @@ func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) 
 					return envy.VarView{}, err
 				}
 			}
-			return s.view(v, reveal)
+			return s.viewSpread(ctx, path, sv, v, reveal)
 		}
 	}
 	return envy.VarView{}, envy.Errorf(envy.ENotFound, "no var with id %s in scope %s", id, path)
@@ -340,6 +345,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 		fields = append(fields, *f)
 	}
 	fields = append(fields, validateInput("body", in)...)
+	fields = append(fields, checkRefSyntax("body", name, in)...)
 	if len(fields) > 0 {
 		return envy.VarView{}, envy.WriteInfo{}, envy.Invalid(fields...)
 	}
@@ -372,6 +378,9 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 		}
 		c, err := s.change(path, name, "body", old, ok, in, mayReveal)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.checkPlan(ctx, path, cur, []envy.VarChange{c}); err != nil {
 			return nil, err
 		}
 		return []envy.VarChange{c}, nil
@@ -448,6 +457,7 @@ func (s *Service) bulk(ctx context.Context, path string, action envy.AuditAction
 		}
 		if in[k] != nil {
 			fields = append(fields, validateInput("body."+k, *in[k])...)
+			fields = append(fields, checkRefSyntax("body."+k, k, *in[k])...)
 		}
 	}
 	if len(fields) > 0 {
@@ -507,6 +517,9 @@ func (s *Service) bulk(ctx context.Context, path string, action envy.AuditAction
 					out = append(out, envy.VarChange{Name: v.Name, Delete: true})
 				}
 			}
+		}
+		if err := s.checkPlan(ctx, path, cur, out); err != nil {
+			return nil, err
 		}
 		return out, nil
 	}})

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -122,8 +123,9 @@ func (h *hub) remove(sb *sub) {
 }
 
 // publish tells the watchers of every scope whose resolution depends on
-// scope about revision rev. When meta is set the scope's inherits may
-// have changed, so those watchers' dependencies are computed again.
+// scope about revision rev, and has their dependencies computed again:
+// the scope's inherits may have changed (meta), or a value may now refer
+// to other scopes (references).
 func (h *hub) publish(scope string, rev int64, meta bool) {
 	h.mu.RLock()
 	subs := make([]*sub, 0, len(h.byDep[scope]))
@@ -134,9 +136,9 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 	for _, sb := range subs {
 		sb.notify(rev)
 	}
-	if meta {
-		h.queue(subs...)
-	}
+	// A var's new value may refer to other scopes than the old one did
+	// (references, refs.go): its watchers' deps are computed again too.
+	h.queue(subs...)
 }
 
 // queue asks the refresher to refresh each watcher; one queued already
@@ -198,14 +200,24 @@ func (h *hub) refresh(sb *sub) {
 	if h.beforeRelink != nil {
 		h.beforeRelink(sb)
 	}
+	deps := depPaths(r)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if sb.removed || h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.unlinkLocked(sb)
-	sb.deps = depPaths(r)
+	sb.deps = deps
 	h.linkLocked(sb)
+	h.mu.Unlock()
+	// A change to a new dep between the resolve and the link above had no
+	// watcher to tell: read again, now that the links are in place.
+	if again, _, err := h.s.resolve(ctx, sb.scope); err == nil {
+		sb.notify(again.Revision)
+		if !slices.Equal(depPaths(again), deps) {
+			h.queue(sb)
+		}
+	}
 }
 
 // depPaths returns the paths of r's deps.

@@ -259,6 +259,8 @@ type varRow struct {
 	UpdatedBy   string
 	From        string // the scope an inherited var comes from
 	ShadowedBy  string // the scope whose var of the same name wins
+	Refs        []refLink
+	RefError    string // why its references do not resolve (refs.go)
 }
 
 type inheritRow struct {
@@ -330,10 +332,12 @@ func (h *Handler) renderScope(w http.ResponseWriter, r *http.Request, path strin
 		case l.Hidden:
 			d.HiddenAny = true
 		case l.Scope == path: // the scope's own vars, listed above
+			addRefs(d.Own, l.Vars, path)
 		default:
 			for _, v := range l.Vars {
 				row := rowOf(v.VarView)
 				row.From, row.ShadowedBy = v.From, v.ShadowedBy
+				row.Refs, row.RefError = refLinks(v.References, path), v.RefError
 				d.Inherited = append(d.Inherited, row)
 			}
 		}

@@ -125,13 +125,16 @@ func (a *app) newExportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "write each scope to a file of its own below this directory")
 	cmd.Flags().StringVar(&template, "template", "", "render this Go template file instead of a format")
 	cmd.Flags().BoolVar(&withFlags, "with-flags", false, `json: write each var as {"value": …, "secret": true|false}, which envy import reads`)
+	var raw bool
+	cmd.Flags().BoolVar(&raw, "raw", false, "the values as stored: references (${NAME}, ${scope:NAME}) not expanded")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { cmd.SetContext(withRawEnv(cmd.Context(), raw)) }
 	return cmd
 }
 
 // exportOne renders the resolved env of scope in format f, or through
 // tmpl when it is set.
 func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f dotenv.Format, tmpl *texttemplate.Template, withFlags bool) ([]byte, *client.Env, error) {
-	env, err := c.Env(ctx, scope)
+	env, err := envFor(ctx, c, scope)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -63,13 +63,14 @@ func (a *app) varsTable(vars []client.Var) error {
 }
 
 func (a *app) newVarsGetCmd() *cobra.Command {
-	var reveal bool
+	var reveal, rawValue bool
 	cmd := &cobra.Command{
 		Use:   "get [SCOPE] NAME",
 		Short: "Print one var's value (a secret's masked value unless --reveal)",
 		Long: "Print one var's value, alone, so that $(envy vars get S NAME --reveal) is the value.\n" +
-			"A secret shows its masked value unless --reveal is given. -o json prints the\n" +
-			"whole var.",
+			"A secret shows its masked value unless --reveal is given. References in the\n" +
+			"value (${NAME}, ${scope:NAME}) are expanded as the scope's env has them; --raw\n" +
+			"prints the value as stored. -o json prints the whole var, as stored.",
 		Args: rangeArgs(1, 2, "[SCOPE] NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, c, err := a.scopeClient(cmd, args, len(args) == 1)
@@ -84,13 +85,20 @@ func (a *app) newVarsGetCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			if v.Value == nil && v.Secret {
-				a.notef("%s is secret: this is its masked value (add --reveal for the value)\n", v.Name)
+			if v.Value == nil && v.MaskedValue != nil {
+				a.notef("%s is secret or refers to a secret: this is its masked value (add --reveal for the value)\n", v.Name)
 			}
-			return a.printValue(shownValue(v.Value, v.MaskedValue))
+			value := v.Value
+			if !rawValue {
+				if value, err = resolvedValue(cmd.Context(), c, args[0], v, reveal); err != nil {
+					return err
+				}
+			}
+			return a.printValue(shownValue(value, v.MaskedValue))
 		},
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show a secret's value (needs the reveal permission)")
+	cmd.Flags().BoolVar(&rawValue, "raw", false, "the value as stored: references (${NAME}, ${scope:NAME}) not expanded")
 	return cmd
 }
 

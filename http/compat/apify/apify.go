@@ -236,7 +236,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, scope string) e
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request, scope string) error {
-	v, err := h.Svc.GetVar(r.Context(), scope, r.PathValue("envVarName"), false)
+	v, err := h.Svc.GetVarResolved(r.Context(), scope, r.PathValue("envVarName"), false)
 	if err != nil {
 		return notFound(err)
 	}

@@ -106,7 +106,7 @@ func (h *handler) begin(r *http.Request) (*http.Request, string, error) {
 // masked_value unless the caller asks ?reveal=true and may reveal.
 func (h *handler) list(w http.ResponseWriter, r *http.Request, scope string) error {
 	ctx := r.Context()
-	vl, err := h.Svc.ListVars(ctx, scope, r.URL.Query().Get("reveal") == "true")
+	vl, err := h.Svc.ListVarsResolved(ctx, scope, r.URL.Query().Get("reveal") == "true")
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 	// gets an empty list, never a refusal of what it just did).
 	env := map[string]string{}
 	if h.Svc.Can(ctx, envy.ActRead, scope) {
-		vl, err := h.Svc.ListVars(ctx, scope, false)
+		vl, err := h.Svc.ListVarsResolved(ctx, scope, false)
 		if err != nil {
 			return err
 		}

@@ -36,8 +36,10 @@ var values = map[string]string{
 	"SDK_QUOTES":   `say "hi", 'bye' and \"escaped\"`,
 	"SDK_NEWLINES": "line one\nline two\r\nline three\n",
 	"SDK_UNICODE":  "héllo wörld 🙂 日本語 \u2028 end",
-	"SDK_DOLLAR":   "$HOME ${PATH} $(id) `id` \\$x",
-	"SDK_HASH":     "a#b # not a comment #",
+	// No "${": a value's ${NAME} is a reference, resolved on read
+	// (docs/api.md, References); a literal "${" is written "$${".
+	"SDK_DOLLAR": "$HOME $PATH $(id) `id` \\$x $",
+	"SDK_HASH":   "a#b # not a comment #",
 	// 64 KiB: the largest value envy takes, and over the 1 KiB from which
 	// apify-client compresses request bodies.
 	"SDK_BIG": strings.Repeat("0123456789abcdef", 4096),

@@ -13,7 +13,7 @@ import (
 // exist yet has none when the caller may see it at all; one it may not see
 // stays the service's not found, exactly as one that does not exist.
 func Vars(ctx context.Context, svc *service.Service, scope string) ([]envy.VarView, error) {
-	l, err := svc.ListVars(ctx, scope, false)
+	l, err := svc.ListVarsResolved(ctx, scope, false)
 	if envy.ErrorCode(err) == envy.ENotFound && svc.Visible(ctx, scope) {
 		return nil, nil
 	}
@@ -115,7 +115,7 @@ func (b *ByID[V]) get(ctx context.Context, scope, id string) (envy.VarView, erro
 	if err := b.check(id); err != nil {
 		return envy.VarView{}, err
 	}
-	v, err := b.API.Svc.GetVarByID(ctx, scope, id, false)
+	v, err := b.API.Svc.GetVarByIDResolved(ctx, scope, id, false)
 	if envy.ErrorCode(err) == envy.ENotFound && b.API.Svc.Visible(ctx, scope) {
 		return envy.VarView{}, b.NotFound
 	}

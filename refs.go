@@ -1,0 +1,540 @@
+package envy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// The bounds of references (docs/api.md, "References").
+const (
+	// MaxRefDepth bounds how deep references nest: a value that refers to
+	// a value that refers to … at most this many levels.
+	MaxRefDepth = 8
+	// MaxRefScopes bounds the distinct scopes a resolution reaches through
+	// references, besides its own tree.
+	MaxRefScopes = 32
+	// MaxEnvExpansion bounds the characters a resolved env's expansion
+	// produces in all: every expanded value, those it is built from too.
+	MaxEnvExpansion = 4 << 20
+)
+
+// Ref is one reference in a value: ${NAME} (Scope "") names a var of the
+// same resolved env, ${scope/path:NAME} a var of that scope's resolved
+// env. Off and End are the byte offsets of its "${" and just after its
+// "}" in the value.
+type Ref struct {
+	Scope string
+	Name  string
+	Off   int
+	End   int
+}
+
+// String is the reference as written between the braces.
+func (r Ref) String() string {
+	if r.Scope == "" {
+		return r.Name
+	}
+	return r.Scope + ":" + r.Name
+}
+
+// RefSyntaxError is a value's bad reference: where it starts (a byte
+// offset) and why it is bad. It never holds the value.
+type RefSyntaxError struct {
+	Off int
+	Why string
+}
+
+func (e *RefSyntaxError) Error() string {
+	return fmt.Sprintf("invalid reference at byte offset %d: %s", e.Off, e.Why)
+}
+
+// ParseRefs returns the references of a value, in order. "$${" is a
+// literal "${"; a "$" not followed by "{" is literal; anything else that
+// starts with "${" and is not a valid reference is a *RefSyntaxError.
+func ParseRefs(v string) ([]Ref, error) {
+	var refs []Ref
+	err := scanValue(v, func(lit string) {}, func(r Ref) { refs = append(refs, r) })
+	return refs, err
+}
+
+// scanValue walks v, handing its literal pieces (escapes undone) to lit
+// and its references to ref, in order.
+func scanValue(v string, lit func(string), ref func(Ref)) error {
+	start := 0
+	for i := 0; i < len(v); {
+		j := strings.IndexByte(v[i:], '$')
+		if j < 0 {
+			break
+		}
+		i += j
+		switch {
+		case strings.HasPrefix(v[i:], "$${"):
+			lit(v[start:i])
+			lit("${")
+			i += 3
+			start = i
+		case strings.HasPrefix(v[i:], "${"):
+			end := strings.IndexByte(v[i+2:], '}')
+			if end < 0 {
+				return &RefSyntaxError{Off: i, Why: `"${" without a closing "}" (write "$${" for a literal "${")`}
+			}
+			r, why := parseRef(v[i+2 : i+2+end])
+			if why != "" {
+				return &RefSyntaxError{Off: i, Why: why + ` (write "$${" for a literal "${")`}
+			}
+			r.Off, r.End = i, i+2+end+1
+			lit(v[start:i])
+			ref(r)
+			i = r.End
+			start = i
+		default:
+			i++
+		}
+	}
+	lit(v[start:])
+	return nil
+}
+
+// parseRef parses what is between "${" and "}": NAME or scope/path:NAME.
+func parseRef(s string) (Ref, string) {
+	var r Ref
+	name := s
+	if k := strings.IndexByte(s, ':'); k >= 0 {
+		r.Scope, name = s[:k], s[k+1:]
+		if f := ValidateScopePath("", r.Scope); f != nil {
+			return Ref{}, "the scope of a reference must be a valid scope path: " + f.Msg
+		}
+	}
+	if name == "" {
+		return Ref{}, "a reference needs a var name"
+	}
+	if f := ValidateName("", name, nil); f != nil {
+		return Ref{}, "the name of a reference must match ^[A-Za-z_][A-Za-z0-9_]*$"
+	}
+	r.Name = name
+	return r, ""
+}
+
+// RefSource is what ResolveRefs reads beyond the scope's own tree.
+type RefSource struct {
+	// Tree returns the tree of a scope that is referred to
+	// (Store.ScopeTree); an error of code ENotFound when it does not exist.
+	Tree func(path string) (map[string]*ScopeVars, error)
+	// Refs returns the references of a var's value (ParseRefs of it).
+	Refs func(v *StoredVar) ([]Ref, error)
+}
+
+// ResolveRefs is Resolve for an env whose values may hold references: it
+// resolves path over tree, then every scope that the env's vars refer
+// to, directly or through other references (at most MaxRefScopes), and
+// adds their deps to the resolution's, so that a change to a referenced
+// var is a change to the env (its revision, caches, watchers). A scope
+// referred to that does not exist joins Deps at revision 0, so that
+// creating it is a change too. Only the references reachable from the
+// env's vars are followed, each var once: linear in what is reached.
+func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resolution, error) {
+	root, err := Resolve(path, tree)
+	if err != nil {
+		return nil, err
+	}
+	type node struct {
+		res  *Resolution
+		name string
+	}
+	seen := map[node]bool{}
+	var work []node
+	for _, v := range root.Vars {
+		n := node{root, v.Name}
+		seen[n] = true
+		work = append(work, n)
+	}
+	scopeOf := func(p string) (*Resolution, error) {
+		if p == path {
+			return root, nil
+		}
+		if r, ok := root.Referenced[p]; ok {
+			return r, nil
+		}
+		if len(root.Referenced) >= MaxRefScopes {
+			return nil, Invalid(Field("env", "too_many_scopes", "the env of %s refers to more than %d scopes through references", path, MaxRefScopes))
+		}
+		if root.Referenced == nil {
+			root.Referenced = map[string]*Resolution{}
+		}
+		t, err := src.Tree(p)
+		if ErrorCode(err) == ENotFound {
+			root.Referenced[p] = nil
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := Resolve(p, t)
+		if ErrorCode(err) == ENotFound {
+			root.Referenced[p] = nil
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		root.Referenced[p] = r
+		return r, nil
+	}
+	for len(work) > 0 {
+		n := work[len(work)-1]
+		work = work[:len(work)-1]
+		v, ok := n.res.Winner(n.name)
+		if !ok {
+			continue
+		}
+		refs, err := src.Refs(v)
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) == 0 {
+			continue
+		}
+		if n.res.Refs == nil {
+			n.res.Refs = map[string][]Ref{}
+		}
+		n.res.Refs[n.name] = refs
+		for _, ref := range refs {
+			target := n.res
+			if ref.Scope != "" {
+				if target, err = scopeOf(ref.Scope); err != nil {
+					return nil, err
+				}
+				if target == nil {
+					continue
+				}
+			}
+			m := node{target, ref.Name}
+			if !seen[m] {
+				seen[m] = true
+				work = append(work, m)
+			}
+		}
+	}
+	if len(root.Referenced) > 0 {
+		deps := map[string]int64{}
+		for _, d := range root.Deps {
+			deps[d.Path] = d.Revision
+		}
+		for p, r := range root.Referenced {
+			if r == nil {
+				if _, ok := deps[p]; !ok {
+					deps[p] = 0
+				}
+				continue
+			}
+			for _, d := range r.Deps {
+				deps[d.Path] = d.Revision
+			}
+		}
+		root.Deps = root.Deps[:0:0]
+		for p, rev := range deps {
+			root.Deps = append(root.Deps, ScopeRev{Path: p, Revision: rev})
+			root.Revision = max(root.Revision, rev)
+		}
+		slices.SortFunc(root.Deps, func(a, b ScopeRev) int { return strings.Compare(a.Path, b.Path) })
+	}
+	return root, nil
+}
+
+// RefScopes returns the scopes r's env refers to through references,
+// directly or not, sorted (those that do not exist too).
+func (r *Resolution) RefScopes() []string {
+	out := make([]string, 0, len(r.Referenced))
+	for p := range r.Referenced {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// scopeRes returns the resolution a reference of a var of res points
+// into: res itself for ${NAME}, else the referenced scope's (nil when it
+// does not exist).
+func (r *Resolution) scopeRes(res *Resolution, ref Ref) *Resolution {
+	switch {
+	case ref.Scope == "":
+		return res
+	case ref.Scope == r.Scope:
+		return r
+	}
+	return r.Referenced[ref.Scope]
+}
+
+// RefEdge is one reference met walking an env: From is the var whose
+// value holds it, as "NAME" for a var of the env itself and
+// "scope:NAME" for one of a referenced scope.
+type RefEdge struct {
+	From string
+	Ref  Ref
+}
+
+// Text is how an error names the reference: "FROM refers to REF".
+func (e RefEdge) Text() string {
+	return e.From + " refers to " + e.Ref.String()
+}
+
+// WalkRefs visits every reference reachable from the env's var name (or
+// from every var of the env when name is ""), each once, depth first:
+// references to other scopes included, as far as they exist. It stops at
+// the first visit that returns false, and reports whether none did.
+func (r *Resolution) WalkRefs(name string, visit func(e RefEdge) bool) bool {
+	type node struct {
+		res  *Resolution
+		name string
+	}
+	seen := map[node]bool{}
+	var walk func(res *Resolution, name string) bool
+	walk = func(res *Resolution, name string) bool {
+		n := node{res, name}
+		if seen[n] {
+			return true
+		}
+		seen[n] = true
+		from := name
+		if res != r {
+			from = res.Scope + ":" + name
+		}
+		for _, ref := range res.Refs[name] {
+			if !visit(RefEdge{From: from, Ref: ref}) {
+				return false
+			}
+			if t := r.scopeRes(res, ref); t != nil {
+				if !walk(t, ref.Name) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if name != "" {
+		return walk(r, name)
+	}
+	for _, v := range r.Vars {
+		if !walk(r, v.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// Secret reports whether the env's var name is to be treated as a secret:
+// it is one, or its value refers, directly or not, to one. Secrecy
+// spreads through references.
+func (r *Resolution) Secret(name string) bool {
+	v, ok := r.Winner(name)
+	if !ok {
+		return false
+	}
+	if v.Secret {
+		return true
+	}
+	secret := false
+	r.WalkRefs(name, func(e RefEdge) bool {
+		if t := r.scopeRes(r.resOf(e.From), e.Ref); t != nil {
+			if w, ok := t.Winner(e.Ref.Name); ok && w.Secret {
+				secret = true
+			}
+		}
+		return !secret
+	})
+	return secret
+}
+
+// resOf returns the resolution of a RefEdge's From.
+func (r *Resolution) resOf(from string) *Resolution {
+	if k := strings.LastIndexByte(from, ':'); k >= 0 {
+		if res := r.Referenced[from[:k]]; res != nil {
+			return res
+		}
+		if from[:k] == r.Scope {
+			return r
+		}
+	}
+	return r
+}
+
+// RefError is a reference that does not resolve: broken (its scope or
+// var does not exist), a cycle, too deep or too large. It is a 422 on
+// read that names the reference, never a value.
+func refError(typ, format string, args ...any) error {
+	return Invalid(Field("env", typ, format, args...))
+}
+
+// Expand returns the resolved values of the env's vars, in the order of
+// r.Vars: each value with its references replaced by the values they
+// name, expanded in turn. open returns a stored var's raw value. A
+// reference to a var or scope that does not exist, a cycle, nesting
+// deeper than MaxRefDepth, a value longer than MaxValueLen or an env
+// longer than MaxEnvExpansion once expanded is a 422 naming the var and
+// the reference.
+func (r *Resolution) Expand(open func(v *StoredVar) (string, error)) ([]string, error) {
+	x := r.Expander(open)
+	out := make([]string, len(r.Vars))
+	for i, v := range r.Vars {
+		s, err := x.value(r, v, v.Name, 0, nil)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// Expander expands the env's vars one at a time (Value), sharing what it
+// expanded between them; its bound on the env's expansion counts them all.
+func (r *Resolution) Expander(open func(v *StoredVar) (string, error)) *Expander {
+	return &Expander{r: r, open: open, memo: map[expandKey]string{}, busy: map[expandKey]bool{}}
+}
+
+// Value returns the resolved value of the env's var name, or Expand's
+// errors for it.
+func (x *Expander) Value(name string) (string, error) {
+	v, ok := x.r.Winner(name)
+	if !ok {
+		return "", Errorf(ENotFound, "var %s is not in the env of %s", name, x.r.Scope)
+	}
+	return x.value(x.r, v, name, 0, nil)
+}
+
+// Expander: see Resolution.Expander.
+type Expander struct {
+	r     *Resolution
+	open  func(v *StoredVar) (string, error)
+	memo  map[expandKey]string
+	busy  map[expandKey]bool
+	total int
+}
+
+// expandKey is a var as expanded in one env: an inherited var's ${NAME}
+// names a var of the env it is read in, so one var may expand
+// differently in two envs.
+type expandKey struct {
+	res *Resolution
+	v   *StoredVar
+}
+
+// value expands v, the var label names in res, depth references deep;
+// chain is the references followed to reach it, for a cycle's message.
+func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int, chain []string) (string, error) {
+	key := expandKey{res, v}
+	if s, ok := x.memo[key]; ok {
+		return s, nil
+	}
+	raw, err := x.open(v)
+	if err != nil {
+		return "", err
+	}
+	refs := res.Refs[v.Name]
+	if len(refs) == 0 && !strings.Contains(raw, "$${") {
+		x.memo[key] = raw
+		return raw, nil
+	}
+	if x.busy[key] {
+		return "", refError("reference_cycle", "reference cycle: %s", strings.Join(append(chain, label), " -> "))
+	}
+	if depth > MaxRefDepth {
+		return "", refError("reference_too_deep", "%s: references nest deeper than %d", chain[0], MaxRefDepth)
+	}
+	x.busy[key] = true
+	defer delete(x.busy, key)
+	chain = append(chain, label)
+	var b strings.Builder
+	var ferr error
+	k := 0
+	err = scanValue(raw, func(s string) { b.WriteString(s) }, func(ref Ref) {
+		if ferr != nil {
+			return
+		}
+		k++
+		t := x.r.scopeRes(res, ref)
+		edge := RefEdge{From: label, Ref: ref}
+		if t == nil {
+			ferr = refError("broken_reference", "%s, whose scope does not exist", edge.Text())
+			return
+		}
+		w, ok := t.Winner(ref.Name)
+		if !ok {
+			ferr = refError("broken_reference", "%s, which is not set", edge.Text())
+			return
+		}
+		tl := ref.Name
+		if t != x.r {
+			tl = t.Scope + ":" + ref.Name
+		}
+		s, err := x.value(t, w, tl, depth+1, chain)
+		if err != nil {
+			ferr = err
+			return
+		}
+		b.WriteString(s)
+		if b.Len() > MaxValueLen && utf8.RuneCountInString(b.String()) > MaxValueLen {
+			ferr = refError("reference_too_long", "%s: its value is longer than %d characters once its references are expanded", label, MaxValueLen)
+		}
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return "", err
+	}
+	s := b.String()
+	x.total += len(s)
+	if x.total > MaxEnvExpansion {
+		return "", refError("env_too_large", "the env of %s is larger than %d bytes once its references are expanded", x.r.Scope, MaxEnvExpansion)
+	}
+	x.memo[key] = s
+	return s, nil
+}
+
+// Cycle returns the first reference cycle reachable from the env's vars,
+// as "A -> B -> A", or "" when there is none.
+func (r *Resolution) Cycle() string {
+	type node struct {
+		res  *Resolution
+		name string
+	}
+	state := map[node]int{} // 1: on the path, 2: done
+	var path []string
+	var found string
+	var visit func(res *Resolution, name string) bool
+	visit = func(res *Resolution, name string) bool {
+		n := node{res, name}
+		label := name
+		if res != r {
+			label = res.Scope + ":" + name
+		}
+		switch state[n] {
+		case 1:
+			i := slices.Index(path, label)
+			found = strings.Join(append(slices.Clone(path[i:]), label), " -> ")
+			return false
+		case 2:
+			return true
+		}
+		state[n] = 1
+		path = append(path, label)
+		for _, ref := range res.Refs[name] {
+			if t := r.scopeRes(res, ref); t != nil {
+				if _, ok := t.Winner(ref.Name); ok && !visit(t, ref.Name) {
+					return false
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = 2
+		return true
+	}
+	for _, v := range r.Vars {
+		if !visit(r, v.Name) {
+			return found
+		}
+	}
+	return ""
+}

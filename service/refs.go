@@ -1,0 +1,486 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/envy-dev/envy"
+)
+
+// References (envy.ParseRefs): a value may be built from other values,
+// ${NAME} of the same resolved env or ${scope/path:NAME} of another
+// scope's. The service finds a var's references by opening its value
+// once per version (refsCache), resolves with envy.ResolveRefs so that
+// the referenced scopes join the resolution's deps, checks the reader's
+// rights on every reference, spreads secrecy, and refuses at write time
+// a syntax error or a write that would close a cycle.
+
+// refKey names one version of a var: its last change's revision is
+// store-wide unique, so a var deleted and created again never matches.
+type refKey struct {
+	scope, name string
+	revision    int64
+}
+
+// refsCache keeps the parsed references of var versions (never a value).
+type refsCache struct {
+	*lruCache[refKey, []envy.Ref]
+}
+
+func newRefsCache(limit int) refsCache { return refsCache{newLRU[refKey, []envy.Ref](limit)} }
+
+// refsOf returns the references of a stored var's value. A stored value
+// that does not parse (written before references existed) has none: it
+// reads as it is.
+func (s *Service) refsOf(v *envy.StoredVar) ([]envy.Ref, error) {
+	key := refKey{v.Scope, v.Name, v.Revision}
+	if v.Revision > 0 {
+		if refs, ok := s.refs.Get(key, func([]envy.Ref) bool { return true }); ok {
+			return refs, nil
+		}
+	}
+	gen := s.refs.Generation()
+	plain, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+	if err != nil {
+		return nil, err
+	}
+	refs, _ := envy.ParseRefs(plain.Reveal())
+	if v.Revision > 0 {
+		size := 96 + len(key.scope) + len(key.name)
+		for _, r := range refs {
+			size += 64 + len(r.Scope) + len(r.Name)
+		}
+		s.refs.Put(gen, key, refs, size)
+	}
+	return refs, nil
+}
+
+// refSource is what envy.ResolveRefs reads through: the scope cache and
+// the refs cache.
+func (s *Service) refSource(ctx context.Context) envy.RefSource {
+	return envy.RefSource{
+		Tree: func(p string) (map[string]*envy.ScopeVars, error) { return s.cache.ScopeTree(ctx, p) },
+		Refs: s.refsOf,
+	}
+}
+
+// withRefTrees returns tree with the trees of the scopes refs, added, for
+// Resolution.Current. A scope that does not exist adds nothing.
+func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeVars, refs []string) (map[string]*envy.ScopeVars, error) {
+	full := make(map[string]*envy.ScopeVars, len(tree)+len(refs))
+	for p, sv := range tree {
+		full[p] = sv
+	}
+	for _, p := range refs {
+		t, err := s.cache.ScopeTree(ctx, p)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for q, sv := range t {
+			full[q] = sv
+		}
+	}
+	return full, nil
+}
+
+// checkRefSyntax refuses a value with a bad reference: 422 naming the var
+// and the byte offset, never the value.
+func checkRefSyntax(loc, name string, in envy.VarInput) []envy.FieldError {
+	if in.Value == nil {
+		return nil
+	}
+	_, err := envy.ParseRefs(in.Value.Reveal())
+	var se *envy.RefSyntaxError
+	if errors.As(err, &se) {
+		return []envy.FieldError{envy.Field(loc+".value", "invalid_reference", "the value of %s has an %s", name, se.Error())}
+	}
+	return nil
+}
+
+// refsAuth checks the caller's rights on every scope the env of r refers
+// to, directly or not: read on it, and with reveal, reveal on it and on
+// every scope it inherits from. A refusal is a 403 naming the reference,
+// whatever the referenced scope holds and whether it exists: the caller
+// can read the reference in the raw value, and learns nothing more.
+func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool) error {
+	if len(r.Referenced) == 0 {
+		return nil
+	}
+	t := CallerFrom(ctx).Token
+	var err error
+	r.WalkRefs("", func(e envy.RefEdge) bool {
+		p := e.Ref.Scope
+		if p == "" || p == r.Scope {
+			return true
+		}
+		if !envy.Can(t, envy.ActRead, p) {
+			s.Refused(ctx, envy.AuditEnv, p, envy.OutcomeForbidden)
+			err = envy.Errorf(envy.EForbidden, "%s, which this token may not read", e.Text())
+			return false
+		}
+		if !reveal {
+			return true
+		}
+		deps := []envy.ScopeRev{{Path: p}}
+		if res := r.Referenced[p]; res != nil {
+			deps = res.Deps
+		}
+		for _, d := range deps {
+			if !envy.Can(t, envy.ActReveal, d.Path) {
+				s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
+				err = envy.Errorf(envy.EForbidden, "%s, which this token may not reveal", e.Text())
+				return false
+			}
+		}
+		return true
+	})
+	return err
+}
+
+// spread returns the names of r's vars that are masked for the caller
+// though they are not secrets themselves: those whose value refers,
+// directly or not, to a secret or to a scope the caller may not read.
+func (s *Service) spread(ctx context.Context, r *envy.Resolution) map[string]bool {
+	if len(r.Refs) == 0 {
+		return nil
+	}
+	t := CallerFrom(ctx).Token
+	var out map[string]bool
+	for name := range r.Refs {
+		v, ok := r.Winner(name)
+		if !ok || v.Secret {
+			continue
+		}
+		hidden := false
+		r.WalkRefs(name, func(e envy.RefEdge) bool {
+			hidden = e.Ref.Scope != "" && e.Ref.Scope != r.Scope && !envy.Can(t, envy.ActRead, e.Ref.Scope)
+			return !hidden
+		})
+		if hidden || r.Secret(name) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// spreadKey is what a masked list's reply depends on beyond its scope:
+// the names masked by spreading.
+func spreadKey(m map[string]bool) string {
+	if len(m) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return "|" + strings.Join(names, ",")
+}
+
+// maskSpread masks the views of vars in spread (masked through their
+// references) as a secret's would be, unless reveal.
+func maskSpread(items []envy.VarView, spread map[string]bool, reveal bool) {
+	for i := range items {
+		v := &items[i]
+		if !spread[v.Name] || v.Secret || v.Value == nil {
+			continue
+		}
+		m := envy.Mask(*v.Value)
+		v.MaskedValue = &m
+		if !reveal {
+			v.Value = nil
+		}
+	}
+}
+
+// expandEnv fills env's values with their resolved values: references
+// expanded and "$${" turned into "${". plain are the raw values of r.Vars.
+func (s *Service) expandEnv(r *envy.Resolution, env *envy.Env, plain []envy.Sensitive) error {
+	if len(r.Refs) == 0 {
+		escaped := false
+		for i := range plain {
+			if strings.Contains(plain[i].Reveal(), "$${") {
+				escaped = true
+				break
+			}
+		}
+		if !escaped {
+			return nil
+		}
+	}
+	own := make(map[*envy.StoredVar]int, len(r.Vars))
+	for i, v := range r.Vars {
+		own[v] = i
+	}
+	vals, err := r.Expand(func(v *envy.StoredVar) (string, error) {
+		if i, ok := own[v]; ok {
+			return plain[i].Reveal(), nil
+		}
+		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+		return p.Reveal(), err
+	})
+	if err != nil {
+		return err
+	}
+	for i := range env.Vars {
+		env.Vars[i].Value = envy.NewSensitive(vals[i])
+		if !env.Vars[i].Secret && len(r.Refs[env.Vars[i].Name]) > 0 {
+			env.Vars[i].Secret = r.Secret(env.Vars[i].Name)
+		}
+	}
+	return nil
+}
+
+// checkPlan refuses a write whose changes to path, planned over cur,
+// would close a reference cycle in the env of path: 422 naming the cycle.
+// It resolves the env as it would be (the referenced scopes as they are),
+// within the bounds of ResolveRefs, so it is linear in what the env
+// reaches.
+func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange) error {
+	touched := false
+	for _, c := range changes {
+		if !c.Delete {
+			touched = true
+		}
+	}
+	if !touched {
+		return nil // a delete never closes a cycle
+	}
+	tree, err := s.scopeTree(ctx, path)
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return err
+	}
+	next := make(map[string]*envy.ScopeVars, len(tree)+1)
+	for p, sv := range tree {
+		next[p] = sv
+	}
+	byName := make(map[string]envy.VarChange, len(changes))
+	for _, c := range changes {
+		byName[c.Name] = c
+	}
+	sv := &envy.ScopeVars{Scope: cur.Scope}
+	sv.Scope.Path = path
+	for _, v := range cur.Vars {
+		if _, ok := byName[v.Name]; !ok {
+			sv.Vars = append(sv.Vars, v)
+		}
+	}
+	for _, c := range changes {
+		if !c.Delete {
+			// Revision 0: not kept in the refs cache.
+			sv.Vars = append(sv.Vars, envy.StoredVar{ID: c.ID, Scope: path, Name: c.Name, Sealed: c.Sealed, Secret: c.Secret, Version: c.Version})
+		}
+	}
+	slices.SortFunc(sv.Vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
+	next[path] = sv
+	r, err := envy.ResolveRefs(path, next, s.refSource(ctx))
+	if err != nil {
+		return err
+	}
+	if c := r.Cycle(); c != "" {
+		t := CallerFrom(ctx).Token
+		for _, p := range r.RefScopes() {
+			if strings.Contains(c, p+":") && !envy.Can(t, envy.ActRead, p) {
+				// Not naming what the caller may not read.
+				return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle through a scope this token may not read"))
+			}
+		}
+		return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle: %s", c))
+	}
+	return nil
+}
+
+// spreadOf returns the own vars of path (sv) masked by spreading, and the
+// deps that decides it on; nil when no var of sv holds a reference.
+func (s *Service) spreadOf(ctx context.Context, path string, sv *envy.ScopeVars) (map[string]bool, []envy.ScopeRev, error) {
+	r, _, err := s.resolve(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.Refs) == 0 {
+		return nil, nil, nil
+	}
+	m := s.spread(ctx, r)
+	for n := range m {
+		if w, ok := r.Winner(n); !ok || w.Scope != path {
+			delete(m, n)
+		}
+	}
+	return m, r.Deps, nil
+}
+
+// viewSpread is view for one of the own vars of path (sv), masked when
+// its references spread a secret to it.
+func (s *Service) viewSpread(ctx context.Context, path string, sv *envy.ScopeVars, v envy.StoredVar, reveal bool) (envy.VarView, error) {
+	vv, err := s.view(v, reveal)
+	if err != nil {
+		return vv, err
+	}
+	spread, _, err := s.spreadOf(ctx, path, sv)
+	if err != nil {
+		return envy.VarView{}, err
+	}
+	items := []envy.VarView{vv}
+	maskSpread(items, spread, reveal)
+	return items[0], nil
+}
+
+// resolvedRefs adds to out, the view of r, each var's references and,
+// where the caller may see it, its resolved value: a var masked by its
+// references (spread) shows it only with reveal, and then only when the
+// caller may reveal every scope it refers to. A reference that does not
+// resolve, or that the caller may not follow, is the row's RefError,
+// naming the reference, never a value.
+func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *envy.ResolvedView, reveal bool) {
+	if len(r.Refs) == 0 {
+		return
+	}
+	t := CallerFrom(ctx).Token
+	spread := s.spread(ctx, r)
+	x := r.Expander(func(v *envy.StoredVar) (string, error) {
+		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+		return p.Reveal(), err
+	})
+	for li := range out.Layers {
+		l := &out.Layers[li]
+		for vi := range l.Vars {
+			v := &l.Vars[vi]
+			refs := r.Refs[v.Name]
+			if v.ShadowedBy != "" || len(refs) == 0 {
+				continue
+			}
+			for _, ref := range refs {
+				v.References = append(v.References, ref.String())
+			}
+			secret := v.Secret || spread[v.Name]
+			if spread[v.Name] {
+				items := []envy.VarView{v.VarView}
+				maskSpread(items, spread, reveal)
+				v.VarView = items[0]
+			}
+			if secret && !reveal {
+				continue
+			}
+			var refusal string
+			r.WalkRefs(v.Name, func(e envy.RefEdge) bool {
+				p := e.Ref.Scope
+				if p == "" || p == r.Scope {
+					return true
+				}
+				if !envy.Can(t, envy.ActRead, p) {
+					refusal = e.Text() + ", which this token may not read"
+					return false
+				}
+				if res := r.Referenced[p]; res != nil && (secret || reveal) {
+					for _, d := range res.Deps {
+						if !envy.Can(t, envy.ActReveal, d.Path) {
+							refusal = e.Text() + ", which this token may not reveal"
+							return false
+						}
+					}
+				}
+				return true
+			})
+			if refusal != "" {
+				v.RefError = refusal
+				continue
+			}
+			val, err := x.Value(v.Name)
+			if err != nil {
+				var e *envy.Error
+				if errors.As(err, &e) && e.Code == envy.EInvalid && len(e.Fields) > 0 {
+					v.RefError = e.Fields[0].Msg
+				} else {
+					v.RefError = "the references do not resolve"
+				}
+				continue
+			}
+			sv := envy.NewSensitive(val)
+			v.ResolvedValue = &sv
+		}
+	}
+}
+
+// ListVarsResolved is ListVars with each value shown resolved (references
+// expanded in the env of path, "$${" turned into "${"), for the dialects,
+// whose reads give resolved values: a value shown is one that a read of
+// the env would give. A reference to a scope the caller may not read (with
+// reveal, reveal) is a 403 for the whole read, naming it; one that does
+// not resolve, a 422 naming it.
+func (s *Service) ListVarsResolved(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
+	vl, err := s.ListVars(ctx, path, reveal)
+	if err != nil {
+		return vl, err
+	}
+	return vl, s.resolveViews(ctx, path, vl.Items, reveal)
+}
+
+// GetVarResolved is GetVar with the value shown resolved (ListVarsResolved).
+func (s *Service) GetVarResolved(ctx context.Context, path, name string, reveal bool) (envy.VarView, error) {
+	v, err := s.GetVar(ctx, path, name, reveal)
+	if err != nil {
+		return v, err
+	}
+	items := []envy.VarView{v}
+	return items[0], s.resolveViews(ctx, path, items, reveal)
+}
+
+// GetVarByIDResolved is GetVarByID with the value shown resolved.
+func (s *Service) GetVarByIDResolved(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
+	v, err := s.GetVarByID(ctx, path, id, reveal)
+	if err != nil {
+		return v, err
+	}
+	items := []envy.VarView{v}
+	return items[0], s.resolveViews(ctx, path, items, reveal)
+}
+
+// resolveViews replaces the shown values of items, own vars of path, by
+// their resolved values.
+func (s *Service) resolveViews(ctx context.Context, path string, items []envy.VarView, reveal bool) error {
+	need := false
+	for _, it := range items {
+		if it.Value != nil && strings.Contains(it.Value.Reveal(), "${") {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return nil
+	}
+	r, _, err := s.resolve(ctx, path)
+	if err != nil {
+		return err
+	}
+	if err := s.refsAuth(ctx, r, reveal); err != nil {
+		return err
+	}
+	x := r.Expander(func(v *envy.StoredVar) (string, error) {
+		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
+		return p.Reveal(), err
+	})
+	for i := range items {
+		it := &items[i]
+		if it.Value == nil || !strings.Contains(it.Value.Reveal(), "${") {
+			continue
+		}
+		if w, ok := r.Winner(it.Name); !ok || w.Scope != path {
+			continue
+		}
+		val, err := x.Value(it.Name)
+		if err != nil {
+			return err
+		}
+		sv := envy.NewSensitive(val)
+		it.Value = &sv
+	}
+	return nil
+}
