@@ -232,6 +232,9 @@ func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resol
 			for _, d := range r.Deps {
 				deps[d.Path] = d.Revision
 			}
+			// A change to a value the env refers to is a change of the
+			// env: its EnvRevision counts too (synced, watch events).
+			root.EnvRevision = max(root.EnvRevision, r.EnvRevision)
 		}
 		root.Deps = root.Deps[:0:0]
 		for p, rev := range deps {

@@ -305,8 +305,14 @@ func (s *Service) spreadOf(ctx context.Context, path string, sv *envy.ScopeVars)
 	if err != nil {
 		return nil, nil, err
 	}
+	m, deps := s.spreadIn(ctx, path, r)
+	return m, deps, nil
+}
+
+// spreadIn is spreadOf over path's resolution r, already read.
+func (s *Service) spreadIn(ctx context.Context, path string, r *envy.Resolution) (map[string]bool, []envy.ScopeRev) {
 	if len(r.Refs) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	m := s.spread(ctx, r)
 	for n := range m {
@@ -314,7 +320,7 @@ func (s *Service) spreadOf(ctx context.Context, path string, sv *envy.ScopeVars)
 			delete(m, n)
 		}
 	}
-	return m, r.Deps, nil
+	return m, r.Deps
 }
 
 // viewSpread is view for one of the own vars of path (sv), masked when

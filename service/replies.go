@@ -105,15 +105,14 @@ func (s *Service) VarListReply(ctx context.Context, path, format string, b []byt
 	if err := s.readAuth(ctx, path, envy.AuditVarsList, nil, false); err != nil {
 		return envy.EncodedReply{}, err
 	}
-	sv, err := s.ownVars(ctx, path)
+	// One read of the tree serves the list and the references' masks.
+	r, tree, err := s.resolve(ctx, path)
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
+	sv := tree[path]
 	deps := []envy.ScopeRev{{Path: path, Revision: sv.Scope.Revision}}
-	spread, rdeps, err := s.spreadOf(ctx, path, sv)
-	if err != nil {
-		return envy.EncodedReply{}, err
-	}
+	spread, rdeps := s.spreadIn(ctx, path, r)
 	if spread != nil {
 		// The masks depend on the scopes the vars refer to, and on the caller.
 		deps, format = rdeps, format+spreadKey(spread)
