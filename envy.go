@@ -124,6 +124,9 @@ type Token struct {
 	ParentID  string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
+	// Trust and Subject are the lineage of a token minted by a JWT login
+	// (JWTTrust): the trust's name and the JWT's subject; "" otherwise.
+	Trust, Subject string
 }
 
 // AuditEntry records a write, a reveal, a token change or a refused
