@@ -70,3 +70,19 @@ type TrustStore interface {
 type TokenVerifier interface {
 	Verify(ctx context.Context, t JWTTrust, jwt string) (claims map[string]any, err error)
 }
+
+// TrustInput defines a JWT trust (PUT /v1/auth/jwt/{name}). TTL and
+// MaxAge are Go durations such as "15m"; TTL defaults to 15 minutes.
+type TrustInput struct {
+	Issuer, Audience, JWKSURL string
+	BoundClaims               map[string]string
+	SubjectClaim              string
+	Permissions               []Grant
+	TTL, MaxAge               string
+}
+
+// JWTLogin is what a JWT login answers: the minted token, shown this once.
+type JWTLogin struct {
+	Token     Token
+	Plaintext string
+}

@@ -128,7 +128,9 @@ func TestKeyRotationAndUnreachableKeys(t *testing.T) {
 	v := identity.New(identity.Options{Now: clk.Now})
 	trust := envy.JWTTrust{Name: "k8s", Issuer: p.URL, Audience: "envy", JWKSURL: p.URL + "/keys", TTL: time.Minute}
 	ctx := t.Context()
-	sign := func(k idtest.Key) string { return idtest.Sign(t, k, p.Claims("envy", "system:serviceaccount:web:api", clk.Now(), nil)) }
+	sign := func(k idtest.Key) string {
+		return idtest.Sign(t, k, p.Claims("envy", "system:serviceaccount:web:api", clk.Now(), nil))
+	}
 	if _, err := v.Verify(ctx, trust, sign(k1)); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +172,10 @@ func TestKeyRotationAndUnreachableKeys(t *testing.T) {
 	if got := reason(t, func() error { _, err := v2.Verify(ctx, trust, sign(k2)); return err }()); got != "issuer keys unavailable" {
 		t.Fatalf("keys down: %q", got)
 	}
-	if got := reason(t, func() error { _, err := v2.Verify(ctx, trust, idtest.Unsigned("k2", p.Claims("envy", "x", clk.Now(), nil))); return err }()); got != "algorithm not allowed" {
+	if got := reason(t, func() error {
+		_, err := v2.Verify(ctx, trust, idtest.Unsigned("k2", p.Claims("envy", "x", clk.Now(), nil)))
+		return err
+	}()); got != "algorithm not allowed" {
 		t.Fatalf("unsigned while keys are down: %q", got)
 	}
 	p.SetDown(false)

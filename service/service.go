@@ -103,6 +103,9 @@ type Options struct {
 	// values; 0 means the default (8 MB), < 0 no cache: every read opens
 	// and encodes its values.
 	PlaintextCacheBytes int
+	// Verifier verifies the JWTs of workload logins (JWT trusts,
+	// identity.Verifier); nil refuses every such login.
+	Verifier envy.TokenVerifier
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the

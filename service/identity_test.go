@@ -1,0 +1,141 @@
+package service_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/identity"
+	"github.com/envy-dev/envy/identity/idtest"
+	"github.com/envy-dev/envy/service"
+)
+
+// TestJWTLoginOnBothStores: a JWT that the trust accepts is traded for a
+// token carrying its lineage and the trust's grants for the trust's TTL;
+// a refused one is "invalid token" with the precise reason in the audit
+// log only; deleting the trust revokes the tokens its logins minted.
+func TestJWTLoginOnBothStores(t *testing.T) {
+	for _, st := range revocationStores {
+		t.Run(st.name, func(t *testing.T) {
+			store := st.open(t)
+			mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { mk.Close() })
+			keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := idtest.NewKey(t, "k1", jose.ES256)
+			p := idtest.New(t, k)
+			svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
+			t.Cleanup(svc.Close)
+			ctx := t.Context()
+			plain, _, err := svc.Bootstrap(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := svc.Authenticate(ctx, plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			as := func(tok *envy.Token) context.Context { return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"}) }
+
+			// A subtree admin can't define a trust beyond what it holds.
+			sub, subPlain, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "sub", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
+			if err != nil || subPlain == "" {
+				t.Fatal(err)
+			}
+			in := envy.TrustInput{Issuer: p.URL, Audience: "envy", BoundClaims: map[string]string{"repository": "acme/web"},
+				Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}, TTL: "10m"}
+			if _, _, err := svc.PutTrust(as(&sub), "ci", in); envy.ErrorCode(err) != envy.EForbidden {
+				t.Fatalf("a subtree admin defining a trust over **: %v, want forbidden", err)
+			}
+			in.Permissions = []envy.Grant{{Scopes: "acme/web/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal}}}
+			tr, created, err := svc.PutTrust(as(&sub), "ci", in)
+			if err != nil || !created || tr.TTL != 10*time.Minute || tr.SubjectClaim != "sub" {
+				t.Fatalf("PutTrust = %+v, %v, %v", tr, created, err)
+			}
+			for _, bad := range []envy.TrustInput{
+				{Issuer: "http://issuer.example", Audience: "envy", Permissions: in.Permissions},
+				{Issuer: p.URL, Audience: "envy", Permissions: in.Permissions, TTL: "25h"},
+				{Issuer: p.URL, Audience: "", Permissions: in.Permissions},
+				{Issuer: p.URL, Audience: "envy", Permissions: in.Permissions, JWKSURL: "http://keys.example/jwks"},
+			} {
+				if _, _, err := svc.PutTrust(as(admin), "bad", bad); envy.ErrorCode(err) != envy.EInvalid {
+					t.Fatalf("PutTrust(%+v) = %v, want invalid", bad, err)
+				}
+			}
+
+			jwtFor := func(sub, repo string) string {
+				return idtest.Sign(t, k, p.Claims("envy", sub, time.Now(), map[string]any{"repository": repo}))
+			}
+			var minted []envy.Token
+			for _, subject := range []string{"repo:acme/web", "repo:acme/web"} { // twice at once: replicas
+				login, err := svc.LoginJWT(ctx, "ci", jwtFor(subject, "acme/web"))
+				if err != nil {
+					t.Fatalf("LoginJWT: %v", err)
+				}
+				tok, err := svc.Authenticate(ctx, login.Plaintext)
+				if err != nil {
+					t.Fatalf("the minted token: %v", err)
+				}
+				if tok.Name != "jwt:ci:repo:acme/web" || tok.Trust != "ci" || tok.Subject != "repo:acme/web" ||
+					tok.ExpiresAt == nil || tok.ExpiresAt.Sub(tok.CreatedAt) != 10*time.Minute || !slices.EqualFunc(tok.Permissions, in.Permissions, func(a, b envy.Grant) bool { return a.Scopes == b.Scopes }) {
+					t.Fatalf("minted token %+v", tok)
+				}
+				self, _ := svc.Self(as(tok))
+				if self.Trust != "ci" || self.Subject != "repo:acme/web" {
+					t.Fatalf("Self = %+v: no lineage", self)
+				}
+				minted = append(minted, *tok)
+			}
+			bad := jwtFor("repo:evil/web", "evil/web")
+			if _, err := svc.LoginJWT(ctx, "ci", bad); envy.ErrorCode(err) != envy.EUnauthenticated || envy.AsError(err).Message != "invalid token" {
+				t.Fatalf("a claim mismatch: %v", err)
+			}
+			if _, err := svc.LoginJWT(ctx, "nope", jwtFor("x", "acme/web")); envy.ErrorCode(err) != envy.EUnauthenticated || envy.AsError(err).Message != "invalid token" {
+				t.Fatalf("an unknown trust: %v", err)
+			}
+
+			n, err := svc.DeleteTrust(as(admin), "ci")
+			if err != nil || n != 2 {
+				t.Fatalf("DeleteTrust = %d, %v; want 2 revoked", n, err)
+			}
+			for _, tok := range minted {
+				if got, err := store.GetToken(ctx, tok.ID); err != nil || got.RevokedAt == nil {
+					t.Fatalf("token %s after the trust's deletion: %+v, %v", tok.ID, got, err)
+				}
+			}
+			if _, err := svc.LoginJWT(ctx, "ci", jwtFor("repo:acme/web", "acme/web")); envy.ErrorCode(err) != envy.EUnauthenticated {
+				t.Fatalf("a login to a deleted trust: %v", err)
+			}
+			page, err := svc.Audit(as(admin), envy.AuditListQuery{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, e := range page.Items {
+				lines = append(lines, e.Actor+" "+string(e.Action)+" "+strings.Join(e.Names, ",")+" "+e.TokenID)
+			}
+			all := strings.Join(lines, "\n")
+			for _, want := range []string{"jwt:ci:repo:acme/web jwt.login ci " + minted[0].ID, "jwt:ci jwt.login ci,refused: claim repository did not match",
+				"jwt:nope jwt.login nope,refused: unknown trust", "admin trust.delete ci", "admin token.revoke trust ci deleted", "sub trust.put ci"} {
+				if !strings.Contains(all, want) {
+					t.Errorf("the audit log lacks %q:\n%s", want, all)
+				}
+			}
+			if strings.Contains(all, bad) || strings.Contains(all, strings.Split(bad, ".")[1]) {
+				t.Fatalf("the audit log holds the JWT")
+			}
+		})
+	}
+}
