@@ -334,4 +334,3 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 	}
 	return envy.JWTLogin{Token: tok, Plaintext: plain}, nil
 }
-

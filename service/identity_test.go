@@ -47,7 +47,9 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			as := func(tok *envy.Token) context.Context { return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"}) }
+			as := func(tok *envy.Token) context.Context {
+				return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+			}
 
 			// A subtree admin can't define a trust beyond what it holds.
 			sub, subPlain, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "sub", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
