@@ -15,6 +15,7 @@ import (
 	"github.com/envy-dev/envy/identity"
 	"github.com/envy-dev/envy/identity/idtest"
 	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/sqlite"
 )
 
 // TestJWTLoginOnBothStores: a JWT that the trust accepts is traded for a
@@ -139,5 +140,63 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 				t.Fatalf("the audit log holds the JWT")
 			}
 		})
+	}
+}
+
+// deletingStore deletes a login's trust just before the login's token is
+// stored: a deletion that listed the trust's tokens before this one existed.
+type deletingStore struct{ *sqlite.Store }
+
+func (d deletingStore) CreateToken(ctx context.Context, tok envy.Token, onlyIfNone bool, audit []envy.AuditEntry) (bool, error) {
+	if tok.Trust != "" {
+		if _, err := d.Store.DeleteTrust(ctx, tok.Trust, nil); err != nil {
+			return false, err
+		}
+	}
+	return d.Store.CreateToken(ctx, tok, onlyIfNone, audit)
+}
+
+// TestALoginRacingTheTrustsDeletionLeavesNoLiveToken: a login that read
+// its trust before the trust was deleted, and stores its token after the
+// deletion listed the trust's tokens, revokes its token itself.
+func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
+	inner, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inner.Close() })
+	store := deletingStore{inner}
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := idtest.NewKey(t, "k1", jose.EdDSA)
+	p := idtest.New(t, k)
+	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	plain, _, _ := svc.Bootstrap(ctx, "")
+	admin, _ := svc.Authenticate(ctx, plain)
+	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}
+	if _, _, err := svc.PutTrust(service.WithCaller(ctx, &service.Caller{Token: admin}), "ci", in); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.LoginJWT(ctx, "ci", idtest.Sign(t, k, p.Claims("envy", "s", time.Now(), nil)))
+	if envy.ErrorCode(err) != envy.EUnauthenticated {
+		t.Fatalf("LoginJWT = %v, want refused", err)
+	}
+	toks, err := inner.ListTokens(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if tok.Trust == "ci" && tok.RevokedAt == nil {
+			t.Fatalf("token %s of the deleted trust is live", tok.ID)
+		}
 	}
 }
