@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/envy-dev/envy/client"
@@ -113,5 +115,171 @@ func (j *jwtAuth) renew(ctx context.Context, c *client.Client, first *client.JWT
 		c.SetToken(l.Token)
 		exp = l.ExpiresAt
 		next = renewAt(now, exp.Sub(now))
+	}
+}
+
+// `envy trusts`: the JWT trusts that workloads sign in through.
+
+func (a *app) newTrustsCmd() *cobra.Command {
+	return group("trusts", "Define, list, show and delete JWT trusts: workloads sign in with a JWT they have (admin)",
+		a.newTrustsSetCmd(), a.newTrustsLsCmd(), a.newTrustsShowCmd(), a.newTrustsRmCmd())
+}
+
+func (a *app) newTrustsSetCmd() *cobra.Command {
+	var (
+		in     client.JWTTrustInput
+		claims []string
+		grants []string
+	)
+	cmd := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Define or replace a JWT trust",
+		Example: "  envy trusts set github --issuer https://token.actions.githubusercontent.com --audience envy \\\n" +
+			"      --claim repository=acme/web --claim 'ref=refs/heads/*' --grant 'acme/web/ci=read,reveal' --ttl 15m\n" +
+			"  envy trusts set k8s --issuer https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE --audience envy \\\n" +
+			"      --claim sub=system:serviceaccount:web:api --grant 'acme/web/prod=read,reveal' --ttl 1h",
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in.Permissions = []client.Permission{}
+			for _, g := range grants {
+				p, err := parseGrant(g)
+				if err != nil {
+					return err
+				}
+				in.Permissions = append(in.Permissions, p)
+			}
+			for _, kv := range claims {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageErrorf("--claim %q: want NAME=VALUE, such as repository=acme/web", kv)
+				}
+				if in.BoundClaims == nil {
+					in.BoundClaims = map[string]string{}
+				}
+				in.BoundClaims[k] = v
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			t, err := c.PutJWTTrust(ctx, args[0], in)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			return a.trustTable(t)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in.Issuer, "issuer", "", "the JWT's iss, exactly (an https URL)")
+	f.StringVar(&in.Audience, "audience", "", "a value the JWT's aud must hold")
+	f.StringVar(&in.JWKSURL, "jwks-url", "", "where the issuer's keys are (default: its OpenID discovery document)")
+	f.StringArrayVar(&claims, "claim", nil, "a bound claim, NAME=VALUE; a VALUE with * is a glob (repeatable)")
+	f.StringVar(&in.SubjectClaim, "subject-claim", "", "the claim naming the subject (default sub)")
+	f.StringArrayVar(&grants, "grant", nil, "a permission of the minted tokens, SCOPES=ACTIONS (repeatable)")
+	f.StringVar(&in.TTL, "ttl", "", "the life of a minted token, 1s to 24h (default 15m)")
+	f.StringVar(&in.MaxAge, "max-age", "", "refuse a JWT issued longer ago than this")
+	return cmd
+}
+
+func (a *app) trustTable(t *client.JWTTrust) error {
+	claims := make([]string, 0, len(t.BoundClaims))
+	for k, v := range t.BoundClaims {
+		claims = append(claims, k+"="+v)
+	}
+	sort.Strings(claims)
+	return kvTable(a.stdout,
+		"name", t.Name,
+		"issuer", t.Issuer,
+		"audience", t.Audience,
+		"jwks url", orDash(t.JWKSURL),
+		"bound claims", orDash(strings.Join(claims, " ")),
+		"subject claim", t.SubjectClaim,
+		"permissions", permissionsText(t.Permissions),
+		"ttl", t.TTL,
+		"max age", orDash(t.MaxAge),
+		"defined", fmtTime(t.CreatedAt)+" by "+t.CreatedBy,
+	)
+}
+
+func (a *app) newTrustsLsCmd() *cobra.Command {
+	var (
+		limit  int
+		cursor string
+	)
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List JWT trusts, by name",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.pagedClient(cmd, limit)
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			page, err := c.ListJWTTrusts(ctx, cursor, limit)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			t := newTable(a.stdout, "NAME", "ISSUER", "AUDIENCE", "PERMISSIONS", "TTL")
+			for _, tr := range page.Items {
+				t.row(tr.Name, tr.Issuer, tr.Audience, permissionsText(tr.Permissions), tr.TTL)
+			}
+			return a.flushPage(t, page.NextCursor)
+		},
+	}
+	addPaging(cmd, "trusts", &limit, &cursor)
+	return cmd
+}
+
+func (a *app) newTrustsShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a JWT trust",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, raw := capture(cmd.Context())
+			t, err := c.GetJWTTrust(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			return a.trustTable(t)
+		},
+	}
+}
+
+func (a *app) newTrustsRmCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Delete a JWT trust and revoke every token its logins minted",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteJWTTrust(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(nil, map[string]any{"name": args[0], "deleted": true})
+			}
+			a.printf("deleted trust %s and revoked its tokens\n", args[0])
+			return nil
+		},
 	}
 }

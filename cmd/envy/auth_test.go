@@ -161,14 +161,21 @@ func TestRunRenewsItsTokenFromARotatingJWTFile(t *testing.T) {
 // errors; a refused JWT says only "invalid token".
 func TestLoginWithAJWT(t *testing.T) {
 	e, p, k := jwtServer(t)
-	if r := e.Do(t, "PUT", "/v1/auth/jwt/ci", e.Admin, `{"issuer":"`+p.URL+`","audience":"envy","bound_claims":{"repository":"acme/*"},
-		"permissions":[{"scopes":"acme/**","actions":["read"]}]}`); r.Status != 201 {
-		t.Fatalf("PUT trust: %d %s", r.Status, r.Body)
+	admin := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": e.Admin}
+	out := must(t, admin, "", "trusts", "set", "ci", "--issuer", p.URL, "--audience", "envy", "--claim", "repository=acme/*", "--grant", "acme/**=read", "--ttl", "20m")
+	if !strings.Contains(out, "repository=acme/*") || !strings.Contains(out, "20m0s") {
+		t.Fatalf("trusts set: %s", out)
+	}
+	if out := must(t, admin, "", "trusts", "ls"); !strings.Contains(out, "ci") || !strings.Contains(out, p.URL) {
+		t.Fatalf("trusts ls: %s", out)
+	}
+	if out := must(t, admin, "", "trusts", "show", "ci"); !strings.Contains(out, "acme/**=read") {
+		t.Fatalf("trusts show: %s", out)
 	}
 	cfg := filepath.Join(t.TempDir(), "config.json")
 	good := idtest.Sign(t, k, p.Claims("envy", "repo:acme/web:ref:refs/heads/main", time.Now(), map[string]any{"repository": "acme/web"}))
 	ev := env{"ENVY_ADDR": e.URL, "ENVY_CONFIG": cfg, "CI_JWT": good}
-	out := must(t, ev, "", "login", "--auth", "jwt/ci", "--jwt-env", "CI_JWT")
+	out = must(t, ev, "", "login", "--auth", "jwt/ci", "--jwt-env", "CI_JWT")
 	if !strings.Contains(out, "as jwt:ci:repo:acme/web:ref:refs/heads/main until ") || strings.Contains(out, "envy_") {
 		t.Fatalf("login said %q", out)
 	}
@@ -195,6 +202,11 @@ func TestLoginWithAJWT(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", c.args, code, errOut)
 		}
 	}
+	must(t, admin, "", "trusts", "rm", "ci")
+	if code, _, errOut := runEnvy(t, env{"ENVY_ADDR": e.URL, "ENVY_CONFIG": cfg}, "", "whoami"); code != 1 || !strings.Contains(errOut, "unauthenticated") {
+		t.Fatalf("whoami after the trust's deletion: exit %d, %q", code, errOut)
+	}
+	must(t, admin, "", "trusts", "set", "ci", "--issuer", p.URL, "--audience", "envy", "--claim", "repository=acme/*", "--grant", "acme/**=read")
 	ev["CI_JWT"] = idtest.Sign(t, k, p.Claims("envy", "repo:evil/web", time.Now(), map[string]any{"repository": "evil/web"}))
 	code, _, errOut := runEnvy(t, ev, "", "login", "--auth", "jwt/ci", "--jwt-env", "CI_JWT")
 	if code != 1 || !strings.Contains(errOut, "invalid token") || strings.Contains(errOut, "repository") {

@@ -123,6 +123,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newRunCmd(),
 		a.newTokensCmd(),
+		a.newTrustsCmd(),
 		a.newAuditCmd(),
 		a.newVersionCmd(),
 		a.newWhoamiCmd(),
