@@ -62,6 +62,9 @@ type TrustStore interface {
 	// TrustTokens returns the ids of the tokens minted through the trust
 	// that are not revoked.
 	TrustTokens(ctx context.Context, name string) ([]string, error)
+	// PruneTrustTokens deletes the tokens minted by logins (of any trust)
+	// that expired or were revoked before before and minted no token.
+	PruneTrustTokens(ctx context.Context, before time.Time) (deleted int64, err error)
 }
 
 // TokenVerifier verifies a JWT presented to a trust. It returns the JWT's

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -112,4 +113,15 @@ func (s *Store) TrustTokens(ctx context.Context, name string) ([]string, error) 
 		out = append(out, id)
 	}
 	return out, s.dbErr("list a trust's tokens", rows.Err())
+}
+
+// PruneTrustTokens deletes the logins' tokens that ended before before.
+func (s *Store) PruneTrustTokens(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, "prune the logins' tokens", func(t *txn) error {
+		tag, err := t.Exec(t.ctx, trustSQL.Prune, storeutil.Nanos(before))
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }

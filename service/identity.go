@@ -265,6 +265,21 @@ func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
 	return n, nil
 }
 
+// loginTokenRetention is how long a login's token is kept after it ended:
+// a workload that renews every few minutes would otherwise fill the
+// tokens table.
+const loginTokenRetention = 24 * time.Hour
+
+// pruneLoginTokens deletes the logins' tokens that ended more than
+// loginTokenRetention ago (the sweep).
+func (s *Service) pruneLoginTokens(ctx context.Context, now time.Time) (int64, error) {
+	ts, err := s.trustStore()
+	if err != nil {
+		return 0, nil // a store without trusts has no such tokens
+	}
+	return ts.PruneTrustTokens(ctx, now.Add(-loginTokenRetention))
+}
+
 // errInvalidJWT is every refused login's answer: the precise reason is the
 // audit log's, never the caller's, so that it does not help an attacker.
 func errInvalidJWT() error { return envy.Errorf(envy.EUnauthenticated, "invalid token") }

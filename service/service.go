@@ -233,8 +233,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if consumers > 0 || audit > 0 {
-		s.log.Info("swept", "consumers", consumers, "audit_entries", audit)
+	logins, err := s.pruneLoginTokens(ctx, now)
+	if err != nil {
+		return err
+	}
+	if consumers > 0 || audit > 0 || logins > 0 {
+		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -121,4 +122,18 @@ func (s *Store) TrustTokens(ctx context.Context, name string) ([]string, error) 
 		return nil, dbErr("list a trust's tokens", err)
 	}
 	return out, nil
+}
+
+// PruneTrustTokens deletes the logins' tokens that ended before before.
+func (s *Store) PruneTrustTokens(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.do(ctx, func(t *txn) error {
+		res, err := t.exec(trustSQL.Prune, storeutil.Nanos(before))
+		if err != nil {
+			return dbErr("prune the logins' tokens", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }

@@ -92,6 +92,37 @@ func testTrusts(t *testing.T, s envy.Store) {
 		t.Fatalf("TrustTokens(ci) after revoking t1 = %v, want [t2]", ids)
 	}
 
+	// The sweep deletes the logins' tokens that ended before a time: t1
+	// (revoked at t0) and an expired one, not t2 (live), t3 (another
+	// trust's, live), a plain token, or a login's token that minted one.
+	expired := t0.Add(-time.Hour)
+	tok = envy.Token{ID: "t4", Name: "jwt:ci:old", Owner: "t4", Hash: envy.HashToken("secret-t4"), Permissions: ci.Permissions,
+		CreatedAt: t0.Add(-2 * time.Hour), CreatedBy: "jwt:ci", ExpiresAt: &expired, Trust: "ci", Subject: "old"}
+	if _, err := s.CreateToken(ctx, tok, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	parent := tok
+	parent.ID, parent.Name, parent.Owner, parent.Hash, parent.ExpiresAt = "t5", "jwt:ci:parent", "t5", envy.HashToken("secret-t5"), nil
+	if _, err := s.CreateToken(ctx, parent, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	child := noticeToken("t5-child", "t5")
+	if _, err := s.CreateToken(ctx, child, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeToken(ctx, "t5", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ts.PruneTrustTokens(ctx, t0.Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneTrustTokens = %d, %v; want 2 (t1 and t4)", n, err)
+	}
+	for id, want := range map[string]bool{"t1": false, "t4": false, "t2": true, "t3": true, "plain": true, "t5": true} {
+		if _, err := s.GetToken(ctx, id); (err == nil) != want {
+			t.Errorf("token %s after the prune: %v, want kept %v", id, err, want)
+		}
+	}
+
 	existed, err := ts.DeleteTrust(ctx, "ci", []envy.AuditEntry{{Actor: "admin", Action: envy.AuditTrustDelete, Names: []string{"ci"}, Status: envy.OutcomeDeleted}})
 	if err != nil || !existed {
 		t.Fatalf("DeleteTrust = %v, %v", existed, err)

@@ -11,7 +11,7 @@ import (
 // same on both stores but for their placeholders (mark: NumberedMark or
 // DollarMark).
 type TrustStatements struct {
-	Exists, Upsert, Get, List, Delete, Tokens string
+	Exists, Upsert, Get, List, Delete, Tokens, Prune string
 }
 
 // TrustSQL returns the statements with the store's placeholders.
@@ -30,6 +30,8 @@ func TrustSQL(mark func(int) string) TrustStatements {
 		List:   m(`SELECT spec FROM jwt_trusts WHERE name > $1 ORDER BY name LIMIT $2`),
 		Delete: m(`DELETE FROM jwt_trusts WHERE name = $1`),
 		Tokens: m(`SELECT id FROM tokens WHERE trust = $1 AND revoked_at IS NULL ORDER BY id`),
+		Prune: m(`DELETE FROM tokens WHERE trust <> '' AND (expires_at < $1 OR revoked_at < $1)
+			AND NOT EXISTS (SELECT 1 FROM tokens AS c WHERE c.parent_id = tokens.id)`),
 	}
 }
 
