@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +199,58 @@ func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
 		if tok.Trust == "ci" && tok.RevokedAt == nil {
 			t.Fatalf("token %s of the deleted trust is live", tok.ID)
 		}
+	}
+}
+
+// TestTheSweepDeletesTheLoginsEndedTokens: a day after a login's token
+// expired, the sweep deletes it; a live one stays.
+func TestTheSweepDeletesTheLoginsEndedTokens(t *testing.T) {
+	store := revocationStores[0].open(t)
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	svc := service.New(store, keys, service.Options{Now: clock, SweepEvery: -1, Verifier: identity.New(identity.Options{})})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	plain, _, _ := svc.Bootstrap(ctx, "")
+	admin, _ := svc.Authenticate(ctx, plain)
+	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}, TTL: "1h"}
+	if _, _, err := svc.PutTrust(service.WithCaller(ctx, &service.Caller{Token: admin}), "k8s", in); err != nil {
+		t.Fatal(err)
+	}
+	old, err := svc.LoginJWT(ctx, "k8s", idtest.Sign(t, k, p.Claims("envy", "a", time.Now(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(26 * time.Hour)
+	mu.Unlock()
+	// The JWT is checked against the real clock; the token's life against the service's.
+	fresh, err := svc.LoginJWT(ctx, "k8s", idtest.Sign(t, k, p.Claims("envy", "b", time.Now(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetToken(ctx, old.Token.ID); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("the token that expired 25 h ago: %v, want deleted", err)
+	}
+	if _, err := store.GetToken(ctx, fresh.Token.ID); err != nil {
+		t.Fatalf("the live token: %v", err)
+	}
+	if _, err := store.GetToken(ctx, admin.ID); err != nil {
+		t.Fatalf("the admin token: %v", err)
 	}
 }
