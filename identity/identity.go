@@ -95,6 +95,9 @@ type Verifier struct {
 	mu   sync.Mutex
 	sets map[string]*keySet // by JWKS URL
 	jwks map[string]string  // discovered JWKS URL by issuer
+	// tried is when discovery last failed, by issuer: it is tried again
+	// at most once per RefreshEvery.
+	tried map[string]time.Time
 }
 
 type keySet struct {
@@ -124,7 +127,7 @@ func New(o Options) *Verifier {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}, jwks: map[string]string{}}
+	return &Verifier{client: o.Client, now: o.Now, sets: map[string]*keySet{}, jwks: map[string]string{}, tried: map[string]time.Time{}}
 }
 
 // CheckURL reports whether u may be fetched for keys: HTTPS, or plain HTTP
@@ -299,6 +302,12 @@ func (v *Verifier) keysFor(ctx context.Context, t envy.JWTTrust, kid string) ([]
 func (v *Verifier) discover(ctx context.Context, issuer string) (string, error) {
 	v.mu.Lock()
 	u, ok := v.jwks[issuer]
+	last, failed := v.tried[issuer]
+	now := v.now()
+	if !ok && failed && now.Sub(last) < RefreshEvery {
+		v.mu.Unlock()
+		return "", errors.New("discovery failed within the last minute")
+	}
 	v.mu.Unlock()
 	if ok {
 		return u, nil
@@ -306,15 +315,21 @@ func (v *Verifier) discover(ctx context.Context, issuer string) (string, error) 
 	if err := CheckURL(issuer); err != nil {
 		return "", err
 	}
+	fail := func(err error) (string, error) {
+		v.mu.Lock()
+		v.tried[issuer] = now
+		v.mu.Unlock()
+		return "", err
+	}
 	var doc struct {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
 	if err := v.getJSON(ctx, strings.TrimSuffix(issuer, "/")+"/.well-known/openid-configuration", &doc); err != nil {
-		return "", err
+		return fail(err)
 	}
 	if doc.Issuer != issuer || CheckURL(doc.JWKSURI) != nil {
-		return "", errors.New("the discovery document does not match the issuer")
+		return fail(errors.New("the discovery document does not match the issuer"))
 	}
 	v.mu.Lock()
 	v.jwks[issuer] = doc.JWKSURI

@@ -217,3 +217,32 @@ func TestMatchClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscoveryFailuresAreRetriedAtMostOnceAMinute: a trust without a
+// jwks_url finds the keys through discovery; while discovery fails,
+// logins are refused and discovery is tried again at most once a minute.
+func TestDiscoveryFailuresAreRetriedAtMostOnceAMinute(t *testing.T) {
+	k := idtest.NewKey(t, "k1", jose.EdDSA)
+	p := idtest.New(t, k)
+	clk := &clock{now: time.Now()}
+	v := identity.New(identity.Options{Now: clk.Now})
+	trust := envy.JWTTrust{Name: "ci", Issuer: p.URL, Audience: "envy", TTL: time.Minute}
+	jwt := idtest.Sign(t, k, p.Claims("envy", "s", clk.Now(), nil))
+	p.SetDown(true)
+	for range 5 {
+		if got := reason(t, func() error { _, err := v.Verify(t.Context(), trust, jwt); return err }()); got != "issuer keys unavailable" {
+			t.Fatalf("discovery down: %q", got)
+		}
+	}
+	if n := p.DiscoveryFetches.Load(); n != 1 {
+		t.Fatalf("%d discovery fetches within the minute, want 1", n)
+	}
+	p.SetDown(false)
+	clk.Advance(61 * time.Second)
+	if _, err := v.Verify(t.Context(), trust, jwt); err != nil {
+		t.Fatalf("discovery back: %v", err)
+	}
+	if n := p.DiscoveryFetches.Load(); n != 2 {
+		t.Fatalf("%d discovery fetches, want 2", n)
+	}
+}

@@ -65,8 +65,9 @@ type Provider struct {
 	mu        sync.Mutex
 	published []Key
 	down      bool
-	// JWKSFetches counts the key set's fetches.
-	JWKSFetches atomic.Int64
+	// JWKSFetches and DiscoveryFetches count the fetches of the key set
+	// and of the discovery document.
+	JWKSFetches, DiscoveryFetches atomic.Int64
 }
 
 // New starts a provider publishing keys; it stops when the test ends.
@@ -74,6 +75,14 @@ func New(t testing.TB, keys ...Key) *Provider {
 	p := &Provider{published: keys}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		p.DiscoveryFetches.Add(1)
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		json.NewEncoder(w).Encode(map[string]any{"issuer": p.URL, "jwks_uri": p.URL + "/keys",
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA"}})
 	})
@@ -104,7 +113,8 @@ func (p *Provider) Publish(keys ...Key) {
 	p.published = keys
 }
 
-// SetDown makes the key set answer 503 (or serve again).
+// SetDown makes the key set and the discovery document answer 503 (or
+// serve again).
 func (p *Provider) SetDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
