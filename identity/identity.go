@@ -197,7 +197,7 @@ func (v *Verifier) Verify(ctx context.Context, t envy.JWTTrust, raw string) (map
 	case err != nil:
 		return nil, refuse(ReasonMalformed)
 	}
-	if t.Audience == "" || std.Issuer != t.Issuer { // never an empty expectation
+	if t.Issuer == "" || t.Audience == "" || std.Issuer != t.Issuer { // never an empty expectation
 		return nil, refuse(ReasonWrongIssuer)
 	}
 	if std.Expiry == nil {

@@ -246,3 +246,23 @@ func TestDiscoveryFailuresAreRetriedAtMostOnceAMinute(t *testing.T) {
 		t.Fatalf("%d discovery fetches, want 2", n)
 	}
 }
+
+// TestAnEmptyExpectationAcceptsNothing: a trust without an issuer or an
+// audience (which PutTrust refuses) verifies no JWT, even one without them.
+func TestAnEmptyExpectationAcceptsNothing(t *testing.T) {
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	v := identity.New(identity.Options{})
+	c := p.Claims("envy", "s", time.Now(), nil)
+	delete(c, "iss")
+	delete(c, "aud")
+	jwt := idtest.Sign(t, k, c)
+	for _, tr := range []envy.JWTTrust{
+		{Name: "a", Issuer: "", Audience: "envy", JWKSURL: p.URL + "/keys"},
+		{Name: "b", Issuer: "", Audience: "", JWKSURL: p.URL + "/keys"},
+	} {
+		if _, err := v.Verify(t.Context(), tr, jwt); err == nil {
+			t.Fatalf("trust %+v accepted a JWT without iss and aud", tr)
+		}
+	}
+}

@@ -80,8 +80,9 @@ func (j *jwtAuth) login(ctx context.Context, c *client.Client, getenv func(strin
 
 // renewAt is when to trade the JWT again for a token of the given life:
 // after two thirds of it, so that a failed renewal has a third left to
-// try again in.
-func renewAt(got time.Time, life time.Duration) time.Time { return got.Add(life * 2 / 3) }
+// try again in; never sooner than a second on (a clock far off the
+// server's makes the life look spent).
+func renewAt(got time.Time, life time.Duration) time.Time { return got.Add(max(life*2/3, time.Second)) }
 
 // renew keeps c's token fresh until ctx ends: before the token expires it
 // reads the JWT again (a rotated file gives a new one) and trades it for a
