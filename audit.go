@@ -33,6 +33,7 @@ const (
 	AuditScopeDelete    AuditAction = "scope.delete"
 	AuditScopeRollback  AuditAction = "scope.rollback"
 	AuditConsumerReport AuditAction = "consumer.report"
+	AuditConsumerGone   AuditAction = "consumer.goodbye"
 
 	// Tokens and the audit log (admin on every scope, but for creating
 	// a token).

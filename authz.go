@@ -82,7 +82,7 @@ func ValidAction(a Action) bool {
 func MatchGlob(glob, path string) bool {
 	// Every request checks a few globs: walk the segments in place rather
 	// than split both strings.
-	return matchSegs(segs{s: glob}, segs{s: path})
+	return matchSegs(segs{s: glob}, segs{s: path}, false)
 }
 
 // segs is what is left of a path's segments, as strings.Split would give
@@ -99,57 +99,61 @@ func (x segs) next() (string, segs) {
 	return x.s, segs{done: true}
 }
 
-func matchSegs(g, p segs) bool {
-	for !g.done {
-		head, rest := g.next()
-		if head == "**" {
-			if rest.done {
-				return true
-			}
-			for q := p; ; _, q = q.next() {
-				if matchSegs(rest, q) {
+// matchSegs matches glob g against path p in time linear in their
+// product: "*" and literal segments match one segment each, "**" any run
+// of them. A mismatch goes back only to the last "**" seen, one segment
+// further along the path (the classic two-pointer wildcard match): any
+// match that an earlier "**" could find, the last one finds too, so no
+// split is tried twice. cover matches a glob against a glob instead (see
+// globCovers): a "*" of g never matches a "**" of p, a literal only the
+// same literal.
+func matchSegs(g, p segs, cover bool) bool {
+	var starG, starP segs
+	star := false
+	for {
+		if !g.done {
+			head, grest := g.next()
+			if head == "**" {
+				if grest.done {
 					return true
 				}
-				if q.done {
-					return false
+				// Runs of "**" collapse: each resets the retry point.
+				star, starG, starP = true, grest, p
+				g = grest
+				continue
+			}
+			if !p.done {
+				seg, prest := p.next()
+				if segMatches(head, seg, cover) {
+					g, p = grest, prest
+					continue
 				}
 			}
+		} else if p.done {
+			return true
 		}
-		if p.done {
+		if !star || starP.done {
 			return false
 		}
-		seg, prest := p.next()
-		if head != "*" && head != seg {
-			return false
-		}
-		g, p = rest, prest
+		_, starP = starP.next()
+		g, p = starG, starP
 	}
-	return p.done
+}
+
+// segMatches reports whether glob segment head (not "**") matches segment
+// seg: of a path, or of a glob when cover is set.
+func segMatches(head, seg string, cover bool) bool {
+	if !cover {
+		return head == "*" || head == seg
+	}
+	if seg == "**" {
+		return false
+	}
+	return head == "*" || head == seg && seg != "*"
 }
 
 // globCovers reports whether every path that glob a matches is matched by
 // glob b, treating a's wildcards as what they may match.
 func globCovers(b, a string) bool {
-	return coverSegs(strings.Split(b, "/"), strings.Split(a, "/"))
-}
-
-func coverSegs(b, a []string) bool {
-	if len(b) == 0 {
-		return len(a) == 0
-	}
-	if b[0] == "**" {
-		for i := 0; i <= len(a); i++ {
-			if coverSegs(b[1:], a[i:]) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(a) == 0 || a[0] == "**" {
-		return false
-	}
-	if b[0] == "*" || b[0] == a[0] && a[0] != "*" {
-		return coverSegs(b[1:], a[1:])
-	}
-	return false
+	return matchSegs(segs{s: b}, segs{s: a}, true)
 }

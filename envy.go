@@ -25,6 +25,12 @@ type Scope struct {
 	Description string
 	Inherits    []string // later ones override earlier ones
 	Revision    int64    // revision of the scope's last change
+	// EnvRevision is the revision of the scope's last change of what the
+	// envs resolved over it hold: a var's value, secret flag or presence,
+	// or the scope's inherits (or its creation). A change of descriptions
+	// only takes a Revision, not an EnvRevision. Filled by ScopeTree and
+	// PutScope.
+	EnvRevision int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	VarCount    int // filled by GetScope and ListScopes
@@ -44,6 +50,9 @@ type StoredVar struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	UpdatedBy   string
+	// UpdatedByToken is the id of the token that made the last change
+	// ("" for a change stored before changes kept it).
+	UpdatedByToken string
 }
 
 // ScopeVars is a scope with its own vars, sorted by name.
@@ -62,7 +71,7 @@ func (sv *ScopeVars) Size() int {
 	}
 	for i := range sv.Vars {
 		v := &sv.Vars[i]
-		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy)
+		n += perVar + len(v.ID) + len(v.Name) + len(v.Sealed) + len(v.Description) + len(v.UpdatedBy) + len(v.UpdatedByToken)
 	}
 	return n
 }
@@ -88,7 +97,22 @@ type Change struct {
 	Description string
 	Sealed      []byte // the value set; nil for a delete
 	Actor       string
+	ActorToken  string // the acting token's id ("" for a change stored before changes kept it)
 	At          time.Time
+}
+
+// MaskedChange reports whether a history entry reads as a secret: masked
+// to a caller without reveal. It is, when the entry itself was set secret,
+// or when any later version of the var was (the var is secret now, or was
+// after this entry): marking a var secret masks its whole past, and
+// unmarking it unmasks none of it. lastSecret is Store.LastSecret of the
+// entry's scope. Every reader of history (the API, rollback previews, the
+// dashboard's diff) decides with this one rule.
+func MaskedChange(c Change, lastSecret map[string]int64) bool {
+	if c.Op == OpDelete {
+		return false
+	}
+	return c.Secret || lastSecret[c.Name] >= c.Revision && lastSecret[c.Name] > 0
 }
 
 // Action is what a grant allows.
@@ -121,12 +145,26 @@ type Token struct {
 	// ParentID is the id of the token that minted this one ("" for the
 	// bootstrap token). A child never outlives its parent, and revoking a
 	// token revokes every token it minted, transitively.
-	ParentID  string
+	ParentID string
+	// RootID is the first token of the lineage, the one with no parent
+	// ("" for a token without a parent, or one stored before lineages had
+	// roots: Root gives its own id). Per-token rate limits are counted per
+	// root, so that minting children does not multiply them.
+	RootID    string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
 	// Trust and Subject are the lineage of a token minted by a JWT login
 	// (JWTTrust): the trust's name and the JWT's subject; "" otherwise.
 	Trust, Subject string
+}
+
+// Root returns the id of the first token of t's lineage: RootID, or t's
+// own id when it has none.
+func (t *Token) Root() string {
+	if t.RootID != "" {
+		return t.RootID
+	}
+	return t.ID
 }
 
 // AuditEntry records a write, a reveal, a token change or a refused
@@ -163,6 +201,16 @@ type Consumer struct {
 	Revision  int64
 	FirstSeen time.Time
 	SeenAt    time.Time
+	// TokenID is the token that first reported the consumer: a report
+	// under its id by another token is refused (ErrConsumerTaken).
+	TokenID string
+}
+
+// ErrConsumerTaken is the conflict of a consumer report by a token other
+// than the one that first reported the consumer.
+func ErrConsumerTaken(scope, id string) *Error {
+	return &Error{Code: EConflict, Message: "consumer " + id + " of scope " + scope + " was first reported by another token; only that token may report it",
+		Fields: []FieldError{Field("path.id", "consumer_taken", "the consumer id belongs to the token that first reported it")}}
 }
 
 // ConsumerLimit bounds the consumers a scope keeps; the zero value sets
@@ -208,6 +256,10 @@ type VarChange struct {
 	// writers to different vars of one scope don't get in each other's
 	// way, and none overwrites a change it did not see.
 	Base int64
+	// MetaOnly says that the change sets the var's description only: its
+	// value and secret flag stay what they are, so the scope's
+	// EnvRevision stays too. Left false, a change counts as one of the env.
+	MetaOnly bool
 }
 
 // ErrStale is what a Store answers when a write was planned from a state
@@ -222,8 +274,9 @@ var ErrStale = &Error{Code: EConflict, Message: "the scope changed while the wri
 type Write struct {
 	Scope       string
 	Actor       string
-	IfRevision  int64 // when > 0, EPrecondition unless the scope's revision equals it
-	CreateScope bool  // create the scope when missing; otherwise ENotFound
+	ActorToken  string // the acting token's id
+	IfRevision  int64  // when > 0, EPrecondition unless the scope's revision equals it
+	CreateScope bool   // create the scope when missing; otherwise ENotFound
 	// Changes are the new states of the vars the write changes. Deleting
 	// an absent var changes nothing; when nothing changes, no revision is
 	// taken (and no scope created), unless Touch.
@@ -245,8 +298,11 @@ type Write struct {
 
 // WriteResult tells what a write did.
 type WriteResult struct {
-	Revision     int64 // the new revision, or the scope's current one when nothing changed
-	Changed      bool  // the write took a new revision
+	Revision int64 // the new revision, or the scope's current one when nothing changed
+	Changed  bool  // the write took a new revision
+	// EnvRevision is the scope's EnvRevision after the write: Revision
+	// when any change was not MetaOnly (or the write created the scope).
+	EnvRevision  int64
 	ScopeCreated bool
 	Vars         []StoredVar // the new state of each var set, in plan order
 }
@@ -323,6 +379,10 @@ type Store interface {
 	History(ctx context.Context, scope string, after HistoryCursor, limit int) ([]Change, error)
 	// VarsAt returns, for each var that existed in the scope at revision rev, its last set change at or before rev.
 	VarsAt(ctx context.Context, scope string, rev int64) ([]Change, error)
+	// LastSecret returns, for each var name of the scope whose history
+	// holds a version set secret, the newest revision at which one was
+	// (MaskedChange's second argument).
+	LastSecret(ctx context.Context, scope string) (map[string]int64, error)
 
 	// CreateToken stores a new token. With onlyIfNone it stores it only
 	// when no token exists and reports whether it did. EConflict when a
@@ -348,6 +408,14 @@ type Store interface {
 	// first makes room by deleting those not seen since lim.StaleBefore;
 	// when none is that old it is refused with EConflict.
 	PutConsumer(ctx context.Context, c Consumer, lim ConsumerLimit) (created bool, err error)
+	// BehindConsumers returns up to limit (≤ 0: all) consumers seen at or
+	// after since that run a revision older than rev, of scope or of any
+	// scope that inherits it, directly or not (each with its Scope), by
+	// scope and id: those that a change of scope at rev leaves behind.
+	BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]Consumer, error)
+	// DeleteConsumer deletes a consumer of a scope (a workload that
+	// stopped said goodbye); deleting an absent one is no error.
+	DeleteConsumer(ctx context.Context, scope, id string) error
 	// PruneConsumers deletes the consumers not seen since before.
 	PruneConsumers(ctx context.Context, before time.Time) (deleted int64, err error)
 	// Consumers returns the consumers of a scope seen at or after since.

@@ -35,6 +35,11 @@ type Notice struct {
 	Revision int64
 	TokenID  string
 	KeyID    uint32
+	// MetaOnly (NoticeScope, NoticeScopeMeta) says that the change took a
+	// revision but left every env resolved over the scope as it was:
+	// descriptions only. Caches evict all the same (the scope's revision
+	// changed); watchers are not told.
+	MetaOnly bool
 }
 
 // Notifier is the one way changes reach caches, watchers and the keyring

@@ -14,9 +14,10 @@ const MaxTreeScopes = 256
 // Layer is one scope of a resolved tree, as of one revision, with its own
 // vars sorted by name. Vars is the store's snapshot: read-only.
 type Layer struct {
-	Path     string
-	Revision int64
-	Vars     []StoredVar
+	Path        string
+	Revision    int64
+	EnvRevision int64 // the scope's (Scope.EnvRevision)
+	Vars        []StoredVar
 }
 
 // Resolution is what a scope's env is and what it depends on: the one
@@ -36,6 +37,12 @@ type Resolution struct {
 	// Revision is the newest revision of any layer: the env's revision,
 	// and its ETag.
 	Revision int64
+	// EnvRevision is the newest EnvRevision of any layer: the newest
+	// revision that changed what the env holds (a value, a secret flag, a
+	// var's presence, the layers), which descriptions don't. It is the
+	// env's identity: a consumer that runs EnvRevision or newer runs this
+	// env (synced), and watchers hear of a new EnvRevision only.
+	EnvRevision int64
 	// Deps are the scopes whose change changes the result, each as of the
 	// revision it was read at, sorted by path. Every change to a scope
 	// takes a new revision, so a cached result stays good exactly while
@@ -79,9 +86,10 @@ func Resolve(path string, tree map[string]*ScopeVars) (*Resolution, error) {
 	order := layerOrder(path, tree)
 	r := &Resolution{Scope: path, Layers: make([]Layer, len(order)), Deps: make([]ScopeRev, len(order))}
 	for i, sv := range order {
-		r.Layers[i] = Layer{Path: sv.Scope.Path, Revision: sv.Scope.Revision, Vars: sv.Vars}
+		r.Layers[i] = Layer{Path: sv.Scope.Path, Revision: sv.Scope.Revision, EnvRevision: sv.Scope.EnvRevision, Vars: sv.Vars}
 		r.Deps[i] = ScopeRev{Path: sv.Scope.Path, Revision: sv.Scope.Revision}
 		r.Revision = max(r.Revision, sv.Scope.Revision)
+		r.EnvRevision = max(r.EnvRevision, sv.Scope.EnvRevision)
 	}
 	slices.SortFunc(r.Deps, func(a, b ScopeRev) int { return strings.Compare(a.Path, b.Path) })
 	r.Vars = mergeLayers(r.Layers)

@@ -12,6 +12,9 @@ type Cond struct {
 	IfRevision int64 // when > 0, EPrecondition unless the scope is at this revision
 }
 
+// MaxBehindShown bounds the consumers a write reply names as behind.
+const MaxBehindShown = 10
+
 // VarInput sets a var; nil fields keep their value (a new var needs Value).
 type VarInput struct {
 	Value       *Sensitive
@@ -41,8 +44,13 @@ type SetOptions struct {
 type WriteInfo struct {
 	Scope    string
 	Revision int64
-	Synced   bool // every live consumer of the scope runs Revision
-	Created  bool // SetVar created the var; PutScope created the scope
+	// Synced: every live consumer of the scope, and of every scope that
+	// inherits it (directly or not), runs Revision.
+	Synced bool
+	// Behind names some of the live consumers that don't (at most
+	// MaxBehindShown), each with the scope it runs, by scope and id.
+	Behind  []Consumer
+	Created bool // SetVar created the var; PutScope created the scope
 }
 
 // VarView is a var as a read shows it: Value is nil when masked.
@@ -59,6 +67,8 @@ type VarView struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	UpdatedBy   string
+	// UpdatedByToken is the id of the token that made the last change.
+	UpdatedByToken string
 }
 
 // VarList is a scope's own vars.
@@ -107,6 +117,7 @@ type ChangeView struct {
 	Op          Op
 	Version     int64
 	Actor       string
+	ActorToken  string // the acting token's id
 	At          time.Time
 	Secret      bool
 	Value       *Sensitive // nil for deletes and masked secrets

@@ -2,6 +2,7 @@ package envy
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -9,6 +10,8 @@ import (
 const (
 	MaxScopeSegments = 10
 	MaxScopePath     = 512
+	// MaxGlobWildcards bounds the "*" and "**" segments of one scope glob.
+	MaxGlobWildcards = 8
 	MaxSegment       = 100
 	MaxNameLen       = 255
 	MaxValueLen      = 65536 // code points
@@ -109,14 +112,55 @@ func ValidateDescription(loc, d string) *FieldError {
 }
 
 // ValidateGlob returns nil when g is a valid scope glob: segments as in a
-// scope path, or "*" or "**".
+// scope path, or "*" or "**", at most MaxGlobWildcards of the latter.
 func ValidateGlob(loc, g string) *FieldError {
 	if g == "" || len(g) > MaxScopePath {
 		return fieldErr(loc, "invalid_glob", "scope glob must be 1 to %d characters", MaxScopePath)
 	}
+	wild := 0
 	for i, s := range strings.Split(g, "/") {
 		if s != "*" && s != "**" && !ValidSegment(s) {
 			return fieldErr(loc, "invalid_glob", "segment %d of the glob must be *, ** or a valid scope segment", i+1)
+		}
+		if s == "*" || s == "**" {
+			wild++
+		}
+	}
+	if wild > MaxGlobWildcards {
+		return fieldErr(loc, "too_many_wildcards", "scope glob has %d wildcard segments (* or **); at most %d are allowed", wild, MaxGlobWildcards)
+	}
+	return nil
+}
+
+// MaxLabel is the most bytes of a token's name or owner.
+const MaxLabel = 100
+
+// ValidateLabel returns nil when s is a valid token name or owner (what
+// names an actor in the audit log, the history and the dashboard): 1 to
+// MaxLabel bytes of UTF-8, no space at either end, no control or
+// invisible character (Unicode categories Cc, Cf, Zl, Zp) and no space
+// but U+0020, so that no label looks like another. typ is the refusal's
+// type, what the field's name.
+func ValidateLabel(loc, typ, what, s string) *FieldError {
+	if s == "" || len(s) > MaxLabel {
+		return fieldErr(loc, typ, "%s must be 1 to %d bytes", what, MaxLabel)
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(loc, typ, "%s must be valid UTF-8", what)
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.Is(unicode.Zs, first) || unicode.IsSpace(last) || unicode.Is(unicode.Zs, last) {
+		return fieldErr(loc, typ, "%s must not begin or end with a space", what)
+	}
+	i := 0
+	for _, r := range s {
+		i++
+		switch {
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return fieldErr(loc, typ, "%s must not hold control or invisible characters (U+%04X, character %d)", what, r, i)
+		case r != ' ' && unicode.Is(unicode.Zs, r):
+			return fieldErr(loc, typ, "%s must not hold spaces other than U+0020 (U+%04X, character %d)", what, r, i)
 		}
 	}
 	return nil

@@ -93,10 +93,17 @@ func FuzzValidateGlob(f *testing.F) {
 		fe := envy.ValidateGlob("body.permissions[0].scopes", g)
 		want := g != "" && len(g) <= envy.MaxScopePath
 		if want {
+			wild := 0
 			for _, s := range strings.Split(g, "/") {
 				if s != "*" && s != "**" && !segmentRE.MatchString(s) {
 					want = false
 				}
+				if s == "*" || s == "**" {
+					wild++
+				}
+			}
+			if wild > envy.MaxGlobWildcards {
+				want = false
 			}
 		}
 		if (fe == nil) != want {

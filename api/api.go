@@ -79,6 +79,9 @@ type Var struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	UpdatedBy   string    `json:"updated_by"`
+	// UpdatedByToken is the id of the token that made the last change
+	// ("" for a change made before changes kept it).
+	UpdatedByToken string `json:"updated_by_token"`
 }
 
 // Shown returns what a read shows of the var: its value, or its masked
@@ -131,6 +134,18 @@ type WriteResult struct {
 	Scope    string `json:"scope"`
 	Revision int64  `json:"revision"` // from the ETag for a delete; 0 if none came
 	Synced   bool   `json:"synced"`
+	// Behind names some live consumers (at most 10) that don't run the
+	// write yet, of the scope or of a scope that inherits it.
+	Behind []BehindConsumer `json:"behind,omitempty"`
+}
+
+// BehindConsumer is a live consumer that a write left behind: the scope it
+// runs (the one written, or one that inherits it), its id and the
+// revision it runs.
+type BehindConsumer struct {
+	Scope    string `json:"scope"`
+	ID       string `json:"id"`
+	Revision int64  `json:"revision"`
 }
 
 // Env is a scope's resolved env: inherited scopes' vars merged in order,
@@ -162,6 +177,7 @@ type Change struct {
 	Op          string    `json:"op"` // "set" or "delete"
 	Version     int64     `json:"version"`
 	Actor       string    `json:"actor"`
+	ActorToken  string    `json:"actor_token"` // the acting token's id ("" for a change made before changes kept it)
 	At          time.Time `json:"at"`
 	Secret      bool      `json:"secret"`
 	Value       *string   `json:"value"`
@@ -173,6 +189,15 @@ type Change struct {
 type Permission struct {
 	Scopes  string   `json:"scopes"`
 	Actions []string `json:"actions"`
+}
+
+// Revocation is the reply of DELETE /v1/tokens/{id}: how many tokens the
+// revocation ended (the token and those it minted that were live), or,
+// with dry_run, would end.
+type Revocation struct {
+	ID      string `json:"id"`
+	Revoked int    `json:"revoked"`
+	DryRun  bool   `json:"dry_run,omitempty"`
 }
 
 // Token is an API token. Token (the plaintext) is set only in the reply of

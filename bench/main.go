@@ -496,7 +496,7 @@ func startEnvy(bin, dataDir, token string, flags ...string) (*proc, time.Duratio
 	// No rate limit, and room for the watch case's thousand streams of one
 	// token beside the load's connections.
 	cmd := exec.Command(bin, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--rate-limit", "0",
-		"--max-conns", "4096", "--max-watches-per-token", "4096"}, flags...)...)
+		"--max-conns", "4096", "--max-conns-per-client", "4096", "--max-watches-per-token", "4096"}, flags...)...)
 	cmd.Env = append(os.Environ(), "ENVY_BOOTSTRAP_TOKEN="+token)
 	stderr, _ := cmd.StderrPipe()
 	start := time.Now()

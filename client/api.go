@@ -235,6 +235,14 @@ func (c *Client) ReportConsumer(ctx context.Context, scope, id string, report Co
 	return err
 }
 
+// DeleteConsumer tells the server that the workload id stopped, so that
+// the scope's status no longer counts it. Deleting an absent consumer is
+// no error.
+func (c *Client) DeleteConsumer(ctx context.Context, scope, id string) error {
+	_, err := c.call(ctx, request{method: http.MethodDelete, path: scopeURL(scope, "consumers", url.PathEscape(id))}, nil)
+	return err
+}
+
 // Status tells whether every live consumer of the scope runs its current
 // revision.
 func (c *Client) Status(ctx context.Context, scope string) (*Status, error) {
@@ -278,10 +286,30 @@ func (c *Client) GetToken(ctx context.Context, id string) (*Token, error) {
 	return &out, nil
 }
 
-// RevokeToken revokes a token (admin), at once, on every server.
-func (c *Client) RevokeToken(ctx context.Context, id string) error {
-	_, err := c.call(ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id)}, nil)
-	return err
+// RevokeOptions are the choices of RevokeToken.
+type RevokeOptions struct {
+	// Force revokes even the last live token with admin on **, which the
+	// server otherwise refuses (409).
+	Force bool
+	// DryRun checks and counts, and revokes nothing.
+	DryRun bool
+}
+
+// RevokeToken revokes a token and every live token it minted (admin), at
+// once, on every server, and says how many tokens it ended.
+func (c *Client) RevokeToken(ctx context.Context, id string, o RevokeOptions) (*Revocation, error) {
+	q := url.Values{}
+	if o.Force {
+		q.Set("force", "true")
+	}
+	if o.DryRun {
+		q.Set("dry_run", "true")
+	}
+	var out Revocation
+	if _, err := c.call(ctx, request{method: http.MethodDelete, path: "/v1/tokens/" + url.PathEscape(id), query: q}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Self returns the token the Client authenticates with: who am I.

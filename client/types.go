@@ -11,20 +11,22 @@ import (
 // The replies of the API are package api's shapes, which the server
 // writes: see there.
 type (
-	Cursor      = api.Cursor
-	Page[T any] = api.Page[T]
-	Scope       = api.Scope
-	Var         = api.Var
-	VarList     = api.VarList
-	Resolved    = api.Resolved
-	WriteResult = api.WriteResult
-	Env         = api.Env
-	Change      = api.Change
-	Permission  = api.Permission
-	Token       = api.Token
-	AuditEntry  = api.AuditEntry
-	Consumer    = api.Consumer
-	Status      = api.Status
+	Cursor         = api.Cursor
+	Page[T any]    = api.Page[T]
+	Scope          = api.Scope
+	Revocation     = api.Revocation
+	Var            = api.Var
+	VarList        = api.VarList
+	Resolved       = api.Resolved
+	WriteResult    = api.WriteResult
+	Env            = api.Env
+	Change         = api.Change
+	Permission     = api.Permission
+	Token          = api.Token
+	AuditEntry     = api.AuditEntry
+	Consumer       = api.Consumer
+	BehindConsumer = api.BehindConsumer
+	Status         = api.Status
 )
 
 // ScopeInput is the body of PutScope. A nil field keeps what the scope has;
@@ -51,8 +53,9 @@ func (in ScopeInput) MarshalJSON() ([]byte, error) {
 // whether live consumers run it.
 type ScopeWrite struct {
 	Scope
-	Synced  bool `json:"synced"`
-	Created bool `json:"-"` // 201: the scope did not exist before
+	Synced  bool                 `json:"synced"`
+	Behind  []api.BehindConsumer `json:"behind,omitempty"`
+	Created bool                 `json:"-"` // 201: the scope did not exist before
 }
 
 // VarInput is the body of a var write. A nil field is left out: SetVar and
@@ -82,8 +85,9 @@ func Bool(b bool) *bool { return &b }
 // revision (Var.Revision) and whether live consumers run it.
 type VarWrite struct {
 	Var
-	Synced  bool `json:"synced"`
-	Created bool `json:"-"` // 201: the var did not exist before
+	Synced  bool                 `json:"synced"`
+	Behind  []api.BehindConsumer `json:"behind,omitempty"`
+	Created bool                 `json:"-"` // 201: the var did not exist before
 }
 
 // TokenInput is the body of CreateToken. Give at most one of ExpiresAt and

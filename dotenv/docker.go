@@ -64,5 +64,5 @@ func ParseDocker(r io.Reader) ([]KV, error) {
 // with `export `, so that a shell can source it and dotenv readers still
 // read it.
 func WriteDotenvExport(w io.Writer, kvs []KV) error {
-	return writeDotenv(w, kvs, "export ")
+	return writeDotenv(w, kvs, "export ", nil)
 }

@@ -50,6 +50,25 @@ type KV struct {
 	Value string
 }
 
+// Flags is what a file says of its vars' secret flags, by name: true for
+// secret, false for plain; a name it says nothing of is absent. In dotenv
+// a line "# envy:secret" right before a var's marks it secret
+// (SecretMarker); in JSON a member {"value":…,"secret":true|false} says
+// either. ParseFlagged reads them and WriteFlagged writes them; the other
+// formats neither read nor write them.
+type Flags map[string]bool
+
+// SecretMarker is the dotenv comment line that marks the next line's var
+// secret. Every dotenv reader takes it as a comment.
+const SecretMarker = "# envy:secret"
+
+// isSecretMarker reports whether the comment line c is SecretMarker
+// (spaces after '#' and at the ends do not count).
+func isSecretMarker(c string) bool {
+	c = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(c), "#"))
+	return c == "envy:secret"
+}
+
 // ParseError is a syntax error in a file. Its text is made of the line
 // number, the variable's name (when it was read) and a fixed message, so
 // that it can never hold a value.
@@ -85,6 +104,7 @@ const (
 	msgTrailing       = "unexpected text after the closing quote"
 	msgNotObject      = "expected an object (mapping) of names to values"
 	msgNotScalar      = "value must be a string, number or boolean"
+	msgNotVarObject   = `an object value must be {"value": "…", "secret": true|false}`
 	msgNull           = `value is null (write "" for an empty value)`
 	msgSyntax         = "syntax error"
 	msgUnterminatedSh = "unterminated quote"
@@ -95,22 +115,28 @@ const (
 // given twice keeps its first position and its last value, as a shell that
 // sources the file would end up with.
 func Parse(r io.Reader) ([]KV, error) {
+	kvs, _, err := parseDotenv(r)
+	return kvs, err
+}
+
+// parseDotenv is Parse, with the vars the file marks secret.
+func parseDotenv(r io.Reader) ([]KV, Flags, error) {
 	src, err := readText(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A file edited on Windows: CRLF ends a line like LF does. The writer
 	// never puts a raw CR in a value (it writes \r), so nothing is lost.
 	src = strings.ReplaceAll(src, "\r\n", "\n")
-	p := &parser{scanner{src: src, line: 1}}
+	p := &parser{scanner: scanner{src: src, line: 1}}
 	var kvs []KV
 	for {
 		kv, ok, err := p.next()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !ok {
-			return dedupe(kvs), nil
+			return dedupe(kvs), p.flags, nil
 		}
 		kvs = append(kvs, kv)
 	}
@@ -183,7 +209,11 @@ func (s *scanner) take(b *strings.Builder) {
 	s.pos++
 }
 
-type parser struct{ scanner }
+type parser struct {
+	scanner
+	secretLine int   // the line a SecretMarker comment marks, 0 for none
+	flags      Flags // the vars marked secret
+}
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
@@ -244,10 +274,20 @@ func (p *parser) next() (kv KV, ok bool, err error) {
 			p.line++
 			continue
 		case c == '#':
-			p.restOfLine()
+			if isSecretMarker(p.restOfLine()) {
+				p.secretLine = p.line // the line after the comment
+			}
 			continue
 		}
-		return p.assignment()
+		line := p.line
+		kv, ok, err := p.assignment()
+		if ok && err == nil && line == p.secretLine {
+			if p.flags == nil {
+				p.flags = Flags{}
+			}
+			p.flags[kv.Name] = true // marked anywhere, it stays secret
+		}
+		return kv, ok, err
 	}
 	return KV{}, false, nil
 }
@@ -425,15 +465,20 @@ func (p *parser) literalQuoted(q byte, unterminated string) (string, error) {
 // quotes with \\, \", \n, \r, \$ and \` escaped, so that no reader expands
 // it and a shell that sources the file runs nothing.
 func Write(w io.Writer, kvs []KV) error {
-	return writeDotenv(w, kvs, "")
+	return writeDotenv(w, kvs, "", nil)
 }
 
 // writeDotenv writes kvs as dotenv lines, each after prefix.
-func writeDotenv(w io.Writer, kvs []KV, prefix string) error {
+// A var flags marks secret gets a SecretMarker line before its own.
+func writeDotenv(w io.Writer, kvs []KV, prefix string, flags Flags) error {
 	var b strings.Builder
 	for _, kv := range kvs {
 		if err := checkKV(kv); err != nil {
 			return err
+		}
+		if flags[kv.Name] {
+			b.WriteString(SecretMarker)
+			b.WriteByte('\n')
 		}
 		b.WriteString(prefix)
 		b.WriteString(kv.Name)

@@ -318,7 +318,7 @@ func TestParseJSON(t *testing.T) {
 func TestParseJSONErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"null", "{\n\"A\": null}", `line 2: A: value is null (write "" for an empty value)`},
-		{"nested", `{"A": {"x": "s3cr3t"}}`, `line 1: A: value must be a string, number or boolean`},
+		{"nested", `{"A": {"x": "s3cr3t"}}`, `line 1: A: an object value must be {"value": "…", "secret": true|false}`},
 		{"array", `["s3cr3t"]`, `line 1: expected an object (mapping) of names to values`},
 		{"syntax", "{\n\"A\": \"s3cr3t\",\n\"B\": s3cr3t}", `line 3: syntax error`},
 		{"truncated", `{"A": "s3cr3t`, `line 1: syntax error`},
@@ -613,5 +613,35 @@ func TestDockerFormat(t *testing.T) {
 	back, err := Parse(&buf)
 	if err != nil || !reflect.DeepEqual(back, kvs[:2]) {
 		t.Errorf("dotenv-export read back %q, %v", back, err)
+	}
+}
+
+// The secret flags round-trip through dotenv, dotenv-export and JSON;
+// a marker counts only right before its var.
+func TestFlagsRoundTrip(t *testing.T) {
+	kvs := []KV{{"A", "1"}, {"KEY", "sk # live"}, {"B", "x\ny"}}
+	for _, f := range []Format{FormatDotenv, FormatDotenvExport, FormatJSON} {
+		var buf bytes.Buffer
+		if err := WriteFlagged(&buf, f, kvs, Flags{"KEY": true, "A": false}); err != nil {
+			t.Fatal(err)
+		}
+		got, flags, err := ParseFlagged(&buf, f)
+		if err != nil || !reflect.DeepEqual(got, kvs) {
+			t.Fatalf("%s: %v %v", f, got, err)
+		}
+		want := Flags{"KEY": true}
+		if f == FormatJSON {
+			want["A"] = false
+		}
+		if !reflect.DeepEqual(flags, want) {
+			t.Errorf("%s: flags %v, want %v", f, flags, want)
+		}
+	}
+	_, flags, err := ParseFlagged(strings.NewReader("# envy:secret\n\nA=1\n#  envy:secret \nB=2\n# envy:secret\n# other\nC=3\n"), FormatDotenv)
+	if err != nil || !reflect.DeepEqual(flags, Flags{"B": true}) {
+		t.Fatalf("markers: %v %v; want only B", flags, err)
+	}
+	if _, _, err := ParseFlagged(strings.NewReader(`{"A":{"value":"1","secret":true,"x":1}}`), FormatJSON); err == nil || strings.Contains(err.Error(), `"1"`) {
+		t.Fatalf("an object with an unknown member: %v", err)
 	}
 }

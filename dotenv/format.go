@@ -96,3 +96,33 @@ func WriteFormat(w io.Writer, format Format, kvs []KV) error {
 	}
 	return fmt.Errorf("unknown format %q", string(format))
 }
+
+// ParseFlagged is ParseFormat, with what the file says of its vars'
+// secret flags (dotenv and dotenv-export: SecretMarker lines; JSON: the
+// {"value","secret"} form); nil for the other formats.
+func ParseFlagged(r io.Reader, format Format) ([]KV, Flags, error) {
+	switch format {
+	case FormatDotenv, FormatDotenvExport, "":
+		return parseDotenv(r)
+	case FormatJSON:
+		return parseJSON(r)
+	}
+	kvs, err := ParseFormat(r, format)
+	return kvs, nil, err
+}
+
+// WriteFlagged is WriteFormat, writing flags where the format keeps them:
+// dotenv and dotenv-export mark each secret with a SecretMarker line
+// (a var flags holds as false gets nothing), JSON writes each var flags
+// names as {"value","secret"}; the other formats leave flags out.
+func WriteFlagged(w io.Writer, format Format, kvs []KV, flags Flags) error {
+	switch format {
+	case FormatDotenv, "":
+		return writeDotenv(w, kvs, "", flags)
+	case FormatDotenvExport:
+		return writeDotenv(w, kvs, "export ", flags)
+	case FormatJSON:
+		return writeJSON(w, kvs, flags)
+	}
+	return WriteFormat(w, format, kvs)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -16,38 +17,50 @@ import (
 // encoding/json's own error texts are not passed on: a syntax error quotes
 // the offending character, which may belong to a value.
 func ParseJSON(r io.Reader) ([]KV, error) {
+	kvs, _, err := parseJSON(r)
+	return kvs, err
+}
+
+// parseJSON is ParseJSON, with the flags of the members that give one.
+func parseJSON(r io.Reader) (kvs []KV, flags Flags, err error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	if _, err := prepare(data); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	members, err := jsonObject(data, data, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if env, ok := envReply(members); ok {
 		members, err = jsonObject(data, env.raw, env.valueOffset)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	kvs := make([]KV, 0, len(members))
+	kvs = make([]KV, 0, len(members))
 	for _, m := range members {
 		// The line is counted only for an error: counting it for every
 		// member would make a large file quadratic.
 		if !validName(m.name) {
-			return nil, &ParseError{Line: lineAt(data, int(m.offset)), Msg: msgBadName}
+			return nil, nil, &ParseError{Line: lineAt(data, int(m.offset)), Msg: msgBadName}
 		}
-		v, err := jsonScalar(m.raw)
+		v, secret, err := jsonVar(m.raw)
 		if err != nil {
-			return nil, &ParseError{Line: lineAt(data, int(m.offset)), Name: m.name, Msg: err.Error()}
+			return nil, nil, &ParseError{Line: lineAt(data, int(m.offset)), Name: m.name, Msg: err.Error()}
+		}
+		if secret != nil {
+			if flags == nil {
+				flags = Flags{}
+			}
+			flags[m.name] = *secret || flags[m.name]
 		}
 		kvs = append(kvs, KV{Name: m.name, Value: v})
 	}
-	return dedupe(kvs), nil
+	return dedupe(kvs), flags, nil
 }
 
 type jsonMember struct {
@@ -133,6 +146,28 @@ func envReply(members []jsonMember) (jsonMember, bool) {
 	return env, found
 }
 
+// jsonVar reads one member's value: a scalar, or the form that keeps the
+// flag, {"value":"…","secret":true|false} (writeJSON writes it for a var
+// flags names), whose secret it returns too. Nothing else may be in that
+// object.
+func jsonVar(raw json.RawMessage) (string, *bool, error) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		v, err := jsonScalar(raw)
+		return v, nil, err
+	}
+	var obj struct {
+		Value  *string `json:"value"`
+		Secret *bool   `json:"secret"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&obj); err != nil || obj.Value == nil {
+		return "", nil, constError(msgNotVarObject)
+	}
+	return *obj.Value, obj.Secret, nil
+}
+
 func jsonScalar(raw json.RawMessage) (string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -155,7 +190,11 @@ func jsonScalar(raw json.RawMessage) (string, error) {
 }
 
 // WriteJSON writes kvs as one JSON object, in order, two-space indented.
-func WriteJSON(w io.Writer, kvs []KV) error {
+func WriteJSON(w io.Writer, kvs []KV) error { return writeJSON(w, kvs, nil) }
+
+// writeJSON is WriteJSON; a var flags names is written as
+// {"value": "…", "secret": true|false}.
+func writeJSON(w io.Writer, kvs []KV, flags Flags) error {
 	if len(kvs) == 0 {
 		_, err := io.WriteString(w, "{}\n")
 		return err
@@ -169,7 +208,15 @@ func WriteJSON(w io.Writer, kvs []KV) error {
 		b.WriteString("  ")
 		b.WriteString(jsonString(kv.Name))
 		b.WriteString(": ")
-		b.WriteString(jsonString(kv.Value))
+		if secret, ok := flags[kv.Name]; ok {
+			b.WriteString(`{"value": `)
+			b.WriteString(jsonString(kv.Value))
+			b.WriteString(`, "secret": `)
+			b.WriteString(strconv.FormatBool(secret))
+			b.WriteString("}")
+		} else {
+			b.WriteString(jsonString(kv.Value))
+		}
 		if i < len(kvs)-1 {
 			b.WriteByte(',')
 		}

@@ -157,7 +157,7 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 				t.Fatalf("new token on the other server: %d %s", status, body)
 			}
 		}
-		if status, body := a.do(t, "DELETE", "/v1/tokens/"+tok.ID, nil); status != 204 {
+		if status, body := a.do(t, "DELETE", "/v1/tokens/"+tok.ID, nil); status != 200 {
 			t.Fatalf("revoke: %d %s", status, body)
 		}
 		if status, _ := ci.do(t, "GET", "/v1/tokens/self", nil); status != 401 {

@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -262,7 +263,7 @@ func TestVarWrites(t *testing.T) {
 	r := do(t, "PUT", v+"DB_URL", tok, `{"value":"postgres://x","description":"the db"}`)
 	wantStatus(t, r, 201)
 	m := r.JSON(t)
-	wantKeys(t, m, "id", "name", "value", "masked_value", "secret", "description", "version", "revision", "created_at", "updated_at", "updated_by", "synced")
+	wantKeys(t, m, "id", "name", "value", "masked_value", "secret", "description", "version", "revision", "created_at", "updated_at", "updated_by", "updated_by_token", "synced")
 	if m["name"] != "DB_URL" || m["value"] != "postgres://x" || m["masked_value"] != nil || m["secret"] != false || m["version"] != 1.0 || m["description"] != "the db" {
 		t.Errorf("created var: %s", r.Body)
 	}
@@ -448,7 +449,7 @@ func TestHistoryAndRollback(t *testing.T) {
 		t.Fatalf("history has %d items: %s", len(items), r.Body)
 	}
 	first := items[0].(map[string]any)
-	wantKeys(t, first, "revision", "name", "op", "version", "actor", "at", "secret", "value", "masked_value")
+	wantKeys(t, first, "revision", "name", "op", "version", "actor", "actor_token", "at", "secret", "value", "masked_value")
 	if first["op"] != "delete" || first["name"] != "A" || first["value"] != nil {
 		t.Errorf("newest change %v", first)
 	}
@@ -559,7 +560,7 @@ func TestTokensAndAudit(t *testing.T) {
 	wantProblem(t, do(t, "POST", base+"/v1/tokens", tok, `{"name":"x","permissions":[{"scopes":"a","actions":["read"]}],"expires_at":"soon"}`),
 		422, "validation_error", "body.expires_at")
 
-	wantStatus(t, do(t, "DELETE", base+"/v1/tokens/"+id, tok, nil), 204)
+	wantStatus(t, do(t, "DELETE", base+"/v1/tokens/"+id, tok, nil), 200)
 	wantProblem(t, do(t, "GET", base+"/v1/tokens/self", ci, nil), 401, "unauthenticated", "")
 
 	// The audit log has the writes and the refusals, never a value.
@@ -719,5 +720,45 @@ func TestWatchersHearOfDeletesToo(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("%s %s: no watch event", step.method, step.path)
 		}
+	}
+}
+
+// TestAWriteIsUnsyncedWhileAnInheritorsConsumerIsBehind: a write to a
+// scope that another inherits names the consumers of the inheritor it
+// leaves behind, with the scope each runs; a goodbye drops one at once.
+func TestAWriteIsUnsyncedWhileAnInheritorsConsumerIsBehind(t *testing.T) {
+	base, tok := newTestServer(t)
+	s := base + "/v1/scopes/"
+	wantStatus(t, do(t, "PUT", s+"app/base/-/vars/X", tok, `{"value":"1"}`), 201)
+	wantStatus(t, do(t, "PUT", s+"app/mid", tok, `{"inherits":["app/base"]}`), 201)
+	r := do(t, "PUT", s+"app/svc", tok, `{"inherits":["app/mid"]}`)
+	wantStatus(t, r, 201)
+	rev := int64(r.JSON(t)["revision"].(float64))
+	wantStatus(t, do(t, "PUT", s+"app/svc/-/consumers/svc-1", tok, fmt.Sprintf(`{"revision":%d}`, rev)), 201)
+
+	r = do(t, "PUT", s+"app/base/-/vars/X", tok, `{"value":"3"}`)
+	wantStatus(t, r, 200)
+	var reply struct {
+		Synced bool `json:"synced"`
+		Behind []struct {
+			Scope    string `json:"scope"`
+			ID       string `json:"id"`
+			Revision int64  `json:"revision"`
+		} `json:"behind"`
+	}
+	if err := json.Unmarshal(r.Body, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if reply.Synced || len(reply.Behind) != 1 || reply.Behind[0].Scope != "app/svc" || reply.Behind[0].ID != "svc-1" || reply.Behind[0].Revision != rev {
+		t.Fatalf("a write to app/base with a consumer of app/svc (which inherits it) behind: %s", r.Body)
+	}
+	// Status stays about the scope's own consumers.
+	if m := do(t, "GET", s+"app/base/-/status", tok, nil).JSON(t); m["synced"] != true || len(m["consumers"].([]any)) != 0 {
+		t.Errorf("status of app/base: %v", m)
+	}
+	wantStatus(t, do(t, "DELETE", s+"app/svc/-/consumers/svc-1", tok, nil), 204)
+	wantStatus(t, do(t, "DELETE", s+"app/svc/-/consumers/svc-1", tok, nil), 204)
+	if m := do(t, "PATCH", s+"app/base/-/vars", tok, `{"X":"4"}`).JSON(t); m["synced"] != true || m["behind"] != nil {
+		t.Errorf("a write after the only consumer said goodbye: %v", m)
 	}
 }

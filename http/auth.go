@@ -70,8 +70,10 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 		r = r.WithContext(ctx)
 	}
 	if s.perToken != nil {
-		if wait, ok := s.perToken.allow(tok.ID, s.now()); !ok {
-			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token", RetryAfter: wait}
+		// Per lineage: a token that mints children does not multiply
+		// its limit.
+		if wait, ok := s.perToken.allow(tok.Root(), s.now()); !ok {
+			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token and the tokens of its lineage (minted from the same first token)", RetryAfter: wait}
 			s.svc.Refused(ctx, envy.AuditRateLimit, r.PathValue("path"), envy.OutcomeRateLimited)
 			return nil, e
 		}

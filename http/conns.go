@@ -18,6 +18,11 @@ import (
 // scraping only.
 const ReservedConns = 32
 
+// DefaultMaxConnsPerClient is the connections one client holds at once
+// when Options.MaxConnsPerClient is 0: far below DefaultMaxConns, so that
+// no single client reaches the server's cap.
+const DefaultMaxConnsPerClient = 128
+
 // DefaultMaxConns is the connections served at once when Options.MaxConns
 // is 0: the process's file handle limit less room for the store's files,
 // the reserved connections and the rest (at least 64, at most 65536).
@@ -34,8 +39,37 @@ func DefaultMaxConns() int {
 // first connection over the cap, and then one a minute while it lasts, is
 // logged. The http.Server must use ConnContext for the reserved
 // connections to be told apart.
+//
+// A client (an IPv4 address, or an IPv6 /64) holds at most
+// Options.MaxConnsPerClient connections at once, the reserved ones
+// included: one beyond is closed as soon as it is accepted, and logged
+// (once a minute while it lasts).
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &capListener{Listener: netutil.LimitListener(ln, s.opts.MaxConns+ReservedConns), s: s}
+	return &capListener{Listener: netutil.LimitListener(ln, s.opts.MaxConns+ReservedConns), s: s, per: map[string]int{}}
+}
+
+// clientKey is the address a connection's client is counted under: its
+// IPv4 address, or the /64 of its IPv6 address (one host often holds a
+// whole /64).
+func clientKey(a net.Addr) string {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return a.String()
+		}
+		ip = net.ParseIP(host)
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	if ip == nil {
+		return a.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // ConnContext marks the context of a connection accepted over the cap;
@@ -54,23 +88,50 @@ type overCapKey struct{}
 
 type capListener struct {
 	net.Listener
-	s       *Server
-	open    atomic.Int64
-	mu      sync.Mutex
-	lastLog time.Time
+	s          *Server
+	open       atomic.Int64
+	mu         sync.Mutex
+	lastLog    time.Time
+	per        map[string]int // open connections by client, under mu
+	lastPerLog time.Time
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		key := clientKey(c.RemoteAddr())
+		l.mu.Lock()
+		if l.per[key] >= l.s.opts.MaxConnsPerClient {
+			l.mu.Unlock()
+			c.Close()
+			l.logPerClient(key)
+			continue
+		}
+		l.per[key]++
+		l.mu.Unlock()
+		n := l.open.Add(1)
+		cc := &capConn{Conn: c, l: l, key: key, over: n > int64(l.s.opts.MaxConns)}
+		if cc.over {
+			l.logCap(n)
+		}
+		return cc, nil
 	}
-	n := l.open.Add(1)
-	cc := &capConn{Conn: c, l: l, over: n > int64(l.s.opts.MaxConns)}
-	if cc.over {
-		l.logCap(n)
+}
+
+func (l *capListener) logPerClient(key string) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.lastPerLog) < time.Minute {
+		l.mu.Unlock()
+		return
 	}
-	return cc, nil
+	l.lastPerLog = now
+	l.mu.Unlock()
+	l.s.log.Warn("http: a client holds as many connections as it may: its new connections are closed until some of its own close",
+		"client", key, "max_conns_per_client", l.s.opts.MaxConnsPerClient, "flag", "--max-conns-per-client")
 }
 
 func (l *capListener) logCap(n int64) {
@@ -88,12 +149,20 @@ func (l *capListener) logCap(n int64) {
 type capConn struct {
 	net.Conn
 	l     *capListener
+	key   string // the client's, in l.per
 	over  bool
 	close sync.Once
 }
 
 func (c *capConn) Close() error {
-	c.close.Do(func() { c.l.open.Add(-1) })
+	c.close.Do(func() {
+		c.l.open.Add(-1)
+		c.l.mu.Lock()
+		if c.l.per[c.key]--; c.l.per[c.key] <= 0 {
+			delete(c.l.per, c.key)
+		}
+		c.l.mu.Unlock()
+	})
 	return c.Conn.Close()
 }
 

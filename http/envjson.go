@@ -122,6 +122,8 @@ func appendVarListJSON(b []byte, vl envy.VarList) []byte {
 		b = v.UpdatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","updated_by":`...)
 		b = appendJSONString(b, v.UpdatedBy)
+		b = append(b, `,"updated_by_token":`...)
+		b = appendJSONString(b, v.UpdatedByToken)
 		b = append(b, '}')
 	}
 	return append(b, "]}\n"...)

@@ -99,7 +99,7 @@ func TestRevokingATokenRevokesWhatItMinted(t *testing.T) {
 			t.Fatalf("reveal before revoke: %d %s", r.Status, r.Body)
 		}
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	for name, tok := range map[string]string{"parent": parent, "child": child, "grandchild": grandchild} {
@@ -118,7 +118,7 @@ func TestRevokingAParentEndsItsChildsWatch(t *testing.T) {
 	parentID, parent := minted(t, e, e.Admin, map[string]any{"name": "parent"})
 	_, child := minted(t, e, parent, map[string]any{"name": "child"})
 	stream := openWatch(t, e, "/v1/scopes/acme/app/-/watch", child)
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+parentID, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d", r.Status)
 	}
 	stream.waitEnd(t)
@@ -139,7 +139,7 @@ func TestTheMinterMaySeeAndRevokeItsToken(t *testing.T) {
 	if r := e.Do(t, "DELETE", "/v1/tokens/"+otherID, parent, ""); r.Status != 403 {
 		t.Fatalf("revoking a token minted by another: %d, want 403", r.Status)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+childID, parent, ""); r.Status != 200 {
 		t.Fatalf("the minter revokes its token: %d %s", r.Status, r.Body)
 	}
 	if r := e.Do(t, "GET", "/v1/tokens/self", child, ""); r.Status != 401 {
@@ -650,5 +650,207 @@ func TestDeletesTellAWriterWhoMayNotReadNothing(t *testing.T) {
 	before := revision()
 	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/vars/NOT_THERE", e.Admin, ""); r.Header.Get("ETag") != fmt.Sprintf(`"%d"`, before) {
 		t.Errorf("admin: ETag %s, want the current revision %d", r.Header.Get("ETag"), before)
+	}
+}
+
+// TestAGlobOfTooManyWildcardsIsRefusedAtMint: a scoped admin can't mint a
+// token whose glob holds more than envy.MaxGlobWildcards wildcards (each
+// read would match it against the scope); at the bound it may.
+func TestAGlobOfTooManyWildcardsIsRefusedAtMint(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	grant := func(n int) []envy.Grant {
+		return []envy.Grant{{Scopes: "acme/" + strings.TrimSuffix(strings.Repeat("**/", n), "/"), Actions: []envy.Action{envy.ActRead}}}
+	}
+	r := mint(t, e, scoped, map[string]any{"name": "many", "permissions": grant(envy.MaxGlobWildcards + 1)})
+	wantProblem(t, r, 422, "body.permissions[0].scopes")
+	if !strings.Contains(string(r.Body), "too_many_wildcards") || !strings.Contains(string(r.Body), fmt.Sprint(envy.MaxGlobWildcards)) {
+		t.Fatalf("the refusal does not name the bound: %s", r.Body)
+	}
+	_, tok := minted(t, e, scoped, map[string]any{"name": "eight", "permissions": grant(envy.MaxGlobWildcards)})
+	e.Do(t, "PUT", "/v1/scopes/acme/a/b/c/d/e/f/g/h/i/-/vars/X", e.Admin, `{"value":"1"}`)
+	if r := e.Do(t, "GET", "/v1/scopes/acme/a/b/c/d/e/f/g/h/i/-/vars", tok, ""); r.Status != 200 {
+		t.Fatalf("a read with the %d-wildcard glob: %d %s", envy.MaxGlobWildcards, r.Status, r.Body)
+	}
+}
+
+// TestChildrenShareTheirLineagesRateLimit: the per-token rate limit is
+// counted per lineage (the token's root below a global admin), so a
+// scoped admin can't multiply its limit by minting children; a token a
+// global admin mints starts a lineage of its own. One request a lineage
+// (a burst of 1, refilled after 1000 s).
+func TestChildrenShareTheirLineagesRateLimit(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{RateLimit: 0.001}})
+	// The global admin's one request mints the scoped admin...
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	// ... whose own lineage still has its one request: it mints a child.
+	childID, child := minted(t, e, scoped, map[string]any{"name": "child",
+		"permissions": []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}})
+	r := e.Do(t, "GET", "/v1/tokens/self", child, "")
+	if r.Status != 429 {
+		t.Fatalf("the child of a scoped admin whose lineage spent its limit: %d %s; want 429 (children must not multiply the limit)", r.Status, r.Body)
+	}
+	tok, err := e.Svc.Store().GetToken(t.Context(), childID)
+	if err != nil || tok.Root() != tok.ParentID {
+		t.Fatalf("the child's root is %q, want its minter %q (%v)", tok.Root(), tok.ParentID, err)
+	}
+}
+
+// TestAConsumerBelongsToTheTokenThatFirstReportedIt: another reader can't
+// report a consumer it does not run (and so make /-/status claim synced);
+// the first report of each consumer is audited.
+func TestAConsumerBelongsToTheTokenThatFirstReportedIt(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"1"}`)
+	old := int(r.JSON(t)["revision"].(float64))
+	web := e.Token(t, "web", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	other := e.Token(t, "other", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", web, fmt.Sprintf(`{"revision":%d}`, old)); r.Status != 201 {
+		t.Fatalf("web's first report: %d %s", r.Status, r.Body)
+	}
+	r = e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", e.Admin, `{"value":"2"}`)
+	now := int(r.JSON(t)["revision"].(float64))
+	r = e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", other, fmt.Sprintf(`{"revision":%d}`, now))
+	wantProblem(t, r, 409, "path.id")
+	if !strings.Contains(string(r.Body), "consumer_taken") || !strings.Contains(string(r.Body), "another token") {
+		t.Fatalf("the refusal does not say why: %s", r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status", e.Admin, ""); !strings.Contains(string(r.Body), `"synced":false`) {
+		t.Fatalf("another token's report made the scope look synced: %s", r.Body)
+	}
+	// web itself moves on.
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/consumers/web-1", web, fmt.Sprintf(`{"revision":%d}`, now)); r.Status != 200 {
+		t.Fatalf("web's next report: %d %s", r.Status, r.Body)
+	}
+	if rows, total := auditRows(t, e, "web", "consumer.report"); rows != 1 || total != 1 {
+		t.Fatalf("web's reports gave %d audit rows counting %d; want the first one, audited once", rows, total)
+	}
+	if r := e.Do(t, "GET", "/v1/audit?actor=other", e.Admin, ""); !strings.Contains(string(r.Body), `"status":409`) {
+		t.Fatalf("the refused report is not audited: %s", r.Body)
+	}
+	// Nor may another reader make it go away; a writer of the scope may.
+	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/consumers/web-1", other, ""); r.Status != 409 {
+		t.Fatalf("another token's goodbye for web-1: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/app/-/status", e.Admin, ""); !strings.Contains(string(r.Body), `"web-1"`) {
+		t.Fatalf("another token's goodbye removed web-1: %s", r.Body)
+	}
+	if r := e.Do(t, "DELETE", "/v1/scopes/acme/app/-/consumers/web-1", e.Admin, ""); r.Status != 204 {
+		t.Fatalf("a writer's goodbye for web-1: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestRefusalsToManyPathsAddNoRows: a client that floods refusals, each
+// naming another path, adds one row a minute (per action and outcome),
+// not one per path: the path it chose is not recorded for them.
+func TestRefusalsToManyPathsAddNoRows(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const n = 300
+	for i := range n {
+		r := e.Do(t, "GET", fmt.Sprintf("/v1/scopes/x%d/y%d/-/vars", i, i*7919), "envy_"+strings.Repeat("0", 43), "")
+		if r.Status != 401 && r.Status != 429 {
+			t.Fatalf("bad token: %d", r.Status)
+		}
+	}
+	auth, authTotal := auditRows(t, e, "", "auth")
+	limited, limitedTotal := auditRows(t, e, "", "rate_limit")
+	// One row of each a minute: two if the minute turned during the loop.
+	if authTotal+limitedTotal != n || auth > 2 || limited > 2 {
+		t.Fatalf("%d refusals to %d paths gave %d auth rows and %d rate_limit rows counting %d", n, n, auth, limited, authTotal+limitedTotal)
+	}
+}
+
+// TestAClientsRefusalRowsAreCapped: a client whose refusals carry many
+// tokens (each over its rate limit) adds at most
+// service.MaxRefusalRowsPerClient rows a minute, then one more row.
+func TestAClientsRefusalRowsAreCapped(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{RateLimit: 0.001}})
+	admin, err := e.Svc.Authenticate(t.Context(), e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := service.WithCaller(t.Context(), &service.Caller{Token: admin, Client: "test"})
+	const tokens = 2*(service.MaxRefusalRowsPerClient+1) + 8 // more rows than the bound even if the minute turns
+	refused := 0
+	for i := range tokens {
+		// Minted by the global admin: each a lineage, a rate limit, of its own.
+		_, plain, err := e.Svc.CreateToken(ctx, envy.TokenInput{Name: fmt.Sprintf("t%02d", i),
+			Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if r := e.Do(t, "GET", "/v1/tokens/self", plain, ""); r.Status == 429 {
+				refused++
+			}
+		}
+	}
+	if refused != 2*tokens {
+		t.Fatalf("%d of %d requests refused, want %d", refused, 3*tokens, 2*tokens)
+	}
+	rows, total := auditRows(t, e, "", "rate_limit")
+	// Per minute, the cap and one overflow row: twice that if the minute
+	// turned during the loop.
+	if total != int64(refused) || rows > 2*(service.MaxRefusalRowsPerClient+1) {
+		t.Fatalf("%d refusals of %d tokens gave %d rows counting %d; want at most %d rows a minute", refused, tokens, rows, total, service.MaxRefusalRowsPerClient+1)
+	}
+}
+
+// TestLookAlikeTokenNamesAreRefused: a scoped admin can't mint a token
+// whose name or owner passes for another's in the audit, the history and
+// the dashboard.
+func TestLookAlikeTokenNamesAreRefused(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	_, scoped := minted(t, e, e.Admin, map[string]any{"name": "scoped"})
+	for _, tc := range []struct{ name, owner, loc string }{
+		{"admin", "admin ", "body.owner"},
+		{"admin ", "", "body.name"},
+		{"adm\u200bin", "ops", "body.name"},
+		{"ci", "ad\u00a0min", "body.owner"},
+	} {
+		body := map[string]any{"name": tc.name}
+		if tc.owner != "" {
+			body["owner"] = tc.owner
+		}
+		r := mint(t, e, scoped, body)
+		wantProblem(t, r, 422, tc.loc)
+	}
+	minted(t, e, scoped, map[string]any{"name": "ci deploy", "owner": "équipe web"})
+}
+
+// TestVarsAndHistoryNameTheActingToken: two tokens of one name are told
+// apart by their ids, in a var's reply and in the history.
+func TestVarsAndHistoryNameTheActingToken(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal, envy.ActWrite}}}
+	id1, t1 := minted(t, e, e.Admin, map[string]any{"name": "deploy", "owner": "team-a", "permissions": grant})
+	id2, t2 := minted(t, e, e.Admin, map[string]any{"name": "deploy", "owner": "team-b", "permissions": grant})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/A", t1, `{"value":"1"}`); r.Status != 201 || r.JSON(t)["updated_by_token"] != id1 {
+		t.Fatalf("the write's reply: %d %s; want updated_by_token %s", r.Status, r.Body, id1)
+	}
+	e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/B", t2, `{"value":"2"}`)
+	for _, path := range []string{"/v1/scopes/acme/app/-/vars", "/v1/scopes/acme/app/-/vars?reveal=true"} {
+		r := e.Do(t, "GET", path, e.Admin, "")
+		if !strings.Contains(string(r.Body), `"updated_by":"deploy","updated_by_token":"`+id1+`"`) || !strings.Contains(string(r.Body), `"updated_by_token":"`+id2+`"`) {
+			t.Fatalf("%s: %s; want each var's token id", path, r.Body)
+		}
+	}
+	r := e.Do(t, "GET", "/v1/scopes/acme/app/-/history", e.Admin, "")
+	var page struct {
+		Items []struct {
+			Name       string `json:"name"`
+			Actor      string `json:"actor"`
+			ActorToken string `json:"actor_token"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, it := range page.Items {
+		got[it.Name] = it.Actor + "/" + it.ActorToken
+	}
+	if got["A"] != "deploy/"+id1 || got["B"] != "deploy/"+id2 {
+		t.Fatalf("history: %v; want A by deploy/%s and B by deploy/%s", got, id1, id2)
 	}
 }

@@ -305,3 +305,25 @@ func TestOpenConnectionsAreCappedAndHealthStillAnswers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A body that names a member twice is refused 400 naming it, in the
+// native API and in a dialect (one reader serves both), and writes nothing.
+func TestABodyThatNamesAMemberTwiceIsRefusedNamingIt(t *testing.T) {
+	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
+		hooksecrets.Register(api, svc)
+	}})
+	if r := e.Do(t, "PUT", "/v1/scopes/hooks/h1", e.Admin, `{}`); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	r := e.Do(t, "PUT", "/v1/scopes/hooks/h1/-/vars/A", e.Admin, `{"value":"first","value":"second"}`, "Content-Type", "application/json")
+	if r.Status != 400 || !strings.Contains(string(r.Body), `value`) || !strings.Contains(string(r.Body), "more than once") {
+		t.Fatalf("native PUT with value twice: %d %s; want 400 naming the member", r.Status, r.Body)
+	}
+	r = e.Do(t, "POST", "/api/v2/hooks/h1/secrets", e.Admin, `{"B":"1","B":"2"}`)
+	if r.Status != 400 || !strings.Contains(string(r.Body), `B`) {
+		t.Fatalf("dialect PATCH with B twice: %d %s; want 400 naming the member", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/hooks/h1/-/vars", e.Admin, ""); strings.Contains(string(r.Body), `"name"`) {
+		t.Errorf("a refused body wrote something: %s", r.Body)
+	}
+}

@@ -164,7 +164,7 @@ func TestPlaintextCacheStillAuthorizesAndAudits(t *testing.T) {
 	if r := e.Do(t, "GET", "/v1/scopes/app/-/env", reader, ""); r.Status != 403 || strings.Contains(string(r.Body), "sk-0123") {
 		t.Errorf("a token without reveal: %d %s", r.Status, r.Body)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+id, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+id, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	if r := e.Do(t, "GET", "/v1/scopes/app/-/env", revealer, ""); r.Status != 401 || strings.Contains(string(r.Body), "sk-0123") {

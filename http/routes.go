@@ -35,6 +35,7 @@ var routeTable = []route{
 	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", Action: envy.ActWrite, Audit: envy.AuditScopeRollback, h: (*Server).handleRollback},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/watch", h: (*Server).handleWatch},
 	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/consumers/{id}", Action: envy.ActRead, Audit: envy.AuditConsumerReport, h: (*Server).handleReportConsumer},
+	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/consumers/{id}", Action: envy.ActRead, Audit: envy.AuditConsumerGone, h: (*Server).handleDeleteConsumer},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/status", h: (*Server).handleStatus},
 
 	{Method: http.MethodPost, Path: "/v1/tokens", h: (*Server).handleCreateToken},

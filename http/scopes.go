@@ -105,7 +105,7 @@ func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeWrite(w, wi, scopeWriteJSON{scopeJSON: scopeView(sc), Revision: wi.Revision, Synced: wi.Synced})
+	writeWrite(w, wi, scopeWriteJSON{scopeJSON: scopeView(sc), Revision: wi.Revision, Synced: wi.Synced, Behind: behindView(wi.Behind)})
 	return nil
 }
 
@@ -221,7 +221,7 @@ func (s *Server) setVar(w http.ResponseWriter, r *http.Request, mode envy.SetMod
 	if err != nil {
 		return err
 	}
-	writeWrite(w, wi, varWriteJSON{varJSON: varView(v), Revision: wi.Revision, Synced: wi.Synced})
+	writeWrite(w, wi, varWriteJSON{varJSON: varView(v), Revision: wi.Revision, Synced: wi.Synced, Behind: behindView(wi.Behind)})
 	return nil
 }
 

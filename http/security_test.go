@@ -61,12 +61,13 @@ var matrixRoutes = []struct {
 	{"POST", "/v1/scopes/{path}/-/rollback", needWrite, 200, `{"revision":1}`, ""},
 	{"GET", "/v1/scopes/{path}/-/watch", needRead, 200, "", ""},
 	{"PUT", "/v1/scopes/{path}/-/consumers/{id}", needRead, 201, `{"revision":1}`, ""},
+	{"DELETE", "/v1/scopes/{path}/-/consumers/{id}", needRead, 204, "", ""},
 	{"GET", "/v1/scopes/{path}/-/status", needRead, 200, "", ""},
 	{"POST", "/v1/tokens", needAdmin, 201, `{"name":"made","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}`, ""},
 	{"GET", "/v1/tokens", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/tokens/self", needAuth, 200, "", ""},
 	{"GET", "/v1/tokens/{id}", needGlobalAdmin, 200, "", ""},
-	{"DELETE", "/v1/tokens/{id}", needGlobalAdmin, 204, "", ""},
+	{"DELETE", "/v1/tokens/{id}", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/audit", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/auth/jwt", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/auth/jwt/{name}", needGlobalAdmin, 200, "", ""},
@@ -147,7 +148,7 @@ func TestPermissionMatrix(t *testing.T) {
 		tokens[p.name] = r.JSON(t)["token"].(string)
 		tokenIDs[p.name] = r.JSON(t)["id"].(string)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+tokenIDs["a revoked token"], e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+tokenIDs["a revoked token"], e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
 	time.Sleep(1100 * time.Millisecond) // let the expired token expire
@@ -175,7 +176,9 @@ func TestPermissionMatrix(t *testing.T) {
 			name := fmt.Sprintf("%s: %s %s%s", p.name, m.method, m.path, m.query)
 			t.Run(name, func(t *testing.T) {
 				victim := reset(t)
-				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", "c1").Replace(m.path)
+				// A consumer belongs to the token that first reported it:
+				// each principal reports one of its own.
+				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", fmt.Sprintf("c%d", victims)).Replace(m.path)
 				if strings.HasPrefix(m.path, "/v1/tokens/{id}") {
 					path = "/v1/tokens/" + victim
 				}
@@ -268,7 +271,7 @@ func TestRevocationAndExpiryTakeEffectOnTheNextRequest(t *testing.T) {
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 200 {
 		t.Fatalf("fresh token: %d", r.Status)
 	}
-	if r := e.Do(t, "DELETE", "/v1/tokens/"+id, e.Admin, ""); r.Status != 204 {
+	if r := e.Do(t, "DELETE", "/v1/tokens/"+id, e.Admin, ""); r.Status != 200 {
 		t.Fatalf("revoke: %d", r.Status)
 	}
 	if r := e.Do(t, "GET", "/v1/tokens/self", tok, ""); r.Status != 401 {

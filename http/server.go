@@ -18,10 +18,13 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +92,10 @@ type Options struct {
 	// MaxConns bounds the connections served at once (see Listener);
 	// 0 means DefaultMaxConns(), from the process's file handle limit.
 	MaxConns int
+	// MaxConnsPerClient bounds the connections one client address (an
+	// IPv6 /64) holds at once (see Listener); 0 means
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
 }
 
 // Server is the native API over a Service. Create it with NewServer.
@@ -117,6 +124,7 @@ func NewServer(svc *service.Service, opts Options) *Server {
 	// One body at the limit always fits.
 	opts.MaxBodyBytesInFlight = max(opts.MaxBodyBytesInFlight, opts.MaxBody)
 	opt.Default(&opts.MaxConns, DefaultMaxConns())
+	opt.Default(&opts.MaxConnsPerClient, DefaultMaxConnsPerClient)
 	opt.Default(&opts.MaxWatchesPerToken, DefaultMaxWatchesPerToken)
 	opt.Default(&opts.AuthFailRate, DefaultAuthFailRate)
 	if opts.Logger == nil {
@@ -167,6 +175,37 @@ func (s *Server) MaxBody() int64 { return s.opts.MaxBody }
 // words, for the routes mounted with Handle.
 func (s *Server) NewBody(words wire.Words) *wire.Body {
 	return &wire.Body{Limit: s.opts.MaxBody, Timeout: s.opts.BodyTimeout, Budget: s.budget, Words: words}
+}
+
+// ParseForm reads a form body (r.ParseForm) of at most limit bytes
+// within the server's BodyTimeout, so that a dashboard form holds its
+// connection no longer than an API body does. It answers ETooLarge,
+// EBadRequest (the body did not arrive in time, or is not a form); after
+// a failure the connection is closed.
+func (s *Server) ParseForm(w http.ResponseWriter, r *http.Request, limit int64) error {
+	timeout := s.opts.BodyTimeout
+	if timeout <= 0 {
+		timeout = wire.DefaultTimeout
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := r.ParseForm()
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return envy.Errorf(envy.ETooLarge, "the form is larger than this server accepts (%d bytes)", tooBig.Limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return envy.Errorf(envy.EBadRequest, "the form did not arrive within %s", timeout)
+		}
+		return envy.Errorf(envy.EBadRequest, "the form could not be read")
+	}
+	if deadline {
+		rc.SetReadDeadline(time.Time{})
+	}
+	return nil
 }
 
 // Logger returns the server's logger, for the routes mounted with Handle
@@ -289,6 +328,7 @@ type reqState struct {
 	info   reqInfo
 	rw     responseWriter
 	ctx    reqCtx
+	body   trackedBody
 }
 
 // reqCtx carries a request's reqInfo beside its parent's values, so that
@@ -330,9 +370,56 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	st.ctx = reqCtx{Context: service.WithCaller(r.Context(), &st.caller), info: &st.info, caller: &st.caller}
 	r = r.WithContext(&st.ctx)
 	st.rw.ResponseWriter = w
+	if r.Body != nil && r.Body != http.NoBody {
+		st.body.ReadCloser = r.Body
+		r.Body = &st.body
+		st.rw.body = &st.body
+	} else {
+		// The server's ReadTimeout bounds a request's head and body; a
+		// request without a body is done reading, and must not have its
+		// context cancelled when a long reply (a watch, a backup)
+		// outlasts it.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	defer s.observed(r, &st.rw, &st.info, start)
+	defer leaveUnread(&st.rw)
 	defer s.recovered(&st.rw, r)
 	s.serveClean(&st.rw, r)
+}
+
+// trackedBody is a request body that knows whether it was read to its
+// end.
+type trackedBody struct {
+	io.ReadCloser
+	eof bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// unread reports whether a body was sent and not read to its end.
+func (b *trackedBody) unread() bool { return b != nil && b.ReadCloser != nil && !b.eof }
+
+// leaveUnread runs when a handler has returned. A body it left unread
+// (a reply before the body: 401, 404, 405, 413, /healthz) is not waited
+// for: net/http would read up to 256 KiB of it, without a deadline, to
+// keep the connection, so that a client sending a byte a second holds
+// the connection as long as it likes. The reply closes the connection
+// instead (responseWriter sets Connection: close when its header goes
+// out), and a read deadline in the past ends the discard at once.
+func leaveUnread(rw *responseWriter) {
+	if !rw.body.unread() {
+		return
+	}
+	if !rw.wroteHeader {
+		rw.Header().Set("Connection", "close")
+	}
+	_ = http.NewResponseController(rw.ResponseWriter).SetReadDeadline(time.Now())
 }
 
 // requestID is the request's id, its X-Request-Id when that is short and
@@ -509,12 +596,18 @@ type responseWriter struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
+	body        *trackedBody // the request's, nil without one
 }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wroteHeader {
 		w.status = code
 		w.wroteHeader = code >= 200
+		// A reply that goes out before its request's body was read
+		// closes the connection rather than wait to discard the body.
+		if w.wroteHeader && w.body.unread() {
+			w.Header().Set("Connection", "close")
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -3,10 +3,13 @@ package http
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/api"
 	"github.com/envy-dev/envy/http/wire"
+	"github.com/envy-dev/envy/service"
 )
 
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error {
@@ -105,10 +108,19 @@ func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeToken(r.Context(), r.PathValue("id")); err != nil {
+	var o service.RevokeOptions
+	var err error
+	if o.Force, err = queryBool(r, "force"); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if o.DryRun, err = queryBool(r, "dry_run"); err != nil {
+		return err
+	}
+	n, err := s.svc.Revoke(r.Context(), r.PathValue("id"), o)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.Revocation{ID: strings.ToLower(r.PathValue("id")), Revoked: n, DryRun: o.DryRun})
 	return nil
 }
 

@@ -73,12 +73,25 @@ func scopeGetView(s envy.Scope) scopeJSON {
 // write's revision, and synced.
 type scopeWriteJSON struct {
 	scopeJSON
-	Revision int64 `json:"revision"` // the write's
-	Synced   bool  `json:"synced"`
+	Revision int64                `json:"revision"` // the write's
+	Synced   bool                 `json:"synced"`
+	Behind   []api.BehindConsumer `json:"behind,omitempty"`
 }
 
 func writeInfoView(wi envy.WriteInfo) api.WriteResult {
-	return api.WriteResult{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced}
+	return api.WriteResult{Scope: wi.Scope, Revision: wi.Revision, Synced: wi.Synced, Behind: behindView(wi.Behind)}
+}
+
+// behindView names the consumers a write left behind.
+func behindView(cs []envy.Consumer) []api.BehindConsumer {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]api.BehindConsumer, len(cs))
+	for i, c := range cs {
+		out[i] = api.BehindConsumer{Scope: c.Scope, ID: c.ID, Revision: c.Revision}
+	}
+	return out
 }
 
 // revealed is the plaintext of a value that the service chose to show.
@@ -92,17 +105,18 @@ func revealed(v *envy.Sensitive) *string {
 
 func varView(v envy.VarView) varJSON {
 	return varJSON{
-		ID:          v.ID,
-		Name:        v.Name,
-		Value:       revealed(v.Value),
-		MaskedValue: v.MaskedValue,
-		Secret:      v.Secret,
-		Description: v.Description,
-		Version:     v.Version,
-		Revision:    v.Revision,
-		CreatedAt:   v.CreatedAt.UTC(),
-		UpdatedAt:   v.UpdatedAt.UTC(),
-		UpdatedBy:   v.UpdatedBy,
+		ID:             v.ID,
+		Name:           v.Name,
+		Value:          revealed(v.Value),
+		MaskedValue:    v.MaskedValue,
+		Secret:         v.Secret,
+		Description:    v.Description,
+		Version:        v.Version,
+		Revision:       v.Revision,
+		CreatedAt:      v.CreatedAt.UTC(),
+		UpdatedAt:      v.UpdatedAt.UTC(),
+		UpdatedBy:      v.UpdatedBy,
+		UpdatedByToken: v.UpdatedByToken,
 	}
 }
 
@@ -110,8 +124,9 @@ func varView(v envy.VarView) varJSON {
 // revision, and synced.
 type varWriteJSON struct {
 	varJSON
-	Revision int64 `json:"revision"`
-	Synced   bool  `json:"synced"`
+	Revision int64                `json:"revision"`
+	Synced   bool                 `json:"synced"`
+	Behind   []api.BehindConsumer `json:"behind,omitempty"`
 }
 
 func changeView(c envy.ChangeView) api.Change {
@@ -121,6 +136,7 @@ func changeView(c envy.ChangeView) api.Change {
 		Op:          string(c.Op),
 		Version:     c.Version,
 		Actor:       c.Actor,
+		ActorToken:  c.ActorToken,
 		At:          c.At.UTC(),
 		Secret:      c.Secret,
 		Value:       revealed(c.Value),

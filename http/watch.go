@@ -28,11 +28,11 @@ import (
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	tok := service.CallerFrom(ctx).Token
-	if !s.watches.open(tok.ID, s.opts.MaxWatchesPerToken) {
-		return &envy.Error{Code: envy.ERateLimited, RetryAfter: s.keepAlive,
-			Message: fmt.Sprintf("this token holds %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}
+	done, err := s.OpenStream(ctx)
+	if err != nil {
+		return err
 	}
-	defer s.watches.done(tok.ID)
+	defer done()
 	// A stream ends when its token expires, as it does when it is revoked.
 	if tok.ExpiresAt != nil {
 		var cancel context.CancelFunc
@@ -49,8 +49,10 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	rc := http.NewResponseController(w)
-	// A stream outlives any write timeout of the server.
+	// A stream outlives any read or write timeout of the server (its
+	// request has no body; the connection's end still ends it).
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -125,6 +127,14 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+func (s *Server) handleDeleteConsumer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteConsumer(r.Context(), r.PathValue("path"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	limit, err := queryLimit(r)
 	if err != nil {
@@ -132,6 +142,23 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, next, err := s.svc.StatusPage(r.Context(), r.PathValue("path"), envy.StatusQuery{Cursor: r.URL.Query().Get("cursor"), Limit: limit})
 	return writeRead(w, st.Revision, statusView(st, next), err)
+}
+
+// OpenStream counts a long-lived stream (a watch, or the dashboard's
+// event stream) of the authenticated caller in ctx against
+// --max-watches-per-token: ERateLimited when its token holds as many
+// already; else done, to call when the stream ends.
+func (s *Server) OpenStream(ctx context.Context) (done func(), err error) {
+	tok := service.CallerFrom(ctx).Token
+	if tok == nil {
+		return nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if !s.watches.open(tok.ID, s.opts.MaxWatchesPerToken) {
+		return nil, &envy.Error{Code: envy.ERateLimited, RetryAfter: s.keepAlive,
+			Message: fmt.Sprintf("this token holds %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { s.watches.done(tok.ID) }) }, nil
 }
 
 // watchCounts counts the open watch streams of each token.

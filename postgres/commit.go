@@ -163,6 +163,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		c       *commitOp
 		eff     []storeutil.Effect
 		created bool
+		cur     *envy.ScopeVars // what the write was prepared against
 	}
 	var (
 		apps    []applied
@@ -194,7 +195,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 				eff[i].Old = &old
 			}
 		}
-		apps = append(apps, applied{c: c, eff: eff, created: cur == nil})
+		apps = append(apps, applied{c: c, eff: eff, created: cur == nil, cur: cur})
 		state[w.Scope] = after(cur, changed[w.Scope], w, eff, t.now)
 		changed[w.Scope] = true
 	}
@@ -213,6 +214,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	var (
 		at      = storeutil.Nanos(t.now)
 		scopes  = make(map[string]int64) // path → its newest revision in the batch
+		envRevs = make(map[string]int64) // path → its EnvRevision after the batch
+		envRel  = make(map[string]bool)  // path → whether envRevs holds one of the batch's own numbers
+		relEnv  []bool                   // for each of apps, whether its result's EnvRevision is the batch's own
 		created []string
 		vars    = make(map[[2]string]*envy.StoredVar) // (scope, name) → its last state; nil: deleted
 		order   [][2]string                           // the keys of vars, in the order first changed
@@ -228,7 +232,18 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			created = append(created, w.Scope)
 		}
 		scopes[w.Scope] = rev
-		c.res = envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: a.created}
+		// The state a later write of the batch is prepared against keeps
+		// the EnvRevision of the batch's start: envRevs has the newer one.
+		// A batch's own revisions are 1…n until the database adds its
+		// base (countRevisions); an EnvRevision kept from before the batch
+		// is whole already: envRel tells which one each is.
+		envRev, envChanged := storeutil.EnvRevision(a.cur, a.eff, rev)
+		if prev, ok := envRevs[w.Scope]; ok && !envChanged {
+			envRev, envChanged = prev, envRel[w.Scope]
+		}
+		envRevs[w.Scope], envRel[w.Scope] = envRev, envChanged
+		c.res = envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: a.created}
+		relEnv = append(relEnv, envChanged)
 		for _, e := range a.eff {
 			key := [2]string{w.Scope, e.Name}
 			if _, ok := vars[key]; !ok {
@@ -236,28 +251,28 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			}
 			if e.Delete {
 				vars[key] = nil
-				hist.add(rev, w.Scope, e.Name, "delete", e.Old.ID, e.Old.Version, e.Old.Secret, e.Old.Description, nil, w.Actor, at)
+				hist.add(rev, w.Scope, e.Name, "delete", e.Old.ID, e.Old.Version, e.Old.Secret, e.Old.Description, nil, w.Actor, w.ActorToken, at)
 				continue
 			}
-			v := storeutil.NewVar(w.Scope, w.Actor, e, rev, t.now)
+			v := storeutil.NewVar(w.Scope, w.Actor, w.ActorToken, e, rev, t.now)
 			vars[key] = &v
-			hist.add(rev, w.Scope, v.Name, "set", v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at)
+			hist.add(rev, w.Scope, v.Name, "set", v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, w.ActorToken, at)
 			c.res.Vars = append(c.res.Vars, v)
 		}
 		for _, e := range w.Audit {
 			e.Revision = rev
 			entries = append(entries, e)
 		}
-		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	}
 	countRevisions(b, n)
-	queueScopes(b, scopes, created, at)
+	queueScopes(b, scopes, envRevs, envRel, created, at)
 	queueVars(b, vars, order)
-	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-		SELECT `+baseRev+` + r, s, n, o, i, v, sc, d, se, a, t
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[])
-			AS x(r, s, n, o, i, v, sc, d, se, a, t)`,
-		hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at)
+	b.Queue(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
+		SELECT `+baseRev+` + r, s, n, o, i, v, sc, d, se, a, t, at2
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[], $12::text[])
+			AS x(r, s, n, o, i, v, sc, d, se, a, t, at2)`,
+		hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at, hist.actorToken)
 	t.relative = true
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err
@@ -273,9 +288,12 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	if err := br.Close(); err != nil {
 		return nil, err
 	}
-	for _, a := range apps {
+	for i, a := range apps {
 		c := a.c
 		c.res.Revision += first
+		if relEnv[i] {
+			c.res.EnvRevision += first
+		}
 		for i := range c.res.Vars {
 			c.res.Vars[i].Revision += first
 		}
@@ -307,7 +325,7 @@ const baseRev = `current_setting('envy.base')::bigint`
 func after(cur *envy.ScopeVars, own bool, w *envy.Write, eff []storeutil.Effect, now time.Time) *envy.ScopeVars {
 	if own && replacesOnly(cur.Vars, eff) {
 		for _, e := range eff {
-			*storeutil.Find(cur.Vars, e.Name) = storeutil.NewVar(w.Scope, w.Actor, e, 0, now)
+			*storeutil.Find(cur.Vars, e.Name) = storeutil.NewVar(w.Scope, w.Actor, w.ActorToken, e, 0, now)
 		}
 		return cur
 	}
@@ -317,7 +335,7 @@ func after(cur *envy.ScopeVars, own bool, w *envy.Write, eff []storeutil.Effect,
 			next[e.Name] = nil
 			continue
 		}
-		v := storeutil.NewVar(w.Scope, w.Actor, e, 0, now)
+		v := storeutil.NewVar(w.Scope, w.Actor, w.ActorToken, e, 0, now)
 		next[e.Name] = &v
 	}
 	sv := &envy.ScopeVars{Scope: envy.Scope{Path: w.Scope, CreatedAt: now}}
@@ -373,24 +391,26 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 
 // queueScopes creates the scopes that the batch creates and sets the
 // revision of the others, each to the newest that the batch gives it.
-func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int64) {
+func queueScopes(b *pgx.Batch, scopes, envRevs map[string]int64, envRel map[string]bool, created []string, at int64) {
 	var newPaths, oldPaths []string
-	var newRevs, oldRevs []int64
+	var newRevs, oldRevs, newEnv, oldEnv []int64
+	var newRel, oldRel []bool
 	for _, p := range created {
-		newPaths, newRevs = append(newPaths, p), append(newRevs, scopes[p])
+		newPaths, newRevs, newEnv, newRel = append(newPaths, p), append(newRevs, scopes[p]), append(newEnv, envRevs[p]), append(newRel, envRel[p])
 	}
 	for p, rev := range scopes {
 		if !slices.Contains(created, p) {
-			oldPaths, oldRevs = append(oldPaths, p), append(oldRevs, rev)
+			oldPaths, oldRevs, oldEnv, oldRel = append(oldPaths, p), append(oldRevs, rev), append(oldEnv, envRevs[p]), append(oldRel, envRel[p])
 		}
 	}
 	if len(newPaths) > 0 {
-		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at)
-			SELECT p, '', '[]', `+baseRev+` + r, $3, $3 FROM unnest($1::text[], $2::bigint[]) AS n(p, r)`, newPaths, newRevs, at)
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at)
+			SELECT p, '', '[]', `+baseRev+` + r, CASE WHEN rel THEN `+baseRev+` + e ELSE e END, $5, $5
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[]) AS n(p, r, e, rel)`, newPaths, newRevs, newEnv, newRel, at)
 	}
 	if len(oldPaths) > 0 {
-		b.Queue(`UPDATE scopes SET revision = `+baseRev+` + u.r, updated_at = $3
-			FROM unnest($1::text[], $2::bigint[]) AS u(p, r) WHERE scopes.path = u.p`, oldPaths, oldRevs, at)
+		b.Queue(`UPDATE scopes SET revision = `+baseRev+` + u.r, env_revision = CASE WHEN u.rel THEN `+baseRev+` + u.e ELSE u.e END, updated_at = $5
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bool[]) AS u(p, r, e, rel) WHERE scopes.path = u.p`, oldPaths, oldRevs, oldEnv, oldRel, at)
 	}
 }
 
@@ -399,7 +419,7 @@ func queueScopes(b *pgx.Batch, scopes map[string]int64, created []string, at int
 func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]string) {
 	var (
 		delScope, delName                 []string
-		scope, name, id, desc, by         []string
+		scope, name, id, desc, by, byTok  []string
 		sealed                            [][]byte
 		secret                            []bool
 		version, rev, createdAt, updateAt []int64
@@ -411,6 +431,7 @@ func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]stri
 			continue
 		}
 		scope, name, id, desc, by = append(scope, v.Scope), append(name, v.Name), append(id, v.ID), append(desc, v.Description), append(by, v.UpdatedBy)
+		byTok = append(byTok, v.UpdatedByToken)
 		sealed, secret = append(sealed, v.Sealed), append(secret, v.Secret)
 		version, rev = append(version, v.Version), append(rev, v.Revision)
 		createdAt, updateAt = append(createdAt, storeutil.Nanos(v.CreatedAt)), append(updateAt, storeutil.Nanos(v.UpdatedAt))
@@ -422,15 +443,16 @@ func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]stri
 	if len(scope) > 0 {
 		// created_at is set too: a var deleted and set again within the
 		// batch is a new var.
-		b.Queue(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
-			SELECT s, n, i, se, sc, d, v, `+baseRev+` + r, c, u, b
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[])
-				AS x(s, n, i, se, sc, d, v, r, c, u, b)
+		b.Queue(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by, updated_by_token)
+			SELECT s, n, i, se, sc, d, v, `+baseRev+` + r, c, u, b, bt
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])
+				AS x(s, n, i, se, sc, d, v, r, c, u, b, bt)
 			ON CONFLICT (scope, name) DO UPDATE SET
 				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
 				description = excluded.description, version = excluded.version, revision = excluded.revision,
-				created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			scope, name, id, sealed, secret, desc, version, rev, createdAt, updateAt, by)
+				created_at = excluded.created_at, updated_at = excluded.updated_at, updated_by = excluded.updated_by,
+				updated_by_token = excluded.updated_by_token`,
+			scope, name, id, sealed, secret, desc, version, rev, createdAt, updateAt, by, byTok)
 	}
 }
 
@@ -438,12 +460,13 @@ func queueVars(b *pgx.Batch, vars map[[2]string]*envy.StoredVar, order [][2]stri
 type historyRows struct {
 	rev, version, at                 []int64
 	scope, name, op, id, desc, actor []string
+	actorToken                       []string
 	secret                           []bool
 	sealed                           [][]byte
 }
 
-func (h *historyRows) add(rev int64, scope, name, op, id string, version int64, secret bool, desc string, sealed []byte, actor string, at int64) {
+func (h *historyRows) add(rev int64, scope, name, op, id string, version int64, secret bool, desc string, sealed []byte, actor, actorToken string, at int64) {
 	h.rev, h.scope, h.name, h.op, h.id = append(h.rev, rev), append(h.scope, scope), append(h.name, name), append(h.op, op), append(h.id, id)
 	h.version, h.secret, h.desc, h.sealed = append(h.version, version), append(h.secret, secret), append(h.desc, desc), append(h.sealed, sealed)
-	h.actor, h.at = append(h.actor, actor), append(h.at, at)
+	h.actor, h.at, h.actorToken = append(h.actor, actor), append(h.at, at), append(h.actorToken, actorToken)
 }

@@ -2,14 +2,19 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // PutConsumer records a consumer's report: ENotFound when its scope does
-// not exist; FirstSeen stays what the first report set.
+// not exist; FirstSeen stays what the first report set; a report by
+// another token than the one that first reported it (TokenID) is
+// envy.ErrConsumerTaken.
 func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.ConsumerLimit) (bool, error) {
 	var created bool
 	err := s.tx(ctx, "write a consumer", func(t *txn) error {
@@ -23,14 +28,21 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.Consu
 		if !c.FirstSeen.IsZero() {
 			first = c.FirstSeen.UnixNano()
 		}
-		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+		// The update happens only for the consumer's own token (or one
+		// reported before consumers had tokens): no row comes back otherwise.
+		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (scope, id) DO UPDATE SET
-				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at
+				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at,
+				token_id = excluded.token_id
+			WHERE consumers.token_id IN ('', excluded.token_id)
 			RETURNING xmax = 0`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen).Scan(&created)
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen, c.TokenID).Scan(&created)
 		if isCode(err, "23503") {
 			return storeutil.NotFound(c.Scope)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envy.ErrConsumerTaken(c.Scope, c.ID)
 		}
 		if err != nil {
 			return err
@@ -67,6 +79,20 @@ func (t *txn) makeRoom(c envy.Consumer, lim envy.ConsumerLimit) error {
 		return envy.Errorf(envy.EConflict, "scope %s has %d live consumers, the most it keeps", c.Scope, left)
 	}
 	return nil
+}
+
+// DeleteConsumer deletes a consumer of a scope; an absent one is no error.
+func (s *Store) DeleteConsumer(ctx context.Context, scope, id string) error {
+	return s.tx(ctx, "delete a consumer", func(t *txn) error {
+		tag, err := t.Exec(t.ctx, `DELETE FROM consumers WHERE scope = $1 AND id = $2`, scope, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() > 0 {
+			t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: scope})
+		}
+		return nil
+	})
 }
 
 // PruneConsumers deletes the consumers not seen since before.

@@ -26,7 +26,9 @@ const (
 
 // A notice travels as "<kind> <revision> <subject>": the subject is a
 // scope path, a token id or a data key id, none of which holds a space or
-// a value.
+// a value. A MetaOnly notice's kind is its code in upper case ('S', 'M'):
+// a server that does not know it drops it as unknown, never takes it for
+// a change of an env (and its caches are checked on every use anyway).
 var kindCodes = map[envy.NoticeKind]byte{
 	envy.NoticeScope:     's',
 	envy.NoticeScopeMeta: 'm',
@@ -43,7 +45,11 @@ func encodeNotice(n envy.Notice) string {
 	case envy.NoticeDataKey:
 		subject = strconv.FormatUint(uint64(n.KeyID), 10)
 	}
-	return fmt.Sprintf("%c %d %s", kindCodes[n.Kind], n.Revision, subject)
+	code := kindCodes[n.Kind]
+	if n.MetaOnly {
+		code -= 'a' - 'A'
+	}
+	return fmt.Sprintf("%c %d %s", code, n.Revision, subject)
 }
 
 func decodeNotice(payload string) (envy.Notice, bool) {
@@ -54,8 +60,12 @@ func decodeNotice(payload string) (envy.Notice, bool) {
 		return envy.Notice{}, false
 	}
 	n := envy.Notice{Revision: rev}
+	c0 := code[0]
+	if c0 == 'S' || c0 == 'M' {
+		n.MetaOnly, c0 = true, c0+('a'-'A')
+	}
 	for k, c := range kindCodes {
-		if c == code[0] {
+		if c == c0 {
 			n.Kind = k
 		}
 	}

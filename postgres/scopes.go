@@ -36,7 +36,7 @@ func getScope(ctx context.Context, q querier, path string) (envy.Scope, error) {
 	return sc, err
 }
 
-const scopeColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
+const scopeColumns = `s.path, s.description, s.inherits, s.revision, s.env_revision, s.created_at, s.updated_at,
 	(SELECT COUNT(*) FROM vars v WHERE v.scope = s.path)`
 
 func scanScope(row pgx.Row) (envy.Scope, error) {
@@ -45,7 +45,7 @@ func scanScope(row pgx.Row) (envy.Scope, error) {
 		inherits string
 		c, u     int64
 	)
-	if err := row.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &c, &u, &sc.VarCount); err != nil {
+	if err := row.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc.EnvRevision, &c, &u, &sc.VarCount); err != nil {
 		return envy.Scope{}, err
 	}
 	sc.CreatedAt, sc.UpdatedAt = storeutil.FromNanos(c), storeutil.FromNanos(u)
@@ -169,15 +169,16 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 		return envy.Scope{}, false, err
 	}
 	at := storeutil.Nanos(t.now)
-	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
+	envRev, envChanged := storeutil.ScopeEnvRevision(cur, inherits, rev)
+	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, EnvRevision: envRev, CreatedAt: t.now, UpdatedAt: t.now}
 	b := &pgx.Batch{}
 	if cur == nil {
-		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)`,
-			w.Path, desc, inheritsJSON, rev, at)
+		b.Queue(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+			w.Path, desc, inheritsJSON, rev, envRev, at)
 	} else {
 		sc.CreatedAt, sc.VarCount = cur.CreatedAt, cur.VarCount
-		b.Queue(`UPDATE scopes SET description = $1, inherits = $2, revision = $3, updated_at = $4 WHERE path = $5`,
-			desc, inheritsJSON, rev, at, w.Path)
+		b.Queue(`UPDATE scopes SET description = $1, inherits = $2, revision = $3, env_revision = $4, updated_at = $5 WHERE path = $6`,
+			desc, inheritsJSON, rev, envRev, at, w.Path)
 		b.Queue(`DELETE FROM scope_parents WHERE child = $1`, w.Path)
 	}
 	for i, p := range inherits {
@@ -189,7 +190,7 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.Scope{}, false, err
 	}
-	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev})
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev, MetaOnly: !envChanged})
 	return storeutil.CloneScope(sc), cur == nil, nil
 }
 

@@ -479,8 +479,19 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 	rep := newReporter(r)
 	if r.cfg.Watch {
 		repCtx, stopRep := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopRep()
-		go rep.run(repCtx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rep.run(repCtx)
+		}()
+		defer func() {
+			// The run is over: stop reporting, wait for a report in
+			// flight (which would count it live again), and say goodbye
+			// so that status drops it at once rather than after 60 s.
+			stopRep()
+			<-done
+			rep.goodbye(context.WithoutCancel(ctx))
+		}()
 	}
 	rep.set(cur.rev, cur.pid())
 
@@ -658,6 +669,19 @@ func (rp *reporter) set(rev int64, pid int) {
 	select {
 	case rp.update <- struct{}{}:
 	default:
+	}
+}
+
+// GoodbyeTimeout bounds the goodbye a watching run sends on its way out:
+// a server that does not answer in time lets the report expire instead.
+const GoodbyeTimeout = 2 * time.Second
+
+// goodbye tells the server that this run stopped, within GoodbyeTimeout.
+func (rp *reporter) goodbye(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, GoodbyeTimeout)
+	defer cancel()
+	if err := rp.r.cfg.Client.DeleteConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID); err != nil && !transient(err) {
+		rp.r.logf("warning: can't tell envy that %s stopped: %v (it counts as live until its last report expires)", rp.r.cfg.ConsumerID, err)
 	}
 }
 

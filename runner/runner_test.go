@@ -520,6 +520,35 @@ func TestConsumerReportsTellWhetherTheRunningCommandHasTheChange(t *testing.T) {
 	}
 }
 
+// TestAStoppedRunSaysGoodbye: a watching run that stops takes its
+// consumer off the scope's status before Run returns, rather than
+// counting as live (and behind) until its report expires.
+func TestAStoppedRunSaysGoodbye(t *testing.T) {
+	s := newServer(t)
+	rev, _ := s.merge(t, "acme/web", map[string]any{"A": "1"})
+	cfg := s.config("acme/web", "pid", "wait")
+	cfg.Watch = true
+	cfg.ConsumerID = "web-1"
+	r := start(t, cfg)
+	waitForPids(t, r.out, 1, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for st := s.status(t, "acme/web"); len(st.Consumers) != 1 || st.Consumers[0].Revision != rev; st = s.status(t, "acme/web") {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, want web-1 at revision %d", st, rev)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.cancel()
+	r.stopped(t, 30*time.Second)
+	if st := s.status(t, "acme/web"); len(st.Consumers) != 0 || !st.Synced {
+		t.Errorf("status once the run returned: %+v, want no consumers", st)
+	}
+	rev2, synced := s.merge(t, "acme/web", map[string]any{"A": "2"})
+	if !synced {
+		t.Errorf("the write of revision %d after the run stopped says unsynced", rev2)
+	}
+}
+
 func TestARevokedTokenEndsTheWatchButNotTheCommand(t *testing.T) {
 	s := newServer(t)
 	s.merge(t, "acme/web", map[string]any{"A": "1"})
@@ -532,7 +561,7 @@ func TestARevokedTokenEndsTheWatchButNotTheCommand(t *testing.T) {
 		WatchOptions: []client.WatchOption{client.WatchBackoff(20*time.Millisecond, 100*time.Millisecond)}}
 	r := start(t, cfg)
 	waitFor(t, r.out, "A=1", 10*time.Second)
-	if rr := s.Do(t, "DELETE", "/v1/tokens/"+id, s.Admin, ""); rr.Status != 204 {
+	if rr := s.Do(t, "DELETE", "/v1/tokens/"+id, s.Admin, ""); rr.Status != 200 {
 		t.Fatalf("revoke: %d", rr.Status)
 	}
 	waitFor(t, r.log, "warning: stopped watching acme/web: unauthenticated", 5*time.Second)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -224,15 +225,74 @@ func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope stri
 // Refused records a refused request (unauthenticated, forbidden, hidden
 // by permission, rate limited).
 // Refusals without a valid token, and those over a rate limit, are
-// recorded once per client address, token, action, scope, outcome and
-// minute, with a count, so that a flood of them can't fill the disk.
+// recorded once per client address, token, action, outcome and minute,
+// with a count, so that a flood of them can't fill the disk: their scope
+// (the path the request named, which the client chooses) is left out,
+// and a client's refusals add at most MaxRefusalRowsPerClient rows a
+// minute (then one row per action and outcome, without token or actor).
 func (s *Service) Refused(ctx context.Context, action envy.AuditAction, scope string, outcome envy.Outcome) {
 	e := s.entry(ctx, action, scope, nil, outcome)
 	e.Aggregate = CallerFrom(ctx).Token == nil || outcome == envy.OutcomeRateLimited
 	if e.Aggregate {
 		e.RequestID = "" // one row stands for many requests
+		e.Scope = ""     // the attacker's choice: one row per path would fill the log
+		if !s.refusalRows.admit(e) {
+			e.TokenID, e.Actor = "", ""
+		}
 	}
 	s.enqueue(auditItem{e: e})
+}
+
+// MaxRefusalRowsPerClient is how many distinct aggregated refusal rows
+// (by token, action and outcome) one client address adds to the audit log
+// a minute; its refusals beyond go to one row per action and outcome
+// without a token. maxRefusalClients bounds the clients remembered in a
+// minute; refusals of any client beyond are treated alike.
+const (
+	MaxRefusalRowsPerClient = 16
+	maxRefusalClients       = 4096
+)
+
+// refusalRows remembers, for the current minute, the aggregated refusal
+// rows each client has added.
+type refusalRows struct {
+	mu     sync.Mutex
+	minute time.Time
+	rows   map[string]map[refusalKey]struct{}
+}
+
+type refusalKey struct {
+	tokenID string
+	action  envy.AuditAction
+	status  envy.Outcome
+}
+
+// admit reports whether e may have a row of its own (keyed as it is); if
+// not, the caller drops its token so that it joins the client's overflow
+// row for its action and outcome.
+func (r *refusalRows) admit(e envy.AuditEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := e.At.Truncate(time.Minute); !m.Equal(r.minute) || r.rows == nil {
+		r.minute, r.rows = m, make(map[string]map[refusalKey]struct{})
+	}
+	k := refusalKey{tokenID: e.TokenID, action: e.Action, status: e.Status}
+	seen, ok := r.rows[e.Client]
+	if !ok {
+		if len(r.rows) >= maxRefusalClients {
+			return e.TokenID == ""
+		}
+		seen = make(map[refusalKey]struct{})
+		r.rows[e.Client] = seen
+	}
+	if _, ok := seen[k]; ok {
+		return true
+	}
+	if len(seen) >= MaxRefusalRowsPerClient {
+		return e.TokenID == ""
+	}
+	seen[k] = struct{}{}
+	return true
 }
 
 // Audit lists audit entries, newest first (global admin).

@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -42,15 +44,64 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 	}
 	now := s.now()
-	s.noConsumers.Remove(path)
-	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now},
+	// A consumer id belongs to the token that first reported it: another
+	// reader can't speak for it (and make /-/status say synced).
+	var tokenID string
+	if c := CallerFrom(ctx); c.Token != nil {
+		tokenID = c.Token.ID
+	}
+	s.noConsumers.Clear() // a consumer of path counts for what path inherits too
+	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now, TokenID: tokenID},
 		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
-	s.noConsumers.Remove(path) // also after, in case a write's check ran in between
-	if envy.ErrorCode(err) == envy.EConflict {
+	s.noConsumers.Clear() // also after, in case a write's check ran in between
+	if e := envy.AsError(err); e != nil && e.Code == envy.EConflict {
+		if len(e.Fields) > 0 { // envy.ErrConsumerTaken
+			s.Refused(ctx, envy.AuditConsumerReport, path, envy.OutcomeConflict)
+			return false, e
+		}
 		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
 			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
 	}
+	if created {
+		// The first report of each consumer is audited (later ones only
+		// move its revision and last sighting).
+		s.enqueue(auditItem{e: s.entry(ctx, envy.AuditConsumerReport, path, []string{id}, envy.OutcomeCreated)})
+	}
 	return created, err
+}
+
+// DeleteConsumer forgets a consumer of path at once: a workload that stops
+// says goodbye (envy run does, on exit), so that status no longer counts
+// it until its report expires. It needs what a report needs, read on the
+// scope, the same power as reporting the consumer: a token that may
+// report a consumer id may also end it. Deleting an absent consumer is no
+// error.
+func (s *Service) DeleteConsumer(ctx context.Context, path, id string) error {
+	if err := validPath(path); err != nil {
+		return err
+	}
+	if !envy.ValidSegment(id) {
+		return envy.Invalid(envy.Field("path.id", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
+	if err := s.Authorize(ctx, envy.ActRead, path, envy.AuditConsumerGone); err != nil {
+		return err
+	}
+	// A consumer id belongs to the token that first reported it (see
+	// ReportConsumer): another reader may not make it go away; a writer of
+	// the scope may.
+	if t := CallerFrom(ctx).Token; !envy.Can(t, envy.ActWrite, path) {
+		cs, err := s.store.Consumers(ctx, path, time.Time{})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.ID == id && c.TokenID != "" && c.TokenID != t.ID {
+				s.Refused(ctx, envy.AuditConsumerGone, path, envy.OutcomeConflict)
+				return envy.ErrConsumerTaken(path, id)
+			}
+		}
+	}
+	return s.store.DeleteConsumer(ctx, path, id)
 }
 
 // StatusPage is Status with one page of its consumers; Synced still
@@ -89,41 +140,49 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 	if err != nil {
 		return envy.Status{}, err
 	}
-	rev := r.Revision
 	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
 	if err != nil {
 		return envy.Status{}, err
 	}
-	st := envy.Status{Scope: path, Revision: rev, Synced: true, Consumers: make([]envy.ConsumerView, 0, len(cs))}
+	st := envy.Status{Scope: path, Revision: r.Revision, Synced: true, Consumers: make([]envy.ConsumerView, 0, len(cs))}
 	for _, c := range cs {
-		behind := c.Revision < rev
+		// Behind: it runs an env older than the newest revision that
+		// changed it; a consumer at an older revision whose env is the
+		// same (only descriptions changed since) is not.
+		behind := c.Revision < r.EnvRevision
 		st.Synced = st.Synced && !behind
 		st.Consumers = append(st.Consumers, envy.ConsumerView{Consumer: c, Behind: behind})
 	}
 	return st, nil
 }
 
-// synced reports whether every live consumer of path runs rev or newer.
-// A scope found without consumers is remembered until a consumer notice
-// says one reported, so that writes to scopes nobody consumes cost no
-// extra read; not on a shared store, where that notice comes a moment
+// synced reports whether every live consumer whose resolved env depends
+// on path (a consumer of path, or of any scope that inherits it, directly
+// or not) runs rev or newer, and names some of those that don't
+// (Store.BehindConsumers: one query, whatever the number of inheritors).
+// A scope found with none behind is remembered until a consumer notice
+// or a change of inherits, so that writes to scopes nobody consumes cost
+// no extra read; not on a shared store, where that notice comes a moment
 // after the report.
-func (s *Service) synced(ctx context.Context, path string, rev int64) bool {
+func (s *Service) synced(ctx context.Context, path string, rev int64) (bool, []envy.Consumer) {
 	if _, none := s.noConsumers.Get(path, nil); none && !s.shared {
-		return true
+		return true, nil
 	}
 	gen := s.noConsumers.Generation()
-	cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL))
+	since := s.now().Add(-s.opts.ConsumerTTL)
+	behind, err := s.store.BehindConsumers(ctx, path, since, rev, envy.MaxBehindShown)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	if len(cs) == 0 && !s.shared { // another server's consumer must count at once
-		s.noConsumers.Put(gen, path, struct{}{}, 64+len(path))
+	if len(behind) > 0 {
+		return false, behind
 	}
-	for _, c := range cs {
-		if c.Revision < rev {
-			return false
+	if !s.shared { // another server's consumer must count at once
+		// Remembered only when there is no live consumer at all: one
+		// that runs rev now is behind the next write.
+		if any, err := s.store.BehindConsumers(ctx, path, since, math.MaxInt64, 1); err == nil && len(any) == 0 {
+			s.noConsumers.Put(gen, path, struct{}{}, 64+len(path))
 		}
 	}
-	return true
+	return true, nil
 }

@@ -22,11 +22,16 @@ func (s *Service) onNotice(n envy.Notice) {
 	switch n.Kind {
 	case envy.NoticeScope:
 		s.replies.invalidate(n.Scope)
-		s.hub.publish(n.Scope, n.Revision, false)
+		if !n.MetaOnly { // descriptions only: no env changed, no watcher is told
+			s.hub.publish(n.Scope, n.Revision, false)
+		}
 	case envy.NoticeScopeMeta: // inherits changed, or the scope is gone
 		s.envs.invalidate(n.Scope)
 		s.replies.invalidate(n.Scope)
-		s.hub.publish(n.Scope, n.Revision, true)
+		s.noConsumers.Clear() // whose consumers depend on what changed
+		if !n.MetaOnly {      // the description only: inherits and envs are as they were
+			s.hub.publish(n.Scope, n.Revision, true)
+		}
 	case envy.NoticeToken:
 		// Created or revoked, and by id, while the cache is by hash:
 		// token changes are rare, so forget them all. A revocation
@@ -36,7 +41,8 @@ func (s *Service) onNotice(n envy.Notice) {
 		s.tokens.invalidateAll()
 		go s.endRevokedWatches()
 	case envy.NoticeConsumer:
-		s.noConsumers.Remove(n.Scope)
+		s.noConsumers.Clear() // it counts for every scope path inherits
+
 	case envy.NoticeResync:
 		// Notices were lost: nothing cached can be trusted until it is
 		// read again, and every watcher is told where its scope is now.

@@ -31,19 +31,28 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 	if err != nil {
 		return envy.Page[envy.ChangeView]{}, err
 	}
+	var lastSecret map[string]int64
+	if len(changes.Items) > 0 {
+		if lastSecret, err = s.store.LastSecret(ctx, path); err != nil {
+			return envy.Page[envy.ChangeView]{}, err
+		}
+	}
 	p := envy.Page[envy.ChangeView]{NextCursor: changes.NextCursor, Items: make([]envy.ChangeView, 0, len(changes.Items))}
 	for _, c := range changes.Items {
-		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, At: c.At, Secret: c.Secret}
+		// Secret is whether the entry reads as one (envy.MaskedChange):
+		// set secret, or a version of a var that was secret later.
+		secret := envy.MaskedChange(c, lastSecret)
+		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, ActorToken: c.ActorToken, At: c.At, Secret: secret}
 		if c.Op == envy.OpSet {
 			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
 			if err != nil {
 				return envy.Page[envy.ChangeView]{}, err
 			}
-			if c.Secret {
+			if secret {
 				m := envy.Mask(plain)
 				cv.MaskedValue = &m
 			}
-			if !c.Secret || q.Reveal {
+			if !secret || q.Reveal {
 				cv.Value = &plain
 			}
 		}
@@ -98,11 +107,17 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 	if err != nil {
 		return envy.WriteInfo{}, err
 	}
+	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
+	var lastSecret map[string]int64
+	if !mayReveal {
+		if lastSecret, err = s.store.LastSecret(ctx, path); err != nil {
+			return envy.WriteInfo{}, err
+		}
+	}
 	want := make(map[string]envy.Change, len(target))
 	for _, t := range target {
 		want[t.Name] = t
 	}
-	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
 	_, info, err := s.write(ctx, writeReq{Path: path, Action: envy.AuditScopeRollback, Outcome: envy.OutcomeOK, Opts: envy.SetOptions{Cond: c, ScopeMustExist: true}, Whole: true, Plan: func(cs envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		var out []envy.VarChange
 		for _, v := range cs.Vars {
@@ -128,6 +143,11 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 			}
 			if ok && old.Secret && !t.Secret && !mayReveal {
 				return nil, envy.Errorf(envy.EForbidden, "the rollback turns secret %s into a non-secret, which needs the reveal permission", n)
+			}
+			// Nor may it bring back as plain a version that its history
+			// masks (envy.MaskedChange: the var was secret later).
+			if !t.Secret && !mayReveal && envy.MaskedChange(t, lastSecret) {
+				return nil, envy.Errorf(envy.EForbidden, "the rollback brings back a version of %s that was secret later as a non-secret, which needs the reveal permission", n)
 			}
 			ch := envy.VarChange{Name: n, ID: t.VarID, Secret: t.Secret, Description: t.Description, Version: 1}
 			if ok {

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +259,52 @@ func TestARevocationWhoseNoticeWasLostCountsAtTheResync(t *testing.T) {
 	}
 	if !ended(watch, watchEndWithin) {
 		t.Errorf("the revoked token's watch was still open %s after the resync that followed the lost notice: a resync must end the watches of tokens revoked meanwhile", watchEndWithin)
+	}
+}
+
+// Revoke counts the live tokens it ends, never one already revoked, and
+// refuses to end the last global admin unless forced.
+func TestRevokeCountsWhatItEndsAndKeepsAnAdmin(t *testing.T) {
+	ctx := context.Background()
+	store := revocationStores[0].open(t)
+	svc := newFrozenService(t, store) // revocations share one instant
+	l := newLineage(t, ctx, svc)
+	as := l.as(ctx, l.admin)
+
+	// admin → parent → child, all admin on **: ending admin ends them all.
+	if n, err := svc.Revoke(as, l.admin.ID, service.RevokeOptions{DryRun: true}); envy.ErrorCode(err) != envy.EConflict || n != 3 {
+		t.Fatalf("dry run of revoking every admin: %d, %v; want 3 and a conflict", n, err)
+	}
+	if n, err := svc.Revoke(as, l.child.ID, service.RevokeOptions{}); err != nil || n != 1 {
+		t.Fatalf("revoke child: %d, %v; want 1", n, err)
+	}
+	if n, err := svc.Revoke(as, l.parent.ID, service.RevokeOptions{DryRun: true}); err != nil || n != 1 {
+		t.Fatalf("dry run of revoke parent: %d, %v; want 1", n, err)
+	}
+	if _, err := svc.Authenticate(ctx, l.plain["parent"]); err != nil {
+		t.Fatalf("a dry run revoked: %v", err)
+	}
+	if n, err := svc.Revoke(as, l.parent.ID, service.RevokeOptions{}); err != nil || n != 1 {
+		t.Fatalf("revoke parent after its child: %d, %v; want 1 (the child was already revoked)", n, err)
+	}
+	err := svc.RevokeToken(as, l.admin.ID)
+	if envy.ErrorCode(err) != envy.EConflict || !strings.Contains(err.Error(), "last live token with admin on **") || !strings.Contains(err.Error(), l.admin.ID) {
+		t.Fatalf("revoke the last admin: %v; want a conflict naming it and why", err)
+	}
+	if _, err := svc.Authenticate(ctx, l.plain["admin"]); err != nil {
+		t.Fatalf("a refused revocation revoked: %v", err)
+	}
+	if n, err := svc.Revoke(as, l.admin.ID, service.RevokeOptions{Force: true}); err != nil || n != 1 {
+		t.Fatalf("forced revoke of the last admin: %d, %v; want 1", n, err)
+	}
+	if n, err := svc.Revoke(as, l.admin.ID, service.RevokeOptions{Force: true}); err != nil || n != 0 {
+		t.Fatalf("revoke again: %d, %v; want 0", n, err)
+	}
+	tok, plain, err := svc.RecoverAdmin(ctx, "recovered")
+	if err != nil || !envy.IsGlobalAdmin(&tok) {
+		t.Fatalf("RecoverAdmin: %+v, %v", tok, err)
+	}
+	if _, err := svc.Authenticate(ctx, plain); err != nil {
+		t.Fatalf("the recovered token: %v", err)
 	}
 }

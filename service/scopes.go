@@ -198,7 +198,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	}
 	// Watchers hear of it through the store's notice (follow.go).
 	info := envy.WriteInfo{Scope: path, Revision: sc.Revision, Created: created}
-	info.Synced = s.synced(ctx, path, sc.Revision)
+	info.Synced, info.Behind = s.synced(ctx, path, sc.EnvRevision) // a description only leaves it
 	return hideInherits(t, sc), info, nil
 }
 

@@ -29,6 +29,8 @@ import (
 // caller from ctx (WithCaller), checks its permissions, validates input in
 // the domain and records the audit entry.
 type Service struct {
+	// revokeMu makes this server's revocations one at a time (revoke.go).
+	revokeMu sync.Mutex
 	// store is cache: the store the Service was given, read through the
 	// scope cache (package storecache).
 	store envy.Store
@@ -56,10 +58,12 @@ type Service struct {
 	// auditInFlight is how many audit batches the audit loop lets commit
 	// at once: auditInFlightShared on a shared store, one on SQLite.
 	auditInFlight int
-	auditDone     chan struct{}
-	closeOnce     sync.Once
-	stopSweep     chan struct{} // closed by Close
-	sweepDone     chan struct{}
+	// refusalRows caps the aggregated refusal rows one client adds a minute.
+	refusalRows refusalRows
+	auditDone   chan struct{}
+	closeOnce   sync.Once
+	stopSweep   chan struct{} // closed by Close
+	sweepDone   chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub

@@ -30,7 +30,7 @@ type cachedToken struct {
 
 // tokenSize estimates the bytes a cached token holds, its key included.
 func tokenSize(t *envy.Token) int {
-	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID)
+	n := 400 + len(t.ID) + len(t.Name) + len(t.Owner) + 2*len(t.Hash) + len(t.CreatedBy) + len(t.ParentID) + len(t.RootID)
 	for _, g := range t.Permissions {
 		n += 64 + len(g.Scopes)
 		for _, a := range g.Actions {
@@ -156,13 +156,15 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, er
 func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Token, string, error) {
 	creator := CallerFrom(ctx).Token
 	var fields []envy.FieldError
-	if in.Name == "" || len(in.Name) > 100 || !envy.Printable(in.Name) {
-		fields = append(fields, envy.Field("body.name", "invalid_name", "name must be 1 to 100 printable characters"))
+	// A name or owner that looks like another's (a trailing space, an
+	// invisible character) would impersonate it wherever actors show.
+	if f := envy.ValidateLabel("body.name", "invalid_name", "name", in.Name); f != nil {
+		fields = append(fields, *f)
 	}
 	if in.Owner == "" {
 		in.Owner = in.Name
-	} else if len(in.Owner) > 100 || !envy.Printable(in.Owner) {
-		fields = append(fields, envy.Field("body.owner", "invalid_owner", "owner must be 1 to 100 printable characters"))
+	} else if f := envy.ValidateLabel("body.owner", "invalid_owner", "owner", in.Owner); f != nil {
+		fields = append(fields, *f)
 	}
 	if len(in.Permissions) == 0 {
 		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
@@ -236,9 +238,15 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 		e := *creator.ExpiresAt
 		expires = &e
 	}
+	// A token a global admin mints starts a lineage of its own; any other
+	// belongs to its creator's, whose rate limit it shares.
+	root := creator.Root()
+	if envy.IsGlobalAdmin(creator) {
+		root = ""
+	}
 	plain := envy.NewTokenValue()
 	t := envy.Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: envy.HashToken(plain), Permissions: in.Permissions,
-		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, ExpiresAt: expires}
+		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, RootID: root, ExpiresAt: expires}
 	e := s.entry(ctx, envy.AuditTokenCreate, "", []string{t.Name}, envy.OutcomeCreated)
 	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
 		if envy.ErrorCode(err) == envy.EConflict {
@@ -295,27 +303,11 @@ func (s *Service) tokenFor(ctx context.Context, id string, action envy.AuditActi
 }
 
 // RevokeToken revokes a token and every token it minted, transitively, at
-// once (global admin, the token itself, or the token that minted it).
+// once (global admin, the token itself, or the token that minted it). It
+// refuses to end the last live global admin: Revoke, with its options.
 func (s *Service) RevokeToken(ctx context.Context, id string) error {
-	id = strings.ToLower(id)
-	var t envy.Token
-	if self := CallerFrom(ctx).Token; self != nil && self.ID == id {
-		t = *self
-	} else {
-		var err error
-		if t, err = s.tokenFor(ctx, id, envy.AuditTokenRevoke); err != nil {
-			return err
-		}
-	}
-	e := s.entry(ctx, envy.AuditTokenRevoke, "", []string{t.Name}, envy.OutcomeDeleted)
-	// The store's notices of the tokens it revokes (follow.go) are the one
-	// way the revocation reaches the token cache and the watch hub, here
-	// as on every other server: the store publishes them to this server
-	// before RevokeToken returns where it keeps tokens in process
-	// (SQLite), so the next request is refused; on a shared store, where
-	// they come a moment later, every use of a cached token is checked
-	// against the store first (cachedToken), or none is cached.
-	return s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{e})
+	_, err := s.Revoke(ctx, id, RevokeOptions{})
+	return err
 }
 
 // Self returns the caller's token.

@@ -32,7 +32,7 @@ func (s *Service) view(v envy.StoredVar, reveal bool) (envy.VarView, error) {
 func viewOf(v *envy.StoredVar, plain *envy.Sensitive, m *string, reveal bool) envy.VarView {
 	out := envy.VarView{
 		ID: v.ID, Scope: v.Scope, Name: v.Name, Secret: v.Secret, Description: v.Description,
-		Version: v.Version, Revision: v.Revision, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy,
+		Version: v.Version, Revision: v.Revision, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, UpdatedBy: v.UpdatedBy, UpdatedByToken: v.UpdatedByToken,
 	}
 	if v.Secret {
 		out.MaskedValue = m
@@ -198,19 +198,19 @@ func validateInput(loc string, in envy.VarInput) []envy.FieldError {
 // secret's own mask and a missing value for a new var.
 func (s *Service) change(scope, name, loc string, cur envy.StoredVar, ok bool, in envy.VarInput, mayReveal bool) (envy.VarChange, error) {
 	c := envy.VarChange{Name: name, ID: newID(), Version: 1}
-	var value envy.Sensitive
+	var value, old envy.Sensitive
 	if ok {
 		c.ID, c.Secret, c.Description, c.Version = cur.ID, cur.Secret, cur.Description, cur.Version+1
-		if in.Value == nil || cur.Secret {
-			old, err := s.open(scope, name, cur.Version, cur.Sealed)
-			if err != nil {
-				return envy.VarChange{}, err
-			}
-			if cur.Secret && in.Value != nil && in.Value.Reveal() == envy.Mask(old) {
-				return envy.VarChange{}, envy.Invalid(envy.Field(loc+".value", "masked_value_write", "the value is the secret's own masked_value; send the real value, or leave value out to keep it"))
-			}
-			value = old
+		// Opened always: a change that keeps the value and the secret
+		// flag is MetaOnly, and leaves the envs over the scope as they are.
+		var err error
+		if old, err = s.open(scope, name, cur.Version, cur.Sealed); err != nil {
+			return envy.VarChange{}, err
 		}
+		if cur.Secret && in.Value != nil && in.Value.Reveal() == envy.Mask(old) {
+			return envy.VarChange{}, envy.Invalid(envy.Field(loc+".value", "masked_value_write", "the value is the secret's own masked_value; send the real value, or leave value out to keep it"))
+		}
+		value = old
 	} else if in.Value == nil {
 		return envy.VarChange{}, envy.Invalid(envy.Field(loc+".value", "missing", "value is required to create a var"))
 	}
@@ -226,6 +226,7 @@ func (s *Service) change(scope, name, loc string, cur envy.StoredVar, ok bool, i
 	if in.Description != nil {
 		c.Description = *in.Description
 	}
+	c.MetaOnly = ok && c.Secret == cur.Secret && value.Equal(old)
 	sealed, err := s.seal(scope, name, c.Version, value)
 	if err != nil {
 		return envy.VarChange{}, err
@@ -307,7 +308,7 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			}
 		}
 		res, err := s.store.Write(ctx, envy.Write{
-			Scope: w.Path, Actor: audit[0].Actor, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
+			Scope: w.Path, Actor: audit[0].Actor, ActorToken: audit[0].TokenID, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
 			Changes: changes, WholeScope: w.Whole, BaseRevision: cur.Scope.Revision, Audit: audit,
 			// A caller who may not read the scope gets a new revision
 			// for every write, or the reply to deleting an absent var
@@ -322,7 +323,9 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		}
 		// Watchers hear of a change through the store's notice (follow.go).
 		info := envy.WriteInfo{Scope: w.Path, Revision: res.Revision}
-		info.Synced = s.synced(ctx, w.Path, res.Revision)
+		// Consumers are behind when they run an env older than the
+		// scope's EnvRevision: a change of descriptions only leaves it.
+		info.Synced, info.Behind = s.synced(ctx, w.Path, res.EnvRevision)
 		return res, info, nil
 	}
 }

@@ -194,7 +194,7 @@ func (h *hub) refresh(sb *sub) {
 	if err != nil {
 		return // the scope is gone: keep the old dependencies
 	}
-	sb.notify(r.Revision)
+	sb.notify(r.EnvRevision)
 	if h.beforeRelink != nil {
 		h.beforeRelink(sb)
 	}
@@ -278,13 +278,13 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 		return nil, envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	if lastRevision > 0 {
-		sb.notify(r.Revision)
+		sb.notify(r.EnvRevision) // a change of descriptions only is none
 	}
 	// A change committed between the read above and add went to the
 	// watchers before this one joined them: look once more, and queue a
 	// refresh when the deps themselves changed meanwhile.
-	if again, _, err := s.resolve(ctx, path); err == nil && again.Revision > r.Revision {
-		sb.notify(again.Revision)
+	if again, _, err := s.resolve(ctx, path); err == nil && again.EnvRevision > r.EnvRevision {
+		sb.notify(again.EnvRevision)
 		s.hub.queue(sb)
 	}
 	go func() {

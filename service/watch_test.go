@@ -110,3 +110,77 @@ func TestAWatcherFollowsAChangeOfInherits(t *testing.T) {
 		}
 	}
 }
+
+// TestADescriptionOnlyChangeIsNoChangeOfTheEnv: a var's or a scope's
+// description changed takes a revision but tells no watcher (on SQLite
+// the notice is handled before the write returns, so an event would be
+// in the channel already), leaves a consumer of the unchanged env synced
+// (its revision older than the write's, its env the same), and keeps the
+// write's reply synced; a change of the value does all three.
+func TestADescriptionOnlyChangeIsNoChangeOfTheEnv(t *testing.T) {
+	svc, ctx, ch := watchedApp(t)
+	inherits := []string{"acme/base"}
+	if _, _, err := svc.PutScope(ctx, "acme/app", envy.ScopeInput{Inherits: &inherits}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	var ev envy.Event
+	select {
+	case ev = <-ch: // the change of inherits
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10 s of a change of inherits")
+	}
+	if _, err := svc.ReportConsumer(ctx, "acme/app", "c1", envy.ConsumerInput{Revision: ev.Revision}); err != nil {
+		t.Fatal(err)
+	}
+	desc := "the base's A"
+	for _, w := range []struct {
+		scope string
+		in    envy.VarInput
+	}{{"acme/base", envy.VarInput{Description: &desc}}, {"acme/app", envy.VarInput{Description: &desc}}} {
+		_, info, err := svc.SetVar(ctx, w.scope, map[string]string{"acme/base": "A", "acme/app": "B"}[w.scope], w.in, envy.SetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.Synced {
+			t.Errorf("a description-only write to %s (revision %d) says unsynced: %+v", w.scope, info.Revision, info.Behind)
+		}
+		select {
+		case ev := <-ch:
+			t.Fatalf("a description-only write to %s told the watcher of revision %d", w.scope, ev.Revision)
+		default:
+		}
+	}
+	sdesc := "base scope"
+	if _, _, err := svc.PutScope(ctx, "acme/base", envy.ScopeInput{Description: &sdesc}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-ch:
+		t.Fatalf("a scope description change told the watcher of revision %d", ev.Revision)
+	default:
+	}
+	st, err := svc.Status(ctx, "acme/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Synced || st.Consumers[0].Behind {
+		t.Errorf("status after description changes only: %+v; want c1 synced", st)
+	}
+
+	two := envy.NewSensitive("2")
+	_, info, err := svc.SetVar(ctx, "acme/base", "A", envy.VarInput{Value: &two}, envy.SetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Synced || len(info.Behind) != 1 || info.Behind[0].Scope != "acme/app" {
+		t.Errorf("a value change with c1 behind: synced %v, behind %+v", info.Synced, info.Behind)
+	}
+	select {
+	case ev := <-ch:
+		if ev.Revision != info.Revision {
+			t.Errorf("event of revision %d, want %d", ev.Revision, info.Revision)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10 s of a change of the value")
+	}
+}

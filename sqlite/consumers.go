@@ -11,7 +11,9 @@ import (
 )
 
 // PutConsumer records a consumer's report: ENotFound when its scope does
-// not exist; FirstSeen stays what the first report set.
+// not exist; FirstSeen stays what the first report set; a report by
+// another token than the one that first reported it (TokenID) is
+// envy.ErrConsumerTaken.
 func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.ConsumerLimit) (bool, error) {
 	var created bool
 	err := s.do(ctx, func(t *txn) error {
@@ -24,7 +26,8 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.Consu
 		}
 		seen := storeutil.OrNow(c.SeenAt, t.now)
 		var first int64
-		switch err := t.queryRow(`SELECT first_seen FROM consumers WHERE scope = ? AND id = ?`, c.Scope, c.ID).Scan(&first); {
+		var owner string
+		switch err := t.queryRow(`SELECT first_seen, token_id FROM consumers WHERE scope = ? AND id = ?`, c.Scope, c.ID).Scan(&first, &owner); {
 		case errors.Is(err, sql.ErrNoRows):
 			created = true
 			first = storeutil.Nanos(seen)
@@ -33,17 +36,20 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.Consu
 			}
 		case err != nil:
 			return dbErr("read a consumer", err)
+		case owner != "" && owner != c.TokenID:
+			return envy.ErrConsumerTaken(c.Scope, c.ID)
 		}
 		if created && lim.Max > 0 {
 			if err := t.makeRoom(c.Scope, lim); err != nil {
 				return err
 			}
 		}
-		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, id) DO UPDATE SET
-				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, storeutil.Nanos(seen)); err != nil {
+				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at,
+				token_id = excluded.token_id`,
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, storeutil.Nanos(seen), c.TokenID); err != nil {
 			return dbErr("write a consumer", err)
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: c.Scope})
@@ -74,6 +80,22 @@ func (t *txn) makeRoom(scope string, lim envy.ConsumerLimit) error {
 		return envy.Errorf(envy.EConflict, "scope %s has %d live consumers, the most it keeps", scope, n-int(gone))
 	}
 	return nil
+}
+
+// DeleteConsumer deletes a consumer of a scope; an absent one is no error.
+func (s *Store) DeleteConsumer(ctx context.Context, scope, id string) error {
+	return s.do(ctx, func(t *txn) error {
+		r, err := t.exec(`DELETE FROM consumers WHERE scope = ? AND id = ?`, scope, id)
+		if err != nil {
+			return dbErr("delete a consumer", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return dbErr("delete a consumer", err)
+		} else if n > 0 {
+			t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: scope})
+		}
+		return nil
+	})
 }
 
 // PruneConsumers deletes the consumers not seen since before.

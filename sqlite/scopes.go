@@ -168,18 +168,23 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err != nil {
 		return envy.Scope{}, false, err
 	}
-	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
+	var curScope *envy.Scope
+	if cur != nil {
+		curScope = &cur.Scope
+	}
+	envRev, envChanged := storeutil.ScopeEnvRevision(curScope, inherits, rev)
+	sc := envy.Scope{Path: w.Path, Description: desc, Inherits: inherits, Revision: rev, EnvRevision: envRev, CreatedAt: t.now, UpdatedAt: t.now}
 	var vars []envy.StoredVar
 	if cur == nil {
-		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			w.Path, desc, inheritsJSON, rev, storeutil.Nanos(t.now), storeutil.Nanos(t.now)); err != nil {
+		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			w.Path, desc, inheritsJSON, rev, envRev, storeutil.Nanos(t.now), storeutil.Nanos(t.now)); err != nil {
 			return envy.Scope{}, false, dbErr("insert a scope", err)
 		}
 	} else {
 		sc.CreatedAt = cur.Scope.CreatedAt
 		vars = cur.Vars // immutable, so the new entry may share them
-		if _, err := t.exec(`UPDATE scopes SET description = ?, inherits = ?, revision = ?, updated_at = ? WHERE path = ?`,
-			desc, inheritsJSON, rev, storeutil.Nanos(t.now), w.Path); err != nil {
+		if _, err := t.exec(`UPDATE scopes SET description = ?, inherits = ?, revision = ?, env_revision = ?, updated_at = ? WHERE path = ?`,
+			desc, inheritsJSON, rev, envRev, storeutil.Nanos(t.now), w.Path); err != nil {
 			return envy.Scope{}, false, dbErr("update a scope", err)
 		}
 		if _, err := t.exec(`DELETE FROM scope_parents WHERE child = ?`, w.Path); err != nil {
@@ -196,7 +201,7 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	}
 	sc.VarCount = len(vars)
 	t.setScope(w.Path, &envy.ScopeVars{Scope: sc, Vars: vars})
-	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev})
+	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev, MetaOnly: !envChanged})
 	return storeutil.CloneScope(sc), cur == nil, nil
 }
 

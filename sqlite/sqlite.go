@@ -276,8 +276,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.wconn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
 		return fmt.Errorf("sqlite: read schema version: %w", err)
 	}
-	if newest > len(ms) {
-		return fmt.Errorf("sqlite: the database has schema version %d, newer than this binary's %d", newest, len(ms))
+	if last := ms[len(ms)-1].Version; newest > last {
+		return fmt.Errorf("sqlite: the database has schema version %d, newer than this binary's %d", newest, last)
 	}
 	return nil
 }

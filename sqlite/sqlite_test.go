@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,8 +141,11 @@ func TestMigrationsAreIdempotentOnReopen(t *testing.T) {
 		if err := s.readers.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &newest); err != nil {
 			t.Fatal(err)
 		}
-		if n != len(files) || newest != len(files) {
-			t.Fatalf("open #%d: schema_migrations has %d rows up to %d, want %d", i+1, n, newest, len(files))
+		// The newest is the last file's number (a number may be missing:
+		// a migration of a branch not merged yet).
+		last, _, _ := strings.Cut(filepath.Base(files[len(files)-1]), "_")
+		if n != len(files) || strconv.Itoa(newest) != strings.TrimLeft(last, "0") {
+			t.Fatalf("open #%d: schema_migrations has %d rows up to %d, want %d up to %s", i+1, n, newest, len(files), last)
 		}
 		if sc, err := s.GetScope(ctx, "app"); err != nil || sc.VarCount != 1 {
 			t.Fatalf("open #%d: app = %+v, %v", i+1, sc, err)

@@ -41,49 +41,50 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 		return envy.WriteResult{}, err
 	}
 	at := storeutil.Nanos(t.now)
+	envRev, envChanged := storeutil.EnvRevision(cur, eff, rev)
 	var sc envy.Scope
 	if cur == nil {
-		sc = envy.Scope{Path: w.Scope, Revision: rev, CreatedAt: t.now, UpdatedAt: t.now}
-		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, created_at, updated_at) VALUES (?, '', '[]', ?, ?, ?)`,
-			w.Scope, rev, at, at); err != nil {
+		sc = envy.Scope{Path: w.Scope, Revision: rev, EnvRevision: envRev, CreatedAt: t.now, UpdatedAt: t.now}
+		if _, err := t.exec(`INSERT INTO scopes (path, description, inherits, revision, env_revision, created_at, updated_at) VALUES (?, '', '[]', ?, ?, ?, ?)`,
+			w.Scope, rev, envRev, at, at); err != nil {
 			return envy.WriteResult{}, dbErr("create a scope", err)
 		}
 	} else {
 		sc = cur.Scope // its Inherits are immutable and may be shared
-		sc.Revision, sc.UpdatedAt = rev, t.now
-		if _, err := t.exec(`UPDATE scopes SET revision = ?, updated_at = ? WHERE path = ?`, rev, at, w.Scope); err != nil {
+		sc.Revision, sc.EnvRevision, sc.UpdatedAt = rev, envRev, t.now
+		if _, err := t.exec(`UPDATE scopes SET revision = ?, env_revision = ?, updated_at = ? WHERE path = ?`, rev, envRev, at, w.Scope); err != nil {
 			return envy.WriteResult{}, dbErr("update a scope", err)
 		}
 	}
 
-	res := envy.WriteResult{Revision: rev, Changed: true, ScopeCreated: cur == nil}
+	res := envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: cur == nil}
 	next := make(map[string]*envy.StoredVar, len(eff)) // nil: deleted
 	for _, c := range eff {
 		if c.Delete {
 			if _, err := t.exec(`DELETE FROM vars WHERE scope = ? AND name = ?`, w.Scope, c.Name); err != nil {
 				return envy.WriteResult{}, dbErr("delete a var", err)
 			}
-			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?)`,
-				rev, w.Scope, c.Name, c.Old.ID, c.Old.Version, c.Old.Secret, c.Old.Description, w.Actor, at); err != nil {
+			if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
+				VALUES (?, ?, ?, 'delete', ?, ?, ?, ?, NULL, ?, ?, ?)`,
+				rev, w.Scope, c.Name, c.Old.ID, c.Old.Version, c.Old.Secret, c.Old.Description, w.Actor, at, w.ActorToken); err != nil {
 				return envy.WriteResult{}, dbErr("record a delete", err)
 			}
 			next[c.Name] = nil
 			continue
 		}
-		v := storeutil.NewVar(w.Scope, w.Actor, c, rev, t.now)
-		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		v := storeutil.NewVar(w.Scope, w.Actor, w.ActorToken, c, rev, t.now)
+		if _, err := t.exec(`INSERT INTO vars (scope, name, id, sealed, secret, description, version, revision, created_at, updated_at, updated_by, updated_by_token)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, name) DO UPDATE SET
 				id = excluded.id, sealed = excluded.sealed, secret = excluded.secret,
 				description = excluded.description, version = excluded.version, revision = excluded.revision,
-				updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor); err != nil {
+				updated_at = excluded.updated_at, updated_by = excluded.updated_by, updated_by_token = excluded.updated_by_token`,
+			w.Scope, v.Name, v.ID, v.Sealed, v.Secret, v.Description, v.Version, rev, storeutil.Nanos(v.CreatedAt), at, w.Actor, w.ActorToken); err != nil {
 			return envy.WriteResult{}, dbErr("write a var", err)
 		}
-		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at)
-			VALUES (?, ?, ?, 'set', ?, ?, ?, ?, ?, ?, ?)`,
-			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at); err != nil {
+		if _, err := t.exec(`INSERT INTO history (revision, scope, name, op, var_id, version, secret, description, sealed, actor, at, actor_token)
+			VALUES (?, ?, ?, 'set', ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rev, w.Scope, v.Name, v.ID, v.Version, v.Secret, v.Description, v.Sealed, w.Actor, at, w.ActorToken); err != nil {
 			return envy.WriteResult{}, dbErr("record a set", err)
 		}
 		next[c.Name] = &v
@@ -97,7 +98,7 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	vars := storeutil.Merge(curVars, next)
 	sc.VarCount = len(vars)
 	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
-	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev})
+	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	return res, nil
 }
 

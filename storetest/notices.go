@@ -129,6 +129,12 @@ func metaNotice(scope string, rev int64) envy.Notice {
 	return envy.Notice{Kind: envy.NoticeScopeMeta, Scope: scope, Revision: rev}
 }
 
+// metaOnly marks a scope notice as one of descriptions only.
+func metaOnly(n envy.Notice) envy.Notice {
+	n.MetaOnly = true
+	return n
+}
+
 func tokenNotice(id string) envy.Notice { return envy.Notice{Kind: envy.NoticeToken, TokenID: id} }
 
 // settle ends a step: it makes a sentinel write, waits (noticeWait at
@@ -214,7 +220,7 @@ func resyncNote(resync bool) string {
 func noticeKey(n envy.Notice) envy.Notice {
 	switch n.Kind {
 	case envy.NoticeScope, envy.NoticeScopeMeta:
-		return envy.Notice{Kind: n.Kind, Scope: n.Scope, Revision: n.Revision}
+		return envy.Notice{Kind: n.Kind, Scope: n.Scope, Revision: n.Revision, MetaOnly: n.MetaOnly}
 	case envy.NoticeConsumer:
 		return envy.Notice{Kind: n.Kind, Scope: n.Scope}
 	case envy.NoticeToken:
@@ -256,11 +262,15 @@ func diffNotices(got, want []envy.Notice) (missing, extra []envy.Notice) {
 }
 
 func fmtNotice(n envy.Notice) string {
+	only := ""
+	if n.MetaOnly {
+		only = " (descriptions only)"
+	}
 	switch n.Kind {
 	case envy.NoticeScope:
-		return fmt.Sprintf("scope %s@%d", n.Scope, n.Revision)
+		return fmt.Sprintf("scope %s@%d%s", n.Scope, n.Revision, only)
 	case envy.NoticeScopeMeta:
-		return fmt.Sprintf("scope-meta %s@%d", n.Scope, n.Revision)
+		return fmt.Sprintf("scope-meta %s@%d%s", n.Scope, n.Revision, only)
 	case envy.NoticeToken:
 		return "token " + n.TokenID
 	case envy.NoticeDataKey:
@@ -355,10 +365,27 @@ func noticesOfWrites(ctx context.Context, s envy.Store) error {
 		if !res.Changed {
 			r.fatalf("a Touch write took no revision")
 		}
-		r.expect(scopeNotice("app", res.Revision))
+		r.expect(metaOnly(scopeNotice("app", res.Revision))) // no var changed: no env either
 		r.settle("a Touch write", false)
 
+		// A change of a var's description only takes a revision, but is
+		// no change of the envs resolved over the scope.
 		cur := r.current("app")
+		ch := plan(cur, set("A", "x"))
+		old := findVar(cur.Vars, "A")
+		ch[0].Sealed, ch[0].Description, ch[0].MetaOnly = old.Sealed, "the A", true
+		res, err = s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: ch})
+		r.must("a description-only write", err)
+		if res.EnvRevision != cur.Scope.EnvRevision || res.Revision <= cur.Scope.Revision {
+			r.fatalf("a description-only write: revision %d, env revision %d; want a new revision and env revision %d", res.Revision, res.EnvRevision, cur.Scope.EnvRevision)
+		}
+		r.expect(metaOnly(scopeNotice("app", res.Revision)))
+		r.settle("a description-only write", false)
+		if now := r.current("app").Scope; now.EnvRevision != cur.Scope.EnvRevision || now.Revision != res.Revision {
+			r.fatalf("after a description-only write the scope is at %d, env revision %d; want %d, %d", now.Revision, now.EnvRevision, res.Revision, cur.Scope.EnvRevision)
+		}
+
+		cur = r.current("app")
 		res, err = s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", WholeScope: true, BaseRevision: cur.Scope.Revision,
 			IfRevision: cur.Scope.Revision, Changes: plan(cur, set("A", "4"), set("C", "1"))})
 		r.must("a whole-scope write", err)

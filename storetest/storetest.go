@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"plans see vars by name and vars keep id and creation time", testVarState},
 		{"history is newest first and pages with before and limit", testHistory},
 		{"VarsAt reproduces an earlier state after sets and deletes", testVarsAt},
+		{"LastSecret gives each name's newest revision set secret, in its scope only", testLastSecret},
 		{"PutScope creates and updates a scope, sees others through lookup and takes a revision", testPutScope},
 		{"DeleteScope is refused while inherited, deletes after, and is idempotent", testDeleteScope},
 		{"ScopeTree returns the scope and every scope it inherits transitively", testScopeTree},
@@ -57,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
+		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
+		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -546,7 +550,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	ch := plan(cur, set("M", "2"))
 	ch[0].Secret, ch[0].Description = true, "the M"
-	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", Changes: ch}); err != nil {
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "alice", ActorToken: "tok-alice", Changes: ch}); err != nil {
 		t.Fatal(err)
 	}
 	tree, err := s.ScopeTree(ctx, "app")
@@ -562,7 +566,7 @@ func testVarState(t *testing.T, s envy.Store) {
 	if m.ID != old.ID || m.Version != 2 || !m.CreatedAt.Equal(old.CreatedAt) {
 		t.Errorf("updated M = id %s v%d created %v; want id %s v2 created %v", m.ID, m.Version, m.CreatedAt, old.ID, old.CreatedAt)
 	}
-	if m.UpdatedBy != "alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
+	if m.UpdatedBy != "alice" || m.UpdatedByToken != "tok-alice" || !m.Secret || m.Description != "the M" || m.Scope != "app" {
 		t.Errorf("updated M = %+v, want updated by alice, secret, described, in app", m)
 	}
 	if m.UpdatedAt.Before(m.CreatedAt) || m.CreatedAt.IsZero() {
@@ -570,6 +574,10 @@ func testVarState(t *testing.T, s envy.Store) {
 	}
 	if m.CreatedAt.Location() != time.UTC || m.UpdatedAt.Location() != time.UTC {
 		t.Errorf("times are not in UTC: %v, %v", m.CreatedAt, m.UpdatedAt)
+	}
+	// The acting token is kept in the history too.
+	if hist, err := s.History(ctx, "app", envy.HistoryCursor{}, 10); err != nil || len(hist) == 0 || hist[0].Name != "M" || hist[0].ActorToken != "tok-alice" || hist[0].Actor != "alice" {
+		t.Errorf("the history's newest change: %+v, %v; want M by alice with token tok-alice", hist, err)
 	}
 	if a := findVar(vars, "A"); a.Revision != first.Revision || a.UpdatedBy != "tester" {
 		t.Errorf("untouched A = revision %d by %s, want %d by tester", a.Revision, a.UpdatedBy, first.Revision)
@@ -672,6 +680,35 @@ func ownVars(t *testing.T, s envy.Store, scope string) []envy.StoredVar {
 		t.Fatal(err)
 	}
 	return tree[scope].Vars
+}
+
+func testLastSecret(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	writeSecret := func(scope string, secret bool, edits ...edit) int64 {
+		t.Helper()
+		cs := changes(t, s, scope, edits...)
+		for i := range cs {
+			cs[i].Secret = secret
+		}
+		res, err := s.Write(ctx, envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Changes: cs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Revision
+	}
+	writeSecret("app", false, set("A", "1"), set("B", "1"))
+	rA := writeSecret("app", true, set("A", "2"))
+	writeSecret("app", false, set("A", "3"))
+	writeSecret("other", true, set("B", "x")) // another scope's secret stays apart
+	rC := writeSecret("app", true, set("C", "1"))
+	writeSecret("app", false, del("C"))
+	got, err := s.LastSecret(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int64{"A": rA, "C": rC}; !maps.Equal(got, want) {
+		t.Fatalf("LastSecret = %v, want %v", got, want)
+	}
 }
 
 func testVarsAt(t *testing.T, s envy.Store) {
@@ -1178,6 +1215,17 @@ func testTokenLineage(t *testing.T, s envy.Store) {
 	if got, err := s.GetToken(ctx, "b"); err != nil || got.ParentID != "a" {
 		t.Fatalf("GetToken(b) = %+v, %v; want parent a", got, err)
 	}
+	// The lineage's root is kept as given (the rate limit's key).
+	if _, err := s.CreateToken(ctx, envy.Token{ID: "rooted", Name: "n-rooted", Owner: "o", Hash: []byte("hash-rooted"), ParentID: "d", RootID: "root",
+		Permissions: []envy.Grant{{Scopes: "x/**", Actions: []envy.Action{envy.ActRead}}}, CreatedAt: t0, CreatedBy: "x"}, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetToken(ctx, "rooted"); err != nil || got.RootID != "root" || got.Root() != "root" {
+		t.Fatalf("GetToken(rooted) = %+v, %v; want root_id root", got, err)
+	}
+	if got, err := s.TokenByHash(ctx, []byte("hash-rooted")); err != nil || got.RootID != "root" {
+		t.Fatalf("TokenByHash(rooted) = %+v, %v; want root_id root", got, err)
+	}
 	at := t0.Add(time.Hour)
 	if err := s.RevokeToken(ctx, "a", at, nil); err != nil {
 		t.Fatal(err)
@@ -1323,6 +1371,57 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	}
 }
 
+func testBehindConsumers(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "base", set("A", "1"))
+	write(t, s, "other", set("A", "1"))
+	putScope(t, s, "mid", "base")
+	putScope(t, s, "left", "mid")
+	putScope(t, s, "right", "mid", "other")
+	putScope(t, s, "diamond", "left", "right")
+	for _, c := range []envy.Consumer{
+		{Scope: "base", ID: "b1", Revision: 5}, {Scope: "left", ID: "l1", Revision: 3}, {Scope: "right", ID: "r1", Revision: 9},
+		{Scope: "diamond", ID: "d1", Revision: 2}, {Scope: "diamond", ID: "d2", Revision: 4, SeenAt: t0.Add(-time.Hour)},
+		{Scope: "other", ID: "o1", Revision: 1},
+	} {
+		if c.SeenAt.IsZero() {
+			c.SeenAt = t0
+		}
+		if _, err := s.PutConsumer(ctx, c, envy.ConsumerLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(scope string, rev int64, limit int) []string {
+		t.Helper()
+		cs, err := s.BehindConsumers(ctx, scope, t0.Add(-time.Minute), rev, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Scope+"/"+c.ID)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		scope string
+		rev   int64
+		limit int
+		want  []string
+	}{
+		{"base", 6, 0, []string{"base/b1", "diamond/d1", "left/l1"}}, // r1 runs 9; d2 is not live; o1 does not depend on base
+		{"base", 6, 2, []string{"base/b1", "diamond/d1"}},
+		{"base", 10, 0, []string{"base/b1", "diamond/d1", "left/l1", "right/r1"}},
+		{"other", 10, 0, []string{"diamond/d1", "other/o1", "right/r1"}},
+		{"left", 3, 0, []string{"diamond/d1"}},
+		{"nope", 10, 0, nil},
+	} {
+		if got := ids(c.scope, c.rev, c.limit); !slices.Equal(got, c.want) {
+			t.Errorf("BehindConsumers(%s, %d, limit %d) = %v, want %v", c.scope, c.rev, c.limit, got, c.want)
+		}
+	}
+}
+
 func testConsumers(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	write(t, s, "app", set("A", "1"))
@@ -1357,6 +1456,16 @@ func testConsumers(t *testing.T, s envy.Store) {
 	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
 		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
 	}
+	// A goodbye deletes the one consumer; an absent one is no error.
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
+		t.Fatalf("deleting an absent consumer: %v", err)
+	}
+	if left, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(left) != 1 || left[0].ID != "c2" {
+		t.Fatalf("Consumers after deleting c1 = %+v, %v; want c2 only", left, err)
+	}
 	_, err = s.PutConsumer(ctx, envy.Consumer{Scope: "nope", ID: "c1", SeenAt: t0}, envy.ConsumerLimit{})
 	wantCode(t, err, envy.ENotFound)
 	_, err = s.Consumers(ctx, "nope", time.Time{})
@@ -1368,6 +1477,29 @@ func testConsumers(t *testing.T, s envy.Store) {
 	write(t, s, "app", set("A", "1"))
 	if got, err := s.Consumers(ctx, "app", time.Time{}); err != nil || len(got) != 0 {
 		t.Fatalf("consumers of a re-created scope = %+v, %v; want none", got, err)
+	}
+}
+
+func testConsumerToken(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("A", "1"))
+	put := func(tok string, rev int64, at time.Time) (bool, error) {
+		return s.PutConsumer(ctx, envy.Consumer{Scope: "app", ID: "web-1", Hostname: "h-" + tok, Revision: rev, SeenAt: at, TokenID: tok}, envy.ConsumerLimit{Max: 10, StaleBefore: t0.Add(-time.Hour)})
+	}
+	if created, err := put("tok-a", 1, t0); err != nil || !created {
+		t.Fatalf("first report: %v, %v", created, err)
+	}
+	if created, err := put("tok-a", 1, t0.Add(time.Second)); err != nil || created {
+		t.Fatalf("the same token's next report: created %v, %v", created, err)
+	}
+	_, err := put("tok-b", 2, t0.Add(2*time.Second))
+	wantCode(t, err, envy.EConflict)
+	if e := envy.AsError(err); e == nil || len(e.Fields) != 1 || e.Fields[0].Type != "consumer_taken" {
+		t.Fatalf("another token's report: %v; want ErrConsumerTaken", err)
+	}
+	got, err := s.Consumers(ctx, "app", time.Time{})
+	if err != nil || len(got) != 1 || got[0].TokenID != "tok-a" || got[0].Revision != 1 || got[0].Hostname != "h-tok-a" || !got[0].SeenAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after another token's report: %+v, %v; want tok-a's report as it was", got, err)
 	}
 }
 

@@ -142,7 +142,9 @@ func (h *Handler) renderTokensError(w http.ResponseWriter, r *http.Request, form
 func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	if err := h.svc.RevokeToken(ctx, id); err != nil {
+	// The Service refuses to end the last global admin; the flash says why.
+	n, err := h.svc.Revoke(ctx, id, service.RevokeOptions{})
+	if err != nil {
 		h.backErr(w, r, Prefix+"tokens", err)
 		return
 	}
@@ -152,7 +154,7 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"signin?why=revoked", http.StatusSeeOther)
 		return
 	}
-	h.back(w, r, Prefix+"tokens", &flash{Text: "Revoked the token and every token it minted."})
+	h.back(w, r, Prefix+"tokens", &flash{Text: "Revoked " + plural(n, "token", "tokens") + ": the token and every live token it minted."})
 }
 
 type auditData struct {

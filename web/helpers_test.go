@@ -52,6 +52,13 @@ func (c *clock) Advance(d time.Duration) {
 
 func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, useTLS, opts, testenv.Options{})
+}
+
+// newTestEnvWith is newTestEnv with the test server's options (the API's,
+// a store wrapper); its Setup is the dashboard's.
+func newTestEnvWith(t testing.TB, useTLS bool, opts Options, to testenv.Options) *testEnv {
+	t.Helper()
 	c := &clock{}
 	if opts.Now == nil {
 		opts.Now = c.Now
@@ -60,9 +67,10 @@ func newTestEnv(t testing.TB, useTLS bool, opts Options) *testEnv {
 		opts.StatusEvery = 200 * time.Millisecond
 	}
 	var h *Handler
-	env := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
+	to.Setup = func(api *envyhttp.Server, svc *service.Service) {
 		h = Mount(api, svc, opts)
-	}})
+	}
+	env := testenv.New(t, to)
 	url := env.URL
 	if useTLS {
 		ts := httptest.NewTLSServer(env.API.Handler())

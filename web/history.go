@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"sort"
 	"strconv"
 
 	"github.com/envy-dev/envy"
@@ -30,6 +29,7 @@ type diffLine struct {
 type revisionDiff struct {
 	Revision int64
 	Actor    string
+	Token    string // the acting token's id, shown shortened beside Actor
 	At       string
 	Lines    []diffLine
 }
@@ -102,7 +102,7 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request, path strin
 			d.Older = rev + 1
 			break
 		}
-		rd := revisionDiff{Revision: rev, Actor: changes[i].Actor, At: changes[i].At.UTC().Format("2006-01-02 15:04:05 UTC")}
+		rd := revisionDiff{Revision: rev, Actor: changes[i].Actor, Token: changes[i].ActorToken, At: changes[i].At.UTC().Format("2006-01-02 15:04:05 UTC")}
 		j := i
 		for ; j < len(changes) && changes[j].Revision == rev; j++ {
 			c := changes[j]
@@ -139,61 +139,28 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request, path strin
 
 // rollbackPlan is what a rollback to a revision will change.
 type rollbackPlan struct {
-	Scope    envy.Scope
-	To       int64
-	Added    []string
-	Removed  []string
-	Changed  []string
-	Complete bool // the whole history up to To was read
+	Scope   envy.Scope
+	To      int64
+	Added   []string
+	Removed []string
+	Changed []string
 }
 
 func (p rollbackPlan) Empty() bool { return len(p.Added)+len(p.Removed)+len(p.Changed) == 0 }
 
-// planRollback tells what Rollback(to) changes: the vars the scope had at
-// revision to, from its history, against the vars it has now.
+// planRollback tells what Rollback(to) changes: the service compares the
+// vars the scope had at revision to (one stored row per var, never the
+// history between) with those it has now.
 func (h *Handler) planRollback(ctx context.Context, path string, to int64) (rollbackPlan, error) {
 	sc, err := h.svc.GetScope(ctx, path)
 	if err != nil {
 		return rollbackPlan{}, err
 	}
-	cur, err := h.svc.ListVars(ctx, path, false)
+	p, err := h.svc.PlanRollback(ctx, path, to)
 	if err != nil {
 		return rollbackPlan{}, err
 	}
-	changes, truncated, err := h.readHistory(ctx, path, to+1, 100000)
-	if err != nil {
-		return rollbackPlan{}, err
-	}
-	then := map[string]envy.ChangeView{}
-	for _, c := range changes { // newest first: the first seen of a name is its state at to
-		if _, ok := then[c.Name]; !ok {
-			then[c.Name] = c
-		}
-	}
-	p := rollbackPlan{Scope: sc, To: to, Complete: !truncated}
-	now := map[string]envy.VarView{}
-	for _, v := range cur.Items {
-		now[v.Name] = v
-		t, ok := then[v.Name]
-		if !ok || t.Op == envy.OpDelete {
-			p.Removed = append(p.Removed, v.Name)
-			continue
-		}
-		same := v.Revision == t.Revision && v.Version == t.Version
-		if !same && !v.Secret && !t.Secret && v.Value != nil && t.Value != nil {
-			same = v.Value.Equal(*t.Value)
-		}
-		if !same {
-			p.Changed = append(p.Changed, v.Name)
-		}
-	}
-	for n, t := range then {
-		if _, ok := now[n]; !ok && t.Op == envy.OpSet {
-			p.Added = append(p.Added, n)
-		}
-	}
-	sort.Strings(p.Added)
-	return p, nil
+	return rollbackPlan{Scope: sc, To: to, Added: p.Added, Removed: p.Removed, Changed: p.Changed}, nil
 }
 
 func (h *Handler) rollbackPage(w http.ResponseWriter, r *http.Request, path string) {

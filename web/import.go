@@ -34,6 +34,12 @@ func (d importData) Empty() bool { return len(d.Added)+len(d.Changed)+len(d.Remo
 func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	back := scopeURL(path)
+	// A preview is the first half of a write, and holds the pasted
+	// plaintext here until applied: only a writer may make one.
+	if err := h.svc.Authorize(ctx, envy.ActWrite, path, envy.AuditVarsReplace); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	text := r.PostFormValue("dotenv")
 	if strings.TrimSpace(text) == "" {
 		h.back(w, r, back, &flash{Error: true, Text: "Paste the contents of a .env file to import."})
@@ -51,7 +57,8 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	}
 	// With the reveal permission the preview compares secrets too (an
 	// audited reveal, like any); without it a secret in the file is
-	// listed as set, and the apply keeps it as it is when equal.
+	// listed as set from the file, and the apply writes it as a new
+	// version even when equal (the service tells such a writer nothing).
 	reveal := h.svc.Can(ctx, envy.ActReveal, path)
 	cur, err := h.svc.ListVars(ctx, path, reveal)
 	if err != nil {
@@ -71,7 +78,7 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		case !ok:
 			d.Removed = append(d.Removed, importLine{Name: v.Name, Secret: v.Secret})
 		case v.Value == nil:
-			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file; kept as it is if equal"})
+			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file (a new version, even if equal)"})
 		case v.Value.Reveal() != val:
 			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: v.Secret})
 		default:
@@ -88,11 +95,11 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	for _, n := range names {
 		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret})
 	}
-	s := sessionFrom(ctx)
 	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, newSecret: d.NewSecret}
-	s.mu.Lock()
-	s.pending = p
-	s.mu.Unlock()
+	if err := h.sessions.holdImport(sessionFrom(ctx), p); err != nil {
+		h.backErr(w, r, back, err)
+		return
+	}
 	d.ID = p.id
 	h.render(w, r, http.StatusOK, "import", &view{Title: "Import into " + path, Section: "scopes", Data: d})
 }
@@ -102,17 +109,9 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	back := scopeURL(path)
-	s := sessionFrom(ctx)
-	s.mu.Lock()
-	p := s.pending
-	if p != nil && p.id == r.PostFormValue("id") && p.scope == path {
-		s.pending = nil
-	} else {
-		p = nil
-	}
-	s.mu.Unlock()
+	p := h.sessions.takeImport(sessionFrom(ctx), r.PostFormValue("id"), path)
 	if p == nil {
-		h.back(w, r, back, &flash{Error: true, Text: "That import preview is no longer pending: it was applied already, or it was made on another server of this service or before a restart. Paste the file again."})
+		h.back(w, r, back, &flash{Error: true, Text: "That import preview is no longer pending: it was applied already, a newer preview of this token took its place, or it was made on another server of this service or before a restart. Paste the file again."})
 		return
 	}
 	cur, err := h.svc.ListVars(ctx, path, false)

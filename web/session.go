@@ -3,10 +3,10 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,10 +34,11 @@ const (
 // server that made them: an import preview holds pasted plaintext values,
 // which are never written to the database.
 type session struct {
-	id      string
-	token   string
-	csrf    string
-	created time.Time
+	id       string
+	token    string
+	tokenKey string // the token's hash, to count its sessions and previews
+	csrf     string
+	created  time.Time
 
 	mu      sync.Mutex
 	seen    time.Time // last used on this server, to forget what it keeps here
@@ -60,6 +61,18 @@ type pendingImport struct {
 	revision  int64 // the scope's revision the preview was made against
 	kvs       []dotenv.KV
 	newSecret bool
+	size      int64     // the bytes it holds, against Options.ImportBytes
+	made      time.Time // the token's oldest preview ends first
+}
+
+// importSize is what a pending import's values and names hold, with a
+// little for each var's bookkeeping.
+func importSize(kvs []dotenv.KV) int64 {
+	n := int64(0)
+	for _, kv := range kvs {
+		n += int64(len(kv.Name)+len(kv.Value)) + 64
+	}
+	return n
 }
 
 // touchEvery is how often, at most, a use of a session is written to the
@@ -75,10 +88,16 @@ type sessions struct {
 	idle, max time.Duration
 	now       func() time.Time
 	lastSweep time.Time
+
+	perToken     int   // sessions of one token kept here (Options.MaxSessionsPerToken)
+	importsPer   int   // pending imports of one token (Options.MaxImportsPerToken)
+	importBytes  int64 // bytes of pending imports, all sessions (Options.ImportBytes)
+	pendingBytes int64 // held now, under mu
 }
 
-func newSessions(svc *service.Service, log *slog.Logger, idle, max time.Duration, now func() time.Time) *sessions {
-	return &sessions{svc: svc, log: log, m: map[string]*session{}, idle: idle, max: max, now: now}
+func newSessions(svc *service.Service, log *slog.Logger, opts Options) *sessions {
+	return &sessions{svc: svc, log: log, m: map[string]*session{}, idle: opts.SessionIdle, max: opts.SessionMax, now: opts.Now,
+		perToken: opts.MaxSessionsPerToken, importsPer: opts.MaxImportsPerToken, importBytes: opts.ImportBytes}
 }
 
 // create stores a new session for token. At most once a minute, as get
@@ -91,7 +110,7 @@ func (ss *sessions) create(ctx context.Context, token string) (*session, error) 
 	if err != nil {
 		return nil, err
 	}
-	return ss.keep(row, now), nil
+	return ss.keep(ctx, row, now), nil
 }
 
 func (ss *sessions) sweep(ctx context.Context, now time.Time) {
@@ -106,7 +125,7 @@ func (ss *sessions) sweep(ctx context.Context, now time.Time) {
 		gone := ss.expired(o.created, o.seen, now)
 		o.mu.Unlock()
 		if gone {
-			delete(ss.m, id)
+			ss.unkeepLocked(id, o)
 		}
 	}
 	ss.mu.Unlock()
@@ -120,18 +139,129 @@ func (ss *sessions) sweep(ctx context.Context, now time.Time) {
 }
 
 // keep returns this server's session for row, made when it has none.
-func (ss *sessions) keep(row envy.BrowserSession, now time.Time) *session {
+// A token keeps at most perToken sessions here: beyond, its oldest
+// sessions end (in the store too), so that signing in again and again
+// can't pile up what sessions hold.
+func (ss *sessions) keep(ctx context.Context, row envy.BrowserSession, now time.Time) *session {
+	var ended []string
 	ss.mu.Lock()
 	s := ss.m[row.ID]
 	if s == nil {
-		s = &session{id: row.ID, token: row.Token, csrf: row.CSRF, created: row.CreatedAt}
+		s = &session{id: row.ID, token: row.Token, tokenKey: string(envy.HashToken(row.Token)), csrf: row.CSRF, created: row.CreatedAt}
+		var same []*session
+		for _, o := range ss.m {
+			if o.tokenKey == s.tokenKey {
+				same = append(same, o)
+			}
+		}
+		if ss.perToken > 0 && len(same) >= ss.perToken {
+			sort.Slice(same, func(i, j int) bool { return same[i].created.Before(same[j].created) })
+			for _, o := range same[:len(same)-ss.perToken+1] {
+				ss.unkeepLocked(o.id, o)
+				ended = append(ended, o.id)
+			}
+		}
 		ss.m[row.ID] = s
 	}
 	ss.mu.Unlock()
+	for _, id := range ended {
+		ss.drop(ctx, id)
+	}
+	if len(ended) > 0 {
+		ss.log.Info("ended a token's oldest dashboard sessions: it holds as many as it may (--max-sessions-per-token)",
+			"sessions", len(ended), "max_sessions_per_token", ss.perToken)
+	}
 	s.mu.Lock()
 	s.seen = now
 	s.mu.Unlock()
 	return s
+}
+
+// unkeepLocked forgets o, kept as id, and what its pending import held;
+// ss.mu is held.
+func (ss *sessions) unkeepLocked(id string, o *session) {
+	delete(ss.m, id)
+	o.mu.Lock()
+	if o.pending != nil {
+		ss.pendingBytes -= o.pending.size
+		o.pending = nil
+	}
+	o.mu.Unlock()
+}
+
+// errImportsFull refuses a preview when pending imports hold
+// Options.ImportBytes already.
+var errImportsFull = &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Minute,
+	Message: "the server holds as many pending import previews as it may (--max-import-bytes): apply or wait for one, or import a smaller file"}
+
+// holdImport makes p the pending import of s, in place of any it had. A
+// token holds at most importsPer pending imports (its oldest ends
+// first), and all sessions at most importBytes (errImportsFull beyond).
+func (ss *sessions) holdImport(s *session, p *pendingImport) error {
+	p.size, p.made = importSize(p.kvs), ss.now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var mine []*session
+	for _, o := range ss.m {
+		if o != s && o.tokenKey == s.tokenKey {
+			o.mu.Lock()
+			if o.pending != nil {
+				mine = append(mine, o)
+			}
+			o.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	var had int64
+	if s.pending != nil {
+		had = s.pending.size
+	}
+	s.mu.Unlock()
+	// The token's oldest previews end to make room for this one.
+	var freed int64
+	var ending []*session
+	if ss.importsPer > 0 && len(mine) >= ss.importsPer {
+		sort.Slice(mine, func(i, j int) bool { return mine[i].pending.made.Before(mine[j].pending.made) })
+		ending = mine[:len(mine)-ss.importsPer+1]
+		for _, o := range ending {
+			freed += o.pending.size
+		}
+	}
+	if ss.importBytes > 0 && ss.pendingBytes-had-freed+p.size > ss.importBytes {
+		return errImportsFull
+	}
+	for _, o := range ending {
+		o.mu.Lock()
+		if o.pending != nil {
+			ss.pendingBytes -= o.pending.size
+			o.pending = nil
+		}
+		o.mu.Unlock()
+	}
+	s.mu.Lock()
+	if s.pending != nil {
+		ss.pendingBytes -= s.pending.size
+	}
+	s.pending = p
+	ss.pendingBytes += p.size
+	s.mu.Unlock()
+	return nil
+}
+
+// takeImport takes the pending import of s with id for scope, if it is
+// the one pending; nil otherwise.
+func (ss *sessions) takeImport(s *session, id, scope string) *pendingImport {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pending
+	if p == nil || p.id != id || p.scope != scope {
+		return nil
+	}
+	s.pending = nil
+	ss.pendingBytes -= p.size
+	return p
 }
 
 func (ss *sessions) expired(created, used, now time.Time) bool {
@@ -176,7 +306,7 @@ func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
 			ss.log.Warn("cannot record a dashboard session's use", "err", err)
 		}
 	}
-	return ss.keep(*row, now), nil
+	return ss.keep(ctx, *row, now), nil
 }
 
 // alive reports whether the session is still there and not expired,
@@ -200,7 +330,9 @@ func (ss *sessions) drop(ctx context.Context, id string) {
 // forget drops what this server keeps of the session with id.
 func (ss *sessions) forget(id string) {
 	ss.mu.Lock()
-	delete(ss.m, id)
+	if o := ss.m[id]; o != nil {
+		ss.unkeepLocked(id, o)
+	}
 	ss.mu.Unlock()
 }
 
@@ -288,14 +420,8 @@ func (h *Handler) authFailed(w http.ResponseWriter, r *http.Request, err error) 
 func (h *Handler) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, h.api.MaxBody())
-			if err := r.ParseForm(); err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					h.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is larger than this server accepts ("+itoa(tooBig.Limit)+" bytes).")
-					return
-				}
-				h.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
+			if err := h.api.ParseForm(w, r, h.api.MaxBody()); err != nil {
+				h.renderError(w, r, statusOf(err), formError(err))
 				return
 			}
 			s := sessionFrom(r.Context())
@@ -371,8 +497,17 @@ func localNext(next string) bool {
 	return strings.HasPrefix(next, Prefix) && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n")
 }
 
+// formError words a form that could not be read for a page.
+func formError(err error) string {
+	msg := envy.ErrorMessage(err)
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := h.api.ParseForm(w, r, 64<<10); err != nil {
+		h.renderSignIn(w, r, statusOf(err), formError(err))
+		return
+	}
 	c, err := r.Cookie(signInCookie)
 	if err != nil || !sameSecret(r.PostFormValue("signin"), c.Value) {
 		h.renderSignIn(w, r, http.StatusForbidden, "The sign-in form expired or did not come from this dashboard. Try again.")

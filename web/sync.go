@@ -66,13 +66,26 @@ func (h *Handler) syncPage(w http.ResponseWriter, r *http.Request, path string) 
 // session ends or the page goes away.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
+	// Each stream counts against the token's --max-watches-per-token, as
+	// the API's watch streams do, and in the same count.
+	done, err := h.api.OpenStream(ctx)
+	if err != nil {
+		if e := envy.AsError(err); e != nil && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", itoa(int64(e.RetryAfter/time.Second)))
+		}
+		http.Error(w, envy.ErrorMessage(err), statusOf(err))
+		return
+	}
+	defer done()
 	events, err := h.svc.Watch(ctx, path, 0)
 	if err != nil {
 		http.Error(w, envy.ErrorMessage(err), statusOf(err))
 		return
 	}
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's read and write timeouts.
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")

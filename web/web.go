@@ -45,6 +45,12 @@ const (
 	DefaultSessionIdle = 30 * time.Minute
 	DefaultSessionMax  = 12 * time.Hour
 	DefaultRevealFor   = 30 * time.Second
+	// A token's sessions kept by one server; beyond, its oldest end.
+	DefaultMaxSessionsPerToken = 16
+	// A token's pending import previews; beyond, its oldest end.
+	DefaultMaxImportsPerToken = 2
+	// Bytes of pending import previews, all sessions (503 beyond).
+	DefaultImportBytes = 64 << 20
 )
 
 // Options configure the dashboard. Zero fields take the defaults.
@@ -64,6 +70,15 @@ type Options struct {
 	StatusEvery time.Duration
 	// Now is the clock of sessions; nil is time.Now.
 	Now func() time.Time
+	// MaxSessionsPerToken bounds the sessions of one token that this
+	// server keeps: signing in beyond ends the token's oldest session.
+	MaxSessionsPerToken int
+	// MaxImportsPerToken bounds the pending import previews of one token:
+	// a preview beyond ends the token's oldest.
+	MaxImportsPerToken int
+	// ImportBytes bounds the bytes that all pending import previews hold
+	// (their pasted values); a preview beyond is refused (503).
+	ImportBytes int64
 }
 
 // Handler serves the dashboard.
@@ -94,6 +109,9 @@ func New(api *envyhttp.Server, svc *service.Service, opts Options) *Handler {
 	opt.Default(&opts.SessionMax, DefaultSessionMax)
 	opt.Default(&opts.RevealFor, DefaultRevealFor)
 	opt.Default(&opts.StatusEvery, 2*time.Second)
+	opt.Default(&opts.MaxSessionsPerToken, DefaultMaxSessionsPerToken)
+	opt.Default(&opts.MaxImportsPerToken, DefaultMaxImportsPerToken)
+	opt.Default(&opts.ImportBytes, DefaultImportBytes)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -102,7 +120,7 @@ func New(api *envyhttp.Server, svc *service.Service, opts Options) *Handler {
 		api:      api,
 		opts:     opts,
 		log:      api.Logger(),
-		sessions: newSessions(svc, api.Logger(), opts.SessionIdle, opts.SessionMax, opts.Now),
+		sessions: newSessions(svc, api.Logger(), opts),
 		pages:    parsePages(),
 	}
 	sub, _ := fs.Sub(staticFS, "static")

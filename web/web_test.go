@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -468,5 +469,58 @@ func TestTheSignInPageSendsASignedInBrowserOn(t *testing.T) {
 	b.signIn(e.Admin)
 	if res := b.get("/ui/signin"); res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/ui/scopes" {
 		t.Fatalf("signed in, the sign-in page: %d %q", res.Status, res.Header.Get("Location"))
+	}
+}
+
+// The dashboard's Revoke goes through the Service's refusal to end the
+// last global admin, and the page says why.
+func TestRevokingTheLastAdminFromTheDashboardIsRefusedWithWhy(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	admin, err := e.Svc.Authenticate(context.Background(), e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, plain := e.mint(t, "other", "** read")
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	res := b.post("/ui/tokens/"+admin.ID+"/revoke", url.Values{"csrf": {csrf}})
+	if res.Status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d\n%s", res.Status, res.Body)
+	}
+	page := b.get(res.Header.Get("Location"))
+	if !strings.Contains(page.Body, "last live token with admin on **") || !strings.Contains(page.Body, "nothing revoked") {
+		t.Fatalf("the tokens page does not show the refusal:\n%s", page.Body)
+	}
+	if _, err := e.Svc.Authenticate(context.Background(), e.Admin); err != nil {
+		t.Fatalf("the admin token was revoked: %v", err)
+	}
+	if _, err := e.Svc.Authenticate(context.Background(), plain); err != nil {
+		t.Fatalf("a token it minted was revoked: %v", err)
+	}
+}
+
+// TestHistoryOfAVarMarkedSecretReadsMasked: a var set plain, then marked
+// secret, then unmarked: to a token without reveal, neither its plain past
+// nor its secret version shows in the history's diff, only what came
+// after the unmarking.
+func TestHistoryOfAVarMarkedSecretReadsMasked(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	ctx := e.asToken(t, e.Admin)
+	for _, in := range []envy.VarInput{envyVar("old-plain-1", false), envyVar("was-secret-2", true), envyVar("new-plain-3", false)} {
+		if _, _, err := e.Svc.SetVar(ctx, "acme/web", "A", in, setOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, plain := e.mint(t, "reader", "acme/** read")
+	b := e.browser(t)
+	b.signIn(plain)
+	body := b.get("/ui/scopes/acme/web/-/history").Body
+	if !strings.Contains(body, "new-plain-3") {
+		t.Fatalf("the history does not show the version set after the unmarking")
+	}
+	for _, v := range []string{"old-plain-1", "was-secret-2"} {
+		if strings.Contains(body, v) {
+			t.Errorf("a reader without reveal sees %s in the history", v)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -47,11 +48,13 @@ func parseAssignments(args []string) ([]assignment, error) {
 }
 
 // bulkChanges makes the body of one bulk PATCH from kvs: the short form
-// (a plain string) unless secret is set.
-func bulkChanges(kvs []dotenv.KV, secret bool) map[string]*client.VarInput {
+// (a plain string) unless secret is set, or flags gives the var's flag.
+func bulkChanges(kvs []dotenv.KV, secret bool, flags dotenv.Flags) map[string]*client.VarInput {
 	changes := make(map[string]*client.VarInput, len(kvs))
 	for _, kv := range kvs {
-		if secret {
+		if f, ok := flags[kv.Name]; ok && !secret {
+			changes[kv.Name] = &client.VarInput{Value: client.String(kv.Value), Secret: client.Bool(f)}
+		} else if secret {
 			changes[kv.Name] = client.SecretValue(kv.Value)
 		} else {
 			changes[kv.Name] = client.Value(kv.Value)
@@ -109,10 +112,20 @@ func (a *app) newSetCmd() *cobra.Command {
 			if len(kvs) == 0 {
 				return usageErrorf("nothing to set: give NAME=VALUE arguments or --from-file")
 			}
-			return a.merge(cmd, scope, kvs, secret, false, w)
+			var flags dotenv.Flags
+			if cmd.Flags().Changed("secret") && !secret {
+				// --secret=false: every var set is made plain, as
+				// `vars set --secret=false` does, and merge says which
+				// were secret.
+				flags = dotenv.Flags{}
+				for _, kv := range kvs {
+					flags[kv.Name] = false
+				}
+			}
+			return a.merge(cmd, scope, kvs, secret, flags, false, w)
 		},
 	}
-	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret")
+	cmd.Flags().BoolVar(&secret, "secret", false, "mark every var set secret; --secret=false makes every var set plain")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read vars from a dotenv file (- for stdin)")
 	w.addFlags(cmd)
 	return cmd
@@ -122,12 +135,12 @@ func (a *app) newSetCmd() *cobra.Command {
 // a PUT of the whole set. A name given twice keeps its last value. It says
 // whether the write changed anything: when the scope's revision did not
 // move, nothing was written and no workload restarts.
-func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, replace bool, w scopeWrite) error {
+func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret bool, flags dotenv.Flags, replace bool, w scopeWrite) error {
 	c, before, err := a.beginWrite(cmd.Context(), scope, w.create)
 	if err != nil {
 		return err
 	}
-	changes := bulkChanges(kvs, secret)
+	changes := bulkChanges(kvs, secret, flags)
 	kept := 0
 	if !replace && w.canSkip(before) {
 		// A var that already has the value (and flag) asked for is left
@@ -145,6 +158,10 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 			a.nothingChanged(scope, kept, before)
 			return nil
 		}
+	}
+	unsecret, err := secretsMadePlain(cmd.Context(), c, scope, changes)
+	if err != nil {
+		return err
 	}
 	ctx, raw := capture(cmd.Context())
 	done := a.progress(len(changes) >= progressMin, "sending %d vars to %s", len(changes), scope)
@@ -169,7 +186,14 @@ func (a *app) merge(cmd *cobra.Command, scope string, kvs []dotenv.KV, secret, r
 	if kept > 0 {
 		unchanged = fmt.Sprintf("; %d already had %s value", kept, plural(kept, "its", "their"))
 	}
-	a.printf("set %d %s in %s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, res.Revision, syncedNote(res.Synced), unchanged)
+	secrets := ""
+	if n := countSecret(changes); n > 0 && flags != nil { // import: say what it chose
+		secrets = fmt.Sprintf(", %d marked secret", n)
+	}
+	a.printf("set %d %s in %s%s: revision %d (%s%s)\n", len(changes), plural(len(changes), "var", "vars"), scope, secrets, res.Revision, syncedNote(res.Synced, res.Behind...), unchanged)
+	if len(unsecret) > 0 {
+		a.printf("no longer secret (reads now show the value): %s\n", strings.Join(unsecret, ", "))
+	}
 	return nil
 }
 
@@ -241,26 +265,33 @@ func (a *app) newUnsetCmd() *cobra.Command {
 // readVarsFile reads a vars file in format, or in the format its name
 // suggests when format is "" (dotenv for stdin and unknown names).
 func (a *app) readVarsFile(path, format string) ([]dotenv.KV, error) {
+	kvs, _, err := a.readVarsFileFlagged(path, format)
+	return kvs, err
+}
+
+// readVarsFileFlagged is readVarsFile, with what the file says of its
+// vars' secret flags (dotenv.ParseFlagged).
+func (a *app) readVarsFileFlagged(path, format string) ([]dotenv.KV, dotenv.Flags, error) {
 	f := dotenv.FormatDotenv
 	if format != "" {
 		var err error
 		if f, err = dotenv.ParseFormatName(format); err != nil {
-			return nil, usageErr(err)
+			return nil, nil, usageErr(err)
 		}
 	} else if path != "-" {
 		f = dotenv.FormatFromPath(path)
 	}
 	r, err := a.openInput(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer r.Close()
-	kvs, err := dotenv.ParseFormat(r, f)
+	kvs, flags, err := dotenv.ParseFlagged(r, f)
 	if err != nil {
 		// The parser's errors name a line, never a value.
-		return nil, fmt.Errorf("%s: %w", displayPath(path), err)
+		return nil, nil, fmt.Errorf("%s: %w", displayPath(path), err)
 	}
-	return kvs, nil
+	return kvs, flags, nil
 }
 
 func displayPath(path string) string {
@@ -272,9 +303,9 @@ func displayPath(path string) string {
 
 func (a *app) newImportCmd() *cobra.Command {
 	var (
-		format          string
-		secret, replace bool
-		w               scopeWrite
+		format                 string
+		secret, plain, replace bool
+		w                      scopeWrite
 	)
 	cmd := &cobra.Command{
 		Use:   "import [SCOPE] FILE",
@@ -284,7 +315,12 @@ func (a *app) newImportCmd() *cobra.Command {
 			"from the file's extension (.json, .yaml/.yml, .sh), else dotenv. FILE - reads\n" +
 			"stdin. With --replace the scope's own vars become exactly the file's. A scope\n" +
 			"that does not exist is created only with --create, or when you say yes on a\n" +
-			"terminal.",
+			"terminal.\n\n" +
+			"Secret flags: a var the file marks (a `# envy:secret` line right before it in\n" +
+			"dotenv, as `envy export` writes; {\"value\":…,\"secret\":true|false} in JSON)\n" +
+			"gets that flag. Otherwise a var the scope already has keeps its flag, and a\n" +
+			"new var is secret, as in the dashboard, unless --plain. --secret makes every\n" +
+			"var of the file secret.",
 		Example: "  envy import acme/web/prod .env.production --secret\n" +
 			"  envy export acme/web/staging | envy import acme/web/prod -",
 		Args: rangeArgs(1, 2, "[SCOPE] FILE"),
@@ -294,7 +330,10 @@ func (a *app) newImportCmd() *cobra.Command {
 				return err
 			}
 			scope, path := args[0], args[1]
-			kvs, err := a.readVarsFile(path, format)
+			if secret && plain {
+				return usageErrorf("give --secret or --plain, not both")
+			}
+			kvs, flags, err := a.readVarsFileFlagged(path, format)
 			if err != nil {
 				return err
 			}
@@ -304,12 +343,88 @@ func (a *app) newImportCmd() *cobra.Command {
 				}
 				return fmt.Errorf("%s holds no variables", displayPath(path))
 			}
-			return a.merge(cmd, scope, kvs, secret, replace, w)
+			if !secret {
+				if flags, err = a.newVarFlags(cmd.Context(), scope, kvs, flags, !plain); err != nil {
+					return err
+				}
+			}
+			return a.merge(cmd, scope, kvs, secret, flags, replace, w)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml, shell or docker (default: from the extension, else dotenv)")
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every imported var secret")
+	cmd.Flags().BoolVar(&plain, "plain", false, "make new vars that the file does not mark secret plain (default: secret)")
 	cmd.Flags().BoolVar(&replace, "replace", false, "make the scope's own vars exactly the file's (deletes the others)")
 	w.addFlags(cmd)
 	return cmd
+}
+
+// newVarFlags adds to the file's flags one for each var of kvs that scope
+// does not have yet and the file says nothing of: secret unless told
+// plain. A var the scope has keeps its flag (none is sent). When the
+// token may not list the scope's vars, every var the file says nothing of
+// counts as new: secret, unless told plain.
+func (a *app) newVarFlags(ctx context.Context, scope string, kvs []dotenv.KV, flags dotenv.Flags, secret bool) (dotenv.Flags, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	list, err := c.ListVars(ctx, scope, false)
+	switch {
+	case err == nil:
+		for _, v := range list.Items {
+			have[v.Name] = true
+		}
+	case client.IsNotFound(err) || client.IsType(err, client.TypeForbidden):
+	default:
+		return nil, err
+	}
+	out := dotenv.Flags{}
+	for _, kv := range kvs {
+		if f, ok := flags[kv.Name]; ok {
+			out[kv.Name] = f
+		} else if !have[kv.Name] {
+			out[kv.Name] = secret
+		}
+	}
+	return out, nil
+}
+
+// countSecret counts the changes that mark their var secret.
+func countSecret(changes map[string]*client.VarInput) int {
+	n := 0
+	for _, in := range changes {
+		if in != nil && in.Secret != nil && *in.Secret {
+			n++
+		}
+	}
+	return n
+}
+
+// secretsMadePlain lists, sorted, the vars of scope that are secret now
+// and that changes makes plain, so that the command can say so.
+func secretsMadePlain(ctx context.Context, c *client.Client, scope string, changes map[string]*client.VarInput) ([]string, error) {
+	plain := false
+	for _, in := range changes {
+		plain = plain || in != nil && in.Secret != nil && !*in.Secret
+	}
+	if !plain {
+		return nil, nil
+	}
+	list, err := c.ListVars(ctx, scope, false)
+	if client.IsNotFound(err) || client.IsType(err, client.TypeForbidden) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range list.Items {
+		if in := changes[v.Name]; v.Secret && in != nil && in.Secret != nil && !*in.Secret {
+			out = append(out, v.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -143,7 +143,12 @@ func (a *app) defaultScope() (scope, from string, err error) {
 
 // scopeFirst returns args with the default scope put in front when the
 // command was given one argument fewer than it takes with SCOPE (short).
-func (a *app) scopeFirst(cmd *cobra.Command, args []string, short bool) ([]string, error) {
+func (a *app) scopeFirst(cmd *cobra.Command, args []string, short bool) (out []string, err error) {
+	defer func() {
+		if err == nil {
+			a.noteSubject(cmd, out)
+		}
+	}()
 	if !short {
 		return args, nil
 	}

@@ -20,10 +20,11 @@ import (
 
 func (a *app) newExportCmd() *cobra.Command {
 	var (
-		format   string
-		file     string
-		dir      string
-		template string
+		format    string
+		file      string
+		dir       string
+		template  string
+		withFlags bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export [SCOPE...]",
@@ -38,7 +39,10 @@ func (a *app) newExportCmd() *cobra.Command {
 			"  docker         NAME=value unquoted, as `docker run --env-file` reads it\n" +
 			"                 (a value holding a line break is an error naming the var)\n" +
 			"  shell          export NAME='value', for a shell to source\n" +
-			"  json, yaml     one object of names to values\n\n" +
+			"  json, yaml     one object of names to values (json --with-flags:\n" +
+			"                 {\"NAME\": {\"value\": \"…\", \"secret\": true|false}})\n\n" +
+			"dotenv and dotenv-export mark each secret with a `# envy:secret` line before\n" +
+			"it (a comment to every other reader), so that `envy import` keeps it secret.\n\n" +
 			"--template FILE renders a Go template (text/template) instead: .Env is the\n" +
 			"map of names to values (a missing name is an error), .Vars the list of\n" +
 			"{.Name, .Value} by name, .Scope and .Revision; the functions quote (a shell\n" +
@@ -70,6 +74,9 @@ func (a *app) newExportCmd() *cobra.Command {
 			case a.output == "yaml":
 				f = dotenv.FormatYAML
 			}
+			if withFlags && (f != dotenv.FormatJSON || template != "") {
+				return usageErrorf("--with-flags is for --format json (dotenv marks secrets anyway)")
+			}
 			var tmpl *texttemplate.Template
 			if template != "" {
 				if tmpl, err = parseTemplate(template); err != nil {
@@ -81,7 +88,7 @@ func (a *app) newExportCmd() *cobra.Command {
 				return err
 			}
 			for i, scope := range scopes {
-				data, env, err := a.exportOne(cmd.Context(), c, scope, f, tmpl)
+				data, env, err := a.exportOne(cmd.Context(), c, scope, f, tmpl, withFlags)
 				if err != nil {
 					if len(scopes) > 1 {
 						return fmt.Errorf("%s: %w (%d of %d scopes written)", scope, err, i, len(scopes))
@@ -117,12 +124,13 @@ func (a *app) newExportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&file, "file", "", "write to this file (mode 0600) instead of stdout")
 	cmd.Flags().StringVar(&dir, "dir", "", "write each scope to a file of its own below this directory")
 	cmd.Flags().StringVar(&template, "template", "", "render this Go template file instead of a format")
+	cmd.Flags().BoolVar(&withFlags, "with-flags", false, `json: write each var as {"value": …, "secret": true|false}, which envy import reads`)
 	return cmd
 }
 
 // exportOne renders the resolved env of scope in format f, or through
 // tmpl when it is set.
-func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f dotenv.Format, tmpl *texttemplate.Template) ([]byte, *client.Env, error) {
+func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f dotenv.Format, tmpl *texttemplate.Template, withFlags bool) ([]byte, *client.Env, error) {
 	env, err := c.Env(ctx, scope)
 	if err != nil {
 		return nil, nil, err
@@ -139,10 +147,34 @@ func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f d
 	var buf bytes.Buffer
 	if tmpl != nil {
 		err = renderTemplate(&buf, tmpl, env, kvs)
+	} else if f == dotenv.FormatDotenv || f == dotenv.FormatDotenvExport || withFlags {
+		var flags dotenv.Flags
+		if flags, err = secretFlags(ctx, c, scope); err != nil {
+			return nil, nil, err
+		}
+		err = dotenv.WriteFlagged(&buf, f, kvs, flags)
 	} else {
 		err = dotenv.WriteFormat(&buf, f, kvs)
 	}
 	return buf.Bytes(), env, err
+}
+
+// secretFlags is the secret flag of each var of scope's resolved env, as
+// the server resolves it (GET /-/resolved, values masked).
+func secretFlags(ctx context.Context, c *client.Client, scope string) (dotenv.Flags, error) {
+	res, err := c.Resolved(ctx, scope, false)
+	if err != nil {
+		return nil, fmt.Errorf("reading the secret flags of %s: %w", scope, err)
+	}
+	flags := dotenv.Flags{}
+	for _, l := range res.Layers {
+		for _, v := range l.Vars {
+			if v.ShadowedBy == "" {
+				flags[v.Name] = v.Secret
+			}
+		}
+	}
+	return flags, nil
 }
 
 // exportExt is the extension of the files export --dir writes.

@@ -66,7 +66,7 @@ func (a *app) historyTable(items []client.Change) error {
 			value = shownValue(ch.Value, ch.MaskedValue)
 		}
 		t.row(strconv.FormatInt(ch.Revision, 10), ch.Name, ch.Op, strconv.FormatInt(ch.Version, 10),
-			value, orDash(ch.Actor), fmtTime(ch.At))
+			value, actorCell(ch.Actor, &ch.ActorToken), fmtTime(ch.At))
 	}
 	return t.flush()
 }
@@ -141,7 +141,15 @@ func planRollback(ctx context.Context, c *client.Client, scope string, rev int64
 	}
 	if rev > list.Revision {
 		// Later revisions of the store may exist; none of them touched
-		// this scope, whose vars are then those it has now.
+		// this scope, whose vars are then those it has now. One that no
+		// scope has reached does not exist (yet): refused.
+		newest, err := newestRevision(ctx, c)
+		if err != nil {
+			return plan, 0, err
+		}
+		if rev > newest {
+			return plan, 0, fmt.Errorf("revision %d does not exist: the newest revision this token can see is %d (see `envy history %s`); nothing rolled back", rev, newest, scope)
+		}
 		rev = list.Revision
 	}
 	hist, err := fullHistory(ctx, c, scope)
@@ -255,7 +263,7 @@ func (a *app) newRollbackCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			a.printf("rolled %s back to revision %d: now revision %d (%s)\n", scope, rev, res.Revision, syncedNote(res.Synced))
+			a.printf("rolled %s back to revision %d: now revision %d (%s)\n", scope, rev, res.Revision, syncedNote(res.Synced, res.Behind...))
 			a.printPlan(plan)
 			return nil
 		},
@@ -305,5 +313,24 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			return t.flush()
 		},
+	}
+}
+
+// newestRevision is the largest revision of the scopes the token can list.
+func newestRevision(ctx context.Context, c *client.Client) (int64, error) {
+	var newest int64
+	cursor := ""
+	for {
+		page, err := c.ListScopes(ctx, "", cursor, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, sc := range page.Items {
+			newest = max(newest, sc.Revision)
+		}
+		if page.NextCursor == "" {
+			return newest, nil
+		}
+		cursor = string(page.NextCursor)
 	}
 }

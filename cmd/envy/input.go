@@ -108,6 +108,10 @@ func (a *app) readFileValue(ctx context.Context, name, path string) (string, err
 	if len(data) == 0 && path == "-" {
 		return "", usageErrorf("no value for %s: stdin holds nothing (nothing stored)", name)
 	}
+	if len(data) == 0 && !a.allowEmpty {
+		// /dev/null, a file not yet written, a wrong path to a FIFO.
+		return "", usageErrorf("no value for %s: %s is empty; nothing stored (add --allow-empty to store an empty value)", name, path)
+	}
 	return string(data), nil
 }
 

@@ -38,13 +38,15 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 
-	root      *cobra.Command
-	addr      string // --addr
-	token     string // --token
-	tokenFile string // --token-file
-	caFile    string // --ca-file
-	output    string // -o/--output, resolved in PersistentPreRunE
-	warned    bool   // the plain-HTTP warning was given
+	root       *cobra.Command
+	addr       string     // --addr
+	token      string     // --token
+	tokenFile  string     // --token-file
+	caFile     string     // --ca-file
+	output     string     // -o/--output, resolved in PersistentPreRunE
+	warned     bool       // the plain-HTTP warning was given
+	subject    errSubject // what the command writes, for its errors (errspeak.go)
+	allowEmpty bool       // vars set --allow-empty: --from-file may be an empty file
 }
 
 // run runs envy with args and returns the exit status.
@@ -62,7 +64,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if errors.As(err, &es) && es.err == nil {
 		return es.code
 	}
-	fmt.Fprintf(stderr, "envy: %s\n", oneLine(errorMessage(err)))
+	fmt.Fprintf(stderr, "envy: %s\n", oneLine(a.speakCLI(err)))
 	if es != nil {
 		return es.code
 	}
@@ -109,7 +111,7 @@ func (a *app) newRootCmd() *cobra.Command {
 
 	a.root = root
 	root.AddCommand(
-		newServerCmd(),
+		newServerCmdWithRecovery(),
 		newMigrateCmd(),
 		a.newLoginCmd(),
 		a.newScopesCmd(),
@@ -134,6 +136,19 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newRestoreCmd(),
 	)
 	a.addCompletions(root)
+	// `envy completion tcsh` is refused, not answered with help and 0.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("unknown shell %q: envy completion takes bash, zsh, fish or powershell", args[0])
+				}
+				return nil
+			}
+			c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+		}
+	}
 	return root
 }
 
@@ -356,6 +371,12 @@ func oneLine(s string) string {
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not set
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageErrorf("unknown command %q for %q; did you mean %s?", args[0], cmd.CommandPath(), strings.Join(s, " or "))
+		}
 		return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
 	}
 	return nil

@@ -222,12 +222,20 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// syncedNote says whether running workloads have a write.
-func syncedNote(synced bool) string {
+// syncedNote says whether running workloads have a write, naming those
+// that don't yet with the scope each runs (a write's reply names some).
+func syncedNote(synced bool, behind ...client.BehindConsumer) string {
 	if synced {
 		return "workloads in sync"
 	}
-	return "some workloads not yet on it"
+	if len(behind) == 0 {
+		return "some workloads not yet on it"
+	}
+	names := make([]string, len(behind))
+	for i, b := range behind {
+		names[i] = fmt.Sprintf("%s of %s at revision %d", b.ID, b.Scope, b.Revision)
+	}
+	return "not yet on it: " + strings.Join(names, ", ")
 }
 
 // isTerminal reports whether v is a terminal: a file that answers the

@@ -12,7 +12,7 @@ import (
 
 func (a *app) newScopesCmd() *cobra.Command {
 	return group("scopes", "List, show, create and delete scopes",
-		a.newScopesLsCmd(), a.newScopesGetCmd(), a.newScopesCreateCmd(), a.newScopesRmCmd())
+		a.newScopesLsCmd(), a.newScopesGetCmd(), a.newScopesCreateCmd(), a.newScopesRmCmd(), a.newScopesCopyCmd())
 }
 
 func (a *app) newScopesLsCmd() *cobra.Command {
@@ -144,6 +144,7 @@ func (a *app) newScopesCreateCmd() *cobra.Command {
 		Example: "  envy scopes create acme/web/prod --description 'web, production' --inherits acme/common,acme/web",
 		Args:    exactArgs(1, "SCOPE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.subject = errSubject{scope: args[0]}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -296,4 +297,69 @@ func writeOpts(ifMatch int64) []client.WriteOption {
 		return []client.WriteOption{client.WithIfMatch(ifMatch)}
 	}
 	return nil
+}
+
+// newScopesCopyCmd returns `envy scopes copy SRC DST`: SRC's own vars,
+// with their values, secret flags and descriptions, written to DST as
+// one revision (one bulk PATCH, like doppler configs clone).
+func (a *app) newScopesCopyCmd() *cobra.Command {
+	var w scopeWrite
+	cmd := &cobra.Command{
+		Use:   "copy SRC DST",
+		Short: "Copy a scope's own vars, flags and descriptions, to another scope as one revision",
+		Long: "Copy the vars of SRC (its own, not those it inherits) to DST: each value, its\n" +
+			"secret flag and its description, in one change (one revision, all or nothing).\n" +
+			"DST keeps the vars SRC does not have. Reading SRC's secrets needs the reveal\n" +
+			"permission on it. A DST that does not exist is created only with --create, or\n" +
+			"when you say yes on a terminal.",
+		Example: "  envy scopes copy acme/web/prod acme/web/staging --create",
+		Args:    exactArgs(2, "SRC DST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			src, dst := args[0], args[1]
+			a.subject = errSubject{scope: dst, bulk: true}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListVars(ctx, src, true)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", src, err)
+			}
+			if len(list.Items) == 0 {
+				return fmt.Errorf("scope %s has no vars of its own: nothing copied", src)
+			}
+			changes := make(map[string]*client.VarInput, len(list.Items))
+			secrets := 0
+			for _, v := range list.Items {
+				if v.Value == nil {
+					return fmt.Errorf("the value of %s in %s did not come back (does this token have reveal on %s?): nothing copied", v.Name, src, src)
+				}
+				changes[v.Name] = &client.VarInput{Value: client.String(*v.Value), Secret: client.Bool(v.Secret), Description: client.String(v.Description)}
+				if v.Secret {
+					secrets++
+				}
+			}
+			c, before, err := a.beginWrite(ctx, dst, w.create)
+			if err != nil {
+				return err
+			}
+			wctx, raw := capture(ctx)
+			res, err := c.MergeVars(wctx, dst, changes, writeOpts(w.ifMatch)...)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				return a.printJSON(*raw, nil)
+			}
+			if before > 0 && res.Revision == before {
+				a.nothingChanged(dst, len(changes), res.Revision)
+				return nil
+			}
+			a.printf("copied %d %s (%d secret) from %s to %s: revision %d (%s)\n", len(changes), plural(len(changes), "var", "vars"), secrets, src, dst, res.Revision, syncedNote(res.Synced))
+			return nil
+		},
+	}
+	w.addFlags(cmd)
+	return cmd
 }

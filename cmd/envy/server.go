@@ -63,6 +63,11 @@ type serverConfig struct {
 	maxWatchesPerToken int
 	maxBodyInFlight    int64
 	bodyTimeout        time.Duration
+	maxConnsPerClient  int
+	// The dashboard's bounds (issue 23), passed to web.Options.
+	maxSessionsPerToken int
+	maxImportsPerToken  int
+	maxImportBytes      int64
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -95,7 +100,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS key file")
 	f.StringVar(&c.reservedPrefixes, "reserved-prefixes", "ENVY_", "comma list of var name prefixes nobody may use")
-	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token (burst twice as many); 0 turns it off")
+	f.Float64Var(&c.rateLimit, "rate-limit", envyhttp.DefaultRateLimit, "requests per second per token lineage (a token and the tokens minted from it; burst twice as many); 0 turns it off")
 	f.Int64Var(&c.maxBody, "max-body", envyhttp.DefaultMaxBody, "largest request body in bytes")
 	f.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "least level logged: debug (every request), info, warn or error")
@@ -107,7 +112,11 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.maxConns, "max-conns", 0, "most connections served at once (0: the open-file limit less 256); beyond, a few more answer only /healthz, /readyz and /metrics")
 	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
 	f.Int64Var(&c.maxBodyInFlight, "max-body-in-flight", envyhttp.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once across all requests (503 beyond)")
-	f.DurationVar(&c.bodyTimeout, "body-timeout", 30*time.Second, "how long a request body may take to arrive (400 beyond)")
+	f.DurationVar(&c.bodyTimeout, "body-timeout", 30*time.Second, "how long a request body may take to arrive, dashboard forms included (400 beyond)")
+	f.IntVar(&c.maxConnsPerClient, "max-conns-per-client", envyhttp.DefaultMaxConnsPerClient, "most connections one client address (an IPv6 /64) holds at once; one beyond is closed at once")
+	f.IntVar(&c.maxSessionsPerToken, "max-sessions-per-token", web.DefaultMaxSessionsPerToken, "most dashboard sessions of one token this server keeps; signing in beyond ends the token's oldest session")
+	f.IntVar(&c.maxImportsPerToken, "max-import-previews-per-token", web.DefaultMaxImportsPerToken, "most pending dashboard import previews of one token; a preview beyond ends the token's oldest")
+	f.Int64Var(&c.maxImportBytes, "max-import-bytes", web.DefaultImportBytes, "bytes that all pending dashboard import previews hold; a preview beyond is refused (503)")
 	return cmd
 }
 
@@ -159,6 +168,10 @@ func (c *serverConfig) validate() error {
 	}
 	if c.maxBody < 1024 {
 		return fmt.Errorf("invalid --max-body %d: must be at least 1024 bytes", c.maxBody)
+	}
+	if c.maxConnsPerClient < 1 || c.maxSessionsPerToken < 1 || c.maxImportsPerToken < 1 || c.maxImportBytes < c.maxBody {
+		return fmt.Errorf("invalid limits: --max-conns-per-client %d, --max-sessions-per-token %d and --max-import-previews-per-token %d must be at least 1, --max-import-bytes %d at least --max-body (%d)",
+			c.maxConnsPerClient, c.maxSessionsPerToken, c.maxImportsPerToken, c.maxImportBytes, c.maxBody)
 	}
 	if c.maxConns < 0 || c.maxWatchesPerToken < 1 || c.maxBodyInFlight < c.maxBody || c.bodyTimeout < time.Second {
 		return fmt.Errorf("invalid limits: --max-conns %d must be 0 (from the open-file limit) or more, --max-watches-per-token %d at least 1, --max-body-in-flight %d at least --max-body (%d), --body-timeout %v at least 1s",
@@ -351,22 +364,27 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(keysReady(svc.Ready, keys.Usable)),
-		MaxConns: c.maxConns, MaxWatchesPerToken: c.maxWatchesPerToken, MaxBodyBytesInFlight: c.maxBodyInFlight, BodyTimeout: c.bodyTimeout})
+		MaxConns: c.maxConns, MaxConnsPerClient: c.maxConnsPerClient, MaxWatchesPerToken: c.maxWatchesPerToken, MaxBodyBytesInFlight: c.maxBodyInFlight, BodyTimeout: c.bodyTimeout})
 	ln = api.Listener(ln)
 	dialects, _ := c.dialects() // validated above
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
 	}
 	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(ctx, keys, svc.Store(), log), Backup: backupOf(store)})
-	web.Mount(api, svc, web.Options{Secure: c.tlsCert != ""}) // the dashboard at /ui/
+	web.Mount(api, svc, web.Options{Secure: c.tlsCert != "", // the dashboard at /ui/
+		MaxSessionsPerToken: c.maxSessionsPerToken, MaxImportsPerToken: c.maxImportsPerToken, ImportBytes: c.maxImportBytes})
 
 	srv := &nethttp.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
-		TLSConfig:         tlsConfig,
-		ConnContext:       api.ConnContext,
+		// A request's head and body; a body read by the API or a form has
+		// its own --body-timeout from its first byte, and watch and event
+		// streams (no body) lift the deadline for their lifetime.
+		ReadTimeout: c.bodyTimeout + 10*time.Second,
+		IdleTimeout: 120 * time.Second,
+		ErrorLog:    slog.NewLogLogger(handler, slog.LevelWarn),
+		TLSConfig:   tlsConfig,
+		ConnContext: api.ConnContext,
 	}
 	srv.RegisterOnShutdown(svc.CloseWatches)
 	scheme := "http"

@@ -168,25 +168,65 @@ func (a *app) newTokensLsCmd() *cobra.Command {
 }
 
 func (a *app) newTokensRevokeCmd() *cobra.Command {
-	return &cobra.Command{
+	var force, yes bool
+	cmd := &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke a token, at once",
-		Args:  exactArgs(1, "ID"),
+		Short: "Revoke a token and every token it minted, at once",
+		Long: `Revoke a token and every live token it minted, transitively, at once.
+
+Revoking the last live token with admin on ** (counting the tokens it
+minted) is refused: nobody could administer the server afterwards.
+--force revokes it anyway; ` + "`envy server admin-token`" + ` on the server's host
+mints a new one. When the revocation ends more than one token it asks
+first on a terminal; --yes skips the question and is needed off one.`,
+		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
+			ctx, id := cmd.Context(), args[0]
+			if !yes {
+				plan, err := c.RevokeToken(ctx, id, client.RevokeOptions{Force: force, DryRun: true})
+				if err != nil {
+					return err
+				}
+				if plan.Revoked > 1 {
+					what := fmt.Sprintf("token %s and the %d %s it minted (%d tokens)", id, plan.Revoked-1, plural(plan.Revoked-1, "token", "tokens"), plan.Revoked)
+					if !isTerminal(a.stdin) {
+						return usageErrorf("revoking %s needs --yes when stdin is not a terminal; nothing revoked", what)
+					}
+					ok, err := a.confirm(ctx, "Revoke "+what+"? [y/N] ")
+					if err != nil {
+						return err
+					}
+					if !ok {
+						a.printf("nothing revoked\n")
+						return nil
+					}
+				}
+			}
+			res, err := c.RevokeToken(ctx, id, client.RevokeOptions{Force: force})
+			if err != nil {
 				return err
 			}
 			if a.jsonOut() {
-				return a.printJSON(nil, map[string]any{"id": args[0], "revoked": true})
+				return a.printJSON(nil, res)
 			}
-			a.printf("revoked token %s\n", args[0])
+			switch res.Revoked {
+			case 0:
+				a.printf("token %s was already revoked or expired: nothing revoked\n", id)
+			case 1:
+				a.printf("revoked token %s (1 token)\n", id)
+			default:
+				a.printf("revoked token %s and the %d %s it minted (%d tokens)\n", id, res.Revoked-1, plural(res.Revoked-1, "token", "tokens"), res.Revoked)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "revoke even the last live token with admin on ** (recover with `envy server admin-token`)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "revoke without asking, however many tokens it ends")
+	return cmd
 }
 
 // parseSince reads --since: a duration back from now (24h), an RFC 3339
@@ -248,7 +288,7 @@ func (a *app) newAuditCmd() *cobra.Command {
 				if e.Revision > 0 {
 					rev = fmt.Sprint(e.Revision)
 				}
-				t.row(fmtTime(e.At), orDash(e.Actor), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
+				t.row(fmtTime(e.At), actorCell(e.Actor, e.TokenID), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
 					fmt.Sprint(e.Status), rev, orDash(e.Client))
 			}
 			return a.flushPage(t, page.NextCursor)
@@ -259,4 +299,17 @@ func (a *app) newAuditCmd() *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "only entries since: 24h, 2006-01-02 or an RFC 3339 time")
 	addPaging(cmd, "entries", &limit, &cursor)
 	return cmd
+}
+
+// actorCell shows an actor's name with the first 8 characters of its
+// token's id, so that two tokens of one name are told apart.
+func actorCell(name string, tokenID *string) string {
+	if tokenID == nil || *tokenID == "" {
+		return orDash(name)
+	}
+	id := *tokenID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return orDash(name) + " (" + id + ")"
 }

@@ -118,7 +118,8 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			"out of your shell history. An empty value is stored only when given as an\n" +
 			"argument (''): an empty stdin (/dev/null, cron, CI), or one holding only a\n" +
 			"line break, is refused.\n\n" +
-			"--secret marks it secret; without --secret or --description an existing var\n" +
+			"--secret marks it secret, --secret=false plain (and says so when it was\n" +
+			"secret); without --secret or --description an existing var\n" +
 			"keeps its flag and description. To change only the flag or the description\n" +
 			"and keep the value, use `envy vars edit`.\n\n" +
 			"A scope that does not exist is created only with --create (or when you say\n" +
@@ -153,6 +154,12 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 				return err
 			}
 			in := v.input(cmd, &value)
+			var unsecret []string
+			if in.Secret != nil && !*in.Secret {
+				if unsecret, err = secretsMadePlain(cmd.Context(), c, scope, map[string]*client.VarInput{name: &in}); err != nil {
+					return err
+				}
+			}
 			if w.canSkip(before) {
 				// The var as it is: when it already holds what is asked
 				// for, nothing is written (no revision, no restart).
@@ -170,11 +177,16 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.varWritten(*raw, scope, res, before)
+			if err := a.varWritten(*raw, scope, res, before); err != nil || a.jsonOut() || len(unsecret) == 0 {
+				return err
+			}
+			a.printf("no longer secret (reads now show the value): %s\n", name)
+			return nil
 		},
 	}
 	v.addFlags(cmd, "mark the var secret (reads show it masked)")
-	cmd.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file, exactly (- for stdin)")
+	cmd.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file, exactly (- for stdin); an empty file is refused")
+	cmd.Flags().BoolVar(&a.allowEmpty, "allow-empty", false, "with --from-file, store an empty file's empty value")
 	w.addFlags(cmd)
 	return cmd
 }
@@ -187,11 +199,11 @@ func (a *app) varWritten(raw []byte, scope string, res *client.VarWrite, before 
 	}
 	switch {
 	case res.Created:
-		a.printf("created %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+		a.printf("created %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced, res.Behind...))
 	case before > 0 && res.Revision == before:
 		a.printf("unchanged: %s in %s already was so (still revision %d; nothing written, no workload restarted)\n", res.Name, scope, res.Revision)
 	default:
-		a.printf("updated %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced))
+		a.printf("updated %s in %s: version %d, revision %d (%s)\n", res.Name, scope, res.Version, res.Revision, syncedNote(res.Synced, res.Behind...))
 	}
 	return nil
 }

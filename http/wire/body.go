@@ -139,6 +139,11 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if int64(len(data)) > limit {
 		return nil, b.Words.tooLarge(limit)
 	}
+	// A compressed body may end before what carried it did (its
+	// trailer, padding): read that too, within the limit and the
+	// deadline, so the connection is left at the next request's start
+	// rather than closed for a body left unread.
+	_, _ = io.Copy(io.Discard, raw)
 	if deadline {
 		rc.SetReadDeadline(time.Time{})
 	}

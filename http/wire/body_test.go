@@ -301,3 +301,34 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// A member named twice is refused with a 400 that names it, at any depth
+// that is read as an object: encoding/json would keep the last, and two
+// readers of one body must not disagree on what it says.
+func TestAMemberNamedTwiceIsRefusedNamingIt(t *testing.T) {
+	var ws Words
+	for _, tc := range []struct{ body, loc, name string }{
+		{`{"value":"a","value":"b"}`, "body", "value"},
+		{`{"a":1,"b":2,"a":3}`, "body", "a"},
+		{`{"v\u0061lue":"a","value":"b"}`, "body", "value"}, // the same name, escaped
+	} {
+		_, err := ws.ObjectAt("body", json.RawMessage(tc.body))
+		e := envy.AsError(err)
+		if e == nil || e.Code != envy.EBadRequest || !strings.Contains(e.Message, `"`+tc.name+`"`) {
+			t.Fatalf("%s: %v; want a 400 (bad_request) naming %q", tc.body, err, tc.name)
+		}
+		if len(e.Fields) != 1 || e.Fields[0].Loc != tc.loc+"."+tc.name {
+			t.Errorf("%s: fields %+v, want one at %s.%s", tc.body, e.Fields, tc.loc, tc.name)
+		}
+	}
+	o, err := ws.ObjectAt("body", json.RawMessage(`{"outer":{"x":1,"x":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Object("outer"); envy.ErrorCode(err) != envy.EBadRequest || !strings.Contains(envy.ErrorMessage(err), `"x"`) {
+		t.Errorf("a nested object with x twice: %v; want a 400 naming x", err)
+	}
+	if o, err := ws.ObjectAt("body", json.RawMessage(`{"a":1,"b":2}`)); err != nil || len(o.Order) != 2 {
+		t.Errorf("distinct members: %v %+v", err, o)
+	}
+}

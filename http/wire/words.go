@@ -33,6 +33,9 @@ type Words struct {
 	// item) for not being of the JSON type want: "string", "boolean",
 	// "integer", "array" or "object".
 	WrongType func(loc, name, want string) error
+	// Duplicate refuses a member name that appears twice in the object at
+	// loc; the default is a 400 naming it.
+	Duplicate func(loc, name string) error
 }
 
 // The default refusals.
@@ -98,6 +101,15 @@ func (ws *Words) missing(loc, name string) error {
 	return envy.Invalid(envy.Field(loc, "missing", "%s is required", name))
 }
 
+func (ws *Words) duplicate(loc, name string) error {
+	if ws.Duplicate != nil {
+		return ws.Duplicate(loc, name)
+	}
+	return &envy.Error{Code: envy.EBadRequest,
+		Message: "member " + strconv.Quote(name) + " appears more than once in " + loc + ": send each member once",
+		Fields:  []envy.FieldError{envy.Field(loc+"."+name, "duplicate_member", "member %s appears more than once", strconv.Quote(name))}}
+}
+
 func (ws *Words) wrongType(loc, name, want string) error {
 	if loc == "body" && want == "object" {
 		return or(ws.NotObject, errNotObject)
@@ -128,8 +140,9 @@ type Object struct {
 	words   *Words
 }
 
-// ObjectAt decodes raw as a JSON object at loc. The last of duplicate
-// members wins, as in encoding/json.
+// ObjectAt decodes raw as a JSON object at loc. A member name that
+// appears twice is refused (encoding/json would keep the last, so two
+// readers of one body could disagree on what it says).
 func (ws *Words) ObjectAt(loc string, raw json.RawMessage) (*Object, error) {
 	if Kind(raw) != '{' {
 		return nil, ws.wrongType(loc, lastName(loc), "object")
@@ -149,9 +162,10 @@ func (ws *Words) ObjectAt(loc string, raw json.RawMessage) (*Object, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, ws.malformed(err)
 		}
-		if _, dup := o.Members[name]; !dup {
-			o.Order = append(o.Order, name)
+		if _, dup := o.Members[name]; dup {
+			return nil, ws.duplicate(loc, name)
 		}
+		o.Order = append(o.Order, name)
 		o.Members[name] = v
 	}
 	return o, nil

@@ -66,13 +66,13 @@ func ScanAudit(rows Scanner) ([]envy.AuditEntry, error) {
 }
 
 // ScanConsumers reads rows of a scope's consumers (id, hostname, pid,
-// revision, first_seen, seen_at).
+// revision, first_seen, seen_at, token_id).
 func ScanConsumers(rows Scanner, scope string) ([]envy.Consumer, error) {
 	var out []envy.Consumer
 	for rows.Next() {
 		c := envy.Consumer{Scope: scope}
 		var first, seen int64
-		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen, &c.TokenID); err != nil {
 			return nil, err
 		}
 		c.FirstSeen, c.SeenAt = FromNanos(first), FromNanos(seen)

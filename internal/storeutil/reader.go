@@ -110,8 +110,39 @@ func (r *Reader) Consumers(ctx context.Context, scope string, since time.Time) (
 	}
 	return read(ctx, r, "list consumers", func(rows Scanner) ([]envy.Consumer, error) {
 		return ScanConsumers(rows, scope)
-	}, `SELECT id, hostname, pid, revision, first_seen, seen_at
+	}, `SELECT id, hostname, pid, revision, first_seen, seen_at, token_id
 		FROM consumers WHERE scope = `+r.Mark(1)+` AND seen_at >= `+r.Mark(2)+` ORDER BY id`, scope, Nanos(since))
+}
+
+// BehindConsumers returns up to limit consumers seen at or after since
+// that run a revision older than rev, of scope or of any scope that
+// inherits it, directly or not, by scope and id. One query: the walk of
+// the inheritors is an index lookup per scope (scope_parents_parent), each
+// scope once however the graph is shaped.
+func (r *Reader) BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]envy.Consumer, error) {
+	return read(ctx, r, "list consumers", func(rows Scanner) ([]envy.Consumer, error) {
+		var out []envy.Consumer
+		for rows.Next() {
+			var (
+				c           envy.Consumer
+				first, seen int64
+			)
+			if err := rows.Scan(&c.Scope, &c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+				return nil, err
+			}
+			c.FirstSeen, c.SeenAt = FromNanos(first), FromNanos(seen)
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	}, `WITH RECURSIVE dep (path) AS (
+			SELECT path FROM scopes WHERE path = `+r.Mark(1)+`
+			UNION
+			SELECT p.child FROM scope_parents p JOIN dep ON p.parent = dep.path
+		)
+		SELECT c.scope, c.id, c.hostname, c.pid, c.revision, c.first_seen, c.seen_at
+		FROM consumers c JOIN dep ON c.scope = dep.path
+		WHERE c.seen_at >= `+r.Mark(2)+` AND c.revision < `+r.Mark(3)+`
+		ORDER BY c.scope, c.id LIMIT `+r.Mark(4), scope, Nanos(since), rev, r.Limit(limit))
 }
 
 // DataKeys returns every wrapped data key, by id.
@@ -162,6 +193,32 @@ func (r *Reader) VarsAt(ctx context.Context, scope string, rev int64) ([]envy.Ch
 			SELECT MAX(l.revision) FROM history l
 			WHERE l.scope = `+r.Mark(1)+` AND l.name = h.name AND l.revision <= `+r.Mark(2)+`)
 		ORDER BY h.name`, scope, rev)
+}
+
+// LastSecret returns, for each var name of scope whose history holds a
+// version set secret, the newest revision at which one was: a history
+// entry of that name at or before it reads masked to a caller without
+// reveal (envy.MaskedChange).
+func (r *Reader) LastSecret(ctx context.Context, scope string) (map[string]int64, error) {
+	rows, err := read(ctx, r, "read history", func(rows Scanner) ([]envy.ScopeRev, error) {
+		var out []envy.ScopeRev
+		for rows.Next() {
+			var sr envy.ScopeRev
+			if err := rows.Scan(&sr.Path, &sr.Revision); err != nil {
+				return nil, err
+			}
+			out = append(out, sr)
+		}
+		return out, rows.Err()
+	}, `SELECT name, MAX(revision) FROM history WHERE scope = `+r.Mark(1)+` AND op = 'set' AND secret GROUP BY name`, scope)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, sr := range rows {
+		out[sr.Path] = sr.Revision
+	}
+	return out, nil
 }
 
 // scanChanges reads rows of ChangeColumns of scope.

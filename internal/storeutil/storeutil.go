@@ -75,11 +75,37 @@ func Prepare(w envy.Write, cur *envy.ScopeVars) ([]Effect, envy.WriteResult, err
 	case w.Touch:
 		return []Effect{}, envy.WriteResult{}, nil // a revision with no var changed
 	}
-	return nil, envy.WriteResult{Revision: cur.Scope.Revision}, nil
+	return nil, envy.WriteResult{Revision: cur.Scope.Revision, EnvRevision: cur.Scope.EnvRevision}, nil
+}
+
+// ScopeEnvRevision is a scope's EnvRevision once a scope write at rev
+// gives it inherits (cur nil: the write creates it), and whether it
+// changed: a change of the description only leaves it.
+func ScopeEnvRevision(cur *envy.Scope, inherits []string, rev int64) (int64, bool) {
+	if cur == nil || !slices.Equal(cur.Inherits, inherits) {
+		return rev, true
+	}
+	return cur.EnvRevision, false
+}
+
+// EnvRevision is the scope's EnvRevision once effects take revision rev
+// (cur nil: the write creates the scope), and whether it changed: unless
+// every effect only sets an existing var's description (MetaOnly), or
+// there is none (a Touch), the envs resolved over the scope change.
+func EnvRevision(cur *envy.ScopeVars, eff []Effect, rev int64) (int64, bool) {
+	if cur == nil {
+		return rev, true
+	}
+	for _, e := range eff {
+		if e.Delete || e.Old == nil || !e.MetaOnly {
+			return rev, true
+		}
+	}
+	return cur.Scope.EnvRevision, false
 }
 
 // ChangeColumns are the history columns that ScanChange reads, in order.
-const ChangeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at`
+const ChangeColumns = `revision, name, op, var_id, version, secret, description, sealed, actor, at, actor_token`
 
 // ScanChange reads one history row of ChangeColumns with scan.
 func ScanChange(scan func(dest ...any) error, scope string) (envy.Change, error) {
@@ -88,7 +114,7 @@ func ScanChange(scan func(dest ...any) error, scope string) (envy.Change, error)
 		op string
 		at int64
 	)
-	if err := scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at); err != nil {
+	if err := scan(&c.Revision, &c.Name, &op, &c.VarID, &c.Version, &c.Secret, &c.Description, &c.Sealed, &c.Actor, &at, &c.ActorToken); err != nil {
 		return envy.Change{}, err
 	}
 	c.Op, c.At = envy.Op(op), FromNanos(at)
@@ -159,19 +185,20 @@ func Find(vars []envy.StoredVar, name string) *envy.StoredVar {
 }
 
 // NewVar is the stored state of a var that a change sets at revision rev.
-func NewVar(scope, actor string, e Effect, rev int64, now time.Time) envy.StoredVar {
+func NewVar(scope, actor, actorToken string, e Effect, rev int64, now time.Time) envy.StoredVar {
 	v := envy.StoredVar{
-		ID:          e.ID,
-		Scope:       scope,
-		Name:        e.Name,
-		Sealed:      slices.Clone(e.Sealed), // a cache may outlive the caller's buffer
-		Secret:      e.Secret,
-		Description: e.Description,
-		Version:     e.Version,
-		Revision:    rev,
-		CreatedAt:   now,
-		UpdatedAt:   now,
-		UpdatedBy:   actor,
+		ID:             e.ID,
+		Scope:          scope,
+		Name:           e.Name,
+		Sealed:         slices.Clone(e.Sealed), // a cache may outlive the caller's buffer
+		Secret:         e.Secret,
+		Description:    e.Description,
+		Version:        e.Version,
+		Revision:       rev,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		UpdatedBy:      actor,
+		UpdatedByToken: actorToken,
 	}
 	if e.Old != nil {
 		v.CreatedAt = e.Old.CreatedAt
@@ -339,9 +366,13 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	// Versions only grow, each used once; a number may be missing (a
+	// migration of a branch not merged yet: 0005 came with another
+	// change than 0006), as a migration is applied when its own version
+	// is not recorded, whatever the others'.
 	for i := range ms {
-		if ms[i].Version != i+1 {
-			return nil, fmt.Errorf("migration %s is out of sequence", ms[i].Name)
+		if i > 0 && ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s have the same number", ms[i-1].Name, ms[i].Name)
 		}
 	}
 	return ms, nil
@@ -494,8 +525,8 @@ func DumpRows(table string, cols []string, next func() ([]any, bool, error), put
 
 // ScopeVarsColumns are what ScanScopeVars reads: a scope, and one of its
 // vars or NULLs (the LEFT JOIN's row of a scope without vars).
-const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.created_at, s.updated_at,
-	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by`
+const ScopeVarsColumns = `s.path, s.description, s.inherits, s.revision, s.env_revision, s.created_at, s.updated_at,
+	v.id, v.name, v.sealed, v.secret, v.description, v.version, v.revision, v.created_at, v.updated_at, v.updated_by, v.updated_by_token`
 
 // ScanScopeVars reads rows of ScopeVarsColumns, ordered by path then name,
 // into one ScopeVars per scope, and closes rows. Both drivers scan a NULL
@@ -510,12 +541,13 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 			inherits           string
 			sc0, sc1           int64
 			id, name, desc, by *string
+			byToken            *string
 			sealed             []byte
 			secret             *bool
 			ver, rev, vc0, vc1 *int64
 		)
-		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc0, &sc1,
-			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by); err != nil {
+		if err := rows.Scan(&sc.Path, &sc.Description, &inherits, &sc.Revision, &sc.EnvRevision, &sc0, &sc1,
+			&id, &name, &sealed, &secret, &desc, &ver, &rev, &vc0, &vc1, &by, &byToken); err != nil {
 			return nil, err
 		}
 		sv := out[sc.Path]
@@ -539,6 +571,7 @@ func ScanScopeVars(rows RowSet) (map[string]*envy.ScopeVars, error) {
 		sv.Vars = append(sv.Vars, envy.StoredVar{
 			ID: *id, Scope: sv.Scope.Path, Name: *name, Sealed: sealed, Secret: *secret, Description: *desc,
 			Version: *ver, Revision: *rev, CreatedAt: FromNanos(*vc0), UpdatedAt: FromNanos(*vc1), UpdatedBy: actor,
+			UpdatedByToken: *byToken,
 		})
 	}
 	if err := rows.Err(); err != nil {

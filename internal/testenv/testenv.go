@@ -31,6 +31,9 @@ type Options struct {
 	Service service.Options
 	// Setup runs before the server starts serving, e.g. to mount a dialect.
 	Setup func(api *envyhttp.Server, svc *service.Service)
+	// WrapStore, when set, gives the store the service reads and writes
+	// through, over the SQLite one (e.g. to count what a request reads).
+	WrapStore func(*sqlite.Store) envy.Store
 }
 
 // Env is a running test server.
@@ -87,7 +90,11 @@ func New(t testing.TB, o Options) *Env {
 	if o.Service.Logger == nil {
 		o.Service.Logger = log
 	}
-	svc := service.New(store, keys, o.Service)
+	var through envy.Store = store
+	if o.WrapStore != nil {
+		through = o.WrapStore(store)
+	}
+	svc := service.New(through, keys, o.Service)
 	admin, _, err := svc.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatalf("Bootstrap: %v", err)

@@ -190,12 +190,23 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, scope string) e
 	if err != nil {
 		return err
 	}
-	// DeleteVar succeeds on a missing scope; the listing answers 404 for it.
-	vl, err := h.Svc.ListVars(ctx, scope, false)
-	if err != nil {
-		return err
+	// DeleteVar succeeds on a missing scope, with no revision; a scope
+	// that exists has one.
+	if info.Revision == 0 {
+		return envy.Errorf(envy.ENotFound, "container not found")
 	}
-	reply(w, info.Revision, msgDeletedOne, envOf(vl.Items), info.Synced)
+	// The delete happened: the reply says so in the seed's shape, listing
+	// what remains only to a caller who may read it (a write-only token
+	// gets an empty list, never a refusal of what it just did).
+	env := map[string]string{}
+	if h.Svc.Can(ctx, envy.ActRead, scope) {
+		vl, err := h.Svc.ListVars(ctx, scope, false)
+		if err != nil {
+			return err
+		}
+		env = envOf(vl.Items)
+	}
+	reply(w, info.Revision, msgDeletedOne, env, info.Synced)
 	return nil
 }
 

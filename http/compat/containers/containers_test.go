@@ -557,3 +557,27 @@ func TestConcurrentMergesEachTakeOneRevision(t *testing.T) {
 		}
 	}
 }
+
+// A write-only token's delete happens (audited as var.delete) and is
+// answered as done, in the seed's shape, without the vars it may not
+// read: never a 403 for what it did.
+func TestAWriteOnlyTokensDeleteIsAnsweredAsDoneWithoutTheVarsItMayNotRead(t *testing.T) {
+	e := newEnv(t)
+	createContainer(t, e, "c1")
+	if r := e.Do(t, "PATCH", envPath("c1"), e.Admin, `{"KEEPME":"x","OTHER":"y"}`); r.Status != 200 {
+		t.Fatalf("merge: %d %s", r.Status, r.Body)
+	}
+	tok := e.Token(t, "writer", envy.Grant{Scopes: "containers/c1", Actions: []envy.Action{envy.ActWrite}})
+	r := e.Do(t, "DELETE", envPath("c1")+"/KEEPME", tok, "")
+	if r.Status != 200 {
+		t.Fatalf("a write-only token's delete that deleted the var answered %d, not the 200 of a done delete: %s", r.Status, r.Body)
+	}
+	wantReply(t, r, 200, `{"statusCode":200,"message":"Environment variable deleted","data":{"environment_vars":{},"synced":true}}`)
+	if _, ok := nativeVars(t, e, "containers/c1")["KEEPME"]; ok {
+		t.Fatal("the var is still there")
+	}
+	// A missing container is still 404 to it, and a reader still gets the list.
+	wantError(t, e.Do(t, "DELETE", envPath("never-made")+"/KEEPME", tok, ""), 404, "CONTAINER_NOT_FOUND")
+	wantReply(t, e.Do(t, "DELETE", envPath("c1")+"/KEEPME", e.Admin, ""), 200,
+		`{"statusCode":200,"message":"Environment variable deleted","data":{"environment_vars":{"OTHER":"y"},"synced":true}}`)
+}
