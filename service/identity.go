@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -280,6 +281,33 @@ func (s *Service) pruneLoginTokens(ctx context.Context, now time.Time) (int64, e
 	return ts.PruneTrustTokens(ctx, now.Add(-loginTokenRetention))
 }
 
+// MaxLoginRefusalRowsPerClient is how many refused JWT logins of one
+// client address a minute the audit log records one row each, with the
+// precise reason; beyond, they are counted in the client's aggregated
+// refusal row (Refused), without a reason, so that a flood of bad JWTs
+// can't fill the log.
+const MaxLoginRefusalRowsPerClient = 16
+
+type loginRefusals struct {
+	mu     sync.Mutex
+	minute time.Time
+	n      map[string]int
+}
+
+// admit reports whether client may add another detailed row this minute.
+func (l *loginRefusals) admit(client string, at time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := at.Truncate(time.Minute); !m.Equal(l.minute) || l.n == nil {
+		l.minute, l.n = m, map[string]int{}
+	}
+	if len(l.n) >= maxRefusalClients && l.n[client] == 0 {
+		return false
+	}
+	l.n[client]++
+	return l.n[client] <= MaxLoginRefusalRowsPerClient
+}
+
 // errInvalidJWT is every refused login's answer: the precise reason is the
 // audit log's, never the caller's, so that it does not help an attacker.
 func errInvalidJWT() error { return envy.Errorf(envy.EUnauthenticated, "invalid token") }
@@ -291,7 +319,11 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 	refuse := func(reason string) (envy.JWTLogin, error) {
 		e := s.entry(ctx, envy.AuditJWTLogin, "", []string{name, "refused: " + reason}, envy.OutcomeUnauthenticated)
 		e.Actor = "jwt:" + name
-		s.enqueue(auditItem{e: e})
+		if s.loginRefusals.admit(e.Client, e.At) {
+			s.enqueue(auditItem{e: e})
+		} else {
+			s.Refused(ctx, envy.AuditJWTLogin, "", envy.OutcomeUnauthenticated)
+		}
 		return envy.JWTLogin{}, errInvalidJWT()
 	}
 	if validTrustName(name) != nil {

@@ -254,3 +254,44 @@ func TestTheSweepDeletesTheLoginsEndedTokens(t *testing.T) {
 		t.Fatalf("the admin token: %v", err)
 	}
 }
+
+// TestRefusedLoginsOfOneClientAreCappedInTheAuditLog: a client's first
+// MaxLoginRefusalRowsPerClient refused logins a minute are a row each
+// with the reason; the rest are counted in one aggregated row.
+func TestRefusedLoginsOfOneClientAreCappedInTheAuditLog(t *testing.T) {
+	store := revocationStores[0].open(t)
+	svc := newFrozenService(t, store)
+	ctx := t.Context()
+	plain, _, _ := svc.Bootstrap(ctx, "")
+	admin, _ := svc.Authenticate(ctx, plain)
+	p := idtest.New(t)
+	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}
+	if _, _, err := svc.PutTrust(service.WithCaller(ctx, &service.Caller{Token: admin}), "ci", in); err != nil {
+		t.Fatal(err)
+	}
+	attacker := service.WithCaller(ctx, &service.Caller{Client: "203.0.113.9"})
+	const n = service.MaxLoginRefusalRowsPerClient + 4
+	for range n {
+		if _, err := svc.LoginJWT(attacker, "ci", "a.b.c"); envy.ErrorCode(err) != envy.EUnauthenticated {
+			t.Fatalf("LoginJWT = %v", err)
+		}
+	}
+	page, err := svc.Audit(service.WithCaller(ctx, &service.Caller{Token: admin}), envy.AuditListQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	detailed, aggregated := 0, int64(0)
+	for _, e := range page.Items {
+		if e.Action != envy.AuditJWTLogin || e.Client != "203.0.113.9" {
+			continue
+		}
+		if slices.ContainsFunc(e.Names, func(n string) bool { return strings.HasPrefix(n, "refused: ") }) {
+			detailed++
+		} else {
+			aggregated += e.Count
+		}
+	}
+	if detailed != service.MaxLoginRefusalRowsPerClient || aggregated != 4 {
+		t.Fatalf("%d detailed rows and %d counted in aggregates, want %d and 4", detailed, aggregated, service.MaxLoginRefusalRowsPerClient)
+	}
+}

@@ -60,10 +60,13 @@ type Service struct {
 	auditInFlight int
 	// refusalRows caps the aggregated refusal rows one client adds a minute.
 	refusalRows refusalRows
-	auditDone   chan struct{}
-	closeOnce   sync.Once
-	stopSweep   chan struct{} // closed by Close
-	sweepDone   chan struct{}
+	// loginRefusals caps the detailed rows of refused JWT logins one
+	// client adds a minute (identity.go).
+	loginRefusals loginRefusals
+	auditDone     chan struct{}
+	closeOnce     sync.Once
+	stopSweep     chan struct{} // closed by Close
+	sweepDone     chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
