@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/envy-dev/envy"
 )
@@ -308,6 +310,22 @@ func (l *loginRefusals) admit(client string, at time.Time) bool {
 	return l.n[client] <= MaxLoginRefusalRowsPerClient
 }
 
+// validSubject: 1 to maxSubjectLen bytes of UTF-8 under the rules of a
+// token's name (envy.ValidateLabel), as the subject names the token: no
+// space at either end, no control or invisible character, no space but
+// U+0020, so that no login's token passes for another's.
+func validSubject(s string) bool {
+	if s == "" || len(s) > maxSubjectLen || !utf8.ValidString(s) || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r != ' ' && unicode.Is(unicode.Zs, r) {
+			return false
+		}
+	}
+	return true
+}
+
 // errInvalidJWT is every refused login's answer: the precise reason is the
 // audit log's, never the caller's, so that it does not help an attacker.
 func errInvalidJWT() error { return envy.Errorf(envy.EUnauthenticated, "invalid token") }
@@ -351,7 +369,7 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 		return refuse(err.Error())
 	}
 	subject, _ := claims[t.SubjectClaim].(string)
-	if subject == "" || len(subject) > maxSubjectLen || !envy.Printable(subject) {
+	if !validSubject(subject) {
 		return refuse("subject claim missing or invalid")
 	}
 	now := s.now()

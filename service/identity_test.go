@@ -295,3 +295,37 @@ func TestRefusedLoginsOfOneClientAreCappedInTheAuditLog(t *testing.T) {
 		t.Fatalf("%d detailed rows and %d counted in aggregates, want %d and 4", detailed, aggregated, service.MaxLoginRefusalRowsPerClient)
 	}
 }
+
+// TestASubjectThatCouldPassForAnotherIsRefused: the subject names the
+// token, so it follows a token name's rules.
+func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
+	store := revocationStores[0].open(t)
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	plain, _, _ := svc.Bootstrap(ctx, "")
+	admin, _ := svc.Authenticate(ctx, plain)
+	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}
+	if _, _, err := svc.PutTrust(service.WithCaller(ctx, &service.Caller{Token: admin}), "k8s", in); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"", "web:api\u200b", "web:api ", " web:api", "web\u00a0api", "web\napi", strings.Repeat("a", 201)} {
+		if _, err := svc.LoginJWT(ctx, "k8s", idtest.Sign(t, k, p.Claims("envy", sub, time.Now(), nil))); envy.ErrorCode(err) != envy.EUnauthenticated {
+			t.Errorf("subject %q: %v, want refused", sub, err)
+		}
+	}
+	if _, err := svc.LoginJWT(ctx, "k8s", idtest.Sign(t, k, p.Claims("envy", "system:serviceaccount:web:api "+strings.Repeat("x", 150), time.Now(), nil))); err != nil {
+		t.Errorf("a long subject within the bound: %v", err)
+	}
+}
