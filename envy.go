@@ -153,6 +153,9 @@ type Token struct {
 	RootID    string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
+	// Trust and Subject are the lineage of a token minted by a JWT login
+	// (JWTTrust): the trust's name and the JWT's subject; "" otherwise.
+	Trust, Subject string
 }
 
 // Root returns the id of the first token of t's lineage: RootID, or t's

@@ -221,6 +221,10 @@ type Token struct {
 	ExpiresAt   *time.Time   `json:"expires_at"`
 	RevokedAt   *time.Time   `json:"revoked_at"`
 	Token       string       `json:"token,omitempty"`
+	// Trust and Subject are the lineage of a token minted by a JWT login:
+	// the trust's name and the JWT's subject (absent otherwise).
+	Trust   string `json:"trust,omitempty"`
+	Subject string `json:"subject,omitempty"`
 }
 
 // AuditEntry is one record of the audit log. It never holds a value.

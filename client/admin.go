@@ -47,7 +47,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("envy client: %w", err)
 	}
 	hr.Header.Set("Accept", "application/x-ndjson, application/problem+json")
-	hr.Header.Set("Authorization", "Bearer "+c.token)
+	hr.Header.Set("Authorization", "Bearer "+c.bearer())
 	if c.userAgent != "" {
 		hr.Header.Set("User-Agent", c.userAgent)
 	}

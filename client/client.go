@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,7 @@ const DefaultAddr = "http://127.0.0.1:8750"
 type Client struct {
 	addr      string // scheme://host[:port][/base], no trailing slash
 	token     string
+	renewed   atomic.Pointer[string] // the token SetToken set, in place of token
 	hc        *http.Client
 	userAgent string
 	tls       *tls.Config
@@ -204,8 +206,8 @@ func (c *Client) do(ctx context.Context, req request) (*reply, error) {
 // identify sets the headers that say who asks: the token and the user
 // agent, when set.
 func (c *Client) identify(h http.Header) {
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
+	if t := c.bearer(); t != "" {
+		h.Set("Authorization", "Bearer "+t)
 	}
 	if c.userAgent != "" {
 		h.Set("User-Agent", c.userAgent)

@@ -45,4 +45,10 @@ var routeTable = []route{
 	{Method: http.MethodDelete, Path: "/v1/tokens/{id}", h: (*Server).handleRevokeToken},
 
 	{Method: http.MethodGet, Path: "/v1/audit", h: (*Server).handleAudit},
+
+	{Method: http.MethodGet, Path: "/v1/auth/jwt", h: (*Server).handleListTrusts},
+	{Method: http.MethodGet, Path: "/v1/auth/jwt/{name}", h: (*Server).handleGetTrust},
+	{Method: http.MethodPut, Path: "/v1/auth/jwt/{name}", h: (*Server).handlePutTrust},
+	{Method: http.MethodDelete, Path: "/v1/auth/jwt/{name}", h: (*Server).handleDeleteTrust},
+	{Method: http.MethodPost, Path: "/v1/auth/jwt/{name}/login", Public: true, h: (*Server).handleJWTLogin},
 }

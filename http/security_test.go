@@ -69,6 +69,10 @@ var matrixRoutes = []struct {
 	{"GET", "/v1/tokens/{id}", needGlobalAdmin, 200, "", ""},
 	{"DELETE", "/v1/tokens/{id}", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/audit", needGlobalAdmin, 200, "", ""},
+	{"GET", "/v1/auth/jwt", needGlobalAdmin, 200, "", ""},
+	{"GET", "/v1/auth/jwt/{name}", needGlobalAdmin, 200, "", ""},
+	{"PUT", "/v1/auth/jwt/{name}", needAdmin, 201, `{"issuer":"https://issuer.example","audience":"envy","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}`, ""},
+	{"DELETE", "/v1/auth/jwt/{name}", needGlobalAdmin, 204, "", ""},
 	// A reveal read is its own row: the same route, a stronger need.
 	{"GET", "/v1/scopes/{path}/-/vars/{name}", needReveal, 200, "", "?reveal=true"},
 	{"GET", "/v1/scopes/{path}/-/vars", needReveal, 200, "", "?reveal=true"},
@@ -116,7 +120,8 @@ func TestPermissionMatrix(t *testing.T) {
 	for p, ops := range doc.Paths {
 		// The admin routes (mounted by http/admin) need admin of every
 		// scope; http/admin's tests refuse every other caller.
-		if !strings.HasPrefix(p, "/v1/") || p == "/v1/openapi.json" || strings.HasPrefix(p, "/v1/admin/") {
+		// A JWT login needs no token, only a JWT (identity_test.go).
+		if !strings.HasPrefix(p, "/v1/") || p == "/v1/openapi.json" || strings.HasPrefix(p, "/v1/admin/") || p == "/v1/auth/jwt/{name}/login" {
 			continue
 		}
 		for method := range ops {
@@ -158,6 +163,9 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Fatalf("reset: %d %s", r.Status, r.Body)
 			}
 		}
+		if r := e.Do(t, "PUT", "/v1/auth/jwt/ci", e.Admin, `{"issuer":"https://issuer.example","audience":"envy","permissions":[{"scopes":"acme/**","actions":["read"]}]}`); r.Status != 200 && r.Status != 201 {
+			t.Fatalf("reset: the trust: %d %s", r.Status, r.Body)
+		}
 		victims++ // token names are unique per owner
 		r := e.Do(t, "POST", "/v1/tokens", e.Admin, fmt.Sprintf(`{"name":"victim-%d","permissions":[{"scopes":"x","actions":["read"]}]}`, victims))
 		return r.JSON(t)["id"].(string)
@@ -173,6 +181,12 @@ func TestPermissionMatrix(t *testing.T) {
 				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", fmt.Sprintf("c%d", victims)).Replace(m.path)
 				if strings.HasPrefix(m.path, "/v1/tokens/{id}") {
 					path = "/v1/tokens/" + victim
+				}
+				if m.path == "/v1/auth/jwt/{name}" { // the trust reset defines; a new one to define
+					path = "/v1/auth/jwt/ci"
+					if m.method == "PUT" {
+						path = fmt.Sprintf("/v1/auth/jwt/made-%d", victims)
+					}
 				}
 				want := m.ok
 				if s, ok := p.want[m.need]; ok && s != 0 {

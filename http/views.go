@@ -191,6 +191,8 @@ func tokenView(t envy.Token) api.Token {
 		ParentID:    idPtr(t.ParentID),
 		ExpiresAt:   utcPtr(t.ExpiresAt),
 		RevokedAt:   utcPtr(t.RevokedAt),
+		Trust:       t.Trust,
+		Subject:     t.Subject,
 	}
 }
 

@@ -73,7 +73,7 @@ func (t tokenTx) ParentLive(id string) (bool, error) {
 // InsertToken tells a taken name from a taken id or secret by the unique
 // index the insert violated.
 func (t tokenTx) InsertToken(tok envy.Token, perms string) error {
-	if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	if _, err := t.Exec(t.ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
 		if constraint(err) == "tokens_owner_name" {
 			return storeutil.ErrTokenName(tok)

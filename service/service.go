@@ -61,10 +61,13 @@ type Service struct {
 	auditInFlight int
 	// refusalRows caps the aggregated refusal rows one client adds a minute.
 	refusalRows refusalRows
-	auditDone   chan struct{}
-	closeOnce   sync.Once
-	stopSweep   chan struct{} // closed by Close
-	sweepDone   chan struct{}
+	// loginRefusals caps the detailed rows of refused JWT logins one
+	// client adds a minute (identity.go).
+	loginRefusals loginRefusals
+	auditDone     chan struct{}
+	closeOnce     sync.Once
+	stopSweep     chan struct{} // closed by Close
+	sweepDone     chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
@@ -108,6 +111,9 @@ type Options struct {
 	// values; 0 means the default (8 MB), < 0 no cache: every read opens
 	// and encodes its values.
 	PlaintextCacheBytes int
+	// Verifier verifies the JWTs of workload logins (JWT trusts,
+	// identity.Verifier); nil refuses every such login.
+	Verifier envy.TokenVerifier
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -236,8 +242,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if consumers > 0 || audit > 0 {
-		s.log.Info("swept", "consumers", consumers, "audit_entries", audit)
+	logins, err := s.pruneLoginTokens(ctx, now)
+	if err != nil {
+		return err
+	}
+	if consumers > 0 || audit > 0 || logins > 0 {
+		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins)
 	}
 	return nil
 }

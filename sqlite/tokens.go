@@ -76,7 +76,7 @@ func (t tokenTx) InsertToken(tok envy.Token, perms string) error {
 			return storeutil.ErrTokenName(tok)
 		}
 	}
-	if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		storeutil.TokenArgs(tok, perms, t.now)...); err != nil {
 		if isUnique(err) {
 			return storeutil.ErrTokenTaken()

@@ -250,6 +250,11 @@ func testMover(t *testing.T, s envy.Store, open func(t *testing.T) envy.Store) {
 			t.Fatal(err)
 		}
 	}
+	if ts, ok := s.(envy.TrustStore); ok {
+		if _, err := ts.PutTrust(ctx, envy.JWTTrust{Name: "ci", Issuer: "https://issuer.example", Audience: "envy", TTL: time.Minute, CreatedAt: t0}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := stateOf(t, s)
 
 	// The dump: the tables in MoveTables' order, each whole, in chunks

@@ -89,7 +89,7 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 			if tok.ExpiresAt != nil {
 				expires = fmtTime(*tok.ExpiresAt)
 			}
-			return kvTable(a.stdout,
+			pairs := []string{
 				"server", c.Addr(),
 				"id", tok.ID,
 				"name", tok.Name,
@@ -97,7 +97,11 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 				"permissions", permissionsText(tok.Permissions),
 				"expires", expires,
 				"created", fmtTime(tok.CreatedAt),
-			)
+			}
+			if tok.Trust != "" { // minted by a JWT login: its lineage
+				pairs = append(pairs, "trust", "jwt/"+tok.Trust, "subject", tok.Subject)
+			}
+			return kvTable(a.stdout, pairs...)
 		},
 	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/envy-dev/envy/client"
 )
 
 func (a *app) newLoginCmd() *cobra.Command {
-	return &cobra.Command{
+	var jwt jwtAuth
+	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Check an address and token with the server and store them",
 		Long: "Login asks for the server address and a token (or takes them from --addr and\n" +
@@ -32,6 +36,9 @@ func (a *app) newLoginCmd() *cobra.Command {
 					return err
 				}
 				addr = firstNonEmpty(typed, def)
+			}
+			if jwt.enabled() {
+				return a.loginJWT(cmd.Context(), addr, &jwt)
 			}
 			token, err := a.tokenSetting()
 			if err != nil {
@@ -66,4 +73,31 @@ func (a *app) newLoginCmd() *cobra.Command {
 			return nil
 		},
 	}
+	jwt.flags(cmd.Flags())
+	return cmd
+}
+
+// loginJWT is `envy login --auth jwt/NAME --jwt-file PATH`: the JWT is
+// traded for a token, which is stored as a typed one would be.
+func (a *app) loginJWT(ctx context.Context, addr string, jwt *jwtAuth) error {
+	if _, err := jwt.trust(); err != nil {
+		return err
+	}
+	c, err := a.newClient(addr, "", "envy-cli")
+	if err != nil {
+		return err
+	}
+	l, err := jwt.login(ctx, c, a.getenv)
+	if err != nil {
+		return err
+	}
+	path := a.configPath()
+	if err := saveConfig(path, config{Addr: c.Addr(), Token: l.Token}); err != nil {
+		return err
+	}
+	if a.jsonOut() {
+		return a.printJSON(nil, map[string]any{"name": l.Name, "id": l.ID, "expires_at": l.ExpiresAt})
+	}
+	a.printf("Logged in to %s as %s until %s. Saved to %s.\n", c.Addr(), l.Name, l.ExpiresAt.Local().Format(time.RFC3339), path)
+	return nil
 }

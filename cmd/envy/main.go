@@ -125,6 +125,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newRunCmd(),
 		a.newTokensCmd(),
+		a.newTrustsCmd(),
 		a.newAuditCmd(),
 		a.newVersionCmd(),
 		a.newWhoamiCmd(),

@@ -35,6 +35,7 @@ func (a *app) newRunCmd() *cobra.Command {
 		shellCommand                            string
 		preserve, watch, restart, redact        bool
 		grace, timeout                          time.Duration
+		jwt                                     jwtAuth
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--scope SCOPE] [flags] (-- COMMAND [ARG...] | --command 'SHELL LINE')",
@@ -55,6 +56,10 @@ func (a *app) newRunCmd() *cobra.Command {
 			"The token: --token-file FILE (or ENVY_TOKEN_FILE) keeps it out of envy run's\n" +
 			"environment, which the command (same user) could read in /proc; ENVY_TOKEN\n" +
 			"is never passed on to the command either way.\n\n" +
+			"--auth jwt/NAME with --jwt-file PATH (or --jwt-env VAR) signs in with a JWT\n" +
+			"the workload has, such as a Kubernetes projected service-account token,\n" +
+			"through the JWT trust NAME, and trades it again (reading the file again)\n" +
+			"before each token expires, without restarting the command.\n\n" +
 			"--fallback FILE keeps an encrypted copy (mode 0600, readable only with the\n" +
 			"same token) of the env last fetched, and starts from it, with a warning,\n" +
 			"when the server can't be reached within --timeout. Without it, the\n" +
@@ -106,12 +111,30 @@ func (a *app) newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if token == "" {
+			if jwt.enabled() {
+				token = ""
+				if _, err := jwt.trust(); err != nil {
+					return err
+				}
+			} else if token == "" {
 				return fmt.Errorf("no token: run `envy login`, or set ENVY_TOKEN, ENVY_TOKEN_FILE or --token-file")
 			}
 			c, err := a.newClient(addr, token, "envy-run")
 			if err != nil {
 				return err
+			}
+			if jwt.enabled() {
+				// Trade the JWT now, and again before each token expires,
+				// while the command runs.
+				l, err := jwt.login(cmd.Context(), c, a.getenv)
+				if err != nil {
+					return err
+				}
+				token = l.Token
+				c.SetToken(token)
+				rctx, stop := context.WithCancel(context.WithoutCancel(cmd.Context()))
+				defer stop()
+				go jwt.renew(rctx, c, l, a.getenv, a.stderr)
 			}
 			code, err := runner.Run(
 				// Signals go to the command, which decides when envy run
@@ -157,5 +180,6 @@ func (a *app) newRunCmd() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", runner.DefaultTimeout, "how long to try to reach the server at start")
 	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in envy status (default <hostname>-<pid>)")
 	f.StringVar(&shellCommand, "command", "", "run this line through /bin/sh -c (instead of -- COMMAND)")
+	jwt.flags(f)
 	return cmd
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/envy-dev/envy/http/compat/hooksecrets"
 	"github.com/envy-dev/envy/http/compat/smarthooks"
 	"github.com/envy-dev/envy/http/compat/usersecrets"
+	"github.com/envy-dev/envy/identity"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/web"
 )
@@ -345,7 +346,8 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	keys.SetReopen(reopenMasterKey(c))
 
 	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
-		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1)})
+		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1),
+		Verifier: identity.New(identity.Options{})})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

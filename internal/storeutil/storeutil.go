@@ -446,6 +446,7 @@ var MoveTables = []struct {
 	{"tokens", "id"},
 	{"audit", "id"},
 	{"consumers", "scope, id"},
+	{"jwt_trusts", "name"},
 }
 
 // Rows is a chunk of one table's rows, as a move carries them: the column

@@ -9,7 +9,7 @@ import (
 
 // TokenColumns are the tokens columns, in the order of TokenRow.Dest and
 // TokenArgs.
-const TokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id, root_id`
+const TokenColumns = `id, name, owner, hash, permissions, created_at, created_by, expires_at, revoked_at, parent_id, root_id, trust, subject`
 
 // TokenRow is one row of TokenColumns as a store scans it.
 type TokenRow struct {
@@ -22,7 +22,7 @@ type TokenRow struct {
 // Dest is what to scan a row of TokenColumns into.
 func (r *TokenRow) Dest() []any {
 	t := &r.tok
-	return []any{&t.ID, &t.Name, &t.Owner, &t.Hash, &r.perms, &r.created, &t.CreatedBy, &r.expires, &r.revoked, &t.ParentID, &t.RootID}
+	return []any{&t.ID, &t.Name, &t.Owner, &t.Hash, &r.perms, &r.created, &t.CreatedBy, &r.expires, &r.revoked, &t.ParentID, &t.RootID, &t.Trust, &t.Subject}
 }
 
 // Token decodes the scanned row; an error is the permissions' JSON.
@@ -41,7 +41,7 @@ func (r *TokenRow) Token() (envy.Token, error) {
 // permissions encoded as perms; a zero CreatedAt is now.
 func TokenArgs(tok envy.Token, perms string, now time.Time) []any {
 	return []any{tok.ID, tok.Name, tok.Owner, tok.Hash, perms, Nanos(OrNow(tok.CreatedAt, now)), tok.CreatedBy,
-		NullNanos(tok.ExpiresAt), NullNanos(tok.RevokedAt), tok.ParentID, tok.RootID}
+		NullNanos(tok.ExpiresAt), NullNanos(tok.RevokedAt), tok.ParentID, tok.RootID, tok.Trust, tok.Subject}
 }
 
 // TokenTx is a store's write transaction as CreateToken uses it: the

@@ -1,0 +1,401 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/envy-dev/envy"
+)
+
+// Workload identity: a JWT trust lets a workload trade a JWT from an
+// identity provider it already has for a short-lived token
+// (docs/identity.md). A trust's grants are bounded by its definer's, like
+// a minted token's; a token minted by a login names its trust and subject,
+// and deleting the trust revokes them.
+
+// defaultTrustTTL is the life of a login's token when the trust sets none.
+const defaultTrustTTL = 15 * time.Minute
+
+// maxSubjectLen bounds the subject a login's token is named after.
+const maxSubjectLen = 200
+
+// trustStore returns the store's JWT trusts, or an error when the store
+// keeps none.
+func (s *Service) trustStore() (envy.TrustStore, error) {
+	var st envy.Store = s.store
+	if s.cache != nil {
+		st = s.cache.Unwrap()
+	}
+	if ts, ok := st.(envy.TrustStore); ok {
+		return ts, nil
+	}
+	return nil, envy.Errorf(envy.EInternal, "the store keeps no JWT trusts")
+}
+
+// validTrustName: 1 to 64 of a-z, 0-9, '-', '_' and '.'.
+func validTrustName(name string) *envy.FieldError {
+	ok := name != "" && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+	}
+	if !ok {
+		f := envy.Field("path.name", "invalid_name", "a trust's name is 1 to 64 of a-z, 0-9, '-', '_' and '.'")
+		return &f
+	}
+	return nil
+}
+
+// keyURL reports whether u may be fetched for keys: https, or plain http
+// to a loopback address.
+func keyURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil || len(u) > 2000 {
+		return false
+	}
+	h := p.Hostname()
+	ip := net.ParseIP(h)
+	return p.Scheme == "https" || p.Scheme == "http" && (h == "localhost" || ip != nil && ip.IsLoopback())
+}
+
+// PutTrust creates or replaces the JWT trust name. Only a holder of admin
+// may, and the trust can't grant more than the caller holds.
+func (s *Service) PutTrust(ctx context.Context, name string, in envy.TrustInput) (envy.JWTTrust, bool, error) {
+	caller := CallerFrom(ctx).Token
+	var fields []envy.FieldError
+	if f := validTrustName(name); f != nil {
+		fields = append(fields, *f)
+	}
+	if !keyURL(in.Issuer) {
+		fields = append(fields, envy.Field("body.issuer", "invalid_url", "issuer must be an https URL (plain http only to a loopback address)"))
+	}
+	if in.JWKSURL != "" && !keyURL(in.JWKSURL) {
+		fields = append(fields, envy.Field("body.jwks_url", "invalid_url", "jwks_url must be an https URL (plain http only to a loopback address)"))
+	}
+	if in.Audience == "" || len(in.Audience) > 200 || !envy.Printable(in.Audience) {
+		fields = append(fields, envy.Field("body.audience", "invalid_audience", "audience must be 1 to 200 printable characters"))
+	}
+	if in.SubjectClaim == "" {
+		in.SubjectClaim = "sub"
+	} else if len(in.SubjectClaim) > 100 || !envy.Printable(in.SubjectClaim) {
+		fields = append(fields, envy.Field("body.subject_claim", "invalid_claim", "subject_claim must be 1 to 100 printable characters"))
+	}
+	if len(in.BoundClaims) > 32 {
+		fields = append(fields, envy.Field("body.bound_claims", "too_many", "at most 32 bound claims"))
+	}
+	for k, v := range in.BoundClaims {
+		if k == "" || len(k) > 100 || !envy.Printable(k) || len(v) > 500 || !envy.Printable(v) {
+			fields = append(fields, envy.Field("body.bound_claims", "invalid_claim", "a bound claim is a name of 1 to 100 and a value of at most 500 printable characters"))
+			break
+		}
+	}
+	fields = append(fields, validGrants(in.Permissions)...)
+	ttl := defaultTrustTTL
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d < time.Second || d > envy.MaxJWTTokenTTL {
+			fields = append(fields, envy.Field("body.ttl", "invalid_duration", "ttl must be a duration from 1s to 24h, such as 15m"))
+		}
+		ttl = d
+	}
+	var maxAge time.Duration
+	if in.MaxAge != "" {
+		d, err := time.ParseDuration(in.MaxAge)
+		if err != nil || d <= 0 || d > maxTokenLife {
+			fields = append(fields, envy.Field("body.max_age", "invalid_duration", "max_age must be a positive duration such as 1h"))
+		}
+		maxAge = d
+	}
+	if len(fields) > 0 {
+		return envy.JWTTrust{}, false, envy.Invalid(fields...)
+	}
+	if caller == nil {
+		return envy.JWTTrust{}, false, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if err := s.bounded(ctx, caller, in.Permissions, envy.AuditTrustPut, "a trust"); err != nil {
+		return envy.JWTTrust{}, false, err
+	}
+	ts, err := s.trustStore()
+	if err != nil {
+		return envy.JWTTrust{}, false, err
+	}
+	t := envy.JWTTrust{Name: name, Issuer: in.Issuer, Audience: in.Audience, JWKSURL: in.JWKSURL, BoundClaims: in.BoundClaims,
+		SubjectClaim: in.SubjectClaim, Permissions: in.Permissions, TTL: ttl, MaxAge: maxAge,
+		CreatedAt: s.now().UTC(), CreatedBy: caller.Name, CreatorID: caller.ID}
+	if old, err := ts.GetTrust(ctx, name); err == nil && old.CreatorID != caller.ID && !envy.IsGlobalAdmin(caller) {
+		s.Refused(ctx, envy.AuditTrustPut, "", envy.OutcomeForbidden)
+		return envy.JWTTrust{}, false, envy.Errorf(envy.EForbidden, "trust %s was defined by another token; only it or a global admin may replace it", name)
+	} else if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return envy.JWTTrust{}, false, err
+	}
+	e := s.entry(ctx, envy.AuditTrustPut, "", []string{name}, envy.OutcomeOK)
+	created, err := ts.PutTrust(ctx, t, []envy.AuditEntry{e})
+	if err != nil {
+		return envy.JWTTrust{}, false, err
+	}
+	return t, created, nil
+}
+
+// validGrants validates grants as a token's permissions are.
+func validGrants(gs []envy.Grant) []envy.FieldError {
+	var fields []envy.FieldError
+	if len(gs) == 0 {
+		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
+	}
+	for i, g := range gs {
+		loc := fmt.Sprintf("body.permissions[%d]", i)
+		if f := envy.ValidateGlob(loc+".scopes", g.Scopes); f != nil {
+			fields = append(fields, *f)
+		}
+		if len(g.Actions) == 0 {
+			fields = append(fields, envy.Field(loc+".actions", "missing", "at least one action is required"))
+		}
+		for j, a := range g.Actions {
+			if !envy.ValidAction(a) {
+				fields = append(fields, envy.Field(fmt.Sprintf("%s.actions[%d]", loc, j), "invalid_action", "action must be read, write, reveal or admin"))
+			}
+		}
+	}
+	return fields
+}
+
+// bounded checks that caller holds admin somewhere and every action of
+// grants on its scopes, as minting a token does.
+func (s *Service) bounded(ctx context.Context, caller *envy.Token, grants []envy.Grant, action envy.AuditAction, what string) error {
+	adminSomewhere := false
+	for _, g := range caller.Permissions {
+		adminSomewhere = adminSomewhere || envy.GrantAllows(g, envy.ActAdmin)
+	}
+	if !adminSomewhere {
+		s.Refused(ctx, action, "", envy.OutcomeForbidden)
+		return envy.Errorf(envy.EForbidden, "defining %s needs the admin permission", what)
+	}
+	for i, g := range grants {
+		for _, a := range g.Actions {
+			if !envy.Holds(caller, g.Scopes, envy.ActAdmin) && !envy.Holds(caller, g.Scopes, a) {
+				s.Refused(ctx, action, "", envy.OutcomeForbidden)
+				return &envy.Error{Code: envy.EForbidden, Message: what + " can't grant more than its creator holds",
+					Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, g.Scopes)}}
+			}
+		}
+	}
+	return nil
+}
+
+// trustFor returns trust name when the caller is a global admin or defined
+// it; to anyone else it does not exist (403, as for a token).
+func (s *Service) trustFor(ctx context.Context, name string, action envy.AuditAction) (envy.JWTTrust, envy.TrustStore, error) {
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return envy.JWTTrust{}, nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if f := validTrustName(name); f != nil {
+		return envy.JWTTrust{}, nil, envy.Invalid(*f)
+	}
+	ts, err := s.trustStore()
+	if err != nil {
+		return envy.JWTTrust{}, nil, err
+	}
+	t, err := ts.GetTrust(ctx, name)
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return envy.JWTTrust{}, nil, err
+	}
+	if envy.IsGlobalAdmin(caller) || err == nil && t.CreatorID == caller.ID {
+		return t, ts, err
+	}
+	return envy.JWTTrust{}, nil, s.requireGlobalAdmin(ctx, action)
+}
+
+// GetTrust returns a JWT trust (global admin, or the token that defined it).
+func (s *Service) GetTrust(ctx context.Context, name string) (envy.JWTTrust, error) {
+	t, _, err := s.trustFor(ctx, name, envy.AuditTrustGet)
+	return t, err
+}
+
+// ListTrusts lists the JWT trusts by name (global admin).
+func (s *Service) ListTrusts(ctx context.Context, cursor string, limit int) (envy.Page[envy.JWTTrust], error) {
+	limit, err := limitOf("query.limit", limit)
+	if err != nil {
+		return envy.Page[envy.JWTTrust]{}, err
+	}
+	if err := s.requireGlobalAdmin(ctx, envy.AuditTrustList); err != nil {
+		return envy.Page[envy.JWTTrust]{}, err
+	}
+	ts, err := s.trustStore()
+	if err != nil {
+		return envy.Page[envy.JWTTrust]{}, err
+	}
+	return fetchPage(limit, func(n int) ([]envy.JWTTrust, error) {
+		return ts.ListTrusts(ctx, cursor, n)
+	}, func(t envy.JWTTrust) string { return t.Name })
+}
+
+// DeleteTrust deletes a JWT trust and revokes every token its logins
+// minted, each through the store's RevokeToken so that the revocation
+// reaches every server's caches at once (global admin, or the token that
+// defined it). It returns how many tokens it revoked.
+func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
+	_, ts, err := s.trustFor(ctx, name, envy.AuditTrustDelete)
+	if err != nil {
+		return 0, err
+	}
+	e := s.entry(ctx, envy.AuditTrustDelete, "", []string{name}, envy.OutcomeDeleted)
+	if _, err := ts.DeleteTrust(ctx, name, []envy.AuditEntry{e}); err != nil {
+		return 0, err
+	}
+	// A login that read the trust before the delete and mints after this
+	// list looks for its trust again once its token exists (LoginJWT), and
+	// revokes its token itself.
+	ids, err := ts.TrustTokens(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{"trust " + name + " deleted"}, envy.OutcomeDeleted)
+		if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); err != nil && envy.ErrorCode(err) != envy.ENotFound {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// loginTokenRetention is how long a login's token is kept after it ended:
+// a workload that renews every few minutes would otherwise fill the
+// tokens table.
+const loginTokenRetention = 24 * time.Hour
+
+// pruneLoginTokens deletes the logins' tokens that ended more than
+// loginTokenRetention ago (the sweep).
+func (s *Service) pruneLoginTokens(ctx context.Context, now time.Time) (int64, error) {
+	ts, err := s.trustStore()
+	if err != nil {
+		return 0, nil // a store without trusts has no such tokens
+	}
+	return ts.PruneTrustTokens(ctx, now.Add(-loginTokenRetention))
+}
+
+// MaxLoginRefusalRowsPerClient is how many refused JWT logins of one
+// client address a minute the audit log records one row each, with the
+// precise reason; beyond, they are counted in the client's aggregated
+// refusal row (Refused), without a reason, so that a flood of bad JWTs
+// can't fill the log.
+const MaxLoginRefusalRowsPerClient = 16
+
+type loginRefusals struct {
+	mu     sync.Mutex
+	minute time.Time
+	n      map[string]int
+}
+
+// admit reports whether client may add another detailed row this minute.
+func (l *loginRefusals) admit(client string, at time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m := at.Truncate(time.Minute); !m.Equal(l.minute) || l.n == nil {
+		l.minute, l.n = m, map[string]int{}
+	}
+	if len(l.n) >= maxRefusalClients && l.n[client] == 0 {
+		return false
+	}
+	l.n[client]++
+	return l.n[client] <= MaxLoginRefusalRowsPerClient
+}
+
+// validSubject: 1 to maxSubjectLen bytes of UTF-8 under the rules of a
+// token's name (envy.ValidateLabel), as the subject names the token: no
+// space at either end, no control or invisible character, no space but
+// U+0020, so that no login's token passes for another's.
+func validSubject(s string) bool {
+	if s == "" || len(s) > maxSubjectLen || !utf8.ValidString(s) || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r != ' ' && unicode.Is(unicode.Zs, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// errInvalidJWT is every refused login's answer: the precise reason is the
+// audit log's, never the caller's, so that it does not help an attacker.
+func errInvalidJWT() error { return envy.Errorf(envy.EUnauthenticated, "invalid token") }
+
+// LoginJWT trades a JWT that trust name accepts for a token that expires
+// after the trust's TTL, named "jwt:{name}:{subject}". Every refusal is
+// "invalid token"; the audit log records why, never the JWT.
+func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin, error) {
+	refuse := func(reason string) (envy.JWTLogin, error) {
+		e := s.entry(ctx, envy.AuditJWTLogin, "", []string{name, "refused: " + reason}, envy.OutcomeUnauthenticated)
+		e.Actor = "jwt:" + name
+		if s.loginRefusals.admit(e.Client, e.At) {
+			s.enqueue(auditItem{e: e})
+		} else {
+			s.Refused(ctx, envy.AuditJWTLogin, "", envy.OutcomeUnauthenticated)
+		}
+		return envy.JWTLogin{}, errInvalidJWT()
+	}
+	if validTrustName(name) != nil {
+		name = "(invalid name)"
+		return refuse("unknown trust")
+	}
+	ts, err := s.trustStore()
+	if err != nil {
+		return envy.JWTLogin{}, err
+	}
+	t, err := ts.GetTrust(ctx, name)
+	if envy.ErrorCode(err) == envy.ENotFound {
+		return refuse("unknown trust")
+	} else if err != nil {
+		return envy.JWTLogin{}, err
+	}
+	if s.opts.Verifier == nil {
+		return refuse("no verifier is configured")
+	}
+	claims, err := s.opts.Verifier.Verify(ctx, t, raw)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return envy.JWTLogin{}, err
+		}
+		return refuse(err.Error())
+	}
+	subject, _ := claims[t.SubjectClaim].(string)
+	if !validSubject(subject) {
+		return refuse("subject claim missing or invalid")
+	}
+	now := s.now()
+	exp := now.Add(t.TTL)
+	plain := envy.NewTokenValue()
+	id := newID()
+	// A subject may log in many times at once (replicas of one workload):
+	// each login's token is its own owner, so names never collide.
+	tok := envy.Token{ID: id, Name: "jwt:" + name + ":" + subject, Owner: "jwt:" + id, Hash: envy.HashToken(plain),
+		Permissions: t.Permissions, CreatedAt: now, CreatedBy: "jwt:" + name, ExpiresAt: &exp, Trust: name, Subject: subject}
+	e := s.entry(ctx, envy.AuditJWTLogin, "", []string{name}, envy.OutcomeCreated)
+	e.Actor, e.TokenID = tok.Name, tok.ID
+	if _, err := s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e}); err != nil {
+		return envy.JWTLogin{}, err
+	}
+	// The trust deleted meanwhile: its deletion may have listed its tokens
+	// before this one existed, so this login revokes its own.
+	if _, err := ts.GetTrust(ctx, name); err != nil {
+		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{"trust " + name + " deleted"}, envy.OutcomeDeleted)
+		if rerr := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); rerr != nil {
+			return envy.JWTLogin{}, rerr
+		}
+		if envy.ErrorCode(err) == envy.ENotFound {
+			return refuse("trust deleted during the login")
+		}
+		return envy.JWTLogin{}, err
+	}
+	return envy.JWTLogin{Token: tok, Plaintext: plain}, nil
+}
