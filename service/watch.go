@@ -213,7 +213,7 @@ func (h *hub) refresh(sb *sub) {
 	// A change to a new dep between the resolve and the link above had no
 	// watcher to tell: read again, now that the links are in place.
 	if again, _, err := h.s.resolve(ctx, sb.scope); err == nil {
-		sb.notify(again.Revision)
+		sb.notify(again.EnvRevision)
 		if !slices.Equal(depPaths(again), deps) {
 			h.queue(sb)
 		}

@@ -184,3 +184,30 @@ func TestADescriptionOnlyChangeIsNoChangeOfTheEnv(t *testing.T) {
 		t.Fatal("no event within 10 s of a change of the value")
 	}
 }
+
+func TestARefreshTellsNoWatcherOfADescriptionOnlyChange(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "acme/app", "B", "1", false)
+	env, err := svc.Env(ctx, "acme/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := svc.Watch(wctx, "acme/app", env.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := "the port"
+	if _, _, err := svc.SetVar(ctx, "acme/app", "B", envy.VarInput{Description: &desc}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A refresh (as after lost notices) reads the scope again: its env is
+	// the same, so the watcher must hear nothing.
+	svc.RefreshWatchers()
+	select {
+	case e := <-ch:
+		t.Fatalf("a refresh after a change of descriptions only sent %+v: envy run --watch would restart for nothing", e)
+	default:
+	}
+}
