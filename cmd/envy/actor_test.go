@@ -33,3 +33,16 @@ func TestHistoryShowsEachActorsTokenID(t *testing.T) {
 		t.Fatalf("envy history does not show the actor's token id %s:\n%s", admin.ID[:8], out)
 	}
 }
+
+func TestVarsLsShowsEachWritersTokenID(t *testing.T) {
+	e, ev := server(t)
+	admin, err := e.Svc.Authenticate(t.Context(), e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ev, "", "vars", "set", "acme/web", "A", "1", "--create")
+	out := must(t, ev, "", "vars", "ls", "acme/web")
+	if !strings.Contains(out, "admin ("+admin.ID[:8]+")") {
+		t.Fatalf("envy vars ls does not show the writer's token id %s:\n%s", admin.ID[:8], out)
+	}
+}

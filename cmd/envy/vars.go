@@ -57,7 +57,7 @@ func (a *app) varsTable(vars []client.Var) error {
 	t := newTable(a.stdout, "NAME", "VALUE", "SECRET", "VERSION", "UPDATED", "BY", "DESCRIPTION")
 	for _, v := range vars {
 		t.row(v.Name, shownValue(v.Value, v.MaskedValue), yesNo(v.Secret), strconv.FormatInt(v.Version, 10),
-			fmtTime(v.UpdatedAt), orDash(v.UpdatedBy), orDash(v.Description))
+			fmtTime(v.UpdatedAt), actorCell(v.UpdatedBy, &v.UpdatedByToken), orDash(v.Description))
 	}
 	return t.flush()
 }
