@@ -379,7 +379,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		// request without a body is done reading, and must not have its
 		// context cancelled when a long reply (a watch, a backup)
 		// outlasts it.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		setReadDeadline(w, time.Time{})
 	}
 	defer s.observed(r, &st.rw, &st.info, start)
 	defer leaveUnread(&st.rw)
@@ -419,7 +419,24 @@ func leaveUnread(rw *responseWriter) {
 	if !rw.wroteHeader {
 		rw.Header().Set("Connection", "close")
 	}
-	_ = http.NewResponseController(rw.ResponseWriter).SetReadDeadline(time.Now())
+	setReadDeadline(rw.ResponseWriter, time.Now())
+}
+
+// setReadDeadline sets the read deadline of w's connection, as
+// http.ResponseController does (through the writers that wrap it), but
+// without allocating one: every request runs it.
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = x.SetReadDeadline(t)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // requestID is the request's id, its X-Request-Id when that is short and
