@@ -53,6 +53,7 @@ func Register(api *envyhttp.Server, svc *service.Service) {
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
 		dialect.Routes{"GET": h.list, "POST": h.add, "PATCH": h.update, "DELETE": h.remove})
 	h.NotFound("/api/v2/", "Not Found")
+	api.Handle("POST /oauth/token", http.HandlerFunc(h.signIn))
 }
 
 // begin authenticates the request (a bearer token) and finds the hook's
