@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
@@ -219,13 +220,25 @@ func TestAuth0(t *testing.T) {
 		t.Fatal(err)
 	}
 	domain := strings.TrimPrefix(ts.URL, "https://")
-	for i, pkg := range []string{"auth0", "auth0-v4"} {
-		t.Run(pkg, func(t *testing.T) {
-			hook := []string{"hook-v7", "hook-v4"}[i]
+	// The SDKs' own sign-in: client credentials at /oauth/token, the
+	// client secret an envy token named auth0-sdk.
+	secret := e.Token(t, "auth0-sdk", envy.Grant{Scopes: "hooks/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}})
+	for i, c := range []struct{ pkg, login string }{{"auth0", ""}, {"auth0-v4", ""}, {"auth0", "auth0-sdk"}, {"auth0-v4", "auth0-sdk"}} {
+		pkg := c.pkg
+		name := pkg
+		if c.login != "" {
+			name += "/client-credentials"
+		}
+		t.Run(name, func(t *testing.T) {
+			hook := []string{"hook-v7", "hook-v4", "hook-v7-login", "hook-v4-login"}[i]
 			if r := e.Do(t, "PUT", "/v1/scopes/hooks/"+hook, e.Admin, `{}`); r.Status != 201 {
 				t.Fatalf("creating the hook: %d %s", r.Status, r.Body)
 			}
-			out := run(t, []string{"ENVY_DOMAIN=" + domain, "ENVY_TOKEN=" + e.Admin, "NODE_EXTRA_CA_CERTS=" + ca}, "auth0.js", pkg, hook)
+			env := []string{"ENVY_DOMAIN=" + domain, "ENVY_TOKEN=" + e.Admin, "NODE_EXTRA_CA_CERTS=" + ca}
+			if c.login != "" {
+				env = []string{"ENVY_DOMAIN=" + domain, "ENVY_CLIENT_ID=" + c.login, "ENVY_TOKEN=" + secret, "NODE_EXTRA_CA_CERTS=" + ca}
+			}
+			out := run(t, env, "auth0.js", pkg, hook)
 			if out["error"] != nil {
 				t.Fatalf("%s: %v", pkg, out)
 			}

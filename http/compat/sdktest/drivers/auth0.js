@@ -1,7 +1,7 @@
 // Drives envy's hooksecrets dialect with the official auth0 SDK, unchanged.
 // Usage: node auth0.js <package> <hook id>, the package being auth0 (v7)
 // or auth0-v4. Reads ENVY_DOMAIN (host:port of envy over TLS), ENVY_TOKEN
-// and SDKTEST_VALUES; prints one JSON object of what it saw.
+// (the client secret when ENVY_CLIENT_ID is set) and SDKTEST_VALUES; prints one JSON object of what it saw.
 const pkg = process.argv[2];
 const hook = process.argv[3];
 const { ManagementClient } = require(pkg);
@@ -35,7 +35,12 @@ function status(err) {
 
 async function main() {
   const values = JSON.parse(process.env.SDKTEST_VALUES);
-  const m = new ManagementClient({ domain: process.env.ENVY_DOMAIN, token: process.env.ENVY_TOKEN });
+  // With ENVY_CLIENT_ID, the SDK signs in itself (client credentials at
+  // /oauth/token, the secret being the envy token); else it is given the
+  // token.
+  const m = process.env.ENVY_CLIENT_ID
+    ? new ManagementClient({ domain: process.env.ENVY_DOMAIN, clientId: process.env.ENVY_CLIENT_ID, clientSecret: process.env.ENVY_TOKEN })
+    : new ManagementClient({ domain: process.env.ENVY_DOMAIN, token: process.env.ENVY_TOKEN });
   const h = hooks(m);
   const out = {};
 
