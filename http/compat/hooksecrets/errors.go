@@ -38,6 +38,8 @@ var errorTable = dialect.Answers{
 	envy.ERateLimited:            {Type: "too_many_requests", Message: "Too many requests."},
 	envy.EInternal:               {Type: "internal_error", Message: "Internal error"},
 	envy.EUnavailable:            {Type: "service_unavailable", Message: "Service unavailable"},
+	codeHookExists:               {Type: "hook_conflict", Status: http.StatusConflict, Message: "Another hook with the same name already exists", Detail: true},
+	codeHookTooLarge:             {Type: "invalid_body", Status: http.StatusBadRequest, Message: "Payload validation error", Detail: true},
 	// POST /oauth/token answers Auth0's OAuth envelope (oauthJSON).
 	codeOAuthDenied:      {Type: "access_denied", Status: http.StatusUnauthorized},
 	codeOAuthInvalid:     {Type: "invalid_request", Status: http.StatusBadRequest},

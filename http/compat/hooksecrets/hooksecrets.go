@@ -52,6 +52,12 @@ func Register(api *envyhttp.Server, svc *service.Service) {
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
 		dialect.Routes{"GET": h.list, "POST": h.add, "PATCH": h.update, "DELETE": h.remove})
+	coll := *h.API
+	coll.Begin = h.beginHooks
+	coll.Handle("/api/v2/hooks", func(string) string { return "the route serves GET and POST" },
+		dialect.Routes{"GET": h.listHooks, "POST": h.createHook})
+	h.Handle("/api/v2/hooks/{id}", func(string) string { return "the route serves GET, PATCH and DELETE" },
+		dialect.Routes{"GET": h.getHook, "PATCH": h.updateHook, "DELETE": h.deleteHook})
 	h.NotFound("/api/v2/", "Not Found")
 	api.Handle("POST /oauth/token", http.HandlerFunc(h.signIn))
 }
