@@ -230,9 +230,11 @@ func TestAuth0(t *testing.T) {
 			name += "/client-credentials"
 		}
 		t.Run(name, func(t *testing.T) {
-			hook := []string{"hook-v7", "hook-v4", "hook-v7-login", "hook-v4-login"}[i]
-			if r := e.Do(t, "PUT", "/v1/scopes/hooks/"+hook, e.Admin, `{}`); r.Status != 201 {
-				t.Fatalf("creating the hook: %d %s", r.Status, r.Body)
+			hook := []string{"hook-v7", "hook-v4", "create", "create"}[i]
+			if hook != "create" { // else the SDK creates it
+				if r := e.Do(t, "PUT", "/v1/scopes/hooks/"+hook, e.Admin, `{}`); r.Status != 201 {
+					t.Fatalf("creating the hook: %d %s", r.Status, r.Body)
+				}
 			}
 			env := []string{"ENVY_DOMAIN=" + domain, "ENVY_TOKEN=" + e.Admin, "NODE_EXTRA_CA_CERTS=" + ca}
 			if c.login != "" {
@@ -248,6 +250,16 @@ func TestAuth0(t *testing.T) {
 			want(t, out, "missing", 404)
 			want(t, out, "afterDelete", false)
 			want(t, out, "badToken", 401)
+			if hook == "create" {
+				// The SDK created the hook, ran the secrets flow in it, then
+				// renamed, disabled and deleted it (with its secrets).
+				want(t, out, "listed", true)
+				want(t, out, "gotName", "sdk-hook-"+pkg)
+				want(t, out, "updated", "sdk-renamed-"+pkg)
+				want(t, out, "updatedEnabled", false)
+				want(t, out, "afterHookDelete", 404)
+				return
+			}
 			stored := storedValues()
 			wantStored(t, e, "hooks/"+hook, stored)
 		})
