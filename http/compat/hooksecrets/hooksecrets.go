@@ -1,7 +1,9 @@
 // Package hooksecrets serves the Auth0 Hook Secrets dialect
 // (docs/dialects/hooksecrets.md) over envy's Service: read, add, update and
 // delete the secrets of a hook at /api/v2/hooks/{id}/secrets, with the Auth0
-// Management API's error envelope, over the scope hooks/{id}.
+// Management API's error envelope, over the scope hooks/{id}; the hooks
+// themselves at /api/v2/hooks (hooks.go); and Auth0's client-credentials
+// sign-in at /oauth/token (signin.go).
 //
 // It is a thin adapter. Every read and write is a call to the same
 // *service.Service that the native API calls, so validation, revisions,
