@@ -33,7 +33,13 @@ func (s *Service) SignIn(ctx context.Context, dialect, clientID string, life tim
 	}
 	if clientID == "" || (!strings.EqualFold(clientID, caller.ID) && clientID != caller.Name) {
 		e := s.entry(ctx, envy.AuditSignIn, "", []string{dialect, "refused: the client id is not the secret's token"}, envy.OutcomeUnauthenticated)
-		s.enqueue(auditItem{e: e})
+		// One row each, with the reason, up to the cap of a client's
+		// refused logins a minute; beyond, counted in its aggregated row.
+		if s.loginRefusals.admit(e.Client, e.At) {
+			s.enqueue(auditItem{e: e})
+		} else {
+			s.Refused(ctx, envy.AuditSignIn, "", envy.OutcomeUnauthenticated)
+		}
 		return envy.Token{}, "", envy.Errorf(envy.EUnauthenticated, "invalid client credentials")
 	}
 	now := s.now()
