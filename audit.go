@@ -41,7 +41,10 @@ const (
 	AuditTokenList   AuditAction = "token.list"
 	AuditTokenGet    AuditAction = "token.get"
 	AuditTokenRevoke AuditAction = "token.revoke"
-	AuditLogList     AuditAction = "audit.list"
+	// AuditSignIn is a dialect's client-credentials sign-in: a client
+	// secret (an envy token) traded for a short-lived child of it.
+	AuditSignIn  AuditAction = "signin"
+	AuditLogList AuditAction = "audit.list"
 
 	// Operations on the whole server (admin on every scope).
 	AuditBackup     AuditAction = "backup"

@@ -154,7 +154,9 @@ type Token struct {
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
 	// Trust and Subject are the lineage of a token minted by a JWT login
-	// (JWTTrust): the trust's name and the JWT's subject; "" otherwise.
+	// (JWTTrust): the trust's name and the JWT's subject; "" otherwise. A
+	// dialect's client-credentials sign-in marks its token with the trust
+	// "signin:{dialect}" (no trust's name has a ':') and its parent's id.
 	Trust, Subject string
 }
 

@@ -222,7 +222,10 @@ type Token struct {
 	RevokedAt   *time.Time   `json:"revoked_at"`
 	Token       string       `json:"token,omitempty"`
 	// Trust and Subject are the lineage of a token minted by a JWT login:
-	// the trust's name and the JWT's subject (absent otherwise).
+	// the trust's name and the JWT's subject (absent otherwise). A token
+	// minted by a dialect's client-credentials sign-in has the trust
+	// "signin:{dialect}" (no trust can be so named) and its parent's id as
+	// subject.
 	Trust   string `json:"trust,omitempty"`
 	Subject string `json:"subject,omitempty"`
 }

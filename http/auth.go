@@ -81,6 +81,28 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	return r, nil
 }
 
+// SignIn serves a dialect's client-credentials sign-in: secret (an envy
+// token) is authenticated as any bearer token is (a failure counts against
+// the client address and is audited), then traded by the Service for an
+// access token that lives at most life (service.Service.SignIn). A client id
+// that is not the secret's token counts as a failed authentication too.
+// Neither the secret nor the access token is ever logged.
+func (s *Server) SignIn(r *http.Request, dialect, clientID, secret string, life time.Duration) (envy.Token, string, error) {
+	ar, err := s.Authenticate(r, secret)
+	if err != nil {
+		return envy.Token{}, "", err
+	}
+	tok, plain, err := s.svc.SignIn(ar.Context(), dialect, clientID, life)
+	if envy.ErrorCode(err) == envy.EUnauthenticated {
+		client := service.CallerFrom(ar.Context()).Client
+		if wait, ok := s.authFail.allow(client, s.now()); !ok {
+			s.svc.Refused(ar.Context(), envy.AuditRateLimit, "", envy.OutcomeRateLimited)
+			return envy.Token{}, "", &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
+		}
+	}
+	return tok, plain, err
+}
+
 // authFailed counts a failed authentication against the client address
 // and records the refusal.
 func (s *Server) authFailed(ctx context.Context, r *http.Request, client string, err error) error {

@@ -329,3 +329,55 @@ func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
 		t.Errorf("a long subject within the bound: %v", err)
 	}
 }
+
+// TestTheSweepDeletesTheSignInsEndedTokens: a dialect's sign-in mints a
+// child of the secret's token that ends with its life; a day later the
+// sweep deletes it, and the secret's token stays.
+func TestTheSweepDeletesTheSignInsEndedTokens(t *testing.T) {
+	store := revocationStores[0].open(t)
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	svc := service.New(store, keys, service.Options{Now: clock, SweepEvery: -1})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	plain, _, _ := svc.Bootstrap(ctx, "")
+	admin, _ := svc.Authenticate(ctx, plain)
+	actx := service.WithCaller(ctx, &service.Caller{Token: admin})
+	secret, _, err := svc.CreateToken(actx, envy.TokenInput{Name: "ci", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx := service.WithCaller(ctx, &service.Caller{Token: &secret})
+	if _, _, err := svc.SignIn(sctx, "auth0", "other", time.Hour); envy.ErrorCode(err) != envy.EUnauthenticated {
+		t.Fatalf("a wrong client id: %v", err)
+	}
+	access, _, err := svc.SignIn(sctx, "auth0", "ci", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if access.ParentID != secret.ID || access.Root() != secret.Root() || !access.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("access token %+v", access)
+	}
+	mu.Lock()
+	now = now.Add(26 * time.Hour)
+	mu.Unlock()
+	if err := svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetToken(ctx, access.ID); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("the access token that ended 25 h ago: %v, want deleted", err)
+	}
+	if _, err := store.GetToken(ctx, secret.ID); err != nil {
+		t.Fatalf("the secret's token: %v", err)
+	}
+}

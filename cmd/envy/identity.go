@@ -98,7 +98,10 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 				"expires", expires,
 				"created", fmtTime(tok.CreatedAt),
 			}
-			if tok.Trust != "" { // minted by a JWT login: its lineage
+			switch {
+			case strings.HasPrefix(tok.Trust, "signin:"): // minted by a dialect's sign-in
+				pairs = append(pairs, "signed in", strings.TrimPrefix(tok.Trust, "signin:"))
+			case tok.Trust != "": // minted by a JWT login: its lineage
 				pairs = append(pairs, "trust", "jwt/"+tok.Trust, "subject", tok.Subject)
 			}
 			return kvTable(a.stdout, pairs...)

@@ -3,6 +3,7 @@ package hooksecrets
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/http/compat/internal/dialect"
@@ -37,6 +38,15 @@ var errorTable = dialect.Answers{
 	envy.ERateLimited:            {Type: "too_many_requests", Message: "Too many requests."},
 	envy.EInternal:               {Type: "internal_error", Message: "Internal error"},
 	envy.EUnavailable:            {Type: "service_unavailable", Message: "Service unavailable"},
+	codeHookExists:               {Type: "hook_conflict", Status: http.StatusConflict, Message: "Another hook with the same name already exists", Detail: true},
+	codeHookTooLarge:             {Type: "invalid_body", Status: http.StatusBadRequest, Message: "Payload validation error", Detail: true},
+	// POST /oauth/token answers Auth0's OAuth envelope (oauthJSON).
+	codeOAuthDenied:      {Type: "access_denied", Status: http.StatusUnauthorized},
+	codeOAuthInvalid:     {Type: "invalid_request", Status: http.StatusBadRequest},
+	codeOAuthGrant:       {Type: "unsupported_grant_type", Status: http.StatusBadRequest},
+	codeOAuthAudience:    {Type: "access_denied", Status: http.StatusForbidden},
+	codeOAuthRateLimited: {Type: "too_many_requests", Status: http.StatusTooManyRequests},
+	codeOAuthServer:      {Type: "server_error", Status: http.StatusInternalServerError, Message: "Internal error"},
 }.Table()
 
 // concurrent tells a write that kept meeting other writes to the hook
@@ -57,9 +67,18 @@ type errorJSON struct {
 	ErrorCode  string `json:"errorCode"`
 }
 
+// oauthJSON is Auth0's error envelope of its authentication API.
+type oauthJSON struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
 // envelope answers e in the Auth0 envelope: the table's message, and for
 // some kinds what the error says beyond it (its fields as "loc: message",
 // else its own message; neither ever holds a value).
 func envelope(c dialect.Entry, e *envy.Error) any {
+	if strings.HasPrefix(string(e.Code), "hooksecrets.oauth.") {
+		return oauthJSON{Error: c.Type, Description: c.Text(e, dialect.FieldLocMsg)}
+	}
 	return errorJSON{StatusCode: c.Status, Error: http.StatusText(c.Status), Message: c.Text(e, dialect.FieldLocMsg), ErrorCode: c.Type}
 }

@@ -1,7 +1,9 @@
 // Package hooksecrets serves the Auth0 Hook Secrets dialect
 // (docs/dialects/hooksecrets.md) over envy's Service: read, add, update and
 // delete the secrets of a hook at /api/v2/hooks/{id}/secrets, with the Auth0
-// Management API's error envelope, over the scope hooks/{id}.
+// Management API's error envelope, over the scope hooks/{id}; the hooks
+// themselves at /api/v2/hooks (hooks.go); and Auth0's client-credentials
+// sign-in at /oauth/token (signin.go).
 //
 // It is a thin adapter. Every read and write is a call to the same
 // *service.Service that the native API calls, so validation, revisions,
@@ -52,7 +54,14 @@ func Register(api *envyhttp.Server, svc *service.Service) {
 	})
 	h.Handle("/api/v2/hooks/{id}/secrets", func(string) string { return "the route serves GET, POST, PATCH and DELETE" },
 		dialect.Routes{"GET": h.list, "POST": h.add, "PATCH": h.update, "DELETE": h.remove})
+	coll := *h.API
+	coll.Begin = h.beginHooks
+	coll.Handle("/api/v2/hooks", func(string) string { return "the route serves GET and POST" },
+		dialect.Routes{"GET": h.listHooks, "POST": h.createHook})
+	h.Handle("/api/v2/hooks/{id}", func(string) string { return "the route serves GET, PATCH and DELETE" },
+		dialect.Routes{"GET": h.getHook, "PATCH": h.updateHook, "DELETE": h.deleteHook})
 	h.NotFound("/api/v2/", "Not Found")
+	api.Handle("POST /oauth/token", http.HandlerFunc(h.signIn))
 }
 
 // begin authenticates the request (a bearer token) and finds the hook's

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/envy-dev/envy"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/compat/apify"
 	"github.com/envy-dev/envy/http/compat/containers"
@@ -219,13 +220,27 @@ func TestAuth0(t *testing.T) {
 		t.Fatal(err)
 	}
 	domain := strings.TrimPrefix(ts.URL, "https://")
-	for i, pkg := range []string{"auth0", "auth0-v4"} {
-		t.Run(pkg, func(t *testing.T) {
-			hook := []string{"hook-v7", "hook-v4"}[i]
-			if r := e.Do(t, "PUT", "/v1/scopes/hooks/"+hook, e.Admin, `{}`); r.Status != 201 {
-				t.Fatalf("creating the hook: %d %s", r.Status, r.Body)
+	// The SDKs' own sign-in: client credentials at /oauth/token, the
+	// client secret an envy token named auth0-sdk.
+	secret := e.Token(t, "auth0-sdk", envy.Grant{Scopes: "hooks/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}})
+	for i, c := range []struct{ pkg, login string }{{"auth0", ""}, {"auth0-v4", ""}, {"auth0", "auth0-sdk"}, {"auth0-v4", "auth0-sdk"}} {
+		pkg := c.pkg
+		name := pkg
+		if c.login != "" {
+			name += "/client-credentials"
+		}
+		t.Run(name, func(t *testing.T) {
+			hook := []string{"hook-v7", "hook-v4", "create", "create"}[i]
+			if hook != "create" { // else the SDK creates it
+				if r := e.Do(t, "PUT", "/v1/scopes/hooks/"+hook, e.Admin, `{}`); r.Status != 201 {
+					t.Fatalf("creating the hook: %d %s", r.Status, r.Body)
+				}
 			}
-			out := run(t, []string{"ENVY_DOMAIN=" + domain, "ENVY_TOKEN=" + e.Admin, "NODE_EXTRA_CA_CERTS=" + ca}, "auth0.js", pkg, hook)
+			env := []string{"ENVY_DOMAIN=" + domain, "ENVY_TOKEN=" + e.Admin, "NODE_EXTRA_CA_CERTS=" + ca}
+			if c.login != "" {
+				env = []string{"ENVY_DOMAIN=" + domain, "ENVY_CLIENT_ID=" + c.login, "ENVY_TOKEN=" + secret, "NODE_EXTRA_CA_CERTS=" + ca}
+			}
+			out := run(t, env, "auth0.js", pkg, hook)
 			if out["error"] != nil {
 				t.Fatalf("%s: %v", pkg, out)
 			}
@@ -235,6 +250,16 @@ func TestAuth0(t *testing.T) {
 			want(t, out, "missing", 404)
 			want(t, out, "afterDelete", false)
 			want(t, out, "badToken", 401)
+			if hook == "create" {
+				// The SDK created the hook, ran the secrets flow in it, then
+				// renamed, disabled and deleted it (with its secrets).
+				want(t, out, "listed", true)
+				want(t, out, "gotName", "sdk-hook-"+pkg)
+				want(t, out, "updated", "sdk-renamed-"+pkg)
+				want(t, out, "updatedEnabled", false)
+				want(t, out, "afterHookDelete", 404)
+				return
+			}
 			stored := storedValues()
 			wantStored(t, e, "hooks/"+hook, stored)
 		})

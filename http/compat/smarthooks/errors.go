@@ -29,6 +29,9 @@ var codes = dialect.Answers{
 	envy.EUnavailable:            {Message: "Service Unavailable"},
 	dialect.CodeMethodNotAllowed: {},
 	dialect.CodeNoRoute:          {},
+	// The token endpoint's own: its name is the Type, not the class name.
+	codeAuthFailure: {Type: "Unauthorized", Status: http.StatusUnauthorized, Message: "Authentication Failure"},
+	codeBadGrant:    {Type: "BadRequest", Status: http.StatusBadRequest, Message: "grant_type is incorrect/absent"},
 }.Table()
 
 // className is the name the http-errors package (which OneLogin's API
@@ -70,5 +73,9 @@ type errorJSON struct {
 // envelope answers e in the seed's envelope; a field error says only its
 // message, which names its field and never a value.
 func envelope(c dialect.Entry, e *envy.Error) any {
-	return errorJSON{StatusCode: c.Status, Name: className(c.Status), Message: c.Text(e, dialect.FieldMsg)}
+	name := c.Type
+	if name == "" {
+		name = className(c.Status)
+	}
+	return errorJSON{StatusCode: c.Status, Name: name, Message: c.Text(e, dialect.FieldMsg)}
 }

@@ -41,6 +41,11 @@ func Register(api *envyhttp.Server, svc *service.Service) {
 	ids := &dialect.ByID[envVarJSON]{API: h.API, InvalidID: errInvalidID, NotFound: errNotFound, View: view, List: page}
 	ids.Mount("/api/2/hooks/envs", func(allow string) string { return "The route serves only " + allow }, h.create)
 	h.NotFound("/api/2/", "The requested resource was not found")
+	api.Handle("POST /auth/oauth2/v2/token", http.HandlerFunc(h.signIn))
+	api.Handle("/auth/oauth2/v2/token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		h.Errors.Write(w, r, envy.Errorf(dialect.CodeMethodNotAllowed, "The route serves only POST"))
+	}))
 }
 
 type handler struct {

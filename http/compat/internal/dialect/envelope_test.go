@@ -69,7 +69,7 @@ func TestEveryReplyUnderADialectsPrefixIsInItsEnvelope(t *testing.T) {
 		{"usersecrets", "GET", "/api/v1/user/nope"},
 		{"containers", "GET", "/api/v1/containers/c1"},
 		{"containers", "DELETE", "/api/v1/containers/c1/env/A/B"},
-		{"hooksecrets", "GET", "/api/v2/hooks"},
+		{"hooksecrets", "GET", "/api/v2/hooks/h1/nope"}, // /api/v2/hooks itself is served
 		{"hooksecrets", "GET", "/api/v2/clients"},
 	} {
 		// With a token or without, an unknown path is not found.
