@@ -18,7 +18,15 @@ func TestRunFlagMistakesAreUsageErrors(t *testing.T) {
 		{"no command", []string{"run", "--scope", "s"}, "envy: envy run needs a command: -- COMMAND [ARG...], or --command 'SHELL LINE'\n"},
 		{"a command twice", []string{"run", "--scope", "s", "--command", "true", "--", "true"}, "envy: give the command after -- or with --command, not both\n"},
 		{"--signal without --watch", []string{"run", "--scope", "s", "--signal", "HUP", "--", "true"},
-			"envy: --restart, --signal and --grace take effect only with --watch\n"},
+			"envy: --restart, --signal, --grace and --debounce take effect only with --watch\n"},
+		{"--debounce without --watch", []string{"run", "--scope", "s", "--debounce", "2s", "--", "true"},
+			"envy: --restart, --signal, --grace and --debounce take effect only with --watch\n"},
+		{"a negative --debounce", []string{"run", "--scope", "s", "--watch", "--debounce", "-1s", "--", "true"},
+			"envy: --debounce must not be negative (0 acts on every change at once)\n"},
+		{"--redact and --no-redact", []string{"run", "--scope", "s", "--redact", "--no-redact", "--", "true"},
+			"envy: --redact and --no-redact exclude each other\n"},
+		{"a zero --fallback-max-age", []string{"run", "--scope", "s", "--fallback-max-age", "0", "--", "true"},
+			"envy: --grace, --timeout and --fallback-max-age must be positive durations\n"},
 		{"--signal and --restart", []string{"run", "--scope", "s", "--watch", "--restart", "--signal", "HUP", "--", "true"},
 			"envy: --restart and --signal exclude each other: a change either restarts the command or signals it\n"},
 		{"an unknown signal", []string{"run", "--scope", "s", "--watch", "--signal", "BOGUS", "--", "true"},
@@ -109,14 +117,24 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 	}
 }
 
-// envy run --redact hides a secret of exactly 4 characters, the shortest it
-// redacts, and leaves a 3-character one.
+// envy run redacts by default: it hides a secret of exactly 4 characters,
+// the shortest it redacts, and leaves a 3-character one; --redact (the
+// old opt-in) changes nothing, --no-redact and --redact=false let the
+// values through.
 func TestRunRedactsAFourCharacterSecret(t *testing.T) {
 	_, ev := server(t)
 	must(t, ev, "wxyz\n", "vars", "set", "acme/web", "FOUR", "--secret", "--create")
 	must(t, ev, "abc\n", "vars", "set", "acme/web", "THREE", "--secret")
-	out := must(t, ev, "", "run", "--scope", "acme/web", "--redact", "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)
-	if out != "four=[REDACTED:FOUR] three=abc\n" {
-		t.Errorf("stdout %q", out)
+	for _, flags := range [][]string{nil, {"--redact"}} {
+		out := must(t, ev, "", append(append([]string{"run", "--scope", "acme/web"}, flags...), "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)...)
+		if out != "four=[REDACTED:FOUR] three=abc\n" {
+			t.Errorf("envy run %v: stdout %q: secrets are redacted by default", flags, out)
+		}
+	}
+	for _, flag := range []string{"--no-redact", "--redact=false"} {
+		out := must(t, ev, "", "run", "--scope", "acme/web", flag, "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)
+		if out != "four=wxyz three=abc\n" {
+			t.Errorf("envy run %s: stdout %q", flag, out)
+		}
 	}
 }
