@@ -1,9 +1,14 @@
 package runner
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,5 +126,63 @@ func TestAFallbackOlderThanTheMaxAgeIsRefused(t *testing.T) {
 	cfg.FallbackMaxAge = 48 * time.Hour
 	if r := runOnce(t, cfg); r.code != 0 || r.err != nil {
 		t.Errorf("with a max age of 48h: Run = %d, %v", r.code, r.err)
+	}
+}
+
+// TestARunFromTheFallbackSaysSoInItsReports: a watching run that started
+// from its fallback copy reports since when, so that the scope's status
+// shows it, until the server answers its watch again.
+func TestARunFromTheFallbackSaysSoInItsReports(t *testing.T) {
+	s := newServer(t)
+	s.merge(t, "acme/web", map[string]any{"A": "1"})
+	fb := filepath.Join(t.TempDir(), "fb")
+	first := s.config("acme/web", "exit=0")
+	first.Fallback = fb
+	runOnce(t, first)
+
+	// A proxy that fails the env and the watch (the server can't give
+	// values) but lets consumer reports through.
+	target, _ := url.Parse(s.URL)
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) }}
+	rp.FlushInterval = -1
+	var down atomic.Bool
+	down.Store(true)
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && (strings.HasSuffix(r.URL.Path, "/-/env") || strings.HasSuffix(r.URL.Path, "/-/watch")) {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+
+	began := time.Now()
+	cfg := Config{Client: client.New(p.URL, s.token), Token: s.token, Scope: "acme/web", ConsumerID: "web-1",
+		Command: helperCmd("env=A", "wait"), Fallback: fb, Timeout: 300 * time.Millisecond, Watch: true,
+		WatchOptions: []client.WatchOption{client.WatchBackoff(50*time.Millisecond, 200*time.Millisecond)}}
+	r := start(t, cfg)
+	waitFor(t, r.out, "A=1", 10*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st := s.status(t, "acme/web")
+		if len(st.Consumers) == 1 && st.Consumers[0].OnFallbackSince != nil {
+			if since := *st.Consumers[0].OnFallbackSince; since.Before(began.Add(-time.Second)) || since.After(time.Now()) {
+				t.Errorf("on_fallback_since %s, want the time the run started from the copy (after %s)", since, began)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v within 5 s of a run from the fallback copy: a run on its fallback reports fallback_since; log:\n%s", st, r.log)
+		}
+	}
+
+	down.Store(false) // the server answers again: the watch connects
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st := s.status(t, "acme/web")
+		if len(st.Consumers) == 1 && st.Consumers[0].OnFallbackSince == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v within 5 s of the server answering the watch again: a run off its fallback reports no fallback_since; log:\n%s", st, r.log)
+		}
 	}
 }

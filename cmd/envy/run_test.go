@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy/internal/testenv"
 )
@@ -82,6 +83,11 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 	e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"2"}`)
 	body, _ := json.Marshal(map[string]any{"revision": rev1 + 1, "hostname": "box", "pid": 43})
 	e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/web-2", e.Admin, string(body))
+	// web-3 runs from its fallback copy.
+	body, _ = json.Marshal(map[string]any{"revision": rev1, "hostname": "box", "pid": 44, "fallback_since": "2026-01-02T03:04:05Z"})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/web-3", e.Admin, string(body)); r.Status != 201 {
+		t.Fatalf("report: %d %s", r.Status, r.Body)
+	}
 
 	ev := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": e.Admin}
 	code, out, errOut := runEnvy(t, ev, "", "status", "acme/web")
@@ -89,8 +95,14 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 		t.Fatalf("status %d, stderr %q", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || lines[0] != "acme/web at revision 2: some workloads not yet on it" {
+	if len(lines) != 6 || lines[0] != "acme/web at revision 2: some workloads not yet on it" {
 		t.Fatalf("output:\n%s", out)
+	}
+	if want := "web-3: on fallback since " + fmtTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) + " (it runs with its saved copy: envy was unreachable when it started)"; lines[5] != want {
+		t.Errorf("last line %q, want %q: envy status says which consumer runs from its fallback copy", lines[5], want)
+	}
+	if strings.Contains(strings.Join(lines[1:5], "\n"), "fallback") {
+		t.Errorf("a consumer not on its fallback is said to be:\n%s", out)
 	}
 	if f := strings.Fields(lines[2]); len(f) < 5 || f[0] != "web-1" || f[3] != "1" || f[4] != "yes" {
 		t.Errorf("web-1 row %q, want revision 1, behind yes", lines[2])
@@ -104,16 +116,20 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 		Revision  int64 `json:"revision"`
 		Synced    *bool `json:"synced"`
 		Consumers []struct {
-			ID       string `json:"id"`
-			Revision int64  `json:"revision"`
-			Behind   *bool  `json:"behind"`
+			ID       string  `json:"id"`
+			Revision int64   `json:"revision"`
+			Behind   *bool   `json:"behind"`
+			Fallback *string `json:"on_fallback_since"`
 		} `json:"consumers"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
 		t.Fatalf("-o json: %d %v %s", code, err, out)
 	}
-	if st.Synced == nil || *st.Synced || len(st.Consumers) != 2 || st.Consumers[0].Behind == nil || !*st.Consumers[0].Behind || *st.Consumers[1].Behind {
+	if st.Synced == nil || *st.Synced || len(st.Consumers) != 3 || st.Consumers[0].Behind == nil || !*st.Consumers[0].Behind || *st.Consumers[1].Behind {
 		t.Errorf("-o json: %s", out)
+	}
+	if len(st.Consumers) == 3 && (st.Consumers[0].Fallback != nil || st.Consumers[2].Fallback == nil || *st.Consumers[2].Fallback != "2026-01-02T03:04:05Z") {
+		t.Errorf("-o json: %s; want on_fallback_since only for web-3", out)
 	}
 }
 
