@@ -206,6 +206,10 @@ type Consumer struct {
 	// TokenID is the token that first reported the consumer: a report
 	// under its id by another token is refused (ErrConsumerTaken).
 	TokenID string
+	// FallbackSince is when the consumer started running with its
+	// fallback copy instead of values the server gave; zero when it does
+	// not (as of its last report).
+	FallbackSince time.Time
 }
 
 // ErrConsumerTaken is the conflict of a consumer report by a token other

@@ -137,6 +137,9 @@ type ConsumerInput struct {
 	Revision int64
 	Hostname string
 	PID      int
+	// FallbackSince, when not zero, says the consumer runs with its
+	// fallback copy, and since when.
+	FallbackSince time.Time
 }
 
 // ConsumerView is a live consumer in a status.

@@ -255,6 +255,9 @@ type Consumer struct {
 	FirstSeen time.Time `json:"first_seen"`
 	SeenAt    time.Time `json:"seen_at"`
 	Behind    bool      `json:"behind"` // runs an older revision than the scope's
+	// OnFallbackSince is set while the consumer runs with its fallback
+	// copy instead of values the server gave: since when.
+	OnFallbackSince *time.Time `json:"on_fallback_since"`
 }
 
 // Status tells whether the live consumers of a scope run its revision.

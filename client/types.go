@@ -114,6 +114,9 @@ type ConsumerReport struct {
 	Revision int64  `json:"revision"`
 	Hostname string `json:"hostname,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// FallbackSince, set while the workload runs with a fallback copy
+	// rather than values the server gave, is when it started doing so.
+	FallbackSince *time.Time `json:"fallback_since,omitempty"`
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

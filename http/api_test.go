@@ -512,7 +512,28 @@ func TestConsumersAndStatus(t *testing.T) {
 	if len(cs) != 1 {
 		t.Fatalf("consumers: %s", r.Body)
 	}
-	wantKeys(t, cs[0].(map[string]any), "id", "hostname", "pid", "revision", "first_seen", "seen_at", "behind")
+	wantKeys(t, cs[0].(map[string]any), "id", "hostname", "pid", "revision", "first_seen", "seen_at", "behind", "on_fallback_since")
+	if cs[0].(map[string]any)["on_fallback_since"] != nil {
+		t.Errorf("a consumer that did not report a fallback shows one: %s", r.Body)
+	}
+
+	// A consumer on its fallback copy says since when; status shows it
+	// until a report without it.
+	onFallback := func() any {
+		t.Helper()
+		r := do(t, "GET", s+"/-/status", tok, nil)
+		wantStatus(t, r, 200)
+		return r.JSON(t)["consumers"].([]any)[0].(map[string]any)["on_fallback_since"]
+	}
+	wantStatus(t, do(t, "PUT", s+"/-/consumers/web-1.42", tok, fmt.Sprintf(`{"revision":%d,"fallback_since":"2026-01-02T03:04:05Z"}`, rev)), 200)
+	if got := onFallback(); got != "2026-01-02T03:04:05Z" {
+		t.Errorf("on_fallback_since %v after a report with fallback_since, want 2026-01-02T03:04:05Z: the server stores what the consumer reports", got)
+	}
+	wantStatus(t, do(t, "PUT", s+"/-/consumers/web-1.42", tok, body), 200)
+	if got := onFallback(); got != nil {
+		t.Errorf("on_fallback_since %v after a report without it, want null", got)
+	}
+	wantProblem(t, do(t, "PUT", s+"/-/consumers/web-1.42", tok, fmt.Sprintf(`{"revision":%d,"fallback_since":"yesterday"}`, rev)), 422, "validation_error", "body.fallback_since")
 
 	r = do(t, "PUT", s+"/-/vars/A", tok, `{"value":"2"}`)
 	if m := r.JSON(t); m["synced"] != false {

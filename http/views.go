@@ -149,7 +149,7 @@ func changeView(c envy.ChangeView) api.Change {
 func statusView(st envy.Status, next string) api.Status {
 	cs := make([]api.Consumer, 0, len(st.Consumers))
 	for _, c := range st.Consumers {
-		cs = append(cs, api.Consumer{
+		v := api.Consumer{
 			ID:        c.ID,
 			Hostname:  c.Hostname,
 			PID:       c.PID,
@@ -157,7 +157,12 @@ func statusView(st envy.Status, next string) api.Status {
 			FirstSeen: c.FirstSeen.UTC(),
 			SeenAt:    c.SeenAt.UTC(),
 			Behind:    c.Behind,
-		})
+		}
+		if !c.FallbackSince.IsZero() {
+			since := c.FallbackSince.UTC()
+			v.OnFallbackSince = &since
+		}
+		cs = append(cs, v)
 	}
 	return api.Status{Scope: st.Scope, Revision: st.Revision, Synced: st.Synced, Consumers: cs, NextCursor: api.Cursor(next)}
 }

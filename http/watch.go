@@ -96,7 +96,7 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if err := o.Only("revision", "hostname", "pid"); err != nil {
+	if err := o.Only("revision", "hostname", "pid", "fallback_since"); err != nil {
 		return err
 	}
 	var in envy.ConsumerInput
@@ -114,6 +114,13 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 		return envy.Invalid(envy.Field("body.pid", "out_of_range", "pid must be a non-negative 32-bit integer"))
 	}
 	in.PID = int(pid)
+	if at, ok, err := o.String("fallback_since"); err != nil {
+		return err
+	} else if ok {
+		if in.FallbackSince, err = time.Parse(time.RFC3339Nano, at); err != nil || in.FallbackSince.IsZero() {
+			return envy.Invalid(envy.Field("body.fallback_since", "invalid", "fallback_since must be an RFC 3339 time"))
+		}
+	}
 	path, id := r.PathValue("path"), r.PathValue("id")
 	created, err := s.svc.ReportConsumer(r.Context(), path, id, in)
 	if err != nil {

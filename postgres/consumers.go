@@ -30,14 +30,14 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.Consu
 		}
 		// The update happens only for the consumer's own token (or one
 		// reported before consumers had tokens): no row comes back otherwise.
-		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		err := t.QueryRow(t.ctx, `INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id, fallback_since)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (scope, id) DO UPDATE SET
 				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at,
-				token_id = excluded.token_id
+				token_id = excluded.token_id, fallback_since = excluded.fallback_since
 			WHERE consumers.token_id IN ('', excluded.token_id)
 			RETURNING xmax = 0`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen, c.TokenID).Scan(&created)
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, seen, c.TokenID, storeutil.OptNanos(c.FallbackSince)).Scan(&created)
 		if isCode(err, "23503") {
 			return storeutil.NotFound(c.Scope)
 		}

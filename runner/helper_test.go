@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 //	errenv=A       print A=<value> on stderr
 //	pid            print pid=<pid>
 //	marker=PATH    create the file PATH
+//	append=PATH    append a line (its pid) to the file PATH
 //	echo=TEXT      print TEXT
 //	split=NAME:MS  write the value of NAME in two writes MS ms apart, then a newline
 //	trap           print "got SIGX" for each forwarded signal; exit 42 on SIGINT, SIGTERM
@@ -68,6 +69,12 @@ func helperMain(steps []string) int {
 			fmt.Fprintf(out, "pid=%d\n", os.Getpid())
 		case "marker":
 			os.WriteFile(arg, []byte("started"), 0o600)
+		case "append":
+			f, err := os.OpenFile(arg, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+			if err == nil {
+				fmt.Fprintf(f, "%d\n", os.Getpid())
+				f.Close()
+			}
 		case "echo":
 			fmt.Fprintln(out, arg)
 		case "split":

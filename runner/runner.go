@@ -35,6 +35,12 @@ const (
 	DefaultGrace          = 10 * time.Second
 	DefaultTimeout        = 10 * time.Second
 	DefaultReportInterval = 20 * time.Second // the server counts a consumer live for 60 s
+	DefaultDebounce       = time.Second
+	DefaultFallbackMaxAge = 24 * time.Hour
+	// DebounceBound is how many debounce intervals at most a change
+	// waits in all: a stream of changes, each within the interval of the
+	// last, still reaches the command after DebounceBound intervals.
+	DebounceBound = 10
 )
 
 // ForwardedSignals are the signals that Run passes on to the command.
@@ -56,25 +62,33 @@ type Config struct {
 	Env         []string
 	PreserveEnv bool
 
-	// Watch follows the scope's changes. On each change the new env is
-	// fetched and the command is restarted with it (SIGTERM, up to Grace
-	// for it to exit, then SIGKILL, then start), or, when Signal is set,
-	// sent Signal instead. A signalled command keeps the env it was
-	// started with, so the revision reported for it stays the one it
-	// started with.
-	Watch  bool
-	Signal syscall.Signal
-	Grace  time.Duration // 0 means DefaultGrace
+	// Watch follows the scope's changes. On a change the new env is
+	// fetched and, once no newer change has come for Debounce (and at
+	// most DebounceBound×Debounce after the first change of a burst),
+	// the command is restarted with the newest (SIGTERM, up to Grace for
+	// it to exit, then SIGKILL, then start), or, when Signal is set, sent
+	// Signal instead. Once the signal is delivered, the run reports the
+	// new revision: a program that takes a signal to reload reads its
+	// config itself (its environment stays the one it started with).
+	Watch    bool
+	Signal   syscall.Signal
+	Grace    time.Duration // 0 means DefaultGrace
+	Debounce time.Duration // 0 means DefaultDebounce; negative means none
 
-	// Redact replaces the value of every secret (MinRedactLen characters
-	// or longer) in the command's stdout and stderr with [REDACTED:NAME].
-	Redact bool
+	// NoRedact lets the command's stdout and stderr through as they are.
+	// By default the value of every secret (MinRedactLen characters or
+	// longer) in them is replaced with [REDACTED:NAME].
+	NoRedact bool
 
 	// Fallback is a file that keeps an encrypted copy of the last env
 	// fetched; when the server can't be reached at start, the command
 	// starts from it, with a warning. Empty means none: the server must
 	// answer.
 	Fallback string
+	// FallbackMaxAge is the age beyond which the copy is refused (0
+	// means DefaultFallbackMaxAge): a command is not started on values
+	// older than that.
+	FallbackMaxAge time.Duration
 	// Timeout bounds the time spent trying to reach the server at start
 	// before falling back or giving up; 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -191,6 +205,10 @@ type runner struct {
 	log      io.Writer
 	logMu    sync.Mutex
 	hostname string
+	// fallbackSince is when the run started from the fallback copy; zero
+	// when it runs with what the server gave.
+	fallbackSince time.Time
+	rep           *reporter
 }
 
 // Run fetches the scope's env, runs the command with it until it exits,
@@ -207,6 +225,8 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 	opt.Default(&cfg.Grace, DefaultGrace)
 	opt.Default(&cfg.Timeout, DefaultTimeout)
 	opt.Default(&cfg.ReportInterval, DefaultReportInterval)
+	opt.Default(&cfg.Debounce, DefaultDebounce)
+	opt.Default(&cfg.FallbackMaxAge, DefaultFallbackMaxAge)
 	if cfg.ConsumerID == "" {
 		cfg.ConsumerID = DefaultConsumerID()
 	}
@@ -226,6 +246,7 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 		cfg.Stderr = os.Stderr
 	}
 	r := &runner{cfg: cfg, log: cfg.Log, hostname: cfg.Hostname}
+	r.rep = newReporter(r)
 	if r.log == nil {
 		r.log = os.Stderr
 	}
@@ -278,8 +299,14 @@ func (r *runner) initialEnv(ctx context.Context) (*client.Env, error) {
 		return nil, fmt.Errorf("%v (tried for %s), and the fallback file %s can't be used: %v; %s was not started",
 			err, tried, r.cfg.Fallback, ferr, cmd)
 	}
+	if age := time.Since(savedAt); age > r.cfg.FallbackMaxAge {
+		return nil, fmt.Errorf("%v (tried for %s), and the fallback file %s is too old to use: saved %s ago (%s), more than --fallback-max-age %s; %s was not started",
+			err, tried, r.cfg.Fallback, age.Round(time.Second), savedAt.UTC().Format(time.RFC3339), r.cfg.FallbackMaxAge, cmd)
+	}
 	r.logf("warning: %v; running with the copy of %s at revision %d saved %s in %s",
 		err, r.cfg.Scope, fb.Revision, savedAt.UTC().Format(time.RFC3339), r.cfg.Fallback)
+	r.fallbackSince = time.Now()
+	r.rep.setFallback(r.fallbackSince)
 	return fb, nil
 }
 
@@ -392,7 +419,7 @@ type proc struct {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
-func (p *proc) signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+func (p *proc) signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // start starts the command with env.
 func (r *runner) start(env *client.Env) (*proc, error) {
@@ -400,7 +427,7 @@ func (r *runner) start(env *client.Env) (*proc, error) {
 	c.Env = composeEnv(r.cfg.Env, env.Env, r.cfg.PreserveEnv)
 	c.Stdin = r.cfg.Stdin
 	var flush []*Redactor
-	if r.cfg.Redact {
+	if !r.cfg.NoRedact {
 		secrets := map[string]string{}
 		for _, n := range env.Secrets {
 			if v, ok := env.Env[n]; ok {
@@ -476,7 +503,7 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 	// Only a watching run reports: one that can't take a change has
 	// nothing to tell a writer, and a one-off command (a migration, a
 	// script) would count as a live consumer for 60 s after it ended.
-	rep := newReporter(r)
+	rep := r.rep
 	if r.cfg.Watch {
 		repCtx, stopRep := context.WithCancel(context.WithoutCancel(ctx))
 		done := make(chan struct{})
@@ -510,37 +537,69 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 		stopping   bool        // a signal asked the command to stop: don't restart it
 		killAt     <-chan time.Time
 		stop       = ctx.Done()
+		// The debounce: due is the newest env not yet acted on, quiet
+		// fires once no newer one has come for the debounce interval (or
+		// the burst, begun at burstAt, has waited DebounceBound of them).
+		due     *client.Env
+		quiet   <-chan time.Time
+		burstAt time.Time
 	)
+	// act applies a change: signals the command, or restarts it.
+	act := func(env *client.Env) {
+		if r.cfg.Signal != 0 {
+			if err := cur.signal(r.cfg.Signal); err != nil {
+				r.logf("revision %d of %s is out: can't send %s to pid %d (%v); it stays on revision %d",
+					env.Revision, r.cfg.Scope, SignalName(r.cfg.Signal), cur.pid(), err, cur.rev)
+				return
+			}
+			r.logf("revision %d of %s is out: sent %s to pid %d, which now counts as on revision %d",
+				env.Revision, r.cfg.Scope, SignalName(r.cfg.Signal), cur.pid(), env.Revision)
+			cur.rev = env.Revision
+			rep.set(cur.rev, cur.pid())
+			return
+		}
+		pending = env
+		if !restarting {
+			r.logf("revision %d of %s is out: restarting %s (pid %d)", env.Revision, r.cfg.Scope, r.cfg.Command[0], cur.pid())
+			restarting = true
+			_ = cur.signal(syscall.SIGTERM)
+			killAt = time.After(r.cfg.Grace)
+		}
+	}
 	for {
 		select {
 		case sig := <-sigs:
-			cur.signal(sig)
+			_ = cur.signal(sig)
 			if sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGQUIT {
 				stopping = true
 			}
 
 		case env := <-newEnvs:
-			if stopping || env.Revision <= max(cur.rev, revOf(pending)) {
+			if stopping || env.Revision <= max(cur.rev, revOf(pending), revOf(due)) {
 				continue
 			}
-			if r.cfg.Signal != 0 {
-				r.logf("revision %d of %s is out: sending %s to pid %d (it keeps the env of revision %d)",
-					env.Revision, r.cfg.Scope, SignalName(r.cfg.Signal), cur.pid(), cur.rev)
-				cur.signal(r.cfg.Signal)
+			if r.cfg.Debounce <= 0 {
+				act(env)
 				continue
 			}
-			pending = env
-			if !restarting {
-				r.logf("revision %d of %s is out: restarting %s (pid %d)", env.Revision, r.cfg.Scope, r.cfg.Command[0], cur.pid())
-				restarting = true
-				cur.signal(syscall.SIGTERM)
-				killAt = time.After(r.cfg.Grace)
+			if due == nil {
+				burstAt = time.Now()
 			}
+			due = env
+			wait := min(r.cfg.Debounce, time.Until(burstAt.Add(DebounceBound*r.cfg.Debounce)))
+			quiet = time.After(max(wait, 0))
+
+		case <-quiet:
+			quiet = nil
+			if due != nil && !stopping {
+				act(due)
+			}
+			due = nil
 
 		case <-killAt:
 			killAt = nil
 			r.logf("pid %d did not exit within %s of SIGTERM: killing it", cur.pid(), r.cfg.Grace)
-			cur.signal(syscall.SIGKILL)
+			_ = cur.signal(syscall.SIGKILL)
 
 		case <-cur.done:
 			if !restarting || stopping || ctx.Err() != nil {
@@ -557,7 +616,7 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 		case <-stop:
 			stop = nil
 			stopping = true
-			cur.signal(syscall.SIGTERM)
+			_ = cur.signal(syscall.SIGTERM)
 			killAt = time.After(r.cfg.Grace)
 		}
 	}
@@ -588,6 +647,9 @@ func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
 			}
 		}),
 		client.WatchOnConnect(func() {
+			// The server answers: from now on the run has its values
+			// (the watch sends any newer revision than the copy's).
+			r.rep.clearFallback()
 			mu.Lock()
 			defer mu.Unlock()
 			if down {
@@ -656,6 +718,9 @@ type reporter struct {
 	mu     sync.Mutex
 	rev    int64
 	pid    int
+	// fallbackSince is when the run started from the fallback copy, zero
+	// once the server has answered.
+	fallbackSince time.Time
 }
 
 func newReporter(r *runner) *reporter {
@@ -669,6 +734,27 @@ func (rp *reporter) set(rev int64, pid int) {
 	select {
 	case rp.update <- struct{}{}:
 	default:
+	}
+}
+
+func (rp *reporter) setFallback(since time.Time) {
+	rp.mu.Lock()
+	rp.fallbackSince = since
+	rp.mu.Unlock()
+}
+
+// clearFallback notes that the server answers again, and reports it at
+// once when the run was on the fallback.
+func (rp *reporter) clearFallback() {
+	rp.mu.Lock()
+	was := !rp.fallbackSince.IsZero()
+	rp.fallbackSince = time.Time{}
+	rp.mu.Unlock()
+	if was {
+		select {
+		case rp.update <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -698,10 +784,14 @@ func (rp *reporter) run(ctx context.Context) {
 		}
 		rp.mu.Lock()
 		rev, pid := rp.rev, rp.pid
+		report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid}
+		if !rp.fallbackSince.IsZero() {
+			since := rp.fallbackSince.UTC()
+			report.FallbackSince = &since
+		}
 		rp.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := rp.r.cfg.Client.ReportConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID,
-			client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid})
+		err := rp.r.cfg.Client.ReportConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID, report)
 		cancel()
 		switch {
 		case err != nil && transient(err):

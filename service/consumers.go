@@ -50,8 +50,12 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	if c := CallerFrom(ctx); c.Token != nil {
 		tokenID = c.Token.ID
 	}
+	fallback := in.FallbackSince
+	if fallback.After(now) {
+		fallback = now // a consumer's clock ahead of the server's
+	}
 	s.noConsumers.Clear() // a consumer of path counts for what path inherits too
-	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now, TokenID: tokenID},
+	created, err := s.store.PutConsumer(ctx, envy.Consumer{Scope: path, ID: id, Hostname: in.Hostname, PID: in.PID, Revision: in.Revision, FirstSeen: now, SeenAt: now, TokenID: tokenID, FallbackSince: fallback},
 		envy.ConsumerLimit{Max: s.opts.MaxConsumers, StaleBefore: now.Add(-s.opts.ConsumerTTL)})
 	s.noConsumers.Clear() // also after, in case a write's check ran in between
 	if e := envy.AsError(err); e != nil && e.Code == envy.EConflict {

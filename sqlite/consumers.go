@@ -44,12 +44,12 @@ func (s *Store) PutConsumer(ctx context.Context, c envy.Consumer, lim envy.Consu
 				return err
 			}
 		}
-		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := t.exec(`INSERT INTO consumers (scope, id, hostname, pid, revision, first_seen, seen_at, token_id, fallback_since)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, id) DO UPDATE SET
 				hostname = excluded.hostname, pid = excluded.pid, revision = excluded.revision, seen_at = excluded.seen_at,
-				token_id = excluded.token_id`,
-			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, storeutil.Nanos(seen), c.TokenID); err != nil {
+				token_id = excluded.token_id, fallback_since = excluded.fallback_since`,
+			c.Scope, c.ID, c.Hostname, c.PID, c.Revision, first, storeutil.Nanos(seen), c.TokenID, storeutil.OptNanos(c.FallbackSince)); err != nil {
 			return dbErr("write a consumer", err)
 		}
 		t.notify(envy.Notice{Kind: envy.NoticeConsumer, Scope: c.Scope})

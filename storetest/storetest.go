@@ -1456,6 +1456,20 @@ func testConsumers(t *testing.T, s envy.Store) {
 	if err != nil || len(recent) != 1 || recent[0].ID != "c2" {
 		t.Fatalf("Consumers since a minute before = %+v, %v; want c2 only", recent, err)
 	}
+	if !c.FallbackSince.IsZero() {
+		t.Fatalf("c2 = %+v: a consumer that reported no fallback has one", c)
+	}
+	// A report on the fallback copy keeps since when; the next report
+	// without it clears it.
+	fb := t0.Add(-time.Hour).Add(123 * time.Nanosecond)
+	put(envy.Consumer{Scope: "app", ID: "c2", Hostname: "h2", PID: 11, Revision: 2, SeenAt: t0.Add(40 * time.Second), FallbackSince: fb})
+	if got, err := s.Consumers(ctx, "app", t0.Add(-time.Minute)); err != nil || len(got) != 1 || !got[0].FallbackSince.Equal(fb) {
+		t.Fatalf("Consumers after a report on the fallback = %+v, %v; want c2 with FallbackSince %s", got, err, fb)
+	}
+	put(envy.Consumer{Scope: "app", ID: "c2", Hostname: "h2", PID: 11, Revision: 2, SeenAt: t0.Add(50 * time.Second)})
+	if got, err := s.Consumers(ctx, "app", t0.Add(-time.Minute)); err != nil || len(got) != 1 || !got[0].FallbackSince.IsZero() {
+		t.Fatalf("Consumers after a report off the fallback = %+v, %v; want c2 without FallbackSince", got, err)
+	}
 	// A goodbye deletes the one consumer; an absent one is no error.
 	if err := s.DeleteConsumer(ctx, "app", "c1"); err != nil {
 		t.Fatal(err)

@@ -311,7 +311,17 @@ func (a *app) newStatusCmd() *cobra.Command {
 				t.row(co.ID, orDash(co.Hostname), strconv.Itoa(co.PID), strconv.FormatInt(co.Revision, 10),
 					yesNo(co.Behind), fmtTime(co.SeenAt))
 			}
-			return t.flush()
+			if err := t.flush(); err != nil {
+				return err
+			}
+			// A workload on its fallback copy runs with values saved
+			// earlier, not ones envy gave it: worth a line of its own.
+			for _, co := range st.Consumers {
+				if co.OnFallbackSince != nil {
+					a.printf("%s: on fallback since %s (it runs with its saved copy: envy was unreachable when it started)\n", co.ID, fmtTime(*co.OnFallbackSince))
+				}
+			}
+			return nil
 		},
 	}
 }

@@ -33,8 +33,9 @@ func (a *app) newRunCmd() *cobra.Command {
 	var (
 		scope, signalName, fallback, consumerID string
 		shellCommand                            string
-		preserve, watch, restart, redact        bool
-		grace, timeout                          time.Duration
+		preserve, watch, restart, noRedact      bool
+		redact                                  bool
+		grace, timeout, debounce, fallbackAge   time.Duration
 		jwt                                     jwtAuth
 	)
 	cmd := &cobra.Command{
@@ -46,13 +47,18 @@ func (a *app) newRunCmd() *cobra.Command {
 			"Without --scope, the default scope (ENVY_SCOPE, or `envy setup`).\n\n" +
 			"The scope's values override the environment envy run inherits;\n" +
 			"--preserve-env makes the inherited values win instead.\n\n" +
-			"--watch follows the scope: on a change, envy run fetches the new env and\n" +
-			"restarts the command (SIGTERM, --grace to exit, then SIGKILL), or with\n" +
-			"--signal NAME sends it that signal instead (it keeps its env). It reports\n" +
+			"--watch follows the scope: on a change, envy run fetches the new env and,\n" +
+			"once no newer change has come for --debounce (default 1s; at most 10\n" +
+			"times that after the first change of a burst), restarts the command\n" +
+			"with the newest (SIGTERM, --grace to exit, then SIGKILL), or with\n" +
+			"--signal NAME sends it that signal instead (it keeps its environment and\n" +
+			"counts as on the new revision once the signal is delivered). It reports\n" +
 			"the revision the command runs to the server every 20 s, so that\n" +
 			"`envy status SCOPE` and every write tell whether it has a change.\n\n" +
-			"--redact replaces every secret value (4 characters or more) in the\n" +
-			"command's stdout and stderr with [REDACTED:NAME].\n\n" +
+			"Every secret value (4 characters or more) in the command's stdout and\n" +
+			"stderr is replaced with [REDACTED:NAME]; the output is then a pipe, not\n" +
+			"the terminal. --no-redact lets it through as it is (--redact, the\n" +
+			"default, is still accepted).\n\n" +
 			"The token: --token-file FILE (or ENVY_TOKEN_FILE) keeps it out of envy run's\n" +
 			"environment, which the command (same user) could read in /proc; ENVY_TOKEN\n" +
 			"is never passed on to the command either way.\n\n" +
@@ -62,10 +68,12 @@ func (a *app) newRunCmd() *cobra.Command {
 			"before each token expires, without restarting the command.\n\n" +
 			"--fallback FILE keeps an encrypted copy (mode 0600, readable only with the\n" +
 			"same token) of the env last fetched, and starts from it, with a warning,\n" +
-			"when the server can't be reached within --timeout. Without it, the\n" +
-			"command is not started.",
+			"when the server can't be reached within --timeout, unless it is older\n" +
+			"than --fallback-max-age (default 24h). While it runs from the copy, a\n" +
+			"watching run tells the server so (envy status: on fallback since …).\n" +
+			"Without a usable copy, the command is not started.",
 		Example: "  envy run --scope acme/web/prod -- ./server --port 8080\n" +
-			"  envy run --scope acme/web/prod --watch --redact --fallback /var/lib/web/env.enc -- ./server\n" +
+			"  envy run --scope acme/web/prod --watch --fallback /var/lib/web/env.enc -- ./server\n" +
 			"  envy run --scope acme/web/prod --watch --signal HUP -- nginx -g 'daemon off;'",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
@@ -98,11 +106,21 @@ func (a *app) newRunCmd() *cobra.Command {
 				}
 				sendSig = s
 			}
-			if !watch && (f.Changed("signal") || f.Changed("restart") || f.Changed("grace")) {
-				return usageErrorf("--restart, --signal and --grace take effect only with --watch")
+			if !watch && (f.Changed("signal") || f.Changed("restart") || f.Changed("grace") || f.Changed("debounce")) {
+				return usageErrorf("--restart, --signal, --grace and --debounce take effect only with --watch")
 			}
-			if grace <= 0 || timeout <= 0 {
-				return usageErrorf("--grace and --timeout must be positive durations")
+			if grace <= 0 || timeout <= 0 || fallbackAge <= 0 {
+				return usageErrorf("--grace, --timeout and --fallback-max-age must be positive durations")
+			}
+			if debounce < 0 {
+				return usageErrorf("--debounce must not be negative (0 acts on every change at once)")
+			}
+			if f.Changed("redact") && f.Changed("no-redact") && redact == noRedact {
+				return usageErrorf("--redact and --no-redact exclude each other")
+			}
+			noRedact = noRedact || !redact
+			if debounce == 0 {
+				debounce = -1 // runner: negative is none, 0 the default
 			}
 			if consumerID != "" && !runner.ValidConsumerID(consumerID) {
 				return usageErrorf("--consumer-id %q must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}", consumerID)
@@ -141,23 +159,25 @@ func (a *app) newRunCmd() *cobra.Command {
 				// ends; they must not cancel the run itself.
 				context.WithoutCancel(cmd.Context()),
 				runner.Config{
-					Client:      c,
-					Token:       token,
-					Scope:       scope,
-					Command:     args,
-					Env:         os.Environ(),
-					PreserveEnv: preserve,
-					Watch:       watch,
-					Signal:      sendSig,
-					Grace:       grace,
-					Redact:      redact,
-					Fallback:    fallback,
-					Timeout:     timeout,
-					ConsumerID:  consumerID,
-					Stdin:       a.stdin,
-					Stdout:      a.stdout,
-					Stderr:      a.stderr,
-					Log:         a.stderr,
+					Client:         c,
+					Token:          token,
+					Scope:          scope,
+					Command:        args,
+					Env:            os.Environ(),
+					PreserveEnv:    preserve,
+					Watch:          watch,
+					Signal:         sendSig,
+					Grace:          grace,
+					Debounce:       debounce,
+					NoRedact:       noRedact,
+					Fallback:       fallback,
+					FallbackMaxAge: fallbackAge,
+					Timeout:        timeout,
+					ConsumerID:     consumerID,
+					Stdin:          a.stdin,
+					Stdout:         a.stdout,
+					Stderr:         a.stderr,
+					Log:            a.stderr,
 				})
 			if err == nil && code == 0 {
 				return nil
@@ -175,8 +195,11 @@ func (a *app) newRunCmd() *cobra.Command {
 	f.BoolVar(&restart, "restart", true, "on a change, restart the command (the default with --watch)")
 	f.StringVar(&signalName, "signal", "", "on a change, send this signal (HUP, USR1, …) instead of restarting")
 	f.DurationVar(&grace, "grace", runner.DefaultGrace, "how long a restarted command has to exit after SIGTERM before SIGKILL")
-	f.BoolVar(&redact, "redact", false, "replace secret values in the command's output with [REDACTED:NAME]")
+	f.DurationVar(&debounce, "debounce", runner.DefaultDebounce, "act on a change once no newer one has come for this long (at most 10 times it in all; 0: at once)")
+	f.BoolVar(&redact, "redact", true, "replace secret values in the command's output with [REDACTED:NAME] (the default; see --no-redact)")
+	f.BoolVar(&noRedact, "no-redact", false, "let the command's output through as it is, secret values included")
 	f.StringVar(&fallback, "fallback", "", "keep an encrypted copy of the env in `FILE` and use it when the server can't be reached")
+	f.DurationVar(&fallbackAge, "fallback-max-age", runner.DefaultFallbackMaxAge, "refuse a fallback copy older than this")
 	f.DurationVar(&timeout, "timeout", runner.DefaultTimeout, "how long to try to reach the server at start")
 	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in envy status (default <hostname>-<pid>)")
 	f.StringVar(&shellCommand, "command", "", "run this line through /bin/sh -c (instead of -- COMMAND)")

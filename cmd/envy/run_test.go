@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy/internal/testenv"
 )
@@ -18,7 +19,15 @@ func TestRunFlagMistakesAreUsageErrors(t *testing.T) {
 		{"no command", []string{"run", "--scope", "s"}, "envy: envy run needs a command: -- COMMAND [ARG...], or --command 'SHELL LINE'\n"},
 		{"a command twice", []string{"run", "--scope", "s", "--command", "true", "--", "true"}, "envy: give the command after -- or with --command, not both\n"},
 		{"--signal without --watch", []string{"run", "--scope", "s", "--signal", "HUP", "--", "true"},
-			"envy: --restart, --signal and --grace take effect only with --watch\n"},
+			"envy: --restart, --signal, --grace and --debounce take effect only with --watch\n"},
+		{"--debounce without --watch", []string{"run", "--scope", "s", "--debounce", "2s", "--", "true"},
+			"envy: --restart, --signal, --grace and --debounce take effect only with --watch\n"},
+		{"a negative --debounce", []string{"run", "--scope", "s", "--watch", "--debounce", "-1s", "--", "true"},
+			"envy: --debounce must not be negative (0 acts on every change at once)\n"},
+		{"--redact and --no-redact", []string{"run", "--scope", "s", "--redact", "--no-redact", "--", "true"},
+			"envy: --redact and --no-redact exclude each other\n"},
+		{"a zero --fallback-max-age", []string{"run", "--scope", "s", "--fallback-max-age", "0", "--", "true"},
+			"envy: --grace, --timeout and --fallback-max-age must be positive durations\n"},
 		{"--signal and --restart", []string{"run", "--scope", "s", "--watch", "--restart", "--signal", "HUP", "--", "true"},
 			"envy: --restart and --signal exclude each other: a change either restarts the command or signals it\n"},
 		{"an unknown signal", []string{"run", "--scope", "s", "--watch", "--signal", "BOGUS", "--", "true"},
@@ -74,6 +83,11 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 	e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"2"}`)
 	body, _ := json.Marshal(map[string]any{"revision": rev1 + 1, "hostname": "box", "pid": 43})
 	e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/web-2", e.Admin, string(body))
+	// web-3 runs from its fallback copy.
+	body, _ = json.Marshal(map[string]any{"revision": rev1, "hostname": "box", "pid": 44, "fallback_since": "2026-01-02T03:04:05Z"})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/consumers/web-3", e.Admin, string(body)); r.Status != 201 {
+		t.Fatalf("report: %d %s", r.Status, r.Body)
+	}
 
 	ev := env{"ENVY_ADDR": e.URL, "ENVY_TOKEN": e.Admin}
 	code, out, errOut := runEnvy(t, ev, "", "status", "acme/web")
@@ -81,8 +95,14 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 		t.Fatalf("status %d, stderr %q", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || lines[0] != "acme/web at revision 2: some workloads not yet on it" {
+	if len(lines) != 6 || lines[0] != "acme/web at revision 2: some workloads not yet on it" {
 		t.Fatalf("output:\n%s", out)
+	}
+	if want := "web-3: on fallback since " + fmtTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) + " (it runs with its saved copy: envy was unreachable when it started)"; lines[5] != want {
+		t.Errorf("last line %q, want %q: envy status says which consumer runs from its fallback copy", lines[5], want)
+	}
+	if strings.Contains(strings.Join(lines[1:5], "\n"), "fallback") {
+		t.Errorf("a consumer not on its fallback is said to be:\n%s", out)
 	}
 	if f := strings.Fields(lines[2]); len(f) < 5 || f[0] != "web-1" || f[3] != "1" || f[4] != "yes" {
 		t.Errorf("web-1 row %q, want revision 1, behind yes", lines[2])
@@ -96,27 +116,41 @@ func TestStatusShowsEachConsumerAndWhetherItIsBehind(t *testing.T) {
 		Revision  int64 `json:"revision"`
 		Synced    *bool `json:"synced"`
 		Consumers []struct {
-			ID       string `json:"id"`
-			Revision int64  `json:"revision"`
-			Behind   *bool  `json:"behind"`
+			ID       string  `json:"id"`
+			Revision int64   `json:"revision"`
+			Behind   *bool   `json:"behind"`
+			Fallback *string `json:"on_fallback_since"`
 		} `json:"consumers"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
 		t.Fatalf("-o json: %d %v %s", code, err, out)
 	}
-	if st.Synced == nil || *st.Synced || len(st.Consumers) != 2 || st.Consumers[0].Behind == nil || !*st.Consumers[0].Behind || *st.Consumers[1].Behind {
+	if st.Synced == nil || *st.Synced || len(st.Consumers) != 3 || st.Consumers[0].Behind == nil || !*st.Consumers[0].Behind || *st.Consumers[1].Behind {
 		t.Errorf("-o json: %s", out)
+	}
+	if len(st.Consumers) == 3 && (st.Consumers[0].Fallback != nil || st.Consumers[2].Fallback == nil || *st.Consumers[2].Fallback != "2026-01-02T03:04:05Z") {
+		t.Errorf("-o json: %s; want on_fallback_since only for web-3", out)
 	}
 }
 
-// envy run --redact hides a secret of exactly 4 characters, the shortest it
-// redacts, and leaves a 3-character one.
+// envy run redacts by default: it hides a secret of exactly 4 characters,
+// the shortest it redacts, and leaves a 3-character one; --redact (the
+// old opt-in) changes nothing, --no-redact and --redact=false let the
+// values through.
 func TestRunRedactsAFourCharacterSecret(t *testing.T) {
 	_, ev := server(t)
 	must(t, ev, "wxyz\n", "vars", "set", "acme/web", "FOUR", "--secret", "--create")
 	must(t, ev, "abc\n", "vars", "set", "acme/web", "THREE", "--secret")
-	out := must(t, ev, "", "run", "--scope", "acme/web", "--redact", "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)
-	if out != "four=[REDACTED:FOUR] three=abc\n" {
-		t.Errorf("stdout %q", out)
+	for _, flags := range [][]string{nil, {"--redact"}} {
+		out := must(t, ev, "", append(append([]string{"run", "--scope", "acme/web"}, flags...), "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)...)
+		if out != "four=[REDACTED:FOUR] three=abc\n" {
+			t.Errorf("envy run %v: stdout %q: secrets are redacted by default", flags, out)
+		}
+	}
+	for _, flag := range []string{"--no-redact", "--redact=false"} {
+		out := must(t, ev, "", "run", "--scope", "acme/web", flag, "--", "sh", "-c", `echo "four=$FOUR three=$THREE"`)
+		if out != "four=wxyz three=abc\n" {
+			t.Errorf("envy run %s: stdout %q", flag, out)
+		}
 	}
 }

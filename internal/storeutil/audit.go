@@ -71,11 +71,11 @@ func ScanConsumers(rows Scanner, scope string) ([]envy.Consumer, error) {
 	var out []envy.Consumer
 	for rows.Next() {
 		c := envy.Consumer{Scope: scope}
-		var first, seen int64
-		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen, &c.TokenID); err != nil {
+		var first, seen, fallback int64
+		if err := rows.Scan(&c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen, &c.TokenID, &fallback); err != nil {
 			return nil, err
 		}
-		c.FirstSeen, c.SeenAt = FromNanos(first), FromNanos(seen)
+		c.FirstSeen, c.SeenAt, c.FallbackSince = FromNanos(first), FromNanos(seen), FromOptNanos(fallback)
 		out = append(out, c)
 	}
 	return out, rows.Err()

@@ -110,7 +110,7 @@ func (r *Reader) Consumers(ctx context.Context, scope string, since time.Time) (
 	}
 	return read(ctx, r, "list consumers", func(rows Scanner) ([]envy.Consumer, error) {
 		return ScanConsumers(rows, scope)
-	}, `SELECT id, hostname, pid, revision, first_seen, seen_at, token_id
+	}, `SELECT id, hostname, pid, revision, first_seen, seen_at, token_id, fallback_since
 		FROM consumers WHERE scope = `+r.Mark(1)+` AND seen_at >= `+r.Mark(2)+` ORDER BY id`, scope, Nanos(since))
 }
 

@@ -274,6 +274,22 @@ func Nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// OptNanos stores a time that may be absent: 0 for the zero time.
+func OptNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromOptNanos reads what OptNanos stored: the zero time for 0.
+func FromOptNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return FromNanos(n)
+}
+
 // FromNanos reads a stored time.
 func FromNanos(n int64) time.Time {
 	if n == 0 {
