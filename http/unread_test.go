@@ -175,8 +175,12 @@ func TestConnectionsPerClientAreCapped(t *testing.T) {
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("a 3rd connection of a client capped at 2 is held, not closed: %v", err)
 	}
-	if logs := e.Logs.String(); !strings.Contains(logs, "--max-conns-per-client") {
-		t.Errorf("no log line names the per-client cap: %s", logs)
+	// The listener logs the refusal from its own goroutine: wait for it.
+	for logDeadline := time.Now().Add(10 * time.Second); !strings.Contains(e.Logs.String(), "--max-conns-per-client"); {
+		if time.Now().After(logDeadline) {
+			t.Fatalf("no log line names the per-client cap within 10 s: %s", e.Logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	first.Close()
 	deadline := time.Now().Add(10 * time.Second)
