@@ -143,7 +143,7 @@ func (s *Service) PutTrust(ctx context.Context, name string, in envy.TrustInput)
 	return t, created, nil
 }
 
-// validGrants validates grants as a token's permissions are.
+// validGrants validates grants: a token's permissions, and a JWT trust's.
 func validGrants(gs []envy.Grant) []envy.FieldError {
 	var fields []envy.FieldError
 	if len(gs) == 0 {

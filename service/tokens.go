@@ -166,23 +166,7 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 	} else if f := envy.ValidateLabel("body.owner", "invalid_owner", "owner", in.Owner); f != nil {
 		fields = append(fields, *f)
 	}
-	if len(in.Permissions) == 0 {
-		fields = append(fields, envy.Field("body.permissions", "missing", "at least one permission is required"))
-	}
-	for i, g := range in.Permissions {
-		loc := fmt.Sprintf("body.permissions[%d]", i)
-		if f := envy.ValidateGlob(loc+".scopes", g.Scopes); f != nil {
-			fields = append(fields, *f)
-		}
-		if len(g.Actions) == 0 {
-			fields = append(fields, envy.Field(loc+".actions", "missing", "at least one action is required"))
-		}
-		for j, a := range g.Actions {
-			if !envy.ValidAction(a) {
-				fields = append(fields, envy.Field(fmt.Sprintf("%s.actions[%d]", loc, j), "invalid_action", "action must be read, write, reveal or admin"))
-			}
-		}
-	}
+	fields = append(fields, validGrants(in.Permissions)...)
 	now := s.now()
 	var expires *time.Time
 	switch {
