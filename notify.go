@@ -40,6 +40,11 @@ type Notice struct {
 	// descriptions only. Caches evict all the same (the scope's revision
 	// changed); watchers are not told.
 	MetaOnly bool
+	// State (NoticeScope only, in process only: never sent to another
+	// server) is the scope as the change committed it, at Revision, when
+	// the store knows it: a cache may keep it rather than read the scope
+	// again. It is the store's immutable snapshot: read-only.
+	State *ScopeVars
 }
 
 // Notifier is the one way changes reach caches, watchers and the keyring

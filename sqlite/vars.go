@@ -97,8 +97,11 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	// The scope's new state, for the later ops of the batch.
 	vars := storeutil.Merge(curVars, next)
 	sc.VarCount = len(vars)
-	t.setScope(w.Scope, &envy.ScopeVars{Scope: sc, Vars: vars})
-	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
+	state := &envy.ScopeVars{Scope: sc, Vars: vars}
+	t.setScope(w.Scope, state)
+	// The notice carries the committed state, so that a cache of scopes
+	// keeps it rather than reading the scope again for the next write.
+	t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged, State: state})
 	return res, nil
 }
 

@@ -107,6 +107,15 @@ func (c *Store) onNotice(n envy.Notice) {
 		// Only snapshots older than the notice: on a shared store, one
 		// read after the commit may already be in.
 		c.scopes.RemoveWhen(n.Scope, func(sv *envy.ScopeVars) bool { return sv.Scope.Revision < n.Revision })
+		// The committed state, when the store gives it, is kept at once
+		// (after the eviction above, so that a reader's older load can't
+		// land on top of it): the next write to the scope plans from it
+		// without a read. A notice names exactly one scope at one revision,
+		// and notices come in commit order, so the last one kept is the
+		// scope as committed.
+		if st := n.State; st != nil && n.Kind == envy.NoticeScope && st.Scope.Path == n.Scope && st.Scope.Revision == n.Revision {
+			c.scopes.Put(c.scopes.Generation(), n.Scope, st, st.Size())
+		}
 	case envy.NoticeResync:
 		c.scopes.Clear()
 	}

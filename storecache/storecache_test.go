@@ -199,6 +199,15 @@ func TestALoadOlderThanACommitIsNotPut(t *testing.T) {
 	r := &racing{Store: openSQLite(t)}
 	c := storecache.New(r, limit)
 	write(t, c, "app", "A", "1")
+	// A write's notice brings its committed state, which the cache keeps:
+	// a change of the scope's description (a meta notice, no state)
+	// evicts it, so that the next read loads.
+	if _, _, err := r.Store.PutScope(context.Background(), envy.ScopeWrite{Path: "app", Actor: "t",
+		Plan: func(cur *envy.Scope, _ func(string) (envy.Scope, error)) (string, []string, error) {
+			return "evicted", cur.Inherits, nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
 	r.hook = func() { write(t, r.Store, "app", "A", "2") }
 	value(t, c, "app", "app", "A") // loads 1, then 2 commits and is noticed
 	if got := value(t, c, "app", "app", "A"); got != "2" {
@@ -229,5 +238,33 @@ func TestResealEvicts(t *testing.T) {
 	}
 	if got := value(t, c, "app", "app", "A"); !bytes.Equal([]byte(got), append([]byte{1, 0, 0, 0, 2}, 'v')) {
 		t.Fatalf("after a reseal the cache serves %q, the bytes from before", got)
+	}
+}
+
+// counting counts the wrapped store's reads of scope trees.
+type counting struct {
+	*sqlite.Store
+	reads int
+}
+
+func (s *counting) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	s.reads++
+	return s.Store.ScopeTree(ctx, path)
+}
+
+// A write's notice brings the scope as committed: the cache keeps it, so
+// that the next write to the scope (or a read) plans from it without
+// reading the scope again.
+func TestAWritesCommittedStateIsKeptWithoutARead(t *testing.T) {
+	s := &counting{Store: openSQLite(t)}
+	c := storecache.New(s, limit)
+	write(t, c, "app", "A", "1")
+	write(t, c, "app", "B", "2")
+	before := s.reads
+	if got := value(t, c, "app", "app", "B"); got != "2" {
+		t.Fatalf("B = %q, want 2", got)
+	}
+	if s.reads != before {
+		t.Fatalf("a read after a write read the scope from the store again (%d reads): the committed state was not kept", s.reads-before)
 	}
 }
