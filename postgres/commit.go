@@ -288,6 +288,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	if err := br.Close(); err != nil {
 		return nil, err
 	}
+	s.own.put(committedStates(state, scopes, envRevs, envRel, vars, first, t.now), t.now)
 	for i, a := range apps {
 		c := a.c
 		c.res.Revision += first
@@ -469,4 +470,35 @@ func (h *historyRows) add(rev int64, scope, name, op, id string, version int64, 
 	h.rev, h.scope, h.name, h.op, h.id = append(h.rev, rev), append(h.scope, scope), append(h.name, name), append(h.op, op), append(h.id, id)
 	h.version, h.secret, h.desc, h.sealed = append(h.version, version), append(h.secret, secret), append(h.desc, desc), append(h.sealed, sealed)
 	h.actor, h.at, h.actorToken = append(h.actor, actor), append(h.at, at), append(h.actorToken, actorToken)
+}
+
+// committedStates returns each scope that a batch changed as it committed
+// it: state holds the batch's end state of each, whose revisions (the
+// scope's, its EnvRevision and those of the vars the batch set) are the
+// batch's own 1…n until first, the revision before the batch, is added.
+// The snapshots are new: state's may have been changed in place.
+func committedStates(state map[string]*envy.ScopeVars, scopes, envRevs map[string]int64, envRel map[string]bool,
+	vars map[[2]string]*envy.StoredVar, first int64, now time.Time) []*envy.ScopeVars {
+	out := make([]*envy.ScopeVars, 0, len(scopes))
+	for p, rev := range scopes {
+		cur := state[p]
+		if cur == nil {
+			continue
+		}
+		sv := &envy.ScopeVars{Scope: cur.Scope, Vars: make([]envy.StoredVar, len(cur.Vars))}
+		for i, v := range cur.Vars {
+			if nv, ok := vars[[2]string{p, v.Name}]; ok && nv != nil {
+				v = *nv
+				v.Revision += first
+			}
+			sv.Vars[i] = v
+		}
+		sv.Scope.Revision, sv.Scope.EnvRevision, sv.Scope.UpdatedAt = rev+first, envRevs[p], now
+		if envRel[p] {
+			sv.Scope.EnvRevision += first
+		}
+		sv.Scope.VarCount = len(sv.Vars)
+		out = append(out, sv)
+	}
+	return out
 }

@@ -122,6 +122,7 @@ func (s *Store) listen(ctx context.Context, conn *pgconn.PgConn) {
 			conn = c
 			if lost {
 				s.log.Info("notification connection is back; re-checking what is cached")
+				s.own.clear()
 				s.Publish(envy.Notice{Kind: envy.NoticeResync})
 				lost = false
 			}
@@ -155,6 +156,7 @@ func (s *Store) listen(ctx context.Context, conn *pgconn.PgConn) {
 		// WaitForNotification returns once per notification it reads;
 		// the notification handler below collected them.
 		for _, n := range s.drain(conn) {
+			s.own.attach(&n)
 			s.Publish(n)
 		}
 	}

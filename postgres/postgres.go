@@ -131,6 +131,8 @@ type Store struct {
 	listening  atomic.Bool
 	pendingMu  sync.Mutex
 	pending    []envy.Notice // read by the notification handler, not yet published
+	own        ownStates     // the states this server's batches committed, for their notices
+	behinds    behinds       // BehindConsumers' questions, answered many at a time (behind.go)
 
 	committer *storeutil.Committer[*commitOp] // applies Writes in batches
 	commits   atomic.Int64                    // the committer's transactions that committed, for tests

@@ -90,6 +90,16 @@ func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeV
 
 // checkRefSyntax refuses a value with a bad reference: 422 naming the var
 // and the byte offset, never the value.
+// holdsRefs reports whether an input sets a value that holds a
+// reference (or fails to parse as one: the write is refused anyway).
+func holdsRefs(in envy.VarInput) bool {
+	if in.Value == nil {
+		return false
+	}
+	refs, err := envy.ParseRefs(in.Value.Reveal())
+	return err != nil || len(refs) > 0
+}
+
 func checkRefSyntax(loc, name string, in envy.VarInput) []envy.FieldError {
 	if in.Value == nil {
 		return nil
@@ -244,15 +254,26 @@ func (s *Service) expandEnv(r *envy.Resolution, env *envy.Env, plain []envy.Sens
 // It resolves the env as it would be (the referenced scopes as they are),
 // within the bounds of ResolveRefs, so it is linear in what the env
 // reaches.
-func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange) error {
-	touched := false
+//
+// refs tells whether a value the write sets holds a reference. A write
+// that sets only values without one, and deletes nothing, adds no edge to
+// the graph of references (a var it sets is an end of every chain that
+// reaches it), so it can't close a cycle and costs no read of the scope
+// tree: the common write of a plain value takes the fast path.
+func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange, refs bool) error {
+	touched, deletes := false, false
 	for _, c := range changes {
-		if !c.Delete {
+		if c.Delete {
+			deletes = true
+		} else {
 			touched = true
 		}
 	}
 	if !touched {
 		return nil // a delete never closes a cycle
+	}
+	if !refs && !deletes {
+		return nil
 	}
 	tree, err := s.scopeTree(ctx, path)
 	if err != nil && envy.ErrorCode(err) != envy.ENotFound {

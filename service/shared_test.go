@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
@@ -277,5 +278,62 @@ func TestChecksOfManyCallers(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestWritesOnPostgreSQLPlanFromTheCommittedState: on PostgreSQL, a
+// server's write comes back through LISTEN with the scope as committed,
+// which the cache keeps: the next write to that scope plans from it with
+// one lookup of the cache, a hit, and reads nothing (the check of a plain
+// value for reference cycles reads no tree either).
+func TestWritesOnPostgreSQLPlanFromTheCommittedState(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	store, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc, ctx := newServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"))
+	heard := make(chan envy.Notice, 16)
+	defer store.Subscribe(func(n envy.Notice) {
+		if n.Kind == envy.NoticeScope {
+			heard <- n
+		}
+	})()
+	// waitFor returns once the notices of the writes before it have been published
+	// to every subscriber: the notice of a later change, to another scope,
+	// comes after it, on the same goroutine.
+	sentinel := 0
+	waitFor := func() {
+		t.Helper()
+		sentinel++
+		setVar(t, svc, ctx, "sentinel", "S", fmt.Sprint(sentinel))
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case n := <-heard:
+				if n.Scope == "sentinel" {
+					return
+				}
+			case <-deadline:
+				t.Fatal("no notice of the sentinel's write within 10 s")
+			}
+		}
+	}
+	setVar(t, svc, ctx, "hot", "A", "1")
+	waitFor()
+	setVar(t, svc, ctx, "hot", "B", "1")
+	waitFor()
+	before := cacheStats(svc, "scopes")
+	setVar(t, svc, ctx, "hot", "A", "2")
+	after := cacheStats(svc, "scopes")
+	if misses := after.Misses - before.Misses; misses != 0 {
+		t.Errorf("a write to a scope this server just wrote missed the scope cache %d times: the committed state was not kept, or the tree was read twice", misses)
+	}
+	if hits := after.Hits - before.Hits; hits != 1 {
+		t.Errorf("a write of a plain value looked the scope up %d times, want 1 (its plan)", hits)
+	}
+	if got := own(t, svc, ctx, "hot"); got != "A=2; B=1; " {
+		t.Errorf("hot holds %q, want A=2; B=1; ", got)
 	}
 }

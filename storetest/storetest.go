@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"ListScopes honours prefix, after, limit and Allow", testListScopes},
 		{"a cancelled context writes nothing", testCancelled},
 		{"concurrent writes each take a unique revision and none is lost", testConcurrentWrites},
+		{"a notice's committed state, when it carries one, is the scope as a read returns it", testCommittedState},
 	}
 	for _, c := range NoticeChecks() {
 		tests = append(tests, struct {
@@ -1403,7 +1404,7 @@ func testBehindConsumers(t *testing.T, s envy.Store) {
 		}
 		return out
 	}
-	for _, c := range []struct {
+	cases := []struct {
 		scope string
 		rev   int64
 		limit int
@@ -1415,10 +1416,34 @@ func testBehindConsumers(t *testing.T, s envy.Store) {
 		{"other", 10, 0, []string{"diamond/d1", "other/o1", "right/r1"}},
 		{"left", 3, 0, []string{"diamond/d1"}},
 		{"nope", 10, 0, nil},
-	} {
+	}
+	for _, c := range cases {
 		if got := ids(c.scope, c.rev, c.limit); !slices.Equal(got, c.want) {
 			t.Errorf("BehindConsumers(%s, %d, limit %d) = %v, want %v", c.scope, c.rev, c.limit, got, c.want)
 		}
+	}
+	// All at once, several times over: a store that answers many callers
+	// with one query must give each its own answer.
+	var wg sync.WaitGroup
+	errs := make(chan string, 8*len(cases))
+	for range 8 {
+		for _, c := range cases {
+			wg.Go(func() {
+				cs, err := s.BehindConsumers(ctx, c.scope, t0.Add(-time.Minute), c.rev, c.limit)
+				var got []string
+				for _, x := range cs {
+					got = append(got, x.Scope+"/"+x.ID)
+				}
+				if err != nil || !slices.Equal(got, c.want) {
+					errs <- fmt.Sprintf("concurrent BehindConsumers(%s, %d, limit %d) = %v, %v; want %v", c.scope, c.rev, c.limit, got, err, c.want)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 

@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+// behinds answers BehindConsumers, which the service asks after every
+// write (is every workload of the scope in sync?), many callers' with one
+// statement, as checks (check.go) does for the cache's checks: a caller
+// queues its question, and whatever is queued when a statement is sent
+// goes in it. Each statement is sent after its questions were queued, so
+// it sees every consumer report committed before the caller asked.
+type behinds struct {
+	mu      sync.Mutex
+	queue   []*behind
+	running bool
+}
+
+// behind is one caller's question and its answer.
+type behind struct {
+	scope string
+	since int64
+	rev   int64
+	limit int
+
+	out  []envy.Consumer
+	err  error
+	done chan struct{}
+}
+
+// BehindConsumers returns up to limit (≤ 0: all) consumers seen at or
+// after since that run a revision older than rev, of scope or of any
+// scope that inherits it, directly or not, by scope and id.
+func (s *Store) BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]envy.Consumer, error) {
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	b := &behind{scope: scope, since: storeutil.Nanos(since), rev: rev, limit: limit, done: make(chan struct{})}
+	q := &s.behinds
+	q.mu.Lock()
+	q.queue = append(q.queue, b)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go s.runBehinds()
+	}
+	select {
+	case <-b.done:
+		return b.out, b.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runBehinds sends one statement for whatever questions are queued,
+// answers them, and goes on until none is left.
+func (s *Store) runBehinds() {
+	q := &s.behinds
+	for {
+		q.mu.Lock()
+		batch := q.queue
+		q.queue = nil
+		if len(batch) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		s.behindBatch(batch)
+	}
+}
+
+// behindBatch answers a batch of questions with one statement: each
+// question's walk of the inheritors (an index lookup per scope, each
+// scope once per question), its consumers behind, at most its limit.
+func (s *Store) behindBatch(batch []*behind) {
+	idx := make([]int32, len(batch))
+	scopes := make([]string, len(batch))
+	since, revs, limits := make([]int64, len(batch)), make([]int64, len(batch)), make([]int64, len(batch))
+	for i, b := range batch {
+		idx[i], scopes[i], since[i], revs[i], limits[i] = int32(i), b.scope, b.since, b.rev, int64(b.limit)
+	}
+	err := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		rows, err := s.pool.Query(ctx, `WITH RECURSIVE
+			q (i, root, since, rev, lim) AS (SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])),
+			dep (i, path) AS (
+				SELECT q.i, s.path FROM q JOIN scopes s ON s.path = q.root
+				UNION
+				SELECT dep.i, p.child FROM scope_parents p JOIN dep ON p.parent = dep.path
+			)
+			SELECT i, scope, id, hostname, pid, revision, first_seen, seen_at FROM (
+				SELECT dep.i, c.scope, c.id, c.hostname, c.pid, c.revision, c.first_seen, c.seen_at, q.lim,
+					row_number() OVER (PARTITION BY dep.i ORDER BY c.scope, c.id) AS n
+				FROM dep JOIN q ON q.i = dep.i JOIN consumers c ON c.scope = dep.path
+				WHERE c.seen_at >= q.since AND c.revision < q.rev
+			) AS x
+			WHERE n <= lim
+			ORDER BY i, scope, id`, idx, scopes, since, revs, limits)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				i           int32
+				c           envy.Consumer
+				first, seen int64
+			)
+			if err := rows.Scan(&i, &c.Scope, &c.ID, &c.Hostname, &c.PID, &c.Revision, &first, &seen); err != nil {
+				return err
+			}
+			c.FirstSeen, c.SeenAt = storeutil.FromNanos(first), storeutil.FromNanos(seen)
+			batch[i].out = append(batch[i].out, c)
+		}
+		return rows.Err()
+	}()
+	err = s.dbErr("list consumers", err)
+	for _, b := range batch {
+		if err != nil {
+			b.out, b.err = nil, err
+		}
+		close(b.done)
+	}
+}
