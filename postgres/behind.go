@@ -3,24 +3,17 @@ package postgres
 import (
 	"context"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-// behinds answers BehindConsumers, which the service asks after every
-// write (is every workload of the scope in sync?), many callers' with one
-// statement, as checks (check.go) does for the cache's checks: a caller
-// queues its question, and whatever is queued when a statement is sent
-// goes in it. Each statement is sent after its questions were queued, so
-// it sees every consumer report committed before the caller asked.
-type behinds struct {
-	mu      sync.Mutex
-	queue   []*behind
-	running bool
-}
+// BehindConsumers, which the service asks after every write (is every
+// workload of the scope in sync?), is answered many callers' at a time,
+// as checks are (batcher): each statement is sent after its questions were
+// queued, so it sees every consumer report committed before they were
+// asked.
 
 // behind is one caller's question and its answer.
 type behind struct {
@@ -45,38 +38,12 @@ func (s *Store) BehindConsumers(ctx context.Context, scope string, since time.Ti
 		limit = math.MaxInt32
 	}
 	b := &behind{scope: scope, since: storeutil.Nanos(since), rev: rev, limit: limit, done: make(chan struct{})}
-	q := &s.behinds
-	q.mu.Lock()
-	q.queue = append(q.queue, b)
-	start := !q.running
-	q.running = true
-	q.mu.Unlock()
-	if start {
-		go s.runBehinds()
-	}
+	s.behinds.add(b)
 	select {
 	case <-b.done:
 		return b.out, b.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	}
-}
-
-// runBehinds sends one statement for whatever questions are queued,
-// answers them, and goes on until none is left.
-func (s *Store) runBehinds() {
-	q := &s.behinds
-	for {
-		q.mu.Lock()
-		batch := q.queue
-		q.queue = nil
-		if len(batch) == 0 {
-			q.running = false
-			q.mu.Unlock()
-			return
-		}
-		q.mu.Unlock()
-		s.behindBatch(batch)
 	}
 }
 

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -14,20 +13,12 @@ var _ envy.Checker = (*Store)(nil)
 // checkTimeout bounds one query of checks; statement_timeout bounds it too.
 const checkTimeout = 30 * time.Second
 
-// checks answers the Service's checks of its cached scopes and tokens
-// (envy.Checker), many callers' with one query: a caller queues its
-// check, and whichever checks are queued when a query is sent go in it.
-// Each check's query is sent after the check was queued, so it sees every
-// change committed before the caller asked: a write acknowledged by any
-// server, a token revoked through any server. Under load, a query answers
-// the checks of every request that came while the one before it ran, so
-// checking costs the database about one indexed read per round trip, not
-// one per request.
-type checks struct {
-	mu      sync.Mutex
-	queue   []*check
-	running bool // a goroutine is sending queries; it stops once the queue is empty
-}
+// The Service's checks of its cached scopes and tokens (envy.Checker)
+// are answered many callers' at a time (batcher): a check's statement is
+// sent after it was queued, so it sees every change committed before the
+// caller asked: a write acknowledged by any server, a token revoked
+// through any server. Under load, checking costs the database about one
+// indexed read per round trip, not one per request.
 
 // check is one caller's: scopes at revisions, a token, or both.
 type check struct {
@@ -48,38 +39,12 @@ func (s *Store) Check(ctx context.Context, paths []string, revs []int64, token s
 		return false, false, storeutil.ErrClosed()
 	}
 	c := &check{paths: paths, revs: revs, token: token, done: make(chan struct{})}
-	q := &s.checks
-	q.mu.Lock()
-	q.queue = append(q.queue, c)
-	start := !q.running
-	q.running = true
-	q.mu.Unlock()
-	if start {
-		go s.runChecks()
-	}
+	s.checks.add(c)
 	select {
 	case <-c.done:
 		return c.scopesOK, c.tokenLive, c.err
 	case <-ctx.Done():
 		return false, false, ctx.Err()
-	}
-}
-
-// runChecks sends one query for whatever checks are queued, answers them,
-// and goes on until none is left.
-func (s *Store) runChecks() {
-	q := &s.checks
-	for {
-		q.mu.Lock()
-		batch := q.queue
-		q.queue = nil
-		if len(batch) == 0 {
-			q.running = false
-			q.mu.Unlock()
-			return
-		}
-		q.mu.Unlock()
-		s.checkBatch(batch)
 	}
 }
 

@@ -279,16 +279,19 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	}
 	queueNotices(b, t.notices, true)
 	b.Queue(`COMMIT`)
+	ob := s.own.begin(scopes)
 	br := conn.SendBatch(ctx, b)
 	var first int64 // the revision before the batch's first
 	if err := br.QueryRow().Scan(&first); err != nil {
 		br.Close()
+		s.own.end(ob, nil, t.now)
 		return nil, err
 	}
 	if err := br.Close(); err != nil {
+		s.own.end(ob, nil, t.now)
 		return nil, err
 	}
-	s.own.put(committedStates(state, scopes, envRevs, envRel, vars, first, t.now), t.now)
+	s.own.end(ob, committedStates(state, scopes, envRevs, envRel, vars, first, t.now), t.now)
 	for i, a := range apps {
 		c := a.c
 		c.res.Revision += first

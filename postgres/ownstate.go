@@ -16,9 +16,25 @@ import (
 // is recorded, or a state that expires, costs the read that it would have
 // saved, never a wrong answer (every use of a cached tree on a shared store
 // is checked against the database).
+//
+// The notice of a commit may reach the listener before the writer, which
+// learns the batch's revisions from the COMMIT's reply, has recorded the
+// states: a batch is announced (begin) before it is sent, and a notice of
+// a scope that a batch in flight writes waits for that batch to end, at
+// most until ownWait after the batch was sent, before it is published
+// without a state.
 type ownStates struct {
-	mu sync.Mutex
-	m  map[ownKey]ownState
+	mu       sync.Mutex
+	m        map[ownKey]ownState
+	inflight map[*ownBatch]struct{}
+}
+
+// ownBatch is a batch in flight: the scopes it writes, and done, closed
+// once its states are recorded or it failed.
+type ownBatch struct {
+	scopes   map[string]int64
+	done     chan struct{}
+	deadline time.Time // no notice waits for it past this
 }
 
 type ownKey struct {
@@ -36,7 +52,34 @@ type ownState struct {
 const (
 	ownTTL = 10 * time.Second
 	ownMax = 4096
+	// ownWait bounds how long a notice waits for its batch's states.
+	ownWait = time.Second
 )
+
+// begin announces a batch that writes scopes (path → anything) before it
+// is sent; end must follow.
+func (o *ownStates) begin(scopes map[string]int64) *ownBatch {
+	b := &ownBatch{scopes: scopes, done: make(chan struct{}), deadline: time.Now().Add(ownWait)}
+	o.mu.Lock()
+	if o.inflight == nil {
+		o.inflight = make(map[*ownBatch]struct{})
+	}
+	o.inflight[b] = struct{}{}
+	o.mu.Unlock()
+	return b
+}
+
+// end records what the batch committed (nil: it did not) and lets the
+// notices that wait for it go.
+func (o *ownStates) end(b *ownBatch, states []*envy.ScopeVars, now time.Time) {
+	if states != nil {
+		o.put(states, now)
+	}
+	o.mu.Lock()
+	delete(o.inflight, b)
+	o.mu.Unlock()
+	close(b.done)
+}
 
 // put records the states of a committed batch.
 func (o *ownStates) put(states []*envy.ScopeVars, now time.Time) {
@@ -66,12 +109,36 @@ func (o *ownStates) attach(n *envy.Notice) {
 	if n.Kind != envy.NoticeScope {
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	k := ownKey{n.Scope, n.Revision}
-	if st, ok := o.m[k]; ok {
+	o.mu.Lock()
+	st, ok := o.m[k]
+	var wait []*ownBatch
+	if !ok {
+		for b := range o.inflight {
+			if _, writes := b.scopes[n.Scope]; writes {
+				wait = append(wait, b)
+			}
+		}
+	}
+	o.mu.Unlock()
+	if len(wait) > 0 {
+		for _, b := range wait {
+			timeout := time.NewTimer(time.Until(b.deadline))
+			select {
+			case <-b.done:
+			case <-timeout.C:
+			}
+			timeout.Stop()
+		}
+		o.mu.Lock()
+		st, ok = o.m[k]
+		o.mu.Unlock()
+	}
+	if ok {
 		n.State = st.sv
+		o.mu.Lock()
 		delete(o.m, k)
+		o.mu.Unlock()
 	}
 }
 

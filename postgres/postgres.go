@@ -130,16 +130,16 @@ type Store struct {
 	listenDone chan struct{}
 	listening  atomic.Bool
 	pendingMu  sync.Mutex
-	pending    []envy.Notice // read by the notification handler, not yet published
-	own        ownStates     // the states this server's batches committed, for their notices
-	behinds    behinds       // BehindConsumers' questions, answered many at a time (behind.go)
+	pending    []envy.Notice    // read by the notification handler, not yet published
+	own        ownStates        // the states this server's batches committed, for their notices
+	behinds    batcher[*behind] // BehindConsumers' questions, answered many at a time (behind.go)
 
 	committer *storeutil.Committer[*commitOp] // applies Writes in batches
 	commits   atomic.Int64                    // the committer's transactions that committed, for tests
 	committed atomic.Int64                    // the ops they answered
 	split     atomic.Int64                    // batches that failed and ran each op alone, for tests
 
-	checks checks // of the Service's caches, many callers' in one query (check.go)
+	checks batcher[*check] // of the Service's caches, many callers' in one query (check.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -163,6 +163,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, cfg: cfg.ConnConfig.Config.Copy(), log: o.Logger, listenDone: make(chan struct{})}
 	s.cfg.OnNotification = s.onNotification
+	s.checks.run, s.behinds.run = s.checkBatch, s.behindBatch
 	s.Reader = storeutil.Reader{
 		Query: func(ctx context.Context, q string, args ...any) (storeutil.RowSet, error) {
 			return s.pool.Query(ctx, q, args...)

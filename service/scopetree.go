@@ -24,3 +24,25 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 	}
 	return s.cache.ScopeTree(ctx, path)
 }
+
+// planTree is scopeTree for the first plan of a write: on a shared store,
+// when the request's check found the cached tree of path changed (another
+// write to the scope committed since it was cached, on this server or
+// another), it returns that tree as cached rather than reading the scope
+// again, with fresh false. A write planned from it is still safe: each of
+// its changes names the version and id of the var it was planned from,
+// and the store refuses the write as stale when either changed, after
+// which the write plans again from a fresh read. Under many writers of
+// one scope, who change different vars, it spares each write a read of
+// the whole scope.
+func (s *Service) planTree(ctx context.Context, path string) (tree map[string]*envy.ScopeVars, fresh bool, err error) {
+	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && s.shared {
+		if checked := c.checked.Load(); checked != nil {
+			if tree, ok := s.cache.Stale(path, checked); ok && c.checked.CompareAndSwap(checked, nil) {
+				return tree, false, nil
+			}
+		}
+	}
+	tree, err = s.scopeTree(ctx, path)
+	return tree, true, err
+}

@@ -193,6 +193,21 @@ func TestATokenRevokedThroughAnotherServerIsRefusedAtOnce(t *testing.T) {
 	}
 }
 
+// requestAbout returns the context of a request about scope with the
+// token plain, authenticated as the HTTP layer does: the token and the
+// cached tree of scope checked together.
+func requestAbout(t *testing.T, svc *service.Service, plain, scope string) context.Context {
+	t.Helper()
+	c := &service.Caller{}
+	ctx := service.WithCaller(context.Background(), c)
+	tok, err := svc.AuthenticateFor(ctx, plain, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Token = tok
+	return ctx
+}
+
 // TestAuthenticationChecksTheRequestsScope: a request about a scope has
 // its token and the scope's cached tree checked together, and its read of
 // that tree uses the check: the tree as kept when it had not changed, the
@@ -208,14 +223,7 @@ func TestAuthenticationChecksTheRequestsScope(t *testing.T) {
 	inherit(t, first, ctx, "app", "base")
 	request := func() string { // as the HTTP layer authenticates, then reads
 		t.Helper()
-		c := &service.Caller{}
-		rctx := service.WithCaller(context.Background(), c)
-		tok, err := deaf.AuthenticateFor(rctx, plain, "app")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Token = tok
-		return resolved(t, deaf, rctx, "app")
+		return resolved(t, deaf, requestAbout(t, deaf, plain, "app"), "app")
 	}
 	request() // keeps the token and the tree
 	hits := cacheStats(deaf, "scopes").Hits
@@ -335,5 +343,66 @@ func TestWritesOnPostgreSQLPlanFromTheCommittedState(t *testing.T) {
 	}
 	if got := own(t, svc, ctx, "hot"); got != "A=2; B=1; " {
 		t.Errorf("hot holds %q, want A=2; B=1; ", got)
+	}
+}
+
+// TestAWritePlannedFromAStaleCacheIsSafe: on a shared store, a write whose
+// request found the cached tree of its scope changed plans from that tree
+// rather than reading the scope (planTree). Every way an older tree could
+// mislead the plan is caught: a var deleted and set again since (same
+// version, another id, now secret) is not overwritten by a change planned
+// from the old one; a value that the old tree already holds is written,
+// not taken for unchanged; an update of a var the old tree lacks is not
+// refused as missing.
+func TestAWritePlannedFromAStaleCacheIsSafe(t *testing.T) {
+	first, deaf, _, ctx := twoServers(t)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// on runs f as a request to the deaf server about scope.
+	on := func(scope string, f func(rctx context.Context)) {
+		t.Helper()
+		f(requestAbout(t, deaf, plain, scope))
+	}
+	setVar(t, first, ctx, "app", "X", "1")
+	setVar(t, first, ctx, "app", "SAME", "1")
+	on("app", func(rctx context.Context) { own(t, deaf, rctx, "app") }) // the deaf server caches app
+	// Each case changes app through the other server first, so that the
+	// deaf server's cached tree is older than what the case writes over.
+	setVar(t, first, ctx, "app", "SAME", "2")
+	on("app", func(rctx context.Context) { setVar(t, deaf, rctx, "app", "SAME", "1") })
+	setVar(t, first, ctx, "app", "NEW", "1")
+	on("app", func(rctx context.Context) {
+		v := envy.NewSensitive("2")
+		if _, _, err := deaf.SetVar(rctx, "app", "NEW", envy.VarInput{Value: &v}, envy.SetOptions{Mode: envy.UpdateOnly}); err != nil {
+			t.Errorf("an update of NEW, which the deaf server's cache lacks: %v", err)
+		}
+	})
+	// X deleted and set again as a secret: a new var at version 1.
+	if _, err := first.DeleteVar(ctx, "app", "X", envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	secret, v := true, envy.NewSensitive("s3cret")
+	if _, _, err := first.SetVar(ctx, "app", "X", envy.VarInput{Value: &v, Secret: &secret}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	on("app", func(rctx context.Context) {
+		d := "described"
+		if _, _, err := deaf.SetVar(rctx, "app", "X", envy.VarInput{Description: &d}, envy.SetOptions{}); err != nil {
+			t.Fatalf("a description of X through the deaf server: %v", err)
+		}
+	})
+	if got, want := own(t, first, ctx, "app"), "NEW=2; SAME=1; X=s3cret; "; got != want {
+		t.Errorf("app holds %q, want %q", got, want)
+	}
+	l, err := first.ListVars(ctx, "app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range l.Items {
+		if x.Name == "X" && (!x.Secret || x.Description != "described") {
+			t.Errorf("X is secret %v with description %q, want a secret described: the change was planned from the var deleted since", x.Secret, x.Description)
+		}
 	}
 }

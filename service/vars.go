@@ -276,6 +276,11 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		}
 	}()
 	turn := turnKey(w.Path, w.Names, w.Whole)
+	// A write that depends on nothing but the vars it changes may plan
+	// from a cached tree older than the database (planTree); what such a
+	// plan decides without a change to check it (an error, or nothing to
+	// write) is decided again from a fresh read.
+	mayBeStale := w.Opts.IfRevision == 0 && !w.Whole
 	for attempt := 1; ; attempt++ {
 		if release == nil && (attempt > 1 || s.turns.busy(turn)) {
 			r, err := s.turns.take(ctx, turn)
@@ -285,7 +290,16 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			release = r
 		}
 		cur := envy.ScopeVars{Scope: envy.Scope{Path: w.Path}}
-		tree, err := s.scopeTree(ctx, w.Path)
+		var (
+			tree  map[string]*envy.ScopeVars
+			fresh = true
+			err   error
+		)
+		if attempt == 1 && mayBeStale {
+			tree, fresh, err = s.planTree(ctx, w.Path)
+		} else {
+			tree, err = s.scopeTree(ctx, w.Path)
+		}
 		switch {
 		case err == nil:
 			cur = *tree[w.Path] // shared and immutable: read-only
@@ -304,12 +318,17 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		}
 		audit := []envy.AuditEntry{s.entry(ctx, w.Action, w.Path, w.Names, w.Outcome)}
 		changes, err := w.Plan(cur, &audit[0].Status)
+		if !fresh && (err != nil || len(changes) == 0) && attempt < maxPlans {
+			continue // decided from an older state: decide it from a fresh one
+		}
 		if err != nil {
 			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
 		for i := range changes {
 			if old, ok := findVar(cur.Vars, changes[i].Name); ok {
-				changes[i].Base = old.Version
+				// The version and the id: a var deleted and set again
+				// since starts at version 1 again.
+				changes[i].Base, changes[i].ID = old.Version, old.ID
 			}
 		}
 		res, err := s.store.Write(ctx, envy.Write{

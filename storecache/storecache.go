@@ -253,6 +253,20 @@ func (c *Store) CheckedTree(ctx context.Context, path string, checked *Checked) 
 	return c.checkedTree(ctx, path, checked)
 }
 
+// Stale returns the tree that a check found changed (checked, from
+// CheckToken, for path), as cached: older than the database, for a caller
+// that is told so and checks what it does with it another way (a write
+// whose every change names the version and id it was planned from, which
+// the store refuses as stale when either changed). ok is false when there
+// is no such tree: none was cached, or it was found current (use
+// CheckedTree).
+func (c *Store) Stale(path string, checked *Checked) (tree map[string]*envy.ScopeVars, ok bool) {
+	if checked == nil || checked.path != path || checked.current {
+		return nil, false
+	}
+	return checked.tree, true
+}
+
 // checkedTree is ScopeTree on a shared store that offers checks: a cached
 // tree is served once the store confirmed that each of its scopes is still
 // at the cached revision. One query checks every scope of the tree in one

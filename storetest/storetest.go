@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"revisions strictly increase and are shared by all scopes", testRevisions},
 		{"a bulk write with several changes is one revision", testBulkWrite},
 		{"a write planned from a state that changed since is stale, changes nothing and takes no revision", testStale},
+		{"a write planned from a var that was deleted and created again since is stale, though the version is the same", testStaleRecreated},
 		{"a stale IfRevision is a precondition failure", testIfRevision},
 		{"a write to a missing scope without CreateScope is not found", testMissingScope},
 		{"deleting an absent var is a no-op that leaves no history", testDeleteAbsent},
@@ -134,7 +135,7 @@ func plan(cur envy.ScopeVars, edits ...edit) []envy.VarChange {
 			c = envy.VarChange{Name: e.name, Delete: true}
 		}
 		if old := findVar(cur.Vars, e.name); old != nil {
-			c.Base = old.Version
+			c.Base, c.ID = old.Version, old.ID
 			if !e.del {
 				c.ID, c.Version, c.Secret, c.Description = old.ID, old.Version+1, old.Secret, old.Description
 			}
@@ -324,6 +325,31 @@ func testBulkWrite(t *testing.T, s envy.Store) {
 		t.Fatalf("history has %d changes at revision %d, want 4", n, res.Revision)
 	}
 	wantMap(t, "vars", values(t, s, "app"), map[string]string{"A": "1", "B": "2", "KEEP": "k2"})
+}
+
+func testStaleRecreated(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("R", "1"))
+	before := current(t, s, "app") // R at version 1
+	write(t, s, "app", del("R"))
+	write(t, s, "app", set("R", "2")) // another var R, at version 1 again
+	rev := revision(t, s)
+	for _, tt := range []struct {
+		name string
+		c    []envy.VarChange
+	}{
+		{"a set", plan(before, set("R", "3"))},
+		{"a delete", plan(before, del("R"))},
+	} {
+		_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: tt.c})
+		if !errors.Is(err, envy.ErrStale) {
+			t.Errorf("%s planned from the var deleted since: error = %v, want ErrStale", tt.name, err)
+		}
+	}
+	if got := revision(t, s); got != rev {
+		t.Fatalf("Revision = %d after stale writes, want %d", got, rev)
+	}
+	wantMap(t, "vars", values(t, s, "app"), map[string]string{"R": "2"})
 }
 
 func testStale(t *testing.T, s envy.Store) {

@@ -163,7 +163,10 @@ func Effective(w envy.Write, cur *envy.ScopeVars) ([]Effect, error) {
 		if old != nil {
 			have = old.Version
 		}
-		if have != c.Base {
+		// The version says how often a var changed, not which var it is:
+		// one deleted and set again starts at version 1 again. A change
+		// that names the id it was planned from is stale for another.
+		if have != c.Base || old != nil && c.ID != "" && c.ID != old.ID {
 			return nil, envy.ErrStale
 		}
 		if c.Delete && old == nil {
