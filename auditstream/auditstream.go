@@ -89,7 +89,12 @@ type stream struct {
 	up       bool // the last open or write worked
 	err      error
 	since    time.Time // when it went down
-	wake     chan struct{}
+	// writing is when the write in progress began (zero between
+	// writes): a write that takes longer than Options.WriteTimeout (a
+	// reader of stdout that stopped reading, say) makes the stream count
+	// as failing until it returns.
+	writing time.Time
+	wake    chan struct{}
 
 	written, failures, dropped atomic.Uint64
 }
@@ -204,7 +209,7 @@ func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err err
 		if len(st.queue)+st.reserved+n <= s.opts.Queue {
 			st.reserved += n
 			holders = append(holders, st)
-			anyUp = anyUp || st.up
+			anyUp = anyUp || st.working()
 		}
 		st.mu.Unlock()
 	}
@@ -288,7 +293,7 @@ func (s *Set) Offer(entries ...envy.AuditEntry) {
 func (s *Set) Ready() error {
 	for _, st := range s.streams {
 		st.mu.Lock()
-		ok := st.up && len(st.queue)+st.reserved < s.opts.Queue
+		ok := st.working() && len(st.queue)+st.reserved < s.opts.Queue
 		st.mu.Unlock()
 		if ok {
 			return nil
@@ -306,6 +311,8 @@ func (s *Set) refusal() error {
 		switch {
 		case !st.up:
 			why = append(why, fmt.Sprintf("%s failing since %s: %v", st.name, st.since.UTC().Format(time.RFC3339), st.err))
+		case !st.working():
+			why = append(why, fmt.Sprintf("%s is stuck: a write has taken more than %v", st.name, s.opts.WriteTimeout))
 		default:
 			why = append(why, fmt.Sprintf("%s is behind: its queue of %d entries is full", st.name, s.opts.Queue))
 		}
@@ -313,6 +320,12 @@ func (s *Set) refusal() error {
 	}
 	return &envy.Error{Code: envy.EUnavailable, RetryAfter: max(s.opts.Retry, time.Second),
 		Message: "no audit stream can record the request, so it is refused until one recovers: " + strings.Join(why, "; ")}
+}
+
+// working reports whether the stream is up and not stuck in a write; mu
+// held.
+func (st *stream) working() bool {
+	return st.up && (st.writing.IsZero() || time.Since(st.writing) < st.set.opts.WriteTimeout)
 }
 
 func (st *stream) poke() {
@@ -338,6 +351,9 @@ func (st *stream) run() {
 		for i := range n {
 			batch[i] = st.queue[i].e
 		}
+		if n > 0 {
+			st.writing = time.Now()
+		}
 		st.mu.Unlock()
 		if !up || n > 0 {
 			var err error
@@ -347,6 +363,9 @@ func (st *stream) run() {
 			if err == nil && n > 0 {
 				err = st.dev.write(st.encode(batch))
 			}
+			st.mu.Lock()
+			st.writing = time.Time{}
+			st.mu.Unlock()
 			if err != nil {
 				st.fail(err)
 				retry.Reset(st.set.opts.Retry)

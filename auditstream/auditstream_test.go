@@ -248,7 +248,7 @@ func TestTwoStreamsWhereOneFailsKeepServing(t *testing.T) {
 // counted, never a reserved one.
 func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
 	w := &gate{open: make(chan struct{}), buffer: &buffer{}}
-	s := open(t, []string{"stdout"}, auditstream.Options{Stdout: w, Queue: 3})
+	s := open(t, []string{"stdout"}, auditstream.Options{Stdout: w, Queue: 3, WriteTimeout: 200 * time.Millisecond})
 	sends := make([]<-chan error, 0, 3)
 	for i := 1; i <= 3; i++ {
 		send, err := s.Reserve(1)
@@ -262,6 +262,12 @@ func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
 		t.Fatalf("a fourth reservation: %v, want EUnavailable saying the stream is behind", err)
 	}
 	s.Offer(entry(99))
+	// A write that takes longer than the write timeout makes the stream
+	// count as failing, with room or not.
+	eventually(t, "a stream stuck in a write is not ready", func() bool {
+		err := s.Ready()
+		return err != nil && strings.Contains(err.Error(), "stuck")
+	})
 	close(w.open)
 	for i, c := range sends {
 		select {

@@ -230,13 +230,23 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	if streamc == nil {
 		return nil
 	}
+	wait := time.NewTimer(auditStreamWait)
+	defer wait.Stop()
 	select {
 	case err := <-streamc:
 		return err
+	case <-wait.C:
+		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+			Message: "no audit stream wrote the reveal's entry within " + auditStreamWait.String() + ", so it is refused"}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// auditStreamWait bounds how long a reveal waits for an audit stream to
+// write its entry: a device that takes longer (a stuck reader of stdout)
+// must not hold the request for ever. The entry stays queued.
+const auditStreamWait = 10 * time.Second
 
 // entry returns an audit entry for the caller in ctx.
 func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope string, names []string, outcome envy.Outcome) envy.AuditEntry {
