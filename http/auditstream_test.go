@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/auditstream"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
@@ -167,4 +168,35 @@ func grepLines(text, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// failingStream is an audit stream that takes every reservation and then
+// fails to write every entry: what a device that breaks between the
+// reservation and the write looks like, every time.
+type failingStream struct{}
+
+func (failingStream) Reserve(n int) (func([]envy.AuditEntry) <-chan error, error) {
+	return func([]envy.AuditEntry) <-chan error {
+		ch := make(chan error, 1)
+		ch <- &envy.Error{Code: envy.EUnavailable, Message: "no audit stream can record the request", RetryAfter: time.Second}
+		return ch
+	}, nil
+}
+func (failingStream) Offer(...envy.AuditEntry) {}
+func (failingStream) Ready() error             { return nil }
+
+// A reveal is answered only once a stream has written its entry: one
+// that no stream wrote is refused. A write is not: once committed, it is
+// answered as done (its entry waits in the streams' queues).
+func TestARevealWaitsForTheStreamAndAWriteDoesNot(t *testing.T) {
+	e := testenv.New(t, testenv.Options{Service: service.Options{AuditStream: failingStream{}}})
+	s := "/v1/scopes/acme/web"
+	if r := e.Do(t, "PUT", s+"/-/vars/KEY", e.Admin, `{"value":"v1","secret":true}`); r.Status != 201 {
+		t.Fatalf("a committed write whose stream line failed: %d %s, want 201", r.Status, r.Body)
+	}
+	for _, p := range []string{s + "/-/vars/KEY?reveal=true", s + "/-/env"} {
+		if r := e.Do(t, "GET", p, e.Admin, ""); r.Status != 503 || strings.Contains(string(r.Body), "v1") {
+			t.Fatalf("GET %s with no stream writing its entry: %d %s, want 503", p, r.Status, r.Body)
+		}
+	}
 }
