@@ -452,6 +452,7 @@ func (st *stream) fail(err error) {
 
 // Close stops the writers once each has written what it holds, or ctx
 // ends; what is left unwritten is logged (how many entries, never which).
+// A writer stuck in a device's write is not waited for past ctx.
 func (s *Set) Close(ctx context.Context) {
 	s.closed.Do(func() {
 		for _, st := range s.streams {
@@ -470,9 +471,20 @@ func (s *Set) Close(ctx context.Context) {
 			}
 		}
 		close(s.stop)
-		s.wg.Wait()
+		stopped := make(chan struct{})
+		go func() {
+			s.wg.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+		}
 		for _, st := range s.streams {
-			if n := len(st.queue); n > 0 {
+			st.mu.Lock()
+			n := len(st.queue)
+			st.mu.Unlock()
+			if n > 0 {
 				s.opts.Logger.Error("audit stream closed with entries unwritten (the store's audit log has them)", "stream", st.name, "entries", n)
 			}
 		}

@@ -130,6 +130,9 @@ func TestAFileStreamRotatesBySizeAndKeepsItsFiles0600(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, []string{"file:" + path}, auditstream.Options{MaxSize: 4096, Keep: 2})
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the old file after open: %v, %v; want it narrowed to 0600", fi.Mode().Perm(), err)
+	}
 	for i := 1; i <= 200; i++ {
 		if err := record(t, s, entry(i)); err != nil {
 			t.Fatalf("entry %d: %v", i, err)
@@ -249,6 +252,9 @@ func TestTwoStreamsWhereOneFailsKeepServing(t *testing.T) {
 func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
 	w := &gate{open: make(chan struct{}), buffer: &buffer{}}
 	s := open(t, []string{"stdout"}, auditstream.Options{Stdout: w, Queue: 3, WriteTimeout: 200 * time.Millisecond})
+	var once sync.Once
+	release := func() { once.Do(func() { close(w.open) }) }
+	t.Cleanup(release) // before the Set closes, should the test stop early
 	sends := make([]<-chan error, 0, 3)
 	for i := 1; i <= 3; i++ {
 		send, err := s.Reserve(1)
@@ -268,7 +274,7 @@ func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
 		err := s.Ready()
 		return err != nil && strings.Contains(err.Error(), "stuck")
 	})
-	close(w.open)
+	release()
 	for i, c := range sends {
 		select {
 		case err := <-c:
