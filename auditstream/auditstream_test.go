@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/api"
 	"github.com/envy-dev/envy/auditstream"
 	envyhttp "github.com/envy-dev/envy/http"
+	"github.com/envy-dev/envy/internal/testenv"
 )
 
 // deadline bounds every wait: a broken guarantee fails in seconds.
@@ -73,21 +75,8 @@ func eventually(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// line is an audit stream line as a SIEM reads it.
-type line struct {
-	ID        int64    `json:"id"`
-	At        string   `json:"at"`
-	Actor     string   `json:"actor"`
-	Action    string   `json:"action"`
-	Scope     string   `json:"scope"`
-	Names     []string `json:"names"`
-	Status    int      `json:"status"`
-	RequestID string   `json:"request_id"`
-	Client    string   `json:"client"`
-	Revision  int64    `json:"revision"`
-	TokenID   *string  `json:"token_id"`
-	Count     int64    `json:"count"`
-}
+// line is an audit stream line as a SIEM reads it: the audit API's entry.
+type line = api.AuditEntry
 
 // parseLines parses JSON lines strictly: every line one object with the
 // audit API's fields and no other.
@@ -225,7 +214,7 @@ func TestAFileStreamThatBecomesUnwritableFailsClosedAndRecovers(t *testing.T) {
 func TestTwoStreamsWhereOneFailsKeepServing(t *testing.T) {
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "logs")
-	out := &buffer{}
+	out := &testenv.Buffer{}
 	s := open(t, []string{"file:" + filepath.Join(sub, "audit.jsonl"), "stdout"}, auditstream.Options{Stdout: out})
 	if err := os.RemoveAll(sub); err != nil {
 		t.Fatal(err)
@@ -250,7 +239,7 @@ func TestTwoStreamsWhereOneFailsKeepServing(t *testing.T) {
 // that must be audited are refused and offered entries dropped and
 // counted, never a reserved one.
 func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
-	w := &gate{open: make(chan struct{}), buffer: &buffer{}}
+	w := &gate{open: make(chan struct{}), Buffer: &testenv.Buffer{}}
 	s := open(t, []string{"stdout"}, auditstream.Options{Stdout: w, Queue: 3, WriteTimeout: 200 * time.Millisecond})
 	var once sync.Once
 	release := func() { once.Do(func() { close(w.open) }) }
@@ -474,32 +463,14 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-// buffer is a concurrency-safe writer.
-type buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // gate is a writer that blocks until open is closed: a receiver that
 // has stopped reading.
 type gate struct {
 	open chan struct{}
-	*buffer
+	*testenv.Buffer
 }
 
 func (g *gate) Write(p []byte) (int, error) {
 	<-g.open
-	return g.buffer.Write(p)
+	return g.Buffer.Write(p)
 }
