@@ -131,6 +131,9 @@ func Open(specs []string, o Options) (*Set, error) {
 	if o.View == nil {
 		return nil, errors.New("auditstream: Options.View is required")
 	}
+	if len(specs) == 0 {
+		return nil, errors.New("auditstream: no stream given") // a Set of none would refuse every request
+	}
 	if o.MaxSize == 0 {
 		o.MaxSize = DefaultMaxSize
 	}
@@ -181,15 +184,6 @@ func Open(specs []string, o Options) (*Set, error) {
 		go st.run()
 	}
 	return s, nil
-}
-
-// Streams returns the names of the streams, as configured.
-func (s *Set) Streams() []string {
-	out := make([]string, len(s.streams))
-	for i, st := range s.streams {
-		out[i] = st.name
-	}
-	return out
 }
 
 // Reserve makes room for n entries that must be audited, in every stream
