@@ -382,7 +382,7 @@ func TestBruteForceIsLimitedPerAddress(t *testing.T) {
 // TestCanaryNeverLeaks drives a unique secret value through every route
 // and error path, then looks for it everywhere it must never be.
 func TestCanaryNeverLeaks(t *testing.T) {
-	e := testenv.New(t, testenv.Options{})
+	e, streams, stream := streamEnv(t, "stdout") // the audit stream is one more place to look
 	canary := "CANARY-" + strings.TrimPrefix(envy.NewTokenValue(), "envy_")
 	reader := e.Token(t, "reader", envy.Grant{Scopes: "**", Actions: []envy.Action{envy.ActRead}})
 	s := "/v1/scopes/canary/app"
@@ -447,12 +447,17 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	metrics := e.Do(t, "GET", "/metrics", "", "")
 	history := e.Do(t, "GET", s+"/-/history?limit=1000", e.Admin, "")
 	e.Svc.Close() // flush the audit log
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	streams.Close(ctx) // and the audit stream
+	cancel()
+	checkStreamLines(t, stream.String())
 	places := map[string]string{
-		"logs":    e.Logs.String(),
-		"audit":   string(audit.Body),
-		"metrics": string(metrics.Body),
-		"history": string(history.Body),
-		"replies": strings.Join(bodies, "\n"),
+		"audit stream": stream.String(),
+		"logs":         e.Logs.String(),
+		"audit":        string(audit.Body),
+		"metrics":      string(metrics.Body),
+		"history":      string(history.Body),
+		"replies":      strings.Join(bodies, "\n"),
 	}
 	keys := make([]string, 0, len(places))
 	for k := range places {
@@ -488,4 +493,33 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// checkStreamLines checks that an audit stream's output is JSON lines in
+// the audit API's shape, with the reveals and writes in them.
+func checkStreamLines(t *testing.T, out string) {
+	t.Helper()
+	fields := []string{"id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision", "token_id", "count"}
+	actions := map[string]int{}
+	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var x map[string]any
+		if err := json.Unmarshal([]byte(l), &x); err != nil {
+			t.Fatalf("audit stream line %d is not a JSON object: %v: %q", i+1, err, l)
+		}
+		for _, f := range fields {
+			if _, ok := x[f]; !ok {
+				t.Fatalf("audit stream line %d lacks %q: %s", i+1, f, l)
+			}
+		}
+		if len(x) != len(fields) {
+			t.Fatalf("audit stream line %d has fields the audit API's entries lack: %s", i+1, l)
+		}
+		if id, _ := x["token_id"].(string); strings.HasPrefix(id, "envy_") {
+			t.Fatalf("audit stream line %d holds a token's secret, not its id: %s", i+1, l)
+		}
+		actions[x["action"].(string)]++
+	}
+	if actions["reveal"] == 0 || actions["var.set"] == 0 || actions["vars.merge"] == 0 {
+		t.Fatalf("the audit stream lacks the reveals or the writes: %v", actions)
+	}
 }

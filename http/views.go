@@ -234,6 +234,10 @@ func AuditStatus(o envy.Outcome) int {
 	return int(o)
 }
 
+// AuditView is an audit entry as GET /v1/audit shows it: the shape of
+// each line of an audit stream too (auditstream.Options.View).
+func AuditView(a envy.AuditEntry) any { return auditView(a) }
+
 func auditView(a envy.AuditEntry) api.AuditEntry {
 	names := a.Names
 	if names == nil {

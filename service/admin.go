@@ -16,6 +16,10 @@ func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []
 	if err := s.requireGlobalAdmin(ctx, action); err != nil {
 		return err
 	}
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return err
+	}
 	opErr := op(ctx)
 	outcome := envy.OutcomeOK
 	if opErr != nil {
@@ -24,7 +28,9 @@ func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []
 			outcome = envy.OutcomeConflict
 		}
 	}
-	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", names, outcome)); err != nil && opErr == nil {
+	e := s.entry(ctx, action, "", names, outcome)
+	err = s.store.AppendAudit(ctx, e)
+	if rec.done(nil, 0, e); err != nil && opErr == nil {
 		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}
 	return opErr

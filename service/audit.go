@@ -48,6 +48,7 @@ func (s *Service) auditLoop() {
 		var batch []envy.AuditEntry
 		var waiting []chan struct{}
 		var callers []chan error
+		var offers []int // entries of the batch that no reveal reserved (refusals, reports)
 		add := func(it auditItem) {
 			switch {
 			case it.done != nil:
@@ -58,6 +59,8 @@ func (s *Service) auditLoop() {
 				batch = append(batch, it.e)
 				if it.errc != nil {
 					callers = append(callers, it.errc)
+				} else {
+					offers = append(offers, len(batch)-1)
 				}
 			}
 		}
@@ -88,6 +91,9 @@ func (s *Service) auditLoop() {
 			s.lingerAudit(add, func() bool { return len(callers) >= want || len(batch) >= 512 })
 		}
 		prev = len(callers)
+		for _, i := range offers {
+			s.offer(batch[i]) // as the store gets it, aggregated refusals added up
+		}
 		before, done := last, make(chan struct{})
 		last = done
 		go func() {
@@ -192,11 +198,24 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 // revealed records a reveal and returns once its entry is durable. The
 // audit fails closed: when the entry can't be written the reveal must not
 // be answered, and the error (EUnavailable) says so.
+//
+// With audit streams (Options.AuditStream), the reveal also waits until a
+// stream has written its entry, as Vault's requests wait for an audit
+// device: the stream's write and the store's commit run at once, so the
+// reveal waits for the slower of the two, not for both in turn. While no
+// stream can take the entry, the reveal is refused before it is recorded.
 func (s *Service) revealed(ctx context.Context, path string, names []string) error {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return err
+	}
+	e := s.entry(ctx, envy.AuditReveal, path, names, envy.OutcomeOK)
 	errc := make(chan error, 1)
-	if !s.enqueue(auditItem{e: s.entry(ctx, envy.AuditReveal, path, names, envy.OutcomeOK), errc: errc}) {
+	if !s.enqueue(auditItem{e: e, errc: errc}) {
+		rec.release()
 		return envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
+	streamc := rec.done(nil, 0, e)
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -205,11 +224,29 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 			}
 			return envy.Errorf(envy.EUnavailable, "the reveal can't be recorded in the audit log, so it is refused")
 		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if streamc == nil {
 		return nil
+	}
+	wait := time.NewTimer(auditStreamWait)
+	defer wait.Stop()
+	select {
+	case err := <-streamc:
+		return err
+	case <-wait.C:
+		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+			Message: "no audit stream wrote the reveal's entry within " + auditStreamWait.String() + ", so it is refused"}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// auditStreamWait bounds how long a reveal waits for an audit stream to
+// write its entry: a device that takes longer (a stuck reader of stdout)
+// must not hold the request for ever. The entry stays queued.
+const auditStreamWait = 10 * time.Second
 
 // entry returns an audit entry for the caller in ctx.
 func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope string, names []string, outcome envy.Outcome) envy.AuditEntry {
@@ -314,4 +351,74 @@ func (s *Service) Audit(ctx context.Context, q envy.AuditListQuery) (envy.Page[e
 	return fetchPage(limit, func(n int) ([]envy.AuditEntry, error) {
 		return s.store.ListAudit(ctx, envy.AuditQuery{Scope: q.Scope, Actor: q.Actor, Since: q.Since, Before: before, Limit: n})
 	}, func(e envy.AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
+}
+
+// AuditStream is an additional audit device (package auditstream: files,
+// stdout, syslog, sockets), fed every entry the store gets. The store's
+// audit log remains the record.
+type AuditStream interface {
+	// Reserve makes room for n entries of a request that must be audited
+	// (a write, a reveal) before it runs; it fails (EUnavailable) when no
+	// stream can take them, and the request is refused. send queues the
+	// entries (none gives the room back) and its channel says when a
+	// stream has written them, or that every one failed.
+	Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err error)
+	// Offer queues entries that need no reservation: refusals, reports,
+	// and what follows a change already made.
+	Offer(entries ...envy.AuditEntry)
+	// Ready is nil while some stream can take an entry.
+	Ready() error
+}
+
+// streamed is a reservation in the audit streams (Options.AuditStream)
+// for the entries of one request that must be audited. The zero value,
+// when there are no streams, does nothing.
+type streamed struct {
+	send func([]envy.AuditEntry) <-chan error
+}
+
+// toStreams is the one hook through which the audit streams get entries:
+// it reserves room for n entries before a request that must be audited
+// runs, refusing it (EUnavailable, 503) while no stream can record it.
+// Each store call that records entries is bracketed by it and
+// streamed.done; entries that need no reservation go through offer.
+func (s *Service) toStreams(n int) (streamed, error) {
+	if s.opts.AuditStream == nil {
+		return streamed{}, nil
+	}
+	send, err := s.opts.AuditStream.Reserve(n)
+	return streamed{send: send}, err
+}
+
+// done hands the store's entries to the streams once the store call that
+// recorded them returned: with the revision it took, or, when it failed
+// (err), nothing, giving the room back. The channel says when a stream
+// has written them (nil) or that none could; nil without streams.
+func (r streamed) done(err error, revision int64, entries ...envy.AuditEntry) <-chan error {
+	if r.send == nil {
+		return nil
+	}
+	if err != nil {
+		entries = nil
+	}
+	for i := range entries {
+		if revision > 0 {
+			entries[i].Revision = revision
+		}
+	}
+	return r.send(entries)
+}
+
+// release gives the room back: the request recorded nothing.
+func (r streamed) release() {
+	if r.send != nil {
+		r.send(nil)
+	}
+}
+
+// offer hands the streams entries that need no reservation.
+func (s *Service) offer(entries ...envy.AuditEntry) {
+	if s.opts.AuditStream != nil && len(entries) > 0 {
+		s.opts.AuditStream.Offer(entries...)
+	}
 }

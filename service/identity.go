@@ -136,8 +136,12 @@ func (s *Service) PutTrust(ctx context.Context, name string, in envy.TrustInput)
 		return envy.JWTTrust{}, false, err
 	}
 	e := s.entry(ctx, envy.AuditTrustPut, "", []string{name}, envy.OutcomeOK)
-	created, err := ts.PutTrust(ctx, t, []envy.AuditEntry{e})
+	rec, err := s.toStreams(1)
 	if err != nil {
+		return envy.JWTTrust{}, false, err
+	}
+	created, err := ts.PutTrust(ctx, t, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.JWTTrust{}, false, err
 	}
 	return t, created, nil
@@ -247,7 +251,12 @@ func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
 		return 0, err
 	}
 	e := s.entry(ctx, envy.AuditTrustDelete, "", []string{name}, envy.OutcomeDeleted)
-	if _, err := ts.DeleteTrust(ctx, name, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return 0, err
+	}
+	_, err = ts.DeleteTrust(ctx, name, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return 0, err
 	}
 	// A login that read the trust before the delete and mints after this
@@ -262,6 +271,8 @@ func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
 		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{"trust " + name + " deleted"}, envy.OutcomeDeleted)
 		if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); err != nil && envy.ErrorCode(err) != envy.ENotFound {
 			return n, err
+		} else if err == nil {
+			s.offer(re) // follows the delete, which reserved
 		}
 		n++
 	}
@@ -382,7 +393,12 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 		Permissions: t.Permissions, CreatedAt: now, CreatedBy: "jwt:" + name, ExpiresAt: &exp, Trust: name, Subject: subject}
 	e := s.entry(ctx, envy.AuditJWTLogin, "", []string{name}, envy.OutcomeCreated)
 	e.Actor, e.TokenID = tok.Name, tok.ID
-	if _, err := s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.JWTLogin{}, err
+	}
+	_, err = s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.JWTLogin{}, err
 	}
 	// The trust deleted meanwhile: its deletion may have listed its tokens
@@ -392,6 +408,7 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 		if rerr := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); rerr != nil {
 			return envy.JWTLogin{}, rerr
 		}
+		s.offer(re)
 		if envy.ErrorCode(err) == envy.ENotFound {
 			return refuse("trust deleted during the login")
 		}

@@ -80,7 +80,12 @@ func (s *Service) Revoke(ctx context.Context, id string, o RevokeOptions) (int, 
 	// (SQLite), so the next request is refused; on a shared store, where
 	// they come a moment later, every use of a cached token is checked
 	// against the store first (cachedToken), or none is cached.
-	if err := s.store.RevokeToken(ctx, id, now, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return 0, err
+	}
+	err = s.store.RevokeToken(ctx, id, now, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return 0, err
 	}
 	// Count what the store ended: a token minted under it meanwhile is
@@ -169,5 +174,6 @@ func (s *Service) RecoverAdmin(ctx context.Context, name string) (envy.Token, st
 	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
 		return envy.Token{}, "", err
 	}
+	s.offer(e)
 	return t, value, nil
 }

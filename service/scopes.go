@@ -166,6 +166,10 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
 	e := s.entry(ctx, envy.AuditScopePut, path, nil, envy.OutcomeOK)
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.Scope{}, envy.WriteInfo{}, err
+	}
 	sc, created, err := s.store.PutScope(ctx, envy.ScopeWrite{
 		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []envy.AuditEntry{e},
 		Plan: func(cur *envy.Scope, lookup func(string) (envy.Scope, error)) (string, []string, error) {
@@ -193,6 +197,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 			return desc, inherits, nil
 		},
 	})
+	rec.done(err, sc.Revision, e)
 	if err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
@@ -237,7 +242,12 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c envy.Cond) (en
 		return envy.WriteInfo{}, err
 	}
 	e := s.entry(ctx, envy.AuditScopeDelete, path, nil, envy.OutcomeDeleted)
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.WriteInfo{}, err
+	}
 	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []envy.AuditEntry{e})
+	rec.done(err, rev, e)
 	if envy.ErrorCode(err) == envy.EConflict {
 		// The store names the inheriting scope, which the caller may not
 		// be allowed to read.

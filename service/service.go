@@ -114,6 +114,10 @@ type Options struct {
 	// Verifier verifies the JWTs of workload logins (JWT trusts,
 	// identity.Verifier); nil refuses every such login.
 	Verifier envy.TokenVerifier
+	// AuditStream, when set, gets every audit entry the store gets, and
+	// refuses requests that must be audited while it can't record them
+	// (package auditstream); Ready fails meanwhile.
+	AuditStream AuditStream
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -273,7 +277,8 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 // ReservedPrefixes returns the reserved name prefixes.
 func (s *Service) ReservedPrefixes() []string { return s.opts.ReservedPrefixes }
 
-// Ready checks that the store answers and the keyring works.
+// Ready checks that the store answers, the keyring works and, with audit
+// streams, that one can record an entry.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return err
@@ -285,6 +290,9 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	if _, err := s.keys.Open(sealed, ad); err != nil {
 		return envy.Errorf(envy.EUnavailable, "keyring cannot open")
+	}
+	if s.opts.AuditStream != nil {
+		return s.opts.AuditStream.Ready()
 	}
 	return nil
 }

@@ -53,7 +53,12 @@ func (s *Service) SignIn(ctx context.Context, dialect, clientID string, life tim
 		Hash: envy.HashToken(plain), Permissions: caller.Permissions, CreatedAt: now, CreatedBy: caller.Name,
 		ParentID: caller.ID, RootID: caller.Root(), ExpiresAt: &exp, Trust: signInTrustPrefix + dialect, Subject: caller.ID}
 	e := s.entry(ctx, envy.AuditSignIn, "", []string{dialect}, envy.OutcomeCreated)
-	if _, err := s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.Token{}, "", err
+	}
+	_, err = s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.Token{}, "", err
 	}
 	return tok, plain, nil

@@ -147,6 +147,7 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (string, bool, er
 	if err != nil || !created {
 		return "", false, err
 	}
+	s.offer(e) // at start: the server can't be refused its first token
 	return value, true, nil
 }
 
@@ -232,7 +233,12 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 	t := envy.Token{ID: newID(), Name: in.Name, Owner: in.Owner, Hash: envy.HashToken(plain), Permissions: in.Permissions,
 		CreatedAt: now, CreatedBy: creator.Name, ParentID: creator.ID, RootID: root, ExpiresAt: expires}
 	e := s.entry(ctx, envy.AuditTokenCreate, "", []string{t.Name}, envy.OutcomeCreated)
-	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.Token{}, "", err
+	}
+	_, err = s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		if envy.ErrorCode(err) == envy.EConflict {
 			return envy.Token{}, "", &envy.Error{Code: envy.EConflict, Message: "owner " + t.Owner + " already has a token named " + t.Name,
 				Fields: []envy.FieldError{envy.Field("body.name", "taken", "token names are unique per owner")}}

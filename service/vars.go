@@ -331,6 +331,10 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 				changes[i].Base, changes[i].ID = old.Version, old.ID
 			}
 		}
+		rec, err := s.toStreams(len(audit))
+		if err != nil {
+			return envy.WriteResult{}, envy.WriteInfo{}, err
+		}
 		res, err := s.store.Write(ctx, envy.Write{
 			Scope: w.Path, Actor: audit[0].Actor, ActorToken: audit[0].TokenID, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
 			Changes: changes, WholeScope: w.Whole, BaseRevision: cur.Scope.Revision, Audit: audit,
@@ -339,6 +343,7 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			// would tell it that the var was not there.
 			Touch: !envy.Can(CallerFrom(ctx).Token, envy.ActRead, w.Path),
 		})
+		rec.done(err, res.Revision, audit...)
 		if errors.Is(err, envy.ErrStale) && attempt < maxPlans {
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/auditstream"
 	"github.com/envy-dev/envy/crypto"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/http/admin"
@@ -68,6 +70,11 @@ type serverConfig struct {
 	maxSessionsPerToken int
 	maxImportsPerToken  int
 	maxImportBytes      int64
+	// Audit streams (issue 29), passed to auditstream.Open.
+	auditStreams       []string
+	auditStreamMaxSize int64
+	auditStreamKeep    int
+	auditStreamQueue   int
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -116,6 +123,10 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.maxConnsPerClient, "max-conns-per-client", envyhttp.DefaultMaxConnsPerClient, "most connections one client address (an IPv6 /64) holds at once; one beyond is closed at once")
 	f.IntVar(&c.maxSessionsPerToken, "max-sessions-per-token", web.DefaultMaxSessionsPerToken, "most dashboard sessions of one token this server keeps; signing in beyond ends the token's oldest session")
 	f.IntVar(&c.maxImportsPerToken, "max-import-previews-per-token", web.DefaultMaxImportsPerToken, "most pending dashboard import previews of one token; a preview beyond ends the token's oldest")
+	f.StringSliceVar(&c.auditStreams, "audit-stream", nil, "also send every audit entry to file:PATH, stdout, syslog:, syslog://HOST:PORT, syslog+tcp://HOST:PORT or unix:PATH (repeatable, or a comma list); while none can record, writes and reveals are refused (503)")
+	f.Int64Var(&c.auditStreamMaxSize, "audit-stream-max-size", auditstream.DefaultMaxSize, "bytes beyond which a file audit stream is rotated")
+	f.IntVar(&c.auditStreamKeep, "audit-stream-keep", auditstream.DefaultKeep, "rotated files a file audit stream keeps (PATH.1 the newest)")
+	f.IntVar(&c.auditStreamQueue, "audit-stream-queue", auditstream.DefaultQueue, "audit entries each audit stream holds while it writes or recovers; beyond, writes and reveals are refused (503)")
 	f.Int64Var(&c.maxImportBytes, "max-import-bytes", web.DefaultImportBytes, "bytes that all pending dashboard import previews hold; a preview beyond is refused (503)")
 	return cmd
 }
@@ -199,6 +210,15 @@ func (c *serverConfig) validate() error {
 	}
 	if _, err := c.dialects(); err != nil {
 		return err
+	}
+	for _, s := range c.auditStreams {
+		if err := auditstream.Check(s); err != nil {
+			return err
+		}
+	}
+	if c.auditStreamMaxSize < 4096 || c.auditStreamKeep < 0 || c.auditStreamQueue < 1 {
+		return fmt.Errorf("invalid audit stream limits: --audit-stream-max-size %d must be at least 4096 bytes, --audit-stream-keep %d at least 0, --audit-stream-queue %d at least 1",
+			c.auditStreamMaxSize, c.auditStreamKeep, c.auditStreamQueue)
 	}
 	return nil
 }
@@ -312,6 +332,18 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		debug.SetMemoryLimit(serverMemoryLimit)
 	}
 
+	streams, err := c.openAuditStreams(stdout, log)
+	if err != nil {
+		return err
+	}
+	if streams != nil {
+		defer func() { // after the service has flushed its audit entries
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			streams.Close(ctx)
+		}()
+	}
+
 	store, where, err := openStore(ctx, c.databaseURL, c.dataDir, log)
 	if err != nil {
 		return err
@@ -347,7 +379,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
 		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1),
-		Verifier: identity.New(identity.Options{})})
+		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams)})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {
@@ -357,12 +389,19 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		return err
 	}
 	if created && bootstrap == "" {
-		fmt.Fprintf(stdout, "Created the admin token. It is shown this once; keep it safe:\n\n    %s\n\n", token)
+		banner := stdout
+		if slices.Contains(c.auditStreams, "stdout") {
+			banner = stderr // stdout carries JSON lines only
+		}
+		fmt.Fprintf(banner, "Created the admin token. It is shown this once; keep it safe:\n\n    %s\n\n", token)
 	}
 
 	drain := &drain{}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if streams != nil {
+		reg.MustRegister(streams)
+	}
 	api := envyhttp.NewServer(svc, envyhttp.Options{MaxBody: c.maxBody, RateLimit: c.rateLimit, Logger: log, Registry: reg, Ready: drain.ready(keysReady(svc.Ready, keys.Usable)),
 		MaxConns: c.maxConns, MaxConnsPerClient: c.maxConnsPerClient, MaxWatchesPerToken: c.maxWatchesPerToken, MaxBodyBytesInFlight: c.maxBodyInFlight, BodyTimeout: c.bodyTimeout})
 	ln = api.Listener(ln)
@@ -395,4 +434,23 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	certs := reloadOnSIGHUP(tlsConfig, c.tlsCert, c.tlsKey)
 	return serve(ctx, ln, srv, certs, stopping{drain: drain, closeWatches: svc.CloseWatches, delay: c.shutdownDelay, timeout: c.shutdownTimeout}, log)
+}
+
+// openAuditStreams opens the --audit-stream devices, or returns nil when
+// none is given.
+func (c *serverConfig) openAuditStreams(stdout io.Writer, log *slog.Logger) (*auditstream.Set, error) {
+	if len(c.auditStreams) == 0 {
+		return nil, nil
+	}
+	return auditstream.Open(c.auditStreams, auditstream.Options{View: envyhttp.AuditView, MaxSize: c.auditStreamMaxSize,
+		Keep: c.auditStreamKeep, Queue: c.auditStreamQueue, Stdout: stdout, Logger: log})
+}
+
+// auditStreamOf is the service's view of the streams: none, not a nil
+// *Set in an interface.
+func auditStreamOf(s *auditstream.Set) service.AuditStream {
+	if s == nil {
+		return nil
+	}
+	return s
 }

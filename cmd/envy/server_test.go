@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -42,6 +42,9 @@ func TestAFailedStartCreatesNothing(t *testing.T) {
 		{"a bad log level", []string{"--log-level", "loud"}, `envy: invalid --log-level "loud": want debug, info, warn or error`},
 		{"an audit retention under an hour", []string{"--audit-retention", "5m"}, "envy: invalid --audit-retention 5m0s: must be at least 1h"},
 		{"no consumers at all", []string{"--max-consumers", "0"}, "envy: invalid --max-consumers 0: must be at least 1"},
+		{"an audit stream of no known kind", []string{"--audit-stream", "kafka://broker:9092"}, `envy: invalid --audit-stream "kafka://broker:9092": want file:PATH, stdout, syslog:`},
+		{"an audit socket nobody listens on", []string{"--listen", "127.0.0.1:0", "--audit-stream", "unix:/no/such.sock"}, `envy: invalid --audit-stream "unix:/no/such.sock": dial unix /no/such.sock: connect: no such file or directory`},
+		{"an audit file rotated at nothing", []string{"--audit-stream", "stdout", "--audit-stream-max-size", "10"}, "envy: invalid audit stream limits: --audit-stream-max-size 10 must be at least 4096 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,10 +67,16 @@ func TestAFailedStartCreatesNothing(t *testing.T) {
 // returns its URL and its log.
 func startServer(t *testing.T, args ...string) (string, *testenv.Buffer) {
 	t.Helper()
+	url, logs, _ := startServerOut(t, args...)
+	return url, logs
+}
+
+// startServerOut is startServer that also returns the server's stdout.
+func startServerOut(t *testing.T, args ...string) (string, *testenv.Buffer, *testenv.Buffer) {
+	t.Helper()
 	cmd := newServerCmd()
-	logs := &testenv.Buffer{}
-	var out bytes.Buffer
-	cmd.SetOut(&out)
+	logs, out := &testenv.Buffer{}, &testenv.Buffer{}
+	cmd.SetOut(out)
 	cmd.SetErr(logs)
 	cmd.SetArgs(append([]string{"--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0"}, args...))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +92,7 @@ func startServer(t *testing.T, args ...string) (string, *testenv.Buffer) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := ready.FindStringSubmatch(logs.String()); m != nil {
-			return m[1], logs
+			return m[1], logs, out
 		}
 		select {
 		case err := <-done:
@@ -92,7 +101,7 @@ func startServer(t *testing.T, args ...string) (string, *testenv.Buffer) {
 		}
 	}
 	t.Fatalf("the server is not ready:\n%s", logs.String())
-	return "", nil
+	return "", nil, nil
 }
 
 func TestLogLevelDebugLogsEveryRequest(t *testing.T) {
@@ -139,5 +148,51 @@ func TestCAFile(t *testing.T) {
 	code, _, errOut = runEnvy(t, ev, "", "whoami")
 	if code != 1 || errOut != "envy: ENVY_CA_FILE: "+e.Dir+"/master.key holds no PEM certificate\n" {
 		t.Errorf("a file without a certificate: %d %q", code, errOut)
+	}
+}
+
+// `envy server --audit-stream` sends every audit entry to each stream as
+// a JSON line: to a file created 0600, and to stdout, which then carries
+// nothing else (the first start's admin token goes to stderr).
+func TestServerAuditStreamFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "log", "audit.jsonl")
+	url, logs, out := startServerOut(t, "--audit-stream", "file:"+file, "--audit-stream", "stdout", "--audit-stream-max-size", "65536")
+	m := regexp.MustCompile(`envy_[0-9A-Za-z]{43,}`).FindString(logs.String())
+	if m == "" {
+		t.Fatalf("no admin token on stderr:\n%s", logs.String())
+	}
+	req, _ := http.NewRequest("PUT", url+"/v1/scopes/acme/-/vars/PORT", strings.NewReader(`{"value":"8080"}`))
+	req.Header.Set("Authorization", "Bearer "+m)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("write: %d", res.StatusCode)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), `"action":"var.set"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stdout has no var.set line:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var x map[string]any
+		if err := json.Unmarshal([]byte(l), &x); err != nil {
+			t.Fatalf("stdout holds a line that is not JSON: %q", l)
+		}
+	}
+	if strings.Contains(out.String(), m) {
+		t.Fatal("the admin token is on stdout, among the audit lines")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || !strings.Contains(string(b), `"action":"token.create"`) || !strings.Contains(string(b), `"action":"var.set"`) {
+		t.Fatalf("the audit file: %v\n%s", err, b)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the audit file has mode %v, want 0600", fi.Mode().Perm())
 	}
 }
