@@ -238,3 +238,15 @@ func newEvilSite(t testing.TB, target string) string {
 <form method="post" action="`+target+`"><input type="hidden" name="path" value="evil/scope">
 <input type="hidden" name="csrf" value="guessed"><button id="go" type="submit">Claim</button></form>`)
 }
+
+func envyDesc(desc string) envy.VarInput { return envy.VarInput{Description: &desc} }
+
+// varValue reads a var of acme/app as the admin, revealed.
+func varValue(t testing.TB, e *testEnv, name string) string {
+	t.Helper()
+	v, err := e.Svc.GetVar(e.asToken(t, e.Admin), "acme/app", name, true)
+	if err != nil {
+		t.Fatalf("GetVar %s: %v", name, err)
+	}
+	return v.Value.Reveal()
+}
