@@ -250,3 +250,21 @@ func varValue(t testing.TB, e *testEnv, name string) string {
 	}
 	return v.Value.Reveal()
 }
+
+// vars reads a scope's own vars as the admin, revealed, by name.
+func vars(t testing.TB, e *testEnv, scope string) map[string]envy.VarView {
+	t.Helper()
+	l, err := e.Svc.ListVars(e.asToken(t, e.Admin), scope, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]envy.VarView{}
+	for _, v := range l.Items {
+		out[v.Name] = v
+	}
+	return out
+}
+
+func actxOf(testing.TB) context.Context {
+	return service.WithCaller(context.Background(), &service.Caller{RequestID: "test", Client: "127.0.0.1"})
+}

@@ -52,6 +52,7 @@ var funcs = template.FuncMap{
 	},
 	"join":   strings.Join,
 	"plural": plural,
+	"sub":    func(a, b int) int { return a - b },
 	"deref": func(p *string) string {
 		if p == nil {
 			return ""
