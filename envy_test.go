@@ -96,7 +96,9 @@ func TestMask(t *testing.T) {
 		{"short", "••••"},
 		{"elevenchars", "••••"},
 		{"twelve-chars", "tw••••s"},
-		{"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", "sk-pro••••789"},
+		{"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", "sk-••••9"},
+		{"sixteen-chars-ab", "six••••b"},
+		{"fifteen-chars-a", "fi••••a"},
 		{"ééééééééééééééé🙂", "ééé••••🙂"},
 	}
 	for _, tt := range tests {

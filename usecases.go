@@ -122,6 +122,13 @@ type ChangeView struct {
 	Secret      bool
 	Value       *Sensitive // nil for deletes and masked secrets
 	MaskedValue *string
+	Description string // the var's description as this version set it
+	// SameValue says that this version kept the value of the version
+	// before it (a change of the description or the secret flag only).
+	// Told only when that version is on the same page, and of a secret
+	// only to a caller who may reveal it: to another it would confirm
+	// that a value it wrote was the secret's.
+	SameValue bool
 }
 
 // HistoryQuery pages through a scope's history.

@@ -72,10 +72,13 @@ const MaskRune = '•'
 
 const maskFill = "••••"
 
+// maskShown bounds the characters of a secret that its mask shows.
+const maskShown = 4
+
 // Mask returns what reads show of a secret's value: at most a quarter of it
-// and never more than 9 characters, the rest replaced by a fixed "••••" so
-// that the mask does not tell the length; values shorter than 12 characters
-// mask whole.
+// and never more than 4 characters (3 from its start, 1 from its end), the
+// rest replaced by a fixed "••••" so that the mask does not tell the
+// length; values shorter than 12 characters mask whole.
 func Mask(v Sensitive) string {
 	s := v.Reveal()
 	if utf8.RuneCountInString(s) < 12 {
@@ -92,7 +95,7 @@ func AppendMask(b []byte, s string) []byte {
 	if n < 12 {
 		return append(b, maskFill...)
 	}
-	shown := min(n/4, 9)
+	shown := min(n/4, maskShown)
 	suffix := shown / 3
 	prefix := shown - suffix
 	i := 0

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestSensitiveFormatsAsMaskForEveryVerb prints a Sensitive with every fmt
@@ -98,7 +99,7 @@ func TestMaskMatchesRunes(t *testing.T) {
 		if n < 12 {
 			return maskFill
 		}
-		shown := min(n/4, 9)
+		shown := min(n/4, 4) // at most 4 characters, at most a quarter
 		suffix := shown / 3
 		prefix := shown - suffix
 		return string(r[:prefix]) + maskFill + string(r[n-suffix:])
@@ -111,6 +112,19 @@ func TestMaskMatchesRunes(t *testing.T) {
 		}
 		if got, want := string(AppendMask([]byte("x"), v)), "x"+byRunes(v); got != want {
 			t.Errorf("AppendMask(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// A mask shows at most 4 characters of a secret, and never more than a
+// quarter of it, whatever its length.
+func TestAMaskShowsAtMostFourCharactersAndAQuarter(t *testing.T) {
+	for n := 0; n <= 200; n++ {
+		v := strings.Repeat("k", n)
+		m := Mask(NewSensitive(v))
+		shown := utf8.RuneCountInString(strings.Replace(m, maskFill, "", 1))
+		if !strings.Contains(m, maskFill) || shown > 4 || shown*4 > n {
+			t.Fatalf("a secret of %d characters masks as %q: %d characters shown", n, m, shown)
 		}
 	}
 }

@@ -260,7 +260,7 @@ func TestNewUserWalkthrough(t *testing.T) {
 	if strings.Contains(out, secret) {
 		t.Fatalf("vars ls shows the secret:\n%s", out)
 	}
-	if !strings.Contains(out, "sk-pro••••") {
+	if !strings.Contains(out, "sk-••••") {
 		t.Fatalf("vars ls does not show the mask:\n%s", out)
 	}
 	out = s.mustCLI(t, "", "vars", "get", "acme/web/prod", "STRIPE_KEY", "--reveal", "-o", "json")

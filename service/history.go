@@ -38,16 +38,19 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 		}
 	}
 	p := envy.Page[envy.ChangeView]{NextCursor: changes.NextCursor, Items: make([]envy.ChangeView, 0, len(changes.Items))}
-	for _, c := range changes.Items {
+	mayReveal := envy.Can(CallerFrom(ctx).Token, envy.ActReveal, path)
+	plains := make([]envy.Sensitive, len(changes.Items))
+	for i, c := range changes.Items {
 		// Secret is whether the entry reads as one (envy.MaskedChange):
 		// set secret, or a version of a var that was secret later.
 		secret := envy.MaskedChange(c, lastSecret)
-		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, ActorToken: c.ActorToken, At: c.At, Secret: secret}
+		cv := envy.ChangeView{Revision: c.Revision, Name: c.Name, Op: c.Op, Version: c.Version, Actor: c.Actor, ActorToken: c.ActorToken, At: c.At, Secret: secret, Description: c.Description}
 		if c.Op == envy.OpSet {
 			plain, err := s.open(path, c.Name, c.Version, c.Sealed)
 			if err != nil {
 				return envy.Page[envy.ChangeView]{}, err
 			}
+			plains[i] = plain
 			if secret {
 				m := envy.Mask(plain)
 				cv.MaskedValue = &m
@@ -57,6 +60,21 @@ func (s *Service) History(ctx context.Context, path string, q envy.HistoryQuery)
 			}
 		}
 		p.Items = append(p.Items, cv)
+	}
+	// Newest first: a var's version before is further down the page.
+	for i := range p.Items {
+		c := &p.Items[i]
+		if c.Op != envy.OpSet || c.Secret && !mayReveal {
+			continue
+		}
+		for j := i + 1; j < len(p.Items); j++ {
+			if b := p.Items[j]; b.Name == c.Name {
+				// A plain version after a secret one would tell the
+				// secret's value: both must be the caller's to see.
+				c.SameValue = b.Op == envy.OpSet && b.Version == c.Version-1 && (!b.Secret || mayReveal) && plains[j].Equal(plains[i])
+				break
+			}
+		}
 	}
 	if q.Reveal {
 		if err := s.revealed(ctx, path, nil); err != nil {

@@ -39,7 +39,7 @@ func grantText(g envy.Grant) string {
 	for i, a := range g.Actions {
 		acts[i] = string(a)
 	}
-	return g.Scopes + " " + strings.Join(acts, ",")
+	return g.Scopes + "=" + strings.Join(acts, ",")
 }
 
 func rowOfToken(t envy.Token, self string) tokenRow {
@@ -54,7 +54,7 @@ func rowOfToken(t envy.Token, self string) tokenRow {
 }
 
 func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request) {
-	h.renderTokens(w, r, http.StatusOK, tokensData{Form: tokenForm{Grants: "** read"}})
+	h.renderTokens(w, r, http.StatusOK, tokensData{Form: tokenForm{Grants: "**=read"}})
 }
 
 func (h *Handler) renderTokens(w http.ResponseWriter, r *http.Request, status int, d tokensData) {
@@ -83,18 +83,20 @@ func (h *Handler) renderTokens(w http.ResponseWriter, r *http.Request, status in
 	h.render(w, r, status, "tokens", &view{Title: "Tokens", Section: "tokens", Data: d})
 }
 
-// parseGrants reads grants typed one per line: "<scopes glob> <actions>",
-// the actions separated by commas or spaces.
+// parseGrants reads grants typed one per line as the CLI's --grant takes
+// them, SCOPES=ACTIONS ("acme/**=read,write"); a space in place of the
+// "=" is read too. The actions are separated by commas or spaces.
 func parseGrants(s string) ([]envy.Grant, []envy.FieldError) {
 	var out []envy.Grant
 	var fields []envy.FieldError
 	for i, line := range strings.Split(s, "\n") {
+		line = strings.Replace(line, "=", " ", 1)
 		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\r' })
 		if len(f) == 0 {
 			continue
 		}
 		if len(f) < 2 {
-			fields = append(fields, envy.Field("grants line "+strconv.Itoa(i+1), "missing", "write a scopes glob and its actions, such as: acme/** read,write"))
+			fields = append(fields, envy.Field("grants line "+strconv.Itoa(i+1), "missing", "write a scopes glob and its actions, such as: acme/**=read,write"))
 			continue
 		}
 		g := envy.Grant{Scopes: f[0]}
@@ -128,7 +130,7 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	row := rowOfToken(t, "")
-	h.renderTokens(w, r, http.StatusCreated, tokensData{Created: &row, Plaintext: plain, Form: tokenForm{Grants: "** read"}})
+	h.renderTokens(w, r, http.StatusCreated, tokensData{Created: &row, Plaintext: plain, Form: tokenForm{Grants: "**=read"}})
 }
 
 // renderTokensError shows the tokens page again with the form as typed
@@ -139,22 +141,57 @@ func (h *Handler) renderTokensError(w http.ResponseWriter, r *http.Request, form
 	h.renderTokens(w, r, statusOf(err), tokensData{Form: form})
 }
 
+// revokeData is the confirmation of a revocation that ends more than
+// the token named.
+type revokeData struct {
+	ID, Name string
+	Ends     int // tokens the revocation ends, the one named included
+	Self     bool
+}
+
+// revokeToken revokes a token and every live token it minted. The
+// Service counts first (a dry run, which also refuses to end the last
+// global admin, saying why); when that is more than the token named, the
+// person confirms the count on a page of its own (the form then carries
+// it), as `envy tokens revoke` asks on a terminal. The message says how
+// many tokens the revocation ended.
 func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	// The Service refuses to end the last global admin; the flash says why.
-	n, err := h.svc.Revoke(ctx, id, service.RevokeOptions{})
+	n, err := h.svc.Revoke(ctx, id, service.RevokeOptions{DryRun: true})
 	if err != nil {
 		h.backErr(w, r, Prefix+"tokens", err)
 		return
 	}
-	if service.CallerFrom(ctx).Token.ID == id {
+	self := service.CallerFrom(ctx).Token.ID == id
+	if n > 1 && r.PostFormValue("ends") != strconv.Itoa(n) {
+		t, err := h.svc.GetToken(ctx, id)
+		if err != nil {
+			h.backErr(w, r, Prefix+"tokens", err)
+			return
+		}
+		h.render(w, r, http.StatusOK, "revoke", &view{Title: "Revoke " + t.Name, Section: "tokens", Data: revokeData{ID: id, Name: t.Name, Ends: n, Self: self}})
+		return
+	}
+	n, err = h.svc.Revoke(ctx, id, service.RevokeOptions{})
+	if err != nil {
+		h.backErr(w, r, Prefix+"tokens", err)
+		return
+	}
+	if self {
 		h.sessions.drop(ctx, sessionFrom(ctx).id)
 		h.clearCookie(w, r, sessionCookie)
 		http.Redirect(w, r, Prefix+"signin?why=revoked", http.StatusSeeOther)
 		return
 	}
-	h.back(w, r, Prefix+"tokens", &flash{Text: "Revoked " + plural(n, "token", "tokens") + ": the token and every live token it minted."})
+	text := "Revoked the token: 1 token ended."
+	switch {
+	case n == 0:
+		text = "Nothing to revoke: the token had ended already."
+	case n > 1:
+		text = "Revoked the token and the " + plural(n-1, "live token", "live tokens") + " it minted: " + strconv.Itoa(n) + " tokens ended."
+	}
+	h.back(w, r, Prefix+"tokens", &flash{Text: text})
 }
 
 type auditData struct {

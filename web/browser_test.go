@@ -335,7 +335,7 @@ func TestBrowserScopeVarsRevealImportHistoryRollback(t *testing.T) {
 		chromedp.Click(`//button[text()="Apply import"]`, chromedp.BySearch),
 		chromedp.WaitVisible(`.flash.ok`, chromedp.ByQuery),
 	)
-	waitText(t, ctx, ".flash.ok", "Imported 3 vars as revision")
+	waitText(t, ctx, ".flash.ok", "Imported 3 vars (merged) as revision")
 	waitText(t, ctx, `code[data-value-of="LOG_LEVEL"]`, "warn")
 
 	// History: newest first, each revision's diff; roll back to the
@@ -401,10 +401,11 @@ func TestBrowserAdminPagesAndRevokedSession(t *testing.T) {
 	checkA11y(t, ctx)
 	run(t, ctx, "create token",
 		chromedp.SendKeys(`#tok-name`, "ci-deploy", chromedp.ByQuery),
-		chromedp.SetValue(`#tok-grants`, "acme/** read,write", chromedp.ByQuery),
+		chromedp.SetValue(`#tok-grants`, "acme/**=read,write", chromedp.ByQuery), // as the CLI's --grant
 		chromedp.Submit(`#tok-name`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#new-token`, chromedp.ByQuery),
 	)
+	waitText(t, ctx, "#new-h", "Token created: ci-deploy")
+	waitText(t, ctx, `tr[data-token="ci-deploy"]`, "acme/**=read,write")
 	var plain string
 	run(t, ctx, "new token", chromedp.Value(`#new-token`, &plain, chromedp.ByQuery))
 	if !strings.HasPrefix(plain, "envy_") {

@@ -238,3 +238,33 @@ func newEvilSite(t testing.TB, target string) string {
 <form method="post" action="`+target+`"><input type="hidden" name="path" value="evil/scope">
 <input type="hidden" name="csrf" value="guessed"><button id="go" type="submit">Claim</button></form>`)
 }
+
+func envyDesc(desc string) envy.VarInput { return envy.VarInput{Description: &desc} }
+
+// varValue reads a var of acme/app as the admin, revealed.
+func varValue(t testing.TB, e *testEnv, name string) string {
+	t.Helper()
+	v, err := e.Svc.GetVar(e.asToken(t, e.Admin), "acme/app", name, true)
+	if err != nil {
+		t.Fatalf("GetVar %s: %v", name, err)
+	}
+	return v.Value.Reveal()
+}
+
+// vars reads a scope's own vars as the admin, revealed, by name.
+func vars(t testing.TB, e *testEnv, scope string) map[string]envy.VarView {
+	t.Helper()
+	l, err := e.Svc.ListVars(e.asToken(t, e.Admin), scope, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]envy.VarView{}
+	for _, v := range l.Items {
+		out[v.Name] = v
+	}
+	return out
+}
+
+func actxOf(testing.TB) context.Context {
+	return service.WithCaller(context.Background(), &service.Caller{RequestID: "test", Client: "127.0.0.1"})
+}

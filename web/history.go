@@ -24,6 +24,10 @@ type diffLine struct {
 	NewVersion int64
 	Old, New   string // values; a secret's mask
 	OldKnown   bool   // the state before is in the window read
+	// A "described" change kept the value (the service says so: it may
+	// be a secret's): it set the description, from OldDesc to NewDesc,
+	// or the secret flag.
+	OldDesc, NewDesc string
 }
 
 type revisionDiff struct {
@@ -116,12 +120,15 @@ func (h *Handler) historyPage(w http.ResponseWriter, r *http.Request, path strin
 			}
 			line.OldKnown = prev != nil
 			if prev != nil && prev.Op == envy.OpSet {
-				line.OldVersion, line.Old = prev.Version, shownValue(*prev)
+				line.OldVersion, line.Old, line.OldDesc = prev.Version, shownValue(*prev), prev.Description
 				line.Secret = line.Secret || prev.Secret
 			}
+			line.NewDesc = c.Description
 			switch {
 			case c.Op == envy.OpDelete:
 				line.Kind, line.New, line.NewVersion = "removed", "", 0
+			case c.SameValue:
+				line.Kind = "described"
 			case prev != nil && prev.Op == envy.OpSet:
 				line.Kind = "changed"
 			case prev == nil && c.Version > 1:

@@ -24,13 +24,17 @@ type importData struct {
 	Changed   []importLine
 	Removed   []importLine
 	Unchanged int
+	Kept      int // vars of the scope that the file lacks, kept by a merge
 	NewSecret bool
+	Replace   bool
 }
 
 func (d importData) Empty() bool { return len(d.Added)+len(d.Changed)+len(d.Removed) == 0 }
 
 // importPreview parses a pasted .env file and shows what applying it
-// changes: the scope's vars become exactly the file's.
+// changes: merged (as `envy import` does), the file's vars are set and the
+// scope's others kept; replacing, the scope's own vars become exactly the
+// file's.
 func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	back := scopeURL(path)
@@ -45,9 +49,14 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		h.back(w, r, back, &flash{Error: true, Text: "Paste the contents of a .env file to import."})
 		return
 	}
-	kvs, err := dotenv.Parse(strings.NewReader(text))
+	kvs, marked, err := dotenv.ParseFlagged(strings.NewReader(text), dotenv.FormatDotenv)
 	if err != nil {
 		h.back(w, r, back, &flash{Error: true, Text: "The pasted file is not a valid .env file: " + err.Error()})
+		return
+	}
+	replace := r.PostFormValue("mode") == "replace"
+	if len(kvs) == 0 && !replace {
+		h.back(w, r, back, &flash{Error: true, Text: "The pasted file holds no vars, so merging it changes nothing. To empty the scope, choose Replace."})
 		return
 	}
 	sc, err := h.svc.GetScope(ctx, path)
@@ -65,7 +74,7 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		h.fail(w, r, err)
 		return
 	}
-	d := importData{Scope: sc, NewSecret: r.PostFormValue("secret") == "on"}
+	d := importData{Scope: sc, NewSecret: r.PostFormValue("secret") == "on", Replace: replace}
 	file := map[string]string{}
 	for _, kv := range kvs {
 		file[kv.Name] = kv.Value
@@ -75,8 +84,10 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		have[v.Name] = true
 		val, ok := file[v.Name]
 		switch {
-		case !ok:
+		case !ok && d.Replace:
 			d.Removed = append(d.Removed, importLine{Name: v.Name, Secret: v.Secret})
+		case !ok:
+			d.Kept++
 		case v.Value == nil:
 			d.Changed = append(d.Changed, importLine{Name: v.Name, Secret: true, Note: "secret: set from the file (a new version, even if equal)"})
 		case v.Value.Reveal() != val:
@@ -93,9 +104,9 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret})
+		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret || marked[n]})
 	}
-	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, newSecret: d.NewSecret}
+	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, marked: marked, newSecret: d.NewSecret, replace: d.Replace}
 	if err := h.sessions.holdImport(sessionFrom(ctx), p); err != nil {
 		h.backErr(w, r, back, err)
 		return
@@ -104,8 +115,9 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	h.render(w, r, http.StatusOK, "import", &view{Title: "Import into " + path, Section: "scopes", Data: d})
 }
 
-// importApply applies the previewed import as one change, only if the
-// scope is still at the revision the preview was made against.
+// importApply applies the previewed import as one change (a merge or a
+// replace, as previewed), only if the scope is still at the revision the
+// preview was made against.
 func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
 	back := scopeURL(path)
@@ -129,9 +141,22 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		if !ok {
 			sec = p.newSecret
 		}
-		in[kv.Name] = envy.VarInput{Value: ptr(envy.NewSensitive(kv.Value)), Secret: ptr(sec)}
+		// The file's "# envy:secret" makes a var secret, never plain.
+		in[kv.Name] = envy.VarInput{Value: ptr(envy.NewSensitive(kv.Value)), Secret: ptr(sec || p.marked[kv.Name])}
 	}
-	info, err := h.svc.ReplaceVars(ctx, path, in, envy.Cond{IfRevision: p.revision})
+	at := envy.Cond{IfRevision: p.revision}
+	var info envy.WriteInfo
+	how := "merged"
+	if p.replace {
+		how = "replacing the scope's vars"
+		info, err = h.svc.ReplaceVars(ctx, path, in, at)
+	} else {
+		merge := make(map[string]*envy.VarInput, len(in))
+		for k, v := range in {
+			merge[k] = &v
+		}
+		info, err = h.svc.MergeVars(ctx, path, merge, envy.SetOptions{Cond: at, ScopeMustExist: true})
+	}
 	if envy.ErrorCode(err) == envy.EPrecondition {
 		h.back(w, r, back, &flash{Error: true, Text: "The scope changed since the preview, so nothing was imported. Paste the file again to see what it changes now."})
 		return
@@ -140,5 +165,5 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		h.backErr(w, r, back, err)
 		return
 	}
-	h.back(w, r, back, &flash{Text: "Imported " + plural(len(p.kvs), "var", "vars") + " as revision " + itoa(info.Revision) + "."})
+	h.back(w, r, back, &flash{Text: "Imported " + plural(len(p.kvs), "var", "vars") + " (" + how + ") as revision " + itoa(info.Revision) + "."})
 }

@@ -52,6 +52,13 @@ var funcs = template.FuncMap{
 	},
 	"join":   strings.Join,
 	"plural": plural,
+	"sub":    func(a, b int) int { return a - b },
+	"deref": func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	},
 }
 
 func depthClass(path string) string {
@@ -92,17 +99,26 @@ func parsePages() map[string]*template.Template {
 	return pages
 }
 
+// liveHeader marks the requests of a page's live update.
+const liveHeader = "X-Envy-Live"
+
 // render writes a page, filling in what every page shows: the CSRF token,
 // who is signed in and a flash message left by the last form.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	if s := sessionFrom(r.Context()); s != nil {
 		v.CSRF = s.csrf
-		if f := s.takeFlash(); f != nil {
-			if f.Error && v.Error == "" {
-				v.Error, v.Fields = f.Text, f.Fields
-			} else if !f.Error {
-				v.Flash = f.Text
-			}
+		// A page's live update (app.js) fetches it again: the message
+		// left for the next page is not its to take.
+		var f *flash
+		if r.Header.Get(liveHeader) == "" {
+			f = s.takeFlash()
+		}
+		switch {
+		case f == nil:
+		case f.Error && v.Error == "":
+			v.Error, v.Fields = f.Text, f.Fields
+		case !f.Error:
+			v.Flash = f.Text
 		}
 	}
 	if t := service.CallerFrom(r.Context()).Token; t != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -269,7 +270,10 @@ type inheritRow struct {
 }
 
 type scopeData struct {
-	Scope      envy.Scope
+	Scope envy.Scope
+	// Revision is the scope's revision as its vars were read: the forms
+	// write over it, and the page's live updates start from it.
+	Revision   int64
 	Own        []varRow
 	Inherited  []varRow
 	Inherits   []inheritRow
@@ -299,6 +303,7 @@ func (h *Handler) renderScope(w http.ResponseWriter, r *http.Request, path strin
 	}
 	d := scopeData{
 		Scope:     sc,
+		Revision:  own.Revision,
 		CanWrite:  h.svc.Can(ctx, envy.ActWrite, path),
 		CanReveal: h.svc.Can(ctx, envy.ActReveal, path),
 		RevealFor: int(h.opts.RevealFor.Seconds()),
@@ -358,30 +363,42 @@ func rowOf(v envy.VarView) varRow {
 	return row
 }
 
+// setVar adds a var, or saves an edit of one. An edit carries the var's
+// version and the scope's revision as the page showed them, and is
+// written only over that version (writeOver): a change made elsewhere
+// meanwhile gives the conflict page, not a silent overwrite.
 func (h *Handler) setVar(w http.ResponseWriter, r *http.Request, path string) {
 	back := scopeURL(path)
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	secret := r.PostFormValue("secret") == "on"
-	desc := r.PostFormValue("description")
-	in := envy.VarInput{Secret: &secret, Description: &desc}
-	o := envy.SetOptions{Mode: envy.CreateOnly, ScopeMustExist: true}
-	value := r.PostFormValue("value")
-	if r.PostFormValue("mode") == "edit" {
-		o.Mode = envy.UpdateOnly
-		// A secret's value is never sent to the page: left blank, it
-		// keeps its value.
-		if value != "" || r.PostFormValue("was_secret") != "on" {
-			in.Value = ptr(envy.NewSensitive(value))
-		}
-	} else {
-		in.Value = ptr(envy.NewSensitive(value))
-	}
 	if name == "" {
 		h.back(w, r, back, &flash{Error: true, Text: "Give the var a name, such as DATABASE_URL."})
 		return
 	}
-	_, info, err := h.svc.SetVar(r.Context(), path, name, in, o)
-	if err != nil {
+	e, ok := h.editOf(w, r, path, name, false)
+	if !ok {
+		return
+	}
+	o := envy.SetOptions{Mode: envy.CreateOnly, ScopeMustExist: true}
+	if e.Edit {
+		o.Mode = envy.UpdateOnly
+	}
+	var info envy.WriteInfo
+	write := func(c envy.Cond) error {
+		o.Cond = c
+		var err error
+		_, info, err = h.svc.SetVar(r.Context(), path, name, e.input(), o)
+		return err
+	}
+	var err error
+	if e.Edit {
+		err = h.writeOver(w, r, path, e, write)
+	} else {
+		err = write(envy.Cond{})
+	}
+	switch {
+	case errors.Is(err, errAnswered):
+		return
+	case err != nil:
 		h.backErr(w, r, back, err)
 		return
 	}
@@ -389,16 +406,33 @@ func (h *Handler) setVar(w http.ResponseWriter, r *http.Request, path string) {
 	if info.Created {
 		verb = "Added"
 	}
-	h.back(w, r, back, &flash{Text: verb + " " + name + " (revision " + itoa(info.Revision) + ")."})
+	what := ""
+	if e.Edit && e.Value == nil {
+		what = ", its value kept"
+	}
+	h.back(w, r, back, &flash{Text: verb + " " + name + what + " (revision " + itoa(info.Revision) + ")."})
 }
 
 func ptr[T any](v T) *T { return &v }
 
+// deleteVar deletes a var, only over the version the page showed.
 func (h *Handler) deleteVar(w http.ResponseWriter, r *http.Request, path string) {
 	back := scopeURL(path)
 	name := r.PostFormValue("name")
-	info, err := h.svc.DeleteVar(r.Context(), path, name, envy.Cond{})
-	if err != nil {
+	e, ok := h.editOf(w, r, path, name, true)
+	if !ok {
+		return
+	}
+	var info envy.WriteInfo
+	err := h.writeOver(w, r, path, e, func(c envy.Cond) error {
+		var err error
+		info, err = h.svc.DeleteVar(r.Context(), path, name, c)
+		return err
+	})
+	switch {
+	case errors.Is(err, errAnswered):
+		return
+	case err != nil:
 		h.backErr(w, r, back, err)
 		return
 	}

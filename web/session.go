@@ -60,7 +60,9 @@ type pendingImport struct {
 	scope     string
 	revision  int64 // the scope's revision the preview was made against
 	kvs       []dotenv.KV
+	marked    dotenv.Flags // the vars the file marks secret ("# envy:secret")
 	newSecret bool
+	replace   bool      // the scope's own vars become exactly the file's (else merged)
 	size      int64     // the bytes it holds, against Options.ImportBytes
 	made      time.Time // the token's oldest preview ends first
 }

@@ -373,7 +373,7 @@ func TestAnImportPreviewIsAppliedOnlyOnTheServerThatMadeIt(t *testing.T) {
 	onA := a.browser(t)
 	csrf := onA.signIn(a.Admin)
 	const pasted = "pasted-value-never-stored-4242"
-	preview := onA.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"NEW=" + pasted + "\n"}})
+	preview := onA.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"NEW=" + pasted + "\n"}, "mode": {"replace"}})
 	if preview.Status != http.StatusOK {
 		t.Fatalf("preview: %d\n%s", preview.Status, preview.Body)
 	}

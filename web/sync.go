@@ -60,9 +60,10 @@ func (h *Handler) syncPage(w http.ResponseWriter, r *http.Request, path string) 
 }
 
 // events streams the scope's sync status to the sync page as Server-Sent
-// Events ("status", JSON): at once, on every change the watch stream
-// brings, and when a consumer report changes it (looked for every
-// StatusEvery). It ends when the token is revoked (the watch closes), the
+// Events ("status", JSON), and the scope's revision to the scope page
+// ("scope", {"revision":N}): at once, on every change the watch stream
+// brings, and when a consumer report or a change of descriptions only
+// moves them (looked for every StatusEvery). It ends when the token is revoked (the watch closes), the
 // session ends or the page goes away.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, path string) {
 	ctx := r.Context()
@@ -93,19 +94,32 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, path string) {
 	bw := bufio.NewWriter(w)
 	s := sessionFrom(ctx)
 	var last []byte
+	var lastRev int64
 	send := func() bool {
 		st, err := h.svc.Status(ctx, path)
 		if err != nil {
 			return false
 		}
 		data, _ := json.Marshal(statusOfScope(st))
-		if bytes.Equal(data, last) {
-			return true
+		if !bytes.Equal(data, last) {
+			last = data
+			bw.WriteString("event: status\ndata: ")
+			bw.Write(data)
+			bw.WriteString("\n\n")
 		}
-		last = data
-		bw.WriteString("event: status\ndata: ")
-		bw.Write(data)
-		bw.WriteString("\n\n")
+		// The scope's own revision, for the scope page: it moves with
+		// every change, a description's too, which the watch stream does
+		// not bring (the env did not change); the tick finds those.
+		sc, err := h.svc.GetScope(ctx, path)
+		if err != nil {
+			return false
+		}
+		if sc.Revision != lastRev {
+			lastRev = sc.Revision
+			bw.WriteString("event: scope\ndata: ")
+			bw.WriteString(`{"revision":` + itoa(sc.Revision) + "}")
+			bw.WriteString("\n\n")
+		}
 		return bw.Flush() == nil && rc.Flush() == nil
 	}
 	if !send() {

@@ -255,7 +255,7 @@ func TestRevealIsAuditedAndImportPreviewsBeforeApplying(t *testing.T) {
 	if res.Status != http.StatusOK || !strings.Contains(res.Body, `"value":"sk-live-abcdefghijklmnop"`) || res.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("reveal: %d %v %s", res.Status, res.Header, res.Body)
 	}
-	preview := b.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"A=1\nB=two\n"}, "secret": {"on"}})
+	preview := b.post("/ui/scopes/acme/web/-/import", url.Values{"csrf": {csrf}, "dotenv": {"A=1\nB=two\n"}, "secret": {"on"}, "mode": {"replace"}})
 	if preview.Status != http.StatusOK || !strings.Contains(preview.Body, "Added (2)") || !strings.Contains(preview.Body, "Removed (1)") {
 		t.Fatalf("preview: %d\n%s", preview.Status, preview.Body)
 	}

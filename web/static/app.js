@@ -45,8 +45,11 @@
 
   // Reveal a secret in place: the server checks the permission and audits
   // the reveal; the value is hidden again after a while.
-  document.querySelectorAll("form.reveal-form").forEach(function (form) {
-    form.addEventListener("submit", function (ev) {
+  // Delegated, so that rows a live update brings in reveal too.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.matches || !form.matches("form.reveal-form")) return;
+    (function () {
       ev.preventDefault();
       var name = form.querySelector("input[name=name]").value;
       var code = document.querySelector('code[data-value-of="' + CSS.escape(name) + '"]');
@@ -75,7 +78,7 @@
       }).catch(function () {
         code.textContent = "Could not reach the server.";
       });
-    });
+    })();
   });
 
   // Copy the new token to the clipboard.
@@ -140,6 +143,103 @@
       if (es.readyState === EventSource.CLOSED) {
         live.textContent = "Live updates stopped: your session may have ended. Reload the page.";
       }
+    });
+  }
+
+  // The scope page follows the scope: when its revision moves (the event
+  // stream's "scope" events), the page is fetched again and its parts
+  // replaced in place. A var whose edit or delete form is open keeps the
+  // form as it was loaded, marked as changed: saving it then shows both
+  // values (the form carries the version it was loaded with).
+  var scopeLive = document.getElementById("scope-live");
+  if (scopeLive && window.EventSource && window.fetch && window.DOMParser) {
+    var shownRev = parseInt(scopeLive.getAttribute("data-revision"), 10) || 0;
+    var busy = false, again = false;
+    var stopped = function (why) {
+      scopeLive.textContent = why;
+      ses.close();
+    };
+    var isOpen = function (el) {
+      return !!el && !!el.querySelector("details[open]");
+    };
+    var note = function (tr, text) {
+      var th = tr.querySelector("th");
+      var n = th.querySelector(".changed-elsewhere");
+      if (!n) {
+        n = document.createElement("div");
+        n.className = "note changed-elsewhere";
+        th.appendChild(n);
+      }
+      n.textContent = text;
+    };
+    var replace = function (doc, sel) {
+      var now = document.querySelector(sel), next = doc.querySelector(sel);
+      if (now && next && !isOpen(now)) now.replaceWith(document.importNode(next, true));
+    };
+    var updateOwn = function (doc) {
+      var sel = 'section[aria-labelledby="own-h"]';
+      var now = document.querySelector(sel), next = doc.querySelector(sel);
+      if (!now || !next) return;
+      var tbody = now.querySelector("#own-vars tbody"), nextBody = next.querySelector("#own-vars tbody");
+      if (!tbody || !nextBody) {
+        if (!isOpen(now)) now.replaceWith(document.importNode(next, true));
+        return;
+      }
+      var old = {};
+      tbody.querySelectorAll("tr[data-name]").forEach(function (tr) { old[tr.getAttribute("data-name")] = tr; });
+      var rows = [];
+      nextBody.querySelectorAll("tr[data-name]").forEach(function (tr) {
+        var name = tr.getAttribute("data-name"), was = old[name];
+        delete old[name];
+        if (was && isOpen(was)) {
+          if (was.getAttribute("data-version") !== tr.getAttribute("data-version")) {
+            note(was, name + " changed elsewhere since you opened this form (now version " + tr.getAttribute("data-version") + "): saving shows you both.");
+          }
+          rows.push(was);
+        } else {
+          rows.push(document.importNode(tr, true));
+        }
+      });
+      Object.keys(old).forEach(function (name) {
+        if (isOpen(old[name])) {
+          note(old[name], name + " was deleted elsewhere since you opened this form: saving shows you both.");
+          rows.push(old[name]);
+        }
+      });
+      tbody.replaceChildren.apply(tbody, rows);
+    };
+    var refresh = function () {
+      if (busy) { again = true; return; }
+      busy = true;
+      fetch(window.location.pathname, { credentials: "same-origin", headers: { "X-Envy-Live": "1" } }).then(function (res) {
+        return res.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var next = doc.getElementById("scope-live");
+        if (!next) { stopped("Live updates stopped: your session may have ended. Reload the page."); return; }
+        var rev = parseInt(next.getAttribute("data-revision"), 10) || 0;
+        if (rev <= shownRev) return;
+        shownRev = rev;
+        scopeLive.setAttribute("data-revision", String(rev));
+        replace(doc, ".head");
+        updateOwn(doc);
+        replace(doc, 'section[aria-labelledby="inh-h"]');
+        replace(doc, 'section[aria-labelledby="set-h"]');
+        scopeLive.textContent = "Live: updated to revision " + rev + ".";
+      }).catch(function () {
+        scopeLive.textContent = "Live updates paused: could not reach the server.";
+      }).then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    };
+    var ses = new EventSource(scopeLive.getAttribute("data-events"));
+    scopeLive.textContent = "Live: this page updates itself when the scope changes.";
+    ses.addEventListener("scope", function (ev) {
+      if (JSON.parse(ev.data).revision > shownRev) refresh();
+    });
+    ses.addEventListener("error", function () {
+      if (ses.readyState === EventSource.CLOSED) stopped("Live updates stopped: your session may have ended. Reload the page.");
     });
   }
 })();
