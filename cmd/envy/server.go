@@ -68,6 +68,8 @@ type serverConfig struct {
 	maxSessionsPerToken int
 	maxImportsPerToken  int
 	maxImportBytes      int64
+	// Rolling restarts (issue 27), passed to service.Options.
+	rolloutLease time.Duration
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -117,6 +119,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.maxSessionsPerToken, "max-sessions-per-token", web.DefaultMaxSessionsPerToken, "most dashboard sessions of one token this server keeps; signing in beyond ends the token's oldest session")
 	f.IntVar(&c.maxImportsPerToken, "max-import-previews-per-token", web.DefaultMaxImportsPerToken, "most pending dashboard import previews of one token; a preview beyond ends the token's oldest")
 	f.Int64Var(&c.maxImportBytes, "max-import-bytes", web.DefaultImportBytes, "bytes that all pending dashboard import previews hold; a preview beyond is refused (503)")
+	f.DurationVar(&c.rolloutLease, "rollout-lease", 30*time.Second, "how long past a scope's health_timeout a restarting instance that never reports back holds its rollout slot")
 	return cmd
 }
 
@@ -162,6 +165,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.plaintextCache < 0 {
 		return fmt.Errorf("invalid --plaintext-cache-bytes %d: must be 0 (off) or positive", c.plaintextCache)
+	}
+	if c.rolloutLease < time.Second {
+		return fmt.Errorf("invalid --rollout-lease %v: must be at least 1s", c.rolloutLease)
 	}
 	if c.maxConsumers < 1 {
 		return fmt.Errorf("invalid --max-consumers %d: must be at least 1", c.maxConsumers)
@@ -347,7 +353,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
 		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1),
-		Verifier: identity.New(identity.Options{})})
+		Verifier: identity.New(identity.Options{}), RolloutLease: c.rolloutLease})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {
