@@ -25,10 +25,12 @@ import (
 // command's start.
 const readyAfter = 700 * time.Millisecond
 
-// instanceScript logs "start <unix time> <V>" when it starts and "stop
-// <unix time>" when it is asked to stop, to $LOGDIR/$ID.log.
+// instanceScript logs "start <unix time> <V>" when it starts, "stop <unix
+// time>" when it is asked to stop and "hup <unix time>" on SIGHUP, to
+// $LOGDIR/$ID.log.
 const instanceScript = `echo "start $(date +%s.%N) $V" >> "$LOGDIR/$ID.log"
 trap 'kill $! 2>/dev/null; echo "stop $(date +%s.%N)" >> "$LOGDIR/$ID.log"; exit 0' TERM
+trap 'echo "hup $(date +%s.%N)" >> "$LOGDIR/$ID.log"' HUP
 while :; do sleep 0.2 & wait $!; done`
 
 type instance struct {
@@ -90,6 +92,9 @@ func (in *instance) events(t *testing.T) []event {
 		at, err := strconv.ParseFloat(f[1], 64)
 		if err != nil {
 			t.Fatalf("%s: bad line %q", in.log, line)
+		}
+		if f[0] == "hup" {
+			continue
 		}
 		e := event{start: f[0] == "start", at: at}
 		if len(f) > 2 {
@@ -228,13 +233,17 @@ func (s *server) setPolicy(t *testing.T, scope string, policy map[string]any) {
 	}
 }
 
+// healthCmd is the instances' --health-cmd: healthy readyAfter after the
+// check starts, unless the file "sick" is in the log dir.
+var healthCmd = fmt.Sprintf(`sleep %.1f; test ! -f "$LOGDIR/sick"`, readyAfter.Seconds())
+
 // startFleet starts n instances of scope, spread over servers in turn, and
 // waits until each runs value v and reports it.
 func startFleet(t *testing.T, dir, scope string, n int, v string, servers ...*server) []*instance {
 	t.Helper()
 	var ins []*instance
 	for i := range n {
-		ins = append(ins, servers[i%len(servers)].startInstance(t, dir, scope, fmt.Sprintf("web-%d", i+1)))
+		ins = append(ins, servers[i%len(servers)].startInstance(t, dir, scope, fmt.Sprintf("web-%d", i+1), "--health-cmd", healthCmd))
 	}
 	waitFor(t, 30*time.Second, "every instance started and reported", func() bool {
 		for _, in := range ins {
@@ -324,6 +333,52 @@ func TestRollingRestartAcrossPostgresServers(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a server killed mid-rollout does not hang it: its slot is freed when the lease expires", func(t *testing.T) {
+		a.setPolicy(t, scope, map[string]any{"max_unavailable": 2, "health_timeout": "2s", "debounce": "0s"})
+		onA := map[string]bool{}
+		for i, in := range ins {
+			onA[in.id] = i%2 == 0
+		}
+		_, rev := b.setVar(t, scope, "V", "v4")
+		var leaseBound time.Time
+		waitFor(t, 20*time.Second, "an instance of server A holds a slot", func() bool {
+			st := b.status(t, scope)
+			if st.Rollout == nil {
+				return false
+			}
+			for _, l := range st.Rollout.Restarting {
+				if onA[l.Instance] {
+					leaseBound = l.LeaseExpiresAt
+					return true
+				}
+			}
+			return false
+		}, logsOf(t, ins))
+		if d := time.Until(leaseBound); d > 2*time.Second+time.Second+2*time.Second {
+			t.Errorf("the slot's lease runs for %s more; want at most health_timeout + --rollout-lease", d)
+		}
+		a.kill9(t)
+		var onB []*instance
+		for _, in := range ins {
+			if !onA[in.id] {
+				onB = append(onB, in)
+			}
+		}
+		waitFor(t, 30*time.Second, "every instance of server B on v4", func() bool {
+			for _, in := range onB {
+				if in.starts(t, "v4") != 1 {
+					return false
+				}
+			}
+			st := b.status(t, scope)
+			for _, c := range st.Consumers {
+				if !onA[c.ID] && c.Revision < rev {
+					return false
+				}
+			}
+			return true
+		}, logsOf(t, ins))
+	})
 }
 
 // The health gate, on SQLite: a restart that does not come back healthy
@@ -339,5 +394,68 @@ func TestRollingRestartOnSQLite(t *testing.T) {
 
 	t.Run("a write restarts them two at a time (25% of 8)", func(t *testing.T) {
 		checkWave(t, s, scope, ins, "v2", 2)
+	})
+	t.Run("an instance not healthy in time pauses the rollout; the rest keep their values; resume finishes it", func(t *testing.T) {
+		s.mustCLI(t, "", "scopes", "update", scope, "--health-timeout", "2s")
+		sick := filepath.Join(dir, "sick")
+		if err := os.WriteFile(sick, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, rev := s.setVar(t, scope, "V", "v3")
+		var st rolloutStatus
+		waitFor(t, 30*time.Second, "the rollout paused", func() bool {
+			st = s.status(t, scope)
+			return st.Rollout != nil && st.Rollout.State == "paused"
+		}, logsOf(t, ins))
+		if st.Synced || st.Rollout.Reason == "" || len(st.Rollout.Failed) == 0 {
+			t.Fatalf("paused status: %+v", st)
+		}
+		out := s.mustCLI(t, "", "status", scope)
+		if !strings.Contains(out, "rollout: paused at revision") || !strings.Contains(out, "failed: "+st.Rollout.Failed[0]) {
+			t.Errorf("envy status while paused:\n%s", out)
+		}
+		time.Sleep(2 * time.Second) // nothing more may restart meanwhile
+		restarted := 0
+		for _, in := range ins {
+			restarted += in.starts(t, "v3")
+		}
+		if restarted > 2 || restarted < len(st.Rollout.Failed) {
+			t.Fatalf("%d instances restarted on v3 while the rollout was paused (failed: %v)\n%s", restarted, st.Rollout.Failed, logsOf(t, ins)())
+		}
+		if err := os.Remove(sick); err != nil {
+			t.Fatal(err)
+		}
+		if out := s.mustCLI(t, "", "rollout", "resume", scope); !strings.Contains(out, "resumed the rollout of "+scope) {
+			t.Errorf("envy rollout resume: %q", out)
+		}
+		waitFor(t, 60*time.Second, "every instance on v3 and synced after resume", func() bool {
+			for _, in := range ins {
+				if in.starts(t, "v3") != 1 {
+					return false
+				}
+			}
+			st := s.status(t, scope)
+			for _, c := range st.Consumers {
+				if c.Revision < rev {
+					return false
+				}
+			}
+			return st.Synced && st.Rollout.State == "done"
+		}, logsOf(t, ins))
+	})
+	t.Run("a --signal instance reports its revision once signalled and up", func(t *testing.T) {
+		const worker = "acme/worker"
+		s.setVar(t, worker, "V", "w1")
+		s.setPolicy(t, worker, map[string]any{"max_unavailable": 1, "health_timeout": "5s", "debounce": "0s"})
+		in := s.startInstance(t, dir, worker, "worker-1", "--signal", "HUP")
+		waitFor(t, 20*time.Second, "the worker reported", func() bool { return len(s.status(t, worker).Consumers) == 1 }, logsOf(t, []*instance{in}))
+		_, rev := s.setVar(t, worker, "V", "w2")
+		waitFor(t, 20*time.Second, "the worker reported the new revision", func() bool {
+			st := s.status(t, worker)
+			return len(st.Consumers) == 1 && st.Consumers[0].Revision >= rev && st.Synced
+		}, logsOf(t, []*instance{in}))
+		if b, _ := os.ReadFile(in.log); !strings.Contains(in.errOut.String(), "sent SIGHUP") || !strings.Contains(string(b), "hup ") || in.starts(t, "w1") != 1 {
+			t.Errorf("the worker was not signalled (and only signalled):\n%s\n%s", b, in.errOut.String())
+		}
 	})
 }
