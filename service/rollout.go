@@ -348,13 +348,20 @@ func (s *Service) ResumeRollout(ctx context.Context, path string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.store.GetScope(ctx, path); err != nil {
-		return false, err
-	}
-	was, err := rs.ResumeRollout(ctx, path)
+	res, _, err := s.resolve(ctx, path)
 	if err != nil {
 		return false, err
 	}
+	pause, err := rs.RolloutPaused(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	if _, err := rs.ResumeRollout(ctx, path); err != nil {
+		return false, err
+	}
+	// A pause of an older revision held nothing back: a newer change
+	// started a new rollout.
+	was := pause != nil && pause.Revision >= res.EnvRevision
 	s.enqueue(auditItem{e: s.entry(ctx, envy.AuditRolloutResume, path, nil, envy.OutcomeOK)})
 	s.rollouts.wake()
 	return was, nil

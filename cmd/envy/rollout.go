@@ -86,7 +86,11 @@ func (a *app) newScopesUpdateCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			a.printf("updated scope %s (revision %d): %s\n", res.Path, res.Revision, policyNote(res.Rollout))
+			if res.Rollout == nil {
+				a.printf("updated scope %s (revision %d): %s\n", res.Path, res.Revision, policyNote(nil))
+				return nil
+			}
+			a.printf("updated scope %s (revision %d): rollout %s\n", res.Path, res.Revision, policyNote(res.Rollout))
 			return nil
 		},
 	}
@@ -105,7 +109,7 @@ func policyNote(p *client.RolloutPolicy) string {
 	if p == nil {
 		return "no rollout policy (every instance restarts on its own at a change)"
 	}
-	return fmt.Sprintf("rollout max_unavailable %s, health_timeout %s, debounce %s", p.MaxUnavailable, p.HealthTimeout, p.Debounce)
+	return fmt.Sprintf("max_unavailable %s, health_timeout %s, debounce %s", p.MaxUnavailable, p.HealthTimeout, p.Debounce)
 }
 
 func (a *app) newRolloutCmd() *cobra.Command {
@@ -154,7 +158,7 @@ func (a *app) printRollout(st *client.Status) {
 	case "rolling":
 		a.printf("rollout: rolling out revision %d, %d at a time (%s)\n", r.Revision, r.Slots, policyNote(&r.Policy))
 	default:
-		a.printf("rollout: done, every instance runs revision %d or its env (%s)\n", r.Revision, policyNote(&r.Policy))
+		a.printf("rollout: done: every live instance runs the env of revision %d (%s)\n", r.Revision, policyNote(&r.Policy))
 	}
 	for _, l := range r.Restarting {
 		a.printf("  restarting: %s to revision %d since %s (slot freed by %s at the latest)\n",
