@@ -118,7 +118,8 @@ type RolloutStore interface {
 	// AcquireRolloutLease gives l.Consumer a slot of l.Scope when fewer
 	// than slots leases of the scope are live (ExpiresAt after l.GrantedAt),
 	// in one step whichever servers ask at once. A consumer that holds a
-	// live lease keeps it (true). Expired leases are dropped.
+	// live lease keeps it (true), moved to l.Revision and l.ExpiresAt
+	// when l is for a newer revision. Expired leases are dropped.
 	AcquireRolloutLease(ctx context.Context, l RolloutLease, slots int) (bool, error)
 	// ReleaseRolloutLease frees the consumer's slot when its lease is for
 	// revision rev or older; it reports whether it freed one.

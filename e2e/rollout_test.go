@@ -130,6 +130,7 @@ func maxRestarting(t *testing.T, ins []*instance) (int, string) {
 	margin := (readyAfter - 150*time.Millisecond).Seconds()
 	for _, in := range ins {
 		evs := in.events(t)
+		var spans [][2]float64 // the instance's restarts, overlapping ones merged: one instance counts once
 		for i, e := range evs {
 			if e.start {
 				continue
@@ -141,7 +142,14 @@ func maxRestarting(t *testing.T, ins []*instance) (int, string) {
 					break
 				}
 			}
-			edges = append(edges, edge{e.at, +1, in.id}, edge{end, -1, in.id})
+			if k := len(spans) - 1; k >= 0 && e.at <= spans[k][1] {
+				spans[k][1] = max(spans[k][1], end)
+				continue
+			}
+			spans = append(spans, [2]float64{e.at, end})
+		}
+		for _, sp := range spans {
+			edges = append(edges, edge{sp[0], +1, in.id}, edge{sp[1], -1, in.id})
 		}
 	}
 	sort.Slice(edges, func(i, j int) bool {

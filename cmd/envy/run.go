@@ -119,8 +119,11 @@ func (a *app) newRunCmd() *cobra.Command {
 			if !watch && (f.Changed("signal") || f.Changed("restart") || f.Changed("grace") || f.Changed("debounce")) {
 				return usageErrorf("--restart, --signal, --grace and --debounce take effect only with --watch")
 			}
-			if grace <= 0 || timeout <= 0 || fallbackAge <= 0 || readyAfter <= 0 {
-				return usageErrorf("--grace, --timeout, --fallback-max-age and --ready-after must be positive durations")
+			if grace <= 0 || timeout <= 0 || fallbackAge <= 0 {
+				return usageErrorf("--grace, --timeout and --fallback-max-age must be positive durations")
+			}
+			if readyAfter <= 0 {
+				return usageErrorf("--ready-after must be a positive duration")
 			}
 			if healthCmd != "" && healthURL != "" {
 				return usageErrorf("--health-cmd and --health-url exclude each other: give one way to tell the command is healthy")

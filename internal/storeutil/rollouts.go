@@ -151,7 +151,12 @@ func (x RolloutTx) Acquire(l envy.RolloutLease, slots int) (bool, error) {
 		return false, err
 	}
 	if mine > 0 {
-		return true, nil
+		// The holder is granted a newer change while it restarts for an
+		// older one: the slot is now for the newer, so that its report
+		// of the older does not free a slot it still uses.
+		_, err := x.Exec(marks(x.Mark, `UPDATE rollout_leases SET revision = $3, expires_at = $4
+			WHERE scope = $1 AND consumer = $2 AND revision < $3`), l.Scope, l.Consumer, l.Revision, Nanos(l.ExpiresAt))
+		return err == nil, err
 	}
 	if held >= slots {
 		return false, nil
