@@ -157,3 +157,39 @@ func TestWatchOfAnInstanceWaitsForItsGrant(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An instance told to wait that reconnects with the change's id (as a
+// plain EventSource does) is told to wait again, not forgotten.
+func TestAnInstanceReconnectingWhileWaitingIsToldAgain(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	r := e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`)
+	rev := int64(r.JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"debounce":"5m"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev)+`}`)
+	r = e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2"}`)
+	newRev := int64(r.JSON(t)["revision"].(float64))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch?consumer=i1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.Admin)
+	req.Header.Set("Last-Event-ID", itoa(newRev))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "data:") {
+			if !strings.Contains(l, `"rollout":"wait"`) || !strings.Contains(l, itoa(newRev)) {
+				t.Fatalf("on reconnect: %s", l)
+			}
+			return
+		}
+	}
+	t.Fatalf("no event on reconnect: %v", sc.Err())
+}

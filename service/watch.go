@@ -345,6 +345,18 @@ func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, 
 	if err != nil {
 		return nil, err
 	}
+	if consumer != "" && lastRevision > 0 {
+		// An instance that was told to wait for a change, and reconnects
+		// with that change's id, still runs what it reported: it is told
+		// again, so that it waits for (and gets) its grant.
+		if cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL)); err == nil {
+			for _, c := range cs {
+				if c.ID == consumer && c.Revision < lastRevision {
+					lastRevision = c.Revision
+				}
+			}
+		}
+	}
 	sb := &sub{scope: path, consumer: consumer, ch: make(chan envy.Event, 1), sent: lastRevision, deps: depPaths(r)}
 	if t := CallerFrom(ctx).Token; t != nil {
 		sb.tokenID = t.ID
