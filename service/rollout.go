@@ -54,6 +54,10 @@ type rollouts struct {
 	// seen is, per scope, the newest env revision the loop saw waited
 	// for, and when it first saw it: the debounce counts from there.
 	seen map[string]seenRev
+	// waiters are the watchers told to wait (tell), until granted or
+	// gone: what a round looks at, so that a server with no rollout in
+	// flight does no work.
+	waiters map[*sub]struct{}
 }
 
 type cachedPolicy struct {
@@ -68,7 +72,7 @@ type seenRev struct {
 
 func newRollouts(s *Service, st envy.Store) *rollouts {
 	r := &rollouts{s: s, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		policies: map[string]cachedPolicy{}, seen: map[string]seenRev{}}
+		policies: map[string]cachedPolicy{}, seen: map[string]seenRev{}, waiters: map[*sub]struct{}{}}
 	if c, ok := st.(*storecache.Store); ok {
 		st = c.Unwrap()
 	}
@@ -82,6 +86,14 @@ func newRollouts(s *Service, st envy.Store) *rollouts {
 func (r *rollouts) close() {
 	close(r.stop)
 	<-r.done
+}
+
+// waiting notes that sb was told to wait, and asks for a round.
+func (r *rollouts) waiting(sb *sub) {
+	r.mu.Lock()
+	r.waiters[sb] = struct{}{}
+	r.mu.Unlock()
+	r.wake()
 }
 
 // wake asks the loop for a round now.
@@ -159,11 +171,15 @@ func (r *rollouts) loop() {
 // round grants what it can to the instances waiting on this server.
 func (r *rollouts) round() {
 	byScope := map[string][]*sub{}
-	for _, sb := range r.s.hub.all() {
-		if sb.consumer != "" && sb.waiting() {
-			byScope[sb.scope] = append(byScope[sb.scope], sb)
+	r.mu.Lock()
+	for sb := range r.waiters {
+		if !sb.waiting() {
+			delete(r.waiters, sb) // granted, or its stream ended
+			continue
 		}
+		byScope[sb.scope] = append(byScope[sb.scope], sb)
 	}
+	r.mu.Unlock()
 	for scope, subs := range byScope {
 		ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
 		if err := r.grant(ctx, scope, subs); err != nil {

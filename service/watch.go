@@ -101,7 +101,7 @@ func (sb *sub) send(ev envy.Event) {
 func (h *hub) tell(sb *sub, rev int64) {
 	if h.s.rollouts != nil && h.s.rollouts.gated(sb) {
 		sb.send(envy.Event{Scope: sb.scope, Revision: rev, Wait: true})
-		h.s.rollouts.wake()
+		h.s.rollouts.waiting(sb)
 		return
 	}
 	sb.notify(rev)
