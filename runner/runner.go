@@ -576,7 +576,13 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 		}
 		p, rev := cur, cur.rev
 		checking = p
-		go func() { health <- healthResult{p: p, rev: rev, err: r.healthy(hctx, p, g.HealthTimeout)} }()
+		go func() {
+			res := healthResult{p: p, rev: rev, err: r.healthy(hctx, p, g.HealthTimeout)}
+			select {
+			case health <- res:
+			case <-hctx.Done(): // the run is over
+			}
+		}()
 	}
 	// act applies a change: signals the command, or restarts it.
 	act := func(env *client.Env, g *client.Grant) {
