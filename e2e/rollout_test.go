@@ -233,6 +233,26 @@ func logsOf(t *testing.T, ins []*instance) func() string {
 	}
 }
 
+// allOn reports whether each of ins started once on value v and reports
+// revision rev or newer to s, with the status it read.
+func allOn(t *testing.T, s *server, scope string, ins []*instance, v string, rev int64) (rolloutStatus, bool) {
+	t.Helper()
+	for _, in := range ins {
+		if in.starts(t, v) != 1 {
+			return rolloutStatus{}, false
+		}
+	}
+	st := s.status(t, scope)
+	for _, in := range ins {
+		for _, c := range st.Consumers {
+			if c.ID == in.id && c.Revision < rev {
+				return st, false
+			}
+		}
+	}
+	return st, true
+}
+
 // setPolicy puts scope's rollout policy.
 func (s *server) setPolicy(t *testing.T, scope string, policy map[string]any) {
 	t.Helper()
@@ -375,18 +395,8 @@ func TestRollingRestartAcrossPostgresServers(t *testing.T) {
 			}
 		}
 		waitFor(t, 30*time.Second, "every instance of server B on v4", func() bool {
-			for _, in := range onB {
-				if in.starts(t, "v4") != 1 {
-					return false
-				}
-			}
-			st := b.status(t, scope)
-			for _, c := range st.Consumers {
-				if !onA[c.ID] && c.Revision < rev {
-					return false
-				}
-			}
-			return true
+			_, on := allOn(t, b, scope, onB, "v4", rev)
+			return on
 		}, logsOf(t, ins))
 	})
 }
@@ -439,18 +449,8 @@ func TestRollingRestartOnSQLite(t *testing.T) {
 			t.Errorf("envy rollout resume: %q", out)
 		}
 		waitFor(t, 60*time.Second, "every instance on v3 and synced after resume", func() bool {
-			for _, in := range ins {
-				if in.starts(t, "v3") != 1 {
-					return false
-				}
-			}
-			st := s.status(t, scope)
-			for _, c := range st.Consumers {
-				if c.Revision < rev {
-					return false
-				}
-			}
-			return st.Synced && st.Rollout.State == "done"
+			st, on := allOn(t, s, scope, ins, "v3", rev)
+			return on && st.Synced && st.Rollout.State == "done"
 		}, logsOf(t, ins))
 	})
 	t.Run("a --signal instance reports its revision once signalled and up", func(t *testing.T) {
