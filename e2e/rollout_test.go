@@ -20,9 +20,9 @@ import (
 // --watch` processes whose command writes its own start and stop times to
 // a file; the waves are judged from those files alone.
 
-// readyAfter is the instances' --ready-after: a restarted instance counts
-// as unavailable from its old command's stop until readyAfter after its new
-// command's start.
+// readyAfter is the instances' --ready-after, and how long their health
+// command takes: a restarted instance counts as unavailable from its old
+// command's stop until its health command logs it healthy.
 const readyAfter = 700 * time.Millisecond
 
 // instanceScript logs "start <unix time> <V>" when it starts, "stop <unix
@@ -72,7 +72,7 @@ func (s *server) startInstance(t *testing.T, dir, scope, id string, extra ...str
 
 // event is one line of an instance's log.
 type event struct {
-	start bool
+	kind  string // start, stop or healthy
 	at    float64
 	value string
 }
@@ -96,7 +96,7 @@ func (in *instance) events(t *testing.T) []event {
 		if f[0] == "hup" {
 			continue
 		}
-		e := event{start: f[0] == "start", at: at}
+		e := event{kind: f[0], at: at}
 		if len(f) > 2 {
 			e.value = f[2]
 		}
@@ -109,7 +109,7 @@ func (in *instance) events(t *testing.T) []event {
 func (in *instance) starts(t *testing.T, v string) int {
 	n := 0
 	for _, e := range in.events(t) {
-		if e.start && e.value == v {
+		if e.kind == "start" && e.value == v {
 			n++
 		}
 	}
@@ -117,8 +117,9 @@ func (in *instance) starts(t *testing.T, v string) int {
 }
 
 // maxRestarting is the most instances restarting at once, an instance
-// restarting from its old command's stop until readyAfter (less a margin
-// for the clocks of the processes) after its next start.
+// restarting from its old command's stop until its health command next
+// logs it healthy (which is before envy run reports the new revision,
+// which frees its slot).
 func maxRestarting(t *testing.T, ins []*instance) (int, string) {
 	t.Helper()
 	type edge struct {
@@ -127,18 +128,17 @@ func maxRestarting(t *testing.T, ins []*instance) (int, string) {
 		id string
 	}
 	var edges []edge
-	margin := (readyAfter - 150*time.Millisecond).Seconds()
 	for _, in := range ins {
 		evs := in.events(t)
 		var spans [][2]float64 // the instance's restarts, overlapping ones merged: one instance counts once
 		for i, e := range evs {
-			if e.start {
+			if e.kind != "stop" {
 				continue
 			}
-			end := e.at + 3600 // never started again: down to the end
+			end := e.at + 3600 // never healthy again: down to the end
 			for _, n := range evs[i+1:] {
-				if n.start {
-					end = n.at + margin
+				if n.kind == "healthy" {
+					end = n.at
 					break
 				}
 			}
@@ -262,8 +262,9 @@ func (s *server) setPolicy(t *testing.T, scope string, policy map[string]any) {
 }
 
 // healthCmd is the instances' --health-cmd: healthy readyAfter after the
-// check starts, unless the file "sick" is in the log dir.
-var healthCmd = fmt.Sprintf(`sleep %.1f; test ! -f "$LOGDIR/sick"`, readyAfter.Seconds())
+// check starts, unless the file "sick" is in the log dir; it logs
+// "healthy <unix time>" when it passes.
+var healthCmd = fmt.Sprintf(`sleep %.1f; test ! -f "$LOGDIR/sick" && echo "healthy $(date +%%s.%%N)" >> "$LOGDIR/$ID.log"`, readyAfter.Seconds())
 
 // startFleet starts n instances of scope, spread over servers in turn, and
 // waits until each runs value v and reports it.
