@@ -34,6 +34,7 @@ const (
 	AuditScopeRollback  AuditAction = "scope.rollback"
 	AuditConsumerReport AuditAction = "consumer.report"
 	AuditConsumerGone   AuditAction = "consumer.goodbye"
+	AuditRolloutResume  AuditAction = "rollout.resume"
 
 	// Tokens and the audit log (admin on every scope, but for creating
 	// a token).

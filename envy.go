@@ -34,6 +34,10 @@ type Scope struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	VarCount    int // filled by GetScope and ListScopes
+	// Rollout is the scope's rollout policy, nil for none; filled by the
+	// Service's scope read and write (the store keeps it apart, in its
+	// RolloutStore).
+	Rollout *RolloutPolicy
 }
 
 // StoredVar is a variable as the store keeps it: its value sealed by the

@@ -97,6 +97,9 @@ type Env struct {
 type ScopeInput struct {
 	Description *string
 	Inherits    *[]string
+	// Rollout sets the scope's rollout policy; ClearRollout removes it.
+	Rollout      *RolloutPolicy
+	ClearRollout bool
 }
 
 // ScopeListQuery selects scopes.
@@ -147,6 +150,10 @@ type ConsumerInput struct {
 	// FallbackSince, when not zero, says the consumer runs with its
 	// fallback copy, and since when.
 	FallbackSince time.Time
+	// Unhealthy, when set, says why the consumer's command did not come
+	// back healthy after a restart the rollout granted (never a value):
+	// the scope's rollout pauses.
+	Unhealthy string
 }
 
 // ConsumerView is a live consumer in a status.
@@ -161,6 +168,8 @@ type Status struct {
 	Revision  int64
 	Synced    bool
 	Consumers []ConsumerView
+	// Rollout is the scope's rollout, when it has a policy.
+	Rollout *RolloutStatus
 }
 
 // StatusQuery pages the consumers of a status, by id.
@@ -184,6 +193,21 @@ type BrowserSession struct {
 type Event struct {
 	Scope    string
 	Revision int64
+	// Wait: the scope has a rollout policy and the watcher (an instance
+	// that named itself) is to keep running what it has until its Grant.
+	Wait bool
+	// Grant, when set, is the watcher's turn to restart.
+	Grant *RolloutGrant
+}
+
+// RolloutGrant is an instance's turn to restart under a rollout policy: to
+// Revision or newer, healthy again within HealthTimeout; its slot is freed
+// at ExpiresAt at the latest. A zero HealthTimeout is a go without a slot
+// (the policy was removed while the instance waited).
+type RolloutGrant struct {
+	Revision      int64
+	HealthTimeout time.Duration
+	ExpiresAt     time.Time
 }
 
 // EncodedReply is a read's reply as an API encodes it, for the hot reads

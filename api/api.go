@@ -10,6 +10,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -63,6 +64,8 @@ type Scope struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	VarCount    *int      `json:"var_count,omitempty"` // in the reply of a scope's read only
+	// Rollout is the scope's rollout policy; absent when it has none.
+	Rollout *RolloutPolicy `json:"rollout,omitempty"`
 }
 
 // Var is a variable. For a secret read without reveal, Value is nil and
@@ -269,4 +272,71 @@ type Status struct {
 	// NextCursor is the cursor of the next page of consumers, "" on the
 	// last.
 	NextCursor Cursor `json:"next_cursor"`
+	// Rollout is the scope's rollout, when it has a rollout policy.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// RolloutPolicy is a scope's rollout policy.
+type RolloutPolicy struct {
+	MaxUnavailable MaxUnavailable `json:"max_unavailable"`
+	HealthTimeout  string         `json:"health_timeout"` // a Go duration: "30s"
+	Debounce       string         `json:"debounce"`
+}
+
+// MaxUnavailable is a number of instances (2, a JSON number) or a
+// percentage of the live instances ("25%", a JSON string).
+type MaxUnavailable string
+
+// MarshalJSON writes a number of instances as a JSON number.
+func (m MaxUnavailable) MarshalJSON() ([]byte, error) {
+	if _, err := strconv.Atoi(string(m)); err == nil {
+		return []byte(m), nil
+	}
+	return json.Marshal(string(m))
+}
+
+// UnmarshalJSON reads a JSON number or string.
+func (m *MaxUnavailable) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*m = MaxUnavailable(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*m = MaxUnavailable(n.String())
+	return nil
+}
+
+// RolloutStatus is a scope's rollout in its status.
+type RolloutStatus struct {
+	// State is "rolling" (instances run an older env and restart in
+	// waves), "paused" (an instance did not come back healthy: no more
+	// restarts until resumed or a newer change) or "done".
+	State    string   `json:"state"`
+	Revision int64    `json:"revision"` // the env revision rolled out
+	Reason   string   `json:"reason,omitempty"`
+	Failed   []string `json:"failed"` // the instances that did not come back healthy
+	// Slots is how many instances may restart at once now.
+	Slots      int            `json:"slots"`
+	Policy     RolloutPolicy  `json:"policy"`
+	Restarting []RolloutLease `json:"restarting"`
+}
+
+// RolloutLease is an instance that holds a slot of a rollout: it was
+// granted a restart to Revision; its slot is freed when it reports that
+// revision, says goodbye, or at LeaseExpiresAt.
+type RolloutLease struct {
+	Instance       string    `json:"instance"`
+	Revision       int64     `json:"revision"`
+	GrantedAt      time.Time `json:"granted_at"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+}
+
+// RolloutResumed answers POST …/-/rollout/resume.
+type RolloutResumed struct {
+	Scope   string `json:"scope"`
+	Resumed bool   `json:"resumed"` // false when the rollout was not paused
 }

@@ -253,6 +253,18 @@ func (c *Client) Status(ctx context.Context, scope string) (*Status, error) {
 	return &out, nil
 }
 
+// ResumeRollout lets a scope's paused rollout go on (write on the
+// scope); it reports whether the rollout was paused.
+func (c *Client) ResumeRollout(ctx context.Context, scope string) (bool, error) {
+	var out struct {
+		Resumed bool `json:"resumed"`
+	}
+	if _, err := c.call(ctx, request{method: http.MethodPost, path: scopeURL(scope, "rollout", "resume")}, &out); err != nil {
+		return false, err
+	}
+	return out.Resumed, nil
+}
+
 // Tokens.
 
 // CreateToken creates a token (admin). The reply's Token field holds its

@@ -27,6 +27,10 @@ type (
 	Consumer       = api.Consumer
 	BehindConsumer = api.BehindConsumer
 	Status         = api.Status
+	RolloutPolicy  = api.RolloutPolicy
+	RolloutStatus  = api.RolloutStatus
+	RolloutLease   = api.RolloutLease
+	MaxUnavailable = api.MaxUnavailable
 )
 
 // ScopeInput is the body of PutScope. A nil field keeps what the scope has;
@@ -34,6 +38,10 @@ type (
 type ScopeInput struct {
 	Description *string
 	Inherits    []string
+	// Rollout sets the scope's rollout policy (health_timeout and
+	// debounce left "" take the server's defaults); NoRollout removes it.
+	Rollout   *RolloutPolicy
+	NoRollout bool
 }
 
 // MarshalJSON leaves out what is nil, and writes an empty, non-nil
@@ -45,6 +53,19 @@ func (in ScopeInput) MarshalJSON() ([]byte, error) {
 	}
 	if in.Inherits != nil {
 		m["inherits"] = in.Inherits
+	}
+	switch {
+	case in.NoRollout:
+		m["rollout"] = nil
+	case in.Rollout != nil:
+		r := map[string]any{"max_unavailable": in.Rollout.MaxUnavailable}
+		if in.Rollout.HealthTimeout != "" {
+			r["health_timeout"] = in.Rollout.HealthTimeout
+		}
+		if in.Rollout.Debounce != "" {
+			r["debounce"] = in.Rollout.Debounce
+		}
+		m["rollout"] = r
 	}
 	return json.Marshal(m)
 }
@@ -117,6 +138,9 @@ type ConsumerReport struct {
 	// FallbackSince, set while the workload runs with a fallback copy
 	// rather than values the server gave, is when it started doing so.
 	FallbackSince *time.Time `json:"fallback_since,omitempty"`
+	// Unhealthy, set after a restart the rollout granted when the command
+	// did not come back healthy, says why: the scope's rollout pauses.
+	Unhealthy string `json:"unhealthy,omitempty"`
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

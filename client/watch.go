@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,22 @@ import (
 type Event struct {
 	Scope    string `json:"scope"`
 	Revision int64  `json:"revision"`
+	// Wait: the scope has a rollout policy and the watcher (named with
+	// WatchConsumer) is to keep running what it has until its Grant
+	// comes.
+	Wait bool `json:"-"`
+	// Grant, when set, is the watcher's turn to restart, to Revision or
+	// newer.
+	Grant *Grant `json:"-"`
+}
+
+// Grant is an instance's turn to restart under a rollout policy: it is to
+// be up and healthy again within HealthTimeout, and its slot is freed at
+// LeaseExpiresAt at the latest. A zero HealthTimeout is a go with no slot
+// to free (the scope's policy went while the instance waited).
+type Grant struct {
+	HealthTimeout  time.Duration
+	LeaseExpiresAt time.Time
 }
 
 // Watch defaults.
@@ -40,6 +57,15 @@ type watchConfig struct {
 	idle             time.Duration
 	onRetry          func(err error, wait time.Duration)
 	onConnect        func()
+	consumer         string
+}
+
+// WatchConsumer names the watcher as the instance id (its consumer id, as
+// ReportConsumer names it): a change of a scope with a rollout policy then
+// comes as an Event with Wait, and the instance's turn as an Event with a
+// Grant.
+func WatchConsumer(id string) WatchOption {
+	return func(c *watchConfig) { c.consumer = id }
 }
 
 // WatchBackoff sets the waits before reconnecting: about min after a
@@ -91,6 +117,9 @@ type Watcher struct {
 	hc     *http.Client
 	events chan Event
 	last   int64 // the newest revision delivered or given; only the watcher's goroutine touches it
+	// waited is the newest revision told with Wait: it does not move
+	// last, so that a reconnect is told of the change again.
+	waited int64
 
 	mu  sync.Mutex
 	err error
@@ -252,7 +281,11 @@ func (w *Watcher) connect(ctx context.Context) (_ *stream, err error) {
 			cancel()
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.addr+scopeURL(w.scope, "watch"), nil)
+	u := c.addr + scopeURL(w.scope, "watch")
+	if w.cfg.consumer != "" {
+		u += "?consumer=" + url.QueryEscape(w.cfg.consumer)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("envy client: %w", err)
 	}
@@ -324,8 +357,8 @@ func (w *Watcher) read(ctx context.Context, st *stream) error {
 		}
 		timer.Reset(w.cfg.idle)
 		if line == "" { // dispatch
-			if event == "change" && data.Len() > 0 {
-				w.deliver(data.String(), id)
+			if (event == "change" || event == "grant") && data.Len() > 0 {
+				w.deliver(event, data.String(), id)
 			}
 			event = ""
 			data.Reset()
@@ -359,23 +392,45 @@ func (w *Watcher) read(ctx context.Context, st *stream) error {
 
 // deliver sends the event that data describes, when it is newer than
 // what the reader has, replacing an older one still waiting.
-func (w *Watcher) deliver(data, id string) {
-	var ev Event
-	if err := json.Unmarshal([]byte(data), &ev); err != nil {
+func (w *Watcher) deliver(event, data, id string) {
+	var wire struct {
+		Event
+		Rollout        string    `json:"rollout"`
+		HealthTimeout  string    `json:"health_timeout"`
+		LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	}
+	if err := json.Unmarshal([]byte(data), &wire); err != nil {
 		return // not ours to understand; the next event brings the revision
 	}
+	ev := wire.Event
 	if ev.Revision == 0 {
 		ev.Revision, _ = strconv.ParseInt(id, 10, 64)
 	}
 	if ev.Scope == "" {
 		ev.Scope = w.scope
 	}
-	if ev.Revision <= w.last {
+	switch {
+	case event == "grant":
+		g := &Grant{LeaseExpiresAt: wire.LeaseExpiresAt}
+		g.HealthTimeout, _ = time.ParseDuration(wire.HealthTimeout)
+		ev.Grant = g
+		ev.Revision = max(ev.Revision, w.last, w.waited)
+	case wire.Rollout == "wait":
+		if ev.Revision <= max(w.last, w.waited) {
+			return
+		}
+		ev.Wait, w.waited = true, ev.Revision
+	case ev.Revision <= w.last:
 		return
 	}
-	w.last = ev.Revision
+	if !ev.Wait {
+		w.last = max(w.last, ev.Revision)
+	}
 	select {
-	case <-w.events: // drop the older event nobody has read yet
+	case old := <-w.events: // drop the older event nobody has read yet
+		if old.Grant != nil && ev.Grant == nil {
+			ev.Grant, ev.Wait = old.Grant, false // the turn still stands
+		}
 	default:
 	}
 	w.events <- ev // never blocks: this goroutine is the only sender

@@ -37,6 +37,7 @@ var routeTable = []route{
 	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/consumers/{id}", Action: envy.ActRead, Audit: envy.AuditConsumerReport, h: (*Server).handleReportConsumer},
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/consumers/{id}", Action: envy.ActRead, Audit: envy.AuditConsumerGone, h: (*Server).handleDeleteConsumer},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/status", h: (*Server).handleStatus},
+	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollout/resume", Action: envy.ActWrite, Audit: envy.AuditRolloutResume, h: (*Server).handleRolloutResume},
 
 	{Method: http.MethodPost, Path: "/v1/tokens", h: (*Server).handleCreateToken},
 	{Method: http.MethodGet, Path: "/v1/tokens", h: (*Server).handleListTokens},

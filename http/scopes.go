@@ -91,7 +91,10 @@ func (s *Server) handlePutScope(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := o.Only("description", "inherits"); err != nil {
+		if err := o.Only("description", "inherits", "rollout"); err != nil {
+			return err
+		}
+		if err := rolloutInput(o, &in); err != nil {
 			return err
 		}
 		if in.Description, err = o.StringPtr("description"); err != nil {

@@ -63,6 +63,7 @@ var matrixRoutes = []struct {
 	{"PUT", "/v1/scopes/{path}/-/consumers/{id}", needRead, 201, `{"revision":1}`, ""},
 	{"DELETE", "/v1/scopes/{path}/-/consumers/{id}", needRead, 204, "", ""},
 	{"GET", "/v1/scopes/{path}/-/status", needRead, 200, "", ""},
+	{"POST", "/v1/scopes/{path}/-/rollout/resume", needWrite, 200, "", ""},
 	{"POST", "/v1/tokens", needAdmin, 201, `{"name":"made","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}`, ""},
 	{"GET", "/v1/tokens", needGlobalAdmin, 200, "", ""},
 	{"GET", "/v1/tokens/self", needAuth, 200, "", ""},

@@ -59,6 +59,7 @@ func scopeView(s envy.Scope) scopeJSON {
 		Revision:    s.Revision,
 		CreatedAt:   s.CreatedAt.UTC(),
 		UpdatedAt:   s.UpdatedAt.UTC(),
+		Rollout:     rolloutPolicyView(s.Rollout),
 	}
 }
 
@@ -164,7 +165,8 @@ func statusView(st envy.Status, next string) api.Status {
 		}
 		cs = append(cs, v)
 	}
-	return api.Status{Scope: st.Scope, Revision: st.Revision, Synced: st.Synced, Consumers: cs, NextCursor: api.Cursor(next)}
+	return api.Status{Scope: st.Scope, Revision: st.Revision, Synced: st.Synced, Consumers: cs, NextCursor: api.Cursor(next),
+		Rollout: rolloutStatusView(st.Rollout)}
 }
 
 // consumerReportJSON answers a consumer's report.

@@ -23,6 +23,10 @@ import (
 //	event: change
 //	data: {"scope":"…","revision":N}
 //
+// With ?consumer=ID (an instance that names itself, as it reports) and a
+// scope with a rollout policy, a change says "rollout":"wait" and the
+// instance's turn to restart comes as "event: grant" (rollout.go).
+//
 // starting after Last-Event-ID when given, with a comment line every
 // keepAlive, until the client goes away or the service closes the stream.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
@@ -43,7 +47,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return envy.Invalid(envy.Field("header.Last-Event-ID", "invalid", "Last-Event-ID must be a revision"))
 	}
-	events, err := s.svc.Watch(ctx, r.PathValue("path"), last)
+	events, err := s.svc.WatchAs(ctx, r.PathValue("path"), last, r.URL.Query().Get("consumer"))
 	if err != nil {
 		return err
 	}
@@ -73,13 +77,11 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) error {
 			if !ok {
 				return nil
 			}
-			data, _ := json.Marshal(struct {
-				Scope    string `json:"scope"`
-				Revision int64  `json:"revision"`
-			}{ev.Scope, ev.Revision})
+			name, v := watchEvent(ev)
+			data, _ := json.Marshal(v)
 			bw.WriteString("id: ")
 			bw.WriteString(strconv.FormatInt(ev.Revision, 10))
-			bw.WriteString("\nevent: change\ndata: ")
+			bw.WriteString("\nevent: " + name + "\ndata: ")
 			bw.Write(data)
 			bw.WriteString("\n\n")
 		case <-tick.C:
@@ -96,7 +98,7 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if err := o.Only("revision", "hostname", "pid", "fallback_since"); err != nil {
+	if err := o.Only("revision", "hostname", "pid", "fallback_since", "unhealthy"); err != nil {
 		return err
 	}
 	var in envy.ConsumerInput
@@ -120,6 +122,9 @@ func (s *Server) handleReportConsumer(w http.ResponseWriter, r *http.Request) er
 		if in.FallbackSince, err = time.Parse(time.RFC3339Nano, at); err != nil || in.FallbackSince.IsZero() {
 			return envy.Invalid(envy.Field("body.fallback_since", "invalid", "fallback_since must be an RFC 3339 time"))
 		}
+	}
+	if in.Unhealthy, _, err = o.String("unhealthy"); err != nil {
+		return err
 	}
 	path, id := r.PathValue("path"), r.PathValue("id")
 	created, err := s.svc.ReportConsumer(r.Context(), path, id, in)

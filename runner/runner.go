@@ -37,6 +37,7 @@ const (
 	DefaultReportInterval = 20 * time.Second // the server counts a consumer live for 60 s
 	DefaultDebounce       = time.Second
 	DefaultFallbackMaxAge = 24 * time.Hour
+	DefaultReadyAfter     = 5 * time.Second
 	// DebounceBound is how many debounce intervals at most a change
 	// waits in all: a stream of changes, each within the interval of the
 	// last, still reaches the command after DebounceBound intervals.
@@ -74,6 +75,20 @@ type Config struct {
 	Signal   syscall.Signal
 	Grace    time.Duration // 0 means DefaultGrace
 	Debounce time.Duration // 0 means DefaultDebounce; negative means none
+
+	// Under a scope's rollout policy, a watching run restarts (or
+	// signals) its command only when the server grants it its turn, and
+	// reports the new revision only once the command is up and healthy
+	// again, within the grant's health timeout: HealthCmd (run with
+	// /bin/sh -c and the new env, healthy when it exits 0, tried again
+	// until the timeout), or HealthURL (healthy on a 2xx), or, with
+	// neither, once the command has run for ReadyAfter (0 means
+	// DefaultReadyAfter) without exiting. Not healthy in time, the run
+	// tells the server, which pauses the rollout; the command keeps
+	// running.
+	HealthCmd  string
+	HealthURL  string
+	ReadyAfter time.Duration
 
 	// NoRedact lets the command's stdout and stderr through as they are.
 	// By default the value of every secret (MinRedactLen characters or
@@ -227,6 +242,7 @@ func Run(ctx context.Context, cfg Config) (exitCode int, err error) {
 	opt.Default(&cfg.ReportInterval, DefaultReportInterval)
 	opt.Default(&cfg.Debounce, DefaultDebounce)
 	opt.Default(&cfg.FallbackMaxAge, DefaultFallbackMaxAge)
+	opt.Default(&cfg.ReadyAfter, DefaultReadyAfter)
 	if cfg.ConsumerID == "" {
 		cfg.ConsumerID = DefaultConsumerID()
 	}
@@ -522,19 +538,26 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 	}
 	rep.set(cur.rev, cur.pid())
 
-	var newEnvs <-chan *client.Env
+	var newEnvs <-chan update
 	if r.cfg.Watch {
 		wctx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
-		ch := make(chan *client.Env, 1)
+		ch := make(chan update, 1)
 		newEnvs = ch
 		go r.follow(wctx, env.Revision, ch)
 	}
+	// A granted restart's health is checked on its own goroutine, whose
+	// verdict comes back on health; stopHealth ends a check in flight.
+	health := make(chan healthResult, 1)
+	hctx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHealth()
 
 	var (
-		pending    *client.Env // the env to restart with
-		restarting bool        // cur was sent SIGTERM to restart it
-		stopping   bool        // a signal asked the command to stop: don't restart it
+		pending    *client.Env   // the env to restart with
+		grant      *client.Grant // the rollout's grant of pending
+		checking   *proc         // the command whose granted restart's health is being checked
+		restarting bool          // cur was sent SIGTERM to restart it
+		stopping   bool          // a signal asked the command to stop: don't restart it
 		killAt     <-chan time.Time
 		stop       = ctx.Done()
 		// The debounce: due is the newest env not yet acted on, quiet
@@ -544,8 +567,25 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 		quiet   <-chan time.Time
 		burstAt time.Time
 	)
+	// started reports that cur runs its revision: at once, or, under a
+	// grant, once its health check passes.
+	started := func(g *client.Grant) {
+		if g == nil || g.HealthTimeout <= 0 {
+			rep.set(cur.rev, cur.pid())
+			return
+		}
+		p, rev := cur, cur.rev
+		checking = p
+		go func() {
+			res := healthResult{p: p, rev: rev, err: r.healthy(hctx, p, g.HealthTimeout)}
+			select {
+			case health <- res:
+			case <-hctx.Done(): // the run is over
+			}
+		}()
+	}
 	// act applies a change: signals the command, or restarts it.
-	act := func(env *client.Env) {
+	act := func(env *client.Env, g *client.Grant) {
 		if r.cfg.Signal != 0 {
 			if err := cur.signal(r.cfg.Signal); err != nil {
 				r.logf("revision %d of %s is out: can't send %s to pid %d (%v); it stays on revision %d",
@@ -555,10 +595,10 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 			r.logf("revision %d of %s is out: sent %s to pid %d, which now counts as on revision %d",
 				env.Revision, r.cfg.Scope, SignalName(r.cfg.Signal), cur.pid(), env.Revision)
 			cur.rev = env.Revision
-			rep.set(cur.rev, cur.pid())
+			started(g)
 			return
 		}
-		pending = env
+		pending, grant = env, g
 		if !restarting {
 			r.logf("revision %d of %s is out: restarting %s (pid %d)", env.Revision, r.cfg.Scope, r.cfg.Command[0], cur.pid())
 			restarting = true
@@ -574,12 +614,24 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 				stopping = true
 			}
 
-		case env := <-newEnvs:
+		case u := <-newEnvs:
+			env := u.env
+			if u.grant != nil && !stopping {
+				// The server's turn for this instance: the server has
+				// debounced the change already.
+				due, quiet = nil, nil
+				if env.Revision <= max(cur.rev, revOf(pending)) {
+					rep.set(cur.rev, cur.pid()) // it runs the change already: free the slot
+					continue
+				}
+				act(env, u.grant)
+				continue
+			}
 			if stopping || env.Revision <= max(cur.rev, revOf(pending), revOf(due)) {
 				continue
 			}
 			if r.cfg.Debounce <= 0 {
-				act(env)
+				act(env, nil)
 				continue
 			}
 			if due == nil {
@@ -592,7 +644,7 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 		case <-quiet:
 			quiet = nil
 			if due != nil && !stopping {
-				act(due)
+				act(due, nil)
 			}
 			due = nil
 
@@ -603,6 +655,11 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 
 		case <-cur.done:
 			if !restarting || stopping || ctx.Err() != nil {
+				if checking == cur && !stopping {
+					// It died before it was healthy: the rollout must
+					// pause before the goodbye frees its slot.
+					rep.failNow(ctx, cur.rev, cur.pid(), fmt.Sprintf("the command exited (status %d) before it was healthy", exitCode(cur.state)))
+				}
 				return exitCode(cur.state), ctx.Err()
 			}
 			restarting, killAt = false, nil
@@ -611,6 +668,21 @@ func (r *runner) loop(ctx context.Context, env *client.Env, sigs <-chan os.Signa
 				return startError(r.cfg.Command[0], err)
 			}
 			cur, pending = next, nil
+			started(grant)
+			grant = nil
+
+		case h := <-health:
+			if h.p != cur || h.p.rev != h.rev {
+				continue // a check of a command that is gone, or of an older change
+			}
+			checking = nil
+			if h.err != nil {
+				r.logf("pid %d is not healthy on revision %d of %s: %v; telling envy, which pauses the rollout (the command keeps running)",
+					cur.pid(), cur.rev, r.cfg.Scope, h.err)
+				rep.fail(cur.rev, cur.pid(), h.err.Error())
+				continue
+			}
+			r.logf("pid %d is up and healthy on revision %d of %s", cur.pid(), cur.rev, r.cfg.Scope)
 			rep.set(cur.rev, cur.pid())
 
 		case <-stop:
@@ -632,7 +704,14 @@ func revOf(env *client.Env) int64 {
 // follow watches the scope and sends each newer env it fetches on out,
 // replacing one not yet taken. It says once when it loses the server and
 // when it has it back.
-func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
+// update is a newer env, with the rollout's grant when it is this
+// instance's turn.
+type update struct {
+	env   *client.Env
+	grant *client.Grant
+}
+
+func (r *runner) follow(ctx context.Context, have int64, out chan update) {
 	var (
 		mu   sync.Mutex
 		down bool
@@ -657,6 +736,7 @@ func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
 				r.logf("watching %s again", r.cfg.Scope)
 			}
 		}),
+		client.WatchConsumer(r.cfg.ConsumerID),
 	}, r.cfg.WatchOptions...)
 	w, err := r.cfg.Client.Watch(ctx, r.cfg.Scope, have, opts...)
 	if err != nil {
@@ -665,8 +745,16 @@ func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
 		}
 		return
 	}
+	var waitLogged int64
 	for ev := range w.Events() {
-		if ev.Revision <= have {
+		if ev.Wait {
+			if ev.Revision > waitLogged {
+				waitLogged = ev.Revision
+				r.logf("revision %d of %s is out: waiting for this instance's turn in the rollout", ev.Revision, r.cfg.Scope)
+			}
+			continue
+		}
+		if ev.Revision <= have && ev.Grant == nil {
 			continue
 		}
 		env, err := r.fetchChange(ctx, ev.Revision)
@@ -676,16 +764,22 @@ func (r *runner) follow(ctx context.Context, have int64, out chan *client.Env) {
 			}
 			continue
 		}
-		if env.Revision <= have {
+		if env.Revision <= have && ev.Grant == nil {
 			continue
 		}
-		have = env.Revision
-		r.save(env)
+		if env.Revision > have {
+			have = env.Revision
+			r.save(env)
+		}
+		u := update{env: env, grant: ev.Grant}
 		select {
-		case <-out:
+		case old := <-out:
+			if u.grant == nil {
+				u.grant = old.grant // the turn still stands
+			}
 		default:
 		}
-		out <- env
+		out <- u
 	}
 	if err := w.Err(); err != nil {
 		r.logf("warning: stopped watching %s: %v; %s keeps running with revision %d", r.cfg.Scope, err, r.cfg.Command[0], have)
@@ -721,6 +815,9 @@ type reporter struct {
 	// fallbackSince is when the run started from the fallback copy, zero
 	// once the server has answered.
 	fallbackSince time.Time
+	// unhealthy, until a report carries it, says why the command did
+	// not come back healthy on rev after a granted restart.
+	unhealthy string
 }
 
 func newReporter(r *runner) *reporter {
@@ -734,6 +831,25 @@ func (rp *reporter) set(rev int64, pid int) {
 	select {
 	case rp.update <- struct{}{}:
 	default:
+	}
+}
+
+// fail reports rev as run by pid, and that it did not come back healthy.
+func (rp *reporter) fail(rev int64, pid int, why string) {
+	rp.mu.Lock()
+	rp.unhealthy = why
+	rp.mu.Unlock()
+	rp.set(rev, pid)
+}
+
+// failNow reports at once, within GoodbyeTimeout, that pid did not come
+// back healthy on rev: the run is about to end.
+func (rp *reporter) failNow(ctx context.Context, rev int64, pid int, why string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GoodbyeTimeout)
+	defer cancel()
+	report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid, Unhealthy: why}
+	if err := rp.r.cfg.Client.ReportConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID, report); err != nil {
+		rp.r.logf("warning: can't tell envy that %s is not healthy: %v", rp.r.cfg.ConsumerID, err)
 	}
 }
 
@@ -784,7 +900,7 @@ func (rp *reporter) run(ctx context.Context) {
 		}
 		rp.mu.Lock()
 		rev, pid := rp.rev, rp.pid
-		report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid}
+		report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid, Unhealthy: rp.unhealthy}
 		if !rp.fallbackSince.IsZero() {
 			since := rp.fallbackSince.UTC()
 			report.FallbackSince = &since
@@ -804,6 +920,13 @@ func (rp *reporter) run(ctx context.Context) {
 				rp.r.cfg.ConsumerID, rev, rp.r.cfg.Scope, err)
 		case err == nil:
 			failing = false
+			if report.Unhealthy != "" {
+				rp.mu.Lock()
+				if rp.unhealthy == report.Unhealthy {
+					rp.unhealthy = "" // told once: a later report must not pause a resumed rollout again
+				}
+				rp.mu.Unlock()
+			}
 		}
 	}
 }

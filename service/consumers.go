@@ -28,6 +28,9 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	if in.PID < 0 {
 		fields = append(fields, envy.Field("body.pid", "out_of_range", "pid must not be negative"))
 	}
+	if len(in.Unhealthy) > 500 || !envy.Printable(in.Unhealthy) {
+		fields = append(fields, envy.Field("body.unhealthy", "invalid", "unhealthy must be at most 500 printable characters"))
+	}
 	if len(fields) > 0 {
 		return false, envy.Invalid(fields...)
 	}
@@ -66,12 +69,16 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		return false, envy.Errorf(envy.EConflict, "scope %s already has %d live consumers, the most it keeps (--max-consumers); a consumer that stops reporting for %s makes room",
 			path, s.opts.MaxConsumers, s.opts.ConsumerTTL)
 	}
+	if err != nil {
+		return false, err
+	}
 	if created {
 		// The first report of each consumer is audited (later ones only
 		// move its revision and last sighting).
 		s.enqueue(auditItem{e: s.entry(ctx, envy.AuditConsumerReport, path, []string{id}, envy.OutcomeCreated)})
 	}
-	return created, err
+	// Its rollout slot, if it holds one, is freed (or the rollout paused).
+	return created, s.rollouts.reported(ctx, path, id, in, r.EnvRevision)
 }
 
 // DeleteConsumer forgets a consumer of path at once: a workload that stops
@@ -105,7 +112,10 @@ func (s *Service) DeleteConsumer(ctx context.Context, path, id string) error {
 			}
 		}
 	}
-	return s.store.DeleteConsumer(ctx, path, id)
+	if err := s.store.DeleteConsumer(ctx, path, id); err != nil {
+		return err
+	}
+	return s.rollouts.gone(ctx, path, id)
 }
 
 // StatusPage is Status with one page of its consumers; Synced still
@@ -156,6 +166,12 @@ func (s *Service) Status(ctx context.Context, path string) (envy.Status, error) 
 		behind := c.Revision < r.EnvRevision
 		st.Synced = st.Synced && !behind
 		st.Consumers = append(st.Consumers, envy.ConsumerView{Consumer: c, Behind: behind})
+	}
+	if st.Rollout, err = s.rollouts.status(ctx, path, r, cs); err != nil {
+		return envy.Status{}, err
+	}
+	if st.Rollout != nil && st.Rollout.State == envy.RolloutPaused {
+		st.Synced = false // an instance failed its health check on the newest env
 	}
 	return st, nil
 }

@@ -122,7 +122,15 @@ func (s *Service) GetScope(ctx context.Context, path string) (envy.Scope, error)
 		return envy.Scope{}, err
 	}
 	sc, err := s.store.GetScope(ctx, path)
-	return hideInherits(CallerFrom(ctx).Token, sc), err
+	if err != nil {
+		return envy.Scope{}, err
+	}
+	if s.rollouts.rs != nil {
+		if sc.Rollout, err = s.rollouts.rs.RolloutPolicy(ctx, path); err != nil {
+			return envy.Scope{}, err
+		}
+	}
+	return hideInherits(CallerFrom(ctx).Token, sc), nil
 }
 
 // PutScope creates or updates a scope's description and inherits.
@@ -158,6 +166,10 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 		if len(*in.Inherits) > envy.MaxInheritDepth {
 			fields = append(fields, envy.Field("body.inherits", "too_many", "a scope inherits at most %d scopes", envy.MaxInheritDepth))
 		}
+	}
+	fields = append(fields, s.validRollout(in)...)
+	if (in.Rollout != nil || in.ClearRollout) && s.rollouts.rs == nil {
+		fields = append(fields, envy.Field("body.rollout", "unsupported", "this server's store can't coordinate rollouts"))
 	}
 	if len(fields) > 0 {
 		return envy.Scope{}, envy.WriteInfo{}, envy.Invalid(fields...)
@@ -199,6 +211,9 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	})
 	rec.done(err, sc.Revision, e)
 	if err != nil {
+		return envy.Scope{}, envy.WriteInfo{}, err
+	}
+	if sc.Rollout, err = s.putRolloutPolicy(ctx, path, in); err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
 	// Watchers hear of it through the store's notice (follow.go).

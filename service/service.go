@@ -71,7 +71,8 @@ type Service struct {
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
-	unfollow func() // ends the subscription to the store's notices
+	rollouts *rollouts // rolling restarts (rollout.go)
+	unfollow func()    // ends the subscription to the store's notices
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
@@ -118,6 +119,17 @@ type Options struct {
 	// refuses requests that must be audited while it can't record them
 	// (package auditstream); Ready fails meanwhile.
 	AuditStream AuditStream
+	// RolloutLease is how long past a scope's health_timeout a rollout
+	// slot stays held by an instance that neither reports its new
+	// revision nor says goodbye (its server or process lost): default
+	// 30 s. RolloutPoll is how often a server looks for slots freed on
+	// other servers (default 500 ms).
+	RolloutLease time.Duration
+	RolloutPoll  time.Duration
+	// OnRolloutPaused, when set, is called (on its own goroutine's time:
+	// keep it short) each time a scope's rollout pauses on this server:
+	// the hook for events out (webhooks).
+	OnRolloutPaused func(envy.RolloutPause)
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -173,6 +185,12 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 	if opts.PlaintextCacheBytes == 0 {
 		opts.PlaintextCacheBytes = DefaultPlaintextCacheBytes
 	}
+	if opts.RolloutLease <= 0 {
+		opts.RolloutLease = defaultRolloutLease
+	}
+	if opts.RolloutPoll <= 0 {
+		opts.RolloutPoll = defaultRolloutPoll
+	}
 	s := &Service{
 		store:         store,
 		keys:          keys,
@@ -192,6 +210,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		noConsumers: newLRU[string, struct{}](noConsumersBytes),
 	}
 	s.hub = newHub(s)
+	s.rollouts = newRollouts(s, store)
 	s.unfollow = func() {}
 	if store != nil {
 		cache, ok := store.(*storecache.Store)
@@ -266,6 +285,7 @@ func (s *Service) Close() {
 		}
 		close(s.stopSweep)
 		<-s.sweepDone
+		s.rollouts.close()
 		s.hub.close()
 		close(s.audit)
 		<-s.auditDone

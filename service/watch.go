@@ -41,12 +41,19 @@ type hub struct {
 type sub struct {
 	scope   string
 	tokenID string
-	deps    []string // guarded by the hub's mu
-	removed bool     // guarded by the hub's mu: never link it again
-	mu      sync.Mutex
-	ch      chan envy.Event
-	sent    int64
-	done    bool
+	// consumer is the instance that watches, when it named itself
+	// (WatchAs): a change of a scope with a rollout policy then waits for
+	// its grant (rollout.go).
+	consumer string
+	deps     []string // guarded by the hub's mu
+	removed  bool     // guarded by the hub's mu: never link it again
+	mu       sync.Mutex
+	ch       chan envy.Event
+	sent     int64
+	done     bool
+	// wait is the newest revision told with Wait and not granted yet
+	// (guarded by mu): the instance waits for its turn.
+	wait int64
 }
 
 // refreshTimeout bounds one refresh's read of a watcher's tree.
@@ -60,18 +67,63 @@ func newHub(s *Service) *hub {
 	return h
 }
 
-func (sb *sub) notify(rev int64) {
+func (sb *sub) notify(rev int64) { sb.send(envy.Event{Scope: sb.scope, Revision: rev}) }
+
+// send puts ev in the channel, replacing a pending event: a newer
+// revision, or a grant, wins; a pending grant is kept in the newer event
+// that replaces it (it is the instance's turn all the same).
+func (sb *sub) send(ev envy.Event) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	if sb.done || rev <= sb.sent {
+	if sb.done || ev.Grant == nil && ev.Revision <= sb.sent {
 		return
 	}
 	select {
-	case <-sb.ch: // replace a pending, older event
+	case old := <-sb.ch: // replace a pending, older event
+		if ev.Grant == nil && old.Grant != nil {
+			ev.Grant, ev.Wait = old.Grant, false
+		}
 	default:
 	}
-	sb.ch <- envy.Event{Scope: sb.scope, Revision: rev}
-	sb.sent = rev
+	switch {
+	case ev.Grant != nil:
+		sb.wait = 0
+	case ev.Wait:
+		sb.wait = ev.Revision
+	}
+	sb.ch <- ev
+	sb.sent = max(sb.sent, ev.Revision)
+}
+
+// tell tells sb of revision rev of its scope's env: as a change, or, when
+// the change is rolled out under a policy, as a change to wait for a
+// grant for.
+func (h *hub) tell(sb *sub, rev int64) {
+	if h.s.rollouts != nil && h.s.rollouts.gated(sb) {
+		sb.send(envy.Event{Scope: sb.scope, Revision: rev, Wait: true})
+		h.s.rollouts.waiting(sb)
+		return
+	}
+	sb.notify(rev)
+}
+
+// waiting reports whether sb waits for a grant.
+func (sb *sub) waiting() bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.wait > 0 && !sb.done
+}
+
+// grant gives sb its turn to restart, to g.Revision or newer.
+func (sb *sub) grant(g envy.RolloutGrant) {
+	g.Revision = max(g.Revision, sb.sentRev())
+	sb.send(envy.Event{Scope: sb.scope, Revision: g.Revision, Grant: &g})
+}
+
+func (sb *sub) sentRev() int64 {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.sent
 }
 
 func (sb *sub) stop() {
@@ -134,7 +186,7 @@ func (h *hub) publish(scope string, rev int64, meta bool) {
 	}
 	h.mu.RUnlock()
 	for _, sb := range subs {
-		sb.notify(rev)
+		h.tell(sb, rev)
 	}
 	// A var's new value may refer to other scopes than the old one did
 	// (references, refs.go): its watchers' deps are computed again too.
@@ -196,7 +248,7 @@ func (h *hub) refresh(sb *sub) {
 	if err != nil {
 		return // the scope is gone: keep the old dependencies
 	}
-	sb.notify(r.EnvRevision)
+	h.tell(sb, r.EnvRevision)
 	if h.beforeRelink != nil {
 		h.beforeRelink(sb)
 	}
@@ -213,7 +265,7 @@ func (h *hub) refresh(sb *sub) {
 	// A change to a new dep between the resolve and the link above had no
 	// watcher to tell: read again, now that the links are in place.
 	if again, _, err := h.s.resolve(ctx, sb.scope); err == nil {
-		sb.notify(again.EnvRevision)
+		h.tell(sb, again.EnvRevision)
 		if !slices.Equal(depPaths(again), deps) {
 			h.queue(sb)
 		}
@@ -275,6 +327,17 @@ func (h *hub) close() {
 // event brings the current revision. The channel closes when ctx ends, the
 // token is revoked or the service closes.
 func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<-chan envy.Event, error) {
+	return s.WatchAs(ctx, path, lastRevision, "")
+}
+
+// WatchAs is Watch for an instance that names itself (its consumer id, as
+// it reports to /-/consumers/{id}): when path has a rollout policy, a
+// change comes as an Event with Wait, and the instance restarts only when
+// an Event with its Grant comes (rollout.go). An empty consumer is Watch.
+func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, consumer string) (<-chan envy.Event, error) {
+	if consumer != "" && !envy.ValidSegment(consumer) {
+		return nil, envy.Invalid(envy.Field("query.consumer", "invalid_id", "consumer id must match [A-Za-z0-9][A-Za-z0-9._~-]{0,99}"))
+	}
 	if err := s.readAuth(ctx, path, envy.AuditWatch, nil, false); err != nil {
 		return nil, err
 	}
@@ -282,7 +345,19 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 	if err != nil {
 		return nil, err
 	}
-	sb := &sub{scope: path, ch: make(chan envy.Event, 1), sent: lastRevision, deps: depPaths(r)}
+	if consumer != "" && lastRevision > 0 {
+		// An instance that was told to wait for a change, and reconnects
+		// with that change's id, still runs what it reported: it is told
+		// again, so that it waits for (and gets) its grant.
+		if cs, err := s.store.Consumers(ctx, path, s.now().Add(-s.opts.ConsumerTTL)); err == nil {
+			for _, c := range cs {
+				if c.ID == consumer && c.Revision < lastRevision {
+					lastRevision = c.Revision
+				}
+			}
+		}
+	}
+	sb := &sub{scope: path, consumer: consumer, ch: make(chan envy.Event, 1), sent: lastRevision, deps: depPaths(r)}
 	if t := CallerFrom(ctx).Token; t != nil {
 		sb.tokenID = t.ID
 	}
@@ -290,13 +365,13 @@ func (s *Service) Watch(ctx context.Context, path string, lastRevision int64) (<
 		return nil, envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	if lastRevision > 0 {
-		sb.notify(r.EnvRevision) // a change of descriptions only is none
+		s.hub.tell(sb, r.EnvRevision) // a change of descriptions only is none
 	}
 	// A change committed between the read above and add went to the
 	// watchers before this one joined them: look once more, and queue a
 	// refresh when the deps themselves changed meanwhile.
 	if again, _, err := s.resolve(ctx, path); err == nil && again.EnvRevision > r.EnvRevision {
-		sb.notify(again.EnvRevision)
+		s.hub.tell(sb, again.EnvRevision)
 		s.hub.queue(sb)
 	}
 	go func() {

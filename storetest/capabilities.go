@@ -255,6 +255,14 @@ func testMover(t *testing.T, s envy.Store, open func(t *testing.T) envy.Store) {
 			t.Fatal(err)
 		}
 	}
+	if rs, ok := s.(envy.RolloutStore); ok {
+		if err := rs.PutRolloutPolicy(ctx, "app", &envy.RolloutPolicy{MaxUnavailable: 2, HealthTimeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.PauseRollout(ctx, envy.RolloutPause{Scope: "app", Revision: 3, Reason: "r", Failed: []string{"c1"}, At: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := stateOf(t, s)
 
 	// The dump: the tables in MoveTables' order, each whole, in chunks

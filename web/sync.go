@@ -42,6 +42,9 @@ func statusOfScope(st envy.Status) statusJSON {
 type syncData struct {
 	Scope  envy.Scope
 	Status statusJSON
+	// Rollout is the scope's rollout when it has a policy (rollout.go).
+	Rollout  *envy.RolloutStatus
+	CanWrite bool
 }
 
 func (h *Handler) syncPage(w http.ResponseWriter, r *http.Request, path string) {
@@ -56,7 +59,8 @@ func (h *Handler) syncPage(w http.ResponseWriter, r *http.Request, path string) 
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "sync", &view{Title: "Sync of " + path, Section: "scopes", Data: syncData{Scope: sc, Status: statusOfScope(st)}})
+	h.render(w, r, http.StatusOK, "sync", &view{Title: "Sync of " + path, Section: "scopes", Data: syncData{Scope: sc, Status: statusOfScope(st),
+		Rollout: st.Rollout, CanWrite: h.svc.Can(ctx, envy.ActWrite, path)}})
 }
 
 // events streams the scope's sync status to the sync page as Server-Sent

@@ -199,6 +199,8 @@ func (h *Handler) scopeRoutes() *wire.ScopeMux {
 		{"POST", "/-/vars/delete", h.deleteVar},
 		{"POST", "/-/reveal", h.reveal},
 		{"POST", "/-/settings", h.scopeSettings},
+		{"POST", "/-/rollout", h.rolloutSettings},
+		{"POST", "/-/rollout/resume", h.rolloutResume},
 		{"POST", "/-/import", h.importPreview},
 		{"POST", "/-/import/apply", h.importApply},
 		{"GET", "/-/history", h.historyPage},

@@ -303,6 +303,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 				return a.printJSON(*raw, nil)
 			}
 			a.printf("%s at revision %d: %s\n", st.Scope, st.Revision, syncedNote(st.Synced))
+			a.printRollout(st)
 			if len(st.Consumers) == 0 {
 				return nil
 			}

@@ -123,6 +123,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHistoryCmd(),
 		a.newRollbackCmd(),
 		a.newStatusCmd(),
+		a.newRolloutCmd(),
 		a.newRunCmd(),
 		a.newTokensCmd(),
 		a.newTrustsCmd(),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"syscall"
 	"time"
@@ -32,7 +33,8 @@ func (e *exitStatus) Unwrap() error { return e.err }
 func (a *app) newRunCmd() *cobra.Command {
 	var (
 		scope, signalName, fallback, consumerID string
-		shellCommand                            string
+		shellCommand, healthCmd, healthURL      string
+		readyAfter                              time.Duration
 		preserve, watch, restart, noRedact      bool
 		redact                                  bool
 		grace, timeout, debounce, fallbackAge   time.Duration
@@ -55,6 +57,14 @@ func (a *app) newRunCmd() *cobra.Command {
 			"counts as on the new revision once the signal is delivered). It reports\n" +
 			"the revision the command runs to the server every 20 s, so that\n" +
 			"`envy status SCOPE` and every write tell whether it has a change.\n\n" +
+			"When the scope has a rollout policy (envy scopes update SCOPE\n" +
+			"--max-unavailable N), the server grants restarts in waves: this instance\n" +
+			"restarts (or is signalled) only when its turn comes, and reports the new\n" +
+			"revision once the command is up and healthy again: --health-cmd 'CMD'\n" +
+			"exits 0 (run with the command's env, tried again until the policy's\n" +
+			"health_timeout), or --health-url URL answers 2xx, or, with neither, the\n" +
+			"command has run for --ready-after (default 5s) without exiting. Not\n" +
+			"healthy in time, the rollout pauses (envy rollout resume SCOPE).\n\n" +
 			"Every secret value (4 characters or more) in the command's stdout and\n" +
 			"stderr is replaced with [REDACTED:NAME]; the output is then a pipe, not\n" +
 			"the terminal. --no-redact lets it through as it is (--redact, the\n" +
@@ -111,6 +121,20 @@ func (a *app) newRunCmd() *cobra.Command {
 			}
 			if grace <= 0 || timeout <= 0 || fallbackAge <= 0 {
 				return usageErrorf("--grace, --timeout and --fallback-max-age must be positive durations")
+			}
+			if readyAfter <= 0 {
+				return usageErrorf("--ready-after must be a positive duration")
+			}
+			if healthCmd != "" && healthURL != "" {
+				return usageErrorf("--health-cmd and --health-url exclude each other: give one way to tell the command is healthy")
+			}
+			if !watch && (healthCmd != "" || healthURL != "" || f.Changed("ready-after")) {
+				return usageErrorf("--health-cmd, --health-url and --ready-after take effect only with --watch")
+			}
+			if healthURL != "" {
+				if u, err := url.Parse(healthURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usageErrorf("--health-url %q must be an http:// or https:// URL", healthURL)
+				}
 			}
 			if debounce < 0 {
 				return usageErrorf("--debounce must not be negative (0 acts on every change at once)")
@@ -172,6 +196,9 @@ func (a *app) newRunCmd() *cobra.Command {
 					NoRedact:       noRedact,
 					Fallback:       fallback,
 					FallbackMaxAge: fallbackAge,
+					HealthCmd:      healthCmd,
+					HealthURL:      healthURL,
+					ReadyAfter:     readyAfter,
 					Timeout:        timeout,
 					ConsumerID:     consumerID,
 					Stdin:          a.stdin,
@@ -203,6 +230,9 @@ func (a *app) newRunCmd() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", runner.DefaultTimeout, "how long to try to reach the server at start")
 	f.StringVar(&consumerID, "consumer-id", "", "the name of this run in envy status (default <hostname>-<pid>)")
 	f.StringVar(&shellCommand, "command", "", "run this line through /bin/sh -c (instead of -- COMMAND)")
+	f.StringVar(&healthCmd, "health-cmd", "", "under a rollout policy: the command is healthy once this shell line exits 0")
+	f.StringVar(&healthURL, "health-url", "", "under a rollout policy: the command is healthy once this URL answers 2xx")
+	f.DurationVar(&readyAfter, "ready-after", runner.DefaultReadyAfter, "under a rollout policy, without a health check: the command is up once it has run this long")
 	jwt.flags(f)
 	return cmd
 }

@@ -12,7 +12,7 @@ import (
 
 func (a *app) newScopesCmd() *cobra.Command {
 	return group("scopes", "List, show, create and delete scopes",
-		a.newScopesLsCmd(), a.newScopesGetCmd(), a.newScopesCreateCmd(), a.newScopesRmCmd(), a.newScopesCopyCmd())
+		a.newScopesLsCmd(), a.newScopesGetCmd(), a.newScopesCreateCmd(), a.newScopesUpdateCmd(), a.newScopesRmCmd(), a.newScopesCopyCmd())
 }
 
 func (a *app) newScopesLsCmd() *cobra.Command {
@@ -116,7 +116,7 @@ func (a *app) newScopesGetCmd() *cobra.Command {
 			if s.VarCount != nil {
 				vars = strconv.Itoa(*s.VarCount)
 			}
-			return kvTable(a.stdout,
+			rows := []string{
 				"path", s.Path,
 				"description", orDash(s.Description),
 				"inherits", orDash(strings.Join(s.Inherits, ", ")),
@@ -124,7 +124,11 @@ func (a *app) newScopesGetCmd() *cobra.Command {
 				"vars", vars,
 				"created", fmtTime(s.CreatedAt),
 				"updated", fmtTime(s.UpdatedAt),
-			)
+			}
+			if s.Rollout != nil {
+				rows = append(rows, "rollout", policyNote(s.Rollout))
+			}
+			return kvTable(a.stdout, rows...)
 		},
 	}
 }

@@ -70,11 +70,13 @@ type serverConfig struct {
 	maxSessionsPerToken int
 	maxImportsPerToken  int
 	maxImportBytes      int64
-	// Audit streams (issue 29), passed to auditstream.Open.
+	// Audit streams, passed to auditstream.Open.
 	auditStreams       []string
 	auditStreamMaxSize int64
 	auditStreamKeep    int
 	auditStreamQueue   int
+	// Rolling restarts, passed to service.Options.
+	rolloutLease time.Duration
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -128,6 +130,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.auditStreamKeep, "audit-stream-keep", auditstream.DefaultKeep, "rotated files a file audit stream keeps (PATH.1 the newest)")
 	f.IntVar(&c.auditStreamQueue, "audit-stream-queue", auditstream.DefaultQueue, "audit entries each audit stream holds while it writes or recovers; beyond, writes and reveals are refused (503)")
 	f.Int64Var(&c.maxImportBytes, "max-import-bytes", web.DefaultImportBytes, "bytes that all pending dashboard import previews hold; a preview beyond is refused (503)")
+	f.DurationVar(&c.rolloutLease, "rollout-lease", 30*time.Second, "how long past a scope's health_timeout a restarting instance that never reports back holds its rollout slot")
 	return cmd
 }
 
@@ -173,6 +176,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.plaintextCache < 0 {
 		return fmt.Errorf("invalid --plaintext-cache-bytes %d: must be 0 (off) or positive", c.plaintextCache)
+	}
+	if c.rolloutLease < time.Second {
+		return fmt.Errorf("invalid --rollout-lease %v: must be at least 1s", c.rolloutLease)
 	}
 	if c.maxConsumers < 1 {
 		return fmt.Errorf("invalid --max-consumers %d: must be at least 1", c.maxConsumers)
@@ -379,7 +385,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
 		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1),
-		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams)})
+		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams), RolloutLease: c.rolloutLease})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

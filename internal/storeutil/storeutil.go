@@ -450,7 +450,8 @@ func ListScopes(q envy.ScopeQuery, fetch func(prefix, after string, n int) ([]en
 
 // MoveTables are the tables that a move between stores (`envy migrate`)
 // copies, each a parent before its children, with the columns that order
-// its rows (its primary key). Both stores have the same tables and
+// its rows (its primary key); rollout_leases are not moved (they are the
+// slots of running servers, freed by expiry). Both stores have the same tables and
 // columns, holding the same encodings.
 var MoveTables = []struct {
 	Name    string
@@ -466,6 +467,8 @@ var MoveTables = []struct {
 	{"audit", "id"},
 	{"consumers", "scope, id"},
 	{"jwt_trusts", "name"},
+	{"rollout_policies", "scope"},
+	{"rollout_pauses", "scope"},
 }
 
 // Rows is a chunk of one table's rows, as a move carries them: the column

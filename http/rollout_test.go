@@ -1,0 +1,195 @@
+package http_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/envy-dev/envy/internal/testenv"
+)
+
+// A scope's rollout policy: set, shown, validated field by field, cleared.
+func TestRolloutPolicyIsSetShownValidatedAndCleared(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/web"
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":"25%","health_timeout":"45s","debounce":"5s"}}`); r.Status != 201 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	}
+	r := e.Do(t, "GET", scope, e.Admin, "")
+	ro, _ := r.JSON(t)["rollout"].(map[string]any)
+	if ro["max_unavailable"] != "25%" || ro["health_timeout"] != "45s" || ro["debounce"] != "5s" {
+		t.Fatalf("get: %s", r.Body)
+	}
+	r = e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":2}}`)
+	ro, _ = r.JSON(t)["rollout"].(map[string]any)
+	if r.Status != 200 || ro["max_unavailable"] != float64(2) || ro["health_timeout"] != "30s" || ro["debounce"] != "1s" {
+		t.Fatalf("put a number, defaults: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"description":"web"}`); !strings.Contains(string(r.Body), `"max_unavailable":2`) {
+		t.Fatalf("a write without rollout keeps it: %s", r.Body)
+	}
+	for _, c := range []struct{ body, loc string }{
+		{`{"rollout":{"max_unavailable":0}}`, "body.rollout.max_unavailable"},
+		{`{"rollout":{"max_unavailable":"150%"}}`, "body.rollout.max_unavailable"},
+		{`{"rollout":{"max_unavailable":"two"}}`, "body.rollout.max_unavailable"},
+		{`{"rollout":{"health_timeout":"30s"}}`, "body.rollout.max_unavailable"},
+		{`{"rollout":{"max_unavailable":1,"health_timeout":"soon"}}`, "body.rollout.health_timeout"},
+		{`{"rollout":{"max_unavailable":1,"health_timeout":"2h"}}`, "body.rollout.health_timeout"},
+		{`{"rollout":{"max_unavailable":1,"debounce":"-1s"}}`, "body.rollout.debounce"},
+		{`{"rollout":{"max_unavailable":1,"surge":1}}`, "body.rollout"},
+	} {
+		r := e.Do(t, "PUT", scope, e.Admin, c.body)
+		if r.Status != 422 && r.Status != 400 || !strings.Contains(string(r.Body), c.loc) {
+			t.Errorf("%s: %d %s; want a refusal naming %s", c.body, r.Status, r.Body, c.loc)
+		}
+	}
+	if r := e.Do(t, "GET", scope, e.Admin, ""); !strings.Contains(string(r.Body), `"max_unavailable":2`) {
+		t.Fatalf("a refused write changed the policy: %s", r.Body)
+	}
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":null}`); r.Status != 200 || strings.Contains(string(r.Body), "rollout") {
+		t.Fatalf("clear: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); strings.Contains(string(r.Body), "rollout") {
+		t.Fatalf("status without a policy: %s", r.Body)
+	}
+	if r := e.Do(t, "POST", scope+"/-/rollout/resume", e.Admin, ""); r.Status != 200 || !strings.Contains(string(r.Body), `"resumed":false`) {
+		t.Fatalf("resume of a rollout not paused: %d %s", r.Status, r.Body)
+	}
+}
+
+// The watch protocol of an instance under a policy: the change says
+// "rollout":"wait", the grant comes as its own event; a watcher that does
+// not name itself gets the plain change as before.
+func TestWatchOfAnInstanceWaitsForItsGrant(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`)
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"0s"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	rev := int64(e.Do(t, "GET", scope+"/-/env", e.Admin, "").JSON(t)["revision"].(float64))
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev)+`}`)
+	e.Do(t, "PUT", scope+"/-/consumers/i2", e.Admin, `{"revision":`+itoa(rev)+`}`)
+
+	lines := func(query string) <-chan string {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+e.Admin)
+		req.Header.Set("Last-Event-ID", itoa(rev))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("watch: %v %v", resp, err)
+		}
+		ch := make(chan string, 64)
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if l := sc.Text(); strings.HasPrefix(l, "event:") || strings.HasPrefix(l, "data:") {
+					ch <- l
+				}
+			}
+		}()
+		return ch
+	}
+	next := func(ch <-chan string) string {
+		select {
+		case l := <-ch:
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+			return ""
+		}
+	}
+	i1, i2, plain := lines("?consumer=i1"), lines("?consumer=i2"), lines("")
+	time.Sleep(100 * time.Millisecond)
+	r := e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2"}`)
+	newRev := r.JSON(t)["revision"].(float64)
+
+	if ev, data := next(plain), next(plain); ev != "event: change" || strings.Contains(data, "rollout") {
+		t.Fatalf("a watcher without a name: %s %s", ev, data)
+	}
+	// Each instance is told to wait, then one gets its grant (one slot).
+	for name, ch := range map[string]<-chan string{"i1": i1, "i2": i2} {
+		if ev, data := next(ch), next(ch); ev != "event: change" || !strings.Contains(data, `"rollout":"wait"`) {
+			t.Fatalf("%s: %s %s; want a change to wait for", name, ev, data)
+		}
+	}
+	first := ""
+	select {
+	case l := <-i1:
+		first = "i1 " + l
+	case l := <-i2:
+		first = "i2 " + l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no grant within 10s")
+	}
+	if !strings.HasSuffix(first, "event: grant") {
+		t.Fatalf("the first event after the wait: %s", first)
+	}
+	who, other := first[:2], i2
+	if who == "i2" {
+		other = i1
+	}
+	// The other waits while the slot is held…
+	select {
+	case l := <-other:
+		t.Fatalf("a second grant with one slot held: %s", l)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	st := e.Do(t, "GET", scope+"/-/status", e.Admin, "")
+	if !strings.Contains(string(st.Body), `"state":"rolling"`) || !strings.Contains(string(st.Body), `"instance":"`+who+`"`) {
+		t.Fatalf("status while rolling: %s", st.Body)
+	}
+	// …and is granted once the first reports the new revision.
+	e.Do(t, "PUT", scope+"/-/consumers/"+who, e.Admin, `{"revision":`+itoa(int64(newRev))+`}`)
+	for {
+		l := next(other)
+		if l == "event: grant" {
+			break
+		}
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An instance told to wait that reconnects with the change's id (as a
+// plain EventSource does) is told to wait again, not forgotten.
+func TestAnInstanceReconnectingWhileWaitingIsToldAgain(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	r := e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`)
+	rev := int64(r.JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"debounce":"5m"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev)+`}`)
+	r = e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2"}`)
+	newRev := int64(r.JSON(t)["revision"].(float64))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch?consumer=i1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.Admin)
+	req.Header.Set("Last-Event-ID", itoa(newRev))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "data:") {
+			if !strings.Contains(l, `"rollout":"wait"`) || !strings.Contains(l, itoa(newRev)) {
+				t.Fatalf("on reconnect: %s", l)
+			}
+			return
+		}
+	}
+	t.Fatalf("no event on reconnect: %v", sc.Err())
+}
