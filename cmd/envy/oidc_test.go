@@ -38,7 +38,9 @@ func TestLoginWithOIDC(t *testing.T) {
 		var out, errOut syncBuffer
 		code := make(chan int, 1)
 		ev := env{"ENVY_ADDR": e.URL, "ENVY_CONFIG": cfg}
-		go func() { code <- run([]string{"login", "--oidc", "corp", "--no-browser"}, strings.NewReader(""), &out, &errOut, ev.get) }()
+		go func() {
+			code <- run([]string{"login", "--oidc", "corp", "--no-browser"}, strings.NewReader(""), &out, &errOut, ev.get)
+		}()
 		re := regexp.MustCompile(`(?m)^\s+(http://\S+)$`)
 		waitFor(t, "the sign-in URL", 20*time.Second, func() bool { return re.MatchString(errOut.String()) })
 		back, err := p.SignIn(t.Context(), re.FindStringSubmatch(errOut.String())[1], username)
