@@ -207,7 +207,10 @@ func (v *Verifier) Verify(ctx context.Context, t envy.JWTTrust, raw string) (map
 		return nil, refuse(ReasonTooOld)
 	}
 	for name, want := range t.BoundClaims {
-		if !ClaimHolds(all, name, want) {
+		// A string claim only: a list that holds the value among others is
+		// not bound to it.
+		got, _ := Claim(all, name)
+		if s, ok := got.(string); !ok || !MatchClaim(want, s) {
 			return nil, &Refusal{Reason: fmt.Sprintf(ReasonClaimMismatchFmt, name)}
 		}
 	}

@@ -27,28 +27,10 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 	for _, st := range revocationStores {
 		t.Run(st.name, func(t *testing.T) {
 			store := st.open(t)
-			mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { mk.Close() })
-			keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-			if err != nil {
-				t.Fatal(err)
-			}
 			k := idtest.NewKey(t, "k1", jose.ES256)
 			p := idtest.New(t, k)
-			svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
-			t.Cleanup(svc.Close)
+			svc, admin := identityService(t, store)
 			ctx := t.Context()
-			plain, _, err := svc.Bootstrap(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := svc.Authenticate(ctx, plain)
-			if err != nil {
-				t.Fatal(err)
-			}
 			as := func(tok *envy.Token) context.Context {
 				return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
 			}
