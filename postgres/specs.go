@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -11,27 +10,22 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
-// The tables of named JSON documents (JWT trusts, OIDC providers): what
-// names one kind in errors ("trust"), its statements, and its codec.
-type specTable[T any] struct {
-	what string
-	sql  storeutil.TrustStatements
-	name func(T) string
-	at   func(T) time.Time
-}
+// The tables of named JSON documents (JWT trusts, OIDC providers), each
+// a storeutil.SpecTable.
 
-func (k specTable[T]) put(ctx context.Context, s *Store, v T, audit []envy.AuditEntry) (bool, error) {
+// putSpec creates or replaces a document of k and tells whether it created it.
+func putSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], v T, audit []envy.AuditEntry) (bool, error) {
 	spec, err := storeutil.EncodeSpec(v)
 	if err != nil {
-		return false, s.dbErr("encode a "+k.what, err)
+		return false, s.dbErr("encode a "+k.What, err)
 	}
 	var created bool
-	err = s.tx(ctx, "put a "+k.what, func(t *txn) error {
+	err = s.tx(ctx, "put a "+k.What, func(t *txn) error {
 		var exists bool
-		if err := t.QueryRow(t.ctx, k.sql.Exists, k.name(v)).Scan(&exists); err != nil {
+		if err := t.QueryRow(t.ctx, k.SQL.Exists, k.Name(v)).Scan(&exists); err != nil {
 			return err
 		}
-		if err := t.exec(k.sql.Upsert, k.name(v), spec, storeutil.Nanos(storeutil.OrNow(k.at(v), t.now))); err != nil {
+		if err := t.exec(k.SQL.Upsert, k.Name(v), spec, storeutil.Nanos(storeutil.OrNow(k.At(v), t.now))); err != nil {
 			return err
 		}
 		created = !exists
@@ -40,53 +34,56 @@ func (k specTable[T]) put(ctx context.Context, s *Store, v T, audit []envy.Audit
 	return created && err == nil, err
 }
 
-func (k specTable[T]) get(ctx context.Context, s *Store, name string) (T, error) {
+// getSpec returns the document name of k; ENotFound when there is none.
+func getSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], name string) (T, error) {
 	var zero T
 	if s.closed.Load() {
 		return zero, storeutil.ErrClosed()
 	}
 	var spec string
-	switch err := s.pool.QueryRow(ctx, k.sql.Get, name).Scan(&spec); {
+	switch err := s.pool.QueryRow(ctx, k.SQL.Get, name).Scan(&spec); {
 	case errors.Is(err, pgx.ErrNoRows):
-		return zero, envy.Errorf(envy.ENotFound, "%s %s not found", k.what, name)
+		return zero, envy.Errorf(envy.ENotFound, "%s %s not found", k.What, name)
 	case err != nil:
-		return zero, s.dbErr("read a "+k.what, err)
+		return zero, s.dbErr("read a "+k.What, err)
 	}
 	v, err := storeutil.DecodeSpec[T](spec)
 	if err != nil {
-		return zero, s.dbErr("decode a "+k.what, err)
+		return zero, s.dbErr("decode a "+k.What, err)
 	}
 	return v, nil
 }
 
-func (k specTable[T]) list(ctx context.Context, s *Store, after string, limit int) ([]T, error) {
+// listSpec returns the documents of k by name, those after the cursor.
+func listSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], after string, limit int) ([]T, error) {
 	if s.closed.Load() {
 		return nil, storeutil.ErrClosed()
 	}
-	rows, err := s.pool.Query(ctx, k.sql.List, after, sqlLimit(limit))
+	rows, err := s.pool.Query(ctx, k.SQL.List, after, sqlLimit(limit))
 	if err != nil {
-		return nil, s.dbErr("list "+k.what+"s", err)
+		return nil, s.dbErr("list "+k.What+"s", err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		var spec string
 		if err := rows.Scan(&spec); err != nil {
-			return nil, s.dbErr("list "+k.what+"s", err)
+			return nil, s.dbErr("list "+k.What+"s", err)
 		}
 		v, err := storeutil.DecodeSpec[T](spec)
 		if err != nil {
-			return nil, s.dbErr("decode a "+k.what, err)
+			return nil, s.dbErr("decode a "+k.What, err)
 		}
 		out = append(out, v)
 	}
-	return out, s.dbErr("list "+k.what+"s", rows.Err())
+	return out, s.dbErr("list "+k.What+"s", rows.Err())
 }
 
-func (k specTable[T]) delete(ctx context.Context, s *Store, name string, audit []envy.AuditEntry) (bool, error) {
+// deleteSpec deletes the document name of k and tells whether it existed.
+func deleteSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], name string, audit []envy.AuditEntry) (bool, error) {
 	var existed bool
-	err := s.tx(ctx, "delete a "+k.what, func(t *txn) error {
-		tag, err := t.Exec(t.ctx, k.sql.Delete, name)
+	err := s.tx(ctx, "delete a "+k.What, func(t *txn) error {
+		tag, err := t.Exec(t.ctx, k.SQL.Delete, name)
 		if err != nil {
 			return err
 		}

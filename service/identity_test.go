@@ -104,15 +104,7 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 			if _, err := svc.LoginJWT(ctx, "ci", jwtFor("repo:acme/web", "acme/web")); envy.ErrorCode(err) != envy.EUnauthenticated {
 				t.Fatalf("a login to a deleted trust: %v", err)
 			}
-			page, err := svc.Audit(as(admin), envy.AuditListQuery{Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			for _, e := range page.Items {
-				lines = append(lines, e.Actor+" "+string(e.Action)+" "+strings.Join(e.Names, ",")+" "+e.TokenID)
-			}
-			all := strings.Join(lines, "\n")
+			all := auditLines(t, svc, as(admin), true)
 			for _, want := range []string{"jwt:ci:repo:acme/web jwt.login ci " + minted[0].ID, "jwt:ci jwt.login ci,refused: claim repository did not match",
 				"jwt:nope jwt.login nope,refused: unknown trust", "admin trust.delete ci", "admin token.revoke trust ci deleted", "sub trust.put ci"} {
 				if !strings.Contains(all, want) {

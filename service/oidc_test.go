@@ -13,11 +13,11 @@ import (
 	"github.com/envy-dev/envy/service"
 )
 
-// identityService returns a service over store, with a real keyring and
-// a JWT verifier, and its bootstrap admin token.
-func identityService(t *testing.T, store envy.Store) (*service.Service, *envy.Token) {
+// openKeyring opens the keyring of store under the master key in keyFile
+// (made when missing).
+func openKeyring(t *testing.T, store envy.Store, keyFile string) envy.Keyring {
 	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
+	mk, _, err := crypto.OpenMasterKeyFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +26,14 @@ func identityService(t *testing.T, store envy.Store) (*service.Service, *envy.To
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys
+}
+
+// identityService returns a service over store, with a real keyring and
+// a JWT verifier, and its bootstrap admin token.
+func identityService(t *testing.T, store envy.Store) (*service.Service, *envy.Token) {
+	t.Helper()
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
 	t.Cleanup(svc.Close)
 	plain, _, err := svc.Bootstrap(t.Context(), "")
@@ -155,15 +163,7 @@ func TestOIDCProvidersAndSignInOnBothStores(t *testing.T) {
 			if _, err := svc.Authenticate(ctx, alice.Plaintext); envy.ErrorCode(err) != envy.EUnauthenticated {
 				t.Fatalf("alice's token after the provider's deletion: %v", err)
 			}
-			page, err := svc.Audit(as(admin), envy.AuditListQuery{Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			for _, e := range page.Items {
-				lines = append(lines, e.Actor+" "+string(e.Action)+" "+strings.Join(e.Names, ","))
-			}
-			all := strings.Join(lines, "\n")
+			all := auditLines(t, svc, as(admin), false)
 			for _, want := range []string{"oidc:corp:u-alice <alice@acme.example> oidc.login corp," + p.Issuer + ",u-alice",
 				"admin oidc.put corp", "admin oidc.delete corp", "admin token.revoke OIDC provider corp deleted"} {
 				if !strings.Contains(all, want) {
@@ -175,4 +175,23 @@ func TestOIDCProvidersAndSignInOnBothStores(t *testing.T) {
 			}
 		})
 	}
+}
+
+// auditLines returns the audit log, a line an entry: actor, action, names
+// and, with ids, the token id.
+func auditLines(t *testing.T, svc *service.Service, ctx context.Context, ids bool) string {
+	t.Helper()
+	page, err := svc.Audit(ctx, envy.AuditListQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range page.Items {
+		line := e.Actor + " " + string(e.Action) + " " + strings.Join(e.Names, ",")
+		if ids {
+			line += " " + e.TokenID
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -12,27 +12,26 @@ var trustSQL = storeutil.TrustSQL(storeutil.NumberedMark)
 
 var _ envy.TrustStore = (*Store)(nil)
 
-var trusts = specTable[envy.JWTTrust]{what: "trust", sql: trustSQL,
-	name: func(t envy.JWTTrust) string { return t.Name }, at: func(t envy.JWTTrust) time.Time { return t.CreatedAt }}
+var trusts = storeutil.TrustTable(storeutil.NumberedMark)
 
 // PutTrust creates or replaces a JWT trust.
 func (s *Store) PutTrust(ctx context.Context, tr envy.JWTTrust, audit []envy.AuditEntry) (bool, error) {
-	return trusts.put(ctx, s, tr, audit)
+	return putSpec(ctx, s, trusts, tr, audit)
 }
 
 // GetTrust returns a JWT trust.
 func (s *Store) GetTrust(ctx context.Context, name string) (envy.JWTTrust, error) {
-	return trusts.get(ctx, s, name)
+	return getSpec(ctx, s, trusts, name)
 }
 
 // ListTrusts returns the trusts by name, after the cursor.
 func (s *Store) ListTrusts(ctx context.Context, after string, limit int) ([]envy.JWTTrust, error) {
-	return trusts.list(ctx, s, after, limit)
+	return listSpec(ctx, s, trusts, after, limit)
 }
 
 // DeleteTrust deletes a JWT trust.
 func (s *Store) DeleteTrust(ctx context.Context, name string, audit []envy.AuditEntry) (bool, error) {
-	return trusts.delete(ctx, s, name, audit)
+	return deleteSpec(ctx, s, trusts, name, audit)
 }
 
 // TrustTokens returns the live tokens minted through a trust.

@@ -73,15 +73,5 @@ func testOIDC(t *testing.T, s envy.Store) {
 	if _, err := os.GetOIDC(ctx, "corp"); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("GetOIDC after delete = %v", err)
 	}
-	audit, err := s.ListAudit(ctx, envy.AuditQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var actions []envy.AuditAction
-	for _, e := range audit {
-		actions = append(actions, e.Action)
-	}
-	if !slices.Contains(actions, envy.AuditOIDCPut) || !slices.Contains(actions, envy.AuditOIDCDelete) {
-		t.Fatalf("audit actions %v lack the provider's put and delete", actions)
-	}
+	auditHas(t, s, envy.AuditOIDCPut, envy.AuditOIDCDelete)
 }

@@ -3,6 +3,7 @@ package storeutil
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -63,4 +64,26 @@ func DecodeSpec[T any](spec string) (T, error) {
 	var v T
 	err := json.Unmarshal([]byte(spec), &v)
 	return v, err
+}
+
+// SpecTable is a table of named JSON documents (JWT trusts, OIDC
+// providers) as both stores keep it: what names one kind in errors
+// ("trust"), its statements, and its document's name and creation time.
+type SpecTable[T any] struct {
+	What string
+	SQL  TrustStatements
+	Name func(T) string
+	At   func(T) time.Time
+}
+
+// TrustTable is the JWT trusts' table.
+func TrustTable(mark func(int) string) SpecTable[envy.JWTTrust] {
+	return SpecTable[envy.JWTTrust]{What: "trust", SQL: TrustSQL(mark),
+		Name: func(t envy.JWTTrust) string { return t.Name }, At: func(t envy.JWTTrust) time.Time { return t.CreatedAt }}
+}
+
+// OIDCTable is the OIDC providers' table.
+func OIDCTable(mark func(int) string) SpecTable[envy.OIDCProvider] {
+	return SpecTable[envy.OIDCProvider]{What: "OIDC provider", SQL: OIDCSQL(mark),
+		Name: func(p envy.OIDCProvider) string { return p.Name }, At: func(p envy.OIDCProvider) time.Time { return p.CreatedAt }}
 }
