@@ -12,7 +12,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/identity"
 	"github.com/envy-dev/envy/identity/idtest"
 	"github.com/envy-dev/envy/service"
@@ -141,15 +140,7 @@ func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
 	}
 	t.Cleanup(func() { inner.Close() })
 	store := deletingStore{inner}
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.EdDSA)
 	p := idtest.New(t, k)
 	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
@@ -180,15 +171,7 @@ func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
 // expired, the sweep deletes it; a live one stays.
 func TestTheSweepDeletesTheLoginsEndedTokens(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.ES256)
 	p := idtest.New(t, k)
 	var mu sync.Mutex
@@ -274,15 +257,7 @@ func TestRefusedLoginsOfOneClientAreCappedInTheAuditLog(t *testing.T) {
 // token, so it follows a token name's rules.
 func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.ES256)
 	p := idtest.New(t, k)
 	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
@@ -309,15 +284,7 @@ func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
 // sweep deletes it, and the secret's token stays.
 func TestTheSweepDeletesTheSignInsEndedTokens(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
