@@ -157,6 +157,7 @@ func TestBrowserOIDCSignInRoleAndRefusal(t *testing.T) {
 		if s := textOf(t, ctx, `a[href="/ui/oidc/corp/start"]`); s != "Sign in with corp" {
 			t.Fatalf("the link reads %q", s)
 		}
+		checkA11y(t, ctx)
 		run(t, ctx, "the provider's login page",
 			chromedp.Click(`a[href="/ui/oidc/corp/start"]`, chromedp.ByQuery),
 			chromedp.WaitVisible(`#username`, chromedp.ByQuery),
