@@ -520,3 +520,38 @@ func idTokenReason(err error) string {
 		return "invalid"
 	}
 }
+
+// ResealOIDCSecrets seals every OIDC provider's client secret again under
+// the keyring's newest data key, so that a reseal (crypto.Keyring.Reseal),
+// which retires the older data keys once no value needs them, leaves
+// every secret openable. A reseal runs it first. It returns how many it
+// sealed again.
+func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
+	os, err := s.oidcStore()
+	if err != nil {
+		return 0, nil // a store without providers has no secrets
+	}
+	n, after := 0, ""
+	for {
+		ps, err := os.ListOIDC(ctx, after, 100)
+		if err != nil || len(ps) == 0 {
+			return n, err
+		}
+		for _, p := range ps {
+			after = p.Name
+			plain, err := s.keys.Open(p.SealedSecret, envy.OIDCSecretAD(p.Name))
+			if err != nil {
+				return n, fmt.Errorf("open OIDC provider %s's client secret: %w", p.Name, err)
+			}
+			p.SealedSecret, err = s.keys.Seal(plain, envy.OIDCSecretAD(p.Name))
+			clear(plain)
+			if err != nil {
+				return n, fmt.Errorf("seal OIDC provider %s's client secret: %w", p.Name, err)
+			}
+			if _, err := os.PutOIDC(ctx, p, nil); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}

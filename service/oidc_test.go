@@ -195,3 +195,46 @@ func auditLines(t *testing.T, svc *service.Service, ctx context.Context, ids boo
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestAResealLeavesTheOIDCSecretsOpenable: a rotation to a new data key
+// and a reseal retire the older data keys once no value needs them; the
+// providers' client secrets are sealed again first, so that a server
+// started afterwards (holding only the newest key) still opens them.
+func TestAResealLeavesTheOIDCSecretsOpenable(t *testing.T) {
+	store := revocationStores[0].open(t)
+	dir := t.TempDir()
+	keys := openKeyring(t, store, filepath.Join(dir, "old.key"))
+	svc := service.New(store, keys, service.Options{})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
+	as := service.WithCaller(ctx, &service.Caller{Token: admin})
+	in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("the-client-secret"),
+		RedirectURIs: []string{"http://127.0.0.1/callback"},
+		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+	if _, _, err := svc.PutOIDC(as, "corp", in); err != nil {
+		t.Fatal(err)
+	}
+	newMK, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "new.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keys.(*crypto.Keyring)
+	if _, err := kr.Rotate(ctx, newMK, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.ResealOIDCSecrets(ctx); err != nil || n != 1 {
+		t.Fatalf("ResealOIDCSecrets = %d, %v", n, err)
+	}
+	if _, err := kr.Reseal(ctx, store.(crypto.Resealer)); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openKeyring(t, store, filepath.Join(dir, "new.key"))
+	p, err := store.(envy.OIDCStore).GetOIDC(ctx, "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := fresh.Open(p.SealedSecret, envy.OIDCSecretAD("corp")); err != nil || string(plain) != "the-client-secret" {
+		t.Fatalf("the client secret after the reseal, on a fresh server: %q, %v", plain, err)
+	}
+}
