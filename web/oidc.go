@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -49,9 +50,11 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	name, q := r.PathValue("name"), r.URL.Query()
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: Prefix + "oidc/", MaxAge: -1, HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
 	if e := q.Get("error"); e != "" {
-		msg := "The identity provider did not sign you in (" + e + ")."
-		if d := q.Get("error_description"); d != "" && len(d) < 300 {
-			msg = "The identity provider did not sign you in: " + d
+		// Only an error code of OAuth's alphabet is shown: the text of a
+		// link someone else made must not speak on this origin.
+		msg := "The identity provider did not sign you in."
+		if len(e) <= 64 && strings.Trim(e, "abcdefghijklmnopqrstuvwxyz_") == "" {
+			msg = "The identity provider did not sign you in (" + e + ")."
 		}
 		h.renderError(w, r, http.StatusUnauthorized, msg)
 		return

@@ -193,3 +193,14 @@ func TestBrowserOIDCSignInRoleAndRefusal(t *testing.T) {
 	screenshot(t, ctx, "oidc-refused", false)
 	run(t, ctx, "the refusal", chromedp.Navigate(e.URL+"/ui/scopes"), chromedp.WaitVisible(`#token`, chromedp.ByQuery))
 }
+
+// TestAProvidersRefusalIsShownWithoutItsText: the provider's error code is
+// named, the description (anyone's text, in a link) is not.
+func TestAProvidersRefusalIsShownWithoutItsText(t *testing.T) {
+	e, _ := oidcEnv(t)
+	b := e.browser(t)
+	pg := b.get("/ui/oidc/corp/callback?error=access_denied&error_description=" + url.QueryEscape("Call 555-0100 to restore your account"))
+	if pg.Status != http.StatusUnauthorized || !strings.Contains(pg.Body, "(access_denied)") || strings.Contains(pg.Body, "555-0100") {
+		t.Fatalf("%d %s", pg.Status, pg.Body)
+	}
+}
