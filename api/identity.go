@@ -25,3 +25,31 @@ type JWTLogin struct {
 	Name      string    `json:"name"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// OIDCProvider is an OIDC provider people sign in through; its client
+// secret is never shown back.
+type OIDCProvider struct {
+	Name         string     `json:"name"`
+	Issuer       string     `json:"issuer"`
+	ClientID     string     `json:"client_id"`
+	RedirectURIs []string   `json:"redirect_uris"`
+	Scopes       []string   `json:"scopes"`
+	Roles        []OIDCRole `json:"roles"`
+	SessionTTL   string     `json:"session_ttl"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CreatedBy    string     `json:"created_by"`
+}
+
+// OIDCRole maps a claim of the person's ID token to permissions.
+type OIDCRole struct {
+	Name        string       `json:"name,omitempty"`
+	Claim       string       `json:"claim"`
+	Value       string       `json:"value"`
+	Permissions []Permission `json:"permissions"`
+}
+
+// OIDCAuthURL is where a sign-in sends the person: the provider's
+// authorization URL.
+type OIDCAuthURL struct {
+	AuthURL string `json:"auth_url"`
+}

@@ -85,3 +85,27 @@ func (c *Client) LoginJWT(ctx context.Context, name, jwt string) (*JWTLogin, err
 	}
 	return &out, nil
 }
+
+// OIDCAuthURL starts a sign-in through OIDC provider name: it returns the
+// provider's authorization URL, which sends the browser back to
+// redirectURI (a loopback listener of the caller's) with a code and a
+// state that only the holder of clientNonce can finish. It needs no token.
+func (c *Client) OIDCAuthURL(ctx context.Context, name, redirectURI, clientNonce string) (string, error) {
+	var out api.OIDCAuthURL
+	body := map[string]string{"redirect_uri": redirectURI, "client_nonce": clientNonce}
+	if _, err := c.call(ctx, request{method: http.MethodPost, path: "/v1/auth/oidc/" + url.PathEscape(name) + "/auth_url", body: body}, &out); err != nil {
+		return "", err
+	}
+	return out.AuthURL, nil
+}
+
+// OIDCCallback finishes a sign-in that OIDCAuthURL started, with the code
+// and state the provider sent back, for a token named after the person.
+func (c *Client) OIDCCallback(ctx context.Context, name, state, code, clientNonce string) (*JWTLogin, error) {
+	var out JWTLogin
+	body := map[string]string{"state": state, "code": code, "client_nonce": clientNonce}
+	if _, err := c.call(ctx, request{method: http.MethodPost, path: "/v1/auth/oidc/" + url.PathEscape(name) + "/callback", body: body}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

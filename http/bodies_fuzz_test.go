@@ -20,6 +20,9 @@ var nativeWrites = []struct{ method, path string }{
 	{"POST", "/v1/scopes/fuzz/native/-/rollback"},
 	{"PUT", "/v1/scopes/fuzz/native/-/consumers/fuzz-1"},
 	{"POST", "/v1/tokens"},
+	{"PUT", "/v1/auth/oidc/fuzz"},
+	{"POST", "/v1/auth/oidc/fuzz/auth_url"},
+	{"POST", "/v1/auth/oidc/fuzz/callback"},
 }
 
 // FuzzNativeBodies sends arbitrary bodies to every native route that reads

@@ -98,30 +98,29 @@ func (s *Server) handleJWTLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	login, err := s.svc.LoginJWT(r.Context(), r.PathValue("name"), raw)
 	if err != nil {
-		if envy.ErrorCode(err) == envy.EUnauthenticated {
-			client := service.CallerFrom(r.Context()).Client
-			if client == "" {
-				client = clientAddr(r)
-			}
-			if wait, ok := s.authFail.allow(client, s.now()); !ok {
-				return &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
-			}
-		}
-		return err
+		return s.loginFailed(r, err)
 	}
 	writeJSON(w, http.StatusCreated, api.JWTLogin{ID: login.Token.ID, Token: login.Plaintext, Name: login.Token.Name, ExpiresAt: login.Token.ExpiresAt.UTC()})
 	return nil
 }
 
-func trustView(t envy.JWTTrust) api.JWTTrust {
-	perms := make([]api.Permission, 0, len(t.Permissions))
-	for _, g := range t.Permissions {
-		actions := make([]string, 0, len(g.Actions))
-		for _, a := range g.Actions {
-			actions = append(actions, string(a))
+// loginFailed counts a refused login (EUnauthenticated) against the
+// client address like a bad token, and answers 429 beyond the limit.
+func (s *Server) loginFailed(r *http.Request, err error) error {
+	if envy.ErrorCode(err) == envy.EUnauthenticated {
+		client := service.CallerFrom(r.Context()).Client
+		if client == "" {
+			client = clientAddr(r)
 		}
-		perms = append(perms, api.Permission{Scopes: g.Scopes, Actions: actions})
+		if wait, ok := s.authFail.allow(client, s.now()); !ok {
+			return &envy.Error{Code: envy.ERateLimited, Message: "too many failed authentications from this address", RetryAfter: wait}
+		}
 	}
+	return err
+}
+
+func trustView(t envy.JWTTrust) api.JWTTrust {
+	perms := permissionViews(t.Permissions)
 	bc := t.BoundClaims
 	if bc == nil {
 		bc = map[string]string{}
@@ -132,4 +131,16 @@ func trustView(t envy.JWTTrust) api.JWTTrust {
 		v.MaxAge = t.MaxAge.String()
 	}
 	return v
+}
+
+func permissionViews(gs []envy.Grant) []api.Permission {
+	perms := make([]api.Permission, 0, len(gs))
+	for _, g := range gs {
+		actions := make([]string, 0, len(g.Actions))
+		for _, a := range g.Actions {
+			actions = append(actions, string(a))
+		}
+		perms = append(perms, api.Permission{Scopes: g.Scopes, Actions: actions})
+	}
+	return perms
 }

@@ -52,4 +52,10 @@ var routeTable = []route{
 	{Method: http.MethodPut, Path: "/v1/auth/jwt/{name}", h: (*Server).handlePutTrust},
 	{Method: http.MethodDelete, Path: "/v1/auth/jwt/{name}", h: (*Server).handleDeleteTrust},
 	{Method: http.MethodPost, Path: "/v1/auth/jwt/{name}/login", Public: true, h: (*Server).handleJWTLogin},
+	{Method: http.MethodGet, Path: "/v1/auth/oidc", h: (*Server).handleListOIDC},
+	{Method: http.MethodGet, Path: "/v1/auth/oidc/{name}", h: (*Server).handleGetOIDC},
+	{Method: http.MethodPut, Path: "/v1/auth/oidc/{name}", h: (*Server).handlePutOIDC},
+	{Method: http.MethodDelete, Path: "/v1/auth/oidc/{name}", h: (*Server).handleDeleteOIDC},
+	{Method: http.MethodPost, Path: "/v1/auth/oidc/{name}/auth_url", Public: true, h: (*Server).handleOIDCAuthURL},
+	{Method: http.MethodPost, Path: "/v1/auth/oidc/{name}/callback", Public: true, h: (*Server).handleOIDCCallback},
 }

@@ -74,6 +74,10 @@ var matrixRoutes = []struct {
 	{"GET", "/v1/auth/jwt/{name}", needGlobalAdmin, 200, "", ""},
 	{"PUT", "/v1/auth/jwt/{name}", needAdmin, 201, `{"issuer":"https://issuer.example","audience":"envy","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}`, ""},
 	{"DELETE", "/v1/auth/jwt/{name}", needGlobalAdmin, 204, "", ""},
+	{"GET", "/v1/auth/oidc", needGlobalAdmin, 200, "", ""},
+	{"GET", "/v1/auth/oidc/{name}", needGlobalAdmin, 200, "", ""},
+	{"PUT", "/v1/auth/oidc/{name}", needAdmin, 201, `{"issuer":"https://login.example","client_id":"envy","client_secret":"s3cret-client","redirect_uris":["https://envy.example/ui/oidc/corp/callback"],"roles":[{"claim":"groups","value":"platform","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}]}`, ""},
+	{"DELETE", "/v1/auth/oidc/{name}", needGlobalAdmin, 204, "", ""},
 	// A reveal read is its own row: the same route, a stronger need.
 	{"GET", "/v1/scopes/{path}/-/vars/{name}", needReveal, 200, "", "?reveal=true"},
 	{"GET", "/v1/scopes/{path}/-/vars", needReveal, 200, "", "?reveal=true"},
@@ -121,8 +125,10 @@ func TestPermissionMatrix(t *testing.T) {
 	for p, ops := range doc.Paths {
 		// The admin routes (mounted by http/admin) need admin of every
 		// scope; http/admin's tests refuse every other caller.
-		// A JWT login needs no token, only a JWT (identity_test.go).
-		if !strings.HasPrefix(p, "/v1/") || p == "/v1/openapi.json" || strings.HasPrefix(p, "/v1/admin/") || p == "/v1/auth/jwt/{name}/login" {
+		// A JWT login needs no token, only a JWT (identity_test.go), nor
+		// do the CLI's OIDC sign-in routes (oidc_test.go).
+		if !strings.HasPrefix(p, "/v1/") || p == "/v1/openapi.json" || strings.HasPrefix(p, "/v1/admin/") || p == "/v1/auth/jwt/{name}/login" ||
+			p == "/v1/auth/oidc/{name}/auth_url" || p == "/v1/auth/oidc/{name}/callback" {
 			continue
 		}
 		for method := range ops {
@@ -167,6 +173,9 @@ func TestPermissionMatrix(t *testing.T) {
 		if r := e.Do(t, "PUT", "/v1/auth/jwt/ci", e.Admin, `{"issuer":"https://issuer.example","audience":"envy","permissions":[{"scopes":"acme/**","actions":["read"]}]}`); r.Status != 200 && r.Status != 201 {
 			t.Fatalf("reset: the trust: %d %s", r.Status, r.Body)
 		}
+		if r := e.Do(t, "PUT", "/v1/auth/oidc/corp", e.Admin, `{"issuer":"https://login.example","client_id":"envy","client_secret":"s3cret-client","redirect_uris":["https://envy.example/ui/oidc/corp/callback"],"roles":[{"claim":"groups","value":"platform","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}]}`); r.Status != 200 && r.Status != 201 {
+			t.Fatalf("reset: the OIDC provider: %d %s", r.Status, r.Body)
+		}
 		victims++ // token names are unique per owner
 		r := e.Do(t, "POST", "/v1/tokens", e.Admin, fmt.Sprintf(`{"name":"victim-%d","permissions":[{"scopes":"x","actions":["read"]}]}`, victims))
 		return r.JSON(t)["id"].(string)
@@ -187,6 +196,12 @@ func TestPermissionMatrix(t *testing.T) {
 					path = "/v1/auth/jwt/ci"
 					if m.method == "PUT" {
 						path = fmt.Sprintf("/v1/auth/jwt/made-%d", victims)
+					}
+				}
+				if m.path == "/v1/auth/oidc/{name}" { // the provider reset defines; a new one to define
+					path = "/v1/auth/oidc/corp"
+					if m.method == "PUT" {
+						path = fmt.Sprintf("/v1/auth/oidc/made-%d", victims)
 					}
 				}
 				want := m.ok

@@ -58,13 +58,14 @@ func grants(o *wire.Object) ([]envy.Grant, error) {
 	if !ok {
 		return nil, nil
 	}
-	items, err := nativeWords.ArrayAt("body.permissions", raw)
+	loc := o.Loc + ".permissions"
+	items, err := nativeWords.ArrayAt(loc, raw)
 	if err != nil {
 		return nil, err
 	}
 	var out []envy.Grant
 	for i, it := range items {
-		g, err := nativeWords.ObjectAt("body.permissions["+strconv.Itoa(i)+"]", it)
+		g, err := nativeWords.ObjectAt(loc+"["+strconv.Itoa(i)+"]", it)
 		if err != nil {
 			return nil, err
 		}

@@ -207,12 +207,52 @@ func (v *Verifier) Verify(ctx context.Context, t envy.JWTTrust, raw string) (map
 		return nil, refuse(ReasonTooOld)
 	}
 	for name, want := range t.BoundClaims {
-		got, ok := all[name].(string)
-		if !ok || !MatchClaim(want, got) {
+		// A string claim only: a list that holds the value among others is
+		// not bound to it.
+		got, _ := Claim(all, name)
+		if s, ok := got.(string); !ok || !MatchClaim(want, s) {
 			return nil, &Refusal{Reason: fmt.Sprintf(ReasonClaimMismatchFmt, name)}
 		}
 	}
 	return all, nil
+}
+
+// Claim returns the claim at path: the top-level claim so named, or, when
+// there is none, the nested claim that a dotted path names, such as
+// kubernetes.io.namespace for {"kubernetes.io": {"namespace": …}} (a key
+// may itself hold dots).
+func Claim(claims map[string]any, path string) (any, bool) {
+	if v, ok := claims[path]; ok {
+		return v, true
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] != '.' {
+			continue
+		}
+		if sub, ok := claims[path[:i]].(map[string]any); ok {
+			if v, ok := Claim(sub, path[i+1:]); ok {
+				return v, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// ClaimHolds reports whether the claim at path (see Claim) matches
+// pattern (see MatchClaim): a string claim that matches, or a list that
+// holds a string that matches.
+func ClaimHolds(claims map[string]any, path, pattern string) bool {
+	switch v, _ := Claim(claims, path); v := v.(type) {
+	case string:
+		return MatchClaim(pattern, v)
+	case []any:
+		for _, e := range v {
+			if s, ok := e.(string); ok && MatchClaim(pattern, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // MatchClaim matches a claim's value against a bound value: exactly, or,

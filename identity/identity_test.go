@@ -69,6 +69,20 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("audience list: %v", err)
 	}
 
+	// A dotted bound claim reaches a nested one, as Kubernetes nests the
+	// namespace under "kubernetes.io".
+	nested := trust
+	nested.BoundClaims = map[string]string{"kubernetes.io.namespace": "web"}
+	k8s := func(ns any) string {
+		return idtest.Sign(t, rsaKey, claims(func(c map[string]any) { c["kubernetes.io"] = map[string]any{"namespace": ns} }))
+	}
+	if _, err := v.Verify(ctx, nested, k8s("web")); err != nil {
+		t.Fatalf("nested claim: %v", err)
+	}
+	if _, err := v.Verify(ctx, nested, k8s("db")); reason(t, err) != "claim kubernetes.io.namespace did not match" {
+		t.Fatalf("nested claim of another value: %v", err)
+	}
+
 	other := idtest.NewKey(t, "rsa-1", jose.RS256) // same kid, another key
 	der, _ := x509.MarshalPKIXPublicKey(rsaKey.Priv.Public())
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
@@ -263,6 +277,24 @@ func TestAnEmptyExpectationAcceptsNothing(t *testing.T) {
 	} {
 		if _, err := v.Verify(t.Context(), tr, jwt); err == nil {
 			t.Fatalf("trust %+v accepted a JWT without iss and aud", tr)
+		}
+	}
+}
+
+func TestClaimHolds(t *testing.T) {
+	claims := map[string]any{"groups": []any{"staff", "platform"}, "email": "a@acme.example",
+		"kubernetes.io": map[string]any{"namespace": "web"}, "org": map[string]any{"team": map[string]any{"name": "ops"}}, "n": 3.0}
+	for _, c := range []struct {
+		path, pattern string
+		want          bool
+	}{
+		{"groups", "platform", true}, {"groups", "plat*", true}, {"groups", "sales", false},
+		{"email", "*@acme.example", true}, {"email", "a@evil.example", false},
+		{"kubernetes.io.namespace", "web", true}, {"org.team.name", "ops", true}, {"org.team", "ops", false},
+		{"missing", "*", false}, {"n", "3", false},
+	} {
+		if got := identity.ClaimHolds(claims, c.path, c.pattern); got != c.want {
+			t.Errorf("ClaimHolds(%s, %q) = %v, want %v", c.path, c.pattern, got, c.want)
 		}
 	}
 }

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -15,83 +12,26 @@ var trustSQL = storeutil.TrustSQL(storeutil.DollarMark)
 
 var _ envy.TrustStore = (*Store)(nil)
 
+var trusts = storeutil.TrustTable(storeutil.DollarMark)
+
 // PutTrust creates or replaces a JWT trust.
 func (s *Store) PutTrust(ctx context.Context, tr envy.JWTTrust, audit []envy.AuditEntry) (bool, error) {
-	spec, err := storeutil.EncodeTrust(tr)
-	if err != nil {
-		return false, s.dbErr("encode a trust", err)
-	}
-	var created bool
-	err = s.tx(ctx, "put a trust", func(t *txn) error {
-		var exists bool
-		if err := t.QueryRow(t.ctx, trustSQL.Exists, tr.Name).Scan(&exists); err != nil {
-			return err
-		}
-		if err := t.exec(trustSQL.Upsert, tr.Name, spec, storeutil.Nanos(storeutil.OrNow(tr.CreatedAt, t.now))); err != nil {
-			return err
-		}
-		created = !exists
-		return t.audit(audit, 0)
-	})
-	return created && err == nil, err
+	return putSpec(ctx, s, trusts, tr, audit)
 }
 
 // GetTrust returns a JWT trust.
 func (s *Store) GetTrust(ctx context.Context, name string) (envy.JWTTrust, error) {
-	if s.closed.Load() {
-		return envy.JWTTrust{}, storeutil.ErrClosed()
-	}
-	var spec string
-	switch err := s.pool.QueryRow(ctx, trustSQL.Get, name).Scan(&spec); {
-	case errors.Is(err, pgx.ErrNoRows):
-		return envy.JWTTrust{}, envy.Errorf(envy.ENotFound, "trust %s not found", name)
-	case err != nil:
-		return envy.JWTTrust{}, s.dbErr("read a trust", err)
-	}
-	tr, err := storeutil.DecodeTrust(spec)
-	if err != nil {
-		return envy.JWTTrust{}, s.dbErr("decode a trust", err)
-	}
-	return tr, nil
+	return getSpec(ctx, s, trusts, name)
 }
 
 // ListTrusts returns the trusts by name, after the cursor.
 func (s *Store) ListTrusts(ctx context.Context, after string, limit int) ([]envy.JWTTrust, error) {
-	if s.closed.Load() {
-		return nil, storeutil.ErrClosed()
-	}
-	rows, err := s.pool.Query(ctx, trustSQL.List, after, sqlLimit(limit))
-	if err != nil {
-		return nil, s.dbErr("list trusts", err)
-	}
-	defer rows.Close()
-	var out []envy.JWTTrust
-	for rows.Next() {
-		var spec string
-		if err := rows.Scan(&spec); err != nil {
-			return nil, s.dbErr("list trusts", err)
-		}
-		tr, err := storeutil.DecodeTrust(spec)
-		if err != nil {
-			return nil, s.dbErr("decode a trust", err)
-		}
-		out = append(out, tr)
-	}
-	return out, s.dbErr("list trusts", rows.Err())
+	return listSpec(ctx, s, trusts, after, limit)
 }
 
 // DeleteTrust deletes a JWT trust.
 func (s *Store) DeleteTrust(ctx context.Context, name string, audit []envy.AuditEntry) (bool, error) {
-	var existed bool
-	err := s.tx(ctx, "delete a trust", func(t *txn) error {
-		tag, err := t.Exec(t.ctx, trustSQL.Delete, name)
-		if err != nil {
-			return err
-		}
-		existed = tag.RowsAffected() > 0
-		return t.audit(audit, 0)
-	})
-	return existed && err == nil, err
+	return deleteSpec(ctx, s, trusts, name, audit)
 }
 
 // TrustTokens returns the live tokens minted through a trust.

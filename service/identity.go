@@ -40,14 +40,18 @@ func (s *Service) trustStore() (envy.TrustStore, error) {
 }
 
 // validTrustName: 1 to 64 of a-z, 0-9, '-', '_' and '.'.
-func validTrustName(name string) *envy.FieldError {
+func validTrustName(name string) *envy.FieldError { return validDefName(name, "a trust") }
+
+// validDefName validates the name of a definition (what: "a trust"): 1 to
+// 64 of a-z, 0-9, '-', '_' and '.', so it never holds ':'.
+func validDefName(name, what string) *envy.FieldError {
 	ok := name != "" && len(name) <= 64
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
 		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 	}
 	if !ok {
-		f := envy.Field("path.name", "invalid_name", "a trust's name is 1 to 64 of a-z, 0-9, '-', '_' and '.'")
+		f := envy.Field("path.name", "invalid_name", "%s's name is 1 to 64 of a-z, 0-9, '-', '_' and '.'", what)
 		return &f
 	}
 	return nil
@@ -196,25 +200,35 @@ func (s *Service) bounded(ctx context.Context, caller *envy.Token, grants []envy
 // trustFor returns trust name when the caller is a global admin or defined
 // it; to anyone else it does not exist (403, as for a token).
 func (s *Service) trustFor(ctx context.Context, name string, action envy.AuditAction) (envy.JWTTrust, envy.TrustStore, error) {
-	caller := CallerFrom(ctx).Token
-	if caller == nil {
-		return envy.JWTTrust{}, nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
-	}
-	if f := validTrustName(name); f != nil {
-		return envy.JWTTrust{}, nil, envy.Invalid(*f)
-	}
 	ts, err := s.trustStore()
 	if err != nil {
 		return envy.JWTTrust{}, nil, err
 	}
-	t, err := ts.GetTrust(ctx, name)
+	t, err := definedBy(s, ctx, name, "a trust", action, ts.GetTrust, func(t envy.JWTTrust) string { return t.CreatorID })
+	return t, ts, err
+}
+
+// definedBy returns the definition name (a trust, an OIDC provider) when
+// the caller is a global admin or the token that defined it; to anyone
+// else it does not exist (403, as for a token).
+func definedBy[T any](s *Service, ctx context.Context, name, what string, action envy.AuditAction,
+	get func(context.Context, string) (T, error), creator func(T) string) (T, error) {
+	var zero T
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return zero, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if f := validDefName(name, what); f != nil {
+		return zero, envy.Invalid(*f)
+	}
+	v, err := get(ctx, name)
 	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
-		return envy.JWTTrust{}, nil, err
+		return zero, err
 	}
-	if envy.IsGlobalAdmin(caller) || err == nil && t.CreatorID == caller.ID {
-		return t, ts, err
+	if envy.IsGlobalAdmin(caller) || err == nil && creator(v) == caller.ID {
+		return v, err
 	}
-	return envy.JWTTrust{}, nil, s.requireGlobalAdmin(ctx, action)
+	return zero, s.requireGlobalAdmin(ctx, action)
 }
 
 // GetTrust returns a JWT trust (global admin, or the token that defined it).
@@ -259,16 +273,27 @@ func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
 	if rec.done(err, 0, e); err != nil {
 		return 0, err
 	}
-	// A login that read the trust before the delete and mints after this
-	// list looks for its trust again once its token exists (LoginJWT), and
-	// revokes its token itself.
-	ids, err := ts.TrustTokens(ctx, name)
+	return s.revokeLineage(ctx, name, "trust "+name+" deleted")
+}
+
+// revokeLineage revokes every live token whose Token.Trust is trust, each
+// through the store's RevokeToken so that the revocation reaches every
+// server's caches at once, and returns how many it revoked. A login that
+// read the definition before its deletion and mints after this list looks
+// for its definition again once its token exists (revokeIfGone), and
+// revokes its token itself.
+func (s *Service) revokeLineage(ctx context.Context, trust, why string) (int, error) {
+	ts, err := s.trustStore()
+	if err != nil {
+		return 0, err
+	}
+	ids, err := ts.TrustTokens(ctx, trust)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
-		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{"trust " + name + " deleted"}, envy.OutcomeDeleted)
+		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{why}, envy.OutcomeDeleted)
 		if err := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); err != nil && envy.ErrorCode(err) != envy.ENotFound {
 			return n, err
 		} else if err == nil {
@@ -277,6 +302,21 @@ func (s *Service) DeleteTrust(ctx context.Context, name string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// revokeIfGone revokes the token id just minted when its definition is
+// gone (exists answers ENotFound), which it then returns.
+func (s *Service) revokeIfGone(ctx context.Context, id, why string, exists func() error) error {
+	err := exists()
+	if err == nil {
+		return nil
+	}
+	re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{why}, envy.OutcomeDeleted)
+	if rerr := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); rerr != nil {
+		return rerr
+	}
+	s.offer(re)
+	return err
 }
 
 // loginTokenRetention is how long a login's token is kept after it ended:
@@ -403,12 +443,10 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 	}
 	// The trust deleted meanwhile: its deletion may have listed its tokens
 	// before this one existed, so this login revokes its own.
-	if _, err := ts.GetTrust(ctx, name); err != nil {
-		re := s.entry(ctx, envy.AuditTokenRevoke, "", []string{"trust " + name + " deleted"}, envy.OutcomeDeleted)
-		if rerr := s.store.RevokeToken(ctx, id, s.now(), []envy.AuditEntry{re}); rerr != nil {
-			return envy.JWTLogin{}, rerr
-		}
-		s.offer(re)
+	if err := s.revokeIfGone(ctx, id, "trust "+name+" deleted", func() error {
+		_, err := ts.GetTrust(ctx, name)
+		return err
+	}); err != nil {
 		if envy.ErrorCode(err) == envy.ENotFound {
 			return refuse("trust deleted during the login")
 		}

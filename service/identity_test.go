@@ -12,7 +12,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/identity"
 	"github.com/envy-dev/envy/identity/idtest"
 	"github.com/envy-dev/envy/service"
@@ -27,28 +26,10 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 	for _, st := range revocationStores {
 		t.Run(st.name, func(t *testing.T) {
 			store := st.open(t)
-			mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { mk.Close() })
-			keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-			if err != nil {
-				t.Fatal(err)
-			}
 			k := idtest.NewKey(t, "k1", jose.ES256)
 			p := idtest.New(t, k)
-			svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
-			t.Cleanup(svc.Close)
+			svc, admin := identityService(t, store)
 			ctx := t.Context()
-			plain, _, err := svc.Bootstrap(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			admin, err := svc.Authenticate(ctx, plain)
-			if err != nil {
-				t.Fatal(err)
-			}
 			as := func(tok *envy.Token) context.Context {
 				return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
 			}
@@ -122,15 +103,7 @@ func TestJWTLoginOnBothStores(t *testing.T) {
 			if _, err := svc.LoginJWT(ctx, "ci", jwtFor("repo:acme/web", "acme/web")); envy.ErrorCode(err) != envy.EUnauthenticated {
 				t.Fatalf("a login to a deleted trust: %v", err)
 			}
-			page, err := svc.Audit(as(admin), envy.AuditListQuery{Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			for _, e := range page.Items {
-				lines = append(lines, e.Actor+" "+string(e.Action)+" "+strings.Join(e.Names, ",")+" "+e.TokenID)
-			}
-			all := strings.Join(lines, "\n")
+			all := auditLines(t, svc, as(admin), true)
 			for _, want := range []string{"jwt:ci:repo:acme/web jwt.login ci " + minted[0].ID, "jwt:ci jwt.login ci,refused: claim repository did not match",
 				"jwt:nope jwt.login nope,refused: unknown trust", "admin trust.delete ci", "admin token.revoke trust ci deleted", "sub trust.put ci"} {
 				if !strings.Contains(all, want) {
@@ -167,15 +140,7 @@ func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
 	}
 	t.Cleanup(func() { inner.Close() })
 	store := deletingStore{inner}
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.EdDSA)
 	p := idtest.New(t, k)
 	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
@@ -206,15 +171,7 @@ func TestALoginRacingTheTrustsDeletionLeavesNoLiveToken(t *testing.T) {
 // expired, the sweep deletes it; a live one stays.
 func TestTheSweepDeletesTheLoginsEndedTokens(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.ES256)
 	p := idtest.New(t, k)
 	var mu sync.Mutex
@@ -300,15 +257,7 @@ func TestRefusedLoginsOfOneClientAreCappedInTheAuditLog(t *testing.T) {
 // token, so it follows a token name's rules.
 func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	k := idtest.NewKey(t, "k1", jose.ES256)
 	p := idtest.New(t, k)
 	svc := service.New(store, keys, service.Options{Verifier: identity.New(identity.Options{})})
@@ -335,15 +284,7 @@ func TestASubjectThatCouldPassForAnotherIsRefused(t *testing.T) {
 // sweep deletes it, and the secret's token stays.
 func TestTheSweepDeletesTheSignInsEndedTokens(t *testing.T) {
 	store := revocationStores[0].open(t)
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
 	"github.com/envy-dev/envy/service"
@@ -48,15 +47,7 @@ var revocationStores = []struct {
 // only a notice may make the cache forget it.
 func newFrozenService(t *testing.T, store envy.Store) *service.Service {
 	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
 	now := time.Now()
 	svc := service.New(store, keys, service.Options{Now: func() time.Time { return now }})
 	t.Cleanup(svc.Close)

@@ -64,6 +64,8 @@ type Service struct {
 	// loginRefusals caps the detailed rows of refused JWT logins one
 	// client adds a minute (identity.go).
 	loginRefusals loginRefusals
+	// oidcProviders caches the OIDC providers' discovery (oidc.go).
+	oidcProviders oidcProviders
 	auditDone     chan struct{}
 	closeOnce     sync.Once
 	stopSweep     chan struct{} // closed by Close

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
 	"github.com/envy-dev/envy/service"
@@ -25,15 +24,7 @@ func newService(t *testing.T, store envy.Store) (*service.Service, context.Conte
 // missing), which servers sharing a database share.
 func newServiceKeyed(t *testing.T, store envy.Store, keyFile string) (*service.Service, context.Context) {
 	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := openKeyring(t, store, keyFile)
 	svc := service.New(store, keys, service.Options{})
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"Resealer: values under older keys are listed, replaced where unchanged, and the keys retired once none is left", testResealer},
 		{"TrustStore: JWT trusts are put, read, listed and deleted; minted tokens keep their trust and subject", testTrusts},
 		{"RolloutStore: policies are put, read and cleared; at most slots leases are live, however many ask at once; leases free on release and expiry; pauses join their failed instances", testRollouts},
+		{"OIDCStore: OIDC providers are put, read, listed and deleted, the sealed secret kept; sign-ins' tokens found by provider", testOIDC},
 	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,7 +133,13 @@ func testTrusts(t *testing.T, s envy.Store) {
 	if _, err := ts.GetTrust(ctx, "ci"); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("GetTrust after delete = %v", err)
 	}
-	audit, err := s.ListAudit(ctx, envy.AuditQuery{})
+	auditHas(t, s, envy.AuditTrustPut, envy.AuditTrustDelete)
+}
+
+// auditHas fails the test unless the audit log has an entry of each action.
+func auditHas(t *testing.T, s envy.Store, want ...envy.AuditAction) {
+	t.Helper()
+	audit, err := s.ListAudit(t.Context(), envy.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,9 @@ func testTrusts(t *testing.T, s envy.Store) {
 	for _, e := range audit {
 		actions = append(actions, e.Action)
 	}
-	if !slices.Contains(actions, envy.AuditTrustPut) || !slices.Contains(actions, envy.AuditTrustDelete) {
-		t.Fatalf("audit actions %v lack the trust's put and delete", actions)
+	for _, a := range want {
+		if !slices.Contains(actions, a) {
+			t.Fatalf("audit actions %v lack %s", actions, a)
+		}
 	}
 }

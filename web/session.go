@@ -464,9 +464,10 @@ var signInReasons = map[string]string{
 }
 
 type signInData struct {
-	Next   string
-	Note   string
-	Signin string // the double-submit token
+	Next      string
+	Note      string
+	Signin    string   // the double-submit token
+	Providers []string // OIDC providers to sign in with (oidc.go)
 }
 
 func (h *Handler) signInPage(w http.ResponseWriter, r *http.Request) {
@@ -489,7 +490,8 @@ func (h *Handler) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	if !localNext(next) {
 		next = ""
 	}
-	v := &view{Title: "Sign in", Error: errText, Data: signInData{Next: next, Note: signInReasons[r.URL.Query().Get("why")], Signin: tok}}
+	providers, _ := h.svc.OIDCNames(r.Context())
+	v := &view{Title: "Sign in", Error: errText, Data: signInData{Next: next, Note: signInReasons[r.URL.Query().Get("why")], Signin: tok, Providers: providers}}
 	h.render(w, r, status, "signin", v)
 }
 

@@ -159,6 +159,8 @@ func (h *Handler) routes() http.Handler {
 	})
 	public.HandleFunc("GET /ui/signin", h.signInPage)
 	public.HandleFunc("POST /ui/signin", h.signIn)
+	public.HandleFunc("GET /ui/oidc/{name}/start", h.oidcStart)
+	public.HandleFunc("GET /ui/oidc/{name}/callback", h.oidcCallback)
 
 	private := http.NewServeMux()
 	private.HandleFunc("POST /ui/signout", h.signOut)

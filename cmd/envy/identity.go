@@ -101,6 +101,8 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 			switch {
 			case strings.HasPrefix(tok.Trust, "signin:"): // minted by a dialect's sign-in
 				pairs = append(pairs, "signed in", strings.TrimPrefix(tok.Trust, "signin:"))
+			case strings.HasPrefix(tok.Trust, "oidc:"): // a person signed in through an OIDC provider
+				pairs = append(pairs, "signed in with", strings.TrimPrefix(tok.Trust, "oidc:"), "subject", tok.Subject)
 			case tok.Trust != "": // minted by a JWT login: its lineage
 				pairs = append(pairs, "trust", "jwt/"+tok.Trust, "subject", tok.Subject)
 			}

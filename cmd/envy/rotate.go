@@ -20,7 +20,7 @@ import (
 // master key the request names and moves the keyring's data keys to it;
 // with Reseal it then reseals every value in the background, until life
 // ends (the server stops).
-func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, log *slog.Logger) admin.Rotate {
+func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, resealSecrets func(context.Context) (int, error), log *slog.Logger) admin.Rotate {
 	var resealing atomic.Bool
 	return func(ctx context.Context, in admin.RotateRequest) (admin.RotateReply, error) {
 		rs, ok := st.(crypto.Resealer)
@@ -43,6 +43,12 @@ func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, log *sl
 			defer resealing.Store(false)
 			start := time.Now()
 			log.Info("resealing every value under the newest data key", "data_key", kr.NewestKeyID())
+			// The OIDC providers' client secrets first: the reseal then
+			// retires the older data keys.
+			if _, err := resealSecrets(life); err != nil {
+				log.Error("reseal failed; run envy keys rotate --reseal again", "err", err)
+				return
+			}
 			res, err := kr.Reseal(life, rs)
 			if err != nil {
 				log.Error("reseal failed; run envy keys rotate --reseal again", "resealed", res.Resealed, "err", err)
