@@ -203,8 +203,12 @@ func (s *Service) PutOIDC(ctx context.Context, name string, in envy.OIDCInput) (
 		return envy.OIDCProvider{}, false, envy.Invalid(envy.Field("body.client_secret", "missing", "client_secret is required for a new provider"))
 	}
 	e := s.entry(ctx, envy.AuditOIDCPut, "", []string{name}, envy.OutcomeOK)
-	created, err := os.PutOIDC(ctx, p, []envy.AuditEntry{e})
+	rec, err := s.toStreams(1)
 	if err != nil {
+		return envy.OIDCProvider{}, false, err
+	}
+	created, err := os.PutOIDC(ctx, p, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.OIDCProvider{}, false, err
 	}
 	p.SealedSecret = nil
@@ -277,7 +281,12 @@ func (s *Service) DeleteOIDC(ctx context.Context, name string) (int, error) {
 		return 0, err
 	}
 	e := s.entry(ctx, envy.AuditOIDCDelete, "", []string{name}, envy.OutcomeDeleted)
-	if _, err := os.DeleteOIDC(ctx, name, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return 0, err
+	}
+	_, err = os.DeleteOIDC(ctx, name, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return 0, err
 	}
 	return s.revokeLineage(ctx, envy.OIDCTrustPrefix+name, "OIDC provider "+name+" deleted")
@@ -484,7 +493,12 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 		Trust: envy.OIDCTrustPrefix + name, Subject: idt.Subject}
 	e := s.entry(ctx, envy.AuditOIDCLogin, "", []string{name, p.Issuer, idt.Subject}, envy.OutcomeCreated)
 	e.Actor, e.TokenID = t.Name, t.ID
-	if _, err := s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return envy.OIDCLogin{}, err
+	}
+	_, err = s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.OIDCLogin{}, err
 	}
 	// The provider deleted meanwhile: its deletion may have listed its
