@@ -403,6 +403,13 @@ type Store interface {
 	// transitively, in one transaction. A token already revoked keeps its
 	// first revocation time.
 	RevokeToken(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
+	// RevokeTokenKeepingAdmin is RevokeToken, refused with ErrLastAdmin
+	// (nothing revoked) when it would end the last live token holding
+	// admin on ** (CountRevocation at at). The check is in the
+	// revocation's own transaction, serialized with every other such
+	// revocation of every server sharing the store, so that two
+	// revocations of the last two admins can't both succeed.
+	RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
 
 	AppendAudit(ctx context.Context, entries ...AuditEntry) error
 	// PruneAudit deletes the audit entries older than before.

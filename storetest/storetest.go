@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"reads see a write as soon as it returns", testReadYourWrites},
 		{"tokens are created once with onlyIfNone, found by hash, listed and revoked", testTokens},
 		{"revoking a token revokes its descendants; names are unique per owner among live tokens", testTokenLineage},
+		{"RevokeTokenKeepingAdmin refuses to end the last live admin on **, also when two race", testKeepAdmin},
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
