@@ -65,31 +65,7 @@ func saveConfig(path string, cfg config) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	return nil
+	return writePrivateFile(path, append(data, '\n'))
 }
 
 // projectFileName is the file `envy setup` writes in a project directory:

@@ -121,6 +121,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newUnsetCmd(),
 		a.newImportCmd(),
 		a.newExportCmd(),
+		a.newOpenCmd(),
 		a.newHistoryCmd(),
 		a.newRollbackCmd(),
 		a.newStatusCmd(),

@@ -44,9 +44,13 @@ func TestScopeFlagStandsForTheScopeArgument(t *testing.T) {
 		t.Fatal("scopes create -s acme/api made no scope")
 	}
 	// The scope given twice is a usage error that says why.
-	code, _, errOut := runEnvy(t, ev, "", "vars", "get", "-s", "acme/web", "acme/web", "PORT")
+	code, _, errOut := runEnvy(t, ev, "", "rollback", "-s", "acme/web", "acme/web", "1")
 	if code != 2 || !strings.Contains(errOut, "--scope acme/web is the SCOPE argument, so leave SCOPE out") {
 		t.Fatalf("the scope twice: %d %q", code, errOut)
+	}
+	code, _, errOut = runEnvy(t, ev, "", "vars", "get", "-s", "acme/web", "acme/web", "PORT")
+	if code != 2 || !strings.Contains(errOut, `NAME "acme/web" holds a /`) {
+		t.Fatalf("the scope twice in vars get: %d %q", code, errOut)
 	}
 }
 
