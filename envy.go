@@ -374,8 +374,8 @@ type Store interface {
 	// PutScope creates or updates a scope; it takes a new revision.
 	PutScope(ctx context.Context, w ScopeWrite) (s Scope, created bool, err error)
 	// DeleteScope deletes a scope with its vars and history. It returns
-	// EConflict while another scope inherits it, and existed=false (no
-	// error) when it is absent.
+	// an *InheritedError (EConflict) while another scope inherits it, and
+	// existed=false (no error) when it is absent.
 	DeleteScope(ctx context.Context, path string, ifRevision int64, audit []AuditEntry) (existed bool, revision int64, err error)
 
 	// Write applies one atomic change to a scope's vars.

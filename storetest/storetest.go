@@ -899,8 +899,9 @@ func testDeleteScope(t *testing.T, s envy.Store) {
 
 	_, _, err := s.DeleteScope(ctx, "base", 0, nil)
 	wantCode(t, err, envy.EConflict)
-	if !strings.Contains(envy.ErrorMessage(err), "child") {
-		t.Errorf("conflict message %q does not name the inheriting scope", envy.ErrorMessage(err))
+	var ie *envy.InheritedError
+	if !errors.As(err, &ie) || !slices.Equal(ie.By, []string{"child"}) {
+		t.Errorf("DeleteScope of an inherited scope: %v, want an *envy.InheritedError naming child", err)
 	}
 	sc, _ := s.GetScope(ctx, "child")
 	_, _, err = s.DeleteScope(ctx, "child", sc.Revision-1, nil)
