@@ -246,6 +246,14 @@ type DataKey struct {
 	CreatedAt time.Time
 }
 
+// RetiredMasterKey is what a master key that `envy keys rotate` retired
+// wraps of a fixed marker, kept so that a server started with that key
+// can tell it was retired rather than wrong. It opens nothing.
+type RetiredMasterKey struct {
+	Check     []byte
+	RetiredAt time.Time
+}
+
 // VarChange is the new state of one var that the service planned: either
 // Delete, or the full new state with the value already sealed for Version.
 type VarChange struct {
