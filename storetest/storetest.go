@@ -30,8 +30,9 @@ import (
 // open once (the Mover's case three times) and needs a new, empty store from
 // it; Run closes that store when the subtest ends (Close must tolerate a
 // second call). The cases of an optional capability (envy.Checker,
-// storeutil.Mover, the reseal methods of crypto.Resealer) run on a store
-// that has it and are skipped on one that has not.
+// storeutil.Mover, the reseal methods of crypto.Resealer,
+// crypto.RetiredKeyStore) run on a store that has it and are skipped on
+// one that has not.
 func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 	tests := []struct {
 		name string
