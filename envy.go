@@ -250,6 +250,14 @@ type DataKey struct {
 	CreatedAt time.Time
 }
 
+// RetiredMasterKey is what a master key that `envy keys rotate` retired
+// wraps of a fixed marker, kept so that a server started with that key
+// can tell it was retired rather than wrong. It opens nothing.
+type RetiredMasterKey struct {
+	Check     []byte
+	RetiredAt time.Time
+}
+
 // VarChange is the new state of one var that the service planned: either
 // Delete, or the full new state with the value already sealed for Version.
 type VarChange struct {
@@ -378,8 +386,8 @@ type Store interface {
 	// PutScope creates or updates a scope; it takes a new revision.
 	PutScope(ctx context.Context, w ScopeWrite) (s Scope, created bool, err error)
 	// DeleteScope deletes a scope with its vars and history. It returns
-	// EConflict while another scope inherits it, and existed=false (no
-	// error) when it is absent.
+	// an *InheritedError (EConflict) while another scope inherits it, and
+	// existed=false (no error) when it is absent.
 	DeleteScope(ctx context.Context, path string, ifRevision int64, audit []AuditEntry) (existed bool, revision int64, err error)
 
 	// Write applies one atomic change to a scope's vars.
@@ -407,6 +415,13 @@ type Store interface {
 	// transitively, in one transaction. A token already revoked keeps its
 	// first revocation time.
 	RevokeToken(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
+	// RevokeTokenKeepingAdmin is RevokeToken, refused with ErrLastAdmin
+	// (nothing revoked) when it would end the last live token holding
+	// admin on ** (CountRevocation at at). The check is in the
+	// revocation's own transaction, serialized with every other such
+	// revocation of every server sharing the store, so that two
+	// revocations of the last two admins can't both succeed.
+	RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time, audit []AuditEntry) error
 
 	AppendAudit(ctx context.Context, entries ...AuditEntry) error
 	// PruneAudit deletes the audit entries older than before.

@@ -3,6 +3,7 @@ package envy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,4 +111,21 @@ func AsError(err error) *Error {
 		return e
 	}
 	return nil
+}
+
+// InheritedError is a Store's refusal to delete a scope that other scopes
+// inherit. By names some of them (at most MaxInheritorsNamed), in path
+// order, for the service to name those the caller may see; its code is
+// EConflict, and its message as a domain error names none of them.
+type InheritedError struct{ By []string }
+
+// MaxInheritorsNamed bounds InheritedError.By.
+const MaxInheritorsNamed = 20
+
+func (e *InheritedError) Error() string {
+	return "conflict: scope is inherited by " + strings.Join(e.By, ", ")
+}
+
+func (e *InheritedError) Unwrap() error {
+	return &Error{Code: EConflict, Message: "scope is inherited by another scope"}
 }

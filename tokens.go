@@ -66,3 +66,67 @@ func HashToken(t string) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]
 }
+
+// Revocation is what revoking a token would end: the live tokens of its
+// lineage (the token and every token minted under it, transitively) and
+// whether a live token holding admin on ** would remain. It is the one
+// rule of "never the last global admin", counted by the service before a
+// revocation and by the store again inside the revocation's transaction.
+type Revocation struct {
+	Ending     int  // live tokens of the lineage
+	EndsAdmin  bool // one of them holds admin on **
+	AdminsLeft int  // live tokens outside the lineage that hold admin on **
+}
+
+// ErrLastAdmin is the store's refusal of RevokeTokenKeepingAdmin: the
+// revocation would end the last live token that holds admin on **.
+var ErrLastAdmin = &Error{Code: EConflict, Message: "the revocation would end the last live token with admin on **; nothing revoked"}
+
+// LeavesNoAdmin reports whether the revocation ends the last live token
+// that holds admin on **.
+func (r Revocation) LeavesNoAdmin() bool { return r.EndsAdmin && r.AdminsLeft == 0 }
+
+// CountRevocation counts what revoking id would end among all, the tokens
+// of the store, at now (a token past its expiry is not live).
+func CountRevocation(all []Token, id string, now time.Time) Revocation {
+	ending := Lineage(all, id)
+	var r Revocation
+	for i := range all {
+		x := &all[i]
+		if !x.LiveAt(now) {
+			continue
+		}
+		if ending[x.ID] {
+			r.Ending++
+			r.EndsAdmin = r.EndsAdmin || IsGlobalAdmin(x)
+		} else if IsGlobalAdmin(x) {
+			r.AdminsLeft++
+		}
+	}
+	return r
+}
+
+// LiveAt reports whether t is neither revoked nor expired at now.
+func (t *Token) LiveAt(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
+// Lineage is the set of id and every token minted under it, transitively.
+func Lineage(all []Token, id string) map[string]bool {
+	children := map[string][]string{}
+	for _, t := range all {
+		if t.ParentID != "" {
+			children[t.ParentID] = append(children[t.ParentID], t.ID)
+		}
+	}
+	set := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range children[queue[0]] {
+			if !set[c] {
+				set[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return set
+}

@@ -2,6 +2,8 @@ package crypto
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +20,39 @@ type KeyRewrapper interface {
 	// every data key (rewrapped must name exactly the keys the store
 	// holds, else EConflict) and adds the keys in added.
 	RewrapDataKeys(ctx context.Context, rewrapped, added []envy.DataKey) error
+}
+
+// RetiredKeyStore is a KeyStore that keeps a check of every master key a
+// rotation retired: what the key wraps of retiredMarker. Both envy stores
+// implement it.
+type RetiredKeyStore interface {
+	AddRetiredMasterKey(ctx context.Context, k envy.RetiredMasterKey) error
+	RetiredMasterKeys(ctx context.Context) ([]envy.RetiredMasterKey, error)
+}
+
+// retiredMarker is what a retired master key's check wraps: a fixed value,
+// so that the check tells the key again and holds nothing secret.
+var retiredMarker = sha256.Sum256([]byte("envy: a master key retired by envy keys rotate"))
+
+// RetiredAt reports whether mk is a master key that a rotation of ks
+// retired, and when: the data keys it no longer opens were moved to a
+// newer master key.
+func RetiredAt(ctx context.Context, mk MasterKey, ks KeyStore) (time.Time, bool) {
+	rs, ok := ks.(RetiredKeyStore)
+	if !ok {
+		return time.Time{}, false
+	}
+	retired, err := rs.RetiredMasterKeys(ctx)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for i := len(retired) - 1; i >= 0; i-- {
+		got, err := mk.Unwrap(ctx, retired[i].Check)
+		if err == nil && subtle.ConstantTimeCompare(got, retiredMarker[:]) == 1 {
+			return retired[i].RetiredAt, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // RotateResult tells what Rotate did.
@@ -82,6 +117,18 @@ func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool)
 		}
 		added = append(added, dk)
 		res.Added = dk.ID
+	}
+	// The current key's check is kept first: a server started with it
+	// later can say it was retired. A rotation that then fails leaves a
+	// check of a key still in use, which is only read when a key fails.
+	if rs, ok := kr.ks.(RetiredKeyStore); ok {
+		check, err := kr.mk.Wrap(ctx, retiredMarker[:])
+		if err != nil {
+			return RotateResult{}, fmt.Errorf("keyring: wrap the retired master key's check: %w", err)
+		}
+		if err := rs.AddRetiredMasterKey(ctx, envy.RetiredMasterKey{Check: check, RetiredAt: time.Now()}); err != nil {
+			return RotateResult{}, fmt.Errorf("keyring: keep the retired master key's check: %w", err)
+		}
 	}
 	if err := rw.RewrapDataKeys(ctx, rewrapped, added); err != nil {
 		return RotateResult{}, fmt.Errorf("keyring: store the rewrapped data keys: %w", err)

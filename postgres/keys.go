@@ -8,6 +8,16 @@ import (
 	"github.com/envy-dev/envy/internal/storeutil"
 )
 
+// AddRetiredMasterKey keeps the check of a master key that a rotation
+// retires (crypto.RetiredKeyStore).
+func (s *Store) AddRetiredMasterKey(ctx context.Context, k envy.RetiredMasterKey) error {
+	return s.tx(ctx, "keep a retired master key's check", func(t *txn) error {
+		_, err := t.Exec(t.ctx, `INSERT INTO retired_master_keys (check_wrap, retired_at) VALUES ($1, $2)`,
+			k.Check, storeutil.Nanos(storeutil.OrNow(k.RetiredAt, t.now)))
+		return err
+	})
+}
+
 // RewrapDataKeys replaces, in one transaction, the wrapped bytes of every
 // data key (rewrapped must hold each key the store has, and no other:
 // EConflict otherwise, as when another rotation ran meanwhile) and adds

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/storetest"
 )
 
 // TestARevocationCatchesAGrandchildMintedWhileItWaits: a grandchild is
@@ -85,6 +87,34 @@ func TestARevocationCatchesAGrandchildMintedWhileItWaits(t *testing.T) {
 		}
 		if tok.RevokedAt == nil {
 			t.Errorf("%s is live after its grandparent was revoked: the revocation's passes stopped before finding it", id)
+		}
+	}
+}
+
+// TestTwoServersCantRevokeTheLastTwoAdminsAtOnce: two store handles on one
+// database, as two servers have, each revoke one of the last two admins
+// at once, again and again; one of each pair must be refused.
+func TestTwoServersCantRevokeTheLastTwoAdminsAtOnce(t *testing.T) {
+	pgtest.ServerURL(t)
+	url := pgtest.NewDatabase(t)
+	s1, s2 := openTest(t, url), openTest(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin := []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}
+	for i := range 20 {
+		a, b := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+		for _, id := range []string{a, b} {
+			if _, err := s1.CreateToken(ctx, envy.Token{ID: id, Name: id, Owner: "o", Hash: []byte("hash-" + id), Permissions: admin, CreatedAt: time.Now()}, false, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := storetest.KeepAdminRace(ctx, s1, s2, a, b); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		for _, id := range []string{a, b} {
+			if err := s2.RevokeToken(ctx, id, time.Time{}, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

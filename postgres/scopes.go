@@ -214,12 +214,16 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if err := storeutil.CheckRevision(path, &cur, ifRevision); err != nil {
 		return false, 0, err
 	}
-	var child string
-	switch err := t.QueryRow(t.ctx, `SELECT child FROM scope_parents WHERE parent = $1 AND child <> $1 ORDER BY child LIMIT 1`, path).Scan(&child); {
-	case err == nil:
-		return false, 0, envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
-	case !errors.Is(err, pgx.ErrNoRows):
+	rows, err := t.Query(t.ctx, `SELECT child FROM scope_parents WHERE parent = $1 AND child <> $1 ORDER BY child LIMIT $2`, path, envy.MaxInheritorsNamed)
+	if err != nil {
 		return false, 0, err
+	}
+	children, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, 0, err
+	}
+	if len(children) > 0 {
+		return false, 0, &envy.InheritedError{By: children}
 	}
 	// Delete first and take the revision last: the revision row is
 	// the last lock a transaction takes (see the package comment).

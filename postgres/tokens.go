@@ -139,7 +139,37 @@ func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy
 // RevokeToken marks a token and its descendants revoked. Revoking again
 // keeps the first time, so a retry doesn't rewrite history.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.revokeToken(ctx, id, at, audit, false)
+}
+
+// RevokeTokenKeepingAdmin is RevokeToken, refused with envy.ErrLastAdmin
+// when it would end the last live global admin. The check reads every
+// token after taking one advisory lock that every such revocation takes,
+// on every server: the second of two racing revocations waits for the
+// first to commit, and its read (READ COMMITTED: a statement sees what
+// committed before it began) sees the first one's revocation.
+func (s *Store) RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.revokeToken(ctx, id, at, audit, true)
+}
+
+func (s *Store) revokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry, keepAdmin bool) error {
 	return s.tx(ctx, "revoke a token", func(t *txn) error {
+		if keepAdmin {
+			if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended('envy.tokens:keep-admin', 0))`); err != nil {
+				return err
+			}
+			rows, err := t.Query(t.ctx, `SELECT `+tokenColumns+` FROM tokens`)
+			if err != nil {
+				return err
+			}
+			all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (envy.Token, error) { return scanToken(r) })
+			if err != nil {
+				return err
+			}
+			if envy.CountRevocation(all, id, storeutil.OrNow(at, t.now)).LeavesNoAdmin() {
+				return envy.ErrLastAdmin
+			}
+		}
 		// Lock the token first: a minting under it that is under way
 		// (CreateToken holds its parent FOR SHARE) commits before this
 		// goes on, and one that starts later sees the revocation.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 
 	"github.com/envy-dev/envy"
 )
@@ -48,8 +49,8 @@ func (s *Service) envResolution(ctx context.Context, path string, raw bool) (*en
 	for _, d := range deps {
 		if !envy.Can(t, envy.ActReveal, d.Path) {
 			s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
-			// Not naming it: the caller may not even be allowed to read it.
-			return nil, envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
+			inherited := slices.ContainsFunc(r.Layers, func(l envy.Layer) bool { return l.Path == d.Path })
+			return nil, revealRefusal(t, path, d.Path, inherited)
 		}
 	}
 	return r, nil
@@ -159,4 +160,24 @@ func resolutionSize(r *envy.Resolution) int {
 		}
 	}
 	return n
+}
+
+// revealRefusal is the refusal to reveal the env of path because the
+// caller may not reveal dep, a scope path inherits (or refers to): it
+// names dep when the caller may see it, and only says there is one
+// otherwise.
+func revealRefusal(t *envy.Token, path, dep string, inherited bool) error {
+	how := "inherits"
+	if !inherited {
+		how = "refers to"
+	}
+	switch {
+	case dep == path:
+		return envy.Errorf(envy.EForbidden, "token may not reveal scope %s", path)
+	case envy.Visible(t, dep):
+		return envy.Errorf(envy.EForbidden, "scope %s %s scope %s, which this token may not reveal", path, how, dep)
+	case !inherited:
+		return envy.Errorf(envy.EForbidden, "scope %s refers to a scope that this token may not reveal", path)
+	}
+	return envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
 }

@@ -35,8 +35,7 @@ func (s *Service) Resolved(ctx context.Context, path string, reveal bool) (envy.
 		}
 		if reveal && !envy.Can(t, envy.ActReveal, l.Path) {
 			s.Refused(ctx, envy.AuditReveal, l.Path, envy.OutcomeForbidden)
-			// Not naming it: see envResolution.
-			return envy.ResolvedView{}, envy.Errorf(envy.EForbidden, "scope %s inherits a scope that this token may not reveal", path)
+			return envy.ResolvedView{}, revealRefusal(t, path, l.Path, true)
 		}
 		vl, err := s.listVars(l.Path, tree[l.Path], reveal)
 		if err != nil {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -34,40 +35,25 @@ func (s *Service) Revoke(ctx context.Context, id string, o RevokeOptions) (int, 
 			return 0, err
 		}
 	}
-	// Revocations of this server go one at a time, so that two of them
-	// can't each leave the other's admin as the last one.
-	s.revokeMu.Lock()
-	defer s.revokeMu.Unlock()
 	all, err := s.allTokens(ctx)
 	if err != nil {
 		return 0, err
 	}
 	now := s.now()
-	live := func(x envy.Token) bool { return x.RevokedAt == nil && (x.ExpiresAt == nil || now.Before(*x.ExpiresAt)) }
-	ending := lineageOf(all, id)
-	n, endsAdmin, adminsLeft := 0, false, 0
-	for i := range all {
-		x := &all[i]
-		if !live(*x) {
-			continue
-		}
-		if ending[x.ID] {
-			n++
-			endsAdmin = endsAdmin || envy.IsGlobalAdmin(x)
-		} else if envy.IsGlobalAdmin(x) {
-			adminsLeft++
-		}
-	}
-	if endsAdmin && adminsLeft == 0 && !o.Force {
+	plan := envy.CountRevocation(all, id, now)
+	n := plan.Ending
+	refusal := func() error {
 		what := fmt.Sprintf("token %s (%s)", id, t.Name)
-		if n > 1 {
+		if n == 2 {
+			what = fmt.Sprintf("token %s (%s) and the live token it minted", id, t.Name)
+		} else if n > 2 {
 			what += fmt.Sprintf(" and the %d live tokens it minted", n-1)
-			if n == 2 {
-				what = fmt.Sprintf("token %s (%s) and the live token it minted", id, t.Name)
-			}
 		}
-		return n, envy.Errorf(envy.EConflict, "revoking %s would end the last live token with admin on **: nobody could administer this server afterwards; "+
+		return envy.Errorf(envy.EConflict, "revoking %s would end the last live token with admin on **: nobody could administer this server afterwards; "+
 			"create another admin token first, or force it (force=true; envy tokens revoke --force) and recover with `envy server admin-token` on the server's host; nothing revoked", what)
+	}
+	if plan.LeavesNoAdmin() && !o.Force {
+		return n, refusal()
 	}
 	if o.DryRun {
 		return n, nil
@@ -80,12 +66,23 @@ func (s *Service) Revoke(ctx context.Context, id string, o RevokeOptions) (int, 
 	// (SQLite), so the next request is refused; on a shared store, where
 	// they come a moment later, every use of a cached token is checked
 	// against the store first (cachedToken), or none is cached.
+	// Unless forced, the store checks again, in the revocation's own
+	// transaction and serialized with every other such revocation on
+	// every server, that an admin on ** is left: the count above may be
+	// stale by then (another revocation, here or on another server).
+	revoke := s.store.RevokeTokenKeepingAdmin
+	if o.Force {
+		revoke = s.store.RevokeToken
+	}
 	rec, err := s.toStreams(1)
 	if err != nil {
 		return 0, err
 	}
-	err = s.store.RevokeToken(ctx, id, now, []envy.AuditEntry{e})
+	err = revoke(ctx, id, now, []envy.AuditEntry{e})
 	if rec.done(err, 0, e); err != nil {
+		if errors.Is(err, envy.ErrLastAdmin) {
+			return n, refusal()
+		}
 		return 0, err
 	}
 	// Count what the store ended: a token minted under it meanwhile is
@@ -96,10 +93,10 @@ func (s *Service) Revoke(ctx context.Context, id string, o RevokeOptions) (int, 
 	}
 	was := make(map[string]bool, len(all))
 	for _, x := range all {
-		was[x.ID] = live(x)
+		was[x.ID] = x.LiveAt(now)
 	}
 	ended := 0
-	for id := range lineageOf(after, id) {
+	for id := range envy.Lineage(after, id) {
 		for i := range after {
 			x := &after[i]
 			if x.ID != id || x.RevokedAt == nil || !x.RevokedAt.Equal(now) {
@@ -128,27 +125,6 @@ func (s *Service) allTokens(ctx context.Context) ([]envy.Token, error) {
 		}
 		after = page[len(page)-1].ID
 	}
-}
-
-// lineageOf is the set of id and every token minted under it,
-// transitively.
-func lineageOf(all []envy.Token, id string) map[string]bool {
-	children := map[string][]string{}
-	for _, t := range all {
-		if t.ParentID != "" {
-			children[t.ParentID] = append(children[t.ParentID], t.ID)
-		}
-	}
-	set := map[string]bool{id: true}
-	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
-		for _, c := range children[queue[0]] {
-			if !set[c] {
-				set[c] = true
-				queue = append(queue, c)
-			}
-		}
-	}
-	return set
 }
 
 // RecoveryActor is the actor of the audit entry of a token minted by

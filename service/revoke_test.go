@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -297,5 +298,88 @@ func TestRevokeCountsWhatItEndsAndKeepsAnAdmin(t *testing.T) {
 	}
 	if _, err := svc.Authenticate(ctx, plain); err != nil {
 		t.Fatalf("the recovered token: %v", err)
+	}
+}
+
+// TestTwoServersRevokingTheLastTwoAdminsAtOnceKeepOne: two services (two
+// servers: on PostgreSQL each with a store handle of its own on one
+// database) each revoke one of the last two admins at once, again and
+// again. The service's own count can't see the other's revocation in
+// time; the store's check, in the revocation's transaction, must refuse
+// one of each pair.
+func TestTwoServersRevokingTheLastTwoAdminsAtOnceKeepOne(t *testing.T) {
+	for _, st := range []struct {
+		name string
+		open func(t *testing.T) (envy.Store, envy.Store)
+	}{
+		{"sqlite", func(t *testing.T) (envy.Store, envy.Store) {
+			s := revocationStores[0].open(t)
+			return s, s // one server per file: two services over its one store
+		}},
+		{"postgres", func(t *testing.T) (envy.Store, envy.Store) {
+			url := pgtest.NewDatabase(t)
+			var out [2]envy.Store
+			for i := range out {
+				s, err := postgres.Open(context.Background(), url, postgres.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				out[i] = s
+			}
+			return out[0], out[1]
+		}},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			if st.name == "postgres" {
+				pgtest.ServerURL(t)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			s1, s2 := st.open(t)
+			keyFile := filepath.Join(t.TempDir(), "master.key")
+			var svcs [2]*service.Service
+			for i, s := range []envy.Store{s1, s2} {
+				svcs[i] = service.New(s, openKeyring(t, s, keyFile), service.Options{})
+				t.Cleanup(svcs[i].Close)
+			}
+			for round := range 10 {
+				var admins [2]envy.Token
+				for i := range admins {
+					var err error
+					if admins[i], _, err = svcs[0].RecoverAdmin(ctx, fmt.Sprintf("admin-%d-%d", round, i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var errs [2]error
+				var wg sync.WaitGroup
+				for i := range admins {
+					wg.Go(func() {
+						as := service.WithCaller(ctx, &service.Caller{Token: &admins[i]})
+						_, errs[i] = svcs[i].Revoke(as, admins[i].ID, service.RevokeOptions{})
+					})
+				}
+				wg.Wait()
+				refused := 0
+				for _, err := range errs {
+					switch {
+					case envy.ErrorCode(err) == envy.EConflict && strings.Contains(err.Error(), "last live token with admin on **"):
+						refused++
+					case err != nil:
+						t.Fatalf("round %d: %v", round, err)
+					}
+				}
+				if refused != 1 {
+					t.Fatalf("round %d: two servers revoking the last two admins at once: %d refused (%v); want one refused, one admin left", round, refused, errs)
+				}
+				// End the survivor: the next round's two are the last two.
+				for i := range admins {
+					as := service.WithCaller(ctx, &service.Caller{Token: &admins[i]})
+					if _, err := svcs[0].Revoke(as, admins[i].ID, service.RevokeOptions{Force: true}); err != nil && envy.ErrorCode(err) != envy.EUnauthenticated {
+						t.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }

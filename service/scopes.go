@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -264,13 +265,34 @@ func (s *Service) DeleteScope(ctx context.Context, path string, c envy.Cond) (en
 	_, rev, err := s.store.DeleteScope(ctx, path, c.IfRevision, []envy.AuditEntry{e})
 	rec.done(err, rev, e)
 	if envy.ErrorCode(err) == envy.EConflict {
-		// The store names the inheriting scope, which the caller may not
-		// be allowed to read.
-		return envy.WriteInfo{}, envy.Errorf(envy.EConflict, "scope %s is inherited by another scope: remove it from that scope's inherits first", path)
+		return envy.WriteInfo{}, inheritedRefusal(CallerFrom(ctx).Token, path, err)
 	}
 	if err != nil {
 		return envy.WriteInfo{}, err
 	}
 	// Caches and watchers hear of it through the store's notice.
 	return envy.WriteInfo{Scope: path, Revision: rev, Synced: true}, nil
+}
+
+// inheritedRefusal is the refusal to delete path while other scopes
+// inherit it: it names the first of them that the caller may see (the
+// store names some), and none when it may see none of them.
+func inheritedRefusal(t *envy.Token, path string, err error) error {
+	var ie *envy.InheritedError
+	if errors.As(err, &ie) {
+		var seen []string
+		for _, c := range ie.By {
+			if envy.Visible(t, c) {
+				seen = append(seen, c)
+			}
+		}
+		switch len(seen) {
+		case 0:
+		case 1:
+			return envy.Errorf(envy.EConflict, "scope %s is inherited by %s: remove it from the inherits of %s first", path, seen[0], seen[0])
+		default:
+			return envy.Errorf(envy.EConflict, "scope %s is inherited by %s and %d more: remove it from their inherits first", path, seen[0], len(seen)-1)
+		}
+	}
+	return envy.Errorf(envy.EConflict, "scope %s is inherited by another scope: remove it from that scope's inherits first", path)
 }

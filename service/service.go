@@ -29,8 +29,6 @@ import (
 // caller from ctx (WithCaller), checks its permissions, validates input in
 // the domain and records the audit entry.
 type Service struct {
-	// revokeMu makes this server's revocations one at a time (revoke.go).
-	revokeMu sync.Mutex
 	// store is cache: the store the Service was given, read through the
 	// scope cache (package storecache).
 	store envy.Store

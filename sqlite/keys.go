@@ -38,6 +38,18 @@ func (s *Store) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.Data
 	})
 }
 
+// AddRetiredMasterKey keeps the check of a master key that a rotation
+// retires (crypto.RetiredKeyStore).
+func (s *Store) AddRetiredMasterKey(ctx context.Context, k envy.RetiredMasterKey) error {
+	return s.do(ctx, func(t *txn) error {
+		if _, err := t.exec(`INSERT INTO retired_master_keys (check_wrap, retired_at) VALUES (?, ?)`,
+			k.Check, storeutil.Nanos(storeutil.OrNow(k.RetiredAt, t.now))); err != nil {
+			return dbErr("keep a retired master key's check", err)
+		}
+		return nil
+	})
+}
+
 // dataKeyIDs returns the ids of the data keys, all but except (-1 for
 // none).
 func (t *txn) dataKeyIDs(except int64) ([]uint32, error) {

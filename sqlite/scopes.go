@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
@@ -222,13 +223,24 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if cur == nil {
 		return false, 0, nil
 	}
-	var child string
-	switch err := t.queryRow(`SELECT child FROM scope_parents WHERE parent = ? AND child <> ? ORDER BY child LIMIT 1`, path, path).Scan(&child); err {
-	case nil:
-		return false, 0, envy.Errorf(envy.EConflict, "scope is inherited by %s", child)
-	case sql.ErrNoRows:
-	default:
+	rows, err := t.query(t.ctx, `SELECT child FROM scope_parents WHERE parent = ? AND child <> ? ORDER BY child LIMIT ?`, path, path, envy.MaxInheritorsNamed)
+	if err != nil {
 		return false, 0, dbErr("look up inheriting scopes", err)
+	}
+	var children []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return false, 0, dbErr("look up inheriting scopes", err)
+		}
+		children = append(children, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return false, 0, dbErr("look up inheriting scopes", err)
+	}
+	if len(children) > 0 {
+		return false, 0, &envy.InheritedError{By: children}
 	}
 	rev, err := t.nextRevision()
 	if err != nil {

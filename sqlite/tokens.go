@@ -148,7 +148,30 @@ func (s *Store) ListTokens(ctx context.Context, after string, limit int) ([]envy
 // RevokeToken marks a token and its descendants revoked. Revoking again
 // keeps the first time, so a retry doesn't rewrite history.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.revokeToken(ctx, id, at, audit, false)
+}
+
+// RevokeTokenKeepingAdmin is RevokeToken, refused with envy.ErrLastAdmin
+// when it would end the last live global admin. The check reads every
+// token on the writer, inside the revocation's transaction: writes run
+// one at a time there (the ops of a group commit one after the other, each
+// seeing those before it), so two revocations can't both see the other's
+// admin alive.
+func (s *Store) RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry) error {
+	return s.revokeToken(ctx, id, at, audit, true)
+}
+
+func (s *Store) revokeToken(ctx context.Context, id string, at time.Time, audit []envy.AuditEntry, keepAdmin bool) error {
 	return s.do(ctx, func(t *txn) error {
+		if keepAdmin {
+			all, err := t.allTokens()
+			if err != nil {
+				return dbErr("revoke a token", err)
+			}
+			if envy.CountRevocation(all, id, storeutil.OrNow(at, t.now)).LeavesNoAdmin() {
+				return envy.ErrLastAdmin
+			}
+		}
 		var exists bool
 		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ?)`, id).Scan(&exists); err != nil {
 			return dbErr("revoke a token", err)
@@ -187,4 +210,22 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, audit 
 		}
 		return nil
 	})
+}
+
+// allTokens reads every token on the writer, inside the transaction.
+func (t *txn) allTokens() ([]envy.Token, error) {
+	rows, err := t.query(t.ctx, `SELECT `+tokenColumns+` FROM tokens`)
+	if err != nil {
+		return nil, err
+	}
+	var all []envy.Token
+	for rows.Next() {
+		tok, err := scanToken(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		all = append(all, tok)
+	}
+	return all, errors.Join(rows.Err(), rows.Close())
 }

@@ -554,3 +554,36 @@ func testResealer(t *testing.T, s envy.Store) {
 		t.Fatalf("app's vars after the reseal = %+v", cur.Vars)
 	}
 }
+
+// retiredKeys is crypto.RetiredKeyStore's method set, declared again here
+// (storetest does not import crypto).
+type retiredKeys interface {
+	AddRetiredMasterKey(ctx context.Context, k envy.RetiredMasterKey) error
+	RetiredMasterKeys(ctx context.Context) ([]envy.RetiredMasterKey, error)
+}
+
+func testRetiredKeys(t *testing.T, s envy.Store) {
+	rk, ok := s.(retiredKeys)
+	if !ok {
+		t.Skip("the store keeps no retired master keys (crypto.RetiredKeyStore)")
+	}
+	ctx := t.Context()
+	if got, err := rk.RetiredMasterKeys(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("RetiredMasterKeys of a new store: %v, %v", got, err)
+	}
+	want := []envy.RetiredMasterKey{{Check: []byte("check-1"), RetiredAt: t0}, {Check: []byte("check-2"), RetiredAt: t0.Add(time.Hour)}}
+	for _, k := range want {
+		if err := rk.AddRetiredMasterKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := rk.RetiredMasterKeys(ctx)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("RetiredMasterKeys: %v, %v; want %d", got, err, len(want))
+	}
+	for i := range want {
+		if string(got[i].Check) != string(want[i].Check) || !got[i].RetiredAt.Equal(want[i].RetiredAt) {
+			t.Errorf("retired key %d: %+v, want %+v (oldest first)", i, got[i], want[i])
+		}
+	}
+}

@@ -30,8 +30,9 @@ import (
 // open once (the Mover's case three times) and needs a new, empty store from
 // it; Run closes that store when the subtest ends (Close must tolerate a
 // second call). The cases of an optional capability (envy.Checker,
-// storeutil.Mover, the reseal methods of crypto.Resealer) run on a store
-// that has it and are skipped on one that has not.
+// storeutil.Mover, the reseal methods of crypto.Resealer,
+// crypto.RetiredKeyStore) run on a store that has it and are skipped on
+// one that has not.
 func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 	tests := []struct {
 		name string
@@ -57,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"reads see a write as soon as it returns", testReadYourWrites},
 		{"tokens are created once with onlyIfNone, found by hash, listed and revoked", testTokens},
 		{"revoking a token revokes its descendants; names are unique per owner among live tokens", testTokenLineage},
+		{"RevokeTokenKeepingAdmin refuses to end the last live admin on **, also when two race", testKeepAdmin},
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"consumers are upserted and listed by last sighting", testConsumers},
@@ -88,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"Checker: scopes at their revisions and live tokens check, anything changed, gone or revoked does not", testChecker},
 		{"Mover: a dump loaded into an empty store gives the same store, from one snapshot, all or nothing", func(t *testing.T, s envy.Store) { testMover(t, s, open) }},
 		{"Resealer: values under older keys are listed, replaced where unchanged, and the keys retired once none is left", testResealer},
+		{"RetiredKeyStore: the checks of retired master keys are kept, oldest first", testRetiredKeys},
 		{"TrustStore: JWT trusts are put, read, listed and deleted; minted tokens keep their trust and subject", testTrusts},
 		{"RolloutStore: policies are put, read and cleared; at most slots leases are live, however many ask at once; leases free on release and expiry; pauses join their failed instances", testRollouts},
 		{"OIDCStore: OIDC providers are put, read, listed and deleted, the sealed secret kept; sign-ins' tokens found by provider", testOIDC},
@@ -927,8 +930,9 @@ func testDeleteScope(t *testing.T, s envy.Store) {
 
 	_, _, err := s.DeleteScope(ctx, "base", 0, nil)
 	wantCode(t, err, envy.EConflict)
-	if !strings.Contains(envy.ErrorMessage(err), "child") {
-		t.Errorf("conflict message %q does not name the inheriting scope", envy.ErrorMessage(err))
+	var ie *envy.InheritedError
+	if !errors.As(err, &ie) || !slices.Equal(ie.By, []string{"child"}) {
+		t.Errorf("DeleteScope of an inherited scope: %v, want an *envy.InheritedError naming child", err)
 	}
 	sc, _ := s.GetScope(ctx, "child")
 	_, _, err = s.DeleteScope(ctx, "child", sc.Revision-1, nil)

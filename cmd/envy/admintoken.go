@@ -72,7 +72,7 @@ func runAdminToken(ctx context.Context, c serverConfig, name string, stdout, std
 	keys, err := crypto.OpenKeyring(ctx, mk, store)
 	if err != nil {
 		if errors.Is(err, crypto.ErrWrongMasterKey) {
-			return fmt.Errorf("the master key can't open the data keys of the database at %s: give the server's own master key; no token minted", where)
+			return fmt.Errorf("%w; no token minted", wrongMasterKey(ctx, mk, store, where, "give the server's own master key"))
 		}
 		return err
 	}

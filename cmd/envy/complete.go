@@ -7,13 +7,19 @@ import (
 )
 
 // addCompletions makes the shell complete scope paths, from the server,
-// for the commands that take a SCOPE first (and --scope of envy run), and
+// for the commands that take a SCOPE first and their --scope (envy run's and
+// envy audit's too), and
 // var names for the NAME after it.
 func (a *app) addCompletions(root *cobra.Command) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
 			walk(sub)
+		}
+		if c.Flags().Lookup("scope") != nil {
+			c.RegisterFlagCompletionFunc("scope", func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+				return a.completeScopes(cmd, toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+			})
 		}
 		fields := strings.Fields(c.Use)
 		if len(fields) < 2 || c.ValidArgsFunction != nil {
@@ -25,6 +31,9 @@ func (a *app) addCompletions(root *cobra.Command) {
 		}
 		nameSecond := len(fields) > 2 && strings.HasPrefix(strings.Trim(fields[2], "[]"), "NAME")
 		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if cmd.Flags().Changed("scope") { // --scope/-s is the SCOPE (addScopeFlags)
+				args = append([]string{a.scopeFlag}, args...)
+			}
 			switch {
 			case len(args) == 0:
 				return a.completeScopes(cmd, toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
@@ -35,11 +44,6 @@ func (a *app) addCompletions(root *cobra.Command) {
 		}
 	}
 	walk(root)
-	if run, _, err := root.Find([]string{"run"}); err == nil {
-		run.RegisterFlagCompletionFunc("scope", func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			return a.completeScopes(cmd, toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
-		})
-	}
 }
 
 // completeScopes lists the scopes whose path starts with prefix; nothing

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -64,31 +65,7 @@ func saveConfig(path string, cfg config) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing the config: %w", err)
-	}
-	return nil
+	return writePrivateFile(path, append(data, '\n'))
 }
 
 // projectFileName is the file `envy setup` writes in a project directory:
@@ -139,6 +116,45 @@ func (a *app) defaultScope() (scope, from string, err error) {
 		return "", "", err
 	}
 	return p.Scope, path, nil
+}
+
+// addScopeFlags gives every command under root whose first argument is
+// a SCOPE (its Use says SCOPE or [SCOPE…] first) the flag --scope/-s,
+// Doppler's -c habit: `envy vars get -s acme/web PORT` is `envy vars get
+// acme/web PORT`. The flag's scope is put in front of the arguments before
+// they are checked, so that each command sees SCOPE as if it was typed
+// there. A command with a --scope of its own (envy run, envy audit) keeps
+// it.
+func (a *app) addScopeFlags(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		a.addScopeFlags(c)
+	}
+	words := strings.Fields(root.Use)
+	if len(words) < 2 || root.Flags().Lookup("scope") != nil {
+		return
+	}
+	if first := strings.Trim(words[1], "[]."); first != "SCOPE" {
+		return
+	}
+	root.Flags().StringVarP(&a.scopeFlag, "scope", "s", "", "the SCOPE, given as a flag rather than as the first argument")
+	withScope := func(c *cobra.Command, args []string) []string {
+		if !c.Flags().Changed("scope") {
+			return args
+		}
+		return append([]string{a.scopeFlag}, args...)
+	}
+	check, run := root.Args, root.RunE
+	root.Args = func(c *cobra.Command, args []string) error {
+		if check == nil {
+			return nil
+		}
+		err := check(c, withScope(c, args))
+		if err != nil && c.Flags().Changed("scope") {
+			return usageErrorf("%v; --scope %s is the SCOPE argument, so leave SCOPE out", err, a.scopeFlag)
+		}
+		return err
+	}
+	root.RunE = func(c *cobra.Command, args []string) error { return run(c, withScope(c, args)) }
 }
 
 // scopeFirst returns args with the default scope put in front when the

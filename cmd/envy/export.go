@@ -30,8 +30,8 @@ func (a *app) newExportCmd() *cobra.Command {
 		Use:   "export [SCOPE...]",
 		Short: "Print a scope's resolved env, plaintext, as a file",
 		Long: "Print the resolved env of a scope (inherited vars included, secrets in\n" +
-			"plaintext: this needs the reveal permission) to stdout or to --file (created\n" +
-			"with mode 0600). With --dir, each scope given goes to a file of its own below\n" +
+			"plaintext: this needs the reveal permission) to stdout or to --output-file\n" +
+			"(or --file), mode 0600 even when the file existed with a wider one. With --dir, each scope given goes to a file of its own below\n" +
 			"DIR, named after its path (acme/web/prod.env), with a line on stderr as each\n" +
 			"is written. --format is one of:\n\n" +
 			"  dotenv         NAME=value, quoted where needed (the default)\n" +
@@ -49,7 +49,7 @@ func (a *app) newExportCmd() *cobra.Command {
 			"single-quoted word) and json (a JSON string) are there.",
 		Example: "  envy export acme/web/prod > .env\n" +
 			"  envy export acme/web/prod --format docker > web.env && docker run --env-file web.env web\n" +
-			"  envy export acme/web/prod --format shell --file env.sh\n" +
+			"  envy export acme/web/prod --format shell --output-file env.sh\n" +
 			"  envy export acme/web/prod --template config.tmpl --file config.ini\n" +
 			"  envy export acme/web/prod acme/api/prod acme/worker/prod --dir backup",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,7 +62,7 @@ func (a *app) newExportCmd() *cobra.Command {
 			case template != "" && format != "":
 				return usageErrorf("give --format or --template, not both")
 			case dir != "" && file != "":
-				return usageErrorf("give --file or --dir, not both")
+				return usageErrorf("give --output-file or --dir, not both")
 			case len(scopes) > 1 && dir == "":
 				return usageErrorf("several scopes go to files of their own: give --dir DIR")
 			case format != "":
@@ -121,7 +121,8 @@ func (a *app) newExportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "dotenv, dotenv-export, docker, shell, json or yaml (default dotenv)")
-	cmd.Flags().StringVar(&file, "file", "", "write to this file (mode 0600) instead of stdout")
+	cmd.Flags().StringVar(&file, "output-file", "", "write to this file, mode 0600 (an existing file is replaced, never left wider), instead of stdout")
+	cmd.Flags().StringVar(&file, "file", "", "the same as --output-file")
 	cmd.Flags().StringVar(&dir, "dir", "", "write each scope to a file of its own below this directory")
 	cmd.Flags().StringVar(&template, "template", "", "render this Go template file instead of a format")
 	cmd.Flags().BoolVar(&withFlags, "with-flags", false, `json: write each var as {"value": …, "secret": true|false}, which envy import reads`)
@@ -233,16 +234,36 @@ func renderTemplate(w io.Writer, t *texttemplate.Template, env *client.Env, kvs 
 	return nil
 }
 
-// writePrivateFile writes secrets to path, which only the user can read
-// when it is created. An existing file is truncated and keeps its mode.
+// writePrivateFile writes secrets to path with mode 0600, never wider:
+// they go to a new file (created 0600) beside it, which then replaces
+// path, so that an existing file's wider mode is not kept and a failure
+// leaves path as it was, never half-written.
 func writePrivateFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory (nothing written)", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %v (nothing written)", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	tmp := f.Name()
+	defer os.Remove(tmp) // after the rename, nothing is left to remove
+	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("writing %s: %v (nothing written)", path, err)
 	}
-	return f.Close()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %v (nothing written)", path, err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -70,8 +71,11 @@ func (a *app) newVersionCmd() *cobra.Command {
 func (a *app) newWhoamiCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "whoami",
-		Short: "Show the token in use: its name, owner, permissions and expiry",
-		Args:  noArgs,
+		Short: "Show the token in use (name, owner, permissions, expiry) and the default scope",
+		Long: "Show the token in use: its name, owner, permissions and expiry; and the\n" +
+			"default scope of the commands run here, with where it comes from\n" +
+			"(ENVY_SCOPE, or the .envy.json that `envy setup` wrote).",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -82,8 +86,22 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			scope, from, scopeErr := a.defaultScope()
 			if a.jsonOut() {
-				return a.printJSON(*raw, nil)
+				var doc map[string]json.RawMessage
+				if err := json.Unmarshal(*raw, &doc); err != nil {
+					return fmt.Errorf("reading the server's reply: %v", err)
+				}
+				def := map[string]string{"scope": scope, "from": from}
+				if scopeErr != nil {
+					def = map[string]string{"error": scopeErr.Error()}
+				}
+				b, err := json.Marshal(def)
+				if err != nil {
+					return err
+				}
+				doc["default_scope"] = b
+				return a.printJSON(nil, doc)
 			}
 			expires := "never"
 			if tok.ExpiresAt != nil {
@@ -106,9 +124,26 @@ func (a *app) newWhoamiCmd() *cobra.Command {
 			case tok.Trust != "": // minted by a JWT login: its lineage
 				pairs = append(pairs, "trust", "jwt/"+tok.Trust, "subject", tok.Subject)
 			}
-			return kvTable(a.stdout, pairs...)
+			t := newTable(a.stdout)
+			for i := 0; i+1 < len(pairs); i += 2 {
+				t.row(pairs[i]+":", pairs[i+1])
+			}
+			t.rowWhole("default scope:", defaultScopeText(scope, from, scopeErr)) // a path, whole
+			return t.flush()
 		},
 	}
+}
+
+// defaultScopeText says which scope commands use when none is given, and
+// where that comes from.
+func defaultScopeText(scope, from string, err error) string {
+	switch {
+	case err != nil:
+		return "none: " + err.Error()
+	case scope == "":
+		return "none (no ENVY_SCOPE, no .envy.json: see envy setup)"
+	}
+	return fmt.Sprintf("%s (from %s)", scope, from)
 }
 
 func (a *app) newLogoutCmd() *cobra.Command {

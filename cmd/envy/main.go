@@ -47,6 +47,7 @@ type app struct {
 	warned     bool       // the plain-HTTP warning was given
 	subject    errSubject // what the command writes, for its errors (errspeak.go)
 	allowEmpty bool       // vars set --allow-empty: --from-file may be an empty file
+	scopeFlag  string     // --scope/-s of a command that takes a SCOPE (addScopeFlags)
 }
 
 // run runs envy with args and returns the exit status.
@@ -120,6 +121,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newUnsetCmd(),
 		a.newImportCmd(),
 		a.newExportCmd(),
+		a.newOpenCmd(),
 		a.newHistoryCmd(),
 		a.newRollbackCmd(),
 		a.newStatusCmd(),
@@ -136,6 +138,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newBackupCmd(),
 		a.newRestoreCmd(),
 	)
+	a.addScopeFlags(root)
 	a.addCompletions(root)
 	// `envy completion tcsh` is refused, not answered with help and 0.
 	root.InitDefaultCompletionCmd()

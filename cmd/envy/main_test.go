@@ -58,7 +58,7 @@ func TestErrorsAreOneLineWithTheRightExitStatus(t *testing.T) {
 		{"an unknown flag is a usage error", env{}, []string{"scopes", "ls", "--bogus"}, 2,
 			"envy: unknown flag: --bogus\n"},
 		{"a missing argument is a usage error", env{}, []string{"vars", "get"}, 2,
-			"envy: envy vars get takes [SCOPE] NAME (got 0 arguments)\n"},
+			"envy: envy vars get takes [SCOPE] NAME... (got 0 arguments)\n"},
 		{"a missing scope is a usage error", env{}, []string{"vars", "get", "acme"}, 2,
 			"envy: envy vars get: no SCOPE given and no default scope (set ENVY_SCOPE, or run `envy setup SCOPE` in the project directory)\n"},
 		{"a bad --output is a usage error", env{}, []string{"-o", "toml", "scopes", "ls"}, 2,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -36,12 +37,18 @@ func newTable(w io.Writer, headers ...string) *table {
 // row writes one row. Cells are made safe for a table: control characters
 // (a value's newline, a tab) are escaped so that they cannot break the
 // columns, and long cells are cut.
-func (t *table) row(cells ...string) {
+func (t *table) row(cells ...string) { t.rowCut(maxCell, cells...) }
+
+// rowWhole writes one row whose cells are not cut, for a value that must
+// be read whole, such as a path.
+func (t *table) rowWhole(cells ...string) { t.rowCut(math.MaxInt, cells...) }
+
+func (t *table) rowCut(max int, cells ...string) {
 	for i, c := range cells {
 		if i > 0 {
 			io.WriteString(t.tw, "\t")
 		}
-		io.WriteString(t.tw, cell(c, maxCell))
+		io.WriteString(t.tw, cell(c, max))
 	}
 	io.WriteString(t.tw, "\n")
 }

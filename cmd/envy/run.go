@@ -216,7 +216,7 @@ func (a *app) newRunCmd() *cobra.Command {
 	// `envy run --scope s node app.js --port 3`.
 	cmd.Flags().SetInterspersed(false)
 	f := cmd.Flags()
-	f.StringVar(&scope, "scope", "", "the scope whose resolved env the command runs with (default: ENVY_SCOPE, or the scope envy setup saved)")
+	f.StringVarP(&scope, "scope", "s", "", "the scope whose resolved env the command runs with (default: ENVY_SCOPE, or the scope envy setup saved)")
 	f.BoolVar(&preserve, "preserve-env", false, "let the inherited environment win over the scope's values")
 	f.BoolVar(&watch, "watch", false, "follow the scope and restart (or signal) the command on a change")
 	f.BoolVar(&restart, "restart", true, "on a change, restart the command (the default with --watch)")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
@@ -61,6 +62,18 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
+// wrongMasterKey is the error of a master key that can't open the data
+// keys of the store at where: when a rotation retired it, the data was
+// sealed with a newer key, which is to be installed; else otherwise says
+// what to do.
+func wrongMasterKey(ctx context.Context, mk crypto.MasterKey, st envy.Store, where, otherwise string) error {
+	if at, ok := crypto.RetiredAt(ctx, mk, st); ok {
+		return fmt.Errorf("the master key can't open the data keys of the database at %s: this data was sealed with a newer master key: install the rotated key (--master-key-file or --master-key-url); `envy keys rotate` retired the one given at %s",
+			where, at.UTC().Format(time.RFC3339))
+	}
+	return fmt.Errorf("the master key can't open the data keys of the database at %s: %s", where, otherwise)
+}
+
 // openKeyring opens the keyring over the store and keeps it following the
 // data keys that other servers add. A master key that can't open the
 // store's data keys stops the server with a message saying what to fix.
@@ -68,7 +81,8 @@ func openKeyring(ctx context.Context, mk crypto.MasterKey, st envy.Store, where 
 	keys, err := crypto.OpenKeyring(ctx, mk, st)
 	if err != nil {
 		if errors.Is(err, crypto.ErrWrongMasterKey) {
-			return nil, nil, fmt.Errorf("the master key can't open the data keys of the database at %s: every server sharing a database needs the same master key (--master-key-file or --master-key-url); %v", where, err)
+			return nil, nil, wrongMasterKey(ctx, mk, st, where,
+				fmt.Sprintf("every server sharing a database needs the same master key (--master-key-file or --master-key-url); %v", err))
 		}
 		return nil, nil, err
 	}

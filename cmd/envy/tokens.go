@@ -294,7 +294,7 @@ func (a *app) newAuditCmd() *cobra.Command {
 			return a.flushPage(t, page.NextCursor)
 		},
 	}
-	cmd.Flags().StringVar(&scope, "scope", "", "only this scope")
+	cmd.Flags().StringVarP(&scope, "scope", "s", "", "only this scope")
 	cmd.Flags().StringVar(&actor, "actor", "", "only this actor (token name)")
 	cmd.Flags().StringVar(&since, "since", "", "only entries since: 24h, 2006-01-02 or an RFC 3339 time")
 	addPaging(cmd, "entries", &limit, &cursor)

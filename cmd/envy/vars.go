@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ func (a *app) newVarsCmd() *cobra.Command {
 }
 
 func (a *app) newVarsLsCmd() *cobra.Command {
-	var reveal, resolved bool
+	var reveal, resolved, onlyNames bool
 	cmd := &cobra.Command{
 		Use:     "ls [SCOPE]",
 		Aliases: []string{"list"},
@@ -35,9 +36,26 @@ func (a *app) newVarsLsCmd() *cobra.Command {
 			if resolved {
 				return a.resolvedVars(cmd.Context(), c, args[0], reveal)
 			}
+			if onlyNames && (reveal || resolved) {
+				return usageErrorf("--only-names lists the scope's own names: leave out --reveal and --resolved")
+			}
 			ctx, raw := capture(cmd.Context())
 			list, err := c.ListVars(ctx, args[0], reveal)
 			if err != nil {
+				return err
+			}
+			if onlyNames {
+				names := make([]string, len(list.Items))
+				for i, v := range list.Items {
+					names[i] = v.Name
+				}
+				if a.jsonOut() {
+					return a.printJSON(nil, names)
+				}
+				if len(names) == 0 {
+					return nil
+				}
+				_, err := io.WriteString(a.stdout, strings.Join(names, "\n")+"\n")
 				return err
 			}
 			if a.jsonOut() {
@@ -48,6 +66,7 @@ func (a *app) newVarsLsCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show secrets' values (needs the reveal permission)")
 	cmd.Flags().BoolVar(&resolved, "resolved", false, "list inherited vars too, with the scope each comes from")
+	cmd.Flags().BoolVar(&onlyNames, "only-names", false, "the names alone, one a line (-o json: a list of names)")
 	return cmd
 }
 
@@ -63,22 +82,38 @@ func (a *app) varsTable(vars []client.Var) error {
 }
 
 func (a *app) newVarsGetCmd() *cobra.Command {
-	var reveal, rawValue bool
+	var reveal, rawValue, plain bool
 	cmd := &cobra.Command{
-		Use:   "get [SCOPE] NAME",
-		Short: "Print one var's value (a secret's masked value unless --reveal)",
+		Use:   "get [SCOPE] NAME...",
+		Short: "Print vars' values (a secret's masked value unless --reveal)",
 		Long: "Print one var's value, alone, so that $(envy vars get S NAME --reveal) is the value.\n" +
 			"A secret shows its masked value unless --reveal is given. References in the\n" +
 			"value (${NAME}, ${scope:NAME}) are expanded as the scope's env has them; --raw\n" +
-			"prints the value as stored. -o json prints the whole var, as stored.",
-		Args: rangeArgs(1, 2, "[SCOPE] NAME"),
+			"prints the value as stored. -o json prints the whole var, as stored.\n\n" +
+			"Several names print a table of names and values, or with --plain the values\n" +
+			"alone, one a line in the order given (a value holding a line break is refused:\n" +
+			"use -o json). With several names the first argument is the SCOPE; to use the\n" +
+			"default scope, give it with -s.",
+		Example: "  envy vars get acme/web PORT\n" +
+			"  envy vars get acme/web HOST PORT --plain\n" +
+			"  envy vars get -s acme/web DB_USER DB_PASSWORD --plain --reveal",
+		Args: minArgs(1, "[SCOPE] NAME..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, c, err := a.scopeClient(cmd, args, len(args) == 1)
 			if err != nil {
 				return err
 			}
+			scope, names := args[0], args[1:]
+			for _, n := range names {
+				if strings.Contains(n, "/") {
+					return usageErrorf("NAME %q holds a /: a var name has none (the SCOPE goes first, or with --scope, once)", n)
+				}
+			}
+			if len(names) > 1 {
+				return a.getVars(cmd.Context(), c, scope, names, reveal, rawValue, plain)
+			}
 			ctx, raw := capture(cmd.Context())
-			v, err := c.GetVar(ctx, args[0], args[1], reveal)
+			v, err := c.GetVar(ctx, scope, names[0], reveal)
 			if err != nil {
 				return err
 			}
@@ -90,7 +125,7 @@ func (a *app) newVarsGetCmd() *cobra.Command {
 			}
 			value := v.Value
 			if !rawValue {
-				if value, err = resolvedValue(cmd.Context(), c, args[0], v, reveal); err != nil {
+				if value, err = resolvedValue(cmd.Context(), c, scope, v, reveal); err != nil {
 					return err
 				}
 			}
@@ -99,7 +134,53 @@ func (a *app) newVarsGetCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show a secret's value (needs the reveal permission)")
 	cmd.Flags().BoolVar(&rawValue, "raw", false, "the value as stored: references (${NAME}, ${scope:NAME}) not expanded")
+	cmd.Flags().BoolVar(&plain, "plain", false, "several names: the values alone, one a line, in the order given")
 	return cmd
+}
+
+// getVars prints several vars of scope: a table of names and values, the
+// values alone one a line (plain), or the vars as stored (-o json). Every
+// var is read before anything is printed, so that a missing one prints
+// nothing.
+func (a *app) getVars(ctx context.Context, c *client.Client, scope string, names []string, reveal, rawValue, plain bool) error {
+	vars := make([]*client.Var, len(names))
+	values := make([]string, len(names))
+	var masked []string
+	for i, name := range names {
+		v, err := c.GetVar(ctx, scope, name, reveal)
+		if err != nil {
+			return err
+		}
+		value := v.Value
+		if !rawValue {
+			if value, err = resolvedValue(ctx, c, scope, v, reveal); err != nil {
+				return err
+			}
+		}
+		if value == nil && v.MaskedValue != nil {
+			masked = append(masked, v.Name)
+		}
+		vars[i], values[i] = v, shownValue(value, v.MaskedValue)
+		if plain && strings.ContainsAny(values[i], "\r\n") {
+			return fmt.Errorf("the value of %s holds a line break, which --plain can't print one a line; use -o json (nothing printed)", v.Name)
+		}
+	}
+	if a.jsonOut() {
+		return a.printJSON(nil, map[string]any{"scope": scope, "items": vars})
+	}
+	if len(masked) > 0 {
+		a.notef("%s %s secret or %s to a secret: masked values shown (add --reveal for the values)\n",
+			strings.Join(masked, ", "), plural(len(masked), "is", "are"), plural(len(masked), "refers", "refer"))
+	}
+	if plain {
+		_, err := io.WriteString(a.stdout, strings.Join(values, "\n")+"\n")
+		return err
+	}
+	t := newTable(a.stdout, "NAME", "VALUE")
+	for i, v := range vars {
+		t.row(v.Name, values[i])
+	}
+	return t.flush()
 }
 
 // printValue prints a value exactly; on a terminal it ends the line too.

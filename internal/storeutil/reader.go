@@ -164,6 +164,26 @@ func (r *Reader) DataKeys(ctx context.Context) ([]envy.DataKey, error) {
 	}, `SELECT id, wrapped, created_at FROM data_keys ORDER BY id`)
 }
 
+// RetiredMasterKeys returns the checks of the master keys that rotations
+// retired, oldest first.
+func (r *Reader) RetiredMasterKeys(ctx context.Context) ([]envy.RetiredMasterKey, error) {
+	return read(ctx, r, "list retired master keys", func(rows Scanner) ([]envy.RetiredMasterKey, error) {
+		var out []envy.RetiredMasterKey
+		for rows.Next() {
+			var (
+				k  envy.RetiredMasterKey
+				at int64
+			)
+			if err := rows.Scan(&k.Check, &at); err != nil {
+				return nil, err
+			}
+			k.RetiredAt = FromNanos(at)
+			out = append(out, k)
+		}
+		return out, rows.Err()
+	}, `SELECT check_wrap, retired_at FROM retired_master_keys ORDER BY id`)
+}
+
 // History returns a scope's changes, newest first; within a revision by
 // name.
 func (r *Reader) History(ctx context.Context, scope string, after envy.HistoryCursor, limit int) ([]envy.Change, error) {
