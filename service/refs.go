@@ -240,62 +240,164 @@ func (s *Service) expandEnv(r *envy.Resolution, env *envy.Env, plain []envy.Sens
 }
 
 // checkPlan refuses a write whose changes to path, planned over cur,
-// would close a reference cycle in the env of path: 422 naming the cycle.
-// It resolves the env as it would be (the referenced scopes as they are),
-// within the bounds of ResolveRefs, so it is linear in what the env
-// reaches.
+// would close a reference cycle: 422 naming the cycle. A write can close
+// one only by adding a reference (a value that holds one, or a delete
+// that uncovers an inherited one), so a write of plain values is not
+// checked. The cycle may close in the env of path or in that of any
+// scope that inherits it (a reference chain that comes back through an
+// inherits edge, or into a scope that inherits path): checkCycles
+// resolves each of them as the write would leave them.
 func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange) error {
-	touched := false
-	for _, c := range changes {
-		if !c.Delete {
-			touched = true
-		}
-	}
-	if !touched {
-		return nil // a delete never closes a cycle
-	}
-	tree, err := s.scopeTree(ctx, path)
-	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
-		return err
-	}
-	next := make(map[string]*envy.ScopeVars, len(tree)+1)
-	for p, sv := range tree {
-		next[p] = sv
-	}
 	byName := make(map[string]envy.VarChange, len(changes))
-	for _, c := range changes {
-		byName[c.Name] = c
-	}
 	sv := &envy.ScopeVars{Scope: cur.Scope}
 	sv.Scope.Path = path
+	adds := false
+	for _, c := range changes {
+		byName[c.Name] = c
+		if c.Delete {
+			adds = true // it may uncover an inherited var that refers
+			continue
+		}
+		// Revision 0: not kept in the refs cache.
+		v := envy.StoredVar{ID: c.ID, Scope: path, Name: c.Name, Sealed: c.Sealed, Secret: c.Secret, Version: c.Version}
+		if !adds {
+			refs, err := s.refsOf(&v)
+			if err != nil {
+				return err
+			}
+			adds = len(refs) > 0
+		}
+		sv.Vars = append(sv.Vars, v)
+	}
+	if !adds {
+		return nil
+	}
 	for _, v := range cur.Vars {
 		if _, ok := byName[v.Name]; !ok {
 			sv.Vars = append(sv.Vars, v)
 		}
 	}
-	for _, c := range changes {
-		if !c.Delete {
-			// Revision 0: not kept in the refs cache.
-			sv.Vars = append(sv.Vars, envy.StoredVar{ID: c.ID, Scope: path, Name: c.Name, Sealed: c.Sealed, Secret: c.Secret, Version: c.Version})
-		}
-	}
 	slices.SortFunc(sv.Vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
-	next[path] = sv
-	r, err := envy.ResolveRefs(path, next, s.refSource(ctx))
+	return s.checkCycles(ctx, plannedScope{path: path, sv: sv})
+}
+
+// plannedScope is the store as a write to one scope would leave it: the
+// scope as planned (sv: its vars and inherits) and, when the write
+// changes its inherits, the trees of the scopes it would inherit.
+type plannedScope struct {
+	path    string
+	sv      *envy.ScopeVars
+	parents map[string]*envy.ScopeVars
+}
+
+// tree is Store.ScopeTree of p as the planned write would leave it.
+func (s *Service) plannedTree(ctx context.Context, pl plannedScope, p string) (map[string]*envy.ScopeVars, error) {
+	t, err := s.cache.ScopeTree(ctx, p)
+	if p == pl.path && envy.ErrorCode(err) == envy.ENotFound {
+		t, err = nil, nil // the write creates it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t[pl.path]; !ok && p != pl.path {
+		return t, nil
+	}
+	full := make(map[string]*envy.ScopeVars, len(t)+len(pl.parents)+1)
+	for q, sv := range t {
+		full[q] = sv
+	}
+	for q, sv := range pl.parents {
+		full[q] = sv
+	}
+	full[pl.path] = pl.sv
+	return full, nil
+}
+
+// checkCycles refuses a planned write that would leave a reference cycle
+// in the env of its scope or of any scope that inherits it, each resolved
+// (envy.ResolveRefs, within its bounds) over the trees as the write would
+// leave them, the scopes they refer to included. A cycle through a scope
+// the caller may not read is refused without naming it.
+func (s *Service) checkCycles(ctx context.Context, pl plannedScope) error {
+	heirs, err := s.store.Inheritors(ctx, pl.path)
 	if err != nil {
 		return err
 	}
-	if c := r.Cycle(); c != "" {
-		t := CallerFrom(ctx).Token
-		for _, p := range r.RefScopes() {
-			if strings.Contains(c, p+":") && !envy.Can(t, envy.ActRead, p) {
-				// Not naming what the caller may not read.
-				return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle through a scope this token may not read"))
-			}
+	src := envy.RefSource{
+		Tree: func(p string) (map[string]*envy.ScopeVars, error) { return s.plannedTree(ctx, pl, p) },
+		Refs: s.refsOf,
+	}
+	t := CallerFrom(ctx).Token
+	for _, p := range append([]string{pl.path}, heirs...) {
+		tree, err := src.Tree(p)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			continue // deleted since
+		}
+		if err != nil {
+			return err
+		}
+		r, err := envy.ResolveRefs(p, tree, src)
+		if envy.ErrorCode(err) == envy.ENotFound && p != pl.path {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c := r.Cycle()
+		if c == "" {
+			continue
+		}
+		hidden := p != pl.path && !envy.Can(t, envy.ActRead, p)
+		for _, q := range r.RefScopes() {
+			hidden = hidden || strings.Contains(c, q+":") && !envy.Can(t, envy.ActRead, q)
+		}
+		switch {
+		case hidden:
+			return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle through a scope this token may not read"))
+		case p != pl.path:
+			return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle in the env of %s, which inherits %s: %s", p, pl.path, c))
 		}
 		return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle: %s", c))
 	}
 	return nil
+}
+
+// checkInheritsPlan refuses a change of path's inherits to those the
+// caller sent (in, as PutScope takes them) that would close a reference
+// cycle (checkCycles), before the store applies it. Inherits that the
+// write refuses anyway (a cycle of inherits, a hidden entry out of place)
+// are left to it, which names why.
+func (s *Service) checkInheritsPlan(ctx context.Context, path string, in []string) error {
+	tree, err := s.cache.ScopeTree(ctx, path)
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return err
+	}
+	sv := &envy.ScopeVars{Scope: envy.Scope{Path: path}}
+	if cur := tree[path]; cur != nil {
+		*sv = *cur
+	}
+	inherits, err := keepHidden(CallerFrom(ctx).Token, sv.Scope.Inherits, in)
+	if err != nil || slices.Equal(sv.Scope.Inherits, inherits) {
+		return nil
+	}
+	sv.Scope.Inherits = inherits
+	parents := map[string]*envy.ScopeVars{}
+	for _, p := range inherits {
+		t, err := s.cache.ScopeTree(ctx, p)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := t[path]; ok {
+			return nil // an inherits cycle: CheckInherits names it
+		}
+		for q, v := range t {
+			parents[q] = v
+		}
+	}
+	return s.checkCycles(ctx, plannedScope{path: path, sv: sv, parents: parents})
 }
 
 // spreadOf returns the own vars of path (sv) masked by spreading, and the

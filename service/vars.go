@@ -554,7 +554,11 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c envy.Cond)
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}
-		return []envy.VarChange{{Name: name, Delete: true}}, nil
+		out := []envy.VarChange{{Name: name, Delete: true}}
+		if err := s.checkPlan(ctx, path, cur, out); err != nil {
+			return nil, err // it uncovers an inherited var whose reference closes a cycle
+		}
+		return out, nil
 	}})
 	if envy.ErrorCode(err) == envy.ENotFound {
 		return envy.WriteInfo{Scope: path, Synced: true}, nil
