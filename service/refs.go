@@ -120,7 +120,7 @@ func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool)
 		}
 		if !envy.Can(t, envy.ActRead, p) {
 			s.Refused(ctx, envy.AuditEnv, p, envy.OutcomeForbidden)
-			err = envy.Errorf(envy.EForbidden, "%s, which this token may not read", e.Text())
+			err = e.Refused("read")
 			return false
 		}
 		if !reveal {
@@ -133,7 +133,7 @@ func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool)
 		for _, d := range deps {
 			if !envy.Can(t, envy.ActReveal, d.Path) {
 				s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
-				err = envy.Errorf(envy.EForbidden, "%s, which this token may not reveal", e.Text())
+				err = e.Refused("reveal")
 				return false
 			}
 		}
@@ -484,13 +484,13 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 					return true
 				}
 				if !envy.Can(t, envy.ActRead, p) {
-					refusal = e.Text() + ", which this token may not read"
+					refusal = e.Refused("read").Message
 					return false
 				}
 				if res := r.Referenced[p]; res != nil && (secret || reveal) {
 					for _, d := range res.Deps {
 						if !envy.Can(t, envy.ActReveal, d.Path) {
-							refusal = e.Text() + ", which this token may not reveal"
+							refusal = e.Refused("reveal").Message
 							return false
 						}
 					}
