@@ -441,15 +441,19 @@ func (s *Service) viewSpread(ctx context.Context, path string, sv *envy.ScopeVar
 	return items[0], nil
 }
 
-// resolvedRefs adds to out, the view of r, each var's references and,
-// where the caller may see it, its resolved value: a var masked by its
-// references (spread) shows it only with reveal, and then only when the
-// caller may reveal every scope it refers to. A reference that does not
-// resolve, or that the caller may not follow, is the row's RefError,
-// naming the reference, never a value.
-func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *envy.ResolvedView, reveal bool) {
+// resolvedRefs adds to out, the view of r, each var's references (those
+// of a shadowed var too, as its layer of r holds it) and, for a var in
+// effect, where the caller may see it, its resolved value: a var masked
+// by its references (spread) shows it only with reveal, and then only
+// when the caller may reveal every scope it refers to. A reference that
+// does not resolve, or that the caller may not follow, is the row's
+// RefError, naming the reference, never a value.
+func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *envy.ResolvedView, reveal bool) error {
+	if err := s.shadowedRefs(r, out); err != nil {
+		return err
+	}
 	if len(r.Refs) == 0 {
-		return
+		return nil
 	}
 	t := CallerFrom(ctx).Token
 	spread := s.spread(ctx, r)
@@ -515,6 +519,34 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 			v.ResolvedValue = &sv
 		}
 	}
+	return nil
+}
+
+// shadowedRefs adds to out, the view of r, the references of each var
+// that a later layer shadows: the references of its value as its layer of
+// r holds it. Such a var is in no env of r, so it has no resolved value.
+func (s *Service) shadowedRefs(r *envy.Resolution, out *envy.ResolvedView) error {
+	for li := range out.Layers {
+		l := &out.Layers[li]
+		for vi := range l.Vars {
+			v := &l.Vars[vi]
+			if v.ShadowedBy == "" {
+				continue
+			}
+			i, ok := slices.BinarySearchFunc(r.Layers[li].Vars, v.Name, func(sv envy.StoredVar, name string) int { return strings.Compare(sv.Name, name) })
+			if !ok {
+				continue
+			}
+			refs, err := s.refsOf(&r.Layers[li].Vars[i])
+			if err != nil {
+				return err
+			}
+			for _, ref := range refs {
+				v.References = append(v.References, ref.String())
+			}
+		}
+	}
+	return nil
 }
 
 // ListVarsResolved is ListVars with each value shown resolved (references

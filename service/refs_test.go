@@ -494,3 +494,42 @@ func TestACycleThroughAnUnreadableHeirIsRefusedWithoutNamingIt(t *testing.T) {
 		t.Errorf("the refusal %q names a scope the writer may not read", err)
 	}
 }
+
+// TestResolvedShowsTheReferencesOfShadowedVarsToo: /-/resolved lists the
+// references of every var that has some, a var that a later layer
+// shadows too (with no resolved value: it is in no env), as the
+// resolution's layers hold it.
+func TestResolvedShowsTheReferencesOfShadowedVarsToo(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "shared", "HOST", "db1", false)
+	set(t, svc, ctx, "base", "URL", "http://${shared:HOST}:${PORT}/", false)
+	set(t, svc, ctx, "base", "PORT", "80", false)
+	set(t, svc, ctx, "app", "URL", "http://${HOST2}/", false)
+	set(t, svc, ctx, "app", "HOST2", "db2", false)
+	inherit(t, svc, ctx, "app", "base")
+	for _, reveal := range []bool{false, true} {
+		rv, err := svc.Resolved(ctx, "app", reveal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]envy.ResolvedVarView{}
+		for _, l := range rv.Layers {
+			for _, v := range l.Vars {
+				got[l.Scope+":"+v.Name] = v
+			}
+		}
+		base, app := got["base:URL"], got["app:URL"]
+		if base.ShadowedBy != "app" || strings.Join(base.References, ",") != "shared:HOST,PORT" {
+			t.Errorf("reveal %v: base's shadowed URL: shadowed_by %q, references %v, want app and [shared:HOST PORT]", reveal, base.ShadowedBy, base.References)
+		}
+		if base.ResolvedValue != nil || base.RefError != "" {
+			t.Errorf("reveal %v: base's shadowed URL has resolved_value %v, reference_error %q: it is in no env", reveal, base.ResolvedValue, base.RefError)
+		}
+		if strings.Join(app.References, ",") != "HOST2" || app.ResolvedValue == nil || app.ResolvedValue.Reveal() != "http://db2/" {
+			t.Errorf("reveal %v: app's URL: references %v, resolved_value %v (%q)", reveal, app.References, app.ResolvedValue, app.RefError)
+		}
+		if p := got["base:PORT"]; len(p.References) != 0 {
+			t.Errorf("reveal %v: PORT has references %v", reveal, p.References)
+		}
+	}
+}
