@@ -6,14 +6,6 @@ import (
 	"testing"
 
 	"github.com/envy-dev/envy"
-	envyhttp "github.com/envy-dev/envy/http"
-	"github.com/envy-dev/envy/http/compat/apify"
-	"github.com/envy-dev/envy/http/compat/containers"
-	"github.com/envy-dev/envy/http/compat/hooksecrets"
-	"github.com/envy-dev/envy/http/compat/smarthooks"
-	"github.com/envy-dev/envy/http/compat/usersecrets"
-	"github.com/envy-dev/envy/internal/testenv"
-	"github.com/envy-dev/envy/service"
 )
 
 // TestARefusedReferenceIsNamedInEveryDialectsEnvelope: a read that
@@ -24,13 +16,7 @@ import (
 // none of its reads resolves one: hooksecrets' own test holds its
 // envelope to the same.)
 func TestARefusedReferenceIsNamedInEveryDialectsEnvelope(t *testing.T) {
-	e := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
-		smarthooks.Register(api, svc)
-		apify.Register(api, svc)
-		usersecrets.Register(api, svc)
-		containers.Register(api, svc)
-		hooksecrets.Register(api, svc)
-	}})
+	e := allDialects(t)
 	const value = "db-host-0123456789"
 	put := func(scope string) {
 		t.Helper()
