@@ -438,6 +438,10 @@ type Store interface {
 	// scope that inherits it, directly or not (each with its Scope), by
 	// scope and id: those that a change of scope at rev leaves behind.
 	BehindConsumers(ctx context.Context, scope string, since time.Time, rev int64, limit int) ([]Consumer, error)
+	// Inheritors returns every scope that inherits path, directly or
+	// not, sorted (path itself only when it inherits itself, which
+	// CheckInherits refuses); none for a scope that does not exist.
+	Inheritors(ctx context.Context, path string) ([]string, error)
 	// DeleteConsumer deletes a consumer of a scope (a workload that
 	// stopped said goodbye); deleting an absent one is no error.
 	DeleteConsumer(ctx context.Context, scope, id string) error

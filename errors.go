@@ -43,6 +43,10 @@ type Error struct {
 	Message    string
 	Fields     []FieldError
 	RetryAfter time.Duration // for ERateLimited and EUnavailable
+	// Names marks a message that names what was refused (a reference the
+	// caller may not follow), so that an API whose answer to the code is
+	// a fixed message goes on with it.
+	Names bool
 }
 
 func (e *Error) Error() string {

@@ -283,6 +283,13 @@ func (e RefEdge) Text() string {
 	return e.From + " refers to " + e.Ref.String()
 }
 
+// Refused is the 403 of a reference the caller may not follow ("read",
+// "reveal"): it names the reference, the var and the scope and name it
+// refers to, never a value, and every API says so (Error.Names).
+func (e RefEdge) Refused(verb string) *Error {
+	return &Error{Code: EForbidden, Message: e.Text() + ", which this token may not " + verb, Names: true}
+}
+
 // WalkRefs visits every reference reachable from the env's var name (or
 // from every var of the env when name is ""), each once, depth first:
 // references to other scopes included, as far as they exist. It stops at

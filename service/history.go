@@ -176,8 +176,7 @@ func (s *Service) Rollback(ctx context.Context, path string, revision int64, c e
 			}
 			out = append(out, ch)
 		}
-		// A rollback's values are not parsed here: it is checked whole.
-		if err := s.checkPlan(ctx, path, cs, out, true); err != nil {
+		if err := s.checkPlan(ctx, path, cs, out); err != nil {
 			return nil, err
 		}
 		return out, nil

@@ -90,16 +90,6 @@ func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeV
 
 // checkRefSyntax refuses a value with a bad reference: 422 naming the var
 // and the byte offset, never the value.
-// holdsRefs reports whether an input sets a value that holds a
-// reference (or fails to parse as one: the write is refused anyway).
-func holdsRefs(in envy.VarInput) bool {
-	if in.Value == nil {
-		return false
-	}
-	refs, err := envy.ParseRefs(in.Value.Reveal())
-	return err != nil || len(refs) > 0
-}
-
 func checkRefSyntax(loc, name string, in envy.VarInput) []envy.FieldError {
 	if in.Value == nil {
 		return nil
@@ -130,7 +120,7 @@ func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool)
 		}
 		if !envy.Can(t, envy.ActRead, p) {
 			s.Refused(ctx, envy.AuditEnv, p, envy.OutcomeForbidden)
-			err = envy.Errorf(envy.EForbidden, "%s, which this token may not read", e.Text())
+			err = e.Refused("read")
 			return false
 		}
 		if !reveal {
@@ -143,7 +133,7 @@ func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool)
 		for _, d := range deps {
 			if !envy.Can(t, envy.ActReveal, d.Path) {
 				s.Refused(ctx, envy.AuditReveal, d.Path, envy.OutcomeForbidden)
-				err = envy.Errorf(envy.EForbidden, "%s, which this token may not reveal", e.Text())
+				err = e.Refused("reveal")
 				return false
 			}
 		}
@@ -250,73 +240,164 @@ func (s *Service) expandEnv(r *envy.Resolution, env *envy.Env, plain []envy.Sens
 }
 
 // checkPlan refuses a write whose changes to path, planned over cur,
-// would close a reference cycle in the env of path: 422 naming the cycle.
-// It resolves the env as it would be (the referenced scopes as they are),
-// within the bounds of ResolveRefs, so it is linear in what the env
-// reaches.
-//
-// refs tells whether a value the write sets holds a reference. A write
-// that sets only values without one, and deletes nothing, adds no edge to
-// the graph of references (a var it sets is an end of every chain that
-// reaches it), so it can't close a cycle and costs no read of the scope
-// tree: the common write of a plain value takes the fast path.
-func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange, refs bool) error {
-	touched, deletes := false, false
-	for _, c := range changes {
-		if c.Delete {
-			deletes = true
-		} else {
-			touched = true
-		}
-	}
-	if !touched {
-		return nil // a delete never closes a cycle
-	}
-	if !refs && !deletes {
-		return nil
-	}
-	tree, err := s.scopeTree(ctx, path)
-	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
-		return err
-	}
-	next := make(map[string]*envy.ScopeVars, len(tree)+1)
-	for p, sv := range tree {
-		next[p] = sv
-	}
+// would close a reference cycle: 422 naming the cycle. A write can close
+// one only by adding a reference (a value that holds one, or a delete
+// that uncovers an inherited one), so a write of plain values is not
+// checked. The cycle may close in the env of path or in that of any
+// scope that inherits it (a reference chain that comes back through an
+// inherits edge, or into a scope that inherits path): checkCycles
+// resolves each of them as the write would leave them.
+func (s *Service) checkPlan(ctx context.Context, path string, cur envy.ScopeVars, changes []envy.VarChange) error {
 	byName := make(map[string]envy.VarChange, len(changes))
-	for _, c := range changes {
-		byName[c.Name] = c
-	}
 	sv := &envy.ScopeVars{Scope: cur.Scope}
 	sv.Scope.Path = path
+	adds := false
+	for _, c := range changes {
+		byName[c.Name] = c
+		if c.Delete {
+			adds = true // it may uncover an inherited var that refers
+			continue
+		}
+		// Revision 0: not kept in the refs cache.
+		v := envy.StoredVar{ID: c.ID, Scope: path, Name: c.Name, Sealed: c.Sealed, Secret: c.Secret, Version: c.Version}
+		if !adds {
+			refs, err := s.refsOf(&v)
+			if err != nil {
+				return err
+			}
+			adds = len(refs) > 0
+		}
+		sv.Vars = append(sv.Vars, v)
+	}
+	if !adds {
+		return nil
+	}
 	for _, v := range cur.Vars {
 		if _, ok := byName[v.Name]; !ok {
 			sv.Vars = append(sv.Vars, v)
 		}
 	}
-	for _, c := range changes {
-		if !c.Delete {
-			// Revision 0: not kept in the refs cache.
-			sv.Vars = append(sv.Vars, envy.StoredVar{ID: c.ID, Scope: path, Name: c.Name, Sealed: c.Sealed, Secret: c.Secret, Version: c.Version})
-		}
-	}
 	slices.SortFunc(sv.Vars, func(a, b envy.StoredVar) int { return strings.Compare(a.Name, b.Name) })
-	next[path] = sv
-	r, err := envy.ResolveRefs(path, next, s.refSource(ctx))
+	return s.checkCycles(ctx, plannedScope{path: path, sv: sv})
+}
+
+// plannedScope is the store as a write to one scope would leave it: the
+// scope as planned (sv: its vars and inherits) and, when the write
+// changes its inherits, the trees of the scopes it would inherit.
+type plannedScope struct {
+	path    string
+	sv      *envy.ScopeVars
+	parents map[string]*envy.ScopeVars
+}
+
+// tree is Store.ScopeTree of p as the planned write would leave it.
+func (s *Service) plannedTree(ctx context.Context, pl plannedScope, p string) (map[string]*envy.ScopeVars, error) {
+	t, err := s.cache.ScopeTree(ctx, p)
+	if p == pl.path && envy.ErrorCode(err) == envy.ENotFound {
+		t, err = nil, nil // the write creates it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t[pl.path]; !ok && p != pl.path {
+		return t, nil
+	}
+	full := make(map[string]*envy.ScopeVars, len(t)+len(pl.parents)+1)
+	for q, sv := range t {
+		full[q] = sv
+	}
+	for q, sv := range pl.parents {
+		full[q] = sv
+	}
+	full[pl.path] = pl.sv
+	return full, nil
+}
+
+// checkCycles refuses a planned write that would leave a reference cycle
+// in the env of its scope or of any scope that inherits it, each resolved
+// (envy.ResolveRefs, within its bounds) over the trees as the write would
+// leave them, the scopes they refer to included. A cycle through a scope
+// the caller may not read is refused without naming it.
+func (s *Service) checkCycles(ctx context.Context, pl plannedScope) error {
+	heirs, err := s.store.Inheritors(ctx, pl.path)
 	if err != nil {
 		return err
 	}
-	if c := r.Cycle(); c != "" {
-		t := CallerFrom(ctx).Token
-		for _, p := range r.RefScopes() {
-			if strings.Contains(c, p+":") && !envy.Can(t, envy.ActRead, p) {
-				// Not naming what the caller may not read.
-				return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle through a scope this token may not read"))
-			}
+	src := envy.RefSource{
+		Tree: func(p string) (map[string]*envy.ScopeVars, error) { return s.plannedTree(ctx, pl, p) },
+		Refs: s.refsOf,
+	}
+	t := CallerFrom(ctx).Token
+	for _, p := range append([]string{pl.path}, heirs...) {
+		tree, err := src.Tree(p)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			continue // deleted since
+		}
+		if err != nil {
+			return err
+		}
+		r, err := envy.ResolveRefs(p, tree, src)
+		if envy.ErrorCode(err) == envy.ENotFound && p != pl.path {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c := r.Cycle()
+		if c == "" {
+			continue
+		}
+		hidden := p != pl.path && !envy.Can(t, envy.ActRead, p)
+		for _, q := range r.RefScopes() {
+			hidden = hidden || strings.Contains(c, q+":") && !envy.Can(t, envy.ActRead, q)
+		}
+		switch {
+		case hidden:
+			return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle through a scope this token may not read"))
+		case p != pl.path:
+			return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle in the env of %s, which inherits %s: %s", p, pl.path, c))
 		}
 		return envy.Invalid(envy.Field("body", "reference_cycle", "the write would make a reference cycle: %s", c))
 	}
 	return nil
+}
+
+// checkInheritsPlan refuses a change of path's inherits to those the
+// caller sent (in, as PutScope takes them) that would close a reference
+// cycle (checkCycles), before the store applies it. Inherits that the
+// write refuses anyway (a cycle of inherits, a hidden entry out of place)
+// are left to it, which names why.
+func (s *Service) checkInheritsPlan(ctx context.Context, path string, in []string) error {
+	tree, err := s.cache.ScopeTree(ctx, path)
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return err
+	}
+	sv := &envy.ScopeVars{Scope: envy.Scope{Path: path}}
+	if cur := tree[path]; cur != nil {
+		*sv = *cur
+	}
+	inherits, err := keepHidden(CallerFrom(ctx).Token, sv.Scope.Inherits, in)
+	if err != nil || slices.Equal(sv.Scope.Inherits, inherits) {
+		return nil
+	}
+	sv.Scope.Inherits = inherits
+	parents := map[string]*envy.ScopeVars{}
+	for _, p := range inherits {
+		t, err := s.cache.ScopeTree(ctx, p)
+		if envy.ErrorCode(err) == envy.ENotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := t[path]; ok {
+			return nil // an inherits cycle: CheckInherits names it
+		}
+		for q, v := range t {
+			parents[q] = v
+		}
+	}
+	return s.checkCycles(ctx, plannedScope{path: path, sv: sv, parents: parents})
 }
 
 // spreadOf returns the own vars of path (sv) masked by spreading, and the
@@ -360,15 +441,19 @@ func (s *Service) viewSpread(ctx context.Context, path string, sv *envy.ScopeVar
 	return items[0], nil
 }
 
-// resolvedRefs adds to out, the view of r, each var's references and,
-// where the caller may see it, its resolved value: a var masked by its
-// references (spread) shows it only with reveal, and then only when the
-// caller may reveal every scope it refers to. A reference that does not
-// resolve, or that the caller may not follow, is the row's RefError,
-// naming the reference, never a value.
-func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *envy.ResolvedView, reveal bool) {
+// resolvedRefs adds to out, the view of r, each var's references (those
+// of a shadowed var too, as its layer of r holds it) and, for a var in
+// effect, where the caller may see it, its resolved value: a var masked
+// by its references (spread) shows it only with reveal, and then only
+// when the caller may reveal every scope it refers to. A reference that
+// does not resolve, or that the caller may not follow, is the row's
+// RefError, naming the reference, never a value.
+func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *envy.ResolvedView, reveal bool) error {
+	if err := s.shadowedRefs(r, out); err != nil {
+		return err
+	}
 	if len(r.Refs) == 0 {
-		return
+		return nil
 	}
 	t := CallerFrom(ctx).Token
 	spread := s.spread(ctx, r)
@@ -403,13 +488,13 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 					return true
 				}
 				if !envy.Can(t, envy.ActRead, p) {
-					refusal = e.Text() + ", which this token may not read"
+					refusal = e.Refused("read").Message
 					return false
 				}
 				if res := r.Referenced[p]; res != nil && (secret || reveal) {
 					for _, d := range res.Deps {
 						if !envy.Can(t, envy.ActReveal, d.Path) {
-							refusal = e.Text() + ", which this token may not reveal"
+							refusal = e.Refused("reveal").Message
 							return false
 						}
 					}
@@ -434,6 +519,34 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 			v.ResolvedValue = &sv
 		}
 	}
+	return nil
+}
+
+// shadowedRefs adds to out, the view of r, the references of each var
+// that a later layer shadows: the references of its value as its layer of
+// r holds it. Such a var is in no env of r, so it has no resolved value.
+func (s *Service) shadowedRefs(r *envy.Resolution, out *envy.ResolvedView) error {
+	for li := range out.Layers {
+		l := &out.Layers[li]
+		for vi := range l.Vars {
+			v := &l.Vars[vi]
+			if v.ShadowedBy == "" {
+				continue
+			}
+			i, ok := slices.BinarySearchFunc(r.Layers[li].Vars, v.Name, func(sv envy.StoredVar, name string) int { return strings.Compare(sv.Name, name) })
+			if !ok {
+				continue
+			}
+			refs, err := s.refsOf(&r.Layers[li].Vars[i])
+			if err != nil {
+				return err
+			}
+			for _, ref := range refs {
+				v.References = append(v.References, ref.String())
+			}
+		}
+	}
+	return nil
 }
 
 // ListVarsResolved is ListVars with each value shown resolved (references

@@ -377,3 +377,159 @@ func TestAReferencedChangeMakesTheReferringScopeUnsynced(t *testing.T) {
 		t.Fatalf("status once the consumer runs the new revision: %+v, %v", st, err)
 	}
 }
+
+func TestCyclesClosedThroughInheritsAreRefusedAtWrite(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	cyclesThroughInherits(t, svc, ctx)
+}
+
+func TestCyclesClosedThroughInheritsAreRefusedAtWriteOnPostgreSQL(t *testing.T) {
+	svc, _, _, ctx := pgService(t, func(db *postgres.Store) envy.Store { return db })
+	cyclesThroughInherits(t, svc, ctx)
+}
+
+// cyclesThroughInherits: a write that closes a reference cycle only in
+// the env of another scope, one that inherits the written scope, is
+// refused like one that closes it in its own, naming the cycle, and
+// leaves nothing written.
+func cyclesThroughInherits(t *testing.T, svc *service.Service, ctx context.Context) {
+	t.Helper()
+	refused := func(what string, err error, want ...string) {
+		t.Helper()
+		if envy.ErrorCode(err) != envy.EInvalid || !strings.Contains(err.Error(), "reference cycle") {
+			t.Fatalf("%s: %v, want a 422 naming a reference cycle", what, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not name %q", what, err, w)
+			}
+		}
+	}
+	rawOf := func(scope, name string) string {
+		t.Helper()
+		v, err := svc.GetVar(ctx, scope, name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Value.Reveal()
+	}
+
+	// A reference into a scope that inherits back: other inherits app and
+	// its X refers to A, which app is about to make refer to other:X.
+	set(t, svc, ctx, "app", "A", "plain", false)
+	set(t, svc, ctx, "other", "X", "${A}", false)
+	inherit(t, svc, ctx, "other", "app")
+	refused("a reference into a scope that inherits back", setErr(svc, ctx, "app", "A", "${other:X}"), "other:X", "other:A")
+	if got := rawOf("app", "A"); got != "plain" {
+		t.Errorf("app A = %q after the refused write, want it as it was", got)
+	}
+
+	// A chain that comes back through an inherits edge: child inherits
+	// base and its B refers to A; base's A is about to refer to B, which
+	// base does not hold: only child's env has the cycle.
+	set(t, svc, ctx, "base", "A", "plain", false)
+	set(t, svc, ctx, "child", "B", "${A}", false)
+	inherit(t, svc, ctx, "child", "base")
+	refused("a chain back through an inherits edge", setErr(svc, ctx, "base", "A", "x${B}"), "child", "A -> B")
+	// Two levels down, in a bulk write.
+	inherit(t, svc, ctx, "grandchild", "child")
+	set(t, svc, ctx, "child", "B", "b", false)
+	set(t, svc, ctx, "grandchild", "B", "${A}", false)
+	a := envy.NewSensitive("${B}")
+	_, err := svc.MergeVars(ctx, "base", map[string]*envy.VarInput{"A": {Value: &a}}, envy.SetOptions{})
+	refused("a cycle two inherits edges down", err, "grandchild")
+	if got := rawOf("base", "A"); got != "plain" {
+		t.Errorf("base A = %q after the refused writes, want it as it was", got)
+	}
+
+	// A delete that uncovers an inherited reference: lower's N shadows
+	// upper's N=${M}; lower's M refers to N.
+	set(t, svc, ctx, "upper", "N", "${M}", false)
+	set(t, svc, ctx, "lower", "N", "plain", false)
+	set(t, svc, ctx, "lower", "M", "${N}", false)
+	inherit(t, svc, ctx, "lower", "upper")
+	_, err = svc.DeleteVar(ctx, "lower", "N", envy.Cond{})
+	refused("a delete that uncovers an inherited reference", err, "N -> M")
+	if got := rawOf("lower", "N"); got != "plain" {
+		t.Errorf("lower N = %q after the refused delete, want it as it was", got)
+	}
+
+	// Inherits that close a cycle: left's P refers to Q, which right's
+	// refers back to P; left inheriting right would close it.
+	set(t, svc, ctx, "left", "P", "${Q}", false)
+	set(t, svc, ctx, "right", "Q", "${P}", false)
+	inherits := []string{"right"}
+	_, _, err = svc.PutScope(ctx, "left", envy.ScopeInput{Inherits: &inherits}, envy.Cond{})
+	refused("inherits that close a cycle", err, "P -> Q")
+	if sc, err := svc.GetScope(ctx, "left"); err != nil || len(sc.Inherits) != 0 {
+		t.Errorf("left = %+v, %v after the refused inherits, want no inherits", sc, err)
+	}
+	// And a scope inheriting left, when right is given to an heir.
+	set(t, svc, ctx, "right", "Q", "q", false)
+	inherit(t, svc, ctx, "heir", "left")
+	set(t, svc, ctx, "right", "Q", "${P}", false)
+	inherits = []string{"left", "right"}
+	if _, _, err := svc.PutScope(ctx, "heir", envy.ScopeInput{Inherits: &inherits}, envy.Cond{}); err == nil {
+		t.Fatal("heir inheriting left and right (P -> Q -> P) was accepted")
+	} else {
+		refused("an heir's inherits that close a cycle", err)
+	}
+
+	// A write that closes no cycle is still taken, through inherits too.
+	if err := setErr(svc, ctx, "base", "A", "${C}"); err != nil {
+		t.Fatalf("a reference that closes no cycle: %v", err)
+	}
+}
+
+func TestACycleThroughAnUnreadableHeirIsRefusedWithoutNamingIt(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "team/base", "A", "plain", false)
+	set(t, svc, ctx, "secret/child", "B", "${A}", false)
+	inherit(t, svc, ctx, "secret/child", "team/base")
+	err := setErr(svc, as(ctx, "w", "team/**", envy.ActRead, envy.ActWrite), "team/base", "A", "${B}")
+	if envy.ErrorCode(err) != envy.EInvalid || !strings.Contains(err.Error(), "reference cycle") {
+		t.Fatalf("a cycle in the env of a scope the writer may not read: %v, want a 422", err)
+	}
+	if strings.Contains(err.Error(), "secret/child") {
+		t.Errorf("the refusal %q names a scope the writer may not read", err)
+	}
+}
+
+// TestResolvedShowsTheReferencesOfShadowedVarsToo: /-/resolved lists the
+// references of every var that has some, a var that a later layer
+// shadows too (with no resolved value: it is in no env), as the
+// resolution's layers hold it.
+func TestResolvedShowsTheReferencesOfShadowedVarsToo(t *testing.T) {
+	svc, ctx := newSQLiteService(t)
+	set(t, svc, ctx, "shared", "HOST", "db1", false)
+	set(t, svc, ctx, "base", "URL", "http://${shared:HOST}:${PORT}/", false)
+	set(t, svc, ctx, "base", "PORT", "80", false)
+	set(t, svc, ctx, "app", "URL", "http://${HOST2}/", false)
+	set(t, svc, ctx, "app", "HOST2", "db2", false)
+	inherit(t, svc, ctx, "app", "base")
+	for _, reveal := range []bool{false, true} {
+		rv, err := svc.Resolved(ctx, "app", reveal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]envy.ResolvedVarView{}
+		for _, l := range rv.Layers {
+			for _, v := range l.Vars {
+				got[l.Scope+":"+v.Name] = v
+			}
+		}
+		base, app := got["base:URL"], got["app:URL"]
+		if base.ShadowedBy != "app" || strings.Join(base.References, ",") != "shared:HOST,PORT" {
+			t.Errorf("reveal %v: base's shadowed URL: shadowed_by %q, references %v, want app and [shared:HOST PORT]", reveal, base.ShadowedBy, base.References)
+		}
+		if base.ResolvedValue != nil || base.RefError != "" {
+			t.Errorf("reveal %v: base's shadowed URL has resolved_value %v, reference_error %q: it is in no env", reveal, base.ResolvedValue, base.RefError)
+		}
+		if strings.Join(app.References, ",") != "HOST2" || app.ResolvedValue == nil || app.ResolvedValue.Reveal() != "http://db2/" {
+			t.Errorf("reveal %v: app's URL: references %v, resolved_value %v (%q)", reveal, app.References, app.ResolvedValue, app.RefError)
+		}
+		if p := got["base:PORT"]; len(p.References) != 0 {
+			t.Errorf("reveal %v: PORT has references %v", reveal, p.References)
+		}
+	}
+}

@@ -51,7 +51,9 @@ func (s *Service) Resolved(ctx context.Context, path string, reveal bool) (envy.
 		out.Layers = append(out.Layers, lv)
 		secrets = append(secrets, secretNames(l.Vars)...)
 	}
-	s.resolvedRefs(ctx, r, &out, reveal)
+	if err := s.resolvedRefs(ctx, r, &out, reveal); err != nil {
+		return envy.ResolvedView{}, err
+	}
 	if reveal {
 		if err := s.revealed(ctx, path, secrets); err != nil {
 			return envy.ResolvedView{}, err

@@ -178,6 +178,11 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	if err := s.Authorize(ctx, envy.ActWrite, path, envy.AuditScopePut); err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
+	if in.Inherits != nil {
+		if err := s.checkInheritsPlan(ctx, path, *in.Inherits); err != nil {
+			return envy.Scope{}, envy.WriteInfo{}, err
+		}
+	}
 	e := s.entry(ctx, envy.AuditScopePut, path, nil, envy.OutcomeOK)
 	rec, err := s.toStreams(1)
 	if err != nil {

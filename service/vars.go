@@ -404,7 +404,7 @@ func (s *Service) SetVar(ctx context.Context, path, name string, in envy.VarInpu
 		if err != nil {
 			return nil, err
 		}
-		if err := s.checkPlan(ctx, path, cur, []envy.VarChange{c}, holdsRefs(in)); err != nil {
+		if err := s.checkPlan(ctx, path, cur, []envy.VarChange{c}); err != nil {
 			return nil, err
 		}
 		return []envy.VarChange{c}, nil
@@ -501,10 +501,6 @@ func (s *Service) bulk(ctx context.Context, path string, action envy.AuditAction
 	// whole scope, as a replace does: it is planned again (and checked
 	// again) if any var changed meanwhile, not only one it writes.
 	whole := replace || check != nil
-	refs := false
-	for _, v := range in {
-		refs = refs || v != nil && holdsRefs(*v)
-	}
 	_, info, err := s.write(ctx, writeReq{Path: path, Action: action, Names: names, Outcome: envy.OutcomeOK, Opts: o, Whole: whole, Plan: func(cur envy.ScopeVars, _ *envy.Outcome) ([]envy.VarChange, error) {
 		if check != nil {
 			exists := func(name string) bool {
@@ -546,7 +542,7 @@ func (s *Service) bulk(ctx context.Context, path string, action envy.AuditAction
 				}
 			}
 		}
-		if err := s.checkPlan(ctx, path, cur, out, refs); err != nil {
+		if err := s.checkPlan(ctx, path, cur, out); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -582,7 +578,11 @@ func (s *Service) DeleteVar(ctx context.Context, path, name string, c envy.Cond)
 		if _, ok := findVar(cur.Vars, name); !ok {
 			return nil, nil
 		}
-		return []envy.VarChange{{Name: name, Delete: true}}, nil
+		out := []envy.VarChange{{Name: name, Delete: true}}
+		if err := s.checkPlan(ctx, path, cur, out); err != nil {
+			return nil, err // it uncovers an inherited var whose reference closes a cycle
+		}
+		return out, nil
 	}})
 	if envy.ErrorCode(err) == envy.ENotFound {
 		return envy.WriteInfo{Scope: path, Synced: true}, nil

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
+		{"Inheritors lists every scope inheriting a scope, directly or not, each once", testInheritors},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
 		{"sessions are created once, found by id hash, touched forward, deleted and pruned", testSessions},
@@ -1406,12 +1407,7 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 
 func testBehindConsumers(t *testing.T, s envy.Store) {
 	ctx := t.Context()
-	write(t, s, "base", set("A", "1"))
-	write(t, s, "other", set("A", "1"))
-	putScope(t, s, "mid", "base")
-	putScope(t, s, "left", "mid")
-	putScope(t, s, "right", "mid", "other")
-	putScope(t, s, "diamond", "left", "right")
+	inheritsWorld(t, s)
 	for _, c := range []envy.Consumer{
 		{Scope: "base", ID: "b1", Revision: 5}, {Scope: "left", ID: "l1", Revision: 3}, {Scope: "right", ID: "r1", Revision: 9},
 		{Scope: "diamond", ID: "d1", Revision: 2}, {Scope: "diamond", ID: "d2", Revision: 4, SeenAt: t0.Add(-time.Hour)},
@@ -1476,6 +1472,41 @@ func testBehindConsumers(t *testing.T, s envy.Store) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// inheritsWorld: mid inherits base; left mid; right mid and other;
+// diamond left and right.
+func inheritsWorld(t *testing.T, s envy.Store) {
+	t.Helper()
+	write(t, s, "base", set("A", "1"))
+	write(t, s, "other", set("A", "1"))
+	putScope(t, s, "mid", "base")
+	putScope(t, s, "left", "mid")
+	putScope(t, s, "right", "mid", "other")
+	putScope(t, s, "diamond", "left", "right")
+}
+
+func testInheritors(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	inheritsWorld(t, s)
+	for _, c := range []struct {
+		scope string
+		want  []string
+	}{
+		{"base", []string{"diamond", "left", "mid", "right"}},
+		{"other", []string{"diamond", "right"}},
+		{"left", []string{"diamond"}},
+		{"diamond", nil},
+		{"nope", nil},
+	} {
+		got, err := s.Inheritors(ctx, c.scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Inheritors(%s) = %v, want %v", c.scope, got, c.want)
+		}
 	}
 }
 

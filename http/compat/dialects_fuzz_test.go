@@ -28,6 +28,17 @@ type dialectWrite struct {
 	scope, name  string
 }
 
+// allDialects starts a server with the five dialects mounted.
+func allDialects(t testing.TB) *testenv.Env {
+	return testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
+		smarthooks.Register(api, svc)
+		apify.Register(api, svc)
+		usersecrets.Register(api, svc)
+		containers.Register(api, svc)
+		hooksecrets.Register(api, svc)
+	}})
+}
+
 func dialectWrites(smartHooksID, userSecretID string) []dialectWrite {
 	sh := []string{"statusCode", "name", "message"}
 	ap := []string{"error"}
@@ -57,13 +68,7 @@ func dialectWrites(smartHooksID, userSecretID string) []dialectWrite {
 // back natively equal to the one encoding/json reads from the body that
 // set it. Seeds are in testdata/fuzz/FuzzDialectBodies/.
 func FuzzDialectBodies(f *testing.F) {
-	e := testenv.New(f, testenv.Options{Setup: func(api *envyhttp.Server, svc *service.Service) {
-		smarthooks.Register(api, svc)
-		apify.Register(api, svc)
-		usersecrets.Register(api, svc)
-		containers.Register(api, svc)
-		hooksecrets.Register(api, svc)
-	}})
+	e := allDialects(f)
 	mustJSON := func(method, path, body string, status int) map[string]any {
 		r := e.Do(f, method, path, e.Admin, body, "Content-Type", "application/json")
 		if r.Status != status {

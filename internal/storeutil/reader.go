@@ -134,15 +134,39 @@ func (r *Reader) BehindConsumers(ctx context.Context, scope string, since time.T
 			out = append(out, c)
 		}
 		return out, rows.Err()
-	}, `WITH RECURSIVE dep (path) AS (
-			SELECT path FROM scopes WHERE path = `+r.Mark(1)+`
-			UNION
-			SELECT p.child FROM scope_parents p JOIN dep ON p.parent = dep.path
-		)
+	}, heirsOf(r.Mark(1))+`
 		SELECT c.scope, c.id, c.hostname, c.pid, c.revision, c.first_seen, c.seen_at
 		FROM consumers c JOIN dep ON c.scope = dep.path
 		WHERE c.seen_at >= `+r.Mark(2)+` AND c.revision < `+r.Mark(3)+`
 		ORDER BY c.scope, c.id LIMIT `+r.Mark(4), scope, Nanos(since), rev, r.Limit(limit))
+}
+
+// Inheritors returns every scope that inherits path, directly or not,
+// sorted: the walk of BehindConsumers, each scope once.
+func (r *Reader) Inheritors(ctx context.Context, path string) ([]string, error) {
+	return read(ctx, r, "list inheritors", func(rows Scanner) ([]string, error) {
+		var out []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+		return out, rows.Err()
+	}, heirsOf(r.Mark(1))+` SELECT path FROM dep WHERE path <> `+r.Mark(2)+` ORDER BY path`, path, path)
+}
+
+// heirsOf is the common table expression dep: the scope whose path is
+// the parameter mark and every scope that inherits it, directly or not.
+// The walk is an index lookup per scope (scope_parents_parent), each
+// scope once however the graph is shaped.
+func heirsOf(mark string) string {
+	return `WITH RECURSIVE dep (path) AS (
+			SELECT path FROM scopes WHERE path = ` + mark + `
+			UNION
+			SELECT p.child FROM scope_parents p JOIN dep ON p.parent = dep.path
+		)`
 }
 
 // DataKeys returns every wrapped data key, by id.

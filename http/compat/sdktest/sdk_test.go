@@ -5,6 +5,8 @@
 // with the machine's Node.js. Without Node.js the tests skip, and fail
 // under CI=true. The user secrets and containers dialects have no SDK on
 // npm; their tests replay requests in their platforms' shapes instead.
+// The platforms' official Go SDKs (go-auth0 v1 and v3, onelogin-go-sdk
+// v4) are test dependencies of the module, from go.sum (gosdk_test.go).
 package sdktest
 
 import (

@@ -144,11 +144,18 @@ func FieldMsg(f envy.FieldError) string { return f.Msg }
 // FieldLocMsg words a field error as "loc: message".
 func FieldLocMsg(f envy.FieldError) string { return f.Loc + ": " + f.Msg }
 
-// Titled is a message that starts with a fixed title and, when detail,
-// goes on with what e says beyond it (see Detail).
+// Titled is a message that starts with a fixed title and, when detail
+// or when e names what it refused (envy.Error.Names: a reference the
+// caller may not follow), goes on with what e says beyond it (see
+// Detail): after a colon, or after a space when the title ends a
+// sentence.
 func Titled(title string, detail bool, e *envy.Error, field func(envy.FieldError) string) string {
-	if d := Detail(e, field); detail && d != "" {
-		return title + ": " + d
+	d := Detail(e, field)
+	switch {
+	case !detail && !e.Names || d == "":
+		return title
+	case strings.HasSuffix(title, "."):
+		return title + " " + d
 	}
-	return title
+	return title + ": " + d
 }
