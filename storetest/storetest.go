@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"revoking a token revokes its descendants; names are unique per owner among live tokens", testTokenLineage},
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
+		{"reveals of one token, client, scope and names in a second are one row with a count, a first and last time and the first request ids", testAuditCoalesce},
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
@@ -1368,6 +1369,83 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.1/tok-2/1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
 	if !slices.Equal(rows, want) {
 		t.Fatalf("audit rows = %v, want %v", rows, want)
+	}
+}
+
+func testAuditCoalesce(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	sec := t0.Truncate(time.Second)
+	n := 0
+	reveal := func(at time.Time, mod func(e *envy.AuditEntry)) envy.AuditEntry {
+		n++
+		e := envy.AuditEntry{At: at, Actor: "ci", Action: envy.AuditReveal, Scope: "app", Names: []string{"A", "B"}, Status: envy.OutcomeOK,
+			RequestID: fmt.Sprintf("req-%02d", n), Client: "10.0.0.1", TokenID: "tok-1", Count: 1, Aggregate: true}
+		if mod != nil {
+			mod(&e)
+		}
+		return e
+	}
+	// 20 reveals in one second, over three appends (three commits): the
+	// first append makes the row, the others add to it.
+	var first []envy.AuditEntry
+	for i := range 5 {
+		first = append(first, reveal(sec.Add(time.Duration(i)*time.Millisecond), nil))
+	}
+	// Each of these differs from them in one part of the key: rows of
+	// their own.
+	others := []envy.AuditEntry{
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.TokenID, e.Actor = "tok-2", "other" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Client = "10.0.0.2" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Scope = "app/other" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Names = []string{"A"} }),
+		reveal(sec.Add(time.Second), nil), // the next second
+	}
+	if err := s.AppendAudit(ctx, append(first, others...)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][2]int{{5, 12}, {12, 20}} {
+		var es []envy.AuditEntry
+		for i := batch[0]; i < batch[1]; i++ {
+			es = append(es, reveal(sec.Add(time.Duration(i)*time.Millisecond), nil))
+		}
+		if err := s.AppendAudit(ctx, es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1+len(others) {
+		t.Fatalf("%d audit rows, want %d: %+v", len(got), 1+len(others), got)
+	}
+	var row *envy.AuditEntry
+	for i := range got {
+		if got[i].TokenID == "tok-1" && got[i].Client == "10.0.0.1" && got[i].Scope == "app" && len(got[i].Names) == 2 && got[i].At.Before(sec.Add(time.Second)) {
+			if row != nil {
+				t.Fatalf("two rows for one token, client, scope, names and second: %+v", got)
+			}
+			row = &got[i]
+		} else if got[i].Count != 1 {
+			t.Fatalf("a reveal with another key added up: %+v", got[i])
+		}
+	}
+	if row == nil {
+		t.Fatalf("no row for the 20 reveals: %+v", got)
+	}
+	// The first append's other reveals took ids 06–10, so the row's ids
+	// go 01–05, then 11 on, up to the bound.
+	var wantIDs []string
+	for i := 1; len(wantIDs) < envy.MaxAuditRequestIDs; i++ {
+		if i >= 6 && i <= 10 {
+			continue
+		}
+		wantIDs = append(wantIDs, fmt.Sprintf("req-%02d", i))
+	}
+	if row.Count != 20 || !row.At.Equal(sec) || !row.LastAt.Equal(sec.Add(19*time.Millisecond)) || row.RequestID != "req-01" ||
+		!slices.Equal(row.RequestIDs, wantIDs) {
+		t.Fatalf("coalesced row: count %d, at %v, last %v, request %s, ids %v; want 20, %v, %v, req-01, %v",
+			row.Count, row.At, row.LastAt, row.RequestID, row.RequestIDs, sec, sec.Add(19*time.Millisecond), wantIDs)
 	}
 }
 
