@@ -106,37 +106,35 @@ type Aggregated struct {
 // made in the order of time. now stands in for a missing At.
 func Aggregates(entries []envy.AuditEntry, now time.Time) ([]Aggregated, error) {
 	var out []Aggregated
-	var idx map[aggKey]int
+next:
 	for _, e := range entries {
 		if !e.Aggregate {
 			continue
 		}
 		e.At = OrNow(e.At, now)
-		names, err := JSONList(e.Names)
-		if err != nil {
-			return nil, fmt.Errorf("encode audit names: %w", err)
+		bucket := e.Bucket()
+		// A batch holds few rows' keys: a search costs less than a map.
+		for i := range out {
+			if o := &out[i]; o.Bucket == bucket && sameRow(&o.E, &e) {
+				o.E.Coalesce(e)
+				continue next
+			}
 		}
-		k := aggKey{e.Client, e.Action, e.Scope, e.Status, e.TokenID, names, e.Bucket()}
-		if i, ok := idx[k]; ok {
-			out[i].E.Coalesce(e)
-			continue
-		}
-		if idx == nil {
-			idx = make(map[aggKey]int)
-		}
-		idx[k] = len(out)
 		e.Count = max(e.Count, 1)
-		if len(e.RequestIDs) == 0 && e.RequestID != "" {
-			e.RequestIDs = []string{e.RequestID}
-		}
-		out = append(out, Aggregated{Bucket: k.bucket, Names: names, E: e})
+		out = append(out, Aggregated{Bucket: bucket, E: e})
 	}
 	for i := range out {
 		a := &out[i]
 		a.At, a.LastAt = Nanos(a.E.At), Nanos(a.E.LastAt)
 		a.LastAt = max(a.LastAt, a.At)
 		ids := a.E.RequestIDs
+		if len(ids) == 0 && a.E.RequestID != "" {
+			ids = []string{a.E.RequestID}
+		}
 		var err error
+		if a.Names, err = JSONList(a.E.Names); err != nil {
+			return nil, fmt.Errorf("encode audit names: %w", err)
+		}
 		if a.RequestIDs, err = JSONList(ids[:min(len(ids), envy.MaxAuditRequestIDs)]); err != nil {
 			return nil, fmt.Errorf("encode audit request ids: %w", err)
 		}
@@ -146,6 +144,13 @@ func Aggregates(entries []envy.AuditEntry, now time.Time) ([]Aggregated, error) 
 			cmp.Compare(a.E.Status, b.E.Status), cmp.Compare(a.E.TokenID, b.E.TokenID), cmp.Compare(a.Names, b.Names))
 	})
 	return out, nil
+}
+
+// sameRow reports whether two aggregated entries of one window add up in
+// one row: the same client, action, scope, status, token and names.
+func sameRow(a, b *envy.AuditEntry) bool {
+	return a.Client == b.Client && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status && a.TokenID == b.TokenID &&
+		slices.Equal(a.Names, b.Names)
 }
 
 // Plain returns the entries that are not aggregated, in order.
@@ -166,14 +171,4 @@ func Plain(entries []envy.AuditEntry) []envy.AuditEntry {
 		}
 	}
 	return out
-}
-
-type aggKey struct {
-	client string
-	action envy.AuditAction
-	scope  string
-	status envy.Outcome
-	token  string
-	names  string
-	bucket int64
 }
