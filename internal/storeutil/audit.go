@@ -135,7 +135,8 @@ next:
 		if a.Names, err = JSONList(a.E.Names); err != nil {
 			return nil, fmt.Errorf("encode audit names: %w", err)
 		}
-		if a.RequestIDs, err = JSONList(ids[:min(len(ids), envy.MaxAuditRequestIDs)]); err != nil {
+		a.E.RequestIDs = ids[:min(len(ids), envy.MaxAuditRequestIDs)]
+		if a.RequestIDs, err = JSONList(a.E.RequestIDs); err != nil {
 			return nil, fmt.Errorf("encode audit request ids: %w", err)
 		}
 	}
