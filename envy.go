@@ -187,15 +187,76 @@ type AuditEntry struct {
 	Client    string
 	Revision  int64
 	TokenID   string // the acting token's id, "" when there was none
-	// Count is how many requests the entry stands for: 1, or more for a
-	// refusal without a valid token or over a rate limit, which is
-	// recorded once per client address, token, action, scope, status and
-	// minute (see Aggregate).
+	// Count is how many requests the entry stands for: 1, or more for an
+	// aggregated entry (see Aggregate).
 	Count int64
-	// Aggregate asks the store to add Count to the entry of the same
-	// client, token, action, scope and status in the same minute (At
-	// truncated to the minute), when there is one, rather than add a row.
+	// LastAt is when the last request an aggregated entry stands for
+	// came (At is the first); zero for an entry of one request.
+	LastAt time.Time
+	// RequestIDs are the ids of the first MaxAuditRequestIDs requests an
+	// aggregated reveal stands for, in the order they came (RequestID is
+	// the first); Count says how many there were in all.
+	RequestIDs []string
+	// Aggregate asks the store to add the entry to the one of the same
+	// client, token, action, scope, names and status in the same window
+	// (Bucket), when there is one,
+	// rather than add a row: Count adds up, LastAt moves on, RequestIDs
+	// grow up to MaxAuditRequestIDs. The row is written by the first
+	// append of its window, and each later one updates it in the same
+	// transaction as it is made durable.
 	Aggregate bool
+}
+
+// The windows in which aggregated audit entries add up (AuditEntry.Bucket).
+// A reveal's is short: the entry says when each burst of reveals began
+// and ended, and bounds what the log says about a token's use to a
+// second. A refusal's is longer: a flood of them must not fill the disk.
+const (
+	RevealWindow  = time.Second
+	RefusalWindow = time.Minute
+)
+
+// MaxAuditRequestIDs bounds the request ids an aggregated entry lists.
+const MaxAuditRequestIDs = 16
+
+// Bucket returns the start of the window that an aggregated entry adds up
+// in, as UTC nanoseconds (> 0): a second for a reveal that was answered,
+// a minute for a refusal.
+func (e *AuditEntry) Bucket() int64 {
+	w := RefusalWindow
+	if e.Action == AuditReveal && e.Status == OutcomeOK {
+		w = RevealWindow
+	}
+	return e.At.Truncate(w).UnixNano()
+}
+
+// Coalesce adds o, an aggregated entry of the same key and bucket, to e.
+func (e *AuditEntry) Coalesce(o AuditEntry) {
+	e.Count += max(o.Count, 1)
+	e.LastAt = maxTime(e.LastAt, e.At, o.LastAt, o.At)
+	if len(e.RequestIDs) == 0 && e.RequestID != "" {
+		e.RequestIDs = append(e.RequestIDs, e.RequestID)
+	}
+	ids := o.RequestIDs
+	if len(ids) == 0 && o.RequestID != "" {
+		ids = []string{o.RequestID}
+	}
+	for _, id := range ids {
+		if len(e.RequestIDs) >= MaxAuditRequestIDs {
+			break
+		}
+		e.RequestIDs = append(e.RequestIDs, id)
+	}
+}
+
+func maxTime(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
 }
 
 // Consumer is a running workload that reported which revision it runs.

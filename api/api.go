@@ -247,6 +247,13 @@ type AuditEntry struct {
 	Revision  int64     `json:"revision"`
 	TokenID   *string   `json:"token_id"` // the token that acted, when one did
 	Count     int64     `json:"count"`    // how many alike records this one stands for (at least 1)
+	// LastAt is when the last request the entry stands for came (At is
+	// the first): At for an entry of one request.
+	LastAt time.Time `json:"last_at"`
+	// RequestIDs are the ids of the first 16 requests the entry stands
+	// for, in the order they came (RequestID is the first); Count says how
+	// many there were.
+	RequestIDs []string `json:"request_ids"`
 }
 
 // Consumer is a running workload that reported the revision it runs.

@@ -167,6 +167,44 @@ func (s *server) mustCLI(t *testing.T, stdin string, args ...string) string {
 	return out
 }
 
+// storm runs n clients, the gth calling send(its client, g, i) for i = 0,
+// 1, … until send returns false or stop is closed.
+func storm(n int, send func(client *http.Client, g, i int) bool) (stop chan struct{}, wg *sync.WaitGroup) {
+	stop, wg = make(chan struct{}), &sync.WaitGroup{}
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !send(client, g, i) {
+					return
+				}
+			}
+		}()
+	}
+	return stop, wg
+}
+
+// killAfter kills s with SIGKILL once answered() reaches want (or after
+// 30 s), while its clients are still sending, then stops them and waits
+// for them.
+func killAfter(t *testing.T, s *server, want int, answered func() int, stop chan struct{}, wg *sync.WaitGroup) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for answered() < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.kill9(t)
+	close(stop)
+	wg.Wait()
+}
+
 func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	dir := t.TempDir()
 	token := envy.NewTokenValue()
@@ -183,53 +221,32 @@ func testKill9(t *testing.T, s *server, token string, after func() *server) {
 	var (
 		mu    sync.Mutex
 		acked []ack
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
 	)
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			client := &http.Client{Timeout: 10 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				a := ack{fmt.Sprintf("e2e/kill/w%d", g), fmt.Sprintf("VAR_%d", i), fmt.Sprintf("value %d of writer %d", i, g)}
-				b, _ := json.Marshal(map[string]any{"value": a.value, "secret": i%2 == 0})
-				req, _ := http.NewRequest("PUT", s.addr+"/v1/scopes/"+a.scope+"/-/vars/"+a.name, bytes.NewReader(b))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
-				if err != nil {
-					return // the server is gone
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 201 {
-					mu.Lock()
-					acked = append(acked, a)
-					mu.Unlock()
-				}
-			}
-		}(g)
-	}
-	// Kill while writes are in flight, right after a batch was acknowledged.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 400 || time.Now().After(deadline) {
-			break
+	stop, wg := storm(8, func(client *http.Client, g, i int) bool {
+		a := ack{fmt.Sprintf("e2e/kill/w%d", g), fmt.Sprintf("VAR_%d", i), fmt.Sprintf("value %d of writer %d", i, g)}
+		b, _ := json.Marshal(map[string]any{"value": a.value, "secret": i%2 == 0})
+		req, _ := http.NewRequest("PUT", s.addr+"/v1/scopes/"+a.scope+"/-/vars/"+a.name, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return false // the server is gone
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	s.kill9(t)
-	close(stop)
-	wg.Wait()
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 201 {
+			mu.Lock()
+			acked = append(acked, a)
+			mu.Unlock()
+		}
+		return true
+	})
+	// Kill while writes are in flight, right after a batch was acknowledged.
+	killAfter(t, s, 400, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}, stop, wg)
 	if len(acked) < 100 {
 		t.Fatalf("only %d writes were acknowledged before the kill", len(acked))
 	}

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so that an
@@ -64,5 +66,47 @@ func TestHotReadsAllocateLittle(t *testing.T) {
 		if perValue := (large - small) / 45; perValue > 0.25 {
 			t.Errorf("%s: %.0f allocations for 5 vars, %.0f for 50: %.2f per value, want none", tail, small, large, perValue)
 		}
+	}
+}
+
+// TestScopeRoutesSkipTheMuxUnlessAPatternSharesTheirPaths: a scope route
+// is served without the ServeMux's walk of its pattern tree, which
+// allocates at each segment; once a pattern mounted with Handle could
+// match a path under /v1/scopes/, every such path goes through the mux
+// again, so that the pattern is served. The replies are the same either
+// way.
+func TestScopeRoutesSkipTheMuxUnlessAPatternSharesTheirPaths(t *testing.T) {
+	direct := testenv.New(t, testenv.Options{})
+	shared := testenv.New(t, testenv.Options{Setup: func(api *envyhttp.Server, _ *service.Service) {
+		api.Handle("GET /v1/scopes/x/-/ping", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	}})
+	for _, e := range []*testenv.Env{direct, shared} {
+		e.Do(t, "PATCH", "/v1/scopes/acme/app/-/vars", e.Admin, `{"A":"1","S":{"value":"s3cret","secret":true}}`)
+	}
+	if r := shared.Do(t, "GET", "/v1/scopes/x/-/ping", shared.Admin, ""); r.Status != http.StatusTeapot {
+		t.Errorf("the pattern under /v1/scopes/ answered %d, want 418: %s", r.Status, r.Body)
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/scopes/acme/app/-/vars"},
+		{"GET", "/v1/scopes/acme/app/-/env?format=dotenv"},
+		{"GET", "/v1/scopes/acme%2Fapp/-/vars/A"},
+		{"GET", "/v1/scopes/acme/app/-/nothing"},
+		{"POST", "/v1/scopes/acme/app/-/vars"},
+		{"GET", "/v1/scopes/"},
+		{"GET", "/v1/scopes/x/-/ping"},
+	} {
+		a, b := direct.Do(t, c.method, c.path, direct.Admin, ""), shared.Do(t, c.method, c.path, shared.Admin, "")
+		if c.path == "/v1/scopes/x/-/ping" {
+			b.Status = a.Status // the pattern is mounted on one server only
+		}
+		if a.Status != b.Status || a.Header.Get("Allow") != b.Header.Get("Allow") {
+			t.Errorf("%s %s: %d (Allow %q) without the mux, %d (Allow %q) through it", c.method, c.path, a.Status, a.Header.Get("Allow"), b.Status, b.Header.Get("Allow"))
+		}
+	}
+	path := "/v1/scopes/acme/app/-/vars"
+	viaShortcut := allocsPerRequest(t, direct.API.Handler(), path, direct.Admin)
+	viaMux := allocsPerRequest(t, shared.API.Handler(), path, shared.Admin)
+	if viaMux-viaShortcut < 5 {
+		t.Errorf("a scope route: %.0f allocations without the mux, %.0f through it: want at least 5 fewer", viaShortcut, viaMux)
 	}
 }

@@ -601,7 +601,7 @@ func TestTokensAndAudit(t *testing.T) {
 	if len(entries) == 0 {
 		t.Fatal("empty audit log")
 	}
-	wantKeys(t, entries[0].(map[string]any), "id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision", "token_id", "count")
+	wantKeys(t, entries[0].(map[string]any), "id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision", "token_id", "count", "last_at", "request_ids")
 	if !strings.Contains(string(r.Body), `"status":401`) {
 		t.Errorf("the 401 is not in the audit log: %s", r.Body)
 	}

@@ -115,6 +115,11 @@ type Server struct {
 	keepAlive      time.Duration
 	envelopes      []envelope // error writers of path prefixes (dialects)
 	now            func() time.Time
+	// scopes serves every path under /v1/scopes/ (routes); scopesShared
+	// is set once Handle mounts a pattern that could match such a path
+	// too, after which they go through the mux (serveClean).
+	scopes       *wire.ScopeMux
+	scopesShared bool
 }
 
 // NewServer returns the native API over svc.
@@ -222,6 +227,7 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // problem; a dialect that wants its own envelope for those mounts a
 // catch-all of its own, such as "/v2/".
 func (s *Server) Handle(pattern string, h http.Handler) {
+	s.scopesShared = s.scopesShared || underScopes(pattern)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = pattern
 		h.ServeHTTP(w, r)
@@ -275,7 +281,34 @@ func (s *Server) serveClean(w http.ResponseWriter, r *http.Request) {
 		}
 		p = rest
 	}
+	if !s.scopesShared && r.URL.RawPath == "" && r.Method != http.MethodConnect {
+		if path, ok := strings.CutPrefix(r.URL.Path, "/v1/scopes/"); ok {
+			// What the mux does for "/v1/scopes/{path...}", the one
+			// pattern that matches here: without its walk of the pattern
+			// tree, which allocates at each segment (its wildcard
+			// matches), about 10 allocations a request. With RawPath
+			// empty the path has no escape of its own, so the mux's
+			// unescaped wildcard is the rest of Path.
+			r.SetPathValue("path", path)
+			s.scopes.ServeHTTP(w, r)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// underScopes reports whether a ServeMux pattern could match a path under
+// /v1/scopes/: its first segment is a wildcard, or it is "v1" and the
+// second is "scopes" or a wildcard (or missing, as in "/" or "/v1/").
+func underScopes(pattern string) bool {
+	_, path, ok := strings.Cut(pattern, "/")
+	if !ok {
+		return true // not a pattern ServeMux takes; it panics on it
+	}
+	seg1, rest, _ := strings.Cut(path, "/")
+	seg2, _, _ := strings.Cut(rest, "/")
+	wild := func(seg string) bool { return seg == "" || strings.HasPrefix(seg, "{") }
+	return wild(seg1) || seg1 == "v1" && (wild(seg2) || seg2 == "scopes")
 }
 
 // CloseUnread asks for the connection to be closed after a reply to a
@@ -668,7 +701,8 @@ const scopePrefix = "/v1/scopes/{path}"
 
 // routes registers the route table on the mux. The routes under
 // scopePrefix are served by one ServeMux pattern, "/v1/scopes/{path...}",
-// whose wire.ScopeMux splits the path at "/-/".
+// whose wire.ScopeMux splits the path at "/-/" (serveClean hands it most
+// such paths itself, without the mux).
 func (s *Server) routes() {
 	scopes := &wire.ScopeMux{NotFound: s.notFound, MethodNotAllowed: s.methodNotAllowed}
 	for _, rt := range routeTable {
@@ -680,6 +714,7 @@ func (s *Server) routes() {
 	}
 	s.mux.Handle("/v1/scopes/{path...}", scopes)
 	s.mux.Handle("/", http.HandlerFunc(s.notFound))
+	s.scopes = scopes
 }
 
 // wrap turns a route into an http.Handler: it names the route for logs and

@@ -245,18 +245,31 @@ func auditView(a envy.AuditEntry) api.AuditEntry {
 	if names == nil {
 		names = []string{}
 	}
+	ids := a.RequestIDs
+	if len(ids) == 0 {
+		ids = []string{}
+		if a.RequestID != "" {
+			ids = []string{a.RequestID}
+		}
+	}
+	last := a.LastAt
+	if last.Before(a.At) {
+		last = a.At
+	}
 	return api.AuditEntry{
-		TokenID:   idPtr(a.TokenID),
-		Count:     max(a.Count, 1),
-		ID:        a.ID,
-		At:        a.At.UTC(),
-		Actor:     a.Actor,
-		Action:    string(a.Action),
-		Scope:     a.Scope,
-		Names:     names,
-		Status:    AuditStatus(a.Status),
-		RequestID: a.RequestID,
-		Client:    a.Client,
-		Revision:  a.Revision,
+		TokenID:    idPtr(a.TokenID),
+		Count:      max(a.Count, 1),
+		ID:         a.ID,
+		At:         a.At.UTC(),
+		Actor:      a.Actor,
+		Action:     string(a.Action),
+		Scope:      a.Scope,
+		Names:      names,
+		Status:     AuditStatus(a.Status),
+		RequestID:  a.RequestID,
+		Client:     a.Client,
+		Revision:   a.Revision,
+		LastAt:     last.UTC(),
+		RequestIDs: ids,
 	}
 }

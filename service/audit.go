@@ -53,8 +53,6 @@ func (s *Service) auditLoop() {
 			switch {
 			case it.done != nil:
 				waiting = append(waiting, it.done)
-			case it.e.Aggregate && len(batch) > 0 && sameBucket(batch[len(batch)-1], it.e):
-				batch[len(batch)-1].Count += max(it.e.Count, 1)
 			default:
 				batch = append(batch, it.e)
 				if it.errc != nil {
@@ -165,12 +163,6 @@ const (
 // flight and groups the reveals that come meanwhile.
 const auditInFlightShared = 2
 
-// sameBucket reports whether two aggregated refusals add up in one row.
-func sameBucket(a, b envy.AuditEntry) bool {
-	return a.Aggregate && a.Client == b.Client && a.TokenID == b.TokenID && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status &&
-		a.At.Truncate(time.Minute).Equal(b.At.Truncate(time.Minute))
-}
-
 // flushAudit waits until every audit entry queued so far is written.
 func (s *Service) flushAudit(ctx context.Context) {
 	done := make(chan struct{})
@@ -197,7 +189,10 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 
 // revealed records a reveal and returns once its entry is durable. The
 // audit fails closed: when the entry can't be written the reveal must not
-// be answered, and the error (EUnavailable) says so.
+// be answered, and the error (EUnavailable) says so. Reveals aggregate:
+// those of one token, client, scope and names within a second
+// (envy.RevealWindow) are one row with a count and their request ids,
+// which each reveal's batch writes or adds to before it is answered.
 //
 // With audit streams (Options.AuditStream), the reveal also waits until a
 // stream has written its entry, as Vault's requests wait for an audit
@@ -211,6 +206,7 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	}
 	e := s.entry(ctx, envy.AuditReveal, path, names, envy.OutcomeOK)
 	errc := make(chan error, 1)
+	e.Aggregate = true
 	if !s.enqueue(auditItem{e: e, errc: errc}) {
 		rec.release()
 		return envy.Errorf(envy.EUnavailable, "the server is shutting down")

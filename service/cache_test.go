@@ -32,9 +32,9 @@ func TestCachesInvalidate(t *testing.T) {
 		t.Error("invalidateAll left an entry")
 	}
 
-	tokens := tokenCache{newLRU[string, cachedToken](1 << 20)}
+	tokens := tokenCache{newLRU[[32]byte, cachedToken](1 << 20)}
 	tok := &envy.Token{ID: "a"}
-	tokens.Put(tokens.Generation(), "hash-a", cachedToken{tok: tok}, tokenSize(tok))
+	tokens.Put(tokens.Generation(), [32]byte{1}, cachedToken{tok: tok}, tokenSize(tok))
 	tokens.invalidateAll()
 	if st := tokens.Stats(); st.Entries != 0 {
 		t.Errorf("invalidateAll left %d tokens", st.Entries)

@@ -203,7 +203,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		stopSweep:     make(chan struct{}),
 		sweepDone:     make(chan struct{}),
 
-		tokens:      tokenCache{newLRU[string, cachedToken](opts.TokenCacheBytes)},
+		tokens:      tokenCache{newLRU[[32]byte, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *envy.Resolution](opts.EnvCacheBytes)},
 		refs:        newRefsCache(4 << 20),
 		replies:     newReplyCache(opts.PlaintextCacheBytes),

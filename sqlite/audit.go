@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -21,30 +22,17 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 // revision that the op took.
 func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 	// Reveals arrive in batches of hundreds: one INSERT of many rows costs
-	// far less than one statement a row. Aggregated refusals add to their
-	// minute's row, one statement each.
+	// far less than one statement a row. Aggregated entries (reveals,
+	// refusals) add to their window's row, one statement each, after the
+	// others.
 	const perInsert = 100
-	const cols = `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket) VALUES `
-	for len(entries) > 0 {
-		if e := entries[0]; e.Aggregate {
-			at := storeutil.OrNow(e.At, t.now)
-			if _, err := t.exec(cols+`(?,?,?,?,'[]',?,?,?,0,?,?,?)
-				ON CONFLICT (client, action, scope, status, token_id, bucket) WHERE bucket > 0 DO UPDATE SET count = count + excluded.count`,
-				storeutil.Nanos(at), e.Actor, string(e.Action), e.Scope, int(e.Status), e.RequestID, e.Client, e.TokenID, max(e.Count, 1),
-				at.Truncate(time.Minute).UnixNano()); err != nil {
-				return dbErr("aggregate an audit entry", err)
-			}
-			entries = entries[1:]
-			continue
-		}
-		n := 0
-		for n < len(entries) && n < perInsert && !entries[n].Aggregate {
-			n++
-		}
-		q := make([]byte, 0, 160+n*28)
-		q = append(q, cols...)
+	plain := storeutil.Plain(entries)
+	for len(plain) > 0 {
+		n := min(len(plain), perInsert)
+		q := make([]byte, 0, 160+n*24)
+		q = append(q, `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count) VALUES `...)
 		args := make([]any, 0, n*11)
-		for i, e := range entries[:n] {
+		for i, e := range plain[:n] {
 			if rev > 0 {
 				e.Revision = rev
 			}
@@ -55,17 +43,45 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 			if i > 0 {
 				q = append(q, ',')
 			}
-			q = append(q, "(?,?,?,?,?,?,?,?,?,?,?,0)"...)
+			q = append(q, "(?,?,?,?,?,?,?,?,?,?,?)"...)
 			args = append(args, storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, string(e.Action), e.Scope, names, int(e.Status), e.RequestID, e.Client, e.Revision,
 				e.TokenID, max(e.Count, 1))
 		}
 		if _, err := t.exec(string(q), args...); err != nil {
 			return dbErr("insert audit entries", err)
 		}
-		entries = entries[n:]
+		plain = plain[n:]
+	}
+	aggs, err := storeutil.Aggregates(entries, t.now)
+	if err != nil {
+		return dbErr("aggregate audit entries", err)
+	}
+	for _, a := range aggs {
+		e := a.E
+		if _, err := t.exec(aggregateAudit, a.At, e.Actor, string(e.Action), e.Scope, a.Names, int(e.Status), e.RequestID, e.Client, e.TokenID,
+			e.Count, a.Bucket, a.LastAt, a.RequestIDs); err != nil {
+			return dbErr("aggregate an audit entry", err)
+		}
 	}
 	return nil
 }
+
+// aggregateAudit adds an aggregated entry to its window's row, or makes
+// the row: the count adds up, last_at moves on, and request_ids keeps the
+// first envy.MaxAuditRequestIDs ids in the order they came.
+var aggregateAudit = `INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, bucket, last_at, request_ids)
+	VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?,?)
+	ON CONFLICT (client, action, scope, status, token_id, names, bucket) WHERE bucket > 0 DO UPDATE SET
+		count = count + excluded.count,
+		last_at = max(last_at, excluded.last_at),
+		request_ids = CASE WHEN excluded.request_ids = '[]' OR json_array_length(request_ids) >= ` + maxIDs + ` THEN request_ids
+			ELSE (SELECT json_group_array(value) FROM (
+				SELECT value FROM (
+					SELECT value, key AS o FROM json_each(audit.request_ids)
+					UNION ALL SELECT value, ` + maxIDs + ` + key FROM json_each(excluded.request_ids))
+				ORDER BY o LIMIT ` + maxIDs + `)) END`
+
+var maxIDs = strconv.Itoa(envy.MaxAuditRequestIDs)
 
 // PruneAudit deletes the audit entries older than before.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"RevokeTokenKeepingAdmin refuses to end the last live admin on **, also when two race", testKeepAdmin},
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
+		{"reveals of one token, client, scope and names in a second add up in one row per append at most, with a count, a first and last time and the first request ids", testAuditCoalesce},
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
@@ -1402,6 +1403,100 @@ func testAuditAggregate(t *testing.T, s envy.Store) {
 	want := []string{"auth/10.0.0.1//1", "auth/10.0.0.1/tok-2/1", "auth/10.0.0.2//1", "auth/10.0.0.1//9", "reveal//tok-1/1"}
 	if !slices.Equal(rows, want) {
 		t.Fatalf("audit rows = %v, want %v", rows, want)
+	}
+}
+
+func testAuditCoalesce(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	sec := t0.Truncate(time.Second)
+	n := 0
+	reveal := func(at time.Time, mod func(e *envy.AuditEntry)) envy.AuditEntry {
+		n++
+		e := envy.AuditEntry{At: at, Actor: "ci", Action: envy.AuditReveal, Scope: "app", Names: []string{"A", "B"}, Status: envy.OutcomeOK,
+			RequestID: fmt.Sprintf("req-%02d", n), Client: "10.0.0.1", TokenID: "tok-1", Count: 1, Aggregate: true}
+		if mod != nil {
+			mod(&e)
+		}
+		return e
+	}
+	// 20 reveals in one second, over three appends (three commits): the
+	// first append makes the row, the others add to it.
+	var first []envy.AuditEntry
+	for i := range 5 {
+		first = append(first, reveal(sec.Add(time.Duration(i)*time.Millisecond), nil))
+	}
+	// Each of these differs from them in one part of the key: rows of
+	// their own.
+	others := []envy.AuditEntry{
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.TokenID, e.Actor = "tok-2", "other" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Client = "10.0.0.2" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Scope = "app/other" }),
+		reveal(sec.Add(time.Millisecond), func(e *envy.AuditEntry) { e.Names = []string{"A"} }),
+		reveal(sec.Add(time.Second), nil), // the next second
+	}
+	if err := s.AppendAudit(ctx, append(first, others...)...); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][2]int{{5, 12}, {12, 20}} {
+		var es []envy.AuditEntry
+		for i := batch[0]; i < batch[1]; i++ {
+			es = append(es, reveal(sec.Add(time.Duration(i)*time.Millisecond), nil))
+		}
+		if err := s.AppendAudit(ctx, es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 20 reveals of one key: one row per append at most (a store may
+	// add a later append's to the window's row, SQLite does, or write a
+	// row of its own, PostgreSQL does); the others one row each.
+	var rows []envy.AuditEntry
+	for _, e := range slices.Backward(got) { // oldest first
+		if e.TokenID == "tok-1" && e.Client == "10.0.0.1" && e.Scope == "app" && len(e.Names) == 2 && e.At.Before(sec.Add(time.Second)) {
+			rows = append(rows, e)
+		} else if e.Count != 1 || !slices.Equal(e.RequestIDs, []string{e.RequestID}) {
+			t.Fatalf("a reveal with another key added up, or does not list its request id: %+v", e)
+		}
+	}
+	if len(got)-len(rows) != len(others) || len(rows) == 0 || len(rows) > 3 {
+		t.Fatalf("%d rows for the 20 reveals of one key, %d for the %d others: %+v", len(rows), len(got)-len(rows), len(others), got)
+	}
+	var count int64
+	listed := map[string]bool{}
+	for _, r := range rows {
+		count += r.Count
+		if int64(len(r.RequestIDs)) != min(r.Count, envy.MaxAuditRequestIDs) || r.RequestIDs[0] != r.RequestID || r.LastAt.Before(r.At) {
+			t.Fatalf("row %+v: want its first request ids, the first of them its request_id, last_at not before at", r)
+		}
+		for _, id := range r.RequestIDs {
+			var k int
+			fmt.Sscanf(id, "req-%d", &k)
+			if listed[id] || k < 1 || k > 25 || k >= 6 && k <= 10 {
+				t.Fatalf("row %+v lists %s, not one of its reveals or twice", r, id)
+			}
+			listed[id] = true
+		}
+	}
+	oldest := rows[0]
+	if count != 20 || !oldest.At.Equal(sec) || oldest.RequestID != "req-01" || !slices.Equal(oldest.RequestIDs[:5], []string{"req-01", "req-02", "req-03", "req-04", "req-05"}) ||
+		!rows[len(rows)-1].LastAt.Equal(sec.Add(19*time.Millisecond)) {
+		t.Fatalf("rows %+v: want 20 reveals in all, the first at %v with req-01…05, the last until %v", rows, sec, sec.Add(19*time.Millisecond))
+	}
+	if len(rows) == 1 {
+		// One row: the ids go 01–05, then 11 on (the first append's
+		// other reveals took 06–10), up to the bound.
+		var want []string
+		for i := 1; len(want) < envy.MaxAuditRequestIDs; i++ {
+			if i < 6 || i > 10 {
+				want = append(want, fmt.Sprintf("req-%02d", i))
+			}
+		}
+		if !slices.Equal(oldest.RequestIDs, want) {
+			t.Fatalf("the row's request ids %v, want %v", oldest.RequestIDs, want)
+		}
 	}
 }
 

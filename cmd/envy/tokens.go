@@ -282,14 +282,21 @@ func (a *app) newAuditCmd() *cobra.Command {
 			if a.jsonOut() {
 				return a.printJSON(*raw, nil)
 			}
-			t := newTable(a.stdout, "AT", "ACTOR", "ACTION", "SCOPE", "NAMES", "STATUS", "REVISION", "CLIENT")
+			t := newTable(a.stdout, "AT", "ACTOR", "ACTION", "SCOPE", "NAMES", "STATUS", "REVISION", "CLIENT", "COUNT", "LAST")
 			for _, e := range page.Items {
 				rev := "-"
 				if e.Revision > 0 {
 					rev = fmt.Sprint(e.Revision)
 				}
+				// An entry of several requests (coalesced reveals,
+				// aggregated refusals) shows how many and when the last
+				// came; AT is the first.
+				last := "-"
+				if e.Count > 1 {
+					last = fmtTime(e.LastAt)
+				}
 				t.row(fmtTime(e.At), actorCell(e.Actor, e.TokenID), e.Action, orDash(e.Scope), orDash(strings.Join(e.Names, ",")),
-					fmt.Sprint(e.Status), rev, orDash(e.Client))
+					fmt.Sprint(e.Status), rev, orDash(e.Client), fmt.Sprint(max(e.Count, 1)), last)
 			}
 			return a.flushPage(t, page.NextCursor)
 		},

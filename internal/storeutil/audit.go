@@ -1,7 +1,10 @@
 package storeutil
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -33,7 +36,7 @@ func AuditQuery(q envy.AuditQuery, limit any, mark func(n int) string) (string, 
 }
 
 // AuditColumns are the audit columns that AuditQuery selects.
-const AuditColumns = `id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count`
+const AuditColumns = `id, at, actor, action, scope, names, status, request_id, client, revision, token_id, count, last_at, request_ids`
 
 // Scanner is what the result sets of both drivers (database/sql and pgx)
 // offer for reading; the caller closes them.
@@ -48,17 +51,21 @@ func ScanAudit(rows Scanner) ([]envy.AuditEntry, error) {
 	var out []envy.AuditEntry
 	for rows.Next() {
 		var (
-			e     envy.AuditEntry
-			at    int64
-			names string
+			e          envy.AuditEntry
+			at, last   int64
+			names, ids string
 		)
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Scope, &names, &e.Status, &e.RequestID, &e.Client, &e.Revision, &e.TokenID, &e.Count,
+			&last, &ids); err != nil {
 			return nil, err
 		}
-		e.At = FromNanos(at)
+		e.At, e.LastAt = FromNanos(at), FromOptNanos(last)
 		var err error
 		if e.Names, err = ParseList[string](names); err != nil {
 			return nil, fmt.Errorf("decode audit names: %w", err)
+		}
+		if e.RequestIDs, err = ParseList[string](ids); err != nil {
+			return nil, fmt.Errorf("decode audit request ids: %w", err)
 		}
 		out = append(out, e)
 	}
@@ -79,4 +86,90 @@ func ScanConsumers(rows Scanner, scope string) ([]envy.Consumer, error) {
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Aggregated is an aggregated audit entry as both stores write it: the
+// key of its row (client, action, scope, status, token, names, bucket)
+// and what adds up.
+type Aggregated struct {
+	At, LastAt int64 // UTC nanoseconds
+	Bucket     int64
+	Names      string // JSON
+	RequestIDs string // JSON, the first envy.MaxAuditRequestIDs
+	E          envy.AuditEntry
+}
+
+// Aggregates returns the aggregated entries among entries, those of one
+// row added up, ordered by their rows' keys: a transaction that adds to
+// several rows takes their locks in that order (PostgreSQL), so that two
+// of them never wait for each other; the window first, so that rows are
+// made in the order of time. now stands in for a missing At.
+func Aggregates(entries []envy.AuditEntry, now time.Time) ([]Aggregated, error) {
+	var out []Aggregated
+next:
+	for _, e := range entries {
+		if !e.Aggregate {
+			continue
+		}
+		e.At = OrNow(e.At, now)
+		bucket := e.Bucket()
+		// A batch holds few rows' keys: a search costs less than a map.
+		for i := range out {
+			if o := &out[i]; o.Bucket == bucket && sameRow(&o.E, &e) {
+				o.E.Coalesce(e)
+				continue next
+			}
+		}
+		e.Count = max(e.Count, 1)
+		out = append(out, Aggregated{Bucket: bucket, E: e})
+	}
+	for i := range out {
+		a := &out[i]
+		a.At, a.LastAt = Nanos(a.E.At), Nanos(a.E.LastAt)
+		a.LastAt = max(a.LastAt, a.At)
+		ids := a.E.RequestIDs
+		if len(ids) == 0 && a.E.RequestID != "" {
+			ids = []string{a.E.RequestID}
+		}
+		var err error
+		if a.Names, err = JSONList(a.E.Names); err != nil {
+			return nil, fmt.Errorf("encode audit names: %w", err)
+		}
+		a.E.RequestIDs = ids[:min(len(ids), envy.MaxAuditRequestIDs)]
+		if a.RequestIDs, err = JSONList(a.E.RequestIDs); err != nil {
+			return nil, fmt.Errorf("encode audit request ids: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b Aggregated) int {
+		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), cmp.Compare(a.E.Client, b.E.Client), cmp.Compare(a.E.Action, b.E.Action), cmp.Compare(a.E.Scope, b.E.Scope),
+			cmp.Compare(a.E.Status, b.E.Status), cmp.Compare(a.E.TokenID, b.E.TokenID), cmp.Compare(a.Names, b.Names))
+	})
+	return out, nil
+}
+
+// sameRow reports whether two aggregated entries of one window add up in
+// one row: the same client, action, scope, status, token and names.
+func sameRow(a, b *envy.AuditEntry) bool {
+	return a.Client == b.Client && a.Action == b.Action && a.Scope == b.Scope && a.Status == b.Status && a.TokenID == b.TokenID &&
+		slices.Equal(a.Names, b.Names)
+}
+
+// Plain returns the entries that are not aggregated, in order.
+func Plain(entries []envy.AuditEntry) []envy.AuditEntry {
+	n := 0
+	for _, e := range entries {
+		if !e.Aggregate {
+			n++
+		}
+	}
+	if n == len(entries) {
+		return entries
+	}
+	out := make([]envy.AuditEntry, 0, n)
+	for _, e := range entries {
+		if !e.Aggregate {
+			out = append(out, e)
+		}
+	}
+	return out
 }
