@@ -87,6 +87,8 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"Mover: a dump loaded into an empty store gives the same store, from one snapshot, all or nothing", func(t *testing.T, s envy.Store) { testMover(t, s, open) }},
 		{"Resealer: values under older keys are listed, replaced where unchanged, and the keys retired once none is left", testResealer},
 		{"TrustStore: JWT trusts are put, read, listed and deleted; minted tokens keep their trust and subject", testTrusts},
+		{"WebhookStore: every change of an env writes its event in its own transaction, nothing else does; Enqueue moves the cursor once", testOutbox},
+		{"WebhookStore: webhooks are created, updated, listed and deleted; one lease holder delivers a webhook's queue in order, failures disable it", testWebhooks},
 	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
