@@ -84,6 +84,9 @@ type Webhook struct {
 	CreatedAt   time.Time
 	CreatedBy   string // the creating token's name
 	CreatorID   string // the creating token's id
+	// Since is the store's revision when the webhook was created: it
+	// hears of the changes after it only.
+	Since int64
 
 	Secret    []byte // sealed
 	OldSecret []byte // sealed; nil when no rotation overlaps
@@ -245,4 +248,44 @@ type WebhookResult struct {
 // WebhookSender sends webhook requests (package webhook does, over HTTP).
 type WebhookSender interface {
 	Send(ctx context.Context, m WebhookMessage) WebhookResult
+}
+
+// The audit actions of webhooks.
+const (
+	AuditWebhookCreate    AuditAction = "webhook.create"
+	AuditWebhookList      AuditAction = "webhook.list"
+	AuditWebhookGet       AuditAction = "webhook.get"
+	AuditWebhookUpdate    AuditAction = "webhook.update"
+	AuditWebhookDelete    AuditAction = "webhook.delete"
+	AuditWebhookRedeliver AuditAction = "webhook.redeliver"
+	AuditWebhookTest      AuditAction = "webhook.test"
+)
+
+// WebhookInput is what a caller gives to create a webhook.
+type WebhookInput struct {
+	URL         string
+	Scopes      string
+	Events      []string
+	Description string
+}
+
+// WebhookUpdate is what a caller may change of a webhook; nil (or false)
+// leaves a field as it is.
+type WebhookUpdate struct {
+	URL         *string
+	Events      []string
+	Description *string
+	Paused      *bool
+	// RotateSecret makes a new signing secret; the current one keeps
+	// signing too for Overlap (a duration such as "24h"; "" the default,
+	// "0s" none).
+	RotateSecret bool
+	Overlap      string
+}
+
+// WebhookSecret is a webhook with its signing secret, which only its
+// creation and a rotation show, once.
+type WebhookSecret struct {
+	Webhook Webhook
+	Secret  Sensitive // zero when none was made
 }

@@ -72,6 +72,7 @@ type Service struct {
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
 	unfollow func() // ends the subscription to the store's notices
+	hooks    hooks  // the delivery of webhooks (webhooks_deliver.go)
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
@@ -114,6 +115,8 @@ type Options struct {
 	// Verifier verifies the JWTs of workload logins (JWT trusts,
 	// identity.Verifier); nil refuses every such login.
 	Verifier envy.TokenVerifier
+	// Webhooks configure the delivery of webhooks (webhooks.go).
+	Webhooks WebhookOptions
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -202,6 +205,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		}
 		s.unfollow = s.follow(s.store)
 	}
+	s.startWebhooks()
 	go s.auditLoop()
 	go s.sweepLoop()
 	return s
@@ -262,6 +266,7 @@ func (s *Service) Close() {
 		}
 		close(s.stopSweep)
 		<-s.sweepDone
+		s.stopWebhooks()
 		s.hub.close()
 		close(s.audit)
 		<-s.auditDone

@@ -118,7 +118,9 @@ func TestPrivateAddressesAreRefusedAtDialTime(t *testing.T) {
 func TestRedirectsAreNotFollowedAndRepliesAreReadBounded(t *testing.T) {
 	var followed atomic.Int32
 	mux := http.NewServeMux()
-	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/target", http.StatusTemporaryRedirect) })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/target", http.StatusTemporaryRedirect)
+	})
 	mux.HandleFunc("/target", func(w http.ResponseWriter, r *http.Request) { followed.Add(1) })
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
