@@ -146,15 +146,9 @@ func fastHooks(sender envy.WebhookSender) service.WebhookOptions {
 		Poll: 20 * time.Millisecond, Lease: 10 * time.Second}
 }
 
-// newHookService returns a Service over a new SQLite store that delivers
-// webhooks with o, and an admin's context.
-func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, context.Context) {
+// newKeyring opens a keyring over store under a new master key.
+func newKeyring(t *testing.T, store envy.Store) envy.Keyring {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +158,19 @@ func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, c
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys
+}
+
+// newHookService returns a Service over a new SQLite store that delivers
+// webhooks with o, and an admin's context.
+func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys := newKeyring(t, store)
 	svc := service.New(store, keys, service.Options{Webhooks: o})
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{ID: "tok_admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
