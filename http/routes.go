@@ -51,4 +51,13 @@ var routeTable = []route{
 	{Method: http.MethodPut, Path: "/v1/auth/jwt/{name}", h: (*Server).handlePutTrust},
 	{Method: http.MethodDelete, Path: "/v1/auth/jwt/{name}", h: (*Server).handleDeleteTrust},
 	{Method: http.MethodPost, Path: "/v1/auth/jwt/{name}/login", Public: true, h: (*Server).handleJWTLogin},
+
+	{Method: http.MethodPost, Path: "/v1/webhooks", h: (*Server).handleCreateWebhook},
+	{Method: http.MethodGet, Path: "/v1/webhooks", h: (*Server).handleListWebhooks},
+	{Method: http.MethodGet, Path: "/v1/webhooks/{id}", h: (*Server).handleGetWebhook},
+	{Method: http.MethodPatch, Path: "/v1/webhooks/{id}", h: (*Server).handlePatchWebhook},
+	{Method: http.MethodDelete, Path: "/v1/webhooks/{id}", h: (*Server).handleDeleteWebhook},
+	{Method: http.MethodGet, Path: "/v1/webhooks/{id}/deliveries", h: (*Server).handleDeliveries},
+	{Method: http.MethodPost, Path: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", h: (*Server).handleRedeliver},
+	{Method: http.MethodPost, Path: "/v1/webhooks/{id}/test", h: (*Server).handleTestWebhook},
 }
