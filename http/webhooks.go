@@ -10,6 +10,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/api"
+	"github.com/envy-dev/envy/http/wire"
 	"github.com/envy-dev/envy/service"
 )
 
@@ -33,12 +34,8 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 	}
-	evs, err := o.StringList("events")
-	if err != nil {
+	if in.Events, err = events(o); err != nil {
 		return err
-	}
-	if evs != nil {
-		in.Events = *evs
 	}
 	created, err := s.svc.CreateWebhook(r.Context(), in)
 	if err != nil {
@@ -77,12 +74,8 @@ func (s *Server) handlePatchWebhook(w http.ResponseWriter, r *http.Request) erro
 	if in.Description, err = o.StringPtr("description"); err != nil {
 		return err
 	}
-	evs, err := o.StringList("events")
-	if err != nil {
+	if in.Events, err = events(o); err != nil {
 		return err
-	}
-	if evs != nil {
-		in.Events = *evs
 	}
 	if in.Paused, err = o.Bool("paused"); err != nil {
 		return err
@@ -144,6 +137,15 @@ func (s *Server) handleTestWebhook(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusAccepted, deliveryView(d))
 	return nil
+}
+
+// events reads the member events, nil when absent.
+func events(o *wire.Object) ([]string, error) {
+	evs, err := o.StringList("events")
+	if err != nil || evs == nil {
+		return nil, err
+	}
+	return *evs, nil
 }
 
 func webhookView(h envy.Webhook) api.Webhook {
