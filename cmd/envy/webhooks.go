@@ -30,6 +30,23 @@ func (a *app) webhookTable(w client.Webhook) error {
 	return kvTable(a.stdout, pairs...)
 }
 
+// withSecret prints a webhook with its signing secret, shown this once,
+// and a note on stderr.
+func (a *app) withSecret(raw []byte, h *client.WebhookSecret, err error, note string) error {
+	if err != nil {
+		return err
+	}
+	if a.jsonOut() {
+		return a.printJSON(raw, nil)
+	}
+	if err := a.webhookTable(h.Webhook); err != nil {
+		return err
+	}
+	a.printf("\n%s\n", h.Secret)
+	a.notef("\n%s\n", note)
+	return nil
+}
+
 func (a *app) newWebhooksCreateCmd() *cobra.Command {
 	var (
 		scopes, description string
@@ -54,18 +71,7 @@ func (a *app) newWebhooksCreateCmd() *cobra.Command {
 			}
 			ctx, raw := capture(cmd.Context())
 			h, err := c.CreateWebhook(ctx, client.WebhookInput{URL: args[0], Scopes: scopes, Events: events, Description: description})
-			if err != nil {
-				return err
-			}
-			if a.jsonOut() {
-				return a.printJSON(*raw, nil)
-			}
-			if err := a.webhookTable(h.Webhook); err != nil {
-				return err
-			}
-			a.printf("\n%s\n", h.Secret)
-			a.notef("\nStore the signing secret now: the receiver verifies each message with it (docs/webhooks.md); it is not shown again.\n")
-			return nil
+			return a.withSecret(*raw, h, err, "Store the signing secret now: the receiver verifies each message with it (docs/webhooks.md); it is not shown again.")
 		},
 	}
 	cmd.Flags().StringVar(&scopes, "scopes", "", "a glob of the scopes it covers, such as 'acme/web/**' (you need admin on them)")
@@ -258,18 +264,7 @@ func (a *app) newWebhooksRotateCmd() *cobra.Command {
 			}
 			ctx, raw := capture(cmd.Context())
 			h, err := c.UpdateWebhook(ctx, args[0], client.WebhookUpdate{RotateSecret: true, Overlap: overlap})
-			if err != nil {
-				return err
-			}
-			if a.jsonOut() {
-				return a.printJSON(*raw, nil)
-			}
-			if err := a.webhookTable(h.Webhook); err != nil {
-				return err
-			}
-			a.printf("\n%s\n", h.Secret)
-			a.notef("\nGive the receiver the new secret before the old one stops signing.\n")
-			return nil
+			return a.withSecret(*raw, h, err, "Give the receiver the new secret before the old one stops signing.")
 		},
 	}
 	cmd.Flags().StringVar(&overlap, "overlap", "", "how long the old secret keeps signing too (default 24h; 0s: not at all)")
