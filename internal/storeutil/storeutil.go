@@ -463,6 +463,9 @@ var MoveTables = []struct {
 	{"audit", "id"},
 	{"consumers", "scope, id"},
 	{"jwt_trusts", "name"},
+	// The webhooks, their secrets sealed as values are; not their
+	// deliveries nor the outbox, which a move starts without.
+	{"webhooks", "id"},
 }
 
 // Rows is a chunk of one table's rows, as a move carries them: the column
