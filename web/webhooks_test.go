@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/envy-dev/envy"
 )
 
@@ -46,4 +48,29 @@ func TestWebhookPagesShowEachWebhookWithItsDeliveries(t *testing.T) {
 	if p := rb.get("/ui/webhooks"); p.Status != http.StatusOK || strings.Contains(p.Body, id) {
 		t.Fatalf("a reader's list: %d\n%s", p.Status, p.Body)
 	}
+}
+
+func TestBrowserWebhookPages(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newTestEnv(t, false, Options{})
+	actx := e.asToken(t, e.Admin)
+	created, err := e.Svc.CreateWebhook(actx, envy.WebhookInput{URL: "https://hooks.example/envy", Scopes: "acme/**", Events: []string{envy.EventVarsChanged}, Description: "deploys"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Svc.TestWebhook(actx, created.Webhook.ID); err != nil {
+		t.Fatal(err)
+	}
+	signInBrowser(t, ctx, e.URL, e.Admin)
+	run(t, ctx, "webhooks page",
+		chromedp.Navigate(e.URL+"/ui/webhooks"),
+		chromedp.WaitVisible(`#webhooks`, chromedp.ByQuery),
+	)
+	checkA11y(t, ctx)
+	run(t, ctx, "a webhook's page",
+		chromedp.Click(`tr[data-webhook="`+created.Webhook.ID+`"] a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#deliveries`, chromedp.ByQuery),
+	)
+	waitText(t, ctx, "#deliveries", "webhook.test")
+	checkA11y(t, ctx)
 }
