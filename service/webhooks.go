@@ -434,3 +434,23 @@ func (s *Service) addDelivery(ctx context.Context, ws envy.WebhookStore, action 
 	s.wakeWebhooks()
 	return d, nil
 }
+
+// addEvent writes an event of no change of vars (a rollout that paused:
+// envy.EventRolloutPaused) to the outbox, as the caller in ctx, and wakes
+// the delivery loop; the webhooks covering scope that subscribe to typ
+// fire. A store without webhooks takes none, and that is no error.
+func (s *Service) addEvent(ctx context.Context, typ, scope string) error {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil
+	}
+	e := envy.OutboxEvent{Type: typ, Scope: scope, At: s.now()}
+	if t := CallerFrom(ctx).Token; t != nil {
+		e.Actor, e.ActorToken = t.Name, t.ID
+	}
+	if _, err := ws.AddEvent(ctx, e); err != nil {
+		return err
+	}
+	s.wakeWebhooks()
+	return nil
+}

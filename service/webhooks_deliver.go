@@ -310,11 +310,12 @@ func (s *Service) deliver(ctx context.Context, ws envy.WebhookStore, c envy.Deli
 	} else {
 		res = o.Sender.Send(ctx, envy.WebhookMessage{URL: c.Webhook.URL, MessageID: c.Delivery.MessageID, At: now, Body: c.Delivery.Body, Secrets: secrets})
 	}
-	if ctx.Err() != nil {
-		return // shutting down: the lease runs out, another server (or this one again) retries
-	}
 	out := envy.DeliveryOutcome{Error: res.Err, ResponseCode: res.Status, Latency: res.Latency, At: s.now(), MaxFailures: o.MaxFailures}
 	switch {
+	case ctx.Err() != nil:
+		// The server is stopping: whether the receiver got it is unknown,
+		// so it is sent again (by any server) at once, not after the lease.
+		out.Status, out.NextAt, out.Error = envy.DeliveryPending, out.At, "the server stopped during the attempt"
 	case res.Err == "":
 		out.Status = envy.DeliveryDelivered
 		s.hooks.delivered.Add(1)
@@ -325,7 +326,7 @@ func (s *Service) deliver(ctx context.Context, ws envy.WebhookStore, c envy.Deli
 		out.Status, out.NextAt = envy.DeliveryPending, out.At.Add(retryDelay(o.RetryBase, o.RetryMax, c.Delivery.Attempts+1))
 		s.hooks.retried.Add(1)
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	held, err := ws.FinishDelivery(fctx, c, out)
 	switch {

@@ -430,3 +430,22 @@ func TestAWebhookIsDisabledAfterFailuresInARowAndResumed(t *testing.T) {
 		t.Fatalf("after resuming: %s", got[0].Body)
 	}
 }
+
+func TestARolloutPausedEventFiresTheWebhooksThatNameIt(t *testing.T) {
+	rc := newReceiver(t)
+	svc, ctx := newHookService(t, fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})))
+	h := createHook(t, svc, ctx, rc.srv.URL, "acme/**", envy.EventRolloutPaused)
+	rc.setSecrets(h.Secret.Reveal())
+	setv(t, svc, ctx, "acme/web", "A", "1", false) // vars.changed: not named
+	if err := svc.AddEvent(ctx, envy.EventRolloutPaused, "other/web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.AddEvent(ctx, envy.EventRolloutPaused, "acme/web"); err != nil {
+		t.Fatal(err)
+	}
+	got := rc.wait(1)
+	time.Sleep(100 * time.Millisecond)
+	if m := got[0].Msg; rc.count() != 1 || m.Type != envy.EventRolloutPaused || m.Data.Scope != "acme/web" || m.Data.Actor.Name != "admin" {
+		t.Fatalf("%d messages, the first %s", rc.count(), got[0].Body)
+	}
+}
