@@ -20,6 +20,7 @@ var nativeWrites = []struct{ method, path string }{
 	{"POST", "/v1/scopes/fuzz/native/-/rollback"},
 	{"PUT", "/v1/scopes/fuzz/native/-/consumers/fuzz-1"},
 	{"POST", "/v1/tokens"},
+	{"POST", "/v1/webhooks"},
 }
 
 // FuzzNativeBodies sends arbitrary bodies to every native route that reads
