@@ -224,6 +224,9 @@ type WebhookStore interface {
 	// if owner still holds it (held=false: it ran out and another server
 	// may have taken it; nothing is written).
 	FinishDelivery(ctx context.Context, c DeliveryClaim, o DeliveryOutcome) (held bool, err error)
+	// PruneDeliveries deletes the deliveries delivered or failed before
+	// before; pending ones stay.
+	PruneDeliveries(ctx context.Context, before time.Time) (deleted int64, err error)
 }
 
 // WebhookMessage is one signed request to a webhook.

@@ -225,3 +225,8 @@ func (s *Store) FinishDelivery(ctx context.Context, c envy.DeliveryClaim, o envy
 	})
 	return held && err == nil, err
 }
+
+// PruneDeliveries deletes the deliveries done before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	return s.execCount(ctx, "prune webhook deliveries", hookSQL.PruneDeliveries, storeutil.Nanos(before))
+}

@@ -250,8 +250,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if consumers > 0 || audit > 0 || logins > 0 {
-		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins)
+	deliveries, err := s.pruneDeliveries(ctx, now)
+	if err != nil {
+		return err
+	}
+	if consumers > 0 || audit > 0 || logins > 0 || deliveries > 0 {
+		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins, "webhook_deliveries", deliveries)
 	}
 	return nil
 }

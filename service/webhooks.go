@@ -52,6 +52,9 @@ type WebhookOptions struct {
 	// Overlap is how long a rotated secret keeps signing by default
 	// (default 24 h).
 	Overlap time.Duration
+	// Retention is how long a delivery delivered or failed is kept
+	// (default 30 days); the sweep deletes older ones.
+	Retention time.Duration
 }
 
 func (o *WebhookOptions) defaults() {
@@ -76,8 +79,11 @@ func (o *WebhookOptions) defaults() {
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
-	if o.Overlap < 0 || o.Overlap == 0 {
+	if o.Overlap <= 0 {
 		o.Overlap = 24 * time.Hour
+	}
+	if o.Retention <= 0 {
+		o.Retention = 30 * 24 * time.Hour
 	}
 }
 
@@ -453,4 +459,13 @@ func (s *Service) addEvent(ctx context.Context, typ, scope string) error {
 	}
 	s.wakeWebhooks()
 	return nil
+}
+
+// pruneDeliveries deletes the deliveries done longer than Retention ago.
+func (s *Service) pruneDeliveries(ctx context.Context, now time.Time) (int64, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return 0, nil
+	}
+	return ws.PruneDeliveries(ctx, now.Add(-s.opts.Webhooks.Retention))
 }

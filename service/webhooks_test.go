@@ -449,3 +449,31 @@ func TestARolloutPausedEventFiresTheWebhooksThatNameIt(t *testing.T) {
 		t.Fatalf("%d messages, the first %s", rc.count(), got[0].Body)
 	}
 }
+
+func TestTheSweepDeletesDeliveriesDoneLongAgo(t *testing.T) {
+	rc := newReceiver(t)
+	o := fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true}))
+	o.Retention = time.Nanosecond
+	svc, ctx := newHookService(t, o)
+	h := createHook(t, svc, ctx, rc.srv.URL, "**", envy.EventVarsChanged)
+	rc.setSecrets(h.Secret.Reveal())
+	setv(t, svc, ctx, "a", "X", "1", false)
+	rc.wait(1)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		page, err := svc.Deliveries(ctx, h.Webhook.ID, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sweep left %+v", page.Items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

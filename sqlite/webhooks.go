@@ -217,3 +217,8 @@ func dbErrOrNil(what string, err error) error {
 	}
 	return dbErr(what, err)
 }
+
+// PruneDeliveries deletes the deliveries done before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	return s.execCount(ctx, "prune webhook deliveries", hookSQL.PruneDeliveries, storeutil.Nanos(before))
+}

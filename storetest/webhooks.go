@@ -289,6 +289,16 @@ func testWebhooks(t *testing.T, s envy.Store) {
 	if _, err := ws.GetDelivery(ctx, "wh2", d1); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("GetDelivery of another webhook's = %v, want not found", err)
 	}
+	// Pruning deletes the deliveries done before the time, never a pending one.
+	if n, err := ws.PruneDeliveries(ctx, late.Add(-time.Second)); err != nil || n != 0 {
+		t.Fatalf("PruneDeliveries before any was done = %d, %v", n, err)
+	}
+	if n, err := ws.PruneDeliveries(ctx, late.Add(time.Second)); err != nil || n != 3 {
+		t.Fatalf("PruneDeliveries = %d, %v; want the delivered one and the two failed", n, err)
+	}
+	if ds, _ := ws.Deliveries(ctx, "wh1", 0, 0); len(ds) != 1 || ds[0].Status != envy.DeliveryPending {
+		t.Fatalf("after pruning: %+v", ds)
+	}
 	if existed, err := ws.DeleteWebhook(ctx, "wh1", nil); err != nil || !existed {
 		t.Fatalf("DeleteWebhook: %v, %v", existed, err)
 	}

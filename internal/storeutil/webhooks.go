@@ -17,6 +17,7 @@ type WebhookStatements struct {
 	AddEvent, Events, Cursor, MoveCursor, PruneEvents, AddDelivery  string
 	Create, Get, List, Delete, DeleteDeliveries, Update             string
 	Deliveries, GetDelivery, Heads, Lease, FinishDelivery, Finished string
+	PruneDeliveries                                                 string
 }
 
 // WebhookColumns are the columns ScanWebhook reads, in order.
@@ -62,6 +63,7 @@ func WebhookSQL(mark func(int) string) WebhookStatements {
 			response_code = $5, latency_ns = $6, done_at = $7 WHERE id = $1`),
 		// The webhook's failures in a row: reset by a delivery, counted by
 		// a failed one, which disables it at the bound ($4 > 0).
+		PruneDeliveries: m(`DELETE FROM webhook_deliveries WHERE status <> 'pending' AND done_at > 0 AND done_at < $1`),
 		Finished: m(`UPDATE webhooks SET lease_owner = '', lease_until = 0,
 			failures = CASE WHEN $3 = 'delivered' THEN 0 WHEN $3 = 'failed' THEN failures + 1 ELSE failures END,
 			disabled_at = CASE WHEN $3 = 'failed' AND $4 > 0 AND failures + 1 >= $4 THEN $5 ELSE disabled_at END
