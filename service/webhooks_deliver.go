@@ -35,6 +35,8 @@ type hooks struct {
 	claims   atomic.Int64
 	unsub    func()
 
+	dropped atomic.Int64 // when events were last dropped for want of webhooks (Unix ns)
+
 	// What /metrics shows (WebhookStats).
 	delivered, failed, retried atomic.Int64
 }
@@ -140,6 +142,9 @@ func (s *Service) webhookLoop(ctx context.Context) {
 // fanOutBatch is how many events one Enqueue takes.
 const fanOutBatch = 200
 
+// idleDrop is how often the events of a store without webhooks are dropped.
+const idleDrop = 10 * time.Second
+
 // FanOut queues the deliveries of the outbox's next events (those after
 // the cursor) and reports whether more may wait. A change fires each
 // webhook that subscribes to its type and whose glob matches the scope
@@ -162,6 +167,12 @@ func (s *Service) FanOut(ctx context.Context) (bool, error) {
 	all, err := ws.ListWebhooks(ctx)
 	if err != nil {
 		return false, err
+	}
+	// Without webhooks the events go nowhere; they are dropped (the cursor
+	// moved) now and then rather than after every write, so that a store
+	// without webhooks pays a write of its own only every idleDrop.
+	if len(all) == 0 && len(evs) < fanOutBatch && time.Since(time.Unix(0, s.hooks.dropped.Load())) < idleDrop {
+		return false, nil
 	}
 	dependents := map[string]map[string][]string{} // glob → dep → the covered scopes that depend on it
 	var ds []envy.Delivery
@@ -200,6 +211,9 @@ func (s *Service) FanOut(ctx context.Context) (bool, error) {
 	ok, err := ws.Enqueue(ctx, cur, evs[len(evs)-1].Revision, ds)
 	if err != nil {
 		return false, err
+	}
+	if len(all) == 0 {
+		s.hooks.dropped.Store(time.Now().UnixNano())
 	}
 	// Not ok: another server fanned these out; look again.
 	return ok && len(evs) == fanOutBatch || !ok, nil

@@ -216,7 +216,7 @@ func TestWebhooksDeliverSignedEventsInOrderThroughFailuresAndTimeouts(t *testing
 	rc.setSecrets(h.Secret.Reveal())
 
 	var revs []int64
-	revs = append(revs, setv(t, svc, ctx, "acme/web", "PORT", "8080", false).Revision)
+	revs = append(revs, setv(t, svc, ctx, "acme/web", "PORT", "canary-port-qz", false).Revision)
 	revs = append(revs, setv(t, svc, ctx, "acme/web", "TOKEN", "canary-value-9f2", true).Revision)
 	revs = append(revs, setv(t, svc, ctx, "acme/web", "PORT", "9090", false).Revision)
 	setv(t, svc, ctx, "other/web", "PORT", "1", false) // not covered
@@ -235,7 +235,7 @@ func TestWebhooksDeliverSignedEventsInOrderThroughFailuresAndTimeouts(t *testing
 		if i < 3 && (m.Data.Revision != revs[i] || len(m.Data.Vars) != 1 || m.Data.Vars[0] != (envy.EventVar{Name: want.name, Change: want.change, Secret: want.secret})) {
 			t.Fatalf("message %d, want revision %d and %s %s: %s", i, revs[i], want.name, want.change, got[i].Body)
 		}
-		if strings.Contains(string(got[i].Body), "canary-value-9f2") || strings.Contains(string(got[i].Body), "8080") {
+		if strings.Contains(string(got[i].Body), "canary-value-9f2") || strings.Contains(string(got[i].Body), "canary-port-qz") {
 			t.Fatalf("a payload holds a value: %s", got[i].Body)
 		}
 	}

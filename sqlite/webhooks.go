@@ -142,6 +142,17 @@ func (s *Store) AddDelivery(ctx context.Context, d envy.Delivery) (int64, error)
 
 // ClaimDeliveries leases webhooks whose queue's head is due.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]envy.DeliveryClaim, error) {
+	// Most polls find nothing due: they ask a reader, not the writer.
+	if s.closed.Load() {
+		return nil, storeutil.ErrClosed()
+	}
+	var due bool
+	if err := s.readers.QueryRowContext(ctx, `SELECT EXISTS (`+hookSQL.Heads+`)`, storeutil.Nanos(now), 1).Scan(&due); err != nil {
+		return nil, dbErr("look for due deliveries", err)
+	}
+	if !due {
+		return nil, nil
+	}
 	var out []envy.DeliveryClaim
 	err := s.do(ctx, func(t *txn) error {
 		out = nil
