@@ -417,6 +417,16 @@ func TestRollingRestartOnSQLite(t *testing.T) {
 		checkWave(t, s, scope, ins, "v2", 2)
 	})
 	t.Run("an instance not healthy in time pauses the rollout; the rest keep their values; resume finishes it", func(t *testing.T) {
+		// A webhook that names rollout.paused gets a delivery of the pause
+		// (to an address nobody answers: its delivery is what is checked).
+		code, body := s.do(t, "POST", "/v1/webhooks", map[string]any{"url": "https://192.0.2.1/envy", "scopes": scope, "events": []string{"rollout.paused"}})
+		if code != 201 {
+			t.Fatalf("create a webhook: %d %s", code, body)
+		}
+		var hook struct{ ID string }
+		if err := json.Unmarshal(body, &hook); err != nil {
+			t.Fatal(err)
+		}
 		s.mustCLI(t, "", "scopes", "update", scope, "--health-timeout", "2s")
 		sick := filepath.Join(dir, "sick")
 		if err := os.WriteFile(sick, nil, 0o600); err != nil {
@@ -435,6 +445,13 @@ func TestRollingRestartOnSQLite(t *testing.T) {
 		if !strings.Contains(out, "rollout: paused at revision") || !strings.Contains(out, "failed: "+st.Rollout.Failed[0]) {
 			t.Errorf("envy status while paused:\n%s", out)
 		}
+		waitFor(t, 30*time.Second, "a rollout.paused delivery of the webhook", func() bool {
+			_, body := s.do(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil)
+			return strings.Contains(string(body), `"type":"rollout.paused"`) && strings.Contains(string(body), `"scope":"`+scope+`"`)
+		}, func() string {
+			_, body := s.do(t, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil)
+			return string(body)
+		})
 		time.Sleep(2 * time.Second) // nothing more may restart meanwhile
 		restarted := 0
 		for _, in := range ins {

@@ -23,6 +23,7 @@ var nativeWrites = []struct{ method, path string }{
 	{"PUT", "/v1/auth/oidc/fuzz"},
 	{"POST", "/v1/auth/oidc/fuzz/auth_url"},
 	{"POST", "/v1/auth/oidc/fuzz/callback"},
+	{"POST", "/v1/webhooks"},
 }
 
 // FuzzNativeBodies sends arbitrary bodies to every native route that reads

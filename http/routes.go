@@ -58,4 +58,13 @@ var routeTable = []route{
 	{Method: http.MethodDelete, Path: "/v1/auth/oidc/{name}", h: (*Server).handleDeleteOIDC},
 	{Method: http.MethodPost, Path: "/v1/auth/oidc/{name}/auth_url", Public: true, h: (*Server).handleOIDCAuthURL},
 	{Method: http.MethodPost, Path: "/v1/auth/oidc/{name}/callback", Public: true, h: (*Server).handleOIDCCallback},
+
+	{Method: http.MethodPost, Path: "/v1/webhooks", h: (*Server).handleCreateWebhook},
+	{Method: http.MethodGet, Path: "/v1/webhooks", h: (*Server).handleListWebhooks},
+	{Method: http.MethodGet, Path: "/v1/webhooks/{id}", h: (*Server).handleGetWebhook},
+	{Method: http.MethodPatch, Path: "/v1/webhooks/{id}", h: (*Server).handlePatchWebhook},
+	{Method: http.MethodDelete, Path: "/v1/webhooks/{id}", h: (*Server).handleDeleteWebhook},
+	{Method: http.MethodGet, Path: "/v1/webhooks/{id}/deliveries", h: (*Server).handleDeliveries},
+	{Method: http.MethodPost, Path: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", h: (*Server).handleRedeliver},
+	{Method: http.MethodPost, Path: "/v1/webhooks/{id}/test", h: (*Server).handleTestWebhook},
 }

@@ -29,6 +29,8 @@ const (
 	needReveal                  // reveal on the scope
 	needGlobalAdmin             // admin on **
 	needAdmin                   // admin somewhere (creating tokens)
+	needScopeAdmin              // admin on the fixture scope (creating a webhook that covers it)
+	needHookAdmin               // admin on the webhook's scopes (to anyone else it does not exist)
 )
 
 const fixture = "acme/web/prod"
@@ -78,6 +80,14 @@ var matrixRoutes = []struct {
 	{"GET", "/v1/auth/oidc/{name}", needGlobalAdmin, 200, "", ""},
 	{"PUT", "/v1/auth/oidc/{name}", needAdmin, 201, `{"issuer":"https://login.example","client_id":"envy","client_secret":"s3cret-client","redirect_uris":["https://envy.example/ui/oidc/corp/callback"],"roles":[{"claim":"groups","value":"platform","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}]}`, ""},
 	{"DELETE", "/v1/auth/oidc/{name}", needGlobalAdmin, 204, "", ""},
+	{"POST", "/v1/webhooks", needScopeAdmin, 201, `{"url":"https://hooks.example/envy","scopes":"acme/web/prod","events":["vars.changed"]}`, ""},
+	{"GET", "/v1/webhooks", needAuth, 200, "", ""},
+	{"GET", "/v1/webhooks/{id}", needHookAdmin, 200, "", ""},
+	{"PATCH", "/v1/webhooks/{id}", needHookAdmin, 200, `{"paused":true}`, ""},
+	{"DELETE", "/v1/webhooks/{id}", needHookAdmin, 204, "", ""},
+	{"GET", "/v1/webhooks/{id}/deliveries", needHookAdmin, 200, "", ""},
+	{"POST", "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", needHookAdmin, 202, "", ""},
+	{"POST", "/v1/webhooks/{id}/test", needHookAdmin, 202, "", ""},
 	// A reveal read is its own row: the same route, a stronger need.
 	{"GET", "/v1/scopes/{path}/-/vars/{name}", needReveal, 200, "", "?reveal=true"},
 	{"GET", "/v1/scopes/{path}/-/vars", needReveal, 200, "", "?reveal=true"},
@@ -91,20 +101,20 @@ var principals = []struct {
 	grants []envy.Grant // nil: no token / a bad token, see setup
 	want   map[need]int
 }{
-	{"no token", nil, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401}},
-	{"an expired token", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401}},
-	{"a revoked token", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401}},
-	{"read-only on another scope", []envy.Grant{{Scopes: "other/**", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needRead: 404, needWrite: 404, needReveal: 404, needGlobalAdmin: 403, needAdmin: 403}},
-	{"read on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActRead}}}, map[need]int{needWrite: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403}},
-	{"read and write on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}, map[need]int{needReveal: 403, needGlobalAdmin: 403, needAdmin: 403}},
-	{"reveal on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActReveal}}}, map[need]int{needWrite: 403, needGlobalAdmin: 403, needAdmin: 403}},
+	{"no token", nil, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401, needScopeAdmin: 401, needHookAdmin: 401}},
+	{"an expired token", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401, needScopeAdmin: 401, needHookAdmin: 401}},
+	{"a revoked token", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{needAuth: 401, needRead: 401, needWrite: 401, needReveal: 401, needGlobalAdmin: 401, needAdmin: 401, needScopeAdmin: 401, needHookAdmin: 401}},
+	{"read-only on another scope", []envy.Grant{{Scopes: "other/**", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needRead: 404, needWrite: 404, needReveal: 404, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"read on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActRead}}}, map[need]int{needWrite: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"read and write on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}, map[need]int{needReveal: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"reveal on the scope", []envy.Grant{{Scopes: fixture, Actions: []envy.Action{envy.ActReveal}}}, map[need]int{needWrite: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
 	{"admin on everything", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{}},
 	{"admin on a subtree", []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}, map[need]int{needGlobalAdmin: 403}},
-	{"read and write through acme/*/prod", []envy.Grant{{Scopes: "acme/*/prod", Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}, map[need]int{needReveal: 403, needGlobalAdmin: 403, needAdmin: 403}},
-	{"reveal through acme/**", []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActReveal}}}, map[need]int{needWrite: 403, needGlobalAdmin: 403, needAdmin: 403}},
-	{"write only through **", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActWrite}}}, map[need]int{needRead: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403}},
-	{"read through acme/* (one segment too few)", []envy.Grant{{Scopes: "acme/*", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needRead: 404, needWrite: 404, needReveal: 404, needGlobalAdmin: 403, needAdmin: 403}},
-	{"read through */web/prod", []envy.Grant{{Scopes: "*/web/prod", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needWrite: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403}},
+	{"read and write through acme/*/prod", []envy.Grant{{Scopes: "acme/*/prod", Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}, map[need]int{needReveal: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"reveal through acme/**", []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActReveal}}}, map[need]int{needWrite: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"write only through **", []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActWrite}}}, map[need]int{needRead: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"read through acme/* (one segment too few)", []envy.Grant{{Scopes: "acme/*", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needRead: 404, needWrite: 404, needReveal: 404, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
+	{"read through */web/prod", []envy.Grant{{Scopes: "*/web/prod", Actions: []envy.Action{envy.ActRead}}}, map[need]int{needWrite: 403, needReveal: 403, needGlobalAdmin: 403, needAdmin: 403, needScopeAdmin: 403, needHookAdmin: 404}},
 }
 
 func TestPermissionMatrix(t *testing.T) {
@@ -161,6 +171,7 @@ func TestPermissionMatrix(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // let the expired token expire
 
 	victims := 0
+	var hookID, deliveryID string
 	reset := func(t *testing.T) (victimID string) {
 		t.Helper()
 		for _, req := range [][2]string{
@@ -176,6 +187,16 @@ func TestPermissionMatrix(t *testing.T) {
 		if r := e.Do(t, "PUT", "/v1/auth/oidc/corp", e.Admin, `{"issuer":"https://login.example","client_id":"envy","client_secret":"s3cret-client","redirect_uris":["https://envy.example/ui/oidc/corp/callback"],"roles":[{"claim":"groups","value":"platform","permissions":[{"scopes":"acme/web/prod","actions":["read"]}]}]}`); r.Status != 200 && r.Status != 201 {
 			t.Fatalf("reset: the OIDC provider: %d %s", r.Status, r.Body)
 		}
+		hook := e.Do(t, "POST", "/v1/webhooks", e.Admin, `{"url":"https://hooks.example/envy","scopes":"acme/web/prod","events":["vars.changed"]}`)
+		if hook.Status != 201 {
+			t.Fatalf("reset: a webhook: %d %s", hook.Status, hook.Body)
+		}
+		hookID = hook.JSON(t)["id"].(string)
+		test := e.Do(t, "POST", "/v1/webhooks/"+hookID+"/test", e.Admin, "")
+		if test.Status != 202 {
+			t.Fatalf("reset: a delivery: %d %s", test.Status, test.Body)
+		}
+		deliveryID = fmt.Sprint(test.JSON(t)["id"])
 		victims++ // token names are unique per owner
 		r := e.Do(t, "POST", "/v1/tokens", e.Admin, fmt.Sprintf(`{"name":"victim-%d","permissions":[{"scopes":"x","actions":["read"]}]}`, victims))
 		return r.JSON(t)["id"].(string)
@@ -189,6 +210,9 @@ func TestPermissionMatrix(t *testing.T) {
 				// A consumer belongs to the token that first reported it:
 				// each principal reports one of its own.
 				path := strings.NewReplacer("{path}", fixture, "{name}", "A", "{id}", fmt.Sprintf("c%d", victims)).Replace(m.path)
+				if strings.HasPrefix(m.path, "/v1/webhooks/{id}") {
+					path = strings.NewReplacer("{id}", hookID, "{delivery}", deliveryID).Replace(m.path)
+				}
 				if strings.HasPrefix(m.path, "/v1/tokens/{id}") {
 					path = "/v1/tokens/" + victim
 				}

@@ -162,6 +162,7 @@ func NewServer(svc *service.Service, opts Options) *Server {
 	s.body = s.NewBody(nativeWords)
 	s.body.RequireJSON, s.body.KeepInvalidText = true, true
 	register(opts.Registry, newCacheCollector(svc.CacheStats))
+	register(opts.Registry, newWebhookCollector(svc.WebhookStats))
 	s.routes()
 	s.handler = http.HandlerFunc(s.serve)
 	return s

@@ -222,7 +222,8 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		order   [][2]string                           // the keys of vars, in the order first changed
 		hist    historyRows
 		entries []envy.AuditEntry
-		rev     int64 // the batch's own numbering, 1…n
+		events  []envy.OutboxEvent // the outbox's, numbered as the batch's own revisions
+		rev     int64              // the batch's own numbering, 1…n
 	)
 	for _, a := range apps {
 		c := a.c
@@ -263,6 +264,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			e.Revision = rev
 			entries = append(entries, e)
 		}
+		if _, own := storeutil.EnvRevision(a.cur, a.eff, rev); own {
+			events = append(events, storeutil.WriteEvent(w, a.eff, rev, t.now))
+		}
 		t.notify(envy.Notice{Kind: envy.NoticeScope, Scope: w.Scope, Revision: rev, MetaOnly: !envChanged})
 	}
 	countRevisions(b, n)
@@ -273,6 +277,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[], $8::text[], $9::bytea[], $10::text[], $11::bigint[], $12::text[])
 			AS x(r, s, n, o, i, v, sc, d, se, a, t, at2)`,
 		hist.rev, hist.scope, hist.name, hist.op, hist.id, hist.version, hist.secret, hist.desc, hist.sealed, hist.actor, hist.at, hist.actorToken)
+	queueEvents(b, events, true)
 	t.relative = true
 	if err := t.audit(entries, 0); err != nil {
 		return nil, err

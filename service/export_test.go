@@ -36,3 +36,8 @@ func (s *Service) RefreshWatchers() {
 
 // Watching is how many watchers the hub links under some dependency.
 func (s *Service) Watching() int { return len(s.hub.all()) }
+
+// AddEvent is addEvent, which rollouts call.
+func (s *Service) AddEvent(ctx context.Context, typ, scope string) error {
+	return s.addEvent(ctx, typ, scope)
+}

@@ -280,6 +280,12 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 			return err
 		}
 		r.s.log.Warn("rollout paused", "scope", scope, "instance", id, "revision", envRev)
+		// The webhooks that name rollout.paused hear of it. The event is
+		// written after the pause, not in its transaction: should it fail,
+		// the pause stands (the status shows it) and the log says so.
+		if err := r.s.addEvent(ctx, envy.EventRolloutPaused, scope); err != nil {
+			r.s.log.Warn("the rollout.paused event of a pause was not written", "scope", scope, "err", err)
+		}
 		if f := r.s.opts.OnRolloutPaused; f != nil {
 			f(pause)
 		}

@@ -73,6 +73,7 @@ type Service struct {
 	hub      *hub
 	rollouts *rollouts // rolling restarts (rollout.go)
 	unfollow func()    // ends the subscription to the store's notices
+	hooks    hooks     // the delivery of webhooks (webhooks_deliver.go)
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
@@ -130,6 +131,8 @@ type Options struct {
 	// keep it short) each time a scope's rollout pauses on this server:
 	// the hook for events out (webhooks).
 	OnRolloutPaused func(envy.RolloutPause)
+	// Webhooks configure the delivery of webhooks (webhooks.go).
+	Webhooks WebhookOptions
 }
 
 // The default cache bounds. The resolved envs hold sealed values that the
@@ -225,6 +228,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		}
 		s.unfollow = s.follow(s.store)
 	}
+	s.startWebhooks()
 	go s.auditLoop()
 	go s.sweepLoop()
 	return s
@@ -269,8 +273,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if consumers > 0 || audit > 0 || logins > 0 {
-		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins)
+	deliveries, err := s.pruneDeliveries(ctx, now)
+	if err != nil {
+		return err
+	}
+	if consumers > 0 || audit > 0 || logins > 0 || deliveries > 0 {
+		s.log.Info("swept", "consumers", consumers, "audit_entries", audit, "login_tokens", logins, "webhook_deliveries", deliveries)
 	}
 	return nil
 }
@@ -286,6 +294,7 @@ func (s *Service) Close() {
 		close(s.stopSweep)
 		<-s.sweepDone
 		s.rollouts.close()
+		s.stopWebhooks()
 		s.hub.close()
 		close(s.audit)
 		<-s.auditDone

@@ -200,6 +200,11 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.Scope{}, false, err
 	}
+	if envChanged {
+		if err := t.event(storeutil.ScopeEvent(envy.EventScopeChanged, w.Path, rev, t.now, w.Audit)); err != nil {
+			return envy.Scope{}, false, err
+		}
+	}
 	sc.VarCount = len(vars)
 	t.setScope(w.Path, &envy.ScopeVars{Scope: sc, Vars: vars})
 	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: w.Path, Revision: rev, MetaOnly: !envChanged})
@@ -258,6 +263,9 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 		}
 	}
 	if err := t.audit(audit, rev); err != nil {
+		return false, 0, err
+	}
+	if err := t.event(storeutil.ScopeEvent(envy.EventScopeDeleted, path, rev, t.now, audit)); err != nil {
 		return false, 0, err
 	}
 	t.setScope(path, nil)

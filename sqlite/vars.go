@@ -93,6 +93,11 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.WriteResult{}, err
 	}
+	if envChanged {
+		if err := t.event(storeutil.WriteEvent(&w, eff, rev, t.now)); err != nil {
+			return envy.WriteResult{}, err
+		}
+	}
 
 	// The scope's new state, for the later ops of the batch.
 	vars := storeutil.Merge(curVars, next)

@@ -171,6 +171,8 @@ func (h *Handler) routes() http.Handler {
 	private.HandleFunc("POST /ui/tokens", h.createToken)
 	private.HandleFunc("POST /ui/tokens/{id}/revoke", h.revokeToken)
 	private.HandleFunc("GET /ui/audit", h.auditPage)
+	private.HandleFunc("GET /ui/webhooks", h.webhooksPage)
+	private.HandleFunc("GET /ui/webhooks/{id}", h.webhookPage)
 	private.HandleFunc("/ui/", h.notFound)
 	authed := h.withSession(h.api.RequireToken(sessionToken, h.authFailed)(h.checkCSRF(private)))
 	public.Handle("/ui/", authed)

@@ -129,6 +129,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newRunCmd(),
 		a.newTokensCmd(),
 		a.newTrustsCmd(),
+		a.newWebhooksCmd(),
 		a.newAuditCmd(),
 		a.newVersionCmd(),
 		a.newWhoamiCmd(),

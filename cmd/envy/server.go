@@ -38,6 +38,7 @@ import (
 	"github.com/envy-dev/envy/identity"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/web"
+	"github.com/envy-dev/envy/webhook"
 )
 
 // serverConfig is every setting of `envy server`, read from flags and
@@ -77,6 +78,14 @@ type serverConfig struct {
 	auditStreamQueue   int
 	// Rolling restarts, passed to service.Options.
 	rolloutLease time.Duration
+	// Webhooks (issue 29), passed to service.WebhookOptions.
+	webhookAllowPrivate bool
+	webhookTimeout      time.Duration
+	webhookRetryBase    time.Duration
+	webhookGiveUp       time.Duration
+	webhookLease        time.Duration
+	webhookMaxFailures  int
+	webhookInFlight     int
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -131,6 +140,13 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.auditStreamQueue, "audit-stream-queue", auditstream.DefaultQueue, "audit entries each audit stream holds while it writes or recovers; beyond, writes and reveals are refused (503)")
 	f.Int64Var(&c.maxImportBytes, "max-import-bytes", web.DefaultImportBytes, "bytes that all pending dashboard import previews hold; a preview beyond is refused (503)")
 	f.DurationVar(&c.rolloutLease, "rollout-lease", 30*time.Second, "how long past a scope's health_timeout a restarting instance that never reports back holds its rollout slot")
+	f.BoolVar(&c.webhookAllowPrivate, "webhook-allow-private", false, "let webhooks reach loopback, private and link-local addresses, and plain http (refused by default)")
+	f.DurationVar(&c.webhookTimeout, "webhook-timeout", 10*time.Second, "how long one webhook request may take")
+	f.DurationVar(&c.webhookRetryBase, "webhook-retry-base", 2*time.Second, "the wait before a failed webhook delivery's first retry; each later one doubles it (at most 1h), less up to half at random")
+	f.DurationVar(&c.webhookGiveUp, "webhook-give-up-after", 24*time.Hour, "how long a webhook delivery is retried before it is marked failed")
+	f.DurationVar(&c.webhookLease, "webhook-lease", time.Minute, "how long a server holds a webhook's queue for one attempt; a server that dies mid-delivery leaves it to another after this")
+	f.IntVar(&c.webhookMaxFailures, "webhook-max-failures", 5, "failed deliveries in a row after which a webhook is disabled")
+	f.IntVar(&c.webhookInFlight, "webhook-in-flight", 8, "most webhook requests this server makes at once")
 	return cmd
 }
 
@@ -193,6 +209,11 @@ func (c *serverConfig) validate() error {
 	if c.maxConns < 0 || c.maxWatchesPerToken < 1 || c.maxBodyInFlight < c.maxBody || c.bodyTimeout < time.Second {
 		return fmt.Errorf("invalid limits: --max-conns %d must be 0 (from the open-file limit) or more, --max-watches-per-token %d at least 1, --max-body-in-flight %d at least --max-body (%d), --body-timeout %v at least 1s",
 			c.maxConns, c.maxWatchesPerToken, c.maxBodyInFlight, c.maxBody, c.bodyTimeout)
+	}
+	if c.webhookTimeout < 100*time.Millisecond || c.webhookRetryBase < 10*time.Millisecond || c.webhookGiveUp < time.Second ||
+		c.webhookLease <= c.webhookTimeout || c.webhookMaxFailures < 1 || c.webhookInFlight < 1 {
+		return fmt.Errorf("invalid webhook settings: --webhook-timeout %v must be at least 100ms, --webhook-retry-base %v at least 10ms, --webhook-give-up-after %v at least 1s, --webhook-lease %v more than --webhook-timeout, --webhook-max-failures %d and --webhook-in-flight %d at least 1",
+			c.webhookTimeout, c.webhookRetryBase, c.webhookGiveUp, c.webhookLease, c.webhookMaxFailures, c.webhookInFlight)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("invalid --log-format %q: want text or json", c.logFormat)
@@ -385,7 +406,10 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 
 	svc := service.New(store, keys, service.Options{ReservedPrefixes: c.prefixes(), Logger: log,
 		AuditRetention: c.auditRetention, MaxConsumers: c.maxConsumers, PlaintextCacheBytes: cmp.Or(c.plaintextCache, -1),
-		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams), RolloutLease: c.rolloutLease})
+		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams), RolloutLease: c.rolloutLease,
+		Webhooks: service.WebhookOptions{Sender: webhook.NewSender(webhook.Options{Timeout: c.webhookTimeout, AllowPrivate: c.webhookAllowPrivate}),
+			AllowPrivate: c.webhookAllowPrivate, RetryBase: c.webhookRetryBase, GiveUpAfter: c.webhookGiveUp, Lease: c.webhookLease,
+			MaxFailures: c.webhookMaxFailures, InFlight: c.webhookInFlight}})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

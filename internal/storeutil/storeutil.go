@@ -469,6 +469,9 @@ var MoveTables = []struct {
 	{"jwt_trusts", "name"},
 	{"rollout_policies", "scope"},
 	{"rollout_pauses", "scope"},
+	// The webhooks, their secrets sealed as values are; not their
+	// deliveries nor the outbox, which a move starts without.
+	{"webhooks", "id"},
 }
 
 // Rows is a chunk of one table's rows, as a move carries them: the column

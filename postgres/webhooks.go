@@ -1,0 +1,232 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/storeutil"
+)
+
+var hookSQL = storeutil.WebhookSQL(storeutil.DollarMark)
+
+var _ envy.WebhookStore = (*Store)(nil)
+
+// queueEvents queues the outbox rows of events; relative: their revisions
+// are a batch's 1…n (commit.go).
+func queueEvents(b *pgx.Batch, events []envy.OutboxEvent, relative bool) {
+	if len(events) == 0 {
+		return
+	}
+	var (
+		revs, at                     []int64
+		typ, scope, vars, actor, tok []string
+	)
+	for _, e := range events {
+		revs, at = append(revs, e.Revision), append(at, storeutil.Nanos(e.At))
+		typ, scope, vars = append(typ, e.Type), append(scope, e.Scope), append(vars, storeutil.EncodeEventVars(e.Vars))
+		actor, tok = append(actor, e.Actor), append(tok, e.ActorToken)
+	}
+	base := "0"
+	if relative {
+		base = baseRev
+	}
+	b.Queue(`INSERT INTO outbox (revision, type, scope, vars, actor, actor_token, at)
+		SELECT `+base+` + r, ty, s, v, a, tk, t
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) AS x(r, ty, s, v, a, tk, t)`,
+		revs, typ, scope, vars, actor, tok, at)
+}
+
+// event writes e to the outbox in this transaction.
+func (t *txn) event(e envy.OutboxEvent) error {
+	return t.exec(hookSQL.AddEvent, e.Revision, e.Type, e.Scope, storeutil.EncodeEventVars(e.Vars), e.Actor, e.ActorToken, storeutil.Nanos(e.At))
+}
+
+// AddEvent writes an event at the next revision.
+func (s *Store) AddEvent(ctx context.Context, e envy.OutboxEvent) (int64, error) {
+	var rev int64
+	err := s.tx(ctx, "write an event", func(t *txn) error {
+		var err error
+		if rev, err = t.nextRevision(); err != nil {
+			return err
+		}
+		e.Revision, e.At = rev, storeutil.OrNow(e.At, t.now)
+		return t.event(e)
+	})
+	return rev, err
+}
+
+// Enqueue adds deliveries and moves the cursor, if it is still at after:
+// the cursor's row lock makes a second server's Enqueue of the same
+// events wait, then find the cursor moved and write nothing.
+func (s *Store) Enqueue(ctx context.Context, after, upto int64, ds []envy.Delivery) (bool, error) {
+	var ok bool
+	err := s.tx(ctx, "queue deliveries", func(t *txn) error {
+		ok = false
+		tag, err := t.Exec(t.ctx, hookSQL.MoveCursor, after, upto)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		ok = true
+		b := &pgx.Batch{}
+		for _, d := range ds {
+			b.Queue(hookSQL.AddDelivery, storeutil.DeliveryArgs(d)...)
+		}
+		b.Queue(hookSQL.PruneEvents, upto)
+		return t.SendBatch(t.ctx, b).Close()
+	})
+	return ok && err == nil, err
+}
+
+// CreateWebhook stores a new webhook.
+func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) error {
+	return s.tx(ctx, "create a webhook", func(t *txn) error {
+		if err := t.exec(hookSQL.Create, w.ID, storeutil.EncodeWebhookSpec(w), w.Secret); err != nil {
+			return err
+		}
+		return t.audit(audit, 0)
+	})
+}
+
+func getWebhook(row pgx.Row, id string) (envy.Webhook, error) {
+	w, err := storeutil.ScanWebhook(row.Scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envy.Webhook{}, envy.Errorf(envy.ENotFound, "webhook %s not found", id)
+	}
+	return w, err
+}
+
+// UpdateWebhook applies a patch to a webhook.
+func (s *Store) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatch, audit []envy.AuditEntry) (envy.Webhook, error) {
+	var w envy.Webhook
+	err := s.tx(ctx, "update a webhook", func(t *txn) error {
+		cur, err := getWebhook(t.QueryRow(t.ctx, hookSQL.Get+` FOR UPDATE`, id), id)
+		if err != nil {
+			return err
+		}
+		w = storeutil.ApplyWebhookPatch(cur, p)
+		if err := t.exec(hookSQL.Update, storeutil.WebhookUpdateArgs(w)...); err != nil {
+			return err
+		}
+		return t.audit(audit, 0)
+	})
+	if err != nil {
+		return envy.Webhook{}, err
+	}
+	return w, nil
+}
+
+// DeleteWebhook deletes a webhook with its deliveries.
+func (s *Store) DeleteWebhook(ctx context.Context, id string, audit []envy.AuditEntry) (bool, error) {
+	var existed bool
+	err := s.tx(ctx, "delete a webhook", func(t *txn) error {
+		if err := t.exec(hookSQL.DeleteDeliveries, id); err != nil {
+			return err
+		}
+		tag, err := t.Exec(t.ctx, hookSQL.Delete, id)
+		if err != nil {
+			return err
+		}
+		existed = tag.RowsAffected() > 0
+		return t.audit(audit, 0)
+	})
+	return existed && err == nil, err
+}
+
+// AddDelivery queues one more delivery.
+func (s *Store) AddDelivery(ctx context.Context, d envy.Delivery) (int64, error) {
+	var id int64
+	err := s.tx(ctx, "queue a delivery", func(t *txn) error {
+		err := t.QueryRow(t.ctx, hookSQL.AddDelivery+` RETURNING id`, storeutil.DeliveryArgs(d)...).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envy.Errorf(envy.ENotFound, "webhook %s not found", d.WebhookID)
+		}
+		return err
+	})
+	return id, err
+}
+
+// ClaimDeliveries leases webhooks whose queue's head is due. The
+// webhooks' rows are locked SKIP LOCKED: two servers claiming at once
+// take different webhooks, never one twice.
+func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]envy.DeliveryClaim, error) {
+	var out []envy.DeliveryClaim
+	err := s.tx(ctx, "claim deliveries", func(t *txn) error {
+		out = nil
+		rows, err := t.Query(t.ctx, hookSQL.Heads+` FOR UPDATE OF w SKIP LOCKED`, storeutil.Nanos(now), n)
+		if err != nil {
+			return err
+		}
+		type head struct {
+			hook string
+			id   int64
+		}
+		var heads []head
+		for rows.Next() {
+			var h head
+			if err := rows.Scan(&h.hook, &h.id); err != nil {
+				rows.Close()
+				return err
+			}
+			heads = append(heads, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, h := range heads {
+			tag, err := t.Exec(t.ctx, hookSQL.Lease, h.hook, owner, storeutil.Nanos(now.Add(lease)), storeutil.Nanos(now))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				continue
+			}
+			w, err := getWebhook(t.QueryRow(t.ctx, hookSQL.Get, h.hook), h.hook)
+			if err != nil {
+				return err
+			}
+			d, err := storeutil.ScanDelivery(t.QueryRow(t.ctx, hookSQL.GetDelivery, h.hook, h.id).Scan)
+			if err != nil {
+				return err
+			}
+			out = append(out, envy.DeliveryClaim{Webhook: w, Delivery: d, Owner: owner})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinishDelivery records an attempt's outcome while owner holds the lease.
+func (s *Store) FinishDelivery(ctx context.Context, c envy.DeliveryClaim, o envy.DeliveryOutcome) (bool, error) {
+	var held bool
+	err := s.tx(ctx, "finish a delivery", func(t *txn) error {
+		held = false
+		var owner string
+		err := t.QueryRow(t.ctx, `SELECT lease_owner FROM webhooks WHERE id = $1 FOR UPDATE`, c.Webhook.ID).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil || owner != c.Owner {
+			return err
+		}
+		dArgs, wArgs := storeutil.FinishArgs(c, o)
+		if err := t.exec(hookSQL.FinishDelivery, dArgs...); err != nil {
+			return err
+		}
+		if err := t.exec(hookSQL.Finished, wArgs...); err != nil {
+			return err
+		}
+		held = true
+		return nil
+	})
+	return held && err == nil, err
+}
+
+// PruneDeliveries deletes the deliveries done before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	return s.execCount(ctx, "prune webhook deliveries", hookSQL.PruneDeliveries, storeutil.Nanos(before))
+}

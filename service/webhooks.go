@@ -1,0 +1,471 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envy-dev/envy"
+)
+
+// Webhooks (docs/webhooks.md): a caller who holds admin on every scope a
+// glob matches may have the events of those scopes sent to a URL. The
+// store writes each change's event to its outbox in the change's own
+// transaction (envy.WebhookStore); this file's loop (webhooks_deliver.go)
+// fans the events out to the webhooks that cover them and delivers them.
+
+// WebhookOptions configure the delivery of webhooks.
+type WebhookOptions struct {
+	// Sender makes the requests (package webhook); nil keeps webhooks and
+	// queues their deliveries, but sends nothing.
+	Sender envy.WebhookSender
+	// AllowPrivate accepts URLs to loopback and private addresses, and
+	// plain http (--webhook-allow-private); the Sender checks the address
+	// it dials too.
+	AllowPrivate bool
+	// RetryBase is the delay before the first retry (default 2 s); each
+	// retry doubles it, up to RetryMax (default 1 h), less a random part
+	// of up to half (jitter).
+	RetryBase, RetryMax time.Duration
+	// GiveUpAfter is how long a delivery is retried before it is marked
+	// failed (default 24 h).
+	GiveUpAfter time.Duration
+	// MaxFailures disables a webhook once this many of its deliveries in
+	// a row failed (default 5).
+	MaxFailures int
+	// Lease is how long a server holds a webhook's queue for one attempt
+	// (default 1 min; more than the Sender's time-out): a server killed
+	// mid-delivery leaves it to another once it runs out.
+	Lease time.Duration
+	// InFlight bounds the requests this server makes at once (default 8).
+	InFlight int
+	// Poll is how often due retries and other servers' events are looked
+	// for when no notice wakes the loop (default 1 s).
+	Poll time.Duration
+	// Overlap is how long a rotated secret keeps signing by default
+	// (default 24 h).
+	Overlap time.Duration
+	// Retention is how long a delivery delivered or failed is kept
+	// (default 30 days); the sweep deletes older ones.
+	Retention time.Duration
+}
+
+func (o *WebhookOptions) defaults() {
+	if o.RetryBase <= 0 {
+		o.RetryBase = 2 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = time.Hour
+	}
+	if o.GiveUpAfter <= 0 {
+		o.GiveUpAfter = 24 * time.Hour
+	}
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = 5
+	}
+	if o.Lease <= 0 {
+		o.Lease = time.Minute
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = 8
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Overlap <= 0 {
+		o.Overlap = 24 * time.Hour
+	}
+	if o.Retention <= 0 {
+		o.Retention = 30 * 24 * time.Hour
+	}
+}
+
+// maxWebhookOverlap bounds a rotation's overlap.
+const maxWebhookOverlap = 7 * 24 * time.Hour
+
+// webhookStore returns the store's webhooks, or an error when the store
+// keeps none.
+func (s *Service) webhookStore() (envy.WebhookStore, error) {
+	var st envy.Store = s.store
+	if s.cache != nil {
+		st = s.cache.Unwrap()
+	}
+	if ws, ok := st.(envy.WebhookStore); ok {
+		return ws, nil
+	}
+	return nil, envy.Errorf(envy.EInternal, "the store keeps no webhooks")
+}
+
+// validWebhookURL checks a webhook's URL: https (or, with AllowPrivate,
+// http), a host, no credentials, no fragment, and no literal loopback or
+// private address unless AllowPrivate. A name is checked when dialled.
+func (s *Service) validWebhookURL(loc, raw string) *envy.FieldError {
+	bad := func(why string) *envy.FieldError {
+		f := envy.Field(loc, "invalid_url", "%s", why)
+		return &f
+	}
+	if raw == "" || len(raw) > 2000 || !envy.Printable(raw) {
+		return bad("url must be an https URL of at most 2000 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return bad("url must be an absolute https URL, such as https://ci.example.com/hooks/envy")
+	}
+	allow := s.opts.Webhooks.AllowPrivate
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && allow):
+		return bad("url must use https (plain http only on a server started with --webhook-allow-private)")
+	case u.User != nil:
+		return bad("url must not hold credentials")
+	case u.Fragment != "":
+		return bad("url must not have a fragment")
+	}
+	if ip := net.ParseIP(u.Hostname()); !allow && (ip != nil && privateIP(ip) || strings.EqualFold(u.Hostname(), "localhost")) {
+		return bad("url must not point at a loopback or private address (allowed only on a server started with --webhook-allow-private)")
+	}
+	return nil
+}
+
+// privateIP is the check of a literal address in a URL; the Sender makes
+// the full one on the address it dials.
+func privateIP(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
+}
+
+// validEvents checks a webhook's event types.
+func validEvents(loc string, evs []string) []envy.FieldError {
+	if len(evs) == 0 {
+		return []envy.FieldError{envy.Field(loc, "missing", "at least one event is required: %s", strings.Join(envy.WebhookEvents, ", "))}
+	}
+	var fields []envy.FieldError
+	for i, e := range evs {
+		if !slices.Contains(envy.WebhookEvents, e) {
+			fields = append(fields, envy.Field(fmt.Sprintf("%s[%d]", loc, i), "invalid_event", "event must be one of %s", strings.Join(envy.WebhookEvents, ", ")))
+		} else if slices.Index(evs, e) < i {
+			fields = append(fields, envy.Field(fmt.Sprintf("%s[%d]", loc, i), "duplicate", "event %s is named twice", e))
+		}
+	}
+	return fields
+}
+
+func validDescription(loc, d string) *envy.FieldError {
+	if len(d) > 500 || !envy.Printable(d) {
+		f := envy.Field(loc, "invalid_description", "description must be at most 500 printable characters")
+		return &f
+	}
+	return nil
+}
+
+// newWebhookSecret returns a new signing secret: whsec_ and 32 random
+// bytes in base64, as Standard Webhooks has them.
+func newWebhookSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// sealWebhookSecret seals a webhook's signing secret.
+func (s *Service) sealWebhookSecret(id string, old bool, secret string) ([]byte, error) {
+	b, err := s.keys.Seal([]byte(secret), envy.WebhookAD(id, old))
+	if err != nil {
+		return nil, envy.Errorf(envy.EInternal, "seal a webhook's secret")
+	}
+	return b, nil
+}
+
+// webhookSecrets opens the secrets that sign w's messages at now: its
+// secret, and the previous one while a rotation's overlap lasts.
+func (s *Service) webhookSecrets(w envy.Webhook, now time.Time) ([]envy.Sensitive, error) {
+	b, err := s.keys.Open(w.Secret, envy.WebhookAD(w.ID, false))
+	if err != nil {
+		return nil, envy.Errorf(envy.EInternal, "open webhook %s's secret", w.ID)
+	}
+	out := []envy.Sensitive{envy.NewSensitive(string(b))}
+	if w.OldSecret != nil && now.Before(w.OldUntil) {
+		if b, err := s.keys.Open(w.OldSecret, envy.WebhookAD(w.ID, true)); err == nil {
+			out = append(out, envy.NewSensitive(string(b)))
+		}
+	}
+	return out, nil
+}
+
+// CreateWebhook creates a webhook. The caller must hold admin on every
+// scope its glob matches. Its signing secret is in the reply, and
+// nowhere else, ever again.
+func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy.WebhookSecret, error) {
+	var fields []envy.FieldError
+	if f := s.validWebhookURL("body.url", in.URL); f != nil {
+		fields = append(fields, *f)
+	}
+	if in.Scopes == "" {
+		fields = append(fields, envy.Field("body.scopes", "missing", "scopes is required: a glob such as acme/web/**"))
+	} else if f := envy.ValidateGlob("body.scopes", in.Scopes); f != nil {
+		fields = append(fields, *f)
+	}
+	fields = append(fields, validEvents("body.events", in.Events)...)
+	if f := validDescription("body.description", in.Description); f != nil {
+		fields = append(fields, *f)
+	}
+	if len(fields) > 0 {
+		return envy.WebhookSecret{}, envy.Invalid(fields...)
+	}
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return envy.WebhookSecret{}, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	if !envy.Holds(caller, in.Scopes, envy.ActAdmin) {
+		s.Refused(ctx, envy.AuditWebhookCreate, "", envy.OutcomeForbidden)
+		return envy.WebhookSecret{}, &envy.Error{Code: envy.EForbidden, Message: "a webhook needs the admin permission on every scope it covers",
+			Fields: []envy.FieldError{envy.Field("body.scopes", "not_admin", "the token does not hold admin on %s", in.Scopes)}}
+	}
+	ws, err := s.webhookStore()
+	if err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	w := envy.Webhook{ID: "wh_" + strings.ReplaceAll(newID(), "-", ""), URL: in.URL, Scopes: in.Scopes, Events: in.Events, Description: in.Description,
+		CreatedAt: s.now(), CreatedBy: caller.Name, CreatorID: caller.ID}
+	if w.Since, err = s.store.Revision(ctx); err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	secret := newWebhookSecret()
+	if w.Secret, err = s.sealWebhookSecret(w.ID, false, secret); err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	e := s.entry(ctx, envy.AuditWebhookCreate, "", []string{w.ID}, envy.OutcomeCreated)
+	if err := ws.CreateWebhook(ctx, w, []envy.AuditEntry{e}); err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	return envy.WebhookSecret{Webhook: w, Secret: envy.NewSensitive(secret)}, nil
+}
+
+// webhookFor returns webhook id when the caller holds admin on every
+// scope it covers; to anyone else it does not exist.
+func (s *Service) webhookFor(ctx context.Context, id string, action envy.AuditAction) (envy.Webhook, envy.WebhookStore, error) {
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return envy.Webhook{}, nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	ws, err := s.webhookStore()
+	if err != nil {
+		return envy.Webhook{}, nil, err
+	}
+	w, err := ws.GetWebhook(ctx, id)
+	if err != nil && envy.ErrorCode(err) != envy.ENotFound {
+		return envy.Webhook{}, nil, err
+	}
+	if err != nil || !envy.Holds(caller, w.Scopes, envy.ActAdmin) {
+		s.Refused(ctx, action, "", envy.OutcomeNotFound)
+		return envy.Webhook{}, nil, envy.Errorf(envy.ENotFound, "webhook %s not found", id)
+	}
+	return w, ws, nil
+}
+
+// GetWebhook returns a webhook whose scopes the caller administers.
+func (s *Service) GetWebhook(ctx context.Context, id string) (envy.Webhook, error) {
+	w, _, err := s.webhookFor(ctx, id, envy.AuditWebhookGet)
+	return w, err
+}
+
+// ListWebhooks lists the webhooks whose scopes the caller administers, by id.
+func (s *Service) ListWebhooks(ctx context.Context) ([]envy.Webhook, error) {
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil, err
+	}
+	all, err := ws.ListWebhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []envy.Webhook{}
+	for _, w := range all {
+		if envy.Holds(caller, w.Scopes, envy.ActAdmin) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// UpdateWebhook changes a webhook: its URL, events or description, pauses
+// or resumes it (resuming enables a disabled one), or rotates its secret,
+// the old one signing too for the overlap.
+func (s *Service) UpdateWebhook(ctx context.Context, id string, in envy.WebhookUpdate) (envy.WebhookSecret, error) {
+	var fields []envy.FieldError
+	if in.URL != nil {
+		if f := s.validWebhookURL("body.url", *in.URL); f != nil {
+			fields = append(fields, *f)
+		}
+	}
+	if in.Events != nil {
+		fields = append(fields, validEvents("body.events", in.Events)...)
+	}
+	if in.Description != nil {
+		if f := validDescription("body.description", *in.Description); f != nil {
+			fields = append(fields, *f)
+		}
+	}
+	overlap := s.opts.Webhooks.Overlap
+	if in.Overlap != "" {
+		d, err := time.ParseDuration(in.Overlap)
+		if err != nil || d < 0 || d > maxWebhookOverlap {
+			fields = append(fields, envy.Field("body.overlap", "invalid_duration", "overlap must be a duration from 0s to 168h, such as 24h"))
+		}
+		overlap = d
+		if !in.RotateSecret {
+			fields = append(fields, envy.Field("body.overlap", "without_rotation", "overlap applies only with rotate_secret"))
+		}
+	}
+	if in.URL == nil && in.Events == nil && in.Description == nil && in.Paused == nil && !in.RotateSecret {
+		fields = append(fields, envy.Field("body", "empty", "nothing to change: give url, events, description, paused or rotate_secret"))
+	}
+	if len(fields) > 0 {
+		return envy.WebhookSecret{}, envy.Invalid(fields...)
+	}
+	w, ws, err := s.webhookFor(ctx, id, envy.AuditWebhookUpdate)
+	if err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	p := envy.WebhookPatch{URL: in.URL, Events: in.Events, Description: in.Description, Paused: in.Paused}
+	var secret string
+	if in.RotateSecret {
+		secret = newWebhookSecret()
+		p.Rotate = true
+		if p.Secret, err = s.sealWebhookSecret(id, false, secret); err != nil {
+			return envy.WebhookSecret{}, err
+		}
+		if overlap > 0 {
+			cur, err := s.keys.Open(w.Secret, envy.WebhookAD(id, false))
+			if err != nil {
+				return envy.WebhookSecret{}, envy.Errorf(envy.EInternal, "open webhook %s's secret", id)
+			}
+			if p.OldSecret, err = s.sealWebhookSecret(id, true, string(cur)); err != nil {
+				return envy.WebhookSecret{}, err
+			}
+			p.OldUntil = s.now().Add(overlap)
+		}
+	}
+	e := s.entry(ctx, envy.AuditWebhookUpdate, "", []string{id}, envy.OutcomeOK)
+	w, err = ws.UpdateWebhook(ctx, id, p, []envy.AuditEntry{e})
+	if err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	s.wakeWebhooks()
+	out := envy.WebhookSecret{Webhook: w}
+	if secret != "" {
+		out.Secret = envy.NewSensitive(secret)
+	}
+	return out, nil
+}
+
+// DeleteWebhook deletes a webhook and its deliveries.
+func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
+	_, ws, err := s.webhookFor(ctx, id, envy.AuditWebhookDelete)
+	if err != nil {
+		return err
+	}
+	e := s.entry(ctx, envy.AuditWebhookDelete, "", []string{id}, envy.OutcomeDeleted)
+	_, err = ws.DeleteWebhook(ctx, id, []envy.AuditEntry{e})
+	return err
+}
+
+// Deliveries lists a webhook's deliveries, newest first.
+func (s *Service) Deliveries(ctx context.Context, id, cursor string, limit int) (envy.Page[envy.Delivery], error) {
+	limit, err := limitOf("query.limit", limit)
+	if err != nil {
+		return envy.Page[envy.Delivery]{}, err
+	}
+	var before int64
+	if cursor != "" {
+		if before, err = strconv.ParseInt(cursor, 10, 64); err != nil || before <= 0 {
+			return envy.Page[envy.Delivery]{}, envy.Invalid(envy.Field("query.cursor", "invalid_cursor", "cursor must be the next_cursor of a previous page"))
+		}
+	}
+	_, ws, err := s.webhookFor(ctx, id, envy.AuditWebhookGet)
+	if err != nil {
+		return envy.Page[envy.Delivery]{}, err
+	}
+	return fetchPage(limit, func(n int) ([]envy.Delivery, error) { return ws.Deliveries(ctx, id, before, n) },
+		func(d envy.Delivery) string { return strconv.FormatInt(d.ID, 10) })
+}
+
+// Redeliver queues a delivery of a webhook again, at the end of its queue:
+// the same message (id and body), attempted anew.
+func (s *Service) Redeliver(ctx context.Context, id string, deliveryID int64) (envy.Delivery, error) {
+	_, ws, err := s.webhookFor(ctx, id, envy.AuditWebhookRedeliver)
+	if err != nil {
+		return envy.Delivery{}, err
+	}
+	d, err := ws.GetDelivery(ctx, id, deliveryID)
+	if err != nil {
+		return envy.Delivery{}, err
+	}
+	return s.addDelivery(ctx, ws, envy.AuditWebhookRedeliver, envy.Delivery{WebhookID: id, MessageID: d.MessageID, Type: d.Type, Scope: d.Scope, Revision: d.Revision, Body: d.Body})
+}
+
+// TestWebhook queues a webhook.test message to a webhook.
+func (s *Service) TestWebhook(ctx context.Context, id string) (envy.Delivery, error) {
+	w, ws, err := s.webhookFor(ctx, id, envy.AuditWebhookTest)
+	if err != nil {
+		return envy.Delivery{}, err
+	}
+	e := envy.OutboxEvent{Type: envy.EventWebhookTest, Scope: w.Scopes, At: s.now()}
+	if t := CallerFrom(ctx).Token; t != nil {
+		e.Actor, e.ActorToken = t.Name, t.ID
+	}
+	msg := newMessageID()
+	return s.addDelivery(ctx, ws, envy.AuditWebhookTest, envy.Delivery{WebhookID: id, MessageID: msg, Type: e.Type, Scope: w.Scopes,
+		Body: webhookBody(msg, id, e, w.Scopes)})
+}
+
+func (s *Service) addDelivery(ctx context.Context, ws envy.WebhookStore, action envy.AuditAction, d envy.Delivery) (envy.Delivery, error) {
+	d.Status, d.NextAt, d.CreatedAt = envy.DeliveryPending, s.now(), s.now()
+	id, err := ws.AddDelivery(ctx, d)
+	if err != nil {
+		return envy.Delivery{}, err
+	}
+	d.ID = id
+	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", []string{d.WebhookID}, envy.OutcomeOK)); err != nil {
+		s.log.Warn("audit of a webhook delivery failed", "webhook", d.WebhookID, "err", err)
+	}
+	s.wakeWebhooks()
+	return d, nil
+}
+
+// addEvent writes an event of no change of vars (a rollout that paused:
+// envy.EventRolloutPaused) to the outbox, as the caller in ctx, and wakes
+// the delivery loop; the webhooks covering scope that subscribe to typ
+// fire. A store without webhooks takes none, and that is no error.
+func (s *Service) addEvent(ctx context.Context, typ, scope string) error {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil
+	}
+	e := envy.OutboxEvent{Type: typ, Scope: scope, At: s.now()}
+	if t := CallerFrom(ctx).Token; t != nil {
+		e.Actor, e.ActorToken = t.Name, t.ID
+	}
+	if _, err := ws.AddEvent(ctx, e); err != nil {
+		return err
+	}
+	s.wakeWebhooks()
+	return nil
+}
+
+// pruneDeliveries deletes the deliveries done longer than Retention ago.
+func (s *Service) pruneDeliveries(ctx context.Context, now time.Time) (int64, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return 0, nil
+	}
+	return ws.PruneDeliveries(ctx, now.Add(-s.opts.Webhooks.Retention))
+}
