@@ -396,6 +396,12 @@ type ScopeWrite struct {
 	// and returns the scope's new description and inherits.
 	Plan  func(cur *Scope, lookup func(path string) (Scope, error)) (description string, inherits []string, err error)
 	Audit []AuditEntry
+	// Rollout, when set, is the scope's new rollout policy, and
+	// ClearRollout removes it: a store that is a RolloutStore writes either
+	// in the scope's own transaction, so that a scope written with a policy
+	// has it, or has neither.
+	Rollout      *RolloutPolicy
+	ClearRollout bool
 }
 
 // HistoryCursor is a position in a scope's history, which is ordered by

@@ -16,18 +16,28 @@ var _ envy.RolloutStore = (*Store)(nil)
 // rolloutDo runs fn in a transaction holding scope's rollout lock.
 func (s *Store) rolloutDo(ctx context.Context, what, scope string, fn func(x storeutil.RolloutTx) error) error {
 	return s.tx(ctx, what, func(t *txn) error {
-		if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended('envy.rollout:' || $1, 0))`, scope); err != nil {
+		x, err := t.rolloutTx(scope)
+		if err != nil {
 			return err
 		}
-		return fn(storeutil.RolloutTx{
-			Exec: func(q string, args ...any) (int64, error) {
-				tag, err := t.Exec(t.ctx, q, args...)
-				return tag.RowsAffected(), err
-			},
-			QueryRow: func(q string, args ...any) interface{ Scan(...any) error } { return t.QueryRow(t.ctx, q, args...) },
-			Mark:     storeutil.DollarMark,
-		})
+		return fn(x)
 	})
+}
+
+// rolloutTx takes the lock of scope's rollout, which its every rollout
+// transaction takes, and returns the rollout statements on t.
+func (t *txn) rolloutTx(scope string) (storeutil.RolloutTx, error) {
+	if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock(hashtextextended('envy.rollout:' || $1, 0))`, scope); err != nil {
+		return storeutil.RolloutTx{}, err
+	}
+	return storeutil.RolloutTx{
+		Exec: func(q string, args ...any) (int64, error) {
+			tag, err := t.Exec(t.ctx, q, args...)
+			return tag.RowsAffected(), err
+		},
+		QueryRow: func(q string, args ...any) interface{ Scan(...any) error } { return t.QueryRow(t.ctx, q, args...) },
+		Mark:     storeutil.DollarMark,
+	}, nil
 }
 
 // PutRolloutPolicy sets or (nil) removes a scope's rollout policy.

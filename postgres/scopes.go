@@ -187,6 +187,15 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
 		return envy.Scope{}, false, err
 	}
+	if w.Rollout != nil || w.ClearRollout {
+		x, err := t.rolloutTx(w.Path)
+		if err != nil {
+			return envy.Scope{}, false, err
+		}
+		if err := x.PutPolicy(w.Path, w.Rollout); err != nil {
+			return envy.Scope{}, false, err
+		}
+	}
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.Scope{}, false, err
 	}

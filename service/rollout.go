@@ -389,26 +389,20 @@ func (s *Service) ResumeRollout(ctx context.Context, path string) (bool, error) 
 	return was, nil
 }
 
-// putRolloutPolicy applies a scope write's rollout field, once the scope
-// is written.
-func (s *Service) putRolloutPolicy(ctx context.Context, path string, in envy.ScopeInput) (*envy.RolloutPolicy, error) {
+// rolloutPolicyPut applies a scope write's rollout field, which the store
+// wrote in the scope's transaction, to this server's rollouts.
+func (s *Service) rolloutPolicyPut(ctx context.Context, path string, in envy.ScopeInput) (*envy.RolloutPolicy, error) {
 	if s.rollouts.rs == nil {
 		return nil, nil
 	}
 	switch {
+	case in.Rollout != nil:
+		s.rollouts.setPolicy(path, in.Rollout, time.Now())
+		return in.Rollout, nil
 	case in.ClearRollout:
-		if err := s.rollouts.rs.PutRolloutPolicy(ctx, path, nil); err != nil {
-			return nil, err
-		}
 		s.rollouts.setPolicy(path, nil, time.Now())
 		s.rollouts.wake() // the waiting instances go
 		return nil, nil
-	case in.Rollout != nil:
-		if err := s.rollouts.rs.PutRolloutPolicy(ctx, path, in.Rollout); err != nil {
-			return nil, err
-		}
-		s.rollouts.setPolicy(path, in.Rollout, time.Now())
-		return in.Rollout, nil
 	}
 	return s.rollouts.rs.RolloutPolicy(ctx, path)
 }

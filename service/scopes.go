@@ -190,6 +190,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	}
 	sc, created, err := s.store.PutScope(ctx, envy.ScopeWrite{
 		Path: path, Actor: e.Actor, IfRevision: c.IfRevision, Audit: []envy.AuditEntry{e},
+		Rollout: in.Rollout, ClearRollout: in.ClearRollout && in.Rollout == nil,
 		Plan: func(cur *envy.Scope, lookup func(string) (envy.Scope, error)) (string, []string, error) {
 			desc, inherits := "", []string{}
 			if cur != nil {
@@ -219,7 +220,7 @@ func (s *Service) PutScope(ctx context.Context, path string, in envy.ScopeInput,
 	if err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
-	if sc.Rollout, err = s.putRolloutPolicy(ctx, path, in); err != nil {
+	if sc.Rollout, err = s.rolloutPolicyPut(ctx, path, in); err != nil {
 		return envy.Scope{}, envy.WriteInfo{}, err
 	}
 	// Watchers hear of it through the store's notice (follow.go).

@@ -197,6 +197,11 @@ func (t *txn) putScope(w envy.ScopeWrite) (envy.Scope, bool, error) {
 			return envy.Scope{}, false, dbErr("update a scope's parents", err)
 		}
 	}
+	if w.Rollout != nil || w.ClearRollout {
+		if err := t.rollout().PutPolicy(w.Path, w.Rollout); err != nil {
+			return envy.Scope{}, false, dbErr("put a rollout policy", err)
+		}
+	}
 	if err := t.audit(w.Audit, rev); err != nil {
 		return envy.Scope{}, false, err
 	}

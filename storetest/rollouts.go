@@ -152,3 +152,52 @@ func testRollouts(t *testing.T, s envy.Store) {
 		t.Fatalf("RolloutPaused(resumed) = %+v, %v", p, err)
 	}
 }
+
+// testRolloutWithScope checks that a scope write carries its rollout
+// policy in its own transaction: written with the scope, cleared with it,
+// and not written at all when the scope's write is refused.
+func testRolloutWithScope(t *testing.T, s envy.Store) {
+	rs, ok := s.(envy.RolloutStore)
+	if !ok {
+		t.Skip("the store is no envy.RolloutStore")
+	}
+	ctx := t.Context()
+	pol := envy.RolloutPolicy{MaxUnavailable: 2, HealthTimeout: 30 * time.Second, Debounce: time.Second}
+	put := func(w envy.ScopeWrite) (envy.Scope, error) {
+		w.Path, w.Actor = "acme/web", "tester"
+		w.Plan = func(cur *envy.Scope, _ func(string) (envy.Scope, error)) (string, []string, error) {
+			return "web", nil, nil
+		}
+		sc, _, err := s.PutScope(ctx, w)
+		return sc, err
+	}
+	policy := func() *envy.RolloutPolicy {
+		t.Helper()
+		p, err := rs.RolloutPolicy(ctx, "acme/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sc, err := put(envy.ScopeWrite{Rollout: &pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := policy(); p == nil || *p != pol {
+		t.Fatalf("after a scope written with a policy, the policy is %+v, want %+v", p, pol)
+	}
+	other := pol
+	other.MaxUnavailable = 5
+	if _, err := put(envy.ScopeWrite{Rollout: &other, IfRevision: sc.Revision + 100}); envy.ErrorCode(err) != envy.EPrecondition {
+		t.Fatalf("a scope write from an old revision: %v, want a precondition failure", err)
+	}
+	if p := policy(); p == nil || *p != pol {
+		t.Fatalf("after a refused scope write, the policy is %+v, want it unchanged (%+v)", p, pol)
+	}
+	if _, err := put(envy.ScopeWrite{ClearRollout: true}); err != nil {
+		t.Fatal(err)
+	}
+	if p := policy(); p != nil {
+		t.Fatalf("after a scope written clearing its policy, the policy is %+v, want none", p)
+	}
+}

@@ -95,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"RetiredKeyStore: the checks of retired master keys are kept, oldest first", testRetiredKeys},
 		{"TrustStore: JWT trusts are put, read, listed and deleted; minted tokens keep their trust and subject", testTrusts},
 		{"RolloutStore: policies are put, read and cleared; at most slots leases are live, however many ask at once; leases free on release and expiry; pauses join their failed instances", testRollouts},
+		{"RolloutStore: a scope write carries its rollout policy in its own transaction", testRolloutWithScope},
 		{"OIDCStore: OIDC providers are put, read, listed and deleted, the sealed secret kept; sign-ins' tokens found by provider", testOIDC},
 		{"WebhookStore: every change of an env writes its event in its own transaction, nothing else does; Enqueue moves the cursor once", testOutbox},
 		{"WebhookStore: webhooks are created, updated, listed and deleted; one lease holder delivers a webhook's queue in order, failures disable it", testWebhooks},
