@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/api"
 	envyhttp "github.com/envy-dev/envy/http"
 	"github.com/envy-dev/envy/internal/testenv"
 	"github.com/envy-dev/envy/service"
@@ -539,7 +541,14 @@ func (c *testClock) Advance(d time.Duration) {
 // the audit API's shape, with the reveals and writes in them.
 func checkStreamLines(t *testing.T, out string) {
 	t.Helper()
-	fields := []string{"id", "at", "actor", "action", "scope", "names", "status", "request_id", "client", "revision", "token_id", "count"}
+	// The audit API's entry fields, from its JSON tags.
+	var fields []string
+	et := reflect.TypeFor[api.AuditEntry]()
+	for i := range et.NumField() {
+		if name, _, _ := strings.Cut(et.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			fields = append(fields, name)
+		}
+	}
 	actions := map[string]int{}
 	for i, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		var x map[string]any
