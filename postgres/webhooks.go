@@ -36,7 +36,8 @@ func queueEvents(b *pgx.Batch, events []envy.OutboxEvent, relative bool) {
 	}
 	b.Queue(`INSERT INTO outbox (revision, type, scope, vars, actor, actor_token, at)
 		SELECT `+base+` + r, ty, s, v, a, tk, t
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) AS x(r, ty, s, v, a, tk, t)`,
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) AS x(r, ty, s, v, a, tk, t)
+		WHERE EXISTS (SELECT 1 FROM webhooks)`,
 		revs, typ, scope, vars, actor, tok, at)
 }
 

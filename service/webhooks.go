@@ -239,9 +239,15 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 		return envy.WebhookSecret{}, err
 	}
 	e := s.entry(ctx, envy.AuditWebhookCreate, "", []string{w.ID}, envy.OutcomeCreated)
-	if err := ws.CreateWebhook(ctx, w, []envy.AuditEntry{e}); err != nil {
+	rec, err := s.toStreams(1)
+	if err != nil {
 		return envy.WebhookSecret{}, err
 	}
+	err = ws.CreateWebhook(ctx, w, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	s.hooks.none.Store(false) // the changes from now on have their events
 	return envy.WebhookSecret{Webhook: w, Secret: envy.NewSensitive(secret)}, nil
 }
 
@@ -355,8 +361,12 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in envy.WebhookU
 		}
 	}
 	e := s.entry(ctx, envy.AuditWebhookUpdate, "", []string{id}, envy.OutcomeOK)
-	w, err = ws.UpdateWebhook(ctx, id, p, []envy.AuditEntry{e})
+	rec, err := s.toStreams(1)
 	if err != nil {
+		return envy.WebhookSecret{}, err
+	}
+	w, err = ws.UpdateWebhook(ctx, id, p, []envy.AuditEntry{e})
+	if rec.done(err, 0, e); err != nil {
 		return envy.WebhookSecret{}, err
 	}
 	s.wakeWebhooks()
@@ -374,7 +384,12 @@ func (s *Service) DeleteWebhook(ctx context.Context, id string) error {
 		return err
 	}
 	e := s.entry(ctx, envy.AuditWebhookDelete, "", []string{id}, envy.OutcomeDeleted)
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return err
+	}
 	_, err = ws.DeleteWebhook(ctx, id, []envy.AuditEntry{e})
+	rec.done(err, 0, e)
 	return err
 }
 
@@ -434,8 +449,11 @@ func (s *Service) addDelivery(ctx context.Context, ws envy.WebhookStore, action 
 		return envy.Delivery{}, err
 	}
 	d.ID = id
-	if err := s.store.AppendAudit(ctx, s.entry(ctx, action, "", []string{d.WebhookID}, envy.OutcomeOK)); err != nil {
+	e := s.entry(ctx, action, "", []string{d.WebhookID}, envy.OutcomeOK)
+	if err := s.store.AppendAudit(ctx, e); err != nil {
 		s.log.Warn("audit of a webhook delivery failed", "webhook", d.WebhookID, "err", err)
+	} else {
+		s.offer(e)
 	}
 	s.wakeWebhooks()
 	return d, nil

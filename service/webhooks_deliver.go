@@ -36,6 +36,12 @@ type hooks struct {
 	unsub    func()
 
 	dropped atomic.Int64 // when events were last dropped for want of webhooks (Unix ns)
+	// none: the store had no webhook at the last look (each Poll, and
+	// after this server creates one). A change then has no event to fan
+	// out (the stores write one only while a webhook exists), so its
+	// notice does not wake the loop: a server without webhooks does no
+	// work of theirs per write.
+	none atomic.Bool
 
 	// What /metrics shows (WebhookStats).
 	delivered, failed, retried atomic.Int64
@@ -89,6 +95,9 @@ func (s *Service) startWebhooks() {
 	}
 	// A change's notice may mean a new event: fan it out at once.
 	s.hooks.unsub = s.store.Subscribe(func(n envy.Notice) {
+		if s.hooks.none.Load() {
+			return
+		}
 		if n.Kind == envy.NoticeScope && !n.MetaOnly || n.Kind == envy.NoticeScopeMeta || n.Kind == envy.NoticeResync {
 			s.wakeWebhooks()
 		}
@@ -121,6 +130,11 @@ func (s *Service) webhookLoop(ctx context.Context) {
 	tick := time.NewTicker(s.opts.Webhooks.Poll)
 	defer tick.Stop()
 	for {
+		if ws, err := s.webhookStore(); err == nil {
+			if all, err := ws.ListWebhooks(ctx); err == nil {
+				s.hooks.none.Store(len(all) == 0)
+			}
+		}
 		for more := true; more; {
 			var err error
 			if more, err = s.FanOut(ctx); err != nil && ctx.Err() == nil {

@@ -34,6 +34,15 @@ func testOutbox(t *testing.T, s envy.Store) {
 		want = append(want, fmt.Sprintf("%d %s %s [%s]", rev, typ, scope, strings.Join(vars, " ")))
 	}
 
+	// Without a webhook, changes write no event: none would go anywhere.
+	putScope(t, s, "early")
+	write(t, s, "early", set("A", "1"))
+	if evs, err := ws.Events(ctx, start, 100); err != nil || len(evs) != 0 {
+		t.Fatalf("without a webhook, changes wrote events: %+v, %v", evs, err)
+	}
+	if err := ws.CreateWebhook(ctx, envy.Webhook{ID: "outbox", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}, nil); err != nil {
+		t.Fatal(err)
+	}
 	base := putScope(t, s, "base")
 	expect(base.Revision, envy.EventScopeChanged, "base")
 	r := write(t, s, "base", set("A", "1"), set("B", "2"))

@@ -35,7 +35,10 @@ func WebhookSQL(mark func(int) string) WebhookStatements {
 		return s
 	}
 	return WebhookStatements{
-		AddEvent:    m(`INSERT INTO outbox (revision, type, scope, vars, actor, actor_token, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`),
+		// Only while some webhook exists: without one no event goes anywhere,
+		// and a webhook created later takes only changes after it.
+		AddEvent: m(`INSERT INTO outbox (revision, type, scope, vars, actor, actor_token, at)
+			SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM webhooks)`),
 		Events:      m(`SELECT revision, type, scope, vars, actor, actor_token, at FROM outbox WHERE revision > $1 ORDER BY revision LIMIT $2`),
 		Cursor:      m(`SELECT revision FROM webhook_cursor WHERE id = 1`),
 		MoveCursor:  m(`UPDATE webhook_cursor SET revision = $2 WHERE id = 1 AND revision = $1`),
