@@ -61,13 +61,13 @@ type serverConfig struct {
 	auditRetention   time.Duration
 	maxConsumers     int
 	plaintextCache   int
-	// HTTP limits (issue 11), passed to envyhttp.Options.
+	// HTTP limits, passed to envyhttp.Options.
 	maxConns           int
 	maxWatchesPerToken int
 	maxBodyInFlight    int64
 	bodyTimeout        time.Duration
 	maxConnsPerClient  int
-	// The dashboard's bounds (issue 23), passed to web.Options.
+	// The dashboard's bounds, passed to web.Options.
 	maxSessionsPerToken int
 	maxImportsPerToken  int
 	maxImportBytes      int64
@@ -78,7 +78,7 @@ type serverConfig struct {
 	auditStreamQueue   int
 	// Rolling restarts, passed to service.Options.
 	rolloutLease time.Duration
-	// Webhooks (issue 29), passed to service.WebhookOptions.
+	// Webhooks, passed to service.WebhookOptions.
 	webhookAllowPrivate bool
 	webhookTimeout      time.Duration
 	webhookRetryBase    time.Duration
