@@ -110,36 +110,36 @@ func (o *ownStates) attach(n *envy.Notice) {
 		return
 	}
 	k := ownKey{n.Scope, n.Revision}
+	for _, b := range o.take(k, n) {
+		timeout := time.NewTimer(time.Until(b.deadline))
+		select {
+		case <-b.done:
+		case <-timeout.C:
+		}
+		timeout.Stop()
+	}
+	if n.State == nil {
+		o.take(k, n)
+	}
+}
+
+// take gives n the state recorded under k and forgets it; when there is
+// none, it returns the batches in flight that write n's scope, whose
+// states may still come.
+func (o *ownStates) take(k ownKey, n *envy.Notice) (wait []*ownBatch) {
 	o.mu.Lock()
-	st, ok := o.m[k]
-	var wait []*ownBatch
-	if !ok {
-		for b := range o.inflight {
-			if _, writes := b.scopes[n.Scope]; writes {
-				wait = append(wait, b)
-			}
-		}
-	}
-	o.mu.Unlock()
-	if len(wait) > 0 {
-		for _, b := range wait {
-			timeout := time.NewTimer(time.Until(b.deadline))
-			select {
-			case <-b.done:
-			case <-timeout.C:
-			}
-			timeout.Stop()
-		}
-		o.mu.Lock()
-		st, ok = o.m[k]
-		o.mu.Unlock()
-	}
-	if ok {
+	defer o.mu.Unlock()
+	if st, ok := o.m[k]; ok {
 		n.State = st.sv
-		o.mu.Lock()
 		delete(o.m, k)
-		o.mu.Unlock()
+		return nil
 	}
+	for b := range o.inflight {
+		if _, writes := b.scopes[n.Scope]; writes {
+			wait = append(wait, b)
+		}
+	}
+	return wait
 }
 
 // clear forgets every state: after the notices were lost (a resync).

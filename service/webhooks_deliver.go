@@ -129,10 +129,12 @@ func (s *Service) webhookLoop(ctx context.Context) {
 	defer s.hooks.cancel()
 	tick := time.NewTicker(s.opts.Webhooks.Poll)
 	defer tick.Stop()
-	for {
-		if ws, err := s.webhookStore(); err == nil {
-			if all, err := ws.ListWebhooks(ctx); err == nil {
-				s.hooks.none.Store(len(all) == 0)
+	for ticked := true; ; {
+		if ticked { // a webhook may have come or gone on another server
+			if ws, err := s.webhookStore(); err == nil {
+				if all, err := ws.ListWebhooks(ctx); err == nil {
+					s.hooks.none.Store(len(all) == 0)
+				}
 			}
 		}
 		for more := true; more; {
@@ -144,11 +146,13 @@ func (s *Service) webhookLoop(ctx context.Context) {
 		if err := s.claimDeliveries(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("webhooks: claiming deliveries failed", "err", err)
 		}
+		ticked = false
 		select {
 		case <-s.hooks.stop:
 			return
 		case <-s.hooks.wake:
 		case <-tick.C:
+			ticked = true
 		}
 	}
 }
