@@ -55,6 +55,11 @@ type result struct {
 	Requests  int     `json:"requests,omitempty"`
 	Errors    int64   `json:"errors,omitempty"`
 	BodyBytes int     `json:"body_bytes,omitempty"`
+	// CPUus is the CPU time, in µs, that the envy servers and PostgreSQL
+	// spent per request, from /proc: unlike a rate, it holds when other
+	// work shares the machine.
+	CPUus   float64 `json:"cpu_us_per_request,omitempty"`
+	PGCPUus float64 `json:"postgresql_cpu_us_per_request,omitempty"` // of CPUus
 }
 
 func main() {
@@ -70,6 +75,7 @@ func main() {
 	flag.IntVar(&o.watchers, "watchers", 1000, "watchers for the watch delay case")
 	flag.StringVar(&o.databaseURL, "database-url", "", "run on PostgreSQL at this URL (an empty database) instead of SQLite")
 	flag.BoolVar(&o.smoke, "smoke", false, "run every case briefly at a small size and check its data; no figures are written")
+	only := flag.String("only", "", "run only these groups of cases, comma-separated: reads, writes, watch, servers, graph, dashboard, memory")
 	soak := flag.Duration("soak", 0, "instead of the benchmark, a soak run of this length (bench/soak.go)")
 	rate := flag.Int("rate", 200, "soak run: requests per second")
 	flag.Parse()
@@ -81,6 +87,16 @@ func main() {
 		return
 	}
 	o.dashboardScopes = 1000
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, g := range strings.Split(*only, ",") {
+			if !slices.Contains(caseGroups, g) {
+				fmt.Fprintf(os.Stderr, "bench -only: no group %q (groups: %s)\n", g, strings.Join(caseGroups, ", "))
+				os.Exit(2)
+			}
+			o.only[g] = true
+		}
+	}
 	if o.smoke {
 		o.duration, o.scopes, o.watchers, o.dashboardScopes, o.out = 300*time.Millisecond, 20, 20, 40, ""
 	}
@@ -102,8 +118,15 @@ type options struct {
 	watchers        int
 	dashboardScopes int
 	databaseURL     string
-	smoke           bool // check every case's data, judge no figure
+	smoke           bool            // check every case's data, judge no figure
+	only            map[string]bool // the groups of cases to run; nil: all
 }
+
+// caseGroups are the groups of cases that -only picks from.
+var caseGroups = []string{"reads", "writes", "watch", "servers", "graph", "dashboard", "memory"}
+
+// runs reports whether the run includes the group of cases g.
+func (o options) runs(g string) bool { return o.only == nil || o.only[g] }
 
 func run(o options) error {
 	dir, bin, err := buildEnvy()
@@ -128,6 +151,7 @@ func run(o options) error {
 	results = append(results, result{Case: "start to ready", Value: ms(startup), Unit: "ms", Target: "≤ 100 ms"})
 
 	c := newClient(srv.addr, token, o.conns)
+	envyPID, pg := []int{srv.cmd.Process.Pid}, o.databaseURL != ""
 	// Seed: a base scope with 10 vars, inherited by app with 40 more (10
 	// secrets among them): 50 resolved vars.
 	base, app := map[string]any{}, map[string]any{}
@@ -191,79 +215,87 @@ func run(o options) error {
 		defer b.stop()
 		return load(newClient(b.addr, "", o.conns), "GET", "/", nil, o.duration, o.conns), nil
 	}
-	for _, tc := range []struct {
-		name, path, target string
-		body               []byte
-	}{
-		{"read a 50-var resolved env", "/v1/scopes/bench/app/-/env", "≥ 0.50 of baseline; p99 ≤ 5 ms", envBody},
-		{"list the vars of that scope (masked)", "/v1/scopes/bench/app/-/vars", "≥ 0.60 of baseline", listBody},
-		{"/healthz (the middleware alone)", "/healthz", "≥ 0.90 of baseline", healthzBody},
-	} {
-		bl, err := baseline(tc.body)
-		if err != nil {
+	if o.runs("reads") {
+		for _, tc := range []struct {
+			name, path, target string
+			body               []byte
+		}{
+			{"read a 50-var resolved env", "/v1/scopes/bench/app/-/env", "≥ 0.50 of baseline; p99 ≤ 5 ms", envBody},
+			{"list the vars of that scope (masked)", "/v1/scopes/bench/app/-/vars", "≥ 0.60 of baseline", listBody},
+			{"/healthz (the middleware alone)", "/healthz", "≥ 0.90 of baseline", healthzBody},
+		} {
+			bl, err := baseline(tc.body)
+			if err != nil {
+				return err
+			}
+			bl.Case = "baseline for: " + tc.name
+			bl.BodyBytes = len(tc.body)
+			r := withCPU(envyPID, pg, func() result { return load(c, "GET", tc.path, nil, o.duration, o.conns) })
+			r.Case, r.Target, r.BodyBytes = tc.name, tc.target, len(tc.body)
+			r.Ratio = r.RPS / bl.RPS
+			if store == "PostgreSQL" && strings.HasPrefix(tc.name, "read") {
+				r.Target = "≥ 0.40 of baseline"
+			}
+			results = append(results, bl, r)
+		}
+	}
+
+	if o.runs("writes") {
+		var n atomic.Int64
+		w := withCPU(envyPID, pg, func() result {
+			return load(c, "PUT", "", func() (string, []byte) {
+				i := n.Add(1)
+				// 64 scopes of 50 vars, a realistic size; each write is one var.
+				return fmt.Sprintf("/v1/scopes/bench/writes/s%02d/-/vars/V_%02d", (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
+			}, o.duration, o.conns)
+		})
+		w.Case, w.Target = fmt.Sprintf("single-var write, durable, %d connections", o.conns), "≥ 10,000 writes/s; p99 ≤ 20 ms"
+		if store == "PostgreSQL" {
+			w.Target = "≥ 2,000 writes/s"
+		}
+		results = append(results, w)
+
+		var h atomic.Int64
+		hot := load(c, "PUT", "", func() (string, []byte) {
+			i := h.Add(1)
+			// One scope of 50 vars that every connection writes to.
+			return fmt.Sprintf("/v1/scopes/bench/hot/-/vars/V_%02d", i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
+		}, o.duration, o.conns)
+		hot.Case, hot.Target = fmt.Sprintf("writes to one hot scope, %d connections", o.conns), "≥ 5,000 writes/s"
+		results = append(results, hot)
+		if err := checkWrites(c, "bench/hot", int(min(h.Load(), 50))); err != nil { // every write taken was sent
 			return err
 		}
-		bl.Case = "baseline for: " + tc.name
-		bl.BodyBytes = len(tc.body)
-		r := load(c, "GET", tc.path, nil, o.duration, o.conns)
-		r.Case, r.Target, r.BodyBytes = tc.name, tc.target, len(tc.body)
-		r.Ratio = r.RPS / bl.RPS
-		if store == "PostgreSQL" && strings.HasPrefix(tc.name, "read") {
-			r.Target = "≥ 0.40 of baseline"
+
+		// Each merge sets every key to a new value: one that changed nothing
+		// would be answered without a write.
+		var round int
+		b := load(c, "PATCH", "", func() (string, []byte) {
+			round++
+			bulk := make(map[string]string, 200)
+			for i := 0; i < 200; i++ {
+				bulk[fmt.Sprintf("BULK_%03d", i)] = fmt.Sprintf("bulk-value-%03d-%d-%s", i, round, strings.Repeat("b", 30))
+			}
+			body, _ := json.Marshal(bulk)
+			return "/v1/scopes/bench/bulk/-/vars", body
+		}, o.duration, 1)
+		b.Case, b.Target = "200-key bulk merge (one client)", "p50 ≤ 20 ms"
+		results = append(results, b)
+		if err := checkWrites(c, "bench/bulk", 200); err != nil {
+			return err
 		}
-		results = append(results, bl, r)
-	}
-
-	var n atomic.Int64
-	w := load(c, "PUT", "", func() (string, []byte) {
-		i := n.Add(1)
-		// 64 scopes of 50 vars, a realistic size; each write is one var.
-		return fmt.Sprintf("/v1/scopes/bench/writes/s%02d/-/vars/V_%02d", (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
-	}, o.duration, o.conns)
-	w.Case, w.Target = fmt.Sprintf("single-var write, durable, %d connections", o.conns), "≥ 10,000 writes/s; p99 ≤ 20 ms"
-	if store == "PostgreSQL" {
-		w.Target = "≥ 2,000 writes/s"
-	}
-	results = append(results, w)
-
-	var h atomic.Int64
-	hot := load(c, "PUT", "", func() (string, []byte) {
-		i := h.Add(1)
-		// One scope of 50 vars that every connection writes to.
-		return fmt.Sprintf("/v1/scopes/bench/hot/-/vars/V_%02d", i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
-	}, o.duration, o.conns)
-	hot.Case, hot.Target = fmt.Sprintf("writes to one hot scope, %d connections", o.conns), "≥ 5,000 writes/s"
-	results = append(results, hot)
-	if err := checkWrites(c, "bench/hot", int(min(h.Load(), 50))); err != nil { // every write taken was sent
-		return err
-	}
-
-	// Each merge sets every key to a new value: one that changed nothing
-	// would be answered without a write.
-	var round int
-	b := load(c, "PATCH", "", func() (string, []byte) {
-		round++
-		bulk := make(map[string]string, 200)
-		for i := 0; i < 200; i++ {
-			bulk[fmt.Sprintf("BULK_%03d", i)] = fmt.Sprintf("bulk-value-%03d-%d-%s", i, round, strings.Repeat("b", 30))
-		}
-		body, _ := json.Marshal(bulk)
-		return "/v1/scopes/bench/bulk/-/vars", body
-	}, o.duration, 1)
-	b.Case, b.Target = "200-key bulk merge (one client)", "p50 ≤ 20 ms"
-	results = append(results, b)
-	if err := checkWrites(c, "bench/bulk", 200); err != nil {
-		return err
 	}
 	afterLoadRSS := rssMB(srv.cmd.Process.Pid)
 
-	wr, err := watchDelay(srv.addr, srv.addr, token, o.watchers)
-	if err != nil {
-		return err
+	if o.runs("watch") {
+		wr, err := watchDelay(srv.addr, srv.addr, token, o.watchers)
+		if err != nil {
+			return err
+		}
+		wr.Case = fmt.Sprintf("write → /-/watch event, %d watchers", o.watchers)
+		results = append(results, wr)
 	}
-	wr.Case = fmt.Sprintf("write → /-/watch event, %d watchers", o.watchers)
-	results = append(results, wr)
-	if o.databaseURL != "" {
+	if o.databaseURL != "" && o.runs("watch") {
 		// A second server on the same database: the write on one, the
 		// watchers on the other, the event carried by LISTEN/NOTIFY.
 		srv2, _, err := startEnvy(bin, filepath.Join(dir, "data2"), token,
@@ -279,7 +311,7 @@ func run(o options) error {
 		xr.Case, xr.Target = fmt.Sprintf("write on one server → /-/watch event on another, %d watchers", o.watchers), "p99 ≤ 200 ms"
 		results = append(results, xr)
 	}
-	if o.databaseURL != "" {
+	if o.databaseURL != "" && o.runs("servers") {
 		mr, err := severalServers(bin, dir, token, srv, extra, o)
 		if err != nil {
 			return err
@@ -287,21 +319,24 @@ func run(o options) error {
 		results = append(results, mr...)
 	}
 
-	lr, err := layeredInherits(c, 8, 16, o.duration, o.conns)
-	if err != nil {
-		return err
+	if o.runs("graph") {
+		lr, err := layeredInherits(c, 8, 16, o.duration, o.conns)
+		if err != nil {
+			return err
+		}
+		results = append(results, lr...)
 	}
-	results = append(results, lr...)
-
-	ui, err := dashboardScopeList(c, srv.addr, token, o.dashboardScopes, o.duration, o.conns)
-	if err != nil {
-		return err
+	if o.runs("dashboard") {
+		ui, err := dashboardScopeList(c, srv.addr, token, o.dashboardScopes, o.duration, o.conns)
+		if err != nil {
+			return err
+		}
+		results = append(results, ui)
 	}
-	results = append(results, ui)
 
 	results = append(results, result{Case: "resident memory, idle", Value: idleRSS, Unit: "MB", Target: "≤ 30 MB"})
 	results = append(results, result{Case: "resident memory after the load cases", Value: afterLoadRSS, Unit: "MB", Target: "≤ 60 MB"})
-	if o.scopes > 0 {
+	if o.scopes > 0 && o.runs("memory") {
 		if err := seedScopes(c, o.scopes, o.conns); err != nil {
 			return err
 		}
@@ -467,7 +502,7 @@ func buildEnvy() (dir, bin string, err error) {
 	}
 	bin = filepath.Join(dir, "envy")
 	fmt.Fprintln(os.Stderr, "building envy…")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/envy").CombinedOutput(); err != nil {
+	if b, err := exec.Command("go", "build", "-tags", os.Getenv("ENVY_BENCH_TAGS"), "-o", bin, "./cmd/envy").CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", "", fmt.Errorf("go build: %v\n%s", err, b)
 	}
@@ -590,6 +625,61 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuTicks is the CPU time (user and system, in clock ticks) that the
+// processes pids have spent, and with pg that of every PostgreSQL
+// process, from /proc.
+func cpuTicks(pids []int, pg bool) (own, pgTicks int64) {
+	ticks := func(stat []byte) int64 {
+		// The fields after the command's closing parenthesis; utime and
+		// stime are the 14th and 15th of the whole line.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			return 0
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return u + st
+	}
+	for _, pid := range pids {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			own += ticks(b)
+		}
+	}
+	if !pg {
+		return own, 0
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+				pgTicks += ticks(b)
+			}
+		}
+	}
+	return own, pgTicks
+}
+
+// withCPU runs f and sets its result's CPU per request: that of the
+// processes pids and, with pg, of PostgreSQL (100 clock ticks a second,
+// Linux's).
+func withCPU(pids []int, pg bool, f func() result) result {
+	o0, p0 := cpuTicks(pids, pg)
+	r := f()
+	o1, p1 := cpuTicks(pids, pg)
+	if r.Requests > 0 && runtime.GOOS == "linux" {
+		r.CPUus = float64(o1-o0+p1-p0) * 1e4 / float64(r.Requests)
+		r.PGCPUus = float64(p1-p0) * 1e4 / float64(r.Requests)
+	}
+	return r
 }
 
 // --- load ------------------------------------------------------------------
@@ -914,7 +1004,17 @@ func seedScopes(c *client, n, conns int) error {
 }
 
 func printTable(rs []result) {
-	fmt.Printf("%-64s %10s %9s %9s %8s %10s  %s\n", "case", "req/s", "p50 ms", "p99 ms", "ratio", "value", "target")
+	// CPU per request, and PostgreSQL's part of it.
+	cpu := func(r result) string {
+		switch {
+		case r.CPUus == 0:
+			return "-"
+		case r.PGCPUus == 0:
+			return fmt.Sprintf("%.0f", r.CPUus)
+		}
+		return fmt.Sprintf("%.0f(%.0f)", r.CPUus, r.PGCPUus)
+	}
+	fmt.Printf("%-64s %10s %9s %9s %8s %10s %10s  %s\n", "case", "req/s", "p50 ms", "p99 ms", "ratio", "value", "CPU µs", "target")
 	for _, r := range rs {
 		f := func(v float64, format string) string {
 			if v == 0 {
@@ -929,6 +1029,6 @@ func printTable(rs []result) {
 				val = fmt.Sprintf("%.2f %s", r.Value, r.Unit)
 			}
 		}
-		fmt.Printf("%-64s %10s %9s %9s %8s %10s  %s\n", r.Case, f(r.RPS, "%.0f"), f(r.P50ms, "%.2f"), f(r.P99ms, "%.2f"), f(r.Ratio, "%.2f"), val, r.Target)
+		fmt.Printf("%-64s %10s %9s %9s %8s %10s %10s  %s\n", r.Case, f(r.RPS, "%.0f"), f(r.P50ms, "%.2f"), f(r.P99ms, "%.2f"), f(r.Ratio, "%.2f"), val, cpu(r), r.Target)
 	}
 }

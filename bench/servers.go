@@ -34,11 +34,17 @@ func severalServers(bin, dir, token string, first *proc, extra []string, o optio
 		for i, p := range servers {
 			cs[i] = newClient(p.addr, token, o.conns)
 		}
+		var pids []int
+		for _, p := range servers {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
 		var seq atomic.Int64
-		w := loadOn(cs, "PUT", "", func() (string, []byte) {
-			i := seq.Add(1)
-			return fmt.Sprintf("/v1/scopes/bench/multi%d/s%02d/-/vars/V_%02d", n, (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
-		}, o.duration, o.conns)
+		w := withCPU(pids, true, func() result {
+			return loadOn(cs, "PUT", "", func() (string, []byte) {
+				i := seq.Add(1)
+				return fmt.Sprintf("/v1/scopes/bench/multi%d/s%02d/-/vars/V_%02d", n, (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
+			}, o.duration, o.conns)
+		})
 		w.Case, w.Target = fmt.Sprintf("single-var write, durable, %d connections over %d server(s)", o.conns, n), "≥ 3,000 writes/s; not lower with 3 servers"
 		var round atomic.Int64
 		b := loadOn(cs, "PATCH", "", func() (string, []byte) {
