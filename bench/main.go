@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,7 @@ func main() {
 	soak := flag.Duration("soak", 0, "instead of the benchmark, a soak run of this length (bench/soak.go)")
 	rate := flag.Int("rate", 200, "soak run: requests per second")
 	flag.Parse()
+	databaseURL = o.databaseURL
 	if *soak > 0 {
 		if err := runSoak(*soak, *rate, o.databaseURL, "bench/soak.json"); err != nil {
 			fmt.Fprintln(os.Stderr, "bench -soak:", err)
@@ -121,6 +123,9 @@ type options struct {
 	smoke           bool            // check every case's data, judge no figure
 	only            map[string]bool // the groups of cases to run; nil: all
 }
+
+// databaseURL is -database-url, for cpuTicks.
+var databaseURL string
 
 // caseGroups are the groups of cases that -only picks from.
 var caseGroups = []string{"reads", "writes", "watch", "servers", "graph", "dashboard", "memory"}
@@ -628,9 +633,13 @@ func rssMB(pid int) float64 {
 }
 
 // cpuTicks is the CPU time (user and system, in clock ticks) that the
-// processes pids have spent, and with pg that of every PostgreSQL
-// process, from /proc.
+// processes pids have spent, and with pg that of the PostgreSQL backends
+// serving the run's database, from /proc.
 func cpuTicks(pids []int, pg bool) (own, pgTicks int64) {
+	pgDatabase := "" // the database of the run, from -database-url
+	if u, err := url.Parse(databaseURL); err == nil {
+		pgDatabase = strings.TrimPrefix(u.Path, "/")
+	}
 	ticks := func(stat []byte) int64 {
 		// The fields after the command's closing parenthesis; utime and
 		// stime are the 14th and 15th of the whole line.
@@ -659,7 +668,10 @@ func cpuTicks(pids []int, pg bool) (own, pgTicks int64) {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+		// A backend's command line names its database ("postgres: user
+		// db host(port) state"): only those of the benchmark's count, not
+		// other work's on the same server.
+		if cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.HasPrefix(cmd, []byte("postgres: ")) && bytes.Contains(cmd, []byte(" "+pgDatabase+" ")) {
 			if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
 				pgTicks += ticks(b)
 			}
@@ -748,11 +760,15 @@ func (c *client) get(path string) ([]byte, error) {
 
 // load runs conns workers for d and measures every request.
 func load(c *client, method, path string, next func() (string, []byte), d time.Duration, conns int) result {
-	return loadOn([]*client{c}, method, path, next, d, conns)
+	var each func(int) (string, []byte)
+	if next != nil {
+		each = func(int) (string, []byte) { return next() }
+	}
+	return loadOn([]*client{c}, method, path, each, d, conns)
 }
 
 // loadOn is load spread over several servers: worker i sends to cs[i%len(cs)].
-func loadOn(cs []*client, method, path string, next func() (string, []byte), d time.Duration, conns int) result {
+func loadOn(cs []*client, method, path string, next func(conn int) (string, []byte), d time.Duration, conns int) result {
 	var (
 		mu    sync.Mutex
 		lats  []time.Duration
@@ -764,13 +780,13 @@ func loadOn(cs []*client, method, path string, next func() (string, []byte), d t
 	for i := 0; i < conns; i++ {
 		wg.Add(1)
 		c := cs[i%len(cs)]
-		go func() {
+		go func(conn int) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<14)
 			for time.Now().Before(until) {
 				p, body := path, []byte(nil)
 				if next != nil {
-					p, body = next()
+					p, body = next(conn)
 				}
 				r, _ := c.req(method, p, body)
 				t0 := time.Now()
@@ -789,7 +805,7 @@ func loadOn(cs []*client, method, path string, next func() (string, []byte), d t
 			mu.Lock()
 			lats = append(lats, local...)
 			mu.Unlock()
-		}()
+		}(i)
 	}
 	wg.Wait()
 	el := time.Since(start)

@@ -38,16 +38,30 @@ func severalServers(bin, dir, token string, first *proc, extra []string, o optio
 		for _, p := range servers {
 			pids = append(pids, p.cmd.Process.Pid)
 		}
+		// Every connection writes the same scope at once, 50 writes each
+		// in turn: the servers take turns at it.
 		var seq atomic.Int64
 		w := withCPU(pids, true, func() result {
-			return loadOn(cs, "PUT", "", func() (string, []byte) {
+			return loadOn(cs, "PUT", "", func(int) (string, []byte) {
 				i := seq.Add(1)
 				return fmt.Sprintf("/v1/scopes/bench/multi%d/s%02d/-/vars/V_%02d", n, (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
 			}, o.duration, o.conns)
 		})
 		w.Case, w.Target = fmt.Sprintf("single-var write, durable, %d connections over %d server(s)", o.conns, n), "≥ 3,000 writes/s; not lower with 3 servers"
+		// Each server's connections write scopes of their own (64 per
+		// server, 50 writes each in turn), as teams that don't share
+		// scopes would.
+		var own [3]atomic.Int64
+		wo := withCPU(pids, true, func() result {
+			return loadOn(cs, "PUT", "", func(conn int) (string, []byte) {
+				s := conn % n // the server of this connection (loadOn's)
+				i := own[s].Add(1)
+				return fmt.Sprintf("/v1/scopes/bench/own%d/srv%d/s%02d/-/vars/V_%02d", n, s, (i/50)%64, i%50), []byte(`{"value":"v` + strconv.FormatInt(i, 10) + `"}`)
+			}, o.duration, o.conns)
+		})
+		wo.Case, wo.Target = fmt.Sprintf("single-var write, each server its own scopes, %d server(s)", n), "not lower with 3 servers"
 		var round atomic.Int64
-		b := loadOn(cs, "PATCH", "", func() (string, []byte) {
+		b := loadOn(cs, "PATCH", "", func(int) (string, []byte) {
 			r := round.Add(1)
 			bulk := make(map[string]string, 200)
 			for i := 0; i < 200; i++ {
@@ -58,7 +72,7 @@ func severalServers(bin, dir, token string, first *proc, extra []string, o optio
 			return fmt.Sprintf("/v1/scopes/bench/multibulk%d/s%d/-/vars", n, r%int64(n)), body
 		}, o.duration, n)
 		b.Case, b.Target = fmt.Sprintf("200-key bulk merge, one client per server, %d server(s)", n), "bulk merges/s"
-		out = append(out, w, b)
+		out = append(out, w, wo, b)
 		// Every server reads what the others wrote.
 		for _, c := range cs {
 			if err := checkWrites(c, fmt.Sprintf("bench/multibulk%d/s0", n), 200); err != nil && round.Load() >= int64(n) {

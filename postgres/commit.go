@@ -383,9 +383,13 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 		FROM (SELECT DISTINCT hashtextextended(p, 0) AS k FROM unnest($1::text[]) AS p ORDER BY 1) AS l`, paths)
 	// A statement of its own, after the locks: under READ COMMITTED it
 	// sees what committed before it began, so every write that held one
-	// of these locks before.
+	// of these locks before. The vars are read scope by scope through the
+	// primary key (LATERAL … OFFSET 0): a plan that PostgreSQL caches for
+	// any list of paths (a generic plan, which it picks after a few runs)
+	// would otherwise guess ten paths and join them with a scan of every
+	// var in the database, in every batch.
 	b.Queue(`SELECT `+storeutil.ScopeVarsColumns+`
-		FROM scopes s LEFT JOIN vars v ON v.scope = s.path
+		FROM scopes s LEFT JOIN LATERAL (SELECT * FROM vars v WHERE v.scope = s.path OFFSET 0) v ON true
 		WHERE s.path = ANY($1::text[])
 		ORDER BY s.path, v.name`, paths).Query(func(rows pgx.Rows) error {
 		var err error
