@@ -406,3 +406,61 @@ func TestAWritePlannedFromAStaleCacheIsSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestAnotherServersWriteKeepsTheCachedScope: on a shared store a notice
+// of another server's write leaves the cached scope in place (every use
+// of it is checked anyway), so that the next write to the scope through
+// this server plans from it, as from the notice of its own write, instead
+// of reading the whole scope again: servers that write one scope by turns
+// would otherwise each read it for nearly every write.
+func TestAnotherServersWriteKeepsTheCachedScope(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	open := func() *postgres.Store {
+		s, err := postgres.Open(context.Background(), url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	first, ctx := newServiceKeyed(t, open(), keyFile)
+	secondStore := open()
+	second, _ := newServiceKeyed(t, secondStore, keyFile)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan envy.Notice, 16)
+	defer secondStore.Subscribe(func(n envy.Notice) {
+		if n.Kind == envy.NoticeScope {
+			heard <- n
+		}
+	})()
+	setVar(t, first, ctx, "app", "A", "1")
+	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app
+	b := envy.NewSensitive("1")
+	_, info, err := first.SetVar(ctx, "app", "B", envy.VarInput{Value: &b}, envy.SetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case n := <-heard:
+			if n.Scope != "app" || n.Revision < info.Revision {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("the second server heard no notice of the first's write within 10 s")
+		}
+		break
+	}
+	before := cacheStats(second, "scopes")
+	setVar(t, second, requestAbout(t, second, plain, "app"), "app", "C", "1")
+	if misses := cacheStats(second, "scopes").Misses - before.Misses; misses != 0 {
+		t.Errorf("a write to app after another server's write missed the scope cache %d times: the notice dropped the cached scope, which the write then read again", misses)
+	}
+	if got := own(t, first, ctx, "app"); got != "A=1; B=1; C=1; " {
+		t.Errorf("app holds %q, want A=1; B=1; C=1; ", got)
+	}
+}

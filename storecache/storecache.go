@@ -13,9 +13,11 @@
 //   - A Shared store (PostgreSQL) tells another server's commit a moment
 //     after it: too late for a read that starts once that commit was
 //     acknowledged. So there every use of a cached tree is first checked
-//     with envy.Checker.Check, one query for the whole tree; notices only
-//     evict early, to free memory. A Shared store without Checker gets no
-//     cache: every read goes to the store.
+//     with envy.Checker.Check, one query for the whole tree, and a notice
+//     evicts nothing: the older snapshot stays for a write to plan from
+//     (Stale), and a notice that carries the committed state replaces it.
+//     A Shared store without Checker gets no cache: every read goes to
+//     the store.
 //
 // A reseal (ReplaceSealed) rewrites sealed bytes without a notice: the
 // cache's ReplaceSealed evicts the scopes whose values it replaced.
@@ -105,8 +107,16 @@ func (c *Store) onNotice(n envy.Notice) {
 	switch n.Kind {
 	case envy.NoticeScope, envy.NoticeScopeMeta:
 		// Only snapshots older than the notice: on a shared store, one
-		// read after the commit may already be in.
-		c.scopes.RemoveWhen(n.Scope, func(sv *envy.ScopeVars) bool { return sv.Scope.Revision < n.Revision })
+		// read after the commit may already be in. A shared store with
+		// checks keeps them all the same: every use of a snapshot there
+		// is checked, so an older one costs a read when it is used, never
+		// a stale answer, and a write to its scope still plans from it
+		// (Stale) rather than reading the whole scope again, which servers
+		// that write one scope by turns would otherwise do for nearly
+		// every write. The cache's bound frees the memory.
+		if c.checker == nil {
+			c.scopes.RemoveWhen(n.Scope, func(sv *envy.ScopeVars) bool { return sv.Scope.Revision < n.Revision })
+		}
 		// The committed state, when the store gives it, is kept at once
 		// (after the eviction above, so that a reader's older load can't
 		// land on top of it): the next write to the scope plans from it
