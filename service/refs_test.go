@@ -283,16 +283,8 @@ func revisionOf(t *testing.T, svc *service.Service, ctx context.Context, scope s
 func TestAReferencedChangeReachesWatchersOnAnotherServer(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
-	open := func() *postgres.Store {
-		s, err := postgres.Open(context.Background(), url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	first, ctx := newServiceKeyed(t, open(), keyFile)
-	second, _ := newServiceKeyed(t, open(), keyFile)
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	second, _ := newServiceKeyed(t, openShared(t, url), keyFile)
 	set(t, first, ctx, "acme/shared", "HOST", "db1", false)
 	set(t, first, ctx, "acme/web", "URL", "http://${acme/shared:HOST}/", false)
 	env, err := second.Env(ctx, "acme/web")

@@ -27,18 +27,22 @@ func twoServers(t *testing.T) (first, deaf *service.Service, second *postgres.St
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
-	open := func() *postgres.Store {
-		s, err := postgres.Open(context.Background(), url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	first, ctx = newServiceKeyed(t, open(), keyFile)
-	second = open()
+	first, ctx = newServiceKeyed(t, openShared(t, url), keyFile)
+	second = openShared(t, url)
 	deaf, _ = newServiceKeyed(t, deafStore{second}, keyFile)
 	return first, deaf, second, ctx
+}
+
+// openShared opens the PostgreSQL database at url as one more server
+// would, closed when the test ends.
+func openShared(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // resolved reads a resolved env as "NAME=value from scope; " in name order.
@@ -416,16 +420,8 @@ func TestAWritePlannedFromAStaleCacheIsSafe(t *testing.T) {
 func TestAnotherServersWriteKeepsTheCachedScope(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
-	open := func() *postgres.Store {
-		s, err := postgres.Open(context.Background(), url, postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	first, ctx := newServiceKeyed(t, open(), keyFile)
-	secondStore := open()
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	secondStore := openShared(t, url)
 	second, _ := newServiceKeyed(t, secondStore, keyFile)
 	plain, _, err := first.Bootstrap(context.Background(), "")
 	if err != nil {
