@@ -34,13 +34,19 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 // and the store refuses the write as stale when either changed, after
 // which the write plans again from a fresh read. Under many writers of
 // one scope, who change different vars, it spares each write a read of
-// the whole scope.
+// the whole scope. When nothing of the tree is cached, the writes that
+// miss it at once share one read (storecache.PlanTree).
 func (s *Service) planTree(ctx context.Context, path string) (tree map[string]*envy.ScopeVars, fresh bool, err error) {
 	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && s.shared {
-		if checked := c.checked.Load(); checked != nil {
-			if tree, ok := s.cache.Stale(path, checked); ok && c.checked.CompareAndSwap(checked, nil) {
-				return tree, false, nil
-			}
+		checked := c.checked.Load()
+		if checked == nil {
+			// Nothing cached to plan from: one read, shared with the
+			// writes of the scope that miss it at the same moment.
+			tree, err = s.cache.PlanTree(ctx, path)
+			return tree, false, err
+		}
+		if tree, ok := s.cache.Stale(path, checked); ok && c.checked.CompareAndSwap(checked, nil) {
+			return tree, false, nil
 		}
 	}
 	tree, err = s.scopeTree(ctx, path)

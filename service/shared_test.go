@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,5 +459,114 @@ func TestAnotherServersWriteKeepsTheCachedScope(t *testing.T) {
 	}
 	if got := own(t, first, ctx, "app"); got != "A=1; B=1; C=1; " {
 		t.Errorf("app holds %q, want A=1; B=1; C=1; ", got)
+	}
+}
+
+// gatedTrees is a PostgreSQL store whose reads of scope trees, once armed,
+// are counted and wait at gate before they answer what they read.
+type gatedTrees struct {
+	*postgres.Store
+	armed atomic.Bool
+	reads atomic.Int32
+	gate  chan struct{}
+}
+
+func (g *gatedTrees) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	tree, err := g.Store.ScopeTree(ctx, path)
+	if g.armed.Load() {
+		g.reads.Add(1)
+		<-g.gate
+	}
+	return tree, err
+}
+
+// TestWritesToAnUncachedScopeShareOneRead: writers who reach a scope that
+// the cache lacks at the same moment (a new scope, or one not read since
+// a restart) plan from one read of it, not one each; every write still
+// lands.
+func TestWritesToAnUncachedScopeShareOneRead(t *testing.T) {
+	g := &gatedTrees{Store: openShared(t, pgtest.NewDatabase(t)), gate: make(chan struct{})}
+	svc, ctx := newServiceKeyed(t, g, filepath.Join(t.TempDir(), "master.key"))
+	plain, _, err := svc.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 16
+	ctxs := make([]context.Context, writers)
+	for i := range ctxs {
+		ctxs[i] = requestAbout(t, svc, plain, "fresh")
+	}
+	g.armed.Store(true)
+	errs := make(chan error, writers)
+	for i, rctx := range ctxs {
+		go func() {
+			v := envy.NewSensitive("1")
+			_, _, err := svc.SetVar(rctx, "fresh", fmt.Sprintf("V_%02d", i), envy.VarInput{Value: &v}, envy.SetOptions{})
+			errs <- err
+		}()
+	}
+	// Give every writer the time to reach the read, then let it go.
+	for deadline := time.Now().Add(2 * time.Second); g.reads.Load() < writers && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(g.gate)
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatalf("a write to fresh: %v", err)
+		}
+	}
+	if n := g.reads.Load(); n > writers/2 {
+		t.Errorf("%d writers of a scope the cache lacked read it %d times, want them to share a read", writers, n)
+	}
+	if got := own(t, svc, ctx, "fresh"); strings.Count(got, "=1; ") != writers {
+		t.Errorf("fresh holds %q, want %d vars", got, writers)
+	}
+}
+
+// A write that joins another's read of a scope may get a state from
+// before the request: a scope that read found missing, but that was
+// created (through another server) before the request, is read again
+// before the write is refused for it.
+func TestAJoinedReadOfAMissingScopeIsReadAgain(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	g := &gatedTrees{Store: openShared(t, url), gate: make(chan struct{})}
+	second, _ := newServiceKeyed(t, g, keyFile)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, c2 := requestAbout(t, second, plain, "later"), requestAbout(t, second, plain, "later")
+	g.armed.Store(true)
+	done := make(chan error, 2)
+	go func() { // its read of "later" starts before the scope exists
+		v := envy.NewSensitive("1")
+		_, _, err := second.SetVar(c1, "later", "A", envy.VarInput{Value: &v}, envy.SetOptions{})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); g.reads.Load() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first write never read the scope")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	setVar(t, first, ctx, "later", "X", "1") // acknowledged before the delete's request
+	go func() {
+		_, err := second.DeleteVar(c2, "later", "X", envy.Cond{})
+		done <- err
+	}()
+	// The delete joins the read in flight (or, unjoined, starts its own).
+	for deadline := time.Now().Add(300 * time.Millisecond); g.reads.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(g.gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("a write to later through the second server: %v", err)
+		}
+	}
+	if got := own(t, first, ctx, "later"); got != "A=1; " {
+		t.Errorf("later holds %q, want A=1; ", got)
 	}
 }

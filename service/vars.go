@@ -305,6 +305,8 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			cur = *tree[w.Path] // shared and immutable: read-only
 		case envy.ErrorCode(err) != envy.ENotFound:
 			return envy.WriteResult{}, envy.WriteInfo{}, err
+		case w.Opts.ScopeMustExist && !fresh && attempt < maxPlans:
+			continue // read before the request, perhaps: read it again
 		case w.Opts.ScopeMustExist:
 			return envy.WriteResult{}, envy.WriteInfo{}, scopeNotFound(w.Path)
 		}

@@ -30,6 +30,9 @@ package storecache
 
 import (
 	"context"
+	"maps"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/lru"
@@ -49,6 +52,9 @@ type Store struct {
 	checker envy.Checker
 	shared  bool
 	cancel  func()
+	// plans shares one read of a tree among the writes that plan from it
+	// at once (PlanTree).
+	plans singleflight.Group
 }
 
 // maxCachedTree bounds the scopes of a tree assembled from the cache; a
@@ -275,6 +281,30 @@ func (c *Store) Stale(path string, checked *Checked) (tree map[string]*envy.Scop
 		return nil, false
 	}
 	return checked.tree, true
+}
+
+// PlanTree returns the tree of path for the first plan of a write that
+// the store checks itself (each change names the var it was planned from,
+// and a stale one is refused): the tree may be older than the caller's
+// request. The writes that plan from a tree the cache lacks at the same
+// moment (many writers of a scope that is new, or not cached since a
+// restart) share one read of it instead of each reading the whole scope.
+// A caller whose context ends stops waiting; the read goes on for the
+// others.
+func (c *Store) PlanTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	ch := c.plans.DoChan(path, func() (any, error) {
+		return c.ScopeTree(context.WithoutCancel(ctx), path)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		// Each caller its own map: the snapshots in it are read-only.
+		return maps.Clone(r.Val.(map[string]*envy.ScopeVars)), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // checkedTree is ScopeTree on a shared store that offers checks: a cached
