@@ -111,6 +111,7 @@ func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, 
 	n := 0
 	err := s.do(ctx, func(t *txn) error {
 		n = 0
+		t.forget = true // the writer's states of these scopes hold the old bytes
 		for _, v := range vs {
 			var (
 				res sql.Result

@@ -73,6 +73,7 @@ func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) err
 		if _, err := t.exec(`DELETE FROM meta`); err != nil {
 			return dbErr("clear meta", err)
 		}
+		t.forget = true // the rows come in without states of their scopes
 		err := fill(func(r storeutil.Rows) error {
 			q := `INSERT INTO ` + r.Table + ` (` + strings.Join(r.Columns, ", ") + `) VALUES (` +
 				strings.TrimSuffix(strings.Repeat("?, ", len(r.Columns)), ", ") + `)`

@@ -95,6 +95,13 @@ type Store struct {
 	committer *storeutil.Committer[func(t *txn) error] // the writer goroutine
 	queue     chan *op                                 // the committer's queue
 
+	// known is each scope as the writer last committed it, for the next
+	// batch that writes it to start from without reading it again: every
+	// change of a scope goes through the writer, which keeps it true
+	// (runBatch). Only the writer goroutine uses it.
+	known map[string]*envy.ScopeVars
+	loads atomic.Int64 // the writer's reads of a whole scope, for tests
+
 	rev     atomic.Int64 // newest committed revision; only the writer moves it
 	commits atomic.Int64 // group commits so far, for tests and metrics
 	fullAt  atomic.Int64 // when a write last failed for want of space (Unix ns); 0 once one succeeds

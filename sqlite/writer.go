@@ -41,7 +41,13 @@ type batch struct {
 	scopes  map[string]*envy.ScopeVars // new state by path, for later ops; nil: gone, or not known
 	rev     int64                      // the newest revision taken, starting from the committed one
 	notices []envy.Notice              // what the ops did, in order, for subscribers
+	// forget is set by an op that changes stored vars without a state of
+	// the scope (a reseal, a load): Store.known is dropped after it.
+	forget bool
 }
+
+// maxKnown bounds Store.known; past it, it starts again empty.
+const maxKnown = 1024
 
 // runBatch runs the ops in one transaction, each in its own savepoint so
 // that one failing op leaves the others' work in place, commits once,
@@ -83,6 +89,7 @@ func (s *Store) runBatch(live []*op) {
 			for p, sv := range t.scopes {
 				b.scopes[p] = sv
 			}
+			b.forget = b.forget || t.forget
 			b.rev = max(b.rev, t.rev)
 			b.notices = append(b.notices, t.notices...)
 		}
@@ -106,12 +113,29 @@ func (s *Store) runBatch(live []*op) {
 	}
 	s.commits.Add(1)
 	s.fullAt.Store(0)
+	s.remember(b)
 	// Publish before answering, so that a caller who got its answer reads
 	// its own write: a cache that the notices evict (storecache) relies on
 	// it.
 	s.rev.Store(b.rev)
 	s.Publish(b.notices...)
 	answer(errs, nil)
+}
+
+// remember keeps in Store.known the scopes as batch b committed them. A
+// batch that rolls back leaves known as it was: it held what the file
+// holds.
+func (s *Store) remember(b *batch) {
+	if b.forget || s.known == nil || len(s.known)+len(b.scopes) > maxKnown {
+		s.known = make(map[string]*envy.ScopeVars)
+	}
+	for p, sv := range b.scopes {
+		if sv == nil {
+			delete(s.known, p)
+		} else {
+			s.known[p] = sv
+		}
+	}
 }
 
 // runOp runs one op inside a savepoint. err is the op's own failure,
@@ -181,6 +205,7 @@ type txn struct {
 	scopes  map[string]*envy.ScopeVars
 	rev     int64
 	notices []envy.Notice
+	forget  bool // it changed stored vars without keeping their scope's state (batch.forget)
 }
 
 // notify queues a notice for the subscribers, published once the batch
@@ -232,7 +257,10 @@ func (t *txn) scope(path string) (*envy.ScopeVars, error) {
 		if sv != nil {
 			return sv, nil
 		}
+	} else if sv, ok := t.s.known[path]; ok && !t.forget && !t.b.forget {
+		return sv, nil // as the last batch that wrote it committed it
 	}
+	t.s.loads.Add(1)
 	return loadScopeVars(t.ctx, t.query, path)
 }
 

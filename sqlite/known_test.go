@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/envy-dev/envy"
+)
+
+// The writer keeps each scope as it committed it: the next write to the
+// scope starts from that state, without reading the scope from the file.
+func TestAWriteStartsFromTheScopeAsCommitted(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	mustWrite(t, s, "app", "A", "1")
+	before := s.loads.Load()
+	mustWrite(t, s, "app", "B", "1")
+	if n := s.loads.Load() - before; n != 0 {
+		t.Errorf("a write to a scope the writer had just committed read it %d times", n)
+	}
+	if got := varsOf(t, s, "app"); len(got) != 2 {
+		t.Errorf("app holds %d vars, want 2", len(got))
+	}
+}
+
+// A reseal changes stored bytes without a state of their scope: the
+// writer lets go of what it kept, so that the next write's committed
+// state (which the scope cache keeps from its notice) holds the new bytes.
+func TestAResealDropsTheWritersStates(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	old := string([]byte{1, 0, 0, 0, 1}) + "v"
+	mustWrite(t, s, "app", "A", old)
+	vs, err := s.SealedNotUnder(ctx, 2, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range vs {
+		vs[i].New = append([]byte{1, 0, 0, 0, 2}, vs[i].Sealed[5:]...)
+	}
+	if n, err := s.ReplaceSealed(ctx, vs); err != nil || n == 0 {
+		t.Fatalf("ReplaceSealed = %d, %v", n, err)
+	}
+	states := make(chan *envy.ScopeVars, 4)
+	defer s.Subscribe(func(n envy.Notice) {
+		if n.Kind == envy.NoticeScope && n.Scope == "app" {
+			states <- n.State
+		}
+	})()
+	mustWrite(t, s, "app", "B", "1")
+	st := <-states
+	for _, v := range st.Vars {
+		if v.Name == "A" && !bytes.Equal(v.Sealed, append([]byte{1, 0, 0, 0, 2}, 'v')) {
+			t.Fatalf("after a reseal, the next write's committed state holds A as %q, the bytes from before", v.Sealed)
+		}
+	}
+}
