@@ -44,8 +44,12 @@ func allocsPerRequest(t *testing.T, h http.Handler, path, token string) float64 
 func TestHotReadsAllocateLittle(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	h := e.API.Handler()
-	if n := allocsPerRequest(t, h, "/healthz", ""); n > 8 {
-		t.Errorf("/healthz: %.0f allocations a request, want at most 8", n)
+	// The middleware's own: its per-request state, the request with its
+	// context, a new request id. The caller is answered by that context
+	// (no context.WithValue), and the id's header values and /healthz's
+	// headers allocate nothing.
+	if n := allocsPerRequest(t, h, "/healthz", ""); n > 3 {
+		t.Errorf("/healthz: %.0f allocations a request, want at most 3", n)
 	}
 	seed := func(scope string, n int) {
 		var kv []string

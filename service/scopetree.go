@@ -17,7 +17,7 @@ type checkedTree = storecache.Checked
 // first read of its own scope may use the check that authentication made
 // with the token (AuthenticateFor), so that it costs no query of its own.
 func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
 		if checked := c.checked.Swap(nil); checked != nil {
 			return s.cache.CheckedTree(ctx, path, checked)
 		}
@@ -36,7 +36,7 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 // one scope, who change different vars, it spares each write a read of
 // the whole scope.
 func (s *Service) planTree(ctx context.Context, path string) (tree map[string]*envy.ScopeVars, fresh bool, err error) {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && s.shared {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok && s.shared {
 		if checked := c.checked.Load(); checked != nil {
 			if tree, ok := s.cache.Stale(path, checked); ok && c.checked.CompareAndSwap(checked, nil) {
 				return tree, false, nil

@@ -339,16 +339,20 @@ type Caller struct {
 	checked atomic.Pointer[checkedTree]
 }
 
-type callerKey struct{}
+// CallerKey is the context key under which WithCaller keeps the caller.
+// A context type of one's own may answer it from its Value method, as the
+// HTTP middleware's per-request context does, to spare every request the
+// context that WithCaller adds.
+type CallerKey struct{}
 
 // WithCaller returns a context that carries the caller.
 func WithCaller(ctx context.Context, c *Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	return context.WithValue(ctx, CallerKey{}, c)
 }
 
 // CallerFrom returns the caller in ctx, or an empty one.
 func CallerFrom(ctx context.Context) *Caller {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
 		return c
 	}
 	return &Caller{}
