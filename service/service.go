@@ -55,8 +55,11 @@ type Service struct {
 	// a batch that had callers: the gap, and the most in all.
 	auditLinger [2]time.Duration
 	// auditInFlight is how many audit batches the audit loop lets commit
-	// at once: auditInFlightShared on a shared store, one on SQLite.
-	auditInFlight int
+	// at once: auditInFlightShared on a shared store, one on SQLite; a
+	// batch goes beside another only once that one has taken
+	// auditOverlapAfter.
+	auditInFlight     int
+	auditOverlapAfter time.Duration
 	// refusalRows caps the aggregated refusal rows one client adds a minute.
 	refusalRows refusalRows
 	// loginRefusals caps the detailed rows of refused JWT logins one
@@ -195,16 +198,17 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		opts.RolloutPoll = defaultRolloutPoll
 	}
 	s := &Service{
-		store:         store,
-		keys:          keys,
-		opts:          opts,
-		log:           opts.Logger,
-		audit:         make(chan auditItem, 4096),
-		auditLinger:   [2]time.Duration{auditLingerGap, auditLingerMax},
-		auditInFlight: 1,
-		auditDone:     make(chan struct{}),
-		stopSweep:     make(chan struct{}),
-		sweepDone:     make(chan struct{}),
+		store:             store,
+		keys:              keys,
+		opts:              opts,
+		log:               opts.Logger,
+		audit:             make(chan auditItem, 4096),
+		auditLinger:       [2]time.Duration{auditLingerGap, auditLingerMax},
+		auditInFlight:     1,
+		auditOverlapAfter: auditOverlapAfter,
+		auditDone:         make(chan struct{}),
+		stopSweep:         make(chan struct{}),
+		sweepDone:         make(chan struct{}),
 
 		tokens:      tokenCache{newLRU[[32]byte, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *envy.Resolution](opts.EnvCacheBytes)},
