@@ -92,14 +92,6 @@ type serverConfig struct {
 // sets another.
 const serverMemoryLimit = 96 << 20
 
-// serverGCPercent is the server's GC target (GOGC) unless GOGC sets
-// another. A serving envy holds a few MB of live heap and allocates a few
-// KB a request, so that at the default 100 it collects ten times a second
-// under load; at 200 half as often, for about 5 MB more held under load
-// (none idle), and a large heap is bounded by the memory limit whatever
-// the target (docs/benchmarks.md, "The read path, second pass").
-const serverGCPercent = 200
-
 // newServerCmd returns `envy server`.
 func newServerCmd() *cobra.Command {
 	var c serverConfig
@@ -365,9 +357,6 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		// system sooner, as the heap nears it; it never fails an
 		// allocation. The read caches are bounded well below it.
 		debug.SetMemoryLimit(serverMemoryLimit)
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(serverGCPercent)
 	}
 
 	streams, err := c.openAuditStreams(stdout, log)

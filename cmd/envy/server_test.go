@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -104,26 +102,6 @@ func startServerOut(t *testing.T, args ...string) (string, *testenv.Buffer, *tes
 	}
 	t.Fatalf("the server is not ready:\n%s", logs.String())
 	return "", nil, nil
-}
-
-// The server sets its GC target (200%) and soft memory limit (96 MB)
-// unless GOGC and GOMEMLIMIT set them; /metrics shows both.
-func TestServerSetsItsGCTargetAndMemoryLimit(t *testing.T) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
-		t.Skip("GOGC or GOMEMLIMIT is set: the server keeps them")
-	}
-	url, _ := startServer(t)
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	for _, want := range []string{fmt.Sprintf("go_gc_gogc_percent %d\n", serverGCPercent), fmt.Sprintf("go_gc_gomemlimit_bytes %g\n", float64(serverMemoryLimit))} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
 }
 
 func TestLogLevelDebugLogsEveryRequest(t *testing.T) {
