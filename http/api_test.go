@@ -152,6 +152,17 @@ func TestPublicRoutes(t *testing.T) {
 	if got := r.JSON(t)["status"]; got != "ok" {
 		t.Errorf("healthz status %v", got)
 	}
+	// /healthz's reply is made once (wire.Fixed), with the headers of
+	// every reply; a HEAD gets them too, the length included.
+	for _, method := range []string{"GET", "HEAD"} {
+		r := do(t, method, base+"/healthz", "", nil)
+		wantStatus(t, r, 200)
+		for k, want := range map[string]string{"Content-Type": "application/json", "Content-Length": "16", "X-Content-Type-Options": "nosniff"} {
+			if got := r.Header.Get(k); got != want {
+				t.Errorf("%s /healthz: %s %q, want %q", method, k, got, want)
+			}
+		}
+	}
 	wantStatus(t, do(t, "GET", base+"/readyz", "", nil), 200)
 	r = do(t, "GET", base+"/v1/openapi.json", "", nil)
 	wantStatus(t, r, 200)

@@ -363,11 +363,13 @@ type reqState struct {
 	rw     responseWriter
 	ctx    reqCtx
 	body   trackedBody
+	id     [1]string // the X-Request-Id header's values
 }
 
 // reqCtx carries a request's reqInfo beside its parent's values, so that
 // the info needs no context of its own; and, under serve, the caller that
-// serve made, which Authenticate completes in place.
+// serve made, which Authenticate completes in place, answered under
+// service.CallerKey as service.WithCaller's context would.
 type reqCtx struct {
 	context.Context
 	info   *reqInfo
@@ -382,6 +384,10 @@ func (c *reqCtx) Value(k any) any {
 		return c.info
 	case reqCtxKey:
 		return c
+	case service.CallerKey:
+		if c.caller != nil {
+			return c.caller
+		}
 	}
 	return c.Context.Value(k)
 }
@@ -400,8 +406,8 @@ func ownCaller(ctx context.Context) *service.Caller {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := &reqState{info: reqInfo{route: "unmatched"}}
-	st.caller = service.Caller{RequestID: requestID(w, r), Client: clientAddr(r)}
-	st.ctx = reqCtx{Context: service.WithCaller(r.Context(), &st.caller), info: &st.info, caller: &st.caller}
+	st.caller = service.Caller{RequestID: requestID(w, r, &st.id), Client: clientAddr(r)}
+	st.ctx = reqCtx{Context: r.Context(), info: &st.info, caller: &st.caller}
 	r = r.WithContext(&st.ctx)
 	st.rw.ResponseWriter = w
 	if r.Body != nil && r.Body != http.NoBody {
@@ -474,13 +480,16 @@ func setReadDeadline(w http.ResponseWriter, t time.Time) {
 }
 
 // requestID is the request's id, its X-Request-Id when that is short and
-// plain, else a new one; it answers the id in X-Request-Id.
-func requestID(w http.ResponseWriter, r *http.Request) string {
+// plain, else a new one; it answers the id in X-Request-Id, whose values
+// are kept in header (the request's own: net/http never changes a
+// header's values, and Set or Add replace the slice).
+func requestID(w http.ResponseWriter, r *http.Request, header *[1]string) string {
 	id := r.Header.Get("X-Request-Id")
 	if !validRequestID(id) {
 		id = newRequestID()
 	}
-	w.Header()["X-Request-Id"] = []string{id}
+	header[0] = id
+	w.Header()["X-Request-Id"] = header[:]
 	return id
 }
 
@@ -512,7 +521,7 @@ func newRequestID() string {
 // audit and the logs.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := service.WithCaller(r.Context(), &service.Caller{RequestID: requestID(w, r), Client: clientAddr(r)})
+		ctx := service.WithCaller(r.Context(), &service.Caller{RequestID: requestID(w, r, new([1]string)), Client: clientAddr(r)})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -783,12 +792,13 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow 
 
 // Public routes.
 
-// healthzBody is what writeJSON gives {"status": "ok"}: /healthz is the
-// cost of the middleware alone, so it encodes nothing.
-var healthzBody = []byte(`{"status":"ok"}` + "\n")
+// healthzReply is what writeJSON gives {"status": "ok"}: /healthz is the
+// cost of the middleware alone, so it encodes nothing, and its headers
+// are made once.
+var healthzReply = wire.NewFixed(wire.ContentTypeJSON, []byte(`{"status":"ok"}`+"\n"))
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
-	wire.WriteBytes(w, wire.ContentTypeJSON, http.StatusOK, healthzBody)
+	healthzReply.Write(w, http.StatusOK)
 	return nil
 }
 

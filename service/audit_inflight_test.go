@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,9 +24,15 @@ type heldAuditStore struct {
 	once    sync.Once
 	held    chan struct{} // closed once the first call waits
 	release chan struct{}
+
+	mu    sync.Mutex
+	calls []int // the entries of each call, in the order they came
 }
 
 func (s *heldAuditStore) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, len(entries))
+	s.mu.Unlock()
 	first := false
 	s.once.Do(func() { first = true })
 	if first {
@@ -59,20 +66,33 @@ func revealAs(svc *service.Service, ctx context.Context, scope, id string) error
 	return err
 }
 
-// While one batch of reveals waits for its commit, the next ones are
-// committed and answered: the audit loop has more than one batch in
-// flight. And however the reveals were batched, each counts once in the
-// rows they add up in.
-func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
-	store := &heldAuditStore{held: make(chan struct{}), release: make(chan struct{})}
-	svc, db, _, ctx := pgService(t, func(db *postgres.Store) envy.Store { store.Store = db; return store })
-	release := sync.OnceFunc(func() { close(store.release) })
+// heldReveal makes a service on PostgreSQL whose store holds the first
+// batch of audit entries until release, and a reveal of scope app
+// ("req-held") whose entry is in that batch: first gets its answer. With
+// overlap > 0, the audit loop sends a batch beside a commit that has
+// taken that long.
+func heldReveal(t *testing.T, overlap time.Duration) (svc *service.Service, db *postgres.Store, ctx context.Context, store *heldAuditStore, release func(), first <-chan error) {
+	store = &heldAuditStore{held: make(chan struct{}), release: make(chan struct{})}
+	svc, db, _, ctx = pgService(t, func(db *postgres.Store) envy.Store { store.Store = db; return store })
+	if overlap > 0 {
+		svc.SetAuditOverlapAfter(overlap)
+	}
+	release = sync.OnceFunc(func() { close(store.release) })
 	t.Cleanup(release) // before the service's Close, which waits for the held batch
 	setVar(t, svc, ctx, "app", "A", "1")
 
-	first := make(chan error, 1)
-	go func() { first <- revealAs(svc, ctx, "app", "req-held") }()
+	answer := make(chan error, 1)
+	go func() { answer <- revealAs(svc, ctx, "app", "req-held") }()
 	recv(t, store.held, 10*time.Second, "the reveal's audit entry reached the store: a reveal must be recorded before it is answered")
+	return svc, db, ctx, store, release, answer
+}
+
+// While one batch of reveals waits for its commit, and that commit
+// stalls, the next ones are committed and answered: the audit loop has
+// more than one batch in flight. And however the reveals were batched,
+// each counts once in the rows they add up in.
+func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
+	svc, db, ctx, _, release, first := heldReveal(t, 0)
 	second := make(chan error, 1)
 	go func() { second <- revealAs(svc, ctx, "app", "req-next") }()
 	select {
@@ -136,6 +156,41 @@ func TestRevealsCommitWhileAnAuditBatchIsHeld(t *testing.T) {
 	}
 	if listed["req-held"] != 1 || listed["req-next"] != 1 {
 		t.Errorf("the first reveals are not listed: %v", listed)
+	}
+}
+
+// While a batch of reveals commits, the next reveals wait for that
+// commit (as long as it takes less than the overlap bound) and then
+// share one: two batches sent as soon as the loop has a slot for each
+// would split the reveals into twice as many commits, each a WAL flush.
+func TestRevealsWaitingForACommitShareTheNextOne(t *testing.T) {
+	svc, _, ctx, store, release, first := heldReveal(t, time.Hour) // the held commit is slow, not stalled
+	const next = 8
+	errs := make(chan error, next)
+	for i := range next {
+		go func() { errs <- revealAs(svc, ctx, "app", fmt.Sprint("req-", i)) }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); svc.AuditQueued() < next; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			t.Fatalf("%d of %d reveals wait for the held commit; the store got batches of %v: the audit loop sent a batch beside a commit that was not stalled",
+				svc.AuditQueued(), next, store.calls)
+		}
+	}
+	release()
+	if err := recv(t, first, 10*time.Second, "the held reveal was answered once its batch committed"); err != nil {
+		t.Fatal(err)
+	}
+	for range next {
+		if err := recv(t, errs, 10*time.Second, "a reveal answered once its batch committed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if want := []int{1, next}; !slices.Equal(store.calls, want) {
+		t.Errorf("the store got batches of %v entries, want %v: the reveals that waited share one commit", store.calls, want)
 	}
 }
 

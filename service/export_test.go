@@ -17,6 +17,11 @@ func (s *Service) SetAuditLinger(gap, most time.Duration) {
 	s.auditLinger = [2]time.Duration{gap, most}
 }
 
+// SetAuditOverlapAfter sets how long an audit commit may take before the
+// next batch is sent beside it (on a shared store), for tests; call it
+// before any reveal.
+func (s *Service) SetAuditOverlapAfter(d time.Duration) { s.auditOverlapAfter = d }
+
 // AuditQueued is how many audit items wait for the audit loop, for tests.
 func (s *Service) AuditQueued() int { return len(s.audit) }
 

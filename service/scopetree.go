@@ -17,7 +17,7 @@ type checkedTree = storecache.Checked
 // first read of its own scope may use the check that authentication made
 // with the token (AuthenticateFor), so that it costs no query of its own.
 func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
 		if checked := c.checked.Swap(nil); checked != nil {
 			return s.cache.CheckedTree(ctx, path, checked)
 		}
@@ -37,7 +37,7 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 // the whole scope. When nothing of the tree is cached, the writes that
 // miss it at once share one read (storecache.PlanTree).
 func (s *Service) planTree(ctx context.Context, path string) (tree map[string]*envy.ScopeVars, fresh bool, err error) {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok && s.shared {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok && s.shared {
 		checked := c.checked.Load()
 		if checked == nil {
 			// Nothing cached to plan from: one read, shared with the

@@ -55,8 +55,11 @@ type Service struct {
 	// a batch that had callers: the gap, and the most in all.
 	auditLinger [2]time.Duration
 	// auditInFlight is how many audit batches the audit loop lets commit
-	// at once: auditInFlightShared on a shared store, one on SQLite.
-	auditInFlight int
+	// at once: auditInFlightShared on a shared store, one on SQLite; a
+	// batch goes beside another only once that one has taken
+	// auditOverlapAfter.
+	auditInFlight     int
+	auditOverlapAfter time.Duration
 	// refusalRows caps the aggregated refusal rows one client adds a minute.
 	refusalRows refusalRows
 	// loginRefusals caps the detailed rows of refused JWT logins one
@@ -195,16 +198,17 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		opts.RolloutPoll = defaultRolloutPoll
 	}
 	s := &Service{
-		store:         store,
-		keys:          keys,
-		opts:          opts,
-		log:           opts.Logger,
-		audit:         make(chan auditItem, 4096),
-		auditLinger:   [2]time.Duration{auditLingerGap, auditLingerMax},
-		auditInFlight: 1,
-		auditDone:     make(chan struct{}),
-		stopSweep:     make(chan struct{}),
-		sweepDone:     make(chan struct{}),
+		store:             store,
+		keys:              keys,
+		opts:              opts,
+		log:               opts.Logger,
+		audit:             make(chan auditItem, 4096),
+		auditLinger:       [2]time.Duration{auditLingerGap, auditLingerMax},
+		auditInFlight:     1,
+		auditOverlapAfter: auditOverlapAfter,
+		auditDone:         make(chan struct{}),
+		stopSweep:         make(chan struct{}),
+		sweepDone:         make(chan struct{}),
 
 		tokens:      tokenCache{newLRU[[32]byte, cachedToken](opts.TokenCacheBytes)},
 		envs:        envCache{newLRU[string, *envy.Resolution](opts.EnvCacheBytes)},
@@ -339,16 +343,20 @@ type Caller struct {
 	checked atomic.Pointer[checkedTree]
 }
 
-type callerKey struct{}
+// CallerKey is the context key under which WithCaller keeps the caller.
+// A context type of one's own may answer it from its Value method, as the
+// HTTP middleware's per-request context does, to spare every request the
+// context that WithCaller adds.
+type CallerKey struct{}
 
 // WithCaller returns a context that carries the caller.
 func WithCaller(ctx context.Context, c *Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	return context.WithValue(ctx, CallerKey{}, c)
 }
 
 // CallerFrom returns the caller in ctx, or an empty one.
 func CallerFrom(ctx context.Context) *Caller {
-	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
 		return c
 	}
 	return &Caller{}

@@ -124,7 +124,7 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 		s.tokens.Remove(key)
 		return nil, nil
 	}
-	if caller, ok := ctx.Value(callerKey{}).(*Caller); ok && checked != nil {
+	if caller, ok := ctx.Value(CallerKey{}).(*Caller); ok && checked != nil {
 		caller.checked.Store(checked)
 	}
 	return c.tok, nil
