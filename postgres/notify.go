@@ -37,6 +37,13 @@ var kindCodes = map[envy.NoticeKind]byte{
 	envy.NoticeConsumer:  'c',
 }
 
+// The notices of one transaction travel together, as few notifications
+// as their size allows (maxPayload each, under PostgreSQL's 8000 bytes):
+// "*<base>" on the first line, then a notice a line, each revision counted
+// from base. Every server listening wakes once per notification, so a
+// batch of writes costs each of them one, not one per write.
+const maxPayload = 7000
+
 func encodeNotice(n envy.Notice) string {
 	subject := n.Scope
 	switch n.Kind {
@@ -50,6 +57,30 @@ func encodeNotice(n envy.Notice) string {
 		code -= 'a' - 'A'
 	}
 	return fmt.Sprintf("%c %d %s", code, n.Revision, subject)
+}
+
+// decodeNotices reads a notification's payload: one notice, or several
+// ("*<base>" then a notice a line).
+func decodeNotices(payload string) ([]envy.Notice, bool) {
+	head, lines, several := strings.Cut(payload, "\n")
+	if !several {
+		n, ok := decodeNotice(payload)
+		return []envy.Notice{n}, ok
+	}
+	base, err := strconv.ParseInt(strings.TrimPrefix(head, "*"), 10, 64)
+	if err != nil || !strings.HasPrefix(head, "*") {
+		return nil, false
+	}
+	out := make([]envy.Notice, 0, strings.Count(lines, "\n")+1)
+	for line := range strings.SplitSeq(lines, "\n") {
+		n, ok := decodeNotice(line)
+		if !ok {
+			return nil, false
+		}
+		n.Revision += base
+		out = append(out, n)
+	}
+	return out, true
 }
 
 func decodeNotice(payload string) (envy.Notice, bool) {
@@ -174,39 +205,49 @@ func (s *Store) drain(conn *pgconn.PgConn) []envy.Notice {
 // onNotification is the connection's notification handler: it runs inside
 // WaitForNotification and only queues.
 func (s *Store) onNotification(_ *pgconn.PgConn, n *pgconn.Notification) {
-	notice, ok := decodeNotice(n.Payload)
+	notices, ok := decodeNotices(n.Payload)
 	if !ok {
 		s.log.Warn("ignored a notification it can't read", "channel", n.Channel)
 		return
 	}
 	s.pendingMu.Lock()
-	s.pending = append(s.pending, notice)
+	s.pending = append(s.pending, notices...)
 	s.pendingMu.Unlock()
 }
 
-// queueNotices queues the NOTIFY of each notice, in their order, as one
-// statement. With relative, the notices' revisions are a batch's 1…n,
-// counted from envy.base (commit.go), and their payloads are made in the
-// statement once that base is known.
+// queueNotices queues the NOTIFY of the notices, in their order, as one
+// statement: as few notifications as their size allows (maxPayload). With
+// relative, the notices' revisions are a batch's 1…n, counted from
+// envy.base (commit.go), which the statement puts in their first line.
 func queueNotices(b *pgx.Batch, notices []envy.Notice, relative bool) {
 	if len(notices) == 0 {
 		return
 	}
-	if !relative {
-		payloads := make([]string, len(notices))
-		for i, n := range notices {
-			payloads[i] = encodeNotice(n)
+	base := `'0'`
+	if relative {
+		base = `current_setting('envy.base')`
+	}
+	b.Queue(`SELECT pg_notify($1, '*' || `+base+` || E'\n' || n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`,
+		channel, noticePayloads(notices))
+}
+
+// noticePayloads encodes notices a line each, in as few payloads of at
+// most maxPayload bytes (their first line, "*<base>", aside) as they fit.
+func noticePayloads(notices []envy.Notice) []string {
+	var (
+		out []string
+		cur strings.Builder
+	)
+	for _, n := range notices {
+		line := encodeNotice(n)
+		if cur.Len() > 0 && cur.Len()+1+len(line) > maxPayload {
+			out = append(out, cur.String())
+			cur.Reset()
 		}
-		b.Queue(`SELECT pg_notify($1, n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`, channel, payloads)
-		return
+		if cur.Len() > 0 {
+			cur.WriteByte('\n')
+		}
+		cur.WriteString(line)
 	}
-	// encodeNotice's "<code> <revision> <subject>", the revision filled in.
-	heads, revs, tails := make([]string, len(notices)), make([]int64, len(notices)), make([]string, len(notices))
-	for i, n := range notices {
-		code, rest, _ := strings.Cut(encodeNotice(n), " ")
-		_, subject, _ := strings.Cut(rest, " ")
-		heads[i], revs[i], tails[i] = code, n.Revision, subject
-	}
-	b.Queue(`SELECT pg_notify($1, n.h || ' ' || (`+baseRev+` + n.r)::text || ' ' || n.t)
-		FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS n(h, r, t, i) ORDER BY n.i`, channel, heads, revs, tails)
+	return append(out, cur.String())
 }
