@@ -56,3 +56,51 @@ func TestAResealDropsTheWritersStates(t *testing.T) {
 		}
 	}
 }
+
+// A write and a reseal in one batch, the write first: the write's state
+// holds the bytes from before the reseal, so the writer keeps nothing of
+// that batch, not the write's state either.
+func TestAResealInTheBatchOfAWriteDropsItsState(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	mustWrite(t, s, "app", "A", string([]byte{1, 0, 0, 0, 1})+"v")
+	cur := varsOf(t, s, "app")
+	vs, err := s.SealedNotUnder(ctx, 2, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range vs {
+		vs[i].New = append([]byte{1, 0, 0, 0, 2}, vs[i].Sealed[5:]...)
+	}
+	release := blockWriter(t, s)
+	wrote, resealed := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: setVars(cur, "B", "1")})
+		wrote <- err
+	}()
+	waitQueued(t, s, 1)
+	go func() {
+		_, err := s.ReplaceSealed(ctx, vs)
+		resealed <- err
+	}()
+	waitQueued(t, s, 2)
+	release()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-resealed; err != nil {
+		t.Fatal(err)
+	}
+	states := make(chan *envy.ScopeVars, 4)
+	defer s.Subscribe(func(n envy.Notice) {
+		if n.Kind == envy.NoticeScope && n.Scope == "app" {
+			states <- n.State
+		}
+	})()
+	mustWrite(t, s, "app", "C", "1")
+	for _, v := range (<-states).Vars {
+		if v.Name == "A" && !bytes.Equal(v.Sealed, append([]byte{1, 0, 0, 0, 2}, 'v')) {
+			t.Fatalf("after a reseal batched behind a write, the next write's committed state holds A as %q, the bytes from before", v.Sealed)
+		}
+	}
+}

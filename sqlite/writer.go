@@ -124,10 +124,14 @@ func (s *Store) runBatch(live []*op) {
 
 // remember keeps in Store.known the scopes as batch b committed them. A
 // batch that rolls back leaves known as it was: it held what the file
-// holds.
+// holds. A batch with a reseal or a load keeps nothing, its own states
+// neither: a write before the reseal in the batch kept the old bytes.
 func (s *Store) remember(b *batch) {
 	if b.forget || s.known == nil || len(s.known)+len(b.scopes) > maxKnown {
 		s.known = make(map[string]*envy.ScopeVars)
+	}
+	if b.forget {
+		return
 	}
 	for p, sv := range b.scopes {
 		if sv == nil {
