@@ -225,7 +225,7 @@ func queueNotices(b *pgx.Batch, notices []envy.Notice, relative bool) {
 	}
 	base := `'0'`
 	if relative {
-		base = `current_setting('envy.base')`
+		base = `(` + baseRev + `)::text`
 	}
 	b.Queue(`SELECT pg_notify($1, '*' || `+base+` || E'\n' || n.p) FROM unnest($2::text[]) WITH ORDINALITY AS n(p, i) ORDER BY n.i`,
 		channel, noticePayloads(notices))
