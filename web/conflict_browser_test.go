@@ -1,7 +1,6 @@
 package web
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -194,28 +193,11 @@ func TestBrowserASettingsEditOverAChangeMadeElsewhereShowsBoth(t *testing.T) {
 	ctx := newBrowser(t)
 	e := newTestEnv(t, false, Options{})
 	actx := e.asToken(t, e.Admin)
-	put := func(path, desc string, inherits ...string) {
-		t.Helper()
-		if inherits == nil {
-			inherits = []string{}
-		}
-		if _, _, err := e.Svc.PutScope(actx, path, envy.ScopeInput{Description: &desc, Inherits: &inherits}, envy.Cond{}); err != nil {
-			t.Fatalf("PutScope %s: %v", path, err)
-		}
-	}
+	ss := scopeSettings{t, e}
+	put, is := ss.put, ss.is
 	put("acme/base", "")
 	put("acme/other", "")
 	put("acme/app", "the app", "acme/base")
-	is := func(desc string, inherits ...string) {
-		t.Helper()
-		sc, err := e.Svc.GetScope(actx, "acme/app")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sc.Description != desc || !slices.Equal(sc.Inherits, inherits) {
-			t.Fatalf("acme/app has description %q, inherits %q; want %q, %q", sc.Description, sc.Inherits, desc, inherits)
-		}
-	}
 	signInBrowser(t, ctx, e.URL, e.Admin)
 	run(t, ctx, "scope", chromedp.Navigate(e.URL+"/ui/scopes/acme/app"), chromedp.WaitVisible(`#set-h`, chromedp.ByQuery))
 	waitText(t, ctx, "#scope-live", "Live")

@@ -31,6 +31,40 @@ func formOf(t testing.TB, body, marker string) url.Values {
 	return out
 }
 
+// scopeSettings sets up the description and inherits of scopes of a test
+// as the admin (as the CLI or the API would, elsewhere), and checks those
+// of acme/app.
+type scopeSettings struct {
+	t testing.TB
+	e *testEnv
+}
+
+func (s scopeSettings) put(path, desc string, inherits ...string) {
+	s.t.Helper()
+	if inherits == nil {
+		inherits = []string{}
+	}
+	if _, _, err := s.e.Svc.PutScope(s.e.asToken(s.t, s.e.Admin), path, envy.ScopeInput{Description: &desc, Inherits: &inherits}, envy.Cond{}); err != nil {
+		s.t.Fatalf("PutScope %s: %v", path, err)
+	}
+}
+
+func (s scopeSettings) scope() envy.Scope {
+	s.t.Helper()
+	sc, err := s.e.Svc.GetScope(s.e.asToken(s.t, s.e.Admin), "acme/app")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return sc
+}
+
+func (s scopeSettings) is(desc string, inherits ...string) {
+	s.t.Helper()
+	if sc := s.scope(); sc.Description != desc || !slices.Equal(sc.Inherits, inherits) {
+		s.t.Fatalf("acme/app has description %q, inherits %q; want %q, %q", sc.Description, sc.Inherits, desc, inherits)
+	}
+}
+
 const settingsForm = `class="stack settings-form"`
 
 // The scope settings form carries the description and inherits it was
@@ -40,26 +74,11 @@ const settingsForm = `class="stack settings-form"`
 func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 	e := newTestEnv(t, false, Options{})
 	actx := e.asToken(t, e.Admin)
-	put := func(path, desc string, inherits ...string) {
-		t.Helper()
-		if inherits == nil {
-			inherits = []string{}
-		}
-		if _, _, err := e.Svc.PutScope(actx, path, envy.ScopeInput{Description: &desc, Inherits: &inherits}, envy.Cond{}); err != nil {
-			t.Fatalf("PutScope %s: %v", path, err)
-		}
-	}
+	ss := scopeSettings{t, e}
+	put, scope, is := ss.put, ss.scope, ss.is
 	put("acme/base", "")
 	put("acme/other", "")
 	put("acme/app", "the app", "acme/base")
-	scope := func() envy.Scope {
-		t.Helper()
-		sc, err := e.Svc.GetScope(actx, "acme/app")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sc
-	}
 	b := e.browser(t)
 	csrf := b.signIn(e.Admin)
 	load := func() url.Values {
@@ -87,14 +106,9 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 			t.Fatalf("no confirmation after saving:\n%s", next.Body)
 		}
 	}
-	is := func(desc string, inherits ...string) {
-		t.Helper()
-		if sc := scope(); sc.Description != desc || !slices.Equal(sc.Inherits, inherits) {
-			t.Fatalf("acme/app has description %q, inherits %q; want %q, %q", sc.Description, sc.Inherits, desc, inherits)
-		}
-	}
 
-	t.Run("inherits changed elsewhere", func(t *testing.T) {
+	// Inherits changed elsewhere.
+	{
 		stale := load()
 		put("acme/app", "the app", "acme/base", "acme/other") // envy scopes set …, meanwhile
 		res := save(stale, "the app, edited", "acme/base")
@@ -113,9 +127,10 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 		mine := formOf(t, res.Body, `id="keep-mine"`)
 		saved(b.post("/ui/scopes/acme/app/-/settings", mine))
 		is("the app, edited", "acme/base")
-	})
+	}
 
-	t.Run("save over it after yet another change", func(t *testing.T) {
+	// Save over it after yet another change.
+	{
 		stale := load()
 		put("acme/app", "described elsewhere", "acme/base")
 		res := save(stale, "mine", "acme/other")
@@ -128,9 +143,10 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 			t.Fatalf("saving over a conflict page that is stale in turn: status %d\n%s", res.Status, res.Body)
 		}
 		is("described again", "acme/base")
-	})
+	}
 
-	t.Run("a var written meanwhile is no conflict", func(t *testing.T) {
+	// A var written meanwhile is no conflict.
+	{
 		f := load()
 		before := scope().Revision
 		if _, _, err := e.Svc.SetVar(actx, "acme/app", "A", envyVar("1", false), setOpts()); err != nil {
@@ -141,16 +157,18 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 		}
 		saved(save(f, "with a var", "acme/base\r\nacme/other"))
 		is("with a var", "acme/base", "acme/other")
-	})
+	}
 
-	t.Run("the same change made elsewhere is no conflict", func(t *testing.T) {
+	// The same change made elsewhere is no conflict.
+	{
 		f := load()
 		put("acme/app", "same", "acme/other")
 		saved(save(f, "same", "acme/other"))
 		is("same", "acme/other")
-	})
+	}
 
-	t.Run("a form without what it was loaded with", func(t *testing.T) {
+	// A form without what it was loaded with.
+	{
 		res := b.post("/ui/scopes/acme/app/-/settings", url.Values{"csrf": {csrf}, "description": {"blind"}, "inherits": {""}})
 		if res.Status != http.StatusSeeOther {
 			t.Fatalf("status %d", res.Status)
@@ -159,9 +177,10 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 			t.Errorf("no refusal shown:\n%s", next.Body)
 		}
 		is("same", "acme/other")
-	})
+	}
 
-	t.Run("now inheriting a scope the token can't read", func(t *testing.T) {
+	// Now inheriting a scope the token can't read.
+	{
 		put("secret/base", "")
 		_, writer := e.mint(t, "writer", "acme/** read,write")
 		wb := e.browser(t)
@@ -180,5 +199,5 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 			t.Errorf("the conflict page names a scope the token can't read")
 		}
 		is("same", "acme/other", "secret/base")
-	})
+	}
 }
