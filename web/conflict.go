@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -169,4 +170,91 @@ func (h *Handler) renderConflict(w http.ResponseWriter, r *http.Request, path st
 		d.Resubmit, d.Why = false, "It was deleted, and your edit did not send its value (a secret's value left blank): add it again with its value."
 	}
 	h.render(w, r, http.StatusConflict, "conflict", &view{Title: e.Name + " changed meanwhile", Section: "scopes", Data: d})
+}
+
+// settingsEdit is the scope settings form as sent: the description and
+// inherits it saves, the ones it was loaded with, and the scope's
+// revision read with them.
+type settingsEdit struct {
+	Description    string
+	Inherits       []string
+	WasDescription string
+	WasInherits    []string
+	Revision       int64
+}
+
+// settingsOf reads the scope settings form. It answers the request itself
+// (and returns false) when the form lacks what it was loaded with.
+func (h *Handler) settingsOf(w http.ResponseWriter, r *http.Request, path string) (settingsEdit, bool) {
+	s := settingsEdit{
+		Description: strings.TrimSpace(r.PostFormValue("description")),
+		Inherits:    splitList(r.PostFormValue("inherits")),
+	}
+	desc, ok1 := r.PostForm["description_was"]
+	inh, ok2 := r.PostForm["inherits_was"]
+	rev, err := strconv.ParseInt(r.PostFormValue("revision"), 10, 64)
+	if !ok1 || !ok2 || len(desc) != 1 || len(inh) != 1 || err != nil || rev < 1 {
+		h.back(w, r, scopeURL(path), &flash{Error: true, Text: "The form for the description and inherits of " + path + " does not say which of them you saw, so nothing was changed: reload the page and try again."})
+		return s, false
+	}
+	s.WasDescription, s.WasInherits, s.Revision = desc[0], splitList(inh[0]), rev
+	return s, true
+}
+
+// holds says whether a scope's settings are desc and inherits.
+func holds(sc envy.Scope, desc string, inherits []string) bool {
+	return sameText(sc.Description, desc) && slices.Equal(sc.Inherits, inherits)
+}
+
+// settingsOver saves the settings form only over the description and
+// inherits it was loaded with. A scope's revision moves with every var
+// write too, and those are no conflict: so the scope's revision is the
+// write's precondition (the API's If-Match), and when the scope moved on
+// but its settings are still as loaded, or already as the edit makes
+// them, it tries again at the new revision, read with them, so that the
+// check and the write are one step. When the settings changed, it
+// answers with the conflict page and writes nothing.
+func (h *Handler) settingsOver(w http.ResponseWriter, r *http.Request, path string, s settingsEdit) (envy.WriteInfo, error) {
+	ctx := r.Context()
+	in := envy.ScopeInput{Description: &s.Description, Inherits: &s.Inherits}
+	rev := s.Revision
+	for range maxOver {
+		_, info, err := h.svc.PutScope(ctx, path, in, envy.Cond{IfRevision: rev})
+		if envy.ErrorCode(err) != envy.EPrecondition {
+			return info, err
+		}
+		cur, err := h.svc.GetScope(ctx, path)
+		if err != nil {
+			return envy.WriteInfo{}, err
+		}
+		if !holds(cur, s.WasDescription, s.WasInherits) && !holds(cur, s.Description, s.Inherits) {
+			h.renderSettingsConflict(w, r, path, s, cur)
+			return envy.WriteInfo{}, errAnswered
+		}
+		rev = cur.Revision
+	}
+	return envy.WriteInfo{}, envy.Errorf(envy.EUnavailable, "scope %s kept changing while its description and inherits were being saved: nothing was saved; try again", path)
+}
+
+// settingsConflictData is the settings conflict page: the person's
+// description and inherits beside the scope's now, and the two ways out.
+type settingsConflictData struct {
+	Scope    string
+	Yours    settingsEdit
+	Current  envy.Scope
+	Resubmit bool   // "save mine" can be offered
+	Why      string // why it can't
+}
+
+// Join writes an inherits list as the settings form's textarea does.
+func (settingsConflictData) Join(l []string) string { return strings.Join(l, "\n") }
+
+func (h *Handler) renderSettingsConflict(w http.ResponseWriter, r *http.Request, path string, s settingsEdit, cur envy.Scope) {
+	d := settingsConflictData{Scope: path, Yours: s, Current: cur, Resubmit: true}
+	// As on the scope page, where the form is not offered then: a list
+	// typed without the scopes this token can't read would remove them.
+	if slices.Contains(cur.Inherits, envy.HiddenScope) {
+		d.Resubmit, d.Why = false, "It now inherits a scope this token may not read, which your edit can't name: saving it would remove that scope. Edit the inherits with a token that may read it."
+	}
+	h.render(w, r, http.StatusConflict, "settings-conflict", &view{Title: path + " changed meanwhile", Section: "scopes", Data: d})
 }

@@ -185,3 +185,87 @@ func TestBrowserTheScopePageUpdatesLive(t *testing.T) {
 	}
 	checkA11y(t, ctx)
 }
+
+// The form of a scope's description and inherits carries them as it was
+// loaded: the live page marks it when they change elsewhere (not when a
+// var does), keeps what was typed, and saving it then shows both.
+func TestBrowserASettingsEditOverAChangeMadeElsewhereShowsBoth(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newTestEnv(t, false, Options{})
+	actx := e.asToken(t, e.Admin)
+	ss := scopeSettings{t, e}
+	put, is := ss.put, ss.is
+	put("acme/base", "")
+	put("acme/other", "")
+	put("acme/app", "the app", "acme/base")
+	signInBrowser(t, ctx, e.URL, e.Admin)
+	run(t, ctx, "scope", chromedp.Navigate(e.URL+"/ui/scopes/acme/app"), chromedp.WaitVisible(`#set-h`, chromedp.ByQuery))
+	waitText(t, ctx, "#scope-live", "Live")
+
+	// The person opens the form and types; meanwhile a var is written,
+	// then the inherits are changed elsewhere; saving shows the conflict.
+	editOverAChange := func(desc, inherits string, elsewhere func()) {
+		t.Helper()
+		run(t, ctx, "edit settings",
+			chromedp.Click(`#settings-edit summary`, chromedp.ByQuery),
+			chromedp.WaitVisible(`#set-inherits`, chromedp.ByQuery),
+			chromedp.SetValue(`#set-desc`, desc, chromedp.ByQuery),
+			chromedp.SetValue(`#set-inherits`, inherits, chromedp.ByQuery),
+		)
+		_, info, err := e.Svc.SetVar(actx, "acme/app", "A", envyVar(desc, false), setOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitText(t, ctx, "#scope-live", "updated to revision "+itoa(info.Revision))
+		var marked bool
+		run(t, ctx, "not marked", chromedp.Evaluate(`!!document.querySelector(".settings-form .changed-elsewhere")`, &marked))
+		if marked {
+			t.Fatalf("a var written elsewhere marks the settings form as changed")
+		}
+		elsewhere()
+		waitText(t, ctx, `.settings-form .changed-elsewhere`, "changed elsewhere")
+		var typed string
+		run(t, ctx, "typed", chromedp.Value(`#set-inherits`, &typed, chromedp.ByQuery))
+		if typed != inherits {
+			t.Fatalf("the live update replaced what was typed: %q, want %q", typed, inherits)
+		}
+		run(t, ctx, "save settings", chromedp.Click(`.settings-form button[type=submit]`, chromedp.ByQuery))
+		waitText(t, ctx, "#conflict-why", "Nothing was saved")
+	}
+	editOverAChange("typed in the browser", "acme/other", func() { put("acme/app", "the app", "acme/base", "acme/other") })
+	waitText(t, ctx, "#yours-inherits", "acme/other")
+	waitText(t, ctx, "#current-inherits", "acme/base")
+	waitText(t, ctx, "#yours-description", "typed in the browser")
+	is("the app", "acme/base", "acme/other")
+	checkA11y(t, ctx)
+	screenshot(t, ctx, "dashboard-settings-conflict", false)
+	run(t, ctx, "save mine", chromedp.Click(`#keep-mine button`, chromedp.ByQuery))
+	waitText(t, ctx, ".flash.ok", "Saved the scope's description and inherits")
+	is("typed in the browser", "acme/other")
+
+	editOverAChange("typed again", "acme/base", func() { put("acme/app", "described elsewhere", "acme/other") })
+	waitText(t, ctx, "#current-description", "described elsewhere")
+	run(t, ctx, "keep current", chromedp.Click(`#take-current`, chromedp.ByQuery))
+	waitText(t, ctx, ".head", "described elsewhere")
+	is("described elsewhere", "acme/other")
+
+	// A form typed in and closed again keeps what was typed through a
+	// live update too.
+	waitText(t, ctx, "#scope-live", "Live")
+	run(t, ctx, "type and close",
+		chromedp.Click(`#settings-edit summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#set-desc`, chromedp.ByQuery),
+		chromedp.SetValue(`#set-desc`, "typed, then closed", chromedp.ByQuery),
+		chromedp.Click(`#settings-edit summary`, chromedp.ByQuery),
+	)
+	_, info, err := e.Svc.SetVar(actx, "acme/app", "B", envyVar("b", false), setOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#scope-live", "updated to revision "+itoa(info.Revision))
+	var typed string
+	run(t, ctx, "typed", chromedp.Value(`#set-desc`, &typed, chromedp.ByQuery))
+	if typed != "typed, then closed" {
+		t.Fatalf("the live update replaced a closed form's typed description: %q", typed)
+	}
+}

@@ -281,7 +281,7 @@ type scopeData struct {
 	CanWrite   bool
 	CanReveal  bool
 	RevealFor  int
-	Inheritstr string
+	Inheritstr string // the inherits as the settings form shows them
 }
 
 func (h *Handler) scopePage(w http.ResponseWriter, r *http.Request, path string) {
@@ -472,14 +472,26 @@ func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, path string) {
 	h.renderScope(w, r, path, map[string]string{name: val})
 }
 
+// scopeSettings saves the scope's description and inherits, only over
+// the settings the form was loaded with (settingsOver): a change of
+// them made elsewhere meanwhile gives the conflict page, not a silent
+// overwrite.
 func (h *Handler) scopeSettings(w http.ResponseWriter, r *http.Request, path string) {
 	back := scopeURL(path)
-	desc := strings.TrimSpace(r.PostFormValue("description"))
-	inherits := splitList(r.PostFormValue("inherits"))
-	in := envy.ScopeInput{Description: &desc, Inherits: &inherits}
-	if _, _, err := h.svc.PutScope(r.Context(), path, in, envy.Cond{}); err != nil {
+	s, ok := h.settingsOf(w, r, path)
+	if !ok {
+		return
+	}
+	info, err := h.settingsOver(w, r, path, s)
+	switch {
+	case errors.Is(err, errAnswered):
+		return
+	case envy.ErrorCode(err) == envy.ENotFound:
+		h.back(w, r, Prefix+"scopes", &flash{Error: true, Text: "Scope " + path + " was deleted meanwhile, elsewhere: nothing was saved."})
+		return
+	case err != nil:
 		h.backErr(w, r, back, err)
 		return
 	}
-	h.back(w, r, back, &flash{Text: "Saved the scope's description and inherits."})
+	h.back(w, r, back, &flash{Text: "Saved the scope's description and inherits (revision " + itoa(info.Revision) + ")."})
 }

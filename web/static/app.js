@@ -148,9 +148,12 @@
 
   // The scope page follows the scope: when its revision moves (the event
   // stream's "scope" events), the page is fetched again and its parts
-  // replaced in place. A var whose edit or delete form is open keeps the
-  // form as it was loaded, marked as changed: saving it then shows both
-  // values (the form carries the version it was loaded with).
+  // replaced in place. A var whose edit or delete form is open (or typed
+  // in) keeps the form as it was loaded, marked as changed: saving it then
+  // shows both values (the form carries the version it was loaded with).
+  // So does the form of the scope's description and inherits, marked when
+  // they changed (it carries them as loaded); a var's change alone is no
+  // change of it.
   var scopeLive = document.getElementById("scope-live");
   if (scopeLive && window.EventSource && window.fetch && window.DOMParser) {
     var shownRev = parseInt(scopeLive.getAttribute("data-revision"), 10) || 0;
@@ -159,8 +162,15 @@
       scopeLive.textContent = why;
       ses.close();
     };
+    // A part is kept while one of its forms is open or has been typed in.
     var isOpen = function (el) {
-      return !!el && !!el.querySelector("details[open]");
+      if (!el) return false;
+      if (el.querySelector("details[open]")) return true;
+      return Array.prototype.some.call(el.querySelectorAll("input, textarea"), function (f) {
+        if (f.type === "hidden") return false;
+        if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
+        return f.value !== f.defaultValue;
+      });
     };
     var note = function (tr, text) {
       var th = tr.querySelector("th");
@@ -208,6 +218,37 @@
       });
       tbody.replaceChildren.apply(tbody, rows);
     };
+    var updateSettings = function (doc) {
+      var sel = 'section[aria-labelledby="set-h"]';
+      var now = document.querySelector(sel), next = doc.querySelector(sel);
+      if (!now || !next) return;
+      var form = now.querySelector("form.settings-form");
+      if (!form || !isOpen(now)) {
+        now.replaceWith(document.importNode(next, true));
+        return;
+      }
+      var shown = now.querySelector(".inherits-shown"), nextShown = next.querySelector(".inherits-shown");
+      if (shown && nextShown) shown.replaceWith(document.importNode(nextShown, true));
+      var was = function (f, name) {
+        var i = f && f.querySelector('input[name="' + name + '"]');
+        return i ? i.value : null;
+      };
+      var nextForm = next.querySelector("form.settings-form");
+      var changed = !nextForm || ["description_was", "inherits_was"].some(function (n) {
+        return was(form, n) !== was(nextForm, n);
+      });
+      var n = form.querySelector(".changed-elsewhere");
+      if (!changed) {
+        if (n) n.remove();
+        return;
+      }
+      if (!n) {
+        n = document.createElement("p");
+        n.className = "note changed-elsewhere";
+        form.insertBefore(n, form.querySelector("button[type=submit]"));
+      }
+      n.textContent = "The description or inherits changed elsewhere since you opened this form: saving shows you both.";
+    };
     var refresh = function () {
       if (busy) { again = true; return; }
       busy = true;
@@ -224,7 +265,7 @@
         replace(doc, ".head");
         updateOwn(doc);
         replace(doc, 'section[aria-labelledby="inh-h"]');
-        replace(doc, 'section[aria-labelledby="set-h"]');
+        updateSettings(doc);
         scopeLive.textContent = "Live: updated to revision " + rev + ".";
       }).catch(function () {
         scopeLive.textContent = "Live updates paused: could not reach the server.";
