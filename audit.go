@@ -24,6 +24,15 @@ const (
 	AuditStatus   AuditAction = "status"
 	AuditScopeGet AuditAction = "scope.get"
 
+	// AuditRevealWithdrawn says that reveals already recorded as
+	// answered (a "reveal" entry of the same client, token, scope and
+	// names in the same second, which counts them and may list their
+	// request ids) were not: each was refused, or its caller went away,
+	// after its entry was queued, and no value went out. Its status is
+	// what the caller got (OutcomeUnavailable, OutcomeClientClosed); its
+	// at is the reveal's.
+	AuditRevealWithdrawn AuditAction = "reveal.withdrawn"
+
 	// Writes.
 	AuditVarSet         AuditAction = "var.set"
 	AuditVarDelete      AuditAction = "var.delete"
@@ -77,7 +86,9 @@ const (
 	OutcomeNotFound        Outcome = 404 // refused: the caller may not see the scope, answered as missing
 	OutcomeConflict        Outcome = 409 // an operation failed for a conflict
 	OutcomeRateLimited     Outcome = 429 // refused: over a rate limit
+	OutcomeClientClosed    Outcome = 499 // not answered: the caller went away (its context ended) first
 	OutcomeFailed          Outcome = 500 // an operation failed
+	OutcomeUnavailable     Outcome = 503 // refused: it could not be audited in time (an audit stream, the store)
 )
 
 // AuditListQuery selects audit entries, newest first.

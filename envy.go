@@ -220,11 +220,12 @@ const (
 const MaxAuditRequestIDs = 16
 
 // Bucket returns the start of the window that an aggregated entry adds up
-// in, as UTC nanoseconds (> 0): a second for a reveal that was answered,
-// a minute for a refusal.
+// in, as UTC nanoseconds (> 0): a second for a reveal that was answered
+// and for the withdrawal of one (whose At is the reveal's, so that it
+// lines up with the row it corrects), a minute for a refusal.
 func (e *AuditEntry) Bucket() int64 {
 	w := RefusalWindow
-	if e.Action == AuditReveal && e.Status == OutcomeOK {
+	if e.Action == AuditReveal && e.Status == OutcomeOK || e.Action == AuditRevealWithdrawn {
 		w = RevealWindow
 	}
 	return e.At.Truncate(w).UnixNano()

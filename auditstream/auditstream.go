@@ -10,6 +10,10 @@
 // which is refused, with an error the APIs answer 503 to, while no stream
 // works and has room. An entry so reserved is never dropped: it waits in
 // its streams' bounded queues until written, through failures and retries.
+// A request that was then not answered (a reveal refused because no
+// stream wrote its entry in time) withdraws it: an entry still waiting is
+// replaced by a stand-in that says so, and one already written is
+// followed by the stand-in.
 // Each stream has one goroutine that writes whatever queued meanwhile in
 // one write, so the requests pay for a queue append, not for the device.
 //
@@ -85,7 +89,10 @@ type stream struct {
 
 	mu       sync.Mutex
 	queue    []item
-	reserved int  // room promised to reservations not yet sent
+	reserved int // room promised to reservations not yet sent
+	// inflight is how many entries at the head of queue the write in
+	// progress holds: those a withdrawal can no longer replace.
+	inflight int
 	up       bool // the last open or write worked
 	err      error
 	since    time.Time // when it went down
@@ -101,7 +108,8 @@ type stream struct {
 
 type item struct {
 	e envy.AuditEntry
-	t *ticket // the reservation that sent it, nil for an offer
+	t *ticket // the reservation that sent it, nil for an offer or a stand-in
+	k int     // which of its reservation's entries it is
 	// counted: the stream counts in t.pending (it was up when the entry
 	// came); it stops counting when it fails or writes the entry.
 	counted bool
@@ -195,7 +203,17 @@ func Open(specs []string, o Options) (*Set, error) {
 // channel that yields nil once a stream has written them, or an error
 // once every stream that worked when they came has failed (they stay
 // queued, and are written when a stream recovers).
-func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err error) {
+//
+// withdraw, after send, takes the entries back from a request that was
+// then not answered: with[k] stands in for the kth entry sent (say, the
+// entry of a reveal that was refused). In each stream, an entry still
+// waiting is replaced by its stand-in, in its place and its room, so the
+// stream never writes it; one written already, or in the write under
+// way, is followed by its stand-in, queued whatever the room (at most
+// one a reserved entry, so the queue's bound holds but for those). The
+// channel send gave is then never read; withdraw before send does
+// nothing.
+func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, withdraw func(with []envy.AuditEntry), err error) {
 	holders := make([]*stream, 0, len(s.streams))
 	anyUp := false
 	for _, st := range s.streams {
@@ -209,10 +227,16 @@ func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err err
 	}
 	if !anyUp {
 		s.unreserve(holders, n)
-		return nil, s.refusal()
+		return nil, nil, s.refusal()
 	}
-	var once sync.Once
-	return func(entries []envy.AuditEntry) <-chan error {
+	var (
+		once   sync.Once
+		sentT  *ticket // the ticket of the entries sent, nil before
+		sentN  int
+		wmu    sync.Mutex
+		wdrawn bool
+	)
+	send = func(entries []envy.AuditEntry) <-chan error {
 		ch := make(chan error, 1)
 		sent := false
 		once.Do(func() {
@@ -224,13 +248,16 @@ func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err err
 			}
 			entries = entries[:min(len(entries), n)]
 			t := &ticket{ch: ch, set: s}
+			wmu.Lock()
+			sentT, sentN = t, len(entries)
+			wmu.Unlock()
 			t.pending.Store(int32(len(holders)) + 1) // +1 until every holder has the entries
 			counted := int32(0)
 			for _, st := range holders {
 				st.mu.Lock()
 				st.reserved -= n
-				for _, e := range entries {
-					st.queue = append(st.queue, item{e: e, t: t, counted: st.up})
+				for k, e := range entries {
+					st.queue = append(st.queue, item{e: e, t: t, k: k, counted: st.up})
 				}
 				if st.up {
 					counted++
@@ -249,7 +276,45 @@ func (s *Set) Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err err
 			ch <- errors.New("auditstream: a reservation sent twice")
 		}
 		return ch
-	}, nil
+	}
+	withdraw = func(with []envy.AuditEntry) {
+		wmu.Lock()
+		t, n := sentT, min(sentN, len(with))
+		first := !wdrawn && t != nil
+		wdrawn = wdrawn || first
+		wmu.Unlock()
+		if !first || n == 0 {
+			return
+		}
+		for _, st := range holders {
+			st.withdraw(t, with[:n])
+		}
+	}
+	return send, withdraw, nil
+}
+
+// withdraw replaces the entries of t still waiting in the queue (past the
+// write under way) by their stand-ins, with[k] for the kth, and queues
+// the stand-in of each one the stream no longer holds there (written, or
+// in the write under way), after it.
+func (st *stream) withdraw(t *ticket, with []envy.AuditEntry) {
+	replaced := make([]bool, len(with))
+	st.mu.Lock()
+	for i := st.inflight; i < len(st.queue); i++ {
+		if it := &st.queue[i]; it.t == t && it.k < len(with) {
+			// A stand-in counts for no reservation: the ticket's
+			// caller has stopped waiting.
+			*it = item{e: with[it.k]}
+			replaced[it.k] = true
+		}
+	}
+	for k, e := range with {
+		if !replaced[k] {
+			st.queue = append(st.queue, item{e: e})
+		}
+	}
+	st.mu.Unlock()
+	st.poke()
 }
 
 func (s *Set) unreserve(holders []*stream, n int) {
@@ -346,7 +411,7 @@ func (st *stream) run() {
 			batch[i] = st.queue[i].e
 		}
 		if n > 0 {
-			st.writing = time.Now()
+			st.writing, st.inflight = time.Now(), n
 		}
 		st.mu.Unlock()
 		if !up || n > 0 {
@@ -357,10 +422,14 @@ func (st *stream) run() {
 			if err == nil && n > 0 {
 				err = st.dev.write(st.encode(batch))
 			}
-			st.mu.Lock()
-			st.writing = time.Time{}
-			st.mu.Unlock()
 			if err != nil {
+				// The batch is not written: a withdrawal may replace
+				// its entries until the retry takes them again. (A
+				// write that failed part way may have delivered some:
+				// a stand-in then follows them.)
+				st.mu.Lock()
+				st.writing, st.inflight = time.Time{}, 0
+				st.mu.Unlock()
 				st.fail(err)
 				retry.Reset(st.set.opts.Retry)
 				select {
@@ -400,10 +469,13 @@ func (st *stream) encode(batch []envy.AuditEntry) [][]byte {
 }
 
 // wrote takes the first n entries off the queue, written, tells their
-// reservations, and marks the stream up.
+// reservations, and marks the stream up. It ends the write under way in
+// the same hold of the lock: until the entries are off the queue, a
+// withdrawal must not take them for unwritten.
 func (st *stream) wrote(n int) {
 	var oks []*ticket
 	st.mu.Lock()
+	st.writing, st.inflight = time.Time{}, 0
 	for _, it := range st.queue[:n] {
 		if it.t != nil {
 			oks = append(oks, it.t)

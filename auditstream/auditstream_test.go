@@ -51,7 +51,7 @@ func entry(i int) envy.AuditEntry {
 // record reserves and sends one entry and waits for a stream to write it.
 func record(t *testing.T, s *auditstream.Set, e envy.AuditEntry) error {
 	t.Helper()
-	send, err := s.Reserve(1)
+	send, _, err := s.Reserve(1)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func TestAFileStreamThatBecomesUnwritableFailsClosedAndRecovers(t *testing.T) {
 	if envy.ErrorCode(err) != envy.EUnavailable {
 		t.Fatalf("an entry no stream could write: %v, want EUnavailable", err)
 	}
-	if _, err := s.Reserve(1); envy.ErrorCode(err) != envy.EUnavailable {
+	if _, _, err := s.Reserve(1); envy.ErrorCode(err) != envy.EUnavailable {
 		t.Fatalf("Reserve while the only stream fails: %v, want EUnavailable", err)
 	}
 	err = s.Ready()
@@ -246,13 +246,13 @@ func TestAStreamThatFallsBehindIsBoundedAndDropsNoReservedEntry(t *testing.T) {
 	t.Cleanup(release) // before the Set closes, should the test stop early
 	sends := make([]<-chan error, 0, 3)
 	for i := 1; i <= 3; i++ {
-		send, err := s.Reserve(1)
+		send, _, err := s.Reserve(1)
 		if err != nil {
 			t.Fatalf("reservation %d of a queue of 3: %v", i, err)
 		}
 		sends = append(sends, send([]envy.AuditEntry{entry(i)}))
 	}
-	_, err := s.Reserve(1)
+	_, _, err := s.Reserve(1)
 	if envy.ErrorCode(err) != envy.EUnavailable || !strings.Contains(err.Error(), "behind") {
 		t.Fatalf("a fourth reservation: %v, want EUnavailable saying the stream is behind", err)
 	}
@@ -473,4 +473,53 @@ type gate struct {
 func (g *gate) Write(p []byte) (int, error) {
 	<-g.open
 	return g.Buffer.Write(p)
+}
+
+// withdrawal is the stand-in for entry(i) of a request that was not
+// answered.
+func withdrawal(i int) envy.AuditEntry {
+	e := entry(i)
+	e.Action, e.Status = envy.AuditRevealWithdrawn, envy.OutcomeUnavailable
+	return e
+}
+
+// An entry withdrawn while it waits in the queue is never written: its
+// stand-in is, in its place. One withdrawn during the write that holds it
+// is written, and its stand-in after it. A second withdrawal does
+// nothing; the entries after go as ever.
+func TestAWithdrawnEntryIsReplacedWhileItWaitsAndFollowedOnceWritten(t *testing.T) {
+	w := &testenv.HeldWriter{}
+	s := open(t, []string{"stdout"}, auditstream.Options{Stdout: w})
+	t.Cleanup(w.Release) // before the Set closes, should the test stop early
+	waiting := w.Hold()
+	send1, withdraw1, err := s.Reserve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send1([]envy.AuditEntry{entry(1)})
+	select {
+	case <-waiting: // entry 1 is in the write under way
+	case <-time.After(deadline):
+		t.Fatalf("entry 1 not written within %v", deadline)
+	}
+	send2, withdraw2, err := s.Reserve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send2([]envy.AuditEntry{entry(2)}) // waits in the queue
+	withdraw2([]envy.AuditEntry{withdrawal(2)})
+	withdraw1([]envy.AuditEntry{withdrawal(1)})
+	withdraw2([]envy.AuditEntry{withdrawal(2)})
+	w.Release()
+	if err := record(t, s, entry(3)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range parseLines(t, w.String()) {
+		got = append(got, fmt.Sprintf("%s %s %d", l.RequestID, l.Action, l.Status))
+	}
+	want := "req-1 var.set 200, req-2 reveal.withdrawn 503, req-1 reveal.withdrawn 503, req-3 var.set 200"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("the stream wrote\n%s\nwant\n%s", strings.Join(got, ", "), want)
+	}
 }

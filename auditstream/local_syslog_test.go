@@ -29,7 +29,7 @@ func TestLocalSyslogGetsOneBSDMessageADatagram(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(t.Context())
-	send, err := s.Reserve(1)
+	send, _, err := s.Reserve(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,7 +223,9 @@ var auditStatus = map[envy.Outcome]int{
 	envy.OutcomeNotFound:        http.StatusNotFound,
 	envy.OutcomeConflict:        http.StatusConflict,
 	envy.OutcomeRateLimited:     http.StatusTooManyRequests,
+	envy.OutcomeClientClosed:    StatusClientClosed,
 	envy.OutcomeFailed:          http.StatusInternalServerError,
+	envy.OutcomeUnavailable:     http.StatusServiceUnavailable,
 }
 
 // AuditStatus is the HTTP status that the audit API and the dashboard show

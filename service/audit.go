@@ -16,6 +16,9 @@ type auditItem struct {
 	e    envy.AuditEntry
 	done chan struct{}
 	errc chan error // buffered
+	// streamed: the audit streams have the entry already (a reveal's
+	// withdrawal, streamed.withdrawn), so the loop does not offer it.
+	streamed bool
 }
 
 // auditLoop writes audit entries that belong to no write transaction
@@ -60,9 +63,10 @@ func (s *Service) auditLoop() {
 				waiting = append(waiting, it.done)
 			default:
 				batch = append(batch, it.e)
-				if it.errc != nil {
+				switch {
+				case it.errc != nil:
 					callers = append(callers, it.errc)
-				} else {
+				case !it.streamed:
 					offers = append(offers, len(batch)-1)
 				}
 			}
@@ -235,6 +239,14 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 // device: the stream's write and the store's commit run at once, so the
 // reveal waits for the slower of the two, not for both in turn. While no
 // stream can take the entry, the reveal is refused before it is recorded.
+//
+// A reveal is answered when revealed returns nil: its caller then sends
+// the values. Every other return after its entry was queued (the store
+// failed; no stream wrote the entry within auditStreamWait, or every
+// stream failed first; the caller's context ended before both were done)
+// leaves it unanswered, and the entry, which the store may have counted
+// and a stream may write, is withdrawn (unanswered). The answered path
+// does nothing more than before.
 func (s *Service) revealed(ctx context.Context, path string, names []string) error {
 	rec, err := s.toStreams(1)
 	if err != nil {
@@ -251,34 +263,64 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	select {
 	case err := <-errc:
 		if err != nil {
+			s.unanswered(rec, e, envy.OutcomeUnavailable)
 			if e := envy.AsError(err); e != nil && e.Code == envy.EUnavailable {
 				return &envy.Error{Code: envy.EUnavailable, Message: "the reveal can't be recorded in the audit log: " + e.Message, RetryAfter: e.RetryAfter}
 			}
 			return envy.Errorf(envy.EUnavailable, "the reveal can't be recorded in the audit log, so it is refused")
 		}
 	case <-ctx.Done():
+		s.unanswered(rec, e, envy.OutcomeClientClosed)
 		return ctx.Err()
 	}
 	if streamc == nil {
 		return nil
 	}
-	wait := time.NewTimer(auditStreamWait)
+	wait := time.NewTimer(s.auditStreamWait)
 	defer wait.Stop()
 	select {
 	case err := <-streamc:
+		if err != nil {
+			s.unanswered(rec, e, envy.OutcomeUnavailable)
+		}
 		return err
 	case <-wait.C:
+		s.unanswered(rec, e, envy.OutcomeUnavailable)
 		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
-			Message: "no audit stream wrote the reveal's entry within " + auditStreamWait.String() + ", so it is refused"}
+			Message: "no audit stream wrote the reveal's entry within " + s.auditStreamWait.String() + ", so it is refused"}
 	case <-ctx.Done():
+		s.unanswered(rec, e, envy.OutcomeClientClosed)
 		return ctx.Err()
 	}
 }
 
 // auditStreamWait bounds how long a reveal waits for an audit stream to
-// write its entry: a device that takes longer (a stuck reader of stdout)
-// must not hold the request for ever. The entry stays queued.
+// write its entry (Service.auditStreamWait): a device that takes longer
+// (a stuck reader of stdout) must not hold the request for ever. The
+// reveal is then refused and its entry withdrawn (unanswered).
 const auditStreamWait = 10 * time.Second
+
+// unanswered withdraws the entry e of a reveal that is not answered
+// (revealed returns an error) after e was queued to the store and sent to
+// the streams, so that neither is left saying the reveal was answered;
+// outcome is what the caller gets. The correction is an entry of its own,
+// envy.AuditRevealWithdrawn, e's but for its action and status: e's time,
+// client, token, scope, names and request id, aggregated in e's second,
+// so that its row stands beside the reveal row it corrects (whose count
+// includes e) with the count of those withdrawn. The streams replace e
+// by it where e still waits, and write it after e where e was written
+// (streamed.withdrawn); the store gets it through the audit loop, after e,
+// whether or not e's batch committed (a failed commit may still have
+// landed, and a withdrawal without its reveal claims nothing). Not
+// waited for: the caller is refused at once.
+func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outcome) {
+	w := e
+	w.Action, w.Status = envy.AuditRevealWithdrawn, outcome
+	rec.withdrawn(w)
+	if !s.enqueue(auditItem{e: w, streamed: rec.send != nil}) {
+		s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+	}
+}
 
 // entry returns an audit entry for the caller in ctx.
 func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope string, names []string, outcome envy.Outcome) envy.AuditEntry {
@@ -394,7 +436,10 @@ type AuditStream interface {
 	// stream can take them, and the request is refused. send queues the
 	// entries (none gives the room back) and its channel says when a
 	// stream has written them, or that every one failed.
-	Reserve(n int) (send func([]envy.AuditEntry) <-chan error, err error)
+	// withdraw, after send, takes the entries back from a request that
+	// was then not answered: with[k] replaces the kth entry where it
+	// still waits, and follows it where it was written.
+	Reserve(n int) (send func([]envy.AuditEntry) <-chan error, withdraw func(with []envy.AuditEntry), err error)
 	// Offer queues entries that need no reservation: refusals, reports,
 	// and what follows a change already made.
 	Offer(entries ...envy.AuditEntry)
@@ -406,7 +451,8 @@ type AuditStream interface {
 // for the entries of one request that must be audited. The zero value,
 // when there are no streams, does nothing.
 type streamed struct {
-	send func([]envy.AuditEntry) <-chan error
+	send     func([]envy.AuditEntry) <-chan error
+	withdraw func([]envy.AuditEntry)
 }
 
 // toStreams is the one hook through which the audit streams get entries:
@@ -418,8 +464,8 @@ func (s *Service) toStreams(n int) (streamed, error) {
 	if s.opts.AuditStream == nil {
 		return streamed{}, nil
 	}
-	send, err := s.opts.AuditStream.Reserve(n)
-	return streamed{send: send}, err
+	send, withdraw, err := s.opts.AuditStream.Reserve(n)
+	return streamed{send: send, withdraw: withdraw}, err
 }
 
 // done hands the store's entries to the streams once the store call that
@@ -445,6 +491,14 @@ func (r streamed) done(err error, revision int64, entries ...envy.AuditEntry) <-
 func (r streamed) release() {
 	if r.send != nil {
 		r.send(nil)
+	}
+}
+
+// withdrawn takes the entries sent back, with[k] standing in for the kth
+// (AuditStream.Reserve): the request was not answered.
+func (r streamed) withdrawn(with ...envy.AuditEntry) {
+	if r.withdraw != nil {
+		r.withdraw(with)
 	}
 }
 

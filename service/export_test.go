@@ -22,6 +22,11 @@ func (s *Service) SetAuditLinger(gap, most time.Duration) {
 // before any reveal.
 func (s *Service) SetAuditOverlapAfter(d time.Duration) { s.auditOverlapAfter = d }
 
+// SetAuditStreamWait sets how long a reveal waits for an audit stream to
+// write its entry before it is refused, for tests; call it before any
+// reveal.
+func (s *Service) SetAuditStreamWait(d time.Duration) { s.auditStreamWait = d }
+
 // AuditQueued is how many audit items wait for the audit loop, for tests.
 func (s *Service) AuditQueued() int { return len(s.audit) }
 

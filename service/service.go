@@ -60,6 +60,9 @@ type Service struct {
 	// auditOverlapAfter.
 	auditInFlight     int
 	auditOverlapAfter time.Duration
+	// auditStreamWait bounds a reveal's wait for an audit stream
+	// (auditStreamWait; shorter in tests).
+	auditStreamWait time.Duration
 	// refusalRows caps the aggregated refusal rows one client adds a minute.
 	refusalRows refusalRows
 	// loginRefusals caps the detailed rows of refused JWT logins one
@@ -206,6 +209,7 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		auditLinger:       [2]time.Duration{auditLingerGap, auditLingerMax},
 		auditInFlight:     1,
 		auditOverlapAfter: auditOverlapAfter,
+		auditStreamWait:   auditStreamWait,
 		auditDone:         make(chan struct{}),
 		stopSweep:         make(chan struct{}),
 		sweepDone:         make(chan struct{}),

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"audit entries are written in the write's transaction and filtered", testAudit},
 		{"audit entries keep the token id and count; aggregated ones add up per minute", testAuditAggregate},
 		{"reveals of one token, client, scope and names in a second add up in one row per append at most, with a count, a first and last time and the first request ids", testAuditCoalesce},
+		{"withdrawals of reveals add up per key and second of their reveals, across appends, beside the reveals' rows", testAuditWithdrawals},
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
@@ -1500,6 +1501,45 @@ func testAuditCoalesce(t *testing.T, s envy.Store) {
 		if !slices.Equal(oldest.RequestIDs, want) {
 			t.Fatalf("the row's request ids %v, want %v", oldest.RequestIDs, want)
 		}
+	}
+}
+
+// testAuditWithdrawals: the withdrawals of reveals (envy.AuditRevealWithdrawn,
+// whose At is their reveal's) add up in the second of their reveals, as
+// the reveals do, so that each second's withdrawal row stands beside the
+// reveal row it corrects; across appends too, on every store.
+func testAuditWithdrawals(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	sec := t0.Truncate(time.Minute).Add(10 * time.Second)
+	entry := func(action envy.AuditAction, status envy.Outcome, at time.Time, id string) envy.AuditEntry {
+		return envy.AuditEntry{At: at, Actor: "ci", Action: action, Scope: "app", Names: []string{"A"}, Status: status,
+			RequestID: id, Client: "10.0.0.1", TokenID: "tok-1", Count: 1, Aggregate: true}
+	}
+	reveal := func(at time.Time, id string) envy.AuditEntry { return entry(envy.AuditReveal, envy.OutcomeOK, at, id) }
+	withdrawal := func(at time.Time, id string) envy.AuditEntry {
+		return entry(envy.AuditRevealWithdrawn, envy.OutcomeUnavailable, at, id)
+	}
+	if err := s.AppendAudit(ctx, reveal(sec, "req-1"), reveal(sec.Add(time.Millisecond), "req-2"), reveal(sec.Add(time.Second), "req-3")); err != nil {
+		t.Fatal(err)
+	}
+	// Withdrawn later, each in an append of its own, as reveals refused
+	// one by one are.
+	for _, w := range []envy.AuditEntry{withdrawal(sec, "req-1"), withdrawal(sec.Add(time.Second), "req-3"), withdrawal(sec.Add(time.Millisecond), "req-2")} {
+		if err := s.AppendAudit(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListAudit(ctx, envy.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range slices.Backward(got) { // oldest first
+		rows = append(rows, fmt.Sprintf("%s %s %d %d %v", e.At.Sub(sec), e.Action, e.Status, e.Count, e.RequestIDs))
+	}
+	want := []string{"0s reveal 200 2 [req-1 req-2]", "1s reveal 200 1 [req-3]", "0s reveal.withdrawn 503 2 [req-1 req-2]", "1s reveal.withdrawn 503 1 [req-3]"}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("audit rows, oldest first:\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
 

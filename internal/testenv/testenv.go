@@ -66,6 +66,47 @@ func (b *Buffer) String() string {
 	return b.b.String()
 }
 
+// HeldWriter is a Buffer whose writes can be held, as a reader that has
+// stopped reading: after Hold, each write waits until Release.
+type HeldWriter struct {
+	Buffer
+	mu      sync.Mutex
+	release chan struct{} // while held
+	waiting chan struct{} // closed once a write waits; nil once closed
+}
+
+// Hold holds the writes from now on; the channel is closed once one waits.
+func (w *HeldWriter) Hold() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.release, w.waiting = make(chan struct{}), make(chan struct{})
+	return w.waiting
+}
+
+// Release lets the writes held, and those to come, through. Twice is once.
+func (w *HeldWriter) Release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.release != nil {
+		close(w.release)
+		w.release = nil
+	}
+}
+
+func (w *HeldWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	release := w.release
+	if release != nil && w.waiting != nil {
+		close(w.waiting)
+		w.waiting = nil
+	}
+	w.mu.Unlock()
+	if release != nil {
+		<-release
+	}
+	return w.Buffer.Write(p)
+}
+
 // New starts a server and stops it when the test ends.
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
