@@ -390,6 +390,15 @@ func TestAFullDiskRefusesWritesAndRevealsAndLosesNothing(t *testing.T) {
 	if r := e.Do(t, "PUT", "/v1/scopes/acme/app/-/vars/SEED", e.Admin, `{"value":"seed-value","secret":true}`); r.Status != 201 {
 		t.Fatalf("seed: %d %s", r.Status, r.Body)
 	}
+	// Secrets to reveal one by one once the disk is full: reveals of one
+	// token, client, scope and names within a second add to one audit
+	// row, so revealing one name over and over may never need a new row.
+	const reveals = 400
+	for i := range reveals {
+		if r := e.Do(t, "PUT", fmt.Sprintf("/v1/scopes/acme/app/-/vars/R%d", i), e.Admin, `{"value":"r","secret":true}`); r.Status != 201 {
+			t.Fatalf("seed R%d: %d %s", i, r.Status, r.Body)
+		}
+	}
 	if err := e.Store.SetMaxSize(t.Context(), 1); err != nil { // no room beyond what is there
 		t.Fatal(err)
 	}
@@ -417,13 +426,17 @@ func TestAFullDiskRefusesWritesAndRevealsAndLosesNothing(t *testing.T) {
 		t.Fatalf("/readyz while writes fail: %d %s", r.Status, r.Body)
 	}
 	// A reveal whose audit entry can't be made durable is refused: reveal
-	// until the audit table's last page is full too.
+	// until the audit table's last page is full too, each reveal of
+	// another name, so that each needs a row of its own.
 	for i := 0; ; i++ {
-		r := e.Do(t, "GET", "/v1/scopes/acme/app/-/env", e.Admin, "")
+		if i == reveals {
+			t.Fatalf("%d reveals of as many names were each recorded on a full disk", reveals)
+		}
+		r := e.Do(t, "GET", fmt.Sprintf("/v1/scopes/acme/app/-/vars/R%d?reveal=true", i), e.Admin, "")
 		if r.Status == 503 {
 			break
 		}
-		if r.Status != 200 || i > 5000 {
+		if r.Status != 200 {
 			t.Fatalf("reveal %d on a full disk: %d %.200s", i, r.Status, r.Body)
 		}
 	}
