@@ -143,12 +143,22 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (e
 	if !ok {
 		return envy.VarView{}, envy.Errorf(envy.ENotFound, "var %s not found in scope %s", name, path)
 	}
-	if reveal {
-		if err := s.revealed(ctx, path, []string{name}); err != nil {
-			return envy.VarView{}, err
-		}
+	return s.revealedView(ctx, path, sv, v, reveal)
+}
+
+// revealedView is the view of v, its value shown with reveal, and then
+// the reveal recorded: a read that fails before its value is ready (a
+// value that does not open, a reference that does not resolve) is no
+// reveal, and the audit log must not say it was.
+func (s *Service) revealedView(ctx context.Context, path string, sv *envy.ScopeVars, v envy.StoredVar, reveal bool) (envy.VarView, error) {
+	vv, err := s.viewSpread(ctx, path, sv, v, reveal)
+	if err != nil || !reveal {
+		return vv, err
 	}
-	return s.viewSpread(ctx, path, sv, v, reveal)
+	if err := s.revealed(ctx, path, []string{v.Name}); err != nil {
+		return envy.VarView{}, err
+	}
+	return vv, nil
 }
 
 // GetVarByID returns the var with the given id (any letter case) in a
@@ -163,12 +173,7 @@ func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) 
 	}
 	for _, v := range sv.Vars {
 		if strings.EqualFold(v.ID, id) {
-			if reveal {
-				if err := s.revealed(ctx, path, []string{v.Name}); err != nil {
-					return envy.VarView{}, err
-				}
-			}
-			return s.viewSpread(ctx, path, sv, v, reveal)
+			return s.revealedView(ctx, path, sv, v, reveal)
 		}
 	}
 	return envy.VarView{}, envy.Errorf(envy.ENotFound, "no var with id %s in scope %s", id, path)

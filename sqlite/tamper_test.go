@@ -88,6 +88,17 @@ func TestACiphertextCopiedToAnotherRowFailsToOpen(t *testing.T) {
 			if _, err := svc.Env(actx, tt.scope); envy.ErrorCode(err) != envy.EInternal {
 				t.Fatalf("env after tampering: %v", err)
 			}
+			// Nothing was revealed, so the audit log says nothing was:
+			// a reveal is recorded only once its values are ready.
+			page, err := svc.Audit(actx, envy.AuditListQuery{Scope: tt.scope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Items {
+				if e.Action == envy.AuditReveal && e.Status == envy.OutcomeOK {
+					t.Fatalf("a read that failed is recorded as an answered reveal: %+v", e)
+				}
+			}
 		})
 	}
 }
