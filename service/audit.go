@@ -263,14 +263,14 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	select {
 	case err := <-errc:
 		if err != nil {
-			s.unanswered(rec, e, envy.OutcomeUnavailable)
+			s.unanswered(rec, e, envy.OutcomeUnavailable, nil)
 			if e := envy.AsError(err); e != nil && e.Code == envy.EUnavailable {
 				return &envy.Error{Code: envy.EUnavailable, Message: "the reveal can't be recorded in the audit log: " + e.Message, RetryAfter: e.RetryAfter}
 			}
 			return envy.Errorf(envy.EUnavailable, "the reveal can't be recorded in the audit log, so it is refused")
 		}
 	case <-ctx.Done():
-		s.unanswered(rec, e, envy.OutcomeClientClosed)
+		s.unanswered(rec, e, envy.OutcomeClientClosed, errc)
 		return ctx.Err()
 	}
 	if streamc == nil {
@@ -281,15 +281,15 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	select {
 	case err := <-streamc:
 		if err != nil {
-			s.unanswered(rec, e, envy.OutcomeUnavailable)
+			s.unanswered(rec, e, envy.OutcomeUnavailable, nil)
 		}
 		return err
 	case <-wait.C:
-		s.unanswered(rec, e, envy.OutcomeUnavailable)
+		s.unanswered(rec, e, envy.OutcomeUnavailable, nil)
 		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
 			Message: "no audit stream wrote the reveal's entry within " + s.auditStreamWait.String() + ", so it is refused"}
 	case <-ctx.Done():
-		s.unanswered(rec, e, envy.OutcomeClientClosed)
+		s.unanswered(rec, e, envy.OutcomeClientClosed, nil)
 		return ctx.Err()
 	}
 }
@@ -312,14 +312,27 @@ const auditStreamWait = 10 * time.Second
 // (streamed.withdrawn); the store gets it through the audit loop, after e,
 // whether or not e's batch committed (a failed commit may still have
 // landed, and a withdrawal without its reveal claims nothing). Not
-// waited for: the caller is refused at once.
-func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outcome) {
+// waited for: the caller is refused at once. pending, when e's batch has
+// not answered yet (the caller went away first), is its answer: the
+// store's withdrawal is queued only once it came, so that it never
+// commits before e (on PostgreSQL two audit batches may commit at once).
+func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outcome, pending <-chan error) {
 	w := e
 	w.Action, w.Status = envy.AuditRevealWithdrawn, outcome
 	rec.withdrawn(w)
-	if !s.enqueue(auditItem{e: w, streamed: rec.send != nil}) {
-		s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+	store := func() {
+		if !s.enqueue(auditItem{e: w, streamed: rec.send != nil}) {
+			s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+		}
 	}
+	if pending == nil {
+		store()
+		return
+	}
+	go func() {
+		<-pending // the audit loop answers every entry it took, within AppendAudit's time-out
+		store()
+	}()
 }
 
 // entry returns an audit entry for the caller in ctx.

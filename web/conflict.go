@@ -198,8 +198,17 @@ func (h *Handler) settingsOf(w http.ResponseWriter, r *http.Request, path string
 		return s, false
 	}
 	s.WasDescription, s.WasInherits, s.Revision = desc[0], splitList(inh[0]), rev
+	// The description's field is one line, and a browser drops the line
+	// breaks of what it was loaded with: sent back unchanged but for
+	// them, it is the description as loaded, kept, not flattened.
+	if s.Description == strings.TrimSpace(oneLine(s.WasDescription)) && s.Description != strings.TrimSpace(s.WasDescription) {
+		s.Description = strings.TrimSpace(s.WasDescription)
+	}
 	return s, true
 }
+
+// oneLine is s without its line breaks, as a one-line form field holds it.
+func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
 
 // holds says whether a scope's settings are desc and inherits.
 func holds(sc envy.Scope, desc string, inherits []string) bool {

@@ -268,4 +268,22 @@ func TestBrowserASettingsEditOverAChangeMadeElsewhereShowsBoth(t *testing.T) {
 	if typed != "typed, then closed" {
 		t.Fatalf("the live update replaced a closed form's typed description: %q", typed)
 	}
+
+	// A description of several lines, which its one-line field holds
+	// without its breaks, is no typing: the form follows live updates
+	// and is not marked.
+	put("acme/app", "line one\nline two", "acme/other")
+	run(t, ctx, "reload", chromedp.Navigate(e.URL+"/ui/scopes/acme/app"), chromedp.WaitVisible(`#set-h`, chromedp.ByQuery))
+	waitText(t, ctx, "#scope-live", "Live")
+	desc, inherits := "line one\nline two", []string{"acme/base"}
+	_, info, err = e.Svc.PutScope(actx, "acme/app", envy.ScopeInput{Description: &desc, Inherits: &inherits}, envy.Cond{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, ctx, "#scope-live", "updated to revision "+itoa(info.Revision))
+	var marked bool
+	run(t, ctx, "follows", chromedp.Evaluate(`!!document.querySelector(".settings-form .changed-elsewhere")`, &marked), chromedp.Value(`#set-inherits`, &typed, chromedp.ByQuery))
+	if marked || typed != "acme/base" {
+		t.Fatalf("a multi-line description made the settings form look typed in: marked %v, inherits field %q", marked, typed)
+	}
 }

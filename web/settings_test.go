@@ -107,6 +107,17 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 		}
 	}
 
+	// A description of several lines (the API allows them) is kept when
+	// only the inherits are edited: the one-line field drops its breaks.
+	{
+		put("acme/app", "line one\nline two", "acme/base")
+		f := load()
+		f.Set("description", "line oneline two") // what a browser sends back
+		saved(save(f, f.Get("description"), "acme/base\nacme/other"))
+		is("line one\nline two", "acme/base", "acme/other")
+		put("acme/app", "the app", "acme/base")
+	}
+
 	// Inherits changed elsewhere.
 	{
 		stale := load()

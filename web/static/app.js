@@ -169,7 +169,10 @@
       return Array.prototype.some.call(el.querySelectorAll("input, textarea"), function (f) {
         if (f.type === "hidden") return false;
         if (f.type === "checkbox" || f.type === "radio") return f.checked !== f.defaultChecked;
-        return f.value !== f.defaultValue;
+        // A one-line field drops the line breaks of the value it was
+        // loaded with (a description may have some): not typed in.
+        var loaded = f.tagName === "INPUT" ? f.defaultValue.replace(/[\r\n]/g, "") : f.defaultValue;
+        return f.value !== loaded;
       });
     };
     var note = function (tr, text) {
