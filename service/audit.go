@@ -329,7 +329,15 @@ func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outco
 		store()
 		return
 	}
+	s.lateMu.Lock()
+	defer s.lateMu.Unlock()
+	if s.lateClosed {
+		s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+		return
+	}
+	s.late.Add(1)
 	go func() {
+		defer s.late.Done()
 		<-pending // the audit loop answers every entry it took, within AppendAudit's time-out
 		store()
 	}()

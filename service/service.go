@@ -72,8 +72,14 @@ type Service struct {
 	oidcProviders oidcProviders
 	auditDone     chan struct{}
 	closeOnce     sync.Once
-	stopSweep     chan struct{} // closed by Close
-	sweepDone     chan struct{}
+	// Withdrawals waiting for their reveal's batch (unanswered): Close
+	// lets them queue before it closes the audit channel, and none
+	// starts once it has begun.
+	lateMu     sync.Mutex
+	lateClosed bool
+	late       sync.WaitGroup
+	stopSweep  chan struct{} // closed by Close
+	sweepDone  chan struct{}
 
 	turns    turns // writers of a scope take turns while they contend
 	hub      *hub
@@ -304,6 +310,10 @@ func (s *Service) Close() {
 		s.rollouts.close()
 		s.stopWebhooks()
 		s.hub.close()
+		s.lateMu.Lock()
+		s.lateClosed = true
+		s.lateMu.Unlock()
+		s.late.Wait() // the audit loop still runs: their reveals' batches answer
 		close(s.audit)
 		<-s.auditDone
 	})
