@@ -16,6 +16,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 	"github.com/envy-dev/envy/webhook"
@@ -170,6 +171,12 @@ func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return newHookServiceOn(t, store, o)
+}
+
+// newHookServiceOn is newHookService over store.
+func newHookServiceOn(t *testing.T, store envy.Store, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
 	keys := newKeyring(t, store)
 	svc := service.New(store, keys, service.Options{Webhooks: o})
 	t.Cleanup(svc.Close)
@@ -285,6 +292,87 @@ func TestAnInheritedOrReferencedChangeFiresTheCoveringWebhook(t *testing.T) {
 	got = rc.wait(3)
 	if m := got[2].Msg; m.Data.Source != "acme/web" || len(got) != 3 {
 		t.Fatalf("after an unrelated change: %d messages, the last %s", len(got), got[len(got)-1].Body)
+	}
+}
+
+// Deleting a scope is refused while another inherits it, not while
+// another's values refer to it: the referring scope's env changes (its
+// references no longer resolve). A webhook covering the referring scope
+// hears of it as of a removal of the deleted scope's vars; the deleted
+// scope's own webhook hears scope.deleted, as before. Watchers and the
+// caches of the referring scope follow too.
+func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooks(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	deletedReferencedScope(t, store)
+}
+
+func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooksOnPostgreSQL(t *testing.T) {
+	deletedReferencedScope(t, openShared(t, pgtest.NewDatabase(t)))
+}
+
+func deletedReferencedScope(t *testing.T, store envy.Store) {
+	dependent, own := newReceiver(t), newReceiver(t)
+	svc, ctx := newHookServiceOn(t, store, fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})))
+	setv(t, svc, ctx, "shared/db", "URL", "postgres://db", false)
+	setv(t, svc, ctx, "shared/db", "PASSWORD", "canary-secret-7d1", true)
+	setv(t, svc, ctx, "acme/web", "DB", "${shared/db:URL}", false)
+	setv(t, svc, ctx, "acme/api", "PORT", "1", false) // refers to nothing
+	h := createHook(t, svc, ctx, dependent.srv.URL, "acme/**", envy.EventVarsChanged, envy.EventScopeDeleted, envy.EventScopeChanged)
+	dependent.setSecrets(h.Secret.Reveal())
+	h2 := createHook(t, svc, ctx, own.srv.URL, "shared/**", envy.EventVarsChanged, envy.EventScopeDeleted)
+	own.setSecrets(h2.Secret.Reveal())
+
+	env, err := svc.Env(ctx, "acme/web") // cached from here on
+	if err != nil || len(env.Vars) != 1 || env.Vars[0].Value.Reveal() != "postgres://db" {
+		t.Fatalf("env before: %+v, %v", env, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ch, err := svc.Watch(wctx, "acme/web", env.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := svc.DeleteScope(ctx, "shared/db", envy.Cond{})
+	if err != nil {
+		t.Fatalf("deleting a scope that is only referred to: %v", err)
+	}
+	// The watcher of the referring scope hears of the deletion, and its
+	// env (cached before) no longer resolves the reference.
+	if ev := recv(t, ch, 20*time.Second, "an event for the deletion of a referenced scope"); ev.Revision != del.Revision {
+		t.Fatalf("event at revision %d, want the deletion's %d", ev.Revision, del.Revision)
+	}
+	if _, err := svc.Env(ctx, "acme/web"); envy.AsError(err) == nil || envy.AsError(err).Fields[0].Type != "broken_reference" {
+		t.Fatalf("the env after its referenced scope was deleted: %v, want a broken reference", err)
+	}
+	after := setv(t, svc, ctx, "acme/web", "Y", "1", false) // what comes after it
+	got := dependent.wait(1)
+	m := got[0].Msg
+	if m.Type != envy.EventVarsChanged || m.Data.Scope != "acme/web" || m.Data.Source != "shared/db" || m.Data.Revision != del.Revision ||
+		m.Data.Actor.Name != "admin" || len(m.Data.Vars) != 2 ||
+		m.Data.Vars[0] != (envy.EventVar{Name: "PASSWORD", Change: envy.VarRemoved, Secret: true}) ||
+		m.Data.Vars[1] != (envy.EventVar{Name: "URL", Change: envy.VarRemoved}) {
+		t.Fatalf("the referring scope's webhook, first message: %s; want vars.changed of acme/web from shared/db at revision %d, its vars removed", got[0].Body, del.Revision)
+	}
+	got = dependent.wait(2)
+	if m := got[1].Msg; m.Data.Scope != "acme/web" || m.Data.Revision != after.Revision {
+		t.Fatalf("the referring scope's webhook, second message: %s", got[1].Body)
+	}
+	gotOwn := own.wait(1)
+	if m := gotOwn[0].Msg; m.Type != envy.EventScopeDeleted || m.Data.Scope != "shared/db" || m.Data.Source != "shared/db" || len(m.Data.Vars) != 0 {
+		t.Fatalf("the deleted scope's webhook: %s", gotOwn[0].Body)
+	}
+	for _, b := range append([][]byte{gotOwn[0].Body}, got[0].Body) {
+		if strings.Contains(string(b), "canary-secret-7d1") || strings.Contains(string(b), "postgres://db") {
+			t.Fatalf("a payload holds a value: %s", b)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // a stray message would show by now; the counts below are not timings
+	if dependent.count() != 2 || own.count() != 1 {
+		t.Fatalf("messages: %d to the referring scope's webhook (want 2), %d to the deleted scope's (want 1)", dependent.count(), own.count())
 	}
 }
 

@@ -76,11 +76,31 @@ func testOutbox(t *testing.T, s envy.Store) {
 	if again := putScope(t, s, "app", "base"); again.Revision == app.Revision {
 		t.Fatal("a PutScope took no revision")
 	}
-	_, delRev, err := s.DeleteScope(ctx, "app", 0, []envy.AuditEntry{{Actor: "ann", Action: envy.AuditScopeDelete, Scope: "app", TokenID: "tok2", Status: envy.OutcomeDeleted}})
+	ch = changes(t, s, "app", set("K", "k"), set("Z", "z"))
+	ch[1].Secret = true
+	r, err = s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: ch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(delRev, envy.EventScopeDeleted, "app")
+	expect(r.Revision, envy.EventVarsChanged, "app", "K:added:false", "Z:added:true")
+	// A deletion's event names the vars it removed: the envs of the scopes
+	// whose values refer to it lose them.
+	byAnn := func(scope string) []envy.AuditEntry {
+		return []envy.AuditEntry{{Actor: "ann", Action: envy.AuditScopeDelete, Scope: scope, TokenID: "tok2", Status: envy.OutcomeDeleted}}
+	}
+	_, delRev, err := s.DeleteScope(ctx, "app", 0, byAnn("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(delRev, envy.EventScopeDeleted, "app", "K:removed:false", "Z:removed:true")
+	// A scope without vars removes none.
+	empty := putScope(t, s, "empty")
+	expect(empty.Revision, envy.EventScopeChanged, "empty")
+	_, delRev, err = s.DeleteScope(ctx, "empty", 0, byAnn("empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(delRev, envy.EventScopeDeleted, "empty")
 	if _, _, err := s.DeleteScope(ctx, "base", app.Revision, nil); err == nil {
 		t.Fatal("a DeleteScope with a stale IfRevision succeeded")
 	}

@@ -102,6 +102,26 @@ func ScopeEvent(typ, scope string, rev int64, at time.Time, audit []envy.AuditEn
 	return e
 }
 
+// DeleteEvent is the outbox event of a scope's deletion: ScopeEvent's,
+// with the vars the deletion removed (removed, sorted by name). The
+// scopes whose values refer to the deleted one lose those vars from their
+// resolved envs, and their webhooks hear of it as of a removal
+// (service.FanOut); none inherits it, or it could not be deleted.
+func DeleteEvent(scope string, removed []envy.EventVar, rev int64, at time.Time, audit []envy.AuditEntry) envy.OutboxEvent {
+	e := ScopeEvent(envy.EventScopeDeleted, scope, rev, at, audit)
+	e.Vars = removed
+	return e
+}
+
+// Removed is vars, a scope's stored vars, as removed in an event.
+func Removed(vars []envy.StoredVar) []envy.EventVar {
+	out := make([]envy.EventVar, len(vars))
+	for i, v := range vars {
+		out[i] = envy.EventVar{Name: v.Name, Change: envy.VarRemoved, Secret: v.Secret}
+	}
+	return out
+}
+
 // EncodeEventVars is the stored form of an event's vars.
 func EncodeEventVars(vs []envy.EventVar) string {
 	if len(vs) == 0 {
