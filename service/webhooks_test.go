@@ -15,7 +15,6 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
@@ -147,21 +146,6 @@ func fastHooks(sender envy.WebhookSender) service.WebhookOptions {
 		Poll: 20 * time.Millisecond, Lease: 10 * time.Second}
 }
 
-// newKeyring opens a keyring over store under a new master key.
-func newKeyring(t *testing.T, store envy.Store) envy.Keyring {
-	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
 // newHookService returns a Service over a new SQLite store that delivers
 // webhooks with o, and an admin's context.
 func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, context.Context) {
@@ -177,7 +161,18 @@ func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, c
 // newHookServiceOn is newHookService over store.
 func newHookServiceOn(t *testing.T, store envy.Store, o service.WebhookOptions) (*service.Service, context.Context) {
 	t.Helper()
-	keys := newKeyring(t, store)
+	return newHookServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"), o)
+}
+
+// newHookServiceKeyed is newHookServiceOn under the master key in keyFile
+// (made when missing): servers sharing a store share it.
+func newHookServiceKeyed(t *testing.T, store envy.Store, keyFile string, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
+	var under envy.Store = store
+	if g, ok := store.(*gatedRotation); ok {
+		under = g.hookStore
+	}
+	keys := openKeyring(t, under, keyFile)
 	svc := service.New(store, keys, service.Options{Webhooks: o})
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{ID: "tok_admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
@@ -563,5 +558,100 @@ func TestTheSweepDeletesDeliveriesDoneLongAgo(t *testing.T) {
 			t.Fatalf("the sweep left %+v", page.Items)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hookStore is a store that keeps webhooks.
+type hookStore interface {
+	envy.Store
+	envy.WebhookStore
+}
+
+// gatedRotation holds the first rotation of a webhook's secret at the
+// store, after the service planned it from the secret it read, until
+// release is closed; every other update goes through.
+type gatedRotation struct {
+	hookStore
+	once             sync.Once
+	arrived, release chan struct{}
+}
+
+func (g *gatedRotation) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatch, audit []envy.AuditEntry) (envy.Webhook, error) {
+	if p.Rotate {
+		first := false
+		g.once.Do(func() { first = true })
+		if first {
+			close(g.arrived)
+			select {
+			case <-g.release:
+			case <-ctx.Done():
+				return envy.Webhook{}, ctx.Err()
+			}
+		}
+	}
+	return g.hookStore.UpdateWebhook(ctx, id, p, audit)
+}
+
+// Two rotations of one secret at once, on one server or on two: each
+// reply's secret signs, the later one's as the secret and the earlier
+// one's during the later one's overlap, as if they had run one after the
+// other. Neither may plan from the secret the other replaced: its new
+// secret would be lost, and the operator who received it would hold a
+// secret that signs nothing.
+func TestTwoRotationsAtOnceLoseNeitherSecret(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rotationsAtOnce(t, store, store)
+}
+
+func TestTwoRotationsAtOnceOnTwoServersLoseNeitherSecret(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	rotationsAtOnce(t, openShared(t, url), openShared(t, url))
+}
+
+func rotationsAtOnce(t *testing.T, first, second envy.Store) {
+	rc := newReceiver(t)
+	g := &gatedRotation{hookStore: first.(hookStore), arrived: make(chan struct{}), release: make(chan struct{})}
+	o := fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true}))
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	one, ctx := newHookServiceKeyed(t, g, keyFile, o)
+	two := one
+	if second != first {
+		two, _ = newHookServiceKeyed(t, second, keyFile, o)
+	}
+	h := createHook(t, one, ctx, rc.srv.URL, "**", envy.EventVarsChanged)
+	type result struct {
+		ws  envy.WebhookSecret
+		err error
+	}
+	held := make(chan result, 1)
+	go func() {
+		ws, err := one.UpdateWebhook(ctx, h.Webhook.ID, envy.WebhookUpdate{RotateSecret: true, Overlap: "1h"})
+		held <- result{ws, err}
+	}()
+	recv(t, g.arrived, 20*time.Second, "the first rotation at the store")
+	later, err := two.UpdateWebhook(ctx, h.Webhook.ID, envy.WebhookUpdate{RotateSecret: true, Overlap: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	r := recv(t, held, 20*time.Second, "the first rotation's reply")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	// The held rotation committed last: its secret signs, and the other
+	// one's does during its overlap. The receiver verifies with each
+	// alone; the original secret was replaced by both.
+	rc.setSecrets(r.ws.Secret.Reveal())
+	setv(t, one, ctx, "a", "X", "1", false)
+	rc.wait(1)
+	rc.setSecrets(later.Secret.Reveal())
+	setv(t, one, ctx, "a", "X", "2", false)
+	got := rc.wait(2)
+	if v, _ := standardwebhooks.NewWebhook(h.Secret.Reveal()); v.Verify(got[1].Body, got[1].Header) == nil {
+		t.Fatal("the secret both rotations replaced still signs")
 	}
 }

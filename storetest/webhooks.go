@@ -191,12 +191,21 @@ func testWebhooks(t *testing.T, s envy.Store) {
 		t.Fatalf("GetWebhook(nope) = %v, want not found", err)
 	}
 	paused, until := true, t0.Add(time.Hour)
-	up, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &paused, Rotate: true, Secret: []byte("s2"), OldSecret: []byte("s1"), OldUntil: until}, nil)
+	up, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &paused, Rotate: true, Secret: []byte("s2"), OldSecret: []byte("s1"), OldUntil: until, RotateFrom: []byte("s1")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := ws.GetWebhook(ctx, "wh1"); !got.Paused || string(got.Secret) != "s2" || string(got.OldSecret) != "s1" || !got.OldUntil.Equal(until) || !reflect.DeepEqual(got, up) {
 		t.Fatalf("after the update: %+v (returned %+v)", got, up)
+	}
+	// A rotation planned from the secret just replaced would drop the
+	// new one: refused, and nothing of the patch is written.
+	unpaused := false
+	if _, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &unpaused, Rotate: true, Secret: []byte("s3"), OldSecret: []byte("s1"), RotateFrom: []byte("s1")}, nil); envy.ErrorCode(err) != envy.EConflict {
+		t.Fatalf("a rotation planned from a replaced secret: %v, want a conflict", err)
+	}
+	if got, _ := ws.GetWebhook(ctx, "wh1"); !reflect.DeepEqual(got, up) {
+		t.Fatalf("after a refused rotation: %+v, want %+v", got, up)
 	}
 	if _, err := ws.UpdateWebhook(ctx, "nope", envy.WebhookPatch{Paused: &paused}, nil); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("UpdateWebhook(nope) = %v, want not found", err)

@@ -1,6 +1,7 @@
 package storeutil
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -194,8 +195,13 @@ func ScanWebhook(scan func(dest ...any) error) (envy.Webhook, error) {
 	return w, nil
 }
 
-// ApplyWebhookPatch returns w with p applied, as of now.
-func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) envy.Webhook {
+// ApplyWebhookPatch returns w, as the store holds it in the update's
+// transaction, with p applied; a rotation planned from another secret
+// than w's is EConflict (envy.WebhookPatch.RotateFrom).
+func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) (envy.Webhook, error) {
+	if p.Rotate && !bytes.Equal(w.Secret, p.RotateFrom) {
+		return envy.Webhook{}, envy.Errorf(envy.EConflict, "webhook %s's secret was rotated meanwhile", w.ID)
+	}
 	if p.URL != nil {
 		w.URL = *p.URL
 	}
@@ -214,7 +220,7 @@ func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) envy.Webhook {
 	if p.Rotate {
 		w.Secret, w.OldSecret, w.OldUntil = p.Secret, p.OldSecret, p.OldUntil
 	}
-	return w
+	return w, nil
 }
 
 // WebhookUpdateArgs are the arguments of WebhookStatements.Update.
