@@ -150,12 +150,18 @@ func fastHooks(sender envy.WebhookSender) service.WebhookOptions {
 // webhooks with o, and an admin's context.
 func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, context.Context) {
 	t.Helper()
+	return newHookServiceOn(t, openSQLite(t), o)
+}
+
+// openSQLite opens a new SQLite store, closed when the test ends.
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return newHookServiceOn(t, store, o)
+	return store
 }
 
 // newHookServiceOn is newHookService over store.
@@ -297,12 +303,7 @@ func TestAnInheritedOrReferencedChangeFiresTheCoveringWebhook(t *testing.T) {
 // scope's own webhook hears scope.deleted, as before. Watchers and the
 // caches of the referring scope follow too.
 func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooks(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	deletedReferencedScope(t, store)
+	deletedReferencedScope(t, openSQLite(t))
 }
 
 func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooksOnPostgreSQL(t *testing.T) {
@@ -599,11 +600,7 @@ func (g *gatedRotation) UpdateWebhook(ctx context.Context, id string, p envy.Web
 // secret would be lost, and the operator who received it would hold a
 // secret that signs nothing.
 func TestTwoRotationsAtOnceLoseNeitherSecret(t *testing.T) {
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openSQLite(t)
 	rotationsAtOnce(t, store, store)
 }
 
