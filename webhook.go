@@ -152,6 +152,11 @@ type WebhookPatch struct {
 	Secret    []byte
 	OldSecret []byte
 	OldUntil  time.Time
+	// RotateFrom is the sealed secret the rotation was planned from (the
+	// one OldSecret holds, sealed anew): the store refuses the patch with
+	// EConflict when the webhook's secret is no longer it, for another
+	// rotation committed meanwhile and this one would drop its secret.
+	RotateFrom []byte
 }
 
 // DeliveryClaim is a webhook whose lease a server took, with the delivery

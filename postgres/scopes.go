@@ -239,6 +239,19 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if len(children) > 0 {
 		return false, 0, &envy.InheritedError{By: children}
 	}
+	// The vars it removes, for the event (a scope whose values refer to
+	// it loses them); the scope's lock keeps them as read.
+	rows, err = t.Query(t.ctx, `SELECT name, secret FROM vars WHERE scope = $1 ORDER BY name`, path)
+	if err != nil {
+		return false, 0, err
+	}
+	removed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (envy.EventVar, error) {
+		v := envy.EventVar{Change: envy.VarRemoved}
+		return v, r.Scan(&v.Name, &v.Secret)
+	})
+	if err != nil {
+		return false, 0, err
+	}
 	// Delete first and take the revision last: the revision row is
 	// the last lock a transaction takes (see the package comment).
 	b := &pgx.Batch{}
@@ -264,7 +277,7 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if err := t.audit(audit, rev); err != nil {
 		return false, 0, err
 	}
-	if err := t.event(storeutil.ScopeEvent(envy.EventScopeDeleted, path, rev, t.now, audit)); err != nil {
+	if err := t.event(storeutil.DeleteEvent(path, removed, rev, t.now, audit)); err != nil {
 		return false, 0, err
 	}
 	t.notify(envy.Notice{Kind: envy.NoticeScopeMeta, Scope: path, Revision: rev})

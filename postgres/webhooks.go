@@ -108,7 +108,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatc
 		if err != nil {
 			return err
 		}
-		w = storeutil.ApplyWebhookPatch(cur, p)
+		if w, err = storeutil.ApplyWebhookPatch(cur, p); err != nil {
+			return err
+		}
 		if err := t.exec(hookSQL.Update, storeutil.WebhookUpdateArgs(w)...); err != nil {
 			return err
 		}

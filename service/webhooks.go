@@ -349,23 +349,33 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in envy.WebhookU
 		if p.Secret, err = s.sealWebhookSecret(id, false, secret); err != nil {
 			return envy.WebhookSecret{}, err
 		}
-		if overlap > 0 {
-			cur, err := s.keys.Open(w.Secret, envy.WebhookAD(id, false))
-			if err != nil {
-				return envy.WebhookSecret{}, envy.Errorf(envy.EInternal, "open webhook %s's secret", id)
-			}
-			if p.OldSecret, err = s.sealWebhookSecret(id, true, string(cur)); err != nil {
-				return envy.WebhookSecret{}, err
-			}
-			p.OldUntil = s.now().Add(overlap)
-		}
 	}
 	e := s.entry(ctx, envy.AuditWebhookUpdate, "", []string{id}, envy.OutcomeOK)
 	rec, err := s.toStreams(1)
 	if err != nil {
 		return envy.WebhookSecret{}, err
 	}
-	w, err = ws.UpdateWebhook(ctx, id, p, []envy.AuditEntry{e})
+	// A rotation keeps the secret it replaces as the old one, and the
+	// store takes it only while that is still the secret (RotateFrom):
+	// another rotation committed meanwhile (on this server or another)
+	// would otherwise be overwritten, and the secret its reply gave
+	// would sign nothing. Then it is planned again from the new one, as
+	// if the two had run one after the other.
+	for try := 1; ; try++ {
+		if in.RotateSecret {
+			if err = s.planRotation(&p, w, overlap); err != nil {
+				break
+			}
+		}
+		var up envy.Webhook
+		if up, err = ws.UpdateWebhook(ctx, id, p, []envy.AuditEntry{e}); in.RotateSecret && envy.ErrorCode(err) == envy.EConflict && try < maxRotationTries {
+			if w, err = ws.GetWebhook(ctx, id); err == nil {
+				continue
+			}
+		}
+		w = up
+		break
+	}
 	if rec.done(err, 0, e); err != nil {
 		return envy.WebhookSecret{}, err
 	}
@@ -375,6 +385,29 @@ func (s *Service) UpdateWebhook(ctx context.Context, id string, in envy.WebhookU
 		out.Secret = envy.NewSensitive(secret)
 	}
 	return out, nil
+}
+
+// maxRotationTries bounds the plans of one rotation that other rotations
+// committed ahead of: after that many, it is a conflict (409).
+const maxRotationTries = 5
+
+// planRotation sets p's old secret: w's current one, sealed as the old
+// one, signing until now+overlap (none without an overlap), and the
+// secret the rotation is planned from.
+func (s *Service) planRotation(p *envy.WebhookPatch, w envy.Webhook, overlap time.Duration) error {
+	p.RotateFrom, p.OldSecret, p.OldUntil = w.Secret, nil, time.Time{}
+	if overlap <= 0 {
+		return nil
+	}
+	cur, err := s.keys.Open(w.Secret, envy.WebhookAD(w.ID, false))
+	if err != nil {
+		return envy.Errorf(envy.EInternal, "open webhook %s's secret", w.ID)
+	}
+	if p.OldSecret, err = s.sealWebhookSecret(w.ID, true, string(cur)); err != nil {
+		return err
+	}
+	p.OldUntil = s.now().Add(overlap)
+	return nil
 }
 
 // DeleteWebhook deletes a webhook and its deliveries.

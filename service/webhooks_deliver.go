@@ -167,8 +167,11 @@ const idleDrop = 10 * time.Second
 // the cursor) and reports whether more may wait. A change fires each
 // webhook that subscribes to its type and whose glob matches the scope
 // changed, or a scope whose resolved env depends on it (an inheriting or
-// referring scope: from the resolution's Deps, as of the fan-out). It
-// runs in the background; tests call it.
+// referring scope: from the resolution's Deps, as of the fan-out). A
+// scope's deletion fires scope.deleted for the webhooks covering it, and
+// vars.changed, its vars removed, for the covered scopes that depend on
+// it (they referred to it), from the same Deps. It runs in the
+// background; tests call it.
 func (s *Service) FanOut(ctx context.Context) (bool, error) {
 	ws, err := s.webhookStore()
 	if err != nil {
@@ -192,37 +195,66 @@ func (s *Service) FanOut(ctx context.Context) (bool, error) {
 	if len(all) == 0 && len(evs) < fanOutBatch && time.Since(time.Unix(0, s.hooks.dropped.Load())) < idleDrop {
 		return false, nil
 	}
-	dependents := map[string]map[string][]string{} // glob → dep → the covered scopes that depend on it
+	idxs := map[string]map[string][]string{} // glob → dep → the covered scopes that depend on it
+	dependents := func(glob, dep string) ([]string, error) {
+		idx, ok := idxs[glob]
+		if !ok {
+			var err error
+			if idx, err = s.dependents(ctx, glob); err != nil {
+				return nil, err
+			}
+			idxs[glob] = idx
+		}
+		return idx[dep], nil
+	}
 	var ds []envy.Delivery
 	now := s.now()
+	add := func(w *envy.Webhook, e envy.OutboxEvent, target string) {
+		msg := newMessageID()
+		ds = append(ds, envy.Delivery{WebhookID: w.ID, MessageID: msg, Type: e.Type, Scope: target, Revision: e.Revision,
+			Body: webhookBody(msg, w.ID, e, target), NextAt: now})
+	}
 	for _, e := range evs {
-		for _, w := range all {
-			if !w.Subscribes(e.Type) || e.Revision <= w.Since {
+		for i := range all {
+			w := &all[i]
+			if e.Revision <= w.Since {
 				continue
 			}
-			var targets []string
-			switch e.Type {
-			case envy.EventVarsChanged, envy.EventScopeChanged:
-				idx, ok := dependents[w.Scopes]
-				if !ok {
-					if idx, err = s.dependents(ctx, w.Scopes); err != nil {
-						return false, err
-					}
-					dependents[w.Scopes] = idx
+			switch {
+			case !w.Subscribes(e.Type):
+			case e.Type == envy.EventVarsChanged || e.Type == envy.EventScopeChanged:
+				targets, err := dependents(w.Scopes, e.Scope)
+				if err != nil {
+					return false, err
 				}
-				targets = idx[e.Scope]
 				if envy.MatchGlob(w.Scopes, e.Scope) && !slices.Contains(targets, e.Scope) {
-					targets = append([]string{e.Scope}, targets...)
+					add(w, e, e.Scope)
 				}
-			default:
-				if envy.MatchGlob(w.Scopes, e.Scope) {
-					targets = []string{e.Scope}
+				for _, t := range targets {
+					add(w, e, t)
 				}
+			case envy.MatchGlob(w.Scopes, e.Scope):
+				own := e
+				own.Vars = nil // a deletion's removed vars are for its dependents (below)
+				add(w, own, e.Scope)
 			}
-			for _, t := range targets {
-				msg := newMessageID()
-				ds = append(ds, envy.Delivery{WebhookID: w.ID, MessageID: msg, Type: e.Type, Scope: t, Revision: e.Revision,
-					Body: webhookBody(msg, w.ID, e, t), NextAt: now})
+			// A deleted scope's dependents (scopes whose values referred to
+			// it: none inherits it, or it could not have been deleted) lost
+			// its vars from their envs: a vars.changed each, as a removal
+			// of those vars from a referenced scope is, from the one
+			// dependency set. The deleted scope itself has scope.deleted.
+			if e.Type == envy.EventScopeDeleted && len(e.Vars) > 0 && w.Subscribes(envy.EventVarsChanged) {
+				targets, err := dependents(w.Scopes, e.Scope)
+				if err != nil {
+					return false, err
+				}
+				removal := e
+				removal.Type = envy.EventVarsChanged
+				for _, t := range targets {
+					if t != e.Scope {
+						add(w, removal, t)
+					}
+				}
 			}
 		}
 	}

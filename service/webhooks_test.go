@@ -15,7 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/crypto"
+	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 	"github.com/envy-dev/envy/webhook"
@@ -146,31 +146,39 @@ func fastHooks(sender envy.WebhookSender) service.WebhookOptions {
 		Poll: 20 * time.Millisecond, Lease: 10 * time.Second}
 }
 
-// newKeyring opens a keyring over store under a new master key.
-func newKeyring(t *testing.T, store envy.Store) envy.Keyring {
-	t.Helper()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(context.Background(), mk, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
 // newHookService returns a Service over a new SQLite store that delivers
 // webhooks with o, and an admin's context.
 func newHookService(t *testing.T, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
+	return newHookServiceOn(t, openSQLite(t), o)
+}
+
+// openSQLite opens a new SQLite store, closed when the test ends.
+func openSQLite(t *testing.T) *sqlite.Store {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	keys := newKeyring(t, store)
+	return store
+}
+
+// newHookServiceOn is newHookService over store.
+func newHookServiceOn(t *testing.T, store envy.Store, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
+	return newHookServiceKeyed(t, store, filepath.Join(t.TempDir(), "master.key"), o)
+}
+
+// newHookServiceKeyed is newHookServiceOn under the master key in keyFile
+// (made when missing): servers sharing a store share it.
+func newHookServiceKeyed(t *testing.T, store envy.Store, keyFile string, o service.WebhookOptions) (*service.Service, context.Context) {
+	t.Helper()
+	var under envy.Store = store
+	if g, ok := store.(*gatedRotation); ok {
+		under = g.hookStore
+	}
+	keys := openKeyring(t, under, keyFile)
 	svc := service.New(store, keys, service.Options{Webhooks: o})
 	t.Cleanup(svc.Close)
 	admin := &envy.Token{ID: "tok_admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
@@ -285,6 +293,82 @@ func TestAnInheritedOrReferencedChangeFiresTheCoveringWebhook(t *testing.T) {
 	got = rc.wait(3)
 	if m := got[2].Msg; m.Data.Source != "acme/web" || len(got) != 3 {
 		t.Fatalf("after an unrelated change: %d messages, the last %s", len(got), got[len(got)-1].Body)
+	}
+}
+
+// Deleting a scope is refused while another inherits it, not while
+// another's values refer to it: the referring scope's env changes (its
+// references no longer resolve). A webhook covering the referring scope
+// hears of it as of a removal of the deleted scope's vars; the deleted
+// scope's own webhook hears scope.deleted, as before. Watchers and the
+// caches of the referring scope follow too.
+func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooks(t *testing.T) {
+	deletedReferencedScope(t, openSQLite(t))
+}
+
+func TestDeletingAReferencedScopeFiresTheReferringScopesWebhooksOnPostgreSQL(t *testing.T) {
+	deletedReferencedScope(t, openShared(t, pgtest.NewDatabase(t)))
+}
+
+func deletedReferencedScope(t *testing.T, store envy.Store) {
+	dependent, own := newReceiver(t), newReceiver(t)
+	svc, ctx := newHookServiceOn(t, store, fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})))
+	setv(t, svc, ctx, "shared/db", "URL", "postgres://db", false)
+	setv(t, svc, ctx, "shared/db", "PASSWORD", "canary-secret-7d1", true)
+	setv(t, svc, ctx, "acme/web", "DB", "${shared/db:URL}", false)
+	setv(t, svc, ctx, "acme/api", "PORT", "1", false) // refers to nothing
+	h := createHook(t, svc, ctx, dependent.srv.URL, "acme/**", envy.EventVarsChanged, envy.EventScopeDeleted, envy.EventScopeChanged)
+	dependent.setSecrets(h.Secret.Reveal())
+	h2 := createHook(t, svc, ctx, own.srv.URL, "shared/**", envy.EventVarsChanged, envy.EventScopeDeleted)
+	own.setSecrets(h2.Secret.Reveal())
+
+	env, err := svc.Env(ctx, "acme/web") // cached from here on
+	if err != nil || len(env.Vars) != 1 || env.Vars[0].Value.Reveal() != "postgres://db" {
+		t.Fatalf("env before: %+v, %v", env, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ch, err := svc.Watch(wctx, "acme/web", env.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := svc.DeleteScope(ctx, "shared/db", envy.Cond{})
+	if err != nil {
+		t.Fatalf("deleting a scope that is only referred to: %v", err)
+	}
+	// The watcher of the referring scope hears of the deletion, and its
+	// env (cached before) no longer resolves the reference.
+	if ev := recv(t, ch, 20*time.Second, "an event for the deletion of a referenced scope"); ev.Revision != del.Revision {
+		t.Fatalf("event at revision %d, want the deletion's %d", ev.Revision, del.Revision)
+	}
+	if _, err := svc.Env(ctx, "acme/web"); envy.AsError(err) == nil || envy.AsError(err).Fields[0].Type != "broken_reference" {
+		t.Fatalf("the env after its referenced scope was deleted: %v, want a broken reference", err)
+	}
+	after := setv(t, svc, ctx, "acme/web", "Y", "1", false) // what comes after it
+	got := dependent.wait(1)
+	m := got[0].Msg
+	if m.Type != envy.EventVarsChanged || m.Data.Scope != "acme/web" || m.Data.Source != "shared/db" || m.Data.Revision != del.Revision ||
+		m.Data.Actor.Name != "admin" || len(m.Data.Vars) != 2 ||
+		m.Data.Vars[0] != (envy.EventVar{Name: "PASSWORD", Change: envy.VarRemoved, Secret: true}) ||
+		m.Data.Vars[1] != (envy.EventVar{Name: "URL", Change: envy.VarRemoved}) {
+		t.Fatalf("the referring scope's webhook, first message: %s; want vars.changed of acme/web from shared/db at revision %d, its vars removed", got[0].Body, del.Revision)
+	}
+	got = dependent.wait(2)
+	if m := got[1].Msg; m.Data.Scope != "acme/web" || m.Data.Revision != after.Revision {
+		t.Fatalf("the referring scope's webhook, second message: %s", got[1].Body)
+	}
+	gotOwn := own.wait(1)
+	if m := gotOwn[0].Msg; m.Type != envy.EventScopeDeleted || m.Data.Scope != "shared/db" || m.Data.Source != "shared/db" || len(m.Data.Vars) != 0 {
+		t.Fatalf("the deleted scope's webhook: %s", gotOwn[0].Body)
+	}
+	for _, b := range append([][]byte{gotOwn[0].Body}, got[0].Body) {
+		if strings.Contains(string(b), "canary-secret-7d1") || strings.Contains(string(b), "postgres://db") {
+			t.Fatalf("a payload holds a value: %s", b)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // a stray message would show by now; the counts below are not timings
+	if dependent.count() != 2 || own.count() != 1 {
+		t.Fatalf("messages: %d to the referring scope's webhook (want 2), %d to the deleted scope's (want 1)", dependent.count(), own.count())
 	}
 }
 
@@ -475,5 +559,96 @@ func TestTheSweepDeletesDeliveriesDoneLongAgo(t *testing.T) {
 			t.Fatalf("the sweep left %+v", page.Items)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hookStore is a store that keeps webhooks.
+type hookStore interface {
+	envy.Store
+	envy.WebhookStore
+}
+
+// gatedRotation holds the first rotation of a webhook's secret at the
+// store, after the service planned it from the secret it read, until
+// release is closed; every other update goes through.
+type gatedRotation struct {
+	hookStore
+	once             sync.Once
+	arrived, release chan struct{}
+}
+
+func (g *gatedRotation) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatch, audit []envy.AuditEntry) (envy.Webhook, error) {
+	if p.Rotate {
+		first := false
+		g.once.Do(func() { first = true })
+		if first {
+			close(g.arrived)
+			select {
+			case <-g.release:
+			case <-ctx.Done():
+				return envy.Webhook{}, ctx.Err()
+			}
+		}
+	}
+	return g.hookStore.UpdateWebhook(ctx, id, p, audit)
+}
+
+// Two rotations of one secret at once, on one server or on two: each
+// reply's secret signs, the later one's as the secret and the earlier
+// one's during the later one's overlap, as if they had run one after the
+// other. Neither may plan from the secret the other replaced: its new
+// secret would be lost, and the operator who received it would hold a
+// secret that signs nothing.
+func TestTwoRotationsAtOnceLoseNeitherSecret(t *testing.T) {
+	store := openSQLite(t)
+	rotationsAtOnce(t, store, store)
+}
+
+func TestTwoRotationsAtOnceOnTwoServersLoseNeitherSecret(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	rotationsAtOnce(t, openShared(t, url), openShared(t, url))
+}
+
+func rotationsAtOnce(t *testing.T, first, second envy.Store) {
+	rc := newReceiver(t)
+	g := &gatedRotation{hookStore: first.(hookStore), arrived: make(chan struct{}), release: make(chan struct{})}
+	o := fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true}))
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	one, ctx := newHookServiceKeyed(t, g, keyFile, o)
+	two := one
+	if second != first {
+		two, _ = newHookServiceKeyed(t, second, keyFile, o)
+	}
+	h := createHook(t, one, ctx, rc.srv.URL, "**", envy.EventVarsChanged)
+	type result struct {
+		ws  envy.WebhookSecret
+		err error
+	}
+	held := make(chan result, 1)
+	go func() {
+		ws, err := one.UpdateWebhook(ctx, h.Webhook.ID, envy.WebhookUpdate{RotateSecret: true, Overlap: "1h"})
+		held <- result{ws, err}
+	}()
+	recv(t, g.arrived, 20*time.Second, "the first rotation at the store")
+	later, err := two.UpdateWebhook(ctx, h.Webhook.ID, envy.WebhookUpdate{RotateSecret: true, Overlap: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	r := recv(t, held, 20*time.Second, "the first rotation's reply")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	// The held rotation committed last: its secret signs, and the other
+	// one's does during its overlap. The receiver verifies with each
+	// alone; the original secret was replaced by both.
+	rc.setSecrets(r.ws.Secret.Reveal())
+	setv(t, one, ctx, "a", "X", "1", false)
+	rc.wait(1)
+	rc.setSecrets(later.Secret.Reveal())
+	setv(t, one, ctx, "a", "X", "2", false)
+	got := rc.wait(2)
+	if v, _ := standardwebhooks.NewWebhook(h.Secret.Reveal()); v.Verify(got[1].Body, got[1].Header) == nil {
+		t.Fatal("the secret both rotations replaced still signs")
 	}
 }

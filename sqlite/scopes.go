@@ -270,7 +270,7 @@ func (t *txn) deleteScope(path string, ifRevision int64, audit []envy.AuditEntry
 	if err := t.audit(audit, rev); err != nil {
 		return false, 0, err
 	}
-	if err := t.event(storeutil.ScopeEvent(envy.EventScopeDeleted, path, rev, t.now, audit)); err != nil {
+	if err := t.event(storeutil.DeleteEvent(path, storeutil.Removed(cur.Vars), rev, t.now, audit)); err != nil {
 		return false, 0, err
 	}
 	t.setScope(path, nil)

@@ -76,11 +76,31 @@ func testOutbox(t *testing.T, s envy.Store) {
 	if again := putScope(t, s, "app", "base"); again.Revision == app.Revision {
 		t.Fatal("a PutScope took no revision")
 	}
-	_, delRev, err := s.DeleteScope(ctx, "app", 0, []envy.AuditEntry{{Actor: "ann", Action: envy.AuditScopeDelete, Scope: "app", TokenID: "tok2", Status: envy.OutcomeDeleted}})
+	ch = changes(t, s, "app", set("K", "k"), set("Z", "z"))
+	ch[1].Secret = true
+	r, err = s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: ch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(delRev, envy.EventScopeDeleted, "app")
+	expect(r.Revision, envy.EventVarsChanged, "app", "K:added:false", "Z:added:true")
+	// A deletion's event names the vars it removed: the envs of the scopes
+	// whose values refer to it lose them.
+	byAnn := func(scope string) []envy.AuditEntry {
+		return []envy.AuditEntry{{Actor: "ann", Action: envy.AuditScopeDelete, Scope: scope, TokenID: "tok2", Status: envy.OutcomeDeleted}}
+	}
+	_, delRev, err := s.DeleteScope(ctx, "app", 0, byAnn("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(delRev, envy.EventScopeDeleted, "app", "K:removed:false", "Z:removed:true")
+	// A scope without vars removes none.
+	empty := putScope(t, s, "empty")
+	expect(empty.Revision, envy.EventScopeChanged, "empty")
+	_, delRev, err = s.DeleteScope(ctx, "empty", 0, byAnn("empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(delRev, envy.EventScopeDeleted, "empty")
 	if _, _, err := s.DeleteScope(ctx, "base", app.Revision, nil); err == nil {
 		t.Fatal("a DeleteScope with a stale IfRevision succeeded")
 	}
@@ -171,12 +191,21 @@ func testWebhooks(t *testing.T, s envy.Store) {
 		t.Fatalf("GetWebhook(nope) = %v, want not found", err)
 	}
 	paused, until := true, t0.Add(time.Hour)
-	up, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &paused, Rotate: true, Secret: []byte("s2"), OldSecret: []byte("s1"), OldUntil: until}, nil)
+	up, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &paused, Rotate: true, Secret: []byte("s2"), OldSecret: []byte("s1"), OldUntil: until, RotateFrom: []byte("s1")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := ws.GetWebhook(ctx, "wh1"); !got.Paused || string(got.Secret) != "s2" || string(got.OldSecret) != "s1" || !got.OldUntil.Equal(until) || !reflect.DeepEqual(got, up) {
 		t.Fatalf("after the update: %+v (returned %+v)", got, up)
+	}
+	// A rotation planned from the secret just replaced would drop the
+	// new one: refused, and nothing of the patch is written.
+	unpaused := false
+	if _, err := ws.UpdateWebhook(ctx, "wh1", envy.WebhookPatch{Paused: &unpaused, Rotate: true, Secret: []byte("s3"), OldSecret: []byte("s1"), RotateFrom: []byte("s1")}, nil); envy.ErrorCode(err) != envy.EConflict {
+		t.Fatalf("a rotation planned from a replaced secret: %v, want a conflict", err)
+	}
+	if got, _ := ws.GetWebhook(ctx, "wh1"); !reflect.DeepEqual(got, up) {
+		t.Fatalf("after a refused rotation: %+v, want %+v", got, up)
 	}
 	if _, err := ws.UpdateWebhook(ctx, "nope", envy.WebhookPatch{Paused: &paused}, nil); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("UpdateWebhook(nope) = %v, want not found", err)

@@ -1,6 +1,7 @@
 package storeutil
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -102,6 +103,26 @@ func ScopeEvent(typ, scope string, rev int64, at time.Time, audit []envy.AuditEn
 	return e
 }
 
+// DeleteEvent is the outbox event of a scope's deletion: ScopeEvent's,
+// with the vars the deletion removed (removed, sorted by name). The
+// scopes whose values refer to the deleted one lose those vars from their
+// resolved envs, and their webhooks hear of it as of a removal
+// (service.FanOut); none inherits it, or it could not be deleted.
+func DeleteEvent(scope string, removed []envy.EventVar, rev int64, at time.Time, audit []envy.AuditEntry) envy.OutboxEvent {
+	e := ScopeEvent(envy.EventScopeDeleted, scope, rev, at, audit)
+	e.Vars = removed
+	return e
+}
+
+// Removed is vars, a scope's stored vars, as removed in an event.
+func Removed(vars []envy.StoredVar) []envy.EventVar {
+	out := make([]envy.EventVar, len(vars))
+	for i, v := range vars {
+		out[i] = envy.EventVar{Name: v.Name, Change: envy.VarRemoved, Secret: v.Secret}
+	}
+	return out
+}
+
 // EncodeEventVars is the stored form of an event's vars.
 func EncodeEventVars(vs []envy.EventVar) string {
 	if len(vs) == 0 {
@@ -174,8 +195,13 @@ func ScanWebhook(scan func(dest ...any) error) (envy.Webhook, error) {
 	return w, nil
 }
 
-// ApplyWebhookPatch returns w with p applied, as of now.
-func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) envy.Webhook {
+// ApplyWebhookPatch returns w, as the store holds it in the update's
+// transaction, with p applied; a rotation planned from another secret
+// than w's is EConflict (envy.WebhookPatch.RotateFrom).
+func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) (envy.Webhook, error) {
+	if p.Rotate && !bytes.Equal(w.Secret, p.RotateFrom) {
+		return envy.Webhook{}, envy.Errorf(envy.EConflict, "webhook %s's secret was rotated meanwhile", w.ID)
+	}
 	if p.URL != nil {
 		w.URL = *p.URL
 	}
@@ -194,7 +220,7 @@ func ApplyWebhookPatch(w envy.Webhook, p envy.WebhookPatch) envy.Webhook {
 	if p.Rotate {
 		w.Secret, w.OldSecret, w.OldUntil = p.Secret, p.OldSecret, p.OldUntil
 	}
-	return w
+	return w, nil
 }
 
 // WebhookUpdateArgs are the arguments of WebhookStatements.Update.
