@@ -59,6 +59,11 @@ func (h *Handler) editOf(w http.ResponseWriter, r *http.Request, path, name stri
 	if del {
 		return e, true
 	}
+	// The description's field is one line (see settingsOf): sent back
+	// as loaded but for its line breaks, it is kept as loaded.
+	if was, ok := r.PostForm["description_was"]; ok && len(was) == 1 && e.Description == oneLine(was[0]) {
+		e.Description = was[0]
+	}
 	value := r.PostFormValue("value")
 	if was, ok := r.PostForm["value_was"]; ok && len(was) == 1 {
 		e.Was = &was[0]

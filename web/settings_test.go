@@ -212,3 +212,33 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 		is("same", "acme/other", "secret/base")
 	}
 }
+
+// A var's description of several lines (the API allows them) is kept
+// when its value is edited on the scope page: the description's field is
+// one line, and a browser sends it back without its breaks.
+func TestEditingAVarKeepsItsMultiLineDescription(t *testing.T) {
+	e := newTestEnv(t, false, Options{})
+	actx := e.asToken(t, e.Admin)
+	in := envyVar("1", false)
+	desc := "line one\nline two"
+	in.Description = &desc
+	if _, _, err := e.Svc.SetVar(actx, "acme/app", "A", in, setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	csrf := b.signIn(e.Admin)
+	f := formOf(t, b.get("/ui/scopes/acme/app").Body, `class="stack edit-form"`)
+	f.Set("csrf", csrf)
+	f.Set("value", "2")
+	f.Set("description", "line oneline two") // what a browser sends back
+	if res := b.post("/ui/scopes/acme/app/-/vars", f); res.Status != http.StatusSeeOther {
+		t.Fatalf("edit: %d\n%s", res.Status, res.Body)
+	}
+	v, err := e.Svc.GetVar(actx, "acme/app", "A", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Value == nil || v.Value.Reveal() != "2" || v.Description != desc {
+		t.Fatalf("after the edit: description %q (value 2: %v); want %q", v.Description, v.Value != nil && v.Value.Reveal() == "2", desc)
+	}
+}
