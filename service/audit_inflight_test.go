@@ -263,3 +263,53 @@ func pgConn(t *testing.T, url string) *pgx.Conn {
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+// A reveal whose caller goes away while its batch's commit stalls is
+// withdrawn, and its withdrawal commits after it: the audit loop may
+// send another batch beside the stalled one (on PostgreSQL), so the
+// withdrawal waits for its reveal's batch to answer before it queues.
+func TestAWithdrawalNeverCommitsBeforeItsReveal(t *testing.T) {
+	store := &heldAuditStore{held: make(chan struct{}), release: make(chan struct{})}
+	svc, db, _, ctx := pgService(t, func(db *postgres.Store) envy.Store { store.Store = db; return store })
+	svc.SetAuditOverlapAfter(time.Millisecond)
+	release := sync.OnceFunc(func() { close(store.release) })
+	t.Cleanup(release)
+	setVar(t, svc, ctx, "app", "A", "1")
+
+	rctx, cancel := context.WithCancel(ctx)
+	answer := make(chan error, 1)
+	go func() { answer <- revealAs(svc, rctx, "app", "req-gone") }()
+	recv(t, store.held, 10*time.Second, "the reveal's audit entry reached the store")
+	cancel() // the client goes away while the reveal's commit stalls
+	if err := recv(t, answer, 10*time.Second, "the reveal whose caller went away returned"); err == nil {
+		t.Fatal("a reveal whose caller went away was answered")
+	}
+	// Another reveal's batch goes beside the held one and commits: had
+	// the withdrawal queued at once, it would have gone with it.
+	if err := revealAs(svc, ctx, "app", "req-next"); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	svc.Close() // everything queued is written
+	entries, err := db.ListAudit(context.Background(), envy.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reveal, withdrawal int64
+	for _, e := range entries {
+		if slices.Contains(e.RequestIDs, "req-gone") || e.RequestID == "req-gone" {
+			switch e.Action {
+			case envy.AuditReveal:
+				reveal = e.ID
+			case envy.AuditRevealWithdrawn:
+				withdrawal = e.ID
+			}
+		}
+	}
+	if reveal == 0 || withdrawal == 0 {
+		t.Fatalf("the reveal (row %d) and its withdrawal (row %d) should both be recorded", reveal, withdrawal)
+	}
+	if withdrawal < reveal {
+		t.Fatalf("the withdrawal (row %d) committed before its reveal (row %d)", withdrawal, reveal)
+	}
+}
