@@ -243,7 +243,9 @@ func (s *Service) FanOut(ctx context.Context) (bool, error) {
 			// its vars from their envs: a vars.changed each, as a removal
 			// of those vars from a referenced scope is, from the one
 			// dependency set. The deleted scope itself has scope.deleted.
-			if e.Type == envy.EventScopeDeleted && len(e.Vars) > 0 && w.Subscribes(envy.EventVarsChanged) {
+			// It fires even when the scope had no var of its own: a
+			// reference reads the scope's resolved env, inherited vars too.
+			if e.Type == envy.EventScopeDeleted && w.Subscribes(envy.EventVarsChanged) {
 				targets, err := dependents(w.Scopes, e.Scope)
 				if err != nil {
 					return false, err

@@ -372,6 +372,30 @@ func deletedReferencedScope(t *testing.T, store envy.Store) {
 	}
 }
 
+// A referenced scope may hold no var of its own and pass on those it
+// inherits: its deletion changes the referring scopes' envs all the same,
+// and their webhooks hear of it, with no var of its own to name.
+func TestDeletingAReferencedScopeWithoutVarsOfItsOwnFiresToo(t *testing.T) {
+	rc := newReceiver(t)
+	svc, ctx := newHookServiceOn(t, openSQLite(t), fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})))
+	setv(t, svc, ctx, "shared/base", "URL", "postgres://db", false)
+	inherits := []string{"shared/base"}
+	if _, _, err := svc.PutScope(ctx, "shared/db", envy.ScopeInput{Inherits: &inherits}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	setv(t, svc, ctx, "acme/web", "DB", "${shared/db:URL}", false)
+	h := createHook(t, svc, ctx, rc.srv.URL, "acme/**", envy.EventVarsChanged)
+	rc.setSecrets(h.Secret.Reveal())
+	del, err := svc.DeleteScope(ctx, "shared/db", envy.Cond{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rc.wait(1)
+	if m := got[0].Msg; m.Type != envy.EventVarsChanged || m.Data.Scope != "acme/web" || m.Data.Source != "shared/db" || m.Data.Revision != del.Revision || len(m.Data.Vars) != 0 {
+		t.Fatalf("the referring scope's webhook: %s; want vars.changed of acme/web from shared/db at revision %d", got[0].Body, del.Revision)
+	}
+}
+
 func TestARolledBackChangeSendsNothing(t *testing.T) {
 	rc := newReceiver(t)
 	svc, ctx := newHookService(t, fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})))

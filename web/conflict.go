@@ -62,7 +62,7 @@ func (h *Handler) editOf(w http.ResponseWriter, r *http.Request, path, name stri
 	// The description's field is one line (see settingsOf): sent back
 	// as loaded but for its line breaks, it is kept as loaded.
 	if was, ok := r.PostForm["description_was"]; ok && len(was) == 1 && e.Description == oneLine(was[0]) {
-		e.Description = was[0]
+		e.Description = lf(was[0])
 	}
 	value := r.PostFormValue("value")
 	if was, ok := r.PostForm["value_was"]; ok && len(was) == 1 {
@@ -207,10 +207,14 @@ func (h *Handler) settingsOf(w http.ResponseWriter, r *http.Request, path string
 	// breaks of what it was loaded with: sent back unchanged but for
 	// them, it is the description as loaded, kept, not flattened.
 	if s.Description == strings.TrimSpace(oneLine(s.WasDescription)) && s.Description != strings.TrimSpace(s.WasDescription) {
-		s.Description = strings.TrimSpace(s.WasDescription)
+		s.Description = lf(strings.TrimSpace(s.WasDescription))
 	}
 	return s, true
 }
+
+// lf is s with the line breaks a browser sends (CRLF, as forms encode
+// them) as they were stored (LF).
+func lf(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 
 // oneLine is s without its line breaks, as a one-line form field holds it.
 func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }

@@ -112,7 +112,8 @@ func TestAStaleSettingsFormDoesNotOverwriteAChangeMadeElsewhere(t *testing.T) {
 	{
 		put("acme/app", "line one\nline two", "acme/base")
 		f := load()
-		f.Set("description", "line oneline two") // what a browser sends back
+		f.Set("description", "line oneline two")         // what a browser sends back
+		f.Set("description_was", "line one\r\nline two") // a form's line breaks are CRLF
 		saved(save(f, f.Get("description"), "acme/base\nacme/other"))
 		is("line one\nline two", "acme/base", "acme/other")
 		put("acme/app", "the app", "acme/base")
@@ -230,7 +231,8 @@ func TestEditingAVarKeepsItsMultiLineDescription(t *testing.T) {
 	f := formOf(t, b.get("/ui/scopes/acme/app").Body, `class="stack edit-form"`)
 	f.Set("csrf", csrf)
 	f.Set("value", "2")
-	f.Set("description", "line oneline two") // what a browser sends back
+	f.Set("description", "line oneline two")         // what a browser sends back
+	f.Set("description_was", "line one\r\nline two") // a form's line breaks are CRLF
 	if res := b.post("/ui/scopes/acme/app/-/vars", f); res.Status != http.StatusSeeOther {
 		t.Fatalf("edit: %d\n%s", res.Status, res.Body)
 	}
