@@ -49,3 +49,47 @@ func TestAValueThatIsNotUTF8IsRefusedNotAltered(t *testing.T) {
 		t.Errorf("the description was stored altered: %s", r.Body)
 	}
 }
+
+// `envy export` writes expanded values: a literal "${" stored as "$${"
+// comes out as "${", which `envy import` would store as a reference, and
+// the importing scope's env would then refer to a var nobody meant
+// (here AMOUNT, not set: every read of the env fails). --literal stores
+// the file's values as written; without it, import names the vars it
+// stores with references. `export --raw` round-trips the values as stored.
+func TestExportThenImportKeepsLiteralDollarBraces(t *testing.T) {
+	e, ev := server(t)
+	must(t, ev, "", "set", "src", "PRICE=$${AMOUNT} USD", "HOST=db", "URL=${HOST}:5432", "MONEY=$5 $", "--create")
+	exported := filepath.Join(t.TempDir(), "src.env")
+	must(t, ev, "", "export", "src", "--output-file", exported)
+
+	code, out, errOut := runEnvy(t, ev, "", "import", "dst", exported, "--literal", "--plain", "--create")
+	if code != 0 || errOut != "" {
+		t.Fatalf("import --literal: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	want := map[string]string{"PRICE": "${AMOUNT} USD", "HOST": "db", "URL": "db:5432", "MONEY": "$5 $"}
+	for name, v := range want {
+		if got := must(t, ev, "", "vars", "get", "dst", name, "--reveal"); got != v {
+			t.Errorf("dst %s after export | import --literal: %q, want %q", name, got, v)
+		}
+	}
+	if out := must(t, ev, "", "run", "--scope", "dst", "--", "sh", "-c", `printf %s "$PRICE"`); out != "${AMOUNT} USD" {
+		t.Errorf("envy run sees PRICE as %q", out)
+	}
+
+	// Without --literal the file's "${AMOUNT}" is a reference, and import
+	// says which vars it stored so, never their values.
+	code, _, errOut = runEnvy(t, ev, "", "import", "dst2", exported, "--plain", "--create")
+	if code != 0 || !strings.Contains(errOut, "PRICE") || !strings.Contains(errOut, "--literal") || strings.Contains(errOut, "USD") {
+		t.Errorf("import without --literal: status %d, stderr %q", code, errOut)
+	}
+
+	// --raw: the values as stored, references and "$${" kept.
+	raw := filepath.Join(t.TempDir(), "raw.env")
+	must(t, ev, "", "export", "src", "--raw", "--output-file", raw)
+	must(t, ev, "", "import", "dst3", raw, "--plain", "--create")
+	for name, v := range map[string]string{"PRICE": "$${AMOUNT} USD", "URL": "${HOST}:5432", "MONEY": "$5 $"} {
+		if got, _ := varValue(t, e, "dst3", name); got != v {
+			t.Errorf("dst3 %s after export --raw | import: %q, want %q", name, got, v)
+		}
+	}
+}
