@@ -93,3 +93,36 @@ func TestExportThenImportKeepsLiteralDollarBraces(t *testing.T) {
 		}
 	}
 }
+
+// A VALUE argument that starts with "-" is read as flags: `-s3cret` as
+// --scope 3cret (sent to the server as a scope path, which its audit log
+// keeps, and named in the error), `-x` or `--s3cret` as an unknown flag
+// that the error quoted. `envy vars set` refuses both without naming the
+// argument or sending anything, and says that such a value goes after --.
+func TestAValueThatLooksLikeAFlagIsNeitherEchoedNorSent(t *testing.T) {
+	e, ev := server(t)
+	must(t, ev, "", "set", "acme/web", "INIT=1", "--create")
+	for _, v := range []string{"-s3cretZQ", "-hs3cretZQ", "-o3cretZQ", "-x3cretZQ", "--s3cretZQ", "-Ss3cretZQ"} {
+		code, out, errOut := runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", v)
+		if code != 2 || out != "" || strings.Contains(errOut, "3cretZQ") || !strings.Contains(errOut, "-- VALUE") {
+			t.Errorf("vars set SCOPE PW %s: status %d, stdout %q, stderr %q", v[:2]+"…", code, out, errOut)
+		}
+		if r := e.Do(t, "GET", "/v1/audit?limit=100", e.Admin, ""); strings.Contains(string(r.Body), "3cretZQ") {
+			t.Fatalf("vars set SCOPE PW %s: the audit log holds the value: %s", v[:2]+"…", r.Body)
+		}
+		// After -- it is the value.
+		must(t, ev, "", "vars", "set", "acme/web", "PW", "--", v)
+		if got, _ := varValue(t, e, "acme/web", "PW"); got != v {
+			t.Errorf("vars set SCOPE PW -- %s: stored %q", v[:2]+"…", got)
+		}
+	}
+	// Flags given apart, or -o with a format, are flags as ever.
+	must(t, ev, "", "vars", "set", "PW", "x", "-s", "acme/web")
+	if out := must(t, ev, "", "vars", "set", "acme/web", "PW", "y", "-ojson"); !strings.HasPrefix(out, "{") {
+		t.Errorf("-ojson: %q", out)
+	}
+	code, _, errOut := runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", "z", "--secert")
+	if code != 2 || !strings.Contains(errOut, "-- VALUE") {
+		t.Errorf("a mistyped flag: status %d, stderr %q", code, errOut)
+	}
+}
