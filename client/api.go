@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Scopes.
@@ -106,6 +109,9 @@ func (c *Client) UpdateVar(ctx context.Context, scope, name string, in VarInput,
 }
 
 func (c *Client) writeVar(ctx context.Context, method, scope, name string, in VarInput, opts []WriteOption) (*VarWrite, error) {
+	if errs := badText(&in, "body."); len(errs) > 0 {
+		return nil, notSent(errs)
+	}
 	var out VarWrite
 	rep, err := c.call(ctx, request{method: method, path: varURL(scope, name), body: in, write: opts}, &out)
 	if err != nil {
@@ -123,6 +129,32 @@ func (c *Client) DeleteVar(ctx context.Context, scope, name string, opts ...Writ
 		return nil, err
 	}
 	return &WriteResult{Scope: scope, Revision: etagRevision(rep.header)}, nil
+}
+
+// badText returns the field errors of in's value and description that
+// are not valid UTF-8, located under prefix as the server would locate
+// them. JSON can't carry such a string as it is: encoding/json sends
+// U+FFFD in place of each bad byte, and the server would store a value
+// nobody typed, so the write is refused before anything is sent. The
+// errors never hold the value.
+func badText(in *VarInput, prefix string) []FieldError {
+	var errs []FieldError
+	if in == nil {
+		return nil
+	}
+	if in.Value != nil && !utf8.ValidString(*in.Value) {
+		errs = append(errs, FieldError{Loc: prefix + "value", Msg: "value is not valid UTF-8 (nothing sent)", Type: "invalid_utf8"})
+	}
+	if in.Description != nil && !utf8.ValidString(*in.Description) {
+		errs = append(errs, FieldError{Loc: prefix + "description", Msg: "description is not valid UTF-8 (nothing sent)", Type: "invalid_text"})
+	}
+	return errs
+}
+
+// notSent is the validation error of a write refused before it was sent:
+// as the server's 422 would be, so that callers handle both alike.
+func notSent(errs []FieldError) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Type: TypeValidation, Title: "Validation error", Errors: errs}
 }
 
 // MergeVars applies several changes as one revision, all or nothing: each
@@ -146,6 +178,14 @@ func (c *Client) ReplaceVars(ctx context.Context, scope string, vars map[string]
 
 func (c *Client) bulk(ctx context.Context, method, scope string, changes map[string]*VarInput, opts []WriteOption) (*WriteResult, error) {
 	body := make(map[string]any, len(changes))
+	var errs []FieldError
+	for name, in := range changes {
+		errs = append(errs, badText(in, "body."+name+".")...)
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Loc, b.Loc) })
+		return nil, notSent(errs)
+	}
 	for name, in := range changes {
 		switch {
 		case in == nil:

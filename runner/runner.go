@@ -460,6 +460,9 @@ func (r *runner) start(env *client.Env) (*proc, error) {
 	// restart or the exit for ever.
 	c.WaitDelay = 2 * time.Second
 	if err := c.Start(); err != nil {
+		if errors.Is(err, syscall.E2BIG) {
+			return nil, envTooBig(err, c.Args, c.Env)
+		}
 		return nil, err
 	}
 	p := &proc{cmd: c, rev: env.Revision, done: make(chan struct{})}
@@ -484,7 +487,57 @@ func startError(cmd string, err error) (int, error) {
 	return code, fmt.Errorf("can't start %s: %v", cmd, unwrapExec(err))
 }
 
+// maxEnvEntry is the most bytes one NAME=value may hold on Linux
+// (MAX_ARG_STRLEN, 32 pages of 4 KiB, less the NUL), while a value may
+// hold 65,536 characters: up to 256 KiB of UTF-8.
+const maxEnvEntry = 32*4096 - 1
+
+// tooBig is E2BIG explained: the system refused the command's arguments
+// and env, which the bare "argument list too long" blames on the
+// arguments. It names the vars that are too long for Linux (or else the
+// largest), never their values.
+type tooBig struct {
+	err    error
+	detail string
+}
+
+func (e *tooBig) Error() string { return unwrapExec(e.err).Error() + " (" + e.detail + ")" }
+func (e *tooBig) Unwrap() error { return e.err }
+
+func envTooBig(err error, args, env []string) error {
+	total, largest, largestLen := 0, "", 0
+	var over []string
+	for _, a := range args {
+		total += len(a) + 1
+	}
+	for _, kv := range env {
+		total += len(kv) + 1
+		name, _, _ := strings.Cut(kv, "=")
+		if len(kv) > maxEnvEntry {
+			over = append(over, fmt.Sprintf("%s (%d bytes)", name, len(kv)))
+		}
+		if len(kv) > largestLen {
+			largest, largestLen = name, len(kv)
+		}
+	}
+	detail := fmt.Sprintf("the command's arguments and env are %d bytes in all; ", total)
+	if len(over) > 0 {
+		verb := "exceeds"
+		if len(over) > 1 {
+			verb = "exceed"
+		}
+		detail += fmt.Sprintf("Linux passes at most %d bytes of NAME=value a var, which %s %s", maxEnvEntry, strings.Join(over, ", "), verb)
+	} else {
+		detail += fmt.Sprintf("more than the system passes to a program; the largest var is %s (%d bytes)", largest, largestLen)
+	}
+	return &tooBig{err: err, detail: detail}
+}
+
 func unwrapExec(err error) error {
+	var tb *tooBig
+	if errors.As(err, &tb) {
+		return tb
+	}
 	var ee *exec.Error
 	if errors.As(err, &ee) {
 		return ee.Err

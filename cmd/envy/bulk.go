@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/client"
 	"github.com/envy-dev/envy/dotenv"
 )
@@ -303,9 +304,9 @@ func displayPath(path string) string {
 
 func (a *app) newImportCmd() *cobra.Command {
 	var (
-		format                 string
-		secret, plain, replace bool
-		w                      scopeWrite
+		format                          string
+		secret, plain, replace, literal bool
+		w                               scopeWrite
 	)
 	cmd := &cobra.Command{
 		Use:   "import [SCOPE] FILE",
@@ -320,9 +321,15 @@ func (a *app) newImportCmd() *cobra.Command {
 			"dotenv, as `envy export` writes; {\"value\":…,\"secret\":true|false} in JSON)\n" +
 			"gets that flag. Otherwise a var the scope already has keeps its flag, and a\n" +
 			"new var is secret, as in the dashboard, unless --plain. --secret makes every\n" +
-			"var of the file secret.",
+			"var of the file secret.\n\n" +
+			"References: ${NAME} and ${scope:NAME} in a value are references, which the\n" +
+			"server expands ($${ is a literal ${), and import names the vars that hold\n" +
+			"them. --literal stores every value as the file has it (each ${ sent as $${):\n" +
+			"use it for a file of expanded values, such as `envy export` writes without\n" +
+			"--raw, or any file whose ${ is meant as text.",
 		Example: "  envy import acme/web/prod .env.production --secret\n" +
-			"  envy export acme/web/staging | envy import acme/web/prod -",
+			"  envy export acme/web/staging --raw | envy import acme/web/prod -\n" +
+			"  envy export acme/web/staging | envy import acme/web/prod - --literal",
 		Args: rangeArgs(1, 2, "[SCOPE] FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args, err := a.scopeFirst(cmd, args, len(args) == 1)
@@ -348,6 +355,11 @@ func (a *app) newImportCmd() *cobra.Command {
 					return err
 				}
 			}
+			if literal {
+				kvs = literalValues(kvs)
+			} else if names := namesWithRefs(kvs); len(names) > 0 {
+				a.notef("stored with references, which the server expands (--literal stores the values as written): %s\n", strings.Join(names, ", "))
+			}
 			return a.merge(cmd, scope, kvs, secret, flags, replace, w)
 		},
 	}
@@ -355,8 +367,37 @@ func (a *app) newImportCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&secret, "secret", false, "mark every imported var secret")
 	cmd.Flags().BoolVar(&plain, "plain", false, "make new vars that the file does not mark secret plain (default: secret)")
 	cmd.Flags().BoolVar(&replace, "replace", false, "make the scope's own vars exactly the file's (deletes the others)")
+	cmd.Flags().BoolVar(&literal, "literal", false, "store the values as written: no ${NAME} in them is a reference (each ${ is sent as $${)")
 	w.addFlags(cmd)
 	return cmd
+}
+
+// literalValues returns kvs with each "${" of a value escaped as "$${",
+// so that the server stores the value that the file holds and expands
+// nothing. Replacing every "${" is enough: the escaped form starts with
+// "$$", which never completes a "$${" with a "$" before it.
+func literalValues(kvs []dotenv.KV) []dotenv.KV {
+	out := make([]dotenv.KV, len(kvs))
+	for i, kv := range kvs {
+		out[i] = dotenv.KV{Name: kv.Name, Value: strings.ReplaceAll(kv.Value, "${", "$${")}
+	}
+	return out
+}
+
+// namesWithRefs returns the names of kvs whose values hold a reference
+// (or a "${" that is not one, which the server refuses, naming the var),
+// once each, in the file's order. A file from `envy export` without --raw
+// holds expanded values, where a literal "${" reads as a reference.
+func namesWithRefs(kvs []dotenv.KV) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, kv := range kvs {
+		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0) && !seen[kv.Name] {
+			seen[kv.Name] = true
+			names = append(names, kv.Name)
+		}
+	}
+	return names
 }
 
 // newVarFlags adds to the file's flags one for each var of kvs that scope

@@ -55,6 +55,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := a.newRootCmd()
 	root.SetArgs(args)
+	if c, rest, err := root.Find(args); err == nil && c.CommandPath() == "envy vars set" {
+		c.InitDefaultHelpFlag() // so that -h counts among its flags
+		if err := checkDashValue(c, rest); err != nil {
+			fmt.Fprintf(stderr, "envy: %s\n", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
@@ -166,15 +173,23 @@ func (a *app) resolveGlobals() error {
 			a.output = v
 		}
 	}
-	switch o := strings.ToLower(strings.TrimSpace(a.output)); o {
-	case "table", "json", "yaml":
-		a.output = o
-	case "yml":
-		a.output = "yaml"
-	default:
+	if !validOutput(a.output) {
 		return usageErrorf("--output must be table, json or yaml, not %q", a.output)
 	}
+	a.output = strings.ToLower(strings.TrimSpace(a.output))
+	if a.output == "yml" {
+		a.output = "yaml"
+	}
 	return nil
+}
+
+// validOutput reports whether o names an output format (in any case).
+func validOutput(o string) bool {
+	switch strings.ToLower(strings.TrimSpace(o)) {
+	case "table", "json", "yaml", "yml":
+		return true
+	}
+	return false
 }
 
 // jsonOut reports whether the user asked for output for scripts: -o json

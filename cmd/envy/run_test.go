@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +153,25 @@ func TestRunRedactsAFourCharacterSecret(t *testing.T) {
 		if out != "four=wxyz three=abc\n" {
 			t.Errorf("envy run %s: stdout %q", flag, out)
 		}
+	}
+}
+
+// A value may hold 65,536 characters, up to 256 KiB of UTF-8, but Linux
+// passes at most 128 KiB of NAME=value a var to a program: the start
+// fails with E2BIG, whose "argument list too long" blames the arguments.
+// envy run names the var that is too long (not its value) and its size.
+func TestRunNamesAVarTooLongForTheSystem(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the per-var bound is Linux's")
+	}
+	e, ev := server(t)
+	long := strings.Repeat("é", 65536) // 131072 bytes
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/BIG", e.Admin, `{"value":"`+long+`"}`); r.Status != 201 {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	code, out, errOut := runEnvy(t, ev, "", "run", "--scope", "acme/web", "--", "true")
+	if code != 126 || out != "" || !strings.Contains(errOut, "argument list too long") ||
+		!strings.Contains(errOut, "BIG (131076 bytes)") || strings.Contains(errOut, "éé") {
+		t.Errorf("status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -206,7 +206,9 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 			"newline); --from-file PATH takes a file's content exactly. Both keep the value\n" +
 			"out of your shell history. An empty value is stored only when given as an\n" +
 			"argument (''): an empty stdin (/dev/null, cron, CI), or one holding only a\n" +
-			"line break, is refused.\n\n" +
+			"line break, is refused. A VALUE that starts with \"-\" goes after --\n" +
+			"(envy vars set SCOPE NAME -- -VALUE): before it, it would be read as flags,\n" +
+			"and is refused, unquoted, with nothing sent.\n\n" +
 			"--secret marks it secret, --secret=false plain (and says so when it was\n" +
 			"secret); without --secret or --description an existing var\n" +
 			"keeps its flag and description. To change only the flag or the description\n" +
@@ -277,7 +279,53 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "read the value from this file, exactly (- for stdin); an empty file is refused")
 	cmd.Flags().BoolVar(&a.allowEmpty, "allow-empty", false, "with --from-file, store an empty file's empty value")
 	w.addFlags(cmd)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if strings.HasPrefix(err.Error(), "unknown ") {
+			// The unknown flag may be the VALUE: not quoted.
+			return usageErrorf("unknown flag (not shown: it may be a value); %s", dashValueHint)
+		}
+		return usageErr(flagError(err))
+	})
 	return cmd
+}
+
+// dashValueHint says where a VALUE that starts with "-" goes.
+const dashValueHint = `a VALUE that starts with "-" goes after --: envy vars set SCOPE NAME -- VALUE, or comes from stdin (nothing sent)`
+
+// checkDashValue refuses an argument of `envy vars set` (args, those after
+// the command's name) that pflag would read as shorthand flags taking a
+// value from it: -s3cret is --scope 3cret, which would be sent to the
+// server as a scope path (and kept in its audit log) and named in the
+// error; -o3cret is --output 3cret, named in its error. Such an argument
+// is most likely a VALUE that starts with "-". -s and -o given apart, and
+// -o with a format attached (-ojson), are flags as ever.
+func checkDashValue(cmd *cobra.Command, args []string) error {
+	for _, arg := range args {
+		if arg == "--" {
+			return nil
+		}
+		if len(arg) < 3 || arg[0] != '-' || arg[1] == '-' {
+			continue
+		}
+		for i := 1; i < len(arg); i++ {
+			f := cmd.Flags().ShorthandLookup(arg[i : i+1])
+			if f == nil {
+				f = cmd.InheritedFlags().ShorthandLookup(arg[i : i+1])
+			}
+			if f == nil {
+				break // an unknown flag: the flag error says so, unquoted
+			}
+			if f.Value.Type() == "bool" {
+				continue
+			}
+			rest := strings.TrimPrefix(arg[i+1:], "=")
+			if rest == "" || f.Name == "output" && validOutput(rest) {
+				break
+			}
+			return usageErrorf("-%s takes the rest of its argument as its value (not shown: it may be a value); give -%s apart, and %s", f.Shorthand, f.Shorthand, dashValueHint)
+		}
+	}
+	return nil
 }
 
 // varWritten reports a single-var write: created, updated, or (when the
