@@ -44,13 +44,17 @@ func TestHealthChecks(t *testing.T) {
 		want    string // "" for healthy
 	}{
 		{"a URL healthy after two 503s", Config{HealthURL: flaky.URL}, []string{"sleep", "30"}, 10 * time.Second, ""},
-		{"a URL that never answers 2xx", Config{HealthURL: down.URL}, []string{"sleep", "30"}, time.Second, "not healthy within 1s (last check: --health-url answered 500)"},
+		{"a URL that never answers 2xx", Config{HealthURL: down.URL}, []string{"sleep", "30"}, 3 * time.Second, "not healthy within 3s (last check: --health-url answered 500)"},
 		{"a command run with the command's env", Config{HealthCmd: `test "$CHECK" = ok`}, []string{"sleep", "30"}, 10 * time.Second, ""},
-		{"a command that keeps failing", Config{HealthCmd: "exit 3"}, []string{"sleep", "30"}, time.Second, "--health-cmd exited with status 3"},
+		{"a command that keeps failing", Config{HealthCmd: "exit 3"}, []string{"sleep", "30"}, 3 * time.Second, "--health-cmd exited with status 3"},
 		{"up after ready-after", Config{ReadyAfter: 100 * time.Millisecond}, []string{"sleep", "30"}, 10 * time.Second, ""},
 		{"a command that exits before it is up", Config{ReadyAfter: 10 * time.Second}, []string{"sh", "-c", "exit 4"}, 10 * time.Second, "the command exited (status 4) before it was healthy"},
 		{"a command that exits while the checks fail", Config{HealthCmd: "false"}, []string{"sh", "-c", "sleep 0.3; exit 5"}, 10 * time.Second, "the command exited (status 5)"},
 	} {
+		// The failing cases give their first check 3 s: on a loaded
+		// machine (the race detector, two cores) starting a shell for
+		// the check may take longer than 1 s, and the error would then
+		// name no check.
 		t.Run(c.name, func(t *testing.T) {
 			r := &runner{cfg: c.cfg}
 			p := startProc(t, c.cmd...)
