@@ -112,7 +112,7 @@ func (a *app) newRootCmd() *cobra.Command {
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.addr, "addr", "", "server address (env ENVY_ADDR; default "+client.DefaultAddr+")")
-	pf.StringVar(&a.token, "token", "", "API token (env ENVY_TOKEN)")
+	pf.StringVar(&a.token, "token", "", "API token (env ENVY_TOKEN); other users of this machine see a command line (ps): prefer ENVY_TOKEN or --token-file")
 	pf.StringVar(&a.tokenFile, "token-file", "", "read the API token from this file (env ENVY_TOKEN_FILE)")
 	pf.StringVar(&a.caFile, "ca-file", "", "PEM file of the CA that signed the server's certificate (env ENVY_CA_FILE)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml (env ENVY_OUTPUT)")
