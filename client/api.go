@@ -32,6 +32,9 @@ func (c *Client) ListScopes(ctx context.Context, prefix, cursor string, limit in
 // PutScope creates the scope at path, or updates its description and
 // inherits.
 func (c *Client) PutScope(ctx context.Context, path string, in ScopeInput, opts ...WriteOption) (*ScopeWrite, error) {
+	if in.Description != nil && !utf8.ValidString(*in.Description) {
+		return nil, notSent([]FieldError{{Loc: "body.description", Msg: "description is not valid UTF-8 (nothing sent)", Type: "invalid_text"}})
+	}
 	var out ScopeWrite
 	rep, err := c.call(ctx, request{method: http.MethodPut, path: scopeURL(path), body: in, write: opts}, &out)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -488,9 +489,15 @@ func startError(cmd string, err error) (int, error) {
 }
 
 // maxEnvEntry is the most bytes one NAME=value may hold on Linux
-// (MAX_ARG_STRLEN, 32 pages of 4 KiB, less the NUL), while a value may
-// hold 65,536 characters: up to 256 KiB of UTF-8.
-const maxEnvEntry = 32*4096 - 1
+// (MAX_ARG_STRLEN, 32 pages, less the NUL: 131,071 bytes with 4 KiB
+// pages), while a value may hold 65,536 characters: up to 256 KiB of
+// UTF-8. Other systems bound only the total; 0 there.
+var maxEnvEntry = func() int {
+	if runtime.GOOS != "linux" {
+		return 0
+	}
+	return 32*os.Getpagesize() - 1
+}()
 
 // tooBig is E2BIG explained: the system refused the command's arguments
 // and env, which the bare "argument list too long" blames on the
@@ -513,7 +520,7 @@ func envTooBig(err error, args, env []string) error {
 	for _, kv := range env {
 		total += len(kv) + 1
 		name, _, _ := strings.Cut(kv, "=")
-		if len(kv) > maxEnvEntry {
+		if maxEnvEntry > 0 && len(kv) > maxEnvEntry {
 			over = append(over, fmt.Sprintf("%s (%d bytes)", name, len(kv)))
 		}
 		if len(kv) > largestLen {

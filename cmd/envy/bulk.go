@@ -355,12 +355,19 @@ func (a *app) newImportCmd() *cobra.Command {
 					return err
 				}
 			}
+			var refs []string
 			if literal {
 				kvs = literalValues(kvs)
-			} else if names := namesWithRefs(kvs); len(names) > 0 {
-				a.notef("stored with references, which the server expands (--literal stores the values as written): %s\n", strings.Join(names, ", "))
+			} else {
+				refs = namesWithRefs(kvs)
 			}
-			return a.merge(cmd, scope, kvs, secret, flags, replace, w)
+			if err := a.merge(cmd, scope, kvs, secret, flags, replace, w); err != nil {
+				return err
+			}
+			if len(refs) > 0 {
+				a.notef("stored with references or $${ escapes, which the server expands (--literal stores the values as written): %s\n", strings.Join(refs, ", "))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "dotenv, json, yaml, shell or docker (default: from the extension, else dotenv)")
@@ -392,7 +399,7 @@ func namesWithRefs(kvs []dotenv.KV) []string {
 	var names []string
 	seen := map[string]bool{}
 	for _, kv := range kvs {
-		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0) && !seen[kv.Name] {
+		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0 || strings.Contains(kv.Value, "$${")) && !seen[kv.Name] {
 			seen[kv.Name] = true
 			names = append(names, kv.Name)
 		}

@@ -48,6 +48,14 @@ func TestAValueThatIsNotUTF8IsRefusedNotAltered(t *testing.T) {
 	if r := e.Do(t, "GET", "/v1/scopes/acme/web/-/vars/KEEP", e.Admin, ""); strings.Contains(string(r.Body), `\ufffd`) || strings.Contains(string(r.Body), "\uFFFD") {
 		t.Errorf("the description was stored altered: %s", r.Body)
 	}
+	// A scope's description too.
+	code, _, errOut = runEnvy(t, ev, "", "scopes", "create", "acme/other", "--description", "d\xffZQ")
+	if code != 1 || !strings.Contains(errOut, "not valid UTF-8") {
+		t.Errorf("scopes create --description: status %d, stderr %q", code, errOut)
+	}
+	if r := e.Do(t, "GET", "/v1/scopes/acme/other", e.Admin, ""); r.Status != 404 {
+		t.Errorf("a scope with a description that is not UTF-8 was made: %d %s", r.Status, r.Body)
+	}
 }
 
 // `envy export` writes expanded values: a literal "${" stored as "$${"
@@ -102,7 +110,8 @@ func TestExportThenImportKeepsLiteralDollarBraces(t *testing.T) {
 func TestAValueThatLooksLikeAFlagIsNeitherEchoedNorSent(t *testing.T) {
 	e, ev := server(t)
 	must(t, ev, "", "set", "acme/web", "INIT=1", "--create")
-	for _, v := range []string{"-s3cretZQ", "-hs3cretZQ", "-o3cretZQ", "-x3cretZQ", "--s3cretZQ", "-Ss3cretZQ"} {
+	for _, v := range []string{"-s3cretZQ", "-hs3cretZQ", "-o3cretZQ", "-x3cretZQ", "--s3cretZQ", "-Ss3cretZQ",
+		"-----BEGIN PRIVATE KEY-----\nMII3cretZQ\n-----END PRIVATE KEY-----", "--=3cretZQ", "--secret=3cretZQ"} {
 		code, out, errOut := runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", v)
 		if code != 2 || out != "" || strings.Contains(errOut, "3cretZQ") || !strings.Contains(errOut, "-- VALUE") {
 			t.Errorf("vars set SCOPE PW %s: status %d, stdout %q, stderr %q", v[:2]+"…", code, out, errOut)
@@ -116,12 +125,22 @@ func TestAValueThatLooksLikeAFlagIsNeitherEchoedNorSent(t *testing.T) {
 			t.Errorf("vars set SCOPE PW -- %s: stored %q", v[:2]+"…", got)
 		}
 	}
-	// Flags given apart, or -o with a format, are flags as ever.
+	// A flag's value taken from the next argument is skipped as pflag
+	// skips it: here -- is the description's value, and -s3cretZQ would
+	// be --scope 3cretZQ.
+	code, out, errOut := runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", "--description", "--", "-s3cretZQ")
+	if code != 2 || out != "" || strings.Contains(errOut, "3cretZQ") {
+		t.Errorf("vars set SCOPE PW --description -- -s…: status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Flags given apart, with =, or -o with a format, are flags as ever;
+	// so is a description that starts with "-" after its flag.
 	must(t, ev, "", "vars", "set", "PW", "x", "-s", "acme/web")
+	must(t, ev, "", "vars", "set", "PW", "x", "-s=acme/web")
+	must(t, ev, "", "vars", "set", "acme/web", "PW", "x", "--description", "-sized cache")
 	if out := must(t, ev, "", "vars", "set", "acme/web", "PW", "y", "-ojson"); !strings.HasPrefix(out, "{") {
 		t.Errorf("-ojson: %q", out)
 	}
-	code, _, errOut := runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", "z", "--secert")
+	code, _, errOut = runEnvy(t, ev, "", "vars", "set", "acme/web", "PW", "z", "--secert")
 	if code != 2 || !strings.Contains(errOut, "-- VALUE") {
 		t.Errorf("a mistyped flag: status %d, stderr %q", code, errOut)
 	}

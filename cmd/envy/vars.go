@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/envy-dev/envy/client"
 )
@@ -280,11 +282,17 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&a.allowEmpty, "allow-empty", false, "with --from-file, store an empty file's empty value")
 	w.addFlags(cmd)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		if strings.HasPrefix(err.Error(), "unknown ") {
-			// The unknown flag may be the VALUE: not quoted.
-			return usageErrorf("unknown flag (not shown: it may be a value); %s", dashValueHint)
+		// An argument pflag could not take may be the VALUE itself (a PEM
+		// key starts with -----): no error of this command quotes one.
+		var missing *pflag.ValueRequiredError
+		if errors.As(err, &missing) {
+			return usageErr(err) // names the flag; it has no value to show
 		}
-		return usageErr(flagError(err))
+		var invalid *pflag.InvalidValueError
+		if errors.As(err, &invalid) && invalid.GetFlag() != nil {
+			return usageErrorf("invalid value for --%s (not shown: it may be a value); %s", invalid.GetFlag().Name, dashValueHint)
+		}
+		return usageErrorf("not a flag of envy vars set (not shown: it may be a value); %s", dashValueHint)
 	})
 	return cmd
 }
@@ -300,29 +308,54 @@ const dashValueHint = `a VALUE that starts with "-" goes after --: envy vars set
 // is most likely a VALUE that starts with "-". -s and -o given apart, and
 // -o with a format attached (-ojson), are flags as ever.
 func checkDashValue(cmd *cobra.Command, args []string) error {
-	for _, arg := range args {
+	lookup := func(name string, short bool) *pflag.Flag {
+		for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()} {
+			if short {
+				if f := fs.ShorthandLookup(name); f != nil {
+					return f
+				}
+			} else if f := fs.Lookup(name); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	// Walk the arguments as pflag does: a flag that takes a value and has
+	// none attached takes the next argument, whatever it looks like.
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
 		if arg == "--" {
 			return nil
 		}
-		if len(arg) < 3 || arg[0] != '-' || arg[1] == '-' {
+		if strings.HasPrefix(arg, "--") {
+			if name, _, eq := strings.Cut(arg[2:], "="); !eq {
+				if f := lookup(name, false); f != nil && f.Value.Type() != "bool" {
+					i++
+				}
+			}
+			continue // an unknown or malformed one: the flag error says so, unquoted
+		}
+		if len(arg) < 2 || arg[0] != '-' {
 			continue
 		}
-		for i := 1; i < len(arg); i++ {
-			f := cmd.Flags().ShorthandLookup(arg[i : i+1])
-			if f == nil {
-				f = cmd.InheritedFlags().ShorthandLookup(arg[i : i+1])
-			}
+		for k := 1; k < len(arg); k++ {
+			f := lookup(arg[k:k+1], true)
 			if f == nil {
 				break // an unknown flag: the flag error says so, unquoted
 			}
 			if f.Value.Type() == "bool" {
 				continue
 			}
-			rest := strings.TrimPrefix(arg[i+1:], "=")
-			if rest == "" || f.Name == "output" && validOutput(rest) {
-				break
+			rest := arg[k+1:]
+			switch {
+			case rest == "":
+				i++ // its value is the next argument
+			case rest[0] == '=', f.Name == "output" && validOutput(rest):
+				// -s=acme/web, -ojson: a flag given its value
+			default:
+				return usageErrorf("-%s takes the rest of its argument as its value (not shown: it may be a value); give -%s apart, and %s", f.Shorthand, f.Shorthand, dashValueHint)
 			}
-			return usageErrorf("-%s takes the rest of its argument as its value (not shown: it may be a value); give -%s apart, and %s", f.Shorthand, f.Shorthand, dashValueHint)
+			break
 		}
 	}
 	return nil
