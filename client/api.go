@@ -32,8 +32,8 @@ func (c *Client) ListScopes(ctx context.Context, prefix, cursor string, limit in
 // PutScope creates the scope at path, or updates its description and
 // inherits.
 func (c *Client) PutScope(ctx context.Context, path string, in ScopeInput, opts ...WriteOption) (*ScopeWrite, error) {
-	if in.Description != nil && !utf8.ValidString(*in.Description) {
-		return nil, notSent([]FieldError{{Loc: "body.description", Msg: "description is not valid UTF-8 (nothing sent)", Type: "invalid_text"}})
+	if errs := badText(nil, in.Description, "body."); len(errs) > 0 {
+		return nil, notSent(errs)
 	}
 	var out ScopeWrite
 	rep, err := c.call(ctx, request{method: http.MethodPut, path: scopeURL(path), body: in, write: opts}, &out)
@@ -112,7 +112,7 @@ func (c *Client) UpdateVar(ctx context.Context, scope, name string, in VarInput,
 }
 
 func (c *Client) writeVar(ctx context.Context, method, scope, name string, in VarInput, opts []WriteOption) (*VarWrite, error) {
-	if errs := badText(&in, "body."); len(errs) > 0 {
+	if errs := badText(in.Value, in.Description, "body."); len(errs) > 0 {
 		return nil, notSent(errs)
 	}
 	var out VarWrite
@@ -134,21 +134,18 @@ func (c *Client) DeleteVar(ctx context.Context, scope, name string, opts ...Writ
 	return &WriteResult{Scope: scope, Revision: etagRevision(rep.header)}, nil
 }
 
-// badText returns the field errors of in's value and description that
-// are not valid UTF-8, located under prefix as the server would locate
-// them. JSON can't carry such a string as it is: encoding/json sends
-// U+FFFD in place of each bad byte, and the server would store a value
-// nobody typed, so the write is refused before anything is sent. The
-// errors never hold the value.
-func badText(in *VarInput, prefix string) []FieldError {
+// badText returns the field errors of a value and a description (nil:
+// not sent) that are not valid UTF-8, located under prefix as the server
+// would locate them. JSON can't carry such a string as it is:
+// encoding/json sends U+FFFD in place of each bad byte, and the server
+// would store a value nobody typed, so the write is refused before
+// anything is sent. The errors never hold the value.
+func badText(value, description *string, prefix string) []FieldError {
 	var errs []FieldError
-	if in == nil {
-		return nil
-	}
-	if in.Value != nil && !utf8.ValidString(*in.Value) {
+	if value != nil && !utf8.ValidString(*value) {
 		errs = append(errs, FieldError{Loc: prefix + "value", Msg: "value is not valid UTF-8 (nothing sent)", Type: "invalid_utf8"})
 	}
-	if in.Description != nil && !utf8.ValidString(*in.Description) {
+	if description != nil && !utf8.ValidString(*description) {
 		errs = append(errs, FieldError{Loc: prefix + "description", Msg: "description is not valid UTF-8 (nothing sent)", Type: "invalid_text"})
 	}
 	return errs
@@ -183,7 +180,9 @@ func (c *Client) bulk(ctx context.Context, method, scope string, changes map[str
 	body := make(map[string]any, len(changes))
 	var errs []FieldError
 	for name, in := range changes {
-		errs = append(errs, badText(in, "body."+name+".")...)
+		if in != nil {
+			errs = append(errs, badText(in.Value, in.Description, "body."+name+".")...)
+		}
 	}
 	if len(errs) > 0 {
 		slices.SortFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Loc, b.Loc) })

@@ -320,9 +320,12 @@ func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outco
 	w := e
 	w.Action, w.Status = envy.AuditRevealWithdrawn, outcome
 	rec.withdrawn(w)
+	lost := func() {
+		s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+	}
 	store := func() {
 		if !s.enqueue(auditItem{e: w, streamed: rec.send != nil}) {
-			s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+			lost()
 		}
 	}
 	if pending == nil {
@@ -332,7 +335,7 @@ func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outco
 	s.lateMu.Lock()
 	defer s.lateMu.Unlock()
 	if s.lateClosed {
-		s.log.Error("a reveal that was not answered stays counted as answered in the audit log: the server is shutting down", "request_id", e.RequestID)
+		lost()
 		return
 	}
 	s.late.Add(1)

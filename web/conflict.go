@@ -34,9 +34,7 @@ func (e varEdit) input() envy.VarInput {
 
 // sameText compares two values as a browser sends them: a textarea's
 // line breaks come back as CRLF.
-func sameText(a, b string) bool {
-	return strings.ReplaceAll(a, "\r\n", "\n") == strings.ReplaceAll(b, "\r\n", "\n")
-}
+func sameText(a, b string) bool { return lf(a) == lf(b) }
 
 // editOf reads a var form. An edit sends no value unless the person
 // changed it: a secret's field left blank, or a plain value as it was
@@ -59,10 +57,9 @@ func (h *Handler) editOf(w http.ResponseWriter, r *http.Request, path, name stri
 	if del {
 		return e, true
 	}
-	// The description's field is one line (see settingsOf): sent back
-	// as loaded but for its line breaks, it is kept as loaded.
-	if was, ok := r.PostForm["description_was"]; ok && len(was) == 1 && e.Description == oneLine(was[0]) {
-		e.Description = lf(was[0])
+	// The description's field is one line (asLoaded).
+	if was, ok := r.PostForm["description_was"]; ok && len(was) == 1 {
+		e.Description = asLoaded(e.Description, was[0])
 	}
 	value := r.PostFormValue("value")
 	if was, ok := r.PostForm["value_was"]; ok && len(was) == 1 {
@@ -203,21 +200,24 @@ func (h *Handler) settingsOf(w http.ResponseWriter, r *http.Request, path string
 		return s, false
 	}
 	s.WasDescription, s.WasInherits, s.Revision = desc[0], splitList(inh[0]), rev
-	// The description's field is one line, and a browser drops the line
-	// breaks of what it was loaded with: sent back unchanged but for
-	// them, it is the description as loaded, kept, not flattened.
-	if s.Description == strings.TrimSpace(oneLine(s.WasDescription)) && s.Description != strings.TrimSpace(s.WasDescription) {
-		s.Description = lf(strings.TrimSpace(s.WasDescription))
-	}
+	s.Description = asLoaded(s.Description, strings.TrimSpace(s.WasDescription))
 	return s, true
+}
+
+// asLoaded is the description a one-line field sent: a browser drops the
+// line breaks of the value it loaded the field with (was), so one sent
+// back as loaded but for them is was, kept, not flattened; with was's
+// breaks as stored (LF), not as a form encodes them (CRLF).
+func asLoaded(sent, was string) string {
+	if sent == strings.NewReplacer("\r", "", "\n", "").Replace(was) {
+		return lf(was)
+	}
+	return sent
 }
 
 // lf is s with the line breaks a browser sends (CRLF, as forms encode
 // them) as they were stored (LF).
 func lf(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
-
-// oneLine is s without its line breaks, as a one-line form field holds it.
-func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
 
 // holds says whether a scope's settings are desc and inherits.
 func holds(sc envy.Scope, desc string, inherits []string) bool {

@@ -391,9 +391,10 @@ func literalValues(kvs []dotenv.KV) []dotenv.KV {
 	return out
 }
 
-// namesWithRefs returns the names of kvs whose values hold a reference
-// (or a "${" that is not one, which the server refuses, naming the var),
-// once each, in the file's order. A file from `envy export` without --raw
+// namesWithRefs returns the names of kvs whose values the server expands:
+// a reference, a "$${" (a literal "${" once stored), or a "${" that is
+// not a reference (which the server refuses, naming the var); once each,
+// in the file's order. A file from `envy export` without --raw
 // holds expanded values, where a literal "${" reads as a reference.
 func namesWithRefs(kvs []dotenv.KV) []string {
 	var names []string

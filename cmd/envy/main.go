@@ -173,23 +173,24 @@ func (a *app) resolveGlobals() error {
 			a.output = v
 		}
 	}
-	if !validOutput(a.output) {
+	o, ok := outputFormat(a.output)
+	if !ok {
 		return usageErrorf("--output must be table, json or yaml, not %q", a.output)
 	}
-	a.output = strings.ToLower(strings.TrimSpace(a.output))
-	if a.output == "yml" {
-		a.output = "yaml"
-	}
+	a.output = o
 	return nil
 }
 
-// validOutput reports whether o names an output format (in any case).
-func validOutput(o string) bool {
-	switch strings.ToLower(strings.TrimSpace(o)) {
-	case "table", "json", "yaml", "yml":
-		return true
+// outputFormat returns the output format o names (in any case), and
+// whether it names one.
+func outputFormat(o string) (string, bool) {
+	switch o = strings.ToLower(strings.TrimSpace(o)); o {
+	case "table", "json", "yaml":
+		return o, true
+	case "yml":
+		return "yaml", true
 	}
-	return false
+	return "", false
 }
 
 // jsonOut reports whether the user asked for output for scripts: -o json

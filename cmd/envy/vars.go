@@ -297,6 +297,9 @@ func (a *app) newVarsSetCmd() *cobra.Command {
 	return cmd
 }
 
+// isOutputFormat reports whether o names an output format.
+func isOutputFormat(o string) bool { _, ok := outputFormat(o); return ok }
+
 // dashValueHint says where a VALUE that starts with "-" goes.
 const dashValueHint = `a VALUE that starts with "-" goes after --: envy vars set SCOPE NAME -- VALUE, or comes from stdin (nothing sent)`
 
@@ -305,8 +308,9 @@ const dashValueHint = `a VALUE that starts with "-" goes after --: envy vars set
 // value from it: -s3cret is --scope 3cret, which would be sent to the
 // server as a scope path (and kept in its audit log) and named in the
 // error; -o3cret is --output 3cret, named in its error. Such an argument
-// is most likely a VALUE that starts with "-". -s and -o given apart, and
-// -o with a format attached (-ojson), are flags as ever.
+// is most likely a VALUE that starts with "-". -s and -o given apart or
+// with = (-s=acme/web), -o with a format attached (-ojson), and a flag's
+// value given as the next argument are flags as ever.
 func checkDashValue(cmd *cobra.Command, args []string) error {
 	lookup := func(name string, short bool) *pflag.Flag {
 		for _, fs := range []*pflag.FlagSet{cmd.Flags(), cmd.InheritedFlags()} {
@@ -350,7 +354,7 @@ func checkDashValue(cmd *cobra.Command, args []string) error {
 			switch {
 			case rest == "":
 				i++ // its value is the next argument
-			case rest[0] == '=', f.Name == "output" && validOutput(rest):
+			case rest[0] == '=', f.Name == "output" && isOutputFormat(rest):
 				// -s=acme/web, -ojson: a flag given its value
 			default:
 				return usageErrorf("-%s takes the rest of its argument as its value (not shown: it may be a value); give -%s apart, and %s", f.Shorthand, f.Shorthand, dashValueHint)

@@ -46,16 +46,22 @@ func WriteJSON(w http.ResponseWriter, contentType string, status int, v any) {
 
 // WriteBytes answers b, already encoded, with the given Content-Type.
 func WriteBytes(w http.ResponseWriter, contentType string, status int, b []byte) {
-	h := w.Header()
 	// The fixed values share one slice each, read-only (net/http never
 	// changes a header's values, and Set or Add replace the slice): the
 	// hot reads allocate nothing for them.
-	if contentType == ContentTypeJSON {
-		h["Content-Type"] = contentTypeJSON
-	} else {
-		h.Set("Content-Type", contentType)
+	ct := contentTypeJSON
+	if contentType != ContentTypeJSON {
+		ct = []string{contentType}
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	write(w, ct, []string{strconv.Itoa(len(b))}, status, b)
+}
+
+// write answers b with its Content-Type and Content-Length values as
+// given, shared and read-only.
+func write(w http.ResponseWriter, contentType, length []string, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["Content-Length"] = length
 	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
@@ -81,12 +87,7 @@ func NewFixed(contentType string, body []byte) *Fixed {
 
 // Write answers the reply, with the headers WriteBytes gives.
 func (f *Fixed) Write(w http.ResponseWriter, status int) {
-	h := w.Header()
-	h["Content-Type"] = f.contentType
-	h["Content-Length"] = f.length
-	h["X-Content-Type-Options"] = nosniff
-	w.WriteHeader(status)
-	_, _ = w.Write(f.body)
+	write(w, f.contentType, f.length, status, f.body)
 }
 
 // SetETag sets the ETag of a reply to a scope's revision.
