@@ -374,7 +374,32 @@ type Write struct {
 	// Audit entries are recorded in the same transaction; their Revision
 	// is set to the write's.
 	Audit []AuditEntry
+	// LiveToken, when set, is the id of a token that must exist, not
+	// revoked, when the write is checked against the scope, in its
+	// transaction: ErrTokenNotLive otherwise, and nothing written. A
+	// server that checks a cached token against a shared store on every
+	// use leaves a write's check to the write itself (one round trip
+	// fewer), and sets it.
+	LiveToken string
+	// Behind, when set, asks the store for the consumers behind the
+	// write's EnvRevision (as BehindConsumers answers it), once the write
+	// committed; a store that answers it in the write's own round trips
+	// sets WriteResult.BehindAnswered, and the caller asks
+	// BehindConsumers itself otherwise.
+	Behind *BehindQuery
 }
+
+// BehindQuery asks for up to Limit (≤ 0: all) consumers seen at or after
+// Since that run a revision older than a write's EnvRevision, of its
+// scope or of any scope that inherits it (Store.BehindConsumers).
+type BehindQuery struct {
+	Since time.Time
+	Limit int
+}
+
+// ErrTokenNotLive is what a Store answers a Write whose LiveToken does not
+// exist or is revoked. Nothing was written.
+var ErrTokenNotLive = &Error{Code: EUnauthenticated, Message: "token revoked"}
 
 // WriteResult tells what a write did.
 type WriteResult struct {
@@ -385,6 +410,9 @@ type WriteResult struct {
 	EnvRevision  int64
 	ScopeCreated bool
 	Vars         []StoredVar // the new state of each var set, in plan order
+	// Behind answers Write.Behind when BehindAnswered.
+	Behind         []Consumer
+	BehindAnswered bool
 }
 
 // ScopeWrite creates or updates a scope's description and inherits.

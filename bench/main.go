@@ -77,6 +77,7 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", "run on PostgreSQL at this URL (an empty database) instead of SQLite")
 	flag.BoolVar(&o.smoke, "smoke", false, "run every case briefly at a small size and check its data; no figures are written")
 	only := flag.String("only", "", "run only these groups of cases, comma-separated: reads, writes, watch, servers, graph, dashboard, memory")
+	servers := flag.String("servers", "1,2,3", "the servers case's rounds: how many servers in each, comma-separated (1 to 3)")
 	soak := flag.Duration("soak", 0, "instead of the benchmark, a soak run of this length (bench/soak.go)")
 	rate := flag.Int("rate", 200, "soak run: requests per second")
 	flag.Parse()
@@ -98,6 +99,14 @@ func main() {
 			}
 			o.only[g] = true
 		}
+	}
+	for _, f := range strings.Split(*servers, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 3 || slices.Contains(o.servers, n) {
+			fmt.Fprintf(os.Stderr, "bench -servers: %q is not a count from 1 to 3 given once\n", f)
+			os.Exit(2)
+		}
+		o.servers = append(o.servers, n)
 	}
 	if o.smoke {
 		o.duration, o.scopes, o.watchers, o.dashboardScopes, o.out = 300*time.Millisecond, 20, 20, 40, ""
@@ -122,6 +131,7 @@ type options struct {
 	databaseURL     string
 	smoke           bool            // check every case's data, judge no figure
 	only            map[string]bool // the groups of cases to run; nil: all
+	servers         []int           // the rounds of the servers case: how many servers in each
 }
 
 // databaseURL is -database-url, for cpuTicks.

@@ -21,7 +21,7 @@ func severalServers(bin, dir, token string, first *proc, extra []string, o optio
 		}
 	}()
 	var out []result
-	for n := 1; n <= 3; n++ {
+	for _, n := range o.servers {
 		for len(servers) < n {
 			p, _, err := startEnvy(bin, filepath.Join(dir, fmt.Sprintf("data-s%d", len(servers)+1)), token,
 				append(extra, "--master-key-file", filepath.Join(dir, "data", "master.key"))...)
@@ -31,11 +31,11 @@ func severalServers(bin, dir, token string, first *proc, extra []string, o optio
 			servers = append(servers, p)
 		}
 		cs := make([]*client, n)
-		for i, p := range servers {
+		for i, p := range servers[:n] {
 			cs[i] = newClient(p.addr, token, o.conns)
 		}
 		var pids []int
-		for _, p := range servers {
+		for _, p := range servers[:n] {
 			pids = append(pids, p.cmd.Process.Pid)
 		}
 		// Every connection writes the same scope at once, 50 writes each

@@ -165,6 +165,51 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 		}
 	})
 
+	t.Run("a token revoked through one can't write through the other", func(t *testing.T) {
+		// A var write leaves the check of its cached token to its own
+		// transaction; every way the write can end must still refuse a
+		// token revoked through the other server, and write nothing.
+		status, body := a.do(t, "POST", "/v1/tokens", map[string]any{"name": "writer", "permissions": []map[string]any{{"scopes": "wr/**", "actions": []string{"read", "write"}}}})
+		if status != 201 {
+			t.Fatalf("create token: %d %s", status, body)
+		}
+		var tok struct {
+			ID    string `json:"id"`
+			Token string `json:"token"`
+		}
+		json.Unmarshal(body, &tok)
+		w := &server{addr: b.addr, token: tok.Token}
+		for i := range 3 { // the token and the scope cached on b
+			if status, _ := w.setVar(t, "wr/app", "A", fmt.Sprint("before ", i)); status/100 != 2 {
+				t.Fatalf("write with the new token on the other server: %d", status)
+			}
+		}
+		if status, body := a.do(t, "DELETE", "/v1/tokens/"+tok.ID, nil); status != 200 {
+			t.Fatalf("revoke: %d %s", status, body)
+		}
+		for _, c := range []struct {
+			name, method, path string
+			body               any
+		}{
+			{"a write", "PUT", "/v1/scopes/wr/app/-/vars/A", map[string]any{"value": "after"}},
+			{"a write that changes nothing", "PUT", "/v1/scopes/wr/app/-/vars/A", map[string]any{"value": "before 2"}},
+			{"a new var", "PUT", "/v1/scopes/wr/app/-/vars/B", map[string]any{"value": "after"}},
+			{"an update of a var that does not exist", "PATCH", "/v1/scopes/wr/app/-/vars/MISSING", map[string]any{"value": "after"}},
+			{"a body that is not valid", "PUT", "/v1/scopes/wr/app/-/vars/A", map[string]any{"value": 7}},
+			{"a scope it may not write", "PUT", "/v1/scopes/other/-/vars/A", map[string]any{"value": "after"}},
+		} {
+			if status, body := w.do(t, c.method, c.path, c.body); status != 401 {
+				t.Errorf("%s with the revoked token on the other server: %d %s, want 401", c.name, status, body)
+			}
+		}
+		if status, got := a.value(t, "wr/app", "A"); status != 200 || got != "before 2" {
+			t.Errorf("A after the revoked token's writes: %d %q, want \"before 2\"", status, got)
+		}
+		if status, _ := a.value(t, "wr/app", "B"); status != 404 {
+			t.Errorf("B after the revoked token's writes: %d, want 404", status)
+		}
+	})
+
 	t.Run("consumers reported to one count in the other's status and synced", func(t *testing.T) {
 		_, rev := a.setVar(t, "shared/consumed", "A", "1")
 		if status, body := a.do(t, "PUT", "/v1/scopes/shared/consumed/-/consumers/worker-1", map[string]any{"revision": rev, "hostname": "h1"}); status/100 != 2 {

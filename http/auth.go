@@ -40,6 +40,13 @@ func BearerToken(r *http.Request) (string, bool) {
 // an *envy.Error, EUnauthenticated or ERateLimited with RetryAfter set,
 // that the caller maps to its own envelope.
 func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, error) {
+	return s.authenticate(r, token, false)
+}
+
+// authenticate is Authenticate; with deferCheck, for a route that writes
+// vars and reads nothing before, the check of a cached token against a
+// shared store is left to the write (service.Service.AuthenticateWrite).
+func (s *Server) authenticate(r *http.Request, token string, deferCheck bool) (*http.Request, error) {
 	ctx := r.Context()
 	base := service.CallerFrom(ctx)
 	client := base.Client
@@ -51,7 +58,11 @@ func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, err
 	}
 	// With the scope the route is about: on a shared store, the check of
 	// a cached token also checks that scope's cached tree.
-	tok, err := s.svc.AuthenticateFor(ctx, token, r.PathValue("path"))
+	authenticate := s.svc.AuthenticateFor
+	if deferCheck && ownCaller(ctx) != nil {
+		authenticate = s.svc.AuthenticateWrite
+	}
+	tok, err := authenticate(ctx, token, r.PathValue("path"))
 	if err != nil {
 		if envy.ErrorCode(err) != envy.EUnauthenticated {
 			// The store is down or the like: not the client's fault.
@@ -101,6 +112,25 @@ func (s *Server) SignIn(r *http.Request, dialect, clientID, secret string, life 
 		}
 	}
 	return tok, plain, err
+}
+
+// confirmed is err, the refusal of a request whose token's check was
+// left to its write (Deferred) and that failed, once the token is
+// confirmed: a token found revoked now, or by the write, is a failed
+// authentication (authFailed) rather than err.
+func (s *Server) confirmed(r *http.Request, err error) error {
+	ctx := r.Context()
+	c := service.CallerFrom(ctx)
+	if !c.Deferred() {
+		return err
+	}
+	if cerr := s.svc.ConfirmToken(ctx); cerr != nil {
+		err = cerr
+	}
+	if envy.ErrorCode(err) == envy.EUnauthenticated {
+		return s.authFailed(ctx, r, c.Client, err)
+	}
+	return err
 }
 
 // authFailed counts a failed authentication against the client address

@@ -25,8 +25,8 @@ var routeTable = []route{
 	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsMerge, h: (*Server).handleMergeVars},
 	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsReplace, h: (*Server).handleReplaceVars},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleGetVar},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, h: (*Server).handlePutVar},
-	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, h: (*Server).handlePatchVar},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, WriteOnly: true, h: (*Server).handlePutVar},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, WriteOnly: true, h: (*Server).handlePatchVar},
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleDeleteVar},
 
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", h: (*Server).handleEnv},

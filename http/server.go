@@ -606,10 +606,15 @@ func (s *Server) RequireToken(tokenOf func(*http.Request) string, onError func(h
 	if onError == nil {
 		onError = s.writeError
 	}
+	return s.requireToken(tokenOf, onError, false)
+}
+
+// requireToken is RequireToken; deferCheck is authenticate's.
+func (s *Server) requireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error), deferCheck bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = []string{"no-store"}
-			ar, err := s.Authenticate(r, tokenOf(r))
+			ar, err := s.authenticate(r, tokenOf(r), deferCheck)
 			if err != nil {
 				CloseUnread(w, r)
 				onError(w, r, err)
@@ -702,7 +707,12 @@ type route struct {
 	// refusal in the audit log.
 	Action envy.Action
 	Audit  envy.AuditAction
-	h      func(s *Server, w http.ResponseWriter, r *http.Request) error
+	// WriteOnly marks a route whose handler reads nothing of the store
+	// before it writes vars (service.Service.SetVar): the check of its
+	// cached token against a shared store is left to the write's
+	// transaction (service.Service.AuthenticateWrite).
+	WriteOnly bool
+	h         func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
 // scopePrefix is where scope routes start; the rest of their path, after
@@ -735,16 +745,16 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.Action != "" {
 			if err := s.Permit(r, rt.Action, r.PathValue("path"), rt.Audit); err != nil {
 				CloseUnread(w, r)
-				s.writeError(w, r, err)
+				s.writeError(w, r, s.confirmed(r, err))
 				return
 			}
 		}
 		if err := rt.h(s, w, r); err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.confirmed(r, err))
 		}
 	})
 	if !rt.Public {
-		h = s.RequireToken(bearer, nil)(h)
+		h = s.requireToken(bearer, nil, rt.WriteOnly)(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = rt.Path

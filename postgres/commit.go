@@ -147,13 +147,16 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	// txn has no Tx.
 	b := &pgx.Batch{}
 	t := &txn{ctx: ctx, now: storeutil.Now(), pending: b}
-	var paths []string
+	var paths, tokens []string
 	for _, o := range ops {
 		o.Arg.res, o.Arg.err = envy.WriteResult{}, nil
 		paths = append(paths, o.Arg.write.Scope)
+		if tok := o.Arg.write.LiveToken; tok != "" && !slices.Contains(tokens, tok) {
+			tokens = append(tokens, tok)
+		}
 	}
 	slices.Sort(paths)
-	state, err := beginAndLoad(ctx, conn, slices.Compact(paths))
+	state, live, err := beginAndLoad(ctx, conn, slices.Compact(paths), tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +175,10 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	for _, o := range ops {
 		c := o.Arg
 		w := c.write
+		if w.LiveToken != "" && !live[w.LiveToken] {
+			c.err = envy.ErrTokenNotLive
+			continue
+		}
 		if changed[w.Scope] && (w.IfRevision > 0 || w.WholeScope) {
 			later = append(later, o)
 			continue
@@ -217,6 +224,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		envRevs = make(map[string]int64) // path → its EnvRevision after the batch
 		envRel  = make(map[string]bool)  // path → whether envRevs holds one of the batch's own numbers
 		relEnv  []bool                   // for each of apps, whether its result's EnvRevision is the batch's own
+		behind  behindQuestions          // the questions of apps' writes that ask for consumers behind
 		created []string
 		vars    = make(map[[2]string]*envy.StoredVar) // (scope, name) → its last state; nil: deleted
 		order   [][2]string                           // the keys of vars, in the order first changed
@@ -225,7 +233,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		events  []envy.OutboxEvent // the outbox's, numbered as the batch's own revisions
 		rev     int64              // the batch's own numbering, 1…n
 	)
-	for _, a := range apps {
+	for k, a := range apps {
 		c := a.c
 		w := c.write
 		rev++
@@ -245,6 +253,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		envRevs[w.Scope], envRel[w.Scope] = envRev, envChanged
 		c.res = envy.WriteResult{Revision: rev, EnvRevision: envRev, Changed: true, ScopeCreated: a.created}
 		relEnv = append(relEnv, envChanged)
+		if q := w.Behind; q != nil {
+			behind.add(k, w.Scope, q.Since, c.res.EnvRevision, envChanged, q.Limit)
+		}
 		for _, e := range a.eff {
 			key := [2]string{w.Scope, e.Name}
 			if _, ok := vars[key]; !ok {
@@ -284,27 +295,46 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	}
 	queueNotices(b, t.notices, true)
 	b.Queue(`COMMIT`)
+	statements := b.Len()
+	// The consumers behind the writes that ask, after the COMMIT in the
+	// same round trip: a statement of its own, which sees every consumer
+	// report committed before it, as BehindConsumers asked after the
+	// write would (the revisions come from envy.lastbase, which the
+	// counter's update leaves in the session).
+	behind.queue(b)
 	ob := s.own.begin(scopes)
 	br := conn.SendBatch(ctx, b)
 	var first int64 // the revision before the batch's first
-	if err := br.QueryRow().Scan(&first); err != nil {
+	err = br.QueryRow().Scan(&first)
+	for i := 1; i < statements && err == nil; i++ {
+		_, err = br.Exec()
+	}
+	if err != nil {
 		br.Close()
 		s.own.end(ob, nil, t.now)
 		return nil, err
 	}
-	if err := br.Close(); err != nil {
-		s.own.end(ob, nil, t.now)
-		return nil, err
+	// Committed: what follows can't fail the batch.
+	answers, berr := behind.read(br)
+	if err := br.Close(); berr == nil {
+		berr = err
+	}
+	if berr != nil {
+		answers = nil // each caller asks for itself
+		s.log.Warn("consumers behind a batch of writes: asked apart", "err", berr)
 	}
 	s.own.end(ob, committedStates(state, scopes, envRevs, envRel, vars, first, t.now), t.now)
-	for i, a := range apps {
+	for k, a := range apps {
 		c := a.c
 		c.res.Revision += first
-		if relEnv[i] {
+		if relEnv[k] {
 			c.res.EnvRevision += first
 		}
 		for i := range c.res.Vars {
 			c.res.Vars[i].Revision += first
+		}
+		if out, ok := answers[k]; ok {
+			c.res.Behind, c.res.BehindAnswered = out, true
 		}
 	}
 	return later, nil
@@ -313,10 +343,13 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 // countRevisions queues, as the batch's first statement of its last round
 // trip, the update of the revision row that takes its n revisions, and
 // keeps the revision before them in the transaction's envy.base setting
-// for the statements after it (revisionExpr). Its row is the first result.
+// for the statements after it (revisionExpr), and in the session's
+// envy.lastbase for a statement after the COMMIT (behindQuestions). Its
+// row is the first result.
 func countRevisions(b *pgx.Batch, n int64) {
 	b.Queue(`WITH u AS (UPDATE meta SET revision = revision + $1 WHERE id = 1 RETURNING revision - $1 AS base)
-		SELECT base FROM u, LATERAL set_config('envy.base', base::text, true) AS s`, n)
+		SELECT base FROM u, LATERAL set_config('envy.base', base::text, true) AS s,
+			LATERAL set_config('envy.lastbase', base::text, false) AS s2`, n)
 }
 
 // baseRev is the SQL of the revision before a batch's first, once
@@ -372,10 +405,11 @@ func replacesOnly(vars []envy.StoredVar, eff []storeutil.Effect) bool {
 // scopes at paths (see lockScope), in the order of their keys, and reads
 // them with their vars, in one round trip. A scope that does not exist is
 // missing from the map. With no paths it does nothing.
-func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[string]*envy.ScopeVars, error) {
+func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths, tokens []string) (map[string]*envy.ScopeVars, map[string]bool, error) {
 	m := map[string]*envy.ScopeVars{}
+	live := map[string]bool{}
 	if len(paths) == 0 {
-		return m, nil
+		return m, live, nil
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
@@ -396,10 +430,24 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths []string) (map[stri
 		m, err = storeutil.ScanScopeVars(rows)
 		return err
 	})
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
+	if len(tokens) > 0 {
+		// After the locks too: a revocation committed before a write of
+		// the token took its scope's lock counts.
+		b.Queue(`SELECT id FROM tokens WHERE id = ANY($1::text[]) AND revoked_at IS NULL`, tokens).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				live[id] = true
+			}
+			return rows.Err()
+		})
 	}
-	return m, nil
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, err
+	}
+	return m, live, nil
 }
 
 // queueScopes creates the scopes that the batch creates and sets the

@@ -35,6 +35,11 @@ func (s *Service) Authorize(ctx context.Context, a envy.Action, scope string, ac
 	if envy.Can(t, a, scope) {
 		return nil
 	}
+	// A token whose check was left to a write is checked before its
+	// refusal is recorded.
+	if err := s.ConfirmToken(ctx); err != nil {
+		return err
+	}
 	if !envy.Visible(t, scope) {
 		s.Refused(ctx, action, scope, envy.OutcomeNotFound)
 		return scopeNotFound(scope)

@@ -16,6 +16,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -355,7 +356,17 @@ type Caller struct {
 	// checked is the tree of the request's scope, checked together with
 	// the token (AuthenticateFor), for the request's first read of it.
 	checked atomic.Pointer[checkedTree]
+	// deferred is set when AuthenticateWrite left the check of a cached
+	// token to the request's write, and unchecked until that check (or
+	// ConfirmToken) found the token live; tokenKey is its cache key.
+	deferred, unchecked atomic.Bool
+	tokenKey            [sha256.Size]byte
 }
+
+// Deferred reports whether the check of the caller's token was left to
+// its write (AuthenticateWrite): a request that fails must call
+// ConfirmToken before it answers.
+func (c *Caller) Deferred() bool { return c.deferred.Load() }
 
 // CallerKey is the context key under which WithCaller keeps the caller.
 // A context type of one's own may answer it from its Value method, as the

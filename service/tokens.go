@@ -62,6 +62,23 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*envy.Tok
 // for both. The check is made after the request began, so the tree is as
 // fresh as a read of its own.
 func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
+	return s.authenticate(ctx, plaintext, scope, false)
+}
+
+// AuthenticateWrite is AuthenticateFor for a request that writes vars of
+// scope (SetVar) and reads nothing before: on a shared store where a
+// cached token is checked on each use, the check is left to the write's
+// own transaction (envy.Write.LiveToken), which costs no round trip of
+// its own, and the caller in ctx is marked Deferred. Whatever the request
+// answers without that write first confirms the token (ConfirmToken):
+// Authorize before it records a refusal, write before it returns an
+// answer that no store write checked, and the HTTP layer before it
+// answers an error.
+func (s *Service) AuthenticateWrite(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
+	return s.authenticate(ctx, plaintext, scope, true)
+}
+
+func (s *Service) authenticate(ctx context.Context, plaintext, scope string, deferCheck bool) (*envy.Token, error) {
 	if !envy.ValidTokenFormat(plaintext) {
 		return nil, envy.Errorf(envy.EUnauthenticated, "missing or malformed token")
 	}
@@ -71,7 +88,7 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 	var buf [128]byte
 	key := sha256.Sum256(append(buf[:0], plaintext...))
 	now := s.now()
-	tok, err := s.cachedToken(ctx, key, now, scope)
+	tok, err := s.cachedToken(ctx, key, now, scope, deferCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +122,7 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 // revocation through another server counts at once), and in the same
 // check whether the cached tree of scope is current, which it leaves for
 // the request's first read of it.
-func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now time.Time, scope string) (*envy.Token, error) {
+func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now time.Time, scope string, deferCheck bool) (*envy.Token, error) {
 	if !s.checks() {
 		c, _ := s.tokens.Get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
 		return c.tok, nil // nil when not cached
@@ -114,6 +131,13 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 	if !ok {
 		s.tokens.Count(false)
 		return nil, nil
+	}
+	if caller, ok := ctx.Value(CallerKey{}).(*Caller); ok && deferCheck {
+		// The write checks it (AuthenticateWrite).
+		caller.tokenKey = key
+		caller.deferred.Store(true)
+		caller.unchecked.Store(true)
+		return c.tok, nil
 	}
 	live, checked, err := s.cache.CheckToken(ctx, c.tok.ID, scope)
 	if err != nil {
@@ -128,6 +152,44 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 		caller.checked.Store(checked)
 	}
 	return c.tok, nil
+}
+
+// ConfirmToken checks the token of a Deferred caller (AuthenticateWrite)
+// against the store, unless its write did already: EUnauthenticated when
+// it is revoked (or gone). It does nothing for any other caller.
+func (s *Service) ConfirmToken(ctx context.Context) error {
+	c, ok := ctx.Value(CallerKey{}).(*Caller)
+	if !ok || !c.unchecked.Load() {
+		return nil
+	}
+	live, _, err := s.cache.CheckToken(ctx, c.Token.ID, "")
+	if err != nil {
+		return err
+	}
+	if !live {
+		return s.tokenNotLive(c)
+	}
+	c.unchecked.Store(false)
+	return nil
+}
+
+// tokenNotLive is the refusal of a Deferred caller whose token the store
+// found revoked: it is dropped from the cache, so that the next request
+// with it reads it again.
+func (s *Service) tokenNotLive(c *Caller) error {
+	c.unchecked.Store(false)
+	s.tokens.Remove(c.tokenKey)
+	return envy.Errorf(envy.EUnauthenticated, "token revoked")
+}
+
+// liveToken is the id of the token that a write of the caller in ctx
+// must find live (envy.Write.LiveToken): set while the caller is Deferred
+// and unchecked.
+func liveToken(ctx context.Context) string {
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok && c.unchecked.Load() {
+		return c.Token.ID
+	}
+	return ""
 }
 
 // checks reports whether the store is shared and offers checks, so that a

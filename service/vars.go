@@ -273,13 +273,24 @@ type writeReq struct {
 // the scope's current vars and hands the store the prepared changes,
 // each with the version it was planned from; when the scope changed
 // meanwhile, it plans again.
-func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy.WriteInfo, error) {
+func (s *Service) write(ctx context.Context, w writeReq) (res envy.WriteResult, info envy.WriteInfo, err error) {
 	var release func() // the scope's turn, once writers contend (turns.go)
 	defer func() {
 		if release != nil {
 			release()
 		}
 	}()
+	// A caller whose token's check was left to this write (AuthenticateWrite)
+	// has it checked by the store's write; an answer that no store write
+	// checked confirms it first.
+	live := liveToken(ctx)
+	if live != "" {
+		defer func() {
+			if cerr := s.ConfirmToken(ctx); cerr != nil && envy.ErrorCode(err) != envy.EUnauthenticated {
+				res, info, err = envy.WriteResult{}, envy.WriteInfo{}, cerr
+			}
+		}()
+	}
 	turn := turnKey(w.Path, w.Names, w.Whole)
 	// A write that depends on nothing but the vars it changes may plan
 	// from a cached tree older than the database (planTree); what such a
@@ -342,15 +353,27 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		if err != nil {
 			return envy.WriteResult{}, envy.WriteInfo{}, err
 		}
+		var behind *envy.BehindQuery
+		if s.shared { // asked in the write's round trips where the store can (synced)
+			behind = &envy.BehindQuery{Since: s.now().Add(-s.opts.ConsumerTTL), Limit: envy.MaxBehindShown}
+		}
 		res, err := s.store.Write(ctx, envy.Write{
 			Scope: w.Path, Actor: audit[0].Actor, ActorToken: audit[0].TokenID, IfRevision: w.Opts.IfRevision, CreateScope: !w.Opts.ScopeMustExist,
 			Changes: changes, WholeScope: w.Whole, BaseRevision: cur.Scope.Revision, Audit: audit,
 			// A caller who may not read the scope gets a new revision
 			// for every write, or the reply to deleting an absent var
 			// would tell it that the var was not there.
-			Touch: !envy.Can(CallerFrom(ctx).Token, envy.ActRead, w.Path),
+			Touch:     !envy.Can(CallerFrom(ctx).Token, envy.ActRead, w.Path),
+			LiveToken: live,
+			Behind:    behind,
 		})
 		rec.done(err, res.Revision, audit...)
+		if errors.Is(err, envy.ErrTokenNotLive) {
+			return envy.WriteResult{}, envy.WriteInfo{}, s.tokenNotLive(CallerFrom(ctx))
+		}
+		if err == nil && live != "" {
+			CallerFrom(ctx).unchecked.Store(false) // the store found it live
+		}
 		if errors.Is(err, envy.ErrStale) && attempt < maxPlans {
 			continue
 		}
@@ -361,7 +384,14 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		info := envy.WriteInfo{Scope: w.Path, Revision: res.Revision}
 		// Consumers are behind when they run an env older than the
 		// scope's EnvRevision: a change of descriptions only leaves it.
-		info.Synced, info.Behind = s.synced(ctx, w.Path, res.EnvRevision)
+		if res.BehindAnswered {
+			info.Synced = len(res.Behind) == 0
+			if !info.Synced {
+				info.Behind = res.Behind
+			}
+		} else {
+			info.Synced, info.Behind = s.synced(ctx, w.Path, res.EnvRevision)
+		}
 		return res, info, nil
 	}
 }

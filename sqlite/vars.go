@@ -23,6 +23,15 @@ func (s *Store) Write(ctx context.Context, w envy.Write) (envy.WriteResult, erro
 }
 
 func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
+	if w.LiveToken != "" {
+		var live bool
+		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ? AND revoked_at IS NULL)`, w.LiveToken).Scan(&live); err != nil {
+			return envy.WriteResult{}, dbErr("check a token", err)
+		}
+		if !live {
+			return envy.WriteResult{}, envy.ErrTokenNotLive
+		}
+	}
 	cur, err := t.scope(w.Scope)
 	if err != nil {
 		return envy.WriteResult{}, err

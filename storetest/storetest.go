@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"consumers are upserted and listed by last sighting", testConsumers},
 		{"a consumer belongs to the token that first reported it; another token's report changes nothing", testConsumerToken},
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
+		{"a write's LiveToken must exist and not be revoked: otherwise ErrTokenNotLive and nothing written, each write of a batch on its own", testLiveToken},
+		{"a write's Behind, when the store answers it, is what BehindConsumers answers for the write's EnvRevision", testWriteBehind},
 		{"Inheritors lists every scope inheriting a scope, directly or not, each once", testInheritors},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
@@ -2193,4 +2195,156 @@ func testConcurrentWrites(t *testing.T, s envy.Store) {
 			}
 		}
 	}
+}
+
+func testLiveToken(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"live", "revoked"} {
+		tok := envy.Token{ID: id, Name: id, Owner: id, Hash: []byte("hash-" + id), CreatedAt: t0, CreatedBy: "admin",
+			Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActWrite}}}}
+		if _, err := s.CreateToken(ctx, tok, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken(ctx, "revoked", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, "app", set("A", "0"))
+	as := func(token, value string) error {
+		_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: token, ActorToken: token, CreateScope: true, LiveToken: token,
+			Changes: changes(t, s, "app", set("A", value)),
+			Audit:   []envy.AuditEntry{{Actor: token, Action: envy.AuditVarSet, Scope: "app", Names: []string{"A"}, TokenID: token}}})
+		return err
+	}
+	if err := as("live", "1"); err != nil {
+		t.Fatalf("a write with a live LiveToken: %v", err)
+	}
+	rev := revision(t, s)
+	for _, token := range []string{"revoked", "unknown"} {
+		if err := as(token, "2"); !errors.Is(err, envy.ErrTokenNotLive) {
+			t.Errorf("a write whose LiveToken is %s: %v, want ErrTokenNotLive", token, err)
+		}
+	}
+	// A write that would change nothing is refused too.
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "revoked", LiveToken: "revoked"}); !errors.Is(err, envy.ErrTokenNotLive) {
+		t.Errorf("a write without changes whose LiveToken is revoked: %v, want ErrTokenNotLive", err)
+	}
+	if got := revision(t, s); got != rev {
+		t.Errorf("the refused writes took revisions: %d, want %d", got, rev)
+	}
+	wantMap(t, "app after the refused writes", values(t, s, "app"), map[string]string{"A": "1"})
+	entries, err := s.ListAudit(ctx, envy.AuditQuery{Scope: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.TokenID == "revoked" || e.TokenID == "unknown" {
+			t.Errorf("a refused write left an audit entry: %+v", e)
+		}
+	}
+	// Many at once, as one batch may hold them: each its own answer.
+	var wg sync.WaitGroup
+	for i := range 24 {
+		token := []string{"live", "revoked", "unknown"}[i%3]
+		scope := fmt.Sprintf("many/s%d", i%4)
+		wg.Go(func() {
+			_, err := s.Write(ctx, envy.Write{Scope: scope, Actor: token, CreateScope: true, LiveToken: token,
+				Changes: []envy.VarChange{{Name: fmt.Sprintf("V%d", i), ID: rand.Text(), Version: 1, Sealed: sealed("x")}}})
+			if live := token == "live"; live != (err == nil) || !live && !errors.Is(err, envy.ErrTokenNotLive) {
+				t.Errorf("write %d with LiveToken %s at once with others: %v", i, token, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 4 {
+		got := values(t, s, fmt.Sprintf("many/s%d", i))
+		for name := range got {
+			var n int
+			fmt.Sscanf(name, "V%d", &n)
+			if n%3 != 0 {
+				t.Errorf("many/s%d holds %s, written with a token that is not live", i, name)
+			}
+		}
+	}
+}
+
+func testWriteBehind(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	inheritsWorld(t, s)
+	first := write(t, s, "base", set("A", "1"))
+	for _, c := range []envy.Consumer{
+		{Scope: "left", ID: "l1", Revision: first.Revision}, {Scope: "diamond", ID: "d1", Revision: first.Revision - 1},
+		{Scope: "right", ID: "r1", Revision: first.Revision, SeenAt: t0.Add(-time.Hour)}, {Scope: "other", ID: "o1", Revision: 0},
+	} {
+		if c.SeenAt.IsZero() {
+			c.SeenAt = t0
+		}
+		if _, err := s.PutConsumer(ctx, c, envy.ConsumerLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := t0.Add(-time.Minute)
+	ids := func(cs []envy.Consumer) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Scope+"/"+c.ID)
+		}
+		return out
+	}
+	check := func(what string, w envy.Write) {
+		t.Helper()
+		res, err := s.Write(ctx, w)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !res.BehindAnswered {
+			return // the caller asks BehindConsumers itself
+		}
+		want, err := s.BehindConsumers(ctx, w.Scope, since, res.EnvRevision, w.Behind.Limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(res.Behind), ids(want)) {
+			t.Errorf("%s: Behind = %v, want %v (BehindConsumers at EnvRevision %d)", what, ids(res.Behind), ids(want), res.EnvRevision)
+		}
+	}
+	check("a write of base", envy.Write{Scope: "base", Actor: "tester", Changes: changes(t, s, "base", set("A", "2")), Behind: &envy.BehindQuery{Since: since}})
+	check("a write of base, limit 1", envy.Write{Scope: "base", Actor: "tester", Changes: changes(t, s, "base", set("A", "3")), Behind: &envy.BehindQuery{Since: since, Limit: 1}})
+	// A change of a description only keeps the EnvRevision: a consumer
+	// that runs it is not behind, one older is.
+	write(t, s, "left", set("A", "x"))
+	cur := current(t, s, "left")
+	for id, rev := range map[string]int64{"l1": cur.Scope.EnvRevision, "l2": cur.Scope.EnvRevision - 1} {
+		if _, err := s.PutConsumer(ctx, envy.Consumer{Scope: "left", ID: id, Revision: rev, SeenAt: t0}, envy.ConsumerLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta := plan(cur, set("A", "x"))
+	old := findVar(cur.Vars, "A")
+	meta[0].Sealed, meta[0].Description, meta[0].MetaOnly = old.Sealed, "described", true
+	check("a change of a description only", envy.Write{Scope: "left", Actor: "tester", Changes: meta, Behind: &envy.BehindQuery{Since: since}})
+	// At once: each write its own answer.
+	var wg sync.WaitGroup
+	for i, scope := range []string{"base", "mid", "left", "right", "diamond", "other", "base", "mid"} {
+		wg.Go(func() {
+			res, err := s.Write(ctx, envy.Write{Scope: scope, Actor: "tester", CreateScope: true, Behind: &envy.BehindQuery{Since: since},
+				Changes: []envy.VarChange{{Name: fmt.Sprintf("AT_ONCE_%d", i), ID: rand.Text(), Version: 1, Sealed: sealed("x")}}})
+			if err != nil {
+				t.Errorf("write %d to %s at once: %v", i, scope, err)
+				return
+			}
+			if !res.BehindAnswered {
+				return
+			}
+			want, err := s.BehindConsumers(ctx, scope, since, res.EnvRevision, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !slices.Equal(ids(res.Behind), ids(want)) {
+				t.Errorf("write %d to %s at once: Behind = %v, want %v", i, scope, ids(res.Behind), ids(want))
+			}
+		})
+	}
+	wg.Wait()
 }
