@@ -161,7 +161,7 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 			t.Fatalf("revoke: %d %s", status, body)
 		}
 		if status, _ := ci.do(t, "GET", "/v1/tokens/self", nil); status != 401 {
-			t.Fatalf("revoked token on the other server: %d, want 401", status)
+			t.Fatalf("revoked token on the other server: %d, want 401; log:\n%s", status, b.log())
 		}
 	})
 

@@ -603,14 +603,14 @@ func (s *Server) recovered(rw *responseWriter, r *http.Request) {
 // refusals apply) before next serves it; onError answers a refusal, in
 // the envelope of whoever serves next (nil: the native problem).
 func (s *Server) RequireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
-	if onError == nil {
-		onError = s.writeError
-	}
 	return s.requireToken(tokenOf, onError, false)
 }
 
 // requireToken is RequireToken; deferCheck is authenticate's.
 func (s *Server) requireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error), deferCheck bool) func(http.Handler) http.Handler {
+	if onError == nil {
+		onError = s.writeError
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = []string{"no-store"}

@@ -358,9 +358,10 @@ type Caller struct {
 	checked atomic.Pointer[checkedTree]
 	// deferred is set when AuthenticateWrite left the check of a cached
 	// token to the request's write, and unchecked until that check (or
-	// ConfirmToken) found the token live; tokenKey is its cache key.
-	deferred, unchecked atomic.Bool
-	tokenKey            [sha256.Size]byte
+	// ConfirmToken) found the token live; notLive once either found it
+	// revoked. tokenKey is its cache key.
+	deferred, unchecked, notLive atomic.Bool
+	tokenKey                     [sha256.Size]byte
 }
 
 // Deferred reports whether the check of the caller's token was left to

@@ -69,11 +69,10 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 // scope (SetVar) and reads nothing before: on a shared store where a
 // cached token is checked on each use, the check is left to the write's
 // own transaction (envy.Write.LiveToken), which costs no round trip of
-// its own, and the caller in ctx is marked Deferred. Whatever the request
-// answers without that write first confirms the token (ConfirmToken):
-// Authorize before it records a refusal, write before it returns an
-// answer that no store write checked, and the HTTP layer before it
-// answers an error.
+// its own, and the caller in ctx is marked Deferred. Every answer but an
+// error comes from that write; whoever answers an error first confirms
+// the token (ConfirmToken), as Authorize does before it records a
+// refusal, and the HTTP layer before it answers any error.
 func (s *Service) AuthenticateWrite(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
 	return s.authenticate(ctx, plaintext, scope, true)
 }
@@ -159,7 +158,12 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 // it is revoked (or gone). It does nothing for any other caller.
 func (s *Service) ConfirmToken(ctx context.Context) error {
 	c, ok := ctx.Value(CallerKey{}).(*Caller)
-	if !ok || !c.unchecked.Load() {
+	switch {
+	case !ok:
+		return nil
+	case c.notLive.Load():
+		return errTokenRevoked()
+	case !c.unchecked.Load():
 		return nil
 	}
 	live, _, err := s.cache.CheckToken(ctx, c.Token.ID, "")
@@ -177,10 +181,13 @@ func (s *Service) ConfirmToken(ctx context.Context) error {
 // found revoked: it is dropped from the cache, so that the next request
 // with it reads it again.
 func (s *Service) tokenNotLive(c *Caller) error {
+	c.notLive.Store(true)
 	c.unchecked.Store(false)
 	s.tokens.Remove(c.tokenKey)
-	return envy.Errorf(envy.EUnauthenticated, "token revoked")
+	return errTokenRevoked()
 }
+
+func errTokenRevoked() error { return envy.Errorf(envy.EUnauthenticated, "token revoked") }
 
 // liveToken is the id of the token that a write of the caller in ctx
 // must find live (envy.Write.LiveToken): set while the caller is Deferred

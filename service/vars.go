@@ -273,7 +273,7 @@ type writeReq struct {
 // the scope's current vars and hands the store the prepared changes,
 // each with the version it was planned from; when the scope changed
 // meanwhile, it plans again.
-func (s *Service) write(ctx context.Context, w writeReq) (res envy.WriteResult, info envy.WriteInfo, err error) {
+func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy.WriteInfo, error) {
 	var release func() // the scope's turn, once writers contend (turns.go)
 	defer func() {
 		if release != nil {
@@ -281,16 +281,10 @@ func (s *Service) write(ctx context.Context, w writeReq) (res envy.WriteResult, 
 		}
 	}()
 	// A caller whose token's check was left to this write (AuthenticateWrite)
-	// has it checked by the store's write; an answer that no store write
-	// checked confirms it first.
+	// has it checked by the store's write, which every answer but an
+	// error comes from (the HTTP layer confirms the token before it
+	// answers an error: ConfirmToken).
 	live := liveToken(ctx)
-	if live != "" {
-		defer func() {
-			if cerr := s.ConfirmToken(ctx); cerr != nil && envy.ErrorCode(err) != envy.EUnauthenticated {
-				res, info, err = envy.WriteResult{}, envy.WriteInfo{}, cerr
-			}
-		}()
-	}
 	turn := turnKey(w.Path, w.Names, w.Whole)
 	// A write that depends on nothing but the vars it changes may plan
 	// from a cached tree older than the database (planTree); what such a
