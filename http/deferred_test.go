@@ -58,8 +58,9 @@ func sharedService(t *testing.T, url, keyFile string, deaf bool) *service.Servic
 // write's own transaction (envy.Write.LiveToken) rather than a round trip
 // of its own. A token revoked through another server, with no notice to
 // help, must still be refused (401, nothing written) whichever way the
-// request ends: a write, one that changes nothing, a plan refused (an
-// update of a var that does not exist), a body refused, a scope refused.
+// request ends: a write, one that changes nothing, a merge, a replace, a
+// plan refused (an update of a var that does not exist), a body refused,
+// a scope refused.
 func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
@@ -87,6 +88,9 @@ func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testi
 		{"a write", "PUT", "/v1/scopes/wr/app/-/vars/A", `{"value":"after"}`, 200},
 		{"a write that changes nothing", "PUT", "/v1/scopes/wr/app/-/vars/A", `{"value":"before"}`, 200},
 		{"a new var", "PUT", "/v1/scopes/wr/app/-/vars/B", `{"value":"after"}`, 201},
+		{"a merge", "PATCH", "/v1/scopes/wr/app/-/vars", `{"A":"after","B":"after"}`, 200},
+		{"a replace", "PUT", "/v1/scopes/wr/app/-/vars", `{"B":{"value":"after"}}`, 200},
+		{"a merge that changes nothing", "PATCH", "/v1/scopes/wr/app/-/vars", `{"A":"before"}`, 200},
 		{"an update of a var that does not exist", "PATCH", "/v1/scopes/wr/app/-/vars/MISSING", `{"value":"after"}`, 404},
 		{"a body that is not valid", "PUT", "/v1/scopes/wr/app/-/vars/A", `{"value":7}`, 422},
 		{"a scope it may not write", "PUT", "/v1/scopes/other/-/vars/A", `{"value":"after"}`, 404},
@@ -102,7 +106,7 @@ func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testi
 				t.Fatalf("%s: a write with the new token: %d %s", c.name, r.Status, r.Body)
 			}
 		}
-		if c.name != "a write" && c.name != "a new var" {
+		if writes := c.name == "a write" || c.name == "a new var" || c.name == "a merge" || c.name == "a replace"; !writes {
 			// What it answers with the token live (it writes nothing): the
 			// path the request takes below.
 			if r := e.Do(t, c.method, c.path, w, c.body); r.Status != c.want {

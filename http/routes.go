@@ -22,8 +22,8 @@ var routeTable = []route{
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}", h: (*Server).handleDeleteScope},
 
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars", h: (*Server).handleListVars},
-	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsMerge, h: (*Server).handleMergeVars},
-	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsReplace, h: (*Server).handleReplaceVars},
+	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsMerge, WriteOnly: true, h: (*Server).handleMergeVars},
+	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars", Action: envy.ActWrite, Audit: envy.AuditVarsReplace, WriteOnly: true, h: (*Server).handleReplaceVars},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleGetVar},
 	{Method: http.MethodPut, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, WriteOnly: true, h: (*Server).handlePutVar},
 	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, WriteOnly: true, h: (*Server).handlePatchVar},

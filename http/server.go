@@ -708,7 +708,9 @@ type route struct {
 	Action envy.Action
 	Audit  envy.AuditAction
 	// WriteOnly marks a route whose handler reads nothing of the store
-	// before it writes vars (service.Service.SetVar): the check of its
+	// before it writes vars, and answers nothing but that write's reply or
+	// an error (service.Service.SetVar, MergeVars, ReplaceVars: each
+	// through Service.write, whose every success is a store write): the check of its
 	// cached token against a shared store is left to the write's
 	// transaction (service.Service.AuthenticateWrite).
 	WriteOnly bool
