@@ -82,3 +82,20 @@ func TestAFailedCommitAcknowledgesNothing(t *testing.T) {
 		t.Fatalf("the next write took revision %d, want %d", res.Revision, before+1)
 	}
 }
+
+// TestTheWritersStatementJournalsStayInMemory: every op of a batch runs
+// in a savepoint, whose statement journal SQLite writes to a temporary
+// file, a system call a page, unless temp_store is MEMORY on the writer's
+// connection (bench/: a tenth of a write's CPU). The readers keep the
+// default.
+func TestTheWritersStatementJournalsStayInMemory(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	defer s.Close()
+	var mode int
+	if err := s.wconn.QueryRowContext(context.Background(), `PRAGMA temp_store`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 2 { // 0 default, 1 file, 2 memory
+		t.Fatalf("the writer's temp_store is %d, want 2 (MEMORY)", mode)
+	}
+}
