@@ -130,3 +130,46 @@ func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testi
 		}
 	}
 }
+
+// TestATokenRevokedThroughAnotherServerIsNotRateLimitedAsALiveOne: a var
+// write whose token's check was left to it, refused by the per-token rate
+// limit, checks the token first: a revoked token is 401, not 429 (and its
+// refusal is not recorded as a live token's).
+func TestATokenRevokedThroughAnotherServerIsNotRateLimitedAsALiveOne(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first := sharedService(t, url, keyFile, false)
+	deaf := sharedService(t, url, keyFile, true)
+	ctx := context.Background()
+	plain, _, err := first.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminTok, err := first.Authenticate(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := service.WithCaller(ctx, &service.Caller{Token: adminTok})
+	api := envyhttp.NewServer(deaf, envyhttp.Options{Registry: prometheus.NewRegistry(), RateLimit: 0.01})
+	ts := httptest.NewServer(api.Handler())
+	t.Cleanup(ts.Close)
+	e := &testenv.Env{URL: ts.URL}
+	tok, w, err := first.CreateToken(admin, envy.TokenInput{Name: "writer",
+		Permissions: []envy.Grant{{Scopes: "wr/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The limit's burst: the token cached on the deaf server.
+	if r := e.Do(t, "PUT", "/v1/scopes/wr/app/-/vars/A", w, `{"value":"before"}`); r.Status/100 != 2 {
+		t.Fatalf("a write with the new token: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "PUT", "/v1/scopes/wr/app/-/vars/A", w, `{"value":"before"}`); r.Status != 429 {
+		t.Fatalf("a second write at once with the token live: %d %s, want 429 (the limit this test relies on)", r.Status, r.Body)
+	}
+	if err := first.RevokeToken(admin, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Do(t, "PUT", "/v1/scopes/wr/app/-/vars/A", w, `{"value":"after"}`); r.Status != 401 {
+		t.Errorf("a write with the token revoked through another server, over its rate limit: %d %s, want 401", r.Status, r.Body)
+	}
+}

@@ -314,7 +314,9 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		s.own.end(ob, nil, t.now)
 		return nil, err
 	}
-	// Committed: what follows can't fail the batch.
+	// Committed: what follows can't fail the batch. (A statement that
+	// fails to prepare, the first time a connection sends it, fails the
+	// batch before anything ran: nothing committed, as reported.)
 	answers, berr := behind.read(br)
 	if err := br.Close(); berr == nil {
 		berr = err
