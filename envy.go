@@ -348,6 +348,17 @@ type VarChange struct {
 // again from the new state.
 var ErrStale = &Error{Code: EConflict, Message: "the scope changed while the write was being made; try again"}
 
+// StaleError is ErrStale with the scope as it was committed when the
+// write was found stale (errors.Is(err, ErrStale) holds): a store that
+// read it anyway answers it, and the service plans again from it rather
+// than read it again. Current is nil for a scope that does not exist.
+type StaleError struct {
+	Current *ScopeVars
+}
+
+func (e *StaleError) Error() string { return ErrStale.Error() }
+func (e *StaleError) Unwrap() error { return ErrStale }
+
 // Write is one atomic change to a scope's vars, planned, sealed and
 // checked by the service: one revision, all or nothing. The store only
 // checks its conditions and persists it.

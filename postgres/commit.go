@@ -209,6 +209,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	n := int64(len(apps))
 	if n == 0 {
 		// Nothing to write: every write was stale, or changed nothing.
+		staleWith(ops, state)
 		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
 	}
 
@@ -325,7 +326,12 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		answers = nil // each caller asks for itself
 		s.log.Warn("consumers behind a batch of writes: asked apart", "err", berr)
 	}
-	s.own.end(ob, committedStates(state, scopes, envRevs, envRel, vars, first, t.now), t.now)
+	committed := committedStates(state, scopes, envRevs, envRel, vars, first, t.now)
+	s.own.end(ob, committed, t.now)
+	for _, sv := range committed {
+		state[sv.Scope.Path] = sv
+	}
+	staleWith(ops, state)
 	for k, a := range apps {
 		c := a.c
 		c.res.Revision += first
@@ -340,6 +346,17 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		}
 	}
 	return later, nil
+}
+
+// staleWith gives each op found stale the scope as committed, from state
+// (each scope of the batch as loaded, or as the batch committed it), for
+// the service to plan again from (envy.StaleError).
+func staleWith(ops []*op, state map[string]*envy.ScopeVars) {
+	for _, o := range ops {
+		if c := o.Arg; c.err == envy.ErrStale {
+			c.err = &envy.StaleError{Current: state[c.write.Scope]}
+		}
+	}
 }
 
 // countRevisions queues, as the batch's first statement of its last round

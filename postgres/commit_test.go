@@ -15,6 +15,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/internal/storeutil"
 )
 
 // setChange is the change that sets name to value from the var's state
@@ -205,6 +206,17 @@ func TestBatchAnswersEachWrite(t *testing.T) {
 		if i == 1 {
 			if !errors.Is(got[i].err, envy.ErrStale) {
 				t.Errorf("write %d = %+v, %v; want ErrStale", i, got[i].res, got[i].err)
+			}
+			// It holds app as the batch committed it, for the service to
+			// plan again from: A set by write 0, C by write 2, revision 3.
+			var se *envy.StaleError
+			if !errors.As(got[i].err, &se) || se.Current == nil {
+				t.Errorf("write %d's error %v holds no scope", i, got[i].err)
+				continue
+			}
+			cur := se.Current
+			if a := storeutilFind(cur.Vars, "A"); cur.Scope.Revision != 3 || a == nil || string(a.Sealed) != "1" || a.Revision != 2 || storeutilFind(cur.Vars, "C") == nil {
+				t.Errorf("write %d's error holds app at revision %d with vars %+v; want app as the batch committed it (revision 3, A=1 at revision 2, C)", i, cur.Scope.Revision, cur.Vars)
 			}
 			continue
 		}
@@ -649,4 +661,8 @@ func TestAWriteThatLosesASerializationRaceIsRetried(t *testing.T) {
 	if races < 3 || res.Revision == 0 {
 		t.Fatalf("the write committed at revision %d after %d attempts, want a revision after 3 attempts", res.Revision, races)
 	}
+}
+
+func storeutilFind(vars []envy.StoredVar, name string) *envy.StoredVar {
+	return storeutil.Find(vars, name)
 }

@@ -570,3 +570,43 @@ func TestAJoinedReadOfAMissingScopeIsReadAgain(t *testing.T) {
 		t.Errorf("later holds %q, want A=1; ", got)
 	}
 }
+
+// countedTrees is a deaf PostgreSQL store (no notices) that counts its
+// reads of scope trees.
+type countedTrees struct {
+	deafStore
+	reads atomic.Int32
+}
+
+func (c *countedTrees) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	c.reads.Add(1)
+	return c.deafStore.ScopeTree(ctx, path)
+}
+
+// TestAStaleWritePlansAgainFromWhatTheStoreFound: a write planned from a
+// cached scope that another server changed since is refused by the store
+// as stale; the store read the scope under its lock anyway, and hands it
+// back (envy.StaleError), so the write plans again from it without
+// reading the scope again, and lands.
+func TestAStaleWritePlansAgainFromWhatTheStoreFound(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	counted := &countedTrees{deafStore: deafStore{openShared(t, url)}}
+	second, _ := newServiceKeyed(t, counted, keyFile)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVar(t, first, ctx, "app", "X", "1")
+	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app
+	setVar(t, first, ctx, "app", "X", "2")                       // and the first changes it
+	before := counted.reads.Load()
+	setVar(t, second, requestAbout(t, second, plain, "app"), "app", "X", "3")
+	if reads := counted.reads.Load() - before; reads != 0 {
+		t.Errorf("the write planned from a stale cached app read app's tree %d times: it must plan again from the scope the store found", reads)
+	}
+	if got := own(t, first, ctx, "app"); got != "X=3; " {
+		t.Errorf("app holds %q, want X=3; ", got)
+	}
+}

@@ -291,6 +291,10 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 	// plan decides without a change to check it (an error, or nothing to
 	// write) is decided again from a fresh read.
 	mayBeStale := w.Opts.IfRevision == 0 && !w.Whole
+	// The scope as the store found it when it refused the last attempt as
+	// stale, when it said (envy.StaleError): the next plan starts from it
+	// rather than from a read of its own.
+	var stale *envy.StaleError
 	for attempt := 1; ; attempt++ {
 		if release == nil && (attempt > 1 || s.turns.busy(turn)) {
 			r, err := s.turns.take(ctx, turn)
@@ -305,11 +309,17 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			fresh = true
 			err   error
 		)
-		if attempt == 1 && mayBeStale {
+		switch {
+		case attempt == 1 && mayBeStale:
 			tree, fresh, err = s.planTree(ctx, w.Path)
-		} else {
+		case stale != nil && stale.Current != nil:
+			tree = map[string]*envy.ScopeVars{w.Path: stale.Current}
+		case stale != nil:
+			err = scopeNotFound(w.Path)
+		default:
 			tree, err = s.scopeTree(ctx, w.Path)
 		}
+		stale = nil
 		switch {
 		case err == nil:
 			cur = *tree[w.Path] // shared and immutable: read-only
@@ -369,6 +379,7 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 			CallerFrom(ctx).unchecked.Store(false) // the store found it live
 		}
 		if errors.Is(err, envy.ErrStale) && attempt < maxPlans {
+			errors.As(err, &stale)
 			continue
 		}
 		if err != nil {

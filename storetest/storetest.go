@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"BehindConsumers finds the live consumers behind a revision of a scope and of every scope inheriting it", testBehindConsumers},
 		{"a write's LiveToken must exist and not be revoked: otherwise ErrTokenNotLive and nothing written, each write of a batch on its own", testLiveToken},
 		{"a write's Behind, when the store answers it, is what BehindConsumers answers for the write's EnvRevision", testWriteBehind},
+		{"a StaleError, when the store answers one, holds the scope as committed", testStaleCurrent},
 		{"Inheritors lists every scope inheriting a scope, directly or not, each once", testInheritors},
 		{"a scope keeps at most Max consumers, stale ones making room; pruning deletes old consumers and audit entries", testConsumerLimitAndPrune},
 		{"data keys are added once and listed", testDataKeys},
@@ -2347,4 +2348,49 @@ func testWriteBehind(t *testing.T, s envy.Store) {
 		})
 	}
 	wg.Wait()
+}
+
+func testStaleCurrent(t *testing.T, s envy.Store) {
+	ctx := t.Context()
+	write(t, s, "app", set("V", "0"), set("W", "0"))
+	base := current(t, s, "app")
+	// Writes of V planned from one state, at once: one lands, the others
+	// are stale, some perhaps in the winner's own batch.
+	const n = 16
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		won    []int64
+		stales []*envy.StaleError
+	)
+	for i := range n {
+		wg.Go(func() {
+			res, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: plan(base, set("V", fmt.Sprint(i)))})
+			mu.Lock()
+			defer mu.Unlock()
+			var se *envy.StaleError
+			switch {
+			case err == nil:
+				won = append(won, res.Revision)
+			case errors.As(err, &se):
+				stales = append(stales, se)
+			case !errors.Is(err, envy.ErrStale):
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(won) != 1 {
+		t.Fatalf("%d of %d writes planned from one state landed, want 1", len(won), n)
+	}
+	for _, se := range stales {
+		cur := se.Current
+		if cur == nil {
+			t.Fatal("a StaleError of an existing scope holds no scope")
+		}
+		v := findVar(cur.Vars, "V")
+		if cur.Scope.Revision != won[0] || v == nil || v.Version != 2 || v.Revision != won[0] || findVar(cur.Vars, "W") == nil {
+			t.Errorf("a StaleError holds app at revision %d with V %+v; want app as the landed write committed it, at revision %d, V at version 2, W kept", cur.Scope.Revision, v, won[0])
+		}
+	}
 }
