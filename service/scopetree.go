@@ -34,11 +34,20 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 // and the store refuses the write as stale when either changed, after
 // which the write plans again from a fresh read. Under many writers of
 // one scope, who change different vars, it spares each write a read of
-// the whole scope. When nothing of the tree is cached, the writes that
-// miss it at once share one read (storecache.PlanTree).
+// the whole scope. A request whose token's check was left to its write
+// (AuthenticateWrite) checked no tree: it plans from the tree as cached,
+// unchecked, on the same terms. When nothing of the tree is cached, the
+// writes that miss it at once share one read (storecache.PlanTree).
 func (s *Service) planTree(ctx context.Context, path string) (tree map[string]*envy.ScopeVars, fresh bool, err error) {
 	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok && s.shared {
 		checked := c.checked.Load()
+		if checked == nil && c.Deferred() {
+			// Nothing was checked at authentication (AuthenticateWrite):
+			// the cached tree, unchecked, as Stale would give it.
+			if tree, ok := s.cache.CachedTree(path); ok {
+				return tree, false, nil
+			}
+		}
 		if checked == nil {
 			// Nothing cached to plan from: one read, shared with the
 			// writes of the scope that miss it at the same moment.

@@ -610,3 +610,41 @@ func TestAStaleWritePlansAgainFromWhatTheStoreFound(t *testing.T) {
 		t.Errorf("app holds %q, want X=3; ", got)
 	}
 }
+
+// TestAWriteWhoseTokenItChecksPlansFromTheCachedScope: a var write that
+// left its token's check to itself (AuthenticateWrite) checked no cached
+// tree either: it plans from the scope as cached, though another server
+// changed it since (another var), without a check or a read of its own,
+// and lands, the store checking the var it changes.
+func TestAWriteWhoseTokenItChecksPlansFromTheCachedScope(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	counted := &countedTrees{deafStore: deafStore{openShared(t, url)}}
+	second, _ := newServiceKeyed(t, counted, keyFile)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setVar(t, first, ctx, "app", "X", "1")
+	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app and the token
+	setVar(t, first, ctx, "app", "Y", "1")                       // the first changes app
+	c := &service.Caller{}
+	wctx := service.WithCaller(context.Background(), c)
+	tok, err := second.AuthenticateWrite(wctx, plain, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Token = tok
+	if !c.Deferred() {
+		t.Fatal("AuthenticateWrite of a cached token on a shared store did not leave its check to the write")
+	}
+	before := counted.reads.Load()
+	setVar(t, second, wctx, "app", "X", "2")
+	if reads := counted.reads.Load() - before; reads != 0 {
+		t.Errorf("the write read app's tree %d times: it must plan from the cached scope", reads)
+	}
+	if got := own(t, first, ctx, "app"); got != "X=2; Y=1; " {
+		t.Errorf("app holds %q, want X=2; Y=1; ", got)
+	}
+}

@@ -283,6 +283,17 @@ func (c *Store) Stale(path string, checked *Checked) (tree map[string]*envy.Scop
 	return checked.tree, true
 }
 
+// CachedTree returns the tree of path as cached, unchecked (ok false when
+// any scope of it is not cached): possibly older than the database, for a
+// caller that checks what it does with it another way, as Stale's does.
+func (c *Store) CachedTree(path string) (tree map[string]*envy.ScopeVars, ok bool) {
+	if c.scopes.Limit() == 0 {
+		return nil, false
+	}
+	tree, _, _, ok = c.cachedTree(path)
+	return tree, ok
+}
+
 // PlanTree returns the tree of path for the first plan of a write that
 // the store checks itself (each change names the var it was planned from,
 // and a stale one is refused): the tree may be older than the caller's
