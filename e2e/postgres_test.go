@@ -48,6 +48,26 @@ func (s *server) setVar(t *testing.T, scope, name, value string) (int, int64) {
 	return status, r.Revision
 }
 
+// createdToken is a token as its creation answers it.
+type createdToken struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// newToken creates a token named name with actions on the scopes glob.
+func (s *server) newToken(t *testing.T, name, scopes string, actions ...string) createdToken {
+	t.Helper()
+	status, body := s.do(t, "POST", "/v1/tokens", map[string]any{"name": name, "permissions": []map[string]any{{"scopes": scopes, "actions": actions}}})
+	if status != 201 {
+		t.Fatalf("create token %s: %d %s", name, status, body)
+	}
+	var tok createdToken
+	if err := json.Unmarshal(body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // value reads one var's value ("" and the status when it can't).
 func (s *server) value(t *testing.T, scope, name string) (int, string) {
 	t.Helper()
@@ -142,15 +162,7 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 	})
 
 	t.Run("a token revoked through one is refused by the other at once", func(t *testing.T) {
-		status, body := a.do(t, "POST", "/v1/tokens", map[string]any{"name": "ci", "permissions": []map[string]any{{"scopes": "**", "actions": []string{"read"}}}})
-		if status != 201 {
-			t.Fatalf("create token: %d %s", status, body)
-		}
-		var tok struct {
-			ID    string `json:"id"`
-			Token string `json:"token"`
-		}
-		json.Unmarshal(body, &tok)
+		tok := a.newToken(t, "ci", "**", "read")
 		ci := &server{addr: b.addr, token: tok.Token}
 		for range 3 { // warm whatever b keeps
 			if status, body := ci.do(t, "GET", "/v1/tokens/self", nil); status != 200 {
@@ -169,15 +181,7 @@ func TestTwoServersShareOnePostgresDatabase(t *testing.T) {
 		// A var write leaves the check of its cached token to its own
 		// transaction; every way the write can end must still refuse a
 		// token revoked through the other server, and write nothing.
-		status, body := a.do(t, "POST", "/v1/tokens", map[string]any{"name": "writer", "permissions": []map[string]any{{"scopes": "wr/**", "actions": []string{"read", "write"}}}})
-		if status != 201 {
-			t.Fatalf("create token: %d %s", status, body)
-		}
-		var tok struct {
-			ID    string `json:"id"`
-			Token string `json:"token"`
-		}
-		json.Unmarshal(body, &tok)
+		tok := a.newToken(t, "writer", "wr/**", "read", "write")
 		w := &server{addr: b.addr, token: tok.Token}
 		for i := range 3 { // the token and the scope cached on b
 			if status, _ := w.setVar(t, "wr/app", "A", fmt.Sprint("before ", i)); status/100 != 2 {

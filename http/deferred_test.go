@@ -53,18 +53,14 @@ func sharedService(t *testing.T, url, keyFile string, deaf bool) *service.Servic
 	return svc
 }
 
-// TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes: a
-// var write on PostgreSQL leaves the check of its cached token to the
-// write's own transaction (envy.Write.LiveToken) rather than a round trip
-// of its own. A token revoked through another server, with no notice to
-// help, must still be refused (401, nothing written) whichever way the
-// request ends: a write, one that changes nothing, a merge, a replace, a
-// plan refused (an update of a var that does not exist), a body refused,
-// a scope refused.
-func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testing.T) {
+// deafAPI starts two servers on one new PostgreSQL database: the first a
+// service, with an admin caller's context; the second, whose store hears
+// no notice, serving the native API with opts.
+func deafAPI(t *testing.T, opts envyhttp.Options) (first *service.Service, admin context.Context, e *testenv.Env) {
+	t.Helper()
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first := sharedService(t, url, keyFile, false)
+	first = sharedService(t, url, keyFile, false)
 	deaf := sharedService(t, url, keyFile, true)
 	ctx := context.Background()
 	plain, _, err := first.Bootstrap(ctx, "")
@@ -75,11 +71,22 @@ func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := service.WithCaller(ctx, &service.Caller{Token: adminTok})
-	api := envyhttp.NewServer(deaf, envyhttp.Options{Registry: prometheus.NewRegistry()})
-	ts := httptest.NewServer(api.Handler())
+	opts.Registry = prometheus.NewRegistry()
+	ts := httptest.NewServer(envyhttp.NewServer(deaf, opts).Handler())
 	t.Cleanup(ts.Close)
-	e := &testenv.Env{URL: ts.URL}
+	return first, service.WithCaller(ctx, &service.Caller{Token: adminTok}), &testenv.Env{URL: ts.URL}
+}
+
+// TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes: a
+// var write on PostgreSQL leaves the check of its cached token to the
+// write's own transaction (envy.Write.LiveToken) rather than a round trip
+// of its own. A token revoked through another server, with no notice to
+// help, must still be refused (401, nothing written) whichever way the
+// request ends: a write, one that changes nothing, a merge, a replace, a
+// plan refused (an update of a var that does not exist), a body refused,
+// a scope refused.
+func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testing.T) {
+	first, admin, e := deafAPI(t, envyhttp.Options{})
 
 	for i, c := range []struct {
 		name, method, path, body string
@@ -136,24 +143,7 @@ func TestATokenRevokedThroughAnotherServerCantWriteWhateverTheWriteDoes(t *testi
 // limit, checks the token first: a revoked token is 401, not 429 (and its
 // refusal is not recorded as a live token's).
 func TestATokenRevokedThroughAnotherServerIsNotRateLimitedAsALiveOne(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first := sharedService(t, url, keyFile, false)
-	deaf := sharedService(t, url, keyFile, true)
-	ctx := context.Background()
-	plain, _, err := first.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminTok, err := first.Authenticate(ctx, plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := service.WithCaller(ctx, &service.Caller{Token: adminTok})
-	api := envyhttp.NewServer(deaf, envyhttp.Options{Registry: prometheus.NewRegistry(), RateLimit: 0.01})
-	ts := httptest.NewServer(api.Handler())
-	t.Cleanup(ts.Close)
-	e := &testenv.Env{URL: ts.URL}
+	first, admin, e := deafAPI(t, envyhttp.Options{RateLimit: 0.01})
 	tok, w, err := first.CreateToken(admin, envy.TokenInput{Name: "writer",
 		Permissions: []envy.Grant{{Scopes: "wr/**", Actions: []envy.Action{envy.ActRead, envy.ActWrite}}}})
 	if err != nil {

@@ -583,21 +583,29 @@ func (c *countedTrees) ScopeTree(ctx context.Context, path string) (map[string]*
 	return c.deafStore.ScopeTree(ctx, path)
 }
 
+// countedServers is twoServers whose deaf server counts its reads of
+// scope trees, with the first's bootstrapped admin token.
+func countedServers(t *testing.T) (first, second *service.Service, counted *countedTrees, plain string, ctx context.Context) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx = newServiceKeyed(t, openShared(t, url), keyFile)
+	counted = &countedTrees{deafStore: deafStore{openShared(t, url)}}
+	second, _ = newServiceKeyed(t, counted, keyFile)
+	plain, _, err := first.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first, second, counted, plain, ctx
+}
+
 // TestAStaleWritePlansAgainFromWhatTheStoreFound: a write planned from a
 // cached scope that another server changed since is refused by the store
 // as stale; the store read the scope under its lock anyway, and hands it
 // back (envy.StaleError), so the write plans again from it without
 // reading the scope again, and lands.
 func TestAStaleWritePlansAgainFromWhatTheStoreFound(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	counted := &countedTrees{deafStore: deafStore{openShared(t, url)}}
-	second, _ := newServiceKeyed(t, counted, keyFile)
-	plain, _, err := first.Bootstrap(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, second, counted, plain, ctx := countedServers(t)
 	setVar(t, first, ctx, "app", "X", "1")
 	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app
 	setVar(t, first, ctx, "app", "X", "2")                       // and the first changes it
@@ -617,15 +625,7 @@ func TestAStaleWritePlansAgainFromWhatTheStoreFound(t *testing.T) {
 // changed it since (another var), without a check or a read of its own,
 // and lands, the store checking the var it changes.
 func TestAWriteWhoseTokenItChecksPlansFromTheCachedScope(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	counted := &countedTrees{deafStore: deafStore{openShared(t, url)}}
-	second, _ := newServiceKeyed(t, counted, keyFile)
-	plain, _, err := first.Bootstrap(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, second, counted, plain, ctx := countedServers(t)
 	setVar(t, first, ctx, "app", "X", "1")
 	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app and the token
 	setVar(t, first, ctx, "app", "Y", "1")                       // the first changes app
