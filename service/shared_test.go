@@ -629,13 +629,7 @@ func TestAWriteWhoseTokenItChecksPlansFromTheCachedScope(t *testing.T) {
 	setVar(t, first, ctx, "app", "X", "1")
 	own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app and the token
 	setVar(t, first, ctx, "app", "Y", "1")                       // the first changes app
-	c := &service.Caller{}
-	wctx := service.WithCaller(context.Background(), c)
-	tok, err := second.AuthenticateWrite(wctx, plain, "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Token = tok
+	wctx, c := writeRequest(t, second, plain, "app")
 	if !c.Deferred() {
 		t.Fatal("AuthenticateWrite of a cached token on a shared store did not leave its check to the write")
 	}
@@ -646,5 +640,50 @@ func TestAWriteWhoseTokenItChecksPlansFromTheCachedScope(t *testing.T) {
 	}
 	if got := own(t, first, ctx, "app"); got != "X=2; Y=1; " {
 		t.Errorf("app holds %q, want X=2; Y=1; ", got)
+	}
+}
+
+// writeRequest returns the context of a var write with the token plain,
+// authenticated as the HTTP layer does (AuthenticateWrite).
+func writeRequest(t *testing.T, svc *service.Service, plain, scope string) (context.Context, *service.Caller) {
+	t.Helper()
+	c := &service.Caller{}
+	ctx := service.WithCaller(context.Background(), c)
+	tok, err := svc.AuthenticateWrite(ctx, plain, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Token = tok
+	return ctx, c
+}
+
+// TestAMergePlannedFromAnOlderScopeLosesNothing: a merge planned from a
+// cached scope older than the database (another server changed it since)
+// may take one of its values for unchanged, or skip the delete of a var
+// the cached scope lacks, while its other changes land: what it left out
+// was decided from the older scope, which the store can't check, so it
+// is decided again from a fresh read. Both ways a request plans from the
+// cache: with its token's check left to the write, and with a check that
+// found the cached scope changed.
+func TestAMergePlannedFromAnOlderScopeLosesNothing(t *testing.T) {
+	for _, how := range []string{"deferred", "checked"} {
+		t.Run(how, func(t *testing.T) {
+			first, second, _, plain, ctx := countedServers(t)
+			setVar(t, first, ctx, "app", "A", "1")
+			own(t, second, requestAbout(t, second, plain, "app"), "app") // the second server caches app
+			setVar(t, first, ctx, "app", "A", "5")                       // the first changes A
+			setVar(t, first, ctx, "app", "D", "x")                       // and creates D
+			rctx := requestAbout(t, second, plain, "app")
+			if how == "deferred" {
+				rctx, _ = writeRequest(t, second, plain, "app")
+			}
+			one, two := envy.NewSensitive("1"), envy.NewSensitive("2")
+			if _, err := second.MergeVars(rctx, "app", map[string]*envy.VarInput{"A": {Value: &one}, "B": {Value: &two}, "D": nil}, envy.SetOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := own(t, first, ctx, "app"); got != "A=1; B=2; " {
+				t.Errorf("app holds %q after merging A=1, B=2 and deleting D, want A=1; B=2; ", got)
+			}
+		})
 	}
 }

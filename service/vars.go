@@ -288,8 +288,8 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 	turn := turnKey(w.Path, w.Names, w.Whole)
 	// A write that depends on nothing but the vars it changes may plan
 	// from a cached tree older than the database (planTree); what such a
-	// plan decides without a change to check it (an error, or nothing to
-	// write) is decided again from a fresh read.
+	// plan decides without a change to check it (an error, nothing to
+	// write, or a name it leaves out) is decided again from a fresh read.
 	mayBeStale := w.Opts.IfRevision == 0 && !w.Whole
 	// The scope as the store found it when it refused the last attempt as
 	// stale, when it said (envy.StaleError): the next plan starts from it
@@ -340,7 +340,11 @@ func (s *Service) write(ctx context.Context, w writeReq) (envy.WriteResult, envy
 		}
 		audit := []envy.AuditEntry{s.entry(ctx, w.Action, w.Path, w.Names, w.Outcome)}
 		changes, err := w.Plan(cur, &audit[0].Status)
-		if !fresh && (err != nil || len(changes) == 0) && attempt < maxPlans {
+		// A plan from an older state that leaves out a name it was asked
+		// for (a merge's value taken for unchanged, its delete of a var
+		// the state lacks) decided that from the older state, which the
+		// store can't check: it is decided again from a fresh read too.
+		if !fresh && (err != nil || len(changes) < max(1, len(w.Names))) && attempt < maxPlans {
 			continue // decided from an older state: decide it from a fresh one
 		}
 		if err != nil {
