@@ -25,6 +25,16 @@ const (
 	queueSize = 4 * maxBatch
 )
 
+// commitLinger is how long the committer waits for more writes before a
+// batch that follows one of several: up to 1 ms after the last came, 4 ms
+// at most. Each server's batch costs PostgreSQL two round trips and a
+// transaction's statements, and every server's batches take turns on the
+// revision counter: with three servers on one database a longer wait made
+// 3,375 writes/s at 420 µs of CPU each, against 2,075 at 661 µs with the
+// 100 µs / 1 ms that SQLite keeps (docs/benchmarks.md). A lone writer
+// never waits.
+var commitLinger = storeutil.Linger{Gap: time.Millisecond, Max: 4 * time.Millisecond}
+
 // commitOp is a Write waiting for the committer, and what the batch
 // answers it. (AppendAudit's entries take no revision and don't queue
 // here: see AppendAudit.)

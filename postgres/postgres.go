@@ -188,7 +188,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen = cancel
 	go s.listen(lctx, conn)
-	s.committer = storeutil.NewCommitter(maxBatch, queueSize, s.commitBatch)
+	s.committer = storeutil.NewCommitter(maxBatch, queueSize, commitLinger, s.commitBatch)
 	return s, nil
 }
 

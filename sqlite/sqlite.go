@@ -164,7 +164,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
-	s.committer = storeutil.NewCommitter(maxBatch, queueSize, s.runBatch)
+	s.committer = storeutil.NewCommitter(maxBatch, queueSize, storeutil.ShortLinger, s.runBatch)
 	s.queue = s.committer.Queue
 	return s, nil
 }

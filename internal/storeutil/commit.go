@@ -50,6 +50,7 @@ type Committer[T any] struct {
 	Queue   chan *Op[T]
 	max     int
 	run     func(batch []*Op[T])
+	linger  Linger
 	quit    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the goroutine has returned
 }
@@ -58,11 +59,12 @@ type Committer[T any] struct {
 // ops; up to queue ops may wait before callers block on sending (still
 // honouring their contexts). run gets only ops taken for it, whose
 // callers wait for their answers, and must answer each one.
-func NewCommitter[T any](max, queue int, run func(batch []*Op[T])) *Committer[T] {
+func NewCommitter[T any](max, queue int, linger Linger, run func(batch []*Op[T])) *Committer[T] {
 	c := &Committer[T]{
 		Queue:   make(chan *Op[T], queue),
 		max:     max,
 		run:     run,
+		linger:  linger,
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -130,7 +132,7 @@ func (c *Committer[T]) loop() {
 				clear(batch)
 			}
 		}
-		batch = c.linger(c.fill(batch), prev)
+		batch = c.lingerFor(c.fill(batch), prev)
 		prev = len(batch)
 		c.take(batch)
 		clear(batch) // let the ops' payloads be collected
@@ -157,24 +159,29 @@ func (c *Committer[T]) take(batch []*Op[T]) {
 	}
 }
 
-// How long the committer lingers for more ops before a batch; see linger.
-const (
-	lingerGap = 100 * time.Microsecond // stop once none came for this long
-	lingerMax = time.Millisecond       // and never wait longer than this
-)
+// Linger is how long a committer waits for more ops before a batch, when
+// the batch before it had several (see linger): it stops once none came
+// for Gap, and never waits longer than Max.
+type Linger struct{ Gap, Max time.Duration }
 
-// linger waits briefly for more ops when the last batch had several. Its
+// ShortLinger suits a store whose batch is cheap next to its wait (SQLite:
+// one writer in process); PostgreSQL's batches, each two round trips and
+// the statements of a transaction, shared by every server's writers on
+// one revision counter, gain from waiting longer (docs/benchmarks.md).
+var ShortLinger = Linger{Gap: 100 * time.Microsecond, Max: time.Millisecond}
+
+// lingerFor waits briefly for more ops when the last batch had several. Its
 // callers were answered a moment ago and are likely on their way back
 // with their next op; without the wait they miss this batch and the
 // callers split into two cohorts that commit in turn, each paying a full
 // commit for half the ops. A lone caller (prev ≤ 1) never waits.
-func (c *Committer[T]) linger(batch []*Op[T], prev int) []*Op[T] {
+func (c *Committer[T]) lingerFor(batch []*Op[T], prev int) []*Op[T] {
 	if prev < 2 {
 		return batch
 	}
 	want := min(len(batch)+prev, c.max)
-	deadline := time.Now().Add(lingerMax)
-	timer := time.NewTimer(lingerGap)
+	deadline := time.Now().Add(c.linger.Max)
+	timer := time.NewTimer(c.linger.Gap)
 	defer timer.Stop()
 	for len(batch) < want {
 		select {
@@ -184,7 +191,7 @@ func (c *Committer[T]) linger(batch []*Op[T], prev int) []*Op[T] {
 			if left <= 0 {
 				return batch
 			}
-			timer.Reset(min(lingerGap, left))
+			timer.Reset(min(c.linger.Gap, left))
 		case <-timer.C:
 			return batch
 		}
