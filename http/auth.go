@@ -84,15 +84,12 @@ func (s *Server) authenticate(r *http.Request, token string, deferCheck bool) (*
 		// Per lineage: a token that mints children does not multiply
 		// its limit.
 		if wait, ok := s.perToken.allow(tok.Root(), s.now()); !ok {
+			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token and the tokens of its lineage (minted from the same first token)", RetryAfter: wait}
 			// A token whose check was left to its write is checked before
 			// it is refused as a live one.
-			if err := s.svc.ConfirmToken(ctx); err != nil {
-				if envy.ErrorCode(err) == envy.EUnauthenticated {
-					return nil, s.authFailed(ctx, r, client, err)
-				}
+			if err := s.confirmed(r, e); err != error(e) {
 				return nil, err
 			}
-			e := &envy.Error{Code: envy.ERateLimited, Message: "too many requests for this token and the tokens of its lineage (minted from the same first token)", RetryAfter: wait}
 			s.svc.Refused(ctx, envy.AuditRateLimit, r.PathValue("path"), envy.OutcomeRateLimited)
 			return nil, e
 		}

@@ -162,7 +162,7 @@ func (s *Service) ConfirmToken(ctx context.Context) error {
 	case !ok:
 		return nil
 	case c.notLive.Load():
-		return errTokenRevoked()
+		return envy.ErrTokenNotLive
 	case !c.unchecked.Load():
 		return nil
 	}
@@ -184,10 +184,8 @@ func (s *Service) tokenNotLive(c *Caller) error {
 	c.notLive.Store(true)
 	c.unchecked.Store(false)
 	s.tokens.Remove(c.tokenKey)
-	return errTokenRevoked()
+	return envy.ErrTokenNotLive
 }
-
-func errTokenRevoked() error { return envy.Errorf(envy.EUnauthenticated, "token revoked") }
 
 // liveToken is the id of the token that a write of the caller in ctx
 // must find live (envy.Write.LiveToken): set while the caller is Deferred
