@@ -102,8 +102,12 @@ func main() {
 	}
 	for _, f := range strings.Split(*servers, ",") {
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 3 || slices.Contains(o.servers, n) {
-			fmt.Fprintf(os.Stderr, "bench -servers: %q is not a count from 1 to 3 given once\n", f)
+		switch {
+		case err != nil || n < 1 || n > 3:
+			fmt.Fprintf(os.Stderr, "bench -servers: %q is not a count of servers from 1 to 3\n", f)
+			os.Exit(2)
+		case slices.Contains(o.servers, n):
+			fmt.Fprintf(os.Stderr, "bench -servers: %d is given twice\n", n)
 			os.Exit(2)
 		}
 		o.servers = append(o.servers, n)
