@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/envy-dev/envy"
@@ -97,5 +98,52 @@ func TestTheWritersStatementJournalsStayInMemory(t *testing.T) {
 	}
 	if mode != 2 { // 0 default, 1 file, 2 memory
 		t.Fatalf("the writer's temp_store is %d, want 2 (MEMORY)", mode)
+	}
+}
+
+// TestRaisingTheSizeLimitIsNotRefusedForAnotherOpsWantOfSpace queues a
+// write that finds the disk full ahead of the call that raises the limit,
+// in one batch: SQLite rolls that batch back whole, and the raise must
+// still happen rather than fail with the write's error.
+func TestRaisingTheSizeLimitIsNotRefusedForAnotherOpsWantOfSpace(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	defer s.Close()
+	mustWrite(t, s, "app", "A", "0")
+	if err := s.SetMaxSize(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 4000)
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("no write was refused")
+		}
+		if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: setVars(nil, fmt.Sprintf("F%d", i), big)}); err != nil {
+			if !isDiskFull(err) {
+				t.Fatalf("filling: %v", err)
+			}
+			break
+		}
+	}
+
+	release := blockWriter(t, s)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: setVars(nil, "FULL", big)})
+		wrote <- err
+	}()
+	waitQueued(t, s, 1)
+	raised := make(chan error, 1)
+	go func() { raised <- s.SetMaxSize(ctx, 1<<30) }()
+	waitQueued(t, s, 2)
+	release()
+	if err := <-wrote; !isDiskFull(err) {
+		t.Fatalf("the write queued first: %v, want the disk full", err)
+	}
+	if err := <-raised; err != nil {
+		t.Fatalf("raising the limit in a batch that ran out of room: %v", err)
+	}
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: setVars(nil, "AFTER", big)}); err != nil {
+		t.Fatalf("a write after the limit was raised: %v", err)
 	}
 }

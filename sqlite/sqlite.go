@@ -435,7 +435,23 @@ func isDiskFull(err error) bool {
 // max_page_count; never below its current size): beyond it writes fail as
 // they would on a full disk. A quota for operators, and a full disk for
 // tests that can't fill a real one.
+//
+// Setting the limit needs no room, but it runs in a batch of the writer's:
+// when another op of that batch finds the disk full, SQLite rolls the
+// whole transaction back and every op of it fails. SetMaxSize then tries
+// again, in a later batch, rather than fail for another op's want of
+// space: raising the limit is how room comes back.
 func (s *Store) SetMaxSize(ctx context.Context, bytes int64) error {
+	var err error
+	for range 10 {
+		if err = s.setMaxSize(ctx, bytes); !isDiskFull(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) setMaxSize(ctx context.Context, bytes int64) error {
 	return s.do(ctx, func(t *txn) error {
 		var pageSize int64
 		if err := t.queryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
