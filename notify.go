@@ -82,6 +82,26 @@ type Checker interface {
 	Check(ctx context.Context, paths []string, revs []int64, token string) (scopesOK, tokenLive bool, err error)
 }
 
+// AuditCheck is a Checker's check made by the append that records an
+// audit entry (CheckedAuditor): the entry is recorded only when, in the
+// snapshot of its statement, the token with id Token exists and is not
+// revoked and every scope of Deps is at its revision (a dep at revision
+// 0 must not exist).
+type AuditCheck struct {
+	Token string
+	Deps  []ScopeRev
+}
+
+// CheckedAuditor is a shared Store's AppendAudit whose entries may each
+// carry a check (checks[i] for entries[i]; nil: none): a reveal answered
+// from a cached tree and token pays one round trip for its audit and its
+// check together. ok[i] reports whether entries[i] was recorded: an entry
+// whose check failed is not, and the others are, in one transaction,
+// durable when it returns; err is for them all, as AppendAudit's.
+type CheckedAuditor interface {
+	AppendAuditChecked(ctx context.Context, entries []AuditEntry, checks []*AuditCheck) (ok []bool, err error)
+}
+
 // Broadcast fans notices out to subscribers. Stores embed it to implement
 // Notifier's Subscribe; the zero value is ready to use.
 type Broadcast struct {

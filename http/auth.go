@@ -40,13 +40,25 @@ func BearerToken(r *http.Request) (string, bool) {
 // an *envy.Error, EUnauthenticated or ERateLimited with RetryAfter set,
 // that the caller maps to its own envelope.
 func (s *Server) Authenticate(r *http.Request, token string) (*http.Request, error) {
-	return s.authenticate(r, token, false)
+	return s.authenticate(r, token, checkFirst)
 }
 
-// authenticate is Authenticate; with deferCheck, for a route that writes
-// vars and reads nothing before, the check of a cached token against a
-// shared store is left to the write (service.Service.AuthenticateWrite).
-func (s *Server) authenticate(r *http.Request, token string, deferCheck bool) (*http.Request, error) {
+// checkAt is where the check of a cached token against a shared store is
+// made: before the handler, or left to what the route does.
+type checkAt uint8
+
+const (
+	checkFirst    checkAt = iota
+	checkAtWrite          // route.WriteOnly: service.Service.AuthenticateWrite
+	checkAtReveal         // route.RevealOnly: service.Service.AuthenticateReveal
+)
+
+// authenticate is Authenticate; at says where the check of a cached
+// token goes: for a route that writes vars and reads nothing before, to
+// the write (service.Service.AuthenticateWrite); for one whose every
+// answer but an error is a reveal of the resolved env, to the reveal's
+// audit entry (service.Service.AuthenticateReveal).
+func (s *Server) authenticate(r *http.Request, token string, at checkAt) (*http.Request, error) {
 	ctx := r.Context()
 	base := service.CallerFrom(ctx)
 	client := base.Client
@@ -59,8 +71,13 @@ func (s *Server) authenticate(r *http.Request, token string, deferCheck bool) (*
 	// With the scope the route is about: on a shared store, the check of
 	// a cached token also checks that scope's cached tree.
 	authenticate := s.svc.AuthenticateFor
-	if deferCheck && ownCaller(ctx) != nil {
-		authenticate = s.svc.AuthenticateWrite
+	if ownCaller(ctx) != nil {
+		switch at {
+		case checkAtWrite:
+			authenticate = s.svc.AuthenticateWrite
+		case checkAtReveal:
+			authenticate = s.svc.AuthenticateReveal
+		}
 	}
 	tok, err := authenticate(ctx, token, r.PathValue("path"))
 	if err != nil {

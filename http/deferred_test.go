@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -161,5 +162,116 @@ func TestATokenRevokedThroughAnotherServerIsNotRateLimitedAsALiveOne(t *testing.
 	}
 	if r := e.Do(t, "PUT", "/v1/scopes/wr/app/-/vars/A", w, `{"value":"after"}`); r.Status != 401 {
 		t.Errorf("a write with the token revoked through another server, over its rate limit: %d %s, want 401", r.Status, r.Body)
+	}
+}
+
+// TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked:
+// the resolved env on PostgreSQL is answered from the cached token and
+// tree, and its reveal's audit entry is recorded only if, as the append
+// records it, the token is live and every dep at the revision it was
+// resolved from (AuthenticateReveal). With no notice to help: a change to
+// the scope or to a scope it inherits, made through another server, is
+// read at once; the reveal made from the old tree is not recorded (one
+// entry per answered read, none withdrawn); a token revoked through the
+// other server is refused (401), its reveal unrecorded, and a refusal
+// for what it may not do becomes one for its revocation.
+func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *testing.T) {
+	first, admin, e := deafAPI(t, envyhttp.Options{})
+	set := func(scope, name, value string) {
+		t.Helper()
+		v := envy.NewSensitive(value)
+		if _, _, err := first.SetVar(admin, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("rd/base", "B", "b1")
+	set("rd/app", "A", "a1")
+	set("hidden", "H", "h1")
+	set("rd/leaky", "L", "l1")
+	for scope, parent := range map[string]string{"rd/app": "rd/base", "rd/leaky": "hidden"} {
+		parents := []string{parent}
+		if _, _, err := first.PutScope(admin, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// It may reveal rd/leaky, but not hidden, which rd/leaky inherits.
+	tok, reader, err := first.CreateToken(admin, envy.TokenInput{Name: "reader",
+		Permissions: []envy.Grant{{Scopes: "rd/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	read := func(step, want string) {
+		t.Helper()
+		r := e.Do(t, "GET", "/v1/scopes/rd/app/-/env", reader, "")
+		var env struct {
+			Env map[string]string `json:"env"`
+		}
+		if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
+			t.Fatalf("%s: %d %s", step, r.Status, r.Body)
+		}
+		answered++
+		if got := "A=" + env.Env["A"] + " B=" + env.Env["B"]; got != want {
+			t.Errorf("%s: the deaf server answers %s, want %s", step, got, want)
+		}
+	}
+	// The token and the tree cached on the deaf server.
+	read("first read", "A=a1 B=b1")
+	read("cached", "A=a1 B=b1")
+	set("rd/app", "A", "a2")
+	read("after a change of the scope through the other server", "A=a2 B=b1")
+	set("rd/base", "B", "b2")
+	read("after a change of the scope it inherits", "A=a2 B=b2")
+	read("cached again", "A=a2 B=b2")
+	if r := e.Do(t, "GET", "/v1/scopes/rd/leaky/-/env", reader, ""); r.Status != 403 {
+		t.Fatalf("an env the token may not reveal, live: %d %s", r.Status, r.Body)
+	}
+
+	if err := first.RevokeToken(admin, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal first: once a request found the token revoked, the
+	// deaf server no longer has it cached.
+	for _, path := range []string{"/v1/scopes/rd/leaky/-/env", "/v1/scopes/rd/app/-/env"} {
+		if r := e.Do(t, "GET", path, reader, ""); r.Status != 401 || !strings.Contains(string(r.Body), "revoked") {
+			t.Errorf("GET %s with a token revoked through another server: %d %s, want 401 saying it is revoked", path, r.Status, r.Body)
+		}
+	}
+	// A reveal of another token through the deaf server: answered once
+	// its entry is durable, after the entries queued before it.
+	_, flusher, err := first.CreateToken(admin, envy.TokenInput{Name: "flusher",
+		Permissions: []envy.Grant{{Scopes: "rd/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r := e.Do(t, "GET", "/v1/scopes/rd/app/-/env", flusher, ""); r.Status != 200 {
+			t.Fatalf("a read with another token: %d %s", r.Status, r.Body)
+		}
+	}
+
+	page, err := first.Audit(admin, envy.AuditListQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reveals, withdrawn, forbidden int64
+	for _, it := range page.Items {
+		if it.TokenID != tok.ID {
+			continue
+		}
+		switch {
+		case it.Action == envy.AuditReveal && it.Status == envy.OutcomeOK:
+			reveals += it.Count
+		case it.Action == envy.AuditRevealWithdrawn:
+			withdrawn += it.Count
+		case it.Status == envy.OutcomeForbidden:
+			forbidden += it.Count
+		}
+	}
+	if reveals != int64(answered) || withdrawn != 0 {
+		t.Errorf("the audit log holds %d reveals and %d withdrawn for %d reads answered, want as many and none", reveals, withdrawn, answered)
+	}
+	if forbidden != 1 {
+		t.Errorf("the audit log holds %d refusals for what the token may not do, want 1 (while it was live)", forbidden)
 	}
 }

@@ -29,7 +29,7 @@ var routeTable = []route{
 	{Method: http.MethodPatch, Path: "/v1/scopes/{path}/-/vars/{name}", Action: envy.ActWrite, Audit: envy.AuditVarSet, WriteOnly: true, h: (*Server).handlePatchVar},
 	{Method: http.MethodDelete, Path: "/v1/scopes/{path}/-/vars/{name}", h: (*Server).handleDeleteVar},
 
-	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", h: (*Server).handleEnv},
+	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/env", RevealOnly: true, h: (*Server).handleEnv},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/resolved", h: (*Server).handleResolved},
 	{Method: http.MethodGet, Path: "/v1/scopes/{path}/-/history", h: (*Server).handleHistory},
 	{Method: http.MethodPost, Path: "/v1/scopes/{path}/-/rollback", Action: envy.ActWrite, Audit: envy.AuditScopeRollback, h: (*Server).handleRollback},

@@ -603,18 +603,18 @@ func (s *Server) recovered(rw *responseWriter, r *http.Request) {
 // refusals apply) before next serves it; onError answers a refusal, in
 // the envelope of whoever serves next (nil: the native problem).
 func (s *Server) RequireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
-	return s.requireToken(tokenOf, onError, false)
+	return s.requireToken(tokenOf, onError, checkFirst)
 }
 
-// requireToken is RequireToken; deferCheck is authenticate's.
-func (s *Server) requireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error), deferCheck bool) func(http.Handler) http.Handler {
+// requireToken is RequireToken; at is authenticate's.
+func (s *Server) requireToken(tokenOf func(*http.Request) string, onError func(http.ResponseWriter, *http.Request, error), at checkAt) func(http.Handler) http.Handler {
 	if onError == nil {
 		onError = s.writeError
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Cache-Control"] = []string{"no-store"}
-			ar, err := s.authenticate(r, tokenOf(r), deferCheck)
+			ar, err := s.authenticate(r, tokenOf(r), at)
 			if err != nil {
 				CloseUnread(w, r)
 				onError(w, r, err)
@@ -714,7 +714,13 @@ type route struct {
 	// cached token against a shared store is left to the write's
 	// transaction (service.Service.AuthenticateWrite).
 	WriteOnly bool
-	h         func(s *Server, w http.ResponseWriter, r *http.Request) error
+	// RevealOnly marks a route whose every answer but an error is a
+	// reveal of a scope's resolved env (service.Service.EnvReplyRaw): the
+	// check of its cached token and of the scope's cached tree against a
+	// shared store is left to the reveal's audit entry
+	// (service.Service.AuthenticateReveal).
+	RevealOnly bool
+	h          func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
 // scopePrefix is where scope routes start; the rest of their path, after
@@ -756,7 +762,14 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 	})
 	if !rt.Public {
-		h = s.requireToken(bearer, nil, rt.WriteOnly)(h)
+		at := checkFirst
+		switch {
+		case rt.WriteOnly:
+			at = checkAtWrite
+		case rt.RevealOnly:
+			at = checkAtReveal
+		}
+		h = s.requireToken(bearer, nil, at)(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = rt.Path

@@ -33,6 +33,158 @@ func (s *Store) AppendAudit(ctx context.Context, entries ...envy.AuditEntry) err
 }
 
 func (s *Store) appendAudit(ctx context.Context, entries []envy.AuditEntry) error {
+	return s.appendAuditWith(ctx, entries, nil)
+}
+
+var _ envy.CheckedAuditor = (*Store)(nil)
+
+// AppendAuditChecked is AppendAudit for entries of which some carry a
+// check (envy.CheckedAuditor), in the same one round trip: the entries
+// without one go as AppendAudit's, and those with one in one statement
+// that checks every distinct check and inserts the entries of those that
+// pass, in one snapshot, taken after each entry's caller asked. Entries of
+// one check aggregate as AppendAudit's reveals do, within the commit.
+func (s *Store) AppendAuditChecked(ctx context.Context, entries []envy.AuditEntry, checks []*envy.AuditCheck) (ok []bool, err error) {
+	if len(checks) != len(entries) {
+		return nil, fmt.Errorf("postgres: %d audit checks for %d entries", len(checks), len(entries))
+	}
+	var (
+		plain  []envy.AuditEntry
+		groups [][]envy.AuditEntry // the entries of each distinct check
+		keys   = map[string]int{}  // a check's key: its index in groups
+		group  = make([]int, len(entries))
+		first  []*envy.AuditCheck
+	)
+	for i, e := range entries {
+		c := checks[i]
+		if c == nil {
+			group[i] = -1
+			plain = append(plain, e)
+			continue
+		}
+		k := checkKey(c)
+		g, seen := keys[k]
+		if !seen {
+			g = len(groups)
+			keys[k] = g
+			groups = append(groups, nil)
+			first = append(first, c)
+		}
+		group[i] = g
+		groups[g] = append(groups[g], e)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	passed := make([]bool, len(groups))
+	var more func(t *txn) error
+	if len(groups) > 0 {
+		more = func(t *txn) error { return t.checkedAudit(groups, first, passed) }
+	}
+	err = s.retry(ctx, func() error {
+		clear(passed)
+		return s.appendAuditWith(ctx, plain, more)
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = make([]bool, len(entries))
+	for i, g := range group {
+		ok[i] = g < 0 || passed[g]
+	}
+	return ok, nil
+}
+
+// checkKey is what tells two checks apart: equal keys, equal checks.
+func checkKey(c *envy.AuditCheck) string {
+	b := make([]byte, 0, 64)
+	b = strconv.AppendQuote(b, c.Token)
+	for _, d := range c.Deps {
+		b = strconv.AppendQuote(b, d.Path)
+		b = strconv.AppendInt(b, d.Revision, 10)
+	}
+	return string(b)
+}
+
+// checkedAudit queues the statement that checks each of checks and
+// inserts the entries of groups[i] when checks[i] passes, aggregated as
+// audit aggregates reveals; it sets passed[i] from the statement's reply.
+func (t *txn) checkedAudit(groups [][]envy.AuditEntry, checks []*envy.AuditCheck, passed []bool) error {
+	var (
+		rows    []envy.AuditEntry
+		cond    []int64
+		tokens  = make([]string, len(checks))
+		depOf   []int64
+		depPath []string
+		depRev  []int64
+	)
+	for g, entries := range groups {
+		r, err := revealRows(entries, t.now)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+		for range r {
+			cond = append(cond, int64(g+1))
+		}
+		tokens[g] = checks[g].Token
+		for _, d := range checks[g].Deps {
+			depOf, depPath, depRev = append(depOf, int64(g+1)), append(depPath, d.Path), append(depRev, d.Revision)
+		}
+	}
+	cols, args, err := auditColumns(rows, 0, t.now)
+	if err != nil {
+		return err
+	}
+	n := len(args)
+	args = append(args, cond, tokens, depOf, depPath, depRev)
+	// A check passes when its token is live and no dep is other than it
+	// was: at another revision, gone, or there though it was not (0).
+	t.pending.Queue(`WITH passed AS (
+			SELECT k FROM unnest($`+strconv.Itoa(n+2)+`::text[]) WITH ORDINALITY AS c(token, k)
+			WHERE EXISTS (SELECT 1 FROM tokens WHERE id = c.token AND revoked_at IS NULL)
+			AND NOT EXISTS (
+				SELECT 1 FROM unnest($`+strconv.Itoa(n+3)+`::bigint[], $`+strconv.Itoa(n+4)+`::text[], $`+strconv.Itoa(n+5)+`::bigint[]) AS d(k, path, revision)
+				WHERE d.k = c.k AND (SELECT revision FROM scopes WHERE path = d.path) IS DISTINCT FROM NULLIF(d.revision, 0))
+		), recorded AS (
+			INSERT INTO audit (`+auditInsertColumns+`)
+			SELECT `+auditSelectColumns("revision")+`
+			FROM unnest(`+cols+`, $`+strconv.Itoa(n+1)+`::bigint[])
+			WITH ORDINALITY AS e(`+auditInsertColumns+`, cond, n)
+			WHERE e.cond IN (SELECT k FROM passed) ORDER BY n
+		)
+		SELECT k FROM passed`, args...).Query(func(rs pgx.Rows) error {
+		for rs.Next() {
+			var k int64
+			if err := rs.Scan(&k); err != nil {
+				return err
+			}
+			passed[k-1] = true
+		}
+		return rs.Err()
+	})
+	return nil
+}
+
+// revealRows are the rows of entries as audit writes them: the plain
+// ones, then the aggregated ones added up, of this commit alone.
+func revealRows(entries []envy.AuditEntry, now time.Time) ([]envy.AuditEntry, error) {
+	aggs, err := storeutil.Aggregates(entries, now)
+	if err != nil {
+		return nil, err
+	}
+	rows := storeutil.Plain(entries)
+	for _, a := range aggs {
+		e := a.E
+		e.Aggregate = false
+		rows = append(rows[:len(rows):len(rows)], e) // never into entries
+	}
+	return rows, nil
+}
+
+// appendAuditWith is appendAudit; more, when set, queues more statements
+// of the transaction after the entries'.
+func (s *Store) appendAuditWith(ctx context.Context, entries []envy.AuditEntry, more func(t *txn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.dbErr("audit", err)
@@ -43,8 +195,15 @@ func (s *Store) appendAudit(ctx context.Context, entries []envy.AuditEntry) erro
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	t := &txn{ctx: tctx, now: storeutil.Now(), pending: b}
-	if err := t.audit(entries, 0); err != nil {
-		return err
+	if len(entries) > 0 {
+		if err := t.audit(entries, 0); err != nil {
+			return err
+		}
+	}
+	if more != nil {
+		if err := more(t); err != nil {
+			return err
+		}
 	}
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(tctx, b).Close(); err != nil {
@@ -126,6 +285,35 @@ var aggregateAudit = `INSERT INTO audit (at, actor, action, scope, names, status
 var maxIDs = strconv.Itoa(envy.MaxAuditRequestIDs)
 
 func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
+	cols, args, err := auditColumns(entries, rev, t.now)
+	if err != nil {
+		return err
+	}
+	revision := "revision"
+	if t.relative { // a batch whose revisions are counted from envy.base (commit.go)
+		revision = `CASE WHEN revision > 0 THEN ` + baseRev + ` + revision ELSE 0 END`
+	}
+	return t.exec(`INSERT INTO audit (`+auditInsertColumns+`)
+		SELECT `+auditSelectColumns(revision)+`
+		FROM unnest(`+cols+`)
+		WITH ORDINALITY AS e(`+auditInsertColumns+`, n) ORDER BY n`, args...)
+}
+
+// auditInsertColumns are the columns of an audit row that insertAudit
+// sets, in the order of auditColumns' arrays.
+const auditInsertColumns = `at, actor, action, scope, names, status, request_id, client, revision, token_id, count, last_at, request_ids`
+
+// auditSelectColumns is auditInsertColumns with revision, an expression
+// of the column of that name, in its place.
+func auditSelectColumns(revision string) string {
+	return `at, actor, action, scope, names, status, request_id, client, ` + revision + `, token_id, count, last_at, request_ids`
+}
+
+// auditColumns returns the arguments that are entries' rows, an array per
+// column of auditInsertColumns, and the parameters ($1…) that unnest them;
+// rev, when > 0, is the revision of each, and now the time of those
+// without one.
+func auditColumns(entries []envy.AuditEntry, rev int64, now time.Time) (cols string, args []any, err error) {
 	n := len(entries)
 	var (
 		at, revs, counts     = make([]int64, n), make([]int64, n), make([]int64, n)
@@ -141,25 +329,17 @@ func (t *txn) insertAudit(entries []envy.AuditEntry, rev int64) error {
 		}
 		ns, err := storeutil.JSONList(e.Names)
 		if err != nil {
-			return fmt.Errorf("encode audit names: %w", err)
+			return "", nil, fmt.Errorf("encode audit names: %w", err)
 		}
 		if ids[i], err = storeutil.JSONList(e.RequestIDs[:min(len(e.RequestIDs), envy.MaxAuditRequestIDs)]); err != nil {
-			return fmt.Errorf("encode audit request ids: %w", err)
+			return "", nil, fmt.Errorf("encode audit request ids: %w", err)
 		}
-		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, t.now)), e.Actor, string(e.Action), e.Scope, ns
+		at[i], actor[i], action[i], scope[i], names[i] = storeutil.Nanos(storeutil.OrNow(e.At, now)), e.Actor, string(e.Action), e.Scope, ns
 		status[i], reqID[i], client[i], revs[i] = int32(e.Status), e.RequestID, e.Client, e.Revision
 		tokenID[i], counts[i], last[i] = e.TokenID, max(e.Count, 1), storeutil.OptNanos(e.LastAt)
 	}
-	revision := "revision"
-	if t.relative { // a batch whose revisions are counted from envy.base (commit.go)
-		revision = `CASE WHEN revision > 0 THEN ` + baseRev + ` + revision ELSE 0 END`
-	}
-	return t.exec(`INSERT INTO audit (at, actor, action, scope, names, status, request_id, client, revision, token_id, count, last_at, request_ids)
-		SELECT at, actor, action, scope, names, status, request_id, client, `+revision+`, token_id, count, last_at, request_ids
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[],
-			$12::bigint[], $13::text[])
-		WITH ORDINALITY AS e(at, actor, action, scope, names, status, request_id, client, revision, token_id, count, last_at, request_ids, n) ORDER BY n`,
-		at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts, last, ids)
+	return `$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::text[]`,
+		[]any{at, actor, action, scope, names, status, reqID, client, revs, tokenID, counts, last, ids}, nil
 }
 
 // PruneAudit deletes the audit entries older than before.

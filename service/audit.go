@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -19,7 +20,15 @@ type auditItem struct {
 	// streamed: the audit streams have the entry already (a reveal's
 	// withdrawal, streamed.withdrawn), so the loop does not offer it.
 	streamed bool
+	// check, when set, is the condition of the entry's append
+	// (envy.CheckedAuditor): an entry whose check fails is not recorded,
+	// and its caller hears errCheckFailed.
+	check *envy.AuditCheck
 }
+
+// errCheckFailed is what the caller of an audit entry with a check hears
+// when the check failed: nothing was recorded.
+var errCheckFailed = errors.New("the audit entry's check failed")
 
 // auditLoop writes audit entries that belong to no write transaction
 // (reveals and refusals) in batches: whatever queued while the loop
@@ -54,18 +63,26 @@ func (s *Service) auditLoop() {
 			return
 		}
 		var batch []envy.AuditEntry
+		var checks []*envy.AuditCheck // of the batch's entries, once one has one
 		var waiting []chan struct{}
 		var callers []chan error
+		var of []int     // callers' entries in batch
 		var offers []int // entries of the batch that no reveal reserved (refusals, reports)
 		add := func(it auditItem) {
 			switch {
 			case it.done != nil:
 				waiting = append(waiting, it.done)
 			default:
+				if it.check != nil && checks == nil {
+					checks = make([]*envy.AuditCheck, len(batch), 512)
+				}
+				if checks != nil {
+					checks = append(checks, it.check)
+				}
 				batch = append(batch, it.e)
 				switch {
 				case it.errc != nil:
-					callers = append(callers, it.errc)
+					callers, of = append(callers, it.errc), append(of, len(batch)-1)
 				case !it.streamed:
 					offers = append(offers, len(batch)-1)
 				}
@@ -105,14 +122,24 @@ func (s *Service) auditLoop() {
 		last = done
 		go func() {
 			var err error
+			var recorded []bool // by entry, when checks
 			if len(batch) > 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if err = s.store.AppendAudit(ctx, batch...); err != nil {
+				if checks != nil {
+					recorded, err = s.checkedAudit.AppendAuditChecked(ctx, batch, checks)
+				} else {
+					err = s.store.AppendAudit(ctx, batch...)
+				}
+				if err != nil {
 					s.log.Error("audit append failed", "entries", len(batch), "err", err)
 				}
 				cancel()
 			}
-			for _, c := range callers {
+			for i, c := range callers {
+				if err == nil && recorded != nil && !recorded[of[i]] {
+					c <- errCheckFailed
+					continue
+				}
 				c <- err
 			}
 			<-before // the flushes wait for the batches before theirs too
@@ -248,6 +275,15 @@ func (s *Service) enqueue(it auditItem) (ok bool) {
 // and a stream may write, is withdrawn (unanswered). The answered path
 // does nothing more than before.
 func (s *Service) revealed(ctx context.Context, path string, names []string) error {
+	return s.revealedIf(ctx, path, names, nil)
+}
+
+// revealedIf is revealed whose entry is recorded only when check, if set,
+// passes (envy.CheckedAuditor), for a caller without audit streams
+// (AuthenticateReveal): when it fails, nothing was recorded and it
+// returns errCheckFailed, for the caller to answer again from a checked
+// read.
+func (s *Service) revealedIf(ctx context.Context, path string, names []string, check *envy.AuditCheck) error {
 	rec, err := s.toStreams(1)
 	if err != nil {
 		return err
@@ -255,13 +291,16 @@ func (s *Service) revealed(ctx context.Context, path string, names []string) err
 	e := s.entry(ctx, envy.AuditReveal, path, names, envy.OutcomeOK)
 	errc := make(chan error, 1)
 	e.Aggregate = true
-	if !s.enqueue(auditItem{e: e, errc: errc}) {
+	if !s.enqueue(auditItem{e: e, errc: errc, check: check}) {
 		rec.release()
 		return envy.Errorf(envy.EUnavailable, "the server is shutting down")
 	}
 	streamc := rec.done(nil, 0, e)
 	select {
 	case err := <-errc:
+		if err == errCheckFailed { // nothing recorded; no streams (AuthenticateReveal)
+			return err
+		}
 		if err != nil {
 			s.unanswered(rec, e, envy.OutcomeUnavailable, nil)
 			if e := envy.AsError(err); e != nil && e.Code == envy.EUnavailable {
@@ -341,7 +380,12 @@ func (s *Service) unanswered(rec streamed, e envy.AuditEntry, outcome envy.Outco
 	s.late.Add(1)
 	go func() {
 		defer s.late.Done()
-		<-pending // the audit loop answers every entry it took, within AppendAudit's time-out
+		// The audit loop answers every entry it took, within AppendAudit's
+		// time-out. An entry whose check failed was not recorded: nothing
+		// to withdraw.
+		if <-pending == errCheckFailed {
+			return
+		}
 		store()
 	}()
 }
@@ -365,7 +409,16 @@ func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope stri
 // (the path the request named, which the client chooses) is left out,
 // and a client's refusals add at most MaxRefusalRowsPerClient rows a
 // minute (then one row per action and outcome, without token or actor).
+// A refusal of a token whose check was left to what the request does
+// (Caller.Deferred) for what the token may not do is recorded only once
+// the token is confirmed live: a revoked one is refused as such instead,
+// by whoever answers the request (ConfirmToken).
 func (s *Service) Refused(ctx context.Context, action envy.AuditAction, scope string, outcome envy.Outcome) {
+	if outcome == envy.OutcomeForbidden || outcome == envy.OutcomeNotFound {
+		if err := s.ConfirmToken(ctx); err != nil {
+			return
+		}
+	}
 	e := s.entry(ctx, action, scope, nil, outcome)
 	e.Aggregate = CallerFrom(ctx).Token == nil || outcome == envy.OutcomeRateLimited
 	if e.Aggregate {

@@ -74,7 +74,28 @@ func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, e
 
 // EnvReplyRaw is EnvReply, with the values as stored, references not
 // expanded, when raw (GET /-/env?raw=true).
+//
+// A caller whose token and tree were left unchecked (AuthenticateReveal)
+// is answered from the tree as cached, and the reveal's audit entry is
+// recorded only if, as the append records it, the token is live and every
+// dep is at the revision it was resolved from. When it is not, nothing
+// was recorded: the token is confirmed (refused if revoked) and the
+// reply is made again from a checked read, as for any other caller.
 func (s *Service) EnvReplyRaw(ctx context.Context, path, format string, raw bool, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
+	out, err := s.envReply(ctx, path, format, raw, b, encode)
+	if err != errCheckFailed {
+		return out, err
+	}
+	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
+		c.uncheckedTree.Store(false)
+	}
+	if err := s.ConfirmToken(ctx); err != nil {
+		return envy.EncodedReply{}, err
+	}
+	return s.envReply(ctx, path, format, raw, b, encode)
+}
+
+func (s *Service) envReply(ctx context.Context, path, format string, raw bool, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
 	r, err := s.envResolution(ctx, path, raw)
 	if err != nil {
 		return envy.EncodedReply{}, err
@@ -93,7 +114,17 @@ func (s *Service) EnvReplyRaw(ctx context.Context, path, format string, raw bool
 	if err != nil {
 		return envy.EncodedReply{}, err
 	}
-	if err := s.revealed(ctx, path, nil); err != nil {
+	var check *envy.AuditCheck
+	if id := liveToken(ctx); id != "" {
+		if s.checkedAudit == nil { // left to a write that this is not
+			if err := s.ConfirmToken(ctx); err != nil {
+				return envy.EncodedReply{}, err
+			}
+		} else {
+			check = &envy.AuditCheck{Token: id, Deps: r.Deps}
+		}
+	}
+	if err := s.revealedIf(ctx, path, nil, check); err != nil {
 		return envy.EncodedReply{}, err
 	}
 	return out, nil

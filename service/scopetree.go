@@ -15,11 +15,20 @@ type checkedTree = storecache.Checked
 // Store.ScopeTree does, through the scope cache (package storecache): one
 // consistent state, as of a moment after the request began. The request's
 // first read of its own scope may use the check that authentication made
-// with the token (AuthenticateFor), so that it costs no query of its own.
+// with the token (AuthenticateFor), so that it costs no query of its own,
+// or, for a reveal whose audit entry checks it (AuthenticateReveal), be
+// the tree as cached: possibly older than the request, and then the
+// reveal is not recorded and is answered again.
 func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
 	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
 		if checked := c.checked.Swap(nil); checked != nil {
 			return s.cache.CheckedTree(ctx, path, checked)
+		}
+		if c.uncheckedTree.Load() && c.uncheckedPath == path && c.uncheckedTree.CompareAndSwap(true, false) {
+			// The reveal's audit entry checks it (AuthenticateReveal).
+			if tree, ok := s.cache.CachedTree(path); ok {
+				return tree, nil
+			}
 		}
 	}
 	return s.cache.ScopeTree(ctx, path)

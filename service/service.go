@@ -87,6 +87,9 @@ type Service struct {
 	rollouts *rollouts // rolling restarts (rollout.go)
 	unfollow func()    // ends the subscription to the store's notices
 	hooks    hooks     // the delivery of webhooks (webhooks_deliver.go)
+	// checkedAudit is the store's, when it is shared, offers checks and
+	// can check an audit entry's append (AuthenticateReveal).
+	checkedAudit envy.CheckedAuditor
 	// shared: other servers write to the store too. Their changes reach
 	// this one as notices, a moment after they commit; so the caches that
 	// must reflect a change at once (a revoked token, a consumer's report)
@@ -237,6 +240,9 @@ func New(store envy.Store, keys envy.Keyring, opts Options) *Service {
 		}
 		s.store, s.cache = cache, cache
 		s.shared = store.Shared()
+		if ca, ok := cache.Unwrap().(envy.CheckedAuditor); ok && s.shared && cache.Checks() {
+			s.checkedAudit = ca
+		}
 		if s.shared {
 			s.auditInFlight = auditInFlightShared
 			s.auditLinger = [2]time.Duration{auditLingerGapShared, auditLingerMaxShared}
@@ -362,6 +368,11 @@ type Caller struct {
 	// revoked. tokenKey is its cache key.
 	deferred, unchecked, notLive atomic.Bool
 	tokenKey                     [sha256.Size]byte
+	// uncheckedTree is set while the request's first read of the tree of
+	// uncheckedPath may take it as cached, unchecked (AuthenticateReveal):
+	// its reveal's audit entry checks it.
+	uncheckedTree atomic.Bool
+	uncheckedPath string
 }
 
 // Deferred reports whether the check of the caller's token was left to

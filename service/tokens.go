@@ -62,7 +62,7 @@ func (s *Service) Authenticate(ctx context.Context, plaintext string) (*envy.Tok
 // for both. The check is made after the request began, so the tree is as
 // fresh as a read of its own.
 func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
-	return s.authenticate(ctx, plaintext, scope, false)
+	return s.authenticate(ctx, plaintext, scope, deferNone)
 }
 
 // AuthenticateWrite is AuthenticateFor for a request that writes vars of
@@ -74,10 +74,37 @@ func (s *Service) AuthenticateFor(ctx context.Context, plaintext, scope string) 
 // the token (ConfirmToken), as Authorize does before it records a
 // refusal, and the HTTP layer before it answers any error.
 func (s *Service) AuthenticateWrite(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
-	return s.authenticate(ctx, plaintext, scope, true)
+	return s.authenticate(ctx, plaintext, scope, deferToWrite)
 }
 
-func (s *Service) authenticate(ctx context.Context, plaintext, scope string, deferCheck bool) (*envy.Token, error) {
+// AuthenticateReveal is AuthenticateFor for a request whose every answer
+// but an error is a reveal of scope's resolved env (EnvReplyRaw): on a
+// shared store where a cached token is checked on each use, and whose
+// audit appends can check (envy.CheckedAuditor), the check of the token
+// and of the cached tree of scope is left to the reveal's audit entry,
+// whose append records it only when both hold, in the same one round trip.
+// A reveal whose check fails is answered again from a checked read (or
+// refused, the token revoked). The caller in ctx is marked Deferred, and
+// its first read of scope's tree is the tree as cached, unchecked. With
+// audit streams, whose entries go out before the append's outcome is
+// known, it is AuthenticateFor.
+func (s *Service) AuthenticateReveal(ctx context.Context, plaintext, scope string) (*envy.Token, error) {
+	if s.checkedAudit == nil || s.opts.AuditStream != nil {
+		return s.authenticate(ctx, plaintext, scope, deferNone)
+	}
+	return s.authenticate(ctx, plaintext, scope, deferToReveal)
+}
+
+// deferral is where the check of a cached token goes (authenticate).
+type deferral uint8
+
+const (
+	deferNone     deferral = iota // checked before the request goes on
+	deferToWrite                  // AuthenticateWrite
+	deferToReveal                 // AuthenticateReveal
+)
+
+func (s *Service) authenticate(ctx context.Context, plaintext, scope string, deferCheck deferral) (*envy.Token, error) {
 	if !envy.ValidTokenFormat(plaintext) {
 		return nil, envy.Errorf(envy.EUnauthenticated, "missing or malformed token")
 	}
@@ -121,7 +148,7 @@ func (s *Service) authenticate(ctx context.Context, plaintext, scope string, def
 // revocation through another server counts at once), and in the same
 // check whether the cached tree of scope is current, which it leaves for
 // the request's first read of it.
-func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now time.Time, scope string, deferCheck bool) (*envy.Token, error) {
+func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now time.Time, scope string, deferCheck deferral) (*envy.Token, error) {
 	if !s.checks() {
 		c, _ := s.tokens.Get(key, func(c cachedToken) bool { return !s.shared && now.Sub(c.fetched) < tokenCacheTTL })
 		return c.tok, nil // nil when not cached
@@ -131,11 +158,16 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 		s.tokens.Count(false)
 		return nil, nil
 	}
-	if caller, ok := ctx.Value(CallerKey{}).(*Caller); ok && deferCheck {
-		// The write checks it (AuthenticateWrite).
+	if caller, ok := ctx.Value(CallerKey{}).(*Caller); ok && deferCheck != deferNone {
+		// The write checks it (AuthenticateWrite), or the reveal's audit
+		// entry (AuthenticateReveal), which checks the tree of scope too.
 		caller.tokenKey = key
 		caller.deferred.Store(true)
 		caller.unchecked.Store(true)
+		if deferCheck == deferToReveal && scope != "" {
+			caller.uncheckedPath = scope
+			caller.uncheckedTree.Store(true)
+		}
 		return c.tok, nil
 	}
 	live, checked, err := s.cache.CheckToken(ctx, c.tok.ID, scope)
