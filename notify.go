@@ -84,9 +84,9 @@ type Checker interface {
 
 // AuditCheck is a Checker's check made by the append that records an
 // audit entry (CheckedAuditor): the entry is recorded only when, in the
-// snapshot of its statement, the token with id Token exists and is not
-// revoked and every scope of Deps is at its revision (a dep at revision
-// 0 must not exist).
+// snapshot of its statement, the token with id Token (when not empty)
+// exists and is not revoked and every scope of Deps is at its revision (a
+// dep at revision 0 must not exist).
 type AuditCheck struct {
 	Token string
 	Deps  []ScopeRev

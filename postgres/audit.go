@@ -138,11 +138,12 @@ func (t *txn) checkedAudit(groups [][]envy.AuditEntry, checks []*envy.AuditCheck
 	}
 	n := len(args)
 	args = append(args, cond, tokens, depOf, depPath, depRev)
-	// A check passes when its token is live and no dep is other than it
-	// was: at another revision, gone, or there though it was not (0).
+	// A check passes when its token, if any, is live and no dep is other
+	// than it was: at another revision, gone, or there though it was not
+	// (0).
 	t.pending.Queue(`WITH passed AS (
 			SELECT k FROM unnest($`+strconv.Itoa(n+2)+`::text[]) WITH ORDINALITY AS c(token, k)
-			WHERE EXISTS (SELECT 1 FROM tokens WHERE id = c.token AND revoked_at IS NULL)
+			WHERE (c.token = '' OR EXISTS (SELECT 1 FROM tokens WHERE id = c.token AND revoked_at IS NULL))
 			AND NOT EXISTS (
 				SELECT 1 FROM unnest($`+strconv.Itoa(n+3)+`::bigint[], $`+strconv.Itoa(n+4)+`::text[], $`+strconv.Itoa(n+5)+`::bigint[]) AS d(k, path, revision)
 				WHERE d.k = c.k AND (SELECT revision FROM scopes WHERE path = d.path) IS DISTINCT FROM NULLIF(d.revision, 0))

@@ -50,7 +50,8 @@ func TestAppendAuditCheckedRecordsWhatPassesItsCheckAlone(t *testing.T) {
 		{"r-current", check("tok_live", current...), true},
 		{"r-current-again", check("tok_live", current...), true},
 		{"r-nocheck", nil, true},
-		{"r-tokenless", check("", current...), false},
+		{"r-tokenless", check("", current...), true},
+		{"r-tokenless-older", check("", envy.ScopeRev{Path: "app", Revision: app - 1}), false},
 		{"r-revoked", check("tok_revoked", current...), false},
 		{"r-unknown", check("tok_nobody", current...), false},
 		{"r-older", check("tok_live", envy.ScopeRev{Path: "app", Revision: app - 1}, envy.ScopeRev{Path: "base", Revision: base}), false},
@@ -99,10 +100,10 @@ func TestAppendAuditCheckedRecordsWhatPassesItsCheckAlone(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Fatalf("recorded the reveals %v, want %v", ids, want)
 	}
-	// The two of one check add up; the unchecked one and the check
-	// without deps are rows of their own.
-	if rows != 3 {
-		t.Fatalf("%d rows of reveals, want 3", rows)
+	// The two of one check add up; the unchecked one, the check without
+	// a token and the one without deps are rows of their own.
+	if rows != 4 {
+		t.Fatalf("%d rows of reveals, want 4", rows)
 	}
 	if ok, err := s.AppendAuditChecked(ctx, entries[:1], nil); err == nil || ok != nil {
 		t.Fatal("checks that don't match the entries were taken")

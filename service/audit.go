@@ -412,10 +412,16 @@ func (s *Service) entry(ctx context.Context, action envy.AuditAction, scope stri
 // A refusal of a token whose check was left to what the request does
 // (Caller.Deferred) for what the token may not do is recorded only once
 // the token is confirmed live: a revoked one is refused as such instead,
-// by whoever answers the request (ConfirmToken).
+// by whoever answers the request (ConfirmToken). One worked out from a
+// tree taken as cached, unchecked (AuthenticateReveal), is not recorded:
+// the request works it out again from a checked read (EnvReplyRaw), which
+// records it if it still holds.
 func (s *Service) Refused(ctx context.Context, action envy.AuditAction, scope string, outcome envy.Outcome) {
 	if outcome == envy.OutcomeForbidden || outcome == envy.OutcomeNotFound {
-		if err := s.ConfirmToken(ctx); err != nil {
+		if c, ok := ctx.Value(CallerKey{}).(*Caller); ok && c.servedUnchecked.Load() {
+			return
+		}
+		if err := s.ConfirmToken(ctx); envy.ErrorCode(err) == envy.EUnauthenticated {
 			return
 		}
 	}

@@ -80,15 +80,22 @@ func (s *Service) EnvReply(ctx context.Context, path, format string, b []byte, e
 // recorded only if, as the append records it, the token is live and every
 // dep is at the revision it was resolved from. When it is not, nothing
 // was recorded: the token is confirmed (refused if revoked) and the
-// reply is made again from a checked read, as for any other caller.
+// reply is made again from a checked read, as for any other caller. So is
+// any other outcome worked out from the tree as cached (a refusal, a
+// reference that does not resolve): the tree may be older than the
+// request, and such an outcome is neither answered nor recorded before a
+// checked read gives it again.
 func (s *Service) EnvReplyRaw(ctx context.Context, path, format string, raw bool, b []byte, encode func(b []byte, env envy.Env) ([]byte, error)) (envy.EncodedReply, error) {
 	out, err := s.envReply(ctx, path, format, raw, b, encode)
-	if err != errCheckFailed {
+	if err == nil {
+		return out, nil
+	}
+	c, ok := ctx.Value(CallerKey{}).(*Caller)
+	if !ok || err != errCheckFailed && !c.servedUnchecked.Load() {
 		return out, err
 	}
-	if c, ok := ctx.Value(CallerKey{}).(*Caller); ok {
-		c.uncheckedTree.Store(false)
-	}
+	c.uncheckedTree.Store(false)
+	c.servedUnchecked.Store(false)
 	if err := s.ConfirmToken(ctx); err != nil {
 		return envy.EncodedReply{}, err
 	}
@@ -115,13 +122,14 @@ func (s *Service) envReply(ctx context.Context, path, format string, raw bool, b
 		return envy.EncodedReply{}, err
 	}
 	var check *envy.AuditCheck
-	if id := liveToken(ctx); id != "" {
-		if s.checkedAudit == nil { // left to a write that this is not
-			if err := s.ConfirmToken(ctx); err != nil {
-				return envy.EncodedReply{}, err
-			}
-		} else {
-			check = &envy.AuditCheck{Token: id, Deps: r.Deps}
+	c, _ := ctx.Value(CallerKey{}).(*Caller)
+	switch tok := liveToken(ctx); {
+	case s.checkedAudit != nil && (tok != "" || c != nil && c.servedUnchecked.Load()):
+		// The token, unless confirmed meanwhile, and the tree.
+		check = &envy.AuditCheck{Token: tok, Deps: r.Deps}
+	case tok != "": // left to a write that this is not
+		if err := s.ConfirmToken(ctx); err != nil {
+			return envy.EncodedReply{}, err
 		}
 	}
 	if err := s.revealedIf(ctx, path, nil, check); err != nil {

@@ -27,6 +27,7 @@ func (s *Service) scopeTree(ctx context.Context, path string) (map[string]*envy.
 		if c.uncheckedTree.Load() && c.uncheckedPath == path && c.uncheckedTree.CompareAndSwap(true, false) {
 			// The reveal's audit entry checks it (AuthenticateReveal).
 			if tree, ok := s.cache.CachedTree(path); ok {
+				c.servedUnchecked.Store(true)
 				return tree, nil
 			}
 		}

@@ -373,6 +373,11 @@ type Caller struct {
 	// its reveal's audit entry checks it.
 	uncheckedTree atomic.Bool
 	uncheckedPath string
+	// servedUnchecked is set once that read took the tree as cached: what
+	// the request works out from it is checked by its reveal's audit
+	// entry, and any other outcome is worked out again from a checked
+	// read (EnvReplyRaw), its refusals recorded only then (Refused).
+	servedUnchecked atomic.Bool
 }
 
 // Deferred reports whether the check of the caller's token was left to
