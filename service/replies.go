@@ -96,7 +96,8 @@ func (s *Service) EnvReplyRaw(ctx context.Context, path, format string, raw bool
 	}
 	c.uncheckedTree.Store(false)
 	c.servedUnchecked.Store(false)
-	if err := s.ConfirmToken(ctx); err != nil {
+	// One check for the token and the tree, which the read takes next.
+	if err := s.confirmTokenFor(ctx, path); err != nil {
 		return envy.EncodedReply{}, err
 	}
 	return s.envReply(ctx, path, format, raw, b, encode)

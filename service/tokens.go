@@ -189,6 +189,13 @@ func (s *Service) cachedToken(ctx context.Context, key [sha256.Size]byte, now ti
 // against the store, unless its write did already: EUnauthenticated when
 // it is revoked (or gone). It does nothing for any other caller.
 func (s *Service) ConfirmToken(ctx context.Context) error {
+	return s.confirmTokenFor(ctx, "")
+}
+
+// confirmTokenFor is ConfirmToken; with scope set, the same check covers
+// the cached tree of scope, for the request's next read of it, as
+// AuthenticateFor's does.
+func (s *Service) confirmTokenFor(ctx context.Context, scope string) error {
 	c, ok := ctx.Value(CallerKey{}).(*Caller)
 	switch {
 	case !ok:
@@ -198,7 +205,7 @@ func (s *Service) ConfirmToken(ctx context.Context) error {
 	case !c.unchecked.Load():
 		return nil
 	}
-	live, _, err := s.cache.CheckToken(ctx, c.Token.ID, "")
+	live, checked, err := s.cache.CheckToken(ctx, c.Token.ID, scope)
 	if err != nil {
 		return err
 	}
@@ -206,6 +213,9 @@ func (s *Service) ConfirmToken(ctx context.Context) error {
 		return s.tokenNotLive(c)
 	}
 	c.unchecked.Store(false)
+	if checked != nil {
+		c.checked.Store(checked)
+	}
 	return nil
 }
 
