@@ -133,7 +133,9 @@ type RefSource struct {
 // var is a change to the env (its revision, caches, watchers). A scope
 // referred to that does not exist joins Deps at revision 0, so that
 // creating it is a change too. Only the references reachable from the
-// env's vars are followed, each var once: linear in what is reached.
+// env's vars are followed, each var once: linear in what is reached. The
+// trees are read one after the other: when two of them disagree on a
+// scope the resolution is Torn.
 func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resolution, error) {
 	root, err := Resolve(path, tree)
 	if err != nil {
@@ -224,12 +226,17 @@ func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resol
 		}
 		for p, r := range root.Referenced {
 			if r == nil {
-				if _, ok := deps[p]; !ok {
+				if rev, ok := deps[p]; !ok {
 					deps[p] = 0
+				} else if rev != 0 {
+					root.Torn = true // there in one tree, gone from its own
 				}
 				continue
 			}
 			for _, d := range r.Deps {
+				if rev, ok := deps[d.Path]; ok && rev != d.Revision {
+					root.Torn = true // two trees read apart saw it at two revisions
+				}
 				deps[d.Path] = d.Revision
 			}
 			// A change to a value the env refers to is a change of the

@@ -308,3 +308,53 @@ func TestResolveRefsBoundsTheScopesItReads(t *testing.T) {
 		t.Errorf("read %d trees for a bound of %d", w.trees, envy.MaxRefScopes)
 	}
 }
+
+// TestResolveRefsOfTreesReadApartIsTornWhenTheyDisagree: app and db both
+// inherit base, and app refers to db. When base changes between the read
+// of app's tree and that of db's, the two trees disagree on base: the
+// resolution is Torn (its Deps would name base's new revision beside
+// app's layers built from the old). Trees that agree, or scopes that only
+// one of them holds, are not.
+func TestResolveRefsOfTreesReadApartIsTornWhenTheyDisagree(t *testing.T) {
+	w := &world{
+		inherits: map[string][]string{"app": {"base"}, "db": {"base"}},
+		vars: map[string]map[string]string{
+			"base": {"B": "b1"},
+			"app":  {"R": "${db:D}"},
+			"db":   {"D": "d1"},
+			"solo": {"R": "${db:D}"},
+		},
+		rev: map[string]int64{},
+	}
+	src := envy.RefSource{Refs: func(v *envy.StoredVar) ([]envy.Ref, error) {
+		refs, _ := envy.ParseRefs(string(v.Sealed))
+		return refs, nil
+	}}
+	for _, c := range []struct {
+		path   string
+		change bool // base changes between the reads
+		want   bool
+	}{
+		{"app", false, false},
+		{"app", true, true},
+		{"solo", true, false}, // solo does not inherit base: nothing to disagree on
+	} {
+		tree, err := w.tree(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Tree = func(p string) (map[string]*envy.ScopeVars, error) {
+			if c.change {
+				w.rev["base"]++
+			}
+			return w.tree(p)
+		}
+		r, err := envy.ResolveRefs(c.path, tree, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Torn != c.want {
+			t.Errorf("%s, base changed between the reads %v: Torn %v, want %v (deps %v)", c.path, c.change, r.Torn, c.want, r.Deps)
+		}
+	}
+}

@@ -56,6 +56,11 @@ type Resolution struct {
 	// references, by path, nil for one that does not exist (its dep is at
 	// revision 0); set on the resolution ResolveRefs returns only.
 	Referenced map[string]*Resolution
+	// Torn is set by ResolveRefs when the trees it was given and read
+	// disagree on a scope (read at different moments, a change between
+	// them): the resolution then describes no one state, its Deps not what
+	// each part was built from. Read again rather than use or keep it.
+	Torn bool
 }
 
 // ScopeRev names a scope as of one revision.

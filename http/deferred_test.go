@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -189,7 +190,8 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 	set("hidden", "H", "h1")
 	set("rd/leaky", "L", "l1")
 	set("rd/healed", "L", "l2")
-	for scope, parent := range map[string]string{"rd/app": "rd/base", "rd/leaky": "hidden", "rd/healed": "hidden"} {
+	set("rd/leaky2", "L", "l3") // never read before the token is revoked: its tree not cached
+	for scope, parent := range map[string]string{"rd/app": "rd/base", "rd/leaky": "hidden", "rd/healed": "hidden", "rd/leaky2": "hidden"} {
 		parents := []string{parent}
 		if _, _, err := first.PutScope(admin, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
 			t.Fatal(err)
@@ -246,9 +248,10 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 	if err := first.RevokeToken(admin, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	// The refusal first: once a request found the token revoked, the
-	// deaf server no longer has it cached.
-	for _, path := range []string{"/v1/scopes/rd/leaky/-/env", "/v1/scopes/rd/app/-/env"} {
+	// The refusals first, of a tree not cached (read checked, the token
+	// left unchecked) and of one cached: once a request found the token
+	// revoked, the deaf server no longer has it cached.
+	for _, path := range []string{"/v1/scopes/rd/leaky2/-/env", "/v1/scopes/rd/leaky/-/env", "/v1/scopes/rd/app/-/env"} {
 		if r := e.Do(t, "GET", path, reader, ""); r.Status != 401 || !strings.Contains(string(r.Body), "revoked") {
 			t.Errorf("GET %s with a token revoked through another server: %d %s, want 401 saying it is revoked", path, r.Status, r.Body)
 		}
@@ -290,4 +293,58 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 	if forbidden != 2 {
 		t.Errorf("the audit log holds %d refusals for what the token may not do, want 2 (while it was live, and its tree so)", forbidden)
 	}
+}
+
+// TestAnEnvWithReferencesReadThroughADeafServerIsOfOneState: g/app and
+// g/db both inherit g/base, and g/app refers to a var of g/db. The deaf
+// server answers g/app from its cached, unchecked tree while it reads
+// g/db's tree checked: after a change of g/base through the other server
+// the two disagree on g/base. The reply must be the new state, not the
+// cached tree's inherited value beside g/db's new revision (whose check
+// would pass), and no resolution mixing the two may be kept for later
+// readers.
+func TestAnEnvWithReferencesReadThroughADeafServerIsOfOneState(t *testing.T) {
+	first, admin, e := deafAPI(t, envyhttp.Options{})
+	set := func(scope, name, value string) {
+		t.Helper()
+		v := envy.NewSensitive(value)
+		if _, _, err := first.SetVar(admin, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("g/base", "B", "b1")
+	set("g/db", "D", "d1")
+	set("g/app", "R", "${g/db:D}")
+	for _, scope := range []string{"g/app", "g/db"} {
+		parents := []string{"g/base"}
+		if _, _, err := first.PutScope(admin, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, reader, err := first.CreateToken(admin, envy.TokenInput{Name: "reader",
+		Permissions: []envy.Grant{{Scopes: "g/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(step, want string) {
+		t.Helper()
+		r := e.Do(t, "GET", "/v1/scopes/g/app/-/env", reader, "")
+		var env struct {
+			Env map[string]string `json:"env"`
+		}
+		if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
+			t.Fatalf("%s: %d %s", step, r.Status, r.Body)
+		}
+		if got := "B=" + env.Env["B"] + " R=" + env.Env["R"]; got != want {
+			t.Errorf("%s: the deaf server answers %s, want %s", step, got, want)
+		}
+	}
+	read("first read", "B=b1 R=d1")
+	read("cached", "B=b1 R=d1")
+	set("g/base", "B", "b2")
+	for i := range 3 {
+		read(fmt.Sprintf("read %d after a change of the scope both inherit", i+1), "B=b2 R=d1")
+	}
+	set("g/db", "D", "d2")
+	read("after a change of the scope it refers to", "B=b2 R=d2")
 }

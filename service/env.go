@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -111,12 +112,30 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	}
 	gen := s.envs.Generation()
 	r, err := envy.ResolveRefs(path, tree, s.refSource(ctx))
+	for try := 1; err == nil && r.Torn; try++ {
+		// A scope changed between the reads of the trees (the scope's,
+		// perhaps as cached and unchecked, and those it refers to): read
+		// them again, the scope's checked, until they agree.
+		if try == maxTornReads {
+			return nil, nil, &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+				Message: "the scopes of the env of " + path + " kept changing while it was read: try again"}
+		}
+		if tree, err = s.cache.ScopeTree(ctx, path); err != nil {
+			return nil, nil, err
+		}
+		gen = s.envs.Generation()
+		r, err = envy.ResolveRefs(path, tree, s.refSource(ctx))
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	s.envs.Put(gen, path, r, resolutionSize(r))
 	return r, tree, nil
 }
+
+// maxTornReads bounds how many times resolve reads a tree whose
+// references' trees disagree with it (envy.Resolution.Torn).
+const maxTornReads = 4
 
 // envCache keeps resolutions by scope path, bounded in bytes. An entry is
 // used only while it is Current over the tree just read: a change to a

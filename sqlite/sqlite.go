@@ -438,9 +438,11 @@ func isDiskFull(err error) bool {
 //
 // Setting the limit needs no room, but it runs in a batch of the writer's:
 // when another op of that batch finds the disk full, SQLite rolls the
-// whole transaction back and every op of it fails. SetMaxSize then tries
-// again, in a later batch, rather than fail for another op's want of
-// space: raising the limit is how room comes back.
+// whole transaction back and every op of it is answered that error (the
+// PRAGMA, a setting of the connection, may well have taken effect all the
+// same). SetMaxSize then sets it again, in a later batch, rather than
+// fail for another op's want of space: raising the limit is how room
+// comes back.
 func (s *Store) SetMaxSize(ctx context.Context, bytes int64) error {
 	var err error
 	for range 10 {
