@@ -111,20 +111,30 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 		return r, tree, nil
 	}
 	gen := s.envs.Generation()
-	r, err := envy.ResolveRefs(path, tree, s.refSource(ctx))
+	read := treeSet{}
+	src := s.refSource(ctx)
+	readTree := read.recording(src.Tree)
+	src.Tree = readTree
+	r, err := envy.ResolveRefs(path, tree, src)
 	for try := 1; err == nil && r.Torn; try++ {
 		// A scope changed between the reads of the trees (the scope's,
-		// perhaps as cached and unchecked, and those it refers to): read
-		// them again, the scope's checked, until they agree.
+		// perhaps as cached and unchecked, and those it refers to), and
+		// two of them hold it at two revisions. Resolve again over one
+		// state: each scope read at its newest revision, and every tree
+		// taken from those (a scope none of them holds is read). The
+		// newest of each is what a reader after the change sees; on a
+		// reveal, the audit entry's check confirms every one of them.
 		if try == maxTornReads {
 			return nil, nil, &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
 				Message: "the scopes of the env of " + path + " kept changing while it was read: try again"}
 		}
-		if tree, err = s.cache.ScopeTree(ctx, path); err != nil {
+		read.add(tree)
+		if tree, err = read.tree(path, readTree); err != nil {
 			return nil, nil, err
 		}
 		gen = s.envs.Generation()
-		r, err = envy.ResolveRefs(path, tree, s.refSource(ctx))
+		src.Tree = func(p string) (map[string]*envy.ScopeVars, error) { return read.tree(p, readTree) }
+		r, err = envy.ResolveRefs(path, tree, src)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -133,9 +143,70 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	return r, tree, nil
 }
 
-// maxTornReads bounds how many times resolve reads a tree whose
-// references' trees disagree with it (envy.Resolution.Torn).
+// maxTornReads bounds how many times resolve resolves an env whose
+// trees disagree (envy.Resolution.Torn).
 const maxTornReads = 4
+
+// treeSet is the newest snapshot of each scope that resolve has read.
+type treeSet map[string]*envy.ScopeVars
+
+// add keeps each scope of t unless a newer snapshot of it is kept.
+func (ts treeSet) add(t map[string]*envy.ScopeVars) {
+	for p, sv := range t {
+		if old, ok := ts[p]; !ok || old.Scope.Revision < sv.Scope.Revision {
+			ts[p] = sv
+		}
+	}
+}
+
+// recording wraps a tree source so that every tree it reads is added.
+func (ts treeSet) recording(read func(string) (map[string]*envy.ScopeVars, error)) func(string) (map[string]*envy.ScopeVars, error) {
+	return func(p string) (map[string]*envy.ScopeVars, error) {
+		t, err := read(p)
+		if err == nil {
+			ts.add(t)
+		}
+		return t, err
+	}
+}
+
+// tree returns the tree of p from the snapshots kept: p and every scope
+// it inherits, directly or not, each as kept. When one of them is not
+// kept (the newest snapshot of a scope inherits one that no tree read
+// held), the tree of p is read through read, added, and taken again.
+func (ts treeSet) tree(p string, read func(string) (map[string]*envy.ScopeVars, error)) (map[string]*envy.ScopeVars, error) {
+	for attempt := 0; ; attempt++ {
+		out := map[string]*envy.ScopeVars{}
+		queue := []string{p}
+		complete := true
+		for len(queue) > 0 && complete {
+			q := queue[0]
+			queue = queue[1:]
+			if _, done := out[q]; done {
+				continue
+			}
+			sv, ok := ts[q]
+			if !ok {
+				complete = false
+				break
+			}
+			out[q] = sv
+			queue = append(queue, sv.Scope.Inherits...)
+		}
+		if complete {
+			return out, nil
+		}
+		if attempt == 1 {
+			return nil, &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+				Message: "the scopes of the env kept changing while it was read: try again"}
+		}
+		t, err := read(p)
+		if err != nil {
+			return nil, err
+		}
+		ts.add(t)
+	}
+}
 
 // envCache keeps resolutions by scope path, bounded in bytes. An entry is
 // used only while it is Current over the tree just read: a change to a

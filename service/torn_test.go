@@ -1,0 +1,89 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/internal/pgtest"
+)
+
+// tearingStore is a deaf store that, while armed, has the scope both
+// trees inherit changed through another server right after each check or
+// read of the env's own tree, before that of the scope it refers to:
+// every read of the env's trees is torn, however often it is made again.
+type tearingStore struct {
+	deafStore
+	armed  atomic.Bool
+	writes atomic.Int32
+	change func(n int32)
+}
+
+func (s *tearingStore) ScopeTree(ctx context.Context, path string) (map[string]*envy.ScopeVars, error) {
+	t, err := s.deafStore.ScopeTree(ctx, path)
+	if path == "g/app" && s.armed.Load() {
+		s.change(s.writes.Add(1))
+	}
+	return t, err
+}
+
+func (s *tearingStore) Check(ctx context.Context, paths []string, revs []int64, token string) (bool, bool, error) {
+	ok, live, err := s.deafStore.Check(ctx, paths, revs, token)
+	if len(paths) > 0 && paths[0] == "g/app" && s.armed.Load() {
+		s.change(s.writes.Add(1))
+	}
+	return ok, live, err
+}
+
+// TestAnEnvWhoseTreesAreTornOnEveryReadIsStillAnswered: g/app and g/db
+// inherit g/base, and g/app refers to g/db. When g/base changes between
+// the read of g/app's tree and that of g/db's on every attempt, reading
+// the trees again never makes them agree: the env is resolved over the
+// newest snapshot of each scope read, one state whose every part is
+// what its deps say, rather than refused.
+func TestAnEnvWhoseTreesAreTornOnEveryReadIsStillAnswered(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	ts := &tearingStore{deafStore: deafStore{openShared(t, url)}}
+	ts.change = func(n int32) { setVar(t, first, ctx, "g/base", "B", fmt.Sprintf("b%d", n+1)) }
+	deaf, _ := newServiceKeyed(t, ts, keyFile)
+
+	setVar(t, first, ctx, "g/base", "B", "b1")
+	setVar(t, first, ctx, "g/db", "D", "d1")
+	setVar(t, first, ctx, "g/app", "R", "${g/db:D}")
+	inherit(t, first, ctx, "g/app", "g/base")
+	inherit(t, first, ctx, "g/db", "g/base")
+	if got := resolved(t, deaf, ctx, "g/app"); got != "B=b1 from g/base; R=d1 from g/app; " {
+		t.Fatalf("before: %q", got)
+	}
+
+	// g/app's cached tree no longer current: the read takes it from the
+	// store.
+	setVar(t, first, ctx, "g/base", "B", "b1'")
+	ts.armed.Store(true)
+	env, err := deaf.Env(ctx, "g/app")
+	ts.armed.Store(false)
+	if err != nil {
+		t.Fatalf("an env whose trees tear on every read: %v", err)
+	}
+	t.Logf("g/base changed %d times while the env was read", ts.writes.Load())
+	if ts.writes.Load() < 1 {
+		t.Fatal("g/base did not change while the env was read: the test tore nothing")
+	}
+	// One state: B as g/base held it at one of its revisions, R from g/db.
+	vals := map[string]string{}
+	for _, v := range env.Vars {
+		vals[v.Name] = v.Value.Reveal() + " from " + v.From
+	}
+	okB := vals["B"] == "b1' from g/base"
+	for n := int32(1); n <= ts.writes.Load()+1; n++ {
+		okB = okB || vals["B"] == fmt.Sprintf("b%d from g/base", n)
+	}
+	if !okB || vals["R"] != "d1 from g/app" || len(vals) != 2 {
+		t.Errorf("answered %v", vals)
+	}
+}
