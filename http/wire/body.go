@@ -71,19 +71,28 @@ type Budget struct {
 // NewBudget returns a budget of max bytes.
 func NewBudget(max int64) *Budget { return &Budget{sem: semaphore.NewWeighted(max)} }
 
-// budgetReader takes room in a budget for every byte it reads.
+// budgetReader takes room in a budget for every byte it reads, waiting
+// for it until deadline at most (or until ctx ends) when there is none.
 type budgetReader struct {
-	r     io.Reader
-	b     *Budget
-	ctx   context.Context
-	taken *int64
+	r        io.Reader
+	b        *Budget
+	ctx      context.Context
+	deadline time.Time
+	taken    *int64
 }
 
 func (br budgetReader) Read(p []byte) (int, error) {
 	n, err := br.r.Read(p)
 	if n > 0 {
-		if aerr := br.b.sem.Acquire(br.ctx, int64(n)); aerr != nil {
-			return 0, errBudget
+		// Room at once is the common case: a context with a deadline
+		// (and its timer) only for a read that has to wait.
+		if !br.b.sem.TryAcquire(int64(n)) {
+			ctx, cancel := context.WithDeadline(br.ctx, br.deadline)
+			aerr := br.b.sem.Acquire(ctx, int64(n))
+			cancel()
+			if aerr != nil {
+				return 0, errBudget
+			}
 		}
 		*br.taken += int64(n)
 	}
@@ -123,16 +132,14 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	if b.Budget != nil {
 		var taken int64
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		body = budgetReader{r: body, b: b.Budget, ctx: ctx, taken: &taken}
+		body = budgetReader{r: body, b: b.Budget, ctx: r.Context(), deadline: time.Now().Add(timeout), taken: &taken}
 		// The room is given back when the request ends: the handler holds
 		// the body until then.
 		context.AfterFunc(r.Context(), func() { b.Budget.sem.Release(taken) })
 	}
 	// One byte beyond the limit tells a body at the limit from a larger
 	// one, without inflating the rest.
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	data, err := readAll(io.LimitReader(body, limit+1), r.ContentLength)
 	if err != nil {
 		return nil, b.readError(w, err, timeout)
 	}
@@ -148,6 +155,31 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		rc.SetReadDeadline(time.Time{})
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll whose buffer starts at the size the body says it
+// has (size, when known and small), plus the byte that tells a body past
+// the limit: one allocation for most bodies rather than a buffer grown
+// from 512 bytes. A body longer than it said (or decoded to more) still
+// reads whole.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > 1<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for more
+		}
+	}
 }
 
 func (b *Body) limit() int64 {

@@ -8,12 +8,14 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -268,7 +270,11 @@ func TestTheBytesOfBodiesInFlightAreBounded(t *testing.T) {
 
 	// B's 500 bytes find no room while A holds its 900.
 	tryB := func() error {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("b", 500)))
+		// Each try a request that ends, as a server's do: a B that got
+		// its room before A took A's gives it back.
+		ctx, end := context.WithCancel(context.Background())
+		defer end()
+		r := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("b", 500))).WithContext(ctx)
 		_, err := (&Body{Budget: budget, Timeout: 50 * time.Millisecond}).Bytes(httptest.NewRecorder(), r)
 		return err
 	}
@@ -330,5 +336,28 @@ func TestAMemberNamedTwiceIsRefusedNamingIt(t *testing.T) {
 	}
 	if o, err := ws.ObjectAt("body", json.RawMessage(`{"a":1,"b":2}`)); err != nil || len(o.Order) != 2 {
 		t.Errorf("distinct members: %v %+v", err, o)
+	}
+}
+
+// TestReadAllReadsWhateverTheBodyHolds: the buffer starts at the size the
+// body says it has, and the body is read whole whether it holds that, less
+// or more (a compressed body decodes to more), as io.ReadAll reads it.
+func TestReadAllReadsWhateverTheBodyHolds(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		size int64
+	}{
+		{"", 0}, {"", 5}, {"abc", 3}, {"abc", 10}, {strings.Repeat("x", 5000), 3}, {strings.Repeat("y", 3000), -1}, {"abc", 2 << 20},
+	} {
+		for _, r := range []io.Reader{strings.NewReader(c.body), iotest.OneByteReader(strings.NewReader(c.body)), iotest.DataErrReader(strings.NewReader(c.body))} {
+			got, err := readAll(r, c.size)
+			if err != nil || string(got) != c.body {
+				t.Errorf("a body of %d bytes said to hold %d: read %d bytes, %v", len(c.body), c.size, len(got), err)
+			}
+		}
+	}
+	broken := errors.New("broken")
+	if _, err := readAll(io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(broken)), 10); err != broken {
+		t.Errorf("a body that fails: %v, want its error", err)
 	}
 }
