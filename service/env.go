@@ -101,13 +101,16 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	if err != nil {
 		return nil, nil, err
 	}
-	full := tree // with the trees of the scopes it refers to (refs.go)
+	full, torn := tree, false // with the trees of the scopes it refers to (refs.go)
 	if prev, ok := s.envs.Peek(path); ok && len(prev.Referenced) > 0 {
-		if full, err = s.withRefTrees(ctx, tree, prev.RefScopes()); err != nil {
+		if full, torn, err = s.withRefTrees(ctx, tree, prev.RefScopes()); err != nil {
 			return nil, nil, err
 		}
 	}
-	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return r.Current(full) }); ok {
+	// Over torn trees a kept resolution could be Current by the newer
+	// snapshot of a scope while tree, returned with it, holds the older:
+	// resolve, which makes them one state.
+	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return !torn && r.Current(full) }); ok {
 		return r, tree, nil
 	}
 	gen := s.envs.Generation()

@@ -67,9 +67,12 @@ func (s *Service) refSource(ctx context.Context) envy.RefSource {
 }
 
 // withRefTrees returns tree with the trees of the scopes refs, added, for
-// Resolution.Current. A scope that does not exist adds nothing.
-func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeVars, refs []string) (map[string]*envy.ScopeVars, error) {
-	full := make(map[string]*envy.ScopeVars, len(tree)+len(refs))
+// Resolution.Current. A scope that does not exist adds nothing. torn
+// reports that two of the trees hold a scope at two revisions (read at
+// different moments, a change between them): full is then no one state,
+// and no resolution is Current over it.
+func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeVars, refs []string) (full map[string]*envy.ScopeVars, torn bool, err error) {
+	full = make(map[string]*envy.ScopeVars, len(tree)+len(refs))
 	for p, sv := range tree {
 		full[p] = sv
 	}
@@ -79,13 +82,16 @@ func (s *Service) withRefTrees(ctx context.Context, tree map[string]*envy.ScopeV
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for q, sv := range t {
+			if old, ok := full[q]; ok && old.Scope.Revision != sv.Scope.Revision {
+				torn = true
+			}
 			full[q] = sv
 		}
 	}
-	return full, nil
+	return full, torn, nil
 }
 
 // checkRefSyntax refuses a value with a bad reference: 422 naming the var

@@ -87,3 +87,59 @@ func TestAnEnvWhoseTreesAreTornOnEveryReadIsStillAnswered(t *testing.T) {
 		t.Errorf("answered %v", vals)
 	}
 }
+
+// TestAResolutionKeptByAnotherReaderIsNotTakenOverTornTrees: while one
+// reader holds g/app's tree as checked, g/base changes and another reader
+// resolves g/app at the new revision and keeps it. The first reader then
+// reads g/db's tree at the new revision: its trees are torn, and the
+// kept resolution, Current by g/db's newer snapshot of g/base, must not
+// be answered beside g/app's tree with the older one (a layer at the new
+// revision showing the old values).
+func TestAResolutionKeptByAnotherReaderIsNotTakenOverTornTrees(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
+	ts := &tearingStore{deafStore: deafStore{openShared(t, url)}}
+	deaf, _ := newServiceKeyed(t, ts, keyFile)
+	ts.change = func(int32) {
+		ts.armed.Store(false) // once
+		setVar(t, first, ctx, "g/base", "B", "b2")
+		if _, err := deaf.Env(ctx, "g/app"); err != nil { // the other reader
+			t.Error(err)
+		}
+	}
+
+	setVar(t, first, ctx, "g/base", "B", "b1")
+	setVar(t, first, ctx, "g/db", "D", "d1")
+	setVar(t, first, ctx, "g/app", "R", "${g/db:D}")
+	inherit(t, first, ctx, "g/app", "g/base")
+	inherit(t, first, ctx, "g/db", "g/base")
+	resolved(t, deaf, ctx, "g/app") // kept
+
+	ts.armed.Store(true)
+	torn, err := deaf.Resolved(ctx, "g/app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.writes.Load() != 1 {
+		t.Fatalf("g/base changed %d times during the read, want once", ts.writes.Load())
+	}
+	after, err := deaf.Resolved(ctx, "g/app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := func(l envy.LayerView) string {
+		out := ""
+		for _, v := range l.Vars {
+			out += v.Name + "=" + v.Value.Reveal() + " "
+		}
+		return out
+	}
+	for _, l := range torn.Layers {
+		for _, m := range after.Layers {
+			if l.Scope == m.Scope && l.Revision == m.Revision && values(l) != values(m) {
+				t.Errorf("layer %s at revision %d holds %q, but %q at that revision", l.Scope, l.Revision, values(l), values(m))
+			}
+		}
+	}
+}
