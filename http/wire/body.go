@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -72,18 +73,38 @@ type Budget struct {
 func NewBudget(max int64) *Budget { return &Budget{sem: semaphore.NewWeighted(max)} }
 
 // budgetReader takes room in a budget for every byte it reads, waiting
-// for it until deadline at most (or until ctx ends) when there is none.
+// for it until deadline at most (or until ctx, the request's, ends) when
+// there is none.
 type budgetReader struct {
 	r        io.Reader
 	b        *Budget
 	ctx      context.Context
 	deadline time.Time
-	taken    *int64
+	h        *budgetHold
+}
+
+// budgetHold is the room a request's body holds, given back once when the
+// request ends (release); a read after that takes none.
+type budgetHold struct {
+	mu       sync.Mutex
+	taken    int64
+	released bool
+}
+
+func (h *budgetHold) release(b *Budget) {
+	h.mu.Lock()
+	n := h.taken
+	h.taken, h.released = 0, true
+	h.mu.Unlock()
+	b.sem.Release(n)
 }
 
 func (br budgetReader) Read(p []byte) (int, error) {
 	n, err := br.r.Read(p)
 	if n > 0 {
+		if br.ctx.Err() != nil { // the request ended: its room is given back
+			return 0, errBudget
+		}
 		// Room at once is the common case: a context with a deadline
 		// (and its timer) only for a read that has to wait.
 		if !br.b.sem.TryAcquire(int64(n)) {
@@ -94,7 +115,14 @@ func (br budgetReader) Read(p []byte) (int, error) {
 				return 0, errBudget
 			}
 		}
-		*br.taken += int64(n)
+		br.h.mu.Lock()
+		if br.h.released { // it ended meanwhile: nobody would give this back
+			br.h.mu.Unlock()
+			br.b.sem.Release(int64(n))
+			return 0, errBudget
+		}
+		br.h.taken += int64(n)
+		br.h.mu.Unlock()
 	}
 	return n, err
 }
@@ -131,11 +159,11 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, b.readError(w, err, timeout)
 	}
 	if b.Budget != nil {
-		var taken int64
-		body = budgetReader{r: body, b: b.Budget, ctx: r.Context(), deadline: time.Now().Add(timeout), taken: &taken}
+		h := &budgetHold{}
+		body = budgetReader{r: body, b: b.Budget, ctx: r.Context(), deadline: time.Now().Add(timeout), h: h}
 		// The room is given back when the request ends: the handler holds
 		// the body until then.
-		context.AfterFunc(r.Context(), func() { b.Budget.sem.Release(taken) })
+		context.AfterFunc(r.Context(), func() { h.release(b.Budget) })
 	}
 	// One byte beyond the limit tells a body at the limit from a larger
 	// one, without inflating the rest.
@@ -158,15 +186,17 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // readAll is io.ReadAll whose buffer starts at the size the body says it
-// has (size, when known and small), plus the byte that tells a body past
-// the limit: one allocation for most bodies rather than a buffer grown
-// from 512 bytes. A body longer than it said (or decoded to more) still
-// reads whole.
+// has (size, when known; maxPresize at most), plus the byte that tells a
+// body past the limit: one allocation for most bodies rather than a
+// buffer grown from 512 bytes. A body longer than it said (or decoded to
+// more) still reads whole.
 func readAll(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > 1<<20 {
+	if size <= 0 {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, size+1)
+	// No more than a small body's worth before any byte came: what a
+	// client says it will send costs the server nothing until it does.
+	b := make([]byte, 0, min(size+1, maxPresize))
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -181,6 +211,9 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 		}
 	}
 }
+
+// maxPresize bounds the buffer readAll makes before a body's bytes come.
+const maxPresize = 16 << 10
 
 func (b *Body) limit() int64 {
 	if b.Limit <= 0 {

@@ -361,3 +361,49 @@ func TestReadAllReadsWhateverTheBodyHolds(t *testing.T) {
 		t.Errorf("a body that fails: %v, want its error", err)
 	}
 }
+
+// chunks gives its parts one Read each, calling between (when set) after
+// the first.
+type chunks struct {
+	parts   []string
+	between func()
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.parts[0])
+	c.parts = c.parts[1:]
+	if c.between != nil {
+		c.between()
+		c.between = nil
+	}
+	return n, nil
+}
+
+// TestABodyReadAfterItsRequestEndedHoldsNoRoom: a body that goes on
+// arriving (a decoder still giving bytes, a stream reset with data
+// buffered) after its request's context ended takes no room for it: the
+// room it held was given back when the request ended, and room taken
+// after would never be.
+func TestABodyReadAfterItsRequestEndedHoldsNoRoom(t *testing.T) {
+	budget := NewBudget(1000)
+	ctx, end := context.WithCancel(context.Background())
+	body := &chunks{parts: []string{strings.Repeat("a", 400), strings.Repeat("b", 400)}, between: end}
+	r := httptest.NewRequest("POST", "/", body).WithContext(ctx)
+	r.ContentLength = 800
+	if _, err := (&Body{Budget: budget, Timeout: time.Minute}).Bytes(httptest.NewRecorder(), r); envy.ErrorCode(err) != envy.EUnavailable {
+		t.Fatalf("a body read on after its request ended: %v, want refused", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !budget.sem.TryAcquire(1000) {
+		if time.Now().After(deadline) {
+			t.Fatal("room of the budget is still held after the request ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, err := readAll(strings.NewReader("abc"), 1<<20); err != nil || string(got) != "abc" || cap(got) > maxPresize {
+		t.Fatalf("a 3-byte body said to hold 1 MiB: %q, %v, a buffer of %d bytes", got, err, cap(got))
+	}
+}
