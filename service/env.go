@@ -201,7 +201,7 @@ func (ts treeSet) tree(p string, read func(string) (map[string]*envy.ScopeVars, 
 		}
 		if attempt == 1 {
 			return nil, &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
-				Message: "the scopes of the env kept changing while it was read: try again"}
+				Message: "the scopes that " + p + " inherits kept changing while its env was read: try again"}
 		}
 		t, err := read(p)
 		if err != nil {
