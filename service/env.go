@@ -102,15 +102,25 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 		return nil, nil, err
 	}
 	full, torn := tree, false // with the trees of the scopes it refers to (refs.go)
+	var refsRead []string
 	if prev, ok := s.envs.Peek(path); ok && len(prev.Referenced) > 0 {
-		if full, torn, err = s.withRefTrees(ctx, tree, prev.RefScopes()); err != nil {
+		refsRead = prev.RefScopes()
+		if full, torn, err = s.withRefTrees(ctx, tree, refsRead); err != nil {
 			return nil, nil, err
 		}
 	}
+	if s.afterPeek != nil {
+		s.afterPeek()
+	}
 	// Over torn trees a kept resolution could be Current by the newer
 	// snapshot of a scope while tree, returned with it, holds the older:
-	// resolve, which makes them one state.
-	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool { return !torn && r.Current(full) }); ok {
+	// resolve, which makes them one state. And the resolution kept may
+	// have been put since the Peek: one that refers to a scope whose
+	// tree was not read could take that scope for missing (a dep at
+	// revision 0, absent from full) though it was created since.
+	if r, ok := s.envs.Get(path, func(r *envy.Resolution) bool {
+		return !torn && refersWithin(r, refsRead) && r.Current(full)
+	}); ok {
 		return r, tree, nil
 	}
 	gen := s.envs.Generation()
@@ -144,6 +154,17 @@ func (s *Service) resolve(ctx context.Context, path string) (*envy.Resolution, m
 	}
 	s.envs.Put(gen, path, r, resolutionSize(r))
 	return r, tree, nil
+}
+
+// refersWithin reports whether every scope r refers to is in read
+// (sorted).
+func refersWithin(r *envy.Resolution, read []string) bool {
+	for p := range r.Referenced {
+		if _, ok := slices.BinarySearch(read, p); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // maxTornReads bounds how many times resolve resolves an env whose

@@ -51,3 +51,8 @@ func (s *Service) Watching() int { return len(s.hub.all()) }
 func (s *Service) AddEvent(ctx context.Context, typ, scope string) error {
 	return s.addEvent(ctx, typ, scope)
 }
+
+// SetAfterPeek sets the hook resolve runs between its look at the env
+// cache's entry for a scope and its use of the entry there then, for
+// tests.
+func (s *Service) SetAfterPeek(fn func()) { s.afterPeek = fn }

@@ -87,6 +87,9 @@ type Service struct {
 	rollouts *rollouts // rolling restarts (rollout.go)
 	unfollow func()    // ends the subscription to the store's notices
 	hooks    hooks     // the delivery of webhooks (webhooks_deliver.go)
+	// afterPeek, when set (by tests), runs in resolve between its look at
+	// the env cache's entry and its use of whatever entry is there then.
+	afterPeek func()
 	// checkedAudit is the store's, when it is shared, offers checks and
 	// can check an audit entry's append (AuthenticateReveal).
 	checkedAudit envy.CheckedAuditor

@@ -143,3 +143,45 @@ func TestAResolutionKeptByAnotherReaderIsNotTakenOverTornTrees(t *testing.T) {
 		}
 	}
 }
+
+// TestAResolutionPutSinceItsPeekIsNotTakenForScopesItDidNotRead: a
+// reader looks at the kept resolution of g/app (which refers to g/db) and
+// reads g/db's tree for it; meanwhile another reader keeps a newer one,
+// which also refers to g/new, missing then, and g/new is created through
+// another server. The first reader must not take the newer resolution as
+// current: it never read g/new, and would take it for still missing.
+func TestAResolutionPutSinceItsPeekIsNotTakenForScopesItDidNotRead(t *testing.T) {
+	first, deaf, _, ctx := twoServers(t)
+	setVar(t, first, ctx, "g/db", "D", "d1")
+	setVar(t, first, ctx, "g/app", "R", "${g/db:D}")
+	resolved(t, deaf, ctx, "g/app") // kept: refers to g/db
+	setVar(t, first, ctx, "g/app", "S", "${g/new:N}")
+
+	var armed atomic.Bool
+	armed.Store(true)
+	deaf.SetAfterPeek(func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// The other reader keeps a resolution that refers to g/new, and
+		// is refused: g/new does not exist yet.
+		if _, err := deaf.Env(ctx, "g/app"); envy.ErrorCode(err) != envy.EInvalid {
+			t.Errorf("the other reader, before g/new exists: %v", err)
+		}
+		setVar(t, first, ctx, "g/new", "N", "n1")
+	})
+	env, err := deaf.Env(ctx, "g/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if armed.Load() {
+		t.Fatal("the hook did not run")
+	}
+	got := map[string]string{}
+	for _, v := range env.Vars {
+		got[v.Name] = v.Value.Reveal()
+	}
+	if got["R"] != "d1" || got["S"] != "n1" {
+		t.Errorf("the env after g/new was created reads R=%q S=%q, want d1 and n1", got["R"], got["S"])
+	}
+}
