@@ -178,13 +178,7 @@ func TestATokenRevokedThroughAnotherServerIsNotRateLimitedAsALiveOne(t *testing.
 // for what it may not do becomes one for its revocation.
 func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *testing.T) {
 	first, admin, e := deafAPI(t, envyhttp.Options{})
-	set := func(scope, name, value string) {
-		t.Helper()
-		v := envy.NewSensitive(value)
-		if _, _, err := first.SetVar(admin, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := func(scope, name, value string) { t.Helper(); setThrough(t, first, admin, scope, name, value) }
 	set("rd/base", "B", "b1")
 	set("rd/app", "A", "a1")
 	set("hidden", "H", "h1")
@@ -192,10 +186,7 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 	set("rd/healed", "L", "l2")
 	set("rd/leaky2", "L", "l3") // never read before the token is revoked: its tree not cached
 	for scope, parent := range map[string]string{"rd/app": "rd/base", "rd/leaky": "hidden", "rd/healed": "hidden", "rd/leaky2": "hidden"} {
-		parents := []string{parent}
-		if _, _, err := first.PutScope(admin, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
-			t.Fatal(err)
-		}
+		inheritThrough(t, first, admin, scope, parent)
 	}
 	// It may reveal rd/leaky, but not hidden, which rd/leaky inherits.
 	tok, reader, err := first.CreateToken(admin, envy.TokenInput{Name: "reader",
@@ -206,15 +197,9 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 	answered := 0
 	read := func(step, want string) {
 		t.Helper()
-		r := e.Do(t, "GET", "/v1/scopes/rd/app/-/env", reader, "")
-		var env struct {
-			Env map[string]string `json:"env"`
-		}
-		if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
-			t.Fatalf("%s: %d %s", step, r.Status, r.Body)
-		}
+		env := envOf(t, e, "rd/app", reader, step)
 		answered++
-		if got := "A=" + env.Env["A"] + " B=" + env.Env["B"]; got != want {
+		if got := "A=" + env["A"] + " B=" + env["B"]; got != want {
 			t.Errorf("%s: the deaf server answers %s, want %s", step, got, want)
 		}
 	}
@@ -305,21 +290,12 @@ func TestAnEnvReadThroughADeafServerIsCurrentRecordedOnceAndRefusedRevoked(t *te
 // readers.
 func TestAnEnvWithReferencesReadThroughADeafServerIsOfOneState(t *testing.T) {
 	first, admin, e := deafAPI(t, envyhttp.Options{})
-	set := func(scope, name, value string) {
-		t.Helper()
-		v := envy.NewSensitive(value)
-		if _, _, err := first.SetVar(admin, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	set := func(scope, name, value string) { t.Helper(); setThrough(t, first, admin, scope, name, value) }
 	set("g/base", "B", "b1")
 	set("g/db", "D", "d1")
 	set("g/app", "R", "${g/db:D}")
 	for _, scope := range []string{"g/app", "g/db"} {
-		parents := []string{"g/base"}
-		if _, _, err := first.PutScope(admin, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
-			t.Fatal(err)
-		}
+		inheritThrough(t, first, admin, scope, "g/base")
 	}
 	_, reader, err := first.CreateToken(admin, envy.TokenInput{Name: "reader",
 		Permissions: []envy.Grant{{Scopes: "g/**", Actions: []envy.Action{envy.ActRead, envy.ActReveal}}}})
@@ -328,14 +304,8 @@ func TestAnEnvWithReferencesReadThroughADeafServerIsOfOneState(t *testing.T) {
 	}
 	read := func(step, want string) {
 		t.Helper()
-		r := e.Do(t, "GET", "/v1/scopes/g/app/-/env", reader, "")
-		var env struct {
-			Env map[string]string `json:"env"`
-		}
-		if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
-			t.Fatalf("%s: %d %s", step, r.Status, r.Body)
-		}
-		if got := "B=" + env.Env["B"] + " R=" + env.Env["R"]; got != want {
+		env := envOf(t, e, "g/app", reader, step)
+		if got := "B=" + env["B"] + " R=" + env["R"]; got != want {
 			t.Errorf("%s: the deaf server answers %s, want %s", step, got, want)
 		}
 	}
@@ -347,4 +317,36 @@ func TestAnEnvWithReferencesReadThroughADeafServerIsOfOneState(t *testing.T) {
 	}
 	set("g/db", "D", "d2")
 	read("after a change of the scope it refers to", "B=b2 R=d2")
+}
+
+// setThrough sets a var through the service svc, as the caller in ctx.
+func setThrough(t *testing.T, svc *service.Service, ctx context.Context, scope, name, value string) {
+	t.Helper()
+	v := envy.NewSensitive(value)
+	if _, _, err := svc.SetVar(ctx, scope, name, envy.VarInput{Value: &v}, envy.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inheritThrough makes scope inherit parent alone, through svc.
+func inheritThrough(t *testing.T, svc *service.Service, ctx context.Context, scope, parent string) {
+	t.Helper()
+	parents := []string{parent}
+	if _, _, err := svc.PutScope(ctx, scope, envy.ScopeInput{Inherits: &parents}, envy.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// envOf reads the resolved env of scope with token; step names the read
+// in a failure.
+func envOf(t *testing.T, e *testenv.Env, scope, token, step string) map[string]string {
+	t.Helper()
+	r := e.Do(t, "GET", "/v1/scopes/"+scope+"/-/env", token, "")
+	var env struct {
+		Env map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal(r.Body, &env); err != nil || r.Status != 200 {
+		t.Fatalf("%s: %d %s", step, r.Status, r.Body)
+	}
+	return env.Env
 }
