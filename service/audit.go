@@ -74,7 +74,7 @@ func (s *Service) auditLoop() {
 				waiting = append(waiting, it.done)
 			default:
 				if it.check != nil && checks == nil {
-					checks = make([]*envy.AuditCheck, len(batch), 512)
+					checks = make([]*envy.AuditCheck, len(batch), len(batch)+64)
 				}
 				if checks != nil {
 					checks = append(checks, it.check)

@@ -128,6 +128,10 @@ func (s *Service) envReply(ctx context.Context, path, format string, raw bool, b
 	case s.checkedAudit != nil && (tok != "" || c != nil && c.servedUnchecked.Load()):
 		// The token, unless confirmed meanwhile, and the tree.
 		check = &envy.AuditCheck{Token: tok, Deps: r.Deps}
+		// From here the check answers for the tree: an error of the
+		// reveal's own (the audit can't be written) is not one to work
+		// out again from a checked read.
+		c.servedUnchecked.Store(false)
 	case tok != "": // left to a write that this is not
 		if err := s.ConfirmToken(ctx); err != nil {
 			return envy.EncodedReply{}, err
