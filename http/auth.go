@@ -49,8 +49,8 @@ type checkAt uint8
 
 const (
 	checkFirst    checkAt = iota
-	checkAtWrite          // route.WriteOnly: service.Service.AuthenticateWrite
-	checkAtReveal         // route.RevealOnly: service.Service.AuthenticateReveal
+	checkAtWrite          // service.Service.AuthenticateWrite (route.Check)
+	checkAtReveal         // service.Service.AuthenticateReveal (route.Check)
 )
 
 // authenticate is Authenticate; at says where the check of a cached

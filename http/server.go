@@ -707,20 +707,20 @@ type route struct {
 	// refusal in the audit log.
 	Action envy.Action
 	Audit  envy.AuditAction
-	// WriteOnly marks a route whose handler reads nothing of the store
-	// before it writes vars, and answers nothing but that write's reply or
-	// an error (service.Service.SetVar, MergeVars, ReplaceVars: each
-	// through Service.write, whose every success is a store write): the check of its
-	// cached token against a shared store is left to the write's
-	// transaction (service.Service.AuthenticateWrite).
-	WriteOnly bool
-	// RevealOnly marks a route whose every answer but an error is a
-	// reveal of a scope's resolved env (service.Service.EnvReplyRaw): the
-	// check of its cached token and of the scope's cached tree against a
-	// shared store is left to the reveal's audit entry
+	// Check is where the check of the caller's cached token against a
+	// shared store is made (authenticate): before the handler, unless the
+	// route says otherwise. checkAtWrite marks a route whose handler reads
+	// nothing of the store before it writes vars, and answers nothing but
+	// that write's reply or an error (service.Service.SetVar, MergeVars,
+	// ReplaceVars: each through Service.write, whose every success is a
+	// store write): the check is left to the write's transaction
+	// (service.Service.AuthenticateWrite). checkAtReveal marks one whose
+	// every answer but an error is a reveal of a scope's resolved env
+	// (service.Service.EnvReplyRaw): the check of the token and of the
+	// scope's cached tree is left to the reveal's audit entry
 	// (service.Service.AuthenticateReveal).
-	RevealOnly bool
-	h          func(s *Server, w http.ResponseWriter, r *http.Request) error
+	Check checkAt
+	h     func(s *Server, w http.ResponseWriter, r *http.Request) error
 }
 
 // scopePrefix is where scope routes start; the rest of their path, after
@@ -762,14 +762,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 	})
 	if !rt.Public {
-		at := checkFirst
-		switch {
-		case rt.WriteOnly:
-			at = checkAtWrite
-		case rt.RevealOnly:
-			at = checkAtReveal
-		}
-		h = s.requireToken(bearer, nil, at)(h)
+		h = s.requireToken(bearer, nil, rt.Check)(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = rt.Path
