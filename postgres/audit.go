@@ -48,6 +48,9 @@ func (s *Store) AppendAuditChecked(ctx context.Context, entries []envy.AuditEntr
 	if len(checks) != len(entries) {
 		return nil, fmt.Errorf("postgres: %d audit checks for %d entries", len(checks), len(entries))
 	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
 	var (
 		plain  []envy.AuditEntry
 		groups [][]envy.AuditEntry // the entries of each distinct check
@@ -72,9 +75,6 @@ func (s *Store) AppendAuditChecked(ctx context.Context, entries []envy.AuditEntr
 		}
 		group[i] = g
 		groups[g] = append(groups[g], e)
-	}
-	if len(entries) == 0 {
-		return nil, nil
 	}
 	passed := make([]bool, len(groups))
 	var more func(t *txn) error
@@ -108,7 +108,8 @@ func checkKey(c *envy.AuditCheck) string {
 
 // checkedAudit queues the statement that checks each of checks and
 // inserts the entries of groups[i] when checks[i] passes, aggregated as
-// audit aggregates reveals; it sets passed[i] from the statement's reply.
+// audit aggregates reveals (auditRows); it sets passed[i] from the
+// statement's reply.
 func (t *txn) checkedAudit(groups [][]envy.AuditEntry, checks []*envy.AuditCheck, passed []bool) error {
 	var (
 		rows    []envy.AuditEntry
@@ -119,9 +120,12 @@ func (t *txn) checkedAudit(groups [][]envy.AuditEntry, checks []*envy.AuditCheck
 		depRev  []int64
 	)
 	for g, entries := range groups {
-		r, err := revealRows(entries, t.now)
+		r, upserts, err := auditRows(entries, t.now)
 		if err != nil {
 			return err
+		}
+		if len(upserts) > 0 { // a check is a reveal's (envy.CheckedAuditor)
+			return fmt.Errorf("postgres: a checked audit entry of action %s, not a reveal", upserts[0].E.Action)
 		}
 		rows = append(rows, r...)
 		for range r {
@@ -165,22 +169,6 @@ func (t *txn) checkedAudit(groups [][]envy.AuditEntry, checks []*envy.AuditCheck
 		return rs.Err()
 	})
 	return nil
-}
-
-// revealRows are the rows of entries as audit writes them: the plain
-// ones, then the aggregated ones added up, of this commit alone.
-func revealRows(entries []envy.AuditEntry, now time.Time) ([]envy.AuditEntry, error) {
-	aggs, err := storeutil.Aggregates(entries, now)
-	if err != nil {
-		return nil, err
-	}
-	rows := storeutil.Plain(entries)
-	for _, a := range aggs {
-		e := a.E
-		e.Aggregate = false
-		rows = append(rows[:len(rows):len(rows)], e) // never into entries
-	}
-	return rows, nil
 }
 
 // appendAuditWith is appendAudit; more, when set, queues more statements
@@ -237,20 +225,9 @@ func (s *Store) appendAuditWith(ctx context.Context, entries []envy.AuditEntry, 
 // connections on one token and scope, that cost the env read 13–27% of
 // its rate (two paired runs); rows of their own cost none of it.
 func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
-	aggs, err := storeutil.Aggregates(entries, t.now)
+	rows, upserts, err := auditRows(entries, t.now)
 	if err != nil {
 		return err
-	}
-	rows := storeutil.Plain(entries)
-	var upserts []storeutil.Aggregated
-	for _, a := range aggs {
-		if a.E.Action == envy.AuditReveal && a.E.Status == envy.OutcomeOK {
-			e := a.E
-			e.Aggregate = false
-			rows = append(rows[:len(rows):len(rows)], e) // never into entries
-			continue
-		}
-		upserts = append(upserts, a)
 	}
 	if len(rows) > 0 {
 		if err := t.insertAudit(rows, rev); err != nil {
@@ -265,6 +242,27 @@ func (t *txn) audit(entries []envy.AuditEntry, rev int64) error {
 		}
 	}
 	return nil
+}
+
+// auditRows splits entries into the rows this commit inserts, in order
+// (those not aggregated, then the reveals of this commit added up), and
+// the aggregated entries that add to their window's row (upserts).
+func auditRows(entries []envy.AuditEntry, now time.Time) (rows []envy.AuditEntry, upserts []storeutil.Aggregated, err error) {
+	aggs, err := storeutil.Aggregates(entries, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows = storeutil.Plain(entries)
+	for _, a := range aggs {
+		if a.E.Action == envy.AuditReveal && a.E.Status == envy.OutcomeOK {
+			e := a.E
+			e.Aggregate = false
+			rows = append(rows[:len(rows):len(rows)], e) // never into entries
+			continue
+		}
+		upserts = append(upserts, a)
+	}
+	return rows, upserts, nil
 }
 
 // aggregateAudit adds an aggregated entry to its window's row, or makes
