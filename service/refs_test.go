@@ -2,13 +2,11 @@ package service_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/internal/pgtest"
 	"github.com/envy-dev/envy/postgres"
 	"github.com/envy-dev/envy/service"
 )
@@ -281,10 +279,7 @@ func revisionOf(t *testing.T, svc *service.Service, ctx context.Context, scope s
 // watchers of the referring scope on another, and the other's reads and
 // ETag follow at once.
 func TestAReferencedChangeReachesWatchersOnAnotherServer(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	second, _ := newServiceKeyed(t, openShared(t, url), keyFile)
+	first, second, ctx := serversWith(t, nil)
 	set(t, first, ctx, "acme/shared", "HOST", "db1", false)
 	set(t, first, ctx, "acme/web", "URL", "http://${acme/shared:HOST}/", false)
 	env, err := second.Env(ctx, "acme/web")

@@ -2,14 +2,12 @@ package service_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/internal/pgtest"
-	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/postgres"
 )
 
 // failingAudit is a deaf store whose checked audit appends fail while
@@ -38,11 +36,8 @@ func (f *failingAudit) Check(ctx context.Context, paths []string, revs []int64, 
 // tree: that would double every read's wait and load while the audit log
 // is down, and answer the check's error instead of the audit's.
 func TestAnEnvReadWhoseAuditCantBeWrittenIsRefusedOnce(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	fa := &failingAudit{deafStore: deafStore{openShared(t, url)}}
-	second, _ := newServiceKeyed(t, fa, keyFile)
+	fa := &failingAudit{}
+	first, second, ctx := serversWith(t, func(st *postgres.Store) envy.Store { fa.deafStore = deafStore{st}; return fa })
 	plain, _, err := first.Bootstrap(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -50,14 +45,8 @@ func TestAnEnvReadWhoseAuditCantBeWrittenIsRefusedOnce(t *testing.T) {
 	setVar(t, first, ctx, "g/app", "A", "1")
 
 	read := func() error {
-		c := &service.Caller{RequestID: "r", Client: "127.0.0.1"}
-		rctx := service.WithCaller(context.Background(), c)
-		tok, err := second.AuthenticateReveal(rctx, plain, "g/app")
-		if err != nil {
-			return err
-		}
-		c.Token = tok
-		_, err = second.EnvReply(rctx, "g/app", "test", nil, func(b []byte, env envy.Env) ([]byte, error) { return append(b, '.'), nil })
+		rctx, _ := authenticated(t, second.AuthenticateReveal, plain, "g/app")
+		_, err := second.EnvReply(rctx, "g/app", "test", nil, func(b []byte, env envy.Env) ([]byte, error) { return append(b, '.'), nil })
 		return err
 	}
 	for range 2 { // the token and the tree cached on the second server

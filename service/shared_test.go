@@ -26,12 +26,28 @@ func (deafStore) Subscribe(func(envy.Notice)) (cancel func()) { return func() {}
 // the first owes nothing to a notice.
 func twoServers(t *testing.T) (first, deaf *service.Service, second *postgres.Store, ctx context.Context) {
 	t.Helper()
+	first, deaf, ctx = serversWith(t, func(st *postgres.Store) envy.Store {
+		second = st
+		return deafStore{st}
+	})
+	return first, deaf, second, ctx
+}
+
+// serversWith returns two services on one new PostgreSQL database, as two
+// servers sharing it, with an admin caller's context. The second serves
+// what wrap makes of its own store (nil: the store as it is).
+func serversWith(t *testing.T, wrap func(*postgres.Store) envy.Store) (first, second *service.Service, ctx context.Context) {
+	t.Helper()
 	url := pgtest.NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
 	first, ctx = newServiceKeyed(t, openShared(t, url), keyFile)
-	second = openShared(t, url)
-	deaf, _ = newServiceKeyed(t, deafStore{second}, keyFile)
-	return first, deaf, second, ctx
+	st := openShared(t, url)
+	var store envy.Store = st
+	if wrap != nil {
+		store = wrap(st)
+	}
+	second, _ = newServiceKeyed(t, store, keyFile)
+	return first, second, ctx
 }
 
 // openShared opens the PostgreSQL database at url as one more server
@@ -203,14 +219,23 @@ func TestATokenRevokedThroughAnotherServerIsRefusedAtOnce(t *testing.T) {
 // cached tree of scope checked together.
 func requestAbout(t *testing.T, svc *service.Service, plain, scope string) context.Context {
 	t.Helper()
+	ctx, _ := authenticated(t, svc.AuthenticateFor, plain, scope)
+	return ctx
+}
+
+// authenticated returns the context of a request about scope with the
+// token plain, and its caller, authenticated by auth (one of the
+// Service's Authenticate methods) as the HTTP layer does.
+func authenticated(t *testing.T, auth func(ctx context.Context, plain, scope string) (*envy.Token, error), plain, scope string) (context.Context, *service.Caller) {
+	t.Helper()
 	c := &service.Caller{}
 	ctx := service.WithCaller(context.Background(), c)
-	tok, err := svc.AuthenticateFor(ctx, plain, scope)
+	tok, err := auth(ctx, plain, scope)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Token = tok
-	return ctx
+	return ctx, c
 }
 
 // TestAuthenticationChecksTheRequestsScope: a request about a scope has
@@ -419,11 +444,8 @@ func TestAWritePlannedFromAStaleCacheIsSafe(t *testing.T) {
 // of reading the whole scope again: servers that write one scope by turns
 // would otherwise each read it for nearly every write.
 func TestAnotherServersWriteKeepsTheCachedScope(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	secondStore := openShared(t, url)
-	second, _ := newServiceKeyed(t, secondStore, keyFile)
+	var secondStore *postgres.Store
+	first, second, ctx := serversWith(t, func(st *postgres.Store) envy.Store { secondStore = st; return st })
 	plain, _, err := first.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -528,11 +550,11 @@ func TestWritesToAnUncachedScopeShareOneRead(t *testing.T) {
 // created (through another server) before the request, is read again
 // before the write is refused for it.
 func TestAJoinedReadOfAMissingScopeIsReadAgain(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	g := &gatedTrees{Store: openShared(t, url), gate: make(chan struct{})}
-	second, _ := newServiceKeyed(t, g, keyFile)
+	var g *gatedTrees
+	first, second, ctx := serversWith(t, func(st *postgres.Store) envy.Store {
+		g = &gatedTrees{Store: st, gate: make(chan struct{})}
+		return g
+	})
 	plain, _, err := first.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -587,11 +609,10 @@ func (c *countedTrees) ScopeTree(ctx context.Context, path string) (map[string]*
 // scope trees, with the first's bootstrapped admin token.
 func countedServers(t *testing.T) (first, second *service.Service, counted *countedTrees, plain string, ctx context.Context) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx = newServiceKeyed(t, openShared(t, url), keyFile)
-	counted = &countedTrees{deafStore: deafStore{openShared(t, url)}}
-	second, _ = newServiceKeyed(t, counted, keyFile)
+	first, second, ctx = serversWith(t, func(st *postgres.Store) envy.Store {
+		counted = &countedTrees{deafStore: deafStore{st}}
+		return counted
+	})
 	plain, _, err := first.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -647,14 +668,7 @@ func TestAWriteWhoseTokenItChecksPlansFromTheCachedScope(t *testing.T) {
 // authenticated as the HTTP layer does (AuthenticateWrite).
 func writeRequest(t *testing.T, svc *service.Service, plain, scope string) (context.Context, *service.Caller) {
 	t.Helper()
-	c := &service.Caller{}
-	ctx := service.WithCaller(context.Background(), c)
-	tok, err := svc.AuthenticateWrite(ctx, plain, scope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Token = tok
-	return ctx, c
+	return authenticated(t, svc.AuthenticateWrite, plain, scope)
 }
 
 // TestAMergePlannedFromAnOlderScopeLosesNothing: a merge planned from a

@@ -3,12 +3,11 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/envy-dev/envy"
-	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/postgres"
 )
 
 // tearingStore is a deaf store that, while armed, has the scope both
@@ -45,12 +44,9 @@ func (s *tearingStore) Check(ctx context.Context, paths []string, revs []int64, 
 // newest snapshot of each scope read, one state whose every part is
 // what its deps say, rather than refused.
 func TestAnEnvWhoseTreesAreTornOnEveryReadIsStillAnswered(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	ts := &tearingStore{deafStore: deafStore{openShared(t, url)}}
+	ts := &tearingStore{}
+	first, deaf, ctx := serversWith(t, func(st *postgres.Store) envy.Store { ts.deafStore = deafStore{st}; return ts })
 	ts.change = func(n int32) { setVar(t, first, ctx, "g/base", "B", fmt.Sprintf("b%d", n+1)) }
-	deaf, _ := newServiceKeyed(t, ts, keyFile)
 
 	setVar(t, first, ctx, "g/base", "B", "b1")
 	setVar(t, first, ctx, "g/db", "D", "d1")
@@ -96,11 +92,8 @@ func TestAnEnvWhoseTreesAreTornOnEveryReadIsStillAnswered(t *testing.T) {
 // be answered beside g/app's tree with the older one (a layer at the new
 // revision showing the old values).
 func TestAResolutionKeptByAnotherReaderIsNotTakenOverTornTrees(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	first, ctx := newServiceKeyed(t, openShared(t, url), keyFile)
-	ts := &tearingStore{deafStore: deafStore{openShared(t, url)}}
-	deaf, _ := newServiceKeyed(t, ts, keyFile)
+	ts := &tearingStore{}
+	first, deaf, ctx := serversWith(t, func(st *postgres.Store) envy.Store { ts.deafStore = deafStore{st}; return ts })
 	ts.change = func(int32) {
 		ts.armed.Store(false) // once
 		setVar(t, first, ctx, "g/base", "B", "b2")
