@@ -98,6 +98,27 @@ type Webhook struct {
 	Failures   int
 }
 
+// The states of a webhook (Webhook.State).
+const (
+	WebhookActive   = "active"
+	WebhookPaused   = "paused"
+	WebhookDisabled = "disabled"
+)
+
+// State is the webhook's one state: disabled (after failed deliveries in
+// a row) wins over paused, since a webhook disabled and then paused is
+// both, and everything that shows or counts webhooks by state (the API,
+// the dashboard, the metrics) must put it under one.
+func (w *Webhook) State() string {
+	switch {
+	case !w.DisabledAt.IsZero():
+		return WebhookDisabled
+	case w.Paused:
+		return WebhookPaused
+	}
+	return WebhookActive
+}
+
 // Subscribes reports whether w wants events of type typ.
 func (w *Webhook) Subscribes(typ string) bool {
 	for _, e := range w.Events {

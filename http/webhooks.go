@@ -149,16 +149,13 @@ func events(o *wire.Object) ([]string, error) {
 }
 
 func webhookView(h envy.Webhook) api.Webhook {
-	v := api.Webhook{ID: h.ID, URL: h.URL, Scopes: h.Scopes, Events: h.Events, Description: h.Description, State: "active",
+	v := api.Webhook{ID: h.ID, URL: h.URL, Scopes: h.Scopes, Events: h.Events, Description: h.Description, State: h.State(),
 		Failures: h.Failures, CreatedAt: h.CreatedAt.UTC(), CreatedBy: h.CreatedBy}
 	if v.Events == nil {
 		v.Events = []string{}
 	}
-	switch {
-	case !h.DisabledAt.IsZero():
-		v.State, v.DisabledAt = "disabled", timePtr(h.DisabledAt)
-	case h.Paused:
-		v.State = "paused"
+	if v.State == envy.WebhookDisabled {
+		v.DisabledAt = timePtr(h.DisabledAt)
 	}
 	if h.OldSecret != nil && time.Now().Before(h.OldUntil) {
 		v.RotationUntil = timePtr(h.OldUntil)
@@ -213,7 +210,7 @@ func (c *webhookCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.attempts, prometheus.CounterValue, float64(st.Retried), "retry")
 	ch <- prometheus.MustNewConstMetric(c.attempts, prometheus.CounterValue, float64(st.Failed), "failed")
 	ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.InFlight))
-	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Webhooks-st.Paused-st.Disabled), "active")
-	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Paused), "paused")
-	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Disabled), "disabled")
+	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Webhooks-st.Paused-st.Disabled), envy.WebhookActive)
+	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Paused), envy.WebhookPaused)
+	ch <- prometheus.MustNewConstMetric(c.webhooks, prometheus.GaugeValue, float64(st.Disabled), envy.WebhookDisabled)
 }

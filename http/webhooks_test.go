@@ -1,10 +1,15 @@
 package http_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/webhook"
 )
 
 func TestWebhookRoutesNameTheFieldAndShowTheSecretOnce(t *testing.T) {
@@ -67,5 +72,42 @@ func TestWebhookRoutesNameTheFieldAndShowTheSecretOnce(t *testing.T) {
 	}
 	if r := e.Do(t, "GET", "/v1/webhooks/"+id, e.Admin, ""); r.Status != 404 {
 		t.Fatalf("after delete: %d %s", r.Status, r.Body)
+	}
+}
+
+// A webhook disabled for its failures and then paused is both, but the
+// metrics count it once, as the API shows it: disabled.
+func TestAWebhookDisabledThenPausedIsCountedUnderOneState(t *testing.T) {
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	defer rc.Close()
+	e := testenv.New(t, testenv.Options{HTTP: httpOptsNoLimits(), Service: service.Options{Webhooks: service.WebhookOptions{
+		Sender: webhook.NewSender(webhook.Options{AllowPrivate: true}), AllowPrivate: true,
+		RetryBase: 10 * time.Millisecond, Poll: 20 * time.Millisecond, GiveUpAfter: time.Nanosecond, MaxFailures: 1}}})
+	r := e.Do(t, "POST", "/v1/webhooks", e.Admin, `{"url":"`+rc.URL+`","scopes":"**","events":["vars.changed"]}`)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"1"}`); r.Status/100 != 2 {
+		t.Fatalf("set: %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Do(t, "GET", "/v1/webhooks/"+id, e.Admin, "").JSON(t)["state"] != "disabled" {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook was never disabled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := e.Do(t, "PATCH", "/v1/webhooks/"+id, e.Admin, `{"paused":true}`); r.Status != 200 {
+		t.Fatalf("pause: %d %s", r.Status, r.Body)
+	}
+	if s := e.Do(t, "GET", "/v1/webhooks/"+id, e.Admin, "").JSON(t)["state"]; s != "disabled" {
+		t.Errorf("the API shows the disabled and paused webhook as %v", s)
+	}
+	m := string(e.Do(t, "GET", "/metrics", "", "").Body)
+	for state, n := range map[string]string{"active": "0", "paused": "0", "disabled": "1"} {
+		if want := `envy_webhooks{state="` + state + `"} ` + n; !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "envy_webhooks{"))
+		}
 	}
 }

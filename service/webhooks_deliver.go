@@ -56,7 +56,7 @@ type WebhookStats struct {
 }
 
 // WebhookStats reports the deliveries' counters and how many webhooks are
-// disabled and paused (read from the store).
+// disabled and paused (read from the store), each under its one state.
 func (s *Service) WebhookStats(ctx context.Context) WebhookStats {
 	st := WebhookStats{Delivered: s.hooks.delivered.Load(), Failed: s.hooks.failed.Load(), Retried: s.hooks.retried.Load(), InFlight: s.hooks.busy.Load()}
 	ws, err := s.webhookStore()
@@ -69,10 +69,10 @@ func (s *Service) WebhookStats(ctx context.Context) WebhookStats {
 	}
 	st.Webhooks = len(all)
 	for _, w := range all {
-		if !w.DisabledAt.IsZero() {
+		switch w.State() {
+		case envy.WebhookDisabled:
 			st.Disabled++
-		}
-		if w.Paused {
+		case envy.WebhookPaused:
 			st.Paused++
 		}
 	}

@@ -17,16 +17,6 @@ type webhookRow struct {
 	State string
 }
 
-func webhookState(w envy.Webhook) string {
-	switch {
-	case !w.DisabledAt.IsZero():
-		return "disabled"
-	case w.Paused:
-		return "paused"
-	}
-	return "active"
-}
-
 type webhooksData struct {
 	Hooks []webhookRow
 }
@@ -39,7 +29,7 @@ func (h *Handler) webhooksPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := webhooksData{}
 	for _, wh := range hooks {
-		d.Hooks = append(d.Hooks, webhookRow{wh, webhookState(wh)})
+		d.Hooks = append(d.Hooks, webhookRow{wh, wh.State()})
 	}
 	h.render(w, r, http.StatusOK, "webhooks", &view{Title: "Webhooks", Section: "webhooks", Data: d})
 }
@@ -67,7 +57,7 @@ func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	d := webhookData{Hook: webhookRow{wh, webhookState(wh)}, Next: p.NextCursor}
+	d := webhookData{Hook: webhookRow{wh, wh.State()}, Next: p.NextCursor}
 	for _, dl := range p.Items {
 		d.Deliveries = append(d.Deliveries, deliveryRow{dl, dl.Latency.Round(time.Millisecond).String()})
 	}
