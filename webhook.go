@@ -223,7 +223,13 @@ type WebhookStore interface {
 	// cursor is no longer after: another server fanned them out.
 	Enqueue(ctx context.Context, after, upto int64, ds []Delivery) (ok bool, err error)
 
-	CreateWebhook(ctx context.Context, w Webhook, audit []AuditEntry) error
+	// CreateWebhook stores w with its Since set to the store's revision
+	// as its own transaction reads it, and returns that revision: every
+	// change that commits after the webhook writes its event (on a store
+	// shared by several servers, the read waits for the changes that
+	// took their revisions before it, and the changes after it wait for
+	// the webhook's commit before they write their events).
+	CreateWebhook(ctx context.Context, w Webhook, audit []AuditEntry) (since int64, err error)
 	GetWebhook(ctx context.Context, id string) (Webhook, error)
 	// ListWebhooks returns every webhook, by id.
 	ListWebhooks(ctx context.Context) ([]Webhook, error)

@@ -82,14 +82,25 @@ func (s *Store) Enqueue(ctx context.Context, after, upto int64, ds []envy.Delive
 	return ok && err == nil, err
 }
 
-// CreateWebhook stores a new webhook.
-func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) error {
-	return s.tx(ctx, "create a webhook", func(t *txn) error {
+// CreateWebhook stores a new webhook, whose Since it reads in its own
+// transaction with a share lock on the revision counter's row: a change
+// that took its revision before waits for nothing and is counted in
+// Since (it commits first; the lock waits for it), and a change that
+// takes its revision after waits for the webhook's commit, so that its
+// event, written after its revision is taken, sees the webhook. Read
+// outside the transaction, Since could count a change whose event was
+// skipped (no webhook yet) but that committed after the webhook: lost.
+func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) (int64, error) {
+	err := s.tx(ctx, "create a webhook", func(t *txn) error {
+		if err := t.QueryRow(t.ctx, `SELECT revision FROM meta WHERE id = 1 FOR SHARE`).Scan(&w.Since); err != nil {
+			return err
+		}
 		if err := t.exec(hookSQL.Create, w.ID, storeutil.EncodeWebhookSpec(w), w.Secret); err != nil {
 			return err
 		}
 		return t.audit(audit, 0)
 	})
+	return w.Since, err
 }
 
 func getWebhook(row pgx.Row, id string) (envy.Webhook, error) {

@@ -231,9 +231,6 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 	}
 	w := envy.Webhook{ID: "wh_" + strings.ReplaceAll(newID(), "-", ""), URL: in.URL, Scopes: in.Scopes, Events: in.Events, Description: in.Description,
 		CreatedAt: s.now(), CreatedBy: caller.Name, CreatorID: caller.ID}
-	if w.Since, err = s.store.Revision(ctx); err != nil {
-		return envy.WebhookSecret{}, err
-	}
 	secret := newWebhookSecret()
 	if w.Secret, err = s.sealWebhookSecret(w.ID, false, secret); err != nil {
 		return envy.WebhookSecret{}, err
@@ -243,7 +240,7 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 	if err != nil {
 		return envy.WebhookSecret{}, err
 	}
-	err = ws.CreateWebhook(ctx, w, []envy.AuditEntry{e})
+	w.Since, err = ws.CreateWebhook(ctx, w, []envy.AuditEntry{e})
 	if rec.done(err, 0, e); err != nil {
 		return envy.WebhookSecret{}, err
 	}

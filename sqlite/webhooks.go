@@ -62,13 +62,17 @@ func (s *Store) Enqueue(ctx context.Context, after, upto int64, ds []envy.Delive
 }
 
 // CreateWebhook stores a new webhook.
-func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) error {
-	return s.do(ctx, func(t *txn) error {
+func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) (int64, error) {
+	err := s.do(ctx, func(t *txn) error {
+		// The revision of the writes before it, in this batch too: those
+		// after it see the webhook and write their events.
+		w.Since = t.b.rev
 		if _, err := t.exec(hookSQL.Create, w.ID, storeutil.EncodeWebhookSpec(w), w.Secret); err != nil {
 			return dbErr("create a webhook", err)
 		}
 		return t.audit(audit, 0)
 	})
+	return w.Since, err
 }
 
 func getWebhook(row *sql.Row, id string) (envy.Webhook, error) {

@@ -264,7 +264,7 @@ func testMover(t *testing.T, s envy.Store, open func(t *testing.T) envy.Store) {
 		}
 	}
 	if ws, ok := s.(envy.WebhookStore); ok {
-		if err := ws.CreateWebhook(ctx, envy.Webhook{ID: "wh1", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}, nil); err != nil {
+		if _, err := ws.CreateWebhook(ctx, envy.Webhook{ID: "wh1", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

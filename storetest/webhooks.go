@@ -40,7 +40,7 @@ func testOutbox(t *testing.T, s envy.Store) {
 	if evs, err := ws.Events(ctx, start, 100); err != nil || len(evs) != 0 {
 		t.Fatalf("without a webhook, changes wrote events: %+v, %v", evs, err)
 	}
-	if err := ws.CreateWebhook(ctx, envy.Webhook{ID: "outbox", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}, nil); err != nil {
+	if _, err := ws.CreateWebhook(ctx, envy.Webhook{ID: "outbox", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	base := putScope(t, s, "base")
@@ -138,7 +138,7 @@ func testOutbox(t *testing.T, s envy.Store) {
 
 	// Enqueue moves the cursor once: a second server's try finds it moved.
 	hook := envy.Webhook{ID: "wh1", URL: "https://example.com/h", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("sealed"), CreatedAt: t0}
-	if err := ws.CreateWebhook(ctx, hook, nil); err != nil {
+	if _, err := ws.CreateWebhook(ctx, hook, nil); err != nil {
 		t.Fatal(err)
 	}
 	last := evs[len(evs)-1].Revision
@@ -171,10 +171,19 @@ func testWebhooks(t *testing.T, s envy.Store) {
 	ctx := t.Context()
 	hook := envy.Webhook{ID: "wh1", URL: "https://example.com/h", Scopes: "acme/**", Events: []string{envy.EventVarsChanged, envy.EventScopeDeleted},
 		Description: "deploys", Secret: []byte("s1"), CreatedAt: t0, CreatedBy: "ann", CreatorID: "tok1"}
-	if err := ws.CreateWebhook(ctx, hook, []envy.AuditEntry{{Actor: "ann", Action: "webhook.create", Status: envy.OutcomeCreated}}); err != nil {
+	rev, err := s.Revision(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.CreateWebhook(ctx, hook, nil); err == nil {
+	since, err := ws.CreateWebhook(ctx, hook, []envy.AuditEntry{{Actor: "ann", Action: "webhook.create", Status: envy.OutcomeCreated}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if since != rev {
+		t.Errorf("CreateWebhook's since = %d, want the store's revision %d", since, rev)
+	}
+	hook.Since = since
+	if _, err := ws.CreateWebhook(ctx, hook, nil); err == nil {
 		t.Fatal("a second webhook with the same id was created")
 	}
 	got, err := ws.GetWebhook(ctx, "wh1")
@@ -210,7 +219,7 @@ func testWebhooks(t *testing.T, s envy.Store) {
 	if _, err := ws.UpdateWebhook(ctx, "nope", envy.WebhookPatch{Paused: &paused}, nil); envy.ErrorCode(err) != envy.ENotFound {
 		t.Fatalf("UpdateWebhook(nope) = %v, want not found", err)
 	}
-	if err := ws.CreateWebhook(ctx, envy.Webhook{ID: "wh2", URL: "https://example.com/2", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("x"), CreatedAt: t0}, nil); err != nil {
+	if _, err := ws.CreateWebhook(ctx, envy.Webhook{ID: "wh2", URL: "https://example.com/2", Scopes: "**", Events: []string{envy.EventVarsChanged}, Secret: []byte("x"), CreatedAt: t0}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := ws.ListWebhooks(ctx); err != nil || len(l) != 2 || l[0].ID != "wh1" || l[1].ID != "wh2" {
