@@ -42,7 +42,8 @@ func (a *app) newExportCmd() *cobra.Command {
 			"  json, yaml     one object of names to values (json --with-flags:\n" +
 			"                 {\"NAME\": {\"value\": \"…\", \"secret\": true|false}})\n\n" +
 			"dotenv and dotenv-export mark each secret with a `# envy:secret` line before\n" +
-			"it (a comment to every other reader), so that `envy import` keeps it secret.\n\n" +
+			"it (a comment to every other reader), so that `envy import` keeps it secret;\n" +
+			"so is a var that refers to a secret (masked on reads: its value holds it).\n\n" +
 			"--template FILE renders a Go template (text/template) instead: .Env is the\n" +
 			"map of names to values (a missing name is an error), .Vars the list of\n" +
 			"{.Name, .Value} by name, .Scope and .Revision; the functions quote (a shell\n" +
@@ -164,7 +165,10 @@ func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f d
 }
 
 // secretFlags is the secret flag of each var of scope's resolved env, as
-// the server resolves it (GET /-/resolved, values masked).
+// the server resolves it (GET /-/resolved, values masked). A var counts as
+// secret when that read masks it: a secret, and a plain var whose value
+// refers to a secret (DB_URL=postgres://u:${PW}@db/app), which export
+// writes with the secret expanded in it.
 func secretFlags(ctx context.Context, c *client.Client, scope string) (dotenv.Flags, error) {
 	res, err := c.Resolved(ctx, scope, false)
 	if err != nil {
@@ -174,7 +178,7 @@ func secretFlags(ctx context.Context, c *client.Client, scope string) (dotenv.Fl
 	for _, l := range res.Layers {
 		for _, v := range l.Vars {
 			if v.ShadowedBy == "" {
-				flags[v.Name] = v.Secret
+				flags[v.Name] = v.Secret || (v.Value == nil && v.MaskedValue != nil)
 			}
 		}
 	}

@@ -78,6 +78,41 @@ func TestExportThenImportKeepsSecretsSecret(t *testing.T) {
 	}
 }
 
+// A plain var that refers to a secret is masked on every read, and export
+// writes it with the secret expanded in it: so export marks it secret too
+// (dotenv's marker line, JSON --with-flags), and export | import --plain
+// leaves the secret no more readable than it was. A var that refers only
+// to plain vars stays plain.
+func TestExportMarksVarsThatReferToSecrets(t *testing.T) {
+	e, ev := server(t)
+	must(t, ev, "", "set", "src", "HOST=db", "--create")
+	must(t, ev, "", "vars", "set", "src", "PW", "hunter2ZQ", "--secret")
+	must(t, ev, "", "set", "src", "DB_URL=postgres://u:${PW}@${HOST}/app", "ADDR=${HOST}:5432")
+
+	out := must(t, ev, "", "export", "src")
+	if !strings.Contains(out, "# envy:secret\nDB_URL=postgres://u:hunter2ZQ@db/app\n") || strings.Contains(out, "# envy:secret\nADDR") || strings.Contains(out, "# envy:secret\nHOST") {
+		t.Fatalf("dotenv export does not mark exactly PW and DB_URL:\n%s", out)
+	}
+	js := must(t, ev, "", "export", "src", "--format", "json", "--with-flags")
+	if !strings.Contains(js, `"DB_URL": {"value": "postgres://u:hunter2ZQ@db/app", "secret": true}`) || !strings.Contains(js, `"ADDR": {"value": "db:5432", "secret": false}`) {
+		t.Fatalf("json --with-flags:\n%s", js)
+	}
+
+	file := filepath.Join(t.TempDir(), "src.env")
+	must(t, ev, "", "export", "src", "--output-file", file)
+	must(t, ev, "", "import", "dst", file, "--plain", "--create")
+	r := e.Do(t, "GET", "/v1/scopes/dst/-/vars/DB_URL", e.Admin, "")
+	if strings.Contains(string(r.Body), "hunter2ZQ") || r.JSON(t)["secret"] != true {
+		t.Errorf("after export | import --plain, DB_URL is not a masked secret: %s", r.Body)
+	}
+	if varSecret(t, e, "dst", "ADDR") || varSecret(t, e, "dst", "HOST") {
+		t.Error("import --plain: ADDR and HOST must be plain")
+	}
+	if v, _ := varValue(t, e, "dst", "DB_URL"); v != "postgres://u:hunter2ZQ@db/app" {
+		t.Errorf("DB_URL = %q", v)
+	}
+}
+
 // scopes copy writes SRC's own vars with their flags and descriptions to
 // DST as one revision.
 func TestScopesCopyKeepsFlagsAndDescriptions(t *testing.T) {
