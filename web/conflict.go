@@ -61,18 +61,22 @@ func (h *Handler) editOf(w http.ResponseWriter, r *http.Request, path, name stri
 	if was, ok := r.PostForm["description_was"]; ok && len(was) == 1 {
 		e.Description = asLoaded(e.Description, was[0])
 	}
+	// A value sent is stored with the line breaks it was typed with (LF):
+	// a browser sends a textarea's, and a hidden field's, as CRLF. A value
+	// left as loaded is not sent (below), so a stored CR survives an edit
+	// of the description.
 	value := r.PostFormValue("value")
 	if was, ok := r.PostForm["value_was"]; ok && len(was) == 1 {
 		e.Was = &was[0]
 	}
 	switch {
 	case !e.Edit:
-		e.Value = &value
+		e.Value = ptr(lf(value))
 	case r.PostFormValue("keep_value") == "on":
 	case r.PostFormValue("was_secret") == "on" && value == "":
 	case e.Was != nil && sameText(value, *e.Was):
 	default:
-		e.Value = &value
+		e.Value = ptr(lf(value))
 	}
 	return e, true
 }
