@@ -64,6 +64,20 @@ func bulkChanges(kvs []dotenv.KV, secret bool, flags dotenv.Flags) map[string]*c
 	return changes
 }
 
+// secretOnly returns the vars that flags marks secret, nil for none.
+func secretOnly(flags dotenv.Flags) dotenv.Flags {
+	var out dotenv.Flags
+	for name, secret := range flags {
+		if secret {
+			if out == nil {
+				out = dotenv.Flags{}
+			}
+			out[name] = true
+		}
+	}
+	return out
+}
+
 func (a *app) newSetCmd() *cobra.Command {
 	var (
 		secret   bool
@@ -76,7 +90,11 @@ func (a *app) newSetCmd() *cobra.Command {
 		Long: "Set several vars in one change (one revision, all or nothing). A bare NAME or\n" +
 			"NAME=- reads that one value from stdin, keeping it out of shell history;\n" +
 			"--from-file reads a dotenv (or .json/.yaml/.sh) file first, and NAME=VALUE\n" +
-			"arguments override it. --secret marks every var set secret.\n\n" +
+			"arguments override it. --secret marks every var set secret, --secret=false\n" +
+			"makes every one plain; without either, a var the file marks secret (a\n" +
+			"`# envy:secret` line before it, as `envy export` writes; {\"value\": …,\n" +
+			"\"secret\": true} in JSON) is set secret; the others keep their flag (a new\n" +
+			"var is plain).\n\n" +
 			"When the first argument holds '=' (or there is none), the scope is the\n" +
 			"default one (ENVY_SCOPE, or `envy setup`). A scope that does not exist is\n" +
 			"created only with --create, or when you say yes on a terminal. A change that\n" +
@@ -95,9 +113,12 @@ func (a *app) newSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var kvs []dotenv.KV
+			var (
+				kvs    []dotenv.KV
+				marked dotenv.Flags
+			)
 			if fromFile != "" {
-				if kvs, err = a.readVarsFile(fromFile, ""); err != nil {
+				if kvs, marked, err = a.readVarsFileFlagged(fromFile, ""); err != nil {
 					return err
 				}
 			}
@@ -114,7 +135,8 @@ func (a *app) newSetCmd() *cobra.Command {
 				return usageErrorf("nothing to set: give NAME=VALUE arguments or --from-file")
 			}
 			var flags dotenv.Flags
-			if cmd.Flags().Changed("secret") && !secret {
+			switch {
+			case cmd.Flags().Changed("secret") && !secret:
 				// --secret=false: every var set is made plain, as
 				// `vars set --secret=false` does, and merge says which
 				// were secret.
@@ -122,6 +144,12 @@ func (a *app) newSetCmd() *cobra.Command {
 				for _, kv := range kvs {
 					flags[kv.Name] = false
 				}
+			case !secret:
+				// A var the file marks secret (`# envy:secret`, as
+				// export writes it; JSON's "secret": true) is set
+				// secret. The file makes nothing plain: a var it says
+				// nothing of, or calls plain, keeps its flag.
+				flags = secretOnly(marked)
 			}
 			return a.merge(cmd, scope, kvs, secret, flags, false, w)
 		},

@@ -113,6 +113,43 @@ func TestExportMarksVarsThatReferToSecrets(t *testing.T) {
 	}
 }
 
+// set --from-file keeps what the file says of secrets, as import does: a
+// var an exported dotenv file (or JSON --with-flags) marks is set secret,
+// unless --secret=false says plain; the others keep their flag.
+func TestSetFromFileKeepsSecretMarkers(t *testing.T) {
+	e, ev := server(t)
+	dir := t.TempDir()
+	must(t, ev, "", "set", "src", "PORT=80", "--create")
+	must(t, ev, "", "vars", "set", "src", "API_KEY", "sk-live-ZQ123456", "--secret")
+	file := filepath.Join(dir, "src.env")
+	must(t, ev, "", "export", "src", "--output-file", file)
+	if data, _ := os.ReadFile(file); !strings.Contains(string(data), "# envy:secret\nAPI_KEY=") {
+		t.Fatalf("export wrote %q", data)
+	}
+	jf := filepath.Join(dir, "src.json")
+	must(t, ev, "", "export", "src", "--format", "json", "--with-flags", "--output-file", jf)
+
+	for _, f := range []string{file, jf} {
+		dst := "dst/" + filepath.Ext(f)[1:]
+		must(t, ev, "", "set", dst, "--from-file", f, "--create")
+		r := e.Do(t, "GET", "/v1/scopes/"+dst+"/-/vars/API_KEY", e.Admin, "")
+		if strings.Contains(string(r.Body), "sk-live-ZQ123456") || r.JSON(t)["secret"] != true {
+			t.Errorf("set --from-file %s made API_KEY plain: %s", f, r.Body)
+		}
+		if out := must(t, ev, "", "vars", "ls", dst); strings.Contains(out, "sk-live-ZQ123456") {
+			t.Errorf("vars ls %s (no --reveal) shows the secret:\n%s", dst, out)
+		}
+		if varSecret(t, e, dst, "PORT") {
+			t.Errorf("%s: PORT, which the file does not mark, was made secret", dst)
+		}
+	}
+	// --secret=false still makes every var plain, the marked one too.
+	must(t, ev, "", "set", "plain", "--from-file", file, "--create", "--secret=false")
+	if varSecret(t, e, "plain", "API_KEY") {
+		t.Error("set --from-file --secret=false left API_KEY secret")
+	}
+}
+
 // scopes copy writes SRC's own vars with their flags and descriptions to
 // DST as one revision.
 func TestScopesCopyKeepsFlagsAndDescriptions(t *testing.T) {
