@@ -15,7 +15,8 @@ import (
 const maxInput = 32 << 20
 
 // readStdinValue reads the value of the var name from stdin. From a
-// terminal: a prompt on stderr, then one line typed without echo. From a
+// terminal: a prompt on stderr, then one line typed without echo, kept as
+// typed (spaces at either end are the value's). From a
 // pipe or a file: everything, less one trailing newline, so that
 // `echo "$X" | envy vars set S NAME` sets exactly $X (use --from-file to
 // keep a file's last newline). Nothing at all (an empty line typed at the
@@ -24,7 +25,7 @@ const maxInput = 32 << 20
 // as an argument.
 func (a *app) readStdinValue(ctx context.Context, name string) (string, error) {
 	if isTerminal(a.stdin) {
-		line, err := a.promptLine(ctx, "Value for "+name+": ", true)
+		line, err := a.promptValue(ctx, "Value for "+name+": ")
 		if err != nil {
 			return "", err
 		}
@@ -58,8 +59,24 @@ func (a *app) readStdinValue(ctx context.Context, name string) (string, error) {
 // stderr and the line is read (without echo when hide is set); off a
 // terminal, the next line of stdin is read, and nothing after it, so that
 // `printf 'ADDR\nTOKEN\n' | envy login` answers two prompts. The line
-// comes back with surrounding white space trimmed.
+// comes back with surrounding white space trimmed: it is an address, a
+// token, a scope or an answer, never a value.
 func (a *app) promptLine(ctx context.Context, prompt string, hide bool) (string, error) {
+	line, err := a.readPrompt(ctx, prompt, hide)
+	return strings.TrimSpace(line), err
+}
+
+// promptValue reads a var's value for a prompt, as promptLine does without
+// echo, but keeps it as typed: spaces at either end are the value's, as in
+// an argument; only the line's end (a "\r" before the "\n", as a terminal
+// off Linux may give) is dropped.
+func (a *app) promptValue(ctx context.Context, prompt string) (string, error) {
+	line, err := a.readPrompt(ctx, prompt, true)
+	return strings.TrimSuffix(line, "\r"), err
+}
+
+// readPrompt is promptLine's line as read, less its "\n".
+func (a *app) readPrompt(ctx context.Context, prompt string, hide bool) (string, error) {
 	var (
 		line string
 		err  error
@@ -78,7 +95,7 @@ func (a *app) promptLine(ctx context.Context, prompt string, hide bool) (string,
 	if err != nil {
 		return "", fmt.Errorf("reading stdin: %w", err)
 	}
-	return strings.TrimSpace(line), nil
+	return line, nil
 }
 
 // readFileValue reads a whole file as one value, exactly, its last newline

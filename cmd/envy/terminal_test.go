@@ -85,6 +85,35 @@ func TestOnATerminalAnEmptyValueIsRefused(t *testing.T) {
 	}
 }
 
+// A value typed at the prompt is kept as typed, spaces at either end
+// included, as an argument is; only the line's end is dropped.
+func TestOnATerminalATypedValueKeepsItsSpaces(t *testing.T) {
+	e, ev := server(t)
+	must(t, ev, "", "set", "acme/web", "KEEP=1", "--create")
+	for _, typed := range []string{"  pass phrase  \n", "\ttab, then a space \n"} {
+		want := strings.TrimSuffix(typed, "\n")
+		p := newPTY(t)
+		p.typeIn(t, typed)
+		var out, errOut bytes.Buffer
+		if code := runIO(t, ev, p.tty, &out, &errOut, "vars", "set", "acme/web", "PW", "--secret"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		if v, _ := varValue(t, e, "acme/web", "PW"); v != want {
+			t.Errorf("typed %q, stored %q", typed, v)
+		}
+	}
+	// set's bare NAME prompts the same way.
+	p := newPTY(t)
+	p.typeIn(t, " lead and trail \n")
+	var out, errOut bytes.Buffer
+	if code := runIO(t, ev, p.tty, &out, &errOut, "set", "acme/web", "PW"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if v, _ := varValue(t, e, "acme/web", "PW"); v != " lead and trail " {
+		t.Errorf("set: stored %q", v)
+	}
+}
+
 // A large import shows progress on a terminal's stderr, and nothing off one.
 func TestALargeImportShowsProgressOnATerminal(t *testing.T) {
 	_, ev := server(t)
