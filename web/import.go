@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
@@ -27,6 +28,9 @@ type importData struct {
 	Kept      int // vars of the scope that the file lacks, kept by a merge
 	NewSecret bool
 	Replace   bool
+	Literal   bool     // each ${ of the file stored as written ($${)
+	Refs      []string // the vars whose values the server expands
+	Broken    []string // the references the import leaves unresolved (brokenRefs)
 }
 
 func (d importData) Empty() bool { return len(d.Added)+len(d.Changed)+len(d.Removed) == 0 }
@@ -55,6 +59,13 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		return
 	}
 	replace := r.PostFormValue("mode") == "replace"
+	literal := r.PostFormValue("literal") == "on"
+	var refs []string
+	if literal {
+		kvs = literalValues(kvs)
+	} else {
+		refs = namesWithRefs(kvs)
+	}
 	if len(kvs) == 0 && !replace {
 		h.back(w, r, back, &flash{Error: true, Text: "The pasted file holds no vars, so merging it changes nothing. To empty the scope, choose Replace."})
 		return
@@ -74,7 +85,7 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 		h.fail(w, r, err)
 		return
 	}
-	d := importData{Scope: sc, NewSecret: r.PostFormValue("secret") == "on", Replace: replace}
+	d := importData{Scope: sc, NewSecret: r.PostFormValue("secret") == "on", Replace: replace, Literal: literal, Refs: refs}
 	file := map[string]string{}
 	for _, kv := range kvs {
 		file[kv.Name] = kv.Value
@@ -105,6 +116,15 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	sort.Strings(names)
 	for _, n := range names {
 		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret || marked[n]})
+	}
+	if d.Broken, err = h.brokenRefs(ctx, path, kvs, replace); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if len(d.Broken) > 0 && !d.Empty() {
+		// Not applicable: nothing is held.
+		h.render(w, r, http.StatusOK, "import", &view{Title: "Import into " + path, Section: "scopes", Data: d})
+		return
 	}
 	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, marked: marked, newSecret: d.NewSecret, replace: d.Replace}
 	if err := h.sessions.holdImport(sessionFrom(ctx), p); err != nil {
@@ -144,6 +164,17 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		// The file's "# envy:secret" makes a var secret, never plain.
 		in[kv.Name] = envy.VarInput{Value: ptr(envy.NewSensitive(kv.Value)), Secret: ptr(sec || p.marked[kv.Name])}
 	}
+	// The scope's own vars are as previewed (the write's precondition),
+	// but an inherited or a referenced scope may have changed since.
+	broken, err := h.brokenRefs(ctx, path, p.kvs, p.replace)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if len(broken) > 0 {
+		h.back(w, r, back, &flash{Error: true, Text: "Nothing was imported: " + strings.Join(broken, "; ") + ": importing it would leave the scope's env unreadable. " + brokenHelp})
+		return
+	}
 	at := envy.Cond{IfRevision: p.revision}
 	var info envy.WriteInfo
 	how := "merged"
@@ -166,4 +197,165 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		return
 	}
 	h.back(w, r, back, &flash{Text: "Imported " + plural(len(p.kvs), "var", "vars") + " (" + how + ") as revision " + itoa(info.Revision) + "."})
+}
+
+// brokenHelp says what to do about an import whose references would not
+// resolve.
+const brokenHelp = "If the file's ${ is text (a file from envy export without --raw holds expanded values), paste it again with \"Values are literal\" ticked; otherwise set what they refer to first."
+
+// literalValues returns kvs with each "${" of a value escaped as "$${"
+// (as `envy import --literal` sends them), so that the server stores the
+// value the file holds and expands nothing. Replacing every "${" is
+// enough: the escaped form starts with "$$", which never completes a
+// "$${" with a "$" before it.
+func literalValues(kvs []dotenv.KV) []dotenv.KV {
+	out := make([]dotenv.KV, len(kvs))
+	for i, kv := range kvs {
+		out[i] = dotenv.KV{Name: kv.Name, Value: strings.ReplaceAll(kv.Value, "${", "$${")}
+	}
+	return out
+}
+
+// namesWithRefs returns the names of kvs whose values the server expands
+// (as `envy import` names them): a reference, a "$${" (a literal "${"
+// once stored), or a "${" that is not a reference (which the write
+// refuses, naming the var); once each, in the file's order.
+func namesWithRefs(kvs []dotenv.KV) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, kv := range kvs {
+		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0 || strings.Contains(kv.Value, "$${")) && !seen[kv.Name] {
+			seen[kv.Name] = true
+			names = append(names, kv.Name)
+		}
+	}
+	return names
+}
+
+// brokenRefs names the references that would not resolve in the scope's
+// env once kvs are imported (merged, or replacing the scope's own vars),
+// as a read of the env would name them ("PRICE refers to AMOUNT, which is
+// not set"): the file's references to a var that neither the file nor
+// the scope's env sets, or to a scope that does not exist or lacks the
+// var; and, for a replace, an inherited var's reference to a var of the
+// scope that the replace removes. The service accepts a reference to a
+// var that does not exist yet (the env's read fails until it does), but
+// an import pasted in the dashboard is refused instead: a "${" meant as
+// text, as a file from `envy export` holds, would otherwise leave the
+// env unreadable. What the token may not read (a hidden layer, a scope
+// it may not read) is not checked: the env's read tells whoever reads it.
+func (h *Handler) brokenRefs(ctx context.Context, path string, kvs []dotenv.KV, replace bool) ([]string, error) {
+	refs := map[string][]envy.Ref{}
+	var order []string
+	file := map[string]bool{}
+	for _, kv := range kvs {
+		file[kv.Name] = true
+		rs, err := envy.ParseRefs(kv.Value) // a bad one is refused by the write, naming the var
+		if err != nil || len(rs) == 0 {
+			delete(refs, kv.Name)
+			continue
+		}
+		if _, ok := refs[kv.Name]; !ok {
+			order = append(order, kv.Name)
+		}
+		refs[kv.Name] = rs
+	}
+	if len(refs) == 0 && !replace {
+		return nil, nil
+	}
+	rv, err := h.svc.Resolved(ctx, path, false)
+	if err != nil {
+		return nil, err
+	}
+	before, after := map[string]bool{}, map[string]bool{}
+	hidden := false
+	for _, l := range rv.Layers {
+		hidden = hidden || l.Hidden
+		for _, v := range l.Vars {
+			before[v.Name] = true
+			if !replace || l.Scope != path {
+				after[v.Name] = true
+			}
+		}
+	}
+	for n := range file {
+		after[n] = true
+	}
+	var out []string
+	other := map[string]func(name string) string{}
+	for _, n := range order {
+		if _, ok := refs[n]; !ok {
+			continue // its last value in the file has none
+		}
+		for _, r := range refs[n] {
+			why := ""
+			switch {
+			case r.Scope == "" || r.Scope == path:
+				if !hidden && !after[r.Name] {
+					why = "which is not set"
+				}
+			default:
+				if other[r.Scope] == nil {
+					other[r.Scope] = h.refScope(ctx, r.Scope)
+				}
+				why = other[r.Scope](r.Name)
+			}
+			if why != "" {
+				out = append(out, n+" refers to "+r.String()+", "+why)
+			}
+		}
+	}
+	if !replace || hidden {
+		return out, nil
+	}
+	for _, l := range rv.Layers {
+		if l.Scope == path {
+			continue
+		}
+		for _, v := range l.Vars {
+			if file[v.Name] {
+				continue // the file's var is in effect
+			}
+			for _, ref := range v.References {
+				name, ok := strings.CutPrefix(ref, path+":")
+				if !ok && strings.Contains(ref, ":") {
+					continue
+				}
+				if before[name] && !after[name] {
+					out = append(out, v.Name+" (from "+l.Scope+") refers to "+ref+", which the replace removes")
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// refScope tells why a reference to a var of scope p would not resolve
+// ("" when it would, or when the token can't tell).
+func (h *Handler) refScope(ctx context.Context, p string) func(name string) string {
+	if !h.svc.Can(ctx, envy.ActRead, p) {
+		return func(string) string { return "" }
+	}
+	rv, err := h.svc.Resolved(ctx, p, false)
+	switch {
+	case envy.ErrorCode(err) == envy.ENotFound:
+		return func(string) string { return "whose scope does not exist" }
+	case err != nil:
+		return func(string) string { return "" }
+	}
+	names := map[string]bool{}
+	for _, l := range rv.Layers {
+		if l.Hidden {
+			return func(string) string { return "" }
+		}
+		for _, v := range l.Vars {
+			names[v.Name] = true
+		}
+	}
+	return func(name string) string {
+		if names[name] {
+			return ""
+		}
+		return "which is not set"
+	}
 }
