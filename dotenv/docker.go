@@ -9,6 +9,7 @@ import (
 const (
 	msgDockerBare      = "no value (docker would take it from its own environment)"
 	msgDockerLineBreak = "value holds a line break, which docker's --env-file format cannot hold (use another format)"
+	msgExportLineBreak = "value holds a line break, which dotenv-export cannot write so that a shell sourcing it reads it back (use --format shell, or dotenv)"
 )
 
 // WriteDocker writes kvs as `docker run --env-file` reads them: NAME=VALUE
@@ -62,7 +63,10 @@ func ParseDocker(r io.Reader) ([]KV, error) {
 
 // WriteDotenvExport writes kvs as a dotenv file whose every line starts
 // with `export `, so that a shell can source it and dotenv readers still
-// read it.
+// read it. A value holding a line break (\n or \r) cannot be written so:
+// dotenv's "\n" is a backslash and an n to a shell, and a raw one is not
+// read back by dotenv readers alike (CRLF ends a line). It is an error
+// that names the variable; WriteShell writes such values.
 func WriteDotenvExport(w io.Writer, kvs []KV) error {
 	return writeDotenv(w, kvs, "export ", nil)
 }

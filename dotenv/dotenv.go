@@ -469,12 +469,17 @@ func Write(w io.Writer, kvs []KV) error {
 }
 
 // writeDotenv writes kvs as dotenv lines, each after prefix.
-// A var flags marks secret gets a SecretMarker line before its own.
+// A var flags marks secret gets a SecretMarker line before its own. With
+// a prefix (`export `, for a shell to source), a value holding a line
+// break is an error (WriteDotenvExport).
 func writeDotenv(w io.Writer, kvs []KV, prefix string, flags Flags) error {
 	var b strings.Builder
 	for _, kv := range kvs {
 		if err := checkKV(kv); err != nil {
 			return err
+		}
+		if prefix != "" && strings.ContainsAny(kv.Value, "\n\r") {
+			return &WriteError{Name: kv.Name, Msg: msgExportLineBreak}
 		}
 		if flags[kv.Name] {
 			b.WriteString(SecretMarker)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -54,12 +57,19 @@ var roundTripValues = []struct{ name, value string }{
 	{"mixed", "'\"`$#\\\n\r\t x "},
 }
 
+// refusesLineBreak reports whether format's writer refuses value for the
+// line break it holds: docker's format, and dotenv-export, which a shell
+// would read back wrong, have no way to write one.
+func refusesLineBreak(format Format, value string) bool {
+	return (format == FormatDocker || format == FormatDotenvExport) && strings.ContainsAny(value, "\n\r")
+}
+
 func TestWriteParseRoundTripsEveryValue(t *testing.T) {
 	for _, format := range Formats {
 		for _, tc := range roundTripValues {
 			t.Run(string(format)+"/"+tc.name, func(t *testing.T) {
-				if format == FormatDocker && strings.ContainsAny(tc.value, "\n\r") {
-					t.Skip("docker's format has no way to hold a line break (TestDockerFormat: WriteDocker refuses it)")
+				if refusesLineBreak(format, tc.value) {
+					t.Skip("this format has no way to hold a line break (TestDockerFormat, TestDotenvExportIsWhatAShellSources: the writer refuses it)")
 				}
 				in := []KV{{"BEFORE", "1"}, {"VALUE", tc.value}, {"AFTER", "2"}}
 				var buf bytes.Buffer
@@ -447,8 +457,8 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		in := []KV{{"FIRST", value}, {"SECOND", value + "x"}, {"THIRD", "z"}}
 		for _, format := range Formats {
-			if format == FormatDocker && strings.ContainsAny(value, "\n\r") {
-				continue // docker's format has no way to hold a line break: WriteDocker refuses it
+			if refusesLineBreak(format, value) {
+				continue // the format has no way to hold a line break: its writer refuses it
 			}
 			var buf bytes.Buffer
 			if err := WriteFormat(&buf, format, in); err != nil {
@@ -616,11 +626,45 @@ func TestDockerFormat(t *testing.T) {
 	}
 }
 
+// dotenv-export is for a shell to source: every value it writes, a shell
+// reads back as it was, and one holding a line break (which dotenv's "\n"
+// would give a shell as a backslash and an n) is refused, naming the var.
+func TestDotenvExportIsWhatAShellSources(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh here")
+	}
+	file := filepath.Join(t.TempDir(), "env.sh")
+	for _, tc := range roundTripValues {
+		var buf bytes.Buffer
+		err := WriteDotenvExport(&buf, []KV{{"BEFORE", "1"}, {"VALUE", tc.value}})
+		if strings.ContainsAny(tc.value, "\n\r") {
+			if err == nil || err.Error() != "VALUE: "+msgExportLineBreak || buf.Len() != 0 {
+				t.Errorf("%s: wrote %q, error %v; want it refused, naming VALUE", tc.name, buf.String(), err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(sh, "-c", `. "$1" && printf %s "$VALUE"`, "sh", file).Output()
+		if err != nil || string(out) != tc.value {
+			t.Errorf("%s: sh sourced %q and read %q (%v), want %q", tc.name, buf.String(), out, err, tc.value)
+		}
+	}
+}
+
 // The secret flags round-trip through dotenv, dotenv-export and JSON;
 // a marker counts only right before its var.
 func TestFlagsRoundTrip(t *testing.T) {
-	kvs := []KV{{"A", "1"}, {"KEY", "sk # live"}, {"B", "x\ny"}}
 	for _, f := range []Format{FormatDotenv, FormatDotenvExport, FormatJSON} {
+		kvs := []KV{{"A", "1"}, {"KEY", "sk # live"}, {"B", "x\ny"}}
+		if refusesLineBreak(f, kvs[2].Value) {
+			kvs[2].Value = "x y"
+		}
 		var buf bytes.Buffer
 		if err := WriteFlagged(&buf, f, kvs, Flags{"KEY": true, "A": false}); err != nil {
 			t.Fatal(err)

@@ -128,6 +128,12 @@ func TestExportFormatsAndTemplate(t *testing.T) {
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "envy: PEM: value holds a line break") {
 		t.Errorf("docker with a newline: %d %q %q", code, out, errOut)
 	}
+	// Nor can dotenv-export, for a shell that sources it: the error names
+	// the var and the format that can.
+	code, out, errOut = runEnvy(t, ev, "", "export", "acme/web", "--format", "dotenv-export")
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "envy: PEM: value holds a line break") || !strings.Contains(errOut, "--format shell") || strings.Contains(errOut, "line1") {
+		t.Errorf("dotenv-export with a newline: %d %q %q", code, out, errOut)
+	}
 }
 
 func TestVarsLsResolvedShowsWhereEachVarComesFrom(t *testing.T) {

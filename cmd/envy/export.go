@@ -35,7 +35,9 @@ func (a *app) newExportCmd() *cobra.Command {
 			"DIR, named after its path (acme/web/prod.env), with a line on stderr as each\n" +
 			"is written. --format is one of:\n\n" +
 			"  dotenv         NAME=value, quoted where needed (the default)\n" +
-			"  dotenv-export  the same, each line starting with `export `\n" +
+			"  dotenv-export  the same, each line starting with `export `, for a shell to\n" +
+			"                 source (a value holding a line break is an error naming\n" +
+			"                 the var: use shell)\n" +
 			"  docker         NAME=value unquoted, as `docker run --env-file` reads it\n" +
 			"                 (a value holding a line break is an error naming the var)\n" +
 			"  shell          export NAME='value', for a shell to source\n" +
