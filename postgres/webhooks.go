@@ -165,7 +165,10 @@ func (s *Store) AddDelivery(ctx context.Context, d envy.Delivery) (int64, error)
 
 // ClaimDeliveries leases webhooks whose queue's head is due. The
 // webhooks' rows are locked SKIP LOCKED: two servers claiming at once
-// take different webhooks, never one twice.
+// take different webhooks, never one twice. The head is read again once
+// the lease is taken: Heads reads the deliveries as of its start, and a
+// server that leased, delivered and gave back the webhook while it ran
+// leaves it a head already delivered, which would be sent twice.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]envy.DeliveryClaim, error) {
 	var out []envy.DeliveryClaim
 	err := s.tx(ctx, "claim deliveries", func(t *txn) error {
@@ -199,11 +202,19 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 			if tag.RowsAffected() == 0 {
 				continue
 			}
-			w, err := getWebhook(t.QueryRow(t.ctx, hookSQL.Get, h.hook), h.hook)
-			if err != nil {
+			d, err := storeutil.ScanDelivery(t.QueryRow(t.ctx, hookSQL.Head, h.hook).Scan)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
-			d, err := storeutil.ScanDelivery(t.QueryRow(t.ctx, hookSQL.GetDelivery, h.hook, h.id).Scan)
+			if err != nil || d.NextAt.After(now) {
+				// Delivered (or given up) since Heads read it, and nothing
+				// else due: the lease goes back.
+				if err := t.exec(hookSQL.Unlease, h.hook, owner); err != nil {
+					return err
+				}
+				continue
+			}
+			w, err := getWebhook(t.QueryRow(t.ctx, hookSQL.Get, h.hook), h.hook)
 			if err != nil {
 				return err
 			}

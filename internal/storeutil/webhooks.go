@@ -18,7 +18,7 @@ type WebhookStatements struct {
 	AddEvent, Events, Cursor, MoveCursor, PruneEvents, AddDelivery  string
 	Create, Get, List, Delete, DeleteDeliveries, Update             string
 	Deliveries, GetDelivery, Heads, Lease, FinishDelivery, Finished string
-	PruneDeliveries                                                 string
+	Head, Unlease, PruneDeliveries                                  string
 }
 
 // WebhookColumns are the columns ScanWebhook reads, in order.
@@ -63,6 +63,11 @@ func WebhookSQL(mark func(int) string) WebhookStatements {
 			WHERE NOT w.paused AND w.disabled_at = 0 AND w.lease_until < $1 AND d.next_at <= $1
 			ORDER BY d.next_at LIMIT $2`),
 		Lease: m(`UPDATE webhooks SET lease_owner = $2, lease_until = $3 WHERE id = $1 AND lease_until < $4`),
+		// A webhook's queue's head as it is now (Heads' may be older than
+		// the lease, on a store where another server delivers), and the
+		// lease given back when that head is done or not due.
+		Head:    m(`SELECT ` + DeliveryColumns + ` FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'pending' ORDER BY id LIMIT 1`),
+		Unlease: m(`UPDATE webhooks SET lease_owner = '', lease_until = 0 WHERE id = $1 AND lease_owner = $2`),
 		FinishDelivery: m(`UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, next_at = $3, last_error = $4,
 			response_code = $5, latency_ns = $6, done_at = $7 WHERE id = $1`),
 		// The webhook's failures in a row: reset by a delivery, counted by
