@@ -2,6 +2,7 @@ package envy
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -323,4 +324,39 @@ type WebhookUpdate struct {
 type WebhookSecret struct {
 	Webhook Webhook
 	Secret  Sensitive // zero when none was made
+}
+
+// internalRanges are the ranges beyond those netip names that no webhook
+// may reach without AllowPrivate.
+var internalRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated), which embeds any IPv4 address
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT), likewise
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64, likewise
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
+	netip.MustParsePrefix("2002::/16"),       // 6to4, likewise
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
+}
+
+// InternalAddr reports whether a is an address no webhook may reach
+// without AllowPrivate: loopback, private, link-local (the clouds'
+// metadata services among them), unspecified, multicast or otherwise
+// internal. The same test refuses a URL naming such an address when a
+// webhook is created and the address the sender dials.
+func InternalAddr(a netip.Addr) bool {
+	a = a.Unmap().WithZone("")
+	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range internalRanges {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -127,16 +127,10 @@ func (s *Service) validWebhookURL(loc, raw string) *envy.FieldError {
 	case u.Fragment != "":
 		return bad("url must not have a fragment")
 	}
-	if ip := net.ParseIP(u.Hostname()); !allow && (ip != nil && privateIP(ip) || strings.EqualFold(u.Hostname(), "localhost")) {
+	if ip, err := netip.ParseAddr(u.Hostname()); !allow && (err == nil && envy.InternalAddr(ip) || strings.EqualFold(u.Hostname(), "localhost")) {
 		return bad("url must not point at a loopback or private address (allowed only on a server started with --webhook-allow-private)")
 	}
 	return nil
-}
-
-// privateIP is the check of a literal address in a URL; the Sender makes
-// the full one on the address it dials.
-func privateIP(ip net.IP) bool {
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
 }
 
 // validEvents checks a webhook's event types.

@@ -425,7 +425,12 @@ func TestPrivateTargetsAreRefusedUnlessAllowed(t *testing.T) {
 	o := fastHooks(webhook.NewSender(webhook.Options{}))
 	o.AllowPrivate = false
 	svc, ctx := newHookService(t, o)
-	for _, u := range []string{rc.srv.URL, "https://127.0.0.1/x", "https://10.0.0.5/x", "https://[::1]/x", "https://localhost/x", "ftp://example.com/x", "https://user:pw@example.com/x"} {
+	for _, u := range []string{rc.srv.URL, "https://127.0.0.1/x", "https://10.0.0.5/x", "https://[::1]/x", "https://localhost/x", "ftp://example.com/x", "https://user:pw@example.com/x",
+		// Internal ranges beyond loopback and private, each refused where
+		// it is dialled too (webhook.Private), and a link-local address
+		// with its zone.
+		"https://100.64.0.1/x", "https://0.0.0.1/x", "https://198.18.0.1/x", "https://[64:ff9b::7f00:1]/x", "https://[2002:7f00:1::]/x",
+		"https://[fe80::1%25eth0]/x", "https://[::ffff:10.0.0.1]/x"} {
 		_, err := svc.CreateWebhook(ctx, envy.WebhookInput{URL: u, Scopes: "**", Events: []string{envy.EventVarsChanged}})
 		e := envy.AsError(err)
 		if e == nil || e.Code != envy.EInvalid || len(e.Fields) != 1 || e.Fields[0].Loc != "body.url" {

@@ -138,36 +138,9 @@ func refusePrivate(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// internal are the ranges beyond those netip names that no webhook may
-// reach without AllowPrivate.
-var internal = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64, which may embed any IPv4 address
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("2002::/16"),      // 6to4, likewise
-	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated)
-}
-
 // Private reports whether a is an address no webhook may reach without
-// AllowPrivate: loopback, private, link-local (the clouds' metadata
-// services among them), unspecified, multicast or otherwise internal.
-func Private(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
-		return true
-	}
-	for _, p := range internal {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// AllowPrivate (envy.InternalAddr).
+func Private(a netip.Addr) bool { return envy.InternalAddr(a) }
 
 // Send makes one attempt at m: a POST of its body with its signatures.
 // A 2xx reply is a success; anything else, a redirect included, is a
