@@ -99,3 +99,68 @@ func TestAClientThatGivesUpIsNotAnInternalError(t *testing.T) {
 		}
 	}
 }
+
+// A prober that gives up on /readyz before the server's readiness check
+// answers (a database that does not) is a client gone: 499, at debug
+// level, and no store error, as any request's; the alert on store errors
+// must not page on every probe of an outage.
+func TestAProberThatGivesUpOnReadyzIsNotAStoreError(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mk.Close() })
+	keys, err := crypto.OpenKeyring(ctx, mk, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.New(st, keys, service.Options{})
+	t.Cleanup(svc.Close)
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	// A readiness check that answers only when asked to stop, as one
+	// stuck on a database that does not answer.
+	ready := func(ctx context.Context) error {
+		<-ctx.Done()
+		return envy.Errorf(envy.EUnavailable, "the database is unavailable")
+	}
+	srv := NewServer(svc, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registry: reg, Ready: ready})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(cctx, "GET", ts.URL+"/readyz", nil)
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("/readyz was answered %d", res.StatusCode)
+	}
+	counted := func(status string) float64 {
+		return testutil.ToFloat64(srv.metrics.requests.WithLabelValues("/readyz", "GET", status))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for counted("499")+counted("503") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe was not counted within 10 s of its giving up; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if counted("499") != 1 {
+		t.Errorf("the probe that gave up was counted as 503, not 499")
+	}
+	if n := testutil.ToFloat64(srv.metrics.storeErrors.WithLabelValues(string(envy.EUnavailable))); n != 0 {
+		t.Errorf("envy_store_errors_total{code=unavailable} = %v after a prober gave up, want 0", n)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "not ready") || strings.Contains(line, `"status":503`) {
+			t.Errorf("a prober that gave up is logged as a server not ready: %s", line)
+		}
+	}
+}

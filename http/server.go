@@ -824,6 +824,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.opts.Ready(ctx); err != nil {
+		if cerr := r.Context().Err(); cerr != nil {
+			// The prober gave up first (its timeout is shorter than
+			// ours): a client gone, not a store's error nor a 503.
+			return cerr
+		}
 		s.log.WarnContext(ctx, "http: not ready", "request_id", service.CallerFrom(ctx).RequestID, "error", err)
 		e := envy.AsError(err)
 		if e == nil || e.Code != envy.EUnavailable {
