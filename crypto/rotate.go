@@ -85,29 +85,35 @@ func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool)
 	if err != nil {
 		return RotateResult{}, fmt.Errorf("keyring: load data keys: %w", err)
 	}
-	var res RotateResult
-	rewrapped := make([]envy.DataKey, 0, len(dks))
-	var newest uint32
-	for _, dk := range dks {
-		raw, err := kr.mk.Unwrap(ctx, dk.Wrapped)
-		if err != nil {
-			return RotateResult{}, fmt.Errorf("keyring: the current master key does not open data key %d (was it rotated by another server? restart this one with the new key): %w", dk.ID, ErrWrongMasterKey)
+	var (
+		res       RotateResult
+		rewrapped []envy.DataKey
+		newest    uint32
+	)
+	rewrap := func() error {
+		res, rewrapped, newest = RotateResult{}, make([]envy.DataKey, 0, len(dks)), 0
+		for _, dk := range dks {
+			if err := kr.rewrapOne(ctx, dk, newMK, &rewrapped); err != nil {
+				return err
+			}
+			res.Rewrapped = append(res.Rewrapped, dk.ID)
+			newest = max(newest, dk.ID)
 		}
-		w, err := newMK.Wrap(ctx, raw)
-		clear(raw)
-		if err != nil {
-			return RotateResult{}, fmt.Errorf("keyring: wrap data key %d with the new master key: %w", dk.ID, err)
+		return nil
+	}
+	err = rewrap()
+	if errors.Is(err, ErrWrongMasterKey) && kr.reopen != nil {
+		// Another server rotated the keys and the operator put its new
+		// master key where this one opens it from (Follow may not have
+		// looked yet): open it again, as a refresh would, and go on.
+		if st, rerr := kr.unwrapReopened(ctx, dks); rerr == nil {
+			kr.stale.Store(nil)
+			kr.state.Store(st)
+			err = rewrap()
 		}
-		// The new wrapping must open with the new key before the old one
-		// is given up.
-		back, err := newMK.Unwrap(ctx, w)
-		if err != nil {
-			return RotateResult{}, fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", dk.ID, err)
-		}
-		clear(back)
-		rewrapped = append(rewrapped, envy.DataKey{ID: dk.ID, Wrapped: w, CreatedAt: dk.CreatedAt})
-		res.Rewrapped = append(res.Rewrapped, dk.ID)
-		newest = max(newest, dk.ID)
+	}
+	if err != nil {
+		return RotateResult{}, err
 	}
 	var added []envy.DataKey
 	if addDataKey {
@@ -154,6 +160,29 @@ func (kr *Keyring) setMasterKey(mk MasterKey) {
 		kr.mk.Close()
 	}
 	kr.mk, kr.mkOwned = mk, true
+}
+
+// rewrapOne unwraps dk with the master key in hand, wraps it with newMK,
+// checks that newMK opens it, and appends it to out.
+func (kr *Keyring) rewrapOne(ctx context.Context, dk envy.DataKey, newMK MasterKey, out *[]envy.DataKey) error {
+	raw, err := kr.mk.Unwrap(ctx, dk.Wrapped)
+	if err != nil {
+		return fmt.Errorf("keyring: the current master key does not open data key %d (was it rotated by another server? restart this one with the new key): %w", dk.ID, ErrWrongMasterKey)
+	}
+	w, err := newMK.Wrap(ctx, raw)
+	clear(raw)
+	if err != nil {
+		return fmt.Errorf("keyring: wrap data key %d with the new master key: %w", dk.ID, err)
+	}
+	// The new wrapping must open with the new key before the old one is
+	// given up.
+	back, err := newMK.Unwrap(ctx, w)
+	if err != nil {
+		return fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", dk.ID, err)
+	}
+	clear(back)
+	*out = append(*out, envy.DataKey{ID: dk.ID, Wrapped: w, CreatedAt: dk.CreatedAt})
+	return nil
 }
 
 // SetReopen tells the keyring how to open its master key again, from

@@ -289,3 +289,31 @@ func TestAServerWithoutTheNewMasterKeyIsNotUsable(t *testing.T) {
 		}
 	})
 }
+
+// A rotation through a server that has not looked at its key file since
+// another server rotated the keys (its operator put the new key there):
+// it opens its master key again, as a refresh would, and rotates, rather
+// than refusing until it is restarted.
+func TestARotationThroughAServerThatHasNotReloadedItsKeyReopensIt(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		p := newPair(t, open)
+		a, b := p.a, p.b
+		mk2, path2 := newFileKey(t)
+		b.SetReopen(func(context.Context) (MasterKey, error) { return ReadMasterKeyFile(path2) })
+		if _, err := a.Rotate(ctx, mk2, false); err != nil {
+			t.Fatal(err)
+		}
+		mk3, _ := newFileKey(t)
+		res, err := b.Rotate(ctx, mk3, true)
+		if err != nil {
+			t.Fatalf("B's rotation after A's: %v", err)
+		}
+		if res.Added != 2 || len(res.Rewrapped) != 1 {
+			t.Fatalf("B's rotation: %+v", res)
+		}
+		if err := openAll(b, sealN(t, b, 3)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
