@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,7 +161,7 @@ func (s *Sender) Send(ctx context.Context, m envy.WebhookMessage) envy.WebhookRe
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, strings.NewReader(string(m.Body)))
 	if err != nil {
-		return res(0, "bad request: "+err.Error())
+		return res(0, "bad request: "+describe(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.ua)
@@ -196,6 +197,13 @@ func describe(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) {
 		return oe.Op + ": " + oe.Err.Error()
+	}
+	// net/http's errors name the request's URL ("Post \"https://…\": …"),
+	// whose path or query may hold the receiver's credential: the reason
+	// is kept and logged, so it says what failed, never where.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
 	}
 	return err.Error()
 }

@@ -155,3 +155,22 @@ func TestRedirectsAreNotFollowedAndRepliesAreReadBounded(t *testing.T) {
 		t.Fatalf("slow receiver: %+v", res)
 	}
 }
+
+// Many receivers carry a credential in their URL's path or query (chat
+// webhooks do): a failure's reason, kept as the delivery's last error and
+// logged, names the failure, never the URL.
+func TestAFailuresReasonNeverHoldsTheURL(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	s := webhook.NewSender(webhook.Options{AllowPrivate: true})
+	res := s.Send(t.Context(), message(srv.URL+"/services/T0/B0/sekrit-path-token?key=sekrit-query-key", "whsec_"+strings.Repeat("A", 32)))
+	if res.Err == "" {
+		t.Fatal("a receiver whose certificate is not trusted was reached")
+	}
+	if strings.Contains(res.Err, "sekrit") || strings.Contains(res.Err, "/services/") {
+		t.Fatalf("the reason holds the URL: %s", res.Err)
+	}
+	if !strings.Contains(res.Err, "certificate") {
+		t.Errorf("the reason %q does not say what failed", res.Err)
+	}
+}
