@@ -193,3 +193,26 @@ func TestAnInstanceReconnectingWhileWaitingIsToldAgain(t *testing.T) {
 	}
 	t.Fatalf("no event on reconnect: %v", sc.Err())
 }
+
+// An instance's unhealthy report that comes after a newer change (the
+// fix, written while the broken revision's health check ran out) pauses
+// the rollout of the revision it failed on, not the newer one's: the fix
+// rolls out.
+func TestALateUnhealthyReportPausesTheRevisionThatFailedNotANewerOne(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	e.Do(t, "PUT", scope+"/-/consumers/i2", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
+	rev3 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-fixed"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
+		t.Fatalf("report: %d %s", r.Status, r.Body)
+	}
+	if st := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); strings.Contains(string(st.Body), `"state":"paused"`) {
+		t.Fatalf("revision %d failed on i1, but the rollout of the newer revision %d is paused:\n%s", rev2, rev3, st.Body)
+	}
+}

@@ -271,7 +271,14 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 		return nil
 	}
 	if in.Unhealthy != "" {
-		pause := envy.RolloutPause{Scope: scope, Revision: envRev, Failed: []string{id}, At: r.s.now(),
+		// The pause is of the revision the instance failed on: a report
+		// that comes late, after a newer change (the fix, say), must not
+		// pause that change's rollout.
+		failed := envRev
+		if in.Revision > 0 {
+			failed = min(in.Revision, envRev)
+		}
+		pause := envy.RolloutPause{Scope: scope, Revision: failed, Failed: []string{id}, At: r.s.now(),
 			Reason: fmt.Sprintf("%s did not come back healthy on revision %d: %s", id, in.Revision, in.Unhealthy)}
 		if err := r.rs.PauseRollout(ctx, pause); err != nil {
 			return err
@@ -279,7 +286,7 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 		if _, err := r.rs.ReleaseRolloutLease(ctx, scope, id, math.MaxInt64); err != nil {
 			return err
 		}
-		r.s.log.Warn("rollout paused", "scope", scope, "instance", id, "revision", envRev)
+		r.s.log.Warn("rollout paused", "scope", scope, "instance", id, "revision", failed)
 		// The webhooks that name rollout.paused hear of it. The event is
 		// written after the pause, not in its transaction: should it fail,
 		// the pause stands (the status shows it) and the log says so.
