@@ -152,9 +152,12 @@ type ConsumerInput struct {
 	FallbackSince time.Time
 	// Unhealthy, when set, says why the consumer's command did not come
 	// back healthy after a restart the rollout granted (never a value):
-	// the scope's rollout pauses.
+	// the scope's rollout pauses. At most MaxUnhealthyBytes, printable.
 	Unhealthy string
 }
+
+// MaxUnhealthyBytes bounds a consumer's unhealthy reason.
+const MaxUnhealthyBytes = 500
 
 // ConsumerView is a live consumer in a status.
 type ConsumerView struct {

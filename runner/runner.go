@@ -26,7 +26,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/client"
 	"github.com/envy-dev/envy/internal/opt"
 )
@@ -897,7 +899,7 @@ func (rp *reporter) set(rev int64, pid int) {
 // fail reports rev as run by pid, and that it did not come back healthy.
 func (rp *reporter) fail(rev int64, pid int, why string) {
 	rp.mu.Lock()
-	rp.unhealthy = why
+	rp.unhealthy = unhealthyReason(why)
 	rp.mu.Unlock()
 	rp.set(rev, pid)
 }
@@ -907,7 +909,7 @@ func (rp *reporter) fail(rev int64, pid int, why string) {
 func (rp *reporter) failNow(ctx context.Context, rev int64, pid int, why string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GoodbyeTimeout)
 	defer cancel()
-	report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid, Unhealthy: why}
+	report := client.ConsumerReport{Revision: rev, Hostname: rp.r.hostname, PID: pid, Unhealthy: unhealthyReason(why)}
 	if err := rp.r.cfg.Client.ReportConsumer(cctx, rp.r.cfg.Scope, rp.r.cfg.ConsumerID, report); err != nil {
 		rp.r.logf("warning: can't tell envy that %s is not healthy: %v", rp.r.cfg.ConsumerID, err)
 	}
@@ -989,4 +991,27 @@ func (rp *reporter) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// unhealthyReason is why as the server takes it: printable (a control
+// character becomes a space) and at most envy.MaxUnhealthyBytes, cut on a
+// character's boundary. A health check's error can be longer (a
+// certificate's names, a reply quoted): sent whole, it was refused on
+// every report, so the rollout never paused and went on past the failure.
+func unhealthyReason(why string) string {
+	why = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(why, "?"))
+	if len(why) <= envy.MaxUnhealthyBytes {
+		return why
+	}
+	const more = "…"
+	cut := envy.MaxUnhealthyBytes - len(more)
+	for cut > 0 && !utf8.RuneStart(why[cut]) {
+		cut--
+	}
+	return why[:cut] + more
 }

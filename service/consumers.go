@@ -28,8 +28,8 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	if in.PID < 0 {
 		fields = append(fields, envy.Field("body.pid", "out_of_range", "pid must not be negative"))
 	}
-	if len(in.Unhealthy) > 500 || !envy.Printable(in.Unhealthy) {
-		fields = append(fields, envy.Field("body.unhealthy", "invalid", "unhealthy must be at most 500 printable characters"))
+	if len(in.Unhealthy) > envy.MaxUnhealthyBytes || !envy.Printable(in.Unhealthy) {
+		fields = append(fields, envy.Field("body.unhealthy", "invalid", "unhealthy must be at most %d printable characters", envy.MaxUnhealthyBytes))
 	}
 	if len(fields) > 0 {
 		return false, envy.Invalid(fields...)
