@@ -135,8 +135,11 @@ type envVarJSON struct {
 }
 
 func view(v envy.VarView) envVarJSON {
-	out := envVarJSON{Name: v.Name, IsSecret: v.Secret}
-	if v.Value != nil && !v.Secret {
+	// A var that refers to a secret is masked on a read as a secret is
+	// (Value nil, MaskedValue set): it is shown as one, never as a plain
+	// var without a value, a shape Apify never answers.
+	out := envVarJSON{Name: v.Name, IsSecret: v.Secret || v.Value == nil && v.MaskedValue != nil}
+	if v.Value != nil && !out.IsSecret {
 		s := v.Value.Reveal()
 		out.Value = &s
 	}

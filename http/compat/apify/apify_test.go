@@ -407,3 +407,19 @@ func TestListsHonourOffsetLimitAndDesc(t *testing.T) {
 		wantError(t, do(t, e, "GET", seedVars+q, e.Admin, ""), 400, "invalid-input")
 	}
 }
+
+// A plain var that refers to a secret is masked on reads as a secret is,
+// and the dialect shows it as a secret: isSecret true, no value (never a
+// plain var without a value, which Apify never answers).
+func TestAVarThatRefersToASecretIsShownAsASecret(t *testing.T) {
+	e := newEnv(t, testenv.Options{})
+	do(t, e, "POST", seedVars, e.Admin, `{"name":"S","value":"sk-very-secret-42","isSecret":true}`)
+	if r := e.Do(t, "PUT", "/v1/scopes/"+seedScope+"/-/vars/A", e.Admin, `{"value":"x-${S}-y"}`); r.Status/100 != 2 {
+		t.Fatalf("native set: %d %s", r.Status, r.Body)
+	}
+	wantBody(t, do(t, e, "GET", seedVars+"/A", e.Admin, ""), 200, `{"data":{"name":"A","isSecret":true}}`)
+	r := do(t, e, "GET", seedVars, e.Admin, "")
+	if !strings.Contains(string(r.Body), `{"name":"A","isSecret":true}`) || strings.Contains(string(r.Body), "sk-very") {
+		t.Errorf("list: %s", r.Body)
+	}
+}
