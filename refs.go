@@ -364,6 +364,33 @@ func (r *Resolution) Secret(name string) bool {
 	return secret
 }
 
+// unresolved returns the resolution that e, a reference of a var of res,
+// points into, and the error a read fails with when it names a scope or
+// a var that does not exist.
+func (r *Resolution) unresolved(res *Resolution, e RefEdge) (*Resolution, error) {
+	t := r.scopeRes(res, e.Ref)
+	if t == nil {
+		return nil, refError("broken_reference", "%s, whose scope does not exist", e.Text())
+	}
+	if _, ok := t.Winner(e.Ref.Name); !ok {
+		return t, refError("broken_reference", "%s, which is not set", e.Text())
+	}
+	return t, nil
+}
+
+// BrokenRef returns the error a read of the env fails with on the first
+// reference reachable from its vars that names a scope or a var that does
+// not exist, or nil; it opens no value, so a caller that may not reveal
+// the env can be told that a write left it unreadable.
+func (r *Resolution) BrokenRef() error {
+	var err error
+	r.WalkRefs("", func(e RefEdge) bool {
+		_, err = r.unresolved(r.resOf(e.From), e)
+		return err == nil
+	})
+	return err
+}
+
 // resOf returns the resolution of a RefEdge's From.
 func (r *Resolution) resOf(from string) *Resolution {
 	if k := strings.LastIndexByte(from, ':'); k >= 0 {
@@ -470,17 +497,12 @@ func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int,
 			return
 		}
 		k++
-		t := x.r.scopeRes(res, ref)
-		edge := RefEdge{From: label, Ref: ref}
-		if t == nil {
-			ferr = refError("broken_reference", "%s, whose scope does not exist", edge.Text())
+		t, err := x.r.unresolved(res, RefEdge{From: label, Ref: ref})
+		if err != nil {
+			ferr = err
 			return
 		}
-		w, ok := t.Winner(ref.Name)
-		if !ok {
-			ferr = refError("broken_reference", "%s, which is not set", edge.Text())
-			return
-		}
+		w, _ := t.Winner(ref.Name)
 		tl := ref.Name
 		if t != x.r {
 			tl = t.Scope + ":" + ref.Name

@@ -358,3 +358,34 @@ func TestResolveRefsOfTreesReadApartIsTornWhenTheyDisagree(t *testing.T) {
 		}
 	}
 }
+
+// BrokenRef names, without opening a value, the reference that a read of
+// the env fails on: the same error as Expand's, for a reference of the
+// env's own vars and for one of a var of a referenced scope (whose own
+// references resolve in that scope's env, not this one's).
+func TestBrokenRefIsTheErrorAReadFailsOn(t *testing.T) {
+	w := &world{
+		vars: map[string]map[string]string{
+			"acme/web":    {"URL": "pg://${acme/shared:HOST}/x", "HOST": "web.internal"},
+			"acme/shared": {"HOST": "${DOMAIN}"},
+		},
+	}
+	r, err := w.resolve(t, "acme/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, readErr := r.Expand(openRaw)
+	if readErr == nil {
+		t.Fatal("the env reads, though acme/shared:HOST refers to DOMAIN, which acme/shared does not set")
+	}
+	if err := r.BrokenRef(); err == nil || err.Error() != readErr.Error() {
+		t.Fatalf("BrokenRef = %v, want the read's %v", err, readErr)
+	}
+	w.vars["acme/shared"]["DOMAIN"] = "db.internal"
+	if r, err = w.resolve(t, "acme/web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.BrokenRef(); err != nil {
+		t.Fatalf("BrokenRef of an env that reads = %v", err)
+	}
+}

@@ -61,3 +61,20 @@ func (s *Service) Resolved(ctx context.Context, path string, reveal bool) (envy.
 	}
 	return out, nil
 }
+
+// EnvBroken returns the error a read of path's env would fail with on a
+// reference that names a scope or a var that does not exist (nil when
+// none does), worked out by the one resolution without opening a value:
+// it needs read on path, not reveal. A write may leave such a reference
+// (the API accepts one to a var not set yet); a form that wrote it says
+// so rather than a plain success.
+func (s *Service) EnvBroken(ctx context.Context, path string) error {
+	if err := s.readAuth(ctx, path, envy.AuditResolved, nil, false); err != nil {
+		return err
+	}
+	r, _, err := s.resolve(ctx, path)
+	if err != nil {
+		return err
+	}
+	return r.BrokenRef()
+}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"sort"
 	"strings"
@@ -30,7 +29,6 @@ type importData struct {
 	Replace   bool
 	Literal   bool     // each ${ of the file stored as written ($${)
 	Refs      []string // the vars whose values the server expands
-	Broken    []string // the references the import leaves unresolved (brokenRefs)
 }
 
 func (d importData) Empty() bool { return len(d.Added)+len(d.Changed)+len(d.Removed) == 0 }
@@ -117,15 +115,6 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	for _, n := range names {
 		d.Added = append(d.Added, importLine{Name: n, Secret: d.NewSecret || marked[n]})
 	}
-	if d.Broken, err = h.brokenRefs(ctx, path, kvs, replace); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if len(d.Broken) > 0 && !d.Empty() {
-		// Not applicable: nothing is held.
-		h.render(w, r, http.StatusOK, "import", &view{Title: "Import into " + path, Section: "scopes", Data: d})
-		return
-	}
 	p := &pendingImport{id: envy.RandomID(), scope: path, revision: sc.Revision, kvs: kvs, marked: marked, newSecret: d.NewSecret, replace: d.Replace}
 	if err := h.sessions.holdImport(sessionFrom(ctx), p); err != nil {
 		h.backErr(w, r, back, err)
@@ -164,17 +153,6 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		// The file's "# envy:secret" makes a var secret, never plain.
 		in[kv.Name] = envy.VarInput{Value: ptr(envy.NewSensitive(kv.Value)), Secret: ptr(sec || p.marked[kv.Name])}
 	}
-	// The scope's own vars are as previewed (the write's precondition),
-	// but an inherited or a referenced scope may have changed since.
-	broken, err := h.brokenRefs(ctx, path, p.kvs, p.replace)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if len(broken) > 0 {
-		h.back(w, r, back, &flash{Error: true, Text: "Nothing was imported: " + strings.Join(broken, "; ") + ": importing it would leave the scope's env unreadable. " + brokenHelp})
-		return
-	}
 	at := envy.Cond{IfRevision: p.revision}
 	var info envy.WriteInfo
 	how := "merged"
@@ -196,12 +174,20 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 		h.backErr(w, r, back, err)
 		return
 	}
-	h.back(w, r, back, &flash{Text: "Imported " + plural(len(p.kvs), "var", "vars") + " (" + how + ") as revision " + itoa(info.Revision) + "."})
+	done := "Imported " + plural(len(p.kvs), "var", "vars") + " (" + how + ") as revision " + itoa(info.Revision)
+	// The service accepts a reference to a var that is not set (yet), as
+	// the API does; the one resolution tells whether the env still reads,
+	// and a success that left it unreadable is not told as one.
+	if e := envy.AsError(h.svc.EnvBroken(ctx, path)); e != nil && e.Code == envy.EInvalid && len(e.Fields) > 0 {
+		h.back(w, r, back, &flash{Error: true, Text: done + ", but the scope's env can't be read now: " + e.Fields[0].Msg + ". " + brokenHelp})
+		return
+	}
+	h.back(w, r, back, &flash{Text: done + "."})
 }
 
-// brokenHelp says what to do about an import whose references would not
-// resolve.
-const brokenHelp = "If the file's ${ is text (a file from envy export without --raw holds expanded values), paste it again with \"Values are literal\" ticked; otherwise set what they refer to first."
+// brokenHelp says what to do about an import that left a reference that
+// does not resolve.
+const brokenHelp = "If the file's ${ is text (a file from envy export without --raw holds expanded values), roll this revision back in History and paste the file again with \"Values are literal\" ticked; otherwise set what it refers to."
 
 // literalValues returns kvs with each "${" of a value escaped as "$${"
 // (as `envy import --literal` sends them), so that the server stores the
@@ -230,132 +216,4 @@ func namesWithRefs(kvs []dotenv.KV) []string {
 		}
 	}
 	return names
-}
-
-// brokenRefs names the references that would not resolve in the scope's
-// env once kvs are imported (merged, or replacing the scope's own vars),
-// as a read of the env would name them ("PRICE refers to AMOUNT, which is
-// not set"): the file's references to a var that neither the file nor
-// the scope's env sets, or to a scope that does not exist or lacks the
-// var; and, for a replace, an inherited var's reference to a var of the
-// scope that the replace removes. The service accepts a reference to a
-// var that does not exist yet (the env's read fails until it does), but
-// an import pasted in the dashboard is refused instead: a "${" meant as
-// text, as a file from `envy export` holds, would otherwise leave the
-// env unreadable. What the token may not read (a hidden layer, a scope
-// it may not read) is not checked: the env's read tells whoever reads it.
-func (h *Handler) brokenRefs(ctx context.Context, path string, kvs []dotenv.KV, replace bool) ([]string, error) {
-	refs := map[string][]envy.Ref{}
-	var order []string
-	file := map[string]bool{}
-	for _, kv := range kvs {
-		file[kv.Name] = true
-		rs, err := envy.ParseRefs(kv.Value) // a bad one is refused by the write, naming the var
-		if err != nil || len(rs) == 0 {
-			delete(refs, kv.Name)
-			continue
-		}
-		if _, ok := refs[kv.Name]; !ok {
-			order = append(order, kv.Name)
-		}
-		refs[kv.Name] = rs
-	}
-	if len(refs) == 0 && !replace {
-		return nil, nil
-	}
-	rv, err := h.svc.Resolved(ctx, path, false)
-	if err != nil {
-		return nil, err
-	}
-	before, after := map[string]bool{}, map[string]bool{}
-	hidden := false
-	for _, l := range rv.Layers {
-		hidden = hidden || l.Hidden
-		for _, v := range l.Vars {
-			before[v.Name] = true
-			if !replace || l.Scope != path {
-				after[v.Name] = true
-			}
-		}
-	}
-	for n := range file {
-		after[n] = true
-	}
-	var out []string
-	other := map[string]func(name string) string{}
-	for _, n := range order {
-		if _, ok := refs[n]; !ok {
-			continue // its last value in the file has none
-		}
-		for _, r := range refs[n] {
-			why := ""
-			switch {
-			case r.Scope == "" || r.Scope == path:
-				if !hidden && !after[r.Name] {
-					why = "which is not set"
-				}
-			default:
-				if other[r.Scope] == nil {
-					other[r.Scope] = h.refScope(ctx, r.Scope)
-				}
-				why = other[r.Scope](r.Name)
-			}
-			if why != "" {
-				out = append(out, n+" refers to "+r.String()+", "+why)
-			}
-		}
-	}
-	if !replace || hidden {
-		return out, nil
-	}
-	for _, l := range rv.Layers {
-		if l.Scope == path {
-			continue
-		}
-		for _, v := range l.Vars {
-			if file[v.Name] {
-				continue // the file's var is in effect
-			}
-			for _, ref := range v.References {
-				name, ok := strings.CutPrefix(ref, path+":")
-				if !ok && strings.Contains(ref, ":") {
-					continue
-				}
-				if before[name] && !after[name] {
-					out = append(out, v.Name+" (from "+l.Scope+") refers to "+ref+", which the replace removes")
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-// refScope tells why a reference to a var of scope p would not resolve
-// ("" when it would, or when the token can't tell).
-func (h *Handler) refScope(ctx context.Context, p string) func(name string) string {
-	if !h.svc.Can(ctx, envy.ActRead, p) {
-		return func(string) string { return "" }
-	}
-	rv, err := h.svc.Resolved(ctx, p, false)
-	switch {
-	case envy.ErrorCode(err) == envy.ENotFound:
-		return func(string) string { return "whose scope does not exist" }
-	case err != nil:
-		return func(string) string { return "" }
-	}
-	names := map[string]bool{}
-	for _, l := range rv.Layers {
-		if l.Hidden {
-			return func(string) string { return "" }
-		}
-		for _, v := range l.Vars {
-			names[v.Name] = true
-		}
-	}
-	return func(name string) string {
-		if names[name] {
-			return ""
-		}
-		return "which is not set"
-	}
 }
