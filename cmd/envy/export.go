@@ -170,8 +170,10 @@ func (a *app) exportOne(ctx context.Context, c *client.Client, scope string, f d
 // the server resolves it (GET /-/resolved, values masked). A var counts as
 // secret when that read masks it: a secret, and a plain var whose value
 // refers to a secret (DB_URL=postgres://u:${PW}@db/app), which export
-// writes with the secret expanded in it.
+// writes with the secret expanded in it; under --raw such a var is
+// written as stored (${PW}, no secret in it) and keeps its own flag.
 func secretFlags(ctx context.Context, c *client.Client, scope string) (dotenv.Flags, error) {
+	raw, _ := ctx.Value(rawEnvKey{}).(bool)
 	res, err := c.Resolved(ctx, scope, false)
 	if err != nil {
 		return nil, fmt.Errorf("reading the secret flags of %s: %w", scope, err)
@@ -180,7 +182,7 @@ func secretFlags(ctx context.Context, c *client.Client, scope string) (dotenv.Fl
 	for _, l := range res.Layers {
 		for _, v := range l.Vars {
 			if v.ShadowedBy == "" {
-				flags[v.Name] = v.Secret || (v.Value == nil && v.MaskedValue != nil)
+				flags[v.Name] = v.Secret || (!raw && v.Value == nil && v.MaskedValue != nil)
 			}
 		}
 	}

@@ -111,6 +111,12 @@ func TestExportMarksVarsThatReferToSecrets(t *testing.T) {
 	if v, _ := varValue(t, e, "dst", "DB_URL"); v != "postgres://u:hunter2ZQ@db/app" {
 		t.Errorf("DB_URL = %q", v)
 	}
+	// --raw writes DB_URL as stored, ${PW} and no secret in it: it keeps
+	// its own flag, plain.
+	rawOut := must(t, ev, "", "export", "src", "--raw")
+	if !strings.Contains(rawOut, "DB_URL='postgres://u:${PW}@${HOST}/app'") || strings.Contains(rawOut, "# envy:secret\nDB_URL") || !strings.Contains(rawOut, "# envy:secret\nPW=") {
+		t.Errorf("a raw export marks other than PW:\n%s", rawOut)
+	}
 }
 
 // set --from-file keeps what the file says of secrets, as import does: a
