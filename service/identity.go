@@ -197,6 +197,49 @@ func (s *Service) bounded(ctx context.Context, caller *envy.Token, grants []envy
 	return nil
 }
 
+// definer returns the token that defined a trust or an OIDC provider (id,
+// "" for one stored before definers were kept) when it may mint grants
+// now: live, and holding them still, as its definition needed. A login
+// mints a child of it (ParentID), so that the token never outlives it
+// and its revocation revokes the token too, as for any token it minted:
+// a delegation ends with its delegator. reason says, for the audit log,
+// why it may not.
+func (s *Service) definer(ctx context.Context, id string, grants []envy.Grant, now time.Time) (d *envy.Token, reason string, err error) {
+	if id == "" {
+		return nil, "", nil
+	}
+	t, err := s.store.GetToken(ctx, id)
+	switch {
+	case envy.ErrorCode(err) == envy.ENotFound:
+		return nil, "the token that defined it no longer exists", nil
+	case err != nil:
+		return nil, "", err
+	case !t.LiveAt(now):
+		return nil, "the token that defined it is revoked or expired", nil
+	}
+	for _, g := range grants {
+		for _, a := range g.Actions {
+			if !envy.Holds(&t, g.Scopes, envy.ActAdmin) && !envy.Holds(&t, g.Scopes, a) {
+				return nil, "the token that defined it no longer holds " + string(a) + " on " + g.Scopes, nil
+			}
+		}
+	}
+	return &t, "", nil
+}
+
+// childOf makes t, a login's token, a child of the definer d (nil: none):
+// its parent, and an expiry no later than d's.
+func childOf(t *envy.Token, d *envy.Token) {
+	if d == nil {
+		return
+	}
+	t.ParentID = d.ID
+	if d.ExpiresAt != nil && (t.ExpiresAt == nil || t.ExpiresAt.After(*d.ExpiresAt)) {
+		e := *d.ExpiresAt
+		t.ExpiresAt = &e
+	}
+}
+
 // trustFor returns trust name when the caller is a global admin or defined
 // it; to anyone else it does not exist (403, as for a token).
 func (s *Service) trustFor(ctx context.Context, name string, action envy.AuditAction) (envy.JWTTrust, envy.TrustStore, error) {
@@ -424,6 +467,13 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 		return refuse("subject claim missing or invalid")
 	}
 	now := s.now()
+	d, why, err := s.definer(ctx, t.CreatorID, t.Permissions, now)
+	if err != nil {
+		return envy.JWTLogin{}, err
+	}
+	if why != "" {
+		return refuse(why)
+	}
 	exp := now.Add(t.TTL)
 	plain := envy.NewTokenValue()
 	id := newID()
@@ -431,6 +481,7 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 	// each login's token is its own owner, so names never collide.
 	tok := envy.Token{ID: id, Name: "jwt:" + name + ":" + subject, Owner: "jwt:" + id, Hash: envy.HashToken(plain),
 		Permissions: t.Permissions, CreatedAt: now, CreatedBy: "jwt:" + name, ExpiresAt: &exp, Trust: name, Subject: subject}
+	childOf(&tok, d)
 	e := s.entry(ctx, envy.AuditJWTLogin, "", []string{name}, envy.OutcomeCreated)
 	e.Actor, e.TokenID = tok.Name, tok.ID
 	rec, err := s.toStreams(1)

@@ -485,12 +485,21 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 			"you signed in as %s, but no role of OIDC provider %s matches you, so envy gives you no access: ask an admin to add a role for you", who, name))
 	}
 	now := s.now()
+	d, why, err := s.definer(ctx, p.CreatorID, grants, now)
+	if err != nil {
+		return envy.OIDCLogin{}, err
+	}
+	if why != "" {
+		return refuse("provider "+name+": "+why, envy.Errorf(envy.EForbidden,
+			"OIDC provider %s can't sign anyone in now: the token that defined it is no longer live or no longer holds its roles' grants; ask an admin to define it again", name))
+	}
 	exp := now.Add(p.SessionTTL)
 	plain := envy.NewTokenValue()
 	id := newID()
 	t := envy.Token{ID: id, Name: envy.OIDCTrustPrefix + name + ":" + who, Owner: envy.OIDCTrustPrefix + id, Hash: envy.HashToken(plain),
 		Permissions: grants, CreatedAt: now, CreatedBy: envy.OIDCTrustPrefix + name, ExpiresAt: &exp,
 		Trust: envy.OIDCTrustPrefix + name, Subject: idt.Subject}
+	childOf(&t, d)
 	e := s.entry(ctx, envy.AuditOIDCLogin, "", []string{name, p.Issuer, idt.Subject}, envy.OutcomeCreated)
 	e.Actor, e.TokenID = t.Name, t.ID
 	rec, err := s.toStreams(1)

@@ -1,0 +1,104 @@
+package service_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/envy-dev/envy"
+	"github.com/envy-dev/envy/identity/idtest"
+	"github.com/envy-dev/envy/identity/oidctest"
+	"github.com/envy-dev/envy/service"
+)
+
+// A trust mints only while the token that defined it is live: a login's
+// token is a child of that token, so it never outlives it and goes with
+// its revocation, as every token it minted does. A subtree admin about to
+// be revoked can't leave a trust behind that mints admin tokens for ever.
+func TestATrustMintsOnlyWhileItsDefinerIsLive(t *testing.T) {
+	store := revocationStores[0].open(t)
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	svc, admin := identityService(t, store)
+	ctx := t.Context()
+	as := func(tok *envy.Token) context.Context {
+		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+	}
+	exp := time.Now().Add(time.Hour)
+	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", ExpiresAt: &exp,
+		Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}, TTL: "24h"}
+	if _, _, err := svc.PutTrust(as(&sub), "ci", in); err != nil {
+		t.Fatal(err)
+	}
+	login, err := svc.LoginJWT(ctx, "ci", idtest.Sign(t, k, p.Claims("envy", "me", time.Now(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login.Token.ParentID != sub.ID || login.Token.ExpiresAt == nil || login.Token.ExpiresAt.After(exp) {
+		t.Errorf("the login's token: parent %q, expires %v; want a child of %s expiring by %v", login.Token.ParentID, login.Token.ExpiresAt, sub.ID, exp)
+	}
+	if err := svc.RevokeToken(as(admin), sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, login.Plaintext); err == nil {
+		t.Error("the login's token outlives the revocation of the trust's definer")
+	}
+	if l, err := svc.LoginJWT(ctx, "ci", idtest.Sign(t, k, p.Claims("envy", "me", time.Now(), nil))); err == nil {
+		t.Fatalf("the trust of a revoked definer minted %q with %+v", l.Token.Name, l.Token.Permissions)
+	}
+}
+
+// The same for an OIDC provider: it signs people in only while the token
+// that defined it is live.
+func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
+	store := revocationStores[0].open(t)
+	svc, admin := identityService(t, store)
+	ctx := t.Context()
+	as := func(tok *envy.Token) context.Context {
+		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+	}
+	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
+		oidctest.User{Subject: "u-mallory", Username: "mallory", Claims: map[string]any{"groups": []string{"anyone"}}})
+	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
+	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := envy.OIDCInput{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: envy.NewSensitive(p.ClientSecret),
+		RedirectURIs: []string{"http://127.0.0.1/callback"}, Roles: []envy.OIDCRole{{Claim: "groups", Value: "*", Permissions: grant}}}
+	if _, _, err := svc.PutOIDC(as(&sub), "corp", in); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func() (envy.OIDCLogin, error) {
+		t.Helper()
+		const binding = "a-client-nonce-of-the-cli"
+		u, err := svc.OIDCAuthURL(ctx, "corp", "http://127.0.0.1:4321/callback", binding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := p.SignIn(ctx, u, "mallory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc.OIDCCallback(ctx, "corp", back.Query().Get("state"), back.Query().Get("code"), binding)
+	}
+	login, err := signIn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RevokeToken(as(admin), sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, login.Plaintext); err == nil {
+		t.Error("the sign-in's token outlives the revocation of the provider's definer")
+	}
+	if l, err := signIn(); err == nil {
+		t.Fatalf("the provider of a revoked definer signed in %q with %+v", l.Token.Name, l.Token.Permissions)
+	}
+}
