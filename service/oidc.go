@@ -61,14 +61,33 @@ func (c *oidcProviders) httpClient() *http.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client == nil {
-		c.client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 || identity.CheckURL(req.URL.String()) != nil {
-				return errors.New("an identity provider is reached over https only")
-			}
-			return nil
-		}}
+		c.client = &http.Client{Timeout: 10 * time.Second, Transport: httpsOnly{http.DefaultTransport},
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= 5 {
+					return errors.New("an identity provider redirected too often")
+				}
+				return nil
+			}}
 	}
 	return c.client
+}
+
+// httpsOnly refuses every request to an identity provider that is not
+// https (plain http to a loopback address only), whatever named its URL:
+// the issuer, a redirect, or the discovery document, whose token and keys
+// endpoints the provider's definer controls. Checked on the issuer alone,
+// a discovery naming http://internal-host/token made the server post the
+// code, the PKCE verifier and the client secret there, in clear.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := identity.CheckURL(req.URL.String()); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("an identity provider is reached over https only")
+	}
+	return t.next.RoundTrip(req)
 }
 
 // discover returns the issuer's provider, fetched at most once an hour.
