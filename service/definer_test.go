@@ -102,3 +102,39 @@ func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
 		t.Fatalf("the provider of a revoked definer signed in %q with %+v", l.Token.Name, l.Token.Permissions)
 	}
 }
+
+// An email the provider has not verified (email_verified false, as with a
+// provider that lets anyone register) is anyone's to claim: no role
+// matches on it, and it names no one.
+func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
+	svc, admin := identityService(t, revocationStores[0].open(t))
+	ctx := t.Context()
+	actx := service.WithCaller(ctx, &service.Caller{Token: admin, Client: "10.0.0.1"})
+	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
+		oidctest.User{Subject: "u-ann", Username: "ann", Email: "ann@acme.example"},
+		oidctest.User{Subject: "u-mallory", Username: "mallory", Email: "boss@acme.example", EmailUnverified: true})
+	in := envy.OIDCInput{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: envy.NewSensitive(p.ClientSecret), RedirectURIs: []string{"http://127.0.0.1/callback"},
+		Roles: []envy.OIDCRole{{Claim: "email", Value: "*@acme.example", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}}}}
+	if _, _, err := svc.PutOIDC(actx, "corp", in); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(user string) (envy.OIDCLogin, error) {
+		t.Helper()
+		const binding = "a-client-nonce-of-the-cli"
+		u, err := svc.OIDCAuthURL(ctx, "corp", "http://127.0.0.1:4321/callback", binding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := p.SignIn(ctx, u, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc.OIDCCallback(ctx, "corp", back.Query().Get("state"), back.Query().Get("code"), binding)
+	}
+	if l, err := signIn("ann"); err != nil || l.Email != "ann@acme.example" {
+		t.Fatalf("a verified email's sign-in: %+v, %v", l, err)
+	}
+	if l, err := signIn("mallory"); envy.ErrorCode(err) != envy.EForbidden {
+		t.Fatalf("an unverified email matched a role: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
+	}
+}

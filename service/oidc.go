@@ -485,6 +485,12 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 	if err := idt.Claims(&claims); err != nil {
 		return refuse("ID token: malformed claims", unverified)
 	}
+	if verified, ok := claims["email_verified"].(bool); ok && !verified {
+		// An email the provider has not verified is anyone's to claim
+		// (a provider that lets people register): it names no one, and
+		// no role matches on it.
+		delete(claims, "email")
+	}
 	email, _ := claims["email"].(string)
 	if !validSubject(idt.Subject) || email != "" && (!validSubject(email) || strings.ContainsAny(email, " <>")) {
 		return refuse("ID token: subject or email invalid", unverified)

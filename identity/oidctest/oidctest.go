@@ -31,6 +31,9 @@ import (
 // User is a person the provider knows, signed in by typing Username.
 type User struct {
 	Subject, Username, Email string
+	// EmailUnverified makes the provider say the email is not verified
+	// (email_verified false), as one that lets anyone register does.
+	EmailUnverified bool
 	// Claims are added to the ID token and userinfo (say "groups").
 	Claims map[string]any
 }
@@ -341,6 +344,10 @@ func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, 
 	info.Subject = subject
 	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
 		info.Email, info.EmailVerified = u.Email, true
+		if u.EmailUnverified { // email_verified is omitted when false: said outright
+			info.EmailVerified = false
+			info.AppendClaims("email_verified", false)
+		}
 	}
 	for k, v := range u.Claims {
 		info.AppendClaims(k, v)
