@@ -60,9 +60,9 @@ func (h *Handler) importPreview(w http.ResponseWriter, r *http.Request, path str
 	literal := r.PostFormValue("literal") == "on"
 	var refs []string
 	if literal {
-		kvs = literalValues(kvs)
+		kvs = dotenv.Literal(kvs)
 	} else {
-		refs = namesWithRefs(kvs)
+		refs = dotenv.NamesWithRefs(kvs)
 	}
 	if len(kvs) == 0 && !replace {
 		h.back(w, r, back, &flash{Error: true, Text: "The pasted file holds no vars, so merging it changes nothing. To empty the scope, choose Replace."})
@@ -188,32 +188,3 @@ func (h *Handler) importApply(w http.ResponseWriter, r *http.Request, path strin
 // brokenHelp says what to do about an import that left a reference that
 // does not resolve.
 const brokenHelp = "If the file's ${ is text (a file from envy export without --raw holds expanded values), roll this revision back in History and paste the file again with \"Values are literal\" ticked; otherwise set what it refers to."
-
-// literalValues returns kvs with each "${" of a value escaped as "$${"
-// (as `envy import --literal` sends them), so that the server stores the
-// value the file holds and expands nothing. Replacing every "${" is
-// enough: the escaped form starts with "$$", which never completes a
-// "$${" with a "$" before it.
-func literalValues(kvs []dotenv.KV) []dotenv.KV {
-	out := make([]dotenv.KV, len(kvs))
-	for i, kv := range kvs {
-		out[i] = dotenv.KV{Name: kv.Name, Value: strings.ReplaceAll(kv.Value, "${", "$${")}
-	}
-	return out
-}
-
-// namesWithRefs returns the names of kvs whose values the server expands
-// (as `envy import` names them): a reference, a "$${" (a literal "${"
-// once stored), or a "${" that is not a reference (which the write
-// refuses, naming the var); once each, in the file's order.
-func namesWithRefs(kvs []dotenv.KV) []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, kv := range kvs {
-		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0 || strings.Contains(kv.Value, "$${")) && !seen[kv.Name] {
-			seen[kv.Name] = true
-			names = append(names, kv.Name)
-		}
-	}
-	return names
-}

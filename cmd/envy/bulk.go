@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/client"
 	"github.com/envy-dev/envy/dotenv"
 )
@@ -385,9 +384,9 @@ func (a *app) newImportCmd() *cobra.Command {
 			}
 			var refs []string
 			if literal {
-				kvs = literalValues(kvs)
+				kvs = dotenv.Literal(kvs)
 			} else {
-				refs = namesWithRefs(kvs)
+				refs = dotenv.NamesWithRefs(kvs)
 			}
 			if err := a.merge(cmd, scope, kvs, secret, flags, replace, w); err != nil {
 				return err
@@ -405,35 +404,6 @@ func (a *app) newImportCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&literal, "literal", false, "store the values as written: no ${NAME} in them is a reference (each ${ is sent as $${)")
 	w.addFlags(cmd)
 	return cmd
-}
-
-// literalValues returns kvs with each "${" of a value escaped as "$${",
-// so that the server stores the value that the file holds and expands
-// nothing. Replacing every "${" is enough: the escaped form starts with
-// "$$", which never completes a "$${" with a "$" before it.
-func literalValues(kvs []dotenv.KV) []dotenv.KV {
-	out := make([]dotenv.KV, len(kvs))
-	for i, kv := range kvs {
-		out[i] = dotenv.KV{Name: kv.Name, Value: strings.ReplaceAll(kv.Value, "${", "$${")}
-	}
-	return out
-}
-
-// namesWithRefs returns the names of kvs whose values the server expands:
-// a reference, a "$${" (a literal "${" once stored), or a "${" that is
-// not a reference (which the server refuses, naming the var); once each,
-// in the file's order. A file from `envy export` without --raw
-// holds expanded values, where a literal "${" reads as a reference.
-func namesWithRefs(kvs []dotenv.KV) []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, kv := range kvs {
-		if refs, err := envy.ParseRefs(kv.Value); (err != nil || len(refs) > 0 || strings.Contains(kv.Value, "$${")) && !seen[kv.Name] {
-			seen[kv.Name] = true
-			names = append(names, kv.Name)
-		}
-	}
-	return names
 }
 
 // newVarFlags adds to the file's flags one for each var of kvs that scope
