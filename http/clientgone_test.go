@@ -31,7 +31,10 @@ func (s *heldAuditStore) AppendAudit(ctx context.Context, entries ...envy.AuditE
 	return s.Store.AppendAudit(ctx, entries...)
 }
 
-func TestAClientThatGivesUpIsNotAnInternalError(t *testing.T) {
+// storeAndKeys opens a SQLite store and its keyring in a directory of the
+// test's own.
+func storeAndKeys(t *testing.T) (*sqlite.Store, *crypto.Keyring) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "envy.db"))
@@ -48,6 +51,12 @@ func TestAClientThatGivesUpIsNotAnInternalError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, keys
+}
+
+func TestAClientThatGivesUpIsNotAnInternalError(t *testing.T) {
+	ctx := context.Background()
+	st, keys := storeAndKeys(t)
 	held := &heldAuditStore{Store: st, release: make(chan struct{})}
 	svc := service.New(held, keys, service.Options{})
 	admin, _, err := svc.Bootstrap(ctx, "")
@@ -106,21 +115,7 @@ func TestAClientThatGivesUpIsNotAnInternalError(t *testing.T) {
 // must not page on every probe of an outage.
 func TestAProberThatGivesUpOnReadyzIsNotAStoreError(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mk.Close() })
-	keys, err := crypto.OpenKeyring(ctx, mk, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, keys := storeAndKeys(t)
 	svc := service.New(st, keys, service.Options{})
 	t.Cleanup(svc.Close)
 	logs := &syncBuffer{}
