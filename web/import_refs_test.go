@@ -53,13 +53,7 @@ func envOf(t *testing.T, e *testEnv, scope string) (map[string]string, error) {
 // Pasted into the dashboard with "Values are literal" ticked, it is
 // stored as written, as `envy import --literal` does.
 func TestAnExportPastedWithValuesAreLiteralKeepsItsDollarBraces(t *testing.T) {
-	e := newTestEnv(t, false, Options{})
-	actx := e.asToken(t, e.Admin)
-	if _, _, err := e.Svc.SetVar(actx, "acme/app", "KEEP", envyVar("1", false), setOpts()); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser(t)
-	csrf := b.signIn(e.Admin)
+	e, _, b, csrf := onScopePage(t, "KEEP", "1")
 	if p := b.get("/ui/scopes/acme/app"); !strings.Contains(p.Body, `name="literal"`) {
 		t.Fatalf("the import form offers no \"Values are literal\":\n%s", p.Body)
 	}

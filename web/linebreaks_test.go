@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,18 +16,26 @@ func asSent(s string) string {
 	return strings.ReplaceAll(s, "\n", "\r\n")
 }
 
+// onScopePage sets the var name of acme/app to value as the admin and
+// signs a browser in as the admin: where the tests of the scope page's
+// forms start.
+func onScopePage(t *testing.T, name, value string) (*testEnv, context.Context, *browser, string) {
+	t.Helper()
+	e := newTestEnv(t, false, Options{})
+	actx := e.asToken(t, e.Admin)
+	if _, _, err := e.Svc.SetVar(actx, "acme/app", name, envyVar(value, false), setOpts()); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	return e, actx, b, b.signIn(e.Admin)
+}
+
 // A browser sends a textarea's line breaks as CRLF: an edit of one line
 // of a multi-line value (a PEM) stores LF breaks, as the value had, not
 // CRLF ones throughout.
 func TestEditingOneLineOfAMultiLineValueKeepsItsLineBreaks(t *testing.T) {
-	e := newTestEnv(t, false, Options{})
-	actx := e.asToken(t, e.Admin)
 	const stored = "line one\nline two"
-	if _, _, err := e.Svc.SetVar(actx, "acme/app", "CERT", envyVar(stored, false), setOpts()); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser(t)
-	csrf := b.signIn(e.Admin)
+	e, _, b, csrf := onScopePage(t, "CERT", stored)
 	f := formOf(t, b.get("/ui/scopes/acme/app").Body, `class="stack edit-form"`)
 	f.Set("csrf", csrf)
 	f.Set("value_was", asSent(f.Get("value_was")))
@@ -42,13 +51,7 @@ func TestEditingOneLineOfAMultiLineValueKeepsItsLineBreaks(t *testing.T) {
 // A value pasted into the add form is stored with LF line breaks, not
 // with the CRLF ones the browser sends.
 func TestAMultiLineValueAddedOnTheScopePageIsStoredWithLFLineBreaks(t *testing.T) {
-	e := newTestEnv(t, false, Options{})
-	actx := e.asToken(t, e.Admin)
-	if _, _, err := e.Svc.SetVar(actx, "acme/app", "KEEP", envyVar("1", false), setOpts()); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser(t)
-	csrf := b.signIn(e.Admin)
+	e, _, b, csrf := onScopePage(t, "KEEP", "1")
 	res := b.post("/ui/scopes/acme/app/-/vars", url.Values{"csrf": {csrf}, "name": {"PEM"},
 		"value": {"-----BEGIN KEY-----\r\nabc\r\n-----END KEY-----\r\n"}, "description": {""}})
 	if res.Status != http.StatusSeeOther {
@@ -63,13 +66,7 @@ func TestAMultiLineValueAddedOnTheScopePageIsStoredWithLFLineBreaks(t *testing.T
 // a hidden field, whose line breaks a browser sends as CRLF too: the value
 // saved has LF breaks.
 func TestSavingAMultiLineEditOverAConflictKeepsItsLineBreaks(t *testing.T) {
-	e := newTestEnv(t, false, Options{})
-	actx := e.asToken(t, e.Admin)
-	if _, _, err := e.Svc.SetVar(actx, "acme/app", "CERT", envyVar("one\ntwo", false), setOpts()); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser(t)
-	csrf := b.signIn(e.Admin)
+	e, actx, b, csrf := onScopePage(t, "CERT", "one\ntwo")
 	f := formOf(t, b.get("/ui/scopes/acme/app").Body, `class="stack edit-form"`)
 	if _, _, err := e.Svc.SetVar(actx, "acme/app", "CERT", envyVar("changed elsewhere", false), setOpts()); err != nil {
 		t.Fatal(err)
@@ -95,14 +92,8 @@ func TestSavingAMultiLineEditOverAConflictKeepsItsLineBreaks(t *testing.T) {
 // come back from a browser as it is; an edit of its description alone
 // sends no value, so the value stays exactly as stored.
 func TestEditingTheDescriptionOfAValueWithCRsKeepsTheValue(t *testing.T) {
-	e := newTestEnv(t, false, Options{})
-	actx := e.asToken(t, e.Admin)
 	const stored = "a\r\nb\rc\nd"
-	if _, _, err := e.Svc.SetVar(actx, "acme/app", "V", envyVar(stored, false), setOpts()); err != nil {
-		t.Fatal(err)
-	}
-	b := e.browser(t)
-	csrf := b.signIn(e.Admin)
+	e, _, b, csrf := onScopePage(t, "V", stored)
 	f := formOf(t, b.get("/ui/scopes/acme/app").Body, `class="stack edit-form"`)
 	f.Set("csrf", csrf)
 	f.Set("value_was", asSent(f.Get("value_was")))
