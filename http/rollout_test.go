@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/testenv"
+	"github.com/envy-dev/envy/service"
 )
 
 // A scope's rollout policy: set, shown, validated field by field, cleared.
@@ -214,5 +217,65 @@ func TestALateUnhealthyReportPausesTheRevisionThatFailedNotANewerOne(t *testing.
 	}
 	if st := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); strings.Contains(string(st.Body), `"state":"paused"`) {
 		t.Fatalf("revision %d failed on i1, but the rollout of the newer revision %d is paused:\n%s", rev2, rev3, st.Body)
+	}
+}
+
+// A late report of a failure on an older revision does not lift the pause
+// of a newer one: the newer revision's failed instance stays counted, and
+// its rollout stays paused.
+func TestAnOlderUnhealthyReportDoesNotLiftAPauseOfANewerRevision(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	for _, id := range []string{"i1", "i2", "i3"} {
+		e.Do(t, "PUT", scope+"/-/consumers/"+id, e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	}
+	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2"}`).JSON(t)["revision"].(float64))
+	rev3 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-broken"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev3)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
+		t.Fatalf("i1's report: %d %s", r.Status, r.Body)
+	}
+	if st := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); !strings.Contains(string(st.Body), `"state":"paused"`) {
+		t.Fatalf("i1 failed on the newest revision %d, but the rollout is not paused:\n%s", rev3, st.Body)
+	}
+	// i2's failure on revision 2 is told late (its report retried).
+	if r := e.Do(t, "PUT", scope+"/-/consumers/i2", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
+		t.Fatalf("i2's report: %d %s", r.Status, r.Body)
+	}
+	st := e.Do(t, "GET", scope+"/-/status", e.Admin, "")
+	if !strings.Contains(string(st.Body), `"state":"paused"`) || !strings.Contains(string(st.Body), `"i1"`) {
+		t.Fatalf("a late report of a failure on revision %d lifted the pause of revision %d (i1's failure forgotten):\n%s", rev2, rev3, st.Body)
+	}
+}
+
+// A late report of a failure on an older revision holds no rollout back,
+// so nothing tells of a pause: no rollout.paused event, no callback.
+func TestALateUnhealthyReportThatHoldsNothingBackIsNotToldAsAPause(t *testing.T) {
+	var mu sync.Mutex
+	var paused []envy.RolloutPause
+	e := testenv.New(t, testenv.Options{Service: service.Options{OnRolloutPaused: func(p envy.RolloutPause) {
+		mu.Lock()
+		paused = append(paused, p)
+		mu.Unlock()
+	}}})
+	const scope = "/v1/scopes/acme/api"
+	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
+	e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-fixed"}`)
+	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`)
+	if st := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); strings.Contains(string(st.Body), `"state":"paused"`) {
+		t.Fatalf("paused: %s", st.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paused) > 0 {
+		t.Fatalf("the status says rolling, but the rollout was told paused (rollout.paused, OnRolloutPaused): %+v", paused)
 	}
 }

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/envy-dev/envy/identity/idtest"
 	"github.com/envy-dev/envy/identity/oidctest"
 	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/sqlite"
 )
 
 // A trust mints only while the token that defined it is live: a login's
@@ -136,5 +138,90 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	}
 	if l, err := signIn("mallory"); envy.ErrorCode(err) != envy.EForbidden {
 		t.Fatalf("an unverified email matched a role: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
+	}
+}
+
+// A login's token is in its definer's lineage, as a token it mints is: a
+// scoped admin's logins share its rate limit (Token.Root), so that a
+// trust does not multiply it.
+func TestALoginsTokenSharesItsScopedDefinersRoot(t *testing.T) {
+	store := revocationStores[0].open(t)
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	svc, admin := identityService(t, store)
+	ctx := t.Context()
+	as := func(tok *envy.Token) context.Context {
+		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+	}
+	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
+	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, _, err := svc.CreateToken(as(&sub), envy.TokenInput{Name: "minted", Permissions: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutTrust(as(&sub), "ci", envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: grant}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := svc.LoginJWT(ctx, "ci", idtest.Sign(t, k, p.Claims("envy", "me", time.Now(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login.Token.ParentID != sub.ID || login.Token.Root() != minted.Root() {
+		t.Fatalf("the login's token: parent %q, root %q; a token its definer minted has root %q", login.Token.ParentID, login.Token.Root(), minted.Root())
+	}
+}
+
+// definerRevokingStore revokes the token victim right after a read of it
+// (the definer's check): the login's minting then races the revocation.
+type definerRevokingStore struct {
+	*sqlite.Store
+	victim string
+}
+
+func (s *definerRevokingStore) GetToken(ctx context.Context, id string) (envy.Token, error) {
+	t, err := s.Store.GetToken(ctx, id)
+	if err == nil && id == s.victim {
+		s.victim = ""
+		if rerr := s.Store.RevokeToken(ctx, id, time.Now(), nil); rerr != nil {
+			return t, rerr
+		}
+	}
+	return t, err
+}
+
+// A login that races its definer's revocation is refused as every login
+// is, "invalid token", and never minted.
+func TestALoginRacingItsDefinersRevocationIsAnInvalidToken(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	store := &definerRevokingStore{Store: st}
+	k := idtest.NewKey(t, "k1", jose.ES256)
+	p := idtest.New(t, k)
+	svc, admin := identityService(t, store)
+	ctx := t.Context()
+	as := func(tok *envy.Token) context.Context {
+		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+	}
+	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
+	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutTrust(as(&sub), "ci", envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: grant}); err != nil {
+		t.Fatal(err)
+	}
+	store.victim = sub.ID
+	_, err = svc.LoginJWT(ctx, "ci", idtest.Sign(t, k, p.Claims("envy", "me", time.Now(), nil)))
+	if err == nil {
+		t.Fatal("a login minted under a revoked definer")
+	}
+	if e := envy.AsError(err); e == nil || e.Message != "invalid token" {
+		t.Fatalf("a refused login answered %v, not \"invalid token\"", err)
 	}
 }

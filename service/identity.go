@@ -234,6 +234,11 @@ func childOf(t *envy.Token, d *envy.Token) {
 		return
 	}
 	t.ParentID = d.ID
+	// In its definer's lineage, as a token it mints is (CreateToken): a
+	// scoped admin's logins share its rate limit.
+	if !envy.IsGlobalAdmin(d) {
+		t.RootID = d.Root()
+	}
 	if d.ExpiresAt != nil && (t.ExpiresAt == nil || t.ExpiresAt.After(*d.ExpiresAt)) {
 		e := *d.ExpiresAt
 		t.ExpiresAt = &e
@@ -490,6 +495,11 @@ func (s *Service) LoginJWT(ctx context.Context, name, raw string) (envy.JWTLogin
 	}
 	_, err = s.store.CreateToken(ctx, tok, false, []envy.AuditEntry{e})
 	if rec.done(err, 0, e); err != nil {
+		if d != nil && envy.ErrorCode(err) == envy.EUnauthenticated {
+			// The definer was revoked since it was read (the store's
+			// check of a minted token's parent).
+			return refuse("the token that defined it is revoked or expired")
+		}
 		return envy.JWTLogin{}, err
 	}
 	// The trust deleted meanwhile: its deletion may have listed its tokens

@@ -485,10 +485,11 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 	if err := idt.Claims(&claims); err != nil {
 		return refuse("ID token: malformed claims", unverified)
 	}
-	if verified, ok := claims["email_verified"].(bool); ok && !verified {
+	if v := claims["email_verified"]; v == false || v == "false" {
 		// An email the provider has not verified is anyone's to claim
 		// (a provider that lets people register): it names no one, and
-		// no role matches on it.
+		// no role matches on it. Some providers send the claim as a
+		// string.
 		delete(claims, "email")
 	}
 	email, _ := claims["email"].(string)
@@ -515,8 +516,7 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 		return envy.OIDCLogin{}, err
 	}
 	if why != "" {
-		return refuse("provider "+name+": "+why, envy.Errorf(envy.EForbidden,
-			"OIDC provider %s can't sign anyone in now: the token that defined it is no longer live or no longer holds its roles' grants; ask an admin to define it again", name))
+		return refuse("provider "+name+": "+why, errDefinerGone(name))
 	}
 	exp := now.Add(p.SessionTTL)
 	plain := envy.NewTokenValue()
@@ -533,6 +533,9 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 	}
 	_, err = s.store.CreateToken(ctx, t, false, []envy.AuditEntry{e})
 	if rec.done(err, 0, e); err != nil {
+		if d != nil && envy.ErrorCode(err) == envy.EUnauthenticated {
+			return refuse("provider "+name+": the token that defined it is revoked or expired", errDefinerGone(name))
+		}
 		return envy.OIDCLogin{}, err
 	}
 	// The provider deleted meanwhile: its deletion may have listed its
@@ -602,4 +605,10 @@ func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+}
+
+// errDefinerGone is a sign-in's answer when the provider's definer may no
+// longer mint (Service.definer).
+func errDefinerGone(name string) error {
+	return envy.Errorf(envy.EForbidden, "OIDC provider %s can't sign anyone in now: the token that defined it is no longer live or no longer holds its roles' grants; ask an admin to define it again", name)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,22 +16,23 @@ import (
 
 // An OIDC provider's discovery document names its token and keys
 // endpoints: a definer who controls the issuer could name plain-http
-// hosts, inside the network, and have the server post the sign-in's code,
+// hosts inside the network, and have the server post the sign-in's code,
 // its PKCE verifier and the client secret there in clear. Every request
 // to a provider is https (loopback http only), whatever named it. The
-// requests that leave are seen through a proxy from the environment.
+// discovery here names plain-http endpoints at 0.0.0.0, which is no
+// loopback address to the check but reaches this host's listener, so a
+// request made is seen.
 func TestAnOIDCProvidersEndpointsAreReachedOverHTTPSOnly(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Method+" "+r.URL.String())
 		mu.Unlock()
 		http.Error(w, "no", http.StatusBadGateway)
 	}))
-	defer proxy.Close()
-	t.Setenv("HTTP_PROXY", proxy.URL)
-	t.Setenv("http_proxy", proxy.URL)
+	defer internal.Close()
+	plain := "http://0.0.0.0:" + internal.URL[strings.LastIndexByte(internal.URL, ':')+1:]
 	var idp *httptest.Server
 	idp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/.well-known/openid-configuration" {
@@ -38,7 +40,7 @@ func TestAnOIDCProvidersEndpointsAreReachedOverHTTPSOnly(t *testing.T) {
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{"issuer": idp.URL, "authorization_endpoint": idp.URL + "/authorize",
-			"token_endpoint": "http://metadata.internal.example/token", "jwks_uri": "http://metadata.internal.example/jwks",
+			"token_endpoint": plain + "/token", "jwks_uri": plain + "/jwks",
 			"id_token_signing_alg_values_supported": []string{"RS256"}})
 	}))
 	defer idp.Close()

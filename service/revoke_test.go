@@ -383,3 +383,43 @@ func TestTwoServersRevokingTheLastTwoAdminsAtOnceKeepOne(t *testing.T) {
 		})
 	}
 }
+
+// revokingStore revokes a token the first time a watch asks for its
+// consumers: between the watch's check of the token and its joining the
+// hub, where the revocation's notice finds no stream of it to end.
+type revokingStore struct {
+	*sqlite.Store
+	once   sync.Once
+	revoke func()
+}
+
+func (s *revokingStore) Consumers(ctx context.Context, path string, since time.Time) ([]envy.Consumer, error) {
+	s.once.Do(s.revoke)
+	return s.Store.Consumers(ctx, path, since)
+}
+
+// A token revoked while its watch is being opened: the watch is refused
+// (or ends), never left open.
+func TestAWatchOpenedAsItsTokenIsRevokedDoesNotStayOpen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := &revokingStore{Store: revocationStores[0].open(t).(*sqlite.Store)}
+	svc := newFrozenService(t, st)
+	l := newLineage(t, ctx, svc)
+	setVar(t, svc, l.as(ctx, l.admin), "app", "A", "1")
+	st.revoke = func() {
+		if err := svc.RevokeToken(l.as(ctx, l.admin), l.parent.ID); err != nil {
+			t.Error(err)
+		}
+	}
+	ch, err := svc.WatchAs(l.as(ctx, l.parent), "app", 1, "c1")
+	if envy.ErrorCode(err) == envy.EUnauthenticated {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ended(ch, 2*time.Second) {
+		t.Fatal("the watch of a token revoked as it opened is still open")
+	}
+}

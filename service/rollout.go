@@ -271,13 +271,16 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 		return nil
 	}
 	if in.Unhealthy != "" {
-		// The pause is of the revision the instance failed on: a report
-		// that comes late, after a newer change (the fix, say), must not
-		// pause that change's rollout.
-		failed := envRev
-		if in.Revision > 0 {
-			failed = min(in.Revision, envRev)
+		if in.Revision > 0 && in.Revision < envRev {
+			// A failure on a revision older than the scope's, reported
+			// late (after a newer change, the fix say): it holds back no
+			// rollout of the newer one, lifts no pause of it, and frees no
+			// lease the instance may hold for it; it is told as what it is.
+			r.s.log.Info("an instance did not come back healthy on an older revision than its scope's", "scope", scope, "instance", id,
+				"revision", in.Revision, "scope_revision", envRev)
+			return nil
 		}
+		failed := envRev
 		pause := envy.RolloutPause{Scope: scope, Revision: failed, Failed: []string{id}, At: r.s.now(),
 			Reason: fmt.Sprintf("%s did not come back healthy on revision %d: %s", id, in.Revision, in.Unhealthy)}
 		if err := r.rs.PauseRollout(ctx, pause); err != nil {

@@ -374,6 +374,15 @@ func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, 
 		s.hub.tell(sb, again.EnvRevision)
 		s.hub.queue(sb)
 	}
+	// Likewise a revocation of the token between its check above and add
+	// found no stream of it to end: look at the token once more.
+	if t := CallerFrom(ctx).Token; t != nil {
+		cur, err := s.store.GetToken(ctx, t.ID)
+		if err == nil && !cur.LiveAt(s.now()) || envy.ErrorCode(err) == envy.ENotFound {
+			s.hub.remove(sb)
+			return nil, envy.Errorf(envy.EUnauthenticated, "token revoked")
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		s.hub.remove(sb)

@@ -142,6 +142,14 @@ func testRollouts(t *testing.T, s envy.Store) {
 	if p, err := rs.RolloutPaused(ctx, "acme/web"); err != nil || p == nil || !reflect.DeepEqual(p.Failed, []string{"i05"}) || p.Revision != 9 {
 		t.Fatalf("RolloutPaused(newer) = %+v, %v", p, err)
 	}
+	// A pause of an older revision (a failure reported late) never lowers
+	// a newer one.
+	if err := rs.PauseRollout(ctx, envy.RolloutPause{Scope: "acme/web", Revision: 8, Reason: "late", Failed: []string{"i06"}, At: later}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := rs.RolloutPaused(ctx, "acme/web"); err != nil || p == nil || !reflect.DeepEqual(p.Failed, []string{"i05"}) || p.Revision != 9 {
+		t.Fatalf("RolloutPaused after an older pause = %+v, %v; want revision 9's, i05 failed", p, err)
+	}
 	if ok, err := rs.ResumeRollout(ctx, "acme/web"); err != nil || !ok {
 		t.Fatalf("ResumeRollout = %v, %v; want true", ok, err)
 	}

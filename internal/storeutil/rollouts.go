@@ -184,6 +184,12 @@ func (x RolloutTx) Pause(p envy.RolloutPause) error {
 		p.Scope).Scan(&n, &rev, &failed); err != nil {
 		return err
 	}
+	if n > 0 && rev > p.Revision {
+		// A pause is never lowered: a failure on an older revision (a
+		// report that raced a newer change) must not lift the newer
+		// revision's pause.
+		return nil
+	}
 	all := slices.Clone(p.Failed)
 	if n > 0 && rev == p.Revision {
 		var had []string
