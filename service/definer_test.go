@@ -114,7 +114,8 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	actx := service.WithCaller(ctx, &service.Caller{Token: admin, Client: "10.0.0.1"})
 	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
 		oidctest.User{Subject: "u-ann", Username: "ann", Email: "ann@acme.example"},
-		oidctest.User{Subject: "u-mallory", Username: "mallory", Email: "boss@acme.example", EmailUnverified: true})
+		oidctest.User{Subject: "u-mallory", Username: "mallory", Email: "boss@acme.example", EmailUnverified: true},
+		oidctest.User{Subject: "u-eve", Username: "eve", Email: "ceo@acme.example", EmailUnverified: true, EmailUnverifiedAsString: true})
 	in := envy.OIDCInput{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: envy.NewSensitive(p.ClientSecret), RedirectURIs: []string{"http://127.0.0.1/callback"},
 		Roles: []envy.OIDCRole{{Claim: "email", Value: "*@acme.example", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}}}}
 	if _, _, err := svc.PutOIDC(actx, "corp", in); err != nil {
@@ -136,8 +137,10 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	if l, err := signIn("ann"); err != nil || l.Email != "ann@acme.example" {
 		t.Fatalf("a verified email's sign-in: %+v, %v", l, err)
 	}
-	if l, err := signIn("mallory"); envy.ErrorCode(err) != envy.EForbidden {
-		t.Fatalf("an unverified email matched a role: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
+	for _, who := range []string{"mallory", "eve"} {
+		if l, err := signIn(who); envy.ErrorCode(err) != envy.EForbidden {
+			t.Fatalf("an unverified email matched a role: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
+		}
 	}
 }
 

@@ -32,8 +32,9 @@ import (
 type User struct {
 	Subject, Username, Email string
 	// EmailUnverified makes the provider say the email is not verified
-	// (email_verified false), as one that lets anyone register does.
-	EmailUnverified bool
+	// (email_verified false), as one that lets anyone register does;
+	// EmailUnverifiedAsString says it as the string "false", as some do.
+	EmailUnverified, EmailUnverifiedAsString bool
 	// Claims are added to the ID token and userinfo (say "groups").
 	Claims map[string]any
 }
@@ -346,7 +347,11 @@ func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, 
 		info.Email, info.EmailVerified = u.Email, true
 		if u.EmailUnverified { // email_verified is omitted when false: said outright
 			info.EmailVerified = false
-			info.AppendClaims("email_verified", false)
+			if u.EmailUnverifiedAsString {
+				info.AppendClaims("email_verified", "false")
+			} else {
+				info.AppendClaims("email_verified", false)
+			}
 		}
 	}
 	for k, v := range u.Claims {
