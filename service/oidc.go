@@ -61,7 +61,7 @@ func (c *oidcProviders) httpClient() *http.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client == nil {
-		c.client = &http.Client{Timeout: 10 * time.Second, Transport: httpsOnly{http.DefaultTransport},
+		c.client = &http.Client{Timeout: 10 * time.Second, Transport: httpsOnly{},
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if len(via) >= 5 {
 					return errors.New("an identity provider redirected too often")
@@ -78,7 +78,7 @@ func (c *oidcProviders) httpClient() *http.Client {
 // endpoints the provider's definer controls. Checked on the issuer alone,
 // a discovery naming http://internal-host/token made the server post the
 // code, the PKCE verifier and the client secret there, in clear.
-type httpsOnly struct{ next http.RoundTripper }
+type httpsOnly struct{}
 
 func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := identity.CheckURL(req.URL.String()); err != nil {
@@ -87,7 +87,7 @@ func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("an identity provider is reached over https only")
 	}
-	return t.next.RoundTrip(req)
+	return http.DefaultTransport.RoundTrip(req) // as a client without a Transport would, at the time of the request
 }
 
 // discover returns the issuer's provider, fetched at most once an hour.

@@ -378,7 +378,7 @@ func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, 
 	// found no stream of it to end: look at the token once more.
 	if t := CallerFrom(ctx).Token; t != nil {
 		cur, err := s.store.GetToken(ctx, t.ID)
-		if err == nil && !cur.LiveAt(s.now()) || envy.ErrorCode(err) == envy.ENotFound {
+		if err == nil && !cur.LiveAt(s.now()) {
 			s.hub.remove(sb)
 			return nil, envy.Errorf(envy.EUnauthenticated, "token revoked")
 		}

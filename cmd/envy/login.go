@@ -175,13 +175,25 @@ func (a *app) loginOIDC(ctx context.Context, addr string, o *oidcAuth) error {
 		} else {
 			fmt.Fprintf(w, "<!doctype html><title>envy</title><p>Signed in to envy as %s. You may close this window.</p>", html.EscapeString(res.l.Name))
 		}
+		// The page is out before the command goes on to end, and with it
+		// this server: closed first, the browser got no page at all.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		select {
 		case done <- res:
 		default:
 		}
 	})}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() {
+		// Ended gracefully: the browser's request gets its page.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}()
 	fmt.Fprintf(a.stderr, "Complete the sign-in with %s in your browser:\n\n    %s\n\n", o.name, authURL)
 	if !o.noBrowser {
 		openBrowser(authURL)
