@@ -279,3 +279,71 @@ func TestALateUnhealthyReportThatHoldsNothingBackIsNotToldAsAPause(t *testing.T)
 		t.Fatalf("the status says rolling, but the rollout was told paused (rollout.paused, OnRolloutPaused): %+v", paused)
 	}
 }
+
+// An instance granted a restart onto revision N that does not come back
+// healthy, reported after N+1 was written, must not keep its slot for N:
+// the other instances' rollout of N+1 is held back until its lease
+// expires (health_timeout + 30 s) or its next periodic report.
+func TestALateUnhealthyReportFreesTheSlotOfTheRevisionThatFailed(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"0s"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	e.Do(t, "PUT", scope+"/-/consumers/a", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	e.Do(t, "PUT", scope+"/-/consumers/b", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	watch := func(consumer string) <-chan string {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch?consumer="+consumer, nil)
+		req.Header.Set("Authorization", "Bearer "+e.Admin)
+		req.Header.Set("Last-Event-ID", itoa(rev1))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("watch: %v %v", resp, err)
+		}
+		ch := make(chan string, 64)
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if l := sc.Text(); strings.HasPrefix(l, "event:") {
+					ch <- l
+				}
+			}
+		}()
+		return ch
+	}
+	grant := func(ch <-chan string, d time.Duration) bool {
+		deadline := time.After(d)
+		for {
+			select {
+			case l := <-ch:
+				if l == "event: grant" {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	// b alone waits for revision 2: it takes the one slot.
+	b := watch("b")
+	time.Sleep(100 * time.Millisecond)
+	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
+	if !grant(b, 10*time.Second) {
+		t.Fatal("b: no grant of revision 2")
+	}
+	// a waits too; the fix is written while b's health check runs.
+	a := watch("a")
+	e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-fixed"}`)
+	// b's check runs out: it tells so (the runner's report).
+	if r := e.Do(t, "PUT", scope+"/-/consumers/b", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
+		t.Fatalf("b's report: %d %s", r.Status, r.Body)
+	}
+	if !grant(a, 5*time.Second) {
+		st := e.Do(t, "GET", scope+"/-/status", e.Admin, "")
+		t.Fatalf("b failed on revision %d and is done with its restart, but its slot is still held: a gets no grant of the fix\n%s", rev2, st.Body)
+	}
+}

@@ -274,11 +274,17 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 		if in.Revision > 0 && in.Revision < envRev {
 			// A failure on a revision older than the scope's, reported
 			// late (after a newer change, the fix say): it holds back no
-			// rollout of the newer one, lifts no pause of it, and frees no
-			// lease the instance may hold for it; it is told as what it is.
+			// rollout of the newer one and lifts no pause of it. The
+			// instance's restart onto the failed revision is over, so its
+			// slot for that revision is free; a lease already moved to a
+			// newer revision (a grant of it) stays.
 			r.s.log.Info("an instance did not come back healthy on an older revision than its scope's", "scope", scope, "instance", id,
 				"revision", in.Revision, "scope_revision", envRev)
-			return nil
+			freed, err := r.rs.ReleaseRolloutLease(ctx, scope, id, in.Revision)
+			if freed {
+				r.wake()
+			}
+			return err
 		}
 		failed := envRev
 		pause := envy.RolloutPause{Scope: scope, Revision: failed, Failed: []string{id}, At: r.s.now(),
