@@ -78,28 +78,7 @@ func TestWatchOfAnInstanceWaitsForItsGrant(t *testing.T) {
 	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev)+`}`)
 	e.Do(t, "PUT", scope+"/-/consumers/i2", e.Admin, `{"revision":`+itoa(rev)+`}`)
 
-	lines := func(query string) <-chan string {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch"+query, nil)
-		req.Header.Set("Authorization", "Bearer "+e.Admin)
-		req.Header.Set("Last-Event-ID", itoa(rev))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("watch: %v %v", resp, err)
-		}
-		ch := make(chan string, 64)
-		go func() {
-			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				if l := sc.Text(); strings.HasPrefix(l, "event:") || strings.HasPrefix(l, "data:") {
-					ch <- l
-				}
-			}
-		}()
-		return ch
-	}
+	lines := func(query string) <-chan string { return watchLines(t, e, scope+"/-/watch"+query, rev) }
 	next := func(ch <-chan string) string {
 		select {
 		case l := <-ch:
@@ -161,6 +140,49 @@ func TestWatchOfAnInstanceWaitsForItsGrant(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// rolloutScope writes V of acme/api, gives the scope a rollout policy of
+// one slot (health_timeout 5 s, debounce as given) and reports each of
+// consumers as running that first revision, which it returns.
+func rolloutScope(t *testing.T, e *testenv.Env, debounce string, consumers ...string) int64 {
+	t.Helper()
+	const scope = "/v1/scopes/acme/api"
+	rev := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
+	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"`+debounce+`"}}`); r.Status != 200 {
+		t.Fatalf("policy: %d %s", r.Status, r.Body)
+	}
+	for _, id := range consumers {
+		e.Do(t, "PUT", scope+"/-/consumers/"+id, e.Admin, `{"revision":`+itoa(rev)+`}`)
+	}
+	return rev
+}
+
+// watchLines opens the watch at url (a path with its query) as the admin,
+// from revision last, and sends its "event:" and "data:" lines; the
+// test's end closes it.
+func watchLines(t *testing.T, e *testenv.Env, url string, last int64) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+url, nil)
+	req.Header.Set("Authorization", "Bearer "+e.Admin)
+	req.Header.Set("Last-Event-ID", itoa(last))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	ch := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "event:") || strings.HasPrefix(l, "data:") {
+				ch <- l
+			}
+		}
+	}()
+	return ch
+}
+
 // An instance told to wait that reconnects with the change's id (as a
 // plain EventSource does) is told to wait again, not forgotten.
 func TestAnInstanceReconnectingWhileWaitingIsToldAgain(t *testing.T) {
@@ -204,12 +226,7 @@ func TestAnInstanceReconnectingWhileWaitingIsToldAgain(t *testing.T) {
 func TestALateUnhealthyReportPausesTheRevisionThatFailedNotANewerOne(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	const scope = "/v1/scopes/acme/api"
-	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
-	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
-		t.Fatalf("policy: %d %s", r.Status, r.Body)
-	}
-	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev1)+`}`)
-	e.Do(t, "PUT", scope+"/-/consumers/i2", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	rolloutScope(t, e, "5s", "i1", "i2")
 	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
 	rev3 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-fixed"}`).JSON(t)["revision"].(float64))
 	if r := e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
@@ -226,13 +243,7 @@ func TestALateUnhealthyReportPausesTheRevisionThatFailedNotANewerOne(t *testing.
 func TestAnOlderUnhealthyReportDoesNotLiftAPauseOfANewerRevision(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	const scope = "/v1/scopes/acme/api"
-	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
-	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
-		t.Fatalf("policy: %d %s", r.Status, r.Body)
-	}
-	for _, id := range []string{"i1", "i2", "i3"} {
-		e.Do(t, "PUT", scope+"/-/consumers/"+id, e.Admin, `{"revision":`+itoa(rev1)+`}`)
-	}
+	rolloutScope(t, e, "5s", "i1", "i2", "i3")
 	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2"}`).JSON(t)["revision"].(float64))
 	rev3 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-broken"}`).JSON(t)["revision"].(float64))
 	if r := e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev3)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
@@ -262,11 +273,7 @@ func TestALateUnhealthyReportThatHoldsNothingBackIsNotToldAsAPause(t *testing.T)
 		mu.Unlock()
 	}}})
 	const scope = "/v1/scopes/acme/api"
-	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
-	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"5s"}}`); r.Status != 200 {
-		t.Fatalf("policy: %d %s", r.Status, r.Body)
-	}
-	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	rolloutScope(t, e, "5s", "i1")
 	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
 	e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"3-fixed"}`)
 	e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`)
@@ -287,33 +294,9 @@ func TestALateUnhealthyReportThatHoldsNothingBackIsNotToldAsAPause(t *testing.T)
 func TestALateUnhealthyReportFreesTheSlotOfTheRevisionThatFailed(t *testing.T) {
 	e := testenv.New(t, testenv.Options{})
 	const scope = "/v1/scopes/acme/api"
-	rev1 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"1"}`).JSON(t)["revision"].(float64))
-	if r := e.Do(t, "PUT", scope, e.Admin, `{"rollout":{"max_unavailable":1,"health_timeout":"5s","debounce":"0s"}}`); r.Status != 200 {
-		t.Fatalf("policy: %d %s", r.Status, r.Body)
-	}
-	e.Do(t, "PUT", scope+"/-/consumers/a", e.Admin, `{"revision":`+itoa(rev1)+`}`)
-	e.Do(t, "PUT", scope+"/-/consumers/b", e.Admin, `{"revision":`+itoa(rev1)+`}`)
+	rev1 := rolloutScope(t, e, "0s", "a", "b")
 	watch := func(consumer string) <-chan string {
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+scope+"/-/watch?consumer="+consumer, nil)
-		req.Header.Set("Authorization", "Bearer "+e.Admin)
-		req.Header.Set("Last-Event-ID", itoa(rev1))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("watch: %v %v", resp, err)
-		}
-		ch := make(chan string, 64)
-		go func() {
-			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				if l := sc.Text(); strings.HasPrefix(l, "event:") {
-					ch <- l
-				}
-			}
-		}()
-		return ch
+		return watchLines(t, e, scope+"/-/watch?consumer="+consumer, rev1)
 	}
 	grant := func(ch <-chan string, d time.Duration) bool {
 		deadline := time.After(d)
