@@ -25,9 +25,7 @@ func TestATrustMintsOnlyWhileItsDefinerIsLive(t *testing.T) {
 	p := idtest.New(t, k)
 	svc, admin := identityService(t, store)
 	ctx := t.Context()
-	as := func(tok *envy.Token) context.Context {
-		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
-	}
+	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	exp := time.Now().Add(time.Hour)
 	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", ExpiresAt: &exp,
 		Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
@@ -62,9 +60,7 @@ func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
 	store := revocationStores[0].open(t)
 	svc, admin := identityService(t, store)
 	ctx := t.Context()
-	as := func(tok *envy.Token) context.Context {
-		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
-	}
+	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
 		oidctest.User{Subject: "u-mallory", Username: "mallory", Claims: map[string]any{"groups": []string{"anyone"}}})
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
@@ -77,19 +73,7 @@ func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
 	if _, _, err := svc.PutOIDC(as(&sub), "corp", in); err != nil {
 		t.Fatal(err)
 	}
-	signIn := func() (envy.OIDCLogin, error) {
-		t.Helper()
-		const binding = "a-client-nonce-of-the-cli"
-		u, err := svc.OIDCAuthURL(ctx, "corp", "http://127.0.0.1:4321/callback", binding)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := p.SignIn(ctx, u, "mallory")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc.OIDCCallback(ctx, "corp", back.Query().Get("state"), back.Query().Get("code"), binding)
-	}
+	signIn := func() (envy.OIDCLogin, error) { return oidcSignIn(t, svc, p, "corp", "mallory") }
 	login, err := signIn()
 	if err != nil {
 		t.Fatal(err)
@@ -121,19 +105,7 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	if _, _, err := svc.PutOIDC(actx, "corp", in); err != nil {
 		t.Fatal(err)
 	}
-	signIn := func(user string) (envy.OIDCLogin, error) {
-		t.Helper()
-		const binding = "a-client-nonce-of-the-cli"
-		u, err := svc.OIDCAuthURL(ctx, "corp", "http://127.0.0.1:4321/callback", binding)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := p.SignIn(ctx, u, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc.OIDCCallback(ctx, "corp", back.Query().Get("state"), back.Query().Get("code"), binding)
-	}
+	signIn := func(user string) (envy.OIDCLogin, error) { return oidcSignIn(t, svc, p, "corp", user) }
 	if l, err := signIn("ann"); err != nil || l.Email != "ann@acme.example" {
 		t.Fatalf("a verified email's sign-in: %+v, %v", l, err)
 	}
@@ -153,9 +125,7 @@ func TestALoginsTokenSharesItsScopedDefinersRoot(t *testing.T) {
 	p := idtest.New(t, k)
 	svc, admin := identityService(t, store)
 	ctx := t.Context()
-	as := func(tok *envy.Token) context.Context {
-		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
-	}
+	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
 	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
 	if err != nil {
@@ -208,9 +178,7 @@ func TestALoginRacingItsDefinersRevocationIsAnInvalidToken(t *testing.T) {
 	p := idtest.New(t, k)
 	svc, admin := identityService(t, store)
 	ctx := t.Context()
-	as := func(tok *envy.Token) context.Context {
-		return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
-	}
+	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
 	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
 	if err != nil {
@@ -227,4 +195,26 @@ func TestALoginRacingItsDefinersRevocationIsAnInvalidToken(t *testing.T) {
 	if e := envy.AsError(err); e == nil || e.Message != "invalid token" {
 		t.Fatalf("a refused login answered %v, not \"invalid token\"", err)
 	}
+}
+
+// callerAs is ctx acting as tok, from a client address of the tests'.
+func callerAs(ctx context.Context, tok *envy.Token) context.Context {
+	return service.WithCaller(ctx, &service.Caller{Token: tok, Client: "10.0.0.1"})
+}
+
+// oidcSignIn signs user in through provider name of svc, whose identity
+// provider is p, as envy login --oidc does, and returns the callback's
+// answer.
+func oidcSignIn(t *testing.T, svc *service.Service, p *oidctest.Provider, name, user string) (envy.OIDCLogin, error) {
+	t.Helper()
+	const binding = "a-client-nonce-of-the-cli"
+	u, err := svc.OIDCAuthURL(t.Context(), name, "http://127.0.0.1:4321/callback", binding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := p.SignIn(t.Context(), u, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc.OIDCCallback(t.Context(), name, back.Query().Get("state"), back.Query().Get("code"), binding)
 }
