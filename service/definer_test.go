@@ -27,11 +27,7 @@ func TestATrustMintsOnlyWhileItsDefinerIsLive(t *testing.T) {
 	ctx := t.Context()
 	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	exp := time.Now().Add(time.Hour)
-	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", ExpiresAt: &exp,
-		Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := contractor(t, svc, as(admin), &exp)
 	in := envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}, TTL: "24h"}
 	if _, _, err := svc.PutTrust(as(&sub), "ci", in); err != nil {
 		t.Fatal(err)
@@ -64,10 +60,7 @@ func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
 	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
 		oidctest.User{Subject: "u-mallory", Username: "mallory", Claims: map[string]any{"groups": []string{"anyone"}}})
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
-	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := contractor(t, svc, as(admin), nil)
 	in := envy.OIDCInput{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: envy.NewSensitive(p.ClientSecret),
 		RedirectURIs: []string{"http://127.0.0.1/callback"}, Roles: []envy.OIDCRole{{Claim: "groups", Value: "*", Permissions: grant}}}
 	if _, _, err := svc.PutOIDC(as(&sub), "corp", in); err != nil {
@@ -127,10 +120,7 @@ func TestALoginsTokenSharesItsScopedDefinersRoot(t *testing.T) {
 	ctx := t.Context()
 	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
-	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := contractor(t, svc, as(admin), nil)
 	minted, _, err := svc.CreateToken(as(&sub), envy.TokenInput{Name: "minted", Permissions: grant})
 	if err != nil {
 		t.Fatal(err)
@@ -180,10 +170,7 @@ func TestALoginRacingItsDefinersRevocationIsAnInvalidToken(t *testing.T) {
 	ctx := t.Context()
 	as := func(tok *envy.Token) context.Context { return callerAs(ctx, tok) }
 	grant := []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}
-	sub, _, err := svc.CreateToken(as(admin), envy.TokenInput{Name: "contractor", Permissions: grant})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := contractor(t, svc, as(admin), nil)
 	if _, _, err := svc.PutTrust(as(&sub), "ci", envy.TrustInput{Issuer: p.URL, Audience: "envy", Permissions: grant}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +204,16 @@ func oidcSignIn(t *testing.T, svc *service.Service, p *oidctest.Provider, name, 
 		t.Fatal(err)
 	}
 	return svc.OIDCCallback(t.Context(), name, back.Query().Get("state"), back.Query().Get("code"), binding)
+}
+
+// contractor is a token with admin on acme/** (a subtree admin), minted
+// by the caller of ctx, expiring at exp (nil: never).
+func contractor(t *testing.T, svc *service.Service, ctx context.Context, exp *time.Time) envy.Token {
+	t.Helper()
+	sub, _, err := svc.CreateToken(ctx, envy.TokenInput{Name: "contractor", ExpiresAt: exp,
+		Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }
