@@ -185,16 +185,25 @@ func (s *Service) bounded(ctx context.Context, caller *envy.Token, grants []envy
 		s.Refused(ctx, action, "", envy.OutcomeForbidden)
 		return envy.Errorf(envy.EForbidden, "defining %s needs the admin permission", what)
 	}
+	if i, a, ok := unheld(caller, grants); ok {
+		s.Refused(ctx, action, "", envy.OutcomeForbidden)
+		return &envy.Error{Code: envy.EForbidden, Message: what + " can't grant more than its creator holds",
+			Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, grants[i].Scopes)}}
+	}
+	return nil
+}
+
+// unheld returns the first grant of grants (its index) and action that t
+// does not hold, itself or through admin on the grant's scopes.
+func unheld(t *envy.Token, grants []envy.Grant) (i int, a envy.Action, ok bool) {
 	for i, g := range grants {
 		for _, a := range g.Actions {
-			if !envy.Holds(caller, g.Scopes, envy.ActAdmin) && !envy.Holds(caller, g.Scopes, a) {
-				s.Refused(ctx, action, "", envy.OutcomeForbidden)
-				return &envy.Error{Code: envy.EForbidden, Message: what + " can't grant more than its creator holds",
-					Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, g.Scopes)}}
+			if !envy.Holds(t, g.Scopes, envy.ActAdmin) && !envy.Holds(t, g.Scopes, a) {
+				return i, a, true
 			}
 		}
 	}
-	return nil
+	return 0, "", false
 }
 
 // definer returns the token that defined a trust or an OIDC provider (id,
@@ -217,12 +226,8 @@ func (s *Service) definer(ctx context.Context, id string, grants []envy.Grant, n
 	case !t.LiveAt(now):
 		return nil, "the token that defined it is revoked or expired", nil
 	}
-	for _, g := range grants {
-		for _, a := range g.Actions {
-			if !envy.Holds(&t, g.Scopes, envy.ActAdmin) && !envy.Holds(&t, g.Scopes, a) {
-				return nil, "the token that defined it no longer holds " + string(a) + " on " + g.Scopes, nil
-			}
-		}
+	if i, a, ok := unheld(&t, grants); ok {
+		return nil, "the token that defined it no longer holds " + string(a) + " on " + grants[i].Scopes, nil
 	}
 	return &t, "", nil
 }
