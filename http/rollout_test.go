@@ -330,3 +330,34 @@ func TestALateUnhealthyReportFreesTheSlotOfTheRevisionThatFailed(t *testing.T) {
 		t.Fatalf("b failed on revision %d and is done with its restart, but its slot is still held: a gets no grant of the fix\n%s", rev2, st.Body)
 	}
 }
+
+// An instance that fails on the scope's revision is paused and its slot
+// for that revision freed; a lease for a newer revision, granted to it
+// meanwhile (by a server that saw the newer change first), is the newer
+// change's and stays, so that no more instances restart at once than the
+// policy allows.
+func TestAnUnhealthyReportFreesNoLeaseOfANewerRevision(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const scope = "/v1/scopes/acme/api"
+	rolloutScope(t, e, "0s", "i1", "i2")
+	rev2 := int64(e.Do(t, "PUT", scope+"/-/vars/V", e.Admin, `{"value":"2-broken"}`).JSON(t)["revision"].(float64))
+	ctx := context.Background()
+	now := time.Now()
+	newer := envy.RolloutLease{Scope: "acme/api", Consumer: "i1", Revision: rev2 + 1, GrantedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if ok, err := e.Store.AcquireRolloutLease(ctx, newer, 2); !ok || err != nil {
+		t.Fatalf("a lease of revision %d: %v, %v", rev2+1, ok, err)
+	}
+	if r := e.Do(t, "PUT", scope+"/-/consumers/i1", e.Admin, `{"revision":`+itoa(rev2)+`,"unhealthy":"not healthy within 5s"}`); r.Status != 200 {
+		t.Fatalf("report: %d %s", r.Status, r.Body)
+	}
+	if st := e.Do(t, "GET", scope+"/-/status", e.Admin, ""); !strings.Contains(string(st.Body), `"state":"paused"`) {
+		t.Fatalf("i1 failed on the scope's revision %d, but the rollout is not paused:\n%s", rev2, st.Body)
+	}
+	ls, err := e.Store.RolloutLeases(ctx, "acme/api", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Consumer != "i1" || ls[0].Revision != rev2+1 {
+		t.Fatalf("i1's failure on revision %d freed its lease of the newer revision %d: leases %+v", rev2, rev2+1, ls)
+	}
+}

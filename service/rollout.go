@@ -292,7 +292,10 @@ func (r *rollouts) reported(ctx context.Context, scope, id string, in envy.Consu
 		if err := r.rs.PauseRollout(ctx, pause); err != nil {
 			return err
 		}
-		if _, err := r.rs.ReleaseRolloutLease(ctx, scope, id, math.MaxInt64); err != nil {
+		// Its slot for the failed revision is free; a lease for a newer
+		// one (granted meanwhile, maybe by a server that saw the newer
+		// change first) is the newer change's, and stays.
+		if _, err := r.rs.ReleaseRolloutLease(ctx, scope, id, max(in.Revision, failed)); err != nil {
 			return err
 		}
 		r.s.log.Warn("rollout paused", "scope", scope, "instance", id, "revision", failed)

@@ -399,6 +399,12 @@ func (s *Service) deliver(ctx context.Context, ws envy.WebhookStore, c envy.Deli
 	case err != nil:
 		s.log.Warn("webhooks: recording a delivery failed", "webhook", c.Webhook.ID, "delivery", c.Delivery.ID, "err", err)
 	case !held:
+		// Not held: the webhook was deleted meanwhile (its deliveries with
+		// it), or its lease ran out and another server took it on.
+		if _, err := ws.GetWebhook(fctx, c.Webhook.ID); envy.ErrorCode(err) == envy.ENotFound {
+			s.log.Info("webhooks: the webhook was deleted during a delivery; its outcome is not recorded", "webhook", c.Webhook.ID, "delivery", c.Delivery.ID)
+			return
+		}
 		s.log.Warn("webhooks: the lease ran out during a delivery; its outcome is not recorded", "webhook", c.Webhook.ID, "delivery", c.Delivery.ID)
 	case out.Status != envy.DeliveryDelivered:
 		s.log.Info("webhooks: a delivery failed", "webhook", c.Webhook.ID, "delivery", c.Delivery.ID, "attempt", c.Delivery.Attempts+1,

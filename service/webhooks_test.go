@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/pgtest"
+	"github.com/envy-dev/envy/internal/testenv"
 	"github.com/envy-dev/envy/service"
 	"github.com/envy-dev/envy/sqlite"
 	"github.com/envy-dev/envy/webhook"
@@ -681,3 +683,49 @@ func rotationsAtOnce(t *testing.T, first, second envy.Store) {
 		t.Fatal("the secret both rotations replaced still signs")
 	}
 }
+
+// TestAWebhookDeletedDuringADeliveryIsLoggedAsSuch: a delivery whose
+// webhook is deleted while it is sent can't record its outcome, and the
+// log says why (the webhook went), not that a lease ran out, which would
+// send an operator looking for a stalled server.
+func TestAWebhookDeletedDuringADeliveryIsLoggedAsSuch(t *testing.T) {
+	rc := newReceiver(t)
+	sending, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rc.respond = func(int) (int, bool) {
+		once.Do(func() { close(sending) })
+		<-release
+		return http.StatusNoContent, false
+	}
+	logs := &testenv.Buffer{}
+	store := openSQLite(t)
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "master.key"))
+	svc := service.New(store, keys, service.Options{Webhooks: fastHooks(webhook.NewSender(webhook.Options{AllowPrivate: true})),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	t.Cleanup(svc.Close)
+	admin := &envy.Token{ID: "tok_admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
+	ctx := service.WithCaller(context.Background(), &service.Caller{Token: admin})
+	h := createHook(t, svc, ctx, rc.srv.URL, "**", envy.EventVarsChanged)
+	rc.setSecrets(h.Secret.Reveal())
+	setv(t, svc, ctx, "a", "X", "1", false)
+	select {
+	case <-sending:
+	case <-time.After(20 * time.Second):
+		close(release)
+		t.Fatal("no delivery was sent within 20 s")
+	}
+	if err := svc.DeleteWebhook(ctx, h.Webhook.ID); err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	close(release)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "during a delivery"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing logged of the delivery's outcome within 20 s; log:\n%s", logs)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "the webhook was deleted during a delivery") || strings.Contains(l, "lease ran out") {
+		t.Fatalf("the log does not say that the webhook was deleted:\n%s", l)
+	}
+}
+
