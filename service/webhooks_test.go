@@ -728,4 +728,3 @@ func TestAWebhookDeletedDuringADeliveryIsLoggedAsSuch(t *testing.T) {
 		t.Fatalf("the log does not say that the webhook was deleted:\n%s", l)
 	}
 }
-
