@@ -24,9 +24,14 @@ type OIDCProvider struct {
 	Roles        []OIDCRole `json:"roles"`
 	// SessionTTL is the life of a sign-in's token.
 	SessionTTL time.Duration `json:"session_ttl"`
-	CreatedAt  time.Time     `json:"created_at"`
-	CreatedBy  string        `json:"created_by"`
-	CreatorID  string        `json:"creator_id"`
+	// TrustEmail takes an ID token's email as verified when it has no
+	// email_verified claim, for a provider that verifies every address
+	// and does not say so. Without it such an email names no one and no
+	// role matches on it; email_verified false is never trusted.
+	TrustEmail bool      `json:"trust_email,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"`
+	CreatorID  string    `json:"creator_id"`
 }
 
 // OIDCRole maps a claim of the ID token to grants: it matches when the
@@ -83,6 +88,7 @@ type OIDCInput struct {
 	Scopes           []string
 	Roles            []OIDCRole
 	SessionTTL       string
+	TrustEmail       bool
 }
 
 // OIDCLogin is what a sign-in answers: the minted token, shown this once,

@@ -36,6 +36,7 @@ type OIDCProvider struct {
 	Scopes       []string   `json:"scopes"`
 	Roles        []OIDCRole `json:"roles"`
 	SessionTTL   string     `json:"session_ttl"`
+	TrustEmail   bool       `json:"trust_email,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
 	CreatedBy    string     `json:"created_by"`
 }

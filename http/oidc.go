@@ -18,7 +18,7 @@ func (s *Server) handlePutOIDC(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := o.Only("issuer", "client_id", "client_secret", "redirect_uris", "scopes", "roles", "session_ttl"); err != nil {
+	if err := o.Only("issuer", "client_id", "client_secret", "redirect_uris", "scopes", "roles", "session_ttl", "trust_email"); err != nil {
 		return err
 	}
 	var in envy.OIDCInput
@@ -35,6 +35,11 @@ func (s *Server) handlePutOIDC(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in.ClientSecret = envy.NewSensitive(secret)
+	if trust, err := o.Bool("trust_email"); err != nil {
+		return err
+	} else if trust != nil {
+		in.TrustEmail = *trust
+	}
 	for _, l := range []struct {
 		name string
 		dst  *[]string
@@ -170,5 +175,5 @@ func oidcView(p envy.OIDCProvider) api.OIDCProvider {
 		roles = append(roles, api.OIDCRole{Name: r.Name, Claim: r.Claim, Value: r.Value, Permissions: permissionViews(r.Permissions)})
 	}
 	return api.OIDCProvider{Name: p.Name, Issuer: p.Issuer, ClientID: p.ClientID, RedirectURIs: p.RedirectURIs, Scopes: p.Scopes,
-		Roles: roles, SessionTTL: p.SessionTTL.String(), CreatedAt: p.CreatedAt.UTC(), CreatedBy: p.CreatedBy}
+		Roles: roles, SessionTTL: p.SessionTTL.String(), TrustEmail: p.TrustEmail, CreatedAt: p.CreatedAt.UTC(), CreatedBy: p.CreatedBy}
 }

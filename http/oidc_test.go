@@ -35,3 +35,23 @@ func TestOIDCSignInRefusalsAreLimitedPerAddress(t *testing.T) {
 		t.Fatalf("statuses %v: want 401 first and 429 once over the limit", statuses)
 	}
 }
+
+// trust_email is set, shown back and kept off unless asked; anything but
+// a boolean is refused by name.
+func TestOIDCTrustEmailIsSetShownAndValidated(t *testing.T) {
+	e := testenv.New(t, testenv.Options{})
+	const def = `"issuer":"https://login.example","client_id":"envy","client_secret":"s3cret-client",
+		"redirect_uris":["http://127.0.0.1/callback"],"roles":[{"claim":"email","value":"*@acme.example","permissions":[{"scopes":"**","actions":["read"]}]}]`
+	if r := e.Do(t, "PUT", "/v1/auth/oidc/corp", e.Admin, `{`+def+`}`); r.Status != 201 || strings.Contains(string(r.Body), "trust_email") {
+		t.Fatalf("PUT without trust_email: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "PUT", "/v1/auth/oidc/corp", e.Admin, `{`+def+`,"trust_email":"yes"}`); r.Status != 400 && r.Status != 422 || !strings.Contains(string(r.Body), "body.trust_email") {
+		t.Fatalf("trust_email as a string: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "PUT", "/v1/auth/oidc/corp", e.Admin, `{`+def+`,"trust_email":true}`); r.Status != 200 || !strings.Contains(string(r.Body), `"trust_email":true`) {
+		t.Fatalf("PUT with trust_email: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/v1/auth/oidc/corp", e.Admin, ""); !strings.Contains(string(r.Body), `"trust_email":true`) {
+		t.Fatalf("GET: %d %s", r.Status, r.Body)
+	}
+}

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,9 @@ func TestAnOIDCProviderSignsInOnlyWhileItsDefinerIsLive(t *testing.T) {
 
 // An email the provider has not verified (email_verified false, as with a
 // provider that lets anyone register) is anyone's to claim: no role
-// matches on it, and it names no one.
+// matches on it, and it names no one. Nor does one the provider sends
+// without saying it is verified, unless the provider is defined to trust
+// its emails (trust_email); email_verified false is never trusted.
 func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	svc, admin := identityService(t, revocationStores[0].open(t))
 	ctx := t.Context()
@@ -92,7 +95,8 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	p := oidctest.New(t, []string{"http://127.0.0.1/callback"},
 		oidctest.User{Subject: "u-ann", Username: "ann", Email: "ann@acme.example"},
 		oidctest.User{Subject: "u-mallory", Username: "mallory", Email: "boss@acme.example", EmailUnverified: true},
-		oidctest.User{Subject: "u-eve", Username: "eve", Email: "ceo@acme.example", EmailUnverified: true, EmailUnverifiedAsString: true})
+		oidctest.User{Subject: "u-eve", Username: "eve", Email: "ceo@acme.example", EmailUnverified: true, EmailUnverifiedAsString: true},
+		oidctest.User{Subject: "u-sam", Username: "sam", Email: "sam@acme.example", EmailVerifiedUnsaid: true})
 	in := envy.OIDCInput{Issuer: p.Issuer, ClientID: p.ClientID, ClientSecret: envy.NewSensitive(p.ClientSecret), RedirectURIs: []string{"http://127.0.0.1/callback"},
 		Roles: []envy.OIDCRole{{Claim: "email", Value: "*@acme.example", Permissions: []envy.Grant{{Scopes: "acme/**", Actions: []envy.Action{envy.ActRead}}}}}}
 	if _, _, err := svc.PutOIDC(actx, "corp", in); err != nil {
@@ -102,9 +106,23 @@ func TestAnUnverifiedEmailMatchesNoRole(t *testing.T) {
 	if l, err := signIn("ann"); err != nil || l.Email != "ann@acme.example" {
 		t.Fatalf("a verified email's sign-in: %+v, %v", l, err)
 	}
-	for _, who := range []string{"mallory", "eve"} {
+	for _, who := range []string{"mallory", "eve", "sam"} {
 		if l, err := signIn(who); envy.ErrorCode(err) != envy.EForbidden {
 			t.Fatalf("an unverified email matched a role: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
+		} else if who == "sam" && !strings.Contains(err.Error(), "trust_email") {
+			t.Errorf("the refusal of an email sent without email_verified does not say why: %v", err)
+		}
+	}
+	in.TrustEmail = true
+	if _, _, err := svc.PutOIDC(actx, "corp", in); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := signIn("sam"); err != nil || l.Email != "sam@acme.example" || !strings.Contains(l.Token.Name, "<sam@acme.example>") {
+		t.Fatalf("trust_email: an email sent without email_verified is not trusted: %+v, %v", l, err)
+	}
+	for _, who := range []string{"mallory", "eve"} {
+		if l, err := signIn(who); envy.ErrorCode(err) != envy.EForbidden {
+			t.Fatalf("trust_email trusted an email the provider says is not verified: %q with %+v, %v", l.Token.Name, l.Token.Permissions, err)
 		}
 	}
 }

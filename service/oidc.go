@@ -210,7 +210,7 @@ func (s *Service) PutOIDC(ctx context.Context, name string, in envy.OIDCInput) (
 		return envy.OIDCProvider{}, false, err
 	}
 	p := envy.OIDCProvider{Name: name, Issuer: in.Issuer, ClientID: in.ClientID, RedirectURIs: in.RedirectURIs, Scopes: in.Scopes,
-		Roles: in.Roles, SessionTTL: ttl, CreatedAt: s.now().UTC(), CreatedBy: caller.Name, CreatorID: caller.ID}
+		Roles: in.Roles, SessionTTL: ttl, TrustEmail: in.TrustEmail, CreatedAt: s.now().UTC(), CreatedBy: caller.Name, CreatorID: caller.ID}
 	switch secret := in.ClientSecret.Reveal(); {
 	case secret != "":
 		if p.SealedSecret, err = s.keys.Seal([]byte(secret), envy.OIDCSecretAD(name)); err != nil {
@@ -485,11 +485,21 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 	if err := idt.Claims(&claims); err != nil {
 		return refuse("ID token: malformed claims", unverified)
 	}
-	if v := claims["email_verified"]; v == false || v == "false" {
+	emailNote := ""
+	if v, said := claims["email_verified"]; v != true && v != "true" && (said || !p.TrustEmail) {
 		// An email the provider has not verified is anyone's to claim
-		// (a provider that lets people register): it names no one, and
-		// no role matches on it. Some providers send the claim as a
-		// string.
+		// (a provider that lets people register, or one whose users set
+		// their own address): it names no one, and no role matches on
+		// it. Some providers send the claim as a string; one that sends
+		// none is trusted only when the provider is defined so
+		// (trust_email).
+		if e, _ := claims["email"].(string); e != "" {
+			emailNote = " (its email is left out: email_verified is not true"
+			if !said {
+				emailNote += "; trust_email trusts a provider that verifies every address and does not say so"
+			}
+			emailNote += ")"
+		}
 		delete(claims, "email")
 	}
 	email, _ := claims["email"].(string)
@@ -507,8 +517,8 @@ func (s *Service) OIDCCallback(ctx context.Context, name, state, code, binding s
 		}
 	}
 	if len(grants) == 0 {
-		return refuse("no role matches "+who, envy.Errorf(envy.EForbidden,
-			"you signed in as %s, but no role of OIDC provider %s matches you, so envy gives you no access: ask an admin to add a role for you", who, name))
+		return refuse("no role matches "+who+emailNote, envy.Errorf(envy.EForbidden,
+			"you signed in as %s%s, but no role of OIDC provider %s matches you, so envy gives you no access: ask an admin to add a role for you", who, emailNote, name))
 	}
 	now := s.now()
 	d, why, err := s.definer(ctx, p.CreatorID, grants, now)

@@ -35,6 +35,9 @@ type User struct {
 	// (email_verified false), as one that lets anyone register does;
 	// EmailUnverifiedAsString says it as the string "false", as some do.
 	EmailUnverified, EmailUnverifiedAsString bool
+	// EmailVerifiedUnsaid sends the email without an email_verified
+	// claim, as some providers do for every address.
+	EmailVerifiedUnsaid bool
 	// Claims are added to the ID token and userinfo (say "groups").
 	Claims map[string]any
 }
@@ -345,6 +348,9 @@ func (s *storage) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, 
 	info.Subject = subject
 	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
 		info.Email, info.EmailVerified = u.Email, true
+		if u.EmailVerifiedUnsaid {
+			info.EmailVerified = false // omitted when false
+		}
 		if u.EmailUnverified { // email_verified is omitted when false: said outright
 			info.EmailVerified = false
 			if u.EmailUnverifiedAsString {
