@@ -29,7 +29,15 @@ func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []
 		}
 	}
 	e := s.entry(ctx, action, "", names, outcome)
-	err = s.store.AppendAudit(ctx, e)
+	// The operation ran, or began: its entry is written even when the
+	// caller went away meanwhile (a backup cut short after most of it
+	// went out), as the audit loop writes its entries.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
+	defer cancel()
+	err = s.store.AppendAudit(actx, e)
+	if err != nil {
+		s.log.Error("the audit entry of an admin operation was not written", "action", action, "err", err)
+	}
 	if rec.done(nil, 0, e); err != nil && opErr == nil {
 		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}

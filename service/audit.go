@@ -124,7 +124,7 @@ func (s *Service) auditLoop() {
 			var err error
 			var recorded []bool // by entry, when checks
 			if len(batch) > 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), auditAppendTimeout)
 				if checks != nil {
 					recorded, err = s.checkedAudit.AppendAuditChecked(ctx, batch, checks)
 				} else {
@@ -332,6 +332,10 @@ func (s *Service) revealedIf(ctx context.Context, path string, names []string, c
 		return ctx.Err()
 	}
 }
+
+// auditAppendTimeout bounds one append of audit entries that belong to
+// no write: a batch of the audit loop's, an admin operation's.
+const auditAppendTimeout = 30 * time.Second
 
 // auditStreamWait bounds how long a reveal waits for an audit stream to
 // write its entry (Service.auditStreamWait): a device that takes longer

@@ -560,33 +560,25 @@ func (s *Service) shadowedRefs(r *envy.Resolution, out *envy.ResolvedView) error
 // whose reads give resolved values: a value shown is one that a read of
 // the env would give. A reference to a scope the caller may not read (with
 // reveal, reveal) is a 403 for the whole read, naming it; one that does
-// not resolve, a 422 naming it.
+// not resolve, a 422 naming it. The values are resolved before the reveal
+// is recorded: a read refused so reveals nothing and leaves no entry.
 func (s *Service) ListVarsResolved(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
-	vl, err := s.ListVars(ctx, path, reveal)
-	if err != nil {
-		return vl, err
-	}
-	return vl, s.resolveViews(ctx, path, vl.Items, reveal)
+	return s.listVarsThen(ctx, path, reveal, s.resolving(ctx, path, reveal))
 }
 
 // GetVarResolved is GetVar with the value shown resolved (ListVarsResolved).
 func (s *Service) GetVarResolved(ctx context.Context, path, name string, reveal bool) (envy.VarView, error) {
-	v, err := s.GetVar(ctx, path, name, reveal)
-	if err != nil {
-		return v, err
-	}
-	items := []envy.VarView{v}
-	return items[0], s.resolveViews(ctx, path, items, reveal)
+	return s.getVarThen(ctx, path, name, reveal, s.resolving(ctx, path, reveal))
 }
 
 // GetVarByIDResolved is GetVarByID with the value shown resolved.
 func (s *Service) GetVarByIDResolved(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
-	v, err := s.GetVarByID(ctx, path, id, reveal)
-	if err != nil {
-		return v, err
-	}
-	items := []envy.VarView{v}
-	return items[0], s.resolveViews(ctx, path, items, reveal)
+	return s.getVarByIDThen(ctx, path, id, reveal, s.resolving(ctx, path, reveal))
+}
+
+// resolving is resolveViews for a read of path's own vars.
+func (s *Service) resolving(ctx context.Context, path string, reveal bool) shown {
+	return func(items []envy.VarView) error { return s.resolveViews(ctx, path, items, reveal) }
 }
 
 // resolveViews replaces the shown values of items, own vars of path, by

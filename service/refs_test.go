@@ -520,3 +520,27 @@ func TestResolvedShowsTheReferencesOfShadowedVarsToo(t *testing.T) {
 		}
 	}
 }
+
+// A dialect's read that a reference refuses (one that does not resolve)
+// reveals nothing, so it leaves no reveal in the audit log: the values
+// are resolved before the reveal is recorded.
+func TestADialectReadARefusedReferenceFailsIsNoReveal(t *testing.T) {
+	svc, admin := newSQLiteService(t)
+	set(t, svc, admin, "app", "S", "topsecret-123456", true)
+	set(t, svc, admin, "app", "A", "x${MISSING}", false)
+	if _, err := svc.ListVarsResolved(admin, "app", true); envy.ErrorCode(err) != envy.EInvalid {
+		t.Fatalf("a list with a reference that does not resolve: %v, want a 422", err)
+	}
+	if _, err := svc.GetVarResolved(admin, "app", "A", true); envy.ErrorCode(err) != envy.EInvalid {
+		t.Fatalf("a get of a reference that does not resolve: %v, want a 422", err)
+	}
+	page, err := svc.Audit(admin, envy.AuditListQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Items {
+		if e.Action == envy.AuditReveal {
+			t.Fatalf("a refused read is recorded as a reveal of %v (status %v)", e.Names, e.Status)
+		}
+	}
+}

@@ -59,6 +59,16 @@ func (s *Service) ownVars(ctx context.Context, path string) (*envy.ScopeVars, er
 
 // ListVars returns a scope's own vars, secrets masked unless reveal.
 func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (envy.VarList, error) {
+	return s.listVarsThen(ctx, path, reveal, nil)
+}
+
+// shown, when set, finishes the views of a read before its reveal is
+// recorded (resolveViews): a read it fails is no reveal.
+type shown func(items []envy.VarView) error
+
+// listVarsThen is ListVars whose items go through then, when set, before
+// the reveal is recorded.
+func (s *Service) listVarsThen(ctx context.Context, path string, reveal bool, then shown) (envy.VarList, error) {
 	if err := s.readAuth(ctx, path, envy.AuditVarsList, nil, reveal); err != nil {
 		return envy.VarList{}, err
 	}
@@ -75,6 +85,11 @@ func (s *Service) ListVars(ctx context.Context, path string, reveal bool) (envy.
 		return envy.VarList{}, err
 	}
 	maskSpread(out.Items, spread, reveal)
+	if then != nil {
+		if err := then(out.Items); err != nil {
+			return envy.VarList{}, err
+		}
+	}
 	if reveal {
 		if err := s.revealed(ctx, path, secretNames(sv.Vars)); err != nil {
 			return envy.VarList{}, err
@@ -129,6 +144,12 @@ func secretNames(vars []envy.StoredVar) []string {
 
 // GetVar returns one var.
 func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (envy.VarView, error) {
+	return s.getVarThen(ctx, path, name, reveal, nil)
+}
+
+// getVarThen is GetVar whose view goes through then, when set, before
+// the reveal is recorded.
+func (s *Service) getVarThen(ctx context.Context, path, name string, reveal bool, then shown) (envy.VarView, error) {
 	if f := s.validName("path.name", name); f != nil {
 		return envy.VarView{}, envy.Invalid(*f)
 	}
@@ -143,17 +164,28 @@ func (s *Service) GetVar(ctx context.Context, path, name string, reveal bool) (e
 	if !ok {
 		return envy.VarView{}, envy.Errorf(envy.ENotFound, "var %s not found in scope %s", name, path)
 	}
-	return s.revealedView(ctx, path, sv, v, reveal)
+	return s.revealedView(ctx, path, sv, v, reveal, then)
 }
 
-// revealedView is the view of v, its value shown with reveal, and then
-// the reveal recorded: a read that fails before its value is ready (a
-// value that does not open, a reference that does not resolve) is no
-// reveal, and the audit log must not say it was.
-func (s *Service) revealedView(ctx context.Context, path string, sv *envy.ScopeVars, v envy.StoredVar, reveal bool) (envy.VarView, error) {
+// revealedView is the view of v, its value shown with reveal and
+// finished by then (when set), and then the reveal recorded: a read that
+// fails before its value is ready (a value that does not open, a
+// reference that does not resolve) is no reveal, and the audit log must
+// not say it was.
+func (s *Service) revealedView(ctx context.Context, path string, sv *envy.ScopeVars, v envy.StoredVar, reveal bool, then shown) (envy.VarView, error) {
 	vv, err := s.viewSpread(ctx, path, sv, v, reveal)
-	if err != nil || !reveal {
+	if err != nil {
 		return vv, err
+	}
+	if then != nil {
+		items := []envy.VarView{vv}
+		if err := then(items); err != nil {
+			return envy.VarView{}, err
+		}
+		vv = items[0]
+	}
+	if !reveal {
+		return vv, nil
 	}
 	if err := s.revealed(ctx, path, []string{v.Name}); err != nil {
 		return envy.VarView{}, err
@@ -164,6 +196,12 @@ func (s *Service) revealedView(ctx context.Context, path string, sv *envy.ScopeV
 // GetVarByID returns the var with the given id (any letter case) in a
 // scope, for dialects that address vars by id.
 func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) (envy.VarView, error) {
+	return s.getVarByIDThen(ctx, path, id, reveal, nil)
+}
+
+// getVarByIDThen is GetVarByID whose view goes through then, when set,
+// before the reveal is recorded.
+func (s *Service) getVarByIDThen(ctx context.Context, path, id string, reveal bool, then shown) (envy.VarView, error) {
 	if err := s.readAuth(ctx, path, envy.AuditVarGet, nil, reveal); err != nil {
 		return envy.VarView{}, err
 	}
@@ -173,7 +211,7 @@ func (s *Service) GetVarByID(ctx context.Context, path, id string, reveal bool) 
 	}
 	for _, v := range sv.Vars {
 		if strings.EqualFold(v.ID, id) {
-			return s.revealedView(ctx, path, sv, v, reveal)
+			return s.revealedView(ctx, path, sv, v, reveal, then)
 		}
 	}
 	return envy.VarView{}, envy.Errorf(envy.ENotFound, "no var with id %s in scope %s", id, path)
