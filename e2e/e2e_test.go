@@ -65,8 +65,18 @@ func startServer(t *testing.T, dataDir, token string) *server {
 // and admin token, and waits until it is ready.
 func startServerWith(t *testing.T, token string, flags ...string) *server {
 	t.Helper()
+	return startServerSetUp(t, token, nil, flags...)
+}
+
+// startServerSetUp is startServerWith whose command setUp, when set,
+// changes before it starts (its stdout, say).
+func startServerSetUp(t *testing.T, token string, setUp func(*exec.Cmd), flags ...string) *server {
+	t.Helper()
 	cmd := exec.Command(envyBin, append([]string{"server", "--listen", "127.0.0.1:0"}, flags...)...)
 	cmd.Env = append(os.Environ(), "ENVY_BOOTSTRAP_TOKEN="+token)
+	if setUp != nil {
+		setUp(cmd)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,12 @@ func newServerCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// A write to a stdout or stderr whose reader went away (the
+			// stdout audit stream's log shipper restarting) fails with
+			// EPIPE: the stream then fails closed, as any device does,
+			// rather than the process dying of SIGPIPE with its queued
+			// entries and its requests in flight.
+			signal.Ignore(syscall.SIGPIPE)
 			return runServer(ctx, c, os.Getenv("ENVY_BOOTSTRAP_TOKEN"), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
