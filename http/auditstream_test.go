@@ -3,9 +3,11 @@ package http_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,5 +202,50 @@ func TestARevealWaitsForTheStreamAndAWriteDoesNot(t *testing.T) {
 		if r := e.Do(t, "GET", p, e.Admin, ""); r.Status != 503 || strings.Contains(string(r.Body), "v1") {
 			t.Fatalf("GET %s with no stream writing its entry: %d %s, want 503", p, r.Status, r.Body)
 		}
+	}
+}
+
+// switchStream is an audit stream that writes every entry while up, and
+// can take none while down (every device failing), when every request
+// that must be audited is refused.
+type switchStream struct{ down atomic.Bool }
+
+func (s *switchStream) Reserve(int) (func([]envy.AuditEntry) <-chan error, func([]envy.AuditEntry), error) {
+	if s.down.Load() {
+		return nil, nil, &envy.Error{Code: envy.EUnavailable, Message: "no audit stream can record the request", RetryAfter: time.Second}
+	}
+	return func([]envy.AuditEntry) <-chan error {
+		ch := make(chan error, 1)
+		ch <- nil
+		return ch
+	}, func([]envy.AuditEntry) {}, nil
+}
+func (s *switchStream) Offer(...envy.AuditEntry) {}
+func (s *switchStream) Ready() error {
+	if s.down.Load() {
+		return errors.New("down")
+	}
+	return nil
+}
+
+// A rollout's resume is a write, audited as one: while no audit stream can
+// record it, it is refused like any write.
+func TestAResumeIsRefusedWhileNoStreamCanRecordIt(t *testing.T) {
+	st := &switchStream{}
+	e := testenv.New(t, testenv.Options{Service: service.Options{AuditStream: st}})
+	if w := e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"1"}`); w.Status != 201 {
+		t.Fatalf("a write while the stream is up: %d %s", w.Status, w.Body)
+	}
+	st.down.Store(true)
+	r := e.Do(t, "POST", "/v1/scopes/acme/web/-/rollout/resume", e.Admin, "")
+	if r.Status != 503 || !strings.Contains(string(r.Body), "audit stream") {
+		t.Fatalf("a resume while no audit stream can record it: %d %s, want 503", r.Status, r.Body)
+	}
+	if w := e.Do(t, "PUT", "/v1/scopes/acme/web/-/vars/A", e.Admin, `{"value":"2"}`); w.Status != 503 {
+		t.Fatalf("a write while no audit stream can record it: %d %s, want 503 (as the resume)", w.Status, w.Body)
+	}
+	st.down.Store(false)
+	if r := e.Do(t, "POST", "/v1/scopes/acme/web/-/rollout/resume", e.Admin, ""); r.Status != 200 {
+		t.Fatalf("a resume once the stream is back: %d %s", r.Status, r.Body)
 	}
 }

@@ -28,20 +28,26 @@ func (s *Service) AdminOp(ctx context.Context, action envy.AuditAction, names []
 			outcome = envy.OutcomeConflict
 		}
 	}
-	e := s.entry(ctx, action, "", names, outcome)
-	// The operation ran, or began: its entry is written even when the
-	// caller went away meanwhile (a backup cut short after most of it
-	// went out), as the audit loop writes its entries.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
-	defer cancel()
-	err = s.store.AppendAudit(actx, e)
-	if err != nil {
-		s.log.Error("the audit entry of an admin operation was not written", "action", action, "err", err)
-	}
-	if rec.done(nil, 0, e); err != nil && opErr == nil {
+	if err := s.recordDone(ctx, rec, s.entry(ctx, action, "", names, outcome)); err != nil && opErr == nil {
 		return envy.Errorf(envy.EUnavailable, "%s ran, but its audit entry could not be written", action)
 	}
 	return opErr
+}
+
+// recordDone appends e, the entry of something done already (an admin
+// operation, a rollout's resume), to the store, durably, even when the
+// caller went away meanwhile (a backup cut short after most of it went
+// out), and hands it to the streams, whose room rec reserved before it
+// was done. Its error is the store's, logged.
+func (s *Service) recordDone(ctx context.Context, rec streamed, e envy.AuditEntry) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
+	defer cancel()
+	err := s.store.AppendAudit(actx, e)
+	if err != nil {
+		s.log.Error("an audit entry of something done was not written", "action", e.Action, "scope", e.Scope, "err", err)
+	}
+	rec.done(nil, 0, e)
+	return err
 }
 
 // RequireAdmin checks that the caller holds admin on every scope, as

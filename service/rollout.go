@@ -397,14 +397,23 @@ func (s *Service) ResumeRollout(ctx context.Context, path string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	// A resume is a write: audited as one, it is refused while no audit
+	// stream can record it, and answered once its entry is durable.
+	rec, err := s.toStreams(1)
+	if err != nil {
+		return false, err
+	}
 	if _, err := rs.ResumeRollout(ctx, path); err != nil {
+		rec.release()
 		return false, err
 	}
 	// A pause of an older revision held nothing back: a newer change
 	// started a new rollout.
 	was := pause != nil && pause.Revision >= res.EnvRevision
-	s.enqueue(auditItem{e: s.entry(ctx, envy.AuditRolloutResume, path, nil, envy.OutcomeOK)})
 	s.rollouts.wake()
+	if err := s.recordDone(ctx, rec, s.entry(ctx, envy.AuditRolloutResume, path, nil, envy.OutcomeOK)); err != nil {
+		return was, envy.Errorf(envy.EUnavailable, "the rollout of %s resumed, but its audit entry could not be written", path)
+	}
 	return was, nil
 }
 
