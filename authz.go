@@ -2,6 +2,14 @@ package envy
 
 import "strings"
 
+// MaxGrants bounds the grants (permissions) given to a token, a JWT trust
+// or one role of an OIDC provider: more is refused (422 too_many naming
+// the field), and so is an action given twice in one grant
+// (duplicate_action). Checking that a creator holds what it grants costs
+// the product of both counts of grants, and every request a token makes
+// costs its count. Tokens stored before the bound keep working.
+const MaxGrants = 64
+
 // The permission rules: what a token may do on a scope. They are pure
 // predicates; the decision a request gets, and the audit of a refusal,
 // are the service's (service.Service.Authorize).

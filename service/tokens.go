@@ -323,14 +323,12 @@ func (s *Service) CreateToken(ctx context.Context, in envy.TokenInput) (envy.Tok
 		s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
 		return envy.Token{}, "", envy.Errorf(envy.EForbidden, "creating tokens needs the admin permission")
 	}
-	for i, g := range in.Permissions {
-		for _, a := range g.Actions {
-			if !envy.Holds(creator, g.Scopes, envy.ActAdmin) && !envy.Holds(creator, g.Scopes, a) {
-				s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
-				return envy.Token{}, "", &envy.Error{Code: envy.EForbidden, Message: "a token can't grant more than its creator holds",
-					Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, g.Scopes)}}
-			}
-		}
+	// At most envy.MaxGrants of them (validGrants), each checked against
+	// every grant of the creator.
+	if i, a, ok := unheld(creator, in.Permissions); ok {
+		s.Refused(ctx, envy.AuditTokenCreate, "", envy.OutcomeForbidden)
+		return envy.Token{}, "", &envy.Error{Code: envy.EForbidden, Message: "a token can't grant more than its creator holds",
+			Fields: []envy.FieldError{envy.Field(fmt.Sprintf("body.permissions[%d]", i), "exceeds_creator", "the creator does not hold %s on %s", a, in.Permissions[i].Scopes)}}
 	}
 	// A child never outlives its parent: asked for no expiry or a later
 	// one, it gets the parent's.
