@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,28 +86,44 @@ func (h *Handler) renderTokens(w http.ResponseWriter, r *http.Request, status in
 
 // parseGrants reads grants typed one per line as the CLI's --grant takes
 // them, SCOPES=ACTIONS ("acme/**=read,write"); a space in place of the
-// "=" is read too. The actions are separated by commas or spaces.
+// "=" is read too. The actions are separated by commas or spaces. At most
+// envy.MaxGrants lines hold a grant, and a line names an action once, as
+// the service wants them (it would name body.permissions[i], not the
+// line).
 func parseGrants(s string) ([]envy.Grant, []envy.FieldError) {
 	var out []envy.Grant
 	var fields []envy.FieldError
+	n := 0 // the lines that hold a grant
 	for i, line := range strings.Split(s, "\n") {
 		line = strings.Replace(line, "=", " ", 1)
 		f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\r' })
 		if len(f) == 0 {
 			continue
 		}
+		if n++; n > envy.MaxGrants {
+			return nil, append(fields, envy.Field("grants", "too_many", "at most %d permissions, one a line; a glob such as acme/** covers many scopes", envy.MaxGrants))
+		}
+		loc := "grants line " + strconv.Itoa(i+1)
 		if len(f) < 2 {
-			fields = append(fields, envy.Field("grants line "+strconv.Itoa(i+1), "missing", "write a scopes glob and its actions, such as: acme/**=read,write"))
+			fields = append(fields, envy.Field(loc, "missing", "write a scopes glob and its actions, such as: acme/**=read,write"))
 			continue
 		}
 		g := envy.Grant{Scopes: f[0]}
 		for _, a := range f[1:] {
-			g.Actions = append(g.Actions, envy.Action(strings.ToLower(a)))
+			a := envy.Action(strings.ToLower(a))
+			if slices.Contains(g.Actions, a) {
+				fields = append(fields, envy.Field(loc, "duplicate_action", "%s is written twice", a))
+				break
+			}
+			g.Actions = append(g.Actions, a)
 		}
 		out = append(out, g)
 	}
 	return out, fields
 }
+
+// MaxGrants is the most permissions a token may be given, for the form's help.
+func (tokensData) MaxGrants() int { return envy.MaxGrants }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 	form := tokenForm{

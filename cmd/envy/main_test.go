@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/client"
 )
 
@@ -311,6 +312,7 @@ func TestParseGrant(t *testing.T) {
 		{"=read", client.Permission{}, true},
 		{"acme=", client.Permission{}, true},
 		{"acme=read,fly", client.Permission{}, true},
+		{"acme=read,write,READ", client.Permission{}, true},
 	}
 	for _, tc := range tests {
 		got, err := parseGrant(tc.in)
@@ -480,5 +482,18 @@ func TestImportReadsTheFormatFromTheExtension(t *testing.T) {
 	}
 	if _, err := (&app{}).readVarsFile(bad, "toml"); err == nil || !isUsage(err) {
 		t.Errorf("--format toml: error %v, want a usage error", err)
+	}
+}
+
+// TestTokensCreateTakesAtMostMaxGrants: `envy tokens create` refuses more
+// than envy.MaxGrants --grant flags before it asks the server.
+func TestTokensCreateTakesAtMostMaxGrants(t *testing.T) {
+	args := []string{"tokens", "create", "many"}
+	for i := range envy.MaxGrants + 1 {
+		args = append(args, "--grant", fmt.Sprintf("acme/s%d/**=read", i))
+	}
+	code, out, errOut := runEnvy(t, env{"ENVY_ADDR": closedAddr(t), "ENVY_TOKEN": "envy_" + strings.Repeat("a", 43)}, "", args...)
+	if code != 2 || out != "" || !strings.Contains(errOut, fmt.Sprintf("at most %d --grant", envy.MaxGrants)) {
+		t.Fatalf("%d --grant flags: exit %d, stdout %q, stderr %q", envy.MaxGrants+1, code, out, errOut)
 	}
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/client"
 )
 
@@ -30,6 +32,9 @@ func parseGrant(s string) (client.Permission, error) {
 		act = strings.ToLower(strings.TrimSpace(act))
 		if !actions[act] {
 			return client.Permission{}, usageErrorf("--grant %q: unknown action %q (want read, write, reveal or admin)", s, act)
+		}
+		if slices.Contains(p.Actions, act) {
+			return client.Permission{}, usageErrorf("--grant %q: action %q is given twice", s, act)
 		}
 		p.Actions = append(p.Actions, act)
 	}
@@ -58,6 +63,9 @@ func (a *app) newTokensCreateCmd() *cobra.Command {
 			"  envy tokens create web-prod --grant 'acme/web/prod=read,reveal' --owner team-web",
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(grants) > envy.MaxGrants {
+				return usageErrorf("at most %d --grant flags: a glob such as 'acme/**' covers many scopes", envy.MaxGrants)
+			}
 			in := client.TokenInput{Name: args[0], Owner: owner, Permissions: []client.Permission{}}
 			for _, g := range grants {
 				p, err := parseGrant(g)
@@ -109,7 +117,7 @@ func (a *app) newTokensCreateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&grants, "grant", nil, "a permission, SCOPES=ACTIONS such as 'acme/**=read,write' (repeatable)")
+	cmd.Flags().StringArrayVar(&grants, "grant", nil, fmt.Sprintf("a permission, SCOPES=ACTIONS such as 'acme/**=read,write' (repeatable, at most %d)", envy.MaxGrants))
 	cmd.Flags().StringVar(&owner, "owner", "", "who the token belongs to (default: its name)")
 	cmd.Flags().StringVar(&expiresIn, "expires-in", "", "expire after this long, such as 12h")
 	cmd.Flags().StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time")
