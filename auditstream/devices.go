@@ -122,15 +122,32 @@ func (d *fileDevice) write(lines [][]byte) error {
 			return err
 		}
 	}
-	b := joinLines(lines)
-	if d.maxSize > 0 && d.size > 0 && d.size+int64(len(b)) > d.maxSize {
-		if err := d.rotate(); err != nil {
-			return fmt.Errorf("rotating %s: %v", d.path, err)
+	// The file is rotated before any line that would take it past
+	// maxSize, within a batch too (a burst of lines never piles into one
+	// file); a line longer than maxSize goes alone into a fresh file. The
+	// lines between two rotations go in one write.
+	var b []byte
+	flush := func() error {
+		if len(b) == 0 {
+			return nil
 		}
+		n, err := d.f.Write(b)
+		d.size += int64(n)
+		b = b[:0]
+		return err
 	}
-	n, err := d.f.Write(b)
-	d.size += int64(n)
-	return err
+	for _, l := range lines {
+		if held := d.size + int64(len(b)); d.maxSize > 0 && held > 0 && held+int64(len(l))+1 > d.maxSize {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := d.rotate(); err != nil {
+				return fmt.Errorf("rotating %s: %v", d.path, err)
+			}
+		}
+		b = append(append(b, l...), '\n')
+	}
+	return flush()
 }
 
 // rotate moves path to path.1 (path.1 to path.2, …, dropping the one
