@@ -167,22 +167,39 @@ func Open(specs []string, o Options) (*Set, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Set{opts: o, stop: make(chan struct{})}
-	seen := map[string]bool{}
-	for _, raw := range specs {
+	// The same stream given twice, however spelled (syslog: and syslog,
+	// file:/a/b and file:/a//b), would write every line twice, and two
+	// rotators would share one file: refused, before anything is opened.
+	parsed := make([]spec, len(specs))
+	seen := map[string]string{}
+	for i, raw := range specs {
 		sp, err := parseSpec(raw)
 		if err != nil {
 			return nil, err
 		}
-		if seen[raw] {
-			return nil, fmt.Errorf("invalid --audit-stream %q: given twice", raw)
+		if first, ok := seen[sp.key()]; ok {
+			return nil, givenTwice(raw, first)
 		}
-		seen[raw] = true
-		st := &stream{name: raw, dev: newDevice(sp, &s.opts), set: s, wake: make(chan struct{}, 1)}
+		seen[sp.key()] = raw
+		parsed[i] = sp
+	}
+	fail := func(err error) (*Set, error) {
+		for _, o := range s.streams {
+			o.dev.close()
+		}
+		return nil, err
+	}
+	for i, raw := range specs {
+		st := &stream{name: raw, dev: newDevice(parsed[i], &s.opts), set: s, wake: make(chan struct{}, 1)}
 		if err := st.dev.open(); err != nil {
-			for _, o := range s.streams {
-				o.dev.close()
+			return fail(fmt.Errorf("invalid --audit-stream %q: %v", raw, err))
+		}
+		// A file reached by two paths (a symbolic or a hard link).
+		for _, o := range s.streams {
+			if sameFile(st.dev, o.dev) {
+				st.dev.close()
+				return fail(givenTwice(raw, o.name))
 			}
-			return nil, fmt.Errorf("invalid --audit-stream %q: %v", raw, err)
 		}
 		st.up = true
 		s.streams = append(s.streams, st)

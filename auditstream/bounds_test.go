@@ -2,6 +2,7 @@ package auditstream_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/auditstream"
+	envyhttp "github.com/envy-dev/envy/http"
 )
 
 // bigEntry is the entry of a merge of 1000 vars with long names: some
@@ -78,5 +80,47 @@ func TestARotatedFileStaysWithinMaxSizeUnderABurst(t *testing.T) {
 		if all[i].Revision != all[i-1].Revision+1 {
 			t.Fatalf("entries out of order or missing across the rotated files: %d then %d", all[i-1].Revision, all[i].Revision)
 		}
+	}
+}
+
+// The same stream spelled two ways is refused as given twice: it would
+// write every line twice (two rotators sharing one file). Nothing opened
+// is left open.
+func TestTheSameStreamSpelledTwoWaysIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "a"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	f := "file:" + filepath.Join(dir, "a", "audit.jsonl")
+	for _, pair := range [][2]string{
+		{"stdout", "stdout"},
+		{f, "file:" + dir + "/a//audit.jsonl"},
+		{f, "file:" + dir + "/a/./../a/audit.jsonl"},
+		{f, "file:" + filepath.Join(dir, "link", "audit.jsonl")},
+		{"syslog://127.0.0.1:" + port, "syslog+udp://127.0.0.1:" + port},
+		{"syslog+tcp://LOGS.example:6514", "syslog+tcp://logs.example:06514"},
+		{"syslog+tcp://[::1]:6514", "syslog+tcp://[0:0::1]:6514"},
+	} {
+		s, err := auditstream.Open(pair[:], auditstream.Options{View: envyhttp.AuditView})
+		if err == nil {
+			s.Close(t.Context())
+		}
+		if err == nil || !strings.Contains(err.Error(), "given twice") || !strings.Contains(err.Error(), fmt.Sprintf("%q", pair[1])) {
+			t.Errorf("Open(%q): %v, want the second refused as given twice", pair, err)
+		}
+	}
+	// Distinct streams still open side by side.
+	s := open(t, []string{f, "file:" + filepath.Join(dir, "a", "other.jsonl"), "syslog://127.0.0.1:" + port}, auditstream.Options{})
+	if err := record(t, s, entry(1)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -183,6 +183,19 @@ func (d *fileDevice) close() {
 	}
 }
 
+// sameFile reports whether a and b are file streams that hold the same
+// file open (one reached through a link, say).
+func sameFile(a, b device) bool {
+	fa, ok1 := a.(*fileDevice)
+	fb, ok2 := b.(*fileDevice)
+	if !ok1 || !ok2 || fa.f == nil || fb.f == nil {
+		return false
+	}
+	sa, err1 := fa.f.Stat()
+	sb, err2 := fb.f.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
 // writerDevice writes to a writer it does not own (stdout).
 type writerDevice struct{ w io.Writer }
 

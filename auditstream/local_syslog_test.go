@@ -51,3 +51,25 @@ func TestLocalSyslogGetsOneBSDMessageADatagram(t *testing.T) {
 		t.Fatalf("the message is not the entry's JSON: %q", m[1])
 	}
 }
+
+// syslog: and syslog are the same stream: given both, the start is
+// refused rather than every line written twice.
+func TestSyslogColonAndSyslogAreOneStream(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	was := localSyslogSockets
+	localSyslogSockets = []string{sock}
+	defer func() { localSyslogSockets = was }()
+	view := func(e envy.AuditEntry) any { return e.RequestID }
+	s, err := Open([]string{"syslog:", "syslog"}, Options{View: view})
+	if err == nil {
+		s.Close(t.Context())
+	}
+	if err == nil || err.Error() != `invalid --audit-stream "syslog": the same stream as "syslog:", given twice` {
+		t.Fatalf("syslog: and syslog: %v, want refused as given twice", err)
+	}
+}

@@ -3,8 +3,11 @@ package auditstream
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -53,13 +56,13 @@ func parseSpec(s string) (spec, error) {
 		if p == "" || strings.HasSuffix(p, "/") {
 			return bad("file: needs the path of a file")
 		}
-		return spec{kind: "file", path: p}, nil
+		return spec{kind: "file", path: filepath.Clean(p)}, nil
 	case strings.HasPrefix(s, "unix:"):
 		p := strings.TrimPrefix(s, "unix:")
 		if p == "" || strings.HasPrefix(p, "//") {
 			return bad("unix: needs the path of a socket (unix:/run/siem.sock)")
 		}
-		return spec{kind: "unix", path: p}, nil
+		return spec{kind: "unix", path: filepath.Clean(p)}, nil
 	case s == "syslog:" || s == "syslog":
 		for _, p := range localSyslogSockets {
 			if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -86,12 +89,39 @@ func parseSpec(s string) (spec, error) {
 		if port == "" {
 			port = "514"
 		}
-		if n, err := parsePort(port); err != nil || n == 0 {
+		n, err := parsePort(port)
+		if err != nil || n == 0 {
 			return bad("the port must be a number from 1 to 65535")
 		}
-		return spec{kind: "syslog", network: network, addr: net.JoinHostPort(host, port)}, nil
+		// One spelling of an address, so that the same stream given
+		// twice is seen as such: a host name in lower case, an IP address
+		// as netip writes it ([0:0::1] is [::1]), the port without
+		// leading zeros.
+		if a, err := netip.ParseAddr(host); err == nil {
+			host = a.String()
+		} else {
+			host = strings.ToLower(host)
+		}
+		return spec{kind: "syslog", network: network, addr: net.JoinHostPort(host, strconv.Itoa(n))}, nil
 	}
 	return bad(want)
+}
+
+// key is what two specs of the same stream share, however spelled: its
+// kind, its path made absolute, or its network and address.
+func (sp spec) key() string {
+	p := sp.path
+	if a, err := filepath.Abs(p); err == nil && p != "" {
+		p = a
+	}
+	return sp.kind + "\x00" + p + "\x00" + sp.network + "\x00" + sp.addr
+}
+
+func givenTwice(raw, first string) error {
+	if raw == first {
+		return fmt.Errorf("invalid --audit-stream %q: given twice", raw)
+	}
+	return fmt.Errorf("invalid --audit-stream %q: the same stream as %q, given twice", raw, first)
 }
 
 func parsePort(p string) (int, error) {
