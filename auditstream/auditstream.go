@@ -30,6 +30,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -437,7 +439,7 @@ func (st *stream) run() {
 				err = st.dev.open()
 			}
 			if err == nil && n > 0 {
-				err = st.dev.write(st.encode(batch))
+				err = st.dev.write(st.encode(batch), func(i, max int) []byte { return st.fit(batch[i], max) })
 			}
 			if err != nil {
 				// The batch is not written: a withdrawal may replace
@@ -476,13 +478,59 @@ func (st *stream) run() {
 func (st *stream) encode(batch []envy.AuditEntry) [][]byte {
 	lines := make([][]byte, 0, len(batch))
 	for _, e := range batch {
-		b, err := json.Marshal(st.set.opts.View(e))
-		if err != nil { // the view is plain data; this is a bug, said without the entry
-			b = []byte(`{"error":"audit entry could not be encoded"}`)
-		}
-		lines = append(lines, b)
+		lines = append(lines, st.line(e))
 	}
 	return lines
+}
+
+// line is an entry's line: its view as one JSON object.
+func (st *stream) line(e envy.AuditEntry) []byte {
+	b, err := json.Marshal(st.set.opts.View(e))
+	if err != nil { // the view is plain data; this is a bug, said without the entry
+		b = []byte(`{"error":"audit entry could not be encoded"}`)
+	}
+	return b
+}
+
+// fit is e's line in at most max bytes, for a device whose messages are
+// bounded (a datagram): a longer line is given with as many of e's names
+// as fit, the first ones, and "names_truncated": how many were left out;
+// every other field is kept, and the entry is never dropped. (A merge of
+// 1,000 vars with long names makes an entry of some 260 KB, where a UDP
+// datagram carries 64 KB.) A line that does not fit even without names
+// is given without them, as short as it gets.
+func (st *stream) fit(e envy.AuditEntry, max int) []byte {
+	all := e.Names
+	cut := func(k int) []byte {
+		e.Names = all[:k]
+		b := st.line(e)
+		if k == len(all) {
+			return b
+		}
+		return withField(b, "names_truncated", len(all)-k)
+	}
+	if b := cut(len(all)); len(b) <= max {
+		return b
+	}
+	// The most names whose line fits: the least k whose line with k+1
+	// is too long (the line with all of them is).
+	k := sort.Search(len(all), func(k int) bool { return len(cut(k+1)) > max })
+	return cut(k)
+}
+
+// withField adds "name":n as the last field of the JSON object b.
+func withField(b []byte, name string, n int) []byte {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return b // not an object: no view gives one
+	}
+	out := append([]byte(nil), b[:len(b)-1]...)
+	if len(b) > 2 {
+		out = append(out, ',')
+	}
+	out = strconv.AppendQuote(out, name)
+	out = append(out, ':')
+	out = strconv.AppendInt(out, int64(n), 10)
+	return append(out, '}')
 }
 
 // wrote takes the first n entries off the queue, written, tells their

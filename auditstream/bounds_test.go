@@ -1,12 +1,15 @@
 package auditstream_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/auditstream"
@@ -23,6 +26,124 @@ func bigEntry(i int) envy.AuditEntry {
 		e.Names = append(e.Names, fmt.Sprintf("V%04d_%s", k, strings.Repeat("X", 249)))
 	}
 	return e
+}
+
+// truncatedLine parses a line that may carry names_truncated: the audit
+// API's entry and that count, and nothing else.
+func truncatedLine(t *testing.T, msg []byte) (line, int) {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(msg, &raw); err != nil {
+		t.Fatalf("not a JSON object (%d bytes): %v: %.200s…", len(msg), err, msg)
+	}
+	cut := 0
+	if v, ok := raw["names_truncated"]; ok {
+		if err := json.Unmarshal(v, &cut); err != nil || cut <= 0 {
+			t.Fatalf("names_truncated is %s", v)
+		}
+		delete(raw, "names_truncated")
+	}
+	rest, _ := json.Marshal(raw)
+	l := parseLines(t, string(rest))
+	if len(l) != 1 {
+		t.Fatalf("%d entries in one message", len(l))
+	}
+	return l[0], cut
+}
+
+// An entry too long for a datagram (a merge of many vars with long
+// names) goes as one datagram all the same, its names cut short and
+// counted in names_truncated, every other field kept; the stream stays
+// up and the next entry goes as ever. Before, the datagram failed with
+// EMSGSIZE and the stream retried it every second, down, for ever: every
+// write and reveal refused until a restart.
+func TestAnEntryLargerThanADatagramDoesNotWedgeTheStream(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sock := filepath.Join(t.TempDir(), "siem.dgram")
+	ug, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ug.Close()
+	udp, unix := make(chan []byte, 100), make(chan []byte, 100)
+	go func() {
+		b := make([]byte, 1<<20)
+		for {
+			n, _, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			udp <- slices.Clone(b[:n])
+		}
+	}()
+	go func() {
+		b := make([]byte, 1<<20)
+		for {
+			n, err := ug.Read(b)
+			if err != nil {
+				return
+			}
+			unix <- slices.Clone(b[:n])
+		}
+	}()
+	big := bigEntry(1)
+	for _, c := range []struct {
+		spec string
+		got  chan []byte
+		// body is a message's JSON object.
+		body func([]byte) []byte
+	}{
+		{"syslog://" + pc.LocalAddr().String(), udp, func(m []byte) []byte {
+			// RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG.
+			f := strings.SplitN(string(m), " ", 8)
+			if len(f) != 8 || f[0] != "<86>1" || f[3] != "envy" || f[5] != "audit" {
+				t.Fatalf("not an RFC 5424 message from envy: %.200q", m)
+			}
+			return []byte(f[7])
+		}},
+		{"unix:" + sock, unix, func(m []byte) []byte { return m }},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			s := open(t, []string{c.spec}, auditstream.Options{})
+			if err := record(t, s, big); err != nil {
+				t.Fatalf("the big entry: %v", err)
+			}
+			if err := record(t, s, entry(2)); err != nil {
+				t.Fatalf("the next entry: %v", err)
+			}
+			next := func() []byte {
+				select {
+				case m := <-c.got:
+					return m
+				case <-time.After(deadline):
+					t.Fatalf("no datagram within %v", deadline)
+					return nil
+				}
+			}
+			m := next()
+			if len(m) > 65507 {
+				t.Fatalf("a datagram of %d bytes", len(m))
+			}
+			l, cut := truncatedLine(t, c.body(m))
+			if cut == 0 || len(l.Names)+cut != len(big.Names) || !slices.Equal(l.Names, big.Names[:len(l.Names)]) || len(l.Names) < 100 {
+				t.Fatalf("the big entry arrived with %d names and names_truncated %d, want the first names and the count of the %d left out", len(l.Names), cut, len(big.Names)-len(l.Names))
+			}
+			if l.RequestID != "req-1" || l.Action != "vars.merge" || l.Status != 200 || l.Scope != "acme/web" || l.TokenID == nil || *l.TokenID != "tok-1" || l.Revision != 1 {
+				t.Fatalf("the big entry lost a field: %+v", l)
+			}
+			l, cut = truncatedLine(t, c.body(next()))
+			if l.RequestID != "req-2" || cut != 0 || !slices.Equal(l.Names, []string{"PORT"}) {
+				t.Fatalf("the next datagram: %+v, names_truncated %d", l, cut)
+			}
+			if err := s.Ready(); err != nil {
+				t.Fatalf("Ready: %v", err)
+			}
+		})
+	}
 }
 
 // A file stream rotates before any line that would take its file past

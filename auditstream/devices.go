@@ -20,10 +20,25 @@ type device interface {
 	// open (re)opens the device; the stream calls it before the first
 	// batch and again after a failure, every Options.Retry.
 	open() error
-	// write writes lines, each one JSON object without its newline.
-	write(lines [][]byte) error
+	// write writes lines, each one JSON object without its newline. A
+	// device whose messages are bounded (a datagram) sends a line too
+	// long for one as fit(i, max) gives the ith: cut to at most max
+	// bytes, still one entry's JSON object (see stream.fit).
+	write(lines [][]byte, fit func(i, max int) []byte) error
 	close()
 }
+
+// maxDatagram bounds a datagram: the largest UDP payload over IPv4
+// (65,535 less the IP and UDP headers; IPv6 allows a little more), which
+// a unix datagram socket takes too under Linux's default buffers. A var
+// for the tests.
+var maxDatagram = 65507
+
+// minDatagram is the least a datagram stream cuts its bound down to when
+// the socket refuses datagrams as too long (EMSGSIZE): the 2,048 octets
+// RFC 5424 says every syslog receiver should take. An entry cut of all
+// its names fits in it.
+const minDatagram = 2048
 
 func newDevice(sp spec, o *Options) device {
 	switch sp.kind {
@@ -107,7 +122,7 @@ func (d *fileDevice) open() error {
 	return nil
 }
 
-func (d *fileDevice) write(lines [][]byte) error {
+func (d *fileDevice) write(lines [][]byte, _ func(int, int) []byte) error {
 	if d.f == nil {
 		return errors.New("not open")
 	}
@@ -201,7 +216,7 @@ type writerDevice struct{ w io.Writer }
 
 func (d *writerDevice) open() error { return nil }
 
-func (d *writerDevice) write(lines [][]byte) error {
+func (d *writerDevice) write(lines [][]byte, _ func(int, int) []byte) error {
 	_, err := d.w.Write(joinLines(lines))
 	return err
 }
@@ -220,6 +235,9 @@ type connDevice struct {
 	frame  func(lines [][]byte, packet bool) [][]byte
 	c      net.Conn
 	packet bool
+	// max bounds a datagram: maxDatagram, or less once the socket has
+	// refused one as too long.
+	max int
 }
 
 func (d *connDevice) open() error {
@@ -232,19 +250,52 @@ func (d *connDevice) open() error {
 	return nil
 }
 
-func (d *connDevice) write(lines [][]byte) error {
+func (d *connDevice) write(lines [][]byte, fit func(i, max int) []byte) error {
 	if d.c == nil {
 		return errors.New("not connected")
 	}
 	if err := d.c.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil {
 		return err
 	}
-	for _, b := range d.frame(lines, d.packet) {
+	if d.packet {
+		for i, l := range lines {
+			if err := d.send(l, func(max int) []byte { return fit(i, max) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, b := range d.frame(lines, false) {
 		if _, err := d.c.Write(b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// send sends one line as one datagram, of at most d.max bytes: a longer
+// one is sent with its line cut to fit (fit gives it). A datagram the
+// socket refuses as too long (EMSGSIZE: a smaller buffer, say) is a
+// problem of that message, not of the device: the bound is halved, down
+// to minDatagram, and the line cut again. Were it the device's, the
+// stream would retry the same batch, down, for ever.
+func (d *connDevice) send(line []byte, fit func(max int) []byte) error {
+	if d.max <= 0 {
+		d.max = maxDatagram
+	}
+	for {
+		m := d.frame([][]byte{line}, true)[0]
+		if len(m) > d.max {
+			// The framing adds a header of the same length whatever the line.
+			m = d.frame([][]byte{fit(d.max - (len(m) - len(line)))}, true)[0]
+		}
+		_, err := d.c.Write(m)
+		if errors.Is(err, syscall.EMSGSIZE) && d.max > minDatagram {
+			d.max = max(min(d.max, len(m))/2, minDatagram)
+			continue
+		}
+		return err
+	}
 }
 
 func (d *connDevice) close() {
