@@ -103,6 +103,12 @@ func newServerCmd() *cobra.Command {
 			if err := envFlags(cmd.Flags(), os.Getenv); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("audit-stream") && len(c.auditStreams) == 0 {
+				// --audit-stream= (an unset variable expanded, say): the
+				// flag's parser drops the empty value, and the server would
+				// start with no stream while one was asked for.
+				return errors.New(`invalid --audit-stream "": empty; want file:PATH, stdout, syslog:, syslog://HOST:PORT, syslog+tcp://HOST:PORT or unix:PATH`)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// A write to a stdout or stderr whose reader went away (the

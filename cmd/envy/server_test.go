@@ -44,6 +44,7 @@ func TestAFailedStartCreatesNothing(t *testing.T) {
 		{"no consumers at all", []string{"--max-consumers", "0"}, "envy: invalid --max-consumers 0: must be at least 1"},
 		{"an audit stream of no known kind", []string{"--audit-stream", "kafka://broker:9092"}, `envy: invalid --audit-stream "kafka://broker:9092": want file:PATH, stdout, syslog:`},
 		{"an audit socket nobody listens on", []string{"--listen", "127.0.0.1:0", "--audit-stream", "unix:/no/such.sock"}, `envy: invalid --audit-stream "unix:/no/such.sock": dial unix /no/such.sock: connect: no such file or directory`},
+		{"an audit stream given empty", []string{"--audit-stream=", "--listen", "127.0.0.1:99999"}, `envy: invalid --audit-stream "": empty`},
 		{"an audit file rotated at nothing", []string{"--audit-stream", "stdout", "--audit-stream-max-size", "10"}, "envy: invalid audit stream limits: --audit-stream-max-size 10 must be at least 4096 bytes"},
 	}
 	for _, tc := range tests {
