@@ -51,13 +51,12 @@ func (s *Store) dumpTable(ctx context.Context, tx pgx.Tx, table, orderBy string,
 }
 
 // Load fills an empty database with the rows fill puts, in one
-// transaction (COPY per chunk), then sets the audit id sequence past the
-// ids it loaded.
+// transaction (COPY per chunk), then sets the id sequences of audit and
+// retired_master_keys past the ids it loaded.
 func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) error) error) error {
 	return s.tx(ctx, "load", func(t *txn) error {
 		var n int64
-		if err := t.QueryRow(t.ctx, `SELECT (SELECT COUNT(*) FROM scopes) + (SELECT COUNT(*) FROM tokens) +
-			(SELECT COUNT(*) FROM audit) + (SELECT COUNT(*) FROM data_keys) + (SELECT revision FROM meta WHERE id = 1)`).Scan(&n); err != nil {
+		if err := t.QueryRow(t.ctx, storeutil.NotEmptySQL()).Scan(&n); err != nil {
 			return err
 		}
 		if n != 0 {
@@ -108,7 +107,12 @@ func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) err
 		if metas != 1 {
 			return fmt.Errorf("the moved data has %d meta rows, want 1", metas)
 		}
-		_, err = t.Exec(t.ctx, `SELECT setval(pg_get_serial_sequence('audit', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM audit`)
-		return err
+		// The tables with serial ids go on from the ids loaded.
+		for _, table := range []string{"audit", "retired_master_keys"} {
+			if _, err := t.Exec(t.ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM `+table); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -63,8 +63,7 @@ func dumpTable(ctx context.Context, tx *sql.Tx, table, orderBy string, put func(
 func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) error) error) error {
 	return s.do(ctx, func(t *txn) error {
 		var n int64
-		if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM scopes) + (SELECT COUNT(*) FROM tokens) +
-			(SELECT COUNT(*) FROM audit) + (SELECT COUNT(*) FROM data_keys) + (SELECT revision FROM meta WHERE id = 1)`).Scan(&n); err != nil {
+		if err := t.queryRow(storeutil.NotEmptySQL()).Scan(&n); err != nil {
 			return dbErr("check that the database is empty", err)
 		}
 		if n != 0 {

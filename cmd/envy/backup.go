@@ -164,7 +164,8 @@ func (a *app) newBackupCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup FILE",
 		Short: "Write a consistent, still encrypted snapshot of a running server to FILE",
-		Long: "Writes every scope, var, version, history entry, token, audit entry, consumer and wrapped data key,\n" +
+		Long: "Writes every scope, var, version, history entry, token, audit entry, consumer, wrapped data key, trust,\n" +
+			"OIDC provider, rollout policy, webhook and retired master key's check (not sessions nor webhook queues),\n" +
 			"read in one transaction while the server serves, to FILE (JSON lines, mode 0600). Values stay sealed:\n" +
 			"restoring needs the master key the server used. Without --from it asks the server at ENVY_ADDR (an\n" +
 			"admin token); with --from it reads a stopped server's data dir or a PostgreSQL database directly.",

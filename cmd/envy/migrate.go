@@ -30,7 +30,9 @@ func newMigrateCmd() *cobra.Command {
 		Use:   "migrate --from sqlite:DIR|postgres://… --to postgres://…|sqlite:DIR",
 		Short: "Move all data from one database to another, empty one (SQLite ↔ PostgreSQL)",
 		Long: `Move everything (scopes, vars with their ids and versions, history,
-tokens, audit log, consumers and data keys) from one database into a new,
+tokens, audit log, consumers, data keys, trusts, OIDC providers, rollout
+policies, webhooks and retired master keys' checks; not sessions nor
+webhook queues) from one database into a new,
 empty one, and end by comparing both sides table by table. Values stay
 sealed: the destination needs the master key the source was used with.
 Stop the servers on the source first.`,

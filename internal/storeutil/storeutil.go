@@ -448,17 +448,25 @@ func ListScopes(q envy.ScopeQuery, fetch func(prefix, after string, n int) ([]en
 	}
 }
 
-// MoveTables are the tables that a move between stores (`envy migrate`)
-// copies, each a parent before its children, with the columns that order
-// its rows (its primary key); rollout_leases are not moved (they are the
-// slots of running servers, freed by expiry). Both stores have the same tables and
-// columns, holding the same encodings.
+// MoveTables are the tables that a move between stores (`envy migrate`,
+// `envy backup` and `envy restore`) copies, each a parent before its
+// children, with the columns that order its rows (its primary key). Every
+// table of the migrations is here but those a move starts without:
+// schema_migrations (the destination's own), sessions (the dashboard's:
+// a restored server signs everyone in again), rollout_leases (the slots of
+// running servers, freed by expiry), and the webhooks' outbox,
+// webhook_deliveries and webhook_cursor (the queue of events not yet
+// delivered). Both stores have the same tables and columns, holding the
+// same encodings.
 var MoveTables = []struct {
 	Name    string
 	OrderBy string
 }{
 	{"meta", "id"},
 	{"data_keys", "id"},
+	// The checks of the master keys that rotations retired, so that a
+	// server started on the copy with an old key says it was rotated.
+	{"retired_master_keys", "id"},
 	{"scopes", "path"},
 	{"scope_parents", "child, position"},
 	{"vars", "scope, name"},
@@ -467,6 +475,8 @@ var MoveTables = []struct {
 	{"audit", "id"},
 	{"consumers", "scope, id"},
 	{"jwt_trusts", "name"},
+	// The OIDC providers, their client secrets sealed inside their specs.
+	{"oidc_providers", "name"},
 	{"rollout_policies", "scope"},
 	{"rollout_pauses", "scope"},
 	// The webhooks, their secrets sealed as values are; not their
@@ -516,8 +526,21 @@ func Normalize(v any) any {
 	return v
 }
 
+// NotEmptySQL is the query of Load's check that a store is empty: its one
+// integer is 0 only when the revision is 0 and no moved table but meta
+// holds a row, as in a store that was opened and never written.
+func NotEmptySQL() string {
+	parts := []string{"COALESCE((SELECT revision FROM meta WHERE id = 1), 0)"}
+	for _, t := range MoveTables {
+		if t.Name != "meta" {
+			parts = append(parts, "(CASE WHEN EXISTS (SELECT 1 FROM "+t.Name+") THEN 1 ELSE 0 END)")
+		}
+	}
+	return "SELECT " + strings.Join(parts, " + ")
+}
+
 // ErrNotEmpty is Load's refusal of a store that holds data.
-var ErrNotEmpty = errors.New("the destination is not empty: a move only fills an empty database (a new one, with no scopes, tokens, audit entries or data keys)")
+var ErrNotEmpty = errors.New("the destination is not empty: a move only fills an empty database (a new one, with no scopes, tokens, audit entries, data keys or anything else a move carries)")
 
 // DumpRows reads a table's rows with next (which returns false when there
 // are no more) and hands them to put in chunks of MoveChunk, normalized.
