@@ -100,3 +100,26 @@ func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) err
 		return nil
 	})
 }
+
+// SchemaVersion is the schema version this binary brings a database to:
+// its newest migration's.
+func SchemaVersion() int {
+	ms, err := storeutil.LoadMigrations(migrations, "migrations")
+	if err != nil || len(ms) == 0 {
+		panic(fmt.Sprintf("sqlite: the built-in migrations: %v", err))
+	}
+	return ms[len(ms)-1].Version
+}
+
+// StoredSchemaVersion is the schema version of the store's database: its
+// newest applied migration's. A backup records it.
+func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, storeutil.ErrClosed()
+	}
+	var v int
+	if err := s.readers.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, dbErr("read the schema version", err)
+	}
+	return v, nil
+}

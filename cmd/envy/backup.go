@@ -6,7 +6,7 @@ package main
 // (storeutil.Mover: every table, in one read transaction), written as JSON
 // lines:
 //
-//	{"format":"envy-backup","version":1,"created_at":"…"}
+//	{"format":"envy-backup","version":1,"schema":13,"created_at":"…"}
 //	{"table":"vars","columns":["scope","name",…],"rows":[[…],…]}   (chunks, tables in order)
 //	{"end":true,"tables":{"vars":{"rows":12,"sha256":"…"},…}}
 //
@@ -15,6 +15,16 @@ package main
 // last line counts and digests every table as `envy migrate` does, so a
 // cut or altered file is refused before anything is committed, and a
 // restore is checked against it once loaded.
+//
+// schema is the store's schema version (its newest migration): a backup
+// of a newer schema than this envy's is refused before anything is
+// written. A backup of an older envy (one without schema, or an older
+// one) lacks the tables and columns that came later: a table it does not
+// list is empty, a column it lacks takes its default, and the check after
+// the restore covers only what it holds. One so old that a later
+// migration would have filled a column from its rows (tokens.root_id,
+// migration 5; scopes.env_revision, migration 6) is refused, saying how
+// to bring it up to date.
 
 import (
 	"bufio"
@@ -26,12 +36,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/envy-dev/envy/internal/storeutil"
+	"github.com/envy-dev/envy/sqlite"
 )
 
 const (
@@ -40,9 +52,36 @@ const (
 )
 
 type backupHeader struct {
-	Format    string    `json:"format"`
-	Version   int       `json:"version"`
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	// Schema is the backed-up store's schema version; 0 in a backup of
+	// an envy that did not record it.
+	Schema    int       `json:"schema,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// schemaVersion is this envy's schema version: its newest migration, the
+// same in both stores.
+func schemaVersion() int { return sqlite.SchemaVersion() }
+
+// backfilled are the columns that a migration filled from the rows it
+// found (rather than with a default): a backup whose rows of the table
+// lack the column can't be restored as it is. since is the migration.
+var backfilled = map[string]struct {
+	column string
+	since  int
+}{
+	"tokens": {"root_id", 5},
+	"scopes": {"env_revision", 6},
+}
+
+// backupRead is what readBackup found in a backup.
+type backupRead struct {
+	Schema int                 // 0: not recorded (an older envy's)
+	Tables map[string]tableSum // every moved table; the ones the backup lacks are empty
+	// Columns are the columns of each table that has rows in the
+	// backup: the check after a restore covers only these.
+	Columns map[string][]string
 }
 
 type backupChunk struct {
@@ -58,8 +97,18 @@ type backupTrailer struct {
 
 // writeBackup writes a snapshot of m to w.
 func writeBackup(ctx context.Context, m storeutil.Mover, w io.Writer) (map[string]tableSum, error) {
+	schema := schemaVersion()
+	if sv, ok := m.(interface {
+		StoredSchemaVersion(context.Context) (int, error)
+	}); ok {
+		v, err := sv.StoredSchemaVersion(ctx)
+		if err != nil {
+			return nil, err
+		}
+		schema = v
+	}
 	enc := json.NewEncoder(w)
-	if err := enc.Encode(backupHeader{Format: backupFormat, Version: backupVersion, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := enc.Encode(backupHeader{Format: backupFormat, Version: backupVersion, Schema: schema, CreatedAt: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
 	d := newDigests()
@@ -85,10 +134,12 @@ func writeBackup(ctx context.Context, m storeutil.Mover, w io.Writer) (map[strin
 	return tables, enc.Encode(backupTrailer{End: true, Tables: tables})
 }
 
-// readBackup reads a backup, calling put with each chunk, and returns its
-// tables once it has checked that the rows it read match the last line.
-// A file without that line (cut short) or that does not match is an error.
-func readBackup(r io.Reader, put func(storeutil.Rows) error) (map[string]tableSum, error) {
+// readBackup reads a backup, calling put with each chunk, and returns what
+// it holds once it has checked that the rows it read match the last line.
+// A file without that line (cut short) or that does not match is an
+// error, and so is a backup of a newer schema than this envy's, refused
+// from its first line.
+func readBackup(r io.Reader, put func(storeutil.Rows) error) (*backupRead, error) {
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
 	dec.UseNumber()
 	var h backupHeader
@@ -98,7 +149,11 @@ func readBackup(r io.Reader, put func(storeutil.Rows) error) (map[string]tableSu
 	if h.Version != backupVersion {
 		return nil, fmt.Errorf("an envy backup of version %d; this envy reads version %d", h.Version, backupVersion)
 	}
+	if cur := schemaVersion(); h.Schema > cur {
+		return nil, fmt.Errorf("a backup of a newer envy (schema version %d; this envy's is %d): restore it with an envy as new as the one that wrote it, or newer", h.Schema, cur)
+	}
 	d := newDigests()
+	cols := map[string][]string{}
 	for {
 		var line struct {
 			backupChunk
@@ -111,16 +166,28 @@ func readBackup(r io.Reader, put func(storeutil.Rows) error) (map[string]tableSu
 			return nil, fmt.Errorf("the backup is damaged: %v", err)
 		}
 		if line.End {
+			// An older envy's backup lists fewer tables: those it
+			// lacks are empty. Every table it holds rows of is listed.
 			want := d.tables()
 			for name, t := range line.Tables {
 				if want[name] != t {
 					return nil, fmt.Errorf("the backup is damaged: table %s does not match its digest", name)
 				}
 			}
-			if len(line.Tables) != len(want) {
-				return nil, errors.New("the backup is damaged: its last line does not list every table")
+			for name, n := range d.rows {
+				if _, ok := line.Tables[name]; !ok && n > 0 {
+					return nil, fmt.Errorf("the backup is damaged: its last line does not list table %s", name)
+				}
 			}
-			return line.Tables, nil
+			return &backupRead{Schema: h.Schema, Tables: want, Columns: cols}, nil
+		}
+		if bf, ok := backfilled[line.Table]; ok && len(line.Rows) > 0 && !slices.Contains(line.Columns, bf.column) {
+			return nil, fmt.Errorf("a backup of an envy older than schema version %d (its %s have no %s), which this envy can't restore as it is: "+
+				"restore it with the envy that wrote it, start a server of this envy on that store once (it brings the schema up to date), and back it up again",
+				bf.since, line.Table, bf.column)
+		}
+		if _, ok := cols[line.Table]; !ok {
+			cols[line.Table] = line.Columns
 		}
 		rows := storeutil.Rows{Table: line.Table, Columns: line.Columns, Values: make([][]any, len(line.Rows))}
 		for i, row := range line.Rows {
@@ -213,10 +280,11 @@ func (a *app) runBackup(ctx context.Context, file, from string) error {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	tables, err := readBackup(tmp, func(storeutil.Rows) error { return nil })
+	read, err := readBackup(tmp, func(storeutil.Rows) error { return nil })
 	if err != nil {
 		return fmt.Errorf("the backup written to %s does not read back: %v", file, err)
 	}
+	tables := read.Tables
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("cannot write %s: %v", file, err)
 	}
@@ -283,10 +351,10 @@ func (a *app) runRestore(ctx context.Context, file, to string) error {
 		return err
 	}
 	defer dst.Close()
-	var tables map[string]tableSum
+	var read *backupRead
 	err = dst.Load(ctx, func(put func(storeutil.Rows) error) error {
 		var err error
-		tables, err = readBackup(f, put)
+		read, err = readBackup(f, put)
 		return err
 	})
 	if errors.Is(err, storeutil.ErrNotEmpty) {
@@ -295,7 +363,10 @@ func (a *app) runRestore(ctx context.Context, file, to string) error {
 	if err != nil {
 		return fmt.Errorf("restoring into %s: %v (it is left as it was)", name, err)
 	}
-	got, err := summarize(ctx, dst)
+	// Compare what the backup holds: an older envy's backup lacks
+	// columns, which the restore filled with their defaults.
+	tables := read.Tables
+	got, err := summarizeColumns(ctx, dst, read.Columns)
 	if err != nil {
 		return fmt.Errorf("reading %s back: %v", name, err)
 	}

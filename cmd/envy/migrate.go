@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -155,8 +156,18 @@ type tableSum struct {
 // summarize counts and digests every moved table of a store, values
 // normalized so that the same data digests the same in either store.
 func summarize(ctx context.Context, m storeutil.Mover) (map[string]tableSum, error) {
+	return summarizeColumns(ctx, m, nil)
+}
+
+// summarizeColumns is summarize of only the columns that cols lists of
+// each table it names (all columns of the others), in the store's order:
+// what a backup of an older schema holds of a store it was restored into.
+func summarizeColumns(ctx context.Context, m storeutil.Mover, cols map[string][]string) (map[string]tableSum, error) {
 	d := newDigests()
 	err := m.Dump(ctx, func(r storeutil.Rows) error {
+		if keep, ok := cols[r.Table]; ok {
+			r = onlyColumns(r, keep)
+		}
 		d.add(r)
 		return nil
 	})
@@ -164,6 +175,25 @@ func summarize(ctx context.Context, m storeutil.Mover) (map[string]tableSum, err
 		return nil, err
 	}
 	return d.tables(), nil
+}
+
+// onlyColumns is r without the columns that keep does not list.
+func onlyColumns(r storeutil.Rows, keep []string) storeutil.Rows {
+	var idx []int
+	out := storeutil.Rows{Table: r.Table, Values: make([][]any, len(r.Values))}
+	for i, c := range r.Columns {
+		if slices.Contains(keep, c) {
+			idx, out.Columns = append(idx, i), append(out.Columns, c)
+		}
+	}
+	for j, row := range r.Values {
+		vals := make([]any, len(idx))
+		for k, i := range idx {
+			vals[k] = row[i]
+		}
+		out.Values[j] = vals
+	}
+	return out
 }
 
 // digests counts and digests the rows of each table as they come.
