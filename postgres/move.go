@@ -139,3 +139,29 @@ func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// ReadSchemaVersion reads the schema version of the database at url (its
+// newest applied migration's; 0 for a database envy never set up) on a
+// connection of its own, without opening it as a store: it applies no
+// migration, so that a move can refuse a source of another schema than
+// this binary's before Open would upgrade it.
+func ReadSchemaVersion(ctx context.Context, url string) (int, error) {
+	cfg, err := ParseURL(url)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var v int
+	err = conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	if isCode(err, "42P01") { // undefined_table: envy never set it up
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: read the schema version: %w", err)
+	}
+	return v, nil
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/envy-dev/envy"
@@ -120,6 +122,37 @@ func (s *Store) StoredSchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	if err := s.readers.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, dbErr("read the schema version", err)
+	}
+	return v, nil
+}
+
+// ReadSchemaVersion reads the schema version of the database at path (its
+// newest applied migration's; 0 for a file envy never set up) without
+// opening it as a store: it applies no migration and takes no lock, so
+// that a move can refuse a source of another schema than this binary's
+// before Open would upgrade it.
+func ReadSchemaVersion(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path,
+		"_pragma=busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")",
+		"_pragma=query_only(1)",
+	))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("sqlite: read the schema version of %s: %w", path, err)
+	}
+	if tables == 0 {
+		return 0, nil
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("sqlite: read the schema version of %s: %w", path, err)
 	}
 	return v, nil
 }

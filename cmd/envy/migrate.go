@@ -53,7 +53,12 @@ type moveStore interface {
 	storeutil.Mover
 }
 
-// openEndpoint opens one side of a move; flag names it in errors.
+// openEndpoint opens one side of a move; flag names it in errors. A source
+// (mustExist) must have this envy's schema version: opening a store
+// applies its pending migrations, and a source is only read, never
+// upgraded (the backup taken before an upgrade is what a downgrade
+// restores). Once its version is this envy's, Open applies nothing, and
+// refuses one that a newer envy upgraded meanwhile.
 func openEndpoint(ctx context.Context, flag, spec string, mustExist bool) (moveStore, string, error) {
 	switch {
 	case strings.HasPrefix(spec, "sqlite:"):
@@ -64,6 +69,15 @@ func openEndpoint(ctx context.Context, flag, spec string, mustExist bool) (moveS
 		path := filepath.Join(dir, "envy.db")
 		if _, err := os.Stat(path); mustExist && err != nil {
 			return nil, "", fmt.Errorf("invalid --%s: no envy database in %s (%v)", flag, dir, err)
+		}
+		if mustExist {
+			v, err := sqlite.ReadSchemaVersion(ctx, path)
+			if err != nil {
+				return nil, "", fmt.Errorf("--%s: %v", flag, err)
+			}
+			if err := sameSchema(flag, "sqlite:"+dir, v); err != nil {
+				return nil, "", err
+			}
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, "", fmt.Errorf("invalid --%s: %v", flag, err)
@@ -77,6 +91,15 @@ func openEndpoint(ctx context.Context, flag, spec string, mustExist bool) (moveS
 		}
 		return s, "sqlite:" + dir, nil
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
+		if mustExist {
+			v, err := postgres.ReadSchemaVersion(ctx, spec)
+			if err != nil {
+				return nil, "", fmt.Errorf("--%s %s: %v", flag, redactURL(spec), err)
+			}
+			if err := sameSchema(flag, redactURL(spec), v); err != nil {
+				return nil, "", err
+			}
+		}
 		s, err := postgres.Open(ctx, spec, postgres.Options{})
 		if err != nil {
 			return nil, "", fmt.Errorf("--%s %s: %v", flag, redactURL(spec), err)
@@ -84,6 +107,22 @@ func openEndpoint(ctx context.Context, flag, spec string, mustExist bool) (moveS
 		return s, redactURL(spec), nil
 	}
 	return nil, "", fmt.Errorf("invalid --%s %q: want sqlite:DIR or postgres://…", flag, spec)
+}
+
+// sameSchema refuses a source whose schema version v is not this envy's,
+// saying which is newer and what to do.
+func sameSchema(flag, name string, v int) error {
+	cur := schemaVersion()
+	switch {
+	case v == 0:
+		return fmt.Errorf("--%s %s holds no envy database (no schema_migrations)", flag, name)
+	case v > cur:
+		return fmt.Errorf("--%s %s has schema version %d, newer than this envy's %d: run this with the envy version its servers run (or a newer one)", flag, name, v, cur)
+	case v < cur:
+		return fmt.Errorf("--%s %s has schema version %d, older than this envy's %d, and a source is never upgraded (the backup taken before an upgrade must stay restorable by the old version): "+
+			"run this with the envy version its servers run; or upgrade it first by starting a server of this version on it, then run this again", flag, name, v, cur)
+	}
+	return nil
 }
 
 func runMigrate(ctx context.Context, from, to string, out io.Writer) error {
