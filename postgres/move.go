@@ -12,7 +12,11 @@ import (
 var _ storeutil.Mover = (*Store)(nil)
 
 // Dump calls put with every table's rows, in chunks, read in one
-// repeatable-read transaction: one snapshot, while writes may go on.
+// repeatable-read transaction: one snapshot, while writes may go on. It
+// takes as long as the data is large and its reader is slow (a backup
+// streamed over a slow link): the request's bounds (statement_timeout,
+// idle_in_transaction_session_timeout) don't apply to it; the caller's
+// context does.
 func (s *Store) Dump(ctx context.Context, put func(storeutil.Rows) error) error {
 	if s.closed.Load() {
 		return storeutil.ErrClosed()
@@ -22,6 +26,9 @@ func (s *Store) Dump(ctx context.Context, put func(storeutil.Rows) error) error 
 		return s.dbErr("begin a dump", err)
 	}
 	defer tx.Rollback(context.Background())
+	if err := unboundMove(ctx, tx); err != nil {
+		return s.dbErr("begin a dump", err)
+	}
 	for _, t := range storeutil.MoveTables {
 		if err := s.dumpTable(ctx, tx, t.Name, t.OrderBy, put); err != nil {
 			return err
@@ -50,11 +57,29 @@ func (s *Store) dumpTable(ctx context.Context, tx pgx.Tx, table, orderBy string,
 	return s.dbErr("dump "+table, err)
 }
 
+// unboundMove lifts, for a move's transaction, the bounds of a request's
+// (statement_timeout, idle_in_transaction_session_timeout): a move takes
+// as long as the data is large, and its other side may pause between
+// chunks (a slow disk or link). The caller's context bounds it.
+func unboundMove(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0`)
+	if err == nil && moveTxHook != nil {
+		err = moveTxHook(ctx, tx)
+	}
+	return err
+}
+
+// moveTxHook, when set (by tests), runs in each move's transaction once
+// its bounds are lifted.
+var moveTxHook func(ctx context.Context, tx pgx.Tx) error
+
 // Load fills an empty database with the rows fill puts, in one
 // transaction (COPY per chunk), then sets the id sequences of audit and
-// retired_master_keys past the ids it loaded.
+// retired_master_keys past the ids it loaded. It runs under the caller's
+// context, neither under txTimeout nor the request's statement and idle
+// timeouts (unboundMove): it takes as long as the data is large.
 func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) error) error) error {
-	return s.tx(ctx, "load", func(t *txn) error {
+	return s.loadTx(ctx, func(t *txn) error {
 		var n int64
 		if err := t.QueryRow(t.ctx, storeutil.NotEmptySQL()).Scan(&n); err != nil {
 			return err
@@ -164,4 +189,27 @@ func ReadSchemaVersion(ctx context.Context, url string) (int, error) {
 		return 0, fmt.Errorf("postgres: read the schema version: %w", err)
 	}
 	return v, nil
+}
+
+// loadTx runs fn in a transaction under ctx, without the bounds of a
+// write's (see Load), and commits it.
+func (s *Store) loadTx(ctx context.Context, fn func(t *txn) error) error {
+	if s.closed.Load() {
+		return storeutil.ErrClosed()
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.dbErr("load", err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := unboundMove(ctx, tx); err != nil {
+		return s.dbErr("load", err)
+	}
+	if err := fn(&txn{Tx: tx, ctx: ctx, now: storeutil.Now()}); err != nil {
+		return s.dbErr("load", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.dbErr("load: commit", err)
+	}
+	return nil
 }

@@ -96,9 +96,6 @@ const (
 	defaultIdleInTx       = "5s"
 	defaultLockTimeout    = "10s"
 	defaultTCPUserTimeout = 10 * time.Second
-	// txTimeout bounds a write transaction once it has begun; the caller's
-	// context no longer counts then (see tx).
-	txTimeout = 60 * time.Second
 	// migrationLock is the key of the advisory lock under which a server
 	// applies migrations, so that two servers starting at once don't both
 	// apply the same one.
@@ -108,6 +105,11 @@ const (
 	// tokensLock makes "create only if no token exists" atomic.
 	tokensLock int64 = 0x656e7679746f6b6e // "envytokn"
 )
+
+// txTimeout bounds a write transaction once it has begun; the caller's
+// context no longer counts then (see tx). A variable for tests; a move's
+// Load is not bound by it (move.go).
+var txTimeout = 60 * time.Second
 
 // Options tune a Store.
 type Options struct {
