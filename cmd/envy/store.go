@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/envy-dev/envy"
@@ -53,14 +54,30 @@ func checkDatabaseURL(raw string) error {
 	return nil
 }
 
-// redactURL hides a URL's password, for logs and errors.
+// redactURL hides a database URL's passwords, for logs and errors: the
+// user's (postgres://user:xxxxx@…) and those given as parameters
+// (password=, sslpassword=, which libpq and pgx read too).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, _ := strings.Cut(p, "=")
+			key, err := url.QueryUnescape(k)
+			if err != nil || secretParams[strings.ToLower(strings.TrimSpace(key))] {
+				parts[i] = k + "=xxxxx" // a key that does not read may be one
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
 	return u.Redacted()
 }
+
+// secretParams are the parameters of a database URL that hold a secret.
+var secretParams = map[string]bool{"password": true, "sslpassword": true}
 
 // wrongMasterKey is the error of a master key that can't open the data
 // keys of the store at where: when a rotation retired it, the data was
