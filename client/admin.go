@@ -62,8 +62,27 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) error {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return parseError(resp, data)
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	fw := &writeErr{w: w}
+	if _, err := io.Copy(fw, resp.Body); err != nil {
+		if fw.err != nil { // writing, not reading the server's answer
+			return fmt.Errorf("envy client: cannot write the backup: %w", fw.err)
+		}
 		return c.netError(err)
 	}
 	return nil
+}
+
+// writeErr keeps the error of its writer's, to tell it from the
+// connection's.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (e *writeErr) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }

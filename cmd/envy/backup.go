@@ -269,7 +269,11 @@ func (a *app) runBackup(ctx context.Context, file, from string) error {
 		if err != nil {
 			return err
 		}
-		if err := c.Backup(ctx, w); err != nil {
+		fw := &failWriter{w: w}
+		if err := c.Backup(ctx, fw); err != nil {
+			if fw.err != nil { // the file, not the server
+				return fmt.Errorf("cannot write %s: %v", file, fw.err)
+			}
 			return err
 		}
 	}
@@ -300,6 +304,20 @@ func (a *app) runBackup(ctx context.Context, file, from string) error {
 	printTables(a.stdout, tables)
 	a.notef("\nWrote %s. Values are still sealed: keep the master key too (not in the same place).\n", file)
 	return nil
+}
+
+// failWriter keeps the first error of its writer's.
+type failWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 func printTables(w io.Writer, tables map[string]tableSum) {
@@ -366,13 +384,14 @@ func (a *app) runRestore(ctx context.Context, file, to string) error {
 	// Compare what the backup holds: an older envy's backup lacks
 	// columns, which the restore filled with their defaults.
 	tables := read.Tables
+	// The load is committed: whatever fails now, the store holds the data.
 	got, err := summarizeColumns(ctx, dst, read.Columns)
 	if err != nil {
-		return fmt.Errorf("reading %s back: %v", name, err)
+		return fmt.Errorf("%s now holds the restored data, but reading it back for the comparison failed: %v", name, err)
 	}
 	for _, t := range storeutil.MoveTables {
 		if got[t.Name] != tables[t.Name] {
-			return fmt.Errorf("%s: table %s does not match the backup after the restore", name, t.Name)
+			return fmt.Errorf("%s now holds the restored data, but its table %s does not match the backup: to restore again, empty it (a new database or data dir) first", name, t.Name)
 		}
 	}
 	if a.jsonOut() {

@@ -149,21 +149,24 @@ func runMigrate(ctx context.Context, from, to string, out io.Writer) error {
 	}
 
 	// Compare both sides: rows and a digest of their content per table.
+	// The move is committed: whatever fails now, the destination holds
+	// the data, and a second run would be refused.
+	moved := fmt.Sprintf("%s now holds the moved data, but", dstName)
 	a, err := summarize(ctx, src)
 	if err != nil {
-		return fmt.Errorf("reading %s back: %v", srcName, err)
+		return fmt.Errorf("%s reading %s back for the comparison failed: %v", moved, srcName, err)
 	}
 	b, err := summarize(ctx, dst)
 	if err != nil {
-		return fmt.Errorf("reading %s back: %v", dstName, err)
+		return fmt.Errorf("%s reading it back for the comparison failed: %v", moved, err)
 	}
 	srcRev, err := src.Revision(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s reading %s back for the comparison failed: %v", moved, srcName, err)
 	}
 	dstRev, err := dst.Revision(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s reading it back for the comparison failed: %v", moved, err)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "TABLE\tFROM %s\tTO %s\t\n", srcName, dstName)
@@ -178,7 +181,7 @@ func runMigrate(ctx context.Context, from, to string, out io.Writer) error {
 	fmt.Fprintf(tw, "revision\t%d\t%d\t\n", srcRev, dstRev)
 	tw.Flush()
 	if !same {
-		return errors.New("the destination does not match the source (was the source written to meanwhile?)")
+		return fmt.Errorf("%s it does not match the source (was the source written to meanwhile?): to move again, empty it (a new database or data dir) first", moved)
 	}
 	fmt.Fprintf(out, "\nMoved: both sides match, row for row. Values are still sealed: start the servers on %s with the master key that %s used.\n", dstName, srcName)
 	return nil
