@@ -1,6 +1,7 @@
 package envy
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -417,16 +418,22 @@ func refError(typ, format string, args ...any) error {
 // reference to a var or scope that does not exist, a cycle, nesting
 // deeper than MaxRefDepth, a value longer than MaxValueLen or an env
 // longer than MaxEnvExpansion once expanded is a 422 naming the var and
-// the reference.
+// the reference. It takes time linear in what it opens and writes.
 func (r *Resolution) Expand(open func(v *StoredVar) (string, error)) ([]string, error) {
-	x := r.Expander(open)
+	return r.ExpandContext(context.Background(), open)
+}
+
+// ExpandContext is Expand that gives up, with ctx's error, once ctx ends:
+// a read whose caller went away stops expanding.
+func (r *Resolution) ExpandContext(ctx context.Context, open func(v *StoredVar) (string, error)) ([]string, error) {
+	x := r.ExpanderContext(ctx, open)
 	out := make([]string, len(r.Vars))
 	for i, v := range r.Vars {
 		s, err := x.value(r, v, v.Name, 0, nil)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = s
+		out[i] = s.s
 	}
 	return out, nil
 }
@@ -434,7 +441,13 @@ func (r *Resolution) Expand(open func(v *StoredVar) (string, error)) ([]string, 
 // Expander expands the env's vars one at a time (Value), sharing what it
 // expanded between them; its bound on the env's expansion counts them all.
 func (r *Resolution) Expander(open func(v *StoredVar) (string, error)) *Expander {
-	return &Expander{r: r, open: open, memo: map[expandKey]string{}, busy: map[expandKey]bool{}}
+	return r.ExpanderContext(context.Background(), open)
+}
+
+// ExpanderContext is Expander whose Value gives up, with ctx's error,
+// once ctx ends.
+func (r *Resolution) ExpanderContext(ctx context.Context, open func(v *StoredVar) (string, error)) *Expander {
+	return &Expander{r: r, ctx: ctx, open: open, memo: map[expandKey]expanded{}, busy: map[expandKey]bool{}}
 }
 
 // Value returns the resolved value of the env's var name, or Expand's
@@ -444,16 +457,20 @@ func (x *Expander) Value(name string) (string, error) {
 	if !ok {
 		return "", Errorf(ENotFound, "var %s is not in the env of %s", name, x.r.Scope)
 	}
-	return x.value(x.r, v, name, 0, nil)
+	s, err := x.value(x.r, v, name, 0, nil)
+	return s.s, err
 }
 
 // Expander: see Resolution.Expander.
 type Expander struct {
 	r     *Resolution
+	ctx   context.Context
 	open  func(v *StoredVar) (string, error)
-	memo  map[expandKey]string
+	memo  map[expandKey]expanded
 	busy  map[expandKey]bool
 	total int
+	steps int   // vars and references met, for the look at ctx
+	err   error // ctx's, once it ended
 }
 
 // expandKey is a var as expanded in one env: an inherited var's ${NAME}
@@ -464,39 +481,73 @@ type expandKey struct {
 	v   *StoredVar
 }
 
+// expanded is a var's expanded value and its length in characters.
+type expanded struct {
+	s string
+	n int
+}
+
+// ctxEvery is how many steps a walk or an expansion takes between two
+// looks at its context (ctx.Err takes a lock).
+const ctxEvery = 64
+
+// step counts one step of x and reports ctx's error once it ended, and
+// from then on.
+func (x *Expander) step() error {
+	if x.err == nil {
+		x.steps++
+		if x.steps%ctxEvery == 0 {
+			x.err = x.ctx.Err()
+		}
+	}
+	return x.err
+}
+
 // value expands v, the var label names in res, depth references deep;
 // chain is the references followed to reach it, for a cycle's message.
-func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int, chain []string) (string, error) {
+// The characters of the value being built are counted as it grows, each
+// piece once: recounting it at every reference would cost its length
+// times its references.
+func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int, chain []string) (expanded, error) {
 	key := expandKey{res, v}
 	if s, ok := x.memo[key]; ok {
 		return s, nil
 	}
+	if err := x.step(); err != nil {
+		return expanded{}, err
+	}
 	raw, err := x.open(v)
 	if err != nil {
-		return "", err
+		return expanded{}, err
 	}
 	refs := res.Refs[v.Name]
 	if len(refs) == 0 && !strings.Contains(raw, "$${") {
-		x.memo[key] = raw
-		return raw, nil
+		s := expanded{raw, utf8.RuneCountInString(raw)}
+		x.memo[key] = s
+		return s, nil
 	}
 	if x.busy[key] {
-		return "", refError("reference_cycle", "reference cycle: %s", strings.Join(append(chain, label), " -> "))
+		return expanded{}, refError("reference_cycle", "reference cycle: %s", strings.Join(append(chain, label), " -> "))
 	}
 	if depth > MaxRefDepth {
-		return "", refError("reference_too_deep", "%s: references nest deeper than %d", chain[0], MaxRefDepth)
+		return expanded{}, refError("reference_too_deep", "%s: references nest deeper than %d", chain[0], MaxRefDepth)
 	}
 	x.busy[key] = true
 	defer delete(x.busy, key)
 	chain = append(chain, label)
 	var b strings.Builder
+	n := 0 // the characters of b
 	var ferr error
-	k := 0
-	err = scanValue(raw, func(s string) { b.WriteString(s) }, func(ref Ref) {
+	err = scanValue(raw, func(s string) {
+		b.WriteString(s)
+		n += utf8.RuneCountInString(s)
+	}, func(ref Ref) {
 		if ferr != nil {
 			return
 		}
-		k++
+		if ferr = x.step(); ferr != nil {
+			return
+		}
 		t, err := x.r.unresolved(res, RefEdge{From: label, Ref: ref})
 		if err != nil {
 			ferr = err
@@ -512,8 +563,9 @@ func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int,
 			ferr = err
 			return
 		}
-		b.WriteString(s)
-		if b.Len() > MaxValueLen && utf8.RuneCountInString(b.String()) > MaxValueLen {
+		b.WriteString(s.s)
+		n += s.n
+		if b.Len() > MaxValueLen && n > MaxValueLen {
 			ferr = refError("reference_too_long", "%s: its value is longer than %d characters once its references are expanded", label, MaxValueLen)
 		}
 	})
@@ -521,12 +573,12 @@ func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int,
 		err = ferr
 	}
 	if err != nil {
-		return "", err
+		return expanded{}, err
 	}
-	s := b.String()
-	x.total += len(s)
+	s := expanded{b.String(), n}
+	x.total += len(s.s)
 	if x.total > MaxEnvExpansion {
-		return "", refError("env_too_large", "the env of %s is larger than %d bytes once its references are expanded", x.r.Scope, MaxEnvExpansion)
+		return expanded{}, refError("env_too_large", "the env of %s is larger than %d bytes once its references are expanded", x.r.Scope, MaxEnvExpansion)
 	}
 	x.memo[key] = s
 	return s, nil

@@ -463,7 +463,7 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 	}
 	t := CallerFrom(ctx).Token
 	spread := s.spread(ctx, r)
-	x := r.Expander(func(v *envy.StoredVar) (string, error) {
+	x := r.ExpanderContext(ctx, func(v *envy.StoredVar) (string, error) {
 		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
 		return p.Reveal(), err
 	})
@@ -512,6 +512,9 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 				continue
 			}
 			val, err := x.Value(v.Name)
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err() // the caller went away
+			}
 			if err != nil {
 				var e *envy.Error
 				if errors.As(err, &e) && e.Code == envy.EInvalid && len(e.Fields) > 0 {
@@ -601,7 +604,7 @@ func (s *Service) resolveViews(ctx context.Context, path string, items []envy.Va
 	if err := s.refsAuth(ctx, r, reveal); err != nil {
 		return err
 	}
-	x := r.Expander(func(v *envy.StoredVar) (string, error) {
+	x := r.ExpanderContext(ctx, func(v *envy.StoredVar) (string, error) {
 		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
 		return p.Reveal(), err
 	})
