@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -136,7 +137,8 @@ type RefSource struct {
 // creating it is a change too. Only the references reachable from the
 // env's vars are followed, each var once: linear in what is reached. The
 // trees are read one after the other: when two of them disagree on a
-// scope the resolution is Torn.
+// scope the resolution is Torn. Which vars a secret spreads to (Secret)
+// is worked out then, in one more pass, for every read of it to look up.
 func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resolution, error) {
 	root, err := Resolve(path, tree)
 	if err != nil {
@@ -251,6 +253,7 @@ func ResolveRefs(path string, tree map[string]*ScopeVars, src RefSource) (*Resol
 		}
 		slices.SortFunc(root.Deps, func(a, b ScopeRev) int { return strings.Compare(a.Path, b.Path) })
 	}
+	root.spreadSecrets()
 	return root, nil
 }
 
@@ -298,6 +301,28 @@ func (e RefEdge) Refused(verb string) *Error {
 	return &Error{Code: EForbidden, Message: e.Text() + ", which this token may not " + verb, Names: true}
 }
 
+// refStepHook, when set, is called at every reference a walk of the
+// reference graph follows (SetRefStepHook).
+var refStepHook atomic.Pointer[func()]
+
+// SetRefStepHook sets a function called at every reference that a walk
+// of a reference graph follows (WalkRefs, a RefFinder, the secrecy worked
+// out by ResolveRefs), for tests that bound the work of a read; nil
+// removes it.
+func SetRefStepHook(fn func()) {
+	if fn == nil {
+		refStepHook.Store(nil)
+		return
+	}
+	refStepHook.Store(&fn)
+}
+
+func refStep() {
+	if fn := refStepHook.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // WalkRefs visits every reference reachable from the env's var name (or
 // from every var of the env when name is ""), each once, depth first:
 // references to other scopes included, as far as they exist. It stops at
@@ -320,6 +345,7 @@ func (r *Resolution) WalkRefs(name string, visit func(e RefEdge) bool) bool {
 			from = res.Scope + ":" + name
 		}
 		for _, ref := range res.Refs[name] {
+			refStep()
 			if !visit(RefEdge{From: from, Ref: ref}) {
 				return false
 			}
@@ -342,9 +368,105 @@ func (r *Resolution) WalkRefs(name string, visit func(e RefEdge) bool) bool {
 	return true
 }
 
+// RefFinder answers, for vars of an env, which reference reachable from
+// each is the first that a test holds for: the one a WalkRefs from the var
+// would stop at. Each var of the reference graph is worked out once, its
+// answer kept, however many vars ask: asking for every var of the env is
+// linear in the graph, where a walk from each would be quadratic. In a
+// graph without cycles (a write that would close one is refused) the
+// answer is exactly the walk's: a walk that meets a var again has found
+// nothing past it. A var met again on the current path (a cycle, read
+// anyway) adds nothing there, so a cycle never loops.
+type RefFinder struct {
+	r     *Resolution
+	ctx   context.Context
+	bad   func(e RefEdge, to *Resolution) bool
+	found map[refNode]*RefEdge // the vars worked out: the reference found, nil for none
+	busy  map[refNode]bool     // the vars on the current path
+	steps int
+	err   error // ctx's, once it ended
+}
+
+// refNode is a var of the reference graph: a name in one resolution.
+type refNode struct {
+	res  *Resolution
+	name string
+}
+
+// RefFinder returns a RefFinder of the references e that bad holds for.
+// It gives up, with ctx's error, once ctx ends.
+func (r *Resolution) RefFinder(ctx context.Context, bad func(e RefEdge) bool) *RefFinder {
+	return r.refFinder(ctx, func(e RefEdge, _ *Resolution) bool { return bad(e) })
+}
+
+// refFinder is RefFinder with a test that is also given the resolution
+// the reference points into (nil when its scope does not exist).
+func (r *Resolution) refFinder(ctx context.Context, bad func(e RefEdge, to *Resolution) bool) *RefFinder {
+	return &RefFinder{r: r, ctx: ctx, bad: bad, found: map[refNode]*RefEdge{}, busy: map[refNode]bool{}}
+}
+
+// First returns the first reference reachable from the env's var name,
+// in the order WalkRefs(name, …) meets them, that the test holds for;
+// false when there is none. Its error is ctx's, once ctx ended.
+func (f *RefFinder) First(name string) (RefEdge, bool, error) {
+	e, err := f.first(f.r, name)
+	if err != nil || e == nil {
+		return RefEdge{}, false, err
+	}
+	return *e, true, nil
+}
+
+func (f *RefFinder) first(res *Resolution, name string) (*RefEdge, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	n := refNode{res, name}
+	if e, ok := f.found[n]; ok {
+		return e, nil
+	}
+	refs := res.Refs[name]
+	if len(refs) == 0 || f.busy[n] {
+		return nil, nil
+	}
+	f.busy[n] = true
+	from := name
+	if res != f.r {
+		from = res.Scope + ":" + name
+	}
+	var found *RefEdge
+	for _, ref := range refs {
+		refStep()
+		if f.steps++; f.steps%ctxEvery == 0 {
+			if f.err = f.ctx.Err(); f.err != nil {
+				return nil, f.err
+			}
+		}
+		t := f.r.scopeRes(res, ref)
+		if e := (RefEdge{From: from, Ref: ref}); f.bad(e, t) {
+			found = &e
+			break
+		}
+		if t == nil {
+			continue
+		}
+		e, err := f.first(t, ref.Name)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			found = e
+			break
+		}
+	}
+	delete(f.busy, n)
+	f.found[n] = found
+	return found, nil
+}
+
 // Secret reports whether the env's var name is to be treated as a secret:
 // it is one, or its value refers, directly or not, to one. Secrecy
-// spreads through references.
+// spreads through references. ResolveRefs works it out for every var of
+// the env at once: asking is a lookup.
 func (r *Resolution) Secret(name string) bool {
 	v, ok := r.Winner(name)
 	if !ok {
@@ -353,16 +475,44 @@ func (r *Resolution) Secret(name string) bool {
 	if v.Secret {
 		return true
 	}
-	secret := false
-	r.WalkRefs(name, func(e RefEdge) bool {
-		if t := r.scopeRes(r.resOf(e.From), e.Ref); t != nil {
-			if w, ok := t.Winner(e.Ref.Name); ok && w.Secret {
-				secret = true
+	if len(r.Refs[name]) == 0 {
+		return false
+	}
+	if r.secretRefs != nil {
+		return r.secretRefs[name]
+	}
+	_, secret, _ := r.secretFinder().First(name)
+	return secret
+}
+
+// secretFinder finds the references to a secret.
+func (r *Resolution) secretFinder() *RefFinder {
+	return r.refFinder(context.Background(), func(e RefEdge, to *Resolution) bool {
+		if to == nil {
+			return false
+		}
+		w, ok := to.Winner(e.Ref.Name)
+		return ok && w.Secret
+	})
+}
+
+// spreadSecrets works out, in one pass over the reference graph, which
+// vars of the env that are not secrets refer, directly or not, to one
+// (Secret): the resolution is kept and read by many, each asking for
+// every var.
+func (r *Resolution) spreadSecrets() {
+	if len(r.Refs) == 0 {
+		return
+	}
+	f := r.secretFinder()
+	r.secretRefs = map[string]bool{}
+	for name := range r.Refs {
+		if v, ok := r.Winner(name); ok && !v.Secret {
+			if _, secret, _ := f.First(name); secret {
+				r.secretRefs[name] = true
 			}
 		}
-		return !secret
-	})
-	return secret
+	}
 }
 
 // unresolved returns the resolution that e, a reference of a var of res,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,5 +92,199 @@ func TestExpandStopsWhenItsContextEnds(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || opens > 10+2*64 {
 			t.Errorf("%s cancelled at the 10th of 2001 values: %v after opening %d, want context.Canceled within a few more", how, err, opens)
 		}
+	}
+}
+
+// wide is the shape of a reference graph whose per-var walks cost the
+// square of its vars: n vars A_i = ${H}, H refers to each of n vars B_j,
+// and B_j refers to nothing.
+func wide(n int) map[string]string {
+	vars := map[string]string{}
+	var h strings.Builder
+	for j := range n {
+		vars[fmt.Sprintf("B%04d", j)] = "b"
+		fmt.Fprintf(&h, "${B%04d}", j)
+		vars[fmt.Sprintf("A%04d", j)] = "${H}"
+	}
+	vars["H"] = h.String()
+	return vars
+}
+
+// countRefSteps counts the references that walks of reference graphs follow
+// until the test ends.
+func countRefSteps(t *testing.T) *atomic.Int64 {
+	var n atomic.Int64
+	envy.SetRefStepHook(func() { n.Add(1) })
+	t.Cleanup(func() { envy.SetRefStepHook(nil) })
+	return &n
+}
+
+// TestSecrecyOfEveryVarIsWorkedOutInOnePass: which vars a secret spreads
+// to is worked out once per resolution, in one pass over the reference
+// graph, not by a walk from each var (quadratic in the vars: 4,000 vars
+// referring to one var that refers to 4,000 took seconds per read).
+func TestSecrecyOfEveryVarIsWorkedOutInOnePass(t *testing.T) {
+	const n = 500
+	vars := wide(n)
+	vars[fmt.Sprintf("B%04d", n-1)] = "!secret" // the last reference each walk meets
+	w := &world{vars: map[string]map[string]string{"w": vars}}
+	steps := countRefSteps(t)
+	r, err := w.resolve(t, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range r.Vars {
+		want := v.Name[0] != 'B' || v.Name == fmt.Sprintf("B%04d", n-1)
+		if got := r.Secret(v.Name); got != want {
+			t.Fatalf("Secret(%s) = %v, want %v", v.Name, got, want)
+		}
+	}
+	if got, most := steps.Load(), int64(4*len(r.Vars)); got > most {
+		t.Errorf("resolving and asking Secret of each of %d vars followed %d references, want at most %d (one pass, not one walk per var)", len(r.Vars), got, most)
+	}
+}
+
+// TestRefFinderFindsWhatAWalkFromEachVarFinds: over random reference
+// graphs without cycles (references within a scope, to another scope, to
+// a var or a scope that does not exist, inherited values whose ${NAME}
+// names the inheriting scope's var), the RefFinder's answer for each var
+// and Secret are those of a walk from that var, the first reference it
+// stops at included; and so when a var is asked again.
+func TestRefFinderFindsWhatAWalkFromEachVarFinds(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	scopes := []string{"base", "app", "s1", "s2", "s3"}
+	for round := range 200 {
+		w := &world{inherits: map[string][]string{"app": {"base"}}, vars: map[string]map[string]string{}}
+		// A var refers only to vars of a higher rank: no cycle.
+		type slot struct{ scope, name string }
+		var slots []slot
+		for _, s := range scopes {
+			w.vars[s] = map[string]string{}
+			for i := range 1 + rnd.IntN(5) {
+				slots = append(slots, slot{s, fmt.Sprintf("V%d", i)})
+			}
+		}
+		rnd.Shuffle(len(slots), func(i, j int) { slots[i], slots[j] = slots[j], slots[i] })
+		rank := map[slot]int{}
+		for i, sl := range slots {
+			rank[sl] = i
+		}
+		for i, sl := range slots {
+			var b strings.Builder
+			if rnd.IntN(4) == 0 {
+				b.WriteString("!")
+			}
+			for range rnd.IntN(4) {
+				j := i + 1 + rnd.IntN(len(slots)+2)
+				switch {
+				case j >= len(slots)+1:
+					fmt.Fprintf(&b, "${missing:V0}")
+				case j == len(slots):
+					fmt.Fprintf(&b, "${V9}")
+				case slots[j].scope == sl.scope && rnd.IntN(2) == 0:
+					fmt.Fprintf(&b, "${%s}", slots[j].name)
+				default:
+					fmt.Fprintf(&b, "${%s:%s}", slots[j].scope, slots[j].name)
+				}
+			}
+			w.vars[sl.scope][sl.name] = b.String()
+		}
+		r, err := w.resolve(t, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := r.Cycle(); c != "" {
+			continue // an inherited ${NAME} can close one; reads refuse it
+		}
+		bad := func(e envy.RefEdge) bool { return e.Ref.Scope == "s2" || e.Ref.Name == "V3" }
+		f := r.RefFinder(context.Background(), bad)
+		for pass := range 2 {
+			for _, v := range r.Vars {
+				var want envy.RefEdge
+				walked := !r.WalkRefs(v.Name, func(e envy.RefEdge) bool {
+					if bad(e) {
+						want = e
+						return false
+					}
+					return true
+				})
+				got, found, err := f.First(v.Name)
+				if err != nil || found != walked || got != want {
+					t.Fatalf("round %d pass %d: First(%s) = %v, %v, %v; the walk finds %v, %v\n%v", round, pass, v.Name, got, found, err, want, walked, w.vars)
+				}
+				secret := v.Secret
+				r.WalkRefs(v.Name, func(e envy.RefEdge) bool {
+					if secret {
+						return false
+					}
+					to := r
+					if e.Ref.Scope != "" && e.Ref.Scope != r.Scope {
+						to = r.Referenced[e.Ref.Scope]
+					} else if e.Ref.Scope == "" && strings.Contains(e.From, ":") {
+						to = r.Referenced[e.From[:strings.LastIndexByte(e.From, ':')]]
+					}
+					if to != nil {
+						if w, ok := to.Winner(e.Ref.Name); ok && w.Secret {
+							secret = true
+						}
+					}
+					return true
+				})
+				if got := r.Secret(v.Name); got != secret {
+					t.Fatalf("round %d: Secret(%s) = %v, the walk finds %v\n%v", round, v.Name, got, secret, w.vars)
+				}
+			}
+		}
+	}
+}
+
+// TestRefFinderEndsOnACycle: a cycle is refused at write time, but a
+// resolution that holds one (a planned write's, checked for cycles) is
+// worked out without looping, a var on the current path adding nothing.
+func TestRefFinderEndsOnACycle(t *testing.T) {
+	w := &world{vars: map[string]map[string]string{
+		"a": {"A": "${B}", "B": "${b:C}${S}", "S": "!s", "P": "${A}"},
+		"b": {"C": "${a:A}"},
+	}}
+	r, err := w.resolve(t, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"A", "B", "P"} {
+		if !r.Secret(name) {
+			t.Errorf("Secret(%s) = false, want true (it refers to S through B)", name)
+		}
+	}
+	f := r.RefFinder(context.Background(), func(e envy.RefEdge) bool { return e.Ref.Name == "Q" })
+	for _, name := range []string{"P", "A", "B"} {
+		if e, found, err := f.First(name); found || err != nil {
+			t.Errorf("First(%s) = %v, %v, %v, want none", name, e, found, err)
+		}
+	}
+}
+
+// TestRefFinderStopsWhenItsContextEnds: a RefFinder whose caller went
+// away stops within a few vars, with the context's error.
+func TestRefFinderStopsWhenItsContextEnds(t *testing.T) {
+	w := &world{vars: map[string]map[string]string{"w": wide(2000)}}
+	r, err := w.resolve(t, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tests := 0
+	f := r.RefFinder(ctx, func(e envy.RefEdge) bool {
+		if tests++; tests == 10 {
+			cancel()
+		}
+		return false
+	})
+	for _, v := range r.Vars {
+		if _, _, err = f.First(v.Name); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.Canceled) || tests > 10+2*64 {
+		t.Errorf("RefFinder cancelled at its 10th test: %v after %d tests, want context.Canceled within a few more", err, tests)
 	}
 }

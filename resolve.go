@@ -61,6 +61,10 @@ type Resolution struct {
 	// them): the resolution then describes no one state, its Deps not what
 	// each part was built from. Read again rather than use or keep it.
 	Torn bool
+	// secretRefs are the vars of the env, not secrets themselves, whose
+	// values refer to a secret, directly or not (Secret), worked out by
+	// ResolveRefs in one pass; nil when it did not.
+	secretRefs map[string]bool
 }
 
 // ScopeRev names a scope as of one revision.

@@ -112,14 +112,21 @@ func checkRefSyntax(loc, name string, in envy.VarInput) []envy.FieldError {
 // to, directly or not: read on it, and with reveal, reveal on it and on
 // every scope it inherits from. A refusal is a 403 naming the reference,
 // whatever the referenced scope holds and whether it exists: the caller
-// can read the reference in the raw value, and learns nothing more.
+// can read the reference in the raw value, and learns nothing more. It
+// gives up, with ctx's error, once ctx ends.
 func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool) error {
 	if len(r.Referenced) == 0 {
 		return nil
 	}
 	t := CallerFrom(ctx).Token
 	var err error
+	n := 0
 	r.WalkRefs("", func(e envy.RefEdge) bool {
+		if n++; n%64 == 0 {
+			if err = ctx.Err(); err != nil {
+				return false
+			}
+		}
 		p := e.Ref.Scope
 		if p == "" || p == r.Scope {
 			return true
@@ -148,26 +155,57 @@ func (s *Service) refsAuth(ctx context.Context, r *envy.Resolution, reveal bool)
 	return err
 }
 
+// refRefusal returns, for the caller, why a reference of r's vars into
+// scope p may not be followed: "read" when the caller may not read it,
+// with reveal "reveal" when it may not reveal it or a scope it inherits;
+// "" when it may (p "" or r's own scope: the reader's own). Each scope is
+// decided once.
+func refRefusal(t *envy.Token, r *envy.Resolution, reveal bool) func(p string) string {
+	known := map[string]string{}
+	return func(p string) string {
+		if p == "" || p == r.Scope {
+			return ""
+		}
+		if why, ok := known[p]; ok {
+			return why
+		}
+		why := ""
+		if !envy.Can(t, envy.ActRead, p) {
+			why = "read"
+		} else if res := r.Referenced[p]; res != nil && reveal {
+			for _, d := range res.Deps {
+				if !envy.Can(t, envy.ActReveal, d.Path) {
+					why = "reveal"
+					break
+				}
+			}
+		}
+		known[p] = why
+		return why
+	}
+}
+
 // spread returns the names of r's vars that are masked for the caller
 // though they are not secrets themselves: those whose value refers,
 // directly or not, to a secret or to a scope the caller may not read.
+// One pass over the reference graph answers for every var (RefFinder;
+// the secrets are r's, worked out once). Should ctx end on the way, the
+// vars not worked out yet are masked: what masks a reply is part of its
+// key (spreadKey), so more masks than due never show where they are not.
 func (s *Service) spread(ctx context.Context, r *envy.Resolution) map[string]bool {
 	if len(r.Refs) == 0 {
 		return nil
 	}
-	t := CallerFrom(ctx).Token
+	refusal := refRefusal(CallerFrom(ctx).Token, r, false)
+	hidden := r.RefFinder(ctx, func(e envy.RefEdge) bool { return refusal(e.Ref.Scope) != "" })
 	var out map[string]bool
 	for name := range r.Refs {
 		v, ok := r.Winner(name)
 		if !ok || v.Secret {
 			continue
 		}
-		hidden := false
-		r.WalkRefs(name, func(e envy.RefEdge) bool {
-			hidden = e.Ref.Scope != "" && e.Ref.Scope != r.Scope && !envy.Can(t, envy.ActRead, e.Ref.Scope)
-			return !hidden
-		})
-		if hidden || r.Secret(name) {
+		_, masked, err := hidden.First(name)
+		if masked || err != nil || r.Secret(name) {
 			if out == nil {
 				out = map[string]bool{}
 			}
@@ -461,8 +499,11 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 	if len(r.Refs) == 0 {
 		return nil
 	}
-	t := CallerFrom(ctx).Token
 	spread := s.spread(ctx, r)
+	// A var reached here is no secret, or reveal is asked: its refusal
+	// asks for reveal on the scopes it refers to exactly with reveal.
+	refusal := refRefusal(CallerFrom(ctx).Token, r, reveal)
+	refused := r.RefFinder(ctx, func(e envy.RefEdge) bool { return refusal(e.Ref.Scope) != "" })
 	x := r.ExpanderContext(ctx, func(v *envy.StoredVar) (string, error) {
 		p, err := s.open(v.Scope, v.Name, v.Version, v.Sealed)
 		return p.Reveal(), err
@@ -487,28 +528,12 @@ func (s *Service) resolvedRefs(ctx context.Context, r *envy.Resolution, out *env
 			if secret && !reveal {
 				continue
 			}
-			var refusal string
-			r.WalkRefs(v.Name, func(e envy.RefEdge) bool {
-				p := e.Ref.Scope
-				if p == "" || p == r.Scope {
-					return true
-				}
-				if !envy.Can(t, envy.ActRead, p) {
-					refusal = e.Refused("read").Message
-					return false
-				}
-				if res := r.Referenced[p]; res != nil && (secret || reveal) {
-					for _, d := range res.Deps {
-						if !envy.Can(t, envy.ActReveal, d.Path) {
-							refusal = e.Refused("reveal").Message
-							return false
-						}
-					}
-				}
-				return true
-			})
-			if refusal != "" {
-				v.RefError = refusal
+			e, found, err := refused.First(v.Name)
+			if err != nil {
+				return err
+			}
+			if found {
+				v.RefError = e.Refused(refusal(e.Ref.Scope)).Message
 				continue
 			}
 			val, err := x.Value(v.Name)
