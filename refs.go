@@ -716,11 +716,14 @@ func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int,
 		b.WriteString(s.s)
 		n += s.n
 		if b.Len() > MaxValueLen && n > MaxValueLen {
-			ferr = refError("reference_too_long", "%s: its value is longer than %d characters once its references are expanded", label, MaxValueLen)
+			ferr = tooLong(label)
 		}
 	})
 	if err == nil {
 		err = ferr
+	}
+	if err == nil && n > MaxValueLen {
+		err = tooLong(label) // by the text after its last reference
 	}
 	if err != nil {
 		return expanded{}, err
@@ -732,6 +735,12 @@ func (x *Expander) value(res *Resolution, v *StoredVar, label string, depth int,
 	}
 	x.memo[key] = s
 	return s, nil
+}
+
+// tooLong is the error of the var label's value, longer than MaxValueLen
+// characters once expanded.
+func tooLong(label string) error {
+	return refError("reference_too_long", "%s: its value is longer than %d characters once its references are expanded", label, MaxValueLen)
 }
 
 // Cycle returns the first reference cycle reachable from the env's vars,

@@ -288,3 +288,24 @@ func TestRefFinderStopsWhenItsContextEnds(t *testing.T) {
 		t.Errorf("RefFinder cancelled at its 10th test: %v after %d tests, want context.Canceled within a few more", err, tests)
 	}
 }
+
+// TestExpandBoundsTheCharactersAfterTheLastReference: the bound on an
+// expanded value counts the literal text after its last reference too.
+func TestExpandBoundsTheCharactersAfterTheLastReference(t *testing.T) {
+	w := &world{vars: map[string]map[string]string{"l": {
+		"X":    strings.Repeat("é", envy.MaxValueLen),
+		"FITS": "${X}",
+		"LONG": "${X}abc",
+	}}}
+	r, err := w.resolve(t, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := r.Expander(openRaw)
+	if v, err := x.Value("FITS"); err != nil || len(v) != 2*envy.MaxValueLen {
+		t.Errorf("a value of 65,536 characters once expanded: %d bytes, %v, want it", len(v), err)
+	}
+	if v, err := x.Value("LONG"); envy.ErrorCode(err) != envy.EInvalid || !strings.Contains(err.Error(), "LONG: its value is longer than 65536 characters") {
+		t.Errorf("a value of 65,539 characters once expanded: %d bytes, %v, want a 422 on the value limit naming LONG", len(v), err)
+	}
+}
