@@ -2,6 +2,7 @@ package envy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -231,9 +232,21 @@ type WebhookStore interface {
 	// took their revisions before it, and the changes after it wait for
 	// the webhook's commit before they write their events).
 	CreateWebhook(ctx context.Context, w Webhook, audit []AuditEntry) (since int64, err error)
+	// CreateWebhookWithin is CreateWebhook within lim: it refuses, with
+	// ErrWebhookLimit's EConflict and nothing written, a webhook beyond
+	// lim.Max in the store or beyond lim.PerCreator of its CreatorID, as
+	// counted in its own transaction (on a store shared by several
+	// servers, creations take turns: none counts past another's).
+	CreateWebhookWithin(ctx context.Context, w Webhook, lim WebhookLimit, audit []AuditEntry) (since int64, err error)
 	GetWebhook(ctx context.Context, id string) (Webhook, error)
 	// ListWebhooks returns every webhook, by id.
 	ListWebhooks(ctx context.Context) ([]Webhook, error)
+	// ListWebhooksAfter returns at most limit webhooks whose id is after
+	// after ("": from the first), by id: one page of ListWebhooks.
+	ListWebhooksAfter(ctx context.Context, after string, limit int) ([]Webhook, error)
+	// CountWebhooks counts the webhooks by state (Webhook.State) in one
+	// aggregate read, no webhook read whole: what /metrics shows.
+	CountWebhooks(ctx context.Context) (WebhookCounts, error)
 	UpdateWebhook(ctx context.Context, id string, p WebhookPatch, audit []AuditEntry) (Webhook, error)
 	// DeleteWebhook deletes a webhook with its deliveries.
 	DeleteWebhook(ctx context.Context, id string, audit []AuditEntry) (existed bool, err error)
@@ -260,6 +273,37 @@ type WebhookStore interface {
 	// PruneDeliveries deletes the deliveries delivered or failed before
 	// before; pending ones stay.
 	PruneDeliveries(ctx context.Context, before time.Time) (deleted int64, err error)
+}
+
+// WebhookLimit bounds the webhooks a store keeps (CreateWebhookWithin);
+// a zero field bounds nothing.
+type WebhookLimit struct {
+	Max        int // webhooks in the store
+	PerCreator int // webhooks of the new one's CreatorID
+}
+
+// The Field types of ErrWebhookLimit: which bound a creation reached.
+const (
+	WebhookLimitStore   = "max_webhooks"
+	WebhookLimitCreator = "max_webhooks_per_token"
+)
+
+// ErrWebhookLimit is the refusal of a webhook beyond a WebhookLimit:
+// EConflict, its one Field's Type WebhookLimitStore or
+// WebhookLimitCreator, naming the bound n.
+func ErrWebhookLimit(kind string, n int) error {
+	if kind == WebhookLimitCreator {
+		return &Error{Code: EConflict, Message: fmt.Sprintf("this token already defined %d webhooks, the most one token may", n),
+			Fields: []FieldError{Field("body", kind, "a token may define at most %d webhooks; delete one of its webhooks first", n)}}
+	}
+	return &Error{Code: EConflict, Message: fmt.Sprintf("the store already keeps %d webhooks, the most it keeps", n),
+		Fields: []FieldError{Field("body", kind, "the store keeps at most %d webhooks; delete one first", n)}}
+}
+
+// WebhookCounts are the webhooks of a store by state (Webhook.State):
+// Total of them, Paused and Disabled under their one state each.
+type WebhookCounts struct {
+	Total, Paused, Disabled int
 }
 
 // WebhookMessage is one signed request to a webhook.

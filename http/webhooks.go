@@ -45,9 +45,17 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
+// handleListWebhooks pages the webhooks (limit, cursor; next_cursor as
+// every list has). Without a limit a page holds 1000, the most there are
+// by default (--max-webhooks): a client of the route from before it was
+// paged, which reads no next_cursor, still gets them all.
 func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) error {
-	hooks, err := s.svc.ListWebhooks(r.Context())
-	return writeList(w, envy.Page[envy.Webhook]{Items: hooks}, err, webhookView)
+	n, ok := wire.Int(r.URL.Query().Get("limit"), 1000, 1, 1000)
+	if !ok {
+		return envy.Invalid(envy.Field("query.limit", "out_of_range", "limit must be an integer from 1 to 1000"))
+	}
+	page, err := s.svc.ListWebhooksPage(r.Context(), r.URL.Query().Get("cursor"), int(n))
+	return writeList(w, page, err, webhookView)
 }
 
 func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) error {

@@ -91,7 +91,31 @@ func (s *Store) Enqueue(ctx context.Context, after, upto int64, ds []envy.Delive
 // outside the transaction, Since could count a change whose event was
 // skipped (no webhook yet) but that committed after the webhook: lost.
 func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) (int64, error) {
+	return s.CreateWebhookWithin(ctx, w, envy.WebhookLimit{}, audit)
+}
+
+// webhooksLock makes the creations of webhooks within a limit take turns:
+// each counts the webhooks after the one before committed (READ
+// COMMITTED: a statement sees what committed before it began), so that
+// two servers creating at once cannot both take the last place.
+const webhooksLock int64 = 0x656e767977686b73 // "envywhks"
+
+// CreateWebhookWithin is CreateWebhook, refused beyond lim (counted under
+// webhooksLock).
+func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim envy.WebhookLimit, audit []envy.AuditEntry) (int64, error) {
 	err := s.tx(ctx, "create a webhook", func(t *txn) error {
+		if lim.Max > 0 || lim.PerCreator > 0 {
+			if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, webhooksLock); err != nil {
+				return err
+			}
+			var all, mine int64
+			if err := t.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE spec::jsonb->>'creator_id' = $1) FROM webhooks`, w.CreatorID).Scan(&all, &mine); err != nil {
+				return err
+			}
+			if err := storeutil.CheckWebhookLimit(lim, all, mine); err != nil {
+				return err
+			}
+		}
 		if err := t.QueryRow(t.ctx, `SELECT revision FROM meta WHERE id = 1 FOR SHARE`).Scan(&w.Since); err != nil {
 			return err
 		}

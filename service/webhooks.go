@@ -55,6 +55,18 @@ type WebhookOptions struct {
 	// Retention is how long a delivery delivered or failed is kept
 	// (default 30 days); the sweep deletes older ones.
 	Retention time.Duration
+	// Max is the most webhooks the store keeps (--max-webhooks, default
+	// 1000); a token that does not hold admin on ** may define at most
+	// a tenth of them (MaxPerToken). Beyond, a creation is refused (409).
+	// The delivery loop reads every webhook for each batch of events it
+	// fans out, and so does the dashboard's list: Max bounds that work.
+	Max int
+}
+
+// MaxPerToken is the most webhooks one token that does not hold admin on
+// ** may define: a tenth of Max, at least 1.
+func (o *WebhookOptions) MaxPerToken() int {
+	return max(o.Max/10, 1)
 }
 
 func (o *WebhookOptions) defaults() {
@@ -85,7 +97,13 @@ func (o *WebhookOptions) defaults() {
 	if o.Retention <= 0 {
 		o.Retention = 30 * 24 * time.Hour
 	}
+	if o.Max <= 0 {
+		o.Max = DefaultMaxWebhooks
+	}
 }
+
+// DefaultMaxWebhooks is WebhookOptions.Max's default.
+const DefaultMaxWebhooks = 1000
 
 // maxWebhookOverlap bounds a rotation's overlap.
 const maxWebhookOverlap = 7 * 24 * time.Hour
@@ -234,12 +252,42 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 	if err != nil {
 		return envy.WebhookSecret{}, err
 	}
-	w.Since, err = ws.CreateWebhook(ctx, w, []envy.AuditEntry{e})
+	// At most Max in the store, and a tenth of them per token unless it
+	// holds admin on **: a token holding admin on one team's scopes
+	// cannot take every place (counted in the creation's transaction).
+	lim := envy.WebhookLimit{Max: s.opts.Webhooks.Max}
+	if !envy.IsGlobalAdmin(caller) {
+		lim.PerCreator = s.opts.Webhooks.MaxPerToken()
+	}
+	w.Since, err = ws.CreateWebhookWithin(ctx, w, lim, []envy.AuditEntry{e})
 	if rec.done(err, 0, e); err != nil {
+		if le := webhookLimitErr(err, lim); le != nil {
+			s.Refused(ctx, envy.AuditWebhookCreate, "", envy.OutcomeConflict)
+			return envy.WebhookSecret{}, le
+		}
 		return envy.WebhookSecret{}, err
 	}
 	s.hooks.none.Store(false) // the changes from now on have their events
 	return envy.WebhookSecret{Webhook: w, Secret: envy.NewSensitive(secret)}, nil
+}
+
+// webhookLimitErr is the refusal of a creation beyond lim, naming the
+// limit and its flag, when err is the store's envy.ErrWebhookLimit; nil
+// otherwise.
+func webhookLimitErr(err error, lim envy.WebhookLimit) error {
+	e := envy.AsError(err)
+	if e == nil || e.Code != envy.EConflict || len(e.Fields) != 1 {
+		return nil
+	}
+	switch e.Fields[0].Type {
+	case envy.WebhookLimitStore:
+		return &envy.Error{Code: envy.EConflict, Fields: e.Fields,
+			Message: fmt.Sprintf("the store already keeps %d webhooks, the most it keeps (--max-webhooks); delete one to make room", lim.Max)}
+	case envy.WebhookLimitCreator:
+		return &envy.Error{Code: envy.EConflict, Fields: e.Fields,
+			Message: fmt.Sprintf("this token already defined %d webhooks, the most a token without admin on ** may (a tenth of --max-webhooks); delete one of them to make room", lim.PerCreator)}
+	}
+	return nil
 }
 
 // webhookFor returns webhook id when the caller holds admin on every
@@ -270,7 +318,59 @@ func (s *Service) GetWebhook(ctx context.Context, id string) (envy.Webhook, erro
 	return w, err
 }
 
-// ListWebhooks lists the webhooks whose scopes the caller administers, by id.
+// ListWebhooksPage lists one page of the webhooks whose scopes the caller
+// administers, by id: at most limit (1 to 1000, 0: 100) after cursor (the
+// previous page's NextCursor, "" for the first), with NextCursor set when
+// more may follow. It reads the store a page at a time, so that a caller
+// who administers few of many webhooks reads no more than it must.
+func (s *Service) ListWebhooksPage(ctx context.Context, cursor string, limit int) (envy.Page[envy.Webhook], error) {
+	limit, err := limitOf("query.limit", limit)
+	if err != nil {
+		return envy.Page[envy.Webhook]{}, err
+	}
+	if len(cursor) > 200 || !envy.Printable(cursor) {
+		return envy.Page[envy.Webhook]{}, envy.Invalid(envy.Field("query.cursor", "invalid_cursor", "cursor must be the next_cursor of a previous page"))
+	}
+	caller := CallerFrom(ctx).Token
+	if caller == nil {
+		return envy.Page[envy.Webhook]{}, envy.Errorf(envy.EUnauthenticated, "authentication required")
+	}
+	ws, err := s.webhookStore()
+	if err != nil {
+		return envy.Page[envy.Webhook]{}, err
+	}
+	p, err := fetchPage(limit, func(n int) ([]envy.Webhook, error) {
+		out := []envy.Webhook{}
+		// Read by batches of at least 200: a caller holding few of many
+		// webhooks takes few round trips to fill a small page.
+		size := max(n, 200)
+		for after := cursor; ; {
+			batch, err := ws.ListWebhooksAfter(ctx, after, size)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range batch {
+				if envy.Holds(caller, w.Scopes, envy.ActAdmin) {
+					if out = append(out, w); len(out) == n {
+						return out, nil
+					}
+				}
+			}
+			if len(batch) < size {
+				return out, nil
+			}
+			after = batch[len(batch)-1].ID
+		}
+	}, func(w envy.Webhook) string { return w.ID })
+	if p.Items == nil && err == nil {
+		p.Items = []envy.Webhook{}
+	}
+	return p, err
+}
+
+// ListWebhooks lists the webhooks whose scopes the caller administers, by
+// id: all of them (at most WebhookOptions.Max), for the dashboard; the API
+// pages them (ListWebhooksPage).
 func (s *Service) ListWebhooks(ctx context.Context) ([]envy.Webhook, error) {
 	caller := CallerFrom(ctx).Token
 	if caller == nil {

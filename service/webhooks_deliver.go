@@ -56,26 +56,20 @@ type WebhookStats struct {
 }
 
 // WebhookStats reports the deliveries' counters and how many webhooks are
-// disabled and paused (read from the store), each under its one state.
+// disabled and paused, each under its one state: counted by the store in
+// one aggregate read (the public /metrics calls it at each scrape, and
+// reads no webhook).
 func (s *Service) WebhookStats(ctx context.Context) WebhookStats {
 	st := WebhookStats{Delivered: s.hooks.delivered.Load(), Failed: s.hooks.failed.Load(), Retried: s.hooks.retried.Load(), InFlight: s.hooks.busy.Load()}
 	ws, err := s.webhookStore()
 	if err != nil {
 		return st
 	}
-	all, err := ws.ListWebhooks(ctx)
+	c, err := ws.CountWebhooks(ctx)
 	if err != nil {
 		return st
 	}
-	st.Webhooks = len(all)
-	for _, w := range all {
-		switch w.State() {
-		case envy.WebhookDisabled:
-			st.Disabled++
-		case envy.WebhookPaused:
-			st.Paused++
-		}
-	}
+	st.Webhooks, st.Disabled, st.Paused = c.Total, c.Disabled, c.Paused
 	return st
 }
 
@@ -131,9 +125,11 @@ func (s *Service) webhookLoop(ctx context.Context) {
 	defer tick.Stop()
 	for ticked := true; ; {
 		if ticked { // a webhook may have come or gone on another server
+			// Whether any is left: one row read, not every webhook (the
+			// loop ticks every Poll on an idle server too).
 			if ws, err := s.webhookStore(); err == nil {
-				if all, err := ws.ListWebhooks(ctx); err == nil {
-					s.hooks.none.Store(len(all) == 0)
+				if one, err := ws.ListWebhooksAfter(ctx, "", 1); err == nil {
+					s.hooks.none.Store(len(one) == 0)
 				}
 			}
 		}

@@ -63,7 +63,26 @@ func (s *Store) Enqueue(ctx context.Context, after, upto int64, ds []envy.Delive
 
 // CreateWebhook stores a new webhook.
 func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.AuditEntry) (int64, error) {
+	return s.CreateWebhookWithin(ctx, w, envy.WebhookLimit{}, audit)
+}
+
+// countHooks counts the webhooks, and those whose creator is creator.
+const countHooks = `SELECT COUNT(*), COALESCE(SUM(json_extract(spec, '$.creator_id') = ?1), 0) FROM webhooks`
+
+// CreateWebhookWithin stores a new webhook unless it is beyond lim, as
+// counted in the writer's transaction (the one writer: no other creation
+// runs meanwhile).
+func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim envy.WebhookLimit, audit []envy.AuditEntry) (int64, error) {
 	err := s.do(ctx, func(t *txn) error {
+		if lim.Max > 0 || lim.PerCreator > 0 {
+			var all, mine int64
+			if err := t.queryRow(countHooks, w.CreatorID).Scan(&all, &mine); err != nil {
+				return dbErr("count webhooks", err)
+			}
+			if err := storeutil.CheckWebhookLimit(lim, all, mine); err != nil {
+				return err
+			}
+		}
 		// The revision of the writes before it, in this batch too: those
 		// after it see the webhook and write their events.
 		w.Since = t.b.rev

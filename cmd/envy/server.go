@@ -86,6 +86,7 @@ type serverConfig struct {
 	webhookLease        time.Duration
 	webhookMaxFailures  int
 	webhookInFlight     int
+	maxWebhooks         int
 }
 
 // serverMemoryLimit is the server's soft memory limit unless GOMEMLIMIT
@@ -159,6 +160,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.webhookLease, "webhook-lease", time.Minute, "how long a server holds a webhook's queue for one attempt; a server that dies mid-delivery leaves it to another after this")
 	f.IntVar(&c.webhookMaxFailures, "webhook-max-failures", 5, "failed deliveries in a row after which a webhook is disabled")
 	f.IntVar(&c.webhookInFlight, "webhook-in-flight", 8, "most webhook requests this server makes at once")
+	f.IntVar(&c.maxWebhooks, "max-webhooks", service.DefaultMaxWebhooks, "most webhooks the store keeps (a token without admin on ** may define a tenth of them); a creation beyond is refused (409)")
 	return cmd
 }
 
@@ -226,6 +228,9 @@ func (c *serverConfig) validate() error {
 		c.webhookLease <= c.webhookTimeout || c.webhookMaxFailures < 1 || c.webhookInFlight < 1 {
 		return fmt.Errorf("invalid webhook settings: --webhook-timeout %v must be at least 100ms, --webhook-retry-base %v at least 10ms, --webhook-give-up-after %v at least 1s, --webhook-lease %v more than --webhook-timeout, --webhook-max-failures %d and --webhook-in-flight %d at least 1",
 			c.webhookTimeout, c.webhookRetryBase, c.webhookGiveUp, c.webhookLease, c.webhookMaxFailures, c.webhookInFlight)
+	}
+	if c.maxWebhooks < 1 || c.maxWebhooks > 100000 {
+		return fmt.Errorf("invalid --max-webhooks %d: must be from 1 to 100000 (every batch of events the delivery loop fans out reads them all)", c.maxWebhooks)
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("invalid --log-format %q: want text or json", c.logFormat)
@@ -421,7 +426,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 		Verifier: identity.New(identity.Options{}), AuditStream: auditStreamOf(streams), RolloutLease: c.rolloutLease,
 		Webhooks: service.WebhookOptions{Sender: webhook.NewSender(webhook.Options{Timeout: c.webhookTimeout, AllowPrivate: c.webhookAllowPrivate}),
 			AllowPrivate: c.webhookAllowPrivate, RetryBase: c.webhookRetryBase, GiveUpAfter: c.webhookGiveUp, Lease: c.webhookLease,
-			MaxFailures: c.webhookMaxFailures, InFlight: c.webhookInFlight}})
+			MaxFailures: c.webhookMaxFailures, InFlight: c.webhookInFlight, Max: c.maxWebhooks}})
 	defer svc.Close()
 	token, created, err := svc.Bootstrap(ctx, bootstrap)
 	if err != nil {

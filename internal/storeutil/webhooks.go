@@ -19,6 +19,7 @@ type WebhookStatements struct {
 	Create, Get, List, Delete, DeleteDeliveries, Update             string
 	Deliveries, GetDelivery, Heads, Lease, FinishDelivery, Finished string
 	Head, Unlease, PruneDeliveries                                  string
+	ListAfter, Count                                                string
 }
 
 // WebhookColumns are the columns ScanWebhook reads, in order.
@@ -49,6 +50,13 @@ func WebhookSQL(mark func(int) string) WebhookStatements {
 		Create: m(`INSERT INTO webhooks (id, spec, secret) VALUES ($1, $2, $3)`),
 		Get:    m(`SELECT ` + WebhookColumns + ` FROM webhooks WHERE id = $1`),
 		List:   m(`SELECT ` + WebhookColumns + ` FROM webhooks ORDER BY id`),
+		// One page of List: the webhooks after an id.
+		ListAfter: m(`SELECT ` + WebhookColumns + ` FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2`),
+		// The webhooks by state, each under its one (envy.Webhook.State):
+		// all of them, paused (and not disabled), disabled.
+		Count: m(`SELECT COUNT(*),
+			COALESCE(SUM(CASE WHEN disabled_at = 0 AND paused THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN disabled_at <> 0 THEN 1 ELSE 0 END), 0) FROM webhooks`),
 		Delete: m(`DELETE FROM webhooks WHERE id = $1`),
 		// Deleted before the webhook, on a store that does not cascade.
 		DeleteDeliveries: m(`DELETE FROM webhook_deliveries WHERE webhook_id = $1`),
@@ -338,6 +346,36 @@ func (r *Reader) GetWebhook(ctx context.Context, id string) (envy.Webhook, error
 // ListWebhooks returns every webhook by id.
 func (r *Reader) ListWebhooks(ctx context.Context) ([]envy.Webhook, error) {
 	return read(ctx, r, "list webhooks", scanAll(ScanWebhook), r.hookSQL().List)
+}
+
+// ListWebhooksAfter returns at most limit webhooks after an id, by id.
+func (r *Reader) ListWebhooksAfter(ctx context.Context, after string, limit int) ([]envy.Webhook, error) {
+	return read(ctx, r, "list webhooks", scanAll(ScanWebhook), r.hookSQL().ListAfter, after, r.Limit(limit))
+}
+
+// CountWebhooks counts the webhooks by state, in one aggregate read.
+func (r *Reader) CountWebhooks(ctx context.Context) (envy.WebhookCounts, error) {
+	cs, err := read(ctx, r, "count webhooks", scanAll(func(scan func(...any) error) (envy.WebhookCounts, error) {
+		var all, paused, disabled int64
+		err := scan(&all, &paused, &disabled)
+		return envy.WebhookCounts{Total: int(all), Paused: int(paused), Disabled: int(disabled)}, err
+	}), r.hookSQL().Count)
+	if err != nil || len(cs) == 0 {
+		return envy.WebhookCounts{}, err
+	}
+	return cs[0], nil
+}
+
+// CheckWebhookLimit is the refusal of a webhook beyond lim, when the
+// store keeps all webhooks and its creator mine of them, or nil.
+func CheckWebhookLimit(lim envy.WebhookLimit, all, mine int64) error {
+	switch {
+	case lim.Max > 0 && all >= int64(lim.Max):
+		return envy.ErrWebhookLimit(envy.WebhookLimitStore, lim.Max)
+	case lim.PerCreator > 0 && mine >= int64(lim.PerCreator):
+		return envy.ErrWebhookLimit(envy.WebhookLimitCreator, lim.PerCreator)
+	}
+	return nil
 }
 
 // Deliveries returns a webhook's deliveries, newest first.
