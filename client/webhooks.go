@@ -48,11 +48,19 @@ func (c *Client) CreateWebhook(ctx context.Context, in WebhookInput) (*WebhookSe
 
 // ListWebhooks returns the webhooks whose scopes the token administers.
 func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
-	var out Page[Webhook]
-	if _, err := c.call(ctx, request{method: http.MethodGet, path: "/v1/webhooks"}, &out); err != nil {
-		return nil, err
+	var all []Webhook
+	q := url.Values{}
+	for {
+		var out Page[Webhook]
+		if _, err := c.call(ctx, request{method: http.MethodGet, path: "/v1/webhooks", query: q}, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Items...)
+		if out.NextCursor == "" || string(out.NextCursor) == q.Get("cursor") {
+			return all, nil
+		}
+		q.Set("cursor", string(out.NextCursor))
 	}
-	return out.Items, nil
 }
 
 // GetWebhook returns a webhook.
