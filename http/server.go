@@ -183,26 +183,46 @@ func (s *Server) NewBody(words wire.Words) *wire.Body {
 	return &wire.Body{Limit: s.opts.MaxBody, Timeout: s.opts.BodyTimeout, Budget: s.budget, Words: words}
 }
 
-// ParseForm reads a form body (r.ParseForm) of at most limit bytes
-// within the server's BodyTimeout, so that a dashboard form holds its
-// connection no longer than an API body does. It answers ETooLarge,
-// EBadRequest (the body did not arrive in time, or is not a form); after
-// a failure the connection is closed.
+// ParseForm reads a form body (r.ParseForm) of at most limit bytes as
+// sent (and never more than MaxBody; limit <= 0 means MaxBody), as the
+// API reads its bodies: within the server's BodyTimeout, so that a
+// dashboard form holds its connection no longer than an API body does,
+// and taking room in the bytes in flight that every API shares
+// (MaxBodyBytesInFlight), held until the request ends. A form that says
+// it is larger than limit is refused before a byte of it is read. It
+// answers ETooLarge (naming the limit), EUnavailable with a RetryAfter (no
+// room for the body within BodyTimeout), EBadRequest (the body did not
+// arrive in time, or is not a form); after a failure the connection is
+// closed.
 func (s *Server) ParseForm(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if limit <= 0 || limit > s.opts.MaxBody {
+		limit = s.opts.MaxBody
+	}
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		return formTooLarge(limit)
+	}
 	timeout := s.opts.BodyTimeout
 	if timeout <= 0 {
 		timeout = wire.DefaultTimeout
 	}
+	start := time.Now()
 	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	deadline := rc.SetReadDeadline(start.Add(timeout)) == nil
+	if r.Body != nil && r.Body != http.NoBody {
+		// Under MaxBytesReader, whose type tells r.ParseForm that the
+		// body is bounded already (it reads at most 10 MB of any other).
+		r.Body = http.MaxBytesReader(w, readCloser{s.budget.Reader(r.Context(), r.Body, start.Add(timeout)), r.Body}, limit)
+	}
 	err := r.ParseForm()
 	if err != nil {
 		w.Header().Set("Connection", "close")
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			return envy.Errorf(envy.ETooLarge, "the form is larger than this server accepts (%d bytes)", tooBig.Limit)
+			return formTooLarge(tooBig.Limit)
+		case errors.Is(err, wire.ErrNoRoom):
+			return wire.NoRoom()
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return envy.Errorf(envy.EBadRequest, "the form did not arrive within %s", timeout)
 		}
@@ -212,6 +232,18 @@ func (s *Server) ParseForm(w http.ResponseWriter, r *http.Request, limit int64) 
 		rc.SetReadDeadline(time.Time{})
 	}
 	return nil
+}
+
+// formTooLarge refuses a form larger than limit bytes.
+func formTooLarge(limit int64) error {
+	return envy.Errorf(envy.ETooLarge, "the form is larger than this server accepts (%d bytes)", limit)
+}
+
+// readCloser reads from one reader and closes another: a request body
+// read through a wrapper.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // Logger returns the server's logger, for the routes mounted with Handle

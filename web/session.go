@@ -417,13 +417,60 @@ func (h *Handler) authFailed(w http.ResponseWriter, r *http.Request, err error) 
 	http.Redirect(w, r, Prefix+"signin?"+q.Encode(), http.StatusSeeOther)
 }
 
+// The largest form bodies read, as sent: a character of a value may take
+// 4 bytes, each sent as 3 (%XX). Every form is read as an API body is
+// (envyhttp.Server.ParseForm): within --body-timeout, holding room in
+// --max-body-in-flight, and never more than --max-body.
+const (
+	// SignInFormBytes bounds the sign-in form: a token and a page to go
+	// to.
+	SignInFormBytes = 64 << 10
+	// FormBytes bounds every form of a session but the import preview's:
+	// room for a var's form, whose value and the value it was loaded
+	// with (value_was) may each be envy.MaxValueLen characters, and
+	// 64 KiB for the rest (names, descriptions, grants, inherits).
+	FormBytes = 2*envy.MaxValueLen*4*3 + 64<<10
+)
+
+// postsImportPreview reports whether r posts the import preview's form, whose
+// pasted file may be larger than FormBytes.
+func postsImportPreview(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, Prefix+"scopes/") && strings.HasSuffix(r.URL.Path, "/-/import")
+}
+
+// formLimit is the largest form body r may send: an import preview's is
+// the import's own bound (Options.ImportBytes, what all pending previews
+// may hold: a larger file could never be held), every other form's
+// FormBytes; --max-body bounds both.
+func (h *Handler) formLimit(r *http.Request) int64 {
+	if postsImportPreview(r) {
+		return h.opts.ImportBytes
+	}
+	return FormBytes
+}
+
+// formFailed words a form that could not be read (ParseForm's error) for
+// a page: too large names its limit, no room in the bytes in flight says
+// when to retry.
+func formFailed(w http.ResponseWriter, r *http.Request, err error) (int, string) {
+	if e := envy.AsError(err); e != nil && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", itoa(int64(max(time.Second, e.RetryAfter)/time.Second)))
+	}
+	msg := formError(err)
+	if envy.ErrorCode(err) == envy.ETooLarge && postsImportPreview(r) {
+		msg += " An import preview's pasted file may be no larger than --max-body and --max-import-bytes allow: paste a smaller file, or import it in parts."
+	}
+	return statusOf(err), msg
+}
+
 // checkCSRF refuses a POST whose form does not carry the session's CSRF
-// token. It also bounds the body.
+// token. It also bounds the body (formLimit).
 func (h *Handler) checkCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			if err := h.api.ParseForm(w, r, h.api.MaxBody()); err != nil {
-				h.renderError(w, r, statusOf(err), formError(err))
+			if err := h.api.ParseForm(w, r, h.formLimit(r)); err != nil {
+				status, msg := formFailed(w, r, err)
+				h.renderError(w, r, status, msg)
 				return
 			}
 			s := sessionFrom(r.Context())
@@ -508,8 +555,9 @@ func formError(err error) string {
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	if err := h.api.ParseForm(w, r, 64<<10); err != nil {
-		h.renderSignIn(w, r, statusOf(err), formError(err))
+	if err := h.api.ParseForm(w, r, SignInFormBytes); err != nil {
+		status, msg := formFailed(w, r, err)
+		h.renderSignIn(w, r, status, msg)
 		return
 	}
 	c, err := r.Cookie(signInCookie)

@@ -103,7 +103,7 @@ func (br budgetReader) Read(p []byte) (int, error) {
 	n, err := br.r.Read(p)
 	if n > 0 {
 		if br.ctx.Err() != nil { // the request ended: its room is given back
-			return 0, errBudget
+			return 0, ErrNoRoom
 		}
 		// Room at once is the common case: a context with a deadline
 		// (and its timer) only for a read that has to wait.
@@ -112,14 +112,14 @@ func (br budgetReader) Read(p []byte) (int, error) {
 			aerr := br.b.sem.Acquire(ctx, int64(n))
 			cancel()
 			if aerr != nil {
-				return 0, errBudget
+				return 0, ErrNoRoom
 			}
 		}
 		br.h.mu.Lock()
 		if br.h.released { // it ended meanwhile: nobody would give this back
 			br.h.mu.Unlock()
 			br.b.sem.Release(int64(n))
-			return 0, errBudget
+			return 0, ErrNoRoom
 		}
 		br.h.taken += int64(n)
 		br.h.mu.Unlock()
@@ -127,7 +127,30 @@ func (br budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var errBudget = errors.New("no room for the body")
+// ErrNoRoom is what a read from a Budget's Reader fails with when the
+// body finds no room in time, or goes on arriving after its request
+// ended; NoRoom is its refusal.
+var ErrNoRoom = errors.New("no room for the body")
+
+// NoRoom is the refusal of a body that found no room in its server's
+// Budget within its Timeout: 503, retry in a second.
+func NoRoom() error {
+	return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+		Message: "the server holds as many request bodies as it may; retry"}
+}
+
+// Reader returns body, reading which takes room in b for every byte read,
+// as a Body with this Budget reads: a read with no room waits for it until
+// deadline at most (or until ctx ends), then fails with ErrNoRoom. The
+// room is given back when ctx, the request's, ends: its handler holds
+// what it read until then. Readers of bodies that are not a Body's (a
+// dashboard form) read through it, so that every body counts against the
+// one budget.
+func (b *Budget) Reader(ctx context.Context, body io.Reader, deadline time.Time) io.Reader {
+	h := &budgetHold{}
+	context.AfterFunc(ctx, func() { h.release(b) })
+	return budgetReader{r: body, b: b, ctx: ctx, deadline: deadline, h: h}
+}
 
 // Bytes reads the request body, decoded. An absent body reads as nil.
 func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -159,11 +182,9 @@ func (b *Body) Bytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, b.readError(w, err, timeout)
 	}
 	if b.Budget != nil {
-		h := &budgetHold{}
-		body = budgetReader{r: body, b: b.Budget, ctx: r.Context(), deadline: time.Now().Add(timeout), h: h}
 		// The room is given back when the request ends: the handler holds
 		// the body until then.
-		context.AfterFunc(r.Context(), func() { h.release(b.Budget) })
+		body = b.Budget.Reader(r.Context(), body, time.Now().Add(timeout))
 	}
 	// One byte beyond the limit tells a body at the limit from a larger
 	// one, without inflating the rest.
@@ -231,9 +252,8 @@ func (b *Body) readError(w http.ResponseWriter, err error, timeout time.Duration
 	switch {
 	case errors.As(err, &mbe):
 		return b.Words.tooLarge(mbe.Limit)
-	case errors.Is(err, errBudget):
-		return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
-			Message: "the server holds as many request bodies as it may; retry"}
+	case errors.Is(err, ErrNoRoom):
+		return NoRoom()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return envy.Errorf(envy.EBadRequest, "the request body did not arrive within %s", timeout)
 	}
