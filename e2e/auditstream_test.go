@@ -32,13 +32,23 @@ func TestAServerOutlivesTheReaderOfItsStdoutStream(t *testing.T) {
 		t.Fatalf("the stream's first line: %q, %v", line, err)
 	}
 	r.Close() // the reader goes away
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = s.cmd.Wait()
+		close(exited)
+	}()
+	// This Wait is the only one: the server is ended here, before the
+	// cleanup of startServerSetUp (which runs later) looks at it.
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-exited
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("the server exited (%v) once the reader of its stdout stream went away; log:\n%s", err, s.log())
+		case <-exited:
+			t.Fatalf("the server exited (%v) once the reader of its stdout stream went away; log:\n%s", waitErr, s.log())
 		default:
 		}
 		st, body := s.do(t, "PUT", "/v1/scopes/app/-/vars/A", map[string]any{"value": "2"})
