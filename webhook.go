@@ -86,6 +86,11 @@ type Webhook struct {
 	CreatedAt   time.Time
 	CreatedBy   string // the creating token's name
 	CreatorID   string // the creating token's id
+	// CreatorRoot is the creating token's lineage (Token.Root: the token
+	// and every token minted from it below a global admin), whose
+	// webhooks count together against WebhookLimit.PerCreator; "" in
+	// webhooks made before it was kept, which count as CreatorID's.
+	CreatorRoot string
 	// Since is the store's revision when the webhook was created: it
 	// hears of the changes after it only.
 	Since int64
@@ -279,7 +284,7 @@ type WebhookStore interface {
 // a zero field bounds nothing.
 type WebhookLimit struct {
 	Max        int // webhooks in the store
-	PerCreator int // webhooks of the new one's CreatorID
+	PerCreator int // webhooks of the new one's CreatorRoot (its lineage)
 }
 
 // The Field types of ErrWebhookLimit: which bound a creation reached.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -109,7 +110,10 @@ func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim env
 				return err
 			}
 			var all, mine int64
-			if err := t.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE spec::jsonb->>'creator_id' = $1) FROM webhooks`, w.CreatorID).Scan(&all, &mine); err != nil {
+			// Those of the creator's lineage (a webhook made before
+			// lineages were kept counts as its creator's).
+			if err := t.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE COALESCE(spec::jsonb->>'creator_root', spec::jsonb->>'creator_id') = $1) FROM webhooks`,
+				cmp.Or(w.CreatorRoot, w.CreatorID)).Scan(&all, &mine); err != nil {
 				return err
 			}
 			if err := storeutil.CheckWebhookLimit(lim, all, mine); err != nil {

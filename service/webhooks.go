@@ -242,7 +242,7 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 		return envy.WebhookSecret{}, err
 	}
 	w := envy.Webhook{ID: "wh_" + strings.ReplaceAll(newID(), "-", ""), URL: in.URL, Scopes: in.Scopes, Events: in.Events, Description: in.Description,
-		CreatedAt: s.now(), CreatedBy: caller.Name, CreatorID: caller.ID}
+		CreatedAt: s.now(), CreatedBy: caller.Name, CreatorID: caller.ID, CreatorRoot: caller.Root()}
 	secret := newWebhookSecret()
 	if w.Secret, err = s.sealWebhookSecret(w.ID, false, secret); err != nil {
 		return envy.WebhookSecret{}, err
@@ -252,9 +252,11 @@ func (s *Service) CreateWebhook(ctx context.Context, in envy.WebhookInput) (envy
 	if err != nil {
 		return envy.WebhookSecret{}, err
 	}
-	// At most Max in the store, and a tenth of them per token unless it
-	// holds admin on **: a token holding admin on one team's scopes
-	// cannot take every place (counted in the creation's transaction).
+	// At most Max in the store, and a tenth of them per token lineage
+	// (the token and those minted from it, as for the rate limit) unless
+	// it holds admin on **: a token holding admin on one team's scopes,
+	// or the children it mints, cannot take every place (counted in the
+	// creation's transaction).
 	lim := envy.WebhookLimit{Max: s.opts.Webhooks.Max}
 	if !envy.IsGlobalAdmin(caller) {
 		lim.PerCreator = s.opts.Webhooks.MaxPerToken()
@@ -285,7 +287,7 @@ func webhookLimitErr(err error, lim envy.WebhookLimit) error {
 			Message: fmt.Sprintf("the store already keeps %d webhooks, the most it keeps (--max-webhooks); delete one to make room", lim.Max)}
 	case envy.WebhookLimitCreator:
 		return &envy.Error{Code: envy.EConflict, Fields: e.Fields,
-			Message: fmt.Sprintf("this token already defined %d webhooks, the most a token without admin on ** may (a tenth of --max-webhooks); delete one of them to make room", lim.PerCreator)}
+			Message: fmt.Sprintf("this token and the tokens of its lineage already defined %d webhooks, the most a token without admin on ** may (a tenth of --max-webhooks); delete one of them to make room", lim.PerCreator)}
 	}
 	return nil
 }

@@ -250,3 +250,44 @@ func TestWebhooksAreListedByPagesEachOnce(t *testing.T) {
 		t.Fatalf("limit 1001: %v, want invalid", err)
 	}
 }
+
+// The tenth of a token without admin on ** is its lineage's: the tokens
+// it mints share it (as they share its rate limit), so a team can't fill
+// the store by defining its webhooks through children, and another team
+// still finds room.
+func TestATeamsChildTokensShareItsShareOfWebhooks(t *testing.T) {
+	st := openSQLite(t)
+	svc, admin := newBoundsService(t, st, st, filepath.Join(t.TempDir(), "master.key"), service.WebhookOptions{Max: 20})
+	root := envy.Token{ID: "tok_admin", Name: "admin", Owner: "admin", Hash: envy.HashToken(envy.NewTokenValue()),
+		Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, CreatedAt: time.Now()}
+	if _, err := st.CreateToken(admin, root, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	grant := []envy.Grant{{Scopes: "team/**", Actions: []envy.Action{envy.ActAdmin}}}
+	team, _, err := svc.CreateToken(admin, envy.TokenInput{Name: "team", Permissions: grant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	teamCtx := service.WithCaller(admin, &service.Caller{Token: &team})
+	created := 0
+	for i := range 10 {
+		child, _, err := svc.CreateToken(teamCtx, envy.TokenInput{Name: fmt.Sprintf("child%d", i), Permissions: grant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := service.WithCaller(admin, &service.Caller{Token: &child})
+		for range 2 {
+			if _, err := newHook(ctx, svc, "team/**"); err == nil {
+				created++
+			} else if envy.ErrorCode(err) != envy.EConflict || !strings.Contains(err.Error(), "lineage") {
+				t.Fatalf("a child's webhook beyond its lineage's share: %v, want 409 naming the lineage", err)
+			}
+		}
+	}
+	if created != 2 {
+		t.Fatalf("one team's lineage defined %d webhooks through its children; its share is 2 of 20", created)
+	}
+	if _, err := newHook(teamCaller("tok_other_team"), svc, "team/**"); err != nil {
+		t.Fatalf("another team's token finds no room: %v", err)
+	}
+}

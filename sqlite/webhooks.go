@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -66,8 +67,9 @@ func (s *Store) CreateWebhook(ctx context.Context, w envy.Webhook, audit []envy.
 	return s.CreateWebhookWithin(ctx, w, envy.WebhookLimit{}, audit)
 }
 
-// countHooks counts the webhooks, and those whose creator is creator.
-const countHooks = `SELECT COUNT(*), COALESCE(SUM(json_extract(spec, '$.creator_id') = ?1), 0) FROM webhooks`
+// countHooks counts the webhooks, and those of the creator's lineage (a
+// webhook made before lineages were kept counts as its creator's).
+const countHooks = `SELECT COUNT(*), COALESCE(SUM(COALESCE(json_extract(spec, '$.creator_root'), json_extract(spec, '$.creator_id')) = ?1), 0) FROM webhooks`
 
 // CreateWebhookWithin stores a new webhook unless it is beyond lim, as
 // counted in the writer's transaction (the one writer: no other creation
@@ -76,7 +78,7 @@ func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim env
 	err := s.do(ctx, func(t *txn) error {
 		if lim.Max > 0 || lim.PerCreator > 0 {
 			var all, mine int64
-			if err := t.queryRow(countHooks, w.CreatorID).Scan(&all, &mine); err != nil {
+			if err := t.queryRow(countHooks, cmp.Or(w.CreatorRoot, w.CreatorID)).Scan(&all, &mine); err != nil {
 				return dbErr("count webhooks", err)
 			}
 			if err := storeutil.CheckWebhookLimit(lim, all, mine); err != nil {

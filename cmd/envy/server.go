@@ -160,7 +160,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&c.webhookLease, "webhook-lease", time.Minute, "how long a server holds a webhook's queue for one attempt; a server that dies mid-delivery leaves it to another after this")
 	f.IntVar(&c.webhookMaxFailures, "webhook-max-failures", 5, "failed deliveries in a row after which a webhook is disabled")
 	f.IntVar(&c.webhookInFlight, "webhook-in-flight", 8, "most webhook requests this server makes at once")
-	f.IntVar(&c.maxWebhooks, "max-webhooks", service.DefaultMaxWebhooks, "most webhooks the store keeps (a token without admin on ** may define a tenth of them); a creation beyond is refused (409)")
+	f.IntVar(&c.maxWebhooks, "max-webhooks", service.DefaultMaxWebhooks, "most webhooks the store keeps (a token without admin on ** may define a tenth of them, with the tokens of its lineage); a creation beyond is refused (409)")
 	return cmd
 }
 

@@ -171,13 +171,14 @@ type webhookSpec struct {
 	CreatedAt   time.Time `json:"created_at"`
 	CreatedBy   string    `json:"created_by"`
 	CreatorID   string    `json:"creator_id"`
+	CreatorRoot string    `json:"creator_root,omitempty"`
 	Since       int64     `json:"since"`
 }
 
 // EncodeWebhookSpec is the stored form of w's spec.
 func EncodeWebhookSpec(w envy.Webhook) string {
 	b, _ := json.Marshal(webhookSpec{URL: w.URL, Scopes: w.Scopes, Events: w.Events, Description: w.Description,
-		CreatedAt: w.CreatedAt.UTC(), CreatedBy: w.CreatedBy, CreatorID: w.CreatorID, Since: w.Since})
+		CreatedAt: w.CreatedAt.UTC(), CreatedBy: w.CreatedBy, CreatorID: w.CreatorID, CreatorRoot: w.CreatorRoot, Since: w.Since})
 	return string(b)
 }
 
@@ -197,7 +198,7 @@ func ScanWebhook(scan func(dest ...any) error) (envy.Webhook, error) {
 		return envy.Webhook{}, err
 	}
 	w.URL, w.Scopes, w.Events, w.Description = sp.URL, sp.Scopes, sp.Events, sp.Description
-	w.CreatedAt, w.CreatedBy, w.CreatorID, w.Since = sp.CreatedAt, sp.CreatedBy, sp.CreatorID, sp.Since
+	w.CreatedAt, w.CreatedBy, w.CreatorID, w.CreatorRoot, w.Since = sp.CreatedAt, sp.CreatedBy, sp.CreatorID, sp.CreatorRoot, sp.Since
 	if oldUntil > 0 {
 		w.OldUntil = FromNanos(oldUntil)
 	}
