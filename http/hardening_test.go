@@ -327,3 +327,28 @@ func TestABodyThatNamesAMemberTwiceIsRefusedNamingIt(t *testing.T) {
 		t.Errorf("a refused body wrote something: %s", r.Body)
 	}
 }
+
+// The cap on watch streams is a lineage's, as the rate limit is: the
+// tokens a token mints (or a sign-in mints for it) do not each bring
+// their own.
+func TestWatchStreamsAreCappedPerLineage(t *testing.T) {
+	e := testenv.New(t, testenv.Options{HTTP: envyhttp.Options{MaxWatchesPerToken: 2}})
+	if r := e.Do(t, "PUT", "/v1/scopes/acme/web", e.Admin, `{}`); r.Status != 201 {
+		t.Fatal(r.Status)
+	}
+	team := e.Token(t, "team", envy.Grant{Scopes: "acme/**", Actions: []envy.Action{envy.ActAdmin}})
+	r := e.Do(t, "POST", "/v1/tokens", team, `{"name":"team-child","permissions":[{"scopes":"acme/**","actions":["read"]}]}`)
+	child, _ := r.JSON(t)["token"].(string)
+	if r.Status != 201 || child == "" {
+		t.Fatalf("mint a child: %d %s", r.Status, r.Body)
+	}
+	_, _, close1 := openCappedWatch(t, e, team)
+	defer close1()
+	_, _, close2 := openCappedWatch(t, e, team)
+	defer close2()
+	status, body, closeChild := openCappedWatch(t, e, child)
+	defer closeChild()
+	if status != 429 || !strings.Contains(body, "lineage") {
+		t.Fatalf("a third stream of the lineage, through a child token: %d %s, want 429", status, body)
+	}
+}

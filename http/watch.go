@@ -165,12 +165,16 @@ func (s *Server) OpenStream(ctx context.Context) (done func(), err error) {
 	if tok == nil {
 		return nil, envy.Errorf(envy.EUnauthenticated, "authentication required")
 	}
-	if !s.watches.open(tok.ID, s.opts.MaxWatchesPerToken) {
+	// Counted per lineage (the token and those minted from it, as the rate
+	// limit is): a sign-in that mints a child per call does not multiply
+	// the streams one token may hold.
+	root := tok.Root()
+	if !s.watches.open(root, s.opts.MaxWatchesPerToken) {
 		return nil, &envy.Error{Code: envy.ERateLimited, RetryAfter: s.keepAlive,
-			Message: fmt.Sprintf("this token holds %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}
+			Message: fmt.Sprintf("this token and the tokens of its lineage hold %d watch streams, as many as one token may (--max-watches-per-token); close one first", s.opts.MaxWatchesPerToken)}
 	}
 	var once sync.Once
-	return func() { once.Do(func() { s.watches.done(tok.ID) }) }, nil
+	return func() { once.Do(func() { s.watches.done(root) }) }, nil
 }
 
 // watchCounts counts the open watch streams of each token.

@@ -43,8 +43,13 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 	}
 	if rev := r.Revision; in.Revision > rev {
 		// A consumer can't run a revision that does not exist yet; taking
-		// one on trust would mark every write unsynced.
-		return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
+		// one on trust would mark every write unsynced. One the server
+		// handed out may be newer than the scope's revision now: a
+		// referenced scope's deletion told its watchers of its own
+		// revision, and took that scope out of the scope's.
+		if cur, err := s.store.Revision(ctx); err != nil || in.Revision > cur {
+			return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
+		}
 	}
 	now := s.now()
 	// A consumer id belongs to the token that first reported it: another

@@ -385,8 +385,9 @@ func TestTwoServersRevokingTheLastTwoAdminsAtOnceKeepOne(t *testing.T) {
 }
 
 // revokingStore revokes a token the first time a watch asks for its
-// consumers: between the watch's check of the token and its joining the
-// hub, where the revocation's notice finds no stream of it to end.
+// consumers or its scope's rollout policy: between the watch's check of
+// the token and its joining the hub, where the revocation's notice finds
+// no stream of it to end.
 type revokingStore struct {
 	*sqlite.Store
 	once   sync.Once
@@ -396,6 +397,13 @@ type revokingStore struct {
 func (s *revokingStore) Consumers(ctx context.Context, path string, since time.Time) ([]envy.Consumer, error) {
 	s.once.Do(s.revoke)
 	return s.Store.Consumers(ctx, path, since)
+}
+
+// RolloutPolicy is the other read between the check and the join: a watch
+// that names its consumer asks whether the scope has a policy.
+func (s *revokingStore) RolloutPolicy(ctx context.Context, path string) (*envy.RolloutPolicy, error) {
+	s.once.Do(s.revoke)
+	return s.Store.RolloutPolicy(ctx, path)
 }
 
 // A token revoked while its watch is being opened: the watch is refused

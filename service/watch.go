@@ -294,7 +294,15 @@ func (h *hub) revoke(ctx context.Context) {
 	h.mu.RUnlock()
 	for id, subs := range byToken {
 		t, err := h.s.store.GetToken(ctx, id)
-		if err == nil && t.RevokedAt == nil {
+		switch {
+		case envy.ErrorCode(err) == envy.ENotFound:
+			// gone: its streams end
+		case err != nil:
+			// The store did not answer (a blip, the resync after an
+			// outage): no revocation is known, so the streams stay; the
+			// next notice or resync looks again.
+			continue
+		case t.RevokedAt == nil:
 			continue
 		}
 		for _, sb := range subs {
@@ -345,7 +353,7 @@ func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, 
 	if err != nil {
 		return nil, err
 	}
-	if consumer != "" && lastRevision > 0 {
+	if consumer != "" && lastRevision > 0 && s.rollouts.gated(&sub{scope: path, consumer: consumer}) {
 		// An instance that was told to wait for a change, and reconnects
 		// with that change's id, still runs what it reported: it is told
 		// again, so that it waits for (and gets) its grant.
@@ -357,7 +365,14 @@ func (s *Service) WatchAs(ctx context.Context, path string, lastRevision int64, 
 			}
 		}
 	}
-	sb := &sub{scope: path, consumer: consumer, ch: make(chan envy.Event, 1), sent: lastRevision, deps: depPaths(r)}
+	// A watcher that names no revision has the current one: a resync's
+	// refresh (after lost notices) then tells it of no change it did not
+	// miss.
+	sent := lastRevision
+	if sent == 0 {
+		sent = r.EnvRevision
+	}
+	sb := &sub{scope: path, consumer: consumer, ch: make(chan envy.Event, 1), sent: sent, deps: depPaths(r)}
 	if t := CallerFrom(ctx).Token; t != nil {
 		sb.tokenID = t.ID
 	}

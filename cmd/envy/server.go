@@ -141,7 +141,7 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&c.plaintextCache, "plaintext-cache-bytes", service.DefaultPlaintextCacheBytes, "bytes of encoded resolved envs and masked lists kept in memory, plaintext included; 0 turns the cache off")
 	f.IntVar(&c.maxConsumers, "max-consumers", 1000, "most consumers a scope keeps; a new one beyond takes a silent one's place or is refused (409)")
 	f.IntVar(&c.maxConns, "max-conns", 0, "most connections served at once (0: the open-file limit less 256); beyond, a few more answer only /healthz, /readyz and /metrics")
-	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open (429 beyond)")
+	f.IntVar(&c.maxWatchesPerToken, "max-watches-per-token", envyhttp.DefaultMaxWatchesPerToken, "most watch streams one token holds open on this server, with the tokens of its lineage (429 beyond)")
 	f.Int64Var(&c.maxBodyInFlight, "max-body-in-flight", envyhttp.DefaultMaxBodyBytesInFlight, "bytes of request bodies held at once across all requests (503 beyond)")
 	f.DurationVar(&c.bodyTimeout, "body-timeout", 30*time.Second, "how long a request body may take to arrive, dashboard forms included (400 beyond)")
 	f.IntVar(&c.maxConnsPerClient, "max-conns-per-client", envyhttp.DefaultMaxConnsPerClient, "most connections one client address (an IPv6 /64) holds at once; one beyond is closed at once")
