@@ -255,6 +255,14 @@ type WebhookStore interface {
 	UpdateWebhook(ctx context.Context, id string, p WebhookPatch, audit []AuditEntry) (Webhook, error)
 	// DeleteWebhook deletes a webhook with its deliveries.
 	DeleteWebhook(ctx context.Context, id string, audit []AuditEntry) (existed bool, err error)
+	// ReplaceWebhookSecret puts replacement in place of the webhook's
+	// sealed secret (old: its previous secret, Webhook.OldSecret) if the
+	// webhook still exists and that secret is still sealed (a webhook
+	// deleted or rotated meanwhile is left alone: replaced is false), and
+	// changes nothing else. It is how a reseal
+	// (service.ResealWebhookSecrets) seals the secrets again under the
+	// newest data key.
+	ReplaceWebhookSecret(ctx context.Context, id string, old bool, sealed, replacement []byte) (replaced bool, err error)
 
 	// Deliveries returns a webhook's deliveries, newest first, those with
 	// an id below before when it is > 0.

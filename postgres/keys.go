@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/internal/storeutil"
 )
@@ -122,10 +124,13 @@ func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, 
 }
 
 // RetireDataKeys deletes every data key but keep, in one transaction that
-// first checks that no value is sealed under them (EConflict otherwise).
+// first checks that no value is sealed under them, and no webhook's
+// secret nor OIDC provider's client secret either (EConflict otherwise;
+// dashboard sessions are left out: one sealed under a retired key ends).
 // It returns the ids it deleted. It holds the revision row's lock, which
 // every write takes before it commits, so no write can slip a value
-// sealed under an old key in between.
+// sealed under an old key in between, and a share lock on the webhooks
+// and the OIDC providers, which holds off their writes until it commits.
 func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
 	var ids []uint32
 	err := s.tx(ctx, "retire old data keys", func(t *txn) error {
@@ -139,6 +144,9 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		}
 		if left > 0 {
 			return envy.Errorf(envy.EConflict, "%d values are still sealed under older data keys", left)
+		}
+		if err := t.secretsUnder(keep); err != nil {
+			return err
 		}
 		rows, err := t.Query(t.ctx, `DELETE FROM data_keys WHERE id <> $1 RETURNING id`, int64(keep))
 		if err != nil {
@@ -155,6 +163,40 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		return rows.Err()
 	})
 	return ids, err
+}
+
+// secretsUnder checks, in the transaction, that every webhook's secrets
+// and every OIDC provider's client secret are sealed under data key keep
+// (EConflict otherwise). It takes their tables' share locks first, held
+// until the retirement commits, as the revision row's lock is for values:
+// no secret can be written between the check and the deletion.
+func (t *txn) secretsUnder(keep uint32) error {
+	if _, err := t.Exec(t.ctx, `LOCK TABLE webhooks, oidc_providers IN SHARE MODE`); err != nil {
+		return err
+	}
+	var hooks int
+	if err := t.QueryRow(t.ctx, storeutil.WebhookSecretsNotUnder(storeutil.DollarMark), keyIDBytes(keep)).Scan(&hooks); err != nil {
+		return err
+	}
+	if hooks > 0 {
+		return envy.Errorf(envy.EConflict, "the secrets of %d webhooks are still sealed under older data keys", hooks)
+	}
+	rows, err := t.Query(t.ctx, storeutil.OIDCSpecs)
+	if err != nil {
+		return err
+	}
+	specs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	n, err := storeutil.OIDCSecretsNotUnder(specs, keep)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return envy.Errorf(envy.EConflict, "the client secrets of %d OIDC providers are still sealed under older data keys", n)
+	}
+	return nil
 }
 
 // AddDataKey stores a new wrapped data key. An id that is taken is

@@ -178,6 +178,23 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, audit []envy.Audit
 	return existed && err == nil, err
 }
 
+// ReplaceWebhookSecret puts a reseal's bytes in place of a webhook's
+// secret (old: its previous one), if the webhook still exists and that
+// secret is still sealed.
+func (s *Store) ReplaceWebhookSecret(ctx context.Context, id string, old bool, sealed, replacement []byte) (bool, error) {
+	q := hookSQL.ReplaceSecret
+	if old {
+		q = hookSQL.ReplaceOldSecret
+	}
+	var replaced bool
+	err := s.tx(ctx, "reseal a webhook's secret", func(t *txn) error {
+		tag, err := t.Exec(t.ctx, q, id, sealed, replacement)
+		replaced = err == nil && tag.RowsAffected() > 0
+		return err
+	})
+	return replaced && err == nil, err
+}
+
 // AddDelivery queues one more delivery.
 func (s *Store) AddDelivery(ctx context.Context, d envy.Delivery) (int64, error) {
 	var id int64

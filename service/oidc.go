@@ -585,8 +585,8 @@ func idTokenReason(err error) string {
 // ResealOIDCSecrets seals every OIDC provider's client secret again under
 // the keyring's newest data key, so that a reseal (crypto.Keyring.Reseal),
 // which retires the older data keys once no value needs them, leaves
-// every secret openable. A reseal runs it first. It returns how many it
-// sealed again.
+// every secret openable. A reseal runs it first (ResealSecrets). It
+// returns how many it sealed again.
 func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
 	os, err := s.oidcStore()
 	if err != nil {
@@ -615,6 +615,22 @@ func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+}
+
+// ResealSecrets seals every secret the store keeps besides the values
+// again under the keyring's newest data key: the OIDC providers' client
+// secrets (ResealOIDCSecrets) and the webhooks' signing secrets
+// (ResealWebhookSecrets). A reseal (`envy keys rotate --reseal`) runs it
+// before it reseals the values and retires the older data keys, which it
+// refuses while one of these is still sealed under them. It returns how
+// many it sealed again.
+func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
+	n, err := s.ResealOIDCSecrets(ctx)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.ResealWebhookSecrets(ctx)
+	return n + m, err
 }
 
 // errDefinerGone is a sign-in's answer when the provider's definer may no

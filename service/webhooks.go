@@ -208,6 +208,56 @@ func (s *Service) webhookSecrets(w envy.Webhook, now time.Time) ([]envy.Sensitiv
 	return out, nil
 }
 
+// ResealWebhookSecrets seals every webhook's signing secret, and its
+// previous one while it is kept (Webhook.OldSecret), again under the
+// keyring's newest data key, so that a reseal, which retires the older
+// data keys, leaves them openable (ResealSecrets runs it). Each is
+// replaced only where it is still the one read (ReplaceWebhookSecret): a
+// webhook deleted or rotated meanwhile is left alone. It returns how many
+// it sealed again.
+func (s *Service) ResealWebhookSecrets(ctx context.Context) (int, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return 0, nil // a store without webhooks has no secrets
+	}
+	n, after := 0, ""
+	for {
+		hooks, err := ws.ListWebhooksAfter(ctx, after, 100)
+		if err != nil || len(hooks) == 0 {
+			return n, err
+		}
+		for _, w := range hooks {
+			after = w.ID
+			for _, old := range []bool{false, true} {
+				sealed := w.Secret
+				if old {
+					sealed = w.OldSecret
+				}
+				if len(sealed) == 0 {
+					continue
+				}
+				ad := envy.WebhookAD(w.ID, old)
+				plain, err := s.keys.Open(sealed, ad)
+				if err != nil {
+					return n, fmt.Errorf("open webhook %s's secret: %w", w.ID, err)
+				}
+				resealed, err := s.keys.Seal(plain, ad)
+				clear(plain)
+				if err != nil {
+					return n, fmt.Errorf("seal webhook %s's secret: %w", w.ID, err)
+				}
+				ok, err := ws.ReplaceWebhookSecret(ctx, w.ID, old, sealed, resealed)
+				if err != nil {
+					return n, err
+				}
+				if ok {
+					n++
+				}
+			}
+		}
+	}
+}
+
 // CreateWebhook creates a webhook. The caller must hold admin on every
 // scope its glob matches. Its signing secret is in the reply, and
 // nowhere else, ever again.

@@ -135,7 +135,9 @@ func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, 
 }
 
 // RetireDataKeys deletes every data key but keep, in one transaction that
-// first checks that no value is sealed under them (EConflict otherwise).
+// first checks that no value is sealed under them, and no webhook's
+// secret nor OIDC provider's client secret either (EConflict otherwise;
+// dashboard sessions are left out: one sealed under a retired key ends).
 // It returns the ids it deleted.
 func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
 	var ids []uint32
@@ -148,6 +150,9 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		if left > 0 {
 			return envy.Errorf(envy.EConflict, "%d values are still sealed under older data keys", left)
 		}
+		if err := t.secretsUnder(keep); err != nil {
+			return err
+		}
 		var err error
 		if ids, err = t.dataKeyIDs(int64(keep)); err != nil {
 			return err
@@ -158,6 +163,43 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		return nil
 	})
 	return ids, err
+}
+
+// secretsUnder checks, in the transaction, that every webhook's secrets
+// and every OIDC provider's client secret are sealed under data key keep
+// (EConflict otherwise).
+func (t *txn) secretsUnder(keep uint32) error {
+	var hooks int
+	if err := t.queryRow(storeutil.WebhookSecretsNotUnder(storeutil.NumberedMark), keyIDBytes(keep)).Scan(&hooks); err != nil {
+		return dbErr("count webhook secrets under old keys", err)
+	}
+	if hooks > 0 {
+		return envy.Errorf(envy.EConflict, "the secrets of %d webhooks are still sealed under older data keys", hooks)
+	}
+	rows, err := t.query(t.ctx, storeutil.OIDCSpecs)
+	if err != nil {
+		return dbErr("read the OIDC providers", err)
+	}
+	defer rows.Close()
+	var specs []string
+	for rows.Next() {
+		var spec string
+		if err := rows.Scan(&spec); err != nil {
+			return dbErr("read the OIDC providers", err)
+		}
+		specs = append(specs, spec)
+	}
+	if err := rows.Err(); err != nil {
+		return dbErr("read the OIDC providers", err)
+	}
+	n, err := storeutil.OIDCSecretsNotUnder(specs, keep)
+	if err != nil {
+		return dbErr("read the OIDC providers", err)
+	}
+	if n > 0 {
+		return envy.Errorf(envy.EConflict, "the client secrets of %d OIDC providers are still sealed under older data keys", n)
+	}
+	return nil
 }
 
 // AddDataKey stores a new wrapped data key. An id that is taken is

@@ -150,6 +150,27 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, audit []envy.Audit
 	return existed && err == nil, err
 }
 
+// ReplaceWebhookSecret puts a reseal's bytes in place of a webhook's
+// secret (old: its previous one), if the webhook still exists and that
+// secret is still sealed.
+func (s *Store) ReplaceWebhookSecret(ctx context.Context, id string, old bool, sealed, replacement []byte) (bool, error) {
+	q := hookSQL.ReplaceSecret
+	if old {
+		q = hookSQL.ReplaceOldSecret
+	}
+	var replaced bool
+	err := s.do(ctx, func(t *txn) error {
+		res, err := t.exec(q, id, sealed, replacement)
+		if err != nil {
+			return dbErr("reseal a webhook's secret", err)
+		}
+		n, err := res.RowsAffected()
+		replaced = n > 0
+		return dbErrOrNil("reseal a webhook's secret", err)
+	})
+	return replaced && err == nil, err
+}
+
 // AddDelivery queues one more delivery.
 func (s *Store) AddDelivery(ctx context.Context, d envy.Delivery) (int64, error) {
 	var id int64

@@ -612,3 +612,104 @@ func testRetiredKeys(t *testing.T, s envy.Store) {
 		}
 	}
 }
+
+// testResealSecrets: the secrets kept besides the values (a webhook's
+// secret and previous secret, an OIDC provider's client secret) hold the
+// older data keys back as values do (RetireDataKeys refuses while one
+// names an older key: deleting it would leave the secret unreadable for
+// good), and a webhook's reseal replaces its secret only where it is
+// still the bytes read: a webhook deleted meanwhile stays deleted, one
+// rotated keeps its secret, and nothing else changes.
+func testResealSecrets(t *testing.T, s envy.Store) {
+	rs, ok := s.(resealer)
+	ws, wok := s.(envy.WebhookStore)
+	ost, ook := s.(envy.OIDCStore)
+	if !ok || !wok || !ook {
+		t.Skip("the store has no reseal methods, webhooks or OIDC providers")
+	}
+	ctx := t.Context()
+	for _, id := range []uint32{1, 2} {
+		if err := s.AddDataKey(ctx, envy.DataKey{ID: id, Wrapped: []byte("wrapped"), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(what string) {
+		t.Helper()
+		if retired, err := rs.RetireDataKeys(ctx, 2); envy.ErrorCode(err) != envy.EConflict {
+			t.Fatalf("RetireDataKeys while %s is sealed under an older key = %v, %v; want a conflict", what, retired, err)
+		}
+		if keys, err := s.DataKeys(ctx); err != nil || len(keys) != 2 {
+			t.Fatalf("DataKeys after a refused retirement = %d keys, %v; want both", len(keys), err)
+		}
+	}
+	replace := func(what string, ok bool, err error, want bool) {
+		t.Helper()
+		if err != nil || ok != want {
+			t.Fatalf("%s = %v, %v; want %v", what, ok, err, want)
+		}
+	}
+
+	// A webhook whose secret is under key 1, then rotated with an overlap:
+	// its secret under key 2, its previous one under key 1.
+	w := envy.Webhook{ID: "wh_reseal", URL: "https://hooks.example/x", Scopes: "**", Events: []string{envy.EventVarsChanged},
+		CreatedAt: t0, CreatedBy: "tester", CreatorID: "tok1", Secret: sealedUnder(1, "s1")}
+	if _, err := ws.CreateWebhook(ctx, w, nil); err != nil {
+		t.Fatal(err)
+	}
+	refused("a webhook's secret")
+	until := t0.Add(time.Hour)
+	if _, err := ws.UpdateWebhook(ctx, w.ID, envy.WebhookPatch{Rotate: true, RotateFrom: w.Secret,
+		Secret: sealedUnder(2, "s2"), OldSecret: sealedUnder(1, "old-s1"), OldUntil: until}, nil); err != nil {
+		t.Fatal(err)
+	}
+	refused("a webhook's previous secret")
+	ok, err := ws.ReplaceWebhookSecret(ctx, w.ID, true, sealedUnder(1, "other"), sealedUnder(2, "old-s1"))
+	replace("ReplaceWebhookSecret of bytes the previous secret no longer holds", ok, err, false)
+	ok, err = ws.ReplaceWebhookSecret(ctx, w.ID, false, sealedUnder(1, "s1"), sealedUnder(2, "s1"))
+	replace("ReplaceWebhookSecret of a secret rotated since", ok, err, false)
+	refused("a webhook's previous secret")
+	ok, err = ws.ReplaceWebhookSecret(ctx, w.ID, true, sealedUnder(1, "old-s1"), sealedUnder(2, "old-s1"))
+	replace("ReplaceWebhookSecret of the previous secret", ok, err, true)
+	got, err := ws.GetWebhook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Secret, sealedUnder(2, "s2")) || !bytes.Equal(got.OldSecret, sealedUnder(2, "old-s1")) || !got.OldUntil.Equal(until) ||
+		got.URL != w.URL || got.Scopes != w.Scopes || !slices.Equal(got.Events, w.Events) {
+		t.Fatalf("the webhook after its reseal = %+v", got)
+	}
+	// A webhook deleted meanwhile stays deleted.
+	gone := envy.Webhook{ID: "wh_gone", URL: "https://hooks.example/y", Scopes: "**", Events: []string{envy.EventVarsChanged},
+		CreatedAt: t0, CreatedBy: "tester", CreatorID: "tok1", Secret: sealedUnder(1, "g")}
+	if _, err := ws.CreateWebhook(ctx, gone, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.DeleteWebhook(ctx, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	ok, err = ws.ReplaceWebhookSecret(ctx, gone.ID, false, gone.Secret, sealedUnder(2, "g"))
+	replace("ReplaceWebhookSecret of a deleted webhook", ok, err, false)
+	if _, err := ws.GetWebhook(ctx, gone.ID); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetWebhook of a webhook deleted before its reseal = %v, want not found", err)
+	}
+
+	// An OIDC provider's client secret under key 1.
+	corp := envy.OIDCProvider{Name: "corp", Issuer: "https://login.acme.example", ClientID: "envy", SealedSecret: sealedUnder(1, "cs"),
+		RedirectURIs: []string{"http://127.0.0.1/callback"}, Scopes: []string{"openid"},
+		Roles:      []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}},
+		SessionTTL: time.Hour, CreatedAt: t0, CreatedBy: "admin", CreatorID: "a1"}
+	if _, err := ost.PutOIDC(ctx, corp, nil); err != nil {
+		t.Fatal(err)
+	}
+	refused("an OIDC provider's client secret")
+	corp.SealedSecret = sealedUnder(2, "cs") // as a put of the provider seals it now
+	if _, err := ost.PutOIDC(ctx, corp, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing is left under key 1: it is retired.
+	retired, err := rs.RetireDataKeys(ctx, 2)
+	if err != nil || !slices.Equal(retired, []uint32{1}) {
+		t.Fatalf("RetireDataKeys once every secret is resealed = %v, %v; want [1]", retired, err)
+	}
+}

@@ -19,7 +19,8 @@ import (
 // rotateKeys is the server side of `envy keys rotate`: it opens the new
 // master key the request names and moves the keyring's data keys to it;
 // with Reseal it then reseals every value in the background, until life
-// ends (the server stops).
+// ends (the server stops): resealSecrets (service.ResealSecrets) first,
+// then the values, then the older data keys are retired.
 func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, resealSecrets func(context.Context) (int, error), log *slog.Logger) admin.Rotate {
 	var resealing atomic.Bool
 	return func(ctx context.Context, in admin.RotateRequest) (admin.RotateReply, error) {
@@ -43,8 +44,10 @@ func rotateKeys(life context.Context, kr *crypto.Keyring, st envy.Store, resealS
 			defer resealing.Store(false)
 			start := time.Now()
 			log.Info("resealing every value under the newest data key", "data_key", kr.NewestKeyID())
-			// The OIDC providers' client secrets first: the reseal then
-			// retires the older data keys.
+			// The secrets kept besides the values first (the OIDC
+			// providers' client secrets, the webhooks' signing secrets):
+			// the reseal then retires the older data keys, which it
+			// refuses while one of them is still sealed under them.
 			if _, err := resealSecrets(life); err != nil {
 				log.Error("reseal failed; run envy keys rotate --reseal again", "err", err)
 				return

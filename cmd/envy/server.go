@@ -456,7 +456,7 @@ func runServer(ctx context.Context, c serverConfig, bootstrap string, stdout, st
 	for _, d := range dialects {
 		dialectRegister[d](api, svc)
 	}
-	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(ctx, keys, svc.Store(), svc.ResealOIDCSecrets, log), Backup: backupOf(store)})
+	admin.Register(api, svc, admin.Ops{Rotate: rotateKeys(ctx, keys, svc.Store(), svc.ResealSecrets, log), Backup: backupOf(store)})
 	web.Mount(api, svc, web.Options{Secure: c.tlsCert != "", // the dashboard at /ui/
 		MaxSessionsPerToken: c.maxSessionsPerToken, MaxImportsPerToken: c.maxImportsPerToken, ImportBytes: c.maxImportBytes})
 

@@ -1,6 +1,9 @@
 package storeutil
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/envy-dev/envy"
@@ -19,4 +22,64 @@ func SameKeys(ids []uint32, keys []envy.DataKey) error {
 		return envy.Errorf(envy.EConflict, "the data keys changed while they were being rewrapped (another rotation?): try again")
 	}
 	return nil
+}
+
+// KeyIDBytes is how a sealed value names its data key: bytes 2–5 of the
+// crypto package's sealed format (format | key id, 4 bytes big endian |
+// nonce | ciphertext and tag).
+func KeyIDBytes(id uint32) []byte {
+	return []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+}
+
+// SealedUnder tells whether sealed names data key id. Empty bytes (no
+// secret) need no key: they are under every key.
+func SealedUnder(sealed []byte, id uint32) bool {
+	if len(sealed) == 0 {
+		return true
+	}
+	return len(sealed) >= 5 && bytes.Equal(sealed[1:5], KeyIDBytes(id))
+}
+
+// OIDCSpecs reads the stored form (a JSON document) of every OIDC
+// provider: the retirement of the older data keys (RetireDataKeys)
+// checks their sealed client secrets, which the document holds in
+// base64 (OIDCSecretsNotUnder), in its own transaction.
+const OIDCSpecs = `SELECT spec FROM oidc_providers`
+
+// WebhookSecretsNotUnder counts the webhooks whose secret, or previous
+// secret, is sealed under another data key than $1 (KeyIDBytes): what
+// the retirement of the older data keys checks. substr is SQLite's and
+// PostgreSQL's (on bytea) alike.
+func WebhookSecretsNotUnder(mark func(int) string) string {
+	return `SELECT COUNT(*) FROM webhooks WHERE substr(secret, 2, 4) <> ` + mark(1) +
+		` OR (old_secret IS NOT NULL AND length(old_secret) > 0 AND substr(old_secret, 2, 4) <> ` + mark(1) + `)`
+}
+
+// OIDCSecretsNotUnder counts, among the stored forms of OIDC providers
+// (specs, as OIDCSpecs reads them), those whose sealed client secret
+// names another data key than keep.
+func OIDCSecretsNotUnder(specs []string, keep uint32) (int, error) {
+	n := 0
+	for _, spec := range specs {
+		sealed, err := oidcSecretOf(spec)
+		if err != nil {
+			return 0, err
+		}
+		if !SealedUnder(sealed, keep) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// oidcSecretOf returns the sealed client secret of a provider's stored
+// form.
+func oidcSecretOf(spec string) ([]byte, error) {
+	var p struct {
+		SealedSecret []byte `json:"sealed_secret"`
+	}
+	if err := json.Unmarshal([]byte(spec), &p); err != nil {
+		return nil, fmt.Errorf("decode an OIDC provider: %w", err)
+	}
+	return p.SealedSecret, nil
 }

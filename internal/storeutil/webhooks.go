@@ -20,6 +20,10 @@ type WebhookStatements struct {
 	Deliveries, GetDelivery, Heads, Lease, FinishDelivery, Finished string
 	Head, Unlease, PruneDeliveries                                  string
 	ListAfter, Count                                                string
+	// ReplaceSecret and ReplaceOldSecret put a reseal's bytes ($3) in
+	// place of the webhook's ($1) secret or previous secret where it is
+	// still the one the reseal read ($2).
+	ReplaceSecret, ReplaceOldSecret string
 }
 
 // WebhookColumns are the columns ScanWebhook reads, in order.
@@ -58,6 +62,9 @@ func WebhookSQL(mark func(int) string) WebhookStatements {
 			COALESCE(SUM(CASE WHEN disabled_at = 0 AND paused THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN disabled_at <> 0 THEN 1 ELSE 0 END), 0) FROM webhooks`),
 		Delete: m(`DELETE FROM webhooks WHERE id = $1`),
+		// A reseal's, where the secret is still the one it read.
+		ReplaceSecret:    m(`UPDATE webhooks SET secret = $3 WHERE id = $1 AND secret = $2`),
+		ReplaceOldSecret: m(`UPDATE webhooks SET old_secret = $3 WHERE id = $1 AND old_secret = $2`),
 		// Deleted before the webhook, on a store that does not cascade.
 		DeleteDeliveries: m(`DELETE FROM webhook_deliveries WHERE webhook_id = $1`),
 		Update: m(`UPDATE webhooks SET spec = $2, secret = $3, old_secret = $4, old_until = $5, paused = $6, disabled_at = $7, failures = $8
