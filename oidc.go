@@ -77,6 +77,13 @@ type OIDCStore interface {
 	// DeleteOIDC deletes a provider; existed is false (no error) when
 	// there was none.
 	DeleteOIDC(ctx context.Context, name string, audit []AuditEntry) (existed bool, err error)
+	// ReplaceOIDCSecret puts replacement in place of the provider's
+	// sealed client secret if the provider still exists and its sealed
+	// secret is still sealed (a provider deleted or given another secret
+	// meanwhile is left alone: replaced is false), and changes nothing
+	// else. It is how a reseal (service.ResealOIDCSecrets) seals the
+	// secret again under the newest data key.
+	ReplaceOIDCSecret(ctx context.Context, name string, sealed, replacement []byte) (replaced bool, err error)
 }
 
 // OIDCInput defines an OIDC provider (PUT /v1/auth/oidc/{name}).

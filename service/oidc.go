@@ -585,8 +585,12 @@ func idTokenReason(err error) string {
 // ResealOIDCSecrets seals every OIDC provider's client secret again under
 // the keyring's newest data key, so that a reseal (crypto.Keyring.Reseal),
 // which retires the older data keys once no value needs them, leaves
-// every secret openable. A reseal runs it first (ResealSecrets). It
-// returns how many it sealed again.
+// every secret openable. A reseal runs it first (ResealSecrets). Each
+// secret is replaced only where it is still the one read
+// (ReplaceOIDCSecret): a provider deleted meanwhile stays deleted, and
+// one put meanwhile keeps what it was put with (if that is still sealed
+// under an older key, the retirement refuses and the reseal is run
+// again). It returns how many it sealed again.
 func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
 	os, err := s.oidcStore()
 	if err != nil {
@@ -600,19 +604,25 @@ func (s *Service) ResealOIDCSecrets(ctx context.Context) (int, error) {
 		}
 		for _, p := range ps {
 			after = p.Name
+			if len(p.SealedSecret) == 0 {
+				continue
+			}
 			plain, err := s.keys.Open(p.SealedSecret, envy.OIDCSecretAD(p.Name))
 			if err != nil {
 				return n, fmt.Errorf("open OIDC provider %s's client secret: %w", p.Name, err)
 			}
-			p.SealedSecret, err = s.keys.Seal(plain, envy.OIDCSecretAD(p.Name))
+			resealed, err := s.keys.Seal(plain, envy.OIDCSecretAD(p.Name))
 			clear(plain)
 			if err != nil {
 				return n, fmt.Errorf("seal OIDC provider %s's client secret: %w", p.Name, err)
 			}
-			if _, err := os.PutOIDC(ctx, p, nil); err != nil {
+			ok, err := os.ReplaceOIDCSecret(ctx, p.Name, p.SealedSecret, resealed)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if ok {
+				n++
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/envy-dev/envy"
 	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/service"
+	"github.com/envy-dev/envy/sqlite"
 	"github.com/envy-dev/envy/webhook"
 )
 
@@ -99,5 +101,69 @@ func resealedHooksSign(t *testing.T, store envy.Store) {
 	rc.wait(1)
 	if w, err := svc2.GetWebhook(ctx, h.Webhook.ID); err != nil || w.State() != envy.WebhookActive || w.Failures != 0 {
 		t.Fatalf("the webhook after a delivery on the fresh server: %+v, %v", w, err)
+	}
+}
+
+// racyOIDCStore is a SQLite store on which during runs once, after the
+// first page of OIDC providers is read: an admin's change between a
+// reseal's read of a provider and its write.
+type racyOIDCStore struct {
+	*sqlite.Store
+	during func()
+}
+
+func (s *racyOIDCStore) ListOIDC(ctx context.Context, after string, limit int) ([]envy.OIDCProvider, error) {
+	ps, err := s.Store.ListOIDC(ctx, after, limit)
+	if f := s.during; f != nil && len(ps) > 0 {
+		s.during = nil
+		f()
+	}
+	return ps, err
+}
+
+// A provider deleted, or put anew, while a reseal seals its client secret
+// again stays as the admin left it: the reseal replaces the secret only
+// where it is still the one it read, never the whole provider it read.
+func TestResealDoesNotResurrectADeletedOIDCProvider(t *testing.T) {
+	inner := openSQLite(t)
+	store := &racyOIDCStore{Store: inner}
+	keys := openKeyring(t, store, filepath.Join(t.TempDir(), "k.key"))
+	svc := service.New(store, keys, service.Options{})
+	t.Cleanup(svc.Close)
+	ctx := t.Context()
+	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
+	as := service.WithCaller(ctx, &service.Caller{Token: admin})
+	in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("s3cret"),
+		RedirectURIs: []string{"http://127.0.0.1/callback"},
+		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+	for _, name := range []string{"corp", "google"} {
+		if _, _, err := svc.PutOIDC(as, name, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := in
+	changed.ClientSecret = envy.NewSensitive("n3w-secret")
+	changed.Roles = []envy.OIDCRole{{Claim: "groups", Value: "sre", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}
+	store.during = func() {
+		if _, err := svc.DeleteOIDC(as, "corp"); err != nil {
+			t.Error(err)
+		}
+		if _, _, err := svc.PutOIDC(as, "google", changed); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := svc.ResealOIDCSecrets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := inner.GetOIDC(ctx, "corp"); err == nil {
+		t.Fatalf("OIDC provider %s, deleted during the reseal, is back", p.Name)
+	}
+	p, err := inner.GetOIDC(ctx, "google")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := keys.Open(p.SealedSecret, envy.OIDCSecretAD("google"))
+	if err != nil || string(plain) != "n3w-secret" || len(p.Roles) != 1 || p.Roles[0].Value != "sre" {
+		t.Fatalf("OIDC provider google, put again during the reseal, holds secret %q (%v) and roles %+v: the reseal overwrote it", plain, err, p.Roles)
 	}
 }

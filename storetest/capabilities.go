@@ -617,9 +617,9 @@ func testRetiredKeys(t *testing.T, s envy.Store) {
 // secret and previous secret, an OIDC provider's client secret) hold the
 // older data keys back as values do (RetireDataKeys refuses while one
 // names an older key: deleting it would leave the secret unreadable for
-// good), and a webhook's reseal replaces its secret only where it is
-// still the bytes read: a webhook deleted meanwhile stays deleted, one
-// rotated keeps its secret, and nothing else changes.
+// good), and their reseals replace them only where they are still the
+// bytes read: a webhook or provider deleted meanwhile stays deleted, one
+// given another secret keeps it, and nothing else changes.
 func testResealSecrets(t *testing.T, s envy.Store) {
 	rs, ok := s.(resealer)
 	ws, wok := s.(envy.WebhookStore)
@@ -702,9 +702,33 @@ func testResealSecrets(t *testing.T, s envy.Store) {
 		t.Fatal(err)
 	}
 	refused("an OIDC provider's client secret")
-	corp.SealedSecret = sealedUnder(2, "cs") // as a put of the provider seals it now
-	if _, err := ost.PutOIDC(ctx, corp, nil); err != nil {
+	ok, err = ost.ReplaceOIDCSecret(ctx, "corp", sealedUnder(1, "other"), sealedUnder(2, "cs"))
+	replace("ReplaceOIDCSecret of bytes the provider no longer holds", ok, err, false)
+	refused("an OIDC provider's client secret")
+	ok, err = ost.ReplaceOIDCSecret(ctx, "corp", sealedUnder(1, "cs"), sealedUnder(2, "cs"))
+	replace("ReplaceOIDCSecret", ok, err, true)
+	p, err := ost.GetOIDC(ctx, "corp")
+	if err != nil {
 		t.Fatal(err)
+	}
+	want := corp
+	want.SealedSecret = sealedUnder(2, "cs")
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("the provider after its reseal = %+v, want %+v", p, want)
+	}
+	// A provider deleted meanwhile stays deleted.
+	other := corp
+	other.Name = "gone"
+	if _, err := ost.PutOIDC(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ost.DeleteOIDC(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	ok, err = ost.ReplaceOIDCSecret(ctx, "gone", other.SealedSecret, sealedUnder(2, "cs"))
+	replace("ReplaceOIDCSecret of a deleted provider", ok, err, false)
+	if _, err := ost.GetOIDC(ctx, "gone"); envy.ErrorCode(err) != envy.ENotFound {
+		t.Fatalf("GetOIDC of a provider deleted before its reseal = %v, want not found", err)
 	}
 
 	// Nothing is left under key 1: it is retired.

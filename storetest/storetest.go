@@ -96,7 +96,7 @@ func Run(t *testing.T, open func(t *testing.T) envy.Store) {
 		{"Checker: scopes at their revisions and live tokens check, anything changed, gone or revoked does not", testChecker},
 		{"Mover: a dump loaded into an empty store gives the same store, from one snapshot, all or nothing", func(t *testing.T, s envy.Store) { testMover(t, s, open) }},
 		{"Resealer: values under older keys are listed, replaced where unchanged, and the keys retired once none is left", testResealer},
-		{"Resealer: a webhook's secret or previous secret, or an OIDC provider's client secret, under an older key holds the keys back; a webhook's is replaced only where unchanged, a deleted one staying deleted", testResealSecrets},
+		{"Resealer: a webhook's secret or previous secret, or an OIDC provider's client secret, under an older key holds the keys back; each is replaced only where unchanged, a deleted one staying deleted", testResealSecrets},
 		{"RetiredKeyStore: the checks of retired master keys are kept, oldest first", testRetiredKeys},
 		{"TrustStore: JWT trusts are put, read, listed and deleted; minted tokens keep their trust and subject", testTrusts},
 		{"RolloutStore: policies are put, read and cleared; at most slots leases are live, however many ask at once; leases free on release and expiry; pauses join their failed instances", testRollouts},

@@ -83,3 +83,26 @@ func oidcSecretOf(spec string) ([]byte, error) {
 	}
 	return p.SealedSecret, nil
 }
+
+// ReplaceOIDCSecret returns spec, a provider's stored form, with
+// replacement in place of its sealed client secret, if that is still
+// sealed (ok false otherwise: the provider was given another secret
+// meanwhile). Every other field is kept as it is stored.
+func ReplaceOIDCSecret(spec string, sealed, replacement []byte) (out string, ok bool, err error) {
+	cur, err := oidcSecretOf(spec)
+	if err != nil || !bytes.Equal(cur, sealed) {
+		return "", false, err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(spec), &doc); err != nil {
+		return "", false, fmt.Errorf("decode an OIDC provider: %w", err)
+	}
+	if doc["sealed_secret"], err = json.Marshal(replacement); err != nil {
+		return "", false, err
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", false, err
+	}
+	return string(b), true, nil
+}
