@@ -1,11 +1,16 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"time"
 
@@ -74,6 +79,13 @@ type RotateResult struct {
 // store hear of the change through the store's notices (see Follow); one
 // that can't open the new data key with its master key opens its master
 // key again (SetReopen) and retries.
+//
+// Every check (each new wrapping opens with newMK, the new data key's
+// too) runs before the one transaction that stores the keys, and nothing
+// can fail after it: Rotate returns an error only when nothing changed
+// (the store's keys are still under the current master key, which the
+// keyring keeps), and then newMK stays the caller's to close; once it
+// returns nil, the keyring owns newMK.
 func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool) (RotateResult, error) {
 	rw, ok := kr.ks.(KeyRewrapper)
 	if !ok {
@@ -89,12 +101,21 @@ func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool)
 		res       RotateResult
 		rewrapped []envy.DataKey
 		newest    uint32
+		// The AEADs of the data keys the keyring does not hold yet (one
+		// another server added), built from the bytes in hand.
+		aeads map[uint32]cipher.AEAD
 	)
 	rewrap := func() error {
-		res, rewrapped, newest = RotateResult{}, make([]envy.DataKey, 0, len(dks)), 0
+		res, rewrapped, newest, aeads = RotateResult{}, make([]envy.DataKey, 0, len(dks)), 0, make(map[uint32]cipher.AEAD)
+		held := kr.state.Load().aeads
 		for _, dk := range dks {
-			if err := kr.rewrapOne(ctx, dk, newMK, &rewrapped); err != nil {
+			_, ok := held[dk.ID]
+			aead, err := kr.rewrapOne(ctx, dk, newMK, &rewrapped, !ok)
+			if err != nil {
 				return err
+			}
+			if aead != nil {
+				aeads[dk.ID] = aead
 			}
 			res.Rewrapped = append(res.Rewrapped, dk.ID)
 			newest = max(newest, dk.ID)
@@ -117,11 +138,12 @@ func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool)
 	}
 	var added []envy.DataKey
 	if addDataKey {
-		dk, err := newDataKey(ctx, newMK, newest+1)
+		dk, aead, err := newCheckedDataKey(ctx, newMK, newest+1)
 		if err != nil {
 			return RotateResult{}, err
 		}
 		added = append(added, dk)
+		aeads[dk.ID] = aead
 		res.Added = dk.ID
 	}
 	// The current key's check is kept first: a server started with it
@@ -136,21 +158,97 @@ func (kr *Keyring) Rotate(ctx context.Context, newMK MasterKey, addDataKey bool)
 			return RotateResult{}, fmt.Errorf("keyring: keep the retired master key's check: %w", err)
 		}
 	}
-	if err := rw.RewrapDataKeys(ctx, rewrapped, added); err != nil {
+	if err := rw.RewrapDataKeys(ctx, rewrapped, added); err != nil && !kr.storedAnyway(ctx, rewrapped, added) {
 		return RotateResult{}, fmt.Errorf("keyring: store the rewrapped data keys: %w", err)
 	}
+	// Committed: from here on nothing may fail (a failure would report a
+	// rotation that happened as failed, and the caller would close the
+	// master key the store's keys are now under). Every AEAD is built
+	// already: no call to the master key (a KMS, the request's context).
 	kr.setMasterKey(newMK)
-	if addDataKey {
-		// Unwrapping it takes the new master key, which the keyring now
-		// holds; the unwrap also checks the round trip.
-		st, err := kr.unwrap(ctx, kr.state.Load(), append(rewrapped, added...))
-		if err != nil {
-			return res, err
-		}
-		kr.state.Store(st)
-	}
+	kr.state.Store(withKeys(kr.state.Load(), aeads))
 	slices.Sort(res.Rewrapped)
 	return res, nil
+}
+
+// storedAnyway reports whether the store holds exactly the keys of a
+// rewrap whose call failed: a commit whose answer was lost (the request's
+// context ended while it ran, the connection broke) may have happened.
+// Each wrapping is new random bytes, so equal bytes are this rewrap's. It
+// reads with a context of its own, as the request's may have ended.
+func (kr *Keyring) storedAnyway(ctx context.Context, rewrapped, added []envy.DataKey) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	dks, err := kr.ks.DataKeys(ctx)
+	if err != nil || len(dks) != len(rewrapped)+len(added) {
+		return false
+	}
+	want := make(map[uint32][]byte, len(dks))
+	for _, k := range append(slices.Clone(rewrapped), added...) {
+		want[k.ID] = k.Wrapped
+	}
+	for _, k := range dks {
+		if w, ok := want[k.ID]; !ok || !bytes.Equal(w, k.Wrapped) {
+			return false
+		}
+	}
+	return true
+}
+
+// Owns reports whether the keyring holds mk as its own master key (Rotate
+// adopted it, or it opened it again): then the keyring closes it, and the
+// caller must not.
+func (kr *Keyring) Owns(mk MasterKey) bool {
+	if mk == nil || !reflect.TypeOf(mk).Comparable() {
+		return false
+	}
+	kr.refreshMu.Lock()
+	defer kr.refreshMu.Unlock()
+	return kr.mkOwned && kr.mk == mk
+}
+
+// withKeys returns a state with the keys of prev plus aeads; the newest
+// of them all seals.
+func withKeys(prev *keyState, aeads map[uint32]cipher.AEAD) *keyState {
+	if len(aeads) == 0 {
+		return prev
+	}
+	st := &keyState{aeads: maps.Clone(prev.aeads), newest: prev.newest}
+	for id, aead := range aeads {
+		st.aeads[id] = aead
+		st.newest = max(st.newest, id)
+	}
+	st.seal = st.aeads[st.newest]
+	return st
+}
+
+// newCheckedDataKey makes a random data key wrapped by mk, checks that mk
+// opens what it wrapped, and returns it with its AEAD, built from the raw
+// bytes in hand.
+func newCheckedDataKey(ctx context.Context, mk MasterKey, id uint32) (envy.DataKey, cipher.AEAD, error) {
+	raw := make([]byte, KeySize)
+	defer clear(raw)
+	if _, err := rand.Read(raw); err != nil {
+		return envy.DataKey{}, nil, fmt.Errorf("keyring: generate data key %d: %w", id, err)
+	}
+	wrapped, err := mk.Wrap(ctx, raw)
+	if err != nil {
+		return envy.DataKey{}, nil, fmt.Errorf("keyring: wrap data key %d: %w", id, err)
+	}
+	back, err := mk.Unwrap(ctx, wrapped)
+	if err != nil {
+		return envy.DataKey{}, nil, fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", id, err)
+	}
+	same := subtle.ConstantTimeCompare(back, raw) == 1
+	clear(back)
+	if !same {
+		return envy.DataKey{}, nil, fmt.Errorf("keyring: the new master key opens data key %d to other bytes", id)
+	}
+	aead, err := newAEAD(raw)
+	if err != nil {
+		return envy.DataKey{}, nil, fmt.Errorf("keyring: data key %d: %w", id, err)
+	}
+	return envy.DataKey{ID: id, Wrapped: wrapped, CreatedAt: time.Now().UTC()}, aead, nil
 }
 
 // setMasterKey makes mk the keyring's master key, owned by the keyring;
@@ -163,26 +261,38 @@ func (kr *Keyring) setMasterKey(mk MasterKey) {
 }
 
 // rewrapOne unwraps dk with the master key in hand, wraps it with newMK,
-// checks that newMK opens it, and appends it to out.
-func (kr *Keyring) rewrapOne(ctx context.Context, dk envy.DataKey, newMK MasterKey, out *[]envy.DataKey) error {
+// checks that newMK opens it to the same bytes, and appends it to out.
+// With build, it also returns the key's AEAD (for a key the keyring does
+// not hold yet).
+func (kr *Keyring) rewrapOne(ctx context.Context, dk envy.DataKey, newMK MasterKey, out *[]envy.DataKey, build bool) (cipher.AEAD, error) {
 	raw, err := kr.mk.Unwrap(ctx, dk.Wrapped)
 	if err != nil {
-		return fmt.Errorf("keyring: the current master key does not open data key %d (was it rotated by another server? restart this one with the new key): %w", dk.ID, ErrWrongMasterKey)
+		return nil, fmt.Errorf("keyring: the current master key does not open data key %d (was it rotated by another server? restart this one with the new key): %w", dk.ID, ErrWrongMasterKey)
 	}
+	defer clear(raw)
 	w, err := newMK.Wrap(ctx, raw)
-	clear(raw)
 	if err != nil {
-		return fmt.Errorf("keyring: wrap data key %d with the new master key: %w", dk.ID, err)
+		return nil, fmt.Errorf("keyring: wrap data key %d with the new master key: %w", dk.ID, err)
 	}
 	// The new wrapping must open with the new key before the old one is
 	// given up.
 	back, err := newMK.Unwrap(ctx, w)
 	if err != nil {
-		return fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", dk.ID, err)
+		return nil, fmt.Errorf("keyring: the new master key does not open what it wrapped (data key %d): %w", dk.ID, err)
 	}
+	same := subtle.ConstantTimeCompare(back, raw) == 1
 	clear(back)
+	if !same {
+		return nil, fmt.Errorf("keyring: the new master key opens data key %d to other bytes", dk.ID)
+	}
+	var aead cipher.AEAD
+	if build {
+		if aead, err = newAEAD(raw); err != nil {
+			return nil, fmt.Errorf("keyring: data key %d: %w", dk.ID, err)
+		}
+	}
 	*out = append(*out, envy.DataKey{ID: dk.ID, Wrapped: w, CreatedAt: dk.CreatedAt})
-	return nil
+	return aead, nil
 }
 
 // SetReopen tells the keyring how to open its master key again, from

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,6 +314,108 @@ func TestARotationThroughAServerThatHasNotReloadedItsKeyReopensIt(t *testing.T) 
 			t.Fatalf("B's rotation: %+v", res)
 		}
 		if err := openAll(b, sealN(t, b, 3)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// flakyKey is a master key whose failAt-th Unwrap fails, as a KMS call
+// does when it times out or the request's context is cancelled.
+type flakyKey struct {
+	MasterKey
+	calls, failAt atomic.Int32
+}
+
+func (k *flakyKey) Unwrap(ctx context.Context, w []byte) ([]byte, error) {
+	if k.calls.Add(1) == k.failAt.Load() {
+		return nil, errors.New("kms: context canceled")
+	}
+	return k.MasterKey.Unwrap(ctx, w)
+}
+
+// lostAnswer is a store whose RewrapDataKeys commits, then fails: the
+// answer to the COMMIT was lost.
+type lostAnswer struct{ rotStore }
+
+func (s lostAnswer) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.DataKey) error {
+	if err := s.rotStore.RewrapDataKeys(ctx, rewrapped, added); err != nil {
+		return err
+	}
+	return errors.New("postgres: commit: connection reset by peer")
+}
+
+// A rotation either fails before it commits anything (the store's keys
+// stay under the master key in hand, which the keyring keeps) or
+// succeeds: never "failed" once committed, which made the caller close
+// the master key the store's keys were now under, and every refresh
+// fail until a restart.
+func TestRotateCantFailAfterItsCommit(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		st := open()
+		mk1, _ := newFileKey(t)
+		kr, err := OpenKeyring(ctx, mk1, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := mk1 // what the store's keys are under
+		// With one data key, Unwrap 1 is key 1's round trip, 2 the
+		// added key's; 99 never comes; with two keys, 3 is the added key's.
+		for _, failAt := range []int32{1, 2, 99, 3} {
+			inner, _ := newFileKey(t)
+			mk2 := &flakyKey{MasterKey: inner}
+			mk2.failAt.Store(failAt)
+			res, err := kr.Rotate(ctx, mk2, true)
+			if err != nil {
+				if kr.Owns(mk2) {
+					t.Fatalf("failing at unwrap %d: Rotate failed (%v) but the keyring adopted the new master key", failAt, err)
+				}
+				mk2.Close() // what cmd/envy rotate() does then
+			} else {
+				if !kr.Owns(mk2) {
+					t.Fatalf("failing at unwrap %d: Rotate succeeded but the keyring does not own the new master key", failAt)
+				}
+				cur = mk2
+			}
+			dks, err := st.DataKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dk := range dks {
+				if raw, err := cur.Unwrap(ctx, dk.Wrapped); err != nil {
+					t.Fatalf("failing at unwrap %d: Rotate = %v, but data key %d is not under the master key that outcome says: %v", failAt, err, dk.ID, err)
+				} else {
+					clear(raw)
+				}
+			}
+			if err := kr.Refresh(ctx); err != nil {
+				t.Fatalf("failing at unwrap %d (Rotate = %+v, %v): the keyring can't refresh: %v", failAt, res, err, err)
+			}
+			if err := kr.Usable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := openAll(kr, sealN(t, kr, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if want := uint32(len(dks)); kr.NewestKeyID() != want {
+				t.Fatalf("failing at unwrap %d: the keyring seals with key %d, the store's newest is %d", failAt, kr.NewestKeyID(), want)
+			}
+		}
+
+		// A commit whose answer is lost is a rotation that happened.
+		kr2, err := OpenKeyring(ctx, cur, lostAnswer{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk3, _ := newFileKey(t)
+		res, err := kr2.Rotate(ctx, mk3, true)
+		if err != nil {
+			t.Fatalf("a rotation that committed, its answer lost: %v", err)
+		}
+		if !kr2.Owns(mk3) || kr2.NewestKeyID() != res.Added {
+			t.Fatalf("after a rotation whose answer was lost: owns %v, seals with %d, added %d", kr2.Owns(mk3), kr2.NewestKeyID(), res.Added)
+		}
+		if err := kr2.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -78,7 +78,11 @@ func rotate(ctx context.Context, kr *crypto.Keyring, in admin.RotateRequest) (ad
 	}
 	res, err := kr.Rotate(ctx, mk, in.NewDataKey)
 	if err != nil {
-		mk.Close()
+		// A failed Rotate changed nothing and mk is still ours; a key
+		// the keyring adopted is its own to close, never ours.
+		if !kr.Owns(mk) {
+			mk.Close()
+		}
 		if envy.ErrorCode(err) == envy.EConflict {
 			return admin.RotateReply{}, envy.Errorf(envy.EConflict, "%v", err)
 		}
