@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -417,6 +418,81 @@ func TestRotateCantFailAfterItsCommit(t *testing.T) {
 		}
 		if err := kr2.Refresh(ctx); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// A value sealed under data key 1 by a server that had not heard of key 2
+// yet (its write in flight, or its notice late) must not commit once a
+// reseal retired key 1: it would open nowhere once the servers restart.
+// The write is refused, retryably, and the server's keyring reloads the
+// data keys, so that the retry seals under key 2.
+func TestAWriteSealedUnderARetiredKeyIsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() rotStore) {
+		ctx := context.Background()
+		p := newPair(t, open) // B does not Follow: its notice is late
+		mk2, path2 := newFileKey(t)
+		ad := envy.AD("app", "LATE", 1)
+		sealed, err := p.b.Seal([]byte("written by B"), ad) // B's write in flight, key 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = p.a.Rotate(ctx, mk2, true); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.a.Reseal(ctx, p.stA.(Resealer)); err != nil || fmt.Sprint(res.Retired) != "[1]" {
+			t.Fatalf("Reseal = %+v, %v; want key 1 retired", res, err)
+		}
+		// B's operator has put the new key where B's flags point; B
+		// follows the store from now on (it missed the rotation's notice).
+		p.b.SetReopen(func(context.Context) (MasterKey, error) { return ReadMasterKeyFile(path2) })
+		defer p.b.Follow(p.stB, nil)()
+		st := p.stB.(envy.Store)
+		write := func(sealed []byte) error {
+			_, err := st.Write(ctx, envy.Write{Scope: "app", Actor: "tester", CreateScope: true,
+				Changes: []envy.VarChange{{Name: "LATE", ID: envy.RandomID(), Sealed: sealed, Version: 1}}})
+			return err
+		}
+		if err := write(sealed); err == nil {
+			kr, err := OpenKeyring(ctx, mk2, open())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kr.Open(sealed, ad); errors.Is(err, ErrUnknownKey) {
+				t.Fatalf("the value B wrote is lost: %v (data keys now %v)", err, kr.KeyIDs())
+			}
+			t.Fatal("a value sealed under a retired data key was stored")
+		} else if e := envy.AsError(err); e == nil || e.Code != envy.EUnavailable || e.RetryAfter <= 0 ||
+			!strings.Contains(e.Message, "the data key it was sealed under was retired; try again") {
+			t.Fatalf("the refusal: %#v, want EUnavailable with a Retry-After, saying the data key was retired", err)
+		}
+		// The refusal made B reload its data keys: the retry seals under
+		// key 2 and is stored.
+		deadline := time.Now().Add(30 * time.Second)
+		for p.b.NewestKeyID() != 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("B still seals with data key %d after its write was refused", p.b.NewestKeyID())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		again, err := p.b.Seal([]byte("written by B"), ad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := write(again); err != nil {
+			t.Fatalf("the retry: %v", err)
+		}
+		fresh, err := ReadMasterKeyFile(path2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		kr, err := OpenKeyring(ctx, fresh, open())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := kr.Open(again, ad); err != nil || string(got) != "written by B" {
+			t.Fatalf("after a restart, B's value opens to %q, %v", got, err)
 		}
 	})
 }

@@ -157,19 +157,25 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 	// txn has no Tx.
 	b := &pgx.Batch{}
 	t := &txn{ctx: ctx, now: storeutil.Now(), pending: b}
-	var paths, tokens []string
+	var (
+		paths, tokens []string
+		keyIDs        []uint32 // the data keys that the writes' values name
+	)
 	for _, o := range ops {
 		o.Arg.res, o.Arg.err = envy.WriteResult{}, nil
 		paths = append(paths, o.Arg.write.Scope)
 		if tok := o.Arg.write.LiveToken; tok != "" && !slices.Contains(tokens, tok) {
 			tokens = append(tokens, tok)
 		}
+		keyIDs = storeutil.AddKeyIDs(keyIDs, o.Arg.write.Changes)
 	}
 	slices.Sort(paths)
-	state, live, err := beginAndLoad(ctx, conn, slices.Compact(paths), tokens)
+	slices.Sort(keyIDs)
+	state, live, keys, err := beginAndLoad(ctx, conn, slices.Compact(paths), tokens, keyIDs)
 	if err != nil {
 		return nil, err
 	}
+	keyGone := false // a write was refused for a retired data key
 
 	// What each applied write does; its revision is the base + k.
 	type applied struct {
@@ -206,6 +212,10 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 			c.res = none
 			continue
 		}
+		if id, gone := retiredIn(eff, keys); gone {
+			c.err, keyGone = storeutil.RetiredKey(id), true
+			continue
+		}
 		for i := range eff {
 			if eff[i].Old != nil {
 				old := *eff[i].Old // the state below may change in place
@@ -216,10 +226,24 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		state[w.Scope] = after(cur, changed[w.Scope], w, eff, t.now)
 		changed[w.Scope] = true
 	}
+	// A write refused for a retired data key was sealed by a server that
+	// does not hold the newest key yet (its notice is late, or was lost):
+	// a notice of that key, to every server, makes its keyring reload
+	// the data keys before the write is tried again.
+	var keyNotice []envy.Notice
+	if keyGone {
+		keyNotice = []envy.Notice{storeutil.RetiredKeyNotice(keys.newest)}
+	}
 	n := int64(len(apps))
 	if n == 0 {
 		// Nothing to write: every write was stale, or changed nothing.
 		staleWith(ops, state)
+		if keyGone {
+			nb := &pgx.Batch{}
+			queueNotices(nb, keyNotice, false)
+			nb.Queue(`COMMIT`) // it wrote nothing: only the notice commits
+			return later, conn.SendBatch(ctx, nb).Close()
+		}
 		return later, conn.PgConn().Exec(ctx, `ROLLBACK`).Close()
 	}
 
@@ -305,6 +329,7 @@ func (s *Store) applyBatch(ctx context.Context, conn *pgx.Conn, ops []*op) (late
 		return nil, err
 	}
 	queueNotices(b, t.notices, true)
+	queueNotices(b, keyNotice, false)
 	b.Queue(`COMMIT`)
 	statements := b.Len()
 	// The consumers behind the writes that ask, after the COMMIT in the
@@ -430,15 +455,45 @@ func replacesOnly(vars []envy.StoredVar, eff []storeutil.Effect) bool {
 	return true
 }
 
+// liveKeys is which of the data keys that a batch's writes name are in
+// the store, each locked (FOR KEY SHARE) until the batch commits, and the
+// newest data key.
+type liveKeys struct {
+	ids    map[uint32]bool
+	newest uint32
+}
+
+// retiredIn returns a data key that a value of eff is sealed under and
+// that is not in keys: a rotation retired it since the value was sealed.
+func retiredIn(eff []storeutil.Effect, keys liveKeys) (uint32, bool) {
+	for i := range eff {
+		if eff[i].Delete {
+			continue
+		}
+		if id, ok := storeutil.SealedKeyID(eff[i].Sealed); ok && !keys.ids[id] {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
 // beginAndLoad begins a transaction on conn, takes the locks of the
 // scopes at paths (see lockScope), in the order of their keys, and reads
 // them with their vars, in one round trip. A scope that does not exist is
 // missing from the map. With no paths it does nothing.
-func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths, tokens []string) (map[string]*envy.ScopeVars, map[string]bool, error) {
+//
+// It also locks the data keys keyIDs that the writes' values name (FOR
+// KEY SHARE, in the order of their ids, as RetireDataKeys locks those it
+// deletes) and says which exist: a retirement that began first has
+// deleted them by then (a locking read waits for it and skips the rows
+// it deleted), and one that comes later waits for the batch's COMMIT,
+// then counts the values it wrote (EConflict).
+func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths, tokens []string, keyIDs []uint32) (map[string]*envy.ScopeVars, map[string]bool, liveKeys, error) {
 	m := map[string]*envy.ScopeVars{}
 	live := map[string]bool{}
+	var keys liveKeys
 	if len(paths) == 0 {
-		return m, live, nil
+		return m, live, keys, nil
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
@@ -473,10 +528,32 @@ func beginAndLoad(ctx context.Context, conn *pgx.Conn, paths, tokens []string) (
 			return rows.Err()
 		})
 	}
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+	if len(keyIDs) > 0 {
+		ids := make([]int64, len(keyIDs))
+		for i, id := range keyIDs {
+			ids[i] = int64(id)
+		}
+		keys.ids = make(map[uint32]bool, len(keyIDs))
+		b.Queue(`WITH l AS (SELECT id FROM data_keys WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE)
+			SELECT COALESCE(array_agg(l.id), '{}'), (SELECT COALESCE(max(id), 0) FROM data_keys) FROM l`, ids).QueryRow(func(row pgx.Row) error {
+			var (
+				got    []int64
+				newest int64
+			)
+			if err := row.Scan(&got, &newest); err != nil {
+				return err
+			}
+			for _, id := range got {
+				keys.ids[uint32(id)] = true
+			}
+			keys.newest = uint32(newest)
+			return nil
+		})
 	}
-	return m, live, nil
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, liveKeys{}, err
+	}
+	return m, live, keys, nil
 }
 
 // queueScopes creates the scopes that the batch creates and sets the

@@ -127,15 +127,21 @@ func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, 
 // first checks that no value is sealed under them, and no webhook's
 // secret nor OIDC provider's client secret either (EConflict otherwise;
 // dashboard sessions are left out: one sealed under a retired key ends).
-// It returns the ids it deleted. It holds the revision row's lock, which
-// every write takes before it commits, so no write can slip a value
-// sealed under an old key in between, and a share lock on the webhooks
-// and the OIDC providers, which holds off their writes until it commits.
+// It returns the ids it deleted. It first locks the rows of the keys it
+// deletes, in the order of their ids: a write locks (FOR KEY SHARE) the
+// keys its values are sealed under, which are sealed before the write
+// begins, so the lock waits for every write that stores a value under one
+// of them, and the count (a statement of its own, under READ COMMITTED)
+// sees what they wrote; a write that comes after waits for the deletion,
+// then finds its key gone and is refused (storeutil.RetiredKey). The
+// revision row is not locked: the writes of values under the kept key go
+// on meanwhile. A share lock on the webhooks and the OIDC providers holds
+// off their writes until it commits.
 func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
 	var ids []uint32
 	err := s.tx(ctx, "retire old data keys", func(t *txn) error {
 		ids = nil
-		if _, err := t.Exec(t.ctx, `SELECT revision FROM meta WHERE id = 1 FOR UPDATE`); err != nil {
+		if _, err := t.Exec(t.ctx, `SELECT id FROM data_keys WHERE id <> $1 ORDER BY id FOR UPDATE`, int64(keep)); err != nil {
 			return err
 		}
 		var left int
@@ -168,7 +174,7 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 // secretsUnder checks, in the transaction, that every webhook's secrets
 // and every OIDC provider's client secret are sealed under data key keep
 // (EConflict otherwise). It takes their tables' share locks first, held
-// until the retirement commits, as the revision row's lock is for values:
+// until the retirement commits, as the keys' row locks are for values:
 // no secret can be written between the check and the deletion.
 func (t *txn) secretsUnder(keep uint32) error {
 	if _, err := t.Exec(t.ctx, `LOCK TABLE webhooks, oidc_providers IN SHARE MODE`); err != nil {

@@ -142,6 +142,7 @@ func (s *Store) ReplaceSealed(ctx context.Context, vs []envy.SealedValue) (int, 
 func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, error) {
 	var ids []uint32
 	err := s.do(ctx, func(t *txn) error {
+		t.b.keys = nil // the writes after it in the batch read the keys again
 		var left int
 		if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM vars WHERE substr(sealed, 2, 4) <> ?1) +
 			(SELECT COUNT(*) FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1)`, keyIDBytes(keep)).Scan(&left); err != nil {
@@ -214,6 +215,7 @@ func (s *Store) AddDataKey(ctx context.Context, k envy.DataKey) error {
 
 // insertDataKey inserts a data key; a taken id is EConflict.
 func (t *txn) insertDataKey(k envy.DataKey) error {
+	t.b.keys = nil // the writes after it in the batch read the keys again
 	if _, err := t.exec(`INSERT INTO data_keys (id, wrapped, created_at) VALUES (?, ?, ?)`,
 		int64(k.ID), k.Wrapped, storeutil.Nanos(storeutil.OrNow(k.CreatedAt, t.now))); err != nil {
 		if isUnique(err) {

@@ -30,6 +30,7 @@ func TestAWriteStartsFromTheScopeAsCommitted(t *testing.T) {
 func TestAResealDropsTheWritersStates(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	addKeys(t, s, 1, 2)
 	old := string([]byte{1, 0, 0, 0, 1}) + "v"
 	mustWrite(t, s, "app", "A", old)
 	vs, err := s.SealedNotUnder(ctx, 2, 100)
@@ -63,6 +64,7 @@ func TestAResealDropsTheWritersStates(t *testing.T) {
 func TestAResealInTheBatchOfAWriteDropsItsState(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, filepath.Join(t.TempDir(), "envy.db"))
+	addKeys(t, s, 1, 2)
 	mustWrite(t, s, "app", "A", string([]byte{1, 0, 0, 0, 1})+"v")
 	cur := varsOf(t, s, "app")
 	vs, err := s.SealedNotUnder(ctx, 2, 100)
@@ -101,6 +103,17 @@ func TestAResealInTheBatchOfAWriteDropsItsState(t *testing.T) {
 	for _, v := range (<-states).Vars {
 		if v.Name == "A" && !bytes.Equal(v.Sealed, append([]byte{1, 0, 0, 0, 2}, 'v')) {
 			t.Fatalf("after a reseal batched behind a write, the next write's committed state holds A as %q, the bytes from before", v.Sealed)
+		}
+	}
+}
+
+// addKeys stores data keys ids: a write stores a value sealed under a
+// data key only while the store holds the key.
+func addKeys(t *testing.T, s *Store, ids ...uint32) {
+	t.Helper()
+	for _, id := range ids {
+		if err := s.AddDataKey(context.Background(), envy.DataKey{ID: id, Wrapped: []byte("wrapped")}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

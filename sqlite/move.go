@@ -75,6 +75,7 @@ func (s *Store) Load(ctx context.Context, fill func(put func(storeutil.Rows) err
 			return dbErr("clear meta", err)
 		}
 		t.forget = true // the rows come in without states of their scopes
+		t.b.keys = nil  // and the data keys with them
 		err := fill(func(r storeutil.Rows) error {
 			q := `INSERT INTO ` + r.Table + ` (` + strings.Join(r.Columns, ", ") + `) VALUES (` +
 				strings.TrimSuffix(strings.Repeat("?, ", len(r.Columns)), ", ") + `)`

@@ -40,6 +40,12 @@ func (t *txn) write(w envy.Write) (envy.WriteResult, error) {
 	if err != nil || eff == nil {
 		return none, err
 	}
+	var buf [4]uint32
+	if ids := storeutil.EffectKeyIDs(buf[:0], eff); len(ids) > 0 {
+		if err := t.liveKeys(ids); err != nil {
+			return envy.WriteResult{}, err
+		}
+	}
 	var curVars []envy.StoredVar
 	if cur != nil {
 		curVars = cur.Vars

@@ -17,11 +17,16 @@ import (
 // the process, as bench's write case sends them: 32 writers, 64 scopes of
 // 50 vars, each write one var with its audit entry. cpu-µs/write (user
 // and system time, from getrusage) holds when other work shares the
-// machine, which a rate does not.
+// machine, which a rate does not. Each value names data key 1, as a
+// sealed value does, so the write checks that the key is still there.
 func BenchmarkAuditedWrites(b *testing.B) {
 	s := openTest(b, filepath.Join(b.TempDir(), "envy.db"))
 	defer s.Close()
 	ctx := context.Background()
+	if err := s.AddDataKey(ctx, envy.DataKey{ID: 1, Wrapped: []byte("wrapped")}); err != nil {
+		b.Fatal(err)
+	}
+	underKey1 := []byte{1, 0, 0, 0, 1} // a sealed value's format and data key id
 	var kv []string
 	for i := range 50 {
 		kv = append(kv, fmt.Sprintf("V_%02d", i), "value")
@@ -49,7 +54,7 @@ func BenchmarkAuditedWrites(b *testing.B) {
 			for {
 				ver := &versions[sc][k]
 				base := ver.Load()
-				c := envy.VarChange{Name: name, ID: "id-" + name, Version: base + 1, Base: base, Sealed: []byte(fmt.Sprint(i))}
+				c := envy.VarChange{Name: name, ID: "id-" + name, Version: base + 1, Base: base, Sealed: fmt.Append(underKey1, i)}
 				res, err := s.Write(ctx, envy.Write{Scope: scope, Actor: "bench", ActorToken: "tok_bench", Changes: []envy.VarChange{c},
 					Audit: []envy.AuditEntry{{At: time.Now(), Actor: "bench", Action: envy.AuditAction("var.set"), Scope: scope, Names: []string{name},
 						Status: envy.OutcomeOK, RequestID: "req-0123456789abcdef", Client: "127.0.0.1", TokenID: "tok_bench", Count: 1}}})

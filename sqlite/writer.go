@@ -44,6 +44,13 @@ type batch struct {
 	// forget is set by an op that changes stored vars without a state of
 	// the scope (a reseal, a load): Store.known is dropped after it.
 	forget bool
+	// keys is the ids of the data keys, read once per batch by the first
+	// write that stores a sealed value (nil: not read; an op that adds or
+	// deletes data keys sets it back to nil), and newestKey the highest.
+	// keyGone: a write was refused for a retired data key.
+	keys      map[uint32]bool
+	newestKey uint32
+	keyGone   bool
 }
 
 // maxKnown bounds Store.known; past it, it starts again empty.
@@ -54,7 +61,14 @@ const maxKnown = 1024
 // publishes its notices and only then answers. The
 // committer gives it only ops whose callers wait for their answers.
 func (s *Store) runBatch(live []*op) {
+	var b *batch
 	answer := func(errs []error, all error) {
+		if b != nil && b.keyGone {
+			// A write sealed under a retired data key was refused: the
+			// keyring that sealed it reloads the data keys before its
+			// caller tries again.
+			s.Publish(storeutil.RetiredKeyNotice(b.newestKey))
+		}
 		for i, o := range live {
 			if all != nil {
 				o.Answer(all)
@@ -69,7 +83,7 @@ func (s *Store) runBatch(live []*op) {
 		answer(nil, unavailable("begin", err))
 		return
 	}
-	b := &batch{scopes: make(map[string]*envy.ScopeVars), rev: s.rev.Load()}
+	b = &batch{scopes: make(map[string]*envy.ScopeVars), rev: s.rev.Load()}
 	errs := make([]error, len(live))
 	ok := 0
 	for i, o := range live {
@@ -266,6 +280,43 @@ func (t *txn) scope(path string) (*envy.ScopeVars, error) {
 	}
 	t.s.loads.Add(1)
 	return loadScopeVars(t.ctx, t.query, path)
+}
+
+// liveKeys checks that every data key of ids is in the store, as this
+// transaction sees it: a value sealed under a key that a rotation retired
+// since would open nowhere once the servers that hold the key restart
+// (storeutil.RetiredKey). The writer is the one writer of the file, and a
+// retirement runs on it too, so a check in the transaction is enough. The
+// ids are read once per batch.
+func (t *txn) liveKeys(ids []uint32) error {
+	b := t.b
+	if b.keys == nil {
+		rows, err := t.query(t.ctx, `SELECT id FROM data_keys`)
+		if err != nil {
+			return dbErr("list data keys", err)
+		}
+		keys, newest := make(map[uint32]bool, 2), uint32(0)
+		for rows.Next() {
+			var id uint32
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return dbErr("list data keys", err)
+			}
+			keys[id], newest = true, max(newest, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return dbErr("list data keys", err)
+		}
+		b.keys, b.newestKey = keys, newest
+	}
+	for _, id := range ids {
+		if !b.keys[id] {
+			b.keyGone = true
+			return storeutil.RetiredKey(id)
+		}
+	}
+	return nil
 }
 
 // setScope records the scope's new state (nil: deleted) for the later ops

@@ -578,6 +578,23 @@ func testResealer(t *testing.T, s envy.Store) {
 	if len(cur.Vars) != 2 || cur.Vars[0].Name != "A" || cur.Vars[0].Version != 3 || cur.Vars[1].Name != "C" || cur.Vars[1].Version != 1 {
 		t.Fatalf("app's vars after the reseal = %+v", cur.Vars)
 	}
+
+	// A value sealed under a retired key (by a server that had not heard
+	// of key 3 yet) would open nowhere: its write is refused, retryably,
+	// and takes no revision.
+	rev := revision(t, s)
+	late := changes(t, s, "app", set("LATE", ""))
+	late[0].Sealed = sealedUnder(1, "late")
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: late}); envy.ErrorCode(err) != envy.EUnavailable || envy.AsError(err).RetryAfter <= 0 {
+		t.Fatalf("a write of a value under retired data key 1 = %v, want EUnavailable with a Retry-After", err)
+	}
+	if got := revision(t, s); got != rev {
+		t.Fatalf("the refused write took a revision (%d, was %d)", got, rev)
+	}
+	late[0].Sealed = sealedUnder(3, "late")
+	if _, err := s.Write(ctx, envy.Write{Scope: "app", Actor: "tester", Changes: late}); err != nil {
+		t.Fatalf("a write of a value under the kept data key: %v", err)
+	}
 }
 
 // retiredKeys is crypto.RetiredKeyStore's method set, declared again here

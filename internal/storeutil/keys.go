@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/envy-dev/envy"
 )
@@ -105,4 +106,69 @@ func ReplaceOIDCSecret(spec string, sealed, replacement []byte) (out string, ok 
 		return "", false, err
 	}
 	return string(b), true, nil
+}
+
+// A sealed value names the data key it was sealed under: its first byte
+// is the format (sealFormat, 1) and the next four the key's id, big
+// endian (crypto's layout; the stores' reseal queries read the same
+// bytes).
+const (
+	sealFormat = 1
+	sealIDEnd  = 5
+)
+
+// SealedKeyID returns the id of the data key that sealed names, and false
+// for bytes that are not a sealed value of that format (a test's).
+func SealedKeyID(sealed []byte) (uint32, bool) {
+	if len(sealed) < sealIDEnd || sealed[0] != sealFormat {
+		return 0, false
+	}
+	return uint32(sealed[1])<<24 | uint32(sealed[2])<<16 | uint32(sealed[3])<<8 | uint32(sealed[4]), true
+}
+
+// AddKeyIDs appends to ids the ids of the data keys that the values of
+// changes are sealed under, those it lacks: the keys a write needs to
+// exist when it commits (a delete stores no value).
+func AddKeyIDs(ids []uint32, changes []envy.VarChange) []uint32 {
+	for i := range changes {
+		if changes[i].Delete {
+			continue
+		}
+		if id, ok := SealedKeyID(changes[i].Sealed); ok && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// EffectKeyIDs is AddKeyIDs for the effects of a write.
+func EffectKeyIDs(ids []uint32, eff []Effect) []uint32 {
+	for i := range eff {
+		if eff[i].Delete {
+			continue
+		}
+		if id, ok := SealedKeyID(eff[i].Sealed); ok && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// RetiredKey is the error of a write that stores a value sealed under
+// data key id, which a key rotation retired (deleted from the store) since
+// the value was sealed: committed, the value would open nowhere once the
+// servers that still hold the key restart. The write is refused, and
+// changes nothing; it is worth trying again at once, as the server reloads
+// its data keys meanwhile and seals the retry under the newest.
+func RetiredKey(id uint32) error {
+	return &envy.Error{Code: envy.EUnavailable, RetryAfter: time.Second,
+		Message: fmt.Sprintf("the data key it was sealed under was retired; try again (a value of this write names data key %d, which a key rotation retired since)", id)}
+}
+
+// RetiredKeyNotice is the notice a store publishes when it refused a write
+// for a retired data key: the server that sealed it did not hold the
+// newest data key, newest (it missed the notice, or it comes late), and
+// its keyring reloads the data keys on it (crypto.Keyring.Follow).
+func RetiredKeyNotice(newest uint32) envy.Notice {
+	return envy.Notice{Kind: envy.NoticeDataKey, KeyID: newest}
 }
