@@ -36,16 +36,7 @@ func TestAFailedTokenLookupDoesNotEndLiveWatches(t *testing.T) {
 		return store
 	})
 	set(t, svc, ctx, "app", "A", "1", false)
-	tok, _, err := svc.CreateToken(ctx, envy.TokenInput{Name: "deploy", Permissions: []envy.Grant{{Scopes: "app", Actions: []envy.Action{envy.ActRead}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(service.WithCaller(context.Background(), &service.Caller{Token: &tok}))
-	defer cancel()
-	ch, err := svc.Watch(wctx, "app", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, ch := watchAsDeploy(t, svc, ctx)
 	store.fail.Store(true)
 	// A token notice makes the hub look at every watching token.
 	if _, _, err := svc.CreateToken(ctx, envy.TokenInput{Name: "other", Permissions: []envy.Grant{{Scopes: "x", Actions: []envy.Action{envy.ActRead}}}}); err != nil {
@@ -68,16 +59,7 @@ func TestAWatcherWithoutARevisionIsToldOfChangesOnly(t *testing.T) {
 		return ls
 	})
 	set(t, svc, ctx, "app", "A", "1", false)
-	tok, _, err := svc.CreateToken(ctx, envy.TokenInput{Name: "deploy", Permissions: []envy.Grant{{Scopes: "app", Actions: []envy.Action{envy.ActRead}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(service.WithCaller(context.Background(), &service.Caller{Token: &tok}))
-	defer cancel()
-	ch, err := svc.Watch(wctx, "app", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := watchAsDeploy(t, svc, ctx)
 	ls.resync() // as after lost notices: every watcher refreshed
 	select {
 	case ev, ok := <-ch:
@@ -160,4 +142,22 @@ func TestAConsumerMayReportTheRevisionOfAReferencedScopesDeletion(t *testing.T) 
 	if _, err := svc.ReportConsumer(ctx, "app2", "z1", envy.ConsumerInput{Revision: told + 100}); envy.ErrorCode(err) != envy.EInvalid {
 		t.Fatalf("a report of a revision no write made: %v, want a 422", err)
 	}
+}
+
+// watchAsDeploy watches app (from its current revision) as a token of
+// its own, which the store holds, that may read app: a watch whose
+// token a revocation check finds live. The watch ends with the test.
+func watchAsDeploy(t *testing.T, svc *service.Service, ctx context.Context) (envy.Token, <-chan envy.Event) {
+	t.Helper()
+	tok, _, err := svc.CreateToken(ctx, envy.TokenInput{Name: "deploy", Permissions: []envy.Grant{{Scopes: "app", Actions: []envy.Action{envy.ActRead}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(service.WithCaller(context.Background(), &service.Caller{Token: &tok}))
+	t.Cleanup(cancel)
+	ch, err := svc.Watch(wctx, "app", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, ch
 }

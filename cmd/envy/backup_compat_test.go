@@ -28,19 +28,7 @@ import (
 func TestBackupRestoreKeepsOIDCAndRetiredKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	src, err := sqlite.Open(ctx, filepath.Join(dir, "src", "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := crypto.OpenKeyring(ctx, mk, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, kr := keyedSource(t)
 	sealed, err := kr.Seal([]byte("client-secret"), envy.OIDCSecretAD("corp"))
 	if err != nil {
 		t.Fatal(err)
@@ -175,18 +163,7 @@ func olderBackup(t *testing.T, file string, dropTables, dropCols []string) strin
 // loaded and then called a mismatch.
 func TestRestoreOfAnOlderEnvysBackup(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	src, err := sqlite.Open(ctx, filepath.Join(dir, "src", "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crypto.OpenKeyring(ctx, mk, src); err != nil {
-		t.Fatal(err)
-	}
+	src, _ := keyedSource(t)
 	if err := src.AppendAudit(ctx, envy.AuditEntry{At: time.Now(), Actor: "admin", Action: "token.create", Names: []string{"x"}, Status: 201}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,18 +209,7 @@ func TestRestoreOfAnOlderEnvysBackup(t *testing.T) {
 // not "damaged", and the store is left empty, ready for a retry.
 func TestRestoreRefusesANewerOrTooOldBackupBeforeWriting(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	src, err := sqlite.Open(ctx, filepath.Join(dir, "src", "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := crypto.OpenKeyring(ctx, mk, src); err != nil {
-		t.Fatal(err)
-	}
+	src, _ := keyedSource(t)
 	if _, err := src.CreateToken(ctx, envy.Token{ID: "root", Name: "root", Hash: envy.HashToken("secret"),
 		Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}, CreatedAt: time.Now()}, false, nil); err != nil {
 		t.Fatal(err)
@@ -326,4 +292,28 @@ func TestBothStoresHaveOneSchemaVersion(t *testing.T) {
 	if s, p := sqlite.SchemaVersion(), postgres.SchemaVersion(); s != p {
 		t.Fatalf("SQLite's schema version is %d, PostgreSQL's %d", s, p)
 	}
+}
+
+// keyedSource is a new SQLite store with its first data key, under a
+// master key of its own, and its keyring: what a backup is taken of.
+// Both are closed when the test ends.
+func keyedSource(t *testing.T) (*sqlite.Store, *crypto.Keyring) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := sqlite.Open(ctx, filepath.Join(dir, "src", "envy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := crypto.OpenKeyring(ctx, mk, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kr.Close() })
+	return src, kr
 }

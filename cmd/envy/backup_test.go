@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/envy-dev/envy/crypto"
 	"github.com/envy-dev/envy/internal/storeutil"
-	"github.com/envy-dev/envy/sqlite"
 )
 
 // TestReadBackupRefusesWhatWasNotWritten: a backup whose rows were changed,
@@ -17,20 +14,7 @@ import (
 // refused (restore loads in one transaction, which the error rolls back).
 func TestReadBackupRefusesWhatWasNotWritten(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "envy.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	mk, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "master.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mk.Close()
-	if _, err := crypto.OpenKeyring(ctx, mk, st); err != nil { // stores data key 1
-		t.Fatal(err)
-	}
+	st, _ := keyedSource(t) // data key 1
 	var buf bytes.Buffer
 	if _, err := writeBackup(ctx, st, &buf); err != nil {
 		t.Fatal(err)
