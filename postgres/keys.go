@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -225,5 +226,38 @@ func (t *txn) insertDataKey(k envy.DataKey) error {
 		return err
 	}
 	t.notify(envy.Notice{Kind: envy.NoticeDataKey, KeyID: k.ID})
+	return nil
+}
+
+// liveKeys locks (FOR KEY SHARE, in the order of their ids, as a write's
+// batch does) the data keys ids that a secret about to be stored is
+// sealed under, and refuses (storeutil.RetiredKey) when one is gone: a
+// key a reseal retired since the secret was sealed would leave it
+// opening nowhere once the servers restart. This server's keyring is then
+// told to reload its data keys, so that the retry seals under the
+// newest. A retirement locks the keys it deletes before it counts what
+// is left under them, so the two wait for each other in one order.
+func (s *Store) liveKeys(t *txn, ids []uint32) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	arr := make([]int64, len(ids))
+	for i, id := range ids {
+		arr[i] = int64(id)
+	}
+	rows, err := t.Query(t.ctx, `SELECT id FROM data_keys WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`, arr)
+	if err != nil {
+		return err
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(found, int64(id)) {
+			s.Publish(storeutil.RetiredKeyNotice(0))
+			return storeutil.RetiredKey(id)
+		}
+	}
 	return nil
 }

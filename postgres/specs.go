@@ -21,6 +21,11 @@ func putSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], v T
 	}
 	var created bool
 	err = s.tx(ctx, "put a "+k.What, func(t *txn) error {
+		if k.Sealed != nil {
+			if err := s.liveKeys(t, storeutil.SecretKeyIDs(k.Sealed(v)...)); err != nil {
+				return err
+			}
+		}
 		var exists bool
 		if err := t.QueryRow(t.ctx, k.SQL.Exists, k.Name(v)).Scan(&exists); err != nil {
 			return err

@@ -105,6 +105,10 @@ const webhooksLock int64 = 0x656e767977686b73 // "envywhks"
 // webhooksLock).
 func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim envy.WebhookLimit, audit []envy.AuditEntry) (int64, error) {
 	err := s.tx(ctx, "create a webhook", func(t *txn) error {
+		// Its secret's data key must still exist (liveKeys).
+		if err := s.liveKeys(t, storeutil.SecretKeyIDs(w.Secret)); err != nil {
+			return err
+		}
 		if lim.Max > 0 || lim.PerCreator > 0 {
 			if _, err := t.Exec(t.ctx, `SELECT pg_advisory_xact_lock($1)`, webhooksLock); err != nil {
 				return err
@@ -148,6 +152,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatc
 			return err
 		}
 		if w, err = storeutil.ApplyWebhookPatch(cur, p); err != nil {
+			return err
+		}
+		if err := s.liveKeys(t, storeutil.SecretKeyIDs(w.Secret, w.OldSecret)); err != nil {
 			return err
 		}
 		if err := t.exec(hookSQL.Update, storeutil.WebhookUpdateArgs(w)...); err != nil {

@@ -20,6 +20,11 @@ func putSpec[T any](ctx context.Context, s *Store, k storeutil.SpecTable[T], v T
 	}
 	var created bool
 	err = s.do(ctx, func(t *txn) error {
+		if k.Sealed != nil {
+			if err := t.liveKeys(storeutil.SecretKeyIDs(k.Sealed(v)...)); err != nil {
+				return err
+			}
+		}
 		var exists bool
 		if err := t.queryRow(k.SQL.Exists, k.Name(v)).Scan(&exists); err != nil {
 			return dbErr("put a "+k.What, err)

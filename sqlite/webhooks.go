@@ -76,6 +76,11 @@ const countHooks = `SELECT COUNT(*), COALESCE(SUM(COALESCE(json_extract(spec, '$
 // runs meanwhile).
 func (s *Store) CreateWebhookWithin(ctx context.Context, w envy.Webhook, lim envy.WebhookLimit, audit []envy.AuditEntry) (int64, error) {
 	err := s.do(ctx, func(t *txn) error {
+		// Its secret's data key must still exist: one a reseal retired
+		// since it was sealed would open nowhere once the servers restart.
+		if err := t.liveKeys(storeutil.SecretKeyIDs(w.Secret)); err != nil {
+			return err
+		}
 		if lim.Max > 0 || lim.PerCreator > 0 {
 			var all, mine int64
 			if err := t.queryRow(countHooks, cmp.Or(w.CreatorRoot, w.CreatorID)).Scan(&all, &mine); err != nil {
@@ -116,6 +121,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p envy.WebhookPatc
 			return err
 		}
 		if w, err = storeutil.ApplyWebhookPatch(cur, p); err != nil {
+			return err
+		}
+		if err := t.liveKeys(storeutil.SecretKeyIDs(w.Secret, w.OldSecret)); err != nil {
 			return err
 		}
 		if _, err := t.exec(hookSQL.Update, storeutil.WebhookUpdateArgs(w)...); err != nil {

@@ -141,6 +141,21 @@ func AddKeyIDs(ids []uint32, changes []envy.VarChange) []uint32 {
 	return ids
 }
 
+// SecretKeyIDs returns the ids of the data keys that sealed secrets (a
+// webhook's, an OIDC provider's) are sealed under, sorted, each once:
+// the keys their write needs to exist when it commits, as a value's
+// (AddKeyIDs).
+func SecretKeyIDs(sealed ...[]byte) []uint32 {
+	var ids []uint32
+	for _, b := range sealed {
+		if id, ok := SealedKeyID(b); ok && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // EffectKeyIDs is AddKeyIDs for the effects of a write.
 func EffectKeyIDs(ids []uint32, eff []Effect) []uint32 {
 	for i := range eff {

@@ -74,6 +74,9 @@ type SpecTable[T any] struct {
 	SQL  TrustStatements
 	Name func(T) string
 	At   func(T) time.Time
+	// Sealed, when set, returns the sealed secrets a document holds,
+	// whose data keys must exist when it is written (SecretKeyIDs).
+	Sealed func(T) [][]byte
 }
 
 // TrustTable is the JWT trusts' table.
@@ -85,5 +88,6 @@ func TrustTable(mark func(int) string) SpecTable[envy.JWTTrust] {
 // OIDCTable is the OIDC providers' table.
 func OIDCTable(mark func(int) string) SpecTable[envy.OIDCProvider] {
 	return SpecTable[envy.OIDCProvider]{What: "OIDC provider", SQL: OIDCSQL(mark),
-		Name: func(p envy.OIDCProvider) string { return p.Name }, At: func(p envy.OIDCProvider) time.Time { return p.CreatedAt }}
+		Name: func(p envy.OIDCProvider) string { return p.Name }, At: func(p envy.OIDCProvider) time.Time { return p.CreatedAt },
+		Sealed: func(p envy.OIDCProvider) [][]byte { return [][]byte{p.SealedSecret} }}
 }
