@@ -48,7 +48,7 @@ func TestASecretSealedUnderARetiredKeyIsRefused(t *testing.T) {
 			}
 			in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("s3cret"),
 				RedirectURIs: []string{"http://127.0.0.1/callback"},
-				Roles: []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+				Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
 			if _, _, err := svcB.PutOIDC(ctx, "corp", in); envy.ErrorCode(err) != envy.EUnavailable {
 				t.Fatalf("an OIDC provider whose client secret is sealed under retired data key 1: %v, want EUnavailable (try again)", err)
 			}
