@@ -47,7 +47,11 @@ func (s *Service) ReportConsumer(ctx context.Context, path, id string, in envy.C
 		// handed out may be newer than the scope's revision now: a
 		// referenced scope's deletion told its watchers of its own
 		// revision, and took that scope out of the scope's.
-		if cur, err := s.store.Revision(ctx); err != nil || in.Revision > cur {
+		cur, err := s.store.Revision(ctx)
+		if err != nil {
+			return false, err // the store did not answer: worth trying again
+		}
+		if in.Revision > cur {
 			return false, envy.Invalid(envy.Field("body.revision", "out_of_range", "revision %d is newer than the scope's current revision %d", in.Revision, rev))
 		}
 	}

@@ -161,3 +161,26 @@ func watchAsDeploy(t *testing.T, svc *service.Service, ctx context.Context) (env
 	}
 	return tok, ch
 }
+
+// revisionless is a store whose revision can't be read (the database
+// not answering): a report it can't check is worth trying again.
+type revisionless struct{ *sqlite.Store }
+
+func (revisionless) Revision(context.Context) (int64, error) {
+	return 0, envy.Errorf(envy.EUnavailable, "the database is unavailable")
+}
+
+// A consumer's report above the scope's revision, which only the store's
+// revision can check, is a 503 while the store does not answer, not a
+// 422 that tells the instance its report is wrong.
+func TestAReportTheStoreCantCheckIsUnavailableNotInvalid(t *testing.T) {
+	svc, ctx := newServiceOver(t, service.Options{}, func(db *sqlite.Store) envy.Store { return revisionless{db} })
+	set(t, svc, ctx, "app", "A", "1", false)
+	env, err := svc.Env(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReportConsumer(ctx, "app", "c1", envy.ConsumerInput{Revision: env.Revision + 1}); envy.ErrorCode(err) != envy.EUnavailable {
+		t.Fatalf("a report the store can't check: %v, want EUnavailable", err)
+	}
+}
