@@ -209,20 +209,11 @@ func TestAResealLeavesTheOIDCSecretsOpenable(t *testing.T) {
 	ctx := t.Context()
 	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
 	as := service.WithCaller(ctx, &service.Caller{Token: admin})
-	in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("the-client-secret"),
-		RedirectURIs: []string{"http://127.0.0.1/callback"},
-		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+	in := corpProvider("the-client-secret")
 	if _, _, err := svc.PutOIDC(as, "corp", in); err != nil {
 		t.Fatal(err)
 	}
-	newMK, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "new.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr := keys.(*crypto.Keyring)
-	if _, err := kr.Rotate(ctx, newMK, true); err != nil {
-		t.Fatal(err)
-	}
+	kr := rotated(t, keys, filepath.Join(dir, "new.key"))
 	if n, err := svc.ResealOIDCSecrets(ctx); err != nil || n != 1 {
 		t.Fatalf("ResealOIDCSecrets = %d, %v", n, err)
 	}
@@ -237,4 +228,28 @@ func TestAResealLeavesTheOIDCSecretsOpenable(t *testing.T) {
 	if plain, err := fresh.Open(p.SealedSecret, envy.OIDCSecretAD("corp")); err != nil || string(plain) != "the-client-secret" {
 		t.Fatalf("the client secret after the reseal, on a fresh server: %q, %v", plain, err)
 	}
+}
+
+// corpProvider is an OIDC provider of login.acme.example with the client
+// secret secret, whose one role gives the "platform" group read on **.
+func corpProvider(secret string) envy.OIDCInput {
+	return envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive(secret),
+		RedirectURIs: []string{"http://127.0.0.1/callback"},
+		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+}
+
+// rotated rotates keys to the master key in keyFile (made when missing)
+// with a new data key, as keys rotate --new-data-key does, and returns
+// the keyring.
+func rotated(t *testing.T, keys envy.Keyring, keyFile string) *crypto.Keyring {
+	t.Helper()
+	newMK, _, err := crypto.OpenMasterKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keys.(*crypto.Keyring)
+	if _, err := kr.Rotate(t.Context(), newMK, true); err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }

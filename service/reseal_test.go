@@ -40,22 +40,13 @@ func resealedHooksSign(t *testing.T, store envy.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("the-client-secret"),
-		RedirectURIs: []string{"http://127.0.0.1/callback"},
-		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+	in := corpProvider("the-client-secret")
 	if _, _, err := svc.PutOIDC(ctx, "corp", in); err != nil {
 		t.Fatal(err)
 	}
 	setv(t, svc, ctx, "app", "X", "1", false)
 
-	newMK, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "new.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr := keys.(*crypto.Keyring)
-	if _, err := kr.Rotate(ctx, newMK, true); err != nil {
-		t.Fatal(err)
-	}
+	kr := rotated(t, keys, filepath.Join(dir, "new.key"))
 	rs := store.(crypto.Resealer)
 	// The values and the OIDC providers' secrets resealed, the webhook's
 	// not: the older data key stays.
@@ -133,9 +124,7 @@ func TestResealDoesNotResurrectADeletedOIDCProvider(t *testing.T) {
 	ctx := t.Context()
 	admin := &envy.Token{ID: "admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
 	as := service.WithCaller(ctx, &service.Caller{Token: admin})
-	in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("s3cret"),
-		RedirectURIs: []string{"http://127.0.0.1/callback"},
-		Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+	in := corpProvider("s3cret")
 	for _, name := range []string{"corp", "google"} {
 		if _, _, err := svc.PutOIDC(as, name, in); err != nil {
 			t.Fatal(err)

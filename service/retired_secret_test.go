@@ -29,14 +29,7 @@ func TestASecretSealedUnderARetiredKeyIsRefused(t *testing.T) {
 			admin := &envy.Token{ID: "tok_admin", Name: "admin", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActAdmin}}}}
 			ctx := service.WithCaller(t.Context(), &service.Caller{Token: admin})
 			setv(t, svcA, ctx, "app", "X", "1", false)
-			newMK, _, err := crypto.OpenMasterKeyFile(filepath.Join(dir, "new.key"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			kr := keysA.(*crypto.Keyring)
-			if _, err := kr.Rotate(ctx, newMK, true); err != nil {
-				t.Fatal(err)
-			}
+			kr := rotated(t, keysA, filepath.Join(dir, "new.key"))
 			if _, err := svcA.ResealSecrets(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -46,9 +39,7 @@ func TestASecretSealedUnderARetiredKeyIsRefused(t *testing.T) {
 			if _, err := svcB.CreateWebhook(ctx, envy.WebhookInput{URL: "http://127.0.0.1:1/hook", Scopes: "**", Events: []string{envy.EventVarsChanged}}); envy.ErrorCode(err) != envy.EUnavailable {
 				t.Fatalf("a webhook whose secret is sealed under retired data key 1: %v, want EUnavailable (try again)", err)
 			}
-			in := envy.OIDCInput{Issuer: "https://login.acme.example", ClientID: "envy", ClientSecret: envy.NewSensitive("s3cret"),
-				RedirectURIs: []string{"http://127.0.0.1/callback"},
-				Roles:        []envy.OIDCRole{{Claim: "groups", Value: "platform", Permissions: []envy.Grant{{Scopes: "**", Actions: []envy.Action{envy.ActRead}}}}}}
+			in := corpProvider("s3cret")
 			if _, _, err := svcB.PutOIDC(ctx, "corp", in); envy.ErrorCode(err) != envy.EUnavailable {
 				t.Fatalf("an OIDC provider whose client secret is sealed under retired data key 1: %v, want EUnavailable (try again)", err)
 			}
