@@ -64,11 +64,6 @@ func (s *Store) RewrapDataKeys(ctx context.Context, rewrapped, added []envy.Data
 	})
 }
 
-// keyIDBytes is how a sealed value names its data key (bytes 2–5).
-func keyIDBytes(id uint32) []byte {
-	return []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
-}
-
 // notUnder selects the values sealed under another data key than $1.
 const notUnder = `
 	SELECT scope, name, version, 0::bigint AS revision, sealed FROM vars WHERE substring(sealed from 2 for 4) <> $1
@@ -78,7 +73,7 @@ const notUnder = `
 // SealedNotUnder returns up to limit stored values (vars and history)
 // sealed under a data key other than keep.
 func (s *Store) SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]envy.SealedValue, error) {
-	rows, err := s.pool.Query(ctx, notUnder+` LIMIT $2`, keyIDBytes(keep), limit)
+	rows, err := s.pool.Query(ctx, notUnder+` LIMIT $2`, storeutil.KeyIDBytes(keep), limit)
 	if err != nil {
 		return nil, s.dbErr("list values to reseal", err)
 	}
@@ -146,7 +141,7 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 			return err
 		}
 		var left int
-		if err := t.QueryRow(t.ctx, `SELECT COUNT(*) FROM (`+notUnder+`) AS old`, keyIDBytes(keep)).Scan(&left); err != nil {
+		if err := t.QueryRow(t.ctx, `SELECT COUNT(*) FROM (`+notUnder+`) AS old`, storeutil.KeyIDBytes(keep)).Scan(&left); err != nil {
 			return err
 		}
 		if left > 0 {
@@ -182,7 +177,7 @@ func (t *txn) secretsUnder(keep uint32) error {
 		return err
 	}
 	var hooks int
-	if err := t.QueryRow(t.ctx, storeutil.WebhookSecretsNotUnder(storeutil.DollarMark), keyIDBytes(keep)).Scan(&hooks); err != nil {
+	if err := t.QueryRow(t.ctx, storeutil.WebhookSecretsNotUnder(storeutil.DollarMark), storeutil.KeyIDBytes(keep)).Scan(&hooks); err != nil {
 		return err
 	}
 	if hooks > 0 {

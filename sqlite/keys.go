@@ -72,11 +72,6 @@ func (t *txn) dataKeyIDs(except int64) ([]uint32, error) {
 	return ids, nil
 }
 
-// keyIDBytes is how a sealed value names its data key (bytes 2–5).
-func keyIDBytes(id uint32) []byte {
-	return []byte{byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
-}
-
 // SealedNotUnder returns up to limit stored values (vars and history)
 // sealed under a data key other than keep.
 func (s *Store) SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]envy.SealedValue, error) {
@@ -84,7 +79,7 @@ func (s *Store) SealedNotUnder(ctx context.Context, keep uint32, limit int) ([]e
 		SELECT scope, name, version, 0, sealed FROM vars WHERE substr(sealed, 2, 4) <> ?1
 		UNION ALL
 		SELECT scope, name, version, revision, sealed FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1
-		LIMIT ?2`, keyIDBytes(keep), limit)
+		LIMIT ?2`, storeutil.KeyIDBytes(keep), limit)
 	if err != nil {
 		return nil, dbErr("list values to reseal", err)
 	}
@@ -145,7 +140,7 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 		t.b.keys = nil // the writes after it in the batch read the keys again
 		var left int
 		if err := t.queryRow(`SELECT (SELECT COUNT(*) FROM vars WHERE substr(sealed, 2, 4) <> ?1) +
-			(SELECT COUNT(*) FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1)`, keyIDBytes(keep)).Scan(&left); err != nil {
+			(SELECT COUNT(*) FROM history WHERE sealed IS NOT NULL AND substr(sealed, 2, 4) <> ?1)`, storeutil.KeyIDBytes(keep)).Scan(&left); err != nil {
 			return dbErr("count values under old keys", err)
 		}
 		if left > 0 {
@@ -171,7 +166,7 @@ func (s *Store) RetireDataKeys(ctx context.Context, keep uint32) ([]uint32, erro
 // (EConflict otherwise).
 func (t *txn) secretsUnder(keep uint32) error {
 	var hooks int
-	if err := t.queryRow(storeutil.WebhookSecretsNotUnder(storeutil.NumberedMark), keyIDBytes(keep)).Scan(&hooks); err != nil {
+	if err := t.queryRow(storeutil.WebhookSecretsNotUnder(storeutil.NumberedMark), storeutil.KeyIDBytes(keep)).Scan(&hooks); err != nil {
 		return dbErr("count webhook secrets under old keys", err)
 	}
 	if hooks > 0 {

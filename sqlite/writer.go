@@ -291,22 +291,13 @@ func (t *txn) scope(path string) (*envy.ScopeVars, error) {
 func (t *txn) liveKeys(ids []uint32) error {
 	b := t.b
 	if b.keys == nil {
-		rows, err := t.query(t.ctx, `SELECT id FROM data_keys`)
+		all, err := t.dataKeyIDs(-1)
 		if err != nil {
-			return dbErr("list data keys", err)
+			return err
 		}
-		keys, newest := make(map[uint32]bool, 2), uint32(0)
-		for rows.Next() {
-			var id uint32
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return dbErr("list data keys", err)
-			}
+		keys, newest := make(map[uint32]bool, len(all)), uint32(0)
+		for _, id := range all {
 			keys[id], newest = true, max(newest, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return dbErr("list data keys", err)
 		}
 		b.keys, b.newestKey = keys, newest
 	}

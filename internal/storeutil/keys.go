@@ -134,9 +134,16 @@ func AddKeyIDs(ids []uint32, changes []envy.VarChange) []uint32 {
 		if changes[i].Delete {
 			continue
 		}
-		if id, ok := SealedKeyID(changes[i].Sealed); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+		ids = addKeyID(ids, changes[i].Sealed)
+	}
+	return ids
+}
+
+// addKeyID appends to ids the id of the data key that sealed names, when
+// it is a sealed value and ids lacks it.
+func addKeyID(ids []uint32, sealed []byte) []uint32 {
+	if id, ok := SealedKeyID(sealed); ok && !slices.Contains(ids, id) {
+		ids = append(ids, id)
 	}
 	return ids
 }
@@ -148,9 +155,7 @@ func AddKeyIDs(ids []uint32, changes []envy.VarChange) []uint32 {
 func SecretKeyIDs(sealed ...[]byte) []uint32 {
 	var ids []uint32
 	for _, b := range sealed {
-		if id, ok := SealedKeyID(b); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+		ids = addKeyID(ids, b)
 	}
 	slices.Sort(ids)
 	return ids
@@ -162,9 +167,7 @@ func EffectKeyIDs(ids []uint32, eff []Effect) []uint32 {
 		if eff[i].Delete {
 			continue
 		}
-		if id, ok := SealedKeyID(eff[i].Sealed); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+		ids = addKeyID(ids, eff[i].Sealed)
 	}
 	return ids
 }
