@@ -239,7 +239,7 @@ type WebhookStore interface {
 	CreateWebhook(ctx context.Context, w Webhook, audit []AuditEntry) (since int64, err error)
 	// CreateWebhookWithin is CreateWebhook within lim: it refuses, with
 	// ErrWebhookLimit's EConflict and nothing written, a webhook beyond
-	// lim.Max in the store or beyond lim.PerCreator of its CreatorID, as
+	// lim.Max in the store or beyond lim.PerCreator of its CreatorRoot, as
 	// counted in its own transaction (on a store shared by several
 	// servers, creations take turns: none counts past another's).
 	CreateWebhookWithin(ctx context.Context, w Webhook, lim WebhookLimit, audit []AuditEntry) (since int64, err error)

@@ -32,8 +32,11 @@ var nativeWords = wire.Words{
 // Query parameters.
 
 // queryLimit reads ?limit=, 1–1000, default 100.
-func queryLimit(r *http.Request) (int, error) {
-	n, ok := wire.Int(r.URL.Query().Get("limit"), 100, 1, 1000)
+func queryLimit(r *http.Request) (int, error) { return queryLimitOr(r, 100) }
+
+// queryLimitOr is queryLimit with the default def.
+func queryLimitOr(r *http.Request, def int64) (int, error) {
+	n, ok := wire.Int(r.URL.Query().Get("limit"), def, 1, 1000)
 	if !ok {
 		return 0, envy.Invalid(envy.Field("query.limit", "out_of_range", "limit must be an integer from 1 to 1000"))
 	}

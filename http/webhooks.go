@@ -50,11 +50,11 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 // by default (--max-webhooks): a client of the route from before it was
 // paged, which reads no next_cursor, still gets them all.
 func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) error {
-	n, ok := wire.Int(r.URL.Query().Get("limit"), 1000, 1, 1000)
-	if !ok {
-		return envy.Invalid(envy.Field("query.limit", "out_of_range", "limit must be an integer from 1 to 1000"))
+	n, err := queryLimitOr(r, 1000)
+	if err != nil {
+		return err
 	}
-	page, err := s.svc.ListWebhooksPage(r.Context(), r.URL.Query().Get("cursor"), int(n))
+	page, err := s.svc.ListWebhooksPage(r.Context(), r.URL.Query().Get("cursor"), n)
 	return writeList(w, page, err, webhookView)
 }
 

@@ -819,23 +819,7 @@ func (r *runner) follow(ctx context.Context, have int64, out chan update) {
 		if ev.Revision <= have && ev.Grant == nil {
 			continue
 		}
-		env, err := r.fetchChange(ctx, ev.Revision)
-		// The watch has moved past this change: no reconnect sends it
-		// again, so a fetch that keeps failing for a reason that passes
-		// (the server, or its audit stream, down for minutes) is tried
-		// again until it succeeds, or the run ends; a newer change that
-		// came meanwhile is fetched by the same try.
-		for logged := false; err != nil && transient(err) && ctx.Err() == nil; {
-			if !logged {
-				logged = true
-				r.logf("warning: can't fetch revision %d of %s: %v; keeping revision %d and trying again", ev.Revision, r.cfg.Scope, err, have)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(fetchRetryMax):
-			}
-			env, err = r.fetchChange(ctx, ev.Revision)
-		}
+		env, err := r.fetchChange(ctx, ev.Revision, have)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.logf("warning: can't fetch revision %d of %s: %v; keeping revision %d", ev.Revision, r.cfg.Scope, err, have)
@@ -864,23 +848,29 @@ func (r *runner) follow(ctx context.Context, have int64, out chan update) {
 	}
 }
 
-// The pace of fetchChange's tries: from fetchRetryBase, doubling, until a
-// wait would pass fetchRetryMax; follow then tries again every
-// fetchRetryMax. Variables for the tests.
+// The pace of fetchChange's tries: from fetchRetryBase, doubling, then
+// every fetchRetryMax. Variables for the tests.
 var (
 	fetchRetryBase = time.Second
 	fetchRetryMax  = 30 * time.Second
 )
 
-// fetchChange fetches the env after a change event, retrying transient
-// failures for a while: the event promises a newer env.
-func (r *runner) fetchChange(ctx context.Context, rev int64) (*client.Env, error) {
-	var err error
-	for wait := fetchRetryBase; ; wait *= 2 {
-		var env *client.Env
-		env, err = r.fetch(ctx, r.cfg.Timeout)
-		if err == nil || !transient(err) || wait > fetchRetryMax {
+// fetchChange fetches the env after a change event, which promises a
+// newer env than have. The watch has moved past the change: no reconnect
+// sends it again, so a failure that passes (the server, or its audit
+// stream, down for minutes) is tried again until the fetch succeeds or
+// the run ends, and said once; a newer change that came meanwhile is
+// fetched by the same try.
+func (r *runner) fetchChange(ctx context.Context, rev, have int64) (*client.Env, error) {
+	logged := false
+	for wait := fetchRetryBase; ; wait = min(wait*2, fetchRetryMax) {
+		env, err := r.fetch(ctx, r.cfg.Timeout)
+		if err == nil || !transient(err) {
 			return env, err
+		}
+		if wait == fetchRetryMax && !logged {
+			logged = true
+			r.logf("warning: can't fetch revision %d of %s: %v; keeping revision %d and trying again", rev, r.cfg.Scope, err, have)
 		}
 		select {
 		case <-ctx.Done():
